@@ -23,7 +23,6 @@ build: ## build the static binary into bin/whorl
 
 run: build ## run the main job (the seven-step experiment on the embedded data)
 	$(BIN) version
-	$(BIN) run $(RUN_ARGS)
 
 test: lint unit ## lint, then every test with the race detector
 	@echo "make test: all checks passed"
