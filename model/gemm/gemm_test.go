@@ -1,0 +1,152 @@
+package gemm
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"testing"
+)
+
+// refGemm computes the float64 reference of C = alpha*op(A)*op(B) + beta*C and the sum of
+// |alpha*a*b| per element, used to scale the tolerance.
+func refGemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) (want, mag []float64) {
+	want = make([]float64, m*n)
+	mag = make([]float64, m*n)
+	for i := range m {
+		for j := range n {
+			var s, g float64
+			for p := range k {
+				av, bv := at(a, lda, i, p, transA), at(b, ldb, p, j, transB)
+				s += av * bv
+				g += math.Abs(av * bv)
+			}
+			v := float64(alpha) * s
+			if beta != 0 {
+				v += float64(beta) * float64(c[i*ldc+j])
+				g = math.Abs(float64(alpha))*g + math.Abs(float64(beta)*float64(c[i*ldc+j]))
+			} else {
+				g *= math.Abs(float64(alpha))
+			}
+			want[i*n+j], mag[i*n+j] = v, g
+		}
+	}
+	return want, mag
+}
+
+// at returns op(X)[i,j] of the row-major matrix x with stride ld as float64.
+func at(x []float32, ld, i, j int, trans bool) float64 {
+	if trans {
+		return float64(x[j*ld+i])
+	}
+	return float64(x[i*ld+j])
+}
+
+// randMatrix returns rows x cols values with row stride ld; the padding holds NaN so that a
+// kernel reading or writing outside the matrix shows up.
+func randMatrix(r *rand.Rand, rows, cols, ld int) []float32 {
+	s := make([]float32, max(rows*ld, 1))
+	for i := range s {
+		s[i] = float32(math.NaN())
+	}
+	for i := range rows {
+		for j := range cols {
+			s[i*ld+j] = r.Float32()*2 - 1
+		}
+	}
+	return s
+}
+
+// gemmCase is one call of Sgemm with its shapes and strides (pad is added to each stride).
+type gemmCase struct {
+	transA, transB bool
+	m, n, k, pad   int
+	alpha, beta    float32
+}
+
+func (tc gemmCase) String() string {
+	return fmt.Sprintf("tA=%v,tB=%v,m=%d,n=%d,k=%d,pad=%d,alpha=%g,beta=%g", tc.transA, tc.transB, tc.m, tc.n, tc.k, tc.pad, tc.alpha, tc.beta)
+}
+
+// run executes tc with the given implementation and checks it against the float64 reference.
+func (tc gemmCase) run(t testing.TB, seed uint64, impl func(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int)) []float32 {
+	t.Helper()
+	r := rand.New(rand.NewPCG(seed, 7))
+	ar, ac := tc.m, tc.k
+	if tc.transA {
+		ar, ac = tc.k, tc.m
+	}
+	br, bc := tc.k, tc.n
+	if tc.transB {
+		br, bc = tc.n, tc.k
+	}
+	lda, ldb, ldc := ac+tc.pad, bc+tc.pad, tc.n+tc.pad
+	lda, ldb, ldc = max(lda, 1), max(ldb, 1), max(ldc, 1)
+	a := randMatrix(r, ar, ac, lda)
+	b := randMatrix(r, br, bc, ldb)
+	c := randMatrix(r, tc.m, tc.n, ldc)
+	if tc.beta == 0 {
+		for i := range tc.m {
+			for j := range tc.n {
+				c[i*ldc+j] = float32(math.NaN())
+			}
+		}
+	}
+	want, mag := refGemm(tc.transA, tc.transB, tc.m, tc.n, tc.k, tc.alpha, a, lda, b, ldb, tc.beta, c, ldc)
+	impl(tc.transA, tc.transB, tc.m, tc.n, tc.k, tc.alpha, a, lda, b, ldb, tc.beta, c, ldc)
+	tol := 4 * float64(tc.k+2) * 0x1p-24
+	for i := range tc.m {
+		for j := range tc.n {
+			got, w, g := float64(c[i*ldc+j]), want[i*tc.n+j], mag[i*tc.n+j]
+			if !(math.Abs(got-w) <= tol*g+1e-30) {
+				t.Fatalf("%v: C[%d,%d] = %g, want %g (tolerance %g)", tc, i, j, got, w, tol*g)
+			}
+		}
+		for j := tc.n; j < ldc && i < tc.m-1; j++ {
+			if !math.IsNaN(float64(c[i*ldc+j])) {
+				t.Fatalf("%v: padding C[%d,%d] written", tc, i, j)
+			}
+		}
+	}
+	return c
+}
+
+func allCases() []gemmCase {
+	var cases []gemmCase
+	dims := [][3]int{{1, 1, 1}, {2, 3, 4}, {7, 13, 5}, {13, 7, 33}, {33, 100, 17}, {100, 33, 64}, {65, 47, 300}, {1, 97, 9}, {97, 1, 9}, {5, 5, 0}}
+	for _, d := range dims {
+		for _, tA := range []bool{false, true} {
+			for _, tB := range []bool{false, true} {
+				cases = append(cases, gemmCase{tA, tB, d[0], d[1], d[2], 0, 1, 0})
+				cases = append(cases, gemmCase{tA, tB, d[0], d[1], d[2], 3, -0.5, 1.5})
+			}
+		}
+	}
+	cases = append(cases, gemmCase{false, false, 31, 45, 29, 5, 2, 1}, gemmCase{true, true, 31, 45, 29, 1, 0, 0.5}, gemmCase{false, true, 0, 4, 4, 0, 1, 1})
+	return cases
+}
+
+func TestSgemm(t *testing.T) {
+	for i, tc := range allCases() {
+		t.Run(tc.String(), func(t *testing.T) { tc.run(t, uint64(i), Sgemm) })
+	}
+}
+
+func TestSgemmThreadsIdentical(t *testing.T) {
+	defer SetThreads(SetThreads(1))
+	for _, tc := range []gemmCase{{false, false, 67, 45, 130, 1, 1, 0}, {true, true, 45, 67, 70, 2, 0.5, 2}, {false, true, 130, 9, 33, 0, 1, 1}} {
+		var first []float32
+		for th := 1; th <= 4; th++ {
+			SetThreads(th)
+			c := tc.run(t, 42, Sgemm)
+			if first == nil {
+				first = c
+				continue
+			}
+			for i := range c {
+				if math.Float32bits(c[i]) != math.Float32bits(first[i]) {
+					t.Fatalf("%v: threads=%d C[%d] = %g, threads=1 gave %g", tc, th, i, c[i], first[i])
+				}
+			}
+		}
+	}
+}
