@@ -1,0 +1,19 @@
+// Package coordinator is whorl's control plane: a raft group (hashicorp/raft
+// with raft-boltdb and a file snapshot store) whose replicated state holds the
+// job, its phase, worker membership with leases, the ring generation, the
+// per-epoch step plan and progress, the latest consistent checkpoint and the
+// results; a gRPC server (proto/whorl/coordinator/v1) that workers, `whorl
+// submit` and `whorl status` talk to; and the job driver that the leader runs
+// to move a job through its phases.
+//
+// The FSM is a thin adapter (fsm.go) over the plain State type (state.go):
+// every replicated change is a small typed Command applied by State.Apply,
+// so the state machine is tested without raft. Checkpoint blobs never go
+// through the raft log: they are stored content-addressed on each
+// coordinator's disk and replicated to a quorum before their digest is
+// committed (see DESIGN.md).
+//
+// Node (New, Run) owns raft, the gRPC server, the metrics server and the
+// leader-only goroutines (lease timer, job driver). Client follows the leader
+// for callers that know any one coordinator address.
+package coordinator
