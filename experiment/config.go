@@ -1,0 +1,326 @@
+package experiment
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"strings"
+)
+
+// Preset names accepted by Preset.
+const (
+	PresetQuick = "quick"
+	PresetPaper = "paper"
+)
+
+// Model names: the networks of the PyTorch reference (rotnet.py).
+const (
+	ModelSmall = "small"
+	ModelNIN3  = "nin3"
+	ModelNIN4  = "nin4"
+)
+
+// Schedule kinds.
+const (
+	ScheduleConstant = "constant"
+	ScheduleCosine   = "cosine"
+	ScheduleStep     = "step"
+)
+
+// Optimizer names.
+const (
+	OptimizerSGD  = "sgd"
+	OptimizerAdam = "adam"
+)
+
+// Config is the job configuration: everything that decides the numbers of a
+// run. It is stored JSON-encoded in the coordinator's raft state; the same
+// Config and seed give the same report.
+type Config struct {
+	// Preset names the preset this configuration started from ("quick",
+	// "paper" or "custom"); informational.
+	Preset string `json:"preset"`
+	// Seed seeds the split, the weight initialisation, the data order and
+	// the augmentation.
+	Seed uint64 `json:"seed"`
+	// Data says where the photos come from and how they are prepared.
+	Data DataConfig `json:"data"`
+	// Split gives the fractions of the stratified splits.
+	Split SplitConfig `json:"split"`
+	// Model is the network (one of rotnet.py's).
+	Model ModelConfig `json:"model"`
+	// Pretrain is the rotation pretraining (the distributed phase).
+	Pretrain PretrainConfig `json:"pretrain"`
+	// Supervised is the training on the labeled subset, the same for the
+	// baseline and the fine-tuning.
+	Supervised SupervisedConfig `json:"supervised"`
+	// CheckpointEvery is the number of pretraining steps between
+	// checkpoints committed through the coordinator.
+	CheckpointEvery int `json:"checkpoint_every_steps"`
+}
+
+// DataConfig locates and prepares the images.
+type DataConfig struct {
+	// Dir is an image folder with one sub-folder per class; "" means the
+	// embedded CC-BY flowers set.
+	Dir string `json:"dir"`
+	// ImageSize is the side of the square training images in pixels.
+	ImageSize int `json:"image_size"`
+}
+
+// SplitConfig gives the stratified split fractions (per class).
+type SplitConfig struct {
+	// TestFraction of every class goes to test, the rest to train.
+	TestFraction float64 `json:"test_fraction"`
+	// LabeledFraction of the training images keep their labels.
+	LabeledFraction float64 `json:"labeled_fraction"`
+	// ValidationFraction of the labeled images are held out for tuning;
+	// the supervised phases train on the rest and report accuracy on them.
+	ValidationFraction float64 `json:"validation_fraction"`
+}
+
+// ModelConfig names the network.
+type ModelConfig struct {
+	// Name is "small", "nin3" or "nin4" (rotnet.py's networks).
+	Name string `json:"name"`
+}
+
+// AugmentConfig is the training augmentation, applied before rotating.
+type AugmentConfig struct {
+	// CropPad is the zero padding of the random crop in pixels (0 = none).
+	CropPad int `json:"crop_pad"`
+	// Flip enables random horizontal flips.
+	Flip bool `json:"flip"`
+}
+
+// ScheduleConfig is a learning-rate schedule over epochs.
+type ScheduleConfig struct {
+	// Kind is "constant", "cosine" (to zero at the last step) or "step".
+	Kind string `json:"kind"`
+	// Milestones are the epochs at which a step schedule multiplies the
+	// rate by Gamma.
+	Milestones []int `json:"milestones,omitempty"`
+	// Gamma is the factor of a step schedule.
+	Gamma float64 `json:"gamma,omitempty"`
+	// WarmupEpochs ramps the rate linearly from zero (0 = no warm-up).
+	WarmupEpochs int `json:"warmup_epochs,omitempty"`
+}
+
+// PretrainConfig is the rotation pretraining recipe: SGD with Nesterov
+// momentum on batches of images that each appear at all four rotations.
+type PretrainConfig struct {
+	// Epochs over the training images.
+	Epochs int `json:"epochs"`
+	// GlobalBatch is the number of images per step over all workers; each
+	// appears at four rotations, so a step sees 4*GlobalBatch samples.
+	GlobalBatch  int            `json:"global_batch"`
+	LR           float64        `json:"lr"`
+	Momentum     float64        `json:"momentum"`
+	WeightDecay  float64        `json:"weight_decay"`
+	Nesterov     bool           `json:"nesterov"`
+	Schedule     ScheduleConfig `json:"schedule"`
+	Augmentation AugmentConfig  `json:"augmentation"`
+}
+
+// SupervisedConfig is the recipe of the baseline and of the fine-tuning:
+// both use it unchanged, so the comparison is fair.
+type SupervisedConfig struct {
+	Epochs int `json:"epochs"`
+	// Batch is the number of labeled images per step.
+	Batch int `json:"batch"`
+	// Optimizer is "adam" or "sgd" (SGD uses Momentum and Nesterov).
+	Optimizer    string         `json:"optimizer"`
+	LR           float64        `json:"lr"`
+	Momentum     float64        `json:"momentum"`
+	Nesterov     bool           `json:"nesterov"`
+	WeightDecay  float64        `json:"weight_decay"`
+	Schedule     ScheduleConfig `json:"schedule"`
+	Augmentation AugmentConfig  `json:"augmentation"`
+	// FreezeBlocks keeps the first FreezeBlocks feature blocks of the
+	// pretrained network fixed while fine-tuning (0 = fine-tune all
+	// layers). The baseline trains every layer.
+	FreezeBlocks int `json:"freeze_blocks"`
+}
+
+// DefaultConfig is the quick preset with seed 1.
+func DefaultConfig() Config {
+	c, _ := Preset(PresetQuick)
+	return c
+}
+
+// Presets lists the names Preset accepts.
+func Presets() []string { return []string{PresetQuick, PresetPaper} }
+
+// Preset returns a named configuration: "quick" (the small network at
+// 32 px, a few minutes on two cores) or "paper" (the paper's NIN-4 recipe:
+// SGD Nesterov 0.1, step decay, 128 images x 4 rotations per step).
+func Preset(name string) (Config, error) {
+	c := Config{
+		Preset: name,
+		Seed:   1,
+		Data:   DataConfig{ImageSize: 32},
+		Split:  SplitConfig{TestFraction: 0.2, LabeledFraction: 0.1, ValidationFraction: 0.15},
+		Pretrain: PretrainConfig{
+			LR: 0.1, Momentum: 0.9, WeightDecay: 5e-4, Nesterov: true,
+			Augmentation: AugmentConfig{CropPad: 4, Flip: true},
+		},
+		Supervised: SupervisedConfig{
+			Epochs: 40, Batch: 32, Optimizer: OptimizerAdam, LR: 1e-3, Momentum: 0.9,
+			Schedule:     ScheduleConfig{Kind: ScheduleCosine},
+			Augmentation: AugmentConfig{CropPad: 4, Flip: true},
+		},
+		CheckpointEvery: 50,
+	}
+	switch name {
+	case PresetQuick:
+		c.Model = ModelConfig{Name: ModelSmall}
+		c.Pretrain.Epochs = 10
+		c.Pretrain.GlobalBatch = 32
+		c.Pretrain.Schedule = ScheduleConfig{Kind: ScheduleCosine}
+	case PresetPaper:
+		c.Model = ModelConfig{Name: ModelNIN4}
+		c.Pretrain.Epochs = 100
+		c.Pretrain.GlobalBatch = 128
+		c.Pretrain.Schedule = ScheduleConfig{Kind: ScheduleStep, Milestones: []int{30, 60, 80}, Gamma: 0.2}
+		c.Supervised.Epochs = 100
+		c.CheckpointEvery = 100
+	default:
+		return Config{}, fmt.Errorf("preset %q: unknown; choose one of %s", name, strings.Join(Presets(), ", "))
+	}
+	return c, nil
+}
+
+// Blocks is the number of feature blocks of the named network.
+func (m ModelConfig) Blocks() int {
+	switch m.Name {
+	case ModelSmall, ModelNIN3:
+		return 3
+	case ModelNIN4:
+		return 4
+	}
+	return 0
+}
+
+// ParseConfig decodes a JSON configuration, rejecting unknown fields, and
+// validates it.
+func ParseConfig(b []byte) (Config, error) {
+	var c Config
+	dec := json.NewDecoder(strings.NewReader(string(b)))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&c); err != nil {
+		return Config{}, fmt.Errorf("decode experiment config: %w", err)
+	}
+	if err := c.Validate(); err != nil {
+		return Config{}, err
+	}
+	return c, nil
+}
+
+// JSON encodes the configuration (the form stored in the coordinator).
+func (c Config) JSON() []byte {
+	b, err := json.Marshal(c)
+	if err != nil { // a Config holds only plain values
+		panic(fmt.Sprintf("encode experiment config: %v", err))
+	}
+	return b
+}
+
+// Validate checks every field and returns all problems, each naming the
+// field (by its JSON path) and the accepted bound.
+func (c Config) Validate() error {
+	var errs []error
+	bad := func(field, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("config %s: %s", field, fmt.Sprintf(format, args...)))
+	}
+	intIn(bad, "data.image_size", c.Data.ImageSize, 8, 512)
+	fracIn(bad, "split.test_fraction", c.Split.TestFraction, 0, 1)
+	fracIn(bad, "split.labeled_fraction", c.Split.LabeledFraction, 0, 1)
+	if v := c.Split.ValidationFraction; math.IsNaN(v) || v < 0 || v >= 1 {
+		bad("split.validation_fraction", "%g is out of range; accepted [0, 1)", v)
+	}
+	if c.Model.Blocks() == 0 {
+		bad("model.name", "%q is unknown; choose one of small, nin3, nin4", c.Model.Name)
+	}
+	c.Pretrain.validate(bad)
+	c.Supervised.validate(bad, c.Model.Blocks())
+	intIn(bad, "checkpoint_every_steps", c.CheckpointEvery, 1, 1_000_000)
+	return errors.Join(errs...)
+}
+
+type badFunc func(field, format string, args ...any)
+
+func (p PretrainConfig) validate(bad badFunc) {
+	intIn(bad, "pretrain.epochs", p.Epochs, 0, 10_000)
+	intIn(bad, "pretrain.global_batch", p.GlobalBatch, 1, 65_536)
+	floatIn(bad, "pretrain.lr", p.LR, 1e-8, 10)
+	floatIn(bad, "pretrain.momentum", p.Momentum, 0, 0.999)
+	floatIn(bad, "pretrain.weight_decay", p.WeightDecay, 0, 1)
+	if p.Nesterov && p.Momentum == 0 {
+		bad("pretrain.nesterov", "needs pretrain.momentum > 0")
+	}
+	p.Schedule.validate(bad, "pretrain.schedule", p.Epochs)
+	p.Augmentation.validate(bad, "pretrain.augmentation")
+}
+
+func (s SupervisedConfig) validate(bad badFunc, blocks int) {
+	intIn(bad, "supervised.epochs", s.Epochs, 1, 10_000)
+	intIn(bad, "supervised.batch", s.Batch, 1, 4096)
+	if s.Optimizer != OptimizerAdam && s.Optimizer != OptimizerSGD {
+		bad("supervised.optimizer", "%q is unknown; choose adam or sgd", s.Optimizer)
+	}
+	floatIn(bad, "supervised.lr", s.LR, 1e-8, 10)
+	floatIn(bad, "supervised.momentum", s.Momentum, 0, 0.999)
+	floatIn(bad, "supervised.weight_decay", s.WeightDecay, 0, 1)
+	if s.Nesterov && s.Momentum == 0 {
+		bad("supervised.nesterov", "needs supervised.momentum > 0")
+	}
+	if s.FreezeBlocks < 0 || (blocks > 0 && s.FreezeBlocks > blocks) {
+		bad("supervised.freeze_blocks", "%d is out of range; accepted 0..%d (the network's blocks)", s.FreezeBlocks, blocks)
+	}
+	s.Schedule.validate(bad, "supervised.schedule", s.Epochs)
+	s.Augmentation.validate(bad, "supervised.augmentation")
+}
+
+func (s ScheduleConfig) validate(bad badFunc, field string, epochs int) {
+	switch s.Kind {
+	case ScheduleConstant, ScheduleCosine:
+	case ScheduleStep:
+		floatIn(bad, field+".gamma", s.Gamma, 1e-6, 1)
+		prev := 0
+		for i, m := range s.Milestones {
+			if m <= prev || m > epochs {
+				bad(fmt.Sprintf("%s.milestones[%d]", field, i), "%d must be increasing, in 1..%d (the epochs)", m, epochs)
+			}
+			prev = m
+		}
+	default:
+		bad(field+".kind", "%q is unknown; choose constant, cosine or step", s.Kind)
+	}
+	if s.WarmupEpochs < 0 || s.WarmupEpochs > epochs {
+		bad(field+".warmup_epochs", "%d is out of range; accepted 0..%d (the epochs)", s.WarmupEpochs, epochs)
+	}
+}
+
+func (a AugmentConfig) validate(bad badFunc, field string) {
+	intIn(bad, field+".crop_pad", a.CropPad, 0, 64)
+}
+
+func intIn(bad badFunc, field string, v, lo, hi int) {
+	if v < lo || v > hi {
+		bad(field, "%d is out of range; accepted %d..%d", v, lo, hi)
+	}
+}
+
+func floatIn(bad badFunc, field string, v, lo, hi float64) {
+	if math.IsNaN(v) || v < lo || v > hi {
+		bad(field, "%g is out of range; accepted %g..%g", v, lo, hi)
+	}
+}
+
+// fracIn accepts the open interval (lo, hi).
+func fracIn(bad badFunc, field string, v, lo, hi float64) {
+	if math.IsNaN(v) || v <= lo || v >= hi {
+		bad(field, "%g is out of range; accepted (%g, %g) exclusive", v, lo, hi)
+	}
+}

@@ -1,0 +1,96 @@
+package experiment
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestPresetsValidate(t *testing.T) {
+	for _, name := range Presets() {
+		c, err := Preset(name)
+		if err != nil {
+			t.Fatalf("Preset(%q): %v", name, err)
+		}
+		if err := c.Validate(); err != nil {
+			t.Errorf("Preset(%q) does not validate: %v", name, err)
+		}
+		back, err := ParseConfig(c.JSON())
+		if err != nil {
+			t.Fatalf("round trip of %q: %v", name, err)
+		}
+		if string(back.JSON()) != string(c.JSON()) {
+			t.Errorf("round trip of %q changed the config:\n%s\n%s", name, c.JSON(), back.JSON())
+		}
+	}
+	if _, err := Preset("huge"); err == nil || !strings.Contains(err.Error(), "quick, paper") {
+		t.Errorf("Preset(huge) = %v, want an error listing the presets", err)
+	}
+	if DefaultConfig().Preset != PresetQuick {
+		t.Errorf("DefaultConfig is preset %q, want quick", DefaultConfig().Preset)
+	}
+}
+
+func TestValidate(t *testing.T) {
+	tests := []struct {
+		name   string
+		edit   func(*Config)
+		errHas []string // empty: valid
+	}{
+		{name: "default", edit: func(*Config) {}},
+		{name: "embedded data", edit: func(c *Config) { c.Data.Dir = "" }},
+		{name: "no pretraining", edit: func(c *Config) { c.Pretrain.Epochs = 0; c.Pretrain.Schedule.Kind = ScheduleConstant }},
+		{name: "image size small", edit: func(c *Config) { c.Data.ImageSize = 4 }, errHas: []string{"data.image_size", "8..512"}},
+		{name: "test fraction 1", edit: func(c *Config) { c.Split.TestFraction = 1 }, errHas: []string{"split.test_fraction", "(0, 1)"}},
+		{name: "labeled fraction 0", edit: func(c *Config) { c.Split.LabeledFraction = 0 }, errHas: []string{"split.labeled_fraction"}},
+		{name: "validation 1", edit: func(c *Config) { c.Split.ValidationFraction = 1 }, errHas: []string{"split.validation_fraction", "[0, 1)"}},
+		{name: "model", edit: func(c *Config) { c.Model.Name = "resnet" }, errHas: []string{"model.name", "small, nin3, nin4"}},
+		{name: "batch 0", edit: func(c *Config) { c.Pretrain.GlobalBatch = 0 }, errHas: []string{"pretrain.global_batch", "1..65536"}},
+		{name: "negative lr", edit: func(c *Config) { c.Pretrain.LR = -1 }, errHas: []string{"pretrain.lr"}},
+		{name: "momentum 1", edit: func(c *Config) { c.Pretrain.Momentum = 1 }, errHas: []string{"pretrain.momentum", "0..0.999"}},
+		{name: "nesterov without momentum", edit: func(c *Config) { c.Pretrain.Momentum = 0 }, errHas: []string{"pretrain.nesterov"}},
+		{name: "schedule kind", edit: func(c *Config) { c.Pretrain.Schedule.Kind = "linear" }, errHas: []string{"pretrain.schedule.kind"}},
+		{name: "milestones", edit: func(c *Config) {
+			c.Pretrain.Schedule = ScheduleConfig{Kind: ScheduleStep, Gamma: 0.1, Milestones: []int{5, 3}}
+		}, errHas: []string{"pretrain.schedule.milestones[1]"}},
+		{name: "milestone past end", edit: func(c *Config) {
+			c.Pretrain.Schedule = ScheduleConfig{Kind: ScheduleStep, Gamma: 0.1, Milestones: []int{50}}
+		}, errHas: []string{"pretrain.schedule.milestones[0]", "1..10"}},
+		{name: "gamma", edit: func(c *Config) { c.Pretrain.Schedule = ScheduleConfig{Kind: ScheduleStep} }, errHas: []string{"pretrain.schedule.gamma"}},
+		{name: "warmup", edit: func(c *Config) { c.Supervised.Schedule.WarmupEpochs = 100 }, errHas: []string{"supervised.schedule.warmup_epochs", "0..40"}},
+		{name: "crop pad", edit: func(c *Config) { c.Supervised.Augmentation.CropPad = -1 }, errHas: []string{"supervised.augmentation.crop_pad"}},
+		{name: "optimizer", edit: func(c *Config) { c.Supervised.Optimizer = "rmsprop" }, errHas: []string{"supervised.optimizer", "adam or sgd"}},
+		{name: "epochs", edit: func(c *Config) { c.Supervised.Epochs = 0 }, errHas: []string{"supervised.epochs", "1..10000"}},
+		{name: "freeze", edit: func(c *Config) { c.Supervised.FreezeBlocks = 4 }, errHas: []string{"supervised.freeze_blocks", "0..3"}},
+		{name: "checkpoint", edit: func(c *Config) { c.CheckpointEvery = 0 }, errHas: []string{"checkpoint_every_steps"}},
+		{name: "two errors", edit: func(c *Config) { c.Supervised.Batch = 0; c.Data.ImageSize = 0 },
+			errHas: []string{"supervised.batch", "data.image_size"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c := DefaultConfig()
+			tc.edit(&c)
+			err := c.Validate()
+			if len(tc.errHas) == 0 {
+				if err != nil {
+					t.Fatalf("want valid, got %v", err)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatalf("want an error naming %v, got none", tc.errHas)
+			}
+			for _, s := range tc.errHas {
+				if !strings.Contains(err.Error(), s) {
+					t.Errorf("error %q does not name %q", err, s)
+				}
+			}
+		})
+	}
+}
+
+func TestParseConfigRejectsUnknownFields(t *testing.T) {
+	_, err := ParseConfig([]byte(`{"preset":"quick","epochz":3}`))
+	if err == nil || !strings.Contains(err.Error(), "epochz") {
+		t.Errorf("ParseConfig with an unknown field = %v, want an error naming it", err)
+	}
+}
