@@ -125,26 +125,73 @@ func allCases() []gemmCase {
 	return cases
 }
 
+// gemmFunc is the signature of Sgemm.
+type gemmFunc func(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int)
+
+// with returns Sgemm computed by kernel kn on the given number of goroutines.
+func with(kn kernel, threads int) gemmFunc {
+	return func(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+		checkArgs(transA, transB, m, n, k, a, lda, b, ldb, c, ldc)
+		if m > 0 && n > 0 {
+			sgemm(kn, threads, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+		}
+	}
+}
+
+// tiny returns kn with cache blocks of a few register tiles, so that small matrices cross
+// every block boundary (several mc, kc and nc blocks).
+func tiny(kn kernel) kernel {
+	kn.mc, kn.kc, kn.nc = 2*kn.mr, 7, 2*kn.nr
+	return kn
+}
+
 func TestSgemm(t *testing.T) {
 	for i, tc := range allCases() {
 		t.Run(tc.String(), func(t *testing.T) { tc.run(t, uint64(i), Sgemm) })
 	}
 }
 
+func TestKernels(t *testing.T) {
+	t.Logf("selected kernel %q; testing %d kernels", Kernel(), len(kernels))
+	for _, kn := range kernels {
+		for _, v := range []struct {
+			name    string
+			kn      kernel
+			threads int
+		}{{"default", kn, 1}, {"default-3threads", kn, 3}, {"tiny", tiny(kn), 1}, {"tiny-2threads", tiny(kn), 2}} {
+			t.Run(kn.name+"/"+v.name, func(t *testing.T) {
+				for i, tc := range allCases() {
+					tc.run(t, uint64(i), with(v.kn, v.threads))
+				}
+			})
+		}
+	}
+}
+
 func TestSgemmThreadsIdentical(t *testing.T) {
-	defer SetThreads(SetThreads(1))
-	for _, tc := range []gemmCase{{false, false, 67, 45, 130, 1, 1, 0}, {true, true, 45, 67, 70, 2, 0.5, 2}, {false, true, 130, 9, 33, 0, 1, 1}} {
+	cases := []gemmCase{{false, false, 67, 45, 130, 1, 1, 0}, {true, true, 45, 67, 70, 2, 0.5, 2}, {false, true, 130, 9, 33, 0, 1, 1}, {true, false, 200, 150, 300, 0, 1, 1}}
+	for _, kn := range kernels {
+		for _, tc := range cases {
+			identicalAcrossThreads(t, tiny(kn), tc)
+			identicalAcrossThreads(t, kn, tc)
+		}
+	}
+}
+
+// identicalAcrossThreads checks that 1..4 goroutines give the same bits.
+func identicalAcrossThreads(t *testing.T, kn kernel, tc gemmCase) {
+	t.Helper()
+	{
 		var first []float32
 		for th := 1; th <= 4; th++ {
-			SetThreads(th)
-			c := tc.run(t, 42, Sgemm)
+			c := tc.run(t, 42, with(kn, th))
 			if first == nil {
 				first = c
 				continue
 			}
 			for i := range c {
 				if math.Float32bits(c[i]) != math.Float32bits(first[i]) {
-					t.Fatalf("%v: threads=%d C[%d] = %g, threads=1 gave %g", tc, th, i, c[i], first[i])
+					t.Fatalf("%s %v: threads=%d C[%d] = %g, threads=1 gave %g", kn.name, tc, th, i, c[i], first[i])
 				}
 			}
 		}

@@ -1,0 +1,93 @@
+package gemm
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"runtime"
+	"testing"
+
+	"gonum.org/v1/gonum/blas"
+	"gonum.org/v1/gonum/blas/gonum"
+)
+
+// benchShape is one GEMM of the nin4 network at 32x32 and batch 128 (channels-last im2col).
+type benchShape struct {
+	name           string
+	transA, transB bool
+	m, n, k        int
+}
+
+// convShapes returns the forward (Y = X*W), input-gradient (dX = dY*W^T) and weight-gradient
+// (dW = X^T*dY) products of the nin4 convolutions, plus a square reference shape.
+func convShapes() []benchShape {
+	convs := []struct {
+		name    string
+		m, n, k int
+	}{
+		{"b1conv5x5", 131072, 192, 75},
+		{"b1conv1x1a", 131072, 160, 192},
+		{"b1conv1x1b", 131072, 96, 160},
+		{"b2conv5x5", 32768, 192, 2400},
+		{"b2conv1x1", 32768, 192, 192},
+		{"b3conv3x3", 8192, 192, 1728},
+	}
+	shapes := []benchShape{{"square1024", false, false, 1024, 1024, 1024}}
+	for _, c := range convs {
+		shapes = append(shapes,
+			benchShape{c.name + "/fwd", false, false, c.m, c.n, c.k},
+			benchShape{c.name + "/dX", false, true, c.m, c.k, c.n},
+			benchShape{c.name + "/dW", true, false, c.k, c.n, c.m})
+	}
+	return shapes
+}
+
+// operands returns random A, B and C for s with tight strides.
+func (s benchShape) operands() (a []float32, lda int, b []float32, ldb int, c []float32) {
+	r := rand.New(rand.NewPCG(1, 2))
+	fill := func(n int) []float32 {
+		x := make([]float32, n)
+		for i := range x {
+			x[i] = r.Float32() - 0.5
+		}
+		return x
+	}
+	lda, ldb = s.k, s.n
+	if s.transA {
+		lda = s.m
+	}
+	if s.transB {
+		ldb = s.k
+	}
+	return fill(s.m * s.k), lda, fill(s.k * s.n), ldb, fill(s.m * s.n)
+}
+
+// BenchmarkSgemm measures Sgemm on the convolution shapes with 1 and 2 goroutines and gonum's
+// pure-Go Sgemm (GOMAXPROCS goroutines) as the same-run baseline, reporting GFLOPS.
+func BenchmarkSgemm(b *testing.B) {
+	for _, s := range convShapes() {
+		a, lda, bm, ldb, c := s.operands()
+		flops := 2 * float64(s.m) * float64(s.n) * float64(s.k)
+		for _, th := range []int{1, 2} {
+			b.Run(fmt.Sprintf("%s/%s-t%d", s.name, Kernel(), th), func(b *testing.B) {
+				defer SetThreads(SetThreads(th))
+				for b.Loop() {
+					Sgemm(s.transA, s.transB, s.m, s.n, s.k, 1, a, lda, bm, ldb, 0, c, s.n)
+				}
+				b.ReportMetric(flops*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOPS")
+			})
+		}
+		b.Run(fmt.Sprintf("%s/gonum-t%d", s.name, runtime.GOMAXPROCS(0)), func(b *testing.B) {
+			tA, tB := blas.NoTrans, blas.NoTrans
+			if s.transA {
+				tA = blas.Trans
+			}
+			if s.transB {
+				tB = blas.Trans
+			}
+			for b.Loop() {
+				gonum.Implementation{}.Sgemm(tA, tB, s.m, s.n, s.k, 1, a, lda, bm, ldb, 0, c, s.n)
+			}
+			b.ReportMetric(flops*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOPS")
+		})
+	}
+}

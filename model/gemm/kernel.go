@@ -1,0 +1,65 @@
+package gemm
+
+import "unsafe"
+
+// kernelFunc computes one mr x nr tile of C from packed micro-panels: a holds k steps of mr
+// values of op(A), b holds k steps of nr values of op(B). It sets C = alpha*acc when beta is 0
+// (C is not read) and C = alpha*acc + beta*C otherwise, where acc[r][j] sums a[p][r]*b[p][j]
+// for p = 0..k-1 in that order. c points at the tile's first element; ldc is C's row stride.
+type kernelFunc func(k int, a, b, c *float32, ldc int, alpha, beta float32)
+
+// kernel is one micro-kernel with its register-tile shape and the cache blocking that suits it.
+type kernel struct {
+	name   string
+	mr, nr int // register tile: rows and columns of C per call
+	mc, kc int // A block (mc x kc) kept in L2, B micro-panel (kc x nr) in L1
+	nc     int // B block (kc x nc) kept in L3
+	fn     kernelFunc
+}
+
+// generic is the portable pure-Go kernel, always available.
+var generic = kernel{name: "generic", mr: 4, nr: 4, mc: 128, kc: 256, nc: 4096, fn: kernGeneric}
+
+// kernels lists the kernels this CPU can run, fastest first; generic is always last.
+var kernels = append(archKernels(), generic)
+
+// best is the kernel Sgemm uses.
+var best = kernels[0]
+
+// Kernel names the micro-kernel selected at start-up for this CPU ("avx512", "avx2", "generic").
+func Kernel() string { return best.name }
+
+// kernGeneric is the 4x4 pure-Go micro-kernel. Its sixteen accumulators are separate variables
+// so that the compiler keeps them in registers.
+func kernGeneric(k int, a, b, c *float32, ldc int, alpha, beta float32) {
+	as := unsafe.Slice(a, 4*k)
+	bs := unsafe.Slice(b, 4*k)
+	var c00, c01, c02, c03, c10, c11, c12, c13 float32
+	var c20, c21, c22, c23, c30, c31, c32, c33 float32
+	for p := 0; p < k; p++ {
+		ap, bp := as[4*p:4*p+4:4*p+4], bs[4*p:4*p+4:4*p+4]
+		a0, a1, a2, a3 := ap[0], ap[1], ap[2], ap[3]
+		b0, b1, b2, b3 := bp[0], bp[1], bp[2], bp[3]
+		c00, c01, c02, c03 = c00+a0*b0, c01+a0*b1, c02+a0*b2, c03+a0*b3
+		c10, c11, c12, c13 = c10+a1*b0, c11+a1*b1, c12+a1*b2, c13+a1*b3
+		c20, c21, c22, c23 = c20+a2*b0, c21+a2*b1, c22+a2*b2, c23+a2*b3
+		c30, c31, c32, c33 = c30+a3*b0, c31+a3*b1, c32+a3*b2, c33+a3*b3
+	}
+	cs := unsafe.Slice(c, 3*ldc+4)
+	storeRow(cs[0:4:4], c00, c01, c02, c03, alpha, beta)
+	storeRow(cs[ldc:ldc+4:ldc+4], c10, c11, c12, c13, alpha, beta)
+	storeRow(cs[2*ldc:2*ldc+4:2*ldc+4], c20, c21, c22, c23, alpha, beta)
+	storeRow(cs[3*ldc:3*ldc+4:3*ldc+4], c30, c31, c32, c33, alpha, beta)
+}
+
+// storeRow writes alpha*(x0..x3) (+ beta*row) into row.
+func storeRow(row []float32, x0, x1, x2, x3, alpha, beta float32) {
+	if beta == 0 {
+		row[0], row[1], row[2], row[3] = alpha*x0, alpha*x1, alpha*x2, alpha*x3
+		return
+	}
+	row[0] = float32(alpha*x0) + beta*row[0]
+	row[1] = float32(alpha*x1) + beta*row[1]
+	row[2] = float32(alpha*x2) + beta*row[2]
+	row[3] = float32(alpha*x3) + beta*row[3]
+}
