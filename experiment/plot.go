@@ -1,0 +1,151 @@
+package experiment
+
+import (
+	"bytes"
+	"fmt"
+	"image/color"
+
+	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/palette/moreland"
+	"gonum.org/v1/plot/plotter"
+	"gonum.org/v1/plot/vg"
+	"gonum.org/v1/plot/vg/draw"
+	"gonum.org/v1/plot/vg/vgimg"
+)
+
+// series is one named curve of a training history.
+type series struct {
+	name  string
+	stats []EpochStat
+	color color.Color
+}
+
+// CurvesPNG draws curves.png: loss (left) and training accuracy (right) per
+// epoch for the baseline, the pretext task and the fine-tuning.
+func CurvesPNG(r Report) ([]byte, error) {
+	all := []series{
+		{"baseline", r.Baseline.History, color.RGBA{R: 200, G: 60, B: 40, A: 255}},
+		{"pretext (rotation)", r.Pretext.History, color.RGBA{R: 40, G: 90, B: 200, A: 255}},
+		{"fine-tune", r.Finetune.History, color.RGBA{R: 30, G: 150, B: 60, A: 255}},
+	}
+	loss, acc := plot.New(), plot.New()
+	loss.Title.Text, loss.X.Label.Text, loss.Y.Label.Text = "training loss", "epoch", "cross-entropy"
+	acc.Title.Text, acc.X.Label.Text, acc.Y.Label.Text = "accuracy", "epoch", "accuracy"
+	acc.Y.Min, acc.Y.Max = 0, 1
+	for _, s := range all {
+		if len(s.stats) == 0 {
+			continue
+		}
+		lp, ap, vp := make(plotter.XYs, len(s.stats)), make(plotter.XYs, len(s.stats)), plotter.XYs{}
+		for i, e := range s.stats {
+			lp[i] = plotter.XY{X: float64(e.Epoch), Y: e.Loss}
+			ap[i] = plotter.XY{X: float64(e.Epoch), Y: e.Accuracy}
+			if e.ValidationAccuracy > 0 {
+				vp = append(vp, plotter.XY{X: float64(e.Epoch), Y: e.ValidationAccuracy})
+			}
+		}
+		if err := addLine(loss, s.name, lp, s.color, false); err != nil {
+			return nil, err
+		}
+		if err := addLine(acc, s.name+" (train)", ap, s.color, false); err != nil {
+			return nil, err
+		}
+		if len(vp) > 0 {
+			if err := addLine(acc, s.name+" (validation)", vp, s.color, true); err != nil {
+				return nil, err
+			}
+		}
+	}
+	acc.Legend.Top, acc.Legend.Left = false, false
+	return tilePNG([]*plot.Plot{loss, acc}, 12*vg.Inch, 4.5*vg.Inch)
+}
+
+// addLine adds a named line (dashed when dashed is set) to p.
+func addLine(p *plot.Plot, name string, xys plotter.XYs, c color.Color, dashed bool) error {
+	l, err := plotter.NewLine(xys)
+	if err != nil {
+		return fmt.Errorf("plot %s: %w", name, err)
+	}
+	l.Color = c
+	l.Width = vg.Points(1.5)
+	if dashed {
+		l.Dashes = []vg.Length{vg.Points(4), vg.Points(3)}
+	}
+	p.Add(l)
+	p.Legend.Add(name, l)
+	return nil
+}
+
+// ConfusionPNG draws confusion.png: the baseline's and the fine-tuned
+// model's test confusion matrices side by side, counts in the cells.
+func ConfusionPNG(r Report) ([]byte, error) {
+	var plots []*plot.Plot
+	for _, m := range []struct {
+		name string
+		res  ModelResult
+	}{{"baseline", r.Baseline}, {"fine-tuned", r.Finetune}} {
+		p, err := confusionPlot(fmt.Sprintf("%s: test accuracy %s", m.name, pct(m.res.TestAccuracy)), r.Dataset.Classes, m.res.Confusion)
+		if err != nil {
+			return nil, err
+		}
+		plots = append(plots, p)
+	}
+	return tilePNG(plots, 12*vg.Inch, 5.5*vg.Inch)
+}
+
+// confGrid adapts a confusion matrix to plotter.GridXYZ: column c is the
+// predicted class, row r counts from the bottom so true class 0 is on top.
+type confGrid struct{ c Confusion }
+
+func (g confGrid) Dims() (int, int)    { return len(g.c), len(g.c) }
+func (g confGrid) Z(c, r int) float64  { return float64(g.c[len(g.c)-1-r][c]) }
+func (g confGrid) X(c int) float64     { return float64(c) }
+func (g confGrid) Y(r int) float64     { return float64(r) }
+func (g confGrid) trueClass(r int) int { return len(g.c) - 1 - r }
+
+func confusionPlot(title string, classes []string, c Confusion) (*plot.Plot, error) {
+	k := len(c)
+	if k == 0 || k != len(classes) {
+		return nil, fmt.Errorf("plot confusion matrix %q: %d rows for %d classes", title, k, len(classes))
+	}
+	g := confGrid{c}
+	p := plot.New()
+	p.Title.Text, p.X.Label.Text, p.Y.Label.Text = title, "predicted", "true"
+	p.Add(plotter.NewHeatMap(g, moreland.SmoothBlueRed().Palette(64)))
+	var lab plotter.XYLabels
+	for r := range k {
+		for col := range k {
+			lab.XYs = append(lab.XYs, plotter.XY{X: float64(col), Y: float64(r)})
+			lab.Labels = append(lab.Labels, fmt.Sprint(g.Z(col, r)))
+		}
+	}
+	labels, err := plotter.NewLabels(lab)
+	if err != nil {
+		return nil, fmt.Errorf("plot confusion matrix %q: %w", title, err)
+	}
+	p.Add(labels)
+	xt, yt := make([]plot.Tick, k), make([]plot.Tick, k)
+	for i := range k {
+		xt[i] = plot.Tick{Value: float64(i), Label: classes[i]}
+		yt[i] = plot.Tick{Value: float64(i), Label: classes[g.trueClass(i)]}
+	}
+	p.X.Tick.Marker, p.Y.Tick.Marker = plot.ConstantTicks(xt), plot.ConstantTicks(yt)
+	return p, nil
+}
+
+// tilePNG lays plots out in one row and encodes the image as PNG.
+func tilePNG(plots []*plot.Plot, w, h vg.Length) ([]byte, error) {
+	img := vgimg.New(w, h)
+	dc := draw.New(img)
+	t := draw.Tiles{Rows: 1, Cols: len(plots), PadX: vg.Inch / 2, PadTop: vg.Inch / 8,
+		PadBottom: vg.Inch / 8, PadLeft: vg.Inch / 8, PadRight: vg.Inch / 8}
+	canvases := plot.Align([][]*plot.Plot{plots}, t, dc)
+	for i, p := range plots {
+		p.Draw(canvases[0][i])
+	}
+	var buf bytes.Buffer
+	if _, err := (vgimg.PngCanvas{Canvas: img}).WriteTo(&buf); err != nil {
+		return nil, fmt.Errorf("encode png: %w", err)
+	}
+	return buf.Bytes(), nil
+}

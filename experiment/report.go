@@ -1,0 +1,161 @@
+package experiment
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// Report is report.json: both models' test results side by side, the
+// pretext result, the gain and how the run was made.
+type Report struct {
+	Dataset  DatasetInfo   `json:"dataset"`
+	Baseline ModelResult   `json:"baseline"`
+	Pretext  PretextResult `json:"pretext"`
+	Finetune ModelResult   `json:"finetune"`
+	// Gain is finetune minus baseline test accuracy, in points of 0..1.
+	Gain    float64     `json:"gain"`
+	Seed    uint64      `json:"seed"`
+	Preset  string      `json:"preset"`
+	Model   string      `json:"model"`
+	Cluster ClusterInfo `json:"cluster"`
+	Timing  Timing      `json:"timing"`
+	// Files names the outputs written beside report.json.
+	Files  map[string]string `json:"files,omitempty"`
+	Config Config            `json:"config"`
+}
+
+// DatasetInfo sizes the split.
+type DatasetInfo struct {
+	// Source is the data folder, or "embedded".
+	Source  string   `json:"source"`
+	Classes []string `json:"classes"`
+	Train   int      `json:"train"`
+	Test    int      `json:"test"`
+	// Labeled counts the labeled training images (Validation of them are
+	// held out for tuning and not trained on).
+	Labeled        int    `json:"labeled"`
+	Validation     int    `json:"validation"`
+	Unlabeled      int    `json:"unlabeled"`
+	ImageSize      int    `json:"image_size"`
+	ManifestDigest string `json:"manifest_digest"`
+}
+
+// ModelResult is one classifier's evaluation and training history.
+type ModelResult struct {
+	TestAccuracy       float64            `json:"test_accuracy"`
+	ValidationAccuracy float64            `json:"validation_accuracy"`
+	PerClass           map[string]float64 `json:"per_class"`
+	Confusion          Confusion          `json:"confusion"`
+	History            []EpochStat        `json:"history"`
+	Seconds            float64            `json:"seconds"`
+	Checkpoint         string             `json:"checkpoint,omitempty"`
+}
+
+// PretextResult is the rotation pretraining's outcome.
+type PretextResult struct {
+	TestRotationAccuracy float64     `json:"test_rotation_accuracy"`
+	History              []EpochStat `json:"history"`
+	Checkpoint           string      `json:"checkpoint,omitempty"`
+}
+
+// EpochStat is one epoch of training: mean loss and accuracy on the
+// training batches (augmented), and validation accuracy where measured.
+type EpochStat struct {
+	Epoch              int     `json:"epoch"`
+	Loss               float64 `json:"loss"`
+	Accuracy           float64 `json:"accuracy"`
+	ValidationAccuracy float64 `json:"validation_accuracy,omitempty"`
+}
+
+// ClusterInfo says where pretraining ran. Coordinators is 0 when it ran in
+// one process without a coordinator.
+type ClusterInfo struct {
+	Workers      int `json:"workers"`
+	Coordinators int `json:"coordinators"`
+}
+
+// Timing is wall-clock time of the phases.
+type Timing struct {
+	TotalSeconds             float64 `json:"total_seconds"`
+	PretrainSeconds          float64 `json:"pretrain_seconds"`
+	PretrainSamplesPerSecond float64 `json:"pretrain_samples_per_second"`
+	BaselineSeconds          float64 `json:"baseline_seconds"`
+	FinetuneSeconds          float64 `json:"finetune_seconds"`
+}
+
+// perClassMap names per-class accuracies.
+func perClassMap(classes []string, c Confusion) map[string]float64 {
+	m := make(map[string]float64, len(classes))
+	for i, v := range c.PerClass() {
+		m[classes[i]] = v
+	}
+	return m
+}
+
+// writeJSON writes v indented to dir/name atomically (temp file + rename).
+func writeJSON(dir, name string, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encode %s: %w", name, err)
+	}
+	return writeFileAtomic(filepath.Join(dir, name), append(b, '\n'))
+}
+
+// writeFileAtomic writes data to path through a temporary file and a rename,
+// so a crash never leaves a half-written output.
+func writeFileAtomic(path string, data []byte) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		os.Remove(tmp.Name())
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := tmp.Close(); err != nil {
+		os.Remove(tmp.Name())
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return nil
+}
+
+// requiredKeys are the report.json keys issue 7 names, as dotted paths.
+var requiredKeys = []string{
+	"dataset.classes", "dataset.train", "dataset.test", "dataset.labeled", "dataset.unlabeled",
+	"baseline.test_accuracy", "baseline.per_class", "baseline.confusion",
+	"pretext.test_rotation_accuracy",
+	"finetune.test_accuracy", "finetune.per_class", "finetune.confusion",
+	"gain", "seed", "preset", "model", "cluster.workers", "cluster.coordinators",
+	"timing.total_seconds", "timing.pretrain_seconds", "timing.pretrain_samples_per_second",
+}
+
+// CheckReportKeys reports every required key missing from a decoded
+// report.json.
+func CheckReportKeys(m map[string]any) error {
+	var missing []string
+	for _, k := range requiredKeys {
+		var cur any = m
+		for _, part := range strings.Split(k, ".") {
+			obj, ok := cur.(map[string]any)
+			if !ok {
+				cur = nil
+				break
+			}
+			cur = obj[part]
+		}
+		if cur == nil {
+			missing = append(missing, k)
+		}
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("report.json lacks %s", strings.Join(missing, ", "))
+	}
+	return nil
+}

@@ -1,0 +1,87 @@
+package experiment
+
+import (
+	"bytes"
+	"encoding/json"
+	"image/png"
+	"strings"
+	"testing"
+)
+
+// sampleReport is a small report with known numbers.
+func sampleReport() Report {
+	classes := []string{"daisy", "rose", "tulip"}
+	base := Confusion{{8, 2, 0}, {3, 6, 1}, {0, 2, 8}}
+	ft := Confusion{{9, 1, 0}, {1, 8, 1}, {0, 1, 9}}
+	hist := []EpochStat{{Epoch: 1, Loss: 1.2, Accuracy: 0.4, ValidationAccuracy: 0.5}, {Epoch: 2, Loss: 0.8, Accuracy: 0.7, ValidationAccuracy: 0.6}}
+	return Report{
+		Dataset: DatasetInfo{Source: "embedded", Classes: classes, Train: 120, Test: 30, Labeled: 12, Validation: 2, Unlabeled: 108, ImageSize: 32},
+		Baseline: ModelResult{TestAccuracy: base.Accuracy(), ValidationAccuracy: 0.5, PerClass: perClassMap(classes, base),
+			Confusion: base, History: hist},
+		Pretext: PretextResult{TestRotationAccuracy: 0.75, History: hist},
+		Finetune: ModelResult{TestAccuracy: ft.Accuracy(), ValidationAccuracy: 0.6, PerClass: perClassMap(classes, ft),
+			Confusion: ft, History: hist},
+		Gain: ft.Accuracy() - base.Accuracy(), Seed: 3, Preset: "quick", Model: "small",
+		Cluster: ClusterInfo{Workers: 2, Coordinators: 1},
+		Timing:  Timing{TotalSeconds: 100, PretrainSeconds: 60, PretrainSamplesPerSecond: 500},
+		Config:  DefaultConfig(),
+	}
+}
+
+func TestRenderMarkdown(t *testing.T) {
+	md := RenderMarkdown(sampleReport())
+	for _, want := range []string{
+		"| supervised baseline (from scratch, labeled subset only) | 73.3% | 50.0% |",
+		"| rotation-pretrained, fine-tuned on the same subset | 86.7% | 60.0% |",
+		"**+13.3 points**",
+		"ResNet-18 at 128 px", "72.5", "75.2", // the seed experiment's numbers
+		"63.0 ± 3.6", // the PyTorch reference
+		"| **this run** | 73.3 | 86.7 | +13.3 |",
+		"| rose | 60.0% | 80.0% | +20.0 |",
+		"| tulip | 0 | 1 | 9 |",
+		"2 workers and 1 coordinator(s) on loopback",
+	} {
+		if !strings.Contains(md, want) {
+			t.Errorf("report.md lacks %q:\n%s", want, md)
+		}
+	}
+}
+
+func TestReportJSONKeys(t *testing.T) {
+	b, err := json.Marshal(sampleReport())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatal(err)
+	}
+	if err := CheckReportKeys(m); err != nil {
+		t.Error(err)
+	}
+	delete(m["finetune"].(map[string]any), "confusion")
+	if err := CheckReportKeys(m); err == nil || !strings.Contains(err.Error(), "finetune.confusion") {
+		t.Errorf("CheckReportKeys without finetune.confusion = %v, want an error naming it", err)
+	}
+}
+
+func TestPlots(t *testing.T) {
+	r := sampleReport()
+	for name, f := range map[string]func(Report) ([]byte, error){"curves": CurvesPNG, "confusion": ConfusionPNG} {
+		b, err := f(r)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		img, err := png.Decode(bytes.NewReader(b))
+		if err != nil {
+			t.Fatalf("%s: not a PNG: %v", name, err)
+		}
+		if img.Bounds().Dx() < 500 {
+			t.Errorf("%s: image only %d px wide", name, img.Bounds().Dx())
+		}
+	}
+	r.Finetune.Confusion = Confusion{{1}}
+	if _, err := ConfusionPNG(r); err == nil {
+		t.Error("ConfusionPNG with a matrix of the wrong size: want an error")
+	}
+}
