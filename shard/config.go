@@ -1,0 +1,69 @@
+package shard
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Errors returned (wrapped) by this package; test with errors.Is.
+var (
+	// ErrConfig marks an invalid LoadConfig or SplitConfig.
+	ErrConfig = errors.New("invalid configuration")
+	// ErrLayout marks a data folder that cannot be used: missing, not a
+	// folder, fewer than two classes, or a class without images.
+	ErrLayout = errors.New("unusable data folder")
+	// ErrBadImage marks an image file that cannot be used (empty, truncated,
+	// not an image, undecodable or too large); fatal only in strict mode.
+	ErrBadImage = errors.New("bad image")
+	// ErrSplit marks a split that cannot be made (a class too small).
+	ErrSplit = errors.New("cannot split")
+	// ErrManifest marks a manifest that is malformed or does not match the
+	// dataset (a listed file missing or changed).
+	ErrManifest = errors.New("manifest mismatch")
+)
+
+// Limits of LoadConfig.
+const (
+	// MinSize and MaxSize bound LoadConfig.Size.
+	MinSize, MaxSize = 4, 1024
+	// DefaultMaxPixels is the default header limit: 40 megapixels.
+	DefaultMaxPixels = 40_000_000
+	// MaxWorkers bounds LoadConfig.Workers.
+	MaxWorkers = 1024
+)
+
+// LoadConfig says what Load reads and how.
+type LoadConfig struct {
+	// Dir is the data folder (one sub-folder per class); "" means the
+	// embedded CC BY flowers set.
+	Dir string
+	// Size is the training size: images are resized so the shorter side is
+	// Size, then centre-cropped to Size x Size.
+	Size int
+	// MaxPixels refuses images whose header declares more pixels than this,
+	// before decoding them.
+	MaxPixels int
+	// Strict makes the first bad image a fatal error instead of a skip.
+	Strict bool
+	// Workers is the number of decoding goroutines; 0 means one per core.
+	Workers int
+}
+
+// DefaultLoadConfig returns the embedded set at 32 px, 40 megapixel limit,
+// lenient, all cores.
+func DefaultLoadConfig() LoadConfig {
+	return LoadConfig{Size: 32, MaxPixels: DefaultMaxPixels}
+}
+
+// Validate reports the first field out of range, naming it and its bound.
+func (c LoadConfig) Validate() error {
+	switch {
+	case c.Size < MinSize || c.Size > MaxSize:
+		return fmt.Errorf("%w: Size %d out of range %d..%d", ErrConfig, c.Size, MinSize, MaxSize)
+	case c.MaxPixels < 1:
+		return fmt.Errorf("%w: MaxPixels %d must be at least 1", ErrConfig, c.MaxPixels)
+	case c.Workers < 0 || c.Workers > MaxWorkers:
+		return fmt.Errorf("%w: Workers %d out of range 0..%d", ErrConfig, c.Workers, MaxWorkers)
+	}
+	return nil
+}

@@ -1,0 +1,50 @@
+// Package shard turns a folder of photos into what training needs: it lists
+// and decodes the images once into memory (uint8, HWC, RGB, square at the
+// training size), makes the seeded stratified train/test/labeled split and
+// its JSON manifest, builds normalised rotation and classification batches
+// with the paper's augmentation, and assigns each epoch's training images to
+// workers exactly once.
+//
+// # Reading
+//
+// A data folder holds one sub-folder per class; class names are the folder
+// names in sorted order. Files ending in .jpg, .jpeg or .png (any letter
+// case) are images. Hidden entries, nested folders and other files are
+// ignored and counted in the Report. The walk never descends below a class
+// folder, so a symbolic link cannot make it loop; links are followed with
+// os.Stat and a broken or self-referential link is reported as a skipped
+// file. Bad images (empty, truncated, not an image, undecodable, or declaring
+// more than LoadConfig.MaxPixels pixels in their header) are skipped and
+// listed with a reason, or make Load fail when LoadConfig.Strict is set.
+//
+// Each image is converted to RGB (JPEG baseline, progressive, grayscale,
+// CMYK and YCCK; PNG 8/16-bit, palette, gray and alpha, composited over
+// black), its centred square of side min(width, height) is cut out and
+// resampled to Size x Size with an exact area (box) filter when shrinking
+// and bilinear interpolation when enlarging. That is the same as resizing
+// the shorter side to Size and then cropping the centre.
+//
+// With LoadConfig.Dir empty, Load uses the embedded set: the 3,480 CC BY 2.0
+// photos of the flowers data set credited in EmbeddedLicense, stored as
+// 48x48 JPEGs and rebuilt reproducibly by `make dataset`.
+//
+// # Splits and manifests
+//
+// MakeSplit orders each class's images by a hash of (seed, SHA-256 of the
+// bytes, path) and so depends only on the seed and the set of files, never on
+// directory listing order. A Manifest records the split; ApplyManifest
+// restores it and fails if a listed file is missing or changed.
+//
+// # Shards
+//
+// Assign orders an epoch's images by a hash of (seed, epoch, image) and
+// deals consecutive chunks of batch images round-robin to the workers, so
+// every image goes to exactly one worker, no image is repeated to pad, and
+// shard sizes differ by at most one batch. Because the global order does not
+// depend on the worker list, step s of the epoch covers the same images for
+// any number of workers with the same global batch. Reassign spreads the
+// images not yet consumed over a new worker list in the same global order.
+//
+// The package imports no networking; Source abstracts where image bytes come
+// from (a shared folder, memory, or the coordinator).
+package shard

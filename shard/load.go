@@ -1,0 +1,216 @@
+package shard
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"runtime"
+	"sort"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+)
+
+// fetchChunk is how many items a decoding goroutine fetches at once.
+const fetchChunk = 8
+
+// Report describes what Load found and did.
+type Report struct {
+	// Source is the data folder, or "embedded".
+	Source string `json:"source"`
+	// Classes are the class names; Counts the images kept of each.
+	Classes []string `json:"classes"`
+	Counts  []int    `json:"counts"`
+	// Skipped lists the bad image files, sorted by path.
+	Skipped []Skipped `json:"skipped"`
+	// Ignored counts the entries that are not images.
+	Ignored Ignored `json:"ignored"`
+	// Bytes is the total size of the image files read.
+	Bytes int64 `json:"bytes"`
+	// Decode is the wall time of reading, decoding and resizing.
+	Decode time.Duration `json:"decode_ns"`
+	// Workers is the number of decoding goroutines used.
+	Workers int `json:"workers"`
+}
+
+// ClassCounts returns the images kept per class name.
+func (r *Report) ClassCounts() map[string]int {
+	m := make(map[string]int, len(r.Classes))
+	for i, c := range r.Classes {
+		m[c] = r.Counts[i]
+	}
+	return m
+}
+
+// Load lists, reads, decodes and resizes a data folder (or the embedded set
+// when cfg.Dir is empty) into memory.
+func Load(ctx context.Context, cfg LoadConfig) (*Dataset, *Report, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, nil, fmt.Errorf("load: %w", err)
+	}
+	var (
+		l   *listing
+		src Source
+		err error
+		at  = cfg.Dir
+	)
+	if cfg.Dir == "" {
+		at = "embedded"
+		l, src, err = embeddedListing()
+	} else {
+		l, err = listFolder(cfg.Dir)
+		src = FolderSource{Dir: cfg.Dir}
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("load %s: %w", at, err)
+	}
+	if cfg.Strict && len(l.skipped) > 0 {
+		return nil, nil, fmt.Errorf("load %s: %w: %s: %s", at, ErrBadImage, l.skipped[0].Path, l.skipped[0].Reason)
+	}
+	d, rep, err := LoadSource(ctx, cfg, src, l.classes, l.items)
+	if err != nil {
+		return nil, nil, fmt.Errorf("load %s: %w", at, err)
+	}
+	rep.Source, rep.Ignored = at, l.ignored
+	rep.Skipped = append(l.skipped, rep.Skipped...)
+	sortSkipped(rep.Skipped)
+	return d, rep, nil
+}
+
+// LoadSource decodes the given items from src (cfg.Dir is not used). Items
+// whose SHA256 is set are checked against their bytes. Every class must keep
+// at least one image.
+func LoadSource(ctx context.Context, cfg LoadConfig, src Source, classes []string, items []Item) (*Dataset, *Report, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, nil, fmt.Errorf("load: %w", err)
+	}
+	workers := cfg.Workers
+	if workers == 0 {
+		workers = runtime.GOMAXPROCS(0)
+	}
+	start := time.Now()
+	items = append([]Item(nil), items...)
+	sort.SliceStable(items, func(i, j int) bool {
+		if items[i].Class != items[j].Class {
+			return items[i].Class < items[j].Class
+		}
+		return items[i].Path < items[j].Path
+	})
+	dec := &decoder{cfg: cfg, src: src, items: items,
+		pix: make([]uint8, len(items)*cfg.Size*cfg.Size*3), reasons: make([]string, len(items)),
+		bytes: make([]int64, len(items))}
+	if err := dec.run(ctx, workers); err != nil {
+		return nil, nil, err
+	}
+	rep := &Report{Classes: classes, Workers: workers}
+	d, err := dec.compact(classes, rep)
+	if err != nil {
+		return nil, nil, err
+	}
+	rep.Decode = time.Since(start)
+	return d, rep, nil
+}
+
+// decoder is the state shared by the decoding goroutines; each writes only
+// the slots of its own items.
+type decoder struct {
+	cfg     LoadConfig
+	src     Source
+	items   []Item
+	pix     []uint8
+	reasons []string // "" = decoded
+	bytes   []int64
+}
+
+// run decodes every item with a pool of workers goroutines.
+func (dec *decoder) run(ctx context.Context, workers int) error {
+	g, ctx := errgroup.WithContext(ctx)
+	next := make(chan int)
+	g.Go(func() error {
+		defer close(next)
+		for a := 0; a < len(dec.items); a += fetchChunk {
+			select {
+			case next <- a:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+		return nil
+	})
+	for range workers {
+		g.Go(func() error {
+			for a := range next {
+				if err := dec.chunk(ctx, a, min(a+fetchChunk, len(dec.items))); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	}
+	return g.Wait()
+}
+
+// chunk fetches and decodes items [a, b).
+func (dec *decoder) chunk(ctx context.Context, a, b int) error {
+	blobs, err := dec.src.Fetch(ctx, dec.items[a:b])
+	if err != nil {
+		return fmt.Errorf("fetch images %d..%d: %w", a, b-1, err)
+	}
+	if len(blobs) != b-a {
+		return fmt.Errorf("fetch images %d..%d: source returned %d results for %d items", a, b-1, len(blobs), b-a)
+	}
+	n := dec.cfg.Size * dec.cfg.Size * 3
+	for k, blob := range blobs {
+		i := a + k
+		err := blob.Err
+		if err == nil {
+			dec.bytes[i] = int64(len(blob.Data))
+			err = dec.decodeOne(i, blob.Data, dec.pix[i*n:(i+1)*n])
+		} else {
+			err = badImage(KindUnreadable, err)
+		}
+		if err != nil && dec.cfg.Strict {
+			return fmt.Errorf("%s: %w", dec.items[i].Path, err)
+		}
+		if err != nil {
+			dec.reasons[i] = err.Error()
+		}
+	}
+	return nil
+}
+
+// decodeOne hashes, checks and decodes item i.
+func (dec *decoder) decodeOne(i int, data []byte, dst []uint8) error {
+	sum := sha256.Sum256(data)
+	h := hex.EncodeToString(sum[:])
+	if want := dec.items[i].SHA256; want != "" && want != h {
+		return badImage(KindChanged, fmt.Errorf("sha256 %s, expected %s", h, want))
+	}
+	dec.items[i].SHA256 = h
+	return decodeInto(dst, data, dec.cfg.Size, dec.cfg.MaxPixels)
+}
+
+// compact drops the bad items, moving pixels down, and fills the report.
+func (dec *decoder) compact(classes []string, rep *Report) (*Dataset, error) {
+	n := dec.cfg.Size * dec.cfg.Size * 3
+	kept := 0
+	rep.Counts = make([]int, len(classes))
+	for i, it := range dec.items {
+		if dec.reasons[i] != "" {
+			rep.Skipped = append(rep.Skipped, Skipped{Path: it.Path, Reason: dec.reasons[i]})
+			continue
+		}
+		rep.Bytes += dec.bytes[i]
+		rep.Counts[it.Class]++
+		copy(dec.pix[kept*n:(kept+1)*n], dec.pix[i*n:(i+1)*n])
+		dec.items[kept] = it
+		kept++
+	}
+	for c, cnt := range rep.Counts {
+		if cnt == 0 {
+			return nil, errorf(ErrLayout, "class %s: none of its images could be used", classes[c])
+		}
+	}
+	return NewDataset(classes, dec.items[:kept], dec.cfg.Size, dec.pix[:kept*n:kept*n])
+}

@@ -1,0 +1,108 @@
+package shard
+
+import "math/rand/v2"
+
+// Rotations is the number of rotation classes: 0, 90, 180 and 270 degrees.
+const Rotations = 4
+
+// RotationBatch builds the rotation-task batch of images idx. Each image is
+// augmented first (aug, drawn from rng in idx order; rng may be nil when
+// aug is the zero value), normalised, and written at rotations of 0, 90,
+// 180 and 270 degrees counter-clockwise with labels 0, 1, 2, 3. Rotations
+// are exact pixel permutations, the same as torch.rot90(x, r, (2, 3)).
+//
+// Layout, rotation-major like the reference (torch.cat over r): sample
+// r*len(idx)+k is image idx[k] rotated by r*90 degrees, label r. Samples
+// are NCHW float32 of C=3, H=W=d.Size. dst and labels are reused when
+// large enough and returned resliced to 4*len(idx) samples.
+func RotationBatch(d *Dataset, idx []int, norm Normalizer, aug Augment, rng *rand.Rand, dst []float32, labels []int) ([]float32, []int) {
+	s, n := d.Size, len(idx)
+	plane := s * s
+	dst = grow(dst, Rotations*n*3*plane)
+	labels = growInts(labels, Rotations*n)
+	px := make([]uint8, plane*3)
+	chw := make([]float32, plane*3)
+	for k, i := range idx {
+		aug.draw(rng).render(px, d.Image(i), s)
+		norm.toCHW(chw, px)
+		for r := range Rotations {
+			sample := r*n + k
+			rotateCHW(dst[sample*3*plane:(sample+1)*3*plane], chw, s, r)
+			labels[sample] = r
+		}
+	}
+	return dst, labels
+}
+
+// ClassBatch builds a classification batch of images idx: each augmented
+// (as in RotationBatch), normalised, NCHW float32, label = class index.
+// Sample k is image idx[k].
+func ClassBatch(d *Dataset, idx []int, norm Normalizer, aug Augment, rng *rand.Rand, dst []float32, labels []int) ([]float32, []int) {
+	s, n := d.Size, len(idx)
+	plane := s * s
+	dst = grow(dst, n*3*plane)
+	labels = growInts(labels, n)
+	px := make([]uint8, plane*3)
+	for k, i := range idx {
+		aug.draw(rng).render(px, d.Image(i), s)
+		norm.toCHW(dst[k*3*plane:(k+1)*3*plane], px)
+		labels[k] = d.Items[i].Class
+	}
+	return dst, labels
+}
+
+// toCHW normalises HWC bytes into CHW floats.
+func (nz Normalizer) toCHW(out []float32, px []uint8) {
+	plane := len(px) / 3
+	for c := range 3 {
+		scale := 1 / (255 * nz.Std[c])
+		shift := nz.Mean[c] / nz.Std[c]
+		o := out[c*plane : (c+1)*plane]
+		for p := range o {
+			o[p] = float32(px[p*3+c])*scale - shift
+		}
+	}
+}
+
+// rotateCHW writes src (3 x s x s) rotated counter-clockwise by r*90
+// degrees into dst: out[i][j] is src[j][s-1-i] for r=1, src[s-1-i][s-1-j]
+// for r=2, src[s-1-j][i] for r=3.
+func rotateCHW(dst, src []float32, s, r int) {
+	plane := s * s
+	if r == 0 {
+		copy(dst, src[:3*plane])
+		return
+	}
+	for c := range 3 {
+		in, out := src[c*plane:(c+1)*plane], dst[c*plane:(c+1)*plane]
+		for i := range s {
+			row := out[i*s : (i+1)*s]
+			for j := range row {
+				switch r {
+				case 1:
+					row[j] = in[j*s+s-1-i]
+				case 2:
+					row[j] = in[(s-1-i)*s+s-1-j]
+				default:
+					row[j] = in[(s-1-j)*s+i]
+				}
+			}
+		}
+	}
+}
+
+// grow returns buf resliced to n, reallocated if too small.
+func grow(buf []float32, n int) []float32 {
+	if cap(buf) < n {
+		return make([]float32, n)
+	}
+	return buf[:n]
+}
+
+// growInts returns buf resliced to n, reallocated if too small.
+func growInts(buf []int, n int) []int {
+	if cap(buf) < n {
+		return make([]int, n)
+	}
+	return buf[:n]
+}

@@ -1,0 +1,114 @@
+package shard
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"math"
+	"sort"
+)
+
+// SplitConfig says how MakeSplit divides a Dataset.
+type SplitConfig struct {
+	// Seed picks the split; the same seed and the same files give the same
+	// split on any machine.
+	Seed int64
+	// TestFraction is the share of each class held out for test, in
+	// [0, 1); used when TestPerClass is 0. Default 0.2.
+	TestFraction float64
+	// TestPerClass, when positive, holds out exactly this many images of
+	// each class for test (the seed project uses 60).
+	TestPerClass int
+	// LabeledFraction is the share of each class's training images that
+	// keep their labels, in (0, 1]; at least one per class. Default 0.1.
+	LabeledFraction float64
+}
+
+// DefaultSplitConfig returns seed 0, 20% test, 10% labeled.
+func DefaultSplitConfig() SplitConfig {
+	return SplitConfig{TestFraction: 0.2, LabeledFraction: 0.1}
+}
+
+// Validate reports the first field out of range.
+func (c SplitConfig) Validate() error {
+	switch {
+	case !(c.TestFraction >= 0 && c.TestFraction < 1):
+		return errorf(ErrConfig, "TestFraction %g out of range [0, 1)", c.TestFraction)
+	case c.TestPerClass < 0:
+		return errorf(ErrConfig, "TestPerClass %d must not be negative", c.TestPerClass)
+	case !(c.LabeledFraction > 0 && c.LabeledFraction <= 1):
+		return errorf(ErrConfig, "LabeledFraction %g out of range (0, 1]", c.LabeledFraction)
+	}
+	return nil
+}
+
+// Split holds indices into a Dataset, each list sorted ascending. Train is
+// the disjoint union of Labeled and Unlabeled; Test is disjoint from Train.
+type Split struct {
+	Train, Test, Labeled, Unlabeled []int
+}
+
+// MakeSplit makes the stratified split: per class, images ordered by a hash
+// of (seed, SHA-256, path) give the first test share to Test and the rest to
+// Train; then per class the training images ordered by a second hash give
+// the first labeled share to Labeled. The result depends only on the seed
+// and the set of files, not on the order of d.Items. A class must keep at
+// least one training image.
+func MakeSplit(d *Dataset, c SplitConfig) (Split, error) {
+	if err := c.Validate(); err != nil {
+		return Split{}, err
+	}
+	var s Split
+	for ci, members := range classMembers(d) {
+		n := len(members)
+		nTest := c.TestPerClass
+		if nTest == 0 {
+			nTest = int(math.Round(c.TestFraction * float64(n)))
+		}
+		if nTest >= n {
+			return Split{}, errorf(ErrSplit, "class %s has %d images; holding out %d for test leaves none to train on",
+				d.Classes[ci], n, nTest)
+		}
+		orderBy(d, members, c.Seed, "test")
+		s.Test = append(s.Test, members[:nTest]...)
+		train := members[nTest:]
+		s.Train = append(s.Train, train...)
+		nLab := max(1, int(math.Round(c.LabeledFraction*float64(len(train)))))
+		orderBy(d, train, c.Seed, "labeled")
+		s.Labeled = append(s.Labeled, train[:nLab]...)
+		s.Unlabeled = append(s.Unlabeled, train[nLab:]...)
+	}
+	for _, l := range [][]int{s.Train, s.Test, s.Labeled, s.Unlabeled} {
+		sort.Ints(l)
+	}
+	return s, nil
+}
+
+// classMembers returns the indices of each class's images.
+func classMembers(d *Dataset) [][]int {
+	m := make([][]int, len(d.Classes))
+	for i, it := range d.Items {
+		m[it.Class] = append(m[it.Class], i)
+	}
+	return m
+}
+
+// orderBy sorts idx by the hash of (seed, purpose, SHA-256, path) of each
+// image, ties (identical files at identical paths cannot occur) by path.
+func orderBy(d *Dataset, idx []int, seed int64, purpose string) {
+	keys := make(map[int][32]byte, len(idx))
+	for _, i := range idx {
+		h := sha256.New()
+		var b [8]byte
+		binary.LittleEndian.PutUint64(b[:], uint64(seed))
+		h.Write(b[:])
+		h.Write([]byte(purpose + "\x00" + d.Items[i].SHA256 + "\x00" + d.Items[i].Path))
+		keys[i] = [32]byte(h.Sum(nil))
+	}
+	sort.Slice(idx, func(a, b int) bool {
+		ka, kb := keys[idx[a]], keys[idx[b]]
+		if ka != kb {
+			return string(ka[:]) < string(kb[:])
+		}
+		return d.Items[idx[a]].Path < d.Items[idx[b]].Path
+	})
+}
