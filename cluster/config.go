@@ -1,0 +1,127 @@
+package cluster
+
+import (
+	"crypto/tls"
+	"fmt"
+	"time"
+)
+
+// Op is the reduction an all-reduce applies.
+type Op int
+
+const (
+	// Sum leaves the element-wise sum of all members' buffers.
+	Sum Op = iota
+	// Mean leaves the element-wise sum divided by the number of members.
+	Mean
+)
+
+// String names the operation.
+func (o Op) String() string {
+	switch o {
+	case Sum:
+		return "sum"
+	case Mean:
+		return "mean"
+	}
+	return fmt.Sprintf("Op(%d)", int(o))
+}
+
+// Compression is the encoding of chunk values on the wire.
+type Compression int
+
+const (
+	// NoCompression sends float32 values: results are exact float32 sums.
+	NoCompression Compression = iota
+	// BF16 sends bfloat16 values (half the bytes). Every partial sum is
+	// rounded to bfloat16 (relative error 2^-8) before it is sent, so the
+	// result is within N*2^-8*sum(|x_i|) of the exact sum; it is still
+	// bit-identical on every member.
+	BF16
+)
+
+// Limits of Config fields.
+const (
+	// MaxChunkBytes keeps every message under gRPC's default 4 MiB limit.
+	MaxChunkBytes = 4<<20 - 4<<10
+	// MinChunkBytes is the smallest chunk payload.
+	MinChunkBytes = 1 << 10
+	// MaxStreams bounds the lanes of a link.
+	MaxStreams = 16
+)
+
+// Config configures a Service and the rings it joins.
+type Config struct {
+	// Job names the job; messages from another job are rejected.
+	Job string
+	// Timeout is the deadline of every collective (and of joining a ring):
+	// when a peer dies or stalls, the collective fails within it.
+	Timeout time.Duration
+	// ChunkBytes is the largest payload of one message (the pipelining unit).
+	ChunkBytes int
+	// Streams is the number of gRPC streams (lanes), each on its own
+	// connection, that carry one link of the ring.
+	Streams int
+	// Compression is the encoding of values on the wire.
+	Compression Compression
+	// TLS, when set, enables mutual TLS on the server (ServerOptions) and
+	// on the lanes this Service dials: it must hold this worker's
+	// certificate, RootCAs to verify peers' servers and ClientCAs to verify
+	// peers' clients. Peers without a certificate signed by ClientCAs are
+	// refused.
+	TLS *tls.Config
+}
+
+// DefaultConfig returns the configuration used when nothing is set.
+func DefaultConfig() Config {
+	return Config{
+		Job:        "default",
+		Timeout:    10 * time.Second,
+		ChunkBytes: 1 << 20,
+		Streams:    2,
+	}
+}
+
+// Validate reports the first field that is out of its range.
+func (c Config) Validate() error {
+	switch {
+	case c.Job == "":
+		return fmt.Errorf("cluster config: Job must not be empty")
+	case c.Timeout <= 0:
+		return fmt.Errorf("cluster config: Timeout %v must be positive", c.Timeout)
+	case c.ChunkBytes < MinChunkBytes || c.ChunkBytes > MaxChunkBytes:
+		return fmt.Errorf("cluster config: ChunkBytes %d out of range %d..%d",
+			c.ChunkBytes, MinChunkBytes, MaxChunkBytes)
+	case c.Streams < 1 || c.Streams > MaxStreams:
+		return fmt.Errorf("cluster config: Streams %d out of range 1..%d", c.Streams, MaxStreams)
+	case c.Compression != NoCompression && c.Compression != BF16:
+		return fmt.Errorf("cluster config: Compression %d is neither NoCompression nor BF16", c.Compression)
+	}
+	return c.validateTLS()
+}
+
+func (c Config) validateTLS() error {
+	t := c.TLS
+	switch {
+	case t == nil:
+		return nil
+	case len(t.Certificates) == 0 && t.GetCertificate == nil:
+		return fmt.Errorf("cluster config: TLS.Certificates must hold this worker's certificate")
+	case t.RootCAs == nil:
+		return fmt.Errorf("cluster config: TLS.RootCAs must be set to verify peers")
+	case t.ClientCAs == nil:
+		return fmt.Errorf("cluster config: TLS.ClientCAs must be set to verify peers' client certificates")
+	}
+	return nil
+}
+
+// valueBytes is the wire size of one value.
+func (c Config) valueBytes() int {
+	if c.Compression == BF16 {
+		return 2
+	}
+	return 4
+}
+
+// chunkElems is the number of values of the largest piece.
+func (c Config) chunkElems() int { return c.ChunkBytes / c.valueBytes() }

@@ -1,0 +1,45 @@
+// Package cluster is the ring collective of whorl's workers: a bandwidth-optimal
+// ring all-reduce of float32 buffers over gRPC.
+//
+// A worker creates one Service, registers it on its gRPC server (passing
+// Service.ServerOptions to grpc.NewServer) and, for every ring generation the
+// coordinator announces, joins the ring with Service.NewRing. The Ring then
+// reduces buffers in place: AllReduce / AllReduceSum for one buffer (the
+// latter satisfies model.Reducer, used by synchronised BatchNorm), or
+// Start/Add/Wait to hand gradient buckets to the ring while backward is still
+// running, as PyTorch DDP does.
+//
+// # Algorithm
+//
+// Reduce-scatter then all-gather around the ring (2(N-1) steps; every member
+// sends 2(N-1)/N of the buffer). The buffer is split into N segments and each
+// segment into pieces of at most Config.ChunkBytes; a piece is forwarded as
+// soon as it has been received and summed, so sending, receiving and summing
+// overlap. Pieces travel on Config.Streams long-lived gRPC streams ("lanes")
+// per link, opened once per ring, so a small collective (a few hundred floats
+// of BatchNorm statistics) costs 2(N-1) message hops and no stream set-up.
+//
+// Sums are deterministic: segment c is summed in ring order starting at
+// member c, and the all-gather copies the reduced values, so every member ends
+// with bit-identical values, the same from run to run for a fixed ring order.
+//
+// # Wire
+//
+// Chunks are protobuf TransferRequest messages (proto/whorl/ring/v1) sent with
+// the "whorlring" gRPC content subtype, whose codec writes the float32 values
+// straight into gRPC's pooled buffers and reads them straight out (no
+// intermediate protobuf copy). Every message carries job, generation, sender,
+// collective sequence number and training step; the receiver rejects, and
+// never sums, anything that does not match the collective it is running.
+//
+// # Failure
+//
+// Every collective has a deadline (Config.Timeout, default 10 s). When a peer
+// dies, stalls or the network drops, the collective fails within it with an
+// error naming the peer and the step, and the ring is broken: its streams are
+// cancelled, which makes the neighbours fail promptly too, so the failure
+// travels around the ring. The worker then joins a new generation with
+// NewRing and may re-reduce the same buffers. With Config.TLS set, lanes use
+// mutual TLS and a peer without a certificate signed by a trusted CA is
+// refused.
+package cluster

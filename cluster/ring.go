@@ -1,0 +1,369 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"time"
+
+	"google.golang.org/grpc"
+
+	ringv1 "github.com/whorl-ml/whorl/proto/whorl/ring/v1"
+)
+
+// Ring is this worker's membership in one generation of a ring. Its
+// collectives run one at a time in the order they are called (which must be
+// the same on every member). It is safe for concurrent use; Close ends it.
+type Ring struct {
+	svc     *Service
+	cfg     Config
+	gen     uint64
+	members []string
+	rank, n int
+
+	ctx    context.Context // lifetime of the outgoing lanes
+	cancel context.CancelFunc
+	out    []*outLane
+	inbox  chan inItem   // chunks and lane ends from the previous member
+	done   chan struct{} // closed when the ring stops (closed or broken)
+	wg     sync.WaitGroup
+
+	mu       sync.Mutex
+	err      error // why the ring stopped
+	graceful bool  // stopped by Close while idle
+	attached []bool
+	seq      uint64 // sequence number of the last collective submitted
+	step     uint64 // training step for AllReduceSum
+	queue    []*collective
+	running  bool
+	wake     chan struct{}
+	execDone chan struct{} // closed when the executor exits (nil if never started)
+
+	// Owned by the executor goroutine.
+	stash   []inItem // chunks of the next collective that arrived early
+	laneEOF []bool   // incoming lanes closed by the previous member
+}
+
+// outLane is one outgoing stream to the next member, on its own connection.
+type outLane struct {
+	idx    int
+	conn   *grpc.ClientConn
+	stream ringv1.RingService_TransferClient
+	ended  chan struct{}
+}
+
+// inItem is a received chunk, or (err set) the end of an incoming lane;
+// io.EOF means the previous member closed the lane cleanly.
+type inItem struct {
+	lane int
+	msg  *inChunk
+	err  error
+}
+
+// NewRing joins ring generation gen whose members are the worker
+// addresses (host:port) in ring order, as member rank. It opens the lanes to
+// the next member and returns when that member has accepted them (it may
+// join up to Config.Timeout later than this one). gen must be newer than
+// every generation this service joined before.
+func (s *Service) NewRing(ctx context.Context, gen uint64, members []string, rank int) (*Ring, error) {
+	if err := checkMembers(members, rank); err != nil {
+		return nil, fmt.Errorf("join ring generation %d: %w", gen, err)
+	}
+	r := s.newRing(gen, members, rank)
+	if err := s.add(r); err != nil {
+		r.cancel()
+		return nil, err
+	}
+	if err := r.connect(ctx); err != nil {
+		r.fail(err)
+		r.shutdown()
+		return nil, fmt.Errorf("join ring generation %d as rank %d: %w", gen, rank, err)
+	}
+	r.execDone = make(chan struct{})
+	r.wg.Add(1)
+	go r.execute()
+	return r, nil
+}
+
+func checkMembers(members []string, rank int) error {
+	if len(members) == 0 {
+		return errors.New("no members")
+	}
+	if rank < 0 || rank >= len(members) {
+		return fmt.Errorf("rank %d out of range 0..%d", rank, len(members)-1)
+	}
+	seen := make(map[string]bool, len(members))
+	for i, m := range members {
+		if m == "" || seen[m] {
+			return fmt.Errorf("member %d: address %q empty or repeated", i, m)
+		}
+		seen[m] = true
+	}
+	return nil
+}
+
+func (s *Service) newRing(gen uint64, members []string, rank int) *Ring {
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Ring{
+		svc: s, cfg: s.cfg, gen: gen, members: append([]string(nil), members...),
+		rank: rank, n: len(members), ctx: ctx, cancel: cancel,
+		inbox: make(chan inItem, inboxDepth), done: make(chan struct{}),
+		attached: make([]bool, s.cfg.Streams), wake: make(chan struct{}, 1),
+		laneEOF: make([]bool, s.cfg.Streams),
+	}
+}
+
+// Generation is the ring's generation.
+func (r *Ring) Generation() uint64 { return r.gen }
+
+// Rank is this member's position in the ring.
+func (r *Ring) Rank() int { return r.rank }
+
+// Size is the number of members.
+func (r *Ring) Size() int { return r.n }
+
+func (r *Ring) next() string  { return r.members[(r.rank+1)%r.n] }
+func (r *Ring) prev() string  { return r.members[(r.rank-1+r.n)%r.n] }
+func (r *Ring) nextRank() int { return (r.rank + 1) % r.n }
+func (r *Ring) prevRank() int { return (r.rank - 1 + r.n) % r.n }
+
+// connect opens the outgoing lanes and waits for the next member to accept
+// them, within Config.Timeout.
+func (r *Ring) connect(ctx context.Context) error {
+	if r.n == 1 {
+		return nil
+	}
+	ready := make(chan error, r.cfg.Streams)
+	for i := range r.cfg.Streams {
+		conn, err := grpc.NewClient(r.next(), r.svc.dialOptions()...)
+		if err != nil {
+			return peerErr(ErrPeer, "dial", r.next(), r.nextRank(), err)
+		}
+		l := &outLane{idx: i, conn: conn, ended: make(chan struct{})}
+		r.out = append(r.out, l)
+		r.wg.Add(1)
+		go r.runLane(l, ready)
+	}
+	timer := time.NewTimer(r.cfg.Timeout)
+	defer timer.Stop()
+	for range r.cfg.Streams {
+		select {
+		case err := <-ready:
+			if err != nil {
+				return peerErr(ErrPeer, "open lane to", r.next(), r.nextRank(), err)
+			}
+		case <-timer.C:
+			return peerErr(ErrTimeout, fmt.Sprintf("open lanes within %v to", r.cfg.Timeout), r.next(), r.nextRank(), nil)
+		case <-ctx.Done():
+			return peerErr(ctx.Err(), "open lanes to", r.next(), r.nextRank(), nil)
+		}
+	}
+	return nil
+}
+
+// runLane opens lane l, reports on ready when the next member accepted it,
+// then watches the stream until it ends.
+func (r *Ring) runLane(l *outLane, ready chan<- error) {
+	defer r.wg.Done()
+	defer close(l.ended)
+	client := ringv1.NewRingServiceClient(l.conn)
+	stream, err := client.Transfer(r.ctx, grpc.CallContentSubtype(codecName), grpc.WaitForReady(true))
+	if err == nil {
+		err = stream.SendMsg(&outChunk{hdr: r.header(l.idx)})
+	}
+	if err == nil {
+		_, err = stream.Recv()
+	}
+	l.stream = stream
+	ready <- err
+	if err != nil {
+		return
+	}
+	_, err = stream.Recv()
+	if errors.Is(err, io.EOF) {
+		return // the next member left cleanly; a later send reports it
+	}
+	r.fail(peerErr(ErrPeer, fmt.Sprintf("lane %d to", l.idx), r.next(), r.nextRank(), err))
+}
+
+// header is the TransferRequest header of this member's messages on lane.
+func (r *Ring) header(lane int) *ringv1.TransferRequest {
+	return &ringv1.TransferRequest{
+		Job: r.cfg.Job, Generation: r.gen, FromRank: uint32(r.rank),
+		RingSize: uint32(r.n), Lane: uint32(lane),
+	}
+}
+
+// attach checks a lane-opening request from a peer against this ring and
+// records the lane.
+func (r *Ring) attach(h *ringv1.TransferRequest) (int, error) {
+	lane := int(h.GetLane())
+	switch {
+	case int(h.GetRingSize()) != r.n || int(h.GetFromRank()) != r.prevRank():
+		return 0, fmt.Errorf("open lane of generation %d: sender rank %d of %d, expected rank %d of %d: %w",
+			r.gen, h.GetFromRank(), h.GetRingSize(), r.prevRank(), r.n, ErrRejected)
+	case lane >= r.cfg.Streams || h.GetSequence() != 0:
+		return 0, fmt.Errorf("open lane %d (sequence %d) from %s: %w", lane, h.GetSequence(), r.prev(), ErrRejected)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.err != nil {
+		return 0, fmt.Errorf("open lane %d from %s: %w", lane, r.prev(), r.err)
+	}
+	if r.attached[lane] {
+		return 0, fmt.Errorf("open lane %d from %s: lane already open: %w", lane, r.prev(), ErrRejected)
+	}
+	r.attached[lane] = true
+	return lane, nil
+}
+
+// receiveLane reads the chunks of an accepted lane into the inbox until the
+// stream ends; it returns nil when the previous member closed it cleanly.
+func (r *Ring) receiveLane(stream ringv1.RingService_TransferServer, lane int) error {
+	for {
+		m := new(inChunk)
+		err := stream.RecvMsg(m)
+		if err == nil {
+			err = r.checkSender(&m.hdr, lane)
+			if err != nil {
+				m.release()
+			}
+		}
+		it := inItem{lane: lane, msg: m, err: err}
+		if err != nil {
+			it.msg = nil
+		}
+		select {
+		case r.inbox <- it:
+		case <-r.done:
+			m.release()
+			return r.leaveErr()
+		}
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// checkSender rejects a chunk whose job, generation, sender or lane differ
+// from the lane's.
+func (r *Ring) checkSender(h *ringv1.TransferRequest, lane int) error {
+	if h.GetJob() != r.cfg.Job || h.GetGeneration() != r.gen ||
+		int(h.GetFromRank()) != r.prevRank() || int(h.GetLane()) != lane {
+		return fmt.Errorf("chunk on lane %d from %s: job %q generation %d rank %d lane %d, expected %q %d %d %d: %w",
+			lane, r.prev(), h.GetJob(), h.GetGeneration(), h.GetFromRank(), h.GetLane(),
+			r.cfg.Job, r.gen, r.prevRank(), lane, ErrRejected)
+	}
+	return nil
+}
+
+// fail stops the ring because of err (the first failure wins) and cancels
+// its lanes, which makes the neighbours fail too.
+func (r *Ring) fail(err error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.err == nil {
+		r.err = err
+		close(r.done)
+	}
+	r.cancel()
+}
+
+// leaveErr is what the incoming lanes' handlers return once the ring
+// stopped: nil after a clean Close, the failure otherwise.
+func (r *Ring) leaveErr() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.graceful {
+		return nil
+	}
+	return fmt.Errorf("ring generation %d rank %d stopped: %w", r.gen, r.rank, r.err)
+}
+
+// Close leaves the ring. Collectives still queued or running fail with
+// ErrClosed (and so do the neighbours'); when idle, the lanes are closed
+// cleanly so the neighbours receive everything sent before. Close waits
+// for the ring's goroutines and is idempotent.
+func (r *Ring) Close() error {
+	r.mu.Lock()
+	first := r.err == nil
+	busy := r.running || len(r.queue) > 0
+	if first && !busy {
+		r.graceful = true
+		r.err = fmt.Errorf("ring generation %d: %w", r.gen, ErrClosed)
+		close(r.done)
+	}
+	r.mu.Unlock()
+	if first && busy {
+		r.fail(fmt.Errorf("ring generation %d closed during a collective: %w", r.gen, ErrClosed))
+	}
+	if first {
+		r.shutdown()
+	}
+	return nil
+}
+
+// shutdown waits for the executor, ends the outgoing lanes (cleanly when
+// the ring was closed while idle), closes the connections and forgets the
+// ring.
+func (r *Ring) shutdown() {
+	r.mu.Lock()
+	graceful := r.graceful
+	r.mu.Unlock()
+	r.wakeExecutor()
+	if graceful {
+		r.closeLanes()
+	}
+	r.cancel()
+	r.wg.Wait()
+	for _, l := range r.out {
+		_ = l.conn.Close()
+	}
+	r.drainInbox()
+	r.svc.remove(r)
+}
+
+// closeLanes half-closes every outgoing lane and waits, at most Timeout, for
+// the next member to end them.
+func (r *Ring) closeLanes() {
+	r.waitExecutor()
+	timer := time.NewTimer(r.cfg.Timeout)
+	defer timer.Stop()
+	for _, l := range r.out {
+		if l.stream != nil {
+			_ = l.stream.CloseSend()
+		}
+	}
+	for _, l := range r.out {
+		select {
+		case <-l.ended:
+		case <-timer.C:
+			return
+		}
+	}
+}
+
+// drainInbox returns the buffers of chunks nobody will read.
+func (r *Ring) drainInbox() {
+	for _, it := range r.stash {
+		if it.msg != nil {
+			it.msg.release()
+		}
+	}
+	r.stash = nil
+	for {
+		select {
+		case it := <-r.inbox:
+			if it.msg != nil {
+				it.msg.release()
+			}
+		default:
+			return
+		}
+	}
+}

@@ -1,0 +1,50 @@
+package cluster
+
+import (
+	"fmt"
+	"math"
+	"testing"
+
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// TestAllReduceMatchesRingOrderSum checks, for rings of 1 to 8 members and
+// lengths that are odd, shorter than the ring, and many pieces long, that
+// every member ends with exactly the serial sum in ring order (so the result
+// is bit-identical everywhere and reproducible), and that Mean divides it.
+func TestAllReduceMatchesRingOrderSum(t *testing.T) {
+	lengths := []int{0, 1, 3, 7, 255, 1001, 4099}
+	for n := 1; n <= 8; n++ {
+		t.Run(fmt.Sprintf("N=%d", n), func(t *testing.T) {
+			nodes := startNodes(t, n, testConfig())
+			rings := joinAll(t, nodes, 1)
+			for step, length := range lengths {
+				in := randomInputs(uint64(100*n+length), n, length)
+				want := ringOrderSum(in, false)
+				checkReduce(t, rings, uint64(step), clone(in), want, Sum)
+				for i := range want {
+					want[i] /= float32(n)
+				}
+				checkReduce(t, rings, uint64(step), clone(in), want, Mean)
+			}
+		})
+	}
+}
+
+func checkReduce(t *testing.T, rings []*Ring, step uint64, bufs [][]float32, want []float32, op Op) {
+	t.Helper()
+	for i, err := range reduceAll(rings, step, bufs, op) {
+		if err != nil {
+			t.Fatalf("%v of %d values: rank %d: %v", op, len(want), i, err)
+		}
+	}
+	for i, b := range bufs {
+		for j := range want {
+			if math.Float32bits(b[j]) != math.Float32bits(want[j]) {
+				t.Fatalf("%v of %d values: rank %d value %d = %v, want %v", op, len(want), i, j, b[j], want[j])
+			}
+		}
+	}
+}

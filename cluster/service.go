@@ -1,0 +1,206 @@
+package cluster
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"sync"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/keepalive"
+	"google.golang.org/grpc/peer"
+
+	ringv1 "github.com/whorl-ml/whorl/proto/whorl/ring/v1"
+)
+
+// Transport tuning of the ring's connections: large flow-control windows so
+// a link is never idle waiting for a window update, and large socket
+// buffers so a 16 KiB HTTP/2 frame is not a system call.
+const (
+	windowBytes = 16 << 20
+	ioBufBytes  = 1 << 20
+	inboxDepth  = 256
+)
+
+// Service is the ring's gRPC endpoint on a worker: it receives the chunks
+// that the previous member of each ring streams to it, and it creates the
+// rings this worker joins. It is safe for concurrent use.
+type Service struct {
+	ringv1.UnimplementedRingServiceServer
+	cfg Config
+
+	mu      sync.Mutex
+	rings   map[uint64]*Ring // by generation
+	maxGen  uint64           // highest generation joined
+	changed chan struct{}    // closed and replaced when rings changes
+}
+
+// NewService validates cfg and returns a Service with no rings.
+func NewService(cfg Config) (*Service, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("new ring service: %w", err)
+	}
+	return &Service{cfg: cfg, rings: make(map[uint64]*Ring), changed: make(chan struct{})}, nil
+}
+
+// Config returns the service's configuration.
+func (s *Service) Config() Config { return s.cfg }
+
+// Register adds the service to gs. The worker owns gs and its listener;
+// create gs with ServerOptions so that mutual TLS and the transport tuning
+// apply (without them the ring still works, slower, and refuses every peer
+// when Config.TLS is set).
+func (s *Service) Register(gs *grpc.Server) { ringv1.RegisterRingServiceServer(gs, s) }
+
+// ServerOptions are the grpc.NewServer options the ring needs: credentials
+// requiring a verified client certificate when Config.TLS is set, flow
+// control windows and buffer sizes for bulk transfer, and keepalive so a
+// vanished peer's connection is dropped.
+func (s *Service) ServerOptions() []grpc.ServerOption {
+	opts := []grpc.ServerOption{
+		grpc.InitialWindowSize(windowBytes),
+		grpc.InitialConnWindowSize(windowBytes),
+		grpc.ReadBufferSize(ioBufBytes),
+		grpc.WriteBufferSize(ioBufBytes),
+		grpc.KeepaliveParams(keepalive.ServerParameters{Time: 10 * time.Second, Timeout: 5 * time.Second}),
+	}
+	if s.cfg.TLS != nil {
+		t := s.cfg.TLS.Clone()
+		t.ClientAuth = tls.RequireAndVerifyClientCert
+		opts = append(opts, grpc.Creds(credentials.NewTLS(t)))
+	}
+	return opts
+}
+
+// dialOptions are the options of the connections to the next member.
+func (s *Service) dialOptions() []grpc.DialOption {
+	creds := insecure.NewCredentials()
+	if s.cfg.TLS != nil {
+		creds = credentials.NewTLS(s.cfg.TLS)
+	}
+	return []grpc.DialOption{
+		grpc.WithTransportCredentials(creds),
+		grpc.WithInitialWindowSize(windowBytes),
+		grpc.WithInitialConnWindowSize(windowBytes),
+		grpc.WithReadBufferSize(ioBufBytes),
+		grpc.WithWriteBufferSize(ioBufBytes),
+	}
+}
+
+// add records r as the ring of its generation, which must be newer than
+// every generation joined before.
+func (s *Service) add(r *Ring) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if r.gen <= s.maxGen && s.maxGen != 0 || r.gen == 0 {
+		return fmt.Errorf("join ring generation %d (newest joined %d, must be > 0 and newer): %w",
+			r.gen, s.maxGen, ErrStaleGeneration)
+	}
+	s.maxGen = r.gen
+	s.rings[r.gen] = r
+	close(s.changed)
+	s.changed = make(chan struct{})
+	return nil
+}
+
+// remove forgets r.
+func (s *Service) remove(r *Ring) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.rings[r.gen] == r {
+		delete(s.rings, r.gen)
+	}
+}
+
+// awaitRing returns the ring of generation gen, waiting up to Timeout for
+// this worker to join it (peers may open lanes before it does).
+func (s *Service) awaitRing(ctx context.Context, gen uint64) (*Ring, error) {
+	timer := time.NewTimer(s.cfg.Timeout)
+	defer timer.Stop()
+	for {
+		s.mu.Lock()
+		r, ok := s.rings[gen]
+		stale, changed := gen <= s.maxGen, s.changed
+		s.mu.Unlock()
+		switch {
+		case ok:
+			return r, nil
+		case stale:
+			return nil, fmt.Errorf("open lane of generation %d (newest here %d): %w", gen, s.maxGen, ErrStaleGeneration)
+		}
+		select {
+		case <-changed:
+		case <-timer.C:
+			return nil, fmt.Errorf("open lane: no ring of generation %d joined within %v: %w", gen, s.cfg.Timeout, ErrTimeout)
+		case <-ctx.Done():
+			return nil, fmt.Errorf("open lane of generation %d: %w", gen, ctx.Err())
+		}
+	}
+}
+
+// Transfer is the RingService handler: it accepts a lane from the previous
+// member and feeds its chunks to the ring until the stream or the ring ends.
+func (s *Service) Transfer(stream ringv1.RingService_TransferServer) error {
+	r, lane, err := s.accept(stream)
+	if err != nil {
+		return toStatus(err)
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- r.receiveLane(stream, lane) }()
+	select {
+	case err := <-errc:
+		return toStatus(err)
+	case <-r.done:
+		return toStatus(r.leaveErr())
+	}
+}
+
+// accept reads the lane-opening request, checks the peer and the request
+// against the ring it names, and acknowledges it.
+func (s *Service) accept(stream ringv1.RingService_TransferServer) (*Ring, int, error) {
+	if err := s.authenticate(stream.Context()); err != nil {
+		return nil, 0, err
+	}
+	var hello inChunk
+	if err := stream.RecvMsg(&hello); err != nil {
+		return nil, 0, fmt.Errorf("open lane: receive first message: %w", err)
+	}
+	hello.release()
+	h := &hello.hdr
+	if h.GetJob() != s.cfg.Job {
+		return nil, 0, fmt.Errorf("open lane: job %q, this worker runs %q: %w", h.GetJob(), s.cfg.Job, ErrRejected)
+	}
+	r, err := s.awaitRing(stream.Context(), h.GetGeneration())
+	if err != nil {
+		return nil, 0, err
+	}
+	lane, err := r.attach(h)
+	if err != nil {
+		return nil, 0, err
+	}
+	if err := stream.Send(&ringv1.TransferResponse{Generation: r.gen}); err != nil {
+		return nil, 0, fmt.Errorf("open lane %d from %s: acknowledge: %w: %w", lane, r.prev(), ErrPeer, err)
+	}
+	return r, lane, nil
+}
+
+// authenticate refuses a peer without a verified client certificate when
+// mutual TLS is configured (also when the worker's server lacks the
+// credentials of ServerOptions).
+func (s *Service) authenticate(ctx context.Context) error {
+	if s.cfg.TLS == nil {
+		return nil
+	}
+	p, ok := peer.FromContext(ctx)
+	if !ok {
+		return fmt.Errorf("open lane: no peer information: %w", ErrUnauthenticated)
+	}
+	info, ok := p.AuthInfo.(credentials.TLSInfo)
+	if !ok || len(info.State.VerifiedChains) == 0 {
+		return fmt.Errorf("open lane from %v: no verified client certificate: %w", p.Addr, ErrUnauthenticated)
+	}
+	return nil
+}

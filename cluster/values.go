@@ -1,0 +1,108 @@
+package cluster
+
+import (
+	"encoding/binary"
+	"math"
+	"unsafe"
+
+	ringv1 "github.com/whorl-ml/whorl/proto/whorl/ring/v1"
+)
+
+// littleEndian is true on little-endian machines, where float32 values are
+// moved with memmove and summed without byte swapping.
+var littleEndian = func() bool {
+	x := uint16(1)
+	return *(*byte)(unsafe.Pointer(&x)) == 1
+}()
+
+// f32Bytes is the memory of s as bytes.
+func f32Bytes(s []float32) []byte {
+	if len(s) == 0 {
+		return nil
+	}
+	return unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(s))), 4*len(s))
+}
+
+// alignedF32 returns b as float32 values when b is 4-byte aligned and the
+// machine is little endian.
+func alignedF32(b []byte) ([]float32, bool) {
+	if !littleEndian || len(b) < 4 || uintptr(unsafe.Pointer(unsafe.SliceData(b)))%4 != 0 {
+		return nil, false
+	}
+	return unsafe.Slice((*float32)(unsafe.Pointer(unsafe.SliceData(b))), len(b)/4), true
+}
+
+// encodeF32 writes src as little-endian binary32.
+func encodeF32(dst []byte, src []float32) {
+	if littleEndian {
+		copy(dst, f32Bytes(src))
+		return
+	}
+	for i, v := range src {
+		binary.LittleEndian.PutUint32(dst[4*i:], math.Float32bits(v))
+	}
+}
+
+// applyValues adds (add) or copies the values encoded in b into dst;
+// len(b) must be len(dst) times the value size.
+func applyValues(dst []float32, b []byte, e ringv1.Encoding, add bool) {
+	switch {
+	case e == ringv1.Encoding_ENCODING_BFLOAT16 && add:
+		for i := range dst {
+			dst[i] += bf16ToF32(binary.LittleEndian.Uint16(b[2*i:]))
+		}
+	case e == ringv1.Encoding_ENCODING_BFLOAT16:
+		for i := range dst {
+			dst[i] = bf16ToF32(binary.LittleEndian.Uint16(b[2*i:]))
+		}
+	case !add && littleEndian:
+		copy(f32Bytes(dst), b)
+	case add:
+		addF32(dst, b)
+	default:
+		for i := range dst {
+			dst[i] = math.Float32frombits(binary.LittleEndian.Uint32(b[4*i:]))
+		}
+	}
+}
+
+// addF32 adds the little-endian binary32 values of b to dst.
+func addF32(dst []float32, b []byte) {
+	if src, ok := alignedF32(b); ok {
+		src = src[:len(dst)]
+		for i, v := range src {
+			dst[i] += v
+		}
+		return
+	}
+	b = b[:4*len(dst)]
+	for i := range dst {
+		dst[i] += math.Float32frombits(binary.LittleEndian.Uint32(b[4*i:]))
+	}
+}
+
+// f32ToBF16 rounds v to the nearest bfloat16 (ties to even), keeping NaN a NaN.
+func f32ToBF16(v float32) uint16 {
+	u := math.Float32bits(v)
+	if u&0x7fffffff > 0x7f800000 {
+		return uint16(u>>16) | 0x40
+	}
+	return uint16((u + 0x7fff + (u>>16)&1) >> 16)
+}
+
+// bf16ToF32 widens a bfloat16 exactly.
+func bf16ToF32(h uint16) float32 { return math.Float32frombits(uint32(h) << 16) }
+
+// encodeBF16 writes src as little-endian bfloat16.
+func encodeBF16(dst []byte, src []float32) {
+	for i, v := range src {
+		binary.LittleEndian.PutUint16(dst[2*i:], f32ToBF16(v))
+	}
+}
+
+// roundBF16 rounds every value of s to bfloat16 precision in place.
+func roundBF16(s []float32) {
+	for i, v := range s {
+		s[i] = bf16ToF32(f32ToBF16(v))
+	}
+}
