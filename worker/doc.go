@@ -1,0 +1,37 @@
+// Package worker is whorl's data plane: one training process of a
+// distributed rotation-pretraining job.
+//
+// A Worker registers with the coordinator (any coordinator address; the
+// client follows the raft leader), renews its lease with a heartbeat in its
+// own goroutine, and long-polls for its assignment: the job, the ring
+// generation with its members in rank order, and for every remaining step of
+// the epoch this worker's contiguous part of the global batch together with
+// the global batch size.
+//
+// For each new generation the worker builds the ring (cluster), makes it the
+// model's Reducer (synchronised BatchNorm) and first makes every replica
+// identical: the members sum a vote of their positions, then the most
+// advanced member's weights, BatchNorm state and optimizer state are summed
+// with zeros from the others, which copies them exactly. So a joiner gets
+// the current weights and a member that applied a step the others aborted is
+// not rolled back. Then every step is: the rotation batch of the local ids,
+// forward and backward with the loss scaled by local/global images, the
+// ring all-reduce of the gradient buffer, the same optimizer step on every
+// replica, a checkpoint from rank 0 every K steps and after each epoch
+// (committed before the step is reported, so the last checkpoint of
+// pretraining exists when the coordinator sees it complete), and a progress
+// report from every rank with its step time and all-reduce wait (straggler
+// detection happens on the coordinator).
+//
+// Faults: any ring error, or a heartbeat revealing a newer generation,
+// aborts the step in flight (BatchNorm running statistics are restored to
+// their value before it; weights and optimizer state are only touched after
+// a successful all-reduce), drops the ring and continues from the current
+// weights in the next generation, without restarting the process. When the
+// context ends (SIGTERM) the worker aborts its step, closes its ring, stops
+// the heartbeat and deregisters within Config.LeaveTimeout.
+//
+// The training loop is written against small interfaces declared here
+// (Coordinator, RingFactory, Replica): Run wires the real gRPC coordinator
+// client, the cluster ring and the model; the tests use in-memory fakes.
+package worker

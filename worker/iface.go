@@ -1,0 +1,219 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Errors returned (wrapped) by this package; test with errors.Is.
+var (
+	// ErrConfig marks an invalid Config.
+	ErrConfig = errors.New("invalid worker configuration")
+	// ErrUnknownWorker is returned by a Coordinator when it does not know the
+	// worker (its lease expired or the coordinator lost it): the worker
+	// registers again.
+	ErrUnknownWorker = errors.New("worker not registered")
+	// ErrManifest marks a local dataset whose manifest digest differs from
+	// the job's.
+	ErrManifest = errors.New("dataset manifest mismatch")
+	// ErrStaleGeneration marks work aborted because the ring generation moved
+	// on while it was in flight.
+	ErrStaleGeneration = errors.New("ring generation changed")
+)
+
+// Coordinator is what the training loop needs from the control plane. It is
+// implemented over gRPC by coordinatorClient (coordinator.Client follows the
+// raft leader) and by an in-memory fake in the tests.
+type Coordinator interface {
+	// Register announces the worker and the address its ring service
+	// listens on; it is idempotent for the same id.
+	Register(ctx context.Context, id, ringAddr string) (Registration, error)
+	// Heartbeat renews the worker's lease and returns the newest ring
+	// generation the coordinator knows (0 when there is none). It returns
+	// ErrUnknownWorker when the lease was lost.
+	Heartbeat(ctx context.Context, hb HeartbeatInfo) (generation uint64, err error)
+	// GetAssignment waits (bounded by the coordinator's long-poll timeout)
+	// until the generation, epoch or phase differ from known and returns
+	// the worker's current assignment; on timeout it returns the current
+	// one, which may equal known.
+	GetAssignment(ctx context.Context, id string, known Known) (Assignment, error)
+	// ReportProgress reports that this worker completed a step (the step's
+	// all-reduce completed here and its optimizer step was applied) and
+	// returns the newest generation. A stale generation is not an error
+	// the loop acts on: it learns of the new one from the result.
+	ReportProgress(ctx context.Context, p Progress) (generation uint64, err error)
+	// CommitCheckpoint uploads a checkpoint and returns its digest once the
+	// coordinator committed it.
+	CommitCheckpoint(ctx context.Context, meta CheckpointMeta, data []byte) (digest string, err error)
+	// FetchCheckpoint returns the bytes of the committed checkpoint digest.
+	FetchCheckpoint(ctx context.Context, digest string) ([]byte, error)
+	// Leave deregisters the worker (graceful shutdown).
+	Leave(ctx context.Context, id string) error
+}
+
+// Collective is the part of a ring the model needs: an in-place sum of buf
+// across all ring members, identical on every member.
+type Collective interface {
+	AllReduceSum(ctx context.Context, buf []float32) error
+}
+
+// Ring is one generation of the all-reduce ring, as built by a RingFactory.
+type Ring interface {
+	Collective
+	// Close releases the ring's connections; in-flight calls fail.
+	Close() error
+}
+
+// RingFactory builds the ring of one generation: members are the ring
+// addresses in rank order and rank is this worker's index in members.
+type RingFactory interface {
+	NewRing(ctx context.Context, generation uint64, members []string, rank int) (Ring, error)
+}
+
+// Replica is one model replica with its optimizer: what the training loop
+// drives. Params, State, and OptState are flat buffers that the loop
+// broadcasts in place; Grads is the buffer the loop all-reduces in place.
+type Replica interface {
+	Params() []float32
+	Grads() []float32
+	// State is the non-trainable model state (BatchNorm running statistics).
+	State() []float32
+	// OptState is the optimizer's state (momentum buffers).
+	OptState() []float32
+	// ComputeGrads runs forward and backward on the local part of one global
+	// step (image ids, the step's place in the job for augmentation seeds),
+	// scaling the loss by scale = local/global so that summing Grads over
+	// the ring gives the gradient of the global mean loss. Batch-statistics
+	// layers synchronise through c (nil: this replica alone). It returns the
+	// local mean loss.
+	ComputeGrads(ctx context.Context, c Collective, w StepWork, epoch int, scale float32) (loss float64, err error)
+	// Apply performs the optimizer step of step (0-based) of epoch, an
+	// epoch having steps steps (for the learning-rate schedule), with the
+	// all-reduced Grads.
+	Apply(epoch, step, steps int) error
+	// Checkpoint encodes the replica (weights, state, optimizer state) and
+	// its position.
+	Checkpoint(pos Position) ([]byte, error)
+	// Restore loads a checkpoint written by Checkpoint and returns its
+	// position.
+	Restore(data []byte) (Position, error)
+}
+
+// ReplicaFactory builds the replica of a job from its configuration; the
+// replica starts from the job's seeded initial weights.
+type ReplicaFactory interface {
+	NewReplica(ctx context.Context, a Assignment) (Replica, error)
+}
+
+// Position is how far a replica's weights are in the job: the next step to
+// train is Step of Epoch (every earlier step is applied).
+type Position struct {
+	Epoch int `json:"epoch"`
+	Step  int `json:"step"`
+}
+
+// before reports whether p is earlier than (epoch, step).
+func (p Position) before(epoch, step int) bool {
+	return p.Epoch < epoch || (p.Epoch == epoch && p.Step < step)
+}
+
+// Phase names of a job as the coordinator reports them.
+const (
+	PhasePending     = "pending"
+	PhasePretraining = "pretraining"
+	PhaseDone        = "done"
+	PhaseFailed      = "failed"
+)
+
+// Registration is the coordinator's answer to Register.
+type Registration struct {
+	// Heartbeat is the interval the coordinator asks for (0: unspecified).
+	Heartbeat time.Duration
+	// Lease is how long the coordinator keeps the worker without heartbeat.
+	Lease time.Duration
+	// Generation is the current ring generation.
+	Generation uint64
+}
+
+// Known is what a worker already has, for GetAssignment's long poll.
+type Known struct {
+	Generation uint64
+	Epoch      int
+	Phase      string
+}
+
+// Assignment is this worker's work for one ring generation.
+type Assignment struct {
+	JobID      string
+	ConfigJSON []byte
+	Phase      string
+	Generation uint64
+	// Members are the ring addresses in rank order; Rank is this worker's.
+	Members []string
+	Rank    int
+	// Epoch (of TotalEpochs) and the steps of it that remain, from
+	// StartStep of TotalSteps.
+	Epoch       int
+	TotalEpochs int
+	StartStep   int
+	TotalSteps  int
+	Steps       []StepWork
+	// Mean and Std are the per-channel input normaliser.
+	Mean, Std [3]float32
+	// ManifestDigest is the hex SHA-256 of the dataset manifest.
+	ManifestDigest string
+	// Resume says that no member has current weights: every member starts
+	// from the checkpoint RestoreDigest (or, when it is "", from the job's
+	// seeded initial weights) instead of from in-memory weights.
+	Resume        bool
+	RestoreDigest string
+	// CheckpointEvery is the checkpoint interval K in steps (0: only at the
+	// end of each epoch).
+	CheckpointEvery int
+}
+
+// StepWork is this worker's part of one global step.
+type StepWork struct {
+	// Step is the index of the step in its epoch.
+	Step int
+	// IDs are the image ids of this worker's part.
+	IDs []int
+	// Global is the number of images of the whole global step.
+	Global int
+}
+
+// Progress reports one completed step with the rank's timings.
+type Progress struct {
+	WorkerID   string
+	JobID      string
+	Generation uint64
+	Rank       int
+	Epoch      int
+	Step       int
+	Loss       float64
+	Images     int
+	// StepTime is the wall time of the whole step; ReduceWait the part
+	// spent in the gradient all-reduce (waiting for the slowest rank).
+	StepTime   time.Duration
+	ReduceWait time.Duration
+}
+
+// HeartbeatInfo is what a heartbeat carries.
+type HeartbeatInfo struct {
+	WorkerID   string
+	Generation uint64
+	// Epoch and Step are the next step this worker will train.
+	Epoch, Step int
+	// StepTime and ReduceWait are the last step's timings.
+	StepTime   time.Duration
+	ReduceWait time.Duration
+}
+
+// CheckpointMeta describes a checkpoint upload.
+type CheckpointMeta struct {
+	WorkerID   string
+	JobID      string
+	Generation uint64
+	Position   Position
+}

@@ -1,0 +1,262 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// errFatal marks errors after which the replica cannot be trusted (a failed
+// optimizer step): the loop stops instead of retrying.
+var errFatal = errors.New("fatal")
+
+// trainer is the training loop of one worker. Run's goroutine owns every
+// field except those under mu and the atomics, which the heartbeat goroutine
+// shares.
+type trainer struct {
+	id       string
+	ringAddr string
+	coord    Coordinator
+	rings    RingFactory
+	replicas ReplicaFactory
+	log      *slog.Logger
+	met      *metrics
+	retry    time.Duration
+
+	jobID string
+	rep   Replica
+	pos   Position
+	snap  []float32 // State() before the step in flight, restored on abort
+
+	ring    Ring
+	ringGen uint64
+	rank    int
+
+	latest atomic.Uint64 // newest generation heard from the coordinator
+	mu     sync.Mutex
+	abort  context.CancelFunc // cancels the work of generation abortGen
+	abortG uint64
+	last   HeartbeatInfo // position and timings the heartbeat reports
+}
+
+// newTrainer returns a trainer with no job.
+func newTrainer(id, ringAddr string, c Coordinator, r RingFactory, f ReplicaFactory, log *slog.Logger, met *metrics) *trainer {
+	return &trainer{id: id, ringAddr: ringAddr, coord: c, rings: r, replicas: f, log: log, met: met,
+		retry: 200 * time.Millisecond, rank: -1, last: HeartbeatInfo{WorkerID: id}}
+}
+
+// run fetches assignments and trains them until ctx is done (returns nil) or
+// a fatal error.
+func (t *trainer) run(ctx context.Context) error {
+	defer t.dropRing()
+	var known Known
+	for ctx.Err() == nil {
+		a, err := t.coord.GetAssignment(ctx, t.id, known)
+		switch {
+		case ctx.Err() != nil:
+			return nil
+		case errors.Is(err, ErrUnknownWorker):
+			t.reRegister(ctx)
+			continue
+		case err != nil:
+			t.log.Warn("get assignment", "err", err)
+			sleep(ctx, t.retry)
+			continue
+		}
+		known = Known{Generation: a.Generation, Epoch: a.Epoch, Phase: a.Phase}
+		if a.Phase != PhasePretraining || a.Rank < 0 || len(a.Steps) == 0 {
+			t.idle(ctx, a)
+			continue
+		}
+		if err := t.work(ctx, a); err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			if errors.Is(err, errFatal) {
+				return err
+			}
+			t.log.Warn("generation aborted", "generation", a.Generation, "err", err)
+			t.met.ringErrors.Inc()
+			t.dropRing()
+			// Wait for the next generation (or the long poll's timeout).
+			known.Generation = a.Generation
+		}
+	}
+	return nil
+}
+
+// idle handles an assignment without work: the job is elsewhere (baseline,
+// fine-tuning) or this worker waits to be placed in a ring.
+func (t *trainer) idle(ctx context.Context, a Assignment) {
+	t.dropRing()
+	if a.JobID != t.jobID && a.JobID != "" && t.rep != nil && a.Phase != PhasePretraining {
+		t.log.Info("job left pretraining", "job", t.jobID, "phase", a.Phase)
+	}
+	sleep(ctx, t.retry)
+}
+
+// work trains the steps of one assignment.
+func (t *trainer) work(ctx context.Context, a Assignment) error {
+	if err := t.ensureReplica(ctx, a); err != nil {
+		return err
+	}
+	gctx, cancel := t.guard(ctx, a.Generation)
+	defer cancel()
+	if err := t.ensureRing(gctx, a); err != nil {
+		return err
+	}
+	for _, st := range a.Steps {
+		switch {
+		case a.Epoch < t.pos.Epoch || (a.Epoch == t.pos.Epoch && st.Step < t.pos.Step):
+			// Already in the weights (applied before the generation changed).
+			t.report(ctx, a, st, 0, 0, 0)
+			continue
+		case t.pos.before(a.Epoch, st.Step):
+			t.log.Warn("assignment skips steps the weights lack", "have", t.pos, "epoch", a.Epoch, "step", st.Step)
+			t.pos = Position{Epoch: a.Epoch, Step: st.Step}
+		}
+		if err := t.step(ctx, gctx, a, st); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ensureReplica builds the replica of the assignment's job once, from the
+// job's seeded initial weights; ensureRing brings it up to date.
+func (t *trainer) ensureReplica(ctx context.Context, a Assignment) error {
+	if t.rep != nil && t.jobID == a.JobID {
+		return nil
+	}
+	t.dropRing()
+	rep, err := t.replicas.NewReplica(ctx, a)
+	if err != nil {
+		return fmt.Errorf("build replica of job %s: %w", a.JobID, err)
+	}
+	t.rep, t.jobID, t.pos = rep, a.JobID, Position{}
+	t.log.Info("replica ready", "job", a.JobID)
+	return nil
+}
+
+// resume replaces the in-memory weights by the assignment's checkpoint, or
+// by the seeded initial weights when it names none.
+func (t *trainer) resume(ctx context.Context, a Assignment) error {
+	if a.RestoreDigest == "" {
+		t.rep = nil
+		return t.ensureReplica(ctx, a)
+	}
+	data, err := t.coord.FetchCheckpoint(ctx, a.RestoreDigest)
+	if err != nil {
+		return fmt.Errorf("fetch checkpoint %s of job %s: %w", a.RestoreDigest, a.JobID, err)
+	}
+	pos, err := t.rep.Restore(data)
+	if err != nil {
+		return fmt.Errorf("restore checkpoint %s of job %s: %w", a.RestoreDigest, a.JobID, err)
+	}
+	t.pos = pos
+	t.log.Info("resumed from checkpoint", "digest", a.RestoreDigest, "epoch", pos.Epoch, "step", pos.Step)
+	return nil
+}
+
+// ensureRing builds the ring of the assignment's generation, unless this
+// worker already has it, and makes every member's replica identical.
+func (t *trainer) ensureRing(ctx context.Context, a Assignment) error {
+	if t.ring != nil && t.ringGen == a.Generation && t.rank == a.Rank {
+		return nil
+	}
+	t.dropRing()
+	start := time.Now()
+	if a.Resume {
+		if err := t.resume(ctx, a); err != nil {
+			return err
+		}
+	}
+	ring, err := t.rings.NewRing(ctx, a.Generation, a.Members, a.Rank)
+	if err != nil {
+		return fmt.Errorf("build ring of generation %d: %w", a.Generation, err)
+	}
+	t.ring, t.ringGen, t.rank = ring, a.Generation, a.Rank
+	root, err := t.broadcast(ctx, len(a.Members))
+	if err != nil {
+		t.dropRing()
+		return fmt.Errorf("broadcast weights in generation %d: %w", a.Generation, err)
+	}
+	t.met.generation.Set(float64(a.Generation))
+	t.met.generationChanges.Inc()
+	t.met.rank.Set(float64(a.Rank))
+	t.log.Info("ring formed", "generation", a.Generation, "rank", a.Rank, "members", len(a.Members),
+		"root", root, "epoch", t.pos.Epoch, "step", t.pos.Step, "took", time.Since(start))
+	return nil
+}
+
+// dropRing closes the ring, if any.
+func (t *trainer) dropRing() {
+	if t.ring == nil {
+		return
+	}
+	if err := t.ring.Close(); err != nil {
+		t.log.Debug("close ring", "generation", t.ringGen, "err", err)
+	}
+	t.ring, t.rank = nil, -1
+}
+
+// guard returns a context for the work of generation gen that is cancelled
+// as soon as the heartbeat hears of a newer generation.
+func (t *trainer) guard(ctx context.Context, gen uint64) (context.Context, context.CancelFunc) {
+	gctx, cancel := context.WithCancelCause(ctx)
+	abort := func() { cancel(fmt.Errorf("%w: generation %d superseded", ErrStaleGeneration, gen)) }
+	t.mu.Lock()
+	t.abort, t.abortG = abort, gen
+	t.mu.Unlock()
+	if t.latest.Load() > gen {
+		abort()
+	}
+	return gctx, func() {
+		t.mu.Lock()
+		t.abort = nil
+		t.mu.Unlock()
+		cancel(nil)
+	}
+}
+
+// noteGeneration records the newest generation the coordinator knows and
+// aborts work of an older one.
+func (t *trainer) noteGeneration(g uint64) {
+	for {
+		old := t.latest.Load()
+		if g <= old || t.latest.CompareAndSwap(old, g) {
+			break
+		}
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.abort != nil && g > t.abortG {
+		t.log.Info("generation superseded; aborting in-flight work", "generation", t.abortG, "newest", g)
+		t.abort()
+		t.abort = nil
+	}
+}
+
+// reRegister registers again after the coordinator forgot this worker.
+func (t *trainer) reRegister(ctx context.Context) {
+	if _, err := t.coord.Register(ctx, t.id, t.ringAddr); err != nil {
+		t.log.Warn("register again", "err", err)
+		sleep(ctx, t.retry)
+		return
+	}
+	t.log.Info("registered again")
+}
+
+// sleep waits d or until ctx is done.
+func sleep(ctx context.Context, d time.Duration) {
+	tm := time.NewTimer(d)
+	defer tm.Stop()
+	select {
+	case <-ctx.Done():
+	case <-tm.C:
+	}
+}

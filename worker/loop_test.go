@@ -1,0 +1,156 @@
+package worker
+
+import (
+	"fmt"
+	"testing"
+	"time"
+)
+
+const (
+	testImages = 30
+	testBatch  = 8 // 30 images: steps of 8, 8, 14 (remainder merged)
+	testEpochs = 3
+)
+
+// quadJob runs the fake job with the given workers started at once and
+// returns the in-process cluster after the job finished (workers still
+// running) and the coordinator.
+func quadJob(t *testing.T, ids []string, delay time.Duration, during func(*inProcess, *fakeCoord)) (*inProcess, *fakeCoord) {
+	t.Helper()
+	coord := newFakeCoord(testImages, testBatch, testEpochs, 2)
+	coord.minStart = len(ids)
+	p := newInProcess(t, coord, newMemRings(), func() ReplicaFactory { return &quadFactory{delay: delay} })
+	for _, id := range ids {
+		p.start(id)
+	}
+	if during != nil {
+		during(p, coord)
+	}
+	waitFor(t, 30*time.Second, "job finished", coord.finished)
+	if err := coord.consumedExactlyOnce(); err != nil {
+		t.Error(err)
+	}
+	return p, coord
+}
+
+// reference is the single-worker result of the fake job.
+func reference(t *testing.T) Replica {
+	t.Helper()
+	p, _ := quadJob(t, []string{"ref"}, 0, nil)
+	return p.replicas()["ref"]
+}
+
+func TestEquivalentForAnyWorkerCount(t *testing.T) {
+	want := reference(t)
+	for _, n := range []int{2, 4} {
+		t.Run(fmt.Sprintf("workers=%d", n), func(t *testing.T) {
+			var ids []string
+			for i := range n {
+				ids = append(ids, fmt.Sprintf("w%d", i))
+			}
+			p, _ := quadJob(t, ids, 0, nil)
+			got := p.replicas()
+			if len(got) != n {
+				t.Fatalf("%d replicas, want %d", len(got), n)
+			}
+			sameReplicas(t, want, got, 1e-5)
+		})
+	}
+}
+
+// TestCrashedWorkerSurvivorsContinue kills a worker mid-step without a
+// graceful leave: its lease expires, the survivors abort the step, form the
+// next generation and finish with the weights of an uninterrupted run.
+func TestCrashedWorkerSurvivorsContinue(t *testing.T) {
+	want := reference(t)
+	var recovery time.Duration
+	p, _ := quadJob(t, []string{"a", "b", "c"}, 15*time.Millisecond, func(p *inProcess, c *fakeCoord) {
+		waitFor(t, 10*time.Second, "a few steps", func() bool { return p.running["a"].factory.replica() != nil && stepsDone(c) >= 3 })
+		before := stepsDone(c)
+		p.stop("b", true)
+		killed := time.Now()
+		waitFor(t, 10*time.Second, "training resumed", func() bool { return stepsDone(c) > before+1 && members(c) == 2 })
+		recovery = time.Since(killed)
+	})
+	t.Logf("crash: training resumed %v after the kill (lease 600ms)", recovery)
+	if recovery > 5*time.Second {
+		t.Errorf("recovery took %v, want under 5s", recovery)
+	}
+	sameReplicas(t, want, p.replicas(), 1e-5)
+}
+
+// TestGracefulLeaveAndRejoin stops a worker gracefully (it leaves, so
+// nobody waits for its lease), then restarts it with the same id: it rejoins
+// in a later generation with the survivors' weights.
+func TestGracefulLeaveAndRejoin(t *testing.T) {
+	want := reference(t)
+	p, coord := quadJob(t, []string{"a", "b"}, 10*time.Millisecond, func(p *inProcess, c *fakeCoord) {
+		waitFor(t, 10*time.Second, "a few steps", func() bool { return stepsDone(c) >= 2 })
+		before := stepsDone(c)
+		start := time.Now()
+		p.stop("b", false)
+		waitFor(t, 10*time.Second, "resumed after leave", func() bool { return stepsDone(c) > before+1 })
+		t.Logf("graceful leave: training resumed after %v", time.Since(start))
+		p.start("b")
+		waitFor(t, 10*time.Second, "rejoined", func() bool { return members(c) == 2 })
+	})
+	if coord.leaves != 1 {
+		t.Errorf("%d graceful leaves, want 1", coord.leaves)
+	}
+	sameReplicas(t, want, p.replicas(), 1e-5)
+}
+
+// TestResumeAfterAllWorkersDie kills every worker; new workers resume from
+// the latest checkpoint and redo only the steps after it.
+func TestResumeAfterAllWorkersDie(t *testing.T) {
+	want := reference(t)
+	p, _ := quadJob(t, []string{"a", "b"}, 10*time.Millisecond, func(p *inProcess, c *fakeCoord) {
+		waitFor(t, 10*time.Second, "a checkpoint", func() bool {
+			c.mu.Lock()
+			defer c.mu.Unlock()
+			return c.latest != "" && c.epoch >= 1
+		})
+		p.stop("a", true)
+		p.stop("b", true)
+		waitFor(t, 5*time.Second, "leases expired", func() bool { return members(c) == 0 })
+		p.start("c")
+		p.start("d")
+	})
+	sameReplicas(t, want, p.replicas(), 1e-5)
+}
+
+// TestJoinerAbortsAndSharesWeights adds a worker mid-run: the generation
+// change aborts the in-flight step and the joiner starts from the others'
+// weights.
+func TestJoinerAbortsAndSharesWeights(t *testing.T) {
+	want := reference(t)
+	p, _ := quadJob(t, []string{"a"}, 10*time.Millisecond, func(p *inProcess, c *fakeCoord) {
+		waitFor(t, 10*time.Second, "a few steps", func() bool { return stepsDone(c) >= 2 })
+		p.start("b")
+		p.start("c")
+	})
+	if got := p.replicas(); len(got) != 3 {
+		t.Fatalf("%d replicas, want 3", len(got))
+	}
+	sameReplicas(t, want, p.replicas(), 1e-5)
+}
+
+// stepsDone counts completed steps over all epochs.
+func stepsDone(c *fakeCoord) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := 0
+	for _, d := range c.done {
+		if d {
+			n++
+		}
+	}
+	return c.epoch*100 + n
+}
+
+func members(c *fakeCoord) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.expire()
+	return len(c.members)
+}

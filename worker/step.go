@@ -1,0 +1,154 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// step trains one global step: local gradients (with synchronised batch
+// statistics), the gradient all-reduce, the optimizer step, then the
+// checkpoint (rank 0, when due) and the progress report. Ring work runs under
+// gctx, which a generation change cancels; on any failure before the
+// all-reduce completed the replica is left as it was before the step.
+func (t *trainer) step(ctx, gctx context.Context, a Assignment, st StepWork) error {
+	start := time.Now()
+	state := t.rep.State()
+	t.snap = append(t.snap[:0], state...)
+	scale := float32(len(st.IDs)) / float32(st.Global)
+	loss, err := t.rep.ComputeGrads(gctx, t.ring, st, a.Epoch, scale)
+	if err != nil {
+		copy(state, t.snap)
+		return fmt.Errorf("gradients of epoch %d step %d: %w", a.Epoch, st.Step, cause(gctx, err))
+	}
+	reduceStart := time.Now()
+	if err := t.ring.AllReduceSum(gctx, t.rep.Grads()); err != nil {
+		copy(state, t.snap)
+		return fmt.Errorf("all-reduce of epoch %d step %d: %w", a.Epoch, st.Step, cause(gctx, err))
+	}
+	wait := time.Since(reduceStart)
+	if err := t.rep.Apply(a.Epoch, st.Step, a.TotalSteps); err != nil {
+		return fmt.Errorf("%w: optimizer step of epoch %d step %d: %w", errFatal, a.Epoch, st.Step, err)
+	}
+	t.advance(a, st)
+	if t.rank == 0 && checkpointDue(a, st) {
+		t.checkpoint(ctx, a)
+	}
+	took := time.Since(start)
+	t.met.observeStep(len(st.IDs), loss, took, wait, len(t.rep.Grads()))
+	t.report(ctx, a, st, loss, took, wait)
+	return nil
+}
+
+// cause prefers the reason gctx was cancelled (a superseded generation) over
+// the error it caused.
+func cause(gctx context.Context, err error) error {
+	if c := context.Cause(gctx); c != nil && !errors.Is(err, c) {
+		return fmt.Errorf("%w (%w)", err, c)
+	}
+	return err
+}
+
+// advance moves the position past step st of the assignment.
+func (t *trainer) advance(a Assignment, st StepWork) {
+	t.pos = Position{Epoch: a.Epoch, Step: st.Step + 1}
+	if t.pos.Step >= a.TotalSteps {
+		t.pos = Position{Epoch: a.Epoch + 1}
+	}
+}
+
+// checkpointDue reports whether a checkpoint follows step st: every
+// CheckpointEvery steps of the epoch and after its last step.
+func checkpointDue(a Assignment, st StepWork) bool {
+	if st.Step == a.TotalSteps-1 {
+		return true
+	}
+	return a.CheckpointEvery > 0 && (st.Step+1)%a.CheckpointEvery == 0
+}
+
+// checkpoint encodes the replica and commits it through the coordinator. A
+// failure is logged, not fatal: the next checkpoint supersedes it.
+func (t *trainer) checkpoint(ctx context.Context, a Assignment) {
+	start := time.Now()
+	data, err := t.rep.Checkpoint(t.pos)
+	if err != nil {
+		t.log.Error("encode checkpoint", "epoch", t.pos.Epoch, "step", t.pos.Step, "err", err)
+		return
+	}
+	meta := CheckpointMeta{WorkerID: t.id, JobID: a.JobID, Generation: a.Generation, Position: t.pos}
+	digest, err := t.coord.CommitCheckpoint(ctx, meta, data)
+	if err != nil {
+		t.log.Warn("commit checkpoint", "epoch", t.pos.Epoch, "step", t.pos.Step, "err", err)
+		return
+	}
+	t.met.checkpoints.Inc()
+	t.log.Info("checkpoint committed", "digest", digest, "epoch", t.pos.Epoch, "step", t.pos.Step,
+		"bytes", len(data), "took", time.Since(start))
+}
+
+// report tells the coordinator that step st is complete here and records
+// the timings the heartbeat carries.
+func (t *trainer) report(ctx context.Context, a Assignment, st StepWork, loss float64, took, wait time.Duration) {
+	t.mu.Lock()
+	t.last = HeartbeatInfo{WorkerID: t.id, Generation: a.Generation, Epoch: t.pos.Epoch, Step: t.pos.Step,
+		StepTime: took, ReduceWait: wait}
+	t.mu.Unlock()
+	p := Progress{WorkerID: t.id, JobID: a.JobID, Generation: a.Generation, Rank: a.Rank, Epoch: a.Epoch,
+		Step: st.Step, Loss: loss, Images: len(st.IDs), StepTime: took, ReduceWait: wait}
+	g, err := t.coord.ReportProgress(ctx, p)
+	if err != nil && ctx.Err() == nil {
+		t.log.Warn("report progress", "epoch", a.Epoch, "step", st.Step, "err", err)
+	}
+	t.noteGeneration(g)
+}
+
+// heartbeatInfo returns what the next heartbeat carries.
+func (t *trainer) heartbeatInfo() HeartbeatInfo {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.last
+}
+
+// broadcast makes every member's replica identical to the most advanced
+// one's (the root; the lowest rank among equals): the members first sum a
+// vote of their positions, then the root's weights, state, optimizer state
+// and position are summed with zeros from everyone else, which copies them
+// exactly. It returns the root's rank.
+func (t *trainer) broadcast(ctx context.Context, members int) (int, error) {
+	vote := make([]float32, 2*members)
+	vote[2*t.rank], vote[2*t.rank+1] = float32(t.pos.Epoch+1), float32(t.pos.Step)
+	if err := t.ring.AllReduceSum(ctx, vote); err != nil {
+		return -1, fmt.Errorf("vote: %w", err)
+	}
+	root := 0
+	for r := 1; r < members; r++ {
+		if vote[2*r] > vote[2*root] || (vote[2*r] == vote[2*root] && vote[2*r+1] > vote[2*root+1]) {
+			root = r
+		}
+	}
+	parts := [][]float32{t.rep.Params(), t.rep.State(), t.rep.OptState()}
+	n := 2
+	for _, p := range parts {
+		n += len(p)
+	}
+	buf := make([]float32, n)
+	if t.rank == root {
+		off := 0
+		for _, p := range parts {
+			off += copy(buf[off:], p)
+		}
+		buf[off], buf[off+1] = float32(t.pos.Epoch), float32(t.pos.Step)
+	}
+	if err := t.ring.AllReduceSum(ctx, buf); err != nil {
+		return -1, fmt.Errorf("weights from rank %d: %w", root, err)
+	}
+	if t.rank != root {
+		off := 0
+		for _, p := range parts {
+			off += copy(p, buf[off:off+len(p)])
+		}
+		t.pos = Position{Epoch: int(buf[off]), Step: int(buf[off+1])}
+	}
+	return root, nil
+}

@@ -1,0 +1,69 @@
+package worker
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Worker is one training process of a job: it registers with the
+// coordinator, heartbeats, trains its part of every step in the ring of the
+// current generation and leaves gracefully when its context ends.
+type Worker struct {
+	cfg Config
+	log *slog.Logger
+	met *metrics
+}
+
+// parts are what a worker trains with: the real ones come from Run, the
+// tests pass in-memory ones.
+type parts struct {
+	coord    Coordinator
+	rings    RingFactory
+	replicas ReplicaFactory
+	ringAddr string
+	// crash, when set, skips the graceful leave (tests simulate kill -9).
+	crash *atomic.Bool
+}
+
+// train registers, then runs the heartbeat and the training loop until ctx is
+// done, then leaves: the heartbeat stops first so that it cannot register
+// the worker again after it left.
+func (w *Worker) train(ctx context.Context, p parts) error {
+	t := newTrainer(w.cfg.ID, p.ringAddr, p.coord, p.rings, p.replicas, w.log, w.met)
+	reg, err := t.register(ctx)
+	if err != nil {
+		return nil // ctx done before the coordinator answered
+	}
+	every := w.cfg.Heartbeat
+	if reg.Heartbeat > 0 && reg.Heartbeat < every {
+		every = reg.Heartbeat
+	}
+	if reg.Lease > 0 && every > reg.Lease/3 {
+		every = reg.Lease / 3
+	}
+	hctx, stopHeartbeat := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Go(func() { _ = t.heartbeat(hctx, every) })
+	err = t.run(ctx)
+	stopHeartbeat()
+	wg.Wait()
+	if p.crash == nil || !p.crash.Load() {
+		w.leave(p.coord)
+	}
+	return err
+}
+
+// leave deregisters the worker within LeaveTimeout.
+func (w *Worker) leave(c Coordinator) {
+	ctx, cancel := context.WithTimeout(context.Background(), w.cfg.LeaveTimeout)
+	defer cancel()
+	start := time.Now()
+	if err := c.Leave(ctx, w.cfg.ID); err != nil {
+		w.log.Warn("leave", "err", err)
+		return
+	}
+	w.log.Info("left the job", "took", time.Since(start))
+}
