@@ -5,6 +5,12 @@ import (
 	"unsafe"
 )
 
+// Blocking limits for the loop order that keeps a block of C in L2 while it sums all of K.
+const (
+	residentBBytes = 4 << 20   // the packed B of one column block (K x nc) may take this much
+	residentCBytes = 512 << 10 // the mc x nc block of C kept in L2 while K is summed
+)
+
 // problem is one Sgemm call with the kernel that computes it.
 type problem struct {
 	transA, transB bool
@@ -26,7 +32,7 @@ var workspaces = sync.Pool{New: func() any { return new(workspace) }}
 // boundary.
 func aligned(s []float32, n int) []float32 {
 	if len(s) >= n {
-		return s
+		return s[:n]
 	}
 	buf := make([]float32, n+16)
 	off := int(uintptr(unsafe.Pointer(&buf[0]))&63) / 4
@@ -36,68 +42,111 @@ func aligned(s []float32, n int) []float32 {
 	return buf[off : off+n]
 }
 
-// fit sizes the buffers for kernel kn.
-func (w *workspace) fit(kn *kernel) {
-	mc := roundUp(kn.mc, kn.mr)
-	nc := roundUp(kn.nc, kn.nr)
-	w.packA = aligned(w.packA, mc*kn.kc)
-	w.packB = aligned(w.packB, nc*kn.kc)
-	w.tile = aligned(w.tile, kn.mr*kn.nr)
-}
-
 func roundUp(x, m int) int { return (x + m - 1) / m * m }
 
 // block computes the rows i0..i1-1 and columns j0..j1-1 of C; i0 is a multiple of mr and j0 of
 // nr, so the register tiles sit at the same places whatever the partition.
 func (pr *problem) block(w *workspace, i0, i1, j0, j1 int) {
 	kn := &pr.kern
+	w.packA = aligned(w.packA, roundUp(kn.mc, kn.mr)*kn.kc)
+	w.tile = aligned(w.tile, kn.mr*kn.nr)
 	for jc := j0; jc < j1; jc += kn.nc {
 		nc := min(kn.nc, j1-jc)
+		ncPad := roundUp(nc, kn.nr)
+		if pr.k*ncPad*4 <= residentBBytes && kn.mc*ncPad*4 <= residentCBytes {
+			pr.residentB(w, i0, i1, jc, nc, ncPad)
+			continue
+		}
+		w.packB = aligned(w.packB, ncPad*kn.kc)
 		for pc := 0; pc < pr.k; pc += kn.kc {
 			kc := min(kn.kc, pr.k-pc)
-			beta := pr.beta
-			if pc > 0 {
-				beta = 1
-			}
 			packB(w.packB, pr.b, pr.ldb, pr.transB, pc, kc, jc, nc, kn.nr)
 			for ic := i0; ic < i1; ic += kn.mc {
-				mc := min(kn.mc, i1-ic)
-				packA(w.packA, pr.a, pr.lda, pr.transA, ic, mc, pc, kc, kn.mr)
-				pr.macro(w, ic, mc, jc, nc, kc, beta)
+				pr.macro(w, ic, min(kn.mc, i1-ic), pc, kc, jc, nc, w.packB)
 			}
 		}
 	}
 }
 
-// macro runs the micro-kernel over the packed mc x kc block of A and kc x nc block of B.
-func (pr *problem) macro(w *workspace, ic, mc, jc, nc, kc int, beta float32) {
+// residentB packs all of K for the columns jc..jc+nc-1 once, then sums each mc-row block of C
+// over all of K before moving on, so that the block of C stays in L2 (best when N is small).
+func (pr *problem) residentB(w *workspace, i0, i1, jc, nc, ncPad int) {
 	kn := &pr.kern
+	w.packB = aligned(w.packB, ncPad*pr.k)
+	for pc := 0; pc < pr.k; pc += kn.kc {
+		packB(w.packB[pc*ncPad:], pr.b, pr.ldb, pr.transB, pc, min(kn.kc, pr.k-pc), jc, nc, kn.nr)
+	}
+	for ic := i0; ic < i1; ic += kn.mc {
+		for pc := 0; pc < pr.k; pc += kn.kc {
+			pr.macro(w, ic, min(kn.mc, i1-ic), pc, min(kn.kc, pr.k-pc), jc, nc, w.packB[pc*ncPad:])
+		}
+	}
+}
+
+// macro runs the micro-kernels over rows ic..ic+mc-1 and columns jc..jc+nc-1 of C for the
+// steps pc..pc+kc-1, with that block of B packed in bp. Full row tiles read A in place when
+// the kernel can; partial ones (and all of A when it cannot) are packed first.
+func (pr *problem) macro(w *workspace, ic, mc, pc, kc, jc, nc int, bp []float32) {
+	kn := &pr.kern
+	packAll := !pr.transA && kn.rowMajor == nil
+	edge := mc % kn.mr
+	if packAll {
+		packA(w.packA, pr.a, pr.lda, pr.transA, ic, mc, pc, kc, kn.mr)
+	} else if edge != 0 {
+		packA(w.packA, pr.a, pr.lda, pr.transA, ic+mc-edge, edge, pc, kc, kn.mr)
+	}
+	beta := pr.beta
+	if pc > 0 {
+		beta = 1
+	}
 	for jr := 0; jr < nc; jr += kn.nr {
 		cols := min(kn.nr, nc-jr)
-		bp := &w.packB[jr*kc]
 		for ir := 0; ir < mc; ir += kn.mr {
 			rows := min(kn.mr, mc-ir)
-			ap := &w.packA[ir*kc]
-			off := (ic+ir)*pr.ldc + jc + jr
-			if rows == kn.mr && cols == kn.nr {
-				kn.fn(kc, ap, bp, &pr.c[off], pr.ldc, pr.alpha, beta)
-				continue
+			var ap *float32
+			lda, rowMajor := kn.mr, false
+			switch {
+			case packAll:
+				ap = &w.packA[ir*kc]
+			case rows < kn.mr:
+				ap = &w.packA[0]
+			case pr.transA:
+				ap, lda = &pr.a[pc*pr.lda+ic+ir], pr.lda
+			default:
+				ap, lda, rowMajor = &pr.a[(ic+ir)*pr.lda+pc], pr.lda, true
 			}
-			pr.edge(w, kc, ap, bp, off, rows, cols, beta)
+			pr.tileAt(w, kc, ap, lda, rowMajor, &bp[jr*kc], ic+ir, jc+jr, rows, cols, beta)
 		}
 	}
 }
 
-// edge computes a partial tile through the workspace tile so that the kernel never touches C
-// outside the matrix; the arithmetic is the kernel's own.
-func (pr *problem) edge(w *workspace, kc int, ap, bp *float32, off, rows, cols int, beta float32) {
-	nr := pr.kern.nr
+// tileAt computes the rows x cols tile of C at (i, j) with the narrowest kernel that covers it;
+// a partial tile goes through the workspace tile so that the kernel never touches C outside
+// the matrix. The arithmetic of every element is the same whichever path it takes.
+func (pr *problem) tileAt(w *workspace, kc int, ap *float32, lda int, rowMajor bool, bp *float32, i, j, rows, cols int, beta float32) {
+	kn := &pr.kern
+	fn, width := kn.stepMajor, kn.nr
+	if rowMajor {
+		fn = kn.rowMajor
+	}
+	if cols <= kn.nr/2 && kn.halfStep != nil {
+		fn, width = kn.halfStep, kn.nr/2
+		if rowMajor {
+			fn = kn.halfRow
+		}
+	}
+	off := i*pr.ldc + j
+	if rows == kn.mr && cols == width {
+		fn(kc, ap, lda, bp, &pr.c[off], pr.ldc, pr.alpha, beta)
+		return
+	}
+	nr := kn.nr
 	if beta != 0 {
 		for r := range rows {
 			copy(w.tile[r*nr:r*nr+cols], pr.c[off+r*pr.ldc:])
 		}
 	}
-	pr.kern.fn(kc, ap, bp, &w.tile[0], nr, pr.alpha, beta)
+	fn(kc, ap, lda, bp, &w.tile[0], nr, pr.alpha, beta)
 	for r := range rows {
 		copy(pr.c[off+r*pr.ldc:off+r*pr.ldc+cols], w.tile[r*nr:r*nr+cols])
 	}

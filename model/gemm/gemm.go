@@ -34,5 +34,6 @@ func Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int
 	if m == 0 || n == 0 {
 		return
 	}
-	sgemm(best, Threads(), transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+	threads := min(Threads(), max(1, 2*m*n*k/minFlopsPerThread))
+	sgemm(best, threads, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 }

@@ -145,6 +145,13 @@ func tiny(kn kernel) kernel {
 	return kn
 }
 
+// packed returns kn without its row-major and half-width kernels, so that A is always packed
+// and narrow edges use the full kernel.
+func packed(kn kernel) kernel {
+	kn.rowMajor, kn.halfStep, kn.halfRow = nil, nil, nil
+	return kn
+}
+
 func TestSgemm(t *testing.T) {
 	for i, tc := range allCases() {
 		t.Run(tc.String(), func(t *testing.T) { tc.run(t, uint64(i), Sgemm) })
@@ -158,7 +165,7 @@ func TestKernels(t *testing.T) {
 			name    string
 			kn      kernel
 			threads int
-		}{{"default", kn, 1}, {"default-3threads", kn, 3}, {"tiny", tiny(kn), 1}, {"tiny-2threads", tiny(kn), 2}} {
+		}{{"default", kn, 1}, {"default-3threads", kn, 3}, {"tiny", tiny(kn), 1}, {"tiny-2threads", tiny(kn), 2}, {"packed", packed(tiny(kn)), 2}} {
 			t.Run(kn.name+"/"+v.name, func(t *testing.T) {
 				for i, tc := range allCases() {
 					tc.run(t, uint64(i), with(v.kn, v.threads))
@@ -173,7 +180,22 @@ func TestSgemmThreadsIdentical(t *testing.T) {
 	for _, kn := range kernels {
 		for _, tc := range cases {
 			identicalAcrossThreads(t, tiny(kn), tc)
+			identicalAcrossThreads(t, packed(tiny(kn)), tc)
 			identicalAcrossThreads(t, kn, tc)
+		}
+	}
+}
+
+func TestPathsIdentical(t *testing.T) {
+	for _, kn := range kernels {
+		for _, tc := range []gemmCase{{false, false, 45, 75, 40, 1, 1, 0}, {true, false, 31, 40, 20, 2, 0.5, 2}, {false, true, 29, 17, 9, 0, 1, 1}} {
+			direct := tc.run(t, 5, with(kn, 1))
+			pk := tc.run(t, 5, with(packed(kn), 2))
+			for i := range direct {
+				if math.Float32bits(direct[i]) != math.Float32bits(pk[i]) {
+					t.Fatalf("%s %v: C[%d] = %g in place, %g packed", kn.name, tc, i, direct[i], pk[i])
+				}
+			}
 		}
 	}
 }

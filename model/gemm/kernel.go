@@ -2,23 +2,32 @@ package gemm
 
 import "unsafe"
 
-// kernelFunc computes one mr x nr tile of C from packed micro-panels: a holds k steps of mr
-// values of op(A), b holds k steps of nr values of op(B). It sets C = alpha*acc when beta is 0
-// (C is not read) and C = alpha*acc + beta*C otherwise, where acc[r][j] sums a[p][r]*b[p][j]
-// for p = 0..k-1 in that order. c points at the tile's first element; ldc is C's row stride.
-type kernelFunc func(k int, a, b, c *float32, ldc int, alpha, beta float32)
+// kernelFunc computes one mr x w tile of C (w = nr, or nr/2 for a half kernel) from mr rows of
+// op(A) and a packed B micro-panel holding k steps of nr values. A step-major kernel reads
+// op(A)[r,p] at a[p*lda+r] (a packed panel has lda = mr; a transposed A is read in place); a
+// row-major kernel reads it at a[r*lda+p] (an untransposed A read in place). The kernel sets
+// C = alpha*acc when beta is 0 (C is not read) and C = alpha*acc + beta*C otherwise, where
+// acc[r][j] sums op(A)[r,p]*b[p][j] for p = 0..k-1 in that order. c points at the tile's first
+// element; ldc is C's row stride.
+type kernelFunc func(k int, a *float32, lda int, b, c *float32, ldc int, alpha, beta float32)
 
-// kernel is one micro-kernel with its register-tile shape and the cache blocking that suits it.
+// kernel is one micro-kernel family with its register-tile shape and the cache blocking that
+// suits it.
 type kernel struct {
 	name   string
 	mr, nr int // register tile: rows and columns of C per call
 	mc, kc int // A block (mc x kc) kept in L2, B micro-panel (kc x nr) in L1
 	nc     int // B block (kc x nc) kept in L3
-	fn     kernelFunc
+	// stepMajor and rowMajor compute a full mr x nr tile; rowMajor may be nil, and then an
+	// untransposed A is packed first.
+	stepMajor, rowMajor kernelFunc
+	// halfStep and halfRow compute an mr x nr/2 tile (the left half of a B panel); nil when the
+	// kernel has none, and then narrow edge tiles use the full kernels.
+	halfStep, halfRow kernelFunc
 }
 
 // generic is the portable pure-Go kernel, always available.
-var generic = kernel{name: "generic", mr: 4, nr: 4, mc: 128, kc: 256, nc: 4096, fn: kernGeneric}
+var generic = kernel{name: "generic", mr: 4, nr: 4, mc: 128, kc: 256, nc: 4096, stepMajor: kernGeneric}
 
 // kernels lists the kernels this CPU can run, fastest first; generic is always last.
 var kernels = append(archKernels(), generic)
@@ -29,15 +38,15 @@ var best = kernels[0]
 // Kernel names the micro-kernel selected at start-up for this CPU ("avx512", "avx2", "generic").
 func Kernel() string { return best.name }
 
-// kernGeneric is the 4x4 pure-Go micro-kernel. Its sixteen accumulators are separate variables
-// so that the compiler keeps them in registers.
-func kernGeneric(k int, a, b, c *float32, ldc int, alpha, beta float32) {
-	as := unsafe.Slice(a, 4*k)
+// kernGeneric is the 4x4 pure-Go step-major micro-kernel. Its sixteen accumulators are separate
+// variables so that the compiler keeps them in registers.
+func kernGeneric(k int, a *float32, lda int, b, c *float32, ldc int, alpha, beta float32) {
+	as := unsafe.Slice(a, (k-1)*lda+4)
 	bs := unsafe.Slice(b, 4*k)
 	var c00, c01, c02, c03, c10, c11, c12, c13 float32
 	var c20, c21, c22, c23, c30, c31, c32, c33 float32
 	for p := 0; p < k; p++ {
-		ap, bp := as[4*p:4*p+4:4*p+4], bs[4*p:4*p+4:4*p+4]
+		ap, bp := as[p*lda:p*lda+4:p*lda+4], bs[4*p:4*p+4:4*p+4]
 		a0, a1, a2, a3 := ap[0], ap[1], ap[2], ap[3]
 		b0, b1, b2, b3 := bp[0], bp[1], bp[2], bp[3]
 		c00, c01, c02, c03 = c00+a0*b0, c01+a0*b1, c02+a0*b2, c03+a0*b3

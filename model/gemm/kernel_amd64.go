@@ -6,25 +6,46 @@ import "golang.org/x/sys/cpu"
 
 //go:generate go run gen_kernels.go
 
-// kernAVX512 is the 14x32 AVX-512F micro-kernel (kernel_avx512_amd64.s); see kernelFunc.
-//
-//go:noescape
-func kernAVX512(k int, a, b, c *float32, ldc int, alpha, beta float32)
+// The AVX-512F kernels (kernel_avx512_amd64.s): 14x32 tiles, and 14x16 for narrow edges.
+// See kernelFunc; P reads A step-major, R row-major.
 
-// kernAVX2 is the 6x16 AVX2+FMA micro-kernel (kernel_avx2_amd64.s); see kernelFunc.
-//
 //go:noescape
-func kernAVX2(k int, a, b, c *float32, ldc int, alpha, beta float32)
+func kernAVX512P(k int, a *float32, lda int, b, c *float32, ldc int, alpha, beta float32)
+
+//go:noescape
+func kernAVX512R(k int, a *float32, lda int, b, c *float32, ldc int, alpha, beta float32)
+
+//go:noescape
+func kernAVX512PHalf(k int, a *float32, lda int, b, c *float32, ldc int, alpha, beta float32)
+
+//go:noescape
+func kernAVX512RHalf(k int, a *float32, lda int, b, c *float32, ldc int, alpha, beta float32)
+
+// The AVX2+FMA kernels (kernel_avx2_amd64.s): 6x16 tiles, and 6x8 for narrow edges.
+
+//go:noescape
+func kernAVX2P(k int, a *float32, lda int, b, c *float32, ldc int, alpha, beta float32)
+
+//go:noescape
+func kernAVX2R(k int, a *float32, lda int, b, c *float32, ldc int, alpha, beta float32)
+
+//go:noescape
+func kernAVX2PHalf(k int, a *float32, lda int, b, c *float32, ldc int, alpha, beta float32)
+
+//go:noescape
+func kernAVX2RHalf(k int, a *float32, lda int, b, c *float32, ldc int, alpha, beta float32)
 
 // archKernels returns the assembly kernels this CPU and OS support, fastest first.
-// golang.org/x/sys/cpu reports AVX and AVX-512 only when the OS saves their register state.
+// golang.org/x/sys/cpu reports AVX2 and AVX-512 only when the OS saves their register state.
 func archKernels() []kernel {
 	var ks []kernel
 	if cpu.X86.HasAVX512F {
-		ks = append(ks, kernel{name: "avx512", mr: 14, nr: 32, mc: 280, kc: 256, nc: 3072, fn: kernAVX512})
+		ks = append(ks, kernel{name: "avx512", mr: 14, nr: 32, mc: 280, kc: 256, nc: 3072,
+			stepMajor: kernAVX512P, rowMajor: kernAVX512R, halfStep: kernAVX512PHalf, halfRow: kernAVX512RHalf})
 	}
 	if cpu.X86.HasAVX2 && cpu.X86.HasFMA {
-		ks = append(ks, kernel{name: "avx2", mr: 6, nr: 16, mc: 192, kc: 256, nc: 3072, fn: kernAVX2})
+		ks = append(ks, kernel{name: "avx2", mr: 6, nr: 16, mc: 192, kc: 256, nc: 3072,
+			stepMajor: kernAVX2P, rowMajor: kernAVX2R, halfStep: kernAVX2PHalf, halfRow: kernAVX2RHalf})
 	}
 	return ks
 }

@@ -6,6 +6,7 @@ import "sync"
 const minFlopsPerThread = 1 << 21
 
 // sgemm computes the checked, non-empty call with kernel kn on up to threads goroutines.
+// Partitions are unit-tested through this function, so it does not cap threads by size.
 func sgemm(kn kernel, threads int, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
 	if k == 0 || alpha == 0 {
 		scale(c, ldc, m, n, beta)
@@ -13,7 +14,6 @@ func sgemm(kn kernel, threads int, transA, transB bool, m, n, k int, alpha float
 	}
 	pr := &problem{transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, beta: beta,
 		a: a, b: b, c: c, lda: lda, ldb: ldb, ldc: ldc, kern: kn}
-	threads = min(threads, max(1, 2*m*n*k/minFlopsPerThread))
 	tm, tn := ceilDiv(m, kn.mr), ceilDiv(n, kn.nr)
 	pm, pn := partition(tm, tn, threads, kn)
 	var wg sync.WaitGroup
@@ -26,7 +26,6 @@ func sgemm(kn kernel, threads int, transA, transB bool, m, n, k int, alpha float
 		}
 		run := func() {
 			w := workspaces.Get().(*workspace)
-			w.fit(&kn)
 			pr.block(w, i0, i1, j0, j1)
 			workspaces.Put(w)
 		}

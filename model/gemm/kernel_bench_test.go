@@ -1,0 +1,30 @@
+package gemm
+
+import (
+	"testing"
+)
+
+// BenchmarkKernel measures each micro-kernel alone on packed panels that stay in cache: the
+// ceiling the blocked driver can reach.
+func BenchmarkKernel(b *testing.B) {
+	for _, kn := range kernels {
+		b.Run(kn.name, func(b *testing.B) {
+			const kc = 256
+			a := aligned(nil, kn.mr*kc)
+			bp := aligned(nil, kn.nr*kc*8)
+			c := aligned(nil, kn.mr*kn.nr)
+			for i := range a {
+				a[i] = 1e-3
+			}
+			for i := range bp {
+				bp[i] = 1e-3
+			}
+			for b.Loop() {
+				for j := range 8 {
+					kn.stepMajor(kc, &a[0], kn.mr, &bp[j*kn.nr*kc], &c[0], kn.nr, 1, 1)
+				}
+			}
+			b.ReportMetric(8*2*float64(kn.mr*kn.nr*kc)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOPS")
+		})
+	}
+}
