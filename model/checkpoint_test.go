@@ -1,0 +1,106 @@
+package model
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+// TestCheckpointRoundTrip saves every architecture with an optimizer and reloads it.
+func TestCheckpointRoundTrip(t *testing.T) {
+	for _, arch := range []string{ArchNIN4, ArchNIN3, ArchSmall} {
+		t.Run(arch, func(t *testing.T) {
+			n, err := New(DefaultConfig(arch), 7)
+			if err != nil {
+				t.Fatal(err)
+			}
+			n.State()[3] = 0.5
+			opt := NewSGD(DefaultSGDConfig())
+			for i := range n.Grads() {
+				n.Grads()[i] = float32(i%7) * 1e-3
+			}
+			opt.Step(n.Params(), n.Grads(), 0.1)
+			path := filepath.Join(t.TempDir(), "c.safetensors")
+			if err := SaveCheckpoint(path, n, opt, map[string]string{"epoch": "3"}); err != nil {
+				t.Fatal(err)
+			}
+			c, err := ReadCheckpoint(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.Net.Config() != n.Config() || c.Meta["epoch"] != "3" {
+				t.Fatalf("config %+v meta %v", c.Net.Config(), c.Meta)
+			}
+			if !equalF32(c.Net.Params(), n.Params()) || !equalF32(c.Net.State(), n.State()) {
+				t.Fatal("parameters or state differ after reload")
+			}
+			opt2 := NewSGD(DefaultSGDConfig())
+			if err := c.RestoreOptimizer(opt2); err != nil {
+				t.Fatal(err)
+			}
+			if !equalF32(opt2.State(), opt.State()) {
+				t.Fatal("optimizer state differs after reload")
+			}
+			if err := c.RestoreOptimizer(NewAdam(DefaultAdamConfig())); !errors.Is(err, ErrCheckpoint) {
+				t.Fatalf("restoring SGD state into Adam: %v", err)
+			}
+		})
+	}
+}
+
+// TestCheckpointRejectsBadInput checks truncated and foreign files fail with ErrCheckpoint.
+func TestCheckpointRejectsBadInput(t *testing.T) {
+	n, _ := New(DefaultConfig(ArchSmall), 1)
+	good, err := EncodeCheckpoint(n, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, _ := New(DefaultConfig(ArchNIN3), 1)
+	foreign, _ := EncodeCheckpoint(other, nil, nil)
+	foreign = bytes.Replace(foreign, []byte(`blocks\":3`), []byte(`blocks\":4`), 1)
+	cases := map[string][]byte{
+		"empty":        nil,
+		"short":        good[:5],
+		"truncated":    good[:len(good)-10],
+		"header only":  good[:len(good)/100],
+		"not json":     append([]byte{4, 0, 0, 0, 0, 0, 0, 0}, []byte("nope")...),
+		"wrong config": foreign,
+	}
+	for name, b := range cases {
+		if _, err := DecodeCheckpoint(b); !errors.Is(err, ErrCheckpoint) {
+			t.Errorf("%s: got %v, want ErrCheckpoint", name, err)
+		}
+	}
+	if _, _, err := LoadCheckpoint(filepath.Join(t.TempDir(), "missing")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("missing file: %v", err)
+	}
+}
+
+// FuzzDecodeCheckpoint feeds arbitrary bytes to the decoder: errors are fine, panics are not.
+func FuzzDecodeCheckpoint(f *testing.F) {
+	n, _ := New(Config{Arch: ArchSmall, Blocks: 1, Width: 4, InputSize: 4, Classes: 2}, 1)
+	good, _ := EncodeCheckpoint(n, NewSGD(DefaultSGDConfig()), map[string]string{"k": "v"})
+	f.Add(good)
+	f.Add(good[:len(good)/2])
+	f.Add([]byte{})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		c, err := DecodeCheckpoint(b)
+		if err == nil && c.Net == nil {
+			t.Fatal("nil net without error")
+		}
+	})
+}
+
+func equalF32(a, b []float32) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,206 @@
+package model
+
+// colLimit bounds the im2col scratch (in floats); convolutions run over chunks of whole images
+// that fit. The chunking depends only on the layer geometry, never on the thread count.
+const colLimit = 1 << 23
+
+// conv2d is a bias-free 2-D convolution (PyTorch Conv2d, square kernel) on channels-last
+// activations. It is computed as GEMMs: Y[M x Cout] = im2col(X)[M x K] * Wr^T, where
+// K = k*k*Cin ordered (kh, kw, cin) and Wr is the weight reordered to [Cout][k][k][Cin].
+// A 1x1 convolution with stride 1 and no padding is a plain GEMM on the activation.
+type conv2d struct {
+	cin, cout, k, stride, pad int
+	w, dw                     []float32 // views into the net's buffers, PyTorch layout [cout][cin][k][k]
+	wr, dwr                   []float32 // reordered weight and its gradient scratch (nil for 1x1)
+}
+
+// newConv2d returns a convolution with its reorder buffers; w and dw are bound later.
+func newConv2d(cin, cout, k, stride, pad int) *conv2d {
+	c := &conv2d{cin: cin, cout: cout, k: k, stride: stride, pad: pad}
+	if !c.pointwise() {
+		c.wr = make([]float32, cout*c.kdim())
+		c.dwr = make([]float32, cout*c.kdim())
+	}
+	return c
+}
+
+// pointwise reports whether the convolution is a plain GEMM on the activation.
+func (c *conv2d) pointwise() bool { return c.k == 1 && c.stride == 1 && c.pad == 0 }
+
+// kdim is the GEMM inner dimension k*k*Cin.
+func (c *conv2d) kdim() int { return c.k * c.k * c.cin }
+
+// weights is the number of weight elements.
+func (c *conv2d) weights() int { return c.cout * c.kdim() }
+
+// outShape is the output geometry for input in (PyTorch's floor formula).
+func (c *conv2d) outShape(in shape) shape {
+	return shape{N: in.N, H: (in.H+2*c.pad-c.k)/c.stride + 1, W: (in.W+2*c.pad-c.k)/c.stride + 1, C: c.cout}
+}
+
+// chunk is how many images one im2col pass holds.
+func (c *conv2d) chunk(in shape) int {
+	o := c.outShape(in)
+	return max(1, colLimit/(o.H*o.W*c.kdim()))
+}
+
+// colSize is the im2col scratch this layer needs for input geometry in.
+func (c *conv2d) colSize(in shape) int {
+	if c.pointwise() {
+		return 0
+	}
+	o := c.outShape(in)
+	return min(c.chunk(in), in.N) * o.H * o.W * c.kdim()
+}
+
+// forward computes y = conv(x) for input geometry in, using col as im2col scratch.
+func (c *conv2d) forward(x []float32, in shape, y, col []float32) {
+	o := c.outShape(in)
+	if c.pointwise() {
+		sgemm(false, true, in.rows(), c.cout, c.cin, 1, x, c.cin, c.w, c.cin, 0, y, c.cout)
+		return
+	}
+	c.reorder()
+	kd, per, cb := c.kdim(), o.H*o.W, c.chunk(in)
+	for n0 := 0; n0 < in.N; n0 += cb {
+		nb := min(cb, in.N-n0)
+		c.im2col(x, in, n0, nb, col)
+		sgemm(false, true, nb*per, c.cout, kd, 1, col, kd, c.wr, kd, 0, y[n0*per*c.cout:], c.cout)
+	}
+}
+
+// backward accumulates the weight gradient into dw and, when dx is not nil, writes the input
+// gradient into dx. x is the forward input; dy the output gradient; col is scratch.
+func (c *conv2d) backward(x []float32, in shape, dy, dx, col []float32) {
+	if c.pointwise() {
+		m := in.rows()
+		sgemm(true, false, c.cout, c.cin, m, 1, dy, c.cout, x, c.cin, 1, c.dw, c.cin)
+		if dx != nil {
+			sgemm(false, false, m, c.cin, c.cout, 1, dy, c.cout, c.w, c.cin, 0, dx, c.cin)
+		}
+		return
+	}
+	o := c.outShape(in)
+	kd, per, cb := c.kdim(), o.H*o.W, c.chunk(in)
+	for n0 := 0; n0 < in.N; n0 += cb {
+		nb := min(cb, in.N-n0)
+		dyc := dy[n0*per*c.cout:]
+		c.im2col(x, in, n0, nb, col)
+		beta := float32(1)
+		if n0 == 0 {
+			beta = 0
+		}
+		sgemm(true, false, c.cout, kd, nb*per, 1, dyc, c.cout, col, kd, beta, c.dwr, kd)
+		if dx != nil {
+			sgemm(false, false, nb*per, kd, c.cout, 1, dyc, c.cout, c.wr, kd, 0, col, kd)
+			c.col2im(col, in, n0, nb, dx)
+		}
+	}
+	c.accumulateGrad()
+}
+
+// reorder copies w ([cout][cin][kh][kw]) into wr ([cout][kh][kw][cin]).
+func (c *conv2d) reorder() {
+	kk := c.k * c.k
+	for co := range c.cout {
+		src := c.w[co*c.cin*kk : (co+1)*c.cin*kk]
+		dst := c.wr[co*c.cin*kk : (co+1)*c.cin*kk]
+		for ci := range c.cin {
+			for p := range kk {
+				dst[p*c.cin+ci] = src[ci*kk+p]
+			}
+		}
+	}
+}
+
+// accumulateGrad adds dwr ([cout][kh][kw][cin]) into dw ([cout][cin][kh][kw]).
+func (c *conv2d) accumulateGrad() {
+	kk := c.k * c.k
+	for co := range c.cout {
+		src := c.dwr[co*c.cin*kk : (co+1)*c.cin*kk]
+		dst := c.dw[co*c.cin*kk : (co+1)*c.cin*kk]
+		for ci := range c.cin {
+			for p := range kk {
+				dst[ci*kk+p] += src[p*c.cin+ci]
+			}
+		}
+	}
+}
+
+// im2col writes the patches of images [n0, n0+nb) into col, one row of k*k*Cin per output pixel.
+func (c *conv2d) im2col(x []float32, in shape, n0, nb int, col []float32) {
+	o := c.outShape(in)
+	kd, seg := c.kdim(), c.k*c.cin
+	parallelFor(nb*o.H, 4, func(lo, hi int) {
+		for r := lo; r < hi; r++ {
+			n, oh := n0+r/o.H, r%o.H
+			for ow := range o.W {
+				dst := col[(r*o.W+ow)*kd : (r*o.W+ow+1)*kd]
+				iw0 := ow*c.stride - c.pad
+				for kh := range c.k {
+					ih := oh*c.stride - c.pad + kh
+					row := dst[kh*seg : (kh+1)*seg]
+					if ih < 0 || ih >= in.H {
+						clear(row)
+						continue
+					}
+					base := (n*in.H + ih) * in.W
+					c.copyRow(row, x, base, iw0, in.W)
+				}
+			}
+		}
+	})
+}
+
+// copyRow fills one kernel row (k pixels of Cin channels) starting at input column iw0 of the
+// input row at pixel offset base, zero-filling the columns that fall in the padding.
+func (c *conv2d) copyRow(row, x []float32, base, iw0, width int) {
+	lo, hi := max(0, -iw0), min(c.k, width-iw0)
+	if lo >= hi {
+		clear(row)
+		return
+	}
+	clear(row[:lo*c.cin])
+	copy(row[lo*c.cin:hi*c.cin], x[(base+iw0+lo)*c.cin:(base+iw0+hi)*c.cin])
+	clear(row[hi*c.cin:])
+}
+
+// col2im adds the column gradients of images [n0, n0+nb) back into dx (zeroing it first).
+// Images are independent, so the work is split by image and the sum order is fixed.
+func (c *conv2d) col2im(col []float32, in shape, n0, nb int, dx []float32) {
+	o := c.outShape(in)
+	kd, seg, img := c.kdim(), c.k*c.cin, in.H*in.W*in.C
+	parallelFor(nb, 1, func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			n := n0 + i
+			d := dx[n*img : (n+1)*img]
+			clear(d)
+			for oh := range o.H {
+				for ow := range o.W {
+					src := col[((i*o.H+oh)*o.W+ow)*kd:]
+					c.addPatch(d, src, in, oh, ow, seg)
+				}
+			}
+		}
+	})
+}
+
+// addPatch adds one output pixel's column gradient into the image gradient d.
+func (c *conv2d) addPatch(d, src []float32, in shape, oh, ow, seg int) {
+	iw0 := ow*c.stride - c.pad
+	lo, hi := max(0, -iw0), min(c.k, in.W-iw0)
+	if lo >= hi {
+		return
+	}
+	for kh := range c.k {
+		ih := oh*c.stride - c.pad + kh
+		if ih < 0 || ih >= in.H {
+			continue
+		}
+		s := src[kh*seg+lo*c.cin : kh*seg+hi*c.cin]
+		t := d[(ih*in.W+iw0+lo)*c.cin : (ih*in.W+iw0+hi)*c.cin]
+		for j, v := range s {
+			t[j] += v
+		}
+	}
+}

@@ -1,0 +1,207 @@
+package model
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"slices"
+)
+
+// Reducer sums a buffer element-wise across all data-parallel replicas, in place (the ring
+// implements it). Every replica must call it the same number of times with equal lengths.
+type Reducer interface {
+	AllReduceSum(ctx context.Context, buf []float32) error
+}
+
+// Net is one RotNet network: its blocks, classifier head, the contiguous parameter, gradient and
+// state buffers, and the workspace of the last batch size. A Net is not safe for concurrent use.
+type Net struct {
+	cfg    Config
+	blocks []*block
+	head   *head
+	specs  []tensorSpec
+	params []float32
+	grads  []float32
+	state  []float32
+	train  bool
+	red    Reducer
+	ws     *workspace
+}
+
+// New builds the network cfg describes with PyTorch's default initialisation (Kaiming-uniform
+// conv and linear weights with bound 1/sqrt(fan_in), BatchNorm weight 1, bias 0, running
+// variance 1), drawn from a PCG generator seeded with seed. The net starts in training mode.
+func New(cfg Config, seed int64) (*Net, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("new network: %w", err)
+	}
+	n := build(cfg)
+	n.init(seed)
+	return n, nil
+}
+
+// build allocates the layers and buffers of a validated cfg, all zero.
+func build(cfg Config) *Net {
+	specs := buildSpecs(cfg)
+	n := &Net{cfg: cfg, train: true}
+	for _, bs := range specs {
+		b := &block{}
+		if bs.pool != nil {
+			p := *bs.pool
+			b.pool = &p
+		}
+		for _, u := range bs.units {
+			b.units = append(b.units, &unit{conv: newConv2d(u.cin, u.cout, u.k, 1, (u.k-1)/2), bn: newBNReLU(u.cout)})
+		}
+		n.blocks = append(n.blocks, b)
+	}
+	n.head = &head{cin: cfg.Width, classes: cfg.Classes}
+	var np, ns int
+	n.specs, np, ns = layoutSpecs(specs, cfg.Width, cfg.Classes)
+	n.params, n.grads, n.state = make([]float32, np), make([]float32, np), make([]float32, ns)
+	n.bind()
+	return n
+}
+
+// bind points every layer's parameter, gradient and state views into the buffers.
+func (n *Net) bind() {
+	i := 0
+	next := func() (p, g []float32) {
+		t := n.specs[i]
+		i++
+		if t.State {
+			return n.state[t.Off : t.Off+t.Size], nil
+		}
+		return n.params[t.Off : t.Off+t.Size], n.grads[t.Off : t.Off+t.Size]
+	}
+	for _, b := range n.blocks {
+		for _, u := range b.units {
+			u.conv.w, u.conv.dw = next()
+			u.bn.gamma, u.bn.dgamma = next()
+			u.bn.beta, u.bn.dbeta = next()
+			u.bn.rmean, _ = next()
+			u.bn.rvar, _ = next()
+			u.bn.nbt, _ = next()
+		}
+	}
+	n.head.w, n.head.dw = next()
+	n.head.b, n.head.db = next()
+}
+
+// init draws the initial parameters and resets the state.
+func (n *Net) init(seed int64) {
+	rng := rand.New(rand.NewPCG(uint64(seed), 0x726f746e6574))
+	for _, b := range n.blocks {
+		for _, u := range b.units {
+			uniform(rng, u.conv.w, 1/math.Sqrt(float64(u.conv.kdim())))
+			fill(u.bn.gamma, 1)
+			fill(u.bn.beta, 0)
+			fill(u.bn.rmean, 0)
+			fill(u.bn.rvar, 1)
+			fill(u.bn.nbt, 0)
+		}
+	}
+	n.initHead(rng)
+}
+
+// initHead draws the classifier weights and bias like PyTorch's nn.Linear.
+func (n *Net) initHead(rng *rand.Rand) {
+	bound := 1 / math.Sqrt(float64(n.head.cin))
+	uniform(rng, n.head.w, bound)
+	uniform(rng, n.head.b, bound)
+}
+
+// uniform fills s with draws from U(-bound, bound).
+func uniform(rng *rand.Rand, s []float32, bound float64) {
+	for i := range s {
+		s[i] = float32((2*rng.Float64() - 1) * bound)
+	}
+}
+
+// fill sets every element of s to v.
+func fill(s []float32, v float32) {
+	for i := range s {
+		s[i] = v
+	}
+}
+
+// Config returns the network's configuration (Classes follows ReplaceHead).
+func (n *Net) Config() Config { return n.cfg }
+
+// Params returns every trainable parameter in one contiguous buffer, in rotnet.py's state_dict
+// order (parameters only), each tensor in PyTorch's layout. Writes change the network.
+func (n *Net) Params() []float32 { return n.params }
+
+// Grads returns the gradient buffer, laid out as Params. Backward accumulates into it; the ring
+// all-reduces it in place.
+func (n *Net) Grads() []float32 { return n.grads }
+
+// ZeroGrads sets every gradient to zero.
+func (n *Net) ZeroGrads() { clear(n.grads) }
+
+// State returns the BatchNorm running statistics: for each BN layer in order running_mean,
+// running_var and num_batches_tracked (as a float), contiguous and apart from Params.
+func (n *Net) State() []float32 { return n.state }
+
+// SetTraining selects training mode (batch statistics, running-statistics updates) or
+// evaluation mode (running statistics).
+func (n *Net) SetTraining(train bool) { n.train = train }
+
+// Training reports whether the net is in training mode.
+func (n *Net) Training() bool { return n.train }
+
+// SetReducer sets the replica reducer used by BatchNorm in training mode to synchronise its batch
+// statistics (forward and backward), so N replicas on a split batch compute what one process
+// computes on the whole batch. nil means a single process.
+func (n *Net) SetReducer(r Reducer) { n.red = r }
+
+// NumParams is the length of Params() and Grads().
+func (n *Net) NumParams() int { return len(n.params) }
+
+// Clone returns a deep copy of the network (parameters, state, mode) without gradients,
+// workspace or reducer.
+func (n *Net) Clone() *Net {
+	c := build(n.cfg)
+	copy(c.params, n.params)
+	copy(c.state, n.state)
+	c.train = n.train
+	return c
+}
+
+// ReplaceHead swaps the classifier for a fresh Linear(width, classes) initialised from seed,
+// keeping every other parameter and the state (e.g. 4 rotations -> 5 flower classes). Gradients
+// are reset to zero. It panics when classes is out of Config's range, as a programming error.
+func (n *Net) ReplaceHead(classes int, seed int64) {
+	cfg := n.cfg
+	cfg.Classes = classes
+	if err := cfg.Validate(); err != nil {
+		panic(fmt.Sprintf("model: replace head: %v", err))
+	}
+	c := build(cfg)
+	body := len(n.params) - len(n.head.w) - len(n.head.b)
+	copy(c.params[:body], n.params[:body])
+	copy(c.state, n.state)
+	c.initHead(rand.New(rand.NewPCG(uint64(seed), 0x68656164)))
+	c.train, c.red = n.train, n.red
+	*n = *c
+}
+
+// Specs returns the names, shapes and buffer offsets of the state_dict entries, in order.
+func (n *Net) Specs() []TensorSpec {
+	out := make([]TensorSpec, len(n.specs))
+	for i, t := range n.specs {
+		out[i] = TensorSpec{Name: t.Name, Shape: slices.Clone(t.Shape), Offset: t.Off, Size: t.Size, State: t.State}
+	}
+	return out
+}
+
+// TensorSpec describes one state_dict entry: its PyTorch name and shape, and where its elements
+// live (Offset into Params(), or into State() when State is true).
+type TensorSpec struct {
+	Name   string
+	Shape  []int
+	Offset int
+	Size   int
+	State  bool
+}
