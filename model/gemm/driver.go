@@ -58,14 +58,56 @@ func (pr *problem) block(w *workspace, i0, i1, j0, j1 int) {
 			continue
 		}
 		w.packB = aligned(w.packB, ncPad*kn.kc)
+		inPlace := !pr.transB && i1-i0 <= kn.inPlaceBRows*kn.mr
 		for pc := 0; pc < pr.k; pc += kn.kc {
 			kc := min(kn.kc, pr.k-pc)
-			packB(w.packB, pr.b, pr.ldb, pr.transB, pc, kc, jc, nc, kn.nr)
+			bb := bBlock{packed: w.packB, kc: kc, nr: kn.nr, full: nc}
+			if inPlace {
+				bb = pr.inPlaceB(w, pc, kc, jc, nc)
+			} else {
+				packB(w.packB, pr.b, pr.ldb, pr.transB, pc, kc, jc, nc, kn.nr)
+			}
 			for ic := i0; ic < i1; ic += kn.mc {
-				pr.macro(w, ic, min(kn.mc, i1-ic), pc, kc, jc, nc, w.packB)
+				pr.macro(w, ic, min(kn.mc, i1-ic), pc, kc, jc, nc, &bb)
 			}
 		}
 	}
+}
+
+// bBlock locates the micro-panels of the kc x nc block of op(B) being multiplied: packed
+// panels at packed[jr*kc] (step stride nr), or, for an untransposed B read in place, the
+// full-width panels at b[off+jr] (step stride ldb) and a partial last panel packed at packed[0].
+type bBlock struct {
+	packed  []float32
+	kc, nr  int
+	full    int // columns before this offset are in full panels
+	b       []float32
+	off     int
+	ldb     int
+	inPlace bool
+}
+
+// panel returns the micro-panel of columns jr..jr+nr-1 and its step stride.
+func (bb *bBlock) panel(jr int) (*float32, int) {
+	switch {
+	case !bb.inPlace:
+		return &bb.packed[jr*bb.kc], bb.nr
+	case jr < bb.full:
+		return &bb.b[bb.off+jr], bb.ldb
+	default:
+		return &bb.packed[0], bb.nr
+	}
+}
+
+// inPlaceB returns the block of an untransposed B read in place, packing only a partial last
+// panel (reading it in place could run past the end of B).
+func (pr *problem) inPlaceB(w *workspace, pc, kc, jc, nc int) bBlock {
+	nr := pr.kern.nr
+	full := nc / nr * nr
+	if full < nc {
+		packB(w.packB, pr.b, pr.ldb, false, pc, kc, jc+full, nc-full, nr)
+	}
+	return bBlock{packed: w.packB, kc: kc, nr: nr, full: full, b: pr.b, off: pc*pr.ldb + jc, ldb: pr.ldb, inPlace: true}
 }
 
 // residentB packs all of K for the columns jc..jc+nc-1 once, then sums each mc-row block of C
@@ -78,15 +120,17 @@ func (pr *problem) residentB(w *workspace, i0, i1, jc, nc, ncPad int) {
 	}
 	for ic := i0; ic < i1; ic += kn.mc {
 		for pc := 0; pc < pr.k; pc += kn.kc {
-			pr.macro(w, ic, min(kn.mc, i1-ic), pc, min(kn.kc, pr.k-pc), jc, nc, w.packB[pc*ncPad:])
+			kc := min(kn.kc, pr.k-pc)
+			bb := bBlock{packed: w.packB[pc*ncPad:], kc: kc, nr: kn.nr, full: nc}
+			pr.macro(w, ic, min(kn.mc, i1-ic), pc, kc, jc, nc, &bb)
 		}
 	}
 }
 
 // macro runs the micro-kernels over rows ic..ic+mc-1 and columns jc..jc+nc-1 of C for the
-// steps pc..pc+kc-1, with that block of B packed in bp. Full row tiles read A in place when
+// steps pc..pc+kc-1, with that block of B in bb. Full row tiles read A in place when
 // the kernel can; partial ones (and all of A when it cannot) are packed first.
-func (pr *problem) macro(w *workspace, ic, mc, pc, kc, jc, nc int, bp []float32) {
+func (pr *problem) macro(w *workspace, ic, mc, pc, kc, jc, nc int, bb *bBlock) {
 	kn := &pr.kern
 	packAll := !pr.transA && kn.rowMajor == nil
 	edge := mc % kn.mr
@@ -101,6 +145,7 @@ func (pr *problem) macro(w *workspace, ic, mc, pc, kc, jc, nc int, bp []float32)
 	}
 	for jr := 0; jr < nc; jr += kn.nr {
 		cols := min(kn.nr, nc-jr)
+		bp, ldb := bb.panel(jr)
 		for ir := 0; ir < mc; ir += kn.mr {
 			rows := min(kn.mr, mc-ir)
 			var ap *float32
@@ -115,7 +160,7 @@ func (pr *problem) macro(w *workspace, ic, mc, pc, kc, jc, nc int, bp []float32)
 			default:
 				ap, lda, rowMajor = &pr.a[(ic+ir)*pr.lda+pc], pr.lda, true
 			}
-			pr.tileAt(w, kc, ap, lda, rowMajor, &bp[jr*kc], ic+ir, jc+jr, rows, cols, beta)
+			pr.tileAt(w, kc, ap, lda, rowMajor, bp, ldb, ic+ir, jc+jr, rows, cols, beta)
 		}
 	}
 }
@@ -123,7 +168,7 @@ func (pr *problem) macro(w *workspace, ic, mc, pc, kc, jc, nc int, bp []float32)
 // tileAt computes the rows x cols tile of C at (i, j) with the narrowest kernel that covers it;
 // a partial tile goes through the workspace tile so that the kernel never touches C outside
 // the matrix. The arithmetic of every element is the same whichever path it takes.
-func (pr *problem) tileAt(w *workspace, kc int, ap *float32, lda int, rowMajor bool, bp *float32, i, j, rows, cols int, beta float32) {
+func (pr *problem) tileAt(w *workspace, kc int, ap *float32, lda int, rowMajor bool, bp *float32, ldb, i, j, rows, cols int, beta float32) {
 	kn := &pr.kern
 	fn, width := kn.stepMajor, kn.nr
 	if rowMajor {
@@ -137,7 +182,7 @@ func (pr *problem) tileAt(w *workspace, kc int, ap *float32, lda int, rowMajor b
 	}
 	off := i*pr.ldc + j
 	if rows == kn.mr && cols == width {
-		fn(kc, ap, lda, bp, &pr.c[off], pr.ldc, pr.alpha, beta)
+		fn(kc, ap, lda, bp, ldb, &pr.c[off], pr.ldc, pr.alpha, beta)
 		return
 	}
 	nr := kn.nr
@@ -146,7 +191,7 @@ func (pr *problem) tileAt(w *workspace, kc int, ap *float32, lda int, rowMajor b
 			copy(w.tile[r*nr:r*nr+cols], pr.c[off+r*pr.ldc:])
 		}
 	}
-	fn(kc, ap, lda, bp, &w.tile[0], nr, pr.alpha, beta)
+	fn(kc, ap, lda, bp, ldb, &w.tile[0], nr, pr.alpha, beta)
 	for r := range rows {
 		copy(pr.c[off+r*pr.ldc:off+r*pr.ldc+cols], w.tile[r*nr:r*nr+cols])
 	}

@@ -145,10 +145,11 @@ func tiny(kn kernel) kernel {
 	return kn
 }
 
-// packed returns kn without its row-major and half-width kernels, so that A is always packed
-// and narrow edges use the full kernel.
+// packed returns kn without its row-major and half-width kernels and in-place B, so that A and
+// B are always packed and narrow edges use the full kernel.
 func packed(kn kernel) kernel {
 	kn.rowMajor, kn.halfStep, kn.halfRow = nil, nil, nil
+	kn.inPlaceBRows = 0
 	return kn
 }
 

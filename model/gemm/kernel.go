@@ -3,13 +3,14 @@ package gemm
 import "unsafe"
 
 // kernelFunc computes one mr x w tile of C (w = nr, or nr/2 for a half kernel) from mr rows of
-// op(A) and a packed B micro-panel holding k steps of nr values. A step-major kernel reads
+// op(A) and w columns of op(B), whose step p is at b[p*ldb] (a packed micro-panel with
+// ldb = nr, or B itself). A step-major kernel reads
 // op(A)[r,p] at a[p*lda+r] (a packed panel has lda = mr; a transposed A is read in place); a
 // row-major kernel reads it at a[r*lda+p] (an untransposed A read in place). The kernel sets
 // C = alpha*acc when beta is 0 (C is not read) and C = alpha*acc + beta*C otherwise, where
 // acc[r][j] sums op(A)[r,p]*b[p][j] for p = 0..k-1 in that order. c points at the tile's first
 // element; ldc is C's row stride.
-type kernelFunc func(k int, a *float32, lda int, b, c *float32, ldc int, alpha, beta float32)
+type kernelFunc func(k int, a *float32, lda int, b *float32, ldb int, c *float32, ldc int, alpha, beta float32)
 
 // kernel is one micro-kernel family with its register-tile shape and the cache blocking that
 // suits it.
@@ -18,6 +19,9 @@ type kernel struct {
 	mr, nr int // register tile: rows and columns of C per call
 	mc, kc int // A block (mc x kc) kept in L2, B micro-panel (kc x nr) in L1
 	nc     int // B block (kc x nc) kept in L3
+	// inPlaceBRows is the most row tiles a block may have for an untransposed B to be read in
+	// place rather than packed: with few row tiles, packing is not paid back by reuse.
+	inPlaceBRows int
 	// stepMajor and rowMajor compute a full mr x nr tile; rowMajor may be nil, and then an
 	// untransposed A is packed first.
 	stepMajor, rowMajor kernelFunc
@@ -40,13 +44,13 @@ func Kernel() string { return best.name }
 
 // kernGeneric is the 4x4 pure-Go step-major micro-kernel. Its sixteen accumulators are separate
 // variables so that the compiler keeps them in registers.
-func kernGeneric(k int, a *float32, lda int, b, c *float32, ldc int, alpha, beta float32) {
+func kernGeneric(k int, a *float32, lda int, b *float32, ldb int, c *float32, ldc int, alpha, beta float32) {
 	as := unsafe.Slice(a, (k-1)*lda+4)
-	bs := unsafe.Slice(b, 4*k)
+	bs := unsafe.Slice(b, (k-1)*ldb+4)
 	var c00, c01, c02, c03, c10, c11, c12, c13 float32
 	var c20, c21, c22, c23, c30, c31, c32, c33 float32
 	for p := 0; p < k; p++ {
-		ap, bp := as[p*lda:p*lda+4:p*lda+4], bs[4*p:4*p+4:4*p+4]
+		ap, bp := as[p*lda:p*lda+4:p*lda+4], bs[p*ldb:p*ldb+4:p*ldb+4]
 		a0, a1, a2, a3 := ap[0], ap[1], ap[2], ap[3]
 		b0, b1, b2, b3 := bp[0], bp[1], bp[2], bp[3]
 		c00, c01, c02, c03 = c00+a0*b0, c01+a0*b1, c02+a0*b2, c03+a0*b3

@@ -4,18 +4,21 @@
 
 #include "textflag.h"
 
-// func kernAVX2P(k int, a *float32, lda int, b, c *float32, ldc int, alpha, beta float32)
-// 6x16 tile, op(A)[r,p] at a[p*lda+r], B step 64 bytes.
-TEXT ·kernAVX2P(SB), NOSPLIT, $0-56
+// func kernAVX2P(k int, a *float32, lda int, b *float32, ldb int, c *float32, ldc int, alpha, beta float32)
+// 6x16 tile, op(A)[r,p] at a[p*lda+r], op(B)[p,j] at b[p*ldb+j].
+TEXT ·kernAVX2P(SB), NOSPLIT, $0-64
 	MOVQ k+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ lda+16(FP), R10
 	MOVQ b+24(FP), DI
-	MOVQ c+32(FP), DX
-	MOVQ ldc+40(FP), R8
+	MOVQ ldb+32(FP), AX
+	MOVQ c+40(FP), DX
+	MOVQ ldc+48(FP), R8
 	SHLQ $2, R8
 	SHLQ $2, R10
+	SHLQ $2, AX
 	LEAQ (R10)(R10*2), R11
+	LEAQ (AX)(AX*2), R9
 	LEAQ (R10)(R10*1), R12
 	SHLQ $1, R12
 	VXORPS Y0, Y0, Y0
@@ -54,8 +57,8 @@ loop:
 	VBROADCASTSS 20(SI), Y15
 	VFMADD231PS Y12, Y15, Y10
 	VFMADD231PS Y13, Y15, Y11
-	VMOVUPS 64(DI), Y12
-	VMOVUPS 96(DI), Y13
+	VMOVUPS 0(DI)(AX*1), Y12
+	VMOVUPS 32(DI)(AX*1), Y13
 	VBROADCASTSS 0(SI)(R10*1), Y14
 	VFMADD231PS Y12, Y14, Y0
 	VFMADD231PS Y13, Y14, Y1
@@ -74,8 +77,8 @@ loop:
 	VBROADCASTSS 20(SI)(R10*1), Y15
 	VFMADD231PS Y12, Y15, Y10
 	VFMADD231PS Y13, Y15, Y11
-	VMOVUPS 128(DI), Y12
-	VMOVUPS 160(DI), Y13
+	VMOVUPS 0(DI)(AX*2), Y12
+	VMOVUPS 32(DI)(AX*2), Y13
 	VBROADCASTSS 0(SI)(R10*2), Y14
 	VFMADD231PS Y12, Y14, Y0
 	VFMADD231PS Y13, Y14, Y1
@@ -94,8 +97,8 @@ loop:
 	VBROADCASTSS 20(SI)(R10*2), Y15
 	VFMADD231PS Y12, Y15, Y10
 	VFMADD231PS Y13, Y15, Y11
-	VMOVUPS 192(DI), Y12
-	VMOVUPS 224(DI), Y13
+	VMOVUPS 0(DI)(R9*1), Y12
+	VMOVUPS 32(DI)(R9*1), Y13
 	VBROADCASTSS 0(SI)(R11*1), Y14
 	VFMADD231PS Y12, Y14, Y0
 	VFMADD231PS Y13, Y14, Y1
@@ -115,7 +118,7 @@ loop:
 	VFMADD231PS Y12, Y15, Y10
 	VFMADD231PS Y13, Y15, Y11
 	ADDQ R12, SI
-	ADDQ $256, DI
+	LEAQ (DI)(AX*4), DI
 	DECQ BX
 	JNZ loop
 tail:
@@ -143,13 +146,13 @@ tailloop:
 	VFMADD231PS Y12, Y15, Y10
 	VFMADD231PS Y13, Y15, Y11
 	ADDQ R10, SI
-	ADDQ $64, DI
+	ADDQ AX, DI
 	DECQ CX
 	JNZ tailloop
 store:
-	VBROADCASTSS alpha+48(FP), Y12
-	VBROADCASTSS beta+52(FP), Y14
-	MOVL beta+52(FP), AX
+	VBROADCASTSS alpha+56(FP), Y12
+	VBROADCASTSS beta+60(FP), Y14
+	MOVL beta+60(FP), AX
 	TESTL $0x7fffffff, AX
 	JZ storezero
 	MOVQ DX, R9
@@ -230,18 +233,21 @@ storezero:
 	VZEROUPPER
 	RET
 
-// func kernAVX2R(k int, a *float32, lda int, b, c *float32, ldc int, alpha, beta float32)
-// 6x16 tile, op(A)[r,p] at a[r*lda+p], B step 64 bytes.
-TEXT ·kernAVX2R(SB), NOSPLIT, $0-56
+// func kernAVX2R(k int, a *float32, lda int, b *float32, ldb int, c *float32, ldc int, alpha, beta float32)
+// 6x16 tile, op(A)[r,p] at a[r*lda+p], op(B)[p,j] at b[p*ldb+j].
+TEXT ·kernAVX2R(SB), NOSPLIT, $0-64
 	MOVQ k+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ lda+16(FP), R10
 	MOVQ b+24(FP), DI
-	MOVQ c+32(FP), DX
-	MOVQ ldc+40(FP), R8
+	MOVQ ldb+32(FP), AX
+	MOVQ c+40(FP), DX
+	MOVQ ldc+48(FP), R8
 	SHLQ $2, R8
 	SHLQ $2, R10
+	SHLQ $2, AX
 	LEAQ (R10)(R10*2), R11
+	LEAQ (AX)(AX*2), R9
 	LEAQ (SI)(R10*4), R12
 	ADDQ R10, R12
 	LEAQ (R12)(R10*4), R13
@@ -282,8 +288,8 @@ loop:
 	VBROADCASTSS 0(R12), Y15
 	VFMADD231PS Y12, Y15, Y10
 	VFMADD231PS Y13, Y15, Y11
-	VMOVUPS 64(DI), Y12
-	VMOVUPS 96(DI), Y13
+	VMOVUPS 0(DI)(AX*1), Y12
+	VMOVUPS 32(DI)(AX*1), Y13
 	VBROADCASTSS 4(SI), Y14
 	VFMADD231PS Y12, Y14, Y0
 	VFMADD231PS Y13, Y14, Y1
@@ -302,8 +308,8 @@ loop:
 	VBROADCASTSS 4(R12), Y15
 	VFMADD231PS Y12, Y15, Y10
 	VFMADD231PS Y13, Y15, Y11
-	VMOVUPS 128(DI), Y12
-	VMOVUPS 160(DI), Y13
+	VMOVUPS 0(DI)(AX*2), Y12
+	VMOVUPS 32(DI)(AX*2), Y13
 	VBROADCASTSS 8(SI), Y14
 	VFMADD231PS Y12, Y14, Y0
 	VFMADD231PS Y13, Y14, Y1
@@ -322,8 +328,8 @@ loop:
 	VBROADCASTSS 8(R12), Y15
 	VFMADD231PS Y12, Y15, Y10
 	VFMADD231PS Y13, Y15, Y11
-	VMOVUPS 192(DI), Y12
-	VMOVUPS 224(DI), Y13
+	VMOVUPS 0(DI)(R9*1), Y12
+	VMOVUPS 32(DI)(R9*1), Y13
 	VBROADCASTSS 12(SI), Y14
 	VFMADD231PS Y12, Y14, Y0
 	VFMADD231PS Y13, Y14, Y1
@@ -345,7 +351,7 @@ loop:
 	ADDQ $16, SI
 	ADDQ $16, R12
 	ADDQ $16, R13
-	ADDQ $256, DI
+	LEAQ (DI)(AX*4), DI
 	DECQ BX
 	JNZ loop
 tail:
@@ -375,13 +381,13 @@ tailloop:
 	ADDQ $4, SI
 	ADDQ $4, R12
 	ADDQ $4, R13
-	ADDQ $64, DI
+	ADDQ AX, DI
 	DECQ CX
 	JNZ tailloop
 store:
-	VBROADCASTSS alpha+48(FP), Y12
-	VBROADCASTSS beta+52(FP), Y14
-	MOVL beta+52(FP), AX
+	VBROADCASTSS alpha+56(FP), Y12
+	VBROADCASTSS beta+60(FP), Y14
+	MOVL beta+60(FP), AX
 	TESTL $0x7fffffff, AX
 	JZ storezero
 	MOVQ DX, R9
@@ -462,18 +468,21 @@ storezero:
 	VZEROUPPER
 	RET
 
-// func kernAVX2PHalf(k int, a *float32, lda int, b, c *float32, ldc int, alpha, beta float32)
-// 6x8 tile, op(A)[r,p] at a[p*lda+r], B step 64 bytes.
-TEXT ·kernAVX2PHalf(SB), NOSPLIT, $0-56
+// func kernAVX2PHalf(k int, a *float32, lda int, b *float32, ldb int, c *float32, ldc int, alpha, beta float32)
+// 6x8 tile, op(A)[r,p] at a[p*lda+r], op(B)[p,j] at b[p*ldb+j].
+TEXT ·kernAVX2PHalf(SB), NOSPLIT, $0-64
 	MOVQ k+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ lda+16(FP), R10
 	MOVQ b+24(FP), DI
-	MOVQ c+32(FP), DX
-	MOVQ ldc+40(FP), R8
+	MOVQ ldb+32(FP), AX
+	MOVQ c+40(FP), DX
+	MOVQ ldc+48(FP), R8
 	SHLQ $2, R8
 	SHLQ $2, R10
+	SHLQ $2, AX
 	LEAQ (R10)(R10*2), R11
+	LEAQ (AX)(AX*2), R9
 	LEAQ (R10)(R10*1), R12
 	SHLQ $1, R12
 	VXORPS Y0, Y0, Y0
@@ -499,7 +508,7 @@ loop:
 	VFMADD231PS Y6, Y7, Y4
 	VBROADCASTSS 20(SI), Y8
 	VFMADD231PS Y6, Y8, Y5
-	VMOVUPS 64(DI), Y6
+	VMOVUPS 0(DI)(AX*1), Y6
 	VBROADCASTSS 0(SI)(R10*1), Y7
 	VFMADD231PS Y6, Y7, Y0
 	VBROADCASTSS 4(SI)(R10*1), Y8
@@ -512,7 +521,7 @@ loop:
 	VFMADD231PS Y6, Y7, Y4
 	VBROADCASTSS 20(SI)(R10*1), Y8
 	VFMADD231PS Y6, Y8, Y5
-	VMOVUPS 128(DI), Y6
+	VMOVUPS 0(DI)(AX*2), Y6
 	VBROADCASTSS 0(SI)(R10*2), Y7
 	VFMADD231PS Y6, Y7, Y0
 	VBROADCASTSS 4(SI)(R10*2), Y8
@@ -525,7 +534,7 @@ loop:
 	VFMADD231PS Y6, Y7, Y4
 	VBROADCASTSS 20(SI)(R10*2), Y8
 	VFMADD231PS Y6, Y8, Y5
-	VMOVUPS 192(DI), Y6
+	VMOVUPS 0(DI)(R9*1), Y6
 	VBROADCASTSS 0(SI)(R11*1), Y7
 	VFMADD231PS Y6, Y7, Y0
 	VBROADCASTSS 4(SI)(R11*1), Y8
@@ -539,7 +548,7 @@ loop:
 	VBROADCASTSS 20(SI)(R11*1), Y8
 	VFMADD231PS Y6, Y8, Y5
 	ADDQ R12, SI
-	ADDQ $256, DI
+	LEAQ (DI)(AX*4), DI
 	DECQ BX
 	JNZ loop
 tail:
@@ -560,13 +569,13 @@ tailloop:
 	VBROADCASTSS 20(SI), Y8
 	VFMADD231PS Y6, Y8, Y5
 	ADDQ R10, SI
-	ADDQ $64, DI
+	ADDQ AX, DI
 	DECQ CX
 	JNZ tailloop
 store:
-	VBROADCASTSS alpha+48(FP), Y6
-	VBROADCASTSS beta+52(FP), Y7
-	MOVL beta+52(FP), AX
+	VBROADCASTSS alpha+56(FP), Y6
+	VBROADCASTSS beta+60(FP), Y7
+	MOVL beta+60(FP), AX
 	TESTL $0x7fffffff, AX
 	JZ storezero
 	MOVQ DX, R9
@@ -617,18 +626,21 @@ storezero:
 	VZEROUPPER
 	RET
 
-// func kernAVX2RHalf(k int, a *float32, lda int, b, c *float32, ldc int, alpha, beta float32)
-// 6x8 tile, op(A)[r,p] at a[r*lda+p], B step 64 bytes.
-TEXT ·kernAVX2RHalf(SB), NOSPLIT, $0-56
+// func kernAVX2RHalf(k int, a *float32, lda int, b *float32, ldb int, c *float32, ldc int, alpha, beta float32)
+// 6x8 tile, op(A)[r,p] at a[r*lda+p], op(B)[p,j] at b[p*ldb+j].
+TEXT ·kernAVX2RHalf(SB), NOSPLIT, $0-64
 	MOVQ k+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ lda+16(FP), R10
 	MOVQ b+24(FP), DI
-	MOVQ c+32(FP), DX
-	MOVQ ldc+40(FP), R8
+	MOVQ ldb+32(FP), AX
+	MOVQ c+40(FP), DX
+	MOVQ ldc+48(FP), R8
 	SHLQ $2, R8
 	SHLQ $2, R10
+	SHLQ $2, AX
 	LEAQ (R10)(R10*2), R11
+	LEAQ (AX)(AX*2), R9
 	LEAQ (SI)(R10*4), R12
 	ADDQ R10, R12
 	LEAQ (R12)(R10*4), R13
@@ -656,7 +668,7 @@ loop:
 	VFMADD231PS Y6, Y7, Y4
 	VBROADCASTSS 0(R12), Y8
 	VFMADD231PS Y6, Y8, Y5
-	VMOVUPS 64(DI), Y6
+	VMOVUPS 0(DI)(AX*1), Y6
 	VBROADCASTSS 4(SI), Y7
 	VFMADD231PS Y6, Y7, Y0
 	VBROADCASTSS 4(SI)(R10*1), Y8
@@ -669,7 +681,7 @@ loop:
 	VFMADD231PS Y6, Y7, Y4
 	VBROADCASTSS 4(R12), Y8
 	VFMADD231PS Y6, Y8, Y5
-	VMOVUPS 128(DI), Y6
+	VMOVUPS 0(DI)(AX*2), Y6
 	VBROADCASTSS 8(SI), Y7
 	VFMADD231PS Y6, Y7, Y0
 	VBROADCASTSS 8(SI)(R10*1), Y8
@@ -682,7 +694,7 @@ loop:
 	VFMADD231PS Y6, Y7, Y4
 	VBROADCASTSS 8(R12), Y8
 	VFMADD231PS Y6, Y8, Y5
-	VMOVUPS 192(DI), Y6
+	VMOVUPS 0(DI)(R9*1), Y6
 	VBROADCASTSS 12(SI), Y7
 	VFMADD231PS Y6, Y7, Y0
 	VBROADCASTSS 12(SI)(R10*1), Y8
@@ -698,7 +710,7 @@ loop:
 	ADDQ $16, SI
 	ADDQ $16, R12
 	ADDQ $16, R13
-	ADDQ $256, DI
+	LEAQ (DI)(AX*4), DI
 	DECQ BX
 	JNZ loop
 tail:
@@ -721,13 +733,13 @@ tailloop:
 	ADDQ $4, SI
 	ADDQ $4, R12
 	ADDQ $4, R13
-	ADDQ $64, DI
+	ADDQ AX, DI
 	DECQ CX
 	JNZ tailloop
 store:
-	VBROADCASTSS alpha+48(FP), Y6
-	VBROADCASTSS beta+52(FP), Y7
-	MOVL beta+52(FP), AX
+	VBROADCASTSS alpha+56(FP), Y6
+	VBROADCASTSS beta+60(FP), Y7
+	MOVL beta+60(FP), AX
 	TESTL $0x7fffffff, AX
 	JZ storezero
 	MOVQ DX, R9

@@ -4,18 +4,21 @@
 
 #include "textflag.h"
 
-// func kernAVX512P(k int, a *float32, lda int, b, c *float32, ldc int, alpha, beta float32)
-// 14x32 tile, op(A)[r,p] at a[p*lda+r], B step 128 bytes.
-TEXT ·kernAVX512P(SB), NOSPLIT, $0-56
+// func kernAVX512P(k int, a *float32, lda int, b *float32, ldb int, c *float32, ldc int, alpha, beta float32)
+// 14x32 tile, op(A)[r,p] at a[p*lda+r], op(B)[p,j] at b[p*ldb+j].
+TEXT ·kernAVX512P(SB), NOSPLIT, $0-64
 	MOVQ k+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ lda+16(FP), R10
 	MOVQ b+24(FP), DI
-	MOVQ c+32(FP), DX
-	MOVQ ldc+40(FP), R8
+	MOVQ ldb+32(FP), AX
+	MOVQ c+40(FP), DX
+	MOVQ ldc+48(FP), R8
 	SHLQ $2, R8
 	SHLQ $2, R10
+	SHLQ $2, AX
 	LEAQ (R10)(R10*2), R11
+	LEAQ (AX)(AX*2), R9
 	LEAQ (R10)(R10*1), R12
 	SHLQ $1, R12
 	VPXORD Z0, Z0, Z0
@@ -94,8 +97,8 @@ loop:
 	VBROADCASTSS 52(SI), Z31
 	VFMADD231PS Z28, Z31, Z26
 	VFMADD231PS Z29, Z31, Z27
-	VMOVUPS 128(DI), Z28
-	VMOVUPS 192(DI), Z29
+	VMOVUPS 0(DI)(AX*1), Z28
+	VMOVUPS 64(DI)(AX*1), Z29
 	VBROADCASTSS 0(SI)(R10*1), Z30
 	VFMADD231PS Z28, Z30, Z0
 	VFMADD231PS Z29, Z30, Z1
@@ -138,8 +141,8 @@ loop:
 	VBROADCASTSS 52(SI)(R10*1), Z31
 	VFMADD231PS Z28, Z31, Z26
 	VFMADD231PS Z29, Z31, Z27
-	VMOVUPS 256(DI), Z28
-	VMOVUPS 320(DI), Z29
+	VMOVUPS 0(DI)(AX*2), Z28
+	VMOVUPS 64(DI)(AX*2), Z29
 	VBROADCASTSS 0(SI)(R10*2), Z30
 	VFMADD231PS Z28, Z30, Z0
 	VFMADD231PS Z29, Z30, Z1
@@ -182,8 +185,8 @@ loop:
 	VBROADCASTSS 52(SI)(R10*2), Z31
 	VFMADD231PS Z28, Z31, Z26
 	VFMADD231PS Z29, Z31, Z27
-	VMOVUPS 384(DI), Z28
-	VMOVUPS 448(DI), Z29
+	VMOVUPS 0(DI)(R9*1), Z28
+	VMOVUPS 64(DI)(R9*1), Z29
 	VBROADCASTSS 0(SI)(R11*1), Z30
 	VFMADD231PS Z28, Z30, Z0
 	VFMADD231PS Z29, Z30, Z1
@@ -227,7 +230,7 @@ loop:
 	VFMADD231PS Z28, Z31, Z26
 	VFMADD231PS Z29, Z31, Z27
 	ADDQ R12, SI
-	ADDQ $512, DI
+	LEAQ (DI)(AX*4), DI
 	DECQ BX
 	JNZ loop
 tail:
@@ -279,13 +282,13 @@ tailloop:
 	VFMADD231PS Z28, Z31, Z26
 	VFMADD231PS Z29, Z31, Z27
 	ADDQ R10, SI
-	ADDQ $128, DI
+	ADDQ AX, DI
 	DECQ CX
 	JNZ tailloop
 store:
-	VBROADCASTSS alpha+48(FP), Z28
-	VBROADCASTSS beta+52(FP), Z30
-	MOVL beta+52(FP), AX
+	VBROADCASTSS alpha+56(FP), Z28
+	VBROADCASTSS beta+60(FP), Z30
+	MOVL beta+60(FP), AX
 	TESTL $0x7fffffff, AX
 	JZ storezero
 	MOVQ DX, R9
@@ -462,18 +465,21 @@ storezero:
 	VZEROUPPER
 	RET
 
-// func kernAVX512R(k int, a *float32, lda int, b, c *float32, ldc int, alpha, beta float32)
-// 14x32 tile, op(A)[r,p] at a[r*lda+p], B step 128 bytes.
-TEXT ·kernAVX512R(SB), NOSPLIT, $0-56
+// func kernAVX512R(k int, a *float32, lda int, b *float32, ldb int, c *float32, ldc int, alpha, beta float32)
+// 14x32 tile, op(A)[r,p] at a[r*lda+p], op(B)[p,j] at b[p*ldb+j].
+TEXT ·kernAVX512R(SB), NOSPLIT, $0-64
 	MOVQ k+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ lda+16(FP), R10
 	MOVQ b+24(FP), DI
-	MOVQ c+32(FP), DX
-	MOVQ ldc+40(FP), R8
+	MOVQ ldb+32(FP), AX
+	MOVQ c+40(FP), DX
+	MOVQ ldc+48(FP), R8
 	SHLQ $2, R8
 	SHLQ $2, R10
+	SHLQ $2, AX
 	LEAQ (R10)(R10*2), R11
+	LEAQ (AX)(AX*2), R9
 	LEAQ (SI)(R10*4), R12
 	ADDQ R10, R12
 	LEAQ (R12)(R10*4), R13
@@ -554,8 +560,8 @@ loop:
 	VBROADCASTSS 0(R13)(R11*1), Z31
 	VFMADD231PS Z28, Z31, Z26
 	VFMADD231PS Z29, Z31, Z27
-	VMOVUPS 128(DI), Z28
-	VMOVUPS 192(DI), Z29
+	VMOVUPS 0(DI)(AX*1), Z28
+	VMOVUPS 64(DI)(AX*1), Z29
 	VBROADCASTSS 4(SI), Z30
 	VFMADD231PS Z28, Z30, Z0
 	VFMADD231PS Z29, Z30, Z1
@@ -598,8 +604,8 @@ loop:
 	VBROADCASTSS 4(R13)(R11*1), Z31
 	VFMADD231PS Z28, Z31, Z26
 	VFMADD231PS Z29, Z31, Z27
-	VMOVUPS 256(DI), Z28
-	VMOVUPS 320(DI), Z29
+	VMOVUPS 0(DI)(AX*2), Z28
+	VMOVUPS 64(DI)(AX*2), Z29
 	VBROADCASTSS 8(SI), Z30
 	VFMADD231PS Z28, Z30, Z0
 	VFMADD231PS Z29, Z30, Z1
@@ -642,8 +648,8 @@ loop:
 	VBROADCASTSS 8(R13)(R11*1), Z31
 	VFMADD231PS Z28, Z31, Z26
 	VFMADD231PS Z29, Z31, Z27
-	VMOVUPS 384(DI), Z28
-	VMOVUPS 448(DI), Z29
+	VMOVUPS 0(DI)(R9*1), Z28
+	VMOVUPS 64(DI)(R9*1), Z29
 	VBROADCASTSS 12(SI), Z30
 	VFMADD231PS Z28, Z30, Z0
 	VFMADD231PS Z29, Z30, Z1
@@ -689,7 +695,7 @@ loop:
 	ADDQ $16, SI
 	ADDQ $16, R12
 	ADDQ $16, R13
-	ADDQ $512, DI
+	LEAQ (DI)(AX*4), DI
 	DECQ BX
 	JNZ loop
 tail:
@@ -743,13 +749,13 @@ tailloop:
 	ADDQ $4, SI
 	ADDQ $4, R12
 	ADDQ $4, R13
-	ADDQ $128, DI
+	ADDQ AX, DI
 	DECQ CX
 	JNZ tailloop
 store:
-	VBROADCASTSS alpha+48(FP), Z28
-	VBROADCASTSS beta+52(FP), Z30
-	MOVL beta+52(FP), AX
+	VBROADCASTSS alpha+56(FP), Z28
+	VBROADCASTSS beta+60(FP), Z30
+	MOVL beta+60(FP), AX
 	TESTL $0x7fffffff, AX
 	JZ storezero
 	MOVQ DX, R9
@@ -926,18 +932,21 @@ storezero:
 	VZEROUPPER
 	RET
 
-// func kernAVX512PHalf(k int, a *float32, lda int, b, c *float32, ldc int, alpha, beta float32)
-// 14x16 tile, op(A)[r,p] at a[p*lda+r], B step 128 bytes.
-TEXT ·kernAVX512PHalf(SB), NOSPLIT, $0-56
+// func kernAVX512PHalf(k int, a *float32, lda int, b *float32, ldb int, c *float32, ldc int, alpha, beta float32)
+// 14x16 tile, op(A)[r,p] at a[p*lda+r], op(B)[p,j] at b[p*ldb+j].
+TEXT ·kernAVX512PHalf(SB), NOSPLIT, $0-64
 	MOVQ k+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ lda+16(FP), R10
 	MOVQ b+24(FP), DI
-	MOVQ c+32(FP), DX
-	MOVQ ldc+40(FP), R8
+	MOVQ ldb+32(FP), AX
+	MOVQ c+40(FP), DX
+	MOVQ ldc+48(FP), R8
 	SHLQ $2, R8
 	SHLQ $2, R10
+	SHLQ $2, AX
 	LEAQ (R10)(R10*2), R11
+	LEAQ (AX)(AX*2), R9
 	LEAQ (R10)(R10*1), R12
 	SHLQ $1, R12
 	VPXORD Z0, Z0, Z0
@@ -987,7 +996,7 @@ loop:
 	VFMADD231PS Z14, Z15, Z12
 	VBROADCASTSS 52(SI), Z16
 	VFMADD231PS Z14, Z16, Z13
-	VMOVUPS 128(DI), Z14
+	VMOVUPS 0(DI)(AX*1), Z14
 	VBROADCASTSS 0(SI)(R10*1), Z15
 	VFMADD231PS Z14, Z15, Z0
 	VBROADCASTSS 4(SI)(R10*1), Z16
@@ -1016,7 +1025,7 @@ loop:
 	VFMADD231PS Z14, Z15, Z12
 	VBROADCASTSS 52(SI)(R10*1), Z16
 	VFMADD231PS Z14, Z16, Z13
-	VMOVUPS 256(DI), Z14
+	VMOVUPS 0(DI)(AX*2), Z14
 	VBROADCASTSS 0(SI)(R10*2), Z15
 	VFMADD231PS Z14, Z15, Z0
 	VBROADCASTSS 4(SI)(R10*2), Z16
@@ -1045,7 +1054,7 @@ loop:
 	VFMADD231PS Z14, Z15, Z12
 	VBROADCASTSS 52(SI)(R10*2), Z16
 	VFMADD231PS Z14, Z16, Z13
-	VMOVUPS 384(DI), Z14
+	VMOVUPS 0(DI)(R9*1), Z14
 	VBROADCASTSS 0(SI)(R11*1), Z15
 	VFMADD231PS Z14, Z15, Z0
 	VBROADCASTSS 4(SI)(R11*1), Z16
@@ -1075,7 +1084,7 @@ loop:
 	VBROADCASTSS 52(SI)(R11*1), Z16
 	VFMADD231PS Z14, Z16, Z13
 	ADDQ R12, SI
-	ADDQ $512, DI
+	LEAQ (DI)(AX*4), DI
 	DECQ BX
 	JNZ loop
 tail:
@@ -1112,13 +1121,13 @@ tailloop:
 	VBROADCASTSS 52(SI), Z16
 	VFMADD231PS Z14, Z16, Z13
 	ADDQ R10, SI
-	ADDQ $128, DI
+	ADDQ AX, DI
 	DECQ CX
 	JNZ tailloop
 store:
-	VBROADCASTSS alpha+48(FP), Z14
-	VBROADCASTSS beta+52(FP), Z15
-	MOVL beta+52(FP), AX
+	VBROADCASTSS alpha+56(FP), Z14
+	VBROADCASTSS beta+60(FP), Z15
+	MOVL beta+60(FP), AX
 	TESTL $0x7fffffff, AX
 	JZ storezero
 	MOVQ DX, R9
@@ -1225,18 +1234,21 @@ storezero:
 	VZEROUPPER
 	RET
 
-// func kernAVX512RHalf(k int, a *float32, lda int, b, c *float32, ldc int, alpha, beta float32)
-// 14x16 tile, op(A)[r,p] at a[r*lda+p], B step 128 bytes.
-TEXT ·kernAVX512RHalf(SB), NOSPLIT, $0-56
+// func kernAVX512RHalf(k int, a *float32, lda int, b *float32, ldb int, c *float32, ldc int, alpha, beta float32)
+// 14x16 tile, op(A)[r,p] at a[r*lda+p], op(B)[p,j] at b[p*ldb+j].
+TEXT ·kernAVX512RHalf(SB), NOSPLIT, $0-64
 	MOVQ k+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ lda+16(FP), R10
 	MOVQ b+24(FP), DI
-	MOVQ c+32(FP), DX
-	MOVQ ldc+40(FP), R8
+	MOVQ ldb+32(FP), AX
+	MOVQ c+40(FP), DX
+	MOVQ ldc+48(FP), R8
 	SHLQ $2, R8
 	SHLQ $2, R10
+	SHLQ $2, AX
 	LEAQ (R10)(R10*2), R11
+	LEAQ (AX)(AX*2), R9
 	LEAQ (SI)(R10*4), R12
 	ADDQ R10, R12
 	LEAQ (R12)(R10*4), R13
@@ -1288,7 +1300,7 @@ loop:
 	VFMADD231PS Z14, Z15, Z12
 	VBROADCASTSS 0(R13)(R11*1), Z16
 	VFMADD231PS Z14, Z16, Z13
-	VMOVUPS 128(DI), Z14
+	VMOVUPS 0(DI)(AX*1), Z14
 	VBROADCASTSS 4(SI), Z15
 	VFMADD231PS Z14, Z15, Z0
 	VBROADCASTSS 4(SI)(R10*1), Z16
@@ -1317,7 +1329,7 @@ loop:
 	VFMADD231PS Z14, Z15, Z12
 	VBROADCASTSS 4(R13)(R11*1), Z16
 	VFMADD231PS Z14, Z16, Z13
-	VMOVUPS 256(DI), Z14
+	VMOVUPS 0(DI)(AX*2), Z14
 	VBROADCASTSS 8(SI), Z15
 	VFMADD231PS Z14, Z15, Z0
 	VBROADCASTSS 8(SI)(R10*1), Z16
@@ -1346,7 +1358,7 @@ loop:
 	VFMADD231PS Z14, Z15, Z12
 	VBROADCASTSS 8(R13)(R11*1), Z16
 	VFMADD231PS Z14, Z16, Z13
-	VMOVUPS 384(DI), Z14
+	VMOVUPS 0(DI)(R9*1), Z14
 	VBROADCASTSS 12(SI), Z15
 	VFMADD231PS Z14, Z15, Z0
 	VBROADCASTSS 12(SI)(R10*1), Z16
@@ -1378,7 +1390,7 @@ loop:
 	ADDQ $16, SI
 	ADDQ $16, R12
 	ADDQ $16, R13
-	ADDQ $512, DI
+	LEAQ (DI)(AX*4), DI
 	DECQ BX
 	JNZ loop
 tail:
@@ -1417,13 +1429,13 @@ tailloop:
 	ADDQ $4, SI
 	ADDQ $4, R12
 	ADDQ $4, R13
-	ADDQ $128, DI
+	ADDQ AX, DI
 	DECQ CX
 	JNZ tailloop
 store:
-	VBROADCASTSS alpha+48(FP), Z14
-	VBROADCASTSS beta+52(FP), Z15
-	MOVL beta+52(FP), AX
+	VBROADCASTSS alpha+56(FP), Z14
+	VBROADCASTSS beta+60(FP), Z15
+	MOVL beta+60(FP), AX
 	TESTL $0x7fffffff, AX
 	JZ storezero
 	MOVQ DX, R9
