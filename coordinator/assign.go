@@ -1,0 +1,119 @@
+package coordinator
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"google.golang.org/protobuf/types/known/durationpb"
+
+	pb "github.com/whorl-ml/whorl/proto/whorl/coordinator/v1"
+)
+
+// phasePB maps phases to the wire enum.
+var phasePB = map[Phase]pb.Phase{
+	PhasePending: pb.Phase_PHASE_PENDING, PhasePretraining: pb.Phase_PHASE_PRETRAINING,
+	PhaseBaseline: pb.Phase_PHASE_BASELINE, PhaseFinetuning: pb.Phase_PHASE_FINETUNING,
+	PhaseEvaluating: pb.Phase_PHASE_EVALUATING, PhaseDone: pb.Phase_PHASE_DONE, PhaseFailed: pb.Phase_PHASE_FAILED,
+}
+
+// orderCache keeps the permutation of the current epoch (computing it for
+// every assignment would be wasted work).
+type orderCache struct {
+	mu    sync.Mutex
+	job   string
+	epoch int
+	order []int
+}
+
+// get returns the epoch order of job j.
+func (c *orderCache) get(j *Job) []int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.order == nil || c.job != j.ID || c.epoch != j.Epoch {
+		c.job, c.epoch = j.ID, j.Epoch
+		c.order = EpochOrder(j.TrainIDs, j.Params.Seed, j.Epoch)
+	}
+	return c.order
+}
+
+// BuildAssignment is worker id's assignment in state s: its rank in the
+// current ring and its part of every remaining step of the epoch. It is a
+// pure function of the state (plus the order cache).
+func BuildAssignment(s *State, id string, orders *orderCache) *pb.GetAssignmentResponse {
+	a := &pb.GetAssignmentResponse{Generation: s.Generation, Rank: int32(s.Rank(id)), Members: s.ringAddrs()}
+	j := s.Job
+	if j == nil {
+		return a
+	}
+	a.JobId, a.ConfigJson, a.Phase = j.ID, j.ConfigJSON, phasePB[j.Phase]
+	a.Epoch, a.TotalEpochs = uint32(j.Epoch), uint32(j.Params.Epochs)
+	a.StartStep, a.TotalSteps = uint32(j.NextStep), uint32(j.StepsInEpoch())
+	a.NormMean, a.NormStd = j.Mean[:], j.Std[:]
+	a.ManifestDigest = j.ManifestDigest
+	a.CheckpointInterval = uint32(j.Params.CheckpointInterval)
+	a.Latest = checkpointPB(j.Checkpoint)
+	a.Resume = j.Resume
+	if j.Resume {
+		a.Restore = checkpointPB(j.Checkpoint)
+	}
+	if j.Phase != PhasePretraining || a.Rank < 0 || j.PretrainDone() {
+		return a
+	}
+	order := orders.get(j)
+	for step := j.NextStep; step < j.StepsInEpoch(); step++ {
+		batch := StepBatch(order, j.Params.GlobalBatch, step)
+		part := SplitRank(batch, int(a.Rank), len(s.Ring))
+		ids := make([]int32, len(part))
+		for i, v := range part {
+			ids[i] = int32(v)
+		}
+		a.Steps = append(a.Steps, &pb.StepShard{Step: uint32(step), ImageIds: ids, GlobalCount: uint32(len(batch))})
+	}
+	return a
+}
+
+// assignment answers GetAssignment: it returns as soon as the worker's
+// (generation, epoch, phase) differs from what it knows, else when the wait
+// (capped by AssignmentWait) elapses, with the current assignment.
+func (n *Node) assignment(ctx context.Context, req *pb.GetAssignmentRequest) (*pb.GetAssignmentResponse, error) {
+	wait := n.cfg.AssignmentWait
+	if d := req.GetWait(); d != nil && d.AsDuration() >= 0 && d.AsDuration() < wait {
+		wait = d.AsDuration()
+	}
+	timer := time.NewTimer(wait)
+	defer timer.Stop()
+	for {
+		if err := n.requireLeader(); err != nil {
+			return nil, err
+		}
+		changed := n.fsm.Changed()
+		var a *pb.GetAssignmentResponse
+		var known bool
+		n.fsm.View(func(s *State) {
+			_, known = s.Workers[req.GetWorkerId()]
+			if known {
+				a = BuildAssignment(s, req.GetWorkerId(), &n.orders)
+			}
+		})
+		if !known {
+			return nil, fmt.Errorf("get assignment of %q: %w", req.GetWorkerId(), ErrUnknownWorker)
+		}
+		if a.GetGeneration() != req.GetKnownGeneration() || a.GetEpoch() != req.GetKnownEpoch() || a.GetPhase() != req.GetKnownPhase() {
+			return a, nil
+		}
+		select {
+		case <-changed:
+		case <-timer.C:
+			return a, nil
+		case <-ctx.Done():
+			return nil, fmt.Errorf("get assignment of %q: %w", req.GetWorkerId(), ctx.Err())
+		case <-n.runCtx.Done():
+			return nil, fmt.Errorf("get assignment of %q: %w", req.GetWorkerId(), ErrShutdown)
+		}
+	}
+}
+
+// durationPB converts a duration for the wire.
+func durationPB(d time.Duration) *durationpb.Duration { return durationpb.New(d) }

@@ -1,0 +1,176 @@
+package coordinator
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"hash"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+)
+
+// BlobStore keeps content-addressed blobs (checkpoints) in a directory:
+// <dir>/<sha256 hex>. A blob becomes visible only after its bytes are
+// written, synced and verified, by an atomic rename.
+type BlobStore struct {
+	dir string
+}
+
+// NewBlobStore opens (creating) a blob directory.
+func NewBlobStore(dir string) (*BlobStore, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("create blob directory %s: %w", dir, err)
+	}
+	return &BlobStore{dir: dir}, nil
+}
+
+// validDigest reports whether d is a lower-case hex SHA-256.
+func validDigest(d string) bool {
+	if len(d) != sha256.Size*2 || strings.ToLower(d) != d {
+		return false
+	}
+	_, err := hex.DecodeString(d)
+	return err == nil
+}
+
+func (b *BlobStore) path(digest string) string { return filepath.Join(b.dir, digest) }
+
+// Has reports whether the blob is stored.
+func (b *BlobStore) Has(digest string) bool {
+	if !validDigest(digest) {
+		return false
+	}
+	_, err := os.Stat(b.path(digest))
+	return err == nil
+}
+
+// Open opens a stored blob for reading and returns its size.
+func (b *BlobStore) Open(digest string) (*os.File, int64, error) {
+	if !validDigest(digest) {
+		return nil, 0, fmt.Errorf("open blob %q: not a sha256 digest: %w", digest, ErrBlobNotFound)
+	}
+	f, err := os.Open(b.path(digest))
+	if os.IsNotExist(err) {
+		return nil, 0, fmt.Errorf("open blob %s: %w", digest, ErrBlobNotFound)
+	}
+	if err != nil {
+		return nil, 0, fmt.Errorf("open blob %s: %w", digest, err)
+	}
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, 0, fmt.Errorf("stat blob %s: %w", digest, err)
+	}
+	return f, st.Size(), nil
+}
+
+// ReadAll returns a stored blob's bytes.
+func (b *BlobStore) ReadAll(digest string) ([]byte, error) {
+	f, _, err := b.Open(digest)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(f)
+	if err != nil {
+		return nil, fmt.Errorf("read blob %s: %w", digest, err)
+	}
+	return data, nil
+}
+
+// Create starts writing a new blob.
+func (b *BlobStore) Create() (*BlobWriter, error) {
+	f, err := os.CreateTemp(b.dir, ".incoming-*")
+	if err != nil {
+		return nil, fmt.Errorf("create blob temp file: %w", err)
+	}
+	return &BlobWriter{store: b, f: f, h: sha256.New()}, nil
+}
+
+// Put stores data and returns its digest.
+func (b *BlobStore) Put(data []byte) (string, error) {
+	w, err := b.Create()
+	if err != nil {
+		return "", err
+	}
+	if _, err := w.Write(data); err != nil {
+		w.Abort()
+		return "", err
+	}
+	return w.Commit("", int64(len(data)))
+}
+
+// Prune deletes stored blobs (and stale temp files) not in keep.
+func (b *BlobStore) Prune(keep []string) error {
+	entries, err := os.ReadDir(b.dir)
+	if err != nil {
+		return fmt.Errorf("list blobs in %s: %w", b.dir, err)
+	}
+	for _, e := range entries {
+		if slices.Contains(keep, e.Name()) {
+			continue
+		}
+		if validDigest(e.Name()) {
+			if err := os.Remove(filepath.Join(b.dir, e.Name())); err != nil {
+				return fmt.Errorf("prune blob %s: %w", e.Name(), err)
+			}
+		}
+	}
+	return nil
+}
+
+// BlobWriter writes one blob; Commit verifies and publishes it, Abort
+// discards it.
+type BlobWriter struct {
+	store *BlobStore
+	f     *os.File
+	h     hash.Hash
+	n     int64
+}
+
+// Write appends bytes to the blob.
+func (w *BlobWriter) Write(p []byte) (int, error) {
+	n, err := w.f.Write(p)
+	w.h.Write(p[:n])
+	w.n += int64(n)
+	if err != nil {
+		return n, fmt.Errorf("write blob: %w", err)
+	}
+	return n, nil
+}
+
+// Commit checks the size and (when want is not empty) the digest, syncs and
+// publishes the blob under its digest.
+func (w *BlobWriter) Commit(want string, size int64) (string, error) {
+	digest := hex.EncodeToString(w.h.Sum(nil))
+	if size >= 0 && w.n != size {
+		w.Abort()
+		return "", fmt.Errorf("blob %s: %d bytes, header says %d: %w", digest, w.n, size, ErrBadCheckpoint)
+	}
+	if want != "" && want != digest {
+		w.Abort()
+		return "", fmt.Errorf("blob: digest %s, header says %s: %w", digest, want, ErrBadCheckpoint)
+	}
+	if err := w.f.Sync(); err != nil {
+		w.Abort()
+		return "", fmt.Errorf("sync blob %s: %w", digest, err)
+	}
+	if err := w.f.Close(); err != nil {
+		os.Remove(w.f.Name())
+		return "", fmt.Errorf("close blob %s: %w", digest, err)
+	}
+	if err := os.Rename(w.f.Name(), w.store.path(digest)); err != nil {
+		os.Remove(w.f.Name())
+		return "", fmt.Errorf("publish blob %s: %w", digest, err)
+	}
+	return digest, nil
+}
+
+// Abort discards the blob.
+func (w *BlobWriter) Abort() {
+	w.f.Close()
+	os.Remove(w.f.Name())
+}

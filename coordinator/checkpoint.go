@@ -1,0 +1,226 @@
+package coordinator
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/hashicorp/raft"
+	"google.golang.org/grpc"
+
+	pb "github.com/whorl-ml/whorl/proto/whorl/coordinator/v1"
+)
+
+// replicateTimeout bounds the replication of one blob to the other
+// coordinators that are not needed for the quorum.
+const replicateTimeout = 2 * time.Minute
+
+// replicate copies a stored blob to the other voters until, with this node,
+// a majority of the raft configuration holds it. The copies beyond the
+// quorum finish in the background (owned by Run).
+func (n *Node) replicate(ctx context.Context, digest string) error {
+	f := n.rp.raft.GetConfiguration()
+	if err := f.Error(); err != nil {
+		return fmt.Errorf("replicate blob %s: read raft configuration: %w", digest, err)
+	}
+	voters := 0
+	for _, s := range f.Configuration().Servers {
+		if s.Suffrage == raft.Voter {
+			voters++
+		}
+	}
+	need := voters/2 + 1 - 1 // a majority, minus this node
+	addrs := n.peerAddrs()
+	if need <= 0 {
+		n.replicateBackground(digest, addrs)
+		return nil
+	}
+	if len(addrs) < need {
+		return fmt.Errorf("replicate blob %s: %d of %d needed peers have a known address: %w", digest, len(addrs), need, ErrNoQuorum)
+	}
+	results := make(chan error, len(addrs))
+	bctx, cancel := context.WithTimeout(context.Background(), replicateTimeout)
+	for id, addr := range addrs {
+		n.bg.Add(1)
+		go func() {
+			defer n.bg.Done()
+			err := n.putBlob(bctx, addr, digest)
+			if err != nil {
+				n.log.Warn("replicate checkpoint blob", "digest", digest, "peer", id, "err", err)
+			}
+			results <- err
+		}()
+	}
+	n.bg.Add(1)
+	done := make(chan struct{})
+	go func() { // cancel the stragglers once every copy finished
+		defer n.bg.Done()
+		defer cancel()
+		select {
+		case <-done:
+		case <-bctx.Done():
+		}
+	}()
+	return waitQuorum(ctx, digest, results, len(addrs), need, done)
+}
+
+// waitQuorum waits until need of total copies succeeded (or cannot), then
+// lets the rest finish; done is closed once every copy reported.
+func waitQuorum(ctx context.Context, digest string, results chan error, total, need int, done chan struct{}) error {
+	ok, failed := 0, 0
+	var errs []error
+	for ok < need && ok+(total-ok-failed) >= need {
+		select {
+		case err := <-results:
+			if err == nil {
+				ok++
+			} else {
+				failed++
+				errs = append(errs, err)
+			}
+		case <-ctx.Done():
+			go drain(results, total-ok-failed, done)
+			return fmt.Errorf("replicate blob %s: %w", digest, ctx.Err())
+		}
+	}
+	go drain(results, total-ok-failed, done)
+	if ok < need {
+		return fmt.Errorf("replicate blob %s: %d of %d copies: %w", digest, ok, need, errors.Join(append(errs, ErrNoQuorum)...))
+	}
+	return nil
+}
+
+// drain receives the remaining k results and closes done.
+func drain(results chan error, k int, done chan struct{}) {
+	for range k {
+		<-results
+	}
+	close(done)
+}
+
+// replicateBackground sends a blob to every peer without waiting (single
+// voter clusters, or non-voters).
+func (n *Node) replicateBackground(digest string, addrs map[string]string) {
+	for id, addr := range addrs {
+		n.bg.Add(1)
+		go func() {
+			defer n.bg.Done()
+			ctx, cancel := context.WithTimeout(context.Background(), replicateTimeout)
+			defer cancel()
+			if err := n.putBlob(ctx, addr, digest); err != nil {
+				n.log.Warn("replicate checkpoint blob", "digest", digest, "peer", id, "err", err)
+			}
+		}()
+	}
+}
+
+// receiveCheckpoint reads a CommitCheckpoint stream into the blob store and
+// returns the header and the blob's digest and size.
+func (n *Node) receiveCheckpoint(stream grpc.ClientStreamingServer[pb.CommitCheckpointRequest, pb.CommitCheckpointResponse]) (*pb.CheckpointHeader, string, int64, error) {
+	first, err := stream.Recv()
+	if err != nil {
+		return nil, "", 0, fmt.Errorf("commit checkpoint: read header: %w", err)
+	}
+	hdr := first.GetHeader()
+	if hdr == nil {
+		return nil, "", 0, fmt.Errorf("commit checkpoint: first message must be a header: %w", ErrBadCheckpoint)
+	}
+	if int64(hdr.GetSize()) > n.cfg.MaxCheckpointBytes || hdr.GetSize() == 0 {
+		return nil, "", 0, fmt.Errorf("commit checkpoint: size %d not in 1..%d: %w", hdr.GetSize(), n.cfg.MaxCheckpointBytes, ErrBadCheckpoint)
+	}
+	w, err := n.blobs.Create()
+	if err != nil {
+		return nil, "", 0, err
+	}
+	var got int64
+	err = recvChunks(w, func() ([]byte, error) {
+		m, err := stream.Recv()
+		got += int64(len(m.GetChunk()))
+		if err == nil && got > int64(hdr.GetSize()) {
+			return nil, fmt.Errorf("commit checkpoint: more than the %d bytes announced: %w", hdr.GetSize(), ErrBadCheckpoint)
+		}
+		return m.GetChunk(), err
+	})
+	if err != nil {
+		return nil, "", 0, err
+	}
+	digest, err := w.Commit(hdr.GetSha256(), int64(hdr.GetSize()))
+	if err != nil {
+		return nil, "", 0, fmt.Errorf("commit checkpoint: %w", err)
+	}
+	return hdr, digest, int64(hdr.GetSize()), nil
+}
+
+// commitCheckpoint stores, replicates and commits an uploaded checkpoint.
+func (n *Node) commitCheckpoint(ctx context.Context, stream grpc.ClientStreamingServer[pb.CommitCheckpointRequest, pb.CommitCheckpointResponse]) (*pb.Checkpoint, error) {
+	if err := n.requireLeader(); err != nil {
+		return nil, err
+	}
+	hdr, digest, size, err := n.receiveCheckpoint(stream)
+	if err != nil {
+		return nil, err
+	}
+	var jobID string
+	var known bool
+	n.fsm.View(func(s *State) {
+		_, known = s.Workers[hdr.GetWorkerId()]
+		if s.Job != nil {
+			jobID = s.Job.ID
+		}
+	})
+	if !known {
+		return nil, fmt.Errorf("commit checkpoint from %q: %w", hdr.GetWorkerId(), ErrUnknownWorker)
+	}
+	if err := n.replicate(ctx, digest); err != nil {
+		return nil, err
+	}
+	ck := Checkpoint{Digest: digest, Epoch: int(hdr.GetEpoch()), Step: int(hdr.GetStep()), Size: size}
+	if _, err := n.propose(ctx, &CommitCheckpoint{JobID: jobID, Generation: hdr.GetGeneration(), Checkpoint: ck}); err != nil {
+		return nil, err
+	}
+	var out *pb.Checkpoint
+	n.fsm.View(func(s *State) { c := normalise(s.Job, ck); out = checkpointPB(&c) })
+	n.log.Info("checkpoint committed", "digest", digest, "epoch", out.GetEpoch(), "step", out.GetStep(), "bytes", size)
+	return out, nil
+}
+
+// checkpointPB converts a checkpoint (nil stays nil).
+func checkpointPB(c *Checkpoint) *pb.Checkpoint {
+	if c == nil {
+		return nil
+	}
+	return &pb.Checkpoint{Digest: c.Digest, Epoch: uint32(c.Epoch), Step: uint32(c.Step), Size: uint64(c.Size)}
+}
+
+// fetchCheckpoint streams a checkpoint (the latest committed one for an
+// empty digest), fetching the blob from a peer first if this node lacks it.
+func (n *Node) fetchCheckpoint(ctx context.Context, digest string, stream grpc.ServerStreamingServer[pb.FetchCheckpointResponse]) error {
+	var info *pb.Checkpoint
+	n.fsm.View(func(s *State) {
+		if s.Job != nil && s.Job.Checkpoint != nil && (digest == "" || digest == s.Job.Checkpoint.Digest) {
+			info = checkpointPB(s.Job.Checkpoint)
+		}
+	})
+	if digest == "" && info == nil {
+		return fmt.Errorf("fetch latest checkpoint: none committed: %w", ErrBlobNotFound)
+	}
+	if info == nil {
+		info = &pb.Checkpoint{Digest: digest}
+	}
+	if err := n.fetchBlob(ctx, info.GetDigest()); err != nil {
+		return err
+	}
+	f, size, err := n.blobs.Open(info.GetDigest())
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	info.Size = uint64(size)
+	if err := stream.Send(&pb.FetchCheckpointResponse{Msg: &pb.FetchCheckpointResponse_Info{Info: info}}); err != nil {
+		return err
+	}
+	return sendChunks(f, func(b []byte) error {
+		return stream.Send(&pb.FetchCheckpointResponse{Msg: &pb.FetchCheckpointResponse_Chunk{Chunk: b}})
+	})
+}

@@ -1,0 +1,246 @@
+package coordinator
+
+import (
+	"encoding/json"
+	"fmt"
+	"slices"
+	"sort"
+	"time"
+)
+
+// Command is one replicated change of State: a small typed raft entry. The
+// proposer fills every value (including times), so applying it is
+// deterministic on every node.
+type Command interface {
+	// kind names the command in its encoding.
+	kind() string
+	// apply changes s; an error leaves s unchanged.
+	apply(s *State) (Result, error)
+}
+
+// Result is what applying a command returns to its proposer.
+type Result struct {
+	JobID      string
+	Generation uint64
+	Epoch      int
+	NextStep   int
+}
+
+// envelope is the raft log encoding of a Command.
+type envelope struct {
+	Kind string          `json:"k"`
+	Data json.RawMessage `json:"d"`
+}
+
+// commandKinds constructs an empty command of each kind for decoding.
+var commandKinds = map[string]func() Command{
+	"submit":     func() Command { return &SubmitJob{} },
+	"start":      func() Command { return &StartPretraining{} },
+	"register":   func() Command { return &RegisterWorker{} },
+	"remove":     func() Command { return &RemoveWorkers{} },
+	"step":       func() Command { return &StepDone{} },
+	"checkpoint": func() Command { return &CommitCheckpoint{} },
+	"phase":      func() Command { return &SetPhase{} },
+	"announce":   func() Command { return &Announce{} },
+}
+
+// EncodeCommand encodes c as a raft log entry.
+func EncodeCommand(c Command) ([]byte, error) {
+	data, err := json.Marshal(c)
+	if err != nil {
+		return nil, fmt.Errorf("encode command %s: %w", c.kind(), err)
+	}
+	return json.Marshal(envelope{Kind: c.kind(), Data: data})
+}
+
+// DecodeCommand decodes a raft log entry written by EncodeCommand.
+func DecodeCommand(b []byte) (Command, error) {
+	var e envelope
+	if err := json.Unmarshal(b, &e); err != nil {
+		return nil, fmt.Errorf("decode command envelope: %w", err)
+	}
+	mk, ok := commandKinds[e.Kind]
+	if !ok {
+		return nil, fmt.Errorf("decode command: unknown kind %q", e.Kind)
+	}
+	c := mk()
+	if err := json.Unmarshal(e.Data, c); err != nil {
+		return nil, fmt.Errorf("decode command %s: %w", e.Kind, err)
+	}
+	return c, nil
+}
+
+// result summarises s for a proposer.
+func (s *State) result() Result {
+	r := Result{Generation: s.Generation}
+	if s.Job != nil {
+		r.JobID, r.Epoch, r.NextStep = s.Job.ID, s.Job.Epoch, s.Job.NextStep
+	}
+	return r
+}
+
+// currentJob returns the job named id (or the current one for "").
+func (s *State) currentJob(id string) (*Job, error) {
+	if s.Job == nil || (id != "" && s.Job.ID != id) {
+		return nil, fmt.Errorf("job %q: %w", id, ErrNoJob)
+	}
+	return s.Job, nil
+}
+
+// SubmitJob starts a new job in phase pending.
+type SubmitJob struct {
+	Job Job `json:"job"`
+}
+
+func (*SubmitJob) kind() string { return "submit" }
+
+func (c *SubmitJob) apply(s *State) (Result, error) {
+	if s.Job != nil && !s.Job.Phase.Terminal() {
+		return s.result(), fmt.Errorf("submit job %s: job %s is %s: %w", c.Job.ID, s.Job.ID, s.Job.Phase, ErrJobRunning)
+	}
+	j := c.Job
+	j.Phase = PhasePending
+	s.Job = &j
+	return s.result(), nil
+}
+
+// StartPretraining records the prepared data and enters pretraining at
+// epoch 0, step 0, in a new generation.
+type StartPretraining struct {
+	JobID          string     `json:"job_id"`
+	ManifestDigest string     `json:"manifest_digest"`
+	TrainIDs       []int      `json:"train_ids"`
+	Mean           [3]float32 `json:"mean"`
+	Std            [3]float32 `json:"std"`
+	Time           time.Time  `json:"time"`
+}
+
+func (*StartPretraining) kind() string { return "start" }
+
+func (c *StartPretraining) apply(s *State) (Result, error) {
+	j, err := s.currentJob(c.JobID)
+	if err != nil {
+		return s.result(), fmt.Errorf("start pretraining: %w", err)
+	}
+	if j.Phase != PhasePending {
+		return s.result(), fmt.Errorf("start pretraining of job %s in phase %s: %w", j.ID, j.Phase, ErrWrongPhase)
+	}
+	if len(c.TrainIDs) == 0 {
+		return s.result(), fmt.Errorf("start pretraining of job %s: no training images: %w", j.ID, ErrBadJob)
+	}
+	j.ManifestDigest, j.TrainIDs, j.Mean, j.Std = c.ManifestDigest, c.TrainIDs, c.Mean, c.Std
+	j.Phase, j.Epoch, j.NextStep, j.Resume = PhasePretraining, 0, 0, true
+	s.Synced = nil
+	s.newGeneration(c.Time)
+	return s.result(), nil
+}
+
+// RegisterWorker adds a worker. A known id registering again is a restarted
+// worker (a live one never re-registers): it loses its synced status. Both
+// change the membership and bump the generation.
+type RegisterWorker struct {
+	ID       string    `json:"id"`
+	RingAddr string    `json:"ring_addr"`
+	Time     time.Time `json:"time"`
+}
+
+func (*RegisterWorker) kind() string { return "register" }
+
+func (c *RegisterWorker) apply(s *State) (Result, error) {
+	w, ok := s.Workers[c.ID]
+	if !ok {
+		w = &WorkerInfo{ID: c.ID, JoinedAt: c.Time}
+		s.Workers[c.ID] = w
+	}
+	w.RingAddr = c.RingAddr
+	s.Synced = slices.DeleteFunc(s.Synced, func(id string) bool { return id == c.ID })
+	s.newGeneration(c.Time)
+	return s.result(), nil
+}
+
+// RemoveWorkers removes workers (lease expired or graceful leave).
+type RemoveWorkers struct {
+	IDs    []string  `json:"ids"`
+	Reason string    `json:"reason"`
+	Time   time.Time `json:"time"`
+}
+
+func (*RemoveWorkers) kind() string { return "remove" }
+
+func (c *RemoveWorkers) apply(s *State) (Result, error) {
+	removed := false
+	for _, id := range c.IDs {
+		if _, ok := s.Workers[id]; ok {
+			delete(s.Workers, id)
+			removed = true
+		}
+	}
+	if removed {
+		s.newGeneration(c.Time)
+	}
+	return s.result(), nil
+}
+
+// newGeneration bumps the generation and orders the ring: the synced
+// members first (in their previous order, so rank 0 holds the current
+// weights), then the others by join time. With no synced member left,
+// pretraining rolls back to the latest checkpoint; with no member at all,
+// the job waits.
+func (s *State) newGeneration(now time.Time) {
+	s.Generation++
+	s.GenerationChanges++
+	var ring []string
+	for _, id := range s.Synced {
+		if _, ok := s.Workers[id]; ok {
+			ring = append(ring, id)
+		}
+	}
+	synced := len(ring)
+	s.Synced = append([]string(nil), ring...)
+	var rest []*WorkerInfo
+	for id, w := range s.Workers {
+		if !slices.Contains(ring, id) {
+			rest = append(rest, w)
+		}
+	}
+	sort.Slice(rest, func(a, b int) bool {
+		if !rest[a].JoinedAt.Equal(rest[b].JoinedAt) {
+			return rest[a].JoinedAt.Before(rest[b].JoinedAt)
+		}
+		return rest[a].ID < rest[b].ID
+	})
+	for _, w := range rest {
+		ring = append(ring, w.ID)
+	}
+	s.Ring = ring
+	s.adjustPretraining(synced, now)
+}
+
+// adjustPretraining applies a membership change to pretraining progress.
+func (s *State) adjustPretraining(synced int, now time.Time) {
+	j := s.Job
+	if j == nil || j.Phase != PhasePretraining {
+		return
+	}
+	if len(s.Ring) == 0 {
+		if j.WaitingSince.IsZero() {
+			j.WaitingSince = now
+		}
+	} else {
+		j.WaitingSince = time.Time{}
+	}
+	if synced == 0 && !j.Resume {
+		j.rollback(s.Generation)
+	}
+}
+
+// rollback makes the job resume from its latest checkpoint (or from the
+// start when there is none): no worker holds newer weights.
+func (j *Job) rollback(gen uint64) {
+	j.Epoch, j.NextStep = 0, 0
+	if j.Checkpoint != nil {
+		j.Epoch, j.NextStep = j.Checkpoint.Epoch, j.Checkpoint.Step
+	}
+	j.Resume = true
+	j.RolledBackAt = gen
+}

@@ -1,0 +1,193 @@
+package coordinator
+
+import (
+	"encoding/json"
+	"fmt"
+	"slices"
+	"time"
+)
+
+// StepDone records that step Step of epoch Epoch completed in generation
+// Generation. Applying it twice for the same step is a no-op, so the first of
+// several ranks' reports completes the step exactly once.
+type StepDone struct {
+	JobID      string     `json:"job_id"`
+	Generation uint64     `json:"generation"`
+	Epoch      int        `json:"epoch"`
+	Step       int        `json:"step"`
+	Metric     StepMetric `json:"metric"`
+}
+
+func (*StepDone) kind() string { return "step" }
+
+func (c *StepDone) apply(s *State) (Result, error) {
+	j, err := s.currentJob(c.JobID)
+	if err != nil {
+		return s.result(), fmt.Errorf("step done: %w", err)
+	}
+	if err := c.check(s, j); err != nil {
+		return s.result(), err
+	}
+	if c.Epoch < j.Epoch || (c.Epoch == j.Epoch && c.Step < j.NextStep) {
+		return s.result(), nil // already completed by another rank's report
+	}
+	j.NextStep++
+	j.Resume = false
+	s.Synced = append(s.Synced[:0], s.Ring...)
+	m := c.Metric
+	m.Epoch, m.Step, m.Generation = c.Epoch, c.Step, c.Generation
+	j.Metrics = append(j.Metrics, m)
+	if n := len(j.Metrics); n > metricsHistory {
+		j.Metrics = append(j.Metrics[:0:0], j.Metrics[n-metricsHistory:]...)
+	}
+	if j.NextStep >= j.StepsInEpoch() {
+		j.Epoch++
+		j.NextStep = 0
+	}
+	return s.result(), nil
+}
+
+// check refuses a report that does not fit the job's progress.
+func (c *StepDone) check(s *State, j *Job) error {
+	if j.Phase != PhasePretraining {
+		return fmt.Errorf("step %d/%d of job %s in phase %s: %w", c.Epoch, c.Step, j.ID, j.Phase, ErrWrongPhase)
+	}
+	if c.Generation != s.Generation {
+		return fmt.Errorf("step %d/%d of job %s: generation %d, current %d: %w",
+			c.Epoch, c.Step, j.ID, c.Generation, s.Generation, ErrStaleGeneration)
+	}
+	if c.Epoch > j.Epoch || (c.Epoch == j.Epoch && c.Step > j.NextStep) {
+		return fmt.Errorf("step %d/%d of job %s: next is %d/%d: %w",
+			c.Epoch, c.Step, j.ID, j.Epoch, j.NextStep, ErrBadStep)
+	}
+	return nil
+}
+
+// CommitCheckpoint records a checkpoint whose blob is already replicated to
+// a quorum. Its position must not be ahead of the progress nor behind the
+// latest checkpoint, and it must come from a generation after the last
+// rollback.
+type CommitCheckpoint struct {
+	JobID      string     `json:"job_id"`
+	Generation uint64     `json:"generation"`
+	Checkpoint Checkpoint `json:"checkpoint"`
+}
+
+func (*CommitCheckpoint) kind() string { return "checkpoint" }
+
+func (c *CommitCheckpoint) apply(s *State) (Result, error) {
+	j, err := s.currentJob(c.JobID)
+	if err != nil {
+		return s.result(), fmt.Errorf("commit checkpoint: %w", err)
+	}
+	ck := normalise(j, c.Checkpoint)
+	if err := checkCheckpoint(j, c.Generation, ck); err != nil {
+		return s.result(), err
+	}
+	if j.Checkpoint != nil && j.Checkpoint.Digest == ck.Digest {
+		return s.result(), nil
+	}
+	j.Checkpoint = &ck
+	j.Checkpoints = append(j.Checkpoints, ck.Digest)
+	if n := len(j.Checkpoints); n > checkpointHistory {
+		j.Checkpoints = append(j.Checkpoints[:0:0], j.Checkpoints[n-checkpointHistory:]...)
+	}
+	return s.result(), nil
+}
+
+// normalise writes the end of an epoch as step 0 of the next.
+func normalise(j *Job, ck Checkpoint) Checkpoint {
+	if n := j.StepsInEpoch(); n > 0 && ck.Step >= n {
+		ck.Epoch++
+		ck.Step = 0
+	}
+	return ck
+}
+
+// checkCheckpoint validates a checkpoint position against the job.
+func checkCheckpoint(j *Job, gen uint64, ck Checkpoint) error {
+	if j.Phase != PhasePretraining {
+		return fmt.Errorf("checkpoint of job %s in phase %s: %w", j.ID, j.Phase, ErrWrongPhase)
+	}
+	if gen < j.RolledBackAt {
+		return fmt.Errorf("checkpoint of job %s from generation %d before the rollback at %d: %w",
+			j.ID, gen, j.RolledBackAt, ErrStaleGeneration)
+	}
+	if before(j.Epoch, j.NextStep, ck.Epoch, ck.Step) {
+		return fmt.Errorf("checkpoint of job %s at %d/%d is ahead of progress %d/%d: %w",
+			j.ID, ck.Epoch, ck.Step, j.Epoch, j.NextStep, ErrBadStep)
+	}
+	if p := j.Checkpoint; p != nil && before(ck.Epoch, ck.Step, p.Epoch, p.Step) {
+		return fmt.Errorf("checkpoint of job %s at %d/%d is behind the latest %d/%d: %w",
+			j.ID, ck.Epoch, ck.Step, p.Epoch, p.Step, ErrBadStep)
+	}
+	return nil
+}
+
+// before reports whether position (e1, s1) is before (e2, s2).
+func before(e1, s1, e2, s2 int) bool { return e1 < e2 || (e1 == e2 && s1 < s2) }
+
+// SetPhase moves the job from phase From to To (compare-and-set, so a
+// deposed leader's driver cannot advance a job twice), with the phase's
+// result or failure reason.
+type SetPhase struct {
+	JobID    string          `json:"job_id"`
+	From     Phase           `json:"from"`
+	To       Phase           `json:"to"`
+	Reason   string          `json:"reason,omitempty"`
+	Baseline json.RawMessage `json:"baseline,omitempty"`
+	Report   json.RawMessage `json:"report,omitempty"`
+	Time     time.Time       `json:"time"`
+}
+
+func (*SetPhase) kind() string { return "phase" }
+
+func (c *SetPhase) apply(s *State) (Result, error) {
+	j, err := s.currentJob(c.JobID)
+	if err != nil {
+		return s.result(), fmt.Errorf("set phase: %w", err)
+	}
+	if j.Phase != c.From {
+		return s.result(), fmt.Errorf("set phase of job %s to %s: phase is %s, not %s: %w",
+			j.ID, c.To, j.Phase, c.From, ErrWrongPhase)
+	}
+	j.Phase = c.To
+	if c.To == PhaseFailed {
+		j.FailureReason = c.Reason
+	}
+	if c.Baseline != nil {
+		j.BaselineJSON = c.Baseline
+	}
+	if c.Report != nil {
+		j.ReportJSON = c.Report
+	}
+	if c.To.Terminal() {
+		j.FinishedAt = c.Time
+	}
+	return s.result(), nil
+}
+
+// Announce records a coordinator's gRPC address.
+type Announce struct {
+	ID       string `json:"id"`
+	GRPCAddr string `json:"grpc_addr"`
+}
+
+func (*Announce) kind() string { return "announce" }
+
+func (c *Announce) apply(s *State) (Result, error) {
+	s.Coordinators[c.ID] = c.GRPCAddr
+	return s.result(), nil
+}
+
+// keepDigests returns the checkpoint digests whose blobs must be kept.
+func (s *State) keepDigests() []string {
+	if s.Job == nil {
+		return nil
+	}
+	keep := slices.Clone(s.Job.Checkpoints)
+	if s.Job.Checkpoint != nil && !slices.Contains(keep, s.Job.Checkpoint.Digest) {
+		keep = append(keep, s.Job.Checkpoint.Digest)
+	}
+	return keep
+}

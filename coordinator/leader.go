@@ -1,0 +1,182 @@
+package coordinator
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/raft"
+	"golang.org/x/sync/errgroup"
+)
+
+// proposeTimeout bounds one raft Apply.
+const proposeTimeout = 10 * time.Second
+
+// leaderLoop starts the leader's duties when this node gains leadership and
+// stops them when it loses it (raft's NotifyCh), until ctx is done.
+func (n *Node) leaderLoop(ctx context.Context) error {
+	var (
+		cancel context.CancelFunc
+		wg     sync.WaitGroup
+	)
+	stop := func() {
+		if cancel != nil {
+			cancel()
+			wg.Wait()
+			cancel = nil
+		}
+	}
+	defer stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case leader := <-n.notify:
+			stop()
+			n.metrics.leaderChanges.Inc()
+			if !leader {
+				n.log.Info("lost leadership")
+				continue
+			}
+			n.log.Info("became leader")
+			lctx, c := context.WithCancel(ctx)
+			cancel = c
+			wg.Add(1)
+			go func() { defer wg.Done(); n.lead(lctx) }()
+		}
+	}
+}
+
+// lead runs while this node leads: it waits until the FSM has applied every
+// earlier entry, announces its gRPC address, grants every known worker a
+// fresh lease, then runs the lease timer and the job driver.
+func (n *Node) lead(ctx context.Context) {
+	if err := n.rp.raft.Barrier(proposeTimeout).Error(); err != nil {
+		n.log.Warn("leader barrier failed", "err", err)
+		return
+	}
+	if _, err := n.propose(ctx, &Announce{ID: n.cfg.ID, GRPCAddr: n.Addr()}); err != nil {
+		n.log.Warn("announce leader address", "err", err)
+		return
+	}
+	var ids []string
+	n.fsm.View(func(s *State) {
+		for id := range s.Workers {
+			ids = append(ids, id)
+		}
+	})
+	n.leases.reset(ids, time.Now())
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { n.leaseLoop(gctx); return nil })
+	g.Go(func() error { (&driver{n: n}).run(gctx); return nil })
+	_ = g.Wait()
+}
+
+// followerLoop runs on every node: it keeps the health status, announces
+// this node's gRPC address to the leader until it is in the state, and
+// fetches committed checkpoint blobs this node lacks.
+func (n *Node) followerLoop(ctx context.Context) error {
+	t := time.NewTicker(200 * time.Millisecond)
+	defer t.Stop()
+	var lastRepair time.Time
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+		_, leaderID := n.rp.raft.LeaderWithID()
+		n.setServing(leaderID != "")
+		n.announceSelf(ctx)
+		if time.Since(lastRepair) > time.Second {
+			lastRepair = time.Now()
+			n.repairBlobs(ctx)
+		}
+	}
+}
+
+// announceSelf asks the leader to record this node's gRPC address.
+func (n *Node) announceSelf(ctx context.Context) {
+	var have string
+	n.fsm.View(func(s *State) { have = s.Coordinators[n.cfg.ID] })
+	if have == n.Addr() || n.IsLeader() {
+		return
+	}
+	_, addr := n.leader()
+	if addr == "" {
+		return
+	}
+	cctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	if err := n.pool.announce(cctx, addr, n.cfg.ID, n.Addr()); err != nil {
+		n.log.Debug("announce to leader", "leader", addr, "err", err)
+	}
+}
+
+// leader returns the leader's id and gRPC address ("" when unknown).
+func (n *Node) leader() (id, grpcAddr string) {
+	_, lid := n.rp.raft.LeaderWithID()
+	if lid == "" {
+		return "", ""
+	}
+	n.fsm.View(func(s *State) { grpcAddr = s.Coordinators[string(lid)] })
+	return string(lid), grpcAddr
+}
+
+// requireLeader returns nil on the leader, else a *NotLeaderError naming
+// the leader (wrapping ErrNotLeader, or ErrNoLeader when none is known).
+func (n *Node) requireLeader() error {
+	if n.IsLeader() {
+		return nil
+	}
+	id, addr := n.leader()
+	return &NotLeaderError{LeaderID: id, LeaderAddr: addr}
+}
+
+// propose replicates c through raft and returns the result of applying it.
+func (n *Node) propose(ctx context.Context, c Command) (Result, error) {
+	b, err := EncodeCommand(c)
+	if err != nil {
+		return Result{}, err
+	}
+	if err := ctx.Err(); err != nil {
+		return Result{}, fmt.Errorf("propose %s: %w", c.kind(), err)
+	}
+	f := n.rp.raft.Apply(b, proposeTimeout)
+	if err := f.Error(); err != nil {
+		if errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrLeadershipLost) ||
+			errors.Is(err, raft.ErrLeadershipTransferInProgress) {
+			return Result{}, fmt.Errorf("propose %s: %w", c.kind(), n.requireLeader())
+		}
+		if errors.Is(err, raft.ErrRaftShutdown) {
+			return Result{}, fmt.Errorf("propose %s: %w", c.kind(), ErrShutdown)
+		}
+		return Result{}, fmt.Errorf("propose %s: %w", c.kind(), err)
+	}
+	resp, _ := f.Response().(applyResponse)
+	return resp.Result, resp.Err
+}
+
+// NotLeaderError is returned by a follower for a leader-only request; it
+// wraps ErrNotLeader (or ErrNoLeader when LeaderAddr is unknown).
+type NotLeaderError struct {
+	LeaderID   string
+	LeaderAddr string
+}
+
+func (e *NotLeaderError) Error() string {
+	if e.LeaderAddr == "" {
+		return ErrNoLeader.Error()
+	}
+	return fmt.Sprintf("%s; leader is %s at %s", ErrNotLeader, e.LeaderID, e.LeaderAddr)
+}
+
+// Unwrap makes errors.Is(err, ErrNotLeader) or ErrNoLeader true.
+func (e *NotLeaderError) Unwrap() error {
+	if e.LeaderAddr == "" {
+		return ErrNoLeader
+	}
+	return ErrNotLeader
+}

@@ -1,0 +1,265 @@
+package coordinator
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/raft"
+	"golang.org/x/sync/errgroup"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+
+	pb "github.com/whorl-ml/whorl/proto/whorl/coordinator/v1"
+)
+
+// Node is one coordinator: raft, the gRPC server (CoordinatorService,
+// PeerService, grpc.health.v1), the metrics server, and while it leads the
+// lease timer and the job driver. Create it with New and run it with Run.
+type Node struct {
+	cfg    Config
+	log    *slog.Logger
+	fsm    *FSM
+	blobs  *BlobStore
+	peers  []Peer
+	raftLn net.Listener
+	grpcLn net.Listener
+
+	serverTLS, clientTLS *tls.Config
+
+	notify  chan bool
+	rp      *raftParts
+	ready   chan struct{}
+	runCtx  context.Context
+	grpc    *grpc.Server
+	health  *health.Server
+	metrics *nodeMetrics
+	leases  *leaseTable
+	pool    *connPool
+	prep    prepCache
+	orders  orderCache
+	bg      sync.WaitGroup
+
+	closeOnce sync.Once
+}
+
+// New validates cfg and opens the raft and gRPC listeners (so Addr and
+// RaftAddr are known before Run, also with port 0). Raft starts in Run.
+// Call Run, or Close when Run is not called.
+func New(cfg Config) (*Node, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	n := &Node{cfg: cfg, log: cfg.Logger.With("node", cfg.ID), notify: make(chan bool, 16), ready: make(chan struct{})}
+	var err error
+	if cfg.TLS.Enabled() {
+		if n.serverTLS, n.clientTLS, err = LoadTLS(cfg.TLS); err != nil {
+			return nil, err
+		}
+	}
+	if n.raftLn, err = listen(cfg.RaftListener, cfg.RaftAddr, "raft"); err != nil {
+		return nil, err
+	}
+	if n.grpcLn, err = listen(cfg.GRPCListener, cfg.GRPCAddr, "gRPC"); err != nil {
+		n.raftLn.Close()
+		return nil, err
+	}
+	if n.peers, err = resolvePeers(cfg, n.raftAdvertise()); err != nil {
+		n.Close()
+		return nil, err
+	}
+	if n.blobs, err = NewBlobStore(filepath.Join(cfg.DataDir, "blobs")); err != nil {
+		n.Close()
+		return nil, err
+	}
+	n.fsm = NewFSM()
+	n.leases = newLeaseTable()
+	n.pool = newConnPool(n.clientTLS)
+	n.metrics = newNodeMetrics(n)
+	return n, nil
+}
+
+// listen returns ln or a new TCP listener on addr.
+func listen(ln net.Listener, addr, what string) (net.Listener, error) {
+	if ln != nil {
+		return ln, nil
+	}
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen for %s on %s: %w", what, addr, err)
+	}
+	return l, nil
+}
+
+// raftAdvertise is the configured raft address, or the listener's when the
+// configuration asked for port 0.
+func (n *Node) raftAdvertise() string {
+	if n.cfg.RaftListener == nil {
+		if _, port, err := net.SplitHostPort(n.cfg.RaftAddr); err == nil && port != "0" {
+			return n.cfg.RaftAddr
+		}
+	}
+	return n.raftLn.Addr().String()
+}
+
+// ID is the node's raft server id.
+func (n *Node) ID() string { return n.cfg.ID }
+
+// Addr is the gRPC address the node serves on.
+func (n *Node) Addr() string { return n.grpcAdvertise() }
+
+// RaftAddr is the raft address the node advertises.
+func (n *Node) RaftAddr() string { return n.raftAdvertise() }
+
+// grpcAdvertise is GRPCAddr unless it asked for port 0.
+func (n *Node) grpcAdvertise() string {
+	if n.cfg.GRPCListener == nil {
+		if _, port, err := net.SplitHostPort(n.cfg.GRPCAddr); err == nil && port != "0" {
+			return n.cfg.GRPCAddr
+		}
+	}
+	return n.grpcLn.Addr().String()
+}
+
+// Ready is closed once raft runs and the gRPC server serves.
+func (n *Node) Ready() <-chan struct{} { return n.ready }
+
+// IsLeader reports whether this node is the raft leader.
+func (n *Node) IsLeader() bool { return n.rp != nil && n.rp.raft.State() == raft.Leader }
+
+// State returns a copy of the replicated state as applied on this node.
+func (n *Node) State() *State {
+	var c *State
+	n.fsm.View(func(s *State) { c = s.Clone() })
+	return c
+}
+
+// Close releases the listeners of a node whose Run was not called (Run
+// releases everything itself).
+func (n *Node) Close() error {
+	var err error
+	n.closeOnce.Do(func() {
+		err = errors.Join(n.raftLn.Close(), n.grpcLn.Close())
+	})
+	return err
+}
+
+// Run starts raft (bootstrapping when due), serves gRPC and metrics and
+// runs the leader's duties while leading, until ctx is done; then it shuts
+// down in reverse order (gRPC, leader goroutines, raft, stores).
+func (n *Node) Run(ctx context.Context) error {
+	defer n.Close()
+	rp, err := openRaft(n.cfg, n.peers, n.fsm, n.raftLn, n.serverAndClientTLS(), n.notify)
+	if err != nil {
+		return err
+	}
+	n.rp = rp
+	n.runCtx = ctx
+	n.grpc = n.newGRPCServer()
+	n.log.Info("coordinator started", "raft", n.RaftAddr(), "grpc", n.Addr(), "peers", len(n.peers))
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return n.serveGRPC() })
+	g.Go(func() error { return n.serveMetrics(gctx) })
+	g.Go(func() error { return n.leaderLoop(gctx) })
+	g.Go(func() error { return n.followerLoop(gctx) })
+	close(n.ready)
+	<-gctx.Done()
+	n.stopGRPC()
+	err = g.Wait()
+	n.bg.Wait()
+	n.pool.close()
+	if cerr := rp.close(); cerr != nil {
+		err = errors.Join(err, fmt.Errorf("shut down raft: %w", cerr))
+	}
+	n.log.Info("coordinator stopped")
+	return err
+}
+
+// serverAndClientTLS is the raft TLS configuration: the server config with
+// the client certificate and roots added, so one config serves both ends.
+func (n *Node) serverAndClientTLS() *tls.Config {
+	if n.serverTLS == nil {
+		return nil
+	}
+	c := n.serverTLS.Clone()
+	c.RootCAs = n.clientTLS.RootCAs
+	return c
+}
+
+// newGRPCServer registers the services (with mTLS when configured).
+func (n *Node) newGRPCServer() *grpc.Server {
+	var opts []grpc.ServerOption
+	if n.serverTLS != nil {
+		opts = append(opts, grpc.Creds(credentials.NewTLS(n.serverTLS)))
+	}
+	s := grpc.NewServer(opts...)
+	pb.RegisterCoordinatorServiceServer(s, &coordinatorServer{n: n})
+	pb.RegisterPeerServiceServer(s, &peerServer{n: n})
+	n.health = health.NewServer()
+	n.setServing(false)
+	healthpb.RegisterHealthServer(s, n.health)
+	return s
+}
+
+// setServing sets the health of every service.
+func (n *Node) setServing(ok bool) {
+	st := healthpb.HealthCheckResponse_NOT_SERVING
+	if ok {
+		st = healthpb.HealthCheckResponse_SERVING
+	}
+	for _, svc := range []string{"", pb.CoordinatorService_ServiceDesc.ServiceName, pb.PeerService_ServiceDesc.ServiceName} {
+		n.health.SetServingStatus(svc, st)
+	}
+}
+
+func (n *Node) serveGRPC() error {
+	if err := n.grpc.Serve(n.grpcLn); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
+		return fmt.Errorf("serve gRPC on %s: %w", n.Addr(), err)
+	}
+	return nil
+}
+
+// stopGRPC stops the gRPC server gracefully, bounded by 5 s.
+func (n *Node) stopGRPC() {
+	n.health.Shutdown()
+	done := make(chan struct{})
+	go func() { n.grpc.GracefulStop(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		n.grpc.Stop()
+		<-done
+	}
+}
+
+// serveMetrics serves /metrics on MetricsAddr until ctx is done.
+func (n *Node) serveMetrics(ctx context.Context) error {
+	if n.cfg.MetricsAddr == "" {
+		return nil
+	}
+	srv := &http.Server{Addr: n.cfg.MetricsAddr, Handler: n.metrics.handler(), ReadHeaderTimeout: 5 * time.Second}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.ListenAndServe() }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve metrics on %s: %w", n.cfg.MetricsAddr, err)
+	case <-ctx.Done():
+		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(sctx)
+		<-errc
+		return nil
+	}
+}

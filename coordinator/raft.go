@@ -1,0 +1,213 @@
+package coordinator
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/raft"
+	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
+)
+
+// raftParts are the pieces of a raft node that must be closed on shutdown.
+type raftParts struct {
+	raft      *raft.Raft
+	store     *raftboltdb.BoltStore
+	transport *raft.NetworkTransport
+	snaps     *raft.FileSnapshotStore
+}
+
+// openRaft opens the durable stores under cfg.DataDir, starts raft on ln and
+// bootstraps the cluster when this node is the one that should (see
+// shouldBootstrap).
+func openRaft(cfg Config, peers []Peer, fsm *FSM, ln net.Listener, tlsCfg *tls.Config, notify chan bool) (*raftParts, error) {
+	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
+		return nil, fmt.Errorf("create data dir %s: %w", cfg.DataDir, err)
+	}
+	store, err := raftboltdb.NewBoltStore(filepath.Join(cfg.DataDir, "raft.db"))
+	if err != nil {
+		return nil, fmt.Errorf("open raft store in %s: %w", cfg.DataDir, err)
+	}
+	hlog := newHCLogger(cfg.Logger)
+	snaps, err := raft.NewFileSnapshotStoreWithLogger(cfg.DataDir, 2, hlog)
+	if err != nil {
+		store.Close()
+		return nil, fmt.Errorf("open snapshot store in %s: %w", cfg.DataDir, err)
+	}
+	transport := raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
+		Stream:  newStreamLayer(ln, advertiseAddr(cfg.ID, peers, ln), tlsCfg),
+		MaxPool: 3, Timeout: 10 * time.Second, Logger: hlog,
+	})
+	rc := raftConfig(cfg, hlog, notify)
+	r, err := raft.NewRaft(rc, fsm, store, store, snaps, transport)
+	if err != nil {
+		transport.Close()
+		store.Close()
+		return nil, fmt.Errorf("start raft node %s: %w", cfg.ID, err)
+	}
+	parts := &raftParts{raft: r, store: store, transport: transport, snaps: snaps}
+	if err := bootstrap(cfg, peers, parts); err != nil {
+		parts.close()
+		return nil, err
+	}
+	return parts, nil
+}
+
+// raftConfig is hashicorp/raft's configuration from ours.
+func raftConfig(cfg Config, hlog hclog.Logger, notify chan bool) *raft.Config {
+	rc := raft.DefaultConfig()
+	rc.LocalID = raft.ServerID(cfg.ID)
+	rc.Logger = hlog
+	rc.NotifyCh = notify
+	if cfg.RaftHeartbeatTimeout > 0 {
+		rc.HeartbeatTimeout = cfg.RaftHeartbeatTimeout
+		rc.LeaderLeaseTimeout = cfg.RaftHeartbeatTimeout / 2
+	}
+	if cfg.RaftElectionTimeout > 0 {
+		rc.ElectionTimeout = cfg.RaftElectionTimeout
+	}
+	if cfg.SnapshotThreshold > 0 {
+		rc.SnapshotThreshold = cfg.SnapshotThreshold
+	}
+	if cfg.TrailingLogs > 0 {
+		rc.TrailingLogs = cfg.TrailingLogs
+	}
+	if cfg.SnapshotInterval > 0 {
+		rc.SnapshotInterval = cfg.SnapshotInterval
+	}
+	return rc
+}
+
+// bootstrap writes the initial configuration, idempotently: only when the
+// node has no raft state at all (a restart with its data dir rejoins with
+// what it has) and only on the first peer of the list (the lowest ordinal),
+// so two nodes never bootstrap different clusters. Other nodes wait to be
+// contacted by the leader.
+func bootstrap(cfg Config, peers []Peer, p *raftParts) error {
+	has, err := raft.HasExistingState(p.store, p.store, p.snaps)
+	if err != nil {
+		return fmt.Errorf("inspect raft state in %s: %w", cfg.DataDir, err)
+	}
+	if has || peers[0].ID != cfg.ID {
+		return nil
+	}
+	var servers []raft.Server
+	for _, peer := range peers {
+		servers = append(servers, raft.Server{
+			ID: raft.ServerID(peer.ID), Address: raft.ServerAddress(peer.RaftAddr), Suffrage: raft.Voter,
+		})
+	}
+	err = p.raft.BootstrapCluster(raft.Configuration{Servers: servers}).Error()
+	if err != nil && !errors.Is(err, raft.ErrCantBootstrap) {
+		return fmt.Errorf("bootstrap raft cluster from %s: %w", cfg.ID, err)
+	}
+	return nil
+}
+
+// close shuts raft down and closes its stores, in reverse order of opening.
+func (p *raftParts) close() error {
+	err := p.raft.Shutdown().Error()
+	errs := []error{err, p.transport.Close(), p.store.Close()}
+	return errors.Join(errs...)
+}
+
+// resolvePeers returns the raft membership: the static list, the DNS-derived
+// list, or this node alone.
+func resolvePeers(cfg Config, raftAddr string) ([]Peer, error) {
+	switch {
+	case len(cfg.Peers) > 0:
+		for _, p := range cfg.Peers {
+			if p.ID == cfg.ID {
+				return cfg.Peers, nil
+			}
+		}
+		return nil, fmt.Errorf("peer list does not name this node %s: %w", cfg.ID, ErrConfig)
+	case cfg.PeersDNS != "":
+		return dnsPeers(cfg.ID, cfg.PeersDNS, raftAddr, cfg.Replicas)
+	}
+	return []Peer{{ID: cfg.ID, RaftAddr: raftAddr}}, nil
+}
+
+// advertiseAddr is this node's address in the peer list (or its listener's).
+func advertiseAddr(id string, peers []Peer, ln net.Listener) net.Addr {
+	for _, p := range peers {
+		if p.ID == id {
+			return stringAddr(p.RaftAddr)
+		}
+	}
+	return ln.Addr()
+}
+
+// stringAddr is a net.Addr that may be a DNS name.
+type stringAddr string
+
+func (a stringAddr) Network() string { return "tcp" }
+func (a stringAddr) String() string  { return string(a) }
+
+// streamLayer is raft's network layer over a listener, with optional mutual
+// TLS on both directions.
+type streamLayer struct {
+	net.Listener
+	advertise net.Addr
+	tls       *tls.Config
+}
+
+func newStreamLayer(ln net.Listener, advertise net.Addr, cfg *tls.Config) *streamLayer {
+	if cfg != nil {
+		ln = tls.NewListener(ln, cfg)
+	}
+	return &streamLayer{Listener: ln, advertise: advertise, tls: cfg}
+}
+
+// Addr is the advertised address (what peers dial).
+func (s *streamLayer) Addr() net.Addr { return s.advertise }
+
+// Dial connects to a peer's raft address.
+func (s *streamLayer) Dial(addr raft.ServerAddress, timeout time.Duration) (net.Conn, error) {
+	d := &net.Dialer{Timeout: timeout}
+	if s.tls == nil {
+		return d.Dial("tcp", string(addr))
+	}
+	cfg := s.tls.Clone()
+	if host, _, err := net.SplitHostPort(string(addr)); err == nil {
+		cfg.ServerName = host
+	}
+	return tls.DialWithDialer(d, "tcp", string(addr), cfg)
+}
+
+// newHCLogger adapts raft's hclog output to slog: each line becomes one
+// record with component=raft.
+func newHCLogger(l *slog.Logger) hclog.Logger {
+	return hclog.New(&hclog.LoggerOptions{
+		Name: "raft", Level: hclog.Info, Output: slogWriter{l}, DisableTime: true,
+	})
+}
+
+// slogWriter forwards text lines to a slog.Logger.
+type slogWriter struct{ l *slog.Logger }
+
+func (w slogWriter) Write(p []byte) (int, error) {
+	line := strings.TrimSpace(string(p))
+	level := slog.LevelInfo
+	switch {
+	case strings.HasPrefix(line, "[ERROR]"):
+		level = slog.LevelError
+	case strings.HasPrefix(line, "[WARN]"):
+		level = slog.LevelWarn
+	case strings.HasPrefix(line, "[DEBUG]"), strings.HasPrefix(line, "[TRACE]"):
+		level = slog.LevelDebug
+	}
+	w.l.Log(context.Background(), level, line, "component", "raft")
+	return len(p), nil
+}
+
+var _ io.Writer = slogWriter{}

@@ -1,0 +1,216 @@
+package coordinator
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"time"
+
+	"google.golang.org/grpc"
+
+	"github.com/whorl-ml/whorl/experiment"
+	pb "github.com/whorl-ml/whorl/proto/whorl/coordinator/v1"
+)
+
+// coordinatorServer implements CoordinatorService over a Node. Every
+// handler returns errors through statusError.
+type coordinatorServer struct {
+	pb.UnimplementedCoordinatorServiceServer
+	n *Node
+}
+
+// RegisterWorker adds or re-adds a worker and grants it a lease.
+func (s *coordinatorServer) RegisterWorker(ctx context.Context, req *pb.RegisterWorkerRequest) (*pb.RegisterWorkerResponse, error) {
+	if req.GetWorkerId() == "" || req.GetRingAddr() == "" {
+		return nil, statusError(fmt.Errorf("register worker: worker_id and ring_addr are required: %w", ErrConfig))
+	}
+	if err := s.n.requireLeader(); err != nil {
+		return nil, statusError(err)
+	}
+	now := time.Now()
+	s.n.leases.renew(req.GetWorkerId(), now)
+	res, err := s.n.propose(ctx, &RegisterWorker{ID: req.GetWorkerId(), RingAddr: req.GetRingAddr(), Time: now})
+	if err != nil {
+		return nil, statusError(err)
+	}
+	s.n.log.Info("worker registered", "worker", req.GetWorkerId(), "ring", req.GetRingAddr(), "generation", res.Generation)
+	return &pb.RegisterWorkerResponse{
+		HeartbeatInterval: durationPB(s.n.cfg.HeartbeatInterval), Lease: durationPB(s.n.cfg.Lease), Generation: res.Generation,
+	}, nil
+}
+
+// Heartbeat renews a lease; NOT_FOUND when the worker is not registered.
+func (s *coordinatorServer) Heartbeat(_ context.Context, req *pb.HeartbeatRequest) (*pb.HeartbeatResponse, error) {
+	if err := s.n.requireLeader(); err != nil {
+		return nil, statusError(err)
+	}
+	resp := &pb.HeartbeatResponse{}
+	var known bool
+	s.n.fsm.View(func(st *State) {
+		_, known = st.Workers[req.GetWorkerId()]
+		resp.Generation = st.Generation
+		if st.Job != nil {
+			resp.Phase, resp.JobId = phasePB[st.Job.Phase], st.Job.ID
+		}
+	})
+	if !known {
+		return nil, statusError(fmt.Errorf("heartbeat of %q: %w", req.GetWorkerId(), ErrUnknownWorker))
+	}
+	s.n.leases.renew(req.GetWorkerId(), time.Now())
+	return resp, nil
+}
+
+// LeaveWorker removes a worker at once (graceful shutdown).
+func (s *coordinatorServer) LeaveWorker(ctx context.Context, req *pb.LeaveWorkerRequest) (*pb.LeaveWorkerResponse, error) {
+	if err := s.n.requireLeader(); err != nil {
+		return nil, statusError(err)
+	}
+	res, err := s.n.propose(ctx, &RemoveWorkers{IDs: []string{req.GetWorkerId()}, Reason: "left", Time: time.Now()})
+	if err != nil {
+		return nil, statusError(err)
+	}
+	s.n.leases.forget(req.GetWorkerId())
+	s.n.log.Info("worker left", "worker", req.GetWorkerId(), "generation", res.Generation)
+	return &pb.LeaveWorkerResponse{Generation: res.Generation}, nil
+}
+
+// GetAssignment long-polls for the worker's assignment.
+func (s *coordinatorServer) GetAssignment(ctx context.Context, req *pb.GetAssignmentRequest) (*pb.GetAssignmentResponse, error) {
+	a, err := s.n.assignment(ctx, req)
+	return a, statusError(err)
+}
+
+// ReportProgress records a rank's timings and completes the step.
+func (s *coordinatorServer) ReportProgress(ctx context.Context, req *pb.ReportProgressRequest) (*pb.ReportProgressResponse, error) {
+	res, err := s.n.reportProgress(ctx, req)
+	if err != nil {
+		return nil, statusError(err)
+	}
+	return &pb.ReportProgressResponse{Generation: res.Generation, Epoch: uint32(res.Epoch), NextStep: uint32(res.NextStep)}, nil
+}
+
+// CommitCheckpoint stores, replicates and commits a checkpoint.
+func (s *coordinatorServer) CommitCheckpoint(stream grpc.ClientStreamingServer[pb.CommitCheckpointRequest, pb.CommitCheckpointResponse]) error {
+	ck, err := s.n.commitCheckpoint(stream.Context(), stream)
+	if err != nil {
+		return statusError(err)
+	}
+	return stream.SendAndClose(&pb.CommitCheckpointResponse{Checkpoint: ck})
+}
+
+// FetchCheckpoint streams a checkpoint from any coordinator.
+func (s *coordinatorServer) FetchCheckpoint(req *pb.FetchCheckpointRequest, stream grpc.ServerStreamingServer[pb.FetchCheckpointResponse]) error {
+	return statusError(s.n.fetchCheckpoint(stream.Context(), req.GetDigest(), stream))
+}
+
+// FetchImages streams image bytes by id (leader only: it holds the data).
+func (s *coordinatorServer) FetchImages(req *pb.FetchImagesRequest, stream grpc.ServerStreamingServer[pb.FetchImagesResponse]) error {
+	return statusError(s.n.fetchImages(stream.Context(), req.GetIds(), stream))
+}
+
+// SubmitJob validates the config and starts a job.
+func (s *coordinatorServer) SubmitJob(ctx context.Context, req *pb.SubmitJobRequest) (*pb.SubmitJobResponse, error) {
+	id, err := s.n.submit(ctx, req.GetSpec().GetConfigJson())
+	if err != nil {
+		return nil, statusError(err)
+	}
+	return &pb.SubmitJobResponse{JobId: id}, nil
+}
+
+// JobStatus reports the job as the leader sees it (or, when no leader is
+// known, as this node has applied it).
+func (s *coordinatorServer) JobStatus(_ context.Context, _ *pb.JobStatusRequest) (*pb.JobStatusResponse, error) {
+	err := s.n.requireLeader()
+	if err != nil {
+		if _, addr := s.n.leader(); addr != "" {
+			return nil, statusError(err)
+		}
+	}
+	return s.n.status(), nil
+}
+
+// FetchResults returns the phase results from the local replicated state.
+func (s *coordinatorServer) FetchResults(_ context.Context, req *pb.FetchResultsRequest) (*pb.FetchResultsResponse, error) {
+	var resp *pb.FetchResultsResponse
+	var err error
+	s.n.fsm.View(func(st *State) {
+		var j *Job
+		if j, err = st.currentJob(req.GetJobId()); err != nil {
+			return
+		}
+		resp = &pb.FetchResultsResponse{
+			JobId: j.ID, Phase: phasePB[j.Phase], FailureReason: j.FailureReason,
+			BaselineJson: j.BaselineJSON, ReportJson: j.ReportJSON,
+		}
+		if j.FinalCheckpoint() {
+			resp.Pretrained = checkpointPB(j.Checkpoint)
+		}
+	})
+	return resp, statusError(err)
+}
+
+// submit validates a job config and proposes the job.
+func (n *Node) submit(ctx context.Context, configJSON []byte) (string, error) {
+	if err := n.requireLeader(); err != nil {
+		return "", err
+	}
+	cfg, err := experiment.ParseConfig(configJSON)
+	if err != nil {
+		return "", fmt.Errorf("submit job: %w: %w", ErrBadJob, err)
+	}
+	sum := sha256.Sum256(configJSON)
+	now := time.Now()
+	job := Job{
+		ID:           fmt.Sprintf("job-%s-%d", hex.EncodeToString(sum[:4]), now.Unix()),
+		ConfigJSON:   append([]byte(nil), configJSON...),
+		ConfigSHA256: hex.EncodeToString(sum[:]),
+		SubmittedAt:  now,
+		Params: JobParams{
+			Seed: cfg.Seed, Epochs: cfg.Pretrain.Epochs, GlobalBatch: cfg.Pretrain.GlobalBatch,
+			CheckpointInterval: cfg.CheckpointEvery,
+		},
+	}
+	if _, err := n.propose(ctx, &SubmitJob{Job: job}); err != nil {
+		return "", err
+	}
+	n.log.Info("job submitted", "job", job.ID, "config_sha256", job.ConfigSHA256)
+	return job.ID, nil
+}
+
+// reportProgress records timings and proposes the step's completion unless
+// another rank's report already completed it.
+func (n *Node) reportProgress(ctx context.Context, req *pb.ReportProgressRequest) (Result, error) {
+	if err := n.requireLeader(); err != nil {
+		return Result{}, err
+	}
+	n.leases.record(req.GetWorkerId(), int(req.GetRank()), req.GetStepTime().AsDuration(), req.GetAllreduceWait().AsDuration())
+	n.leases.renew(req.GetWorkerId(), time.Now())
+	var res Result
+	var done bool
+	var global int
+	var err error
+	n.fsm.View(func(s *State) {
+		if _, ok := s.Workers[req.GetWorkerId()]; !ok {
+			err = fmt.Errorf("report progress of %q: %w", req.GetWorkerId(), ErrUnknownWorker)
+			return
+		}
+		res = s.result()
+		j := s.Job
+		if j == nil {
+			err = fmt.Errorf("report progress: %w", ErrNoJob)
+			return
+		}
+		e, st := int(req.GetEpoch()), int(req.GetStep())
+		done = req.GetGeneration() == s.Generation && before(e, st, j.Epoch, j.NextStep)
+		global = len(StepBatch(n.orders.get(j), j.Params.GlobalBatch, st))
+	})
+	if err != nil || done {
+		return res, err
+	}
+	n.metrics.observeStep(req, global)
+	return n.propose(ctx, &StepDone{
+		JobID: res.JobID, Generation: req.GetGeneration(), Epoch: int(req.GetEpoch()), Step: int(req.GetStep()),
+		Metric: StepMetric{Loss: req.GetLoss(), Samples: global, StepTime: req.GetStepTime().AsDuration(), Time: time.Now()},
+	})
+}

@@ -1,0 +1,174 @@
+package coordinator
+
+import (
+	"encoding/json"
+	"slices"
+	"time"
+)
+
+// Phase is the lifecycle of a job, replicated in raft.
+type Phase string
+
+// The phases of a job, in order; PhaseFailed ends a job early with a reason.
+const (
+	PhasePending     Phase = "pending"
+	PhasePretraining Phase = "pretraining"
+	PhaseBaseline    Phase = "baseline"
+	PhaseFinetuning  Phase = "finetuning"
+	PhaseEvaluating  Phase = "evaluating"
+	PhaseDone        Phase = "done"
+	PhaseFailed      Phase = "failed"
+)
+
+// Terminal reports whether the job is over (done or failed).
+func (p Phase) Terminal() bool { return p == PhaseDone || p == PhaseFailed }
+
+// metricsHistory bounds State.Metrics (the newest entries are kept).
+const metricsHistory = 512
+
+// checkpointHistory is how many committed checkpoints keep their blobs.
+const checkpointHistory = 3
+
+// State is the replicated state of the coordinator: a plain value changed
+// only by Command.apply, so it is tested without raft. The FSM serialises it
+// as JSON for snapshots.
+type State struct {
+	// Job is the current (or last) job; nil before the first submission.
+	Job *Job `json:"job,omitempty"`
+	// Workers are the registered workers by id.
+	Workers map[string]*WorkerInfo `json:"workers"`
+	// Generation is the ring generation; it changes with the membership.
+	Generation uint64 `json:"generation"`
+	// GenerationChanges counts generation bumps (for metrics).
+	GenerationChanges uint64 `json:"generation_changes"`
+	// Ring is the worker ids of the current generation in rank order.
+	Ring []string `json:"ring"`
+	// Synced are the ring members of the last generation in which a step
+	// completed: they hold the current weights. A new generation with none
+	// of them resumes from the latest checkpoint.
+	Synced []string `json:"synced"`
+	// Coordinators maps raft server ids to their gRPC addresses.
+	Coordinators map[string]string `json:"coordinators"`
+	// Index is the raft index of the last applied command.
+	Index uint64 `json:"index"`
+}
+
+// Job is the replicated state of one job.
+type Job struct {
+	ID           string          `json:"id"`
+	ConfigJSON   json.RawMessage `json:"config"`
+	ConfigSHA256 string          `json:"config_sha256"`
+	SubmittedAt  time.Time       `json:"submitted_at"`
+	Params       JobParams       `json:"params"`
+
+	Phase         Phase  `json:"phase"`
+	FailureReason string `json:"failure_reason,omitempty"`
+
+	// Prepared data (set when pretraining starts).
+	ManifestDigest string     `json:"manifest_digest,omitempty"`
+	TrainIDs       []int      `json:"train_ids,omitempty"`
+	Mean           [3]float32 `json:"mean"`
+	Std            [3]float32 `json:"std"`
+
+	// Progress: steps [0, NextStep) of Epoch are complete.
+	Epoch    int `json:"epoch"`
+	NextStep int `json:"next_step"`
+	// Resume is true while the ring must restore Checkpoint (no member holds
+	// the current weights); cleared by the first completed step.
+	Resume bool `json:"resume,omitempty"`
+	// RolledBackAt is the generation of the last rollback to a checkpoint:
+	// checkpoints uploaded by older generations are refused.
+	RolledBackAt uint64 `json:"rolled_back_at,omitempty"`
+	// WaitingSince is set while pretraining has no workers.
+	WaitingSince time.Time `json:"waiting_since,omitzero"`
+
+	// Checkpoint is the latest consistent checkpoint; Checkpoints keeps the
+	// digests of the last few (their blobs are kept on disk).
+	Checkpoint  *Checkpoint `json:"checkpoint,omitempty"`
+	Checkpoints []string    `json:"checkpoints,omitempty"`
+
+	Metrics []StepMetric `json:"metrics,omitempty"`
+
+	BaselineJSON json.RawMessage `json:"baseline,omitempty"`
+	ReportJSON   json.RawMessage `json:"report,omitempty"`
+	FinishedAt   time.Time       `json:"finished_at,omitzero"`
+}
+
+// JobParams are the few numbers of the experiment config the coordinator
+// interprets.
+type JobParams struct {
+	Seed               uint64 `json:"seed"`
+	Epochs             int    `json:"epochs"`
+	GlobalBatch        int    `json:"global_batch"`
+	CheckpointInterval int    `json:"checkpoint_interval"`
+}
+
+// WorkerInfo is a registered worker. Its lease lives on the leader (see
+// DESIGN.md): only membership changes go through raft.
+type WorkerInfo struct {
+	ID       string    `json:"id"`
+	RingAddr string    `json:"ring_addr"`
+	JoinedAt time.Time `json:"joined_at"`
+}
+
+// Checkpoint locates a committed checkpoint blob: steps [0, Step) of Epoch
+// are in it (Step 0 of Epoch e+1 after the last step of epoch e).
+type Checkpoint struct {
+	Digest string `json:"digest"`
+	Epoch  int    `json:"epoch"`
+	Step   int    `json:"step"`
+	Size   int64  `json:"size"`
+}
+
+// StepMetric is one completed step in the metrics history.
+type StepMetric struct {
+	Epoch      int           `json:"epoch"`
+	Step       int           `json:"step"`
+	Generation uint64        `json:"generation"`
+	Loss       float32       `json:"loss"`
+	Samples    int           `json:"samples"`
+	StepTime   time.Duration `json:"step_time"`
+	Time       time.Time     `json:"time"`
+}
+
+// NewState returns the empty state.
+func NewState() *State {
+	return &State{Workers: map[string]*WorkerInfo{}, Coordinators: map[string]string{}}
+}
+
+// Clone returns a deep copy (through JSON, the snapshot encoding).
+func (s *State) Clone() *State {
+	b, err := json.Marshal(s)
+	if err != nil {
+		panic("coordinator: encode state: " + err.Error()) // plain values only
+	}
+	c := NewState()
+	if err := json.Unmarshal(b, c); err != nil {
+		panic("coordinator: decode state: " + err.Error())
+	}
+	return c
+}
+
+// Rank returns the rank of worker id in the current ring, or -1.
+func (s *State) Rank(id string) int { return slices.Index(s.Ring, id) }
+
+// StepsInEpoch is the number of global batches of an epoch of the job.
+func (j *Job) StepsInEpoch() int { return NumSteps(len(j.TrainIDs), j.Params.GlobalBatch) }
+
+// PretrainDone reports whether every step of every epoch completed.
+func (j *Job) PretrainDone() bool { return j.Epoch >= j.Params.Epochs }
+
+// FinalCheckpoint reports whether the latest checkpoint holds the end of
+// pretraining (the consolidated pretrained model).
+func (j *Job) FinalCheckpoint() bool {
+	return j.Checkpoint != nil && j.Checkpoint.Epoch >= j.Params.Epochs
+}
+
+// ringAddrs returns the ring addresses in rank order.
+func (s *State) ringAddrs() []string {
+	out := make([]string, len(s.Ring))
+	for i, id := range s.Ring {
+		out[i] = s.Workers[id].RingAddr
+	}
+	return out
+}
