@@ -19,11 +19,16 @@ type problem struct {
 	a, b, c        []float32
 	lda, ldb, ldc  int
 	kern           kernel
+	id             uint64 // distinct for every call
 }
 
 // workspace holds one goroutine's packing buffers, 64-byte aligned.
 type workspace struct {
 	packA, packB, tile []float32
+	// packedFor, packedJ0 and packedJ1 say that packB holds all of K for the columns
+	// packedJ0..packedJ1-1 of the call numbered packedFor (see residentB).
+	packedFor          uint64
+	packedJ0, packedJ1 int
 }
 
 var workspaces = sync.Pool{New: func() any { return new(workspace) }}
@@ -31,7 +36,7 @@ var workspaces = sync.Pool{New: func() any { return new(workspace) }}
 // aligned returns s if it holds n floats, else a new slice of n floats starting on a 64-byte
 // boundary.
 func aligned(s []float32, n int) []float32 {
-	if len(s) >= n {
+	if cap(s) >= n {
 		return s[:n]
 	}
 	buf := make([]float32, n+16)
@@ -58,6 +63,7 @@ func (pr *problem) block(w *workspace, i0, i1, j0, j1 int) {
 			continue
 		}
 		w.packB = aligned(w.packB, ncPad*kn.kc)
+		w.packedFor = 0
 		inPlace := !pr.transB && i1-i0 <= kn.inPlaceBRows*kn.mr
 		for pc := 0; pc < pr.k; pc += kn.kc {
 			kc := min(kn.kc, pr.k-pc)
@@ -114,9 +120,12 @@ func (pr *problem) inPlaceB(w *workspace, pc, kc, jc, nc int) bBlock {
 // over all of K before moving on, so that the block of C stays in L2 (best when N is small).
 func (pr *problem) residentB(w *workspace, i0, i1, jc, nc, ncPad int) {
 	kn := &pr.kern
-	w.packB = aligned(w.packB, ncPad*pr.k)
-	for pc := 0; pc < pr.k; pc += kn.kc {
-		packB(w.packB[pc*ncPad:], pr.b, pr.ldb, pr.transB, pc, min(kn.kc, pr.k-pc), jc, nc, kn.nr)
+	if w.packedFor != pr.id || w.packedJ0 != jc || w.packedJ1 != jc+nc {
+		w.packB = aligned(w.packB, ncPad*pr.k)
+		for pc := 0; pc < pr.k; pc += kn.kc {
+			packB(w.packB[pc*ncPad:], pr.b, pr.ldb, pr.transB, pc, min(kn.kc, pr.k-pc), jc, nc, kn.nr)
+		}
+		w.packedFor, w.packedJ0, w.packedJ1 = pr.id, jc, jc+nc
 	}
 	for ic := i0; ic < i1; ic += kn.mc {
 		for pc := 0; pc < pr.k; pc += kn.kc {

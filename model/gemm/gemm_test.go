@@ -138,10 +138,10 @@ func with(kn kernel, threads int) gemmFunc {
 	}
 }
 
-// tiny returns kn with cache blocks of a few register tiles, so that small matrices cross
-// every block boundary (several mc, kc and nc blocks).
+// tiny returns kn with cache blocks of a few register tiles and one-tile work units, so that
+// small matrices cross every block boundary (several mc, kc and nc blocks and units).
 func tiny(kn kernel) kernel {
-	kn.mc, kn.kc, kn.nc = 2*kn.mr, 7, 2*kn.nr
+	kn.mc, kn.kc, kn.nc, kn.unitRows = 2*kn.mr, 7, 2*kn.nr, kn.mr
 	return kn
 }
 

@@ -22,6 +22,10 @@ type kernel struct {
 	// inPlaceBRows is the most row tiles a block may have for an untransposed B to be read in
 	// place rather than packed: with few row tiles, packing is not paid back by reuse.
 	inPlaceBRows int
+	// unitRows is the least rows of a work unit when a goroutine's share of C is cut into
+	// several units, so that a goroutine that falls behind (the machine is shared) leaves its
+	// remaining units to the others.
+	unitRows int
 	// stepMajor and rowMajor compute a full mr x nr tile; rowMajor may be nil, and then an
 	// untransposed A is packed first.
 	stepMajor, rowMajor kernelFunc
@@ -31,7 +35,7 @@ type kernel struct {
 }
 
 // generic is the portable pure-Go kernel, always available.
-var generic = kernel{name: "generic", mr: 4, nr: 4, mc: 128, kc: 256, nc: 4096, stepMajor: kernGeneric}
+var generic = kernel{name: "generic", mr: 4, nr: 4, mc: 128, kc: 256, nc: 4096, unitRows: 512, stepMajor: kernGeneric}
 
 // kernels lists the kernels this CPU can run, fastest first; generic is always last.
 var kernels = append(archKernels(), generic)

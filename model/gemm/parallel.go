@@ -1,9 +1,18 @@
 package gemm
 
-import "sync"
+import (
+	"sync"
+	"sync/atomic"
+)
 
 // minFlopsPerThread is the least work (2*m*n*k) worth a goroutine of its own.
 const minFlopsPerThread = 1 << 21
+
+// maxUnitsPerThread bounds how many units each goroutine's share is cut into.
+const maxUnitsPerThread = 4
+
+// calls numbers the problems, so that a workspace knows which call its packed B belongs to.
+var calls atomic.Uint64
 
 // sgemm computes the checked, non-empty call with kernel kn on up to threads goroutines.
 // Partitions are unit-tested through this function, so it does not cap threads by size.
@@ -13,28 +22,30 @@ func sgemm(kn kernel, threads int, transA, transB bool, m, n, k int, alpha float
 		return
 	}
 	pr := &problem{transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, beta: beta,
-		a: a, b: b, c: c, lda: lda, ldb: ldb, ldc: ldc, kern: kn}
+		a: a, b: b, c: c, lda: lda, ldb: ldb, ldc: ldc, kern: kn, id: calls.Add(1)}
 	tm, tn := ceilDiv(m, kn.mr), ceilDiv(n, kn.nr)
 	pm, pn := partition(tm, tn, threads, kn)
-	var wg sync.WaitGroup
-	for u := range pm * pn {
-		um, un := u/pn, u%pn
-		i0, i1 := min(m, tm*um/pm*kn.mr), min(m, tm*(um+1)/pm*kn.mr)
-		j0, j1 := min(n, tn*un/pn*kn.nr), min(n, tn*(un+1)/pn*kn.nr)
-		if i0 >= i1 || j0 >= j1 {
-			continue
-		}
-		run := func() {
-			w := workspaces.Get().(*workspace)
-			pr.block(w, i0, i1, j0, j1)
-			workspaces.Put(w)
-		}
-		if u == pm*pn-1 {
-			run()
-			break
-		}
-		wg.Go(run)
+	if pm*pn > 1 {
+		pm *= min(max(1, tm/pm*kn.mr/kn.unitRows), maxUnitsPerThread)
 	}
+	var next atomic.Int64
+	work := func() {
+		w := workspaces.Get().(*workspace)
+		defer workspaces.Put(w)
+		for u := int(next.Add(1)) - 1; u < pm*pn; u = int(next.Add(1)) - 1 {
+			um, un := u%pm, u/pm
+			i0, i1 := min(m, tm*um/pm*kn.mr), min(m, tm*(um+1)/pm*kn.mr)
+			j0, j1 := min(n, tn*un/pn*kn.nr), min(n, tn*(un+1)/pn*kn.nr)
+			if i0 < i1 && j0 < j1 {
+				pr.block(w, i0, i1, j0, j1)
+			}
+		}
+	}
+	var wg sync.WaitGroup
+	for range min(threads, pm*pn) - 1 {
+		wg.Go(work)
+	}
+	work()
 	wg.Wait()
 }
 
