@@ -32,18 +32,41 @@ type outChunk struct {
 	src []float32
 }
 
-// inChunk is a received TransferRequest; data aliases buf until release.
+// inChunk is a received TransferRequest. Its data field stays in the
+// received buffers (bufs from byte off on, size bytes) until release.
 type inChunk struct {
 	hdr  ringv1.TransferRequest // data unset
-	data []byte
-	buf  mem.Buffer
+	bufs mem.BufferSlice
+	off  int
+	size int
 }
 
-// release returns the received bytes to gRPC's pool.
+// release returns the received bytes to the pool.
 func (m *inChunk) release() {
-	if m.buf != nil {
-		m.buf.Free()
-		m.buf, m.data = nil, nil
+	if m.bufs != nil {
+		m.bufs.Free()
+		m.bufs = nil
+	}
+}
+
+// runs calls fn with the consecutive byte runs of the data field.
+func (m *inChunk) runs(fn func([]byte)) {
+	skip, left := m.off, m.size
+	for _, b := range m.bufs {
+		d := b.ReadOnlyData()
+		if skip >= len(d) {
+			skip -= len(d)
+			continue
+		}
+		d = d[skip:min(len(d), skip+left)]
+		skip = 0
+		left -= len(d)
+		if len(d) > 0 {
+			fn(d)
+		}
+		if left == 0 {
+			return
+		}
 	}
 }
 
@@ -64,7 +87,7 @@ func (chunkCodec) Marshal(v any) (mem.BufferSlice, error) {
 	if plen > 0 {
 		total += protowire.SizeTag(dataField) + protowire.SizeBytes(plen)
 	}
-	pool := mem.DefaultBufferPool()
+	pool := bufPool
 	buf := pool.Get(total)
 	b, err := opts.MarshalAppend((*buf)[:0], m.hdr)
 	if err != nil {
@@ -80,51 +103,95 @@ func (chunkCodec) Marshal(v any) (mem.BufferSlice, error) {
 	return mem.BufferSlice{mem.NewBuffer(buf, pool)}, nil
 }
 
-// Unmarshal decodes into an inChunk, keeping a reference to the bytes.
+// Unmarshal decodes into an inChunk, keeping a reference to the bytes of
+// the data field where gRPC received them (no copy) when the header is in
+// the first buffer and data is the last field, as this package sends them.
 func (chunkCodec) Unmarshal(data mem.BufferSlice, v any) error {
 	m, ok := v.(*inChunk)
 	if !ok {
 		return protoCodec().Unmarshal(data, v)
 	}
-	buf := data.MaterializeToBuffer(mem.DefaultBufferPool())
-	if err := m.parse(buf.ReadOnlyData()); err != nil {
+	if len(data) > 0 && m.parseInPlace(data) {
+		data.Ref()
+		m.bufs = data
+		return nil
+	}
+	buf := data.MaterializeToBuffer(bufPool)
+	b := buf.ReadOnlyData()
+	data0, err := m.parse(b)
+	if err != nil {
 		buf.Free()
 		return err
 	}
-	m.buf = buf
+	m.bufs, m.size = mem.BufferSlice{buf}, len(data0)
+	if len(data0) > 0 {
+		m.off = cap(b) - cap(data0) // data0 is a subslice of b
+	}
 	return nil
+}
+
+// parseInPlace parses the header from the first buffer of data when the
+// data field is the last field and its tag and length are in that buffer.
+func (m *inChunk) parseInPlace(data mem.BufferSlice) bool {
+	first := data[0].ReadOnlyData()
+	total := data.Len()
+	for b := first; len(b) > 0; {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 {
+			return false
+		}
+		if num == dataField && typ == protowire.BytesType {
+			size, k := protowire.ConsumeVarint(b[n:])
+			off := len(first) - len(b) + n + k
+			if k < 0 || uint64(total-off) != size {
+				return false
+			}
+			if err := proto.Unmarshal(first[:len(first)-len(b)], &m.hdr); err != nil {
+				return false
+			}
+			m.off, m.size = off, int(size)
+			return true
+		}
+		k := protowire.ConsumeFieldValue(num, typ, b[n:])
+		if k < 0 {
+			return false
+		}
+		b = b[n+k:]
+	}
+	return false
 }
 
 var errBadChunk = errors.New("malformed TransferRequest")
 
-// parse reads the TransferRequest fields of b; data aliases b.
-func (m *inChunk) parse(b []byte) error {
-	var hdr []byte
+// parse reads the TransferRequest fields of b and returns the data field,
+// which aliases b.
+func (m *inChunk) parse(b []byte) ([]byte, error) {
+	var hdr, data []byte
 	for len(b) > 0 {
 		num, typ, n := protowire.ConsumeTag(b)
 		if n < 0 {
-			return fmt.Errorf("%w: %w", errBadChunk, protowire.ParseError(n))
+			return nil, fmt.Errorf("%w: %w", errBadChunk, protowire.ParseError(n))
 		}
 		if num == dataField && typ == protowire.BytesType {
 			v, k := protowire.ConsumeBytes(b[n:])
 			if k < 0 {
-				return fmt.Errorf("%w: data: %w", errBadChunk, protowire.ParseError(k))
+				return nil, fmt.Errorf("%w: data: %w", errBadChunk, protowire.ParseError(k))
 			}
-			m.data = v
+			data = v
 			b = b[n+k:]
 			continue
 		}
 		k := protowire.ConsumeFieldValue(num, typ, b[n:])
 		if k < 0 {
-			return fmt.Errorf("%w: field %d: %w", errBadChunk, num, protowire.ParseError(k))
+			return nil, fmt.Errorf("%w: field %d: %w", errBadChunk, num, protowire.ParseError(k))
 		}
 		hdr = append(hdr, b[:n+k]...)
 		b = b[n+k:]
 	}
 	if err := proto.Unmarshal(hdr, &m.hdr); err != nil {
-		return fmt.Errorf("%w: %w", errBadChunk, err)
+		return nil, fmt.Errorf("%w: %w", errBadChunk, err)
 	}
-	return nil
+	return data, nil
 }
 
 // bytesPerValue is the wire size of one value in encoding e.

@@ -77,7 +77,7 @@ func DefaultConfig() Config {
 	return Config{
 		Job:        "default",
 		Timeout:    10 * time.Second,
-		ChunkBytes: 1 << 20,
+		ChunkBytes: 1<<20 - 4<<10, // with its header, fits a 1 MiB pooled buffer
 		Streams:    2,
 	}
 }

@@ -19,7 +19,7 @@ type node struct {
 }
 
 // startNodes starts n workers with cfg; they are stopped at the end of t.
-func startNodes(t *testing.T, n int, cfg Config) []*node {
+func startNodes(t testing.TB, n int, cfg Config) []*node {
 	t.Helper()
 	nodes := make([]*node, n)
 	for i := range nodes {
@@ -28,7 +28,7 @@ func startNodes(t *testing.T, n int, cfg Config) []*node {
 	return nodes
 }
 
-func startNode(t *testing.T, cfg Config) *node {
+func startNode(t testing.TB, cfg Config) *node {
 	t.Helper()
 	svc, err := NewService(cfg)
 	if err != nil {
@@ -55,7 +55,7 @@ func addrs(nodes []*node) []string {
 
 // joinAll makes every node join generation gen concurrently; the rings are
 // closed at the end of t.
-func joinAll(t *testing.T, nodes []*node, gen uint64) []*Ring {
+func joinAll(t testing.TB, nodes []*node, gen uint64) []*Ring {
 	t.Helper()
 	rings := make([]*Ring, len(nodes))
 	errs := make([]error, len(nodes))

@@ -85,7 +85,7 @@ func (x *exchange) accept(ctx context.Context, it inItem) error {
 	}
 	lo, hi := x.p.piece(x.p.recvSeg(t), k)
 	dst := x.c.buf[lo:hi]
-	applyValues(dst, m.data, x.enc, t < x.p.n-1)
+	applyRuns(dst, m, x.enc, t < x.p.n-1)
 	if t == x.p.n-2 && x.r.cfg.Compression == BF16 {
 		roundBF16(dst) // the owner keeps what the others will receive
 	}
@@ -115,9 +115,9 @@ func (x *exchange) check(it inItem) (t, k int, err error) {
 			t, k, it.lane, ErrRejected)
 	}
 	lo, hi := x.p.piece(x.p.recvSeg(t), k)
-	if want := (hi - lo) * bytesPerValue(x.enc); len(it.msg.data) != want {
+	if want := (hi - lo) * bytesPerValue(x.enc); it.msg.size != want {
 		return 0, 0, fmt.Errorf("chunk of ring step %d piece %d has %d bytes, expected %d: %w",
-			t, k, len(it.msg.data), want, ErrRejected)
+			t, k, it.msg.size, want, ErrRejected)
 	}
 	x.seen[t*x.maxP+k] = true
 	return t, k, nil

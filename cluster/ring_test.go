@@ -48,3 +48,13 @@ func checkReduce(t *testing.T, rings []*Ring, step uint64, bufs [][]float32, wan
 		}
 	}
 }
+
+func TestRingOrderSumMatchesReference(t *testing.T) {
+	in := randomInputs(7, 5, 1003)
+	got, want := RingOrderSum(in), ringOrderSum(in, false)
+	for i := range want {
+		if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+			t.Fatalf("value %d: %v, want %v", i, got[i], want[i])
+		}
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/experimental"
 	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/peer"
 
@@ -66,6 +67,7 @@ func (s *Service) ServerOptions() []grpc.ServerOption {
 		grpc.ReadBufferSize(ioBufBytes),
 		grpc.WriteBufferSize(ioBufBytes),
 		grpc.KeepaliveParams(keepalive.ServerParameters{Time: 10 * time.Second, Timeout: 5 * time.Second}),
+		experimental.BufferPool(bufPool),
 	}
 	if s.cfg.TLS != nil {
 		t := s.cfg.TLS.Clone()
@@ -87,6 +89,7 @@ func (s *Service) dialOptions() []grpc.DialOption {
 		grpc.WithInitialConnWindowSize(windowBytes),
 		grpc.WithReadBufferSize(ioBufBytes),
 		grpc.WithWriteBufferSize(ioBufBytes),
+		experimental.WithBufferPool(bufPool),
 	}
 }
 

@@ -106,3 +106,28 @@ func roundBF16(s []float32) {
 		s[i] = bf16ToF32(f32ToBF16(v))
 	}
 }
+
+// applyRuns adds (add) or copies the values of m's data field into dst; the
+// field may be split across buffers anywhere, even inside a value.
+func applyRuns(dst []float32, m *inChunk, e ringv1.Encoding, add bool) {
+	vb := bytesPerValue(e)
+	var carry [4]byte
+	nc, i := 0, 0
+	m.runs(func(b []byte) {
+		if nc > 0 {
+			take := min(vb-nc, len(b))
+			copy(carry[nc:], b[:take])
+			nc += take
+			b = b[take:]
+			if nc < vb {
+				return
+			}
+			applyValues(dst[i:i+1], carry[:vb], e, add)
+			i, nc = i+1, 0
+		}
+		whole := len(b) / vb
+		applyValues(dst[i:i+whole], b[:whole*vb], e, add)
+		i += whole
+		nc = copy(carry[:], b[whole*vb:])
+	})
+}

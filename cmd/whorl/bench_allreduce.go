@@ -1,0 +1,605 @@
+package main
+
+import (
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"hash/fnv"
+	"io"
+	"math"
+	"math/rand/v2"
+	"net"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+	"golang.org/x/sync/errgroup"
+	"google.golang.org/grpc"
+
+	"github.com/whorl-ml/whorl/cluster"
+)
+
+func init() { registerBench(newBenchAllreduceCmd, newBenchAllreduceWorkerCmd) }
+
+// allreduceOpts are the flags of `whorl bench allreduce`.
+type allreduceOpts struct {
+	workers, iters, warmup, streams int
+	bytes                           int64
+	chunk                           int64
+	procs, asJSON                   bool
+	timeout                         time.Duration
+}
+
+// allreduceResult is what `whorl bench allreduce` reports.
+type allreduceResult struct {
+	Workers       int     `json:"workers"`
+	Bytes         int64   `json:"bytes"`
+	Iters         int     `json:"iters"`
+	Procs         bool    `json:"procs"`
+	SecondsPerOp  float64 `json:"seconds_per_op"`
+	AlgBW         float64 `json:"algbw_gibps"`
+	BusBW         float64 `json:"busbw_gibps"`
+	TCP           float64 `json:"tcp_gibps"`
+	Ratio         float64 `json:"ratio"`
+	Correct       bool    `json:"correct"`
+	TCPLinkBytes  int64   `json:"tcp_link_bytes"`
+	ChunkBytes    int64   `json:"chunk_bytes"`
+	StreamsPerLnk int     `json:"streams_per_link"`
+}
+
+func newBenchAllreduceCmd() *cobra.Command {
+	var o allreduceOpts
+	cmd := &cobra.Command{
+		Use:   "allreduce",
+		Short: "Measure the ring all-reduce on loopback against raw TCP in the same ring",
+		Long: `Starts N ring members on loopback (goroutines of this process, or child
+processes with --procs), runs warm-up and timed all-reduces of a float32 buffer,
+checks the result bit for bit against the serial sum in ring order, and prints
+algbw = bytes/time and busbw = algbw*2(N-1)/N (as nccl-tests define them).
+In the same run it measures the physical limit of that topology: N plain TCP
+loopback connections arranged as the same ring, all sending at once; tcp is
+the per-link bandwidth and ratio = busbw/tcp.`,
+		Example: `  whorl bench allreduce --workers 4 --bytes 64MiB
+  whorl bench allreduce --workers 2 --bytes 1MiB --iters 50 --json
+  whorl bench allreduce --workers 4 --bytes 16MiB --procs`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			res, err := runAllreduceBench(cmd.Context(), o)
+			if err != nil {
+				return err
+			}
+			return printAllreduce(cmd.OutOrStdout(), res, o.asJSON)
+		},
+	}
+	f := cmd.Flags()
+	IntRange(f, &o.workers, "workers", 4, 1, 64, "ring members")
+	ByteSize(f, &o.bytes, "bytes", 64<<20, 4, 4<<30, "buffer size (forms: 1048576, 64KiB, 16MiB, 1GiB)")
+	IntRange(f, &o.iters, "iters", 10, 1, 100000, "timed iterations")
+	IntRange(f, &o.warmup, "warmup", 2, 1, 1000, "warm-up iterations (the first is checked)")
+	IntRange(f, &o.streams, "streams", cluster.DefaultConfig().Streams, 1, cluster.MaxStreams, "gRPC streams per ring link")
+	ByteSize(f, &o.chunk, "chunk", int64(cluster.DefaultConfig().ChunkBytes), cluster.MinChunkBytes, cluster.MaxChunkBytes, "largest message payload")
+	DurationRange(f, &o.timeout, "timeout", time.Minute, time.Second, time.Hour, "deadline of one all-reduce")
+	f.BoolVar(&o.procs, "procs", false, "run every member in its own process (re-executes this binary)")
+	f.BoolVar(&o.asJSON, "json", false, "print one JSON object")
+	return cmd
+}
+
+// ringConfig is the cluster configuration of the benchmark's members.
+func (o allreduceOpts) ringConfig() cluster.Config {
+	cfg := cluster.DefaultConfig()
+	cfg.Job = "bench"
+	cfg.Timeout = o.timeout
+	cfg.Streams = o.streams
+	cfg.ChunkBytes = int(o.chunk)
+	return cfg
+}
+
+func runAllreduceBench(ctx context.Context, o allreduceOpts) (allreduceResult, error) {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	res := allreduceResult{Workers: o.workers, Bytes: o.bytes &^ 3, Iters: o.iters, Procs: o.procs,
+		ChunkBytes: o.chunk, StreamsPerLnk: o.streams}
+	var secs float64
+	var err error
+	if o.procs {
+		secs, res.Correct, err = runAllreduceProcs(ctx, o)
+	} else {
+		secs, res.Correct, err = runAllreduceInProcess(ctx, o)
+	}
+	if err != nil {
+		return res, err
+	}
+	res.SecondsPerOp = secs / float64(o.iters)
+	n := float64(o.workers)
+	res.AlgBW = float64(res.Bytes) / res.SecondsPerOp / (1 << 30)
+	res.BusBW = res.AlgBW * 2 * (n - 1) / n
+	res.TCPLinkBytes = max(int64(float64(res.Bytes)*2*(n-1)/n)*int64(o.iters), 256<<20)
+	res.TCP, err = tcpRingBandwidth(ctx, max(o.workers, 2), res.TCPLinkBytes)
+	if err != nil {
+		return res, err
+	}
+	if res.TCP > 0 {
+		res.Ratio = res.BusBW / res.TCP
+	}
+	return res, nil
+}
+
+func printAllreduce(w io.Writer, r allreduceResult, asJSON bool) error {
+	if asJSON {
+		return json.NewEncoder(w).Encode(r)
+	}
+	mode := "goroutines"
+	if r.Procs {
+		mode = "processes"
+	}
+	_, err := fmt.Fprintf(w, "all-reduce  workers=%d (%s) bytes=%s iters=%d  time/op=%.3f ms\n"+
+		"  algbw %.3f GiB/s  busbw %.3f GiB/s  |  raw TCP ring, per link: %.3f GiB/s  |  busbw/tcp %.2f  correct=%v\n",
+		r.Workers, mode, formatBytes(r.Bytes), r.Iters, r.SecondsPerOp*1e3,
+		r.AlgBW, r.BusBW, r.TCP, r.Ratio, r.Correct)
+	return err
+}
+
+// benchInputs is member rank's deterministic input buffer.
+func benchInputs(rank, length int) []float32 {
+	rng := rand.New(rand.NewPCG(uint64(rank)+1, 42))
+	b := make([]float32, length)
+	for i := range b {
+		b[i] = rng.Float32()*2 - 1
+	}
+	return b
+}
+
+// sameBits reports whether a and b are bit-identical.
+func sameBits(a, b []float32) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if math.Float32bits(a[i]) != math.Float32bits(b[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+// localMember is one ring member of the in-process benchmark.
+type localMember struct {
+	svc  *cluster.Service
+	gs   *grpc.Server
+	addr string
+	ring *cluster.Ring
+	buf  []float32
+}
+
+func startLocalMember(cfg cluster.Config) (*localMember, error) {
+	svc, err := cluster.NewService(cfg)
+	if err != nil {
+		return nil, err
+	}
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, fmt.Errorf("listen on loopback: %w", err)
+	}
+	gs := grpc.NewServer(svc.ServerOptions()...)
+	svc.Register(gs)
+	go func() { _ = gs.Serve(lis) }()
+	return &localMember{svc: svc, gs: gs, addr: lis.Addr().String()}, nil
+}
+
+func (m *localMember) stop() {
+	if m.ring != nil {
+		_ = m.ring.Close()
+	}
+	m.gs.Stop()
+}
+
+func runAllreduceInProcess(ctx context.Context, o allreduceOpts) (float64, bool, error) {
+	members := make([]*localMember, 0, o.workers)
+	defer func() {
+		for _, m := range members {
+			m.stop()
+		}
+	}()
+	addrs := make([]string, o.workers)
+	for i := range o.workers {
+		m, err := startLocalMember(o.ringConfig())
+		if err != nil {
+			return 0, false, err
+		}
+		members = append(members, m)
+		addrs[i] = m.addr
+	}
+	length := int(o.bytes / 4)
+	inputs := make([][]float32, o.workers)
+	g, gctx := errgroup.WithContext(ctx)
+	for i, m := range members {
+		inputs[i] = benchInputs(i, length)
+		m.buf = append([]float32(nil), inputs[i]...)
+		g.Go(func() (err error) {
+			m.ring, err = m.svc.NewRing(gctx, 1, addrs, i)
+			return err
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return 0, false, err
+	}
+	want := cluster.RingOrderSum(inputs)
+	correct := true
+	for it := range o.warmup {
+		if err := reduceMembers(ctx, members, uint64(it)); err != nil {
+			return 0, false, err
+		}
+		if it == 0 {
+			for _, m := range members {
+				correct = correct && sameBits(m.buf, want)
+			}
+		}
+	}
+	start := time.Now()
+	for it := range o.iters {
+		if err := reduceMembers(ctx, members, uint64(o.warmup+it)); err != nil {
+			return 0, false, err
+		}
+	}
+	secs := time.Since(start).Seconds()
+	for _, m := range members {
+		correct = correct && sameBits(m.buf, members[0].buf)
+	}
+	return secs, correct, nil
+}
+
+// reduceMembers runs one all-reduce on every member at once.
+func reduceMembers(ctx context.Context, members []*localMember, step uint64) error {
+	g, gctx := errgroup.WithContext(ctx)
+	for _, m := range members {
+		g.Go(func() error { return m.ring.AllReduce(gctx, step, m.buf, cluster.Sum) })
+	}
+	return g.Wait()
+}
+
+// tcpRingBandwidth connects n loopback TCP connections as a ring (i sends to
+// i+1), makes all of them send linkBytes at once and returns the per-link
+// bandwidth in GiB/s.
+func tcpRingBandwidth(ctx context.Context, n int, linkBytes int64) (float64, error) {
+	lis := make([]net.Listener, n)
+	for i := range lis {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return 0, fmt.Errorf("tcp baseline: listen: %w", err)
+		}
+		defer l.Close()
+		lis[i] = l
+	}
+	senders := make([]net.Conn, n)
+	receivers := make([]net.Conn, n)
+	var d net.Dialer
+	for i := range n {
+		c, err := d.DialContext(ctx, "tcp", lis[(i+1)%n].Addr().String())
+		if err != nil {
+			return 0, fmt.Errorf("tcp baseline: dial: %w", err)
+		}
+		defer c.Close()
+		senders[i] = c
+		rc, err := lis[(i+1)%n].Accept()
+		if err != nil {
+			return 0, fmt.Errorf("tcp baseline: accept: %w", err)
+		}
+		defer rc.Close()
+		receivers[i] = rc
+	}
+	var g errgroup.Group
+	start := time.Now()
+	for i := range n {
+		g.Go(func() error { return tcpSend(senders[i], linkBytes) })
+		g.Go(func() error { return tcpReceive(receivers[i], linkBytes) })
+	}
+	if err := g.Wait(); err != nil {
+		return 0, fmt.Errorf("tcp baseline: %w", err)
+	}
+	return float64(linkBytes) / time.Since(start).Seconds() / (1 << 30), nil
+}
+
+func tcpSend(c net.Conn, total int64) error {
+	buf := make([]byte, 1<<20)
+	for sent := int64(0); sent < total; {
+		k, err := c.Write(buf[:min(int64(len(buf)), total-sent)])
+		if err != nil {
+			return err
+		}
+		sent += int64(k)
+	}
+	return nil
+}
+
+func tcpReceive(c net.Conn, total int64) error {
+	buf := make([]byte, 1<<20)
+	for got := int64(0); got < total; {
+		k, err := c.Read(buf)
+		if err != nil {
+			return err
+		}
+		got += int64(k)
+	}
+	return nil
+}
+
+// byteSize is an int64 flag in bytes that accepts unit suffixes.
+type byteSize struct {
+	p        *int64
+	min, max int64
+}
+
+// ByteSize defines a size flag (1048576, 64KiB, 16MiB, 1GiB, 16MB) limited to [min, max].
+func ByteSize(fs *pflag.FlagSet, p *int64, name string, def, min, max int64, usage string) {
+	*p = def
+	fs.Var(&byteSize{p: p, min: min, max: max}, name,
+		fmt.Sprintf("%s (%s..%s)", usage, formatBytes(min), formatBytes(max)))
+}
+
+func (b *byteSize) String() string { return formatBytes(*b.p) }
+func (b *byteSize) Type() string   { return "bytes" }
+
+func (b *byteSize) Set(s string) error {
+	n, err := parseBytes(s)
+	if err != nil {
+		return fmt.Errorf("%w; accepted range is %s..%s", err, formatBytes(b.min), formatBytes(b.max))
+	}
+	if n < b.min || n > b.max {
+		return fmt.Errorf("%s is out of range; accepted range is %s..%s", s, formatBytes(b.min), formatBytes(b.max))
+	}
+	*b.p = n
+	return nil
+}
+
+var byteUnits = []struct {
+	suffix string
+	mult   int64
+}{
+	{"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10},
+	{"GB", 1e9}, {"MB", 1e6}, {"KB", 1e3}, {"kB", 1e3}, {"B", 1},
+}
+
+// parseBytes reads a size such as 1048576, 64KiB, 16MiB or 1GiB.
+func parseBytes(s string) (int64, error) {
+	s = strings.TrimSpace(s)
+	mult := int64(1)
+	for _, u := range byteUnits {
+		if strings.HasSuffix(s, u.suffix) {
+			s, mult = strings.TrimSpace(strings.TrimSuffix(s, u.suffix)), u.mult
+			break
+		}
+	}
+	v, err := strconv.ParseFloat(s, 64)
+	if err != nil || v < 0 || math.IsInf(v, 0) {
+		return 0, fmt.Errorf("%q is not a size such as 1048576, 64KiB or 16MiB", s)
+	}
+	return int64(v * float64(mult)), nil
+}
+
+func formatBytes(n int64) string {
+	for _, u := range byteUnits[:3] {
+		if n >= u.mult && n%u.mult == 0 {
+			return fmt.Sprintf("%d%s", n/u.mult, u.suffix)
+		}
+	}
+	return strconv.FormatInt(n, 10)
+}
+
+// workerHello is a child's first line: the address it listens on.
+type workerHello struct {
+	Addr string `json:"addr"`
+}
+
+// workerStart is the parent's line to every child: the ring's members.
+type workerStart struct {
+	Members []string `json:"members"`
+}
+
+// workerReport is a child's last line.
+type workerReport struct {
+	Seconds float64 `json:"seconds"`
+	Correct bool    `json:"correct"`
+	Hash    uint64  `json:"hash"`
+}
+
+// runAllreduceProcs runs every member in a child process (the hidden
+// `whorl bench allreduce-worker`) and returns the slowest member's time.
+func runAllreduceProcs(ctx context.Context, o allreduceOpts) (float64, bool, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return 0, false, fmt.Errorf("find this binary to re-execute: %w", err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, o.timeout*time.Duration(o.iters+o.warmup+2))
+	defer cancel()
+	children := make([]*benchChild, o.workers)
+	defer func() {
+		for _, c := range children {
+			if c != nil {
+				c.stop()
+			}
+		}
+	}()
+	members := make([]string, o.workers)
+	for i := range children {
+		c, err := startBenchChild(ctx, exe, o, i)
+		if err != nil {
+			return 0, false, err
+		}
+		children[i] = c
+		members[i] = c.addr
+	}
+	for _, c := range children {
+		if err := c.enc.Encode(workerStart{Members: members}); err != nil {
+			return 0, false, fmt.Errorf("start worker %d: %w", c.rank, err)
+		}
+	}
+	return collectReports(children)
+}
+
+// collectReports reads every child's report: the time is the slowest
+// member's; correct needs every check to pass and every buffer to match.
+func collectReports(children []*benchChild) (float64, bool, error) {
+	reps := make([]workerReport, len(children))
+	for i, c := range children {
+		if err := c.dec.Decode(&reps[i]); err != nil {
+			return 0, false, fmt.Errorf("report of worker %d: %w", c.rank, err)
+		}
+	}
+	var secs float64
+	correct := true
+	for _, rep := range reps {
+		secs = max(secs, rep.Seconds)
+		correct = correct && rep.Correct && rep.Hash == reps[0].Hash
+	}
+	return secs, correct, nil
+}
+
+// benchChild is one worker process of --procs.
+type benchChild struct {
+	rank  int
+	cmd   *exec.Cmd
+	stdin io.WriteCloser
+	enc   *json.Encoder
+	dec   *json.Decoder
+	addr  string
+}
+
+func startBenchChild(ctx context.Context, exe string, o allreduceOpts, rank int) (*benchChild, error) {
+	cmd := exec.CommandContext(ctx, exe, "bench", "allreduce-worker",
+		"--rank", strconv.Itoa(rank), "--workers", strconv.Itoa(o.workers),
+		"--bytes", strconv.FormatInt(o.bytes, 10), "--iters", strconv.Itoa(o.iters),
+		"--warmup", strconv.Itoa(o.warmup), "--streams", strconv.Itoa(o.streams),
+		"--chunk", strconv.FormatInt(o.chunk, 10), "--timeout", o.timeout.String())
+	cmd.Stderr = os.Stderr
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		return nil, fmt.Errorf("worker %d: %w", rank, err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, fmt.Errorf("worker %d: %w", rank, err)
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start worker %d: %w", rank, err)
+	}
+	c := &benchChild{rank: rank, cmd: cmd, stdin: stdin, enc: json.NewEncoder(stdin), dec: json.NewDecoder(stdout)}
+	var hello workerHello
+	if err := c.dec.Decode(&hello); err != nil {
+		c.stop()
+		return nil, fmt.Errorf("worker %d: read its address: %w", rank, err)
+	}
+	c.addr = hello.Addr
+	return c, nil
+}
+
+func (c *benchChild) stop() {
+	_ = c.stdin.Close()
+	done := make(chan struct{})
+	go func() { _ = c.cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		_ = c.cmd.Process.Kill()
+		<-done
+	}
+}
+
+func newBenchAllreduceWorkerCmd() *cobra.Command {
+	var o allreduceOpts
+	var rank int
+	cmd := &cobra.Command{
+		Use:     "allreduce-worker",
+		Short:   "One ring member of `whorl bench allreduce --procs` (internal)",
+		Example: `  whorl bench allreduce --procs --workers 4 --bytes 16MiB`,
+		Hidden:  true,
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runBenchWorker(cmd.Context(), o, rank, cmd.InOrStdin(), cmd.OutOrStdout())
+		},
+	}
+	f := cmd.Flags()
+	IntRange(f, &rank, "rank", 0, 0, 63, "this member's rank")
+	IntRange(f, &o.workers, "workers", 4, 1, 64, "ring members")
+	ByteSize(f, &o.bytes, "bytes", 64<<20, 4, 4<<30, "buffer size")
+	IntRange(f, &o.iters, "iters", 10, 1, 100000, "timed iterations")
+	IntRange(f, &o.warmup, "warmup", 2, 1, 1000, "warm-up iterations")
+	IntRange(f, &o.streams, "streams", cluster.DefaultConfig().Streams, 1, cluster.MaxStreams, "streams per link")
+	ByteSize(f, &o.chunk, "chunk", int64(cluster.DefaultConfig().ChunkBytes), cluster.MinChunkBytes, cluster.MaxChunkBytes, "largest payload")
+	DurationRange(f, &o.timeout, "timeout", time.Minute, time.Second, time.Hour, "deadline of one all-reduce")
+	return cmd
+}
+
+// runBenchWorker is one child of --procs: it reports its address, joins the
+// ring it is given, checks the first warm-up result, times the iterations
+// and reports.
+func runBenchWorker(ctx context.Context, o allreduceOpts, rank int, in io.Reader, out io.Writer) error {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	m, err := startLocalMember(o.ringConfig())
+	if err != nil {
+		return err
+	}
+	defer m.stop()
+	enc, dec := json.NewEncoder(out), json.NewDecoder(in)
+	if err := enc.Encode(workerHello{Addr: m.addr}); err != nil {
+		return err
+	}
+	var start workerStart
+	if err := dec.Decode(&start); err != nil {
+		return fmt.Errorf("read the ring's members: %w", err)
+	}
+	if m.ring, err = m.svc.NewRing(ctx, 1, start.Members, rank); err != nil {
+		return err
+	}
+	length := int(o.bytes / 4)
+	inputs := make([][]float32, o.workers)
+	for i := range inputs {
+		inputs[i] = benchInputs(i, length)
+	}
+	m.buf = append([]float32(nil), inputs[rank]...)
+	want := cluster.RingOrderSum(inputs)
+	inputs = nil
+	rep, err := timeWorker(ctx, m, o, want)
+	if err != nil {
+		return err
+	}
+	return enc.Encode(rep)
+}
+
+func timeWorker(ctx context.Context, m *localMember, o allreduceOpts, want []float32) (workerReport, error) {
+	var rep workerReport
+	for it := range o.warmup {
+		if err := m.ring.AllReduce(ctx, uint64(it), m.buf, cluster.Sum); err != nil {
+			return rep, err
+		}
+		if it == 0 {
+			rep.Correct = sameBits(m.buf, want)
+		}
+	}
+	barrier := []float32{1}
+	if err := m.ring.AllReduce(ctx, 0, barrier, cluster.Sum); err != nil {
+		return rep, fmt.Errorf("barrier: %w", err)
+	}
+	start := time.Now()
+	for it := range o.iters {
+		if err := m.ring.AllReduce(ctx, uint64(o.warmup+it), m.buf, cluster.Sum); err != nil {
+			return rep, err
+		}
+	}
+	rep.Seconds = time.Since(start).Seconds()
+	h := fnv.New64a()
+	var b [4]byte
+	for _, v := range m.buf {
+		binary.LittleEndian.PutUint32(b[:], math.Float32bits(v))
+		h.Write(b[:])
+	}
+	rep.Hash = h.Sum64()
+	return rep, nil
+}
