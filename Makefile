@@ -11,9 +11,11 @@ PROTOS    := $(shell find proto -name '*.proto' 2>/dev/null)
 # Packages of this module only (never vet third-party code such as gorgonia.org/tensor).
 PKGS      := ./...
 RUN_ARGS  ?=
+# The flowers photos that `make dataset` packs (only those credited CC BY 2.0).
+FLOWERS   ?= ../shared/data/flowers
 TEST_FLAGS ?= -race -timeout 30m
 
-.PHONY: help build run test unit bench generate check-generate lint e2e clean
+.PHONY: help build run test unit bench generate check-generate lint e2e clean dataset
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  %-16s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -57,6 +59,9 @@ lint: check-generate ## gofmt, go vet and buf lint
 
 e2e: build ## multi-process and fault tests (root and network namespaces for the multi-host suite)
 	$(GO) test -race -timeout 30m -count=1 ./e2e/...
+
+dataset: ## rebuild the embedded CC BY photo set (shard/embedded) from $(FLOWERS)
+	$(GO) run ./shard/internal/mkdataset -src $(FLOWERS) -out shard/embedded
 
 clean: ## remove build outputs
 	rm -rf bin whorl-out

@@ -63,6 +63,10 @@ func decodeInto(dst []uint8, data []byte, size, maxPixels int) error {
 	w, h := b.Dx(), b.Dy()
 	s := min(w, h)
 	x0, y0 := float64(w-s)/2, float64(h-s)/2
+	if m, ok := img.(*image.YCbCr); ok {
+		resampleYCbCr(dst, m, x0, y0, float64(s), size)
+		return nil
+	}
 	fx, fy := math.Floor(x0), math.Floor(y0)
 	region := image.Rect(int(fx), int(fy), int(math.Ceil(x0+float64(s))), int(math.Ceil(y0+float64(s)))).
 		Add(b.Min)

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"image"
 	"image/jpeg"
+	"io"
 	"os"
 	"path/filepath"
 	"sort"
@@ -142,7 +143,7 @@ func packArchive(d *shard.Dataset, quality int) ([]byte, error) {
 		if err != nil {
 			return nil, fmt.Errorf("archive %s: %w", it.Path, err)
 		}
-		if err := jpeg.Encode(w, rgbImage(d.Image(i), d.Size), &jpeg.Options{Quality: quality}); err != nil {
+		if err := encodeJPEG(w, d.Image(i), d.Size, quality); err != nil {
 			return nil, fmt.Errorf("encode %s: %w", it.Path, err)
 		}
 	}
@@ -150,6 +151,11 @@ func packArchive(d *shard.Dataset, quality int) ([]byte, error) {
 		return nil, fmt.Errorf("close archive: %w", err)
 	}
 	return buf.Bytes(), nil
+}
+
+// encodeJPEG writes size x size HWC RGB pixels as a JPEG.
+func encodeJPEG(w io.Writer, px []uint8, size, quality int) error {
+	return jpeg.Encode(w, rgbImage(px, size), &jpeg.Options{Quality: quality})
 }
 
 // rgbImage wraps HWC RGB bytes as an opaque image.RGBA.

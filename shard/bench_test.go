@@ -1,0 +1,48 @@
+package shard
+
+import (
+	"context"
+	"os"
+	"runtime"
+	"testing"
+)
+
+// flowersDir is the real photo set; benchmarks that need it skip without it.
+const flowersDir = "../../shared/data/flowers"
+
+// BenchmarkLoadFlowers decodes and resizes the 4,311 photos to 32 px with
+// one worker (the baseline) and with every core.
+func BenchmarkLoadFlowers(b *testing.B) {
+	if _, err := os.Stat(flowersDir); err != nil {
+		b.Skipf("no photos at %s", flowersDir)
+	}
+	for _, w := range []int{1, runtime.GOMAXPROCS(0)} {
+		b.Run("workers="+itoa(w), func(b *testing.B) {
+			cfg := LoadConfig{Dir: flowersDir, Size: 32, MaxPixels: DefaultMaxPixels, Workers: w}
+			for b.Loop() {
+				d, rep, err := Load(context.Background(), cfg)
+				if err != nil {
+					b.Fatal(err)
+				}
+				b.ReportMetric(float64(d.Len()), "images")
+				b.ReportMetric(float64(rep.Bytes)/1e6, "MB")
+			}
+		})
+	}
+}
+
+// BenchmarkLoadEmbedded decodes the embedded set at 32 px on every core.
+func BenchmarkLoadEmbedded(b *testing.B) {
+	for b.Loop() {
+		if _, _, err := Load(context.Background(), DefaultLoadConfig()); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func itoa(n int) string {
+	if n < 10 {
+		return string(rune('0' + n))
+	}
+	return itoa(n/10) + itoa(n%10)
+}
