@@ -17,7 +17,8 @@ type benchShape struct {
 }
 
 // convShapes returns the forward (Y = X*W), input-gradient (dX = dY*W^T) and weight-gradient
-// (dW = X^T*dY) products of the nin4 convolutions, plus a square reference shape.
+// (dW = X^T*dY) products of the nin4 convolutions, plus the forms with the weights stored
+// C_out x K as PyTorch does (Y = X*W^T, dW^T = dY^T*X), plus a square reference shape.
 func convShapes() []benchShape {
 	convs := []struct {
 		name    string
@@ -35,7 +36,9 @@ func convShapes() []benchShape {
 		shapes = append(shapes,
 			benchShape{c.name + "-fwd", false, false, c.m, c.n, c.k},
 			benchShape{c.name + "-dX", false, true, c.m, c.k, c.n},
-			benchShape{c.name + "-dW", true, false, c.k, c.n, c.m})
+			benchShape{c.name + "-dW", true, false, c.k, c.n, c.m},
+			benchShape{c.name + "-fwdWt", false, true, c.m, c.n, c.k},
+			benchShape{c.name + "-dWt", true, false, c.n, c.k, c.m})
 	}
 	return shapes
 }
@@ -106,5 +109,28 @@ func reportFlops(b *testing.B, flops, c0 float64) {
 	b.ReportMetric(total/b.Elapsed().Seconds()/1e9, "GFLOPS")
 	if cpu := cpuSeconds() - c0; cpu > 0 && c0 > 0 {
 		b.ReportMetric(total/cpu/1e9, "cpuGFLOPS")
+	}
+}
+
+// BenchmarkInPlaceB compares reading an untransposed B in place with packing it, on the
+// weight-gradient shapes (few row tiles, K huge) where the kernel chooses in place; one
+// goroutine, same run.
+func BenchmarkInPlaceB(b *testing.B) {
+	for _, s := range convShapes() {
+		if !s.transA || s.m > best.inPlaceBRows*best.mr {
+			continue
+		}
+		a, lda, bm, ldb, c := s.operands()
+		for _, rows := range []int{0, best.inPlaceBRows} {
+			kn := best
+			kn.inPlaceBRows = rows
+			b.Run(fmt.Sprintf("%s/inplace=%v", s.name, rows > 0), func(b *testing.B) {
+				c0 := cpuSeconds()
+				for b.Loop() {
+					sgemm(kn, 1, s.transA, s.transB, s.m, s.n, s.k, 1, a, lda, bm, ldb, 0, c, s.n)
+				}
+				reportFlops(b, 2*float64(s.m)*float64(s.n)*float64(s.k), c0)
+			})
+		}
 	}
 }
