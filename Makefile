@@ -24,7 +24,7 @@ build: ## build the static binary into bin/whorl
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/whorl
 
 run: build ## run the main job (the seven-step experiment on the embedded data)
-	$(BIN) version
+	$(BIN) run $(RUN_ARGS)
 
 test: lint unit ## lint, then every test with the race detector
 	@echo "make test: all checks passed"

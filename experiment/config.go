@@ -1,6 +1,8 @@
 package experiment
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -323,4 +325,11 @@ func fracIn(bad badFunc, field string, v, lo, hi float64) {
 	if math.IsNaN(v) || v <= lo || v >= hi {
 		bad(field, "%g is out of range; accepted (%g, %g) exclusive", v, lo, hi)
 	}
+}
+
+// ConfigDigest is the hex SHA-256 of the configuration's JSON encoding: two
+// runs with the same digest compute the same numbers.
+func ConfigDigest(c Config) string {
+	sum := sha256.Sum256(c.JSON())
+	return hex.EncodeToString(sum[:])
 }

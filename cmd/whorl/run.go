@@ -1,0 +1,195 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+
+	"github.com/whorl-ml/whorl/experiment"
+)
+
+func init() { register(newRunCmd) }
+
+// runOptions are the flags of `whorl run`.
+type runOptions struct {
+	data, out, preset, job string
+	workers, coordinators  int
+	seed                   int
+}
+
+func newRunCmd() *cobra.Command {
+	var o runOptions
+	cmd := &cobra.Command{
+		Use:   "run",
+		Short: "Run the whole experiment (split, baseline, rotation pretraining, fine-tune, report) on a local cluster",
+		Long: `run does the seven steps of the RotNet experiment: it splits the photos (seeded,
+stratified), trains a supervised baseline on the 10% labeled subset, pretrains the
+network on the rotation task over all training photos, fine-tunes it on the same
+labeled subset with the same budget, evaluates both on the test split and writes
+report.json, report.md, curves.png, confusion.png, the checkpoints and the split
+manifest to --out.
+
+Rerunning with the same --out and seed resumes from the last checkpoint.
+--job-config takes a JSON experiment configuration (see report.json's "config")
+that replaces the preset.`,
+		Example: `  whorl run                                  # embedded photos, quick preset
+  whorl run --data ../shared/data/flowers --seed 2 --out runs/s2
+  whorl run --preset paper --workers 4
+  whorl run --job-config job.json --out runs/custom`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runExperiment(cmd.Context(), cmd.OutOrStdout(), o)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.data, "data", "", `image folder with one sub-folder per class ("" = the embedded CC-BY photos)`)
+	f.StringVar(&o.out, "out", "whorl-out", "output folder (report, plots, checkpoints, manifest)")
+	Enum(f, &o.preset, "preset", experiment.PresetQuick, experiment.Presets(), "experiment preset")
+	f.StringVar(&o.job, "job-config", "", "JSON experiment configuration replacing the preset")
+	IntRange(f, &o.workers, "workers", 2, 1, 64, "pretraining workers")
+	IntRange(f, &o.coordinators, "coordinators", 1, 1, 7, "raft coordinators")
+	IntRange(f, &o.seed, "seed", 1, 0, 1<<31-1, "seed of the split, initialisation, data order and augmentation")
+	return cmd
+}
+
+// jobConfig builds the experiment configuration from the flags.
+func (o runOptions) jobConfig(cmd io.Writer) (experiment.Config, error) {
+	c, err := experiment.Preset(o.preset)
+	if err != nil {
+		return c, err
+	}
+	if o.job != "" {
+		b, err := os.ReadFile(o.job)
+		if err != nil {
+			return c, fmt.Errorf("read --job-config: %w", err)
+		}
+		if c, err = experiment.ParseConfig(b); err != nil {
+			return c, fmt.Errorf("--job-config %s: %w", o.job, err)
+		}
+	}
+	if o.data != "" {
+		c.Data.Dir = o.data
+	}
+	c.Seed = uint64(o.seed)
+	if err := c.Validate(); err != nil {
+		return c, err
+	}
+	return c, nil
+}
+
+// runExperiment runs the job and prints the outcome.
+func runExperiment(ctx context.Context, w io.Writer, o runOptions) error {
+	c, err := o.jobConfig(w)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(o.out, 0o755); err != nil {
+		return fmt.Errorf("create --out: %w", err)
+	}
+	p := newProgressPrinter(w)
+	defer p.finish()
+	r := &experiment.Runner{OutDir: o.out, Progress: p.event,
+		Cluster: experiment.ClusterInfo{Workers: 1, Coordinators: 0}}
+	fmt.Fprintf(w, "whorl run: preset %s, model %s at %d px, seed %d, data %s, out %s\n",
+		c.Preset, c.Model.Name, c.Data.ImageSize, c.Seed, dataName(c.Data.Dir), o.out)
+	fmt.Fprintf(w, "pretraining in this process (1 worker, no coordinator)\n")
+	rep, err := r.RunLocal(ctx, c)
+	p.finish()
+	if err != nil {
+		if ctx.Err() != nil {
+			fmt.Fprintf(w, "interrupted; rerun the same command to resume from the last checkpoint in %s\n", o.out)
+		}
+		return err
+	}
+	printSummary(w, rep, o.out)
+	return nil
+}
+
+func dataName(dir string) string {
+	if dir == "" {
+		return "embedded"
+	}
+	return dir
+}
+
+// printSummary prints the headline numbers and where the outputs are.
+func printSummary(w io.Writer, rep experiment.Report, out string) {
+	fmt.Fprintf(w, "\n%-28s %6.1f%%\n%-28s %6.1f%%\n%-28s %+6.1f points\n%-28s %6.1f%%\n%-28s %6.0f s\n",
+		"baseline test accuracy", 100*rep.Baseline.TestAccuracy,
+		"fine-tuned test accuracy", 100*rep.Finetune.TestAccuracy,
+		"gain", 100*rep.Gain,
+		"rotation test accuracy", 100*rep.Pretext.TestRotationAccuracy,
+		"total time", rep.Timing.TotalSeconds)
+	fmt.Fprintf(w, "report: %s\n", filepath.Join(out, experiment.FileReportMD))
+}
+
+// progressPrinter shows training progress: a redrawn bar per phase on a
+// terminal, one log line per epoch otherwise.
+type progressPrinter struct {
+	mu    sync.Mutex
+	w     io.Writer
+	tty   bool
+	last  time.Time
+	start map[string]time.Time
+	open  bool
+}
+
+func newProgressPrinter(w io.Writer) *progressPrinter {
+	tty := false
+	if f, ok := w.(*os.File); ok {
+		tty = term.IsTerminal(int(f.Fd()))
+	}
+	return &progressPrinter{w: w, tty: tty, start: map[string]time.Time{}}
+}
+
+func (p *progressPrinter) event(e experiment.Event) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if _, ok := p.start[e.Phase]; !ok {
+		p.start[e.Phase] = time.Now()
+	}
+	done := float64((e.Epoch-1)*e.Steps+e.Step) / float64(e.Epochs*e.Steps)
+	eta := time.Duration(0)
+	if done > 0 {
+		eta = time.Duration(float64(time.Since(p.start[e.Phase])) * (1 - done) / done).Round(time.Second)
+	}
+	if !p.tty {
+		if e.EpochDone {
+			fmt.Fprintf(p.w, "%-8s epoch %3d/%d  loss %.4f  train acc %5.1f%%  elapsed %s  eta %s\n", e.Phase, e.Epoch, e.Epochs,
+				e.Loss, 100*e.Accuracy, time.Since(p.start[e.Phase]).Round(time.Second), eta)
+		}
+		return
+	}
+	if !e.EpochDone && time.Since(p.last) < 100*time.Millisecond {
+		return
+	}
+	p.last = time.Now()
+	const width = 24
+	fill := int(done * width)
+	bar := strings.Repeat("=", fill) + strings.Repeat(" ", width-fill)
+	fmt.Fprintf(p.w, "\r%-8s [%s] epoch %d/%d step %d/%d  loss %.3f  acc %5.1f%%  %4.0f samples/s  eta %-8s",
+		e.Phase, bar, e.Epoch, e.Epochs, e.Step, e.Steps, e.Loss, 100*e.Accuracy, e.SamplesPerSec, eta)
+	p.open = true
+	if e.EpochDone && e.Epoch == e.Epochs {
+		fmt.Fprintln(p.w)
+		p.open = false
+	}
+}
+
+// finish ends an open progress line.
+func (p *progressPrinter) finish() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.open {
+		fmt.Fprintln(p.w)
+		p.open = false
+	}
+}

@@ -1,0 +1,114 @@
+package experiment
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"math"
+	"sort"
+
+	"github.com/whorl-ml/whorl/shard"
+)
+
+// Data is a job's prepared data: the decoded images, the split (with the
+// validation part of the labeled set held out) and the normaliser, all
+// deterministic from the Config.
+type Data struct {
+	Set   *shard.Dataset
+	Split shard.Split
+	// LabeledTrain are the labeled images trained on; Validation are the
+	// labeled images held out for tuning (disjoint, union = Split.Labeled).
+	LabeledTrain, Validation []int
+	Norm                     shard.Normalizer
+	Manifest                 shard.Manifest
+	// ManifestDigest is the hex SHA-256 of the manifest's JSON encoding.
+	ManifestDigest string
+	// Source serves the original file bytes of the images.
+	Source shard.Source
+	// Skipped counts the unreadable files left out.
+	Skipped int
+}
+
+// LoadData loads and splits the data c describes.
+func LoadData(ctx context.Context, c Config) (*Data, error) {
+	lc := shard.DefaultLoadConfig()
+	lc.Dir, lc.Size = c.Data.Dir, c.Data.ImageSize
+	set, rep, err := shard.Load(ctx, lc)
+	if err != nil {
+		return nil, fmt.Errorf("prepare data: %w", err)
+	}
+	split, err := shard.MakeSplit(set, shard.SplitConfig{Seed: int64(c.Seed), TestFraction: c.Split.TestFraction,
+		LabeledFraction: c.Split.LabeledFraction})
+	if err != nil {
+		return nil, fmt.Errorf("prepare data: %w", err)
+	}
+	d := &Data{Set: set, Split: split, Skipped: len(rep.Skipped)}
+	d.LabeledTrain, d.Validation = holdOut(set, split.Labeled, c.Seed, c.Split.ValidationFraction)
+	d.Norm = shard.ComputeNormalizer(set, split.Train)
+	d.Manifest = set.Manifest(split)
+	b, err := json.Marshal(d.Manifest)
+	if err != nil {
+		return nil, fmt.Errorf("prepare data: encode manifest: %w", err)
+	}
+	sum := sha256.Sum256(b)
+	d.ManifestDigest = hex.EncodeToString(sum[:])
+	if c.Data.Dir == "" {
+		src, err := shard.EmbeddedSource()
+		if err != nil {
+			return nil, fmt.Errorf("prepare data: %w", err)
+		}
+		d.Source = src
+	} else {
+		d.Source = shard.FolderSource{Dir: c.Data.Dir}
+	}
+	return d, nil
+}
+
+// holdOut splits the labeled images per class: the first
+// round(frac*n) of each class in a seeded hash order become validation,
+// keeping at least one training image per class.
+func holdOut(set *shard.Dataset, labeled []int, seed uint64, frac float64) (train, val []int) {
+	byClass := map[int][]int{}
+	for _, i := range labeled {
+		c := set.Items[i].Class
+		byClass[c] = append(byClass[c], i)
+	}
+	for _, members := range byClass {
+		keys := make(map[int]string, len(members))
+		for _, i := range members {
+			h := sha256.New()
+			var b [8]byte
+			binary.LittleEndian.PutUint64(b[:], seed)
+			h.Write(b[:])
+			h.Write([]byte("validation\x00" + set.Items[i].SHA256 + "\x00" + set.Items[i].Path))
+			keys[i] = string(h.Sum(nil))
+		}
+		sort.Slice(members, func(a, b int) bool { return keys[members[a]] < keys[members[b]] })
+		nv := min(int(math.Round(frac*float64(len(members)))), len(members)-1)
+		val = append(val, members[:nv]...)
+		train = append(train, members[nv:]...)
+	}
+	sort.Ints(train)
+	sort.Ints(val)
+	return train, val
+}
+
+// ReadImage returns the original file name and bytes of image id (for a
+// coordinator that serves images to workers without the data).
+func (d *Data) ReadImage(ctx context.Context, id int) (string, []byte, error) {
+	if id < 0 || id >= d.Set.Len() {
+		return "", nil, fmt.Errorf("read image %d: out of range 0..%d", id, d.Set.Len()-1)
+	}
+	it := d.Set.Items[id]
+	blobs, err := d.Source.Fetch(ctx, []shard.Item{it})
+	if err != nil {
+		return "", nil, fmt.Errorf("read image %s: %w", it.Path, err)
+	}
+	if blobs[0].Err != nil {
+		return "", nil, fmt.Errorf("read image %s: %w", it.Path, blobs[0].Err)
+	}
+	return it.Path, blobs[0].Data, nil
+}

@@ -1,0 +1,202 @@
+package experiment
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"path/filepath"
+	"time"
+
+	"github.com/whorl-ml/whorl/model"
+	"github.com/whorl-ml/whorl/shard"
+)
+
+// FineTune fine-tunes the pretrained checkpoint (model.EncodeCheckpoint
+// bytes of the 4-rotation network) on the labeled training images with the
+// baseline's recipe and a new head, evaluates both models and returns the
+// report JSON; with OutDir set it also writes the report files and the
+// checkpoints there.
+func (r *Runner) FineTune(ctx context.Context, configJSON []byte, pretrained []byte, baselineJSON []byte) ([]byte, error) {
+	t0 := time.Now()
+	c, err := r.config(configJSON)
+	if err != nil {
+		return nil, err
+	}
+	var base baselineResult
+	if err := json.Unmarshal(baselineJSON, &base); err != nil {
+		return nil, fmt.Errorf("fine-tune: decode the baseline result: %w", err)
+	}
+	ck, err := model.DecodeCheckpoint(pretrained)
+	if err != nil {
+		return nil, fmt.Errorf("fine-tune: pretrained checkpoint: %w", err)
+	}
+	d, err := r.load(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	pre := ck.Net
+	if got, want := pre.Config().InputSize, c.Data.ImageSize; got != want {
+		return nil, fmt.Errorf("fine-tune: pretrained network takes %d px inputs, the job %d px", got, want)
+	}
+	pretext := PretextResult{History: r.pretextHistory(ck.Meta)}
+	if pretext.TestRotationAccuracy, err = RotationAccuracy(ctx, pre, d, d.Split.Test); err != nil {
+		return nil, fmt.Errorf("fine-tune: %w", err)
+	}
+	if pretext.Checkpoint, err = r.saveNet(FilePretrained, pre); err != nil {
+		return nil, fmt.Errorf("fine-tune: %w", err)
+	}
+	n := pre.Clone()
+	n.ReplaceHead(len(d.Set.Classes), int64(c.Seed)+headInitOffset)
+	hist, err := Supervised(ctx, n, d, c.Supervised, c.Supervised.FreezeBlocks, c.Seed^supervisedStream, "finetune", r.Progress)
+	if err != nil {
+		return nil, fmt.Errorf("fine-tune: %w", err)
+	}
+	ft, err := r.evaluate(ctx, n, d, hist)
+	if err != nil {
+		return nil, fmt.Errorf("fine-tune: %w", err)
+	}
+	ft.Seconds = time.Since(t0).Seconds()
+	if ft.Checkpoint, err = r.saveNet(FileFinetuned, n); err != nil {
+		return nil, fmt.Errorf("fine-tune: %w", err)
+	}
+	rep := r.report(c, d, base.Result, pretext, ft)
+	if r.OutDir != "" {
+		if err := WriteReport(r.OutDir, rep); err != nil {
+			return nil, fmt.Errorf("fine-tune: %w", err)
+		}
+	}
+	b, err := json.Marshal(rep)
+	if err != nil {
+		return nil, fmt.Errorf("fine-tune: encode report: %w", err)
+	}
+	return b, nil
+}
+
+// pretextHistory is the pretraining history recorded by the caller or, if
+// none, the one the checkpoint carries.
+func (r *Runner) pretextHistory(meta map[string]string) []EpochStat {
+	r.mu.Lock()
+	h := r.history
+	r.mu.Unlock()
+	if len(h) > 0 {
+		return h
+	}
+	if s := meta[MetaHistory]; s != "" {
+		_ = json.Unmarshal([]byte(s), &h) // optional: a bad history only loses the curve
+	}
+	return h
+}
+
+// report assembles the Report.
+func (r *Runner) report(c Config, d *Data, base ModelResult, pretext PretextResult, ft ModelResult) Report {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	src := c.Data.Dir
+	if src == "" {
+		src = "embedded"
+	}
+	rep := Report{
+		Dataset: DatasetInfo{Source: src, Classes: d.Set.Classes, Train: len(d.Split.Train), Test: len(d.Split.Test),
+			Labeled: len(d.Split.Labeled), Validation: len(d.Validation), Unlabeled: len(d.Split.Unlabeled),
+			ImageSize: d.Set.Size, ManifestDigest: d.ManifestDigest},
+		Baseline: base, Pretext: pretext, Finetune: ft,
+		Gain: ft.TestAccuracy - base.TestAccuracy, Seed: c.Seed, Preset: c.Preset, Model: c.Model.Name,
+		Cluster: r.Cluster, Config: c,
+		Timing: Timing{TotalSeconds: time.Since(r.start).Seconds(), PretrainSeconds: r.pretrain.Seconds(),
+			BaselineSeconds: base.Seconds, FinetuneSeconds: ft.Seconds},
+	}
+	if r.pretrain > 0 {
+		samples := float64(c.Pretrain.Epochs * len(d.Split.Train) * shard.Rotations)
+		rep.Timing.PretrainSamplesPerSecond = samples / r.pretrain.Seconds()
+	}
+	if r.OutDir != "" {
+		rep.Files = map[string]string{"report": FileReport, "summary": FileReportMD, "curves": FileCurves,
+			"confusion": FileConfusion, "manifest": FileManifest, "config": FileConfig,
+			"pretrained": FilePretrained, "finetuned": FileFinetuned, "baseline": FileBaselineCk}
+	}
+	return rep
+}
+
+// WriteReport writes report.json, report.md, curves.png and confusion.png
+// to dir.
+func WriteReport(dir string, rep Report) error {
+	if err := writeJSON(dir, FileReport, rep); err != nil {
+		return err
+	}
+	if err := writeFileAtomic(filepath.Join(dir, FileReportMD), []byte(RenderMarkdown(rep))); err != nil {
+		return err
+	}
+	curves, err := CurvesPNG(rep)
+	if err != nil {
+		return err
+	}
+	if err := writeFileAtomic(filepath.Join(dir, FileCurves), curves); err != nil {
+		return err
+	}
+	conf, err := ConfusionPNG(rep)
+	if err != nil {
+		return err
+	}
+	return writeFileAtomic(filepath.Join(dir, FileConfusion), conf)
+}
+
+// RunLocal runs all seven steps in this process, pretraining with the
+// single-process loop (the reference for the distributed run). With OutDir
+// set it checkpoints pretraining every CheckpointEvery steps and resumes
+// from the last checkpoint (and a finished baseline) of the same
+// configuration.
+func (r *Runner) RunLocal(ctx context.Context, c Config) (Report, error) {
+	if err := c.Validate(); err != nil {
+		return Report{}, err
+	}
+	r.SetStart(time.Now())
+	cj := c.JSON()
+	if _, err := r.Prepare(ctx, cj); err != nil {
+		return Report{}, err
+	}
+	d, err := r.load(ctx, c)
+	if err != nil {
+		return Report{}, err
+	}
+	t0 := time.Now()
+	st, err := r.pretrainState(c)
+	if err != nil {
+		return Report{}, err
+	}
+	var save func(*PretrainState) error
+	if r.OutDir != "" {
+		save = func(s *PretrainState) error { return SavePretrain(filepath.Join(r.OutDir, FileResume), c, s) }
+	}
+	if err := Pretrain(ctx, c, d, st, save, r.Progress); err != nil {
+		return Report{}, err
+	}
+	r.SetPretrainTiming(time.Since(t0), st.History)
+	pretrained, err := model.EncodeCheckpoint(st.Net, nil, nil)
+	if err != nil {
+		return Report{}, fmt.Errorf("encode the pretrained network: %w", err)
+	}
+	base, err := r.Baseline(ctx, cj)
+	if err != nil {
+		return Report{}, err
+	}
+	b, err := r.FineTune(ctx, cj, pretrained, base)
+	if err != nil {
+		return Report{}, err
+	}
+	var rep Report
+	if err := json.Unmarshal(b, &rep); err != nil {
+		return Report{}, fmt.Errorf("decode report: %w", err)
+	}
+	return rep, nil
+}
+
+// pretrainState resumes from OutDir's checkpoint or starts fresh.
+func (r *Runner) pretrainState(c Config) (*PretrainState, error) {
+	if r.OutDir != "" {
+		st, err := ResumePretrain(filepath.Join(r.OutDir, FileResume), c)
+		if err != nil || st != nil {
+			return st, err
+		}
+	}
+	return NewPretrainState(c)
+}

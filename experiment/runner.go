@@ -1,0 +1,254 @@
+package experiment
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/whorl-ml/whorl/model"
+	"github.com/whorl-ml/whorl/shard"
+)
+
+// Output file names in the Runner's OutDir.
+const (
+	FileReport     = "report.json"
+	FileReportMD   = "report.md"
+	FileCurves     = "curves.png"
+	FileConfusion  = "confusion.png"
+	FileManifest   = "manifest.json"
+	FileConfig     = "config.json"
+	FileBaseline   = "baseline.json"
+	FilePretrained = "pretrained.safetensors"
+	FileFinetuned  = "finetuned.safetensors"
+	FileBaselineCk = "baseline.safetensors"
+	FileResume     = "pretrain-resume.safetensors"
+)
+
+// Seed offsets: the baseline's initial weights and the fine-tuning head
+// are drawn from the job seed plus these; both supervised runs share the
+// data order and augmentation (supervisedStream).
+const (
+	baselineInitOffset = 1000
+	headInitOffset     = 2000
+	supervisedStream   = 0x7375706572766973
+)
+
+// Prepared is what Prepare returns (the coordinator's Prepared, without
+// importing it): the pretraining image ids, the normaliser, the manifest
+// digest and a reader of the original image bytes.
+type Prepared struct {
+	TrainIDs       []int
+	Mean, Std      [3]float32
+	ManifestDigest string
+	Images         *Data
+}
+
+// Runner runs the non-distributed phases of jobs (it implements the
+// coordinator's Phases through a thin adapter in cmd/whorl) and writes the
+// report. The zero value works and writes nothing; set OutDir to write the
+// outputs. Methods are safe for concurrent use.
+type Runner struct {
+	// OutDir receives report.json, report.md, the plots, the manifest and
+	// the checkpoints; "" writes no files.
+	OutDir string
+	// Cluster says where pretraining ran, for the report.
+	Cluster ClusterInfo
+	// Progress, if set, receives training progress.
+	Progress func(Event)
+
+	mu       sync.Mutex
+	data     map[string]*Data
+	start    time.Time
+	prepared time.Time // end of the last Prepare
+	pretrain time.Duration
+	baseline time.Duration
+	history  []EpochStat
+}
+
+// SetStart sets the start of the job for timing.total_seconds (default: the
+// first Prepare).
+func (r *Runner) SetStart(t time.Time) { r.mu.Lock(); r.start = t; r.mu.Unlock() }
+
+// SetPretrainTiming records how long pretraining took and its per-epoch
+// history (when the caller measured them; otherwise the time from Prepare
+// to Baseline counts as pretraining).
+func (r *Runner) SetPretrainTiming(d time.Duration, history []EpochStat) {
+	r.mu.Lock()
+	r.pretrain, r.history = d, history
+	r.mu.Unlock()
+}
+
+// config decodes and validates a job configuration.
+func (r *Runner) config(configJSON []byte) (Config, error) {
+	c, err := ParseConfig(configJSON)
+	if err != nil {
+		return Config{}, fmt.Errorf("job config: %w", err)
+	}
+	return c, nil
+}
+
+// load returns the job's data, loading it once per configuration.
+func (r *Runner) load(ctx context.Context, c Config) (*Data, error) {
+	key := ConfigDigest(c)
+	r.mu.Lock()
+	d := r.data[key]
+	r.mu.Unlock()
+	if d != nil {
+		return d, nil
+	}
+	d, err := LoadData(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.data == nil {
+		r.data = map[string]*Data{}
+	}
+	r.data[key] = d
+	return d, nil
+}
+
+// Prepare loads the data and split of the job and writes the manifest and
+// the configuration to OutDir.
+func (r *Runner) Prepare(ctx context.Context, configJSON []byte) (Prepared, error) {
+	r.mu.Lock()
+	if r.start.IsZero() {
+		r.start = time.Now()
+	}
+	r.mu.Unlock()
+	c, err := r.config(configJSON)
+	if err != nil {
+		return Prepared{}, err
+	}
+	d, err := r.load(ctx, c)
+	if err != nil {
+		return Prepared{}, err
+	}
+	if r.OutDir != "" {
+		if err := os.MkdirAll(r.OutDir, 0o755); err != nil {
+			return Prepared{}, fmt.Errorf("prepare: %w", err)
+		}
+		if err := shard.WriteManifest(filepath.Join(r.OutDir, FileManifest), d.Manifest); err != nil {
+			return Prepared{}, fmt.Errorf("prepare: %w", err)
+		}
+		if err := writeJSON(r.OutDir, FileConfig, c); err != nil {
+			return Prepared{}, fmt.Errorf("prepare: %w", err)
+		}
+	}
+	r.mu.Lock()
+	r.prepared = time.Now()
+	r.mu.Unlock()
+	return Prepared{TrainIDs: append([]int(nil), d.Split.Train...), Mean: d.Norm.Mean, Std: d.Norm.Std,
+		ManifestDigest: d.ManifestDigest, Images: d}, nil
+}
+
+// baselineResult is what Baseline returns (and caches in OutDir).
+type baselineResult struct {
+	ConfigDigest string      `json:"config_sha256"`
+	Result       ModelResult `json:"result"`
+}
+
+// Baseline trains the supervised baseline from scratch on the labeled
+// training images and evaluates it; the result JSON is cached in OutDir so
+// a resumed run does not redo it.
+func (r *Runner) Baseline(ctx context.Context, configJSON []byte) ([]byte, error) {
+	t0 := time.Now()
+	r.mu.Lock()
+	if r.pretrain == 0 && !r.prepared.IsZero() {
+		r.pretrain = t0.Sub(r.prepared)
+	}
+	r.mu.Unlock()
+	c, err := r.config(configJSON)
+	if err != nil {
+		return nil, err
+	}
+	if b, ok := r.cachedBaseline(c); ok {
+		return b, nil
+	}
+	d, err := r.load(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	n, err := NewNet(c, len(d.Set.Classes), int64(c.Seed)+baselineInitOffset)
+	if err != nil {
+		return nil, err
+	}
+	hist, err := Supervised(ctx, n, d, c.Supervised, 0, c.Seed^supervisedStream, "baseline", r.Progress)
+	if err != nil {
+		return nil, fmt.Errorf("baseline: %w", err)
+	}
+	res, err := r.evaluate(ctx, n, d, hist)
+	if err != nil {
+		return nil, fmt.Errorf("baseline: %w", err)
+	}
+	res.Seconds = time.Since(t0).Seconds()
+	if res.Checkpoint, err = r.saveNet(FileBaselineCk, n); err != nil {
+		return nil, fmt.Errorf("baseline: %w", err)
+	}
+	b, err := json.Marshal(baselineResult{ConfigDigest: ConfigDigest(c), Result: res})
+	if err != nil {
+		return nil, fmt.Errorf("baseline: encode result: %w", err)
+	}
+	if r.OutDir != "" {
+		if err := writeFileAtomic(filepath.Join(r.OutDir, FileBaseline), b); err != nil {
+			return nil, fmt.Errorf("baseline: %w", err)
+		}
+	}
+	r.mu.Lock()
+	r.baseline = time.Since(t0)
+	r.mu.Unlock()
+	return b, nil
+}
+
+// cachedBaseline returns a baseline result of the same configuration saved
+// by an earlier run in OutDir.
+func (r *Runner) cachedBaseline(c Config) ([]byte, bool) {
+	if r.OutDir == "" {
+		return nil, false
+	}
+	b, err := os.ReadFile(filepath.Join(r.OutDir, FileBaseline))
+	if err != nil {
+		return nil, false
+	}
+	var br baselineResult
+	if json.Unmarshal(b, &br) != nil || br.ConfigDigest != ConfigDigest(c) {
+		return nil, false
+	}
+	r.mu.Lock()
+	r.baseline = time.Duration(br.Result.Seconds * float64(time.Second))
+	r.mu.Unlock()
+	return b, true
+}
+
+// evaluate measures a trained classifier on test and validation.
+func (r *Runner) evaluate(ctx context.Context, n *model.Net, d *Data, hist []EpochStat) (ModelResult, error) {
+	test, err := Classify(ctx, n, d, d.Split.Test)
+	if err != nil {
+		return ModelResult{}, err
+	}
+	res := ModelResult{TestAccuracy: test.Accuracy(), PerClass: perClassMap(d.Set.Classes, test), Confusion: test, History: hist}
+	if len(d.Validation) > 0 {
+		val, err := Classify(ctx, n, d, d.Validation)
+		if err != nil {
+			return ModelResult{}, err
+		}
+		res.ValidationAccuracy = val.Accuracy()
+	}
+	return res, nil
+}
+
+// saveNet writes a network's checkpoint to OutDir and returns its name.
+func (r *Runner) saveNet(name string, n *model.Net) (string, error) {
+	if r.OutDir == "" {
+		return "", nil
+	}
+	if err := model.SaveCheckpoint(filepath.Join(r.OutDir, name), n, nil, nil); err != nil {
+		return "", err
+	}
+	return name, nil
+}

@@ -1,0 +1,202 @@
+package experiment
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"strings"
+	"time"
+
+	"github.com/whorl-ml/whorl/model"
+	"github.com/whorl-ml/whorl/shard"
+)
+
+// evalBatch is the batch size of evaluation passes (memory only; results do
+// not depend on it because evaluation uses running statistics).
+const evalBatch = 128
+
+// Event is a progress report of a training phase, one per step and one per
+// finished epoch (EpochDone).
+type Event struct {
+	Phase         string // "pretrain", "baseline" or "finetune"
+	Epoch, Epochs int    // 1-based epoch
+	Step, Steps   int    // 1-based step within the epoch
+	Loss          float64
+	Accuracy      float64
+	SamplesPerSec float64
+	EpochDone     bool
+}
+
+// NewNet builds the configured network with classes outputs.
+func NewNet(c Config, classes int, seed int64) (*model.Net, error) {
+	mc := model.DefaultConfig(c.Model.Name)
+	mc.InputSize, mc.Classes = c.Data.ImageSize, classes
+	n, err := model.New(mc, seed)
+	if err != nil {
+		return nil, fmt.Errorf("build %s: %w", c.Model.Name, err)
+	}
+	return n, nil
+}
+
+// learningRate is the schedule's rate at a step (0-based) of an epoch.
+func learningRate(s ScheduleConfig, base float64, epoch, step, stepsPerEpoch, epochs int) float64 {
+	global, total, warm := epoch*stepsPerEpoch+step, epochs*stepsPerEpoch, s.WarmupEpochs*stepsPerEpoch
+	switch s.Kind {
+	case ScheduleCosine:
+		return model.Cosine(base, global, total, warm)
+	case ScheduleStep:
+		return model.Warmup(model.StepDecay(base, epoch, s.Milestones, s.Gamma), global, warm)
+	}
+	return model.Warmup(base, global, warm)
+}
+
+// supervisedOptimizer builds the optimizer the recipe names.
+func supervisedOptimizer(s SupervisedConfig) model.Optimizer {
+	if s.Optimizer == OptimizerSGD {
+		return model.NewSGD(model.SGDConfig{Momentum: s.Momentum, WeightDecay: s.WeightDecay, Nesterov: s.Nesterov})
+	}
+	a := model.DefaultAdamConfig()
+	a.WeightDecay = s.WeightDecay
+	return model.NewAdam(a)
+}
+
+// frozenPrefix is the number of leading parameters that belong to the
+// first blocks feature blocks (parameters are in state_dict order).
+func frozenPrefix(n *model.Net, blocks int) int {
+	end := 0
+	for _, s := range n.Specs() {
+		if s.State {
+			continue
+		}
+		for b := range blocks {
+			if strings.HasPrefix(s.Name, fmt.Sprintf("features.%d.", b)) {
+				end = max(end, s.Offset+s.Size)
+			}
+		}
+	}
+	return end
+}
+
+// Supervised trains n on the labeled training images with recipe s and
+// returns the per-epoch history (validation accuracy measured after each
+// epoch). The data order and augmentation are drawn from seed, so the
+// baseline and the fine-tuning see the same batches.
+func Supervised(ctx context.Context, n *model.Net, d *Data, s SupervisedConfig, freeze int, seed uint64,
+	phase string, progress func(Event)) ([]EpochStat, error) {
+	opt := supervisedOptimizer(s)
+	skip := frozenPrefix(n, freeze)
+	aug := shard.Augment{Pad: s.Augmentation.CropPad, Flip: s.Augmentation.Flip}
+	idx := append([]int(nil), d.LabeledTrain...)
+	steps := len(idx) / s.Batch
+	if len(idx)%s.Batch >= 2 || steps == 0 {
+		steps++ // keep a last partial batch of at least 2 (BatchNorm needs 2)
+	}
+	var hist []EpochStat
+	var x []float32
+	var labels []int
+	for e := range s.Epochs {
+		rng := rand.New(rand.NewPCG(seed, uint64(e)))
+		rng.Shuffle(len(idx), func(a, b int) { idx[a], idx[b] = idx[b], idx[a] })
+		n.SetTraining(true)
+		var lossSum float64
+		var correct, seen int
+		start := time.Now()
+		for st := range steps {
+			part := idx[st*s.Batch : min((st+1)*s.Batch, len(idx))]
+			x, labels = shard.ClassBatch(d.Set, part, d.Norm, aug, rng, x, labels)
+			n.ZeroGrads()
+			loss, ok, err := n.TrainStep(ctx, x, labels, 1)
+			if err != nil {
+				return hist, fmt.Errorf("%s epoch %d step %d: %w", phase, e+1, st+1, err)
+			}
+			lr := learningRate(s.Schedule, s.LR, e, st, steps, s.Epochs)
+			opt.Step(n.Params()[skip:], n.Grads()[skip:], lr)
+			lossSum += loss * float64(len(part))
+			correct, seen = correct+ok, seen+len(part)
+			if progress != nil {
+				progress(Event{Phase: phase, Epoch: e + 1, Epochs: s.Epochs, Step: st + 1, Steps: steps,
+					Loss: lossSum / float64(seen), Accuracy: float64(correct) / float64(seen),
+					SamplesPerSec: float64(seen) / time.Since(start).Seconds()})
+			}
+		}
+		es := EpochStat{Epoch: e + 1, Loss: lossSum / float64(seen), Accuracy: float64(correct) / float64(seen)}
+		if len(d.Validation) > 0 {
+			c, err := Classify(ctx, n, d, d.Validation)
+			if err != nil {
+				return hist, fmt.Errorf("%s epoch %d: validate: %w", phase, e+1, err)
+			}
+			es.ValidationAccuracy = c.Accuracy()
+		}
+		hist = append(hist, es)
+		if progress != nil {
+			progress(Event{Phase: phase, Epoch: e + 1, Epochs: s.Epochs, Step: steps, Steps: steps, Loss: es.Loss,
+				Accuracy: es.Accuracy, EpochDone: true})
+		}
+	}
+	return hist, nil
+}
+
+// Classify evaluates n (in evaluation mode) on images idx and returns the
+// confusion matrix over the dataset's classes.
+func Classify(ctx context.Context, n *model.Net, d *Data, idx []int) (Confusion, error) {
+	k := len(d.Set.Classes)
+	conf := NewConfusion(k)
+	wasTraining := n.Training()
+	n.SetTraining(false)
+	defer n.SetTraining(wasTraining)
+	var x []float32
+	var labels []int
+	for a := 0; a < len(idx); a += evalBatch {
+		part := idx[a:min(a+evalBatch, len(idx))]
+		x, labels = shard.ClassBatch(d.Set, part, d.Norm, shard.Augment{}, nil, x, labels)
+		logits, err := n.Forward(ctx, x, len(part))
+		if err != nil {
+			return nil, fmt.Errorf("classify: %w", err)
+		}
+		for i, t := range labels {
+			if err := conf.Add(t, argmax(logits[i*k:(i+1)*k])); err != nil {
+				return nil, fmt.Errorf("classify: %w", err)
+			}
+		}
+	}
+	return conf, nil
+}
+
+// RotationAccuracy is the pretext accuracy of a 4-output network on images
+// idx, each at the four rotations, without augmentation.
+func RotationAccuracy(ctx context.Context, n *model.Net, d *Data, idx []int) (float64, error) {
+	wasTraining := n.Training()
+	n.SetTraining(false)
+	defer n.SetTraining(wasTraining)
+	var x []float32
+	var labels []int
+	ok, total := 0, 0
+	for a := 0; a < len(idx); a += evalBatch / shard.Rotations {
+		part := idx[a:min(a+evalBatch/shard.Rotations, len(idx))]
+		x, labels = shard.RotationBatch(d.Set, part, d.Norm, shard.Augment{}, nil, x, labels)
+		logits, err := n.Forward(ctx, x, len(labels))
+		if err != nil {
+			return 0, fmt.Errorf("rotation accuracy: %w", err)
+		}
+		for i, t := range labels {
+			if argmax(logits[i*shard.Rotations:(i+1)*shard.Rotations]) == t {
+				ok++
+			}
+			total++
+		}
+	}
+	if total == 0 {
+		return 0, nil
+	}
+	return float64(ok) / float64(total), nil
+}
+
+func argmax(v []float32) int {
+	best := 0
+	for i, x := range v {
+		if x > v[best] {
+			best = i
+		}
+	}
+	return best
+}
