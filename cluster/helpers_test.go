@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"math"
 	"math/rand/v2"
 	"net"
 	"sync"
@@ -155,4 +156,16 @@ func testConfig() Config {
 	cfg.ChunkBytes = MinChunkBytes // 256 values: many pieces even for small buffers
 	cfg.Timeout = 5 * time.Second
 	return cfg
+}
+
+func sameBitsF32(a, b []float32) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if math.Float32bits(a[i]) != math.Float32bits(b[i]) {
+			return false
+		}
+	}
+	return true
 }

@@ -52,6 +52,9 @@ func (x *exchange) nextItem(ctx, gctx context.Context) (inItem, error) {
 		}
 		return inItem{}, x.failure(ctx, "receive from", r.prev(), r.prevRank(), nil)
 	case <-r.done:
+		if ctx.Err() != nil {
+			return inItem{}, x.failure(ctx, "receive from", r.prev(), r.prevRank(), nil)
+		}
 		r.mu.Lock()
 		err := r.err
 		r.mu.Unlock()

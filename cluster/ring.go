@@ -30,6 +30,8 @@ type Ring struct {
 	done   chan struct{} // closed when the ring stops (closed or broken)
 	wg     sync.WaitGroup
 
+	closeOnce sync.Once
+
 	mu       sync.Mutex
 	err      error // why the ring stopped
 	graceful bool  // stopped by Close while idle
@@ -182,8 +184,8 @@ func (r *Ring) runLane(l *outLane, ready chan<- error) {
 		return
 	}
 	_, err = stream.Recv()
-	if errors.Is(err, io.EOF) {
-		return // the next member left cleanly; a later send reports it
+	if errors.Is(err, io.EOF) || r.ctx.Err() != nil {
+		return // the next member left cleanly (a later send reports it), or this ring ended the lane
 	}
 	r.fail(peerErr(ErrPeer, fmt.Sprintf("lane %d to", l.idx), r.next(), r.nextRank(), err))
 }
@@ -272,6 +274,7 @@ func (r *Ring) fail(err error) {
 		close(r.done)
 	}
 	r.cancel()
+	r.wakeExecutorLocked()
 }
 
 // leaveErr is what the incoming lanes' handlers return once the ring
@@ -290,21 +293,21 @@ func (r *Ring) leaveErr() error {
 // cleanly so the neighbours receive everything sent before. Close waits
 // for the ring's goroutines and is idempotent.
 func (r *Ring) Close() error {
-	r.mu.Lock()
-	first := r.err == nil
-	busy := r.running || len(r.queue) > 0
-	if first && !busy {
-		r.graceful = true
-		r.err = fmt.Errorf("ring generation %d: %w", r.gen, ErrClosed)
-		close(r.done)
-	}
-	r.mu.Unlock()
-	if first && busy {
-		r.fail(fmt.Errorf("ring generation %d closed during a collective: %w", r.gen, ErrClosed))
-	}
-	if first {
+	r.closeOnce.Do(func() {
+		r.mu.Lock()
+		first := r.err == nil
+		busy := r.running || len(r.queue) > 0
+		if first && !busy {
+			r.graceful = true
+			r.err = fmt.Errorf("ring generation %d: %w", r.gen, ErrClosed)
+			close(r.done)
+		}
+		r.mu.Unlock()
+		if first && busy {
+			r.fail(fmt.Errorf("ring generation %d closed during a collective: %w", r.gen, ErrClosed))
+		}
 		r.shutdown()
-	}
+	})
 	return nil
 }
 
