@@ -102,7 +102,8 @@ func (c *Client) rotate() {
 // retryable reports whether another coordinator (or a later attempt) may
 // succeed.
 func retryable(err error) bool {
-	if errors.Is(err, ErrNoLeader) || errors.Is(err, ErrShutdown) || errors.Is(err, ErrNotLeader) {
+	if errors.Is(err, ErrNoLeader) || errors.Is(err, ErrShutdown) || errors.Is(err, ErrNotLeader) ||
+		errors.Is(err, ErrNoQuorum) {
 		return true
 	}
 	return status.Code(err) == codes.Unavailable

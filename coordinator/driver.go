@@ -46,6 +46,7 @@ type jobView struct {
 	waitingSince time.Time
 	pretrainDone bool
 	finalCkpt    bool
+	epochs       int
 }
 
 func (d *driver) view() (jobView, bool) {
@@ -57,7 +58,8 @@ func (d *driver) view() (jobView, bool) {
 			return
 		}
 		v = jobView{id: j.ID, phase: j.Phase, config: j.ConfigJSON, baseline: j.BaselineJSON, report: j.ReportJSON,
-			waitingSince: j.WaitingSince, pretrainDone: j.PretrainDone(), finalCkpt: j.FinalCheckpoint()}
+			waitingSince: j.WaitingSince, pretrainDone: j.PretrainDone(), finalCkpt: j.FinalCheckpoint(),
+			epochs: j.Params.Epochs}
 		if j.Checkpoint != nil {
 			v.digest = j.Checkpoint.Digest
 		}
@@ -124,7 +126,7 @@ func (d *driver) pretraining(ctx context.Context, v jobView) error {
 	if !v.waitingSince.IsZero() && time.Since(v.waitingSince) > d.n.cfg.WorkerWait {
 		return d.fail(ctx, v, fmt.Sprintf("no workers for %v (bound %v)", time.Since(v.waitingSince).Round(time.Second), d.n.cfg.WorkerWait))
 	}
-	if !v.pretrainDone || !v.finalCkpt {
+	if !v.pretrainDone || (!v.finalCkpt && v.epochs > 0) {
 		return nil
 	}
 	_, err := d.n.propose(ctx, &SetPhase{JobID: v.id, From: PhasePretraining, To: PhaseBaseline, Time: time.Now()})
@@ -137,6 +139,9 @@ func (d *driver) pretraining(ctx context.Context, v jobView) error {
 // fineTune loads the pretrained checkpoint (fetching it from a peer when
 // needed) and runs Phases.FineTune.
 func (d *driver) fineTune(ctx context.Context, v jobView) ([]byte, error) {
+	if v.digest == "" { // no pretraining epochs: fine-tune from scratch
+		return d.n.cfg.Phases.FineTune(ctx, v.config, nil, v.baseline)
+	}
 	if err := d.n.fetchBlob(ctx, v.digest); err != nil {
 		return nil, err
 	}

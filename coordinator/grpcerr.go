@@ -3,7 +3,6 @@ package coordinator
 import (
 	"context"
 	"errors"
-	"fmt"
 
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
@@ -100,14 +99,24 @@ func fromStatus(err error) error {
 			if w.err == ErrNotLeader || w.err == ErrNoLeader {
 				return &NotLeaderError{LeaderID: info.GetMetadata()["leader_id"], LeaderAddr: info.GetMetadata()["leader_addr"]}
 			}
-			return fmt.Errorf("%s: %w", st.Message(), w.err)
+			return &wireError{msg: st.Message(), err: w.err}
 		}
 	}
 	switch st.Code() {
 	case codes.Canceled:
-		return fmt.Errorf("%s: %w", st.Message(), context.Canceled)
+		return &wireError{msg: st.Message(), err: context.Canceled}
 	case codes.DeadlineExceeded:
-		return fmt.Errorf("%s: %w", st.Message(), context.DeadlineExceeded)
+		return &wireError{msg: st.Message(), err: context.DeadlineExceeded}
 	}
 	return err
 }
+
+// wireError is an error received from a coordinator: the server's message,
+// unwrapping to the sentinel it was made from.
+type wireError struct {
+	msg string
+	err error
+}
+
+func (e *wireError) Error() string { return e.msg }
+func (e *wireError) Unwrap() error { return e.err }

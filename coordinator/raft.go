@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -154,34 +155,96 @@ func (a stringAddr) Network() string { return "tcp" }
 func (a stringAddr) String() string  { return string(a) }
 
 // streamLayer is raft's network layer over a listener, with optional mutual
-// TLS on both directions.
+// TLS on both directions. It tracks its connections and closes them all on
+// Close (raft's transport leaves pooled and accepted connections open,
+// which would leak their reader goroutines on the peers).
 type streamLayer struct {
 	net.Listener
 	advertise net.Addr
 	tls       *tls.Config
+
+	mu     sync.Mutex
+	conns  map[*trackedConn]struct{}
+	closed bool
 }
 
 func newStreamLayer(ln net.Listener, advertise net.Addr, cfg *tls.Config) *streamLayer {
 	if cfg != nil {
 		ln = tls.NewListener(ln, cfg)
 	}
-	return &streamLayer{Listener: ln, advertise: advertise, tls: cfg}
+	return &streamLayer{Listener: ln, advertise: advertise, tls: cfg, conns: map[*trackedConn]struct{}{}}
 }
 
 // Addr is the advertised address (what peers dial).
 func (s *streamLayer) Addr() net.Addr { return s.advertise }
 
+// Accept waits for a peer's connection.
+func (s *streamLayer) Accept() (net.Conn, error) {
+	c, err := s.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return s.track(c)
+}
+
 // Dial connects to a peer's raft address.
 func (s *streamLayer) Dial(addr raft.ServerAddress, timeout time.Duration) (net.Conn, error) {
 	d := &net.Dialer{Timeout: timeout}
+	var c net.Conn
+	var err error
 	if s.tls == nil {
-		return d.Dial("tcp", string(addr))
+		c, err = d.Dial("tcp", string(addr))
+	} else {
+		cfg := s.tls.Clone()
+		if host, _, herr := net.SplitHostPort(string(addr)); herr == nil {
+			cfg.ServerName = host
+		}
+		c, err = tls.DialWithDialer(d, "tcp", string(addr), cfg)
 	}
-	cfg := s.tls.Clone()
-	if host, _, err := net.SplitHostPort(string(addr)); err == nil {
-		cfg.ServerName = host
+	if err != nil {
+		return nil, err
 	}
-	return tls.DialWithDialer(d, "tcp", string(addr), cfg)
+	return s.track(c)
+}
+
+// track records c until it is closed.
+func (s *streamLayer) track(c net.Conn) (net.Conn, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		c.Close()
+		return nil, net.ErrClosed
+	}
+	t := &trackedConn{Conn: c, s: s}
+	s.conns[t] = struct{}{}
+	return t, nil
+}
+
+// Close closes the listener and every connection.
+func (s *streamLayer) Close() error {
+	s.mu.Lock()
+	s.closed = true
+	conns := s.conns
+	s.conns = map[*trackedConn]struct{}{}
+	s.mu.Unlock()
+	err := s.Listener.Close()
+	for c := range conns {
+		c.Conn.Close()
+	}
+	return err
+}
+
+// trackedConn removes itself from its stream layer when closed.
+type trackedConn struct {
+	net.Conn
+	s *streamLayer
+}
+
+func (c *trackedConn) Close() error {
+	c.s.mu.Lock()
+	delete(c.s.conns, c)
+	c.s.mu.Unlock()
+	return c.Conn.Close()
 }
 
 // newHCLogger adapts raft's hclog output to slog: each line becomes one

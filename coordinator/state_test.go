@@ -1,0 +1,175 @@
+package coordinator
+
+import (
+	"errors"
+	"slices"
+	"sort"
+	"testing"
+	"time"
+)
+
+var t0 = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+
+// testJob is a job of n images, batches of batch, epochs epochs.
+func testJob(n, batch, epochs int) Job {
+	return Job{ID: "j1", ConfigJSON: []byte(`{}`), Params: JobParams{Seed: 9, Epochs: epochs, GlobalBatch: batch, CheckpointInterval: 2}}
+}
+
+func ids(n int) []int {
+	out := make([]int, n)
+	for i := range out {
+		out[i] = i
+	}
+	return out
+}
+
+// TestCommandSequence applies a job's life through failures and checks each
+// command's effect or refusal.
+func TestCommandSequence(t *testing.T) {
+	s := NewState()
+	gen := func() uint64 { return s.Generation }
+	steps := []struct {
+		name  string
+		cmd   func() Command
+		err   error
+		check func(t *testing.T)
+	}{
+		{"submit", func() Command { return &SubmitJob{Job: testJob(40, 8, 2)} }, nil,
+			func(t *testing.T) { want(t, "phase", s.Job.Phase, PhasePending) }},
+		{"second submit refused", func() Command { return &SubmitJob{Job: Job{ID: "j2"}} }, ErrJobRunning, nil},
+		{"start of unknown job", func() Command { return &StartPretraining{JobID: "nope", TrainIDs: ids(40)} }, ErrNoJob, nil},
+		{"register w1", func() Command { return &RegisterWorker{ID: "w1", RingAddr: "a1", Time: t0} }, nil, nil},
+		{"register w2", func() Command { return &RegisterWorker{ID: "w2", RingAddr: "a2", Time: t0.Add(time.Second)} }, nil,
+			func(t *testing.T) { want(t, "ring", s.Ring, []string{"w1", "w2"}) }},
+		{"start", func() Command { return &StartPretraining{JobID: "j1", TrainIDs: ids(40), Time: t0} }, nil,
+			func(t *testing.T) {
+				want(t, "phase", s.Job.Phase, PhasePretraining)
+				want(t, "resume", s.Job.Resume, true)
+				want(t, "steps", s.Job.StepsInEpoch(), 5)
+			}},
+		{"stale step", func() Command { return &StepDone{JobID: "j1", Generation: gen() - 1} }, ErrStaleGeneration, nil},
+		{"step ahead", func() Command { return &StepDone{JobID: "j1", Generation: gen(), Step: 1} }, ErrBadStep, nil},
+		{"step 0", func() Command { return &StepDone{JobID: "j1", Generation: gen(), Step: 0} }, nil,
+			func(t *testing.T) {
+				want(t, "next", s.Job.NextStep, 1)
+				want(t, "resume", s.Job.Resume, false)
+				want(t, "synced", s.Synced, []string{"w1", "w2"})
+			}},
+		{"step 0 again is a no-op", func() Command { return &StepDone{JobID: "j1", Generation: gen(), Step: 0} }, nil,
+			func(t *testing.T) { want(t, "next", s.Job.NextStep, 1); want(t, "metrics", len(s.Job.Metrics), 1) }},
+		{"checkpoint ahead", func() Command { return &CommitCheckpoint{JobID: "j1", Generation: gen(), Checkpoint: Checkpoint{Digest: "d2", Step: 2}} }, ErrBadStep, nil},
+		{"checkpoint", func() Command { return &CommitCheckpoint{JobID: "j1", Generation: gen(), Checkpoint: Checkpoint{Digest: "d1", Step: 1}} }, nil,
+			func(t *testing.T) { want(t, "checkpoint", s.Job.Checkpoint.Digest, "d1") }},
+		{"step 1", func() Command { return &StepDone{JobID: "j1", Generation: gen(), Step: 1} }, nil, nil},
+		{"w1 dies: w2 keeps the weights", func() Command { return &RemoveWorkers{IDs: []string{"w1"}, Time: t0} }, nil,
+			func(t *testing.T) {
+				want(t, "ring", s.Ring, []string{"w2"})
+				want(t, "next", s.Job.NextStep, 2)
+				want(t, "resume", s.Job.Resume, false)
+			}},
+		{"w3 joins after w2", func() Command { return &RegisterWorker{ID: "w3", RingAddr: "a3", Time: t0.Add(-time.Hour)} }, nil,
+			func(t *testing.T) { want(t, "ring (synced first)", s.Ring, []string{"w2", "w3"}) }},
+		{"w2 dies: w3 never synced, roll back", func() Command { return &RemoveWorkers{IDs: []string{"w2"}, Time: t0} }, nil,
+			func(t *testing.T) {
+				want(t, "next", s.Job.NextStep, 1)
+				want(t, "resume", s.Job.Resume, true)
+				want(t, "rolled back at", s.Job.RolledBackAt, s.Generation)
+			}},
+		{"old generation checkpoint refused", func() Command { return &CommitCheckpoint{JobID: "j1", Generation: gen() - 1, Checkpoint: Checkpoint{Digest: "d3", Step: 1}} }, ErrStaleGeneration, nil},
+		{"w3 dies: wait", func() Command { return &RemoveWorkers{IDs: []string{"w3"}, Time: t0.Add(time.Minute)} }, nil,
+			func(t *testing.T) { want(t, "waiting", s.Job.WaitingSince, t0.Add(time.Minute)) }},
+		{"w4 returns", func() Command { return &RegisterWorker{ID: "w4", RingAddr: "a4", Time: t0} }, nil,
+			func(t *testing.T) {
+				want(t, "waiting", s.Job.WaitingSince.IsZero(), true)
+				want(t, "restore", BuildAssignment(s, "w4", &orderCache{}).GetRestore().GetDigest(), "d1")
+			}},
+		{"wrong from-phase", func() Command { return &SetPhase{JobID: "j1", From: PhaseBaseline, To: PhaseDone} }, ErrWrongPhase, nil},
+		{"fail", func() Command { return &SetPhase{JobID: "j1", From: PhasePretraining, To: PhaseFailed, Reason: "r"} }, nil,
+			func(t *testing.T) { want(t, "reason", s.Job.FailureReason, "r") }},
+		{"submit after the end", func() Command { return &SubmitJob{Job: Job{ID: "j2"}} }, nil, nil},
+	}
+	for _, st := range steps {
+		before := s.Clone()
+		_, err := st.cmd().apply(s)
+		if !errors.Is(err, st.err) || (st.err == nil && err != nil) {
+			t.Fatalf("%s: err %v, want %v", st.name, err, st.err)
+		}
+		if err != nil {
+			wantJSON(t, st.name+": refused command changed the state", s, before)
+		}
+		if st.check != nil {
+			t.Run(st.name, st.check)
+		}
+	}
+}
+
+// TestResplitExactlyOnce completes some steps with 3 workers, removes one
+// and checks the survivors' assignments cover exactly the remaining images
+// of the epoch, each once.
+func TestResplitExactlyOnce(t *testing.T) {
+	s := NewState()
+	mustApply(t, s, &SubmitJob{Job: testJob(95, 10, 1)})
+	for i, w := range []string{"a", "b", "c"} {
+		mustApply(t, s, &RegisterWorker{ID: w, RingAddr: w + ":1", Time: t0.Add(time.Duration(i))})
+	}
+	mustApply(t, s, &StartPretraining{JobID: "j1", TrainIDs: ids(95), Time: t0})
+	for step := range 4 {
+		mustApply(t, s, &StepDone{JobID: "j1", Generation: s.Generation, Step: step})
+	}
+	g := s.Generation
+	mustApply(t, s, &RemoveWorkers{IDs: []string{"b"}, Time: t0})
+	if s.Generation != g+1 {
+		t.Fatalf("generation %d after a removal, want %d", s.Generation, g+1)
+	}
+	order := EpochOrder(ids(95), 9, 0)
+	var wantIDs, got []int
+	for step := 4; step < NumSteps(95, 10); step++ {
+		wantIDs = append(wantIDs, StepBatch(order, 10, step)...)
+	}
+	for _, w := range s.Ring {
+		a := BuildAssignment(s, w, &orderCache{})
+		if a.GetStartStep() != 4 || len(a.GetSteps()) != NumSteps(95, 10)-4 {
+			t.Fatalf("%s: start %d with %d steps", w, a.GetStartStep(), len(a.GetSteps()))
+		}
+		for _, st := range a.GetSteps() {
+			for _, id := range st.GetImageIds() {
+				got = append(got, int(id))
+			}
+		}
+	}
+	sort.Ints(wantIDs)
+	sort.Ints(got)
+	if !slices.Equal(got, wantIDs) {
+		t.Fatalf("re-split covers %d images, want exactly the %d remaining once", len(got), len(wantIDs))
+	}
+}
+
+// TestEpochEndAndFinalCheckpoint runs an epoch to its end: the end-of-epoch
+// checkpoint is stored as step 0 of the next epoch.
+func TestEpochEndAndFinalCheckpoint(t *testing.T) {
+	s := NewState()
+	mustApply(t, s, &SubmitJob{Job: testJob(16, 8, 1)})
+	mustApply(t, s, &RegisterWorker{ID: "a", RingAddr: "a:1", Time: t0})
+	mustApply(t, s, &StartPretraining{JobID: "j1", TrainIDs: ids(16), Time: t0})
+	mustApply(t, s, &StepDone{JobID: "j1", Generation: s.Generation, Step: 0})
+	mustApply(t, s, &StepDone{JobID: "j1", Generation: s.Generation, Step: 1})
+	if !s.Job.PretrainDone() || s.Job.FinalCheckpoint() {
+		t.Fatalf("after all steps: done %v final %v", s.Job.PretrainDone(), s.Job.FinalCheckpoint())
+	}
+	mustApply(t, s, &CommitCheckpoint{JobID: "j1", Generation: s.Generation, Checkpoint: Checkpoint{Digest: "f", Epoch: 0, Step: 2}})
+	if c := s.Job.Checkpoint; c.Epoch != 1 || c.Step != 0 || !s.Job.FinalCheckpoint() {
+		t.Fatalf("final checkpoint at %d/%d (final %v), want 1/0", c.Epoch, c.Step, s.Job.FinalCheckpoint())
+	}
+}
+
+func mustApply(t *testing.T, s *State, c Command) {
+	t.Helper()
+	if _, err := c.apply(s); err != nil {
+		t.Fatalf("apply %s: %v", c.kind(), err)
+	}
+}
+
+func want[T any](t *testing.T, what string, got, w T) {
+	t.Helper()
+	wantJSON(t, what, got, w)
+}
