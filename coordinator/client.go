@@ -147,7 +147,9 @@ func (c *Client) do(ctx context.Context, op string, fn func(context.Context, *gr
 }
 
 // svc is the CoordinatorService client of a connection.
-func svc(conn *grpc.ClientConn) pb.CoordinatorServiceClient { return pb.NewCoordinatorServiceClient(conn) }
+func svc(conn *grpc.ClientConn) pb.CoordinatorServiceClient {
+	return pb.NewCoordinatorServiceClient(conn)
+}
 
 // Register registers a worker and its ring address.
 func (c *Client) Register(ctx context.Context, id, ringAddr string) (*pb.RegisterWorkerResponse, error) {

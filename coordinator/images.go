@@ -10,7 +10,6 @@ import (
 	pb "github.com/whorl-ml/whorl/proto/whorl/coordinator/v1"
 )
 
-
 // prepCache keeps the leader's Phases.Prepare result of the current job
 // (for its ImageReader), computed at most once per job.
 type prepCache struct {

@@ -57,8 +57,12 @@ func TestCommandSequence(t *testing.T) {
 			}},
 		{"step 0 again is a no-op", func() Command { return &StepDone{JobID: "j1", Generation: gen(), Step: 0} }, nil,
 			func(t *testing.T) { want(t, "next", s.Job.NextStep, 1); want(t, "metrics", len(s.Job.Metrics), 1) }},
-		{"checkpoint ahead", func() Command { return &CommitCheckpoint{JobID: "j1", Generation: gen(), Checkpoint: Checkpoint{Digest: "d2", Step: 2}} }, ErrBadStep, nil},
-		{"checkpoint", func() Command { return &CommitCheckpoint{JobID: "j1", Generation: gen(), Checkpoint: Checkpoint{Digest: "d1", Step: 1}} }, nil,
+		{"checkpoint ahead", func() Command {
+			return &CommitCheckpoint{JobID: "j1", Generation: gen(), Checkpoint: Checkpoint{Digest: "d2", Step: 2}}
+		}, ErrBadStep, nil},
+		{"checkpoint", func() Command {
+			return &CommitCheckpoint{JobID: "j1", Generation: gen(), Checkpoint: Checkpoint{Digest: "d1", Step: 1}}
+		}, nil,
 			func(t *testing.T) { want(t, "checkpoint", s.Job.Checkpoint.Digest, "d1") }},
 		{"step 1", func() Command { return &StepDone{JobID: "j1", Generation: gen(), Step: 1} }, nil, nil},
 		{"w1 dies: w2 keeps the weights", func() Command { return &RemoveWorkers{IDs: []string{"w1"}, Time: t0} }, nil,
@@ -75,7 +79,9 @@ func TestCommandSequence(t *testing.T) {
 				want(t, "resume", s.Job.Resume, true)
 				want(t, "rolled back at", s.Job.RolledBackAt, s.Generation)
 			}},
-		{"old generation checkpoint refused", func() Command { return &CommitCheckpoint{JobID: "j1", Generation: gen() - 1, Checkpoint: Checkpoint{Digest: "d3", Step: 1}} }, ErrStaleGeneration, nil},
+		{"old generation checkpoint refused", func() Command {
+			return &CommitCheckpoint{JobID: "j1", Generation: gen() - 1, Checkpoint: Checkpoint{Digest: "d3", Step: 1}}
+		}, ErrStaleGeneration, nil},
 		{"w3 dies: wait", func() Command { return &RemoveWorkers{IDs: []string{"w3"}, Time: t0.Add(time.Minute)} }, nil,
 			func(t *testing.T) { want(t, "waiting", s.Job.WaitingSince, t0.Add(time.Minute)) }},
 		{"w4 returns", func() Command { return &RegisterWorker{ID: "w4", RingAddr: "a4", Time: t0} }, nil,
