@@ -1,0 +1,209 @@
+package model
+
+import (
+	"context"
+	"math"
+	"math/rand/v2"
+	"testing"
+)
+
+// fdEps and fdTol are the default central-difference step and the accepted error relative to
+// the largest analytic gradient of the tensor (float32 forward passes, float64 objectives).
+const (
+	fdEps = 1e-2
+	fdTol = 2e-2
+)
+
+// randSlice returns n values from N(0, 1) drawn from a fixed stream.
+func randSlice(rng *rand.Rand, n int) []float32 {
+	s := make([]float32, n)
+	for i := range s {
+		s[i] = float32(rng.NormFloat64())
+	}
+	return s
+}
+
+// dot is sum(a*b) in float64.
+func dot(a, b []float32) float64 {
+	var s float64
+	for i := range a {
+		s += float64(a[i]) * float64(b[i])
+	}
+	return s
+}
+
+// fdCheck compares grad with central differences of f over up to samples elements of x.
+func fdCheck(t *testing.T, name string, x, grad []float32, samples int, f func() float64) {
+	t.Helper()
+	fdCheckEps(t, name, x, grad, samples, fdEps, f)
+}
+
+// fdCheckEps is fdCheck with step eps.
+func fdCheckEps(t *testing.T, name string, x, grad []float32, samples int, eps float32, f func() float64) {
+	t.Helper()
+	var scale float64
+	for _, g := range grad {
+		scale = max(scale, math.Abs(float64(g)))
+	}
+	if scale == 0 {
+		t.Fatalf("%s: all analytic gradients are zero", name)
+	}
+	rng := rand.New(rand.NewPCG(uint64(len(x)), 9))
+	worst := 0.0
+	for range min(samples, len(x)) {
+		i := rng.IntN(len(x))
+		old := x[i]
+		x[i] = old + eps
+		fp := f()
+		x[i] = old - eps
+		fm := f()
+		x[i] = old
+		num := (fp - fm) / float64((old+eps)-(old-eps))
+		worst = max(worst, math.Abs(num-float64(grad[i]))/scale)
+	}
+	if worst > fdTol {
+		t.Errorf("%s: finite-difference error %.3g of max gradient %.3g > %g", name, worst, scale, fdTol)
+	}
+}
+
+func TestConvGradients(t *testing.T) {
+	cases := []struct{ cin, cout, k, stride, pad, h int }{
+		{3, 4, 5, 1, 2, 7}, {4, 5, 1, 1, 0, 5}, {3, 2, 3, 2, 1, 7}, {2, 3, 3, 1, 0, 6}, {2, 2, 1, 2, 0, 5},
+	}
+	for _, c := range cases {
+		rng := rand.New(rand.NewPCG(1, uint64(c.k)))
+		cv := newConv2d(c.cin, c.cout, c.k, c.stride, c.pad)
+		cv.w, cv.dw = randSlice(rng, cv.weights()), make([]float32, cv.weights())
+		in := shape{N: 2, H: c.h, W: c.h, C: c.cin}
+		out := cv.outShape(in)
+		x, r := randSlice(rng, in.size()), randSlice(rng, out.size())
+		col := make([]float32, cv.colSize(in)+1)
+		y := make([]float32, out.size())
+		f := func() float64 { cv.forward(x, in, y, col); return dot(y, r) }
+		f()
+		dx := make([]float32, in.size())
+		cv.backward(x, in, append([]float32(nil), r...), dx, col)
+		fdCheck(t, "conv dx", x, dx, 40, f)
+		fdCheck(t, "conv dw", cv.w, cv.dw, 40, f)
+	}
+}
+
+// newTestBN returns a bnReLU with random affine parameters and fresh state.
+func newTestBN(rng *rand.Rand, c int) *bnReLU {
+	b := newBNReLU(c)
+	b.gamma, b.beta = randSlice(rng, c), randSlice(rng, c)
+	b.dgamma, b.dbeta = make([]float32, c), make([]float32, c)
+	b.rmean, b.rvar, b.nbt = randSlice(rng, c), make([]float32, c), make([]float32, 1)
+	for i := range b.rvar {
+		b.rvar[i] = 0.5 + rng.Float32()
+	}
+	return b
+}
+
+func TestBNReLUGradients(t *testing.T) {
+	for _, train := range []bool{true, false} {
+		rng := rand.New(rand.NewPCG(2, 3))
+		const m, c = 50, 6
+		b := newTestBN(rng, c)
+		y, r := randSlice(rng, m*c), randSlice(rng, m*c)
+		z := make([]float32, m*c)
+		part := make([]float32, partialSize(m, c, 2))
+		ctx := context.Background()
+		f := func() float64 {
+			if err := b.forward(ctx, y, z, m, train, nil, part); err != nil {
+				t.Fatal(err)
+			}
+			return dot(z, r)
+		}
+		f()
+		g := append([]float32(nil), r...)
+		if err := b.backward(ctx, g, y, z, m, nil, part); err != nil {
+			t.Fatal(err)
+		}
+		fdCheck(t, "bn dx", y, g, 60, f)
+		fdCheck(t, "bn dgamma", b.gamma, b.dgamma, c, f)
+		fdCheck(t, "bn dbeta", b.beta, b.dbeta, c, f)
+	}
+}
+
+func TestPoolGradients(t *testing.T) {
+	cases := []pool2d{
+		{kind: poolMax, k: 3, stride: 2, pad: 1}, {kind: poolMax, k: 2, stride: 2},
+		{kind: poolAvg, k: 3, stride: 2, pad: 1}, {kind: poolAvg, k: 2, stride: 2},
+	}
+	for _, h := range []int{7, 8} {
+		for _, p := range cases {
+			rng := rand.New(rand.NewPCG(4, uint64(h)))
+			in := shape{N: 2, H: h, W: h, C: 3}
+			out := p.outShape(in)
+			p.argmax = make([]int32, out.size())
+			x, r := randSlice(rng, in.size()), randSlice(rng, out.size())
+			y := make([]float32, out.size())
+			f := func() float64 { p.forward(x, in, y); return dot(y, r) }
+			f()
+			dx := make([]float32, in.size())
+			p.backward(r, in, dx)
+			fdCheckEps(t, "pool dx", x, dx, 60, 1e-3, f)
+		}
+	}
+}
+
+func TestHeadAndLossGradients(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	in := shape{N: 3, H: 2, W: 3, C: 4}
+	h := &head{cin: 4, classes: 5}
+	h.w, h.b = randSlice(rng, 20), randSlice(rng, 5)
+	h.dw, h.db = make([]float32, 20), make([]float32, 5)
+	x := randSlice(rng, in.size())
+	labels := []int{4, 0, 2}
+	feat, logits, dl := make([]float32, 12), make([]float32, 15), make([]float32, 15)
+	f := func() float64 {
+		h.forward(x, in, feat, logits)
+		loss, _, err := SoftmaxCrossEntropy(logits, labels, 5, 1, dl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return loss
+	}
+	f()
+	dx := make([]float32, in.size())
+	h.backward(dl, feat, in, make([]float32, 12), dx)
+	fdCheck(t, "head dx", x, dx, 40, f)
+	fdCheck(t, "head dw", h.w, h.dw, 20, f)
+	fdCheck(t, "head db", h.b, h.db, 5, f)
+}
+
+// TestNetGradients checks every parameter tensor of a whole (narrow) network at once.
+func TestNetGradients(t *testing.T) {
+	for _, cfg := range []Config{
+		{Arch: ArchSmall, Blocks: 3, Width: 16, InputSize: 8, Classes: 3},
+		{Arch: ArchNIN3, Blocks: 3, Width: 8, InputSize: 8, Classes: 4},
+	} {
+		n, err := New(cfg, 11)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rng := rand.New(rand.NewPCG(7, 8))
+		x := randSlice(rng, 4*3*8*8)
+		labels := []int{0, 1, 2, 1}
+		ctx := context.Background()
+		loss := func() float64 {
+			logits, err := n.Forward(ctx, x, 4)
+			if err != nil {
+				t.Fatal(err)
+			}
+			l, _, _ := SoftmaxCrossEntropy(logits, labels, cfg.Classes, 1, make([]float32, len(logits)))
+			return l
+		}
+		n.ZeroGrads()
+		if _, _, err := n.TrainStep(ctx, x, labels, 1); err != nil {
+			t.Fatal(err)
+		}
+		grads := append([]float32(nil), n.Grads()...)
+		for _, s := range n.specs {
+			if !s.State {
+				fdCheckEps(t, cfg.Arch+" "+s.Name, n.params[s.Off:s.Off+s.Size], grads[s.Off:s.Off+s.Size], 6, 3e-4, loss)
+			}
+		}
+	}
+}

@@ -1,0 +1,144 @@
+package model
+
+import (
+	"context"
+	"math/rand/v2"
+	"sync"
+	"testing"
+)
+
+// fakeRing is an in-process Reducer for a fixed number of replicas: each AllReduceSum call waits
+// until every replica has contributed, then gives all of them the sum (in replica order).
+type fakeRing struct {
+	mu      sync.Mutex
+	cond    *sync.Cond
+	n       int
+	bufs    [][]float32
+	arrived int
+	round   int
+	calls   int
+}
+
+func newFakeRing(n int) *fakeRing {
+	r := &fakeRing{n: n, bufs: make([][]float32, n)}
+	r.cond = sync.NewCond(&r.mu)
+	return r
+}
+
+// replica is one replica's view of the ring.
+type replica struct {
+	ring *fakeRing
+	rank int
+}
+
+func (p replica) AllReduceSum(ctx context.Context, buf []float32) error {
+	r := p.ring
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	round := r.round
+	r.bufs[p.rank] = buf
+	r.arrived++
+	if r.arrived == r.n {
+		sum := make([]float32, len(buf))
+		for _, b := range r.bufs {
+			for i, v := range b {
+				sum[i] += v
+			}
+		}
+		for _, b := range r.bufs {
+			copy(b, sum)
+		}
+		r.arrived, r.calls = 0, r.calls+1
+		r.round++
+		r.cond.Broadcast()
+		return ctx.Err()
+	}
+	for r.round == round {
+		r.cond.Wait()
+	}
+	return ctx.Err()
+}
+
+// TestSyncBNMatchesWholeBatch trains 2 replicas on half batches with a synchronising reducer and
+// checks they compute what one process computes on the whole batch.
+func TestSyncBNMatchesWholeBatch(t *testing.T) {
+	cfg := Config{Arch: ArchNIN3, Blocks: 3, Width: 16, InputSize: 8, Classes: 4}
+	whole, err := New(cfg, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const batch, img = 8, 3 * 8 * 8
+	rng := rand.New(rand.NewPCG(1, 1))
+	x := randSlice(rng, batch*img)
+	labels := []int{0, 1, 2, 3, 3, 2, 1, 0}
+	ctx := context.Background()
+	reps := []*Net{whole.Clone(), whole.Clone()}
+	wholeLoss, _, err := whole.TrainStep(ctx, x, labels, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ring := newFakeRing(2)
+	losses, errs := make([]float64, 2), make([]error, 2)
+	var wg sync.WaitGroup
+	for r, n := range reps {
+		n.SetReducer(replica{ring: ring, rank: r})
+		wg.Go(func() {
+			h := batch / 2
+			losses[r], _, errs[r] = n.TrainStep(ctx, x[r*h*img:(r+1)*h*img], labels[r*h:(r+1)*h], 0.5)
+		})
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	sum := make([]float32, whole.NumParams())
+	for _, n := range reps {
+		for i, g := range n.Grads() {
+			sum[i] += g
+		}
+	}
+	if e := relErr(sum, whole.Grads()); e > 1e-5 {
+		t.Errorf("summed replica gradients differ from the whole batch: %.3g", e)
+	}
+	for r, n := range reps {
+		if e := relErr(n.State(), whole.State()); e > 1e-5 {
+			t.Errorf("replica %d running statistics differ: %.3g", r, e)
+		}
+	}
+	if d := (losses[0]+losses[1])/2 - wholeLoss; d > 1e-5 || d < -1e-5 {
+		t.Errorf("mean replica loss %g, whole %g", (losses[0]+losses[1])/2, wholeLoss)
+	}
+	if ring.calls == 0 {
+		t.Error("the reducer was never called")
+	}
+}
+
+// TestDeterministicAcrossThreads trains the same seed with 1 and 2 threads and requires
+// bit-identical parameters and state.
+func TestDeterministicAcrossThreads(t *testing.T) {
+	defer SetThreads(SetThreads(1))
+	run := func(threads int) *Net {
+		SetThreads(threads)
+		n, err := New(Config{Arch: ArchNIN4, Blocks: 4, Width: 32, InputSize: 16, Classes: 4}, 5)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rng := rand.New(rand.NewPCG(2, 2))
+		x := randSlice(rng, 8*3*16*16)
+		opt := NewSGD(DefaultSGDConfig())
+		for range 3 {
+			n.ZeroGrads()
+			if _, _, err := n.TrainStep(context.Background(), x, []int{0, 1, 2, 3, 0, 1, 2, 3}, 1); err != nil {
+				t.Fatal(err)
+			}
+			opt.Step(n.Params(), n.Grads(), 0.1)
+		}
+		return n
+	}
+	a, b := run(1), run(2)
+	if !equalF32(a.Params(), b.Params()) || !equalF32(a.State(), b.State()) {
+		t.Fatal("1 and 2 threads give different weights")
+	}
+}
