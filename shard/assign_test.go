@@ -46,31 +46,39 @@ func workerNames(n int) []string {
 }
 
 // exactlyOnce runs Assign, consumes some steps, Reassigns the rest to a
-// new worker list, and checks the epoch sees every image once.
+// new worker list, consumes more, Reassigns again to the first list, and
+// checks the epoch sees every image exactly once.
 func exactlyOnce(t *testing.T, n, nw, nw2, batch, steps int, seed int64, epoch int) {
 	images := make([]int, n)
 	for i := range images {
 		images[i] = 3*i + 1
 	}
-	ws := workerNames(nw)
-	shards := Assign(epoch, seed, images, ws, batch)
-	checkShards(t, shards, images, ws, batch)
+	lists := [][]string{workerNames(nw), workerNames(nw2 + 5)[5:], workerNames(nw)} // new names: the old workers are gone
 	consumed := map[int]bool{}
-	b := max(batch, 1)
-	for _, w := range ws {
-		for _, img := range shards[w][:min(steps*b, len(shards[w]))] {
-			consumed[img] = true
+	remaining := images
+	for round, ws := range lists {
+		var shards map[string][]int
+		if round == 0 {
+			shards = Assign(epoch, seed, remaining, ws, batch)
+		} else {
+			shards = Reassign(epoch, seed, remaining, ws, batch)
+		}
+		checkShards(t, shards, remaining, ws, batch)
+		for _, w := range ws {
+			for _, img := range shards[w][:min(steps*max(batch, 1), len(shards[w]))] {
+				if consumed[img] {
+					t.Fatalf("round %d: image %d consumed twice", round, img)
+				}
+				consumed[img] = true
+			}
+		}
+		remaining = nil
+		for _, img := range images {
+			if !consumed[img] {
+				remaining = append(remaining, img)
+			}
 		}
 	}
-	var remaining []int
-	for _, img := range images {
-		if !consumed[img] {
-			remaining = append(remaining, img)
-		}
-	}
-	ws2 := workerNames(nw2 + 5)[5:] // new names: the old workers are gone
-	re := Reassign(epoch, seed, remaining, ws2, batch)
-	checkShards(t, re, remaining, ws2, batch)
 }
 
 func TestAssignExactlyOnce(t *testing.T) {

@@ -38,7 +38,8 @@ type LoadConfig struct {
 	// embedded CC BY flowers set.
 	Dir string
 	// Size is the training size: images are resized so the shorter side is
-	// Size, then centre-cropped to Size x Size.
+	// Size, then centre-cropped to Size x Size. The embedded photos are 48
+	// px, so a larger Size enlarges them.
 	Size int
 	// MaxPixels refuses images whose header declares more pixels than this,
 	// before decoding them.
