@@ -9,36 +9,38 @@ import (
 	"gonum.org/v1/gonum/blas/gonum"
 )
 
-// benchShape is one GEMM of the nin4 network at 32x32 and batch 128 (channels-last im2col).
+// benchShape is one GEMM of the nin4 network at 32x32 and batch 128, as model/conv.go calls it.
 type benchShape struct {
 	name           string
 	transA, transB bool
 	m, n, k        int
 }
 
-// convShapes returns the forward (Y = X*W), input-gradient (dX = dY*W^T) and weight-gradient
-// (dW = X^T*dY) products of the nin4 convolutions, plus the forms with the weights stored
-// C_out x K as PyTorch does (Y = X*W^T, dW^T = dY^T*X), plus a square reference shape.
+// convShapes returns, for each nin4 convolution, the three products model/conv.go computes on
+// channels-last activations with weights stored C_out x K: forward Y = X*W^T (m = rows,
+// n = C_out, k = K), input gradient dX = dY*W (m = rows, n = K, k = C_out) and weight gradient
+// dW = dY^T*X (m = C_out, n = K, k = rows). Rows are batch*H*W, or the im2col chunk of whole
+// images that fits model's 8 Mi-float scratch (109 images at 32x32, 13 at 16x16, 75 at 8x8).
+// A square shape is the usual reference point.
 func convShapes() []benchShape {
 	convs := []struct {
-		name    string
-		m, n, k int
+		name           string
+		rows, cout, kd int
 	}{
-		{"b1conv5x5", 131072, 192, 75},
+		{"b1conv5x5", 109 * 1024, 192, 75},
 		{"b1conv1x1a", 131072, 160, 192},
 		{"b1conv1x1b", 131072, 96, 160},
-		{"b2conv5x5", 32768, 192, 2400},
+		{"b2conv5x5", 13 * 256, 192, 2400},
 		{"b2conv1x1", 32768, 192, 192},
-		{"b3conv3x3", 8192, 192, 1728},
+		{"b3conv3x3", 75 * 64, 192, 1728},
+		{"b3conv1x1", 8192, 192, 192},
 	}
 	shapes := []benchShape{{"square1024", false, false, 1024, 1024, 1024}}
 	for _, c := range convs {
 		shapes = append(shapes,
-			benchShape{c.name + "-fwd", false, false, c.m, c.n, c.k},
-			benchShape{c.name + "-dX", false, true, c.m, c.k, c.n},
-			benchShape{c.name + "-dW", true, false, c.k, c.n, c.m},
-			benchShape{c.name + "-fwdWt", false, true, c.m, c.n, c.k},
-			benchShape{c.name + "-dWt", true, false, c.n, c.k, c.m})
+			benchShape{c.name + "-fwd", false, true, c.rows, c.cout, c.kd},
+			benchShape{c.name + "-dX", false, false, c.rows, c.kd, c.cout},
+			benchShape{c.name + "-dW", true, false, c.cout, c.kd, c.rows})
 	}
 	return shapes
 }

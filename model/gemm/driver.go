@@ -175,8 +175,8 @@ func (pr *problem) macro(w *workspace, ic, mc, pc, kc, jc, nc int, bb *bBlock) {
 }
 
 // tileAt computes the rows x cols tile of C at (i, j) with the narrowest kernel that covers it;
-// a partial tile goes through the workspace tile so that the kernel never touches C outside
-// the matrix. The arithmetic of every element is the same whichever path it takes.
+// a tile with fewer rows (or, unless the kernel masks, fewer columns) goes through the
+// workspace tile so that the kernel never touches C outside the matrix. The arithmetic of every element is the same whichever path it takes.
 func (pr *problem) tileAt(w *workspace, kc int, ap *float32, lda int, rowMajor bool, bp *float32, ldb, i, j, rows, cols int, beta float32) {
 	kn := &pr.kern
 	fn, width := kn.stepMajor, kn.nr
@@ -190,8 +190,8 @@ func (pr *problem) tileAt(w *workspace, kc int, ap *float32, lda int, rowMajor b
 		}
 	}
 	off := i*pr.ldc + j
-	if rows == kn.mr && cols == width {
-		fn(kc, ap, lda, bp, ldb, &pr.c[off], pr.ldc, pr.alpha, beta)
+	if rows == kn.mr && (cols == width || kn.masked) {
+		fn(kc, ap, lda, bp, ldb, &pr.c[off], pr.ldc, pr.alpha, beta, cols)
 		return
 	}
 	nr := kn.nr
@@ -200,7 +200,7 @@ func (pr *problem) tileAt(w *workspace, kc int, ap *float32, lda int, rowMajor b
 			copy(w.tile[r*nr:r*nr+cols], pr.c[off+r*pr.ldc:])
 		}
 	}
-	fn(kc, ap, lda, bp, ldb, &w.tile[0], nr, pr.alpha, beta)
+	fn(kc, ap, lda, bp, ldb, &w.tile[0], nr, pr.alpha, beta, width)
 	for r := range rows {
 		copy(pr.c[off+r*pr.ldc:off+r*pr.ldc+cols], w.tile[r*nr:r*nr+cols])
 	}

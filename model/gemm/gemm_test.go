@@ -145,11 +145,11 @@ func tiny(kn kernel) kernel {
 	return kn
 }
 
-// packed returns kn without its row-major and half-width kernels and in-place B, so that A and
-// B are always packed and narrow edges use the full kernel.
+// packed returns kn without its row-major and half-width kernels, in-place B and masking, so
+// that A and B are always packed and narrow edges use the full kernel and the scratch tile.
 func packed(kn kernel) kernel {
 	kn.rowMajor, kn.halfStep, kn.halfRow = nil, nil, nil
-	kn.inPlaceBRows = 0
+	kn.inPlaceBRows, kn.masked = 0, false
 	return kn
 }
 

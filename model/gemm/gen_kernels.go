@@ -6,7 +6,9 @@
 // Each kernel computes one MR x NR tile of C from MR rows of op(A) and NR columns of op(B)
 // (step p at b[p*ldb], a packed micro-panel or B itself): acc += broadcast(op(A)[r,p]) * b[p,:]
 // with one fused multiply-add per vector, p = 0..k-1 in order, then C = alpha*acc (beta == 0,
-// C is not read) or C = alpha*acc + beta*C (one fused multiply-add).
+// C is not read) or C = alpha*acc + beta*C (one fused multiply-add). The AVX-512 kernels store
+// only the first cols columns (a mask register on the last vector); the AVX2 kernels ignore
+// cols and always store the whole tile.
 //
 // Two ways to address A: "P" (step-major) reads op(A)[r,p] at a[p*lda + r], which covers both
 // a packed panel (lda = MR) and a transposed A read in place; "R" (row-major) reads it at
@@ -87,7 +89,7 @@ func (s spec) bAddr(p, v int) string {
 }
 
 // generate appends the kernel
-// func name(k int, a *float32, lda int, b *float32, ldb int, c *float32, ldc int, alpha, beta float32).
+// func name(k int, a *float32, lda int, b *float32, ldb int, c *float32, ldc int, alpha, beta float32, cols int).
 func (s spec) generate(w *strings.Builder) {
 	p := func(format string, args ...any) { fmt.Fprintf(w, format+"\n", args...) }
 	acc := s.mr * s.nv
@@ -95,9 +97,9 @@ func (s spec) generate(w *strings.Builder) {
 	aReg := func(r int) string { return s.r(acc + s.nv + r%2) }
 	mode := map[bool]string{false: "op(A)[r,p] at a[p*lda+r]", true: "op(A)[r,p] at a[r*lda+p]"}[s.rowA]
 	p("")
-	p("// func %s(k int, a *float32, lda int, b *float32, ldb int, c *float32, ldc int, alpha, beta float32)", s.name)
+	p("// func %s(k int, a *float32, lda int, b *float32, ldb int, c *float32, ldc int, alpha, beta float32, cols int)", s.name)
 	p("// %dx%d tile, %s, op(B)[p,j] at b[p*ldb+j].", s.mr, s.nv*s.width, mode)
-	p("TEXT ·%s(SB), NOSPLIT, $0-64", s.name)
+	p("TEXT ·%s(SB), NOSPLIT, $0-72", s.name)
 	p("\tMOVQ k+0(FP), CX")
 	p("\tMOVQ a+8(FP), SI")
 	p("\tMOVQ lda+16(FP), R10")
@@ -171,6 +173,15 @@ func (s spec) generate(w *strings.Builder) {
 	alpha, beta := bReg(0), s.r(acc+s.nv)
 	p("\tVBROADCASTSS alpha+56(FP), %s", alpha)
 	p("\tVBROADCASTSS beta+60(FP), %s", beta)
+	if s.masked() {
+		// K1 = (1 << (cols - (nv-1)*width)) - 1: the lanes of the last vector to store.
+		p("\tMOVQ cols+64(FP), CX")
+		p("\tSUBQ $%d, CX", (s.nv-1)*s.width)
+		p("\tMOVL $1, AX")
+		p("\tSHLL CX, AX")
+		p("\tDECL AX")
+		p("\tKMOVW AX, K1")
+	}
 	p("\tMOVL beta+60(FP), AX")
 	p("\tTESTL $0x7fffffff, AX")
 	p("\tJZ storezero")
@@ -183,17 +194,26 @@ func (s spec) generate(w *strings.Builder) {
 	p("\tRET")
 }
 
-// stores writes C = alpha*acc (+ beta*C when beta is not empty), row by row.
+// masked reports whether the kernel stores through a column mask (AVX-512 only).
+func (s spec) masked() bool { return s.reg == "Z" }
+
+// stores writes C = alpha*acc (+ beta*C when beta is not empty), row by row; with a mask, the
+// last vector of each row is read and written only in the lanes K1 selects (masked-off lanes
+// do not fault).
 func (s spec) stores(p func(string, ...any), alpha, beta string) {
 	p("\tMOVQ DX, R9")
 	for r := range s.mr {
 		for v := range s.nv {
 			a := s.r(r*s.nv + v)
+			k := ""
+			if s.masked() && v == s.nv-1 {
+				k = "K1, "
+			}
 			p("\tVMULPS %s, %s, %s", alpha, a, a)
 			if beta != "" {
-				p("\tVFMADD231PS %d(R9), %s, %s", v*s.width*4, beta, a)
+				p("\tVFMADD231PS %d(R9), %s, %s%s", v*s.width*4, beta, k, a)
 			}
-			p("\tVMOVUPS %s, %d(R9)", a, v*s.width*4)
+			p("\tVMOVUPS %s, %s%d(R9)", a, k, v*s.width*4)
 		}
 		if r < s.mr-1 {
 			p("\tADDQ R8, R9")

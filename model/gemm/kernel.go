@@ -9,8 +9,9 @@ import "unsafe"
 // row-major kernel reads it at a[r*lda+p] (an untransposed A read in place). The kernel sets
 // C = alpha*acc when beta is 0 (C is not read) and C = alpha*acc + beta*C otherwise, where
 // acc[r][j] sums op(A)[r,p]*b[p][j] for p = 0..k-1 in that order. c points at the tile's first
-// element; ldc is C's row stride.
-type kernelFunc func(k int, a *float32, lda int, b *float32, ldb int, c *float32, ldc int, alpha, beta float32)
+// element; ldc is C's row stride. A masking kernel (kernel.masked) reads and writes only the
+// first cols columns of C; the others always write the whole tile.
+type kernelFunc func(k int, a *float32, lda int, b *float32, ldb int, c *float32, ldc int, alpha, beta float32, cols int)
 
 // kernel is one micro-kernel family with its register-tile shape and the cache blocking that
 // suits it.
@@ -32,10 +33,12 @@ type kernel struct {
 	// halfStep and halfRow compute an mr x nr/2 tile (the left half of a B panel); nil when the
 	// kernel has none, and then narrow edge tiles use the full kernels.
 	halfStep, halfRow kernelFunc
+	// masked says that the kernels honour cols, so column-edge tiles need no scratch tile.
+	masked bool
 }
 
 // generic is the portable pure-Go kernel, always available.
-var generic = kernel{name: "generic", mr: 4, nr: 4, mc: 128, kc: 256, nc: 4096, unitRows: 512, stepMajor: kernGeneric}
+var generic = kernel{name: "generic", mr: 4, nr: 4, mc: 128, kc: 256, nc: 4096, unitRows: 512, stepMajor: kernGeneric, masked: true}
 
 // kernels lists the kernels this CPU can run, fastest first; generic is always last.
 var kernels = append(archKernels(), generic)
@@ -48,7 +51,7 @@ func Kernel() string { return best.name }
 
 // kernGeneric is the 4x4 pure-Go step-major micro-kernel. Its sixteen accumulators are separate
 // variables so that the compiler keeps them in registers.
-func kernGeneric(k int, a *float32, lda int, b *float32, ldb int, c *float32, ldc int, alpha, beta float32) {
+func kernGeneric(k int, a *float32, lda int, b *float32, ldb int, c *float32, ldc int, alpha, beta float32, cols int) {
 	as := unsafe.Slice(a, (k-1)*lda+4)
 	bs := unsafe.Slice(b, (k-1)*ldb+4)
 	var c00, c01, c02, c03, c10, c11, c12, c13 float32
@@ -62,11 +65,29 @@ func kernGeneric(k int, a *float32, lda int, b *float32, ldb int, c *float32, ld
 		c20, c21, c22, c23 = c20+a2*b0, c21+a2*b1, c22+a2*b2, c23+a2*b3
 		c30, c31, c32, c33 = c30+a3*b0, c31+a3*b1, c32+a3*b2, c33+a3*b3
 	}
+	if cols < 4 {
+		storePartial(unsafe.Slice(c, 3*ldc+cols), ldc, cols, alpha, beta, [4][4]float32{
+			{c00, c01, c02, c03}, {c10, c11, c12, c13}, {c20, c21, c22, c23}, {c30, c31, c32, c33}})
+		return
+	}
 	cs := unsafe.Slice(c, 3*ldc+4)
 	storeRow(cs[0:4:4], c00, c01, c02, c03, alpha, beta)
 	storeRow(cs[ldc:ldc+4:ldc+4], c10, c11, c12, c13, alpha, beta)
 	storeRow(cs[2*ldc:2*ldc+4:2*ldc+4], c20, c21, c22, c23, alpha, beta)
 	storeRow(cs[3*ldc:3*ldc+4:3*ldc+4], c30, c31, c32, c33, alpha, beta)
+}
+
+// storePartial writes the first cols columns of alpha*acc (+ beta*C) into the 4-row tile c.
+func storePartial(c []float32, ldc, cols int, alpha, beta float32, acc [4][4]float32) {
+	for r := range 4 {
+		for j := range cols {
+			if beta == 0 {
+				c[r*ldc+j] = alpha * acc[r][j]
+			} else {
+				c[r*ldc+j] = float32(alpha*acc[r][j]) + beta*c[r*ldc+j]
+			}
+		}
+	}
 }
 
 // storeRow writes alpha*(x0..x3) (+ beta*row) into row.

@@ -4,9 +4,9 @@
 
 #include "textflag.h"
 
-// func kernAVX2P(k int, a *float32, lda int, b *float32, ldb int, c *float32, ldc int, alpha, beta float32)
+// func kernAVX2P(k int, a *float32, lda int, b *float32, ldb int, c *float32, ldc int, alpha, beta float32, cols int)
 // 6x16 tile, op(A)[r,p] at a[p*lda+r], op(B)[p,j] at b[p*ldb+j].
-TEXT ·kernAVX2P(SB), NOSPLIT, $0-64
+TEXT ·kernAVX2P(SB), NOSPLIT, $0-72
 	MOVQ k+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ lda+16(FP), R10
@@ -233,9 +233,9 @@ storezero:
 	VZEROUPPER
 	RET
 
-// func kernAVX2R(k int, a *float32, lda int, b *float32, ldb int, c *float32, ldc int, alpha, beta float32)
+// func kernAVX2R(k int, a *float32, lda int, b *float32, ldb int, c *float32, ldc int, alpha, beta float32, cols int)
 // 6x16 tile, op(A)[r,p] at a[r*lda+p], op(B)[p,j] at b[p*ldb+j].
-TEXT ·kernAVX2R(SB), NOSPLIT, $0-64
+TEXT ·kernAVX2R(SB), NOSPLIT, $0-72
 	MOVQ k+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ lda+16(FP), R10
@@ -468,9 +468,9 @@ storezero:
 	VZEROUPPER
 	RET
 
-// func kernAVX2PHalf(k int, a *float32, lda int, b *float32, ldb int, c *float32, ldc int, alpha, beta float32)
+// func kernAVX2PHalf(k int, a *float32, lda int, b *float32, ldb int, c *float32, ldc int, alpha, beta float32, cols int)
 // 6x8 tile, op(A)[r,p] at a[p*lda+r], op(B)[p,j] at b[p*ldb+j].
-TEXT ·kernAVX2PHalf(SB), NOSPLIT, $0-64
+TEXT ·kernAVX2PHalf(SB), NOSPLIT, $0-72
 	MOVQ k+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ lda+16(FP), R10
@@ -626,9 +626,9 @@ storezero:
 	VZEROUPPER
 	RET
 
-// func kernAVX2RHalf(k int, a *float32, lda int, b *float32, ldb int, c *float32, ldc int, alpha, beta float32)
+// func kernAVX2RHalf(k int, a *float32, lda int, b *float32, ldb int, c *float32, ldc int, alpha, beta float32, cols int)
 // 6x8 tile, op(A)[r,p] at a[r*lda+p], op(B)[p,j] at b[p*ldb+j].
-TEXT ·kernAVX2RHalf(SB), NOSPLIT, $0-64
+TEXT ·kernAVX2RHalf(SB), NOSPLIT, $0-72
 	MOVQ k+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ lda+16(FP), R10

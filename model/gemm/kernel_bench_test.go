@@ -22,7 +22,7 @@ func BenchmarkKernel(b *testing.B) {
 			c0 := cpuSeconds()
 			for b.Loop() {
 				for j := range 8 {
-					kn.stepMajor(kc, &a[0], kn.mr, &bp[j*kn.nr*kc], kn.nr, &c[0], kn.nr, 1, 1)
+					kn.stepMajor(kc, &a[0], kn.mr, &bp[j*kn.nr*kc], kn.nr, &c[0], kn.nr, 1, 1, kn.nr)
 				}
 			}
 			reportFlops(b, 8*2*float64(kn.mr*kn.nr*kc), c0)
