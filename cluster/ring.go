@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	ringv1 "github.com/whorl-ml/whorl/proto/whorl/ring/v1"
 )
@@ -150,19 +152,32 @@ func (r *Ring) connect(ctx context.Context) error {
 	}
 	timer := time.NewTimer(r.cfg.Timeout)
 	defer timer.Stop()
-	for range r.cfg.Streams {
+	for got := range r.cfg.Streams {
 		select {
 		case err := <-ready:
 			if err != nil {
 				return peerErr(ErrPeer, "open lane to", r.next(), r.nextRank(), err)
 			}
 		case <-timer.C:
-			return peerErr(ErrTimeout, fmt.Sprintf("open lanes within %v to", r.cfg.Timeout), r.next(), r.nextRank(), nil)
+			return r.connectErr(ErrTimeout, ready, len(r.out)-got)
 		case <-ctx.Done():
-			return peerErr(ctx.Err(), "open lanes to", r.next(), r.nextRank(), nil)
+			return r.connectErr(ctx.Err(), ready, len(r.out)-got)
 		}
 	}
 	return nil
+}
+
+// connectErr stops the lanes still opening and reports why they failed.
+func (r *Ring) connectErr(kind error, ready <-chan error, pending int) error {
+	r.cancel()
+	var last error
+	for range pending {
+		if err := <-ready; err != nil && status.Code(err) != codes.Canceled {
+			last = err
+		}
+	}
+	what := fmt.Sprintf("open lanes within %v to", r.cfg.Timeout)
+	return peerErr(kind, what, r.next(), r.nextRank(), last)
 }
 
 // runLane opens lane l, reports on ready when the next member accepted it,
@@ -170,14 +185,7 @@ func (r *Ring) connect(ctx context.Context) error {
 func (r *Ring) runLane(l *outLane, ready chan<- error) {
 	defer r.wg.Done()
 	defer close(l.ended)
-	client := ringv1.NewRingServiceClient(l.conn)
-	stream, err := client.Transfer(r.ctx, grpc.CallContentSubtype(codecName), grpc.WaitForReady(true))
-	if err == nil {
-		err = stream.SendMsg(&outChunk{hdr: r.header(l.idx)})
-	}
-	if err == nil {
-		_, err = stream.Recv()
-	}
+	stream, err := r.openLane(l)
 	l.stream = stream
 	ready <- err
 	if err != nil {
@@ -188,6 +196,32 @@ func (r *Ring) runLane(l *outLane, ready chan<- error) {
 		return // the next member left cleanly (a later send reports it), or this ring ended the lane
 	}
 	r.fail(peerErr(ErrPeer, fmt.Sprintf("lane %d to", l.idx), r.next(), r.nextRank(), err))
+}
+
+// openLane opens the stream of lane l and waits for the next member's
+// acknowledgement, retrying while the member is unreachable (it may not
+// listen yet) until the ring's context ends; the error is the last one.
+func (r *Ring) openLane(l *outLane) (ringv1.RingService_TransferClient, error) {
+	client := ringv1.NewRingServiceClient(l.conn)
+	wait := 20 * time.Millisecond
+	for {
+		stream, err := client.Transfer(r.ctx, grpc.CallContentSubtype(codecName))
+		if err == nil {
+			err = stream.SendMsg(&outChunk{hdr: r.header(l.idx)})
+		}
+		if err == nil {
+			_, err = stream.Recv()
+		}
+		if err == nil || status.Code(err) != codes.Unavailable {
+			return stream, err
+		}
+		select {
+		case <-time.After(wait):
+			wait = min(2*wait, 500*time.Millisecond)
+		case <-r.ctx.Done():
+			return nil, err
+		}
+	}
 }
 
 // header is the TransferRequest header of this member's messages on lane.

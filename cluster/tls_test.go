@@ -1,0 +1,148 @@
+package cluster
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"math/big"
+	"net"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/status"
+)
+
+// testCA is a certificate authority made for one test.
+type testCA struct {
+	cert *x509.Certificate
+	key  *ecdsa.PrivateKey
+	pool *x509.CertPool
+}
+
+func newTestCA(t *testing.T, name string) *testCA {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: name},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AddCert(cert)
+	return &testCA{cert: cert, key: key, pool: pool}
+}
+
+// issue makes a worker certificate for 127.0.0.1, valid as server and client.
+func (ca *testCA) issue(t *testing.T) tls.Certificate {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: "worker"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
+		KeyUsage:    x509.KeyUsageDigitalSignature,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
+}
+
+// tlsConfig is a worker's configuration: its certificate from issuer,
+// trusting peers whose certificates trusted signed.
+func tlsConfig(t *testing.T, issuer, trusted *testCA) Config {
+	cfg := testConfig()
+	cfg.Timeout = time.Second
+	cfg.TLS = &tls.Config{
+		Certificates: []tls.Certificate{issuer.issue(t)},
+		RootCAs:      trusted.pool, ClientCAs: trusted.pool, MinVersion: tls.VersionTLS13,
+	}
+	return cfg
+}
+
+// TestMutualTLS: members with certificates of the cluster's CA form a ring
+// and reduce correctly; a peer whose certificate another CA signed, or one
+// without a client certificate, is refused and never gets a lane.
+func TestMutualTLS(t *testing.T) {
+	ca, rogue := newTestCA(t, "whorl"), newTestCA(t, "rogue")
+	nodes := []*node{startNode(t, tlsConfig(t, ca, ca)), startNode(t, tlsConfig(t, ca, ca))}
+	rings := joinAll(t, nodes, 1)
+	in := randomInputs(9, 2, 3001)
+	checkReduce(t, rings, 1, clone(in), ringOrderSum(in, false), Sum)
+
+	// The intruder trusts the cluster's CA but holds a rogue certificate.
+	intruder := startNode(t, tlsConfig(t, rogue, ca))
+	members := []string{intruder.addr, nodes[0].addr}
+	joined := make(chan error, 1)
+	go func() {
+		r, err := nodes[0].svc.NewRing(context.Background(), 2, members, 1)
+		if err == nil {
+			_ = r.Close()
+		}
+		joined <- err
+	}()
+	if r, err := intruder.svc.NewRing(context.Background(), 2, members, 0); err == nil {
+		_ = r.Close()
+		t.Fatal("a member accepted a lane from a peer with a rogue certificate")
+	} else {
+		t.Logf("rogue client certificate refused: %v", err)
+	}
+	if err := <-joined; err == nil {
+		t.Fatal("a member opened a lane to a server with a rogue certificate")
+	} else {
+		t.Logf("rogue server certificate refused: %v", err)
+	}
+
+	// A client without any certificate.
+	creds := credentials.NewTLS(&tls.Config{RootCAs: ca.pool, MinVersion: tls.VersionTLS13})
+	conn, err := grpc.NewClient(nodes[0].addr, grpc.WithTransportCredentials(creds))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	// Its lane would be a repeat of the open lane 0 (InvalidArgument) if the
+	// handshake let it through.
+	if _, err := openLane(conn, &outChunk{hdr: rings[1].header(0)}); status.Code(err) != codes.Unavailable {
+		t.Fatalf("lane from a peer without a certificate: %v, want the handshake refused (Unavailable)", err)
+	} else {
+		t.Logf("no certificate refused: %v", err)
+	}
+}
+
+// openLane opens a lane on conn and waits for its acknowledgement.
+func openLane(conn *grpc.ClientConn, hello *outChunk) (bool, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	stream, err := newRingClient(conn).Transfer(ctx, grpc.CallContentSubtype(codecName))
+	if err != nil {
+		return false, err
+	}
+	if err := stream.SendMsg(hello); err != nil {
+		return false, err
+	}
+	_, err = stream.Recv()
+	return err == nil, err
+}
