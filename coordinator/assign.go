@@ -3,6 +3,7 @@ package coordinator
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -47,10 +48,10 @@ func BuildAssignment(s *State, id string, orders *orderCache) *pb.GetAssignmentR
 	if j == nil {
 		return a
 	}
-	a.JobId, a.ConfigJson, a.Phase = j.ID, j.ConfigJSON, phasePB[j.Phase]
+	a.JobId, a.ConfigJson, a.Phase = j.ID, slices.Clone(j.ConfigJSON), phasePB[j.Phase]
 	a.Epoch, a.TotalEpochs = uint32(j.Epoch), uint32(j.Params.Epochs)
 	a.StartStep, a.TotalSteps = uint32(j.NextStep), uint32(j.StepsInEpoch())
-	a.NormMean, a.NormStd = j.Mean[:], j.Std[:]
+	a.NormMean, a.NormStd = slices.Clone(j.Mean[:]), slices.Clone(j.Std[:]) // no aliasing of the state
 	a.ManifestDigest = j.ManifestDigest
 	a.CheckpointInterval = uint32(j.Params.CheckpointInterval)
 	a.Latest = checkpointPB(j.Checkpoint)

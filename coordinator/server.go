@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"slices"
 	"time"
 
 	"google.golang.org/grpc"
@@ -141,7 +142,7 @@ func (s *coordinatorServer) FetchResults(_ context.Context, req *pb.FetchResults
 		}
 		resp = &pb.FetchResultsResponse{
 			JobId: j.ID, Phase: phasePB[j.Phase], FailureReason: j.FailureReason,
-			BaselineJson: j.BaselineJSON, ReportJson: j.ReportJSON,
+			BaselineJson: slices.Clone(j.BaselineJSON), ReportJson: slices.Clone(j.ReportJSON),
 		}
 		if j.FinalCheckpoint() {
 			resp.Pretrained = checkpointPB(j.Checkpoint)
