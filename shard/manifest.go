@@ -164,3 +164,25 @@ func ApplyManifest(d *Dataset, m Manifest) (Split, error) {
 	}
 	return s, nil
 }
+
+// Items returns the manifest's images as Items (class indices into
+// m.Classes, SHA-256 set), sorted by class then path: what LoadSource needs
+// to decode exactly the manifest's files from any Source, checking each
+// file's hash.
+func (m Manifest) Items() []Item {
+	index := make(map[string]int, len(m.Classes))
+	for i, c := range m.Classes {
+		index[c] = i
+	}
+	items := make([]Item, len(m.Images))
+	for i, im := range m.Images {
+		items[i] = Item{Path: im.Path, SHA256: im.SHA256, Class: index[im.Class]}
+	}
+	sort.Slice(items, func(a, b int) bool {
+		if items[a].Class != items[b].Class {
+			return items[a].Class < items[b].Class
+		}
+		return items[a].Path < items[b].Path
+	})
+	return items
+}

@@ -1,6 +1,7 @@
 package shard
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -146,6 +147,14 @@ func TestManifestRoundTrip(t *testing.T) {
 	must(t, err)
 	if fmt.Sprint(got) != fmt.Sprint(s) {
 		t.Fatalf("applied %v, want %v", got, s)
+	}
+	// A worker decoding the manifest's files from a Source gets the same
+	// images.
+	w, _, err := LoadSource(context.Background(), LoadConfig{Size: 8, MaxPixels: DefaultMaxPixels},
+		FolderSource{Dir: dir}, m.Classes, m.Items())
+	must(t, err)
+	if w.Len() != d.Len() || string(w.pix) != string(d.pix) {
+		t.Fatal("LoadSource of the manifest's items differs from Load")
 	}
 
 	// A changed file and a missing file each fail naming the file.

@@ -14,7 +14,7 @@ func init() { register(newDataCmd) }
 
 // dataOptions are the flags of `whorl data inspect`.
 type dataOptions struct {
-	dir, manifest         string
+	dir, manifest, apply  string
 	asJSON, strict        bool
 	seed, size, testPer   int
 	maxPixels, workers    int
@@ -45,11 +45,14 @@ func newDataInspectCmd() *cobra.Command {
 files) or, without --data, the embedded CC BY flowers photos. It decodes every
 image at --size px with all cores and prints the images per class, the files it
 skipped and why, what it ignored, the sizes of the seeded stratified split, and
-how long decoding took. --write-manifest saves the split as a JSON manifest.`,
+how long decoding took. --write-manifest saves the split as a JSON manifest;
+--manifest uses a saved split instead of making one, and fails naming any listed
+file that is missing or changed.`,
 		Example: `  whorl data inspect
   whorl data inspect --data ../shared/data/flowers --json
   whorl data inspect --data photos --seed 2 --test-per-class 60 --labeled-fraction 0.1
-  whorl data inspect --data photos --strict --write-manifest split.json`,
+  whorl data inspect --data photos --strict --write-manifest split.json
+  whorl data inspect --data photos --manifest split.json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return inspectData(cmd, o)
@@ -60,6 +63,7 @@ how long decoding took. --write-manifest saves the split as a JSON manifest.`,
 	f.BoolVar(&o.asJSON, "json", false, "print one JSON object")
 	f.BoolVar(&o.strict, "strict", false, "fail on the first bad image instead of skipping it")
 	f.StringVar(&o.manifest, "write-manifest", "", "write the split manifest (JSON) to this file")
+	f.StringVar(&o.apply, "manifest", "", "use the split of this manifest (fails if a listed file is missing or changed)")
 	IntRange(f, &o.seed, "seed", 1, 0, 1<<31-1, "seed of the split")
 	IntRange(f, &o.size, "size", 32, shard.MinSize, shard.MaxSize, "training image size in pixels")
 	IntRange(f, &o.maxPixels, "max-pixels", shard.DefaultMaxPixels, 1, 1<<30, "refuse images whose header declares more pixels")
@@ -100,9 +104,7 @@ func inspectData(cmd *cobra.Command, o dataOptions) error {
 	if err != nil {
 		return err
 	}
-	sc := shard.SplitConfig{Seed: int64(o.seed), TestFraction: o.testFrac, TestPerClass: o.testPer,
-		LabeledFraction: o.labeledFrac}
-	s, err := shard.MakeSplit(d, sc)
+	s, err := splitData(d, o)
 	if err != nil {
 		return fmt.Errorf("split %s: %w", rep.Source, err)
 	}
@@ -122,6 +124,19 @@ func inspectData(cmd *cobra.Command, o dataOptions) error {
 	}
 	printInspect(cmd.OutOrStdout(), sum, rep.Classes, o.manifest)
 	return nil
+}
+
+// splitData makes the seeded split, or applies --manifest.
+func splitData(d *shard.Dataset, o dataOptions) (shard.Split, error) {
+	if o.apply != "" {
+		m, err := shard.ReadManifest(o.apply)
+		if err != nil {
+			return shard.Split{}, err
+		}
+		return shard.ApplyManifest(d, m)
+	}
+	return shard.MakeSplit(d, shard.SplitConfig{Seed: int64(o.seed), TestFraction: o.testFrac,
+		TestPerClass: o.testPer, LabeledFraction: o.labeledFrac})
 }
 
 // printInspect writes the human-readable report.

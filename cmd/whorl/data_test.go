@@ -80,8 +80,17 @@ func TestDataInspectJSON(t *testing.T) {
 	if s := got.Split; s.Train != 4 || s.Test != 2 || s.Labeled != 2 || s.Unlabeled != 2 || got.DecodeSeconds <= 0 {
 		t.Errorf("split %+v decode %g", s, got.DecodeSeconds)
 	}
-	if _, err := os.Stat(manifest); err != nil {
-		t.Errorf("manifest not written: %v", err)
+	// The written manifest reproduces the split; a changed file fails.
+	out, err = runWhorl(t, "data", "inspect", "--data", dir, "--size", "8", "--manifest", manifest)
+	if err != nil || !strings.Contains(out, "train 4 (labeled 2, unlabeled 2), test 2") {
+		t.Fatalf("--manifest: %v\n%s", err, out)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "cats", "a.jpg"), []byte("new bytes"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err = runWhorl(t, "data", "inspect", "--data", dir, "--size", "8", "--manifest", manifest)
+	if err == nil || !strings.Contains(err.Error(), "cats/a.jpg") {
+		t.Fatalf("--manifest with a changed file: %v", err)
 	}
 }
 
