@@ -29,7 +29,7 @@ func BenchmarkLoadFlowers(b *testing.B) {
 				b.ReportMetric(float64(d.Len()), "images")
 				b.ReportMetric(float64(rep.Bytes)/1e6, "MB")
 			}
-			b.ReportMetric((processCPU() - cpu0).Seconds()/float64(b.N), "cpu-s/op")
+			b.ReportMetric((processCPU()-cpu0).Seconds()/float64(b.N), "cpu-s/op")
 		})
 	}
 }
