@@ -143,6 +143,13 @@ type SupervisedConfig struct {
 	// pretrained network fixed while fine-tuning (0 = fine-tune all
 	// layers). The baseline trains every layer.
 	FreezeBlocks int `json:"freeze_blocks"`
+	// ReinitBlocks re-initialises the last ReinitBlocks feature blocks of
+	// the pretrained network before fine-tuning (0 = keep them all): the
+	// last blocks of a rotation network are the most task-specific.
+	ReinitBlocks int `json:"reinit_blocks"`
+	// BodyLRScale multiplies the learning rate of the pretrained feature
+	// blocks while fine-tuning (the new head uses LR); 0 means 1.
+	BodyLRScale float64 `json:"body_lr_scale"`
 }
 
 // DefaultConfig is the quick preset with seed 1.
@@ -279,6 +286,12 @@ func (s SupervisedConfig) validate(bad badFunc, blocks int) {
 	}
 	if s.FreezeBlocks < 0 || (blocks > 0 && s.FreezeBlocks > blocks) {
 		bad("supervised.freeze_blocks", "%d is out of range; accepted 0..%d (the network's blocks)", s.FreezeBlocks, blocks)
+	}
+	if s.ReinitBlocks < 0 || (blocks > 0 && s.ReinitBlocks+s.FreezeBlocks > blocks) {
+		bad("supervised.reinit_blocks", "%d is out of range; accepted 0..%d (the blocks not frozen)", s.ReinitBlocks, max(blocks-s.FreezeBlocks, 0))
+	}
+	if v := s.BodyLRScale; math.IsNaN(v) || v < 0 || v > 10 {
+		bad("supervised.body_lr_scale", "%g is out of range; accepted 0..10", v)
 	}
 	s.Schedule.validate(bad, "supervised.schedule", s.Epochs)
 	s.Augmentation.validate(bad, "supervised.augmentation")

@@ -26,19 +26,18 @@ func (r *Runner) FineTune(ctx context.Context, configJSON []byte, pretrained []b
 	if err := json.Unmarshal(baselineJSON, &base); err != nil {
 		return nil, fmt.Errorf("fine-tune: decode the baseline result: %w", err)
 	}
-	ck, err := model.DecodeCheckpoint(pretrained)
-	if err != nil {
-		return nil, fmt.Errorf("fine-tune: pretrained checkpoint: %w", err)
-	}
 	d, err := r.load(ctx, c)
 	if err != nil {
 		return nil, err
 	}
-	pre := ck.Net
+	pre, meta, err := pretrainedNet(c, pretrained)
+	if err != nil {
+		return nil, fmt.Errorf("fine-tune: %w", err)
+	}
 	if got, want := pre.Config().InputSize, c.Data.ImageSize; got != want {
 		return nil, fmt.Errorf("fine-tune: pretrained network takes %d px inputs, the job %d px", got, want)
 	}
-	pretext := PretextResult{History: r.pretextHistory(ck.Meta)}
+	pretext := PretextResult{History: r.pretextHistory(meta)}
 	if pretext.TestRotationAccuracy, err = RotationAccuracy(ctx, pre, d, d.Split.Test); err != nil {
 		return nil, fmt.Errorf("fine-tune: %w", err)
 	}
@@ -47,6 +46,9 @@ func (r *Runner) FineTune(ctx context.Context, configJSON []byte, pretrained []b
 	}
 	n := pre.Clone()
 	n.ReplaceHead(len(d.Set.Classes), int64(c.Seed)+headInitOffset)
+	if err := ReinitBlocks(n, c.Supervised.ReinitBlocks, int64(c.Seed)+reinitOffset); err != nil {
+		return nil, fmt.Errorf("fine-tune: %w", err)
+	}
 	hist, err := Supervised(ctx, n, d, c.Supervised, c.Supervised.FreezeBlocks, c.Seed^supervisedStream, "finetune", r.Progress)
 	if err != nil {
 		return nil, fmt.Errorf("fine-tune: %w", err)
@@ -70,6 +72,23 @@ func (r *Runner) FineTune(ctx context.Context, configJSON []byte, pretrained []b
 		return nil, fmt.Errorf("fine-tune: encode report: %w", err)
 	}
 	return b, nil
+}
+
+// pretrainedNet decodes the pretrained checkpoint; no checkpoint (a job
+// without pretraining epochs) gives the untrained network of the seed.
+func pretrainedNet(c Config, pretrained []byte) (*model.Net, map[string]string, error) {
+	if len(pretrained) == 0 {
+		st, err := NewPretrainState(c)
+		if err != nil {
+			return nil, nil, err
+		}
+		return st.Net, nil, nil
+	}
+	ck, err := model.DecodeCheckpoint(pretrained)
+	if err != nil {
+		return nil, nil, fmt.Errorf("pretrained checkpoint: %w", err)
+	}
+	return ck.Net, ck.Meta, nil
 }
 
 // pretextHistory is the pretraining history recorded by the caller or, if

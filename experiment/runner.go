@@ -34,6 +34,7 @@ const (
 const (
 	baselineInitOffset = 1000
 	headInitOffset     = 2000
+	reinitOffset       = 3000
 	supervisedStream   = 0x7375706572766973
 )
 
@@ -178,7 +179,9 @@ func (r *Runner) Baseline(ctx context.Context, configJSON []byte) ([]byte, error
 	if err != nil {
 		return nil, err
 	}
-	hist, err := Supervised(ctx, n, d, c.Supervised, 0, c.Seed^supervisedStream, "baseline", r.Progress)
+	recipe := c.Supervised
+	recipe.BodyLRScale = 1 // from scratch: one rate for every layer
+	hist, err := Supervised(ctx, n, d, recipe, 0, c.Seed^supervisedStream, "baseline", r.Progress)
 	if err != nil {
 		return nil, fmt.Errorf("baseline: %w", err)
 	}

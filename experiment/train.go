@@ -77,14 +77,55 @@ func frozenPrefix(n *model.Net, blocks int) int {
 	return end
 }
 
+// headOffset is where the classifier's parameters start (they are last).
+func headOffset(n *model.Net) int {
+	at := n.NumParams()
+	for _, s := range n.Specs() {
+		if !s.State && strings.HasPrefix(s.Name, "classifier.") {
+			at = min(at, s.Offset)
+		}
+	}
+	return at
+}
+
+// ReinitBlocks copies the parameters and state of the last k feature
+// blocks from a freshly initialised network of the same shape.
+func ReinitBlocks(n *model.Net, k int, seed int64) error {
+	if k == 0 {
+		return nil
+	}
+	fresh, err := model.New(n.Config(), seed)
+	if err != nil {
+		return fmt.Errorf("re-initialise blocks: %w", err)
+	}
+	blocks := n.Config().Blocks
+	for _, s := range fresh.Specs() {
+		for b := blocks - k; b < blocks; b++ {
+			if !strings.HasPrefix(s.Name, fmt.Sprintf("features.%d.", b)) {
+				continue
+			}
+			if s.State {
+				copy(n.State()[s.Offset:s.Offset+s.Size], fresh.State()[s.Offset:s.Offset+s.Size])
+			} else {
+				copy(n.Params()[s.Offset:s.Offset+s.Size], fresh.Params()[s.Offset:s.Offset+s.Size])
+			}
+		}
+	}
+	return nil
+}
+
 // Supervised trains n on the labeled training images with recipe s and
 // returns the per-epoch history (validation accuracy measured after each
 // epoch). The data order and augmentation are drawn from seed, so the
 // baseline and the fine-tuning see the same batches.
 func Supervised(ctx context.Context, n *model.Net, d *Data, s SupervisedConfig, freeze int, seed uint64,
 	phase string, progress func(Event)) ([]EpochStat, error) {
-	opt := supervisedOptimizer(s)
-	skip := frozenPrefix(n, freeze)
+	body, head := supervisedOptimizer(s), supervisedOptimizer(s)
+	skip, headAt := frozenPrefix(n, freeze), headOffset(n)
+	bodyScale := s.BodyLRScale
+	if bodyScale == 0 {
+		bodyScale = 1
+	}
 	aug := shard.Augment{Pad: s.Augmentation.CropPad, Flip: s.Augmentation.Flip}
 	idx := append([]int(nil), d.LabeledTrain...)
 	steps := len(idx) / s.Batch
@@ -110,7 +151,11 @@ func Supervised(ctx context.Context, n *model.Net, d *Data, s SupervisedConfig, 
 				return hist, fmt.Errorf("%s epoch %d step %d: %w", phase, e+1, st+1, err)
 			}
 			lr := learningRate(s.Schedule, s.LR, e, st, steps, s.Epochs)
-			opt.Step(n.Params()[skip:], n.Grads()[skip:], lr)
+			p, g := n.Params(), n.Grads()
+			if skip < headAt {
+				body.Step(p[skip:headAt], g[skip:headAt], lr*bodyScale)
+			}
+			head.Step(p[headAt:], g[headAt:], lr)
 			lossSum += loss * float64(len(part))
 			correct, seen = correct+ok, seen+len(part)
 			if progress != nil {

@@ -1,0 +1,155 @@
+package experiment
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"image"
+	"image/color"
+	"image/png"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+
+	"github.com/whorl-ml/whorl/model"
+)
+
+// writeImageFolder makes a small image folder: classes sub-folders of n
+// PNGs whose colour and stripes depend on the class, with noise.
+func writeImageFolder(t *testing.T, classes, n int) string {
+	t.Helper()
+	dir := t.TempDir()
+	rng := rand.New(rand.NewPCG(7, 7))
+	for c := range classes {
+		sub := filepath.Join(dir, fmt.Sprintf("class%d", c))
+		if err := os.MkdirAll(sub, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		for i := range n {
+			img := image.NewRGBA(image.Rect(0, 0, 12, 12))
+			for y := range 12 {
+				for x := range 12 {
+					v := uint8(rng.IntN(60))
+					if (x+c*y)%(c+2) == 0 {
+						v += 150
+					}
+					img.Set(x, y, color.RGBA{R: v + uint8(40*c), G: v, B: 255 - v, A: 255})
+				}
+			}
+			f, err := os.Create(filepath.Join(sub, fmt.Sprintf("%02d.png", i)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := png.Encode(f, img); err != nil {
+				t.Fatal(err)
+			}
+			f.Close()
+		}
+	}
+	return dir
+}
+
+// tinyConfig is a configuration small enough for tests under -race.
+func tinyConfig(dir string) Config {
+	c := DefaultConfig()
+	c.Data = DataConfig{Dir: dir, ImageSize: 8}
+	c.Split = SplitConfig{TestFraction: 0.25, LabeledFraction: 0.5, ValidationFraction: 0.2}
+	c.Pretrain.Epochs, c.Pretrain.GlobalBatch = 2, 8
+	c.Supervised.Epochs, c.Supervised.Batch = 2, 8
+	c.CheckpointEvery = 2
+	return c
+}
+
+func TestRunLocalWritesReport(t *testing.T) {
+	c := tinyConfig(writeImageFolder(t, 3, 16))
+	out := t.TempDir()
+	r := &Runner{OutDir: out, Cluster: ClusterInfo{Workers: 1}}
+	rep, err := r.RunLocal(context.Background(), c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(filepath.Join(out, FileReport))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatal(err)
+	}
+	if err := CheckReportKeys(m); err != nil {
+		t.Error(err)
+	}
+	for _, f := range []string{FileReportMD, FileCurves, FileConfusion, FileManifest, FilePretrained, FileFinetuned, FileBaselineCk} {
+		if st, err := os.Stat(filepath.Join(out, f)); err != nil || st.Size() == 0 {
+			t.Errorf("output %s missing or empty: %v", f, err)
+		}
+	}
+	if rep.Dataset.Train+rep.Dataset.Test != 48 || rep.Dataset.Labeled+rep.Dataset.Unlabeled != rep.Dataset.Train {
+		t.Errorf("dataset sizes do not add up: %+v", rep.Dataset)
+	}
+	if got := rep.Finetune.Confusion.Total(); got != rep.Dataset.Test {
+		t.Errorf("fine-tuned confusion matrix counts %d images, test has %d", got, rep.Dataset.Test)
+	}
+	if rep.Gain != rep.Finetune.TestAccuracy-rep.Baseline.TestAccuracy || len(rep.Pretext.History) != 2 {
+		t.Errorf("gain %v or pretext history %v inconsistent", rep.Gain, rep.Pretext.History)
+	}
+	ck, err := model.ReadCheckpoint(filepath.Join(out, FileFinetuned))
+	if err != nil || ck.Net.Config().Classes != 3 {
+		t.Errorf("fine-tuned checkpoint: %v (classes %v)", err, ck)
+	}
+}
+
+// TestPretrainResumeIsExact interrupts pretraining and resumes it from the
+// checkpoint: the weights must equal an uninterrupted run's bit for bit.
+func TestPretrainResumeIsExact(t *testing.T) {
+	c := tinyConfig(writeImageFolder(t, 3, 16))
+	ctx := context.Background()
+	d, err := LoadData(ctx, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	whole, err := NewPretrainState(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := Pretrain(ctx, c, d, whole, nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "resume.safetensors")
+	save := func(s *PretrainState) error { return SavePretrain(path, c, s) }
+	part, err := NewPretrainState(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cctx, cancel := context.WithCancel(ctx)
+	steps := 0
+	err = Pretrain(cctx, c, d, part, save, func(e Event) {
+		if steps++; steps == 3 && !e.EpochDone {
+			cancel()
+		}
+	})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("interrupted pretraining returned %v, want context.Canceled", err)
+	}
+	resumed, err := ResumePretrain(path, c)
+	if err != nil || resumed == nil {
+		t.Fatalf("resume: %v", err)
+	}
+	if resumed.Epoch != 0 || resumed.Step != 3 {
+		t.Errorf("resumed at epoch %d step %d, want 0, 3", resumed.Epoch, resumed.Step)
+	}
+	if err := Pretrain(ctx, c, d, resumed, save, nil); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(whole.Net.Params(), resumed.Net.Params()) || !slices.Equal(whole.Net.State(), resumed.Net.State()) {
+		t.Error("resumed pretraining differs from the uninterrupted run")
+	}
+	other := c
+	other.Seed++
+	if _, err := ResumePretrain(path, other); err == nil {
+		t.Error("resuming a checkpoint of another seed: want an error")
+	}
+}
