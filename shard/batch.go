@@ -8,6 +8,7 @@ import (
 // Normalizer holds the per-channel mean and standard deviation of pixel
 // values scaled to [0, 1]; a pixel value v becomes (v/255 - Mean) / Std.
 type Normalizer struct {
+	// Mean and Std are per channel (R, G, B) on the [0, 1] scale.
 	Mean, Std [3]float32
 }
 
@@ -47,7 +48,9 @@ func ComputeNormalizer(d *Dataset, idx []int) Normalizer {
 // RandomCrop(size, padding=Pad)), then a horizontal flip with probability
 // one half when Flip is set. The zero value is no augmentation.
 type Augment struct {
-	Pad  int
+	// Pad is the padding of the random crop in pixels (0 = no crop).
+	Pad int
+	// Flip enables random horizontal flips.
 	Flip bool
 }
 

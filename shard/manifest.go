@@ -20,18 +20,25 @@ const (
 
 // Manifest records a split so a run can be audited and repeated.
 type Manifest struct {
-	Version int             `json:"version"`
-	Classes []string        `json:"classes"`
-	Images  []ManifestImage `json:"images"`
+	// Version is ManifestVersion.
+	Version int `json:"version"`
+	// Classes are the class names in index order.
+	Classes []string `json:"classes"`
+	// Images are the images of the split, sorted by path.
+	Images []ManifestImage `json:"images"`
 }
 
 // ManifestImage is one image of a Manifest. Split is "test", "labeled"
 // or "unlabeled" (the training set is labeled plus unlabeled).
 type ManifestImage struct {
-	Path   string `json:"path"`
+	// Path is relative to the data folder, with forward slashes.
+	Path string `json:"path"`
+	// SHA256 is the lowercase hex SHA-256 of the file's bytes.
 	SHA256 string `json:"sha256"`
-	Class  string `json:"class"`
-	Split  string `json:"split"`
+	// Class is the class name.
+	Class string `json:"class"`
+	// Split is SplitTest, SplitLabeled or SplitUnlabeled.
+	Split string `json:"split"`
 }
 
 // Manifest records split s of d; images in no split are left out. Images

@@ -12,8 +12,10 @@ import (
 // Blob is the result of fetching one item: its bytes, or why they could not
 // be had (a missing or unreadable file; the item is then skipped).
 type Blob struct {
+	// Data is the file's bytes.
 	Data []byte
-	Err  error
+	// Err says why Data could not be had; the item is then skipped.
+	Err error
 }
 
 // Source is where image bytes come from: a folder shared by every process

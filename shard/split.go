@@ -44,7 +44,11 @@ func (c SplitConfig) Validate() error {
 // Split holds indices into a Dataset, each list sorted ascending. Train is
 // the disjoint union of Labeled and Unlabeled; Test is disjoint from Train.
 type Split struct {
-	Train, Test, Labeled, Unlabeled []int
+	// Train is every training image; Test the held-out images.
+	Train, Test []int
+	// Labeled are the training images whose labels are used; Unlabeled
+	// the rest of Train.
+	Labeled, Unlabeled []int
 }
 
 // MakeSplit makes the stratified split: per class, images ordered by a hash
