@@ -136,3 +136,23 @@ func BenchmarkInPlaceB(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkSmall measures the per-call overhead on the classifier head's shapes (batch 128,
+// 192 features, 4 classes) and a small square; it reports allocations.
+func BenchmarkSmall(b *testing.B) {
+	for _, s := range []benchShape{
+		{"head-fwd", false, true, 128, 4, 192},
+		{"head-dW", true, false, 4, 192, 128},
+		{"square64", false, false, 64, 64, 64},
+	} {
+		a, lda, bm, ldb, c := s.operands()
+		b.Run(s.name, func(b *testing.B) {
+			b.ReportAllocs()
+			c0 := cpuSeconds()
+			for b.Loop() {
+				Sgemm(s.transA, s.transB, s.m, s.n, s.k, 1, a, lda, bm, ldb, 0, c, s.n)
+			}
+			reportFlops(b, 2*float64(s.m)*float64(s.n)*float64(s.k), c0)
+		})
+	}
+}

@@ -21,28 +21,53 @@ func sgemm(kn kernel, threads int, transA, transB bool, m, n, k int, alpha float
 		scale(c, ldc, m, n, beta)
 		return
 	}
-	pr := &problem{transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, beta: beta,
+	pr := problem{transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, beta: beta,
 		a: a, b: b, c: c, lda: lda, ldb: ldb, ldc: ldc, kern: kn, id: calls.Add(1)}
 	tm, tn := ceilDiv(m, kn.mr), ceilDiv(n, kn.nr)
 	pm, pn := partition(tm, tn, threads, kn)
 	if pm*pn > 1 {
 		pm *= min(max(1, tm/pm*kn.mr/kn.unitRows), maxUnitsPerThread)
 	}
-	var next atomic.Int64
+	us := units{pm: pm, pn: pn, tm: tm, tn: tn}
+	if workers := min(threads, pm*pn); workers > 1 {
+		us.parallel(pr, workers)
+		return
+	}
+	w := workspaces.Get().(*workspace)
+	for u := range pm * pn {
+		us.run(&pr, w, u)
+	}
+	workspaces.Put(w)
+}
+
+// units is a call's pm x pn grid of work units over the tm x tn register tiles of C.
+type units struct{ pm, pn, tm, tn int }
+
+// run computes unit u (units are numbered down the rows first, so consecutive units share
+// their columns and a goroutine's packed B).
+func (us *units) run(pr *problem, w *workspace, u int) {
+	kn := &pr.kern
+	um, un := u%us.pm, u/us.pm
+	i0, i1 := min(pr.m, us.tm*um/us.pm*kn.mr), min(pr.m, us.tm*(um+1)/us.pm*kn.mr)
+	j0, j1 := min(pr.n, us.tn*un/us.pn*kn.nr), min(pr.n, us.tn*(un+1)/us.pn*kn.nr)
+	if i0 < i1 && j0 < j1 {
+		pr.block(w, i0, i1, j0, j1)
+	}
+}
+
+// parallel computes all units on the given number of goroutines (this one included), each
+// taking the next unit until none is left, and returns when all are done.
+func (us units) parallel(pr problem, workers int) {
+	var next atomic.Int64 // the next unit to take
 	work := func() {
 		w := workspaces.Get().(*workspace)
 		defer workspaces.Put(w)
-		for u := int(next.Add(1)) - 1; u < pm*pn; u = int(next.Add(1)) - 1 {
-			um, un := u%pm, u/pm
-			i0, i1 := min(m, tm*um/pm*kn.mr), min(m, tm*(um+1)/pm*kn.mr)
-			j0, j1 := min(n, tn*un/pn*kn.nr), min(n, tn*(un+1)/pn*kn.nr)
-			if i0 < i1 && j0 < j1 {
-				pr.block(w, i0, i1, j0, j1)
-			}
+		for u := int(next.Add(1)) - 1; u < us.pm*us.pn; u = int(next.Add(1)) - 1 {
+			us.run(&pr, w, u)
 		}
 	}
 	var wg sync.WaitGroup
-	for range min(threads, pm*pn) - 1 {
+	for range workers - 1 {
 		wg.Go(work)
 	}
 	work()
