@@ -1,0 +1,144 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/whorl-ml/whorl/coordinator"
+	"github.com/whorl-ml/whorl/experiment"
+)
+
+func init() { register(newCoordinatorCmd, newSubmitCmd, newStatusCmd) }
+
+// coordinatorOptions are the flags of `whorl coordinator`.
+type coordinatorOptions struct {
+	cfg                 coordinator.Config
+	peers, logFormat    string
+	out                 string
+	tlsCert, tlsKey, ca string
+	snapshotThreshold   int
+}
+
+func newCoordinatorCmd() *cobra.Command {
+	o := coordinatorOptions{cfg: coordinator.DefaultConfig()}
+	host, _ := os.Hostname()
+	cmd := &cobra.Command{
+		Use:   "coordinator",
+		Short: "Run a raft coordinator (1 embedded node, or one of 3/5)",
+		Long: `coordinator runs one member of the raft group that holds the job, its phase,
+worker membership and leases, the ring generation, step progress, checkpoints and
+results, and serves the coordinator gRPC API (workers, submit, status) with the
+grpc.health.v1 service. The raft log, stable store, snapshots and checkpoint blobs
+live in --data-dir; restarting with the same --data-dir rejoins the group.
+
+Membership: no --peers and no --peers-dns runs a single embedded node;
+--peers lists every member's raft address (the first one bootstraps the group);
+--peers-dns NAME derives the members of a StatefulSet behind the headless
+Service NAME: with --id coordinator-K the peers are coordinator-0..N-1.NAME
+(--replicas N), on the port of --raft-addr. Only coordinator-0 bootstraps, and
+only when it has no raft state.
+
+The leader runs the job: pending -> pretraining (workers) -> baseline ->
+finetuning -> evaluating -> done, writing the report to --out.`,
+		Example: `  whorl coordinator --id c0 --data-dir /tmp/c0          # single embedded node
+  whorl coordinator --id c0 --raft-addr 127.0.0.1:7400 --grpc-addr 127.0.0.1:7401 --data-dir /tmp/c0 \
+      --peers c0=127.0.0.1:7400,c1=127.0.0.1:7410,c2=127.0.0.1:7420
+  whorl coordinator --id "$HOSTNAME" --raft-addr 0.0.0.0:7400 --grpc-addr 0.0.0.0:7401 \
+      --data-dir /data --peers-dns coordinator.whorl.svc.cluster.local --replicas 3 --log-format json`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runCoordinator(cmd.Context(), cmd.ErrOrStderr(), o)
+		},
+	}
+	f := cmd.Flags()
+	c := &o.cfg
+	f.StringVar(&c.ID, "id", host, "raft server id (with --peers-dns: the pod name <name>-<ordinal>)")
+	f.StringVar(&c.RaftAddr, "raft-addr", c.RaftAddr, "raft TCP address HOST:PORT")
+	f.StringVar(&c.GRPCAddr, "grpc-addr", c.GRPCAddr, "gRPC address HOST:PORT (advertised to workers and peers)")
+	f.StringVar(&c.DataDir, "data-dir", "", "directory of the raft log, snapshots and checkpoint blobs (required)")
+	f.StringVar(&o.peers, "peers", "", "static raft membership ID=HOST:PORT,... (raft addresses; first one bootstraps)")
+	f.StringVar(&c.PeersDNS, "peers-dns", "", "headless Service name giving the peers <name>-<i>.<service>")
+	IntRange(f, &c.Replicas, "replicas", c.Replicas, 1, 9, "number of coordinators with --peers-dns")
+	f.StringVar(&c.MetricsAddr, "metrics-addr", "", `Prometheus /metrics address HOST:PORT ("" = off)`)
+	Enum(f, &o.logFormat, "log-format", "text", []string{"text", "json"}, "log format")
+	DurationRange(f, &c.HeartbeatInterval, "heartbeat", c.HeartbeatInterval, 50*time.Millisecond, time.Minute, "worker heartbeat interval")
+	DurationRange(f, &c.Lease, "lease", c.Lease, 200*time.Millisecond, 10*time.Minute, "worker lease (>= 2x --heartbeat)")
+	DurationRange(f, &c.WorkerWait, "worker-wait", c.WorkerWait, time.Second, 24*time.Hour, "how long pretraining waits with no workers before the job fails")
+	FloatRange(f, &c.StragglerFactor, "straggler-factor", c.StragglerFactor, 1.05, 100, "name ranks slower than the median compute time by this factor")
+	IntRange(f, &o.snapshotThreshold, "snapshot-threshold", int(c.SnapshotThreshold), 16, 1<<20, "raft log entries between snapshots")
+	f.StringVar(&o.out, "out", "whorl-out", "folder of the job report, plots and manifest (written by the leader)")
+	f.StringVar(&o.tlsCert, "tls-cert", "", "PEM certificate for mTLS (with --tls-key and --tls-ca)")
+	f.StringVar(&o.tlsKey, "tls-key", "", "PEM private key for mTLS")
+	f.StringVar(&o.ca, "tls-ca", "", "PEM CA certificate that signs every whorl peer")
+	return cmd
+}
+
+// runCoordinator builds the node from the options and runs it until ctx
+// ends (SIGINT/SIGTERM).
+func runCoordinator(ctx context.Context, logw io.Writer, o coordinatorOptions) error {
+	c := o.cfg
+	if c.DataDir == "" {
+		return fmt.Errorf("--data-dir is required")
+	}
+	if o.peers != "" {
+		peers, err := coordinator.ParsePeers(o.peers)
+		if err != nil {
+			return fmt.Errorf("--peers: %w", err)
+		}
+		c.Peers = peers
+	}
+	c.SnapshotThreshold = uint64(o.snapshotThreshold)
+	c.TrailingLogs = max(c.SnapshotThreshold/2, 8)
+	c.TLS = coordinator.TLSFiles{Cert: o.tlsCert, Key: o.tlsKey, CA: o.ca}
+	c.Logger = coordLogger(logw, o.logFormat)
+	c.Phases = newExperimentPhases(&experiment.Runner{OutDir: o.out})
+	n, err := coordinator.New(c)
+	if err != nil {
+		return err
+	}
+	return n.Run(ctx)
+}
+
+// coordLogger is a slog logger writing text or JSON to w.
+func coordLogger(w io.Writer, format string) *slog.Logger {
+	if format == "json" {
+		return slog.New(slog.NewJSONHandler(w, nil))
+	}
+	return slog.New(slog.NewTextHandler(w, nil))
+}
+
+// experimentPhases adapts *experiment.Runner to coordinator.Phases (the
+// experiment package does not import the coordinator).
+type experimentPhases struct{ R *experiment.Runner }
+
+// newExperimentPhases wraps a runner.
+func newExperimentPhases(r *experiment.Runner) *experimentPhases { return &experimentPhases{R: r} }
+
+// Prepare loads the job's data and split.
+func (p *experimentPhases) Prepare(ctx context.Context, configJSON []byte) (coordinator.Prepared, error) {
+	e, err := p.R.Prepare(ctx, configJSON)
+	if err != nil {
+		return coordinator.Prepared{}, err
+	}
+	out := coordinator.Prepared{TrainIDs: e.TrainIDs, Mean: e.Mean, Std: e.Std, ManifestDigest: e.ManifestDigest}
+	if e.Images != nil {
+		out.Images = e.Images
+	}
+	return out, nil
+}
+
+// Baseline trains and evaluates the supervised baseline.
+func (p *experimentPhases) Baseline(ctx context.Context, configJSON []byte) ([]byte, error) {
+	return p.R.Baseline(ctx, configJSON)
+}
+
+// FineTune fine-tunes the pretrained checkpoint and writes the report.
+func (p *experimentPhases) FineTune(ctx context.Context, configJSON, pretrained, baselineJSON []byte) ([]byte, error) {
+	return p.R.FineTune(ctx, configJSON, pretrained, baselineJSON)
+}

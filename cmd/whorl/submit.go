@@ -1,0 +1,187 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+	"sigs.k8s.io/yaml"
+
+	"github.com/whorl-ml/whorl/coordinator"
+	"github.com/whorl-ml/whorl/experiment"
+)
+
+// coordClientOptions are the flags shared by the commands that call a
+// coordinator.
+type coordClientOptions struct {
+	addrs               string
+	timeout             time.Duration
+	tlsCert, tlsKey, ca string
+}
+
+func (o *coordClientOptions) flags(f *pflag.FlagSet) {
+	f.StringVar(&o.addrs, "coordinator", "127.0.0.1:7401", "coordinator gRPC address(es) HOST:PORT,...; any member works, the client follows the leader")
+	DurationRange(f, &o.timeout, "timeout", 30*time.Second, time.Second, time.Hour, "give up after this long (leader elections are retried)")
+	f.StringVar(&o.tlsCert, "tls-cert", "", "PEM client certificate for mTLS (with --tls-key and --tls-ca)")
+	f.StringVar(&o.tlsKey, "tls-key", "", "PEM private key for mTLS")
+	f.StringVar(&o.ca, "tls-ca", "", "PEM CA certificate of the coordinators")
+}
+
+// dial returns a leader-following client.
+func (o *coordClientOptions) dial() (*coordinator.Client, error) {
+	cfg := coordinator.ClientConfig{Addrs: strings.Split(o.addrs, ","), RetryTimeout: o.timeout}
+	files := coordinator.TLSFiles{Cert: o.tlsCert, Key: o.tlsKey, CA: o.ca}
+	if files.Enabled() {
+		_, client, err := coordinator.LoadTLS(files)
+		if err != nil {
+			return nil, err
+		}
+		cfg.TLS = client
+	}
+	return coordinator.NewClient(cfg)
+}
+
+// submitOptions are the flags of `whorl submit`.
+type submitOptions struct {
+	client       coordClientOptions
+	job, preset  string
+	wait         bool
+	pollInterval time.Duration
+}
+
+func newSubmitCmd() *cobra.Command {
+	var o submitOptions
+	cmd := &cobra.Command{
+		Use:   "submit",
+		Short: "Submit a job (an experiment configuration) to the coordinators",
+		Long: `submit sends a job to the raft coordinators and prints its id. The job is the
+--preset configuration, overlaid with the keys of --job FILE (YAML or JSON, the
+keys of the experiment configuration as in report.json's "config", e.g.
+pretrain.epochs). Unknown keys and out-of-range values are rejected, naming the
+key. --job is distinct from the global --config, which sets flags.
+
+With --wait, submit follows the job until it is done (or failed) and prints the
+results.`,
+		Example: `  whorl submit --coordinator 127.0.0.1:7401
+  whorl submit --coordinator c0:7401,c1:7401 --preset paper --job job.yaml --wait
+  cat job.yaml
+    pretrain:
+      epochs: 2
+      global_batch: 64
+    checkpoint_every_steps: 20`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runSubmit(cmd.Context(), cmd.OutOrStdout(), o)
+		},
+	}
+	f := cmd.Flags()
+	o.client.flags(f)
+	f.StringVar(&o.job, "job", "", "YAML/JSON file of experiment configuration keys overlaying --preset")
+	Enum(f, &o.preset, "preset", experiment.PresetQuick, experiment.Presets(), "base experiment configuration")
+	f.BoolVar(&o.wait, "wait", false, "follow the job until it ends and print its results")
+	DurationRange(f, &o.pollInterval, "poll", 2*time.Second, 100*time.Millisecond, time.Minute, "status poll interval with --wait")
+	return cmd
+}
+
+// jobJSON builds the job configuration: the preset overlaid with the file.
+func jobJSON(preset, file string) ([]byte, error) {
+	base, err := experiment.Preset(preset)
+	if err != nil {
+		return nil, err
+	}
+	if file == "" {
+		return base.JSON(), nil
+	}
+	raw, err := os.ReadFile(file)
+	if err != nil {
+		return nil, fmt.Errorf("read --job: %w", err)
+	}
+	overlay, err := yaml.YAMLToJSON(raw)
+	if err != nil {
+		return nil, fmt.Errorf("--job %s: %w", file, err)
+	}
+	var dst, src map[string]any
+	if err := json.Unmarshal(base.JSON(), &dst); err != nil {
+		return nil, err
+	}
+	if err := json.Unmarshal(overlay, &src); err != nil {
+		return nil, fmt.Errorf("--job %s: want a mapping of configuration keys: %w", file, err)
+	}
+	merged, err := json.Marshal(mergeKeys(dst, src))
+	if err != nil {
+		return nil, err
+	}
+	if _, err := experiment.ParseConfig(merged); err != nil {
+		return nil, fmt.Errorf("--job %s: %w", file, err)
+	}
+	return merged, nil
+}
+
+// mergeKeys overlays src onto dst, recursing into nested mappings.
+func mergeKeys(dst, src map[string]any) map[string]any {
+	for k, v := range src {
+		if sm, ok := v.(map[string]any); ok {
+			if dm, ok := dst[k].(map[string]any); ok {
+				dst[k] = mergeKeys(dm, sm)
+				continue
+			}
+		}
+		dst[k] = v
+	}
+	return dst
+}
+
+// runSubmit submits the job and, with --wait, follows it.
+func runSubmit(ctx context.Context, w io.Writer, o submitOptions) error {
+	cfg, err := jobJSON(o.preset, o.job)
+	if err != nil {
+		return err
+	}
+	cl, err := o.client.dial()
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	id, err := cl.SubmitJob(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "submitted job %s\n", id)
+	if !o.wait {
+		return nil
+	}
+	return followJob(ctx, w, cl, id, o.pollInterval)
+}
+
+// followJob prints progress until the job ends, then its results.
+func followJob(ctx context.Context, w io.Writer, cl *coordinator.Client, id string, every time.Duration) error {
+	last := ""
+	for {
+		st, err := cl.JobStatus(ctx)
+		if err != nil {
+			return err
+		}
+		if line := statusLine(st); line != last {
+			fmt.Fprintln(w, line)
+			last = line
+		}
+		r, err := cl.FetchResults(ctx, id)
+		if err != nil {
+			return err
+		}
+		if done, err := printResults(w, r); done {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(every):
+		}
+	}
+}
