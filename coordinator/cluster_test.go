@@ -71,8 +71,8 @@ func TestClusterFailover(t *testing.T) {
 		t.Fatal(err)
 	}
 	holders := 0
-	for _, tn := range c.nodes {
-		if tn.n.blobs.Has(ck.GetDigest()) {
+	for i := range c.size() {
+		if c.node(i).blobs.Has(ck.GetDigest()) {
 			holders++
 		}
 	}
@@ -80,8 +80,8 @@ func TestClusterFailover(t *testing.T) {
 		t.Fatalf("checkpoint committed with the blob on %d of 3 nodes, want a quorum", holders)
 	}
 	eventually(t, 10*time.Second, "the blob on every node", func() bool {
-		for _, tn := range c.nodes {
-			if !tn.n.blobs.Has(ck.GetDigest()) {
+		for i := range c.size() {
+			if !c.node(i).blobs.Has(ck.GetDigest()) {
 				return false
 			}
 		}
@@ -96,25 +96,25 @@ func TestClusterFailover(t *testing.T) {
 	}
 	t.Logf("leader failover: next write committed %v after the leader was killed", time.Since(killed).Round(time.Millisecond))
 	next := c.waitLeader(10 * time.Second)
-	st := c.nodes[next].n.State()
+	st := c.node(next).State()
 	if st.Job.NextStep != 3 || st.Job.Checkpoint == nil || st.Job.Checkpoint.Digest != ck.GetDigest() {
 		t.Fatalf("new leader: next step %d, checkpoint %+v; want 3 and %s", st.Job.NextStep, st.Job.Checkpoint, ck.GetDigest())
 	}
 	// The new leader loses its copy: it must fetch it from the live peer.
-	os.Remove(filepath.Join(c.nodes[next].cfg.DataDir, "blobs", ck.GetDigest()))
+	os.Remove(filepath.Join(c.dataDir(next), "blobs", ck.GetDigest()))
 	info, data, err := cl.FetchCheckpoint(ctx, "")
 	if err != nil || info.GetDigest() != ck.GetDigest() || !bytes.Equal(data, blob) {
 		t.Fatalf("fetch latest checkpoint from the new leader: %v (digest %s, %d bytes)", err, info.GetDigest(), len(data))
 	}
 
-	c.start(leader, nil, nil)
-	want := c.nodes[next].n.State().Index
+	c.restart(leader)
+	want := c.node(next).State().Index
 	eventually(t, 10*time.Second, "the restarted node to catch up", func() bool {
-		s := c.nodes[leader].n.State()
+		s := c.node(leader).State()
 		return s.Index >= want && s.Job != nil && s.Job.NextStep == 3
 	})
 	eventually(t, 10*time.Second, "the restarted node to hold the checkpoint", func() bool {
-		return c.nodes[leader].n.blobs.Has(ck.GetDigest())
+		return c.node(leader).blobs.Has(ck.GetDigest())
 	})
 }
 
@@ -122,24 +122,24 @@ func TestClusterFailover(t *testing.T) {
 // the leader's address (and a Client follows it).
 func checkFollowerNamesLeader(t *testing.T, ctx context.Context, c *tcluster, leader int) {
 	t.Helper()
-	follower := (leader + 1) % len(c.nodes)
-	conn, err := grpc.NewClient(c.nodes[follower].n.Addr(), dialOptions(nil)...)
+	follower := (leader + 1) % c.size()
+	conn, err := grpc.NewClient(c.node(follower).Addr(), dialOptions(nil)...)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer conn.Close()
 	_, err = pb.NewCoordinatorServiceClient(conn).Heartbeat(ctx, &pb.HeartbeatRequest{WorkerId: "w1"})
 	var nl *NotLeaderError
-	if !errors.As(fromStatus(err), &nl) || nl.LeaderAddr != c.nodes[leader].n.Addr() {
-		t.Fatalf("follower answered %v, want NOT_LEADER naming %s", err, c.nodes[leader].n.Addr())
+	if !errors.As(fromStatus(err), &nl) || nl.LeaderAddr != c.node(leader).Addr() {
+		t.Fatalf("follower answered %v, want NOT_LEADER naming %s", err, c.node(leader).Addr())
 	}
-	only, err := NewClient(ClientConfig{Addrs: []string{c.nodes[follower].n.Addr()}, Logger: testLogger()})
+	only, err := NewClient(ClientConfig{Addrs: []string{c.node(follower).Addr()}, Logger: testLogger()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer only.Close()
 	st, err := only.JobStatus(ctx)
-	if err != nil || st.GetLeaderAddr() != c.nodes[leader].n.Addr() || only.Leader() != st.GetLeaderAddr() {
+	if err != nil || st.GetLeaderAddr() != c.node(leader).Addr() || only.Leader() != st.GetLeaderAddr() {
 		t.Fatalf("client given a follower: status %v, leader %q, calling %q", err, st.GetLeaderAddr(), only.Leader())
 	}
 }

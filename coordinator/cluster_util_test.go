@@ -6,9 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"os"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -71,127 +69,56 @@ func testConfig(t *testing.T, epochs, batch, every int) []byte {
 	return c.JSON()
 }
 
-// tnode is one coordinator of a test cluster.
-type tnode struct {
-	cfg    Config
-	n      *Node
-	cancel context.CancelFunc
-	done   chan error
-}
-
-// tcluster is a cluster of real nodes on loopback TCP with data dirs in
-// t.TempDir().
+// tcluster is a LocalCluster (real nodes on loopback TCP, data dirs in
+// t.TempDir()) with test helpers.
 type tcluster struct {
-	t     *testing.T
-	nodes []*tnode
+	t  *testing.T
+	lc *LocalCluster
 }
 
-// newCluster listens for size nodes and starts them.
+// newCluster starts size nodes with fast raft timings and short leases.
 func newCluster(t *testing.T, size int, tweak func(*Config)) *tcluster {
 	t.Helper()
-	c := &tcluster{t: t}
-	var peers []Peer
-	var raftLns, grpcLns []net.Listener
-	for i := range size {
-		rl, gl := listenLoopback(t), listenLoopback(t)
-		raftLns, grpcLns = append(raftLns, rl), append(grpcLns, gl)
-		peers = append(peers, Peer{ID: fmt.Sprintf("c%d", i), RaftAddr: rl.Addr().String()})
+	cfg := DefaultConfig()
+	cfg.RaftHeartbeatTimeout, cfg.RaftElectionTimeout = 300*time.Millisecond, 300*time.Millisecond
+	cfg.HeartbeatInterval, cfg.Lease = 100*time.Millisecond, 600*time.Millisecond
+	cfg.AssignmentWait = 2 * time.Second
+	cfg.Phases = &fakePhases{n: 40}
+	cfg.Logger = testLogger().With("test", t.Name())
+	if tweak != nil {
+		tweak(&cfg)
 	}
-	dir := t.TempDir()
-	for i := range size {
-		cfg := DefaultConfig()
-		cfg.ID, cfg.DataDir = peers[i].ID, filepath.Join(dir, peers[i].ID)
-		cfg.RaftAddr, cfg.GRPCAddr = raftLns[i].Addr().String(), grpcLns[i].Addr().String()
-		if size > 1 {
-			cfg.Peers = peers
-		}
-		cfg.RaftHeartbeatTimeout, cfg.RaftElectionTimeout = 300*time.Millisecond, 300*time.Millisecond
-		cfg.HeartbeatInterval, cfg.Lease = 100*time.Millisecond, 600*time.Millisecond
-		cfg.AssignmentWait = 2 * time.Second
-		cfg.Phases = &fakePhases{n: 40}
-		cfg.Logger = testLogger().With("test", t.Name())
-		if tweak != nil {
-			tweak(&cfg)
-		}
-		c.nodes = append(c.nodes, &tnode{cfg: cfg})
-		c.start(i, raftLns[i], grpcLns[i])
-	}
-	t.Cleanup(c.stopAll)
-	return c
-}
-
-func listenLoopback(t *testing.T) net.Listener {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	lc, err := StartLocal(t.TempDir(), size, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return ln
+	c := &tcluster{t: t, lc: lc}
+	t.Cleanup(func() {
+		if err := lc.Close(); err != nil {
+			t.Errorf("close cluster: %v", err)
+		}
+	})
+	return c
 }
 
-// start runs node i (on the given listeners, or re-listening on its
-// addresses after a stop).
-func (c *tcluster) start(i int, raftLn, grpcLn net.Listener) {
+// node returns member i (nil while stopped); dataDir its data dir.
+func (c *tcluster) node(i int) *Node     { return c.lc.Node(i) }
+func (c *tcluster) dataDir(i int) string { return c.lc.nodes[i].cfg.DataDir }
+func (c *tcluster) size() int            { return c.lc.Size() }
+func (c *tcluster) addrs() []string      { return c.lc.Addrs() }
+
+func (c *tcluster) stop(i int) {
 	c.t.Helper()
-	tn := c.nodes[i]
-	cfg := tn.cfg
-	var err error
-	for attempt := 0; raftLn == nil && attempt < 50; attempt++ { // the port may linger briefly
-		if raftLn, err = net.Listen("tcp", cfg.RaftAddr); err != nil {
-			time.Sleep(50 * time.Millisecond)
-		}
+	if err := c.lc.Stop(i); err != nil {
+		c.t.Errorf("stop node %d: %v", i, err)
 	}
-	if raftLn == nil {
-		c.t.Fatalf("re-listen on %s: %v", cfg.RaftAddr, err)
-	}
-	if grpcLn == nil {
-		if grpcLn, err = net.Listen("tcp", cfg.GRPCAddr); err != nil {
-			c.t.Fatal(err)
-		}
-	}
-	cfg.RaftListener, cfg.GRPCListener = raftLn, grpcLn
-	n, err := New(cfg)
-	if err != nil {
+}
+
+func (c *tcluster) restart(i int) {
+	c.t.Helper()
+	if err := c.lc.Restart(i); err != nil {
 		c.t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	tn.n, tn.cancel, tn.done = n, cancel, make(chan error, 1)
-	go func() { tn.done <- n.Run(ctx) }()
-	select {
-	case <-n.Ready():
-	case err := <-tn.done:
-		c.t.Fatalf("node %s stopped at start: %v", cfg.ID, err)
-	}
-}
-
-// stop shuts node i down and waits for it.
-func (c *tcluster) stop(i int) {
-	tn := c.nodes[i]
-	if tn.cancel == nil {
-		return
-	}
-	tn.cancel()
-	if err := <-tn.done; err != nil {
-		c.t.Errorf("node %s: Run: %v", tn.cfg.ID, err)
-	}
-	tn.cancel = nil
-}
-
-func (c *tcluster) stopAll() {
-	for i := range c.nodes {
-		c.stop(i)
-	}
-}
-
-// addrs returns the gRPC addresses of the running nodes.
-func (c *tcluster) addrs() []string {
-	var out []string
-	for _, tn := range c.nodes {
-		if tn.cancel != nil {
-			out = append(out, tn.n.Addr())
-		}
-	}
-	return out
 }
 
 // waitLeader waits until exactly one running node leads and has announced
@@ -201,9 +128,9 @@ func (c *tcluster) waitLeader(timeout time.Duration) int {
 	var leader int
 	eventually(c.t, timeout, "a leader", func() bool {
 		leader = -1
-		for i, tn := range c.nodes {
-			if tn.cancel != nil && tn.n.IsLeader() {
-				if _, addr := tn.n.leader(); addr != tn.n.Addr() || leader >= 0 {
+		for i := range c.size() {
+			if n := c.node(i); n != nil && n.IsLeader() {
+				if _, addr := n.leader(); addr != n.Addr() || leader >= 0 {
 					return false
 				}
 				leader = i

@@ -200,7 +200,7 @@ func TestLogCompaction(t *testing.T) {
 		cfg.SnapshotThreshold, cfg.TrailingLogs, cfg.SnapshotInterval = 64, 16, 50*time.Millisecond
 	})
 	c.waitLeader(10 * time.Second)
-	n := c.nodes[0].n
+	n := c.node(0)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	for i := range 400 {
@@ -215,12 +215,12 @@ func TestLogCompaction(t *testing.T) {
 	})
 	want := n.State()
 	c.stop(0)
-	c.start(0, nil, nil)
+	c.restart(0)
 	c.waitLeader(10 * time.Second)
 	eventually(t, 10*time.Second, "the log after the snapshot to be applied", func() bool {
-		return c.nodes[0].n.State().Index >= want.Index
+		return c.node(0).State().Index >= want.Index
 	})
-	got := c.nodes[0].n.State()
+	got := c.node(0).State()
 	if got.Generation != want.Generation || got.Workers["w"].RingAddr != "399" {
 		t.Fatalf("after restart: generation %d (want %d), ring addr %q", got.Generation, want.Generation, got.Workers["w"].RingAddr)
 	}
