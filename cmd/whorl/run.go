@@ -18,11 +18,17 @@ import (
 
 func init() { register(newRunCmd) }
 
+// clusterRunner runs the job on a local raft + worker cluster; nil until
+// the cluster packages are wired in (run_cluster.go).
+var clusterRunner func(ctx context.Context, w io.Writer, o runOptions, c experiment.Config, r *experiment.Runner,
+	p *progressPrinter) (experiment.Report, error)
+
 // runOptions are the flags of `whorl run`.
 type runOptions struct {
 	data, out, preset, job string
 	workers, coordinators  int
 	seed                   int
+	local                  bool
 }
 
 func newRunCmd() *cobra.Command {
@@ -56,6 +62,7 @@ that replaces the preset.`,
 	f.StringVar(&o.job, "job-config", "", "JSON experiment configuration replacing the preset")
 	IntRange(f, &o.workers, "workers", 2, 1, 64, "pretraining workers")
 	IntRange(f, &o.coordinators, "coordinators", 1, 1, 7, "raft coordinators")
+	f.BoolVar(&o.local, "local", false, "pretrain in this process without a cluster (the single-process reference)")
 	IntRange(f, &o.seed, "seed", 1, 0, 1<<31-1, "seed of the split, initialisation, data order and augmentation")
 	return cmd
 }
@@ -96,12 +103,21 @@ func runExperiment(ctx context.Context, w io.Writer, o runOptions) error {
 	}
 	p := newProgressPrinter(w)
 	defer p.finish()
-	r := &experiment.Runner{OutDir: o.out, Progress: p.event,
-		Cluster: experiment.ClusterInfo{Workers: 1, Coordinators: 0}}
+	r := &experiment.Runner{OutDir: o.out, Progress: p.event}
 	fmt.Fprintf(w, "whorl run: preset %s, model %s at %d px, seed %d, data %s, out %s\n",
 		c.Preset, c.Model.Name, c.Data.ImageSize, c.Seed, dataName(c.Data.Dir), o.out)
-	fmt.Fprintf(w, "pretraining in this process (1 worker, no coordinator)\n")
-	rep, err := r.RunLocal(ctx, c)
+	var rep experiment.Report
+	if o.local || clusterRunner == nil {
+		r.Cluster = experiment.ClusterInfo{Workers: 1, Coordinators: 0}
+		fmt.Fprintf(w, "pretraining in this process (1 worker, no coordinator)\n")
+		rep, err = r.RunLocal(ctx, c)
+	} else {
+		r.Cluster = experiment.ClusterInfo{Workers: o.workers, Coordinators: o.coordinators}
+		fmt.Fprintf(w, "local cluster on loopback: %d coordinator(s), %d worker(s); logs in %s\n",
+			o.coordinators, o.workers, filepath.Join(o.out, "cluster.log"))
+		r.SetStart(time.Now())
+		rep, err = clusterRunner(ctx, w, o, c, r, p)
+	}
 	p.finish()
 	if err != nil {
 		if ctx.Err() != nil {

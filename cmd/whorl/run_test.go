@@ -1,0 +1,145 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"image"
+	"image/color"
+	"image/png"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/whorl-ml/whorl/experiment"
+)
+
+// flowerFolder writes classes sub-folders of n small PNGs whose colours and
+// stripes depend on the class.
+func flowerFolder(t *testing.T, classes, n int) string {
+	t.Helper()
+	dir := t.TempDir()
+	rng := rand.New(rand.NewPCG(3, 3))
+	for c := range classes {
+		sub := filepath.Join(dir, fmt.Sprintf("flower%d", c))
+		if err := os.MkdirAll(sub, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		for i := range n {
+			img := image.NewRGBA(image.Rect(0, 0, 10, 12))
+			for y := range 12 {
+				for x := range 10 {
+					v := uint8(rng.IntN(50))
+					if (x+c*y)%(c+2) == 0 {
+						v += 160
+					}
+					img.Set(x, y, color.RGBA{R: v + uint8(30*c), G: v, B: 200 - v, A: 255})
+				}
+			}
+			var b bytes.Buffer
+			if err := png.Encode(&b, img); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(sub, fmt.Sprintf("%02d.png", i)), b.Bytes(), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	return dir
+}
+
+// tinyJob writes a job configuration small enough for a test under -race.
+func tinyJob(t *testing.T) string {
+	t.Helper()
+	c := experiment.DefaultConfig()
+	c.Data.ImageSize = 8
+	c.Split = experiment.SplitConfig{TestFraction: 0.25, LabeledFraction: 0.5, ValidationFraction: 0.2}
+	c.Pretrain.Epochs, c.Pretrain.GlobalBatch = 2, 8
+	c.Supervised.Epochs, c.Supervised.Batch = 2, 8
+	c.CheckpointEvery = 2
+	path := filepath.Join(t.TempDir(), "job.json")
+	if err := os.WriteFile(path, c.JSON(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// TestRunEndToEnd runs a tiny `whorl run` and checks report.json's
+// structure and the output files; a second run with the same --out and
+// seed resumes and reports the same numbers.
+func TestRunEndToEnd(t *testing.T) {
+	data, job, out := flowerFolder(t, 3, 16), tinyJob(t), t.TempDir()
+	args := []string{"run", "--data", data, "--job-config", job, "--out", out, "--seed", "5", "--workers", "2"}
+	text, err := runWhorl(t, args...)
+	if err != nil {
+		t.Fatalf("whorl run: %v\n%s", err, text)
+	}
+	for _, want := range []string{"baseline test accuracy", "fine-tuned test accuracy", "gain", "report.md"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("output lacks %q:\n%s", want, text)
+		}
+	}
+	first := readReport(t, out)
+	for _, f := range []string{"report.md", "curves.png", "confusion.png", "manifest.json", "pretrained.safetensors", "finetuned.safetensors"} {
+		if st, err := os.Stat(filepath.Join(out, f)); err != nil || st.Size() == 0 {
+			t.Errorf("output %s missing or empty: %v", f, err)
+		}
+	}
+	if first.Seed != 5 || first.Dataset.Source != data || len(first.Dataset.Classes) != 3 {
+		t.Errorf("report names seed %d, source %q, classes %v", first.Seed, first.Dataset.Source, first.Dataset.Classes)
+	}
+	if first.Cluster.Workers < 1 {
+		t.Errorf("report cluster %+v", first.Cluster)
+	}
+	if _, err := runWhorl(t, args...); err != nil {
+		t.Fatalf("rerun: %v", err)
+	}
+	again := readReport(t, out)
+	if again.Baseline.TestAccuracy != first.Baseline.TestAccuracy || again.Finetune.TestAccuracy != first.Finetune.TestAccuracy {
+		t.Errorf("rerun with the same seed changed the numbers: %v/%v then %v/%v", first.Baseline.TestAccuracy,
+			first.Finetune.TestAccuracy, again.Baseline.TestAccuracy, again.Finetune.TestAccuracy)
+	}
+}
+
+func readReport(t *testing.T, out string) experiment.Report {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(out, "report.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatal(err)
+	}
+	if err := experiment.CheckReportKeys(m); err != nil {
+		t.Error(err)
+	}
+	var rep experiment.Report
+	if err := json.Unmarshal(b, &rep); err != nil {
+		t.Fatal(err)
+	}
+	return rep
+}
+
+func TestRunRejectsBadInput(t *testing.T) {
+	bad := filepath.Join(t.TempDir(), "bad.json")
+	if err := os.WriteFile(bad, []byte(`{"preset":"quick","model":{"name":"resnet"}}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		args   []string
+		errHas string
+	}{
+		{[]string{"run", "--preset", "huge"}, "--preset"},
+		{[]string{"run", "--workers", "0"}, "--workers"},
+		{[]string{"run", "--job-config", bad, "--out", t.TempDir()}, "model.name"},
+		{[]string{"run", "--data", filepath.Join(t.TempDir(), "missing"), "--out", t.TempDir(), "--local"}, "missing"},
+	}
+	for _, tc := range tests {
+		if _, err := runWhorl(t, tc.args...); err == nil || !strings.Contains(err.Error(), tc.errHas) {
+			t.Errorf("whorl %v = %v, want an error naming %q", tc.args, err, tc.errHas)
+		}
+	}
+}
