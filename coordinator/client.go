@@ -28,8 +28,8 @@ type ClientConfig struct {
 	// TLS is the client-side mTLS configuration (nil: plaintext); see
 	// LoadTLS.
 	TLS *tls.Config
-	// RetryTimeout bounds the retries of one call when ctx has no earlier
-	// deadline (leader elections, restarts). Default 30 s.
+	// RetryTimeout bounds one call with its retries (leader elections,
+	// restarts), or ctx's deadline when that is earlier. Default 30 s.
 	RetryTimeout time.Duration
 	// Logger receives retry notes (slog.Default when nil).
 	Logger *slog.Logger
@@ -112,11 +112,8 @@ func retryable(err error) bool {
 // do calls fn on the leader, following redirects and retrying retryable
 // errors with backoff until ctx (or RetryTimeout) ends.
 func (c *Client) do(ctx context.Context, op string, fn func(context.Context, *grpc.ClientConn) error) error {
-	if _, ok := ctx.Deadline(); !ok {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, c.cfg.RetryTimeout)
-		defer cancel()
-	}
+	ctx, cancel := context.WithTimeout(ctx, c.cfg.RetryTimeout)
+	defer cancel()
 	backoff := 50 * time.Millisecond
 	for {
 		addr := c.Leader()

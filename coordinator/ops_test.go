@@ -1,0 +1,197 @@
+package coordinator
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"errors"
+	"io"
+	"math/big"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+
+	pb "github.com/whorl-ml/whorl/proto/whorl/coordinator/v1"
+)
+
+func TestParsePeersAndDNS(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want int
+		ok   bool
+	}{
+		{"c0=127.0.0.1:1,c1=127.0.0.1:2", 2, true},
+		{" c0=h:1 , ", 1, true},
+		{"c0=h:1,c0=h:2", 0, false},
+		{"c0", 0, false},
+		{"c0=nohostport", 0, false},
+	} {
+		got, err := ParsePeers(tc.in)
+		if (err == nil) != tc.ok || len(got) != tc.want {
+			t.Errorf("ParsePeers(%q) = %v, %v", tc.in, got, err)
+		}
+		if err != nil && !errors.Is(err, ErrConfig) {
+			t.Errorf("ParsePeers(%q): %v does not wrap ErrConfig", tc.in, err)
+		}
+	}
+	peers, err := dnsPeers("coordinator-2", "coordinator.ns.svc", "0.0.0.0:7400", 3)
+	if err != nil || len(peers) != 3 || peers[0].ID != "coordinator-0" || peers[2].RaftAddr != "coordinator-2.coordinator.ns.svc:7400" {
+		t.Fatalf("dnsPeers: %v %v", peers, err)
+	}
+	if _, err := dnsPeers("nodash", "svc", "h:1", 3); !errors.Is(err, ErrConfig) {
+		t.Errorf("dnsPeers without an ordinal: %v", err)
+	}
+}
+
+func TestConfigValidate(t *testing.T) {
+	ok := DefaultConfig()
+	ok.ID, ok.DataDir = "c0", "/tmp/x"
+	if err := ok.Validate(); err != nil {
+		t.Fatalf("valid config: %v", err)
+	}
+	for _, tc := range []struct {
+		field string
+		mod   func(*Config)
+	}{
+		{"ID", func(c *Config) { c.ID = "" }},
+		{"DataDir", func(c *Config) { c.DataDir = "" }},
+		{"Lease", func(c *Config) { c.Lease = c.HeartbeatInterval }},
+		{"StragglerFactor", func(c *Config) { c.StragglerFactor = 1 }},
+		{"Peers", func(c *Config) { c.Peers, c.PeersDNS = []Peer{{"a", "h:1"}}, "svc" }},
+	} {
+		c := ok
+		tc.mod(&c)
+		err := c.Validate()
+		if !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), tc.field) {
+			t.Errorf("%s: %v", tc.field, err)
+		}
+	}
+}
+
+func TestStragglers(t *testing.T) {
+	lt := newLeaseTable()
+	for range 8 {
+		lt.record("fast0", 0, 110*time.Millisecond, 10*time.Millisecond)
+		lt.record("fast1", 1, 105*time.Millisecond, 5*time.Millisecond)
+		lt.record("slow", 2, 300*time.Millisecond, 0)
+	}
+	lt.record("new", 3, time.Second, 0) // too few steps to judge
+	got := lt.timingsOf(1.5)
+	if !got["slow"].Straggler || got["fast0"].Straggler || got["fast1"].Straggler || got["new"].Straggler {
+		t.Fatalf("stragglers: %+v", got)
+	}
+	if got["fast0"].Compute != 100*time.Millisecond || got["fast0"].Wait != 10*time.Millisecond {
+		t.Errorf("fast0 timings %+v, want compute 100ms wait 10ms", got["fast0"])
+	}
+}
+
+// TestHealthAndMetrics checks grpc.health.v1 reports SERVING once a leader
+// exists and /metrics exports raft and generation metrics.
+func TestHealthAndMetrics(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metricsAddr := ln.Addr().String()
+	ln.Close()
+	c := newCluster(t, 1, func(cfg *Config) { cfg.MetricsAddr = metricsAddr })
+	c.waitLeader(10 * time.Second)
+	conn, err := grpc.NewClient(c.addrs()[0], dialOptions(nil)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	eventually(t, 5*time.Second, "SERVING", func() bool {
+		r, err := healthpb.NewHealthClient(conn).Check(ctx, &healthpb.HealthCheckRequest{Service: pb.CoordinatorService_ServiceDesc.ServiceName})
+		return err == nil && r.GetStatus() == healthpb.HealthCheckResponse_SERVING
+	})
+	resp, err := http.Get("http://" + metricsAddr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, m := range []string{"whorl_coordinator_raft_commit_index", `whorl_coordinator_raft_state{state="leader"} 1`,
+		"whorl_coordinator_generation_changes_total", "whorl_coordinator_samples_per_second"} {
+		if !strings.Contains(string(body), m) {
+			t.Errorf("/metrics lacks %s", m)
+		}
+	}
+}
+
+// TestMutualTLS runs a 3-node cluster with mTLS on raft and gRPC: a client
+// with the certificate works (through leader redirects), one without is
+// refused.
+func TestMutualTLS(t *testing.T) {
+	files := writeTestPKI(t)
+	c := newCluster(t, 3, func(cfg *Config) { cfg.TLS = files })
+	c.waitLeader(15 * time.Second)
+	_, clientTLS, err := LoadTLS(files)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	cl, _ := NewClient(ClientConfig{Addrs: c.addrs(), TLS: clientTLS, Logger: testLogger()})
+	defer cl.Close()
+	if _, err := cl.Register(ctx, "w", "w:1"); err != nil {
+		t.Fatalf("register over mTLS: %v", err)
+	}
+	bad, _ := NewClient(ClientConfig{Addrs: c.addrs()[:1], RetryTimeout: time.Second, Logger: testLogger()})
+	defer bad.Close()
+	if _, err := bad.JobStatus(ctx); err == nil {
+		t.Fatalf("plaintext client accepted by an mTLS coordinator")
+	}
+}
+
+// writeTestPKI writes a CA and a certificate for 127.0.0.1 signed by it.
+func writeTestPKI(t *testing.T) TLSFiles {
+	t.Helper()
+	dir := t.TempDir()
+	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "whorl test CA"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
+	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "whorl"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, DNSNames: []string{"localhost"},
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
+		KeyUsage:    x509.KeyUsageDigitalSignature}
+	caCert, _ := x509.ParseCertificate(caDER)
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, caCert, &key.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, _ := x509.MarshalECPrivateKey(key)
+	f := TLSFiles{Cert: filepath.Join(dir, "cert.pem"), Key: filepath.Join(dir, "key.pem"), CA: filepath.Join(dir, "ca.pem")}
+	for path, block := range map[string]*pem.Block{
+		f.Cert: {Type: "CERTIFICATE", Bytes: der}, f.Key: {Type: "EC PRIVATE KEY", Bytes: keyDER},
+		f.CA: {Type: "CERTIFICATE", Bytes: caDER},
+	} {
+		if err := os.WriteFile(path, pem.EncodeToMemory(block), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, _, err := LoadTLS(f); err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
