@@ -90,6 +90,7 @@ func LoadSource(ctx context.Context, cfg LoadConfig, src Source, classes []strin
 		workers = runtime.GOMAXPROCS(0)
 	}
 	start := time.Now()
+	classes = append([]string(nil), classes...)
 	items = append([]Item(nil), items...)
 	sort.SliceStable(items, func(i, j int) bool {
 		if items[i].Class != items[j].Class {

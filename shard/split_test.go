@@ -2,6 +2,7 @@ package shard
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -171,4 +172,40 @@ func TestManifestRoundTrip(t *testing.T) {
 	if _, err := ApplyManifest(d3, m); !errors.Is(err, ErrManifest) || !containsStr(err.Error(), "b/imgca.jpg") {
 		t.Errorf("missing file: %v", err)
 	}
+}
+
+// FuzzManifest feeds untrusted manifest files to ReadManifest and
+// ApplyManifest: they must fail with an error or give a split whose parts
+// partition the listed images, never panic.
+func FuzzManifest(f *testing.F) {
+	d := synthetic(4, 6)
+	s, err := MakeSplit(d, DefaultSplitConfig())
+	if err != nil {
+		f.Fatal(err)
+	}
+	good, err := json.Marshal(d.Manifest(s))
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(good)
+	f.Add([]byte(`{"version":1,"classes":["c0","c0"],"images":[]}`))
+	f.Add([]byte(`{"version":1,"classes":["c0","c1"],"images":[{"path":"../x","sha256":"","class":"c1","split":"test"}]}`))
+	dir := f.TempDir()
+	f.Fuzz(func(t *testing.T, data []byte) {
+		p := filepath.Join(dir, "m.json")
+		if err := os.WriteFile(p, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		m, err := ReadManifest(p)
+		if err != nil {
+			return
+		}
+		s, err := ApplyManifest(d, m)
+		if err != nil {
+			return
+		}
+		if len(s.Train)+len(s.Test) != len(m.Images) || len(s.Labeled)+len(s.Unlabeled) != len(s.Train) {
+			t.Fatalf("split %v does not partition %d images", s, len(m.Images))
+		}
+	})
 }
