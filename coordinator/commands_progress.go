@@ -64,9 +64,9 @@ func (c *StepDone) check(s *State, j *Job) error {
 }
 
 // CommitCheckpoint records a checkpoint whose blob is already replicated to
-// a quorum. Its position must not be ahead of the progress nor behind the
-// latest checkpoint, and it must come from a generation after the last
-// rollback.
+// a quorum. Its position must be at most one step ahead of the progress
+// (see stepAfterNext) and not behind the latest checkpoint, and it must come
+// from a generation after the last rollback.
 type CommitCheckpoint struct {
 	JobID      string     `json:"job_id"`
 	Generation uint64     `json:"generation"`
@@ -113,8 +113,8 @@ func checkCheckpoint(j *Job, gen uint64, ck Checkpoint) error {
 		return fmt.Errorf("checkpoint of job %s from generation %d before the rollback at %d: %w",
 			j.ID, gen, j.RolledBackAt, ErrStaleGeneration)
 	}
-	if before(j.Epoch, j.NextStep, ck.Epoch, ck.Step) {
-		return fmt.Errorf("checkpoint of job %s at %d/%d is ahead of progress %d/%d: %w",
+	if e, s := j.stepAfterNext(); before(e, s, ck.Epoch, ck.Step) {
+		return fmt.Errorf("checkpoint of job %s at %d/%d is more than one step ahead of progress %d/%d: %w",
 			j.ID, ck.Epoch, ck.Step, j.Epoch, j.NextStep, ErrBadStep)
 	}
 	if p := j.Checkpoint; p != nil && before(ck.Epoch, ck.Step, p.Epoch, p.Step) {
@@ -122,6 +122,17 @@ func checkCheckpoint(j *Job, gen uint64, ck Checkpoint) error {
 			j.ID, ck.Epoch, ck.Step, p.Epoch, p.Step, ErrBadStep)
 	}
 	return nil
+}
+
+// stepAfterNext is the position after step NextStep: a checkpoint may be
+// one step ahead of the recorded progress, because workers report a step
+// only once a later collective proves every member applied it, while rank 0
+// checkpoints right after applying it.
+func (j *Job) stepAfterNext() (epoch, step int) {
+	if j.NextStep+1 >= j.StepsInEpoch() {
+		return j.Epoch + 1, 0
+	}
+	return j.Epoch, j.NextStep + 1
 }
 
 // before reports whether position (e1, s1) is before (e2, s2).

@@ -57,8 +57,8 @@ func TestCommandSequence(t *testing.T) {
 			}},
 		{"step 0 again is a no-op", func() Command { return &StepDone{JobID: "j1", Generation: gen(), Step: 0} }, nil,
 			func(t *testing.T) { want(t, "next", s.Job.NextStep, 1); want(t, "metrics", len(s.Job.Metrics), 1) }},
-		{"checkpoint ahead", func() Command {
-			return &CommitCheckpoint{JobID: "j1", Generation: gen(), Checkpoint: Checkpoint{Digest: "d2", Step: 2}}
+		{"checkpoint two steps ahead", func() Command {
+			return &CommitCheckpoint{JobID: "j1", Generation: gen(), Checkpoint: Checkpoint{Digest: "d2", Step: 3}}
 		}, ErrBadStep, nil},
 		{"checkpoint", func() Command {
 			return &CommitCheckpoint{JobID: "j1", Generation: gen(), Checkpoint: Checkpoint{Digest: "d1", Step: 1}}
@@ -178,4 +178,25 @@ func mustApply(t *testing.T, s *State, c Command) {
 func want[T any](t *testing.T, what string, got, w T) {
 	t.Helper()
 	wantJSON(t, what, got, w)
+}
+
+// TestCheckpointOneStepAhead: rank 0 checkpoints right after applying a step
+// that its ring has not reported yet; the checkpoint is accepted, and a
+// rollback to it moves progress forward to its position.
+func TestCheckpointOneStepAhead(t *testing.T) {
+	s := NewState()
+	mustApply(t, s, &SubmitJob{Job: testJob(16, 8, 1)})
+	mustApply(t, s, &RegisterWorker{ID: "a", RingAddr: "a:1", Time: t0})
+	mustApply(t, s, &StartPretraining{JobID: "j1", TrainIDs: ids(16), Time: t0})
+	mustApply(t, s, &StepDone{JobID: "j1", Generation: s.Generation, Step: 0})
+	// The last step (1) is applied but not reported: the final checkpoint
+	// at the end of the epoch is one step ahead.
+	mustApply(t, s, &CommitCheckpoint{JobID: "j1", Generation: s.Generation, Checkpoint: Checkpoint{Digest: "f", Epoch: 1, Step: 0}})
+	if !s.Job.FinalCheckpoint() || s.Job.PretrainDone() {
+		t.Fatalf("final %v done %v", s.Job.FinalCheckpoint(), s.Job.PretrainDone())
+	}
+	mustApply(t, s, &RemoveWorkers{IDs: []string{"a"}, Time: t0})
+	if !s.Job.PretrainDone() || !s.Job.Resume {
+		t.Fatalf("after losing every worker: epoch %d step %d resume %v, want the checkpoint's 1/0", s.Job.Epoch, s.Job.NextStep, s.Job.Resume)
+	}
 }
