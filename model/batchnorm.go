@@ -27,13 +27,14 @@ type bnReLU struct {
 	sums             []float64
 	red              []float32
 	ga, gk, gofs     []float32 // per-channel coefficients of the input gradient
+	k                []float32 // shift of the one-pass statistics
 }
 
 // newBNReLU returns a fused BatchNorm+ReLU over c channels; parameter views are bound later.
 func newBNReLU(c int) *bnReLU {
 	return &bnReLU{c: c, mean: make([]float32, c), invstd: make([]float32, c), scale: make([]float32, c),
 		shift: make([]float32, c), sums: make([]float64, 2*c), red: make([]float32, 2*c+1),
-		ga: make([]float32, c), gk: make([]float32, c), gofs: make([]float32, c)}
+		ga: make([]float32, c), gk: make([]float32, c), gofs: make([]float32, c), k: make([]float32, c)}
 }
 
 // forward normalises y ([m x c]) into z = relu(bn(y)); part is reduction scratch.
@@ -57,49 +58,61 @@ func (b *bnReLU) forward(ctx context.Context, y, z []float32, m int, train bool,
 	return nil
 }
 
-// batchStats computes the (synchronised) batch mean and inverse std with a centred second pass
-// and updates the running statistics.
+// batchStats computes the (synchronised) batch mean and inverse std and updates the running
+// statistics. One pass sums d = y - K and d*d with the shift K = running mean (identical on every
+// replica); when the batch mean is far from K relative to the spread, a second pass centred on
+// the batch mean avoids the cancellation.
 func (b *bnReLU) batchStats(ctx context.Context, y []float32, m int, r Reducer, part []float32) error {
-	C := b.c
-	blockReduce(m, C, 1, part, b.sums, func(r0, r1 int, acc []float32) {
-		for i := r0; i < r1; i++ {
-			for c, v := range y[i*C : (i+1)*C] {
-				acc[c] += v
-			}
-		}
-	})
-	b.count = float64(m)
-	if r != nil {
-		if err := b.allReduce(ctx, r, C, true); err != nil {
+	copy(b.k, b.rmean)
+	if err := b.shiftedSums(ctx, y, m, r, part); err != nil {
+		return err
+	}
+	if b.momentsFromSums() {
+		copy(b.k, b.mean)
+		if err := b.shiftedSums(ctx, y, m, r, part); err != nil {
 			return err
 		}
-	}
-	for c := range C {
-		b.mean[c] = float32(b.sums[c] / b.count)
-	}
-	mean := b.mean
-	blockReduce(m, C, 1, part, b.sums, func(r0, r1 int, acc []float32) {
-		for i := r0; i < r1; i++ {
-			for c, v := range y[i*C : (i+1)*C] {
-				d := v - mean[c]
-				acc[c] += d * d
-			}
-		}
-	})
-	if r != nil {
-		if err := b.allReduce(ctx, r, C, false); err != nil {
-			return err
-		}
+		b.momentsFromSums()
 	}
 	b.updateRunning()
 	return nil
 }
 
-// updateRunning sets invstd from the biased variance in sums and moves the running statistics.
+// shiftedSums sets sums to the per-channel sums of d = y - k and d*d and count to the number of
+// samples, reduced across replicas when r is set.
+func (b *bnReLU) shiftedSums(ctx context.Context, y []float32, m int, r Reducer, part []float32) error {
+	C, k := b.c, b.k
+	blockReduce(m, C, 2, part, b.sums, func(r0, r1 int, acc []float32) {
+		bnStats(y[r0*C:r1*C], k, acc[:C], acc[C:2*C], r1-r0)
+	})
+	b.count = float64(m)
+	if r != nil {
+		return b.allReduce(ctx, r, 2*C, true)
+	}
+	return nil
+}
+
+// momentsFromSums sets mean and the biased variance (into sums[C:]) from the shifted sums and
+// reports whether the shift was too far from the mean for an accurate variance.
+func (b *bnReLU) momentsFromSums() (illConditioned bool) {
+	C, n := b.c, b.count
+	for c := range C {
+		d := b.sums[c] / n
+		v := max(b.sums[C+c]/n-d*d, 0)
+		b.mean[c] = float32(float64(b.k[c]) + d)
+		b.sums[C+c] = v
+		if d*d > 1e3*max(v, 1e-12) {
+			illConditioned = true
+		}
+	}
+	return illConditioned
+}
+
+// updateRunning sets invstd from the biased variance in sums[C:] and moves the running statistics.
 func (b *bnReLU) updateRunning() {
-	n := b.count
-	for c := range b.c {
-		v := b.sums[c] / n
+	n, C := b.count, b.c
+	for c := range C {
+		v := b.sums[C+c]
 		b.invstd[c] = float32(1 / math.Sqrt(v+bnEps))
 		unbiased := v
 		if n > 1 {
@@ -138,12 +151,7 @@ func (b *bnReLU) allReduce(ctx context.Context, r Reducer, width int, count bool
 func applyBNReLU(y, z, scale, shift []float32, m int) {
 	C := len(scale)
 	parallelFor(m, 256, func(lo, hi int) {
-		for i := lo; i < hi; i++ {
-			yr, zr := y[i*C:(i+1)*C], z[i*C:(i+1)*C]
-			for c, v := range yr {
-				zr[c] = max(0, v*scale[c]+shift[c])
-			}
-		}
+		bnApply(y[lo*C:hi*C], z[lo*C:hi*C], scale, shift, hi-lo)
 	})
 }
 
@@ -153,19 +161,11 @@ func (b *bnReLU) backward(ctx context.Context, dz, y, z []float32, m int, r Redu
 	C := b.c
 	mean, invstd := b.mean, b.invstd
 	blockReduce(m, C, 2, part, b.sums, func(r0, r1 int, acc []float32) {
-		sdy, sdx := acc[:C], acc[C:]
-		for i := r0; i < r1; i++ {
-			g, yr, zr := dz[i*C:(i+1)*C], y[i*C:(i+1)*C], z[i*C:(i+1)*C]
-			for c := range g {
-				if zr[c] <= 0 {
-					g[c] = 0
-					continue
-				}
-				sdy[c] += g[c]
-				sdx[c] += g[c] * (yr[c] - mean[c]) * invstd[c]
-			}
-		}
+		bnBackReduce(dz[r0*C:r1*C], y[r0*C:r1*C], z[r0*C:r1*C], mean, acc[:C], acc[C:2*C], r1-r0)
 	})
+	for c := range C {
+		b.sums[C+c] *= float64(invstd[c])
+	}
 	for c := range C {
 		b.dbeta[c] += float32(b.sums[c])
 		b.dgamma[c] += float32(b.sums[C+c])
@@ -196,12 +196,7 @@ func (b *bnReLU) inputGrad(dy, y []float32, m int) {
 		o[c] = float32(kc*float64(b.mean[c]) - ac*b.sums[c]/b.count)
 	}
 	parallelFor(m, 256, func(lo, hi int) {
-		for i := lo; i < hi; i++ {
-			g, yr := dy[i*C:(i+1)*C], y[i*C:(i+1)*C]
-			for c := range g {
-				g[c] = a[c]*g[c] - k[c]*yr[c] + o[c]
-			}
-		}
+		bnInputGrad(dy[lo*C:hi*C], y[lo*C:hi*C], a, k, o, hi-lo)
 	})
 }
 

@@ -144,7 +144,17 @@ func goldenRun(t *testing.T, g golden, opt Optimizer, lr float64, checkFirst boo
 
 // TestGoldenPyTorch checks logits, loss, every gradient, the weights and running statistics
 // after 3 Nesterov SGD steps, and eval-mode logits against PyTorch (testdata/golden.py).
+// It runs with the vector row kernels (when the CPU has them) and with the portable ones.
 func TestGoldenPyTorch(t *testing.T) {
+	defer func(v bool) { useAVX2 = v }(useAVX2)
+	for _, vec := range []bool{useAVX2, false} {
+		useAVX2 = vec
+		testGolden(t)
+	}
+}
+
+// testGolden is one pass of TestGoldenPyTorch.
+func testGolden(t *testing.T) {
 	for _, name := range []string{"small16", "nin4w48s16"} {
 		t.Run(name, func(t *testing.T) {
 			g := loadGolden(t, name)
