@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync/atomic"
 
 	"golang.org/x/sync/errgroup"
 
@@ -148,7 +149,9 @@ type exchange struct {
 	p        plan
 	enc      ringv1.Encoding
 	queues   []chan task
-	seen     []bool // by t*maxPieces+k
+	seen     []bool        // received, by t*maxPieces+k
+	sent     []atomic.Bool // sent (marshalled), by t*maxPieces+k
+	progress chan struct{} // signalled after every send
 	maxP     int
 	left     int   // messages still to receive
 	laneLeft []int // per lane
@@ -169,6 +172,8 @@ func newExchange(r *Ring, c *collective) *exchange {
 		x.left += n
 	}
 	x.seen = make([]bool, p.steps()*x.maxP)
+	x.sent = make([]atomic.Bool, p.steps()*x.maxP)
+	x.progress = make(chan struct{}, 1)
 	x.pending, r.stash = r.stash, nil
 	return x
 }
@@ -214,6 +219,11 @@ func (x *exchange) sendLoop(ctx context.Context, l int) error {
 		if err := r.out[l].stream.SendMsg(msg); err != nil {
 			return x.failure(ctx, fmt.Sprintf("send ring step %d piece %d on lane %d to", tk.t, tk.k, l),
 				r.next(), r.nextRank(), err)
+		}
+		x.sent[tk.t*x.maxP+tk.k].Store(true)
+		select {
+		case x.progress <- struct{}{}:
+		default:
 		}
 	}
 	return nil

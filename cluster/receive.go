@@ -86,6 +86,14 @@ func (x *exchange) accept(ctx context.Context, it inItem) error {
 	if err != nil {
 		return x.failure(ctx, "check chunk from", x.r.prev(), x.r.prevRank(), err)
 	}
+	if t >= x.p.n-1 {
+		// All-gather overwrites the piece this member sent at ring step
+		// t+1-n; a correct ring only delivers it after that send, but a
+		// faulty peer must not make us write what a sender still reads.
+		if err := x.awaitSent(ctx, t+1-x.p.n, k); err != nil {
+			return err
+		}
+	}
 	lo, hi := x.p.piece(x.p.recvSeg(t), k)
 	dst := x.c.buf[lo:hi]
 	applyRuns(dst, m, x.enc, t < x.p.n-1)
@@ -124,4 +132,18 @@ func (x *exchange) check(it inItem) (t, k int, err error) {
 	}
 	x.seen[t*x.maxP+k] = true
 	return t, k, nil
+}
+
+// awaitSent waits until piece k of ring step t has been sent.
+func (x *exchange) awaitSent(ctx context.Context, t, k int) error {
+	for !x.sent[t*x.maxP+k].Load() {
+		select {
+		case <-x.progress:
+		case <-ctx.Done():
+			return x.failure(ctx, fmt.Sprintf("send ring step %d piece %d to", t, k), x.r.next(), x.r.nextRank(), nil)
+		case <-x.r.done:
+			return x.failure(ctx, fmt.Sprintf("send ring step %d piece %d to", t, k), x.r.next(), x.r.nextRank(), ErrBroken)
+		}
+	}
+	return nil
 }
