@@ -148,11 +148,19 @@ func svc(conn *grpc.ClientConn) pb.CoordinatorServiceClient {
 	return pb.NewCoordinatorServiceClient(conn)
 }
 
-// Register registers a worker and its ring address.
+// Register registers a worker and its ring address with no incarnation
+// (every call counts as a worker (re)start; see RegisterWorker).
 func (c *Client) Register(ctx context.Context, id, ringAddr string) (*pb.RegisterWorkerResponse, error) {
+	return c.RegisterWorker(ctx, &pb.RegisterWorkerRequest{WorkerId: id, RingAddr: ringAddr})
+}
+
+// RegisterWorker registers a worker. Give req.Incarnation a value unique to
+// the worker process so that retries (and re-registrations after a leader
+// change) are idempotent.
+func (c *Client) RegisterWorker(ctx context.Context, req *pb.RegisterWorkerRequest) (*pb.RegisterWorkerResponse, error) {
 	var out *pb.RegisterWorkerResponse
 	err := c.do(ctx, "register worker", func(ctx context.Context, conn *grpc.ClientConn) (err error) {
-		out, err = svc(conn).RegisterWorker(ctx, &pb.RegisterWorkerRequest{WorkerId: id, RingAddr: ringAddr})
+		out, err = svc(conn).RegisterWorker(ctx, req)
 		return err
 	})
 	return out, err

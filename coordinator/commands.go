@@ -135,24 +135,30 @@ func (c *StartPretraining) apply(s *State) (Result, error) {
 	return s.result(), nil
 }
 
-// RegisterWorker adds a worker. A known id registering again is a restarted
-// worker (a live one never re-registers): it loses its synced status. Both
-// change the membership and bump the generation.
+// RegisterWorker adds a worker. A known id registering again with the same
+// address and the same non-empty incarnation is a retry and changes
+// nothing; otherwise it is a restarted worker: it loses its synced status.
+// Both new workers and restarts change the membership and bump the
+// generation.
 type RegisterWorker struct {
-	ID       string    `json:"id"`
-	RingAddr string    `json:"ring_addr"`
-	Time     time.Time `json:"time"`
+	ID          string    `json:"id"`
+	RingAddr    string    `json:"ring_addr"`
+	Incarnation string    `json:"incarnation,omitempty"`
+	Time        time.Time `json:"time"`
 }
 
 func (*RegisterWorker) kind() string { return "register" }
 
 func (c *RegisterWorker) apply(s *State) (Result, error) {
 	w, ok := s.Workers[c.ID]
+	if ok && c.Incarnation != "" && w.Incarnation == c.Incarnation && w.RingAddr == c.RingAddr {
+		return s.result(), nil
+	}
 	if !ok {
 		w = &WorkerInfo{ID: c.ID, JoinedAt: c.Time}
 		s.Workers[c.ID] = w
 	}
-	w.RingAddr = c.RingAddr
+	w.RingAddr, w.Incarnation = c.RingAddr, c.Incarnation
 	s.Synced = slices.DeleteFunc(s.Synced, func(id string) bool { return id == c.ID })
 	s.newGeneration(c.Time)
 	return s.result(), nil

@@ -31,7 +31,7 @@ func (s *coordinatorServer) RegisterWorker(ctx context.Context, req *pb.Register
 	}
 	now := time.Now()
 	s.n.leases.renew(req.GetWorkerId(), now)
-	res, err := s.n.propose(ctx, &RegisterWorker{ID: req.GetWorkerId(), RingAddr: req.GetRingAddr(), Time: now})
+	res, err := s.n.propose(ctx, &RegisterWorker{ID: req.GetWorkerId(), RingAddr: req.GetRingAddr(), Incarnation: req.GetIncarnation(), Time: now})
 	if err != nil {
 		return nil, statusError(err)
 	}

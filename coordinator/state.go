@@ -106,9 +106,10 @@ type JobParams struct {
 // WorkerInfo is a registered worker. Its lease lives on the leader (see
 // DESIGN.md): only membership changes go through raft.
 type WorkerInfo struct {
-	ID       string    `json:"id"`
-	RingAddr string    `json:"ring_addr"`
-	JoinedAt time.Time `json:"joined_at"`
+	ID          string    `json:"id"`
+	RingAddr    string    `json:"ring_addr"`
+	Incarnation string    `json:"incarnation,omitempty"`
+	JoinedAt    time.Time `json:"joined_at"`
 }
 
 // Checkpoint locates a committed checkpoint blob: steps [0, Step) of Epoch

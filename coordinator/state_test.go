@@ -200,3 +200,23 @@ func TestCheckpointOneStepAhead(t *testing.T) {
 		t.Fatalf("after losing every worker: epoch %d step %d resume %v, want the checkpoint's 1/0", s.Job.Epoch, s.Job.NextStep, s.Job.Resume)
 	}
 }
+
+// TestRegisterIncarnation: the same incarnation re-registering is a no-op;
+// a new one is a restart that loses the synced status.
+func TestRegisterIncarnation(t *testing.T) {
+	s := NewState()
+	mustApply(t, s, &SubmitJob{Job: testJob(16, 8, 1)})
+	mustApply(t, s, &RegisterWorker{ID: "a", RingAddr: "a:1", Incarnation: "i1", Time: t0})
+	mustApply(t, s, &RegisterWorker{ID: "b", RingAddr: "b:1", Incarnation: "i1", Time: t0.Add(1)})
+	mustApply(t, s, &StartPretraining{JobID: "j1", TrainIDs: ids(16), Time: t0})
+	mustApply(t, s, &StepDone{JobID: "j1", Generation: s.Generation, Step: 0})
+	g := s.Generation
+	mustApply(t, s, &RegisterWorker{ID: "a", RingAddr: "a:1", Incarnation: "i1", Time: t0})
+	if s.Generation != g || len(s.Synced) != 2 {
+		t.Fatalf("retry: generation %d (was %d), synced %v", s.Generation, g, s.Synced)
+	}
+	mustApply(t, s, &RegisterWorker{ID: "a", RingAddr: "a:1", Incarnation: "i2", Time: t0})
+	if s.Generation != g+1 || !slices.Equal(s.Synced, []string{"b"}) || !slices.Equal(s.Ring, []string{"b", "a"}) {
+		t.Fatalf("restart: generation %d, synced %v, ring %v", s.Generation, s.Synced, s.Ring)
+	}
+}

@@ -170,7 +170,13 @@ type RegisterWorkerRequest struct {
 	// worker_id is chosen by the worker and stable across its restarts.
 	WorkerId string `protobuf:"bytes,1,opt,name=worker_id,json=workerId,proto3" json:"worker_id,omitempty"`
 	// ring_addr is the worker's cluster (ring all-reduce) gRPC address.
-	RingAddr      string `protobuf:"bytes,2,opt,name=ring_addr,json=ringAddr,proto3" json:"ring_addr,omitempty"`
+	RingAddr string `protobuf:"bytes,2,opt,name=ring_addr,json=ringAddr,proto3" json:"ring_addr,omitempty"`
+	// incarnation identifies this run of the worker process (e.g. random at
+	// start). Registering again with the same id, address and non-empty
+	// incarnation is idempotent (a retry, or a new leader); a new or empty
+	// incarnation means the worker restarted and lost its weights: it leaves
+	// the set of ranks holding the current weights and the generation bumps.
+	Incarnation   string `protobuf:"bytes,3,opt,name=incarnation,proto3" json:"incarnation,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -215,6 +221,13 @@ func (x *RegisterWorkerRequest) GetWorkerId() string {
 func (x *RegisterWorkerRequest) GetRingAddr() string {
 	if x != nil {
 		return x.RingAddr
+	}
+	return ""
+}
+
+func (x *RegisterWorkerRequest) GetIncarnation() string {
+	if x != nil {
+		return x.Incarnation
 	}
 	return ""
 }
@@ -2209,10 +2222,11 @@ const file_whorl_coordinator_v1_coordinator_proto_rawDesc = "" +
 	"\vconfig_json\x18\x01 \x01(\fR\n" +
 	"configJson\x12#\n" +
 	"\rconfig_sha256\x18\x02 \x01(\tR\fconfigSha256\x12'\n" +
-	"\x0fmanifest_digest\x18\x03 \x01(\tR\x0emanifestDigest\"Q\n" +
+	"\x0fmanifest_digest\x18\x03 \x01(\tR\x0emanifestDigest\"s\n" +
 	"\x15RegisterWorkerRequest\x12\x1b\n" +
 	"\tworker_id\x18\x01 \x01(\tR\bworkerId\x12\x1b\n" +
-	"\tring_addr\x18\x02 \x01(\tR\bringAddr\"\xb3\x01\n" +
+	"\tring_addr\x18\x02 \x01(\tR\bringAddr\x12 \n" +
+	"\vincarnation\x18\x03 \x01(\tR\vincarnation\"\xb3\x01\n" +
 	"\x16RegisterWorkerResponse\x12H\n" +
 	"\x12heartbeat_interval\x18\x01 \x01(\v2\x19.google.protobuf.DurationR\x11heartbeatInterval\x12/\n" +
 	"\x05lease\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\x05lease\x12\x1e\n" +
