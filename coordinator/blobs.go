@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 )
 
 // BlobStore keeps content-addressed blobs (checkpoints) in a directory:
@@ -103,8 +104,10 @@ func (b *BlobStore) Put(data []byte) (string, error) {
 	return w.Commit("", int64(len(data)))
 }
 
-// Prune deletes stored blobs (and stale temp files) not in keep.
-func (b *BlobStore) Prune(keep []string) error {
+// Prune deletes the blobs not in keep that were last modified more than
+// grace ago (a blob being replicated is not referenced by the state until
+// its digest commits), and abandoned temp files older than grace.
+func (b *BlobStore) Prune(keep []string, grace time.Duration) error {
 	entries, err := os.ReadDir(b.dir)
 	if err != nil {
 		return fmt.Errorf("list blobs in %s: %w", b.dir, err)
@@ -113,7 +116,11 @@ func (b *BlobStore) Prune(keep []string) error {
 		if slices.Contains(keep, e.Name()) {
 			continue
 		}
-		if validDigest(e.Name()) {
+		info, err := e.Info()
+		if err != nil || time.Since(info.ModTime()) < grace {
+			continue
+		}
+		if validDigest(e.Name()) || strings.HasPrefix(e.Name(), ".incoming-") {
 			if err := os.Remove(filepath.Join(b.dir, e.Name())); err != nil {
 				return fmt.Errorf("prune blob %s: %w", e.Name(), err)
 			}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
@@ -207,6 +208,10 @@ func (n *Node) peerAddrs() map[string]string {
 	return out
 }
 
+// blobGrace is how long an unreferenced blob is kept: longer than an upload
+// and its replication take before the digest commits.
+const blobGrace = 10 * time.Minute
+
 // repairBlobs fetches the committed checkpoint blobs this node lacks and
 // prunes blobs no longer referenced.
 func (n *Node) repairBlobs(ctx context.Context) {
@@ -218,7 +223,7 @@ func (n *Node) repairBlobs(ctx context.Context) {
 		}
 	}
 	if len(keep) > 0 {
-		if err := n.blobs.Prune(keep); err != nil {
+		if err := n.blobs.Prune(keep, blobGrace); err != nil {
 			n.log.Warn("prune checkpoint blobs", "err", err)
 		}
 	}
