@@ -65,3 +65,21 @@ dataset: ## rebuild the embedded CC BY photo set (shard/embedded) from $(FLOWERS
 
 clean: ## remove build outputs
 	rm -rf bin whorl-out
+
+# --- container image, kind and Kubernetes checks (k8s/) ---
+IMAGE        ?= whorl:dev
+KIND_CLUSTER ?= whorl
+
+.PHONY: image kind-up kind-e2e k8s-verify
+
+image: ## build the container image $(IMAGE) (multi-stage, FROM scratch; needs a running Docker engine)
+	docker build --build-arg VERSION=$(VERSION) --build-arg COMMIT=$(COMMIT) -t $(IMAGE) .
+
+kind-up: ## create the kind cluster of k8s/kind/cluster.yaml (needs Docker and kind)
+	@kind get clusters 2>/dev/null | grep -qx '$(KIND_CLUSTER)' || kind create cluster --name $(KIND_CLUSTER) --config k8s/kind/cluster.yaml
+
+kind-e2e: image kind-up ## deploy the kind overlay with the image, run the job, print the report, delete the cluster
+	KIND_CLUSTER=$(KIND_CLUSTER) IMAGE=$(IMAGE) k8s/kind/e2e.sh
+
+k8s-verify: ## kubectl apply --dry-run=server of every overlay against a real kube-apiserver (built from the Go module proxy, cached in /var/cache/whorl)
+	k8s/verify/dry-run.sh

@@ -1,0 +1,18 @@
+// Package netns runs whorl as a set of separate hosts on one machine: each
+// host is a Linux network namespace with its own veth link to a bridge that
+// lives in a namespace of its own, so the hosts talk over real (virtual)
+// Ethernet with private addresses that exist only inside the namespaces.
+// Faults are made the way they happen: a host's processes killed, its link
+// set down, nftables rules dropping all or a random share of its packets,
+// and a userspace TCP proxy that delays a link (this kernel has no netem).
+//
+// The test driver never talks to those addresses from the root namespace:
+// Main re-executes the test binary inside a driver namespace attached to the
+// same bridge (nsenter --net, keeping the mount namespace so that namespaces
+// created by the driver are visible to the parent), and the parent removes
+// every namespace and process of the run when the child exits, however it
+// exits.
+//
+// Everything here needs root, iproute2, nftables and nsenter; without root
+// Main runs the tests, which skip with a message saying so.
+package netns

@@ -1,0 +1,16 @@
+// Package k8s holds whorl's Kubernetes deployment as kustomize manifests:
+// base/ (the coordinator StatefulSet with its headless Service, client
+// Service and PodDisruptionBudget, the elastic worker Deployment, the submit
+// Job, the ConfigMap with the whorl flags and the job, NetworkPolicies) and
+// the overlays kind (small, local image) and production (5 coordinators,
+// more workers). kind/cluster.yaml is the local cluster for `make kind-up`.
+//
+// The package has no Go API: its tests render every overlay with kustomize's
+// krusty, decode each object strictly with client-go's scheme, and check the
+// ports, environment variables and config keys against the flags of the
+// whorl binary. verify/ holds the server-side dry-run against a real
+// kube-apiserver (`make k8s-verify`).
+//
+// Ports: coordinator raft 7400 and gRPC 7401 (the binary's defaults),
+// worker ring 7410, metrics 9090.
+package k8s

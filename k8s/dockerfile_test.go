@@ -1,0 +1,81 @@
+package k8s
+
+import (
+	"bufio"
+	"os"
+	"regexp"
+	"strings"
+	"testing"
+)
+
+// TestDockerfile checks what can be checked without a Docker engine: the
+// build stage uses go.mod's Go release and builds a static binary, and the
+// final image is empty but for the binary, running as a non-root user.
+func TestDockerfile(t *testing.T) {
+	lines := readLines(t, "../Dockerfile")
+	gomod := readLines(t, "../go.mod")
+	var goLine string
+	for _, l := range gomod {
+		if v, ok := strings.CutPrefix(l, "go "); ok {
+			goLine = strings.TrimSpace(v)
+		}
+	}
+	var stages []string
+	var user, entry, goArg string
+	static := false
+	for _, l := range lines {
+		f := strings.Fields(l)
+		if len(f) == 0 || strings.HasPrefix(f[0], "#") {
+			continue
+		}
+		switch strings.ToUpper(f[0]) {
+		case "FROM":
+			stages = append(stages, f[1])
+		case "USER":
+			user = f[1]
+		case "ENTRYPOINT":
+			entry = strings.Join(f[1:], " ")
+		case "ARG":
+			if v, ok := strings.CutPrefix(f[1], "GO_VERSION="); ok {
+				goArg = v
+			}
+		}
+		if strings.Contains(l, "CGO_ENABLED=0 go build") {
+			static = true
+		}
+	}
+	if goArg == "" || goArg != goLine {
+		t.Errorf("Dockerfile ARG GO_VERSION=%q, go.mod says go %q", goArg, goLine)
+	}
+	if len(stages) < 2 || stages[len(stages)-1] != "scratch" {
+		t.Errorf("Dockerfile stages %v: want a build stage and a final FROM scratch", stages)
+	}
+	if !static {
+		t.Error("Dockerfile does not build with CGO_ENABLED=0 (a scratch image needs a static binary)")
+	}
+	if !regexp.MustCompile(`^[1-9][0-9]*:[1-9][0-9]*$`).MatchString(user) {
+		t.Errorf("Dockerfile USER %q: want a numeric non-root uid:gid (Kubernetes runAsNonRoot checks numbers)", user)
+	}
+	if entry != `["/whorl"]` {
+		t.Errorf("Dockerfile ENTRYPOINT %s: want [\"/whorl\"] (the manifests pass the command as args)", entry)
+	}
+}
+
+// readLines reads a file's lines.
+func readLines(t *testing.T, name string) []string {
+	t.Helper()
+	f, err := os.Open(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var out []string
+	s := bufio.NewScanner(f)
+	for s.Scan() {
+		out = append(out, s.Text())
+	}
+	if err := s.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
