@@ -40,7 +40,7 @@ func (n *Node) replicate(ctx context.Context, digest string) error {
 		return fmt.Errorf("replicate blob %s: %d of %d needed peers have a known address: %w", digest, len(addrs), need, ErrNoQuorum)
 	}
 	results := make(chan error, len(addrs))
-	bctx, cancel := context.WithTimeout(context.Background(), replicateTimeout)
+	bctx, cancel := context.WithTimeout(n.runCtx, replicateTimeout)
 	for id, addr := range addrs {
 		n.bg.Add(1)
 		go func() {
@@ -106,7 +106,7 @@ func (n *Node) replicateBackground(digest string, addrs map[string]string) {
 		n.bg.Add(1)
 		go func() {
 			defer n.bg.Done()
-			ctx, cancel := context.WithTimeout(context.Background(), replicateTimeout)
+			ctx, cancel := context.WithTimeout(n.runCtx, replicateTimeout)
 			defer cancel()
 			if err := n.putBlob(ctx, addr, digest); err != nil {
 				n.log.Warn("replicate checkpoint blob", "digest", digest, "peer", id, "err", err)

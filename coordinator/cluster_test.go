@@ -143,3 +143,37 @@ func checkFollowerNamesLeader(t *testing.T, ctx context.Context, c *tcluster, le
 		t.Fatalf("client given a follower: status %v, leader %q, calling %q", err, st.GetLeaderAddr(), only.Leader())
 	}
 }
+
+// TestDriverResumesOnNewLeader kills the leader while it runs the baseline
+// phase: the new leader's driver redoes the phase from the replicated state
+// and the job completes with the committed checkpoint as the pretrained
+// model.
+func TestDriverResumesOnNewLeader(t *testing.T) {
+	phases := &fakePhases{n: 40, blockBaseline: true, inBaseline: make(chan struct{})}
+	c := newCluster(t, 3, func(cfg *Config) { cfg.Phases = phases })
+	c.waitLeader(10 * time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cl, _ := NewClient(ClientConfig{Addrs: c.addrs(), Logger: testLogger()})
+	defer cl.Close()
+	stop := heartbeater(t, cl, "w", 100*time.Millisecond)
+	defer stop()
+	a := startPretraining(t, ctx, cl, "w", testConfig(t, 1, 16, 100))
+	final := runWorker(t, ctx, cl, "w", a)
+	select {
+	case <-phases.inBaseline:
+	case <-ctx.Done():
+		t.Fatal("baseline never started")
+	}
+	c.stop(c.waitLeader(10 * time.Second))
+	eventually(t, 30*time.Second, "the job to finish on the new leader", func() bool {
+		r, err := cl.FetchResults(ctx, "")
+		return err == nil && r.GetPhase() == pb.Phase_PHASE_DONE
+	})
+	phases.mu.Lock()
+	defer phases.mu.Unlock()
+	if phases.baselines != 2 || !bytes.Equal(phases.finetuned, final) {
+		t.Fatalf("baseline ran %d times (want 2), fine-tuned %d bytes (want the final checkpoint's %d)",
+			phases.baselines, len(phases.finetuned), len(final))
+	}
+}

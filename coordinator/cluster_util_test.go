@@ -33,6 +33,11 @@ type fakePhases struct {
 	n         int
 	mu        sync.Mutex
 	finetuned []byte
+	// blockBaseline makes the first Baseline call wait for its ctx (the
+	// leader's) to end, as if the leader died mid-phase.
+	blockBaseline bool
+	baselines     int
+	inBaseline    chan struct{}
 }
 
 func (p *fakePhases) Prepare(context.Context, []byte) (Prepared, error) {
@@ -40,7 +45,16 @@ func (p *fakePhases) Prepare(context.Context, []byte) (Prepared, error) {
 		ManifestDigest: "manifest-test", Images: fakeImages{}}, nil
 }
 
-func (p *fakePhases) Baseline(context.Context, []byte) ([]byte, error) {
+func (p *fakePhases) Baseline(ctx context.Context, _ []byte) ([]byte, error) {
+	p.mu.Lock()
+	p.baselines++
+	first := p.baselines == 1
+	p.mu.Unlock()
+	if first && p.blockBaseline {
+		close(p.inBaseline)
+		<-ctx.Done()
+		return nil, ctx.Err()
+	}
 	return []byte(`{"accuracy":0.4}`), nil
 }
 
