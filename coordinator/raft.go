@@ -269,6 +269,9 @@ func (w slogWriter) Write(p []byte) (int, error) {
 	case strings.HasPrefix(line, "[DEBUG]"), strings.HasPrefix(line, "[TRACE]"):
 		level = slog.LevelDebug
 	}
+	if _, rest, ok := strings.Cut(line, "]"); ok && strings.HasPrefix(line, "[") {
+		line = strings.TrimPrefix(strings.TrimSpace(rest), "raft: ")
+	}
 	w.l.Log(context.Background(), level, line, "component", "raft")
 	return len(p), nil
 }

@@ -35,7 +35,7 @@ func fillJobStatus(resp *pb.JobStatusResponse, j *Job) {
 	resp.Epoch, resp.TotalEpochs = uint32(j.Epoch), uint32(j.Params.Epochs)
 	resp.NextStep, resp.TotalSteps = uint32(j.NextStep), uint32(j.StepsInEpoch())
 	resp.LatestCheckpoint = checkpointPB(j.Checkpoint)
-	if !j.WaitingSince.IsZero() {
+	if !j.WaitingSince.IsZero() && j.Phase == PhasePretraining {
 		resp.WaitingSince = timestamppb.New(j.WaitingSince)
 	}
 	recent := j.Metrics
