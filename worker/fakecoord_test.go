@@ -40,7 +40,8 @@ type fakeCoord struct {
 	resume   bool
 	genAt    map[uint64]time.Time
 	leaves   int
-	minStart int // members needed before the first step is assigned
+	minStart int        // members needed before the first step is assigned
+	template Assignment // job fields copied into every assignment
 }
 
 type fakeMember struct {
@@ -184,9 +185,13 @@ func (f *fakeCoord) GetAssignment(ctx context.Context, id string, known Known) (
 
 // assignment builds id's assignment (under mu).
 func (f *fakeCoord) assignment(id string) Assignment {
-	a := Assignment{JobID: "job-1", Phase: f.phase, Generation: f.gen, Rank: slices.Index(f.members, id),
+	a := f.template
+	a.JobID, a.Phase = "job-1", f.phase
+	a2 := Assignment{JobID: "job-1", Phase: f.phase, Generation: f.gen, Rank: slices.Index(f.members, id),
 		Epoch: f.epoch, TotalEpochs: f.epochs, TotalSteps: len(f.plan), CheckpointEvery: f.ckEvery,
 		Resume: f.resume, RestoreDigest: f.latest}
+	a2.ConfigJSON, a2.ManifestDigest, a2.Mean, a2.Std = a.ConfigJSON, a.ManifestDigest, a.Mean, a.Std
+	a = a2
 	for _, m := range f.members {
 		a.Members = append(a.Members, f.workers[m].addr)
 	}

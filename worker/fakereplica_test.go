@@ -39,7 +39,15 @@ func (f *quadFactory) NewReplica(_ context.Context, a Assignment) (Replica, erro
 func (r *quadReplica) Params() []float32   { return r.w }
 func (r *quadReplica) Grads() []float32    { return r.g }
 func (r *quadReplica) State() []float32    { return r.s }
-func (r *quadReplica) OptState() []float32 { return r.m }
+func (r *quadReplica) OptState() []float32 { return append([]float32(nil), r.m...) }
+
+func (r *quadReplica) SetOptState(s []float32) error {
+	if len(s) != len(r.m) {
+		return fmt.Errorf("optimizer state of %d values, want %d", len(s), len(r.m))
+	}
+	copy(r.m, s)
+	return nil
+}
 
 // input is image id's augmented input at (epoch, step).
 func input(id, epoch, step int, out []float32) {

@@ -58,6 +58,7 @@ type runningWorker struct {
 	done    chan error
 	factory *recordingFactory
 	parts   *parts
+	w       *Worker
 }
 
 func newInProcess(t *testing.T, c Coordinator, r RingFactory, f func() ReplicaFactory) *inProcess {
@@ -73,7 +74,7 @@ func (p *inProcess) start(id string) *runningWorker {
 	w := &Worker{cfg: cfg, log: testLogger(id), met: newMetrics(id)}
 	rf := &recordingFactory{ReplicaFactory: p.factory()}
 	ctx, cancel := context.WithCancel(context.Background())
-	rw := &runningWorker{cancel: cancel, done: make(chan error, 1), factory: rf,
+	rw := &runningWorker{cancel: cancel, done: make(chan error, 1), factory: rf, w: w,
 		parts: &parts{coord: p.coord, rings: p.rings, replicas: rf, ringAddr: "mem://" + id, crash: &atomic.Bool{}}}
 	go func() { rw.done <- w.train(ctx, *rw.parts) }()
 	p.mu.Lock()
@@ -116,8 +117,21 @@ func (p *inProcess) stopAll() {
 	}
 }
 
-// replicas returns the replicas of the running workers.
-func (p *inProcess) replicas() map[string]Replica {
+// replicas returns the replicas of the running workers once every one has
+// applied the job's last step (the first report of a step completes it on
+// the coordinator, the other ranks apply it a moment later).
+func (p *inProcess) replicas(epochs int) map[string]Replica {
+	p.t.Helper()
+	waitFor(p.t, 10*time.Second, "every worker past the last step", func() bool {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		for _, rw := range p.running {
+			if rw.w.position().Epoch < epochs {
+				return false
+			}
+		}
+		return true
+	})
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	out := map[string]Replica{}
@@ -162,9 +176,19 @@ func sameReplicas(t *testing.T, want Replica, got map[string]Replica, tol float6
 			"optimizer state": {want.OptState(), r.OptState()},
 		} {
 			d, err := maxDiff(pair[0], pair[1])
+			t.Logf("worker %s %s: max difference %g (max |value| %g)", id, name, d, maxAbs(pair[0]))
 			if err != nil || d > tol {
 				t.Errorf("worker %s %s differ from the reference by %g (tolerance %g) %v", id, name, d, tol, err)
 			}
 		}
 	}
+}
+
+// maxAbs is the largest absolute value of a buffer.
+func maxAbs(a []float32) float64 {
+	m := 0.0
+	for _, v := range a {
+		m = max(m, math.Abs(float64(v)))
+	}
+	return m
 }

@@ -61,6 +61,9 @@ type Collective interface {
 // Ring is one generation of the all-reduce ring, as built by a RingFactory.
 type Ring interface {
 	Collective
+	// SetStep stamps the following collectives with a training step (for
+	// the ring's error messages and its checks).
+	SetStep(step uint64)
 	// Close releases the ring's connections; in-flight calls fail.
 	Close() error
 }
@@ -72,15 +75,18 @@ type RingFactory interface {
 }
 
 // Replica is one model replica with its optimizer: what the training loop
-// drives. Params, State, and OptState are flat buffers that the loop
-// broadcasts in place; Grads is the buffer the loop all-reduces in place.
+// drives. Params and State are the replica's own flat buffers, which the
+// loop broadcasts in place; Grads is the buffer it all-reduces in place.
 type Replica interface {
 	Params() []float32
 	Grads() []float32
 	// State is the non-trainable model state (BatchNorm running statistics).
 	State() []float32
-	// OptState is the optimizer's state (momentum buffers).
+	// OptState returns a copy of the optimizer's state (momentum buffers),
+	// of the same length whether or not a step was taken; SetOptState
+	// restores one.
 	OptState() []float32
+	SetOptState(s []float32) error
 	// ComputeGrads runs forward and backward on the local part of one global
 	// step (image ids, the step's place in the job for augmentation seeds),
 	// scaling the loss by scale = local/global so that summing Grads over

@@ -26,11 +26,16 @@ type trainer struct {
 	log      *slog.Logger
 	met      *metrics
 	retry    time.Duration
+	// stuckAfter is how long a failed generation may stay current before
+	// the worker forces a new one (rejoin).
+	stuckAfter time.Duration
 
 	jobID string
 	rep   Replica
 	pos   Position
 	snap  []float32 // State() before the step in flight, restored on abort
+	// pending are applied steps not yet reported (see flush).
+	pending []Progress
 
 	ring    Ring
 	ringGen uint64
@@ -46,7 +51,7 @@ type trainer struct {
 // newTrainer returns a trainer with no job.
 func newTrainer(id, ringAddr string, c Coordinator, r RingFactory, f ReplicaFactory, log *slog.Logger, met *metrics) *trainer {
 	return &trainer{id: id, ringAddr: ringAddr, coord: c, rings: r, replicas: f, log: log, met: met,
-		retry: 200 * time.Millisecond, rank: -1, last: HeartbeatInfo{WorkerID: id}}
+		retry: 200 * time.Millisecond, stuckAfter: 10 * time.Second, rank: -1, last: HeartbeatInfo{WorkerID: id}}
 }
 
 // run fetches assignments and trains them until ctx is done (returns nil) or
@@ -54,6 +59,8 @@ func newTrainer(id, ringAddr string, c Coordinator, r RingFactory, f ReplicaFact
 func (t *trainer) run(ctx context.Context) error {
 	defer t.dropRing()
 	var known Known
+	var failedGen uint64 // generation whose ring failed here
+	var failedAt time.Time
 	for ctx.Err() == nil {
 		a, err := t.coord.GetAssignment(ctx, t.id, known)
 		switch {
@@ -72,6 +79,15 @@ func (t *trainer) run(ctx context.Context) error {
 			t.idle(ctx, a)
 			continue
 		}
+		if a.Generation == failedGen {
+			// A ring is joined once per generation: wait for the next one,
+			// forcing it when the coordinator does not see the failure.
+			if time.Since(failedAt) > t.stuckAfter {
+				t.rejoin(ctx)
+				failedAt = time.Now()
+			}
+			continue
+		}
 		if err := t.work(ctx, a); err != nil {
 			if ctx.Err() != nil {
 				return nil
@@ -82,11 +98,22 @@ func (t *trainer) run(ctx context.Context) error {
 			t.log.Warn("generation aborted", "generation", a.Generation, "err", err)
 			t.met.ringErrors.Inc()
 			t.dropRing()
-			// Wait for the next generation (or the long poll's timeout).
-			known.Generation = a.Generation
+			failedGen, failedAt = a.Generation, time.Now()
 		}
 	}
 	return nil
+}
+
+// rejoin leaves and registers again, which makes the coordinator start a new
+// generation: used when a ring failed but every member still holds its
+// lease (a stalled or partitioned link), so no lease expiry would.
+func (t *trainer) rejoin(ctx context.Context) {
+	t.log.Warn("ring failed but the generation did not change; leaving and registering again to force a new one",
+		"after", t.stuckAfter)
+	if err := t.coord.Leave(ctx, t.id); err != nil {
+		t.log.Warn("leave", "err", err)
+	}
+	t.reRegister(ctx)
 }
 
 // idle handles an assignment without work: the job is elsewhere (baseline,
@@ -113,7 +140,8 @@ func (t *trainer) work(ctx context.Context, a Assignment) error {
 		switch {
 		case a.Epoch < t.pos.Epoch || (a.Epoch == t.pos.Epoch && st.Step < t.pos.Step):
 			// Already in the weights (applied before the generation changed).
-			t.report(ctx, a, st, 0, 0, 0)
+			t.pending = append(t.pending, Progress{WorkerID: t.id, JobID: a.JobID, Generation: a.Generation,
+				Rank: a.Rank, Epoch: a.Epoch, Step: st.Step, Images: len(st.IDs)})
 			continue
 		case t.pos.before(a.Epoch, st.Step):
 			t.log.Warn("assignment skips steps the weights lack", "have", t.pos, "epoch", a.Epoch, "step", st.Step)
@@ -123,7 +151,7 @@ func (t *trainer) work(ctx context.Context, a Assignment) error {
 			return err
 		}
 	}
-	return nil
+	return t.barrier(gctx)
 }
 
 // ensureReplica builds the replica of the assignment's job once, from the
@@ -198,6 +226,7 @@ func (t *trainer) dropRing() {
 	if t.ring == nil {
 		return
 	}
+	t.pending = t.pending[:0] // reported again, if still needed, in the next generation
 	if err := t.ring.Close(); err != nil {
 		t.log.Debug("close ring", "generation", t.ringGen, "err", err)
 	}

@@ -37,7 +37,7 @@ func quadJob(t *testing.T, ids []string, delay time.Duration, during func(*inPro
 func reference(t *testing.T) Replica {
 	t.Helper()
 	p, _ := quadJob(t, []string{"ref"}, 0, nil)
-	return p.replicas()["ref"]
+	return p.replicas(testEpochs)["ref"]
 }
 
 func TestEquivalentForAnyWorkerCount(t *testing.T) {
@@ -49,7 +49,7 @@ func TestEquivalentForAnyWorkerCount(t *testing.T) {
 				ids = append(ids, fmt.Sprintf("w%d", i))
 			}
 			p, _ := quadJob(t, ids, 0, nil)
-			got := p.replicas()
+			got := p.replicas(testEpochs)
 			if len(got) != n {
 				t.Fatalf("%d replicas, want %d", len(got), n)
 			}
@@ -76,7 +76,7 @@ func TestCrashedWorkerSurvivorsContinue(t *testing.T) {
 	if recovery > 5*time.Second {
 		t.Errorf("recovery took %v, want under 5s", recovery)
 	}
-	sameReplicas(t, want, p.replicas(), 1e-5)
+	sameReplicas(t, want, p.replicas(testEpochs), 1e-5)
 }
 
 // TestGracefulLeaveAndRejoin stops a worker gracefully (it leaves, so
@@ -97,7 +97,7 @@ func TestGracefulLeaveAndRejoin(t *testing.T) {
 	if coord.leaves != 1 {
 		t.Errorf("%d graceful leaves, want 1", coord.leaves)
 	}
-	sameReplicas(t, want, p.replicas(), 1e-5)
+	sameReplicas(t, want, p.replicas(testEpochs), 1e-5)
 }
 
 // TestResumeAfterAllWorkersDie kills every worker; new workers resume from
@@ -116,7 +116,7 @@ func TestResumeAfterAllWorkersDie(t *testing.T) {
 		p.start("c")
 		p.start("d")
 	})
-	sameReplicas(t, want, p.replicas(), 1e-5)
+	sameReplicas(t, want, p.replicas(testEpochs), 1e-5)
 }
 
 // TestJoinerAbortsAndSharesWeights adds a worker mid-run: the generation
@@ -129,10 +129,40 @@ func TestJoinerAbortsAndSharesWeights(t *testing.T) {
 		p.start("b")
 		p.start("c")
 	})
-	if got := p.replicas(); len(got) != 3 {
+	if got := p.replicas(testEpochs); len(got) != 3 {
 		t.Fatalf("%d replicas, want 3", len(got))
 	}
-	sameReplicas(t, want, p.replicas(), 1e-5)
+	sameReplicas(t, want, p.replicas(testEpochs), 1e-5)
+}
+
+// TestBrokenRingWithoutDeathForcesNewGeneration breaks the ring while every
+// worker keeps its lease: the coordinator sees no failure, so the workers
+// leave and register again to get a new generation, and finish with the
+// reference weights.
+func TestBrokenRingWithoutDeathForcesNewGeneration(t *testing.T) {
+	want := reference(t)
+	rings := newMemRings()
+	coord := newFakeCoord(testImages, testBatch, testEpochs, 2)
+	coord.minStart = 2
+	p := newInProcess(t, coord, rings, func() ReplicaFactory { return &quadFactory{delay: 10 * time.Millisecond} })
+	p.start("a")
+	p.start("b")
+	waitFor(t, 10*time.Second, "a few steps", func() bool { return stepsDone(coord) >= 2 })
+	broken := rings.breakNewest()
+	took := waitFor(t, 15*time.Second, "a new generation", func() bool {
+		coord.mu.Lock()
+		defer coord.mu.Unlock()
+		return coord.gen > broken
+	})
+	t.Logf("stalled ring: new generation %v after the break (stuck limit 3 leases = 1.8s)", took)
+	waitFor(t, 30*time.Second, "job finished", coord.finished)
+	if err := coord.consumedExactlyOnce(); err != nil {
+		t.Error(err)
+	}
+	if coord.leaves == 0 {
+		t.Error("no worker left to force a new generation")
+	}
+	sameReplicas(t, want, p.replicas(testEpochs), 1e-5)
 }
 
 // stepsDone counts completed steps over all epochs.

@@ -12,11 +12,12 @@ import (
 // same bits). Closing any member breaks the generation, as a dropped gRPC
 // stream does in the real ring.
 type memRings struct {
-	mu   sync.Mutex
-	hubs map[uint64]*hub
+	mu     sync.Mutex
+	hubs   map[uint64]*hub
+	joined map[string]uint64 // member address -> newest generation joined
 }
 
-func newMemRings() *memRings { return &memRings{hubs: map[uint64]*hub{}} }
+func newMemRings() *memRings { return &memRings{hubs: map[uint64]*hub{}, joined: map[string]uint64{}} }
 
 type hub struct {
 	mu     sync.Mutex
@@ -46,6 +47,10 @@ func (m *memRings) NewRing(ctx context.Context, gen uint64, members []string, ra
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if last, ok := m.joined[members[rank]]; ok && gen <= last {
+		return nil, fmt.Errorf("memring: %s already joined generation %d, cannot join %d", members[rank], last, gen)
+	}
+	m.joined[members[rank]] = gen
 	h := m.hubs[gen]
 	if h == nil {
 		h = &hub{n: len(members), rounds: map[int]*round{}, broken: make(chan struct{})}
@@ -101,7 +106,24 @@ func sumInOrder(bufs [][]float32) ([]float32, error) {
 
 func (h *hub) breakRing() { h.once.Do(func() { close(h.broken) }) }
 
+func (r *memRing) SetStep(uint64) {}
+
 func (r *memRing) Close() error {
 	r.h.breakRing()
 	return nil
+}
+
+// breakNewest breaks the newest generation's ring, as a stalled link does,
+// without any member leaving; it returns the generation.
+func (m *memRings) breakNewest() uint64 {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var newest uint64
+	for g := range m.hubs {
+		newest = max(newest, g)
+	}
+	if h := m.hubs[newest]; h != nil {
+		h.breakRing()
+	}
+	return newest
 }

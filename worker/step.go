@@ -9,14 +9,16 @@ import (
 
 // step trains one global step: local gradients (with synchronised batch
 // statistics), the gradient all-reduce, the optimizer step, then the
-// checkpoint (rank 0, when due) and the progress report. Ring work runs under
-// gctx, which a generation change cancels; on any failure before the
-// all-reduce completed the replica is left as it was before the step.
+// checkpoint (rank 0, when due). Ring work runs under gctx, which a
+// generation change cancels; on any failure before the all-reduce completed
+// the replica is left as it was before the step. The step is reported only
+// after a later collective completed here (see flush).
 func (t *trainer) step(ctx, gctx context.Context, a Assignment, st StepWork) error {
 	start := time.Now()
 	state := t.rep.State()
 	t.snap = append(t.snap[:0], state...)
 	scale := float32(len(st.IDs)) / float32(st.Global)
+	t.ring.SetStep(uint64(a.Epoch)<<32 | uint64(st.Step))
 	loss, err := t.rep.ComputeGrads(gctx, t.ring, st, a.Epoch, scale)
 	if err != nil {
 		copy(state, t.snap)
@@ -28,6 +30,7 @@ func (t *trainer) step(ctx, gctx context.Context, a Assignment, st StepWork) err
 		return fmt.Errorf("all-reduce of epoch %d step %d: %w", a.Epoch, st.Step, cause(gctx, err))
 	}
 	wait := time.Since(reduceStart)
+	t.flush(ctx)
 	if err := t.rep.Apply(a.Epoch, st.Step, a.TotalSteps); err != nil {
 		return fmt.Errorf("%w: optimizer step of epoch %d step %d: %w", errFatal, a.Epoch, st.Step, err)
 	}
@@ -37,7 +40,7 @@ func (t *trainer) step(ctx, gctx context.Context, a Assignment, st StepWork) err
 	}
 	took := time.Since(start)
 	t.met.observeStep(len(st.IDs), loss, took, wait, len(t.rep.Grads()))
-	t.report(ctx, a, st, loss, took, wait)
+	t.complete(a, st, loss, took, wait)
 	return nil
 }
 
@@ -87,20 +90,43 @@ func (t *trainer) checkpoint(ctx context.Context, a Assignment) {
 		"bytes", len(data), "took", time.Since(start))
 }
 
-// report tells the coordinator that step st is complete here and records
-// the timings the heartbeat carries.
-func (t *trainer) report(ctx context.Context, a Assignment, st StepWork, loss float64, took, wait time.Duration) {
+// complete records that step st is applied here: the heartbeat carries the
+// new position and timings, and the step waits in pending for its report.
+func (t *trainer) complete(a Assignment, st StepWork, loss float64, took, wait time.Duration) {
 	t.mu.Lock()
 	t.last = HeartbeatInfo{WorkerID: t.id, Generation: a.Generation, Epoch: t.pos.Epoch, Step: t.pos.Step,
 		StepTime: took, ReduceWait: wait}
 	t.mu.Unlock()
-	p := Progress{WorkerID: t.id, JobID: a.JobID, Generation: a.Generation, Rank: a.Rank, Epoch: a.Epoch,
-		Step: st.Step, Loss: loss, Images: len(st.IDs), StepTime: took, ReduceWait: wait}
-	g, err := t.coord.ReportProgress(ctx, p)
-	if err != nil && ctx.Err() == nil {
-		t.log.Warn("report progress", "epoch", a.Epoch, "step", st.Step, "err", err)
+	t.pending = append(t.pending, Progress{WorkerID: t.id, JobID: a.JobID, Generation: a.Generation, Rank: a.Rank,
+		Epoch: a.Epoch, Step: st.Step, Loss: loss, Images: len(st.IDs), StepTime: took, ReduceWait: wait})
+}
+
+// flush reports the pending steps. It is called when a collective that
+// follows them completed here: every member contributed to it, so every
+// member had applied them, and a step the coordinator counts as done is in
+// every survivor's weights even if this worker dies right after reporting.
+func (t *trainer) flush(ctx context.Context) {
+	for _, p := range t.pending {
+		g, err := t.coord.ReportProgress(ctx, p)
+		if err != nil && ctx.Err() == nil {
+			t.log.Warn("report progress", "epoch", p.Epoch, "step", p.Step, "err", err)
+		}
+		t.noteGeneration(g)
 	}
-	t.noteGeneration(g)
+	t.pending = t.pending[:0]
+}
+
+// barrier is a one-value all-reduce after the last step of an assignment,
+// so that its pending steps can be reported.
+func (t *trainer) barrier(gctx context.Context) error {
+	if len(t.pending) == 0 {
+		return nil
+	}
+	if err := t.ring.AllReduceSum(gctx, make([]float32, 1)); err != nil {
+		return fmt.Errorf("barrier after epoch %d step %d: %w", t.pos.Epoch, t.pos.Step, cause(gctx, err))
+	}
+	t.flush(gctx)
+	return nil
 }
 
 // heartbeatInfo returns what the next heartbeat carries.
@@ -147,6 +173,9 @@ func (t *trainer) broadcast(ctx context.Context, members int) (int, error) {
 		off := 0
 		for _, p := range parts {
 			off += copy(p, buf[off:off+len(p)])
+		}
+		if err := t.rep.SetOptState(parts[2]); err != nil {
+			return -1, fmt.Errorf("%w: optimizer state from rank %d: %w", errFatal, root, err)
 		}
 		t.pos = Position{Epoch: int(buf[off]), Step: int(buf[off+1])}
 	}

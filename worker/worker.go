@@ -15,6 +15,17 @@ type Worker struct {
 	cfg Config
 	log *slog.Logger
 	met *metrics
+	tr  atomic.Pointer[trainer] // the running loop, for position
+}
+
+// position returns the next step the worker will train (tests wait on it).
+func (w *Worker) position() Position {
+	t := w.tr.Load()
+	if t == nil {
+		return Position{}
+	}
+	hb := t.heartbeatInfo()
+	return Position{Epoch: hb.Epoch, Step: hb.Step}
 }
 
 // parts are what a worker trains with: the real ones come from Run, the
@@ -33,6 +44,7 @@ type parts struct {
 // the worker again after it left.
 func (w *Worker) train(ctx context.Context, p parts) error {
 	t := newTrainer(w.cfg.ID, p.ringAddr, p.coord, p.rings, p.replicas, w.log, w.met)
+	w.tr.Store(t)
 	reg, err := t.register(ctx)
 	if err != nil {
 		return nil // ctx done before the coordinator answered
@@ -43,6 +55,9 @@ func (w *Worker) train(ctx context.Context, p parts) error {
 	}
 	if reg.Lease > 0 && every > reg.Lease/3 {
 		every = reg.Lease / 3
+	}
+	if reg.Lease > 0 {
+		t.stuckAfter = 3 * reg.Lease
 	}
 	hctx, stopHeartbeat := context.WithCancel(ctx)
 	var wg sync.WaitGroup

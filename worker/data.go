@@ -1,0 +1,155 @@
+package worker
+
+import (
+	"context"
+	"fmt"
+	"sync"
+
+	"github.com/whorl-ml/whorl/experiment"
+	"github.com/whorl-ml/whorl/model"
+	"github.com/whorl-ml/whorl/shard"
+)
+
+// ImageFetcher reads the original file bytes of images by id from the
+// coordinator (FetchImages), for workers without the dataset.
+type ImageFetcher interface {
+	FetchImages(ctx context.Context, ids []int) (map[int][]byte, error)
+}
+
+// netFactory builds netReplicas, loading the job's dataset once per
+// configuration (local mode) or fetching images on demand.
+type netFactory struct {
+	mode    string // DataLocal or DataCoordinator
+	dir     string // local folder overriding the job's ("": the job's)
+	fetch   ImageFetcher
+	threads int
+
+	mu    sync.Mutex
+	data  map[string]*experiment.Data // by config digest
+	cache *remoteSource
+}
+
+// NewReplica builds the replica of the assignment's job.
+func (f *netFactory) NewReplica(ctx context.Context, a Assignment) (Replica, error) {
+	cfg, err := experiment.ParseConfig(a.ConfigJSON)
+	if err != nil {
+		return nil, err
+	}
+	if f.threads > 0 {
+		model.SetThreads(f.threads)
+	}
+	src, err := f.source(ctx, cfg, a.ManifestDigest)
+	if err != nil {
+		return nil, err
+	}
+	return newNetReplica(cfg, a, src)
+}
+
+// source returns where the job's images come from.
+func (f *netFactory) source(ctx context.Context, cfg experiment.Config, manifest string) (imageSource, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.mode == DataCoordinator {
+		if f.cache == nil || f.cache.size != cfg.Data.ImageSize {
+			f.cache = &remoteSource{fetch: f.fetch, size: cfg.Data.ImageSize, pix: map[int][]uint8{}}
+		}
+		return f.cache, nil
+	}
+	if f.dir != "" {
+		cfg.Data.Dir = f.dir
+	}
+	key := experiment.ConfigDigest(cfg)
+	d := f.data[key]
+	if d == nil {
+		var err error
+		if d, err = experiment.LoadData(ctx, cfg); err != nil {
+			return nil, fmt.Errorf("load local dataset %q: %w", cfg.Data.Dir, err)
+		}
+		if f.data == nil {
+			f.data = map[string]*experiment.Data{}
+		}
+		f.data[key] = d
+	}
+	if manifest != "" && d.ManifestDigest != manifest {
+		return nil, fmt.Errorf("%w: local dataset %q has manifest %.12s, the job's is %.12s (use the same data, or --data-source coordinator)",
+			ErrManifest, cfg.Data.Dir, d.ManifestDigest, manifest)
+	}
+	return localSource{set: d.Set}, nil
+}
+
+// localSource serves images of a dataset loaded in full.
+type localSource struct{ set *shard.Dataset }
+
+func (s localSource) images(_ context.Context, ids []int) (*shard.Dataset, []int, error) {
+	for _, id := range ids {
+		if id < 0 || id >= s.set.Len() {
+			return nil, nil, fmt.Errorf("image id %d out of range 0..%d", id, s.set.Len()-1)
+		}
+	}
+	return s.set, ids, nil
+}
+
+// remoteSource fetches the bytes of images it has not seen from the
+// coordinator, decodes them once and keeps the pixels.
+type remoteSource struct {
+	fetch ImageFetcher
+	size  int
+	mu    sync.Mutex
+	pix   map[int][]uint8
+}
+
+func (s *remoteSource) images(ctx context.Context, ids []int) (*shard.Dataset, []int, error) {
+	if err := s.ensure(ctx, ids); err != nil {
+		return nil, nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := s.size * s.size * 3
+	pix := make([]uint8, 0, n*len(ids))
+	items := make([]shard.Item, len(ids))
+	idx := make([]int, len(ids))
+	for k, id := range ids {
+		pix = append(pix, s.pix[id]...)
+		items[k] = shard.Item{Path: fmt.Sprint(id)}
+		idx[k] = k
+	}
+	d, err := shard.NewDataset([]string{"images"}, items, s.size, pix)
+	return d, idx, err
+}
+
+// ensure fetches and decodes the ids not yet held.
+func (s *remoteSource) ensure(ctx context.Context, ids []int) error {
+	s.mu.Lock()
+	var missing []int
+	for _, id := range ids {
+		if _, ok := s.pix[id]; !ok {
+			missing = append(missing, id)
+		}
+	}
+	s.mu.Unlock()
+	if len(missing) == 0 {
+		return nil
+	}
+	blobs, err := s.fetch.FetchImages(ctx, missing)
+	if err != nil {
+		return fmt.Errorf("fetch %d images from the coordinator: %w", len(missing), err)
+	}
+	decoded := make(map[int][]uint8, len(missing))
+	for _, id := range missing {
+		b, ok := blobs[id]
+		if !ok {
+			return fmt.Errorf("fetch images: the coordinator did not send image %d", id)
+		}
+		px, err := shard.Decode(b, s.size, shard.DefaultMaxPixels)
+		if err != nil {
+			return fmt.Errorf("decode image %d from the coordinator: %w", id, err)
+		}
+		decoded[id] = px
+	}
+	s.mu.Lock()
+	for id, px := range decoded {
+		s.pix[id] = px
+	}
+	s.mu.Unlock()
+	return nil
+}
