@@ -68,6 +68,9 @@ func (n *Node) lead(ctx context.Context) {
 		}
 	})
 	n.leases.reset(ids, time.Now())
+	n.leaderReady.Store(true)
+	defer n.leaderReady.Store(false)
+	n.log.Info("leading", "workers", len(ids))
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { n.leaseLoop(gctx); return nil })
 	g.Go(func() error { (&driver{n: n}).run(gctx); return nil })
@@ -125,11 +128,16 @@ func (n *Node) leader() (id, grpcAddr string) {
 	return string(lid), grpcAddr
 }
 
-// requireLeader returns nil on the leader, else a *NotLeaderError naming
-// the leader (wrapping ErrNotLeader, or ErrNoLeader when none is known).
+// requireLeader returns nil on the leader once it is ready (its FSM caught
+// up with every earlier entry and its leases granted), else a
+// *NotLeaderError naming the leader (wrapping ErrNotLeader, or ErrNoLeader
+// when none is known or the leader is not ready yet: clients retry).
 func (n *Node) requireLeader() error {
 	if n.IsLeader() {
-		return nil
+		if n.leaderReady.Load() {
+			return nil
+		}
+		return &NotLeaderError{}
 	}
 	id, addr := n.leader()
 	return &NotLeaderError{LeaderID: id, LeaderAddr: addr}

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -48,6 +49,8 @@ type Node struct {
 	prep    prepCache
 	orders  orderCache
 	bg      sync.WaitGroup
+	// leaderReady is true while this node leads and has caught up.
+	leaderReady atomic.Bool
 
 	closeOnce sync.Once
 }
