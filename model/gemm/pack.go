@@ -43,18 +43,29 @@ func packCopy(dst, src []float32, ld, steps, n, w int) {
 }
 
 // packTranspose packs a panel whose source rows are the panel's lanes: for r < n and p < steps,
-// dst[p*w+r] = src[r*ld+p]; lanes n..w-1 are set to zero.
+// dst[p*w+r] = src[r*ld+p]; lanes n..w-1 are set to zero. Four lanes are filled per pass so that
+// each step writes 16 contiguous bytes.
 func packTranspose(dst, src []float32, ld, n, steps, w int) {
-	for r := range n {
-		s := src[r*ld : r*ld+steps]
-		d := dst[r : (steps-1)*w+r+1]
-		for p, v := range s {
-			d[p*w] = v
+	r := 0
+	for ; r+4 <= n; r += 4 {
+		s0 := src[r*ld : r*ld+steps]
+		s1 := src[(r+1)*ld : (r+1)*ld+steps]
+		s2 := src[(r+2)*ld : (r+2)*ld+steps]
+		s3 := src[(r+3)*ld : (r+3)*ld+steps]
+		for p := range s0 {
+			d := dst[p*w+r : p*w+r+4 : p*w+r+4]
+			d[0], d[1], d[2], d[3] = s0[p], s1[p], s2[p], s3[p]
 		}
 	}
-	for r := n; r < w; r++ {
+	for ; r < n; r++ {
+		s := src[r*ld : r*ld+steps]
+		for p, v := range s {
+			dst[p*w+r] = v
+		}
+	}
+	if n < w {
 		for p := range steps {
-			dst[p*w+r] = 0
+			clear(dst[p*w+n : (p+1)*w])
 		}
 	}
 }
