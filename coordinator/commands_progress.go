@@ -37,7 +37,7 @@ func (c *StepDone) apply(s *State) (Result, error) {
 	m := c.Metric
 	m.Epoch, m.Step, m.Generation = c.Epoch, c.Step, c.Generation
 	j.Metrics = append(j.Metrics, m)
-	if n := len(j.Metrics); n > metricsHistory {
+	if n := len(j.Metrics); n > 2*metricsHistory { // trimmed in batches: amortised O(1)
 		j.Metrics = append(j.Metrics[:0:0], j.Metrics[n-metricsHistory:]...)
 	}
 	if j.NextStep >= j.StepsInEpoch() {

@@ -23,7 +23,8 @@ const (
 // Terminal reports whether the job is over (done or failed).
 func (p Phase) Terminal() bool { return p == PhaseDone || p == PhaseFailed }
 
-// metricsHistory bounds State.Metrics (the newest entries are kept).
+// metricsHistory is how many of the newest steps State.Metrics keeps (it
+// holds between metricsHistory and twice as many).
 const metricsHistory = 512
 
 // checkpointHistory is how many committed checkpoints keep their blobs.
