@@ -17,7 +17,8 @@
 // columns into nc blocks.
 //
 // Kernels, chosen at start-up with golang.org/x/sys/cpu (which also checks that the OS saves
-// the wider registers); Kernel reports the choice:
+// the wider registers); Kernel reports the choice, Kernels lists what the CPU can run and
+// SetKernel picks another (to benchmark or check a fallback):
 //
 //   - "avx512": 14x32 tile, 28 of the 32 ZMM registers accumulate; mc=280, kc=256, nc=3072.
 //   - "avx2":   6x16 tile (AVX2 + FMA3), 12 of the 16 YMM registers; mc=192, kc=256.

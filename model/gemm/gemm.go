@@ -35,5 +35,5 @@ func Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int
 		return
 	}
 	threads := min(Threads(), max(1, 2*m*n*k/minFlopsPerThread))
-	sgemm(best, threads, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+	sgemm(*current.Load(), threads, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 }

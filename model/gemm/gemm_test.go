@@ -1,6 +1,7 @@
 package gemm
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -218,5 +219,29 @@ func identicalAcrossThreads(t *testing.T, kn kernel, tc gemmCase) {
 				}
 			}
 		}
+	}
+}
+
+func TestSetKernel(t *testing.T) {
+	defer func() {
+		if err := SetKernel(""); err != nil {
+			t.Fatal(err)
+		}
+	}()
+	if got, want := Kernel(), best.name; got != want {
+		t.Fatalf("Kernel() = %q, want the fastest %q", got, want)
+	}
+	tc := gemmCase{false, true, 31, 40, 20, 1, 1, 0.5}
+	for _, name := range Kernels() {
+		if err := SetKernel(name); err != nil {
+			t.Fatalf("SetKernel(%q): %v", name, err)
+		}
+		if Kernel() != name {
+			t.Fatalf("Kernel() = %q after SetKernel(%q)", Kernel(), name)
+		}
+		tc.run(t, 9, Sgemm)
+	}
+	if err := SetKernel("sse9"); !errors.Is(err, ErrUnknownKernel) {
+		t.Fatalf("SetKernel(sse9) = %v, want ErrUnknownKernel", err)
 	}
 }

@@ -1,6 +1,11 @@
 package gemm
 
-import "unsafe"
+import (
+	"errors"
+	"fmt"
+	"sync/atomic"
+	"unsafe"
+)
 
 // kernelFunc computes one mr x w tile of C (w = nr, or nr/2 for a half kernel) from mr rows of
 // op(A) and w columns of op(B), whose step p is at b[p*ldb] (a packed micro-panel with
@@ -43,11 +48,47 @@ var generic = kernel{name: "generic", mr: 4, nr: 4, mc: 128, kc: 256, nc: 4096, 
 // kernels lists the kernels this CPU can run, fastest first; generic is always last.
 var kernels = append(archKernels(), generic)
 
-// best is the kernel Sgemm uses.
-var best = kernels[0]
+// best is the fastest kernel this CPU runs; current is the one Sgemm uses (best unless
+// SetKernel chose another).
+var (
+	best    = kernels[0]
+	current atomic.Pointer[kernel]
+)
 
-// Kernel names the micro-kernel selected at start-up for this CPU ("avx512", "avx2", "generic").
-func Kernel() string { return best.name }
+func init() { current.Store(&best) }
+
+// ErrUnknownKernel is returned by SetKernel for a kernel name this CPU cannot run.
+var ErrUnknownKernel = errors.New("gemm: kernel not available on this CPU")
+
+// Kernel names the micro-kernel Sgemm uses: the one selected at start-up for this CPU
+// ("avx512", "avx2", "generic") unless SetKernel chose another.
+func Kernel() string { return current.Load().name }
+
+// Kernels lists the micro-kernels this CPU can run, fastest first ("generic" is always last).
+func Kernels() []string {
+	names := make([]string, len(kernels))
+	for i, kn := range kernels {
+		names[i] = kn.name
+	}
+	return names
+}
+
+// SetKernel makes Sgemm use the named micro-kernel (one of Kernels; "" restores the fastest),
+// for benchmarks and for checking the fallbacks on a machine that has a faster kernel. Results
+// are reproducible for a given kernel, not across kernels.
+func SetKernel(name string) error {
+	if name == "" {
+		current.Store(&best)
+		return nil
+	}
+	for i := range kernels {
+		if kernels[i].name == name {
+			current.Store(&kernels[i])
+			return nil
+		}
+	}
+	return fmt.Errorf("set kernel %q (have %v): %w", name, Kernels(), ErrUnknownKernel)
+}
 
 // kernGeneric is the 4x4 pure-Go step-major micro-kernel. Its sixteen accumulators are separate
 // variables so that the compiler keeps them in registers.
