@@ -198,9 +198,6 @@ func (c *conv2d) addPatch(d, src []float32, in shape, oh, ow, seg int) {
 			continue
 		}
 		s := src[kh*seg+lo*c.cin : kh*seg+hi*c.cin]
-		t := d[(ih*in.W+iw0+lo)*c.cin : (ih*in.W+iw0+hi)*c.cin]
-		for j, v := range s {
-			t[j] += v
-		}
+		addTo(d[(ih*in.W+iw0+lo)*c.cin:(ih*in.W+iw0+hi)*c.cin], s)
 	}
 }

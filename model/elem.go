@@ -65,3 +65,22 @@ func bnInputGradGo(g, y, a, k, o []float32, rows int) {
 		}
 	}
 }
+
+// maxStepGo sets out = x and arg = idx where x > out.
+func maxStepGo(out []float32, arg []int32, x []float32, idx int32) {
+	arg, x = arg[:len(out)], x[:len(out)]
+	for j, o := range out {
+		if x[j] > o {
+			out[j] = x[j]
+			arg[j] = idx
+		}
+	}
+}
+
+// addToGo adds src into dst.
+func addToGo(dst, src []float32) {
+	src = src[:len(dst)]
+	for j := range dst {
+		dst[j] += src[j]
+	}
+}

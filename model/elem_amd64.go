@@ -63,3 +63,31 @@ func bnInputGrad(g, y, a, k, o []float32, rows int) {
 	}
 	bnInputGradGo(g, y, a, k, o, rows)
 }
+
+//go:noescape
+func maxStepAVX2(out *float32, arg *int32, x *float32, idx int32, c int)
+
+//go:noescape
+func addAVX2(dst, src *float32, n int)
+
+// maxStep sets out = x and arg = idx where x > out, element-wise over len(out).
+func maxStep(out []float32, arg []int32, x []float32, idx int32) {
+	c := len(out)
+	if vectorOK(1, c) {
+		_, _ = arg[c-1], x[c-1]
+		maxStepAVX2(&out[0], &arg[0], &x[0], idx, c)
+		return
+	}
+	maxStepGo(out, arg, x, idx)
+}
+
+// addTo adds src into dst element-wise (len(dst) values).
+func addTo(dst, src []float32) {
+	n := len(dst)
+	if vectorOK(1, n) {
+		_ = src[n-1]
+		addAVX2(&dst[0], &src[0], n)
+		return
+	}
+	addToGo(dst, src)
+}

@@ -136,3 +136,46 @@ gradloop:
 graddone:
 	VZEROUPPER
 	RET
+
+// func maxStepAVX2(out *float32, arg *int32, x *float32, idx int32, c int)
+// where x > out: out = x, arg = idx (strict comparison keeps the first maximum)
+TEXT ·maxStepAVX2(SB), NOSPLIT, $0-40
+	MOVQ out+0(FP), DI
+	MOVQ arg+8(FP), R8
+	MOVQ x+16(FP), SI
+	MOVL idx+24(FP), R9
+	VMOVD R9, X3
+	VPBROADCASTD X3, Y3
+	MOVQ c+32(FP), DX
+	XORQ AX, AX
+maxloop:
+	VMOVUPS (SI)(AX*4), Y0
+	VMOVUPS (DI)(AX*4), Y1
+	VCMPPS $0x1e, Y1, Y0, Y2
+	VBLENDVPS Y2, Y0, Y1, Y1
+	VMOVUPS Y1, (DI)(AX*4)
+	VMOVUPS (R8)(AX*4), Y4
+	VBLENDVPS Y2, Y3, Y4, Y4
+	VMOVUPS Y4, (R8)(AX*4)
+	ADDQ $8, AX
+	CMPQ AX, DX
+	JL maxloop
+	VZEROUPPER
+	RET
+
+// func addAVX2(dst, src *float32, n int)
+// dst += src; n a multiple of 8
+TEXT ·addAVX2(SB), NOSPLIT, $0-24
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ n+16(FP), DX
+	XORQ AX, AX
+addloop:
+	VMOVUPS (DI)(AX*4), Y0
+	VADDPS (SI)(AX*4), Y0, Y0
+	VMOVUPS Y0, (DI)(AX*4)
+	ADDQ $8, AX
+	CMPQ AX, DX
+	JL addloop
+	VZEROUPPER
+	RET

@@ -18,3 +18,9 @@ func bnInputGrad(g, y, a, k, o []float32, rows int) { bnInputGradGo(g, y, a, k, 
 
 // useAVX2 is false off amd64: the portable kernels always run.
 var useAVX2 = false
+
+// maxStep sets out = x and arg = idx where x > out, element-wise over len(out).
+func maxStep(out []float32, arg []int32, x []float32, idx int32) { maxStepGo(out, arg, x, idx) }
+
+// addTo adds src into dst element-wise (len(dst) values).
+func addTo(dst, src []float32) { addToGo(dst, src) }

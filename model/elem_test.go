@@ -37,6 +37,18 @@ func TestRowKernelsMatchGo(t *testing.T) {
 		near(t, "back sdy", da, db)
 		near(t, "back sdx", xa, xb)
 
+		oa, ob := slices.Clone(p1), slices.Clone(p1)
+		aa, ab := make([]int32, c), make([]int32, c)
+		maxStep(oa, aa, p2, 7)
+		maxStepGo(ob, ab, p2, 7)
+		near(t, "max step", oa, ob)
+		if !slices.Equal(aa, ab) {
+			t.Errorf("max step arg: %v, want %v", aa, ab)
+		}
+		addTo(oa, p3)
+		addToGo(ob, p3)
+		near(t, "add", oa, ob)
+
 		ga, gb = slices.Clone(g), slices.Clone(g)
 		bnInputGrad(ga, y, p1, p2, p3, rows)
 		bnInputGradGo(gb, y, p1, p2, p3, rows)

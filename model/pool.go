@@ -65,13 +65,7 @@ func (p *pool2d) maxWindow(x []float32, in shape, n, h0, h1, w0, w1 int, out []f
 			if idx == first {
 				continue
 			}
-			px := x[(n*in.H*in.W+idx)*C:][:C]
-			for c, v := range px {
-				if v > out[c] {
-					out[c] = v
-					arg[c] = int32(idx)
-				}
-			}
+			maxStep(out, arg[:C], x[(n*in.H*in.W+idx)*C:][:C], int32(idx))
 		}
 	}
 }
@@ -82,10 +76,7 @@ func avgWindow(x []float32, in shape, n, h0, h1, w0, w1 int, div float32, out []
 	clear(out)
 	for ih := h0; ih < h1; ih++ {
 		for iw := w0; iw < w1; iw++ {
-			px := x[(n*in.H*in.W+ih*in.W+iw)*C:][:C]
-			for c, v := range px {
-				out[c] += v
-			}
+			addTo(out, x[(n*in.H*in.W+ih*in.W+iw)*C:][:C])
 		}
 	}
 	inv := 1 / div

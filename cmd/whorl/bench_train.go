@@ -84,7 +84,7 @@ func runBenchTrain(ctx context.Context, o benchTrainOpts) (benchTrainResult, err
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	model.SetThreads(o.threads)
+	defer model.SetThreads(model.SetThreads(o.threads))
 	cfg := model.DefaultConfig(o.arch)
 	cfg.InputSize = o.size
 	net, err := model.New(cfg, 0)
