@@ -13,6 +13,7 @@ const (
 	MinHeartbeat, MaxHeartbeat = 50 * time.Millisecond, time.Minute
 	MinWait, MaxWait           = 100 * time.Millisecond, 5 * time.Minute
 	MinLeave, MaxLeave         = 100 * time.Millisecond, 5 * time.Minute
+	MinRing, MaxRing           = 100 * time.Millisecond, 10 * time.Minute
 	MaxThreads                 = 1024
 )
 
@@ -60,6 +61,10 @@ type Config struct {
 	Heartbeat time.Duration
 	// AssignmentWait bounds one long poll for a new assignment.
 	AssignmentWait time.Duration
+	// RingTimeout is the deadline of one ring collective (it covers waiting
+	// for the slowest rank's computation); a dead peer is noticed sooner,
+	// by its dropped connection or its expired lease.
+	RingTimeout time.Duration
 	// LeaveTimeout bounds the graceful leave after the context is done
 	// (inside Kubernetes' termination grace period).
 	LeaveTimeout time.Duration
@@ -74,8 +79,8 @@ type Config struct {
 }
 
 // DefaultConfig returns a worker named after the host, talking to a
-// coordinator on localhost:7000, serving its ring on a free port, reading the
-// embedded data set, heartbeating every second.
+// coordinator on 127.0.0.1:7401 (the coordinator's default), serving its
+// ring on a free port, reading the data itself, heartbeating every second.
 func DefaultConfig() Config {
 	host, err := os.Hostname()
 	if err != nil || host == "" {
@@ -83,11 +88,12 @@ func DefaultConfig() Config {
 	}
 	return Config{
 		ID:             host,
-		Coordinators:   []string{"127.0.0.1:7000"},
+		Coordinators:   []string{"127.0.0.1:7401"},
 		Listen:         "127.0.0.1:0",
 		Data:           DataLocal,
 		Heartbeat:      time.Second,
 		AssignmentWait: 10 * time.Second,
+		RingTimeout:    30 * time.Second,
 		LeaveTimeout:   5 * time.Second,
 	}
 }
@@ -107,6 +113,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: AssignmentWait %v out of range %v..%v", ErrConfig, c.AssignmentWait, MinWait, MaxWait)
 	case c.LeaveTimeout < MinLeave || c.LeaveTimeout > MaxLeave:
 		return fmt.Errorf("%w: LeaveTimeout %v out of range %v..%v", ErrConfig, c.LeaveTimeout, MinLeave, MaxLeave)
+	case c.RingTimeout < MinRing || c.RingTimeout > MaxRing:
+		return fmt.Errorf("%w: RingTimeout %v out of range %v..%v", ErrConfig, c.RingTimeout, MinRing, MaxRing)
 	case c.Threads < 0 || c.Threads > MaxThreads:
 		return fmt.Errorf("%w: Threads %d out of range 0..%d", ErrConfig, c.Threads, MaxThreads)
 	case c.TLS.Enabled() && (c.TLS.CAFile == "" || c.TLS.CertFile == "" || c.TLS.KeyFile == ""):

@@ -1,0 +1,138 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"google.golang.org/protobuf/types/known/durationpb"
+
+	"github.com/whorl-ml/whorl/coordinator"
+	pb "github.com/whorl-ml/whorl/proto/whorl/coordinator/v1"
+)
+
+// coordClient adapts coordinator.Client (which follows the raft leader) to
+// the Coordinator and ImageFetcher interfaces.
+type coordClient struct {
+	c           *coordinator.Client
+	incarnation string        // unique to this process: a restart loses the weights
+	wait        time.Duration // long-poll bound of GetAssignment
+}
+
+// phaseNames maps the wire phases to the worker's names.
+var phaseNames = map[pb.Phase]string{
+	pb.Phase_PHASE_PENDING: PhasePending, pb.Phase_PHASE_PRETRAINING: PhasePretraining,
+	pb.Phase_PHASE_BASELINE: "baseline", pb.Phase_PHASE_FINETUNING: "finetuning",
+	pb.Phase_PHASE_EVALUATING: "evaluating", pb.Phase_PHASE_DONE: PhaseDone, pb.Phase_PHASE_FAILED: PhaseFailed,
+}
+
+// phaseValues is the inverse of phaseNames.
+var phaseValues = func() map[string]pb.Phase {
+	m := map[string]pb.Phase{}
+	for k, v := range phaseNames {
+		m[v] = k
+	}
+	return m
+}()
+
+// mapErr turns the coordinator's sentinels into the worker's.
+func mapErr(err error) error {
+	if errors.Is(err, coordinator.ErrUnknownWorker) {
+		return fmt.Errorf("%w: %w", ErrUnknownWorker, err)
+	}
+	return err
+}
+
+func (c *coordClient) Register(ctx context.Context, id, ringAddr string) (Registration, error) {
+	r, err := c.c.RegisterWorker(ctx, &pb.RegisterWorkerRequest{WorkerId: id, RingAddr: ringAddr, Incarnation: c.incarnation})
+	if err != nil {
+		return Registration{}, mapErr(err)
+	}
+	return Registration{Heartbeat: r.GetHeartbeatInterval().AsDuration(), Lease: r.GetLease().AsDuration(),
+		Generation: r.GetGeneration()}, nil
+}
+
+func (c *coordClient) Heartbeat(ctx context.Context, hb HeartbeatInfo) (uint64, error) {
+	r, err := c.c.Heartbeat(ctx, hb.WorkerID, hb.Generation)
+	if err != nil {
+		return 0, mapErr(err)
+	}
+	return r.GetGeneration(), nil
+}
+
+func (c *coordClient) GetAssignment(ctx context.Context, id string, known Known) (Assignment, error) {
+	ctx, cancel := context.WithTimeout(ctx, c.wait+10*time.Second)
+	defer cancel()
+	r, err := c.c.GetAssignment(ctx, &pb.GetAssignmentRequest{WorkerId: id, KnownGeneration: known.Generation,
+		KnownEpoch: uint32(known.Epoch), KnownPhase: phaseValues[known.Phase], Wait: durationpb.New(c.wait)})
+	if err != nil {
+		return Assignment{}, mapErr(err)
+	}
+	return assignmentFrom(r), nil
+}
+
+// assignmentFrom converts the wire assignment.
+func assignmentFrom(r *pb.GetAssignmentResponse) Assignment {
+	a := Assignment{JobID: r.GetJobId(), ConfigJSON: r.GetConfigJson(), Phase: phaseNames[r.GetPhase()],
+		Generation: r.GetGeneration(), Members: r.GetMembers(), Rank: int(r.GetRank()),
+		Epoch: int(r.GetEpoch()), TotalEpochs: int(r.GetTotalEpochs()), StartStep: int(r.GetStartStep()),
+		TotalSteps: int(r.GetTotalSteps()), ManifestDigest: r.GetManifestDigest(), Resume: r.GetResume(),
+		RestoreDigest: r.GetRestore().GetDigest(), CheckpointEvery: int(r.GetCheckpointInterval())}
+	copy(a.Mean[:], r.GetNormMean())
+	copy(a.Std[:], r.GetNormStd())
+	for _, s := range r.GetSteps() {
+		ids := make([]int, len(s.GetImageIds()))
+		for i, v := range s.GetImageIds() {
+			ids[i] = int(v)
+		}
+		a.Steps = append(a.Steps, StepWork{Step: int(s.GetStep()), IDs: ids, Global: int(s.GetGlobalCount())})
+	}
+	return a
+}
+
+func (c *coordClient) ReportProgress(ctx context.Context, p Progress) (uint64, error) {
+	r, err := c.c.ReportProgress(ctx, &pb.ReportProgressRequest{WorkerId: p.WorkerID, Generation: p.Generation,
+		Epoch: uint32(p.Epoch), Step: uint32(p.Step), Rank: int32(p.Rank), Loss: float32(p.Loss),
+		Samples: uint32(p.Images), StepTime: durationpb.New(p.StepTime), AllreduceWait: durationpb.New(p.ReduceWait)})
+	if err != nil {
+		return 0, mapErr(err)
+	}
+	return r.GetGeneration(), nil
+}
+
+func (c *coordClient) CommitCheckpoint(ctx context.Context, m CheckpointMeta, data []byte) (string, error) {
+	ck, err := c.c.CommitCheckpoint(ctx, &pb.CheckpointHeader{WorkerId: m.WorkerID, Generation: m.Generation,
+		Epoch: uint32(m.Position.Epoch), Step: uint32(m.Position.Step)}, data)
+	if err != nil {
+		return "", mapErr(err)
+	}
+	return ck.GetDigest(), nil
+}
+
+func (c *coordClient) FetchCheckpoint(ctx context.Context, digest string) ([]byte, error) {
+	_, data, err := c.c.FetchCheckpoint(ctx, digest)
+	return data, mapErr(err)
+}
+
+func (c *coordClient) Leave(ctx context.Context, id string) error {
+	_, err := c.c.Leave(ctx, id)
+	return mapErr(err)
+}
+
+// FetchImages downloads the original bytes of images by id.
+func (c *coordClient) FetchImages(ctx context.Context, ids []int) (map[int][]byte, error) {
+	req := make([]int32, len(ids))
+	for i, id := range ids {
+		req[i] = int32(id)
+	}
+	msgs, err := c.c.FetchImages(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[int][]byte, len(msgs))
+	for _, m := range msgs {
+		out[int(m.GetId())] = m.GetData()
+	}
+	return out, nil
+}

@@ -1,0 +1,177 @@
+package worker
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+
+	"github.com/whorl-ml/whorl/cluster"
+	"github.com/whorl-ml/whorl/coordinator"
+)
+
+// ringJob names the ring collectives of this worker's service (the
+// coordinator runs one job at a time; generations never repeat).
+const ringJob = "whorl-pretraining"
+
+// New validates cfg and returns a Worker; Run starts it.
+func New(cfg Config) (*Worker, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	return &Worker{cfg: cfg, log: log.With("worker", cfg.ID), met: newMetrics(cfg.ID)}, nil
+}
+
+// Run serves the ring on Config.Listen, registers with the coordinator and
+// trains until ctx is done; then it aborts the step in flight, leaves the
+// ring, deregisters within LeaveTimeout and stops its servers. It returns
+// nil after a graceful shutdown.
+func (w *Worker) Run(ctx context.Context) error {
+	serverTLS, clientTLS, err := w.loadTLS()
+	if err != nil {
+		return err
+	}
+	ccfg := cluster.DefaultConfig()
+	ccfg.Job, ccfg.TLS = ringJob, ringTLS(serverTLS, clientTLS)
+	if w.cfg.RingTimeout > 0 {
+		ccfg.Timeout = w.cfg.RingTimeout
+	}
+	svc, err := cluster.NewService(ccfg)
+	if err != nil {
+		return fmt.Errorf("worker %s: ring service: %w", w.cfg.ID, err)
+	}
+	lis, err := net.Listen("tcp", w.cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("worker %s: listen on %s: %w", w.cfg.ID, w.cfg.Listen, err)
+	}
+	gs, hs := grpc.NewServer(svc.ServerOptions()...), health.NewServer()
+	svc.Register(gs)
+	healthpb.RegisterHealthServer(gs, hs)
+	served := make(chan error, 1)
+	go func() { served <- gs.Serve(lis) }()
+	defer w.stopServer(gs, hs, served)
+	stopMetrics, err := w.serveMetrics()
+	if err != nil {
+		return err
+	}
+	defer stopMetrics()
+	return w.runClient(ctx, svc, lis.Addr().String(), clientTLS)
+}
+
+// runClient trains with the real coordinator client and ring service.
+func (w *Worker) runClient(ctx context.Context, svc *cluster.Service, listenAddr string, clientTLS *tls.Config) error {
+	client, err := coordinator.NewClient(coordinator.ClientConfig{Addrs: w.cfg.Coordinators, TLS: clientTLS, Logger: w.log})
+	if err != nil {
+		return fmt.Errorf("worker %s: coordinator client: %w", w.cfg.ID, err)
+	}
+	defer client.Close()
+	cc := &coordClient{c: client, incarnation: incarnation(), wait: w.cfg.AssignmentWait}
+	advertise := w.cfg.Advertise
+	if advertise == "" {
+		advertise = listenAddr
+	}
+	w.log.Info("worker serving", "listen", listenAddr, "advertise", advertise, "coordinators", w.cfg.Coordinators,
+		"data", w.cfg.Data, "dir", w.cfg.DataDir, "tls", w.cfg.TLS.Enabled())
+	p := parts{coord: cc, rings: clusterRings{svc}, ringAddr: advertise,
+		replicas: &netFactory{mode: w.cfg.Data, dir: w.cfg.DataDir, fetch: cc, threads: w.cfg.Threads}}
+	return w.train(ctx, p)
+}
+
+// stopServer marks the worker not serving and stops the gRPC server,
+// forcibly after a second.
+func (w *Worker) stopServer(gs *grpc.Server, hs *health.Server, served <-chan error) {
+	hs.Shutdown()
+	done := make(chan struct{})
+	go func() { gs.GracefulStop(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(time.Second):
+		gs.Stop()
+		<-done
+	}
+	if err := <-served; err != nil && !errors.Is(err, grpc.ErrServerStopped) {
+		w.log.Warn("ring server", "err", err)
+	}
+}
+
+// serveMetrics serves /metrics on MetricsAddr (if set); the returned
+// function stops it.
+func (w *Worker) serveMetrics() (func(), error) {
+	if w.cfg.MetricsAddr == "" {
+		return func() {}, nil
+	}
+	lis, err := net.Listen("tcp", w.cfg.MetricsAddr)
+	if err != nil {
+		return nil, fmt.Errorf("worker %s: metrics listener %s: %w", w.cfg.ID, w.cfg.MetricsAddr, err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(w.met.reg, promhttp.HandlerOpts{}))
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go func() {
+		if err := srv.Serve(lis); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			w.log.Warn("metrics server", "err", err)
+		}
+	}()
+	w.log.Info("metrics serving", "addr", lis.Addr().String())
+	return func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		_ = srv.Shutdown(ctx)
+	}, nil
+}
+
+// loadTLS loads the mTLS configurations (nil, nil when TLS is off).
+func (w *Worker) loadTLS() (server, client *tls.Config, err error) {
+	if !w.cfg.TLS.Enabled() {
+		return nil, nil, nil
+	}
+	server, client, err = coordinator.LoadTLS(coordinator.TLSFiles{Cert: w.cfg.TLS.CertFile, Key: w.cfg.TLS.KeyFile, CA: w.cfg.TLS.CAFile})
+	if err != nil {
+		return nil, nil, fmt.Errorf("worker %s: %w", w.cfg.ID, err)
+	}
+	return server, client, nil
+}
+
+// ringTLS is the ring's configuration: the worker's certificate, verifying
+// peers' servers (RootCAs) and clients (ClientCAs) against the CA.
+func ringTLS(server, client *tls.Config) *tls.Config {
+	if server == nil {
+		return nil
+	}
+	c := server.Clone()
+	c.RootCAs = client.RootCAs
+	return c
+}
+
+// incarnation is a random id of this worker process.
+func incarnation() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// clusterRings builds rings with the worker's cluster.Service.
+type clusterRings struct{ svc *cluster.Service }
+
+func (c clusterRings) NewRing(ctx context.Context, gen uint64, members []string, rank int) (Ring, error) {
+	r, err := c.svc.NewRing(ctx, gen, members, rank)
+	if err != nil {
+		return nil, err
+	}
+	return r, nil
+}
