@@ -212,11 +212,18 @@ func (n *Node) newGRPCServer() *grpc.Server {
 	pb.RegisterPeerServiceServer(s, &peerServer{n: n})
 	n.health = health.NewServer()
 	n.setServing(false)
+	n.health.SetServingStatus(LivenessService, healthpb.HealthCheckResponse_SERVING)
 	healthpb.RegisterHealthServer(s, n.health)
 	return s
 }
 
-// setServing sets the health of every service.
+// LivenessService is a grpc.health.v1 service name that is SERVING while
+// the node runs, whether or not a leader exists (for liveness probes; the
+// default service "" and the API services report readiness: SERVING only
+// while a leader is known).
+const LivenessService = "whorl.coordinator.v1.Liveness"
+
+// setServing sets the readiness of every service.
 func (n *Node) setServing(ok bool) {
 	st := healthpb.HealthCheckResponse_NOT_SERVING
 	if ok {

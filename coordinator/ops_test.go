@@ -118,6 +118,10 @@ func TestHealthAndMetrics(t *testing.T) {
 		r, err := healthpb.NewHealthClient(conn).Check(ctx, &healthpb.HealthCheckRequest{Service: pb.CoordinatorService_ServiceDesc.ServiceName})
 		return err == nil && r.GetStatus() == healthpb.HealthCheckResponse_SERVING
 	})
+	live, err := healthpb.NewHealthClient(conn).Check(ctx, &healthpb.HealthCheckRequest{Service: LivenessService})
+	if err != nil || live.GetStatus() != healthpb.HealthCheckResponse_SERVING {
+		t.Fatalf("liveness: %v %v", live, err)
+	}
 	resp, err := http.Get("http://" + metricsAddr + "/metrics")
 	if err != nil {
 		t.Fatal(err)
