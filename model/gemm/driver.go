@@ -157,26 +157,32 @@ func (pr *problem) macro(w *workspace, ic, mc, pc, kc, jc, nc int, bb *bBlock) {
 		bp, ldb := bb.panel(jr)
 		for ir := 0; ir < mc; ir += kn.mr {
 			rows := min(kn.mr, mc-ir)
-			var ap *float32
-			lda, rowMajor := kn.mr, false
-			switch {
-			case packAll:
-				ap = &w.packA[ir*kc]
-			case rows < kn.mr:
-				ap = &w.packA[0]
-			case pr.transA:
-				ap, lda = &pr.a[pc*pr.lda+ic+ir], pr.lda
-			default:
-				ap, lda, rowMajor = &pr.a[(ic+ir)*pr.lda+pc], pr.lda, true
-			}
+			ap, lda, rowMajor := pr.aTile(w, packAll, rows, ic+ir, ir, pc, kc)
 			pr.tileAt(w, kc, ap, lda, rowMajor, bp, ldb, ic+ir, jc+jr, rows, cols, beta)
 		}
 	}
 }
 
+// aTile returns where the kernel reads the row tile of op(A) starting at row i (offset ir in
+// its mc block), step pc: the packed block, the packed partial tile, or A in place (step-major
+// when transposed, row-major otherwise).
+func (pr *problem) aTile(w *workspace, packAll bool, rows, i, ir, pc, kc int) (ap *float32, lda int, rowMajor bool) {
+	switch {
+	case packAll:
+		return &w.packA[ir*kc], pr.kern.mr, false
+	case rows < pr.kern.mr:
+		return &w.packA[0], pr.kern.mr, false
+	case pr.transA:
+		return &pr.a[pc*pr.lda+i], pr.lda, false
+	default:
+		return &pr.a[i*pr.lda+pc], pr.lda, true
+	}
+}
+
 // tileAt computes the rows x cols tile of C at (i, j) with the narrowest kernel that covers it;
 // a tile with fewer rows (or, unless the kernel masks, fewer columns) goes through the
-// workspace tile so that the kernel never touches C outside the matrix. The arithmetic of every element is the same whichever path it takes.
+// workspace tile so that the kernel never touches C outside the matrix. The arithmetic of every
+// element is the same whichever path it takes.
 func (pr *problem) tileAt(w *workspace, kc int, ap *float32, lda int, rowMajor bool, bp *float32, ldb, i, j, rows, cols int, beta float32) {
 	kn := &pr.kern
 	fn, width := kn.stepMajor, kn.nr
