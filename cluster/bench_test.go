@@ -2,8 +2,19 @@ package cluster
 
 import (
 	"fmt"
+	"net"
+	"sync"
+	"syscall"
 	"testing"
+	"time"
 )
+
+// cpuTime is the user and system CPU time of this process so far.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
 
 // BenchmarkAllReduce measures the ring on loopback; compare with
 // `whorl bench allreduce`, which also measures raw TCP in the same run.
@@ -16,6 +27,7 @@ func BenchmarkAllReduce(b *testing.B) {
 			bufs := randomInputs(1, c.n, c.bytes/4)
 			b.SetBytes(int64(c.bytes))
 			b.ResetTimer()
+			cpu0 := cpuTime()
 			for i := 0; i < b.N; i++ {
 				for r, err := range reduceAll(rings, uint64(i), bufs, Sum) {
 					if err != nil {
@@ -23,6 +35,71 @@ func BenchmarkAllReduce(b *testing.B) {
 					}
 				}
 			}
+			b.ReportMetric(float64((cpuTime()-cpu0).Milliseconds())/float64(b.N), "cpu-ms/op")
 		})
+	}
+}
+
+// BenchmarkTCPRingBaseline moves what BenchmarkAllReduce's ring moves per
+// link (2(N-1)/N of the buffer) over plain loopback TCP connections
+// arranged as the same ring, all at once: the cost floor of the transport.
+func BenchmarkTCPRingBaseline(b *testing.B) {
+	for _, c := range []struct{ n, bytes int }{{2, 16 << 20}, {4, 16 << 20}} {
+		b.Run(fmt.Sprintf("N=%d/bytes=%d", c.n, c.bytes), func(b *testing.B) {
+			link := int64(c.bytes * 2 * (c.n - 1) / c.n)
+			send, recv := tcpRing(b, c.n)
+			b.SetBytes(int64(c.bytes))
+			b.ResetTimer()
+			cpu0 := cpuTime()
+			for i := 0; i < b.N; i++ {
+				var wg sync.WaitGroup
+				for j := range send {
+					wg.Go(func() { copyN(b, send[j], link, false) })
+					wg.Go(func() { copyN(b, recv[j], link, true) })
+				}
+				wg.Wait()
+			}
+			b.ReportMetric(float64((cpuTime()-cpu0).Milliseconds())/float64(b.N), "cpu-ms/op")
+		})
+	}
+}
+
+func tcpRing(b *testing.B, n int) (send, recv []net.Conn) {
+	for range n {
+		lis, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			b.Fatal(err)
+		}
+		c, err := net.Dial("tcp", lis.Addr().String())
+		if err != nil {
+			b.Fatal(err)
+		}
+		rc, err := lis.Accept()
+		if err != nil {
+			b.Fatal(err)
+		}
+		_ = lis.Close()
+		b.Cleanup(func() { _ = c.Close(); _ = rc.Close() })
+		send, recv = append(send, c), append(recv, rc)
+	}
+	return send, recv
+}
+
+func copyN(b *testing.B, c net.Conn, total int64, read bool) {
+	buf := make([]byte, 1<<20)
+	for done := int64(0); done < total; {
+		chunk := buf[:min(int64(len(buf)), total-done)]
+		var k int
+		var err error
+		if read {
+			k, err = c.Read(chunk)
+		} else {
+			k, err = c.Write(chunk)
+		}
+		if err != nil {
+			b.Error(err)
+			return
+		}
+		done += int64(k)
 	}
 }

@@ -15,8 +15,13 @@ import (
 // codecName is the gRPC content subtype of the ring's streams.
 const codecName = "whorlring"
 
-// dataField is the field number of TransferRequest.data.
-const dataField protowire.Number = 15
+// Field numbers of TransferRequest written by hand, and the size of gRPC's
+// message prefix (compression flag and length).
+const (
+	paddingField protowire.Number = 14
+	dataField    protowire.Number = 15
+	grpcPrefix                    = 5
+)
 
 func init() { encoding.RegisterCodecV2(chunkCodec{}) }
 
@@ -26,10 +31,15 @@ func init() { encoding.RegisterCodecV2(chunkCodec{}) }
 // received one. Every other message is handled by the protobuf codec.
 type chunkCodec struct{}
 
-// outChunk is a TransferRequest whose data field is src encoded with enc.
+// outChunk is a TransferRequest whose data field is src encoded with the
+// header's encoding. When release is set, Marshal may send src without
+// copying it (and then sets zeroCopy): gRPC calls release.Put once it no
+// longer reads src.
 type outChunk struct {
-	hdr *ringv1.TransferRequest // data unset
-	src []float32
+	hdr      *ringv1.TransferRequest // data unset
+	src      []float32
+	release  mem.BufferPool
+	zeroCopy bool
 }
 
 // inChunk is a received TransferRequest. Its data field stays in the
@@ -75,32 +85,53 @@ func (chunkCodec) Name() string { return codecName }
 
 func protoCodec() encoding.CodecV2 { return encoding.GetCodecV2("proto") }
 
-// Marshal encodes an outChunk into one pooled buffer.
+// Marshal encodes an outChunk. Large float32 payloads on little-endian
+// machines are not copied: the second buffer of the result is the memory of
+// src, and gRPC tells m.release (through Put) when it no longer reads it.
+// Anything else is copied into one pooled buffer.
 func (chunkCodec) Marshal(v any) (mem.BufferSlice, error) {
 	m, ok := v.(*outChunk)
 	if !ok {
 		return protoCodec().Marshal(v)
 	}
 	opts := proto.MarshalOptions{}
-	plen := len(m.src) * bytesPerValue(m.hdr.GetEncoding())
-	total := opts.Size(m.hdr)
+	enc := m.hdr.GetEncoding()
+	plen := len(m.src) * bytesPerValue(enc)
+	hlen := opts.Size(m.hdr)
+	pad := 0
 	if plen > 0 {
-		total += protowire.SizeTag(dataField) + protowire.SizeBytes(plen)
+		// gRPC's 5-byte message prefix, the header, the padding field (tag,
+		// length, pad zeros), then data's tag and length: align data to 4.
+		pre := grpcPrefix + hlen + 2 + protowire.SizeTag(dataField) + protowire.SizeVarint(uint64(plen))
+		pad = (4 - pre%4) % 4
+		hlen = pre - grpcPrefix + pad
 	}
-	pool := bufPool
-	buf := pool.Get(total)
+	m.zeroCopy = m.release != nil && littleEndian && enc == ringv1.Encoding_ENCODING_FLOAT32 &&
+		!mem.IsBelowBufferPoolingThreshold(plen)
+	total := hlen
+	if !m.zeroCopy {
+		total += plen
+	}
+	buf := bufPool.Get(total)
 	b, err := opts.MarshalAppend((*buf)[:0], m.hdr)
 	if err != nil {
-		pool.Put(buf)
+		bufPool.Put(buf)
 		return nil, fmt.Errorf("marshal chunk header: %w", err)
 	}
 	if plen > 0 {
+		b = protowire.AppendTag(b, paddingField, protowire.BytesType)
+		b = protowire.AppendVarint(b, uint64(pad))
+		b = append(b, make([]byte, pad)...)
 		b = protowire.AppendTag(b, dataField, protowire.BytesType)
 		b = protowire.AppendVarint(b, uint64(plen))
-		encodeValues(b[len(b):len(b)+plen], m.src, m.hdr.GetEncoding())
 	}
 	*buf = (*buf)[:total]
-	return mem.BufferSlice{mem.NewBuffer(buf, pool)}, nil
+	if !m.zeroCopy {
+		encodeValues((*buf)[len(b):], m.src, enc)
+		return mem.BufferSlice{mem.NewBuffer(buf, bufPool)}, nil
+	}
+	payload := f32Bytes(m.src)
+	return mem.BufferSlice{mem.NewBuffer(buf, bufPool), mem.NewBuffer(&payload, m.release)}, nil
 }
 
 // Unmarshal decodes into an inChunk, keeping a reference to the bytes of

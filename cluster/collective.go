@@ -127,6 +127,7 @@ func (r *Ring) run(c *collective) error {
 		}
 		if err != nil {
 			r.fail(err)
+			r.closeConns() // gRPC stops reading c.buf before the caller gets it back
 			return err
 		}
 	}
@@ -144,18 +145,19 @@ type task struct{ t, k int }
 
 // exchange is the state of one running collective on one member.
 type exchange struct {
-	r        *Ring
-	c        *collective
-	p        plan
-	enc      ringv1.Encoding
-	queues   []chan task
-	seen     []bool        // received, by t*maxPieces+k
-	sent     []atomic.Bool // sent (marshalled), by t*maxPieces+k
-	progress chan struct{} // signalled after every send
-	maxP     int
-	left     int   // messages still to receive
-	laneLeft []int // per lane
-	pending  []inItem
+	r          *Ring
+	c          *collective
+	p          plan
+	enc        ringv1.Encoding
+	queues     []chan task
+	seen       []bool        // received, by t*maxPieces+k
+	sent       []atomic.Bool // sent and released by gRPC, by t*maxPieces+k
+	unreleased atomic.Int64  // pieces handed to gRPC and not yet released
+	progress   chan struct{} // signalled after every release
+	maxP       int
+	left       int   // messages still to receive
+	laneLeft   []int // per lane
+	pending    []inItem
 }
 
 func newExchange(r *Ring, c *collective) *exchange {
@@ -196,6 +198,9 @@ func (x *exchange) run(ctx context.Context) error {
 		x.r.fail(rerr) // wake senders blocked in SendMsg
 	}
 	serr := g.Wait()
+	if rerr == nil && serr == nil {
+		return x.awaitReleased(ctx)
+	}
 	if rerr == nil || errors.Is(rerr, errSendFailed) {
 		return serr
 	}
@@ -211,19 +216,55 @@ func (x *exchange) sendLoop(ctx context.Context, l int) error {
 	r := x.r
 	hdr := r.header(l)
 	hdr.Sequence, hdr.Step, hdr.Length, hdr.Encoding = x.c.seq, x.c.step, uint64(len(x.c.buf)), x.enc
-	msg := &outChunk{hdr: hdr}
 	for tk := range x.queues[l] {
 		lo, hi := x.p.piece(x.p.sendSeg(tk.t), tk.k)
 		hdr.RingStep, hdr.Piece = uint32(tk.t), uint32(tk.k)
-		msg.src = x.c.buf[lo:hi]
+		idx := tk.t*x.maxP + tk.k
+		x.unreleased.Add(1)
+		msg := &outChunk{hdr: hdr, src: x.c.buf[lo:hi], release: sendRelease{x, idx}}
 		if err := r.out[l].stream.SendMsg(msg); err != nil {
 			return x.failure(ctx, fmt.Sprintf("send ring step %d piece %d on lane %d to", tk.t, tk.k, l),
 				r.next(), r.nextRank(), err)
 		}
-		x.sent[tk.t*x.maxP+tk.k].Store(true)
+		if !msg.zeroCopy {
+			x.released(idx) // copied during SendMsg
+		}
+	}
+	return nil
+}
+
+// sendRelease is the mem.BufferPool of a piece sent without copying: gRPC
+// puts the buffer back once it wrote the piece to the connection.
+type sendRelease struct {
+	x   *exchange
+	idx int
+}
+
+// Get is never called: gRPC only returns such buffers.
+func (s sendRelease) Get(n int) *[]byte { return bufPool.Get(n) }
+
+// Put records that gRPC no longer reads the piece.
+func (s sendRelease) Put(*[]byte) { s.x.released(s.idx) }
+
+// released records that piece idx left this member's memory.
+func (x *exchange) released(idx int) {
+	x.sent[idx].Store(true)
+	x.unreleased.Add(-1)
+	select {
+	case x.progress <- struct{}{}:
+	default:
+	}
+}
+
+// awaitReleased waits until gRPC no longer reads any piece of the buffer.
+func (x *exchange) awaitReleased(ctx context.Context) error {
+	for x.unreleased.Load() > 0 {
 		select {
-		case x.progress <- struct{}{}:
-		default:
+		case <-x.progress:
+		case <-ctx.Done():
+			return x.failure(ctx, "finish sending to", x.r.next(), x.r.nextRank(), nil)
+		case <-x.r.done:
+			return x.failure(ctx, "finish sending to", x.r.next(), x.r.nextRank(), ErrBroken)
 		}
 	}
 	return nil

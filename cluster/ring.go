@@ -358,11 +358,17 @@ func (r *Ring) shutdown() {
 	}
 	r.cancel()
 	r.wg.Wait()
+	r.closeConns()
+	r.drainInbox()
+	r.svc.remove(r)
+}
+
+// closeConns closes the connections of the outgoing lanes; gRPC's writer
+// no longer touches any buffer once it returns.
+func (r *Ring) closeConns() {
 	for _, l := range r.out {
 		_ = l.conn.Close()
 	}
-	r.drainInbox()
-	r.svc.remove(r)
 }
 
 // closeLanes half-closes every outgoing lane and waits, at most Timeout, for

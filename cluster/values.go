@@ -69,10 +69,7 @@ func applyValues(dst []float32, b []byte, e ringv1.Encoding, add bool) {
 // addF32 adds the little-endian binary32 values of b to dst.
 func addF32(dst []float32, b []byte) {
 	if src, ok := alignedF32(b); ok {
-		src = src[:len(dst)]
-		for i, v := range src {
-			dst[i] += v
-		}
+		addAligned(dst, src[:len(dst)])
 		return
 	}
 	b = b[:4*len(dst)]
@@ -130,4 +127,23 @@ func applyRuns(dst []float32, m *inChunk, e ringv1.Encoding, add bool) {
 		i += whole
 		nc = copy(carry[:], b[whole*vb:])
 	})
+}
+
+// addAligned adds src to dst (equal lengths), eight values a round.
+func addAligned(dst, src []float32) {
+	i := 0
+	for ; i+8 <= len(dst); i += 8 {
+		d, s := dst[i:i+8:i+8], src[i:i+8:i+8]
+		d[0] += s[0]
+		d[1] += s[1]
+		d[2] += s[2]
+		d[3] += s[3]
+		d[4] += s[4]
+		d[5] += s[5]
+		d[6] += s[6]
+		d[7] += s[7]
+	}
+	for ; i < len(dst); i++ {
+		dst[i] += src[i]
+	}
 }

@@ -47,7 +47,7 @@ type allreduceResult struct {
 	TCP           float64 `json:"tcp_gibps"`
 	Ratio         float64 `json:"ratio"`
 	Correct       bool    `json:"correct"`
-	TCPLinkBytes  int64   `json:"tcp_link_bytes"`
+	TCPLinkBytes  int64   `json:"tcp_link_bytes_per_round"`
 	ChunkBytes    int64   `json:"chunk_bytes"`
 	StreamsPerLnk int     `json:"streams_per_link"`
 }
@@ -105,25 +105,32 @@ func runAllreduceBench(ctx context.Context, o allreduceOpts) (allreduceResult, e
 	}
 	res := allreduceResult{Workers: o.workers, Bytes: o.bytes &^ 3, Iters: o.iters, Procs: o.procs,
 		ChunkBytes: o.chunk, StreamsPerLnk: o.streams}
+	n := float64(o.workers)
+	res.TCPLinkBytes = int64(float64(res.Bytes) * 2 * max(n-1, 1) / max(n, 2))
+	tr, err := newTCPRing(ctx, max(o.workers, 2))
+	if err != nil {
+		return res, err
+	}
+	defer tr.close()
+	var tcpTime time.Duration
+	baseline := func() error { // one TCP round, measured between ring iterations
+		d, err := tr.round(res.TCPLinkBytes)
+		tcpTime += d
+		return err
+	}
 	var secs float64
-	var err error
 	if o.procs {
-		secs, res.Correct, err = runAllreduceProcs(ctx, o)
+		secs, res.Correct, err = runAllreduceProcs(ctx, o, baseline)
 	} else {
-		secs, res.Correct, err = runAllreduceInProcess(ctx, o)
+		secs, res.Correct, err = runAllreduceInProcess(ctx, o, baseline)
 	}
 	if err != nil {
 		return res, err
 	}
 	res.SecondsPerOp = secs / float64(o.iters)
-	n := float64(o.workers)
 	res.AlgBW = float64(res.Bytes) / res.SecondsPerOp / (1 << 30)
 	res.BusBW = res.AlgBW * 2 * (n - 1) / n
-	res.TCPLinkBytes = max(int64(float64(res.Bytes)*2*(n-1)/n)*int64(o.iters), 256<<20)
-	res.TCP, err = tcpRingBandwidth(ctx, max(o.workers, 2), res.TCPLinkBytes)
-	if err != nil {
-		return res, err
-	}
+	res.TCP = float64(res.TCPLinkBytes) * float64(o.iters) / tcpTime.Seconds() / (1 << 30)
 	if res.TCP > 0 {
 		res.Ratio = res.BusBW / res.TCP
 	}
@@ -199,7 +206,9 @@ func (m *localMember) stop() {
 	m.gs.Stop()
 }
 
-func runAllreduceInProcess(ctx context.Context, o allreduceOpts) (float64, bool, error) {
+// runAllreduceInProcess runs the members as goroutines; baseline runs after
+// every timed iteration so both see the same machine load.
+func runAllreduceInProcess(ctx context.Context, o allreduceOpts, baseline func() error) (float64, bool, error) {
 	members := make([]*localMember, 0, o.workers)
 	defer func() {
 		for _, m := range members {
@@ -241,13 +250,17 @@ func runAllreduceInProcess(ctx context.Context, o allreduceOpts) (float64, bool,
 			}
 		}
 	}
-	start := time.Now()
+	var secs float64
 	for it := range o.iters {
+		start := time.Now()
 		if err := reduceMembers(ctx, members, uint64(o.warmup+it)); err != nil {
 			return 0, false, err
 		}
+		secs += time.Since(start).Seconds()
+		if err := baseline(); err != nil {
+			return 0, false, err
+		}
 	}
-	secs := time.Since(start).Seconds()
 	for _, m := range members {
 		correct = correct && sameBits(m.buf, members[0].buf)
 	}
@@ -263,50 +276,68 @@ func reduceMembers(ctx context.Context, members []*localMember, step uint64) err
 	return g.Wait()
 }
 
-// tcpRingBandwidth connects n loopback TCP connections as a ring (i sends to
-// i+1), makes all of them send linkBytes at once and returns the per-link
-// bandwidth in GiB/s.
-func tcpRingBandwidth(ctx context.Context, n int, linkBytes int64) (float64, error) {
-	lis := make([]net.Listener, n)
-	for i := range lis {
+// tcpRing is the baseline: n plain loopback TCP connections arranged as
+// the ring (member i sends to member i+1).
+type tcpRing struct {
+	senders, receivers []net.Conn
+	lis                []net.Listener
+	buf                [][]byte
+}
+
+func newTCPRing(ctx context.Context, n int) (*tcpRing, error) {
+	tr := &tcpRing{}
+	var d net.Dialer
+	for range n {
 		l, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
-			return 0, fmt.Errorf("tcp baseline: listen: %w", err)
+			tr.close()
+			return nil, fmt.Errorf("tcp baseline: listen: %w", err)
 		}
-		defer l.Close()
-		lis[i] = l
+		tr.lis = append(tr.lis, l)
 	}
-	senders := make([]net.Conn, n)
-	receivers := make([]net.Conn, n)
-	var d net.Dialer
 	for i := range n {
-		c, err := d.DialContext(ctx, "tcp", lis[(i+1)%n].Addr().String())
+		c, err := d.DialContext(ctx, "tcp", tr.lis[(i+1)%n].Addr().String())
 		if err != nil {
-			return 0, fmt.Errorf("tcp baseline: dial: %w", err)
+			tr.close()
+			return nil, fmt.Errorf("tcp baseline: dial: %w", err)
 		}
-		defer c.Close()
-		senders[i] = c
-		rc, err := lis[(i+1)%n].Accept()
+		tr.senders = append(tr.senders, c)
+		rc, err := tr.lis[(i+1)%n].Accept()
 		if err != nil {
-			return 0, fmt.Errorf("tcp baseline: accept: %w", err)
+			tr.close()
+			return nil, fmt.Errorf("tcp baseline: accept: %w", err)
 		}
-		defer rc.Close()
-		receivers[i] = rc
+		tr.receivers = append(tr.receivers, rc)
+		tr.buf = append(tr.buf, make([]byte, 1<<20), make([]byte, 1<<20))
 	}
+	return tr, nil
+}
+
+// round makes every connection carry linkBytes at once and returns when all
+// of them were received.
+func (tr *tcpRing) round(linkBytes int64) (time.Duration, error) {
 	var g errgroup.Group
 	start := time.Now()
-	for i := range n {
-		g.Go(func() error { return tcpSend(senders[i], linkBytes) })
-		g.Go(func() error { return tcpReceive(receivers[i], linkBytes) })
+	for i := range tr.senders {
+		g.Go(func() error { return tcpSend(tr.senders[i], tr.buf[2*i], linkBytes) })
+		g.Go(func() error { return tcpReceive(tr.receivers[i], tr.buf[2*i+1], linkBytes) })
 	}
 	if err := g.Wait(); err != nil {
 		return 0, fmt.Errorf("tcp baseline: %w", err)
 	}
-	return float64(linkBytes) / time.Since(start).Seconds() / (1 << 30), nil
+	return time.Since(start), nil
 }
 
-func tcpSend(c net.Conn, total int64) error {
-	buf := make([]byte, 1<<20)
+func (tr *tcpRing) close() {
+	for _, c := range append(append([]net.Conn(nil), tr.senders...), tr.receivers...) {
+		_ = c.Close()
+	}
+	for _, l := range tr.lis {
+		_ = l.Close()
+	}
+}
+
+func tcpSend(c net.Conn, buf []byte, total int64) error {
 	for sent := int64(0); sent < total; {
 		k, err := c.Write(buf[:min(int64(len(buf)), total-sent)])
 		if err != nil {
@@ -317,10 +348,9 @@ func tcpSend(c net.Conn, total int64) error {
 	return nil
 }
 
-func tcpReceive(c net.Conn, total int64) error {
-	buf := make([]byte, 1<<20)
+func tcpReceive(c net.Conn, buf []byte, total int64) error {
 	for got := int64(0); got < total; {
-		k, err := c.Read(buf)
+		k, err := c.Read(buf[:min(int64(len(buf)), total-got)])
 		if err != nil {
 			return err
 		}
@@ -410,7 +440,14 @@ type workerReport struct {
 
 // runAllreduceProcs runs every member in a child process (the hidden
 // `whorl bench allreduce-worker`) and returns the slowest member's time.
-func runAllreduceProcs(ctx context.Context, o allreduceOpts) (float64, bool, error) {
+// The baseline runs before the members start (the parent cannot interleave
+// it with their iterations).
+func runAllreduceProcs(ctx context.Context, o allreduceOpts, baseline func() error) (float64, bool, error) {
+	for range o.iters {
+		if err := baseline(); err != nil {
+			return 0, false, err
+		}
+	}
 	exe, err := os.Executable()
 	if err != nil {
 		return 0, false, fmt.Errorf("find this binary to re-execute: %w", err)

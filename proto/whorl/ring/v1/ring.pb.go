@@ -105,7 +105,11 @@ type TransferRequest struct {
 	Piece uint32 `protobuf:"varint,10,opt,name=piece,proto3" json:"piece,omitempty"`
 	// encoding says how data encodes the values.
 	Encoding Encoding `protobuf:"varint,11,opt,name=encoding,proto3,enum=whorl.ring.v1.Encoding" json:"encoding,omitempty"`
-	// data holds the values of the chunk.
+	// padding (zero bytes, ignored) makes the values of data start at a
+	// multiple of 4 bytes from the start of the gRPC message frame, so the
+	// receiver can sum them with aligned loads.
+	Padding []byte `protobuf:"bytes,14,opt,name=padding,proto3" json:"padding,omitempty"`
+	// data holds the values of the chunk; it is the last field.
 	Data          []byte `protobuf:"bytes,15,opt,name=data,proto3" json:"data,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -218,6 +222,13 @@ func (x *TransferRequest) GetEncoding() Encoding {
 	return Encoding_ENCODING_UNSPECIFIED
 }
 
+func (x *TransferRequest) GetPadding() []byte {
+	if x != nil {
+		return x.Padding
+	}
+	return nil
+}
+
 func (x *TransferRequest) GetData() []byte {
 	if x != nil {
 		return x.Data
@@ -275,7 +286,7 @@ var File_whorl_ring_v1_ring_proto protoreflect.FileDescriptor
 
 const file_whorl_ring_v1_ring_proto_rawDesc = "" +
 	"\n" +
-	"\x18whorl/ring/v1/ring.proto\x12\rwhorl.ring.v1\"\xd5\x02\n" +
+	"\x18whorl/ring/v1/ring.proto\x12\rwhorl.ring.v1\"\xef\x02\n" +
 	"\x0fTransferRequest\x12\x10\n" +
 	"\x03job\x18\x01 \x01(\tR\x03job\x12\x1e\n" +
 	"\n" +
@@ -290,7 +301,8 @@ const file_whorl_ring_v1_ring_proto_rawDesc = "" +
 	"\tring_step\x18\t \x01(\rR\bringStep\x12\x14\n" +
 	"\x05piece\x18\n" +
 	" \x01(\rR\x05piece\x123\n" +
-	"\bencoding\x18\v \x01(\x0e2\x17.whorl.ring.v1.EncodingR\bencoding\x12\x12\n" +
+	"\bencoding\x18\v \x01(\x0e2\x17.whorl.ring.v1.EncodingR\bencoding\x12\x18\n" +
+	"\apadding\x18\x0e \x01(\fR\apadding\x12\x12\n" +
 	"\x04data\x18\x0f \x01(\fR\x04data\"2\n" +
 	"\x10TransferResponse\x12\x1e\n" +
 	"\n" +
