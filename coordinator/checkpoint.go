@@ -20,17 +20,10 @@ const replicateTimeout = 2 * time.Minute
 // a majority of the raft configuration holds it. The copies beyond the
 // quorum finish in the background (owned by Run).
 func (n *Node) replicate(ctx context.Context, digest string) error {
-	f := n.rp.raft.GetConfiguration()
-	if err := f.Error(); err != nil {
-		return fmt.Errorf("replicate blob %s: read raft configuration: %w", digest, err)
+	need, err := n.copiesNeeded()
+	if err != nil {
+		return fmt.Errorf("replicate blob %s: %w", digest, err)
 	}
-	voters := 0
-	for _, s := range f.Configuration().Servers {
-		if s.Suffrage == raft.Voter {
-			voters++
-		}
-	}
-	need := voters/2 + 1 - 1 // a majority, minus this node
 	addrs := n.peerAddrs()
 	if need <= 0 {
 		n.replicateBackground(digest, addrs)
@@ -63,6 +56,22 @@ func (n *Node) replicate(ctx context.Context, digest string) error {
 		}
 	}()
 	return waitQuorum(ctx, digest, results, len(addrs), need, done)
+}
+
+// copiesNeeded is how many other coordinators must hold a blob so that,
+// with this one, a majority of the raft voters holds it.
+func (n *Node) copiesNeeded() (int, error) {
+	f := n.rp.raft.GetConfiguration()
+	if err := f.Error(); err != nil {
+		return 0, fmt.Errorf("read raft configuration: %w", err)
+	}
+	voters := 0
+	for _, s := range f.Configuration().Servers {
+		if s.Suffrage == raft.Voter {
+			voters++
+		}
+	}
+	return voters / 2, nil // majority (voters/2+1) minus this node
 }
 
 // waitQuorum waits until need of total copies succeeded (or cannot), then
