@@ -225,3 +225,48 @@ func TestLogCompaction(t *testing.T) {
 		t.Fatalf("after restart: generation %d (want %d), ring addr %q", got.Generation, want.Generation, got.Workers["w"].RingAddr)
 	}
 }
+
+// TestAllWorkersDieResumeFromCheckpoint: the only worker dies after a
+// checkpoint and one more step; the job waits, and a returning worker is
+// told to resume from the checkpoint at the checkpoint's position.
+func TestAllWorkersDieResumeFromCheckpoint(t *testing.T) {
+	c := newCluster(t, 1, nil)
+	c.waitLeader(10 * time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cl, _ := NewClient(ClientConfig{Addrs: c.addrs(), Logger: testLogger()})
+	defer cl.Close()
+	a := startPretraining(t, ctx, cl, "w1", testConfig(t, 1, 8, 2))
+	for step := range uint32(3) {
+		if _, err := report(ctx, cl, "w1", a, 0, step); err != nil {
+			t.Fatal(err)
+		}
+		if step == 1 {
+			hdr := &pb.CheckpointHeader{WorkerId: "w1", Generation: a.GetGeneration(), Step: 2}
+			if _, err := cl.CommitCheckpoint(ctx, hdr, []byte("weights at step 2")); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	// No heartbeats: w1's lease expires.
+	eventually(t, 5*time.Second, "the job to wait for workers", func() bool {
+		st, err := cl.JobStatus(ctx)
+		return err == nil && st.GetWaitingSince() != nil && st.GetNextStep() == 2
+	})
+	stop := heartbeater(t, cl, "w2", 100*time.Millisecond)
+	defer stop()
+	if _, err := cl.Register(ctx, "w2", "w2:9"); err != nil {
+		t.Fatal(err)
+	}
+	b, err := cl.GetAssignment(ctx, &pb.GetAssignmentRequest{WorkerId: "w2"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !b.GetResume() || b.GetStartStep() != 2 || b.GetRestore().GetStep() != 2 || len(b.GetSteps()) != 3 {
+		t.Fatalf("returning worker: resume %v start %d restore %v steps %d", b.GetResume(), b.GetStartStep(), b.GetRestore(), len(b.GetSteps()))
+	}
+	_, data, err := cl.FetchCheckpoint(ctx, b.GetRestore().GetDigest())
+	if err != nil || string(data) != "weights at step 2" {
+		t.Fatalf("fetch the restore checkpoint: %q %v", data, err)
+	}
+}
