@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
+	"sync"
 	"testing"
 )
 
@@ -42,6 +44,16 @@ func at(x []float32, ld, i, j int, trans bool) float64 {
 	return float64(x[i*ld+j])
 }
 
+// sameBits reports whether x and y hold the same bit patterns (NaN padding included).
+func sameBits(x, y []float32) bool {
+	for i := range x {
+		if math.Float32bits(x[i]) != math.Float32bits(y[i]) {
+			return false
+		}
+	}
+	return len(x) == len(y)
+}
+
 // randMatrix returns rows x cols values with row stride ld; the padding holds NaN so that a
 // kernel reading or writing outside the matrix shows up.
 func randMatrix(r *rand.Rand, rows, cols, ld int) []float32 {
@@ -69,8 +81,19 @@ func (tc gemmCase) String() string {
 }
 
 // run executes tc with the given implementation and checks it against the float64 reference.
-func (tc gemmCase) run(t testing.TB, seed uint64, impl func(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int)) []float32 {
+func (tc gemmCase) run(t testing.TB, seed uint64, impl gemmFunc) []float32 {
 	t.Helper()
+	c, err := tc.check(seed, impl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// check executes tc with the given implementation on random operands from seed and returns C,
+// or an error naming the first element that differs from the float64 reference by more than
+// the rounding bound, or the first padding element of C that was written.
+func (tc gemmCase) check(seed uint64, impl gemmFunc) ([]float32, error) {
 	r := rand.New(rand.NewPCG(seed, 7))
 	ar, ac := tc.m, tc.k
 	if tc.transA {
@@ -93,22 +116,26 @@ func (tc gemmCase) run(t testing.TB, seed uint64, impl func(transA, transB bool,
 		}
 	}
 	want, mag := refGemm(tc.transA, tc.transB, tc.m, tc.n, tc.k, tc.alpha, a, lda, b, ldb, tc.beta, c, ldc)
+	a0, b0 := slices.Clone(a), slices.Clone(b)
 	impl(tc.transA, tc.transB, tc.m, tc.n, tc.k, tc.alpha, a, lda, b, ldb, tc.beta, c, ldc)
+	if !sameBits(a, a0) || !sameBits(b, b0) {
+		return nil, fmt.Errorf("%v: A or B modified", tc)
+	}
 	tol := 4 * float64(tc.k+2) * 0x1p-24
 	for i := range tc.m {
 		for j := range tc.n {
 			got, w, g := float64(c[i*ldc+j]), want[i*tc.n+j], mag[i*tc.n+j]
 			if !(math.Abs(got-w) <= tol*g+1e-30) {
-				t.Fatalf("%v: C[%d,%d] = %g, want %g (tolerance %g)", tc, i, j, got, w, tol*g)
+				return nil, fmt.Errorf("%v: C[%d,%d] = %g, want %g (tolerance %g)", tc, i, j, got, w, tol*g)
 			}
 		}
-		for j := tc.n; j < ldc && i < tc.m-1; j++ {
+		for j := tc.n; j < ldc; j++ {
 			if !math.IsNaN(float64(c[i*ldc+j])) {
-				t.Fatalf("%v: padding C[%d,%d] written", tc, i, j)
+				return nil, fmt.Errorf("%v: padding C[%d,%d] written", tc, i, j)
 			}
 		}
 	}
-	return c
+	return c, nil
 }
 
 func allCases() []gemmCase {
@@ -243,5 +270,26 @@ func TestSetKernel(t *testing.T) {
 	}
 	if err := SetKernel("sse9"); !errors.Is(err, ErrUnknownKernel) {
 		t.Fatalf("SetKernel(sse9) = %v, want ErrUnknownKernel", err)
+	}
+}
+
+func TestSgemmConcurrentCalls(t *testing.T) {
+	defer SetThreads(SetThreads(2))
+	cases := []gemmCase{{false, true, 70, 50, 40, 1, 1, 0}, {true, false, 45, 67, 33, 0, 0.5, 1}, {false, false, 33, 100, 17, 2, 1, 2}, {true, true, 20, 20, 20, 0, 1, 0}}
+	errs := make([]error, len(cases))
+	var wg sync.WaitGroup
+	for i, tc := range cases {
+		wg.Go(func() {
+			for range 5 {
+				if _, err := tc.check(uint64(i), Sgemm); err != nil {
+					errs[i] = err
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		t.Fatal(err)
 	}
 }
