@@ -11,6 +11,12 @@ const (
 	residentCBytes = 512 << 10 // the mc x nc block of C kept in L2 while K is summed
 )
 
+// residentFits reports whether the B-resident loop order suits k steps and ncPad columns:
+// the packed B (k x ncPad) fits residentBBytes and an mc x ncPad block of C residentCBytes.
+func (kn *kernel) residentFits(k, ncPad int) bool {
+	return k*ncPad*4 <= residentBBytes && kn.mc*ncPad*4 <= residentCBytes
+}
+
 // problem is one Sgemm call with the kernel that computes it.
 type problem struct {
 	transA, transB bool
@@ -58,7 +64,7 @@ func (pr *problem) block(w *workspace, i0, i1, j0, j1 int) {
 	for jc := j0; jc < j1; jc += kn.nc {
 		nc := min(kn.nc, j1-jc)
 		ncPad := roundUp(nc, kn.nr)
-		if pr.k*ncPad*4 <= residentBBytes && kn.mc*ncPad*4 <= residentCBytes {
+		if kn.residentFits(pr.k, ncPad) {
 			pr.residentB(w, i0, i1, jc, nc, ncPad)
 			continue
 		}

@@ -26,7 +26,7 @@ func sgemm(kn kernel, threads int, transA, transB bool, m, n, k int, alpha float
 	tm, tn := ceilDiv(m, kn.mr), ceilDiv(n, kn.nr)
 	pm, pn := partition(tm, tn, threads, kn)
 	if pm*pn > 1 {
-		pm *= min(max(1, tm/pm*kn.mr/kn.unitRows), maxUnitsPerThread)
+		pm *= min(max(1, tm/pm*kn.mr/unitRows(&kn, k, ceilDiv(tn, pn)*kn.nr)), maxUnitsPerThread)
 	}
 	us := units{pm: pm, pn: pn, tm: tm, tn: tn}
 	if workers := min(threads, pm*pn); workers > 1 {
@@ -38,6 +38,16 @@ func sgemm(kn kernel, threads int, transA, transB bool, m, n, k int, alpha float
 		us.run(&pr, w, u)
 	}
 	workspaces.Put(w)
+}
+
+// unitRows returns the least rows of a work unit for k steps and a column share of ncols:
+// kn.unitRows, or a quarter of it when the B-resident order applies, since a goroutine then
+// packs B once for all its units.
+func unitRows(kn *kernel, k, ncols int) int {
+	if kn.residentFits(k, roundUp(min(ncols, kn.nc), kn.nr)) {
+		return max(kn.unitRows/4, kn.mr)
+	}
+	return kn.unitRows
 }
 
 // units is a call's pm x pn grid of work units over the tm x tn register tiles of C.
