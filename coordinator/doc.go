@@ -15,5 +15,13 @@
 //
 // Node (New, Run) owns raft, the gRPC server, the metrics server and the
 // leader-only goroutines (lease timer, job driver). Client follows the leader
-// for callers that know any one coordinator address.
+// for callers that know any one coordinator address; its errors wrap the
+// sentinels of errors.go across the wire. LocalCluster (StartLocal) runs a
+// whole group in one process on loopback for tests and `whorl run`.
+//
+// Files: state.go, commands*.go and plan.go are the replicated state
+// machine; fsm.go and raft.go the raft glue; server.go, assign.go,
+// checkpoint.go, images.go, status.go and peers.go the gRPC services;
+// leader.go, leases.go and driver.go the leader's duties; grpcerr.go the
+// error mapping; client.go the client.
 package coordinator
