@@ -55,7 +55,7 @@
 // # Concurrency
 //
 // Each call cuts C into units (a goroutine's share, cut again into up to four units of at least
-// 2048 rows, or 512 when B is packed once per goroutine) that up to SetThreads goroutines pull from a shared counter; the call returns
-// when all are done, so no goroutine outlives it. Packing buffers come from a sync.Pool, so a
+// 2048 rows, or 512 when B is packed once per goroutine) that up to SetThreads goroutines pull
+// from a shared counter; the call returns when all are done, so no goroutine outlives it. Packing buffers come from a sync.Pool, so a
 // steady stream of calls does not allocate. Sgemm is safe for concurrent use.
 package gemm
