@@ -40,9 +40,15 @@ var flagLine = regexp.MustCompile(`^\s+(?:-\w, )?--([a-z0-9][a-z0-9-]*)(?: ([a-z
 // defaultRe finds the default value at the end of a flag's usage.
 var defaultRe = regexp.MustCompile(`\(default "?([^")]*)"?\)\s*$`)
 
+// flagInfo is one flag as `--help` prints it.
+type flagInfo struct {
+	typ string // "" for a boolean
+	def string // "" when none is printed
+}
+
 // commandFlags maps each flag of one whorl command (local and inherited)
-// to its default value ("" when none is printed).
-type commandFlags map[string]string
+// to its type and default.
+type commandFlags map[string]flagInfo
 
 // helpFlags runs `whorl <cmd> --help` and parses the flags; ok is false when
 // the binary has no such command.
@@ -69,7 +75,7 @@ func helpFlags(t *testing.T, cmd string) (commandFlags, bool) {
 		if d := defaultRe.FindStringSubmatch(m[3]); d != nil {
 			def = d[1]
 		}
-		flags[m[1]] = def
+		flags[m[1]] = flagInfo{typ: m[2], def: def}
 	}
 	if _, ok := flags["help"]; !ok {
 		return nil, false
@@ -137,6 +143,8 @@ func resolve(t *testing.T, objs []object, what string, pod corev1.PodTemplateSpe
 		}
 		if k, v, ok := strings.Cut(name, "="); ok {
 			r.values[k] = v
+		} else if f, ok := flags[name]; ok && (f.typ == "" || f.typ == "bool") {
+			r.values[name] = "true"
 		} else if i+1 < len(c.Args) {
 			r.values[name] = c.Args[i+1]
 			i++
@@ -172,11 +180,10 @@ func configFile(t *testing.T, objs []object, what string, pod corev1.PodTemplate
 }
 
 // port returns the port of a HOST:PORT flag value.
-func port(t *testing.T, what, flag, v string) string {
-	t.Helper()
+func port(e errorf, what, flag, v string) string {
 	_, p, err := net.SplitHostPort(v)
 	if err != nil {
-		t.Errorf("%s: --%s=%q is not HOST:PORT: %v", what, flag, v, err)
+		e("%s: --%s=%q is not HOST:PORT: %v", what, flag, v, err)
 	}
 	return p
 }
@@ -189,38 +196,57 @@ func TestManifestsMatchBinary(t *testing.T) {
 	for _, name := range overlays(t) {
 		t.Run(name, func(t *testing.T) {
 			objs := renderOverlay(t, name)
-			fileKeys := map[string]string{} // config-file key -> a container that reads the file
-			known := map[string]bool{}      // flags of every command the manifests run
-			for _, w := range workloads(objs) {
-				args := w.pod.Spec.Containers[0].Args
-				if len(args) == 0 {
-					t.Fatalf("%s: no args; the first must be the whorl command", w.what)
-				}
-				flags, ok := helpFlags(t, args[0])
-				if !ok {
-					t.Skipf("%s runs `whorl %s`, which this tree's binary does not have yet", w.what, args[0])
-				}
-				r := resolve(t, objs, w.what, w.pod, flags)
-				for k := range flags {
-					known[k] = true
-				}
-				for k := range r.config {
-					fileKeys[k] = w.what
-				}
-				for k := range r.values {
-					if _, ok := flags[k]; !ok {
-						t.Errorf("%s: --%s (from args or WHORL_%s) is not a flag of `whorl %s`",
-							w.what, k, strings.ToUpper(strings.ReplaceAll(k, "-", "_")), r.cmd)
-					}
-				}
-				checkCommand(t, objs, r, flags, w)
-			}
-			for k, what := range fileKeys {
-				if !known[k] {
-					t.Errorf("%s: config-file key %q is no flag of any whorl command the manifests run (the binary rejects it)", what, k)
-				}
-			}
+			requireCommands(t, objs)
+			checkWorkloads(t, t.Errorf, objs)
 		})
+	}
+}
+
+// errorf reports one mismatch (t.Errorf, or a collector in tests of the
+// checks themselves).
+type errorf func(format string, args ...any)
+
+// requireCommands skips the test while the binary lacks a command that the
+// manifests run.
+func requireCommands(t *testing.T, objs []object) {
+	t.Helper()
+	for _, w := range workloads(objs) {
+		args := w.pod.Spec.Containers[0].Args
+		if len(args) == 0 {
+			t.Fatalf("%s: no args; the first must be the whorl command", w.what)
+		}
+		if _, ok := helpFlags(t, args[0]); !ok {
+			t.Skipf("%s runs `whorl %s`, which this tree's binary does not have yet", w.what, args[0])
+		}
+	}
+}
+
+// checkWorkloads checks every whorl container against the binary's flags.
+func checkWorkloads(t *testing.T, e errorf, objs []object) {
+	t.Helper()
+	fileKeys := map[string]string{} // config-file key -> a container that reads the file
+	known := map[string]bool{}      // flags of every command the manifests run
+	for _, w := range workloads(objs) {
+		flags, _ := helpFlags(t, w.pod.Spec.Containers[0].Args[0])
+		r := resolve(t, objs, w.what, w.pod, flags)
+		for k := range flags {
+			known[k] = true
+		}
+		for k := range r.config {
+			fileKeys[k] = w.what
+		}
+		for k := range r.values {
+			if _, ok := flags[k]; !ok {
+				e("%s: --%s (from args or WHORL_%s) is not a flag of `whorl %s`",
+					w.what, k, strings.ToUpper(strings.ReplaceAll(k, "-", "_")), r.cmd)
+			}
+		}
+		checkCommand(t, e, objs, r, flags, w)
+	}
+	for k, what := range fileKeys {
+		if !known[k] {
+			e("%s: config-file key %q is no flag of any whorl command the manifests run (the binary rejects it)", what, k)
+		}
 	}
 }
 
@@ -257,83 +283,93 @@ func value(r container, flags commandFlags, flag string) string {
 	if v, ok := r.values[flag]; ok {
 		return v
 	}
-	return flags[flag]
+	return flags[flag].def
 }
 
 // checkCommand checks the values one command needs against the manifests.
-func checkCommand(t *testing.T, objs []object, r container, flags commandFlags, w workload) {
+func checkCommand(t *testing.T, e errorf, objs []object, r container, flags commandFlags, w workload) {
 	t.Helper()
 	switch r.cmd {
 	case "coordinator":
-		wantPort(t, r, flags, "grpc-addr", "grpc")
-		wantPort(t, r, flags, "raft-addr", "raft")
-		wantPort(t, r, flags, "metrics-addr", "metrics")
+		wantPort(t, e, r, flags, "grpc-addr", "grpc")
+		wantPort(t, e, r, flags, "raft-addr", "raft")
+		wantPort(t, e, r, flags, "metrics-addr", "metrics")
 		dir := value(r, flags, "data-dir")
 		if claim := mountPath(r.c, "data"); claim == "" || path.Clean(dir) != path.Clean(claim) {
-			t.Errorf("%s: --data-dir %q is not the mount of the raft volume claim (%q)", r.what, dir, claim)
+			e("%s: --data-dir %q is not the mount of the raft volume claim (%q)", r.what, dir, claim)
 		}
 		if out := value(r, flags, "out"); !strings.HasPrefix(path.Clean(out)+"/", path.Clean(mountPath(r.c, "data"))+"/") {
-			t.Errorf("%s: --out %q (the report) is not on the coordinator's volume %q", r.what, out, mountPath(r.c, "data"))
+			e("%s: --out %q (the report) is not on the coordinator's volume %q", r.what, out, mountPath(r.c, "data"))
 		}
 		if dns := value(r, flags, "peers-dns"); dns != w.service {
-			t.Errorf("%s: --peers-dns %q, want the StatefulSet's headless Service %q", r.what, dns, w.service)
+			e("%s: --peers-dns %q, want the StatefulSet's headless Service %q", r.what, dns, w.service)
 		}
 		if _, ok := flags["replicas"]; ok && value(r, flags, "replicas") != strconv.Itoa(int(w.replicas)) {
-			t.Errorf("%s: --replicas %s, but the StatefulSet has %d", r.what, value(r, flags, "replicas"), w.replicas)
+			e("%s: --replicas %s, but the StatefulSet has %d", r.what, value(r, flags, "replicas"), w.replicas)
 		}
 	case "worker":
-		wantPort(t, r, flags, "listen", "ring")
-		wantPort(t, r, flags, "metrics-addr", "metrics")
-		wantService(t, objs, r, flags, "coordinator")
-		checkGrace(t, r, flags)
+		wantPort(t, e, r, flags, "listen", "ring")
+		wantPort(t, e, r, flags, "metrics-addr", "metrics")
+		wantService(t, e, objs, r, flags, "coordinator")
+		checkGrace(t, e, r, flags)
 	case "submit", "status":
-		wantService(t, objs, r, flags, "coordinator")
+		wantService(t, e, objs, r, flags, "coordinator")
 		if job := value(r, flags, "job"); job != "" {
 			configFile(t, objs, r.what, r.pod, r.c, job)
 		}
 	default:
-		t.Errorf("%s: unexpected command %q", r.what, r.cmd)
+		e("%s: unexpected command %q", r.what, r.cmd)
 	}
 }
 
 // wantPort wants the port of a HOST:PORT flag to be the named container port.
-func wantPort(t *testing.T, r container, flags commandFlags, flag, portName string) {
+func wantPort(t *testing.T, e errorf, r container, flags commandFlags, flag, portName string) {
 	t.Helper()
 	v := value(r, flags, flag)
 	p := containerPort(r.c, portName)
 	if p == nil {
-		t.Errorf("%s: no container port %s for --%s", r.what, portName, flag)
+		e("%s: no container port %s for --%s", r.what, portName, flag)
 		return
 	}
-	if got := port(t, r.what, flag, v); got != strconv.Itoa(int(p.ContainerPort)) {
-		t.Errorf("%s: --%s=%s listens on port %s, but container port %s is %d", r.what, flag, v, got, portName, p.ContainerPort)
+	if got := port(e, r.what, flag, v); got != strconv.Itoa(int(p.ContainerPort)) {
+		e("%s: --%s=%s listens on port %s, but container port %s is %d", r.what, flag, v, got, portName, p.ContainerPort)
 	}
 }
 
 // wantService wants a HOST:PORT flag to name a rendered Service and its port.
-func wantService(t *testing.T, objs []object, r container, flags commandFlags, flag string) {
+func wantService(t *testing.T, e errorf, objs []object, r container, flags commandFlags, flag string) {
 	t.Helper()
 	v := value(r, flags, flag)
 	host, p, err := net.SplitHostPort(v)
 	if err != nil {
-		t.Errorf("%s: --%s=%q is not HOST:PORT", r.what, flag, v)
+		e("%s: --%s=%q is not HOST:PORT", r.what, flag, v)
 		return
 	}
-	svc := find[*corev1.Service](t, objs, "Service", strings.SplitN(host, ".", 2)[0])
+	name := strings.SplitN(host, ".", 2)[0]
+	var svc *corev1.Service
+	for _, o := range objs {
+		if s, ok := o.obj.(*corev1.Service); ok && s.Name == name {
+			svc = s
+		}
+	}
+	if svc == nil {
+		e("%s: --%s=%s: no Service %s", r.what, flag, v, name)
+		return
+	}
 	for _, sp := range svc.Spec.Ports {
 		if strconv.Itoa(int(sp.Port)) == p {
 			return
 		}
 	}
-	t.Errorf("%s: --%s=%s: Service %s has no port %s", r.what, flag, v, svc.Name, p)
+	e("%s: --%s=%s: Service %s has no port %s", r.what, flag, v, svc.Name, p)
 }
 
 // checkGrace wants the pod's termination grace period to exceed the
 // worker's graceful-leave timeout, so the leave is not cut short.
-func checkGrace(t *testing.T, r container, flags commandFlags) {
+func checkGrace(t *testing.T, e errorf, r container, flags commandFlags) {
 	t.Helper()
 	if _, ok := flags["leave-timeout"]; !ok {
-		t.Errorf("%s: `whorl worker` has no --leave-timeout to match terminationGracePeriodSeconds", r.what)
+		e("%s: `whorl worker` has no --leave-timeout to match terminationGracePeriodSeconds", r.what)
 		return
 	}
 	d, err := time.ParseDuration(value(r, flags, "leave-timeout"))
@@ -342,6 +378,6 @@ func checkGrace(t *testing.T, r container, flags commandFlags) {
 	}
 	grace := r.pod.Spec.TerminationGracePeriodSeconds
 	if grace == nil || time.Duration(*grace)*time.Second <= d {
-		t.Errorf("%s: terminationGracePeriodSeconds %v must exceed --leave-timeout %v", r.what, grace, d)
+		e("%s: terminationGracePeriodSeconds %v must exceed --leave-timeout %v", r.what, grace, d)
 	}
 }

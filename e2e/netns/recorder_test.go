@@ -1,0 +1,205 @@
+package netns
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"sync"
+	"testing"
+	"time"
+
+	pb "github.com/whorl-ml/whorl/proto/whorl/coordinator/v1"
+)
+
+// sample is one observation of the leader's job status.
+type sample struct {
+	at          time.Time
+	phase       pb.Phase
+	epoch, next uint32
+	total       uint32
+	generation  uint64
+	leader      string
+	ckptEpoch   uint32
+	ckptStep    uint32
+}
+
+// stepKey names one step of one epoch.
+type stepKey struct{ epoch, step uint32 }
+
+// committed is a step as the raft state records it.
+type committed struct {
+	at         time.Time
+	generation uint64
+	samples    uint32
+}
+
+// recorder polls the job status while a scenario runs and keeps what the
+// checks need: the progress timeline and every committed step.
+type recorder struct {
+	c *cluster
+
+	mu      sync.Mutex
+	samples []sample
+	steps   map[stepKey]committed
+	dups    []string
+	errs    int
+}
+
+// record polls every interval until ctx is done; it returns when stopped.
+func (c *cluster) record(ctx context.Context, every time.Duration) (*recorder, func()) {
+	r := &recorder{c: c, steps: map[stepKey]committed{}}
+	ctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+			st, err := c.status(2 * time.Second)
+			r.add(st, err)
+		}
+	})
+	return r, func() { cancel(); wg.Wait() }
+}
+
+// add records one status answer.
+func (r *recorder) add(st *pb.JobStatusResponse, err error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if err != nil {
+		r.errs++
+		return
+	}
+	s := sample{at: time.Now(), phase: st.GetPhase(), epoch: st.GetEpoch(), next: st.GetNextStep(), total: st.GetTotalSteps(),
+		generation: st.GetGeneration(), leader: st.GetLeaderId()}
+	if ck := st.GetLatestCheckpoint(); ck != nil {
+		s.ckptEpoch, s.ckptStep = ck.GetEpoch(), ck.GetStep()
+	}
+	r.samples = append(r.samples, s)
+	for _, m := range st.GetRecent() {
+		k := stepKey{m.GetEpoch(), m.GetStep()}
+		got := committed{at: m.GetTime().AsTime(), generation: m.GetGeneration(), samples: m.GetSamples()}
+		if old, ok := r.steps[k]; ok && old != got {
+			r.dups = append(r.dups, fmt.Sprintf("epoch %d step %d committed twice: generation %d at %s and generation %d at %s",
+				k.epoch, k.step, old.generation, old.at.Format("15:04:05.000"), got.generation, got.at.Format("15:04:05.000")))
+			continue
+		}
+		r.steps[k] = got
+	}
+}
+
+// last returns the latest sample.
+func (r *recorder) last() (sample, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.samples) == 0 {
+		return sample{}, false
+	}
+	return r.samples[len(r.samples)-1], true
+}
+
+// waitFor polls the samples until cond holds or timeout passes.
+func (r *recorder) waitFor(timeout time.Duration, what string, cond func(sample) bool) (sample, error) {
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		if s, ok := r.last(); ok && cond(s) {
+			return s, nil
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	s, _ := r.last()
+	return s, fmt.Errorf("%s: not within %v (last status: phase %v epoch %d step %d/%d generation %d)",
+		what, timeout, s.phase, s.epoch, s.next, s.total, s.generation)
+}
+
+// checkProgress wants the committed progress never to go back: phase,
+// (epoch, next step) and the latest checkpoint only move forward.
+func (r *recorder) checkProgress(t *testing.T) {
+	t.Helper()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for i := 1; i < len(r.samples); i++ {
+		a, b := r.samples[i-1], r.samples[i]
+		if b.phase < a.phase && b.phase != pb.Phase_PHASE_FAILED {
+			t.Errorf("phase went back from %v to %v at %s", a.phase, b.phase, b.at.Format("15:04:05.000"))
+		}
+		if a.phase == pb.Phase_PHASE_PRETRAINING && b.phase == a.phase && (b.epoch < a.epoch || b.epoch == a.epoch && b.next < a.next) {
+			t.Errorf("committed progress lost: epoch %d step %d, then epoch %d step %d at %s (leader %s -> %s)",
+				a.epoch, a.next, b.epoch, b.next, b.at.Format("15:04:05.000"), a.leader, b.leader)
+		}
+		if b.ckptEpoch < a.ckptEpoch || b.ckptEpoch == a.ckptEpoch && b.ckptStep < a.ckptStep {
+			t.Errorf("checkpoint went back from epoch %d step %d to epoch %d step %d", a.ckptEpoch, a.ckptStep, b.ckptEpoch, b.ckptStep)
+		}
+	}
+}
+
+// checkExactlyOnce wants every step of every epoch committed exactly once,
+// and each epoch's steps to cover train images.
+func (r *recorder) checkExactlyOnce(t *testing.T, epochs int, train int) {
+	t.Helper()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, d := range r.dups {
+		t.Error(d)
+	}
+	perEpoch := map[uint32][]uint32{}
+	images := map[uint32]int{}
+	for k, v := range r.steps {
+		perEpoch[k.epoch] = append(perEpoch[k.epoch], k.step)
+		images[k.epoch] += int(v.samples)
+	}
+	for e := range uint32(epochs) {
+		steps := perEpoch[e]
+		sort.Slice(steps, func(i, j int) bool { return steps[i] < steps[j] })
+		for i, s := range steps {
+			if uint32(i) != s {
+				t.Errorf("epoch %d: step %d is missing from the committed steps %v", e, i, steps)
+				break
+			}
+		}
+		if images[e] != train {
+			t.Errorf("epoch %d: %d steps consumed %d images, want each of the %d training images once", e, len(steps), images[e], train)
+		}
+	}
+}
+
+// recovery is how long after at the first step was committed that
+// satisfies ok (a later generation, or just any step).
+func (r *recorder) recovery(at time.Time, ok func(committed) bool) (time.Duration, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var first time.Time
+	for _, v := range r.steps {
+		if v.at.After(at) && ok(v) && (first.IsZero() || v.at.Before(first)) {
+			first = v.at
+		}
+	}
+	if first.IsZero() {
+		return 0, fmt.Errorf("no step committed after the fault at %s", at.Format("15:04:05.000"))
+	}
+	return first.Sub(at), nil
+}
+
+// maxStall is the longest gap between consecutive committed steps after at.
+func (r *recorder) maxStall(at time.Time) time.Duration {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var times []time.Time
+	for _, v := range r.steps {
+		if v.at.After(at) {
+			times = append(times, v.at)
+		}
+	}
+	sort.Slice(times, func(i, j int) bool { return times[i].Before(times[j]) })
+	var gap time.Duration
+	prev := at
+	for _, x := range times {
+		gap = max(gap, x.Sub(prev))
+		prev = x
+	}
+	return gap
+}

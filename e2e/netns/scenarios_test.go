@@ -1,0 +1,236 @@
+package netns
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os/exec"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/whorl-ml/whorl/experiment"
+	pb "github.com/whorl-ml/whorl/proto/whorl/coordinator/v1"
+)
+
+// recoveryTarget is the coordinator issue's bound: ring re-formed and
+// training resumed within 5 s of a fault.
+const recoveryTarget = 5 * time.Second
+
+// scenarioTimeout bounds one scenario from cluster start to report.
+const scenarioTimeout = 5 * time.Minute
+
+// e2eJob is a small job: 2 pretraining epochs at 16 px on the embedded set.
+func e2eJob(t *testing.T) experiment.Config {
+	t.Helper()
+	c, err := experiment.Preset(experiment.PresetQuick)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Data.ImageSize = 16
+	c.Pretrain.Epochs = 2
+	c.Pretrain.GlobalBatch = 64
+	c.Supervised.Epochs = 1
+	c.CheckpointEvery = 5
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// fault is what a scenario does to the cluster mid-pretraining.
+type fault struct {
+	name string
+	tag  string // host-name prefix (short: veth names are limited)
+	// inject makes the fault and returns a function that ends it (or nil).
+	inject func(t *testing.T, c *cluster, r *recorder) (undo func())
+	// membership says the fault changes the ring, so recovery is the first
+	// step of a later generation; otherwise the first step after the fault.
+	membership bool
+	// bounded says recovery must be within recoveryTarget.
+	bounded bool
+	// hold is how long the fault lasts before undo.
+	hold time.Duration
+}
+
+// faults are the scenarios of issue 8.
+var faults = []fault{
+	{name: "leader-killed", tag: "a", inject: killLeader, bounded: true},
+	{name: "worker-link-down-up", tag: "b", inject: workerLinkDown, membership: true, bounded: true, hold: 8 * time.Second},
+	{name: "partition-one-coordinator", tag: "c", inject: partitionLeader, bounded: true, hold: 8 * time.Second},
+	{name: "worker-10pct-loss", tag: "d", inject: workerLoss, hold: 15 * time.Second},
+	{name: "worker-sigterm", tag: "e", inject: workerSigterm, membership: true, bounded: true},
+}
+
+func TestFaults(t *testing.T) {
+	Require(t)
+	bin, err := whorlBin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, cmd := range []string{"coordinator", "worker"} {
+		out, _ := exec.Command(bin, cmd, "--help").CombinedOutput()
+		if strings.Contains(string(out), "unknown command") {
+			t.Skipf("this tree's binary has no `whorl %s` yet", cmd)
+		}
+	}
+	for _, f := range faults {
+		t.Run(f.name, func(t *testing.T) { runFault(t, f) })
+	}
+}
+
+// runFault starts 3 coordinators and 4 workers, submits the job, injects the
+// fault a quarter into the first epoch, and checks the job.
+func runFault(t *testing.T, f fault) {
+	c := newCluster(t, f.tag, 3, 4)
+	ctx, cancel := context.WithTimeout(context.Background(), scenarioTimeout)
+	defer cancel()
+	job := e2eJob(t)
+	r, stop := c.record(ctx, 100*time.Millisecond)
+	defer stop()
+	id, err := c.client.SubmitJob(ctx, job.JSON())
+	if err != nil {
+		t.Fatalf("submit: %v", err)
+	}
+	before, err := r.waitFor(2*time.Minute, "a quarter of epoch 0", func(s sample) bool {
+		return s.phase == pb.Phase_PHASE_PRETRAINING && s.total > 0 && s.next >= s.total/4
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := time.Now()
+	undo := f.inject(t, c, r)
+	if f.hold > 0 {
+		time.Sleep(f.hold)
+	}
+	if undo != nil {
+		undo()
+	}
+	rep := c.finish(ctx, t, id, r)
+	stop()
+	r.checkProgress(t)
+	r.checkExactlyOnce(t, job.Pretrain.Epochs, rep.Dataset.Train)
+	ok := func(v committed) bool { return true }
+	if f.membership {
+		ok = func(v committed) bool { return v.generation > before.generation }
+	}
+	rec, err := r.recovery(at, ok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stall := r.maxStall(at)
+	t.Logf("RESULT %s: recovery %.2f s (first step %s after the fault), longest stall between steps %.2f s, train images %d",
+		f.name, rec.Seconds(), map[bool]string{true: "of a new ring generation", false: "committed"}[f.membership], stall.Seconds(), rep.Dataset.Train)
+	if f.bounded && rec > recoveryTarget {
+		t.Errorf("%s: recovery took %v, target %v", f.name, rec, recoveryTarget)
+	}
+}
+
+// finish waits for the job to end and returns its report.
+func (c *cluster) finish(ctx context.Context, t *testing.T, id string, r *recorder) experiment.Report {
+	t.Helper()
+	for {
+		res, err := c.client.FetchResults(ctx, id)
+		if err != nil {
+			t.Fatalf("fetch results: %v", err)
+		}
+		switch res.GetPhase() {
+		case pb.Phase_PHASE_DONE:
+			var rep experiment.Report
+			if err := json.Unmarshal(res.GetReportJson(), &rep); err != nil || rep.Dataset.Train == 0 {
+				t.Fatalf("job %s done without a report (%v): %.200s", id, err, res.GetReportJson())
+			}
+			return rep
+		case pb.Phase_PHASE_FAILED:
+			t.Fatalf("job %s failed: %s", id, res.GetFailureReason())
+		}
+		select {
+		case <-ctx.Done():
+			s, _ := r.last()
+			t.Fatalf("job %s not done within %v: phase %v epoch %d step %d/%d", id, scenarioTimeout, s.phase, s.epoch, s.next, s.total)
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+}
+
+// leaderNode returns the current leader's node.
+func leaderNode(t *testing.T, c *cluster, r *recorder) *node {
+	t.Helper()
+	s, ok := r.last()
+	if !ok || s.leader == "" {
+		t.Fatal("no leader known")
+	}
+	return c.coordinator(s.leader)
+}
+
+// killLeader kills every process of the raft leader's host.
+func killLeader(t *testing.T, c *cluster, r *recorder) func() {
+	old := leaderNode(t, c, r)
+	if err := old.host.Kill(context.Background(), syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.waitFor(30*time.Second, "a new leader", func(s sample) bool { return s.leader != "" && s.leader != old.id }); err != nil {
+		t.Error(err)
+	}
+	return nil
+}
+
+// workerLinkDown pulls worker 1's cable; undo plugs it back.
+func workerLinkDown(t *testing.T, c *cluster, r *recorder) func() {
+	w := c.workers[1]
+	if err := w.host.LinkDown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return func() {
+		if err := w.host.LinkUp(context.Background()); err != nil {
+			t.Error(err)
+		}
+	}
+}
+
+// partitionLeader cuts the raft leader off with nftables drop rules and
+// checks that it stops acting as leader while the majority elects another.
+func partitionLeader(t *testing.T, c *cluster, r *recorder) func() {
+	old := leaderNode(t, c, r)
+	ctx := context.Background()
+	if err := old.host.Isolate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.waitFor(30*time.Second, "a new leader in the majority", func(s sample) bool { return s.leader != "" && s.leader != old.id }); err != nil {
+		t.Error(err)
+	}
+	// The isolated node, asked on its own host (loopback, not eth0), must
+	// not still claim to lead: no split brain.
+	out, err := old.host.Output(ctx, c.bin, "status", "--json", "--timeout", "2s", "--coordinator", old.addr(grpcPort))
+	if err == nil && strings.Contains(string(out), fmt.Sprintf(`"leaderId": %q`, old.id)) {
+		t.Errorf("split brain: the isolated coordinator %s still names itself leader:\n%.400s", old.id, out)
+	}
+	return func() {
+		if err := old.host.Heal(ctx); err != nil {
+			t.Error(err)
+		}
+	}
+}
+
+// workerLoss drops 10% of worker 2's packets at random.
+func workerLoss(t *testing.T, c *cluster, r *recorder) func() {
+	w := c.workers[2]
+	if err := w.host.Loss(context.Background(), 10); err != nil {
+		t.Fatal(err)
+	}
+	return func() {
+		if err := w.host.Heal(context.Background()); err != nil {
+			t.Error(err)
+		}
+	}
+}
+
+// workerSigterm asks worker 3 to stop: it must leave gracefully and exit 0.
+func workerSigterm(t *testing.T, c *cluster, r *recorder) func() {
+	w := c.workers[3]
+	if err := c.stop(w, syscall.SIGTERM, 30*time.Second); err != nil {
+		t.Errorf("worker %s after SIGTERM: %v (want a graceful leave and exit status 0)", w.id, err)
+	}
+	return nil
+}
