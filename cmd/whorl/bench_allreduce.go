@@ -107,22 +107,12 @@ func runAllreduceBench(ctx context.Context, o allreduceOpts) (allreduceResult, e
 		ChunkBytes: o.chunk, StreamsPerLnk: o.streams}
 	n := float64(o.workers)
 	res.TCPLinkBytes = int64(float64(res.Bytes) * 2 * max(n-1, 1) / max(n, 2))
-	tr, err := newTCPRing(ctx, max(o.workers, 2))
-	if err != nil {
-		return res, err
-	}
-	defer tr.close()
-	var tcpTime time.Duration
-	baseline := func() error { // one TCP round, measured between ring iterations
-		d, err := tr.round(res.TCPLinkBytes)
-		tcpTime += d
-		return err
-	}
-	var secs float64
+	var secs, tcpSecs float64
+	var err error
 	if o.procs {
-		secs, res.Correct, err = runAllreduceProcs(ctx, o, baseline)
+		secs, tcpSecs, res.Correct, err = runAllreduceProcs(ctx, o, res.TCPLinkBytes)
 	} else {
-		secs, res.Correct, err = runAllreduceInProcess(ctx, o, baseline)
+		secs, tcpSecs, res.Correct, err = runAllreduceInProcess(ctx, o, res.TCPLinkBytes)
 	}
 	if err != nil {
 		return res, err
@@ -130,7 +120,7 @@ func runAllreduceBench(ctx context.Context, o allreduceOpts) (allreduceResult, e
 	res.SecondsPerOp = secs / float64(o.iters)
 	res.AlgBW = float64(res.Bytes) / res.SecondsPerOp / (1 << 30)
 	res.BusBW = res.AlgBW * 2 * (n - 1) / n
-	res.TCP = float64(res.TCPLinkBytes) * float64(o.iters) / tcpTime.Seconds() / (1 << 30)
+	res.TCP = float64(res.TCPLinkBytes) * float64(o.iters) / tcpSecs / (1 << 30)
 	if res.TCP > 0 {
 		res.Ratio = res.BusBW / res.TCP
 	}
@@ -206,29 +196,70 @@ func (m *localMember) stop() {
 	m.gs.Stop()
 }
 
-// runAllreduceInProcess runs the members as goroutines; baseline runs after
+// runAllreduceInProcess runs the members as goroutines and returns the ring
+// and TCP baseline times: a TCP round (linkBytes on every link) runs after
 // every timed iteration so both see the same machine load.
-func runAllreduceInProcess(ctx context.Context, o allreduceOpts, baseline func() error) (float64, bool, error) {
-	members := make([]*localMember, 0, o.workers)
+func runAllreduceInProcess(ctx context.Context, o allreduceOpts, linkBytes int64) (float64, float64, bool, error) {
+	tr, err := newTCPRing(ctx, max(o.workers, 2))
+	if err != nil {
+		return 0, 0, false, err
+	}
+	defer tr.close()
+	members, want, err := startLocalRing(ctx, o)
 	defer func() {
 		for _, m := range members {
 			m.stop()
 		}
 	}()
+	if err != nil {
+		return 0, 0, false, err
+	}
+	correct := true
+	for it := range o.warmup {
+		if err := reduceMembers(ctx, members, uint64(it)); err != nil {
+			return 0, 0, false, err
+		}
+		for _, m := range members {
+			correct = correct && (it > 0 || sameBits(m.buf, want))
+		}
+	}
+	var secs, tcpSecs float64
+	for it := range o.iters {
+		start := time.Now()
+		if err := reduceMembers(ctx, members, uint64(o.warmup+it)); err != nil {
+			return 0, 0, false, err
+		}
+		secs += time.Since(start).Seconds()
+		d, err := tr.round(linkBytes)
+		if err != nil {
+			return 0, 0, false, err
+		}
+		tcpSecs += d.Seconds()
+	}
+	for _, m := range members {
+		correct = correct && sameBits(m.buf, members[0].buf)
+	}
+	return secs, tcpSecs, correct, nil
+}
+
+// startLocalRing starts o.workers members with their inputs and joins them
+// in a ring; it returns them (also on error, to be stopped) and the
+// expected result.
+func startLocalRing(ctx context.Context, o allreduceOpts) ([]*localMember, []float32, error) {
+	members := make([]*localMember, 0, o.workers)
 	addrs := make([]string, o.workers)
 	for i := range o.workers {
 		m, err := startLocalMember(o.ringConfig())
 		if err != nil {
-			return 0, false, err
+			return members, nil, err
 		}
 		members = append(members, m)
 		addrs[i] = m.addr
 	}
-	length := int(o.bytes / 4)
 	inputs := make([][]float32, o.workers)
 	g, gctx := errgroup.WithContext(ctx)
 	for i, m := range members {
-		inputs[i] = benchInputs(i, length)
+		inputs[i] = benchInputs(i, int(o.bytes/4))
 		m.buf = append([]float32(nil), inputs[i]...)
 		g.Go(func() (err error) {
 			m.ring, err = m.svc.NewRing(gctx, 1, addrs, i)
@@ -236,35 +267,9 @@ func runAllreduceInProcess(ctx context.Context, o allreduceOpts, baseline func()
 		})
 	}
 	if err := g.Wait(); err != nil {
-		return 0, false, err
+		return members, nil, err
 	}
-	want := cluster.RingOrderSum(inputs)
-	correct := true
-	for it := range o.warmup {
-		if err := reduceMembers(ctx, members, uint64(it)); err != nil {
-			return 0, false, err
-		}
-		if it == 0 {
-			for _, m := range members {
-				correct = correct && sameBits(m.buf, want)
-			}
-		}
-	}
-	var secs float64
-	for it := range o.iters {
-		start := time.Now()
-		if err := reduceMembers(ctx, members, uint64(o.warmup+it)); err != nil {
-			return 0, false, err
-		}
-		secs += time.Since(start).Seconds()
-		if err := baseline(); err != nil {
-			return 0, false, err
-		}
-	}
-	for _, m := range members {
-		correct = correct && sameBits(m.buf, members[0].buf)
-	}
-	return secs, correct, nil
+	return members, cluster.RingOrderSum(inputs), nil
 }
 
 // reduceMembers runs one all-reduce on every member at once.
@@ -421,36 +426,38 @@ func formatBytes(n int64) string {
 	return strconv.FormatInt(n, 10)
 }
 
-// workerHello is a child's first line: the address it listens on.
+// workerHello is a child's first line: the addresses of its ring service
+// and of its TCP baseline listener.
 type workerHello struct {
 	Addr string `json:"addr"`
+	TCP  string `json:"tcp"`
 }
 
-// workerStart is the parent's line to every child: the ring's members.
+// workerStart is the parent's line to every child: the ring's members and
+// the TCP baseline's listeners, in ring order.
 type workerStart struct {
 	Members []string `json:"members"`
+	TCP     []string `json:"tcp"`
+	// LinkBytes is what each TCP link carries per baseline round.
+	LinkBytes int64 `json:"link_bytes"`
 }
 
 // workerReport is a child's last line.
 type workerReport struct {
-	Seconds float64 `json:"seconds"`
-	Correct bool    `json:"correct"`
-	Hash    uint64  `json:"hash"`
+	Seconds    float64 `json:"seconds"`
+	TCPSeconds float64 `json:"tcp_seconds"`
+	Correct    bool    `json:"correct"`
+	Hash       uint64  `json:"hash"`
 }
 
 // runAllreduceProcs runs every member in a child process (the hidden
-// `whorl bench allreduce-worker`) and returns the slowest member's time.
-// The baseline runs before the members start (the parent cannot interleave
-// it with their iterations).
-func runAllreduceProcs(ctx context.Context, o allreduceOpts, baseline func() error) (float64, bool, error) {
-	for range o.iters {
-		if err := baseline(); err != nil {
-			return 0, false, err
-		}
-	}
+// `whorl bench allreduce-worker`) and returns the slowest member's ring
+// time and TCP baseline time: the children run a TCP round over their own
+// ring of connections after each timed iteration.
+func runAllreduceProcs(ctx context.Context, o allreduceOpts, linkBytes int64) (float64, float64, bool, error) {
 	exe, err := os.Executable()
 	if err != nil {
-		return 0, false, fmt.Errorf("find this binary to re-execute: %w", err)
+		return 0, 0, false, fmt.Errorf("find this binary to re-execute: %w", err)
 	}
 	ctx, cancel := context.WithTimeout(ctx, o.timeout*time.Duration(o.iters+o.warmup+2))
 	defer cancel()
@@ -462,18 +469,19 @@ func runAllreduceProcs(ctx context.Context, o allreduceOpts, baseline func() err
 			}
 		}
 	}()
-	members := make([]string, o.workers)
+	start := workerStart{LinkBytes: linkBytes}
 	for i := range children {
 		c, err := startBenchChild(ctx, exe, o, i)
 		if err != nil {
-			return 0, false, err
+			return 0, 0, false, err
 		}
 		children[i] = c
-		members[i] = c.addr
+		start.Members = append(start.Members, c.hello.Addr)
+		start.TCP = append(start.TCP, c.hello.TCP)
 	}
 	for _, c := range children {
-		if err := c.enc.Encode(workerStart{Members: members}); err != nil {
-			return 0, false, fmt.Errorf("start worker %d: %w", c.rank, err)
+		if err := c.enc.Encode(start); err != nil {
+			return 0, 0, false, fmt.Errorf("start worker %d: %w", c.rank, err)
 		}
 	}
 	return collectReports(children)
@@ -481,20 +489,20 @@ func runAllreduceProcs(ctx context.Context, o allreduceOpts, baseline func() err
 
 // collectReports reads every child's report: the time is the slowest
 // member's; correct needs every check to pass and every buffer to match.
-func collectReports(children []*benchChild) (float64, bool, error) {
+func collectReports(children []*benchChild) (float64, float64, bool, error) {
 	reps := make([]workerReport, len(children))
 	for i, c := range children {
 		if err := c.dec.Decode(&reps[i]); err != nil {
-			return 0, false, fmt.Errorf("report of worker %d: %w", c.rank, err)
+			return 0, 0, false, fmt.Errorf("report of worker %d: %w", c.rank, err)
 		}
 	}
-	var secs float64
+	var secs, tcp float64
 	correct := true
 	for _, rep := range reps {
-		secs = max(secs, rep.Seconds)
+		secs, tcp = max(secs, rep.Seconds), max(tcp, rep.TCPSeconds)
 		correct = correct && rep.Correct && rep.Hash == reps[0].Hash
 	}
-	return secs, correct, nil
+	return secs, tcp, correct, nil
 }
 
 // benchChild is one worker process of --procs.
@@ -504,7 +512,7 @@ type benchChild struct {
 	stdin io.WriteCloser
 	enc   *json.Encoder
 	dec   *json.Decoder
-	addr  string
+	hello workerHello
 }
 
 func startBenchChild(ctx context.Context, exe string, o allreduceOpts, rank int) (*benchChild, error) {
@@ -526,12 +534,10 @@ func startBenchChild(ctx context.Context, exe string, o allreduceOpts, rank int)
 		return nil, fmt.Errorf("start worker %d: %w", rank, err)
 	}
 	c := &benchChild{rank: rank, cmd: cmd, stdin: stdin, enc: json.NewEncoder(stdin), dec: json.NewDecoder(stdout)}
-	var hello workerHello
-	if err := c.dec.Decode(&hello); err != nil {
+	if err := c.dec.Decode(&c.hello); err != nil {
 		c.stop()
 		return nil, fmt.Errorf("worker %d: read its address: %w", rank, err)
 	}
-	c.addr = hello.Addr
 	return c, nil
 }
 
@@ -572,9 +578,9 @@ func newBenchAllreduceWorkerCmd() *cobra.Command {
 	return cmd
 }
 
-// runBenchWorker is one child of --procs: it reports its address, joins the
-// ring it is given, checks the first warm-up result, times the iterations
-// and reports.
+// runBenchWorker is one child of --procs: it reports its addresses, joins
+// the ring it is given, checks the first warm-up result, times the
+// iterations (each followed by a TCP baseline round) and reports.
 func runBenchWorker(ctx context.Context, o allreduceOpts, rank int, in io.Reader, out io.Writer) error {
 	if ctx == nil {
 		ctx = context.Background()
@@ -584,14 +590,24 @@ func runBenchWorker(ctx context.Context, o allreduceOpts, rank int, in io.Reader
 		return err
 	}
 	defer m.stop()
+	tcpLis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return fmt.Errorf("tcp baseline: listen: %w", err)
+	}
+	defer tcpLis.Close()
 	enc, dec := json.NewEncoder(out), json.NewDecoder(in)
-	if err := enc.Encode(workerHello{Addr: m.addr}); err != nil {
+	if err := enc.Encode(workerHello{Addr: m.addr, TCP: tcpLis.Addr().String()}); err != nil {
 		return err
 	}
 	var start workerStart
 	if err := dec.Decode(&start); err != nil {
 		return fmt.Errorf("read the ring's members: %w", err)
 	}
+	link, err := joinTCPLink(ctx, tcpLis, start.TCP[(rank+1)%len(start.TCP)])
+	if err != nil {
+		return err
+	}
+	defer link.close()
 	if m.ring, err = m.svc.NewRing(ctx, 1, start.Members, rank); err != nil {
 		return err
 	}
@@ -603,14 +619,60 @@ func runBenchWorker(ctx context.Context, o allreduceOpts, rank int, in io.Reader
 	m.buf = append([]float32(nil), inputs[rank]...)
 	want := cluster.RingOrderSum(inputs)
 	inputs = nil
-	rep, err := timeWorker(ctx, m, o, want)
+	rep, err := timeWorker(ctx, m, o, want, func() (time.Duration, error) { return link.round(start.LinkBytes) })
 	if err != nil {
 		return err
 	}
 	return enc.Encode(rep)
 }
 
-func timeWorker(ctx context.Context, m *localMember, o allreduceOpts, want []float32) (workerReport, error) {
+// tcpLink is one child's part of the TCP baseline ring: a connection to the
+// next member and one from the previous member.
+type tcpLink struct {
+	send, recv net.Conn
+	sbuf, rbuf []byte
+}
+
+func joinTCPLink(ctx context.Context, lis net.Listener, next string) (*tcpLink, error) {
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		c, err := lis.Accept()
+		if err != nil {
+			c = nil
+		}
+		accepted <- c
+	}()
+	var d net.Dialer
+	send, err := d.DialContext(ctx, "tcp", next)
+	if err != nil {
+		return nil, fmt.Errorf("tcp baseline: dial: %w", err)
+	}
+	recv := <-accepted
+	if recv == nil {
+		_ = send.Close()
+		return nil, fmt.Errorf("tcp baseline: accept failed")
+	}
+	return &tcpLink{send: send, recv: recv, sbuf: make([]byte, 1<<20), rbuf: make([]byte, 1<<20)}, nil
+}
+
+// round sends n bytes to the next member while receiving n from the
+// previous one.
+func (l *tcpLink) round(n int64) (time.Duration, error) {
+	var g errgroup.Group
+	start := time.Now()
+	g.Go(func() error { return tcpSend(l.send, l.sbuf, n) })
+	g.Go(func() error { return tcpReceive(l.recv, l.rbuf, n) })
+	err := g.Wait()
+	return time.Since(start), err
+}
+
+func (l *tcpLink) close() {
+	_ = l.send.Close()
+	_ = l.recv.Close()
+}
+
+func timeWorker(ctx context.Context, m *localMember, o allreduceOpts, want []float32,
+	baseline func() (time.Duration, error)) (workerReport, error) {
 	var rep workerReport
 	for it := range o.warmup {
 		if err := m.ring.AllReduce(ctx, uint64(it), m.buf, cluster.Sum); err != nil {
@@ -621,22 +683,32 @@ func timeWorker(ctx context.Context, m *localMember, o allreduceOpts, want []flo
 		}
 	}
 	barrier := []float32{1}
-	if err := m.ring.AllReduce(ctx, 0, barrier, cluster.Sum); err != nil {
-		return rep, fmt.Errorf("barrier: %w", err)
-	}
-	start := time.Now()
 	for it := range o.iters {
+		if err := m.ring.AllReduce(ctx, 0, barrier, cluster.Sum); err != nil {
+			return rep, fmt.Errorf("barrier: %w", err)
+		}
+		start := time.Now()
 		if err := m.ring.AllReduce(ctx, uint64(o.warmup+it), m.buf, cluster.Sum); err != nil {
 			return rep, err
 		}
+		rep.Seconds += time.Since(start).Seconds()
+		d, err := baseline()
+		if err != nil {
+			return rep, fmt.Errorf("tcp baseline: %w", err)
+		}
+		rep.TCPSeconds += d.Seconds()
 	}
-	rep.Seconds = time.Since(start).Seconds()
+	rep.Hash = hashBits(m.buf)
+	return rep, nil
+}
+
+// hashBits is the FNV-1a hash of the values' bits.
+func hashBits(buf []float32) uint64 {
 	h := fnv.New64a()
 	var b [4]byte
-	for _, v := range m.buf {
+	for _, v := range buf {
 		binary.LittleEndian.PutUint32(b[:], math.Float32bits(v))
 		h.Write(b[:])
 	}
-	rep.Hash = h.Sum64()
-	return rep, nil
+	return h.Sum64()
 }
