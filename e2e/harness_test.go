@@ -1,0 +1,241 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/whorl-ml/whorl/coordinator"
+	"github.com/whorl-ml/whorl/experiment"
+	pb "github.com/whorl-ml/whorl/proto/whorl/coordinator/v1"
+	"github.com/whorl-ml/whorl/shard"
+	"github.com/whorl-ml/whorl/worker"
+)
+
+// logger logs to stderr when WHORL_TEST_LOG is set, else nowhere.
+func logger(name string) *slog.Logger {
+	if os.Getenv("WHORL_TEST_LOG") != "" {
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo})).With("node", name)
+	}
+	return slog.New(slog.NewTextHandler(io.Discard, nil))
+}
+
+// tinyDataDir writes perClass photos of each of classes classes of the
+// embedded set into a folder (one sub-folder per class) and returns it.
+func tinyDataDir(t *testing.T, classes, perClass int) string {
+	t.Helper()
+	src, err := shard.EmbeddedSource()
+	if err != nil {
+		t.Fatal(err)
+	}
+	paths := make([]string, 0, len(src))
+	for p := range src {
+		paths = append(paths, p)
+	}
+	sort.Strings(paths)
+	dir := t.TempDir()
+	count := map[string]int{}
+	for _, p := range paths {
+		class, _, ok := strings.Cut(p, "/")
+		if !ok || (count[class] == 0 && len(count) == classes) || count[class] == perClass {
+			continue
+		}
+		count[class]++
+		if err := os.MkdirAll(filepath.Join(dir, class), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, filepath.FromSlash(p)), src[p], 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+// tinyJob is a short job on dir: the small network at 16 px, epochs of
+// global batches of 8 images, a checkpoint every 2 steps, one supervised
+// epoch.
+func tinyJob(t *testing.T, dir string, epochs int) experiment.Config {
+	t.Helper()
+	c := experiment.DefaultConfig()
+	c.Data.Dir, c.Data.ImageSize = dir, 16
+	c.Pretrain.Epochs, c.Pretrain.GlobalBatch = epochs, 8
+	c.CheckpointEvery = 2
+	c.Supervised.Epochs, c.Supervised.Batch = 1, 4
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// phases adapts *experiment.Runner to coordinator.Phases.
+type phases struct{ r *experiment.Runner }
+
+func (p phases) Prepare(ctx context.Context, configJSON []byte) (coordinator.Prepared, error) {
+	x, err := p.r.Prepare(ctx, configJSON)
+	if err != nil {
+		return coordinator.Prepared{}, err
+	}
+	return coordinator.Prepared{TrainIDs: x.TrainIDs, Mean: x.Mean, Std: x.Std, ManifestDigest: x.ManifestDigest,
+		Images: x.Images}, nil
+}
+
+func (p phases) Baseline(ctx context.Context, configJSON []byte) ([]byte, error) {
+	return p.r.Baseline(ctx, configJSON)
+}
+
+func (p phases) FineTune(ctx context.Context, configJSON, pretrained, baselineJSON []byte) ([]byte, error) {
+	return p.r.FineTune(ctx, configJSON, pretrained, baselineJSON)
+}
+
+// startCoordinators starts n coordinators in this process with the default
+// worker timings (heartbeat 1 s, lease 3 s).
+func startCoordinators(t *testing.T, n int) (*coordinator.LocalCluster, *coordinator.Client) {
+	t.Helper()
+	base := coordinator.DefaultConfig()
+	base.Phases = phases{&experiment.Runner{}}
+	base.Logger = logger("coordinator")
+	base.AssignmentWait = 2 * time.Second
+	lc, err := coordinator.StartLocal(t.TempDir(), n, base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = lc.Close() })
+	client, err := coordinator.NewClient(coordinator.ClientConfig{Addrs: lc.Addrs(), Logger: logger("client")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = client.Close() })
+	return lc, client
+}
+
+// workers runs in-process workers (real gRPC ring servers on loopback).
+type workers struct {
+	t     *testing.T
+	addrs []string
+	mu    sync.Mutex
+	stops map[string]func()
+}
+
+func newWorkers(t *testing.T, coordinators []string) *workers {
+	ws := &workers{t: t, addrs: coordinators, stops: map[string]func(){}}
+	t.Cleanup(ws.stopAll)
+	return ws
+}
+
+// start runs worker id reading its images as source says.
+func (ws *workers) start(id, source, dataDir string) {
+	cfg := worker.DefaultConfig()
+	cfg.ID, cfg.Coordinators, cfg.Listen = id, ws.addrs, "127.0.0.1:0"
+	cfg.Data, cfg.DataDir, cfg.Threads = source, dataDir, 1
+	cfg.AssignmentWait, cfg.Logger = 2*time.Second, logger(id)
+	w, err := worker.New(cfg)
+	if err != nil {
+		ws.t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- w.Run(ctx) }()
+	ws.mu.Lock()
+	ws.stops[id] = func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				ws.t.Errorf("worker %s: %v", id, err)
+			}
+		case <-time.After(15 * time.Second):
+			ws.t.Errorf("worker %s did not stop within 15s", id)
+		}
+	}
+	ws.mu.Unlock()
+}
+
+// stop stops worker id gracefully (SIGTERM: it leaves).
+func (ws *workers) stop(id string) {
+	ws.mu.Lock()
+	f := ws.stops[id]
+	delete(ws.stops, id)
+	ws.mu.Unlock()
+	if f != nil {
+		f()
+	}
+}
+
+func (ws *workers) stopAll() {
+	ws.mu.Lock()
+	var ids []string
+	for id := range ws.stops {
+		ids = append(ids, id)
+	}
+	ws.mu.Unlock()
+	for _, id := range ids {
+		ws.stop(id)
+	}
+}
+
+// status returns the job status, failing the test on error.
+func status(t *testing.T, c *coordinator.Client) *pb.JobStatusResponse {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	s, err := c.JobStatus(ctx)
+	if err != nil {
+		t.Fatalf("job status: %v", err)
+	}
+	return s
+}
+
+// waitUntil polls cond every 50 ms up to limit and returns how long it took.
+func waitUntil(t *testing.T, limit time.Duration, what string, cond func() bool) time.Duration {
+	t.Helper()
+	start := time.Now()
+	for !cond() {
+		if time.Since(start) > limit {
+			t.Fatalf("%s: not within %v", what, limit)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return time.Since(start)
+}
+
+// stepsDone is the number of completed steps of the job.
+func stepsDone(s *pb.JobStatusResponse) int {
+	return int(s.GetEpoch())*int(s.GetTotalSteps()) + int(s.GetNextStep())
+}
+
+// phaseIs reports whether the job reached phase (or failed, which fails t).
+func phaseIs(t *testing.T, c *coordinator.Client, phase pb.Phase) func() bool {
+	return func() bool {
+		s := status(t, c)
+		if s.GetPhase() == pb.Phase_PHASE_FAILED {
+			t.Fatalf("job failed: %s", s.GetFailureReason())
+		}
+		return s.GetPhase() == phase
+	}
+}
+
+// submit submits c and returns the job id.
+func submit(t *testing.T, client *coordinator.Client, c experiment.Config) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	id, err := client.SubmitJob(ctx, c.JSON())
+	if err != nil {
+		t.Fatalf("submit: %v", err)
+	}
+	return id
+}
+
+// describe is a one-line summary of a status for logs.
+func describe(s *pb.JobStatusResponse) string {
+	return fmt.Sprintf("phase %s epoch %d/%d step %d/%d generation %d workers %d", s.GetPhase(), s.GetEpoch(),
+		s.GetTotalEpochs(), s.GetNextStep(), s.GetTotalSteps(), s.GetGeneration(), len(s.GetWorkers()))
+}

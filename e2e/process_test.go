@@ -1,0 +1,265 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/whorl-ml/whorl/coordinator"
+	pb "github.com/whorl-ml/whorl/proto/whorl/coordinator/v1"
+)
+
+var (
+	buildOnce sync.Once
+	binPath   string
+	buildErr  error
+)
+
+// whorlBinary builds ./cmd/whorl once per test run (without the race
+// detector: the processes are the system under test, not this test).
+func whorlBinary(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "whorl-e2e-bin")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		binPath = filepath.Join(dir, "whorl")
+		cmd := exec.Command("go", "build", "-o", binPath, "github.com/whorl-ml/whorl/cmd/whorl")
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			buildErr = fmt.Errorf("go build ./cmd/whorl: %w\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return binPath
+}
+
+// proc is a whorl subprocess.
+type proc struct {
+	name string
+	cmd  *exec.Cmd
+	out  *bytes.Buffer
+	done chan struct{}
+}
+
+// procs starts and kills whorl subprocesses; Cleanup kills what is left.
+type procs struct {
+	t   *testing.T
+	bin string
+	dir string
+	mu  sync.Mutex
+	all map[string]*proc
+}
+
+func newProcs(t *testing.T) *procs {
+	p := &procs{t: t, bin: whorlBinary(t), dir: t.TempDir(), all: map[string]*proc{}}
+	t.Cleanup(p.killAll)
+	return p
+}
+
+// start runs `whorl args...` as name.
+func (p *procs) start(name string, args ...string) {
+	p.t.Helper()
+	cmd := exec.Command(p.bin, args...)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		p.t.Fatalf("start %s: %v", name, err)
+	}
+	pr := &proc{name: name, cmd: cmd, out: &out, done: make(chan struct{})}
+	go func() { _ = cmd.Wait(); close(pr.done) }()
+	p.mu.Lock()
+	p.all[name] = pr
+	p.mu.Unlock()
+}
+
+// signal sends sig to name and waits (bounded) for it to exit.
+func (p *procs) signal(name string, sig syscall.Signal) {
+	p.t.Helper()
+	p.mu.Lock()
+	pr := p.all[name]
+	delete(p.all, name)
+	p.mu.Unlock()
+	if pr == nil {
+		p.t.Fatalf("no process %s", name)
+	}
+	_ = pr.cmd.Process.Signal(sig)
+	select {
+	case <-pr.done:
+	case <-time.After(15 * time.Second):
+		_ = pr.cmd.Process.Kill()
+		<-pr.done
+		p.t.Errorf("%s did not exit within 15s of %v", name, sig)
+	}
+	if os.Getenv("WHORL_TEST_LOG") != "" || p.t.Failed() {
+		p.t.Logf("--- output of %s (%v) ---\n%s", name, sig, tail(pr.out.String(), 40))
+	}
+}
+
+func (p *procs) killAll() {
+	p.mu.Lock()
+	var names []string
+	for n := range p.all {
+		names = append(names, n)
+	}
+	p.mu.Unlock()
+	for _, n := range names {
+		p.signal(n, syscall.SIGTERM)
+	}
+}
+
+// tail returns the last n lines of s.
+func tail(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	return strings.Join(lines[max(0, len(lines)-n):], "\n")
+}
+
+// freeAddrs returns n loopback addresses with free ports.
+func freeAddrs(t *testing.T, n int) []string {
+	t.Helper()
+	var out []string
+	var ls []net.Listener
+	for range n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		ls = append(ls, l)
+		out = append(out, l.Addr().String())
+	}
+	for _, l := range ls {
+		l.Close()
+	}
+	return out
+}
+
+// coordinatorProcs starts three coordinator processes and returns their
+// gRPC addresses and a client.
+func coordinatorProcs(t *testing.T, p *procs) ([]string, *coordinator.Client) {
+	t.Helper()
+	raft, grpcs := freeAddrs(t, 3), freeAddrs(t, 3)
+	var peers []string
+	for i := range 3 {
+		peers = append(peers, fmt.Sprintf("c%d=%s", i, raft[i]))
+	}
+	for i := range 3 {
+		id := fmt.Sprintf("c%d", i)
+		// experiment.Runner writes the baseline checkpoint into --out without
+		// creating it when another leader prepared the job.
+		if err := os.MkdirAll(filepath.Join(p.dir, "out-"+id), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		p.start(id, "coordinator", "--id", id, "--raft-addr", raft[i], "--grpc-addr", grpcs[i],
+			"--data-dir", filepath.Join(p.dir, id), "--peers", strings.Join(peers, ","),
+			"--out", filepath.Join(p.dir, "out-"+id))
+	}
+	client, err := coordinator.NewClient(coordinator.ClientConfig{Addrs: grpcs, Logger: logger("client")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = client.Close() })
+	return grpcs, client
+}
+
+// startWorkerProc starts a worker process.
+func startWorkerProc(p *procs, id string, coords []string, dataDir string) {
+	p.start(id, "worker", "--id", id, "--coordinator", strings.Join(coords, ","), "--listen", "127.0.0.1:0",
+		"--data", dataDir, "--threads", "1", "--assignment-wait", "2s")
+}
+
+// leaderName returns the process name of the raft leader.
+func leaderName(t *testing.T, c *coordinator.Client) string {
+	t.Helper()
+	s := status(t, c)
+	if s.GetLeaderId() == "" {
+		t.Fatal("no leader known")
+	}
+	return s.GetLeaderId()
+}
+
+// TestProcessesSurviveKills runs 3 coordinator and 3 worker processes of the
+// real binary: kill -9 of a worker mid-run (the survivors must train again
+// within 5 s: default heartbeat 1 s and lease 3 s), the worker restarted
+// (it rejoins), SIGTERM of another worker (it leaves at once), kill -9 of
+// the raft leader; the job completes.
+func TestProcessesSurviveKills(t *testing.T) {
+	dir := tinyDataDir(t, 5, 16)
+	p := newProcs(t)
+	coords, client := coordinatorProcs(t, p)
+	for _, id := range []string{"w0", "w1", "w2"} {
+		startWorkerProc(p, id, coords, dir)
+	}
+	c := tinyJob(t, dir, 6)
+	c.Data.ImageSize = 32
+	submit(t, client, c)
+	waitUntil(t, 2*time.Minute, "three workers training", func() bool {
+		s := status(t, client)
+		return s.GetPhase() == pb.Phase_PHASE_PRETRAINING && stepsDone(s) >= 4 && len(s.GetWorkers()) == 3
+	})
+
+	recovery := killWorker(t, p, client, "w1")
+	t.Logf("kill -9 of a worker: training resumed %v after the kill", recovery)
+	if recovery > 5*time.Second {
+		t.Errorf("recovery after a worker death took %v, want under 5s", recovery)
+	}
+
+	startWorkerProc(p, "w1", coords, dir)
+	waitUntil(t, time.Minute, "restarted worker rejoins a ring", func() bool {
+		for _, w := range status(t, client).GetWorkers() {
+			if w.GetWorkerId() == "w1" && w.GetRank() >= 0 {
+				return true
+			}
+		}
+		return false
+	})
+
+	before := status(t, client)
+	p.signal("w2", syscall.SIGTERM)
+	left := time.Now()
+	waitUntil(t, time.Minute, "training after a graceful leave", func() bool {
+		s := status(t, client)
+		return s.GetGeneration() > before.GetGeneration() && stepsDone(s) > stepsDone(before)+1 || s.GetPhase() != pb.Phase_PHASE_PRETRAINING
+	})
+	t.Logf("SIGTERM of a worker: training resumed %v after the signal", time.Since(left))
+
+	before = status(t, client)
+	leader := leaderName(t, client)
+	p.signal(leader, syscall.SIGKILL)
+	t.Logf("kill -9 of leader %s at %s", leader, describe(before))
+	waitUntil(t, 5*time.Minute, "job done", phaseIs(t, client, pb.Phase_PHASE_DONE))
+	t.Logf("done: %s", describe(status(t, client)))
+}
+
+// killWorker kills -9 worker id and returns how long until the job
+// completed a step in a generation without it.
+func killWorker(t *testing.T, p *procs, client *coordinator.Client, id string) time.Duration {
+	t.Helper()
+	before := status(t, client)
+	p.signal(id, syscall.SIGKILL)
+	killed := time.Now()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	for ctx.Err() == nil {
+		s := status(t, client)
+		if s.GetGeneration() > before.GetGeneration() && stepsDone(s) > stepsDone(before)+1 && len(s.GetWorkers()) == 2 {
+			t.Logf("worker %s killed at %s; now %s", id, describe(before), describe(s))
+			return time.Since(killed)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("training did not resume within a minute of killing %s", id)
+	return 0
+}
