@@ -1,0 +1,144 @@
+package model
+
+import (
+	"context"
+	"errors"
+	"math"
+	"math/rand/v2"
+	"strings"
+	"testing"
+)
+
+func TestConfigValidate(t *testing.T) {
+	cases := []struct {
+		name string
+		mut  func(*Config)
+		want string // substring of the error; "" means valid
+	}{
+		{"nin4 default", func(*Config) {}, ""},
+		{"unknown arch", func(c *Config) { c.Arch = "resnet" }, "Arch"},
+		{"too few blocks", func(c *Config) { c.Blocks = 1 }, "Blocks 1 out of range 2..16"},
+		{"too many blocks", func(c *Config) { c.Blocks = 17 }, "Blocks"},
+		{"narrow", func(c *Config) { c.Width = 2 }, "Width 2 out of range"},
+		{"tiny input", func(c *Config) { c.InputSize = 3 }, "InputSize 3 out of range 4..1024"},
+		{"no classes", func(c *Config) { c.Classes = 0 }, "Classes 0 out of range"},
+		{"small odd width", func(c *Config) { c.Arch, c.Blocks, c.Width = ArchSmall, 3, 130 }, "divisible by 4"},
+		{"small too deep for input", func(c *Config) { c.Arch, c.Blocks, c.InputSize = ArchSmall, 6, 16 }, "InputSize 16 out of range 32"},
+	}
+	for _, c := range cases {
+		cfg := DefaultConfig(ArchNIN4)
+		c.mut(&cfg)
+		err := cfg.Validate()
+		switch {
+		case c.want == "" && err != nil:
+			t.Errorf("%s: unexpected error %v", c.name, err)
+		case c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want) || !errors.Is(err, ErrConfig)):
+			t.Errorf("%s: got %v, want an ErrConfig containing %q", c.name, err, c.want)
+		}
+	}
+}
+
+// TestLayoutMatchesRotnet checks parameter counts and the feature shapes of every block.
+func TestLayoutMatchesRotnet(t *testing.T) {
+	cases := []struct {
+		arch   string
+		params int
+		shapes [][]int
+	}{
+		// Counts from rotnet.py: sum(p.numel() for p in MODELS[m]().parameters()).
+		{ArchNIN4, 1411140, [][]int{{2, 96, 16, 16}, {2, 192, 8, 8}, {2, 192, 8, 8}, {2, 192, 8, 8}}},
+		{ArchSmall, 287972, [][]int{{2, 32, 16, 16}, {2, 64, 8, 8}, {2, 128, 8, 8}}},
+	}
+	for _, c := range cases {
+		n, err := New(DefaultConfig(c.arch), 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n.NumParams() != c.params {
+			t.Errorf("%s: %d parameters, want %d", c.arch, n.NumParams(), c.params)
+		}
+		x := randSlice(rand.New(rand.NewPCG(1, 1)), 2*3*32*32)
+		n.SetTraining(false)
+		for i, want := range c.shapes {
+			f, shp, err := n.Features(context.Background(), x, 2, i+1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(shp) != 4 || shp[0] != want[0] || shp[1] != want[1] || shp[2] != want[2] || shp[3] != want[3] ||
+				len(f) != want[0]*want[1]*want[2]*want[3] {
+				t.Errorf("%s block %d: shape %v (%d values), want %v", c.arch, i+1, shp, len(f), want)
+			}
+		}
+		if _, _, err := n.Features(context.Background(), x, 2, len(c.shapes)+1); !errors.Is(err, ErrShape) {
+			t.Errorf("%s: upto past the last block: %v", c.arch, err)
+		}
+	}
+}
+
+// TestReplaceHeadAndClone checks the body survives a new head and clones are independent.
+func TestReplaceHeadAndClone(t *testing.T) {
+	n, _ := New(Config{Arch: ArchSmall, Blocks: 2, Width: 8, InputSize: 8, Classes: 4}, 1)
+	body := append([]float32(nil), n.Params()[:n.NumParams()-8*4-4]...)
+	c := n.Clone()
+	n.ReplaceHead(5, 9)
+	if n.Config().Classes != 5 || n.NumParams() != len(body)+8*5+5 {
+		t.Fatalf("after ReplaceHead: classes %d, %d params", n.Config().Classes, n.NumParams())
+	}
+	if !equalF32(n.Params()[:len(body)], body) {
+		t.Fatal("ReplaceHead changed the body")
+	}
+	x := randSlice(rand.New(rand.NewPCG(2, 2)), 3*3*8*8)
+	n.ZeroGrads()
+	if _, _, err := n.TrainStep(context.Background(), x, []int{4, 0, 2}, 1); err != nil {
+		t.Fatal(err)
+	}
+	if equalF32(c.Params()[:len(body)], make([]float32, len(body))) || c.Config().Classes != 4 {
+		t.Fatal("clone lost its parameters or changed with the original")
+	}
+	if _, _, err := n.TrainStep(context.Background(), x, []int{5, 0, 2}, 1); !errors.Is(err, ErrShape) {
+		t.Fatalf("label 5 with 5 classes: %v", err)
+	}
+	if err := c.Backward(context.Background(), make([]float32, 12)); !errors.Is(err, ErrNoForward) {
+		t.Fatalf("backward before forward: %v", err)
+	}
+}
+
+func TestSchedules(t *testing.T) {
+	cases := []struct {
+		name      string
+		got, want float64
+	}{
+		{"warm-up first step", Cosine(0.1, 0, 100, 10), 0.01},
+		{"warm-up last step", Cosine(0.1, 9, 100, 10), 0.1},
+		{"cosine start", Cosine(0.1, 10, 100, 10), 0.1},
+		{"cosine middle", Cosine(0.1, 55, 100, 10), 0.05},
+		{"cosine end", Cosine(0.1, 100, 100, 10), 0},
+		{"step before", StepDecay(0.1, 29, PaperMilestones, 0.2), 0.1},
+		{"step at 30", StepDecay(0.1, 30, PaperMilestones, 0.2), 0.02},
+		{"step at 80", StepDecay(0.1, 80, PaperMilestones, 0.2), 0.1 * 0.2 * 0.2 * 0.2},
+		{"no warm-up", Warmup(0.3, 0, 0), 0.3},
+	}
+	for _, c := range cases {
+		if math.Abs(c.got-c.want) > 1e-12 {
+			t.Errorf("%s: %g, want %g", c.name, c.got, c.want)
+		}
+	}
+}
+
+func TestOptimizerConfigs(t *testing.T) {
+	if err := (SGDConfig{Momentum: 0, Nesterov: true}).Validate(); !errors.Is(err, ErrConfig) {
+		t.Errorf("Nesterov without momentum: %v", err)
+	}
+	if err := (AdamConfig{Beta1: 0.9, Beta2: 1, Eps: 1e-8}).Validate(); err == nil || !strings.Contains(err.Error(), "Beta2") {
+		t.Errorf("Beta2 1: %v", err)
+	}
+	if DefaultSGDConfig().Validate() != nil || DefaultAdamConfig().Validate() != nil {
+		t.Error("default configs are invalid")
+	}
+	// Plain SGD (no momentum, no decay) is p -= lr*g exactly.
+	p, g := []float32{1, -2}, []float32{0.5, 0.25}
+	NewSGD(SGDConfig{}).Step(p, g, 0.1)
+	if p[0] != 1-0.05 || p[1] != -2-0.025 {
+		t.Errorf("plain SGD: %v", p)
+	}
+}
