@@ -109,6 +109,9 @@ func checkCheckpoint(j *Job, gen uint64, ck Checkpoint) error {
 	if j.Phase != PhasePretraining {
 		return fmt.Errorf("checkpoint of job %s in phase %s: %w", j.ID, j.Phase, ErrWrongPhase)
 	}
+	if ck.Epoch < 0 || ck.Step < 0 || !validDigest(ck.Digest) {
+		return fmt.Errorf("checkpoint of job %s at %d/%d with digest %q: %w", j.ID, ck.Epoch, ck.Step, ck.Digest, ErrBadCheckpoint)
+	}
 	if gen < j.RolledBackAt {
 		return fmt.Errorf("checkpoint of job %s from generation %d before the rollback at %d: %w",
 			j.ID, gen, j.RolledBackAt, ErrStaleGeneration)

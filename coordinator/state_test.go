@@ -58,12 +58,12 @@ func TestCommandSequence(t *testing.T) {
 		{"step 0 again is a no-op", func() Command { return &StepDone{JobID: "j1", Generation: gen(), Step: 0} }, nil,
 			func(t *testing.T) { want(t, "next", s.Job.NextStep, 1); want(t, "metrics", len(s.Job.Metrics), 1) }},
 		{"checkpoint two steps ahead", func() Command {
-			return &CommitCheckpoint{JobID: "j1", Generation: gen(), Checkpoint: Checkpoint{Digest: "d2", Step: 3}}
+			return &CommitCheckpoint{JobID: "j1", Generation: gen(), Checkpoint: Checkpoint{Digest: digestOf("d2"), Step: 3}}
 		}, ErrBadStep, nil},
 		{"checkpoint", func() Command {
-			return &CommitCheckpoint{JobID: "j1", Generation: gen(), Checkpoint: Checkpoint{Digest: "d1", Step: 1}}
+			return &CommitCheckpoint{JobID: "j1", Generation: gen(), Checkpoint: Checkpoint{Digest: digestOf("d1"), Step: 1}}
 		}, nil,
-			func(t *testing.T) { want(t, "checkpoint", s.Job.Checkpoint.Digest, "d1") }},
+			func(t *testing.T) { want(t, "checkpoint", s.Job.Checkpoint.Digest, digestOf("d1")) }},
 		{"step 1", func() Command { return &StepDone{JobID: "j1", Generation: gen(), Step: 1} }, nil, nil},
 		{"w1 dies: w2 keeps the weights", func() Command { return &RemoveWorkers{IDs: []string{"w1"}, Time: t0} }, nil,
 			func(t *testing.T) {
@@ -80,14 +80,14 @@ func TestCommandSequence(t *testing.T) {
 				want(t, "rolled back at", s.Job.RolledBackAt, s.Generation)
 			}},
 		{"old generation checkpoint refused", func() Command {
-			return &CommitCheckpoint{JobID: "j1", Generation: gen() - 1, Checkpoint: Checkpoint{Digest: "d3", Step: 1}}
+			return &CommitCheckpoint{JobID: "j1", Generation: gen() - 1, Checkpoint: Checkpoint{Digest: digestOf("d3"), Step: 1}}
 		}, ErrStaleGeneration, nil},
 		{"w3 dies: wait", func() Command { return &RemoveWorkers{IDs: []string{"w3"}, Time: t0.Add(time.Minute)} }, nil,
 			func(t *testing.T) { want(t, "waiting", s.Job.WaitingSince, t0.Add(time.Minute)) }},
 		{"w4 returns", func() Command { return &RegisterWorker{ID: "w4", RingAddr: "a4", Time: t0} }, nil,
 			func(t *testing.T) {
 				want(t, "waiting", s.Job.WaitingSince.IsZero(), true)
-				want(t, "restore", BuildAssignment(s, "w4", &orderCache{}).GetRestore().GetDigest(), "d1")
+				want(t, "restore", BuildAssignment(s, "w4", &orderCache{}).GetRestore().GetDigest(), digestOf("d1"))
 			}},
 		{"wrong from-phase", func() Command { return &SetPhase{JobID: "j1", From: PhaseBaseline, To: PhaseDone} }, ErrWrongPhase, nil},
 		{"fail", func() Command { return &SetPhase{JobID: "j1", From: PhasePretraining, To: PhaseFailed, Reason: "r"} }, nil,
@@ -162,7 +162,7 @@ func TestEpochEndAndFinalCheckpoint(t *testing.T) {
 	if !s.Job.PretrainDone() || s.Job.FinalCheckpoint() {
 		t.Fatalf("after all steps: done %v final %v", s.Job.PretrainDone(), s.Job.FinalCheckpoint())
 	}
-	mustApply(t, s, &CommitCheckpoint{JobID: "j1", Generation: s.Generation, Checkpoint: Checkpoint{Digest: "f", Epoch: 0, Step: 2}})
+	mustApply(t, s, &CommitCheckpoint{JobID: "j1", Generation: s.Generation, Checkpoint: Checkpoint{Digest: digestOf("f"), Epoch: 0, Step: 2}})
 	if c := s.Job.Checkpoint; c.Epoch != 1 || c.Step != 0 || !s.Job.FinalCheckpoint() {
 		t.Fatalf("final checkpoint at %d/%d (final %v), want 1/0", c.Epoch, c.Step, s.Job.FinalCheckpoint())
 	}
@@ -191,7 +191,7 @@ func TestCheckpointOneStepAhead(t *testing.T) {
 	mustApply(t, s, &StepDone{JobID: "j1", Generation: s.Generation, Step: 0})
 	// The last step (1) is applied but not reported: the final checkpoint
 	// at the end of the epoch is one step ahead.
-	mustApply(t, s, &CommitCheckpoint{JobID: "j1", Generation: s.Generation, Checkpoint: Checkpoint{Digest: "f", Epoch: 1, Step: 0}})
+	mustApply(t, s, &CommitCheckpoint{JobID: "j1", Generation: s.Generation, Checkpoint: Checkpoint{Digest: digestOf("f"), Epoch: 1, Step: 0}})
 	if !s.Job.FinalCheckpoint() || s.Job.PretrainDone() {
 		t.Fatalf("final %v done %v", s.Job.FinalCheckpoint(), s.Job.PretrainDone())
 	}

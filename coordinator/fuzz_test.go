@@ -1,0 +1,49 @@
+package coordinator
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"testing"
+)
+
+func digestOf(s string) string { h := sha256.Sum256([]byte(s)); return hex.EncodeToString(h[:]) }
+
+// FuzzApplyEntry decodes arbitrary log entries and applies them to a state
+// in pretraining: the state machine must refuse or apply, never panic, and
+// keep its invariants (progress inside the epoch, ring = workers).
+func FuzzApplyEntry(f *testing.F) {
+	for _, c := range []Command{
+		&StepDone{JobID: "j1", Generation: 2, Step: 0},
+		&CommitCheckpoint{JobID: "j1", Generation: 2, Checkpoint: Checkpoint{Digest: digestOf("d"), Step: 1}},
+		&RemoveWorkers{IDs: []string{"a"}},
+		&RegisterWorker{ID: "b", RingAddr: "b:1"},
+		&SetPhase{JobID: "j1", From: PhasePretraining, To: PhaseFailed},
+		&StartPretraining{JobID: "j1", TrainIDs: []int{1}},
+	} {
+		b, _ := EncodeCommand(c)
+		f.Add(b)
+	}
+	f.Add([]byte(`{"k":"step","d":{"job_id":"j1","generation":2,"epoch":-5,"step":-1}}`))
+	f.Add([]byte(`{"k":"checkpoint","d":{"job_id":"j1","generation":99,"checkpoint":{"epoch":1e9}}}`))
+	f.Fuzz(func(t *testing.T, entry []byte) {
+		s := NewState()
+		mustApply(t, s, &SubmitJob{Job: testJob(20, 8, 2)})
+		mustApply(t, s, &RegisterWorker{ID: "a", RingAddr: "a:1", Time: t0})
+		mustApply(t, s, &StartPretraining{JobID: "j1", TrainIDs: ids(20), Time: t0})
+		c, err := DecodeCommand(entry)
+		if err != nil {
+			return
+		}
+		_, _ = c.apply(s)
+		j := s.Job
+		if j.Phase == PhasePretraining && (j.NextStep < 0 || j.NextStep >= j.StepsInEpoch() || j.Epoch < 0) {
+			t.Fatalf("progress %d/%d outside the plan of %d steps", j.Epoch, j.NextStep, j.StepsInEpoch())
+		}
+		if ck := j.Checkpoint; ck != nil && (ck.Epoch < 0 || ck.Step < 0 || before(j.Epoch, j.NextStep+1, ck.Epoch, ck.Step)) {
+			t.Fatalf("checkpoint %+v with progress %d/%d", ck, j.Epoch, j.NextStep)
+		}
+		if len(s.Ring) != len(s.Workers) {
+			t.Fatalf("ring %v but workers %d", s.Ring, len(s.Workers))
+		}
+	})
+}
