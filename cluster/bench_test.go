@@ -19,9 +19,12 @@ func cpuTime() time.Duration {
 // BenchmarkAllReduce measures the ring on loopback; compare with
 // `whorl bench allreduce`, which also measures raw TCP in the same run.
 func BenchmarkAllReduce(b *testing.B) {
-	for _, c := range []struct{ n, bytes int }{{2, 16 << 20}, {4, 16 << 20}, {4, 1 << 10}} {
-		b.Run(fmt.Sprintf("N=%d/bytes=%d", c.n, c.bytes), func(b *testing.B) {
+	for _, c := range []struct{ n, bytes, streams int }{
+		{2, 16 << 20, 2}, {4, 16 << 20, 1}, {4, 16 << 20, 2}, {4, 16 << 20, 4}, {4, 1 << 20, 2}, {4, 1 << 10, 2},
+	} {
+		b.Run(fmt.Sprintf("N=%d/bytes=%d/streams=%d", c.n, c.bytes, c.streams), func(b *testing.B) {
 			cfg := DefaultConfig()
+			cfg.Streams = c.streams
 			nodes := startNodes(b, c.n, cfg)
 			rings := joinAll(b, nodes, 1)
 			bufs := randomInputs(1, c.n, c.bytes/4)

@@ -161,7 +161,7 @@ type exchange struct {
 }
 
 func newExchange(r *Ring, c *collective) *exchange {
-	p := plan{n: r.n, rank: r.rank, length: len(c.buf), pieceElems: r.cfg.chunkElems(), lanes: r.cfg.Streams}
+	p := newPlan(r.n, r.rank, len(c.buf), r.cfg.chunkElems(), r.cfg.Streams)
 	x := &exchange{r: r, c: c, p: p, enc: ringv1.Encoding_ENCODING_FLOAT32, maxP: p.maxPieces()}
 	if r.cfg.Compression == BF16 {
 		x.enc = ringv1.Encoding_ENCODING_BFLOAT16

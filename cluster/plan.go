@@ -10,6 +10,23 @@ type plan struct {
 	n, rank, length, pieceElems, lanes int
 }
 
+// Pipelining: a segment is cut into at least minPieces pieces (so the next
+// member can forward the first while the rest arrive), but no piece is
+// smaller than minPieceValues (one 16 KiB HTTP/2 frame) or larger than the
+// configured chunk.
+const (
+	minPieces      = 4
+	minPieceValues = 4 << 10
+)
+
+// newPlan lays out a collective of length values; every member computes
+// the same layout from the same arguments.
+func newPlan(n, rank, length, chunkElems, lanes int) plan {
+	seg := (length + n - 1) / n
+	piece := min(chunkElems, max(minPieceValues, (seg+minPieces-1)/minPieces))
+	return plan{n: n, rank: rank, length: length, pieceElems: piece, lanes: lanes}
+}
+
 // steps is the number of ring steps.
 func (p plan) steps() int { return 2 * (p.n - 1) }
 
