@@ -6,10 +6,12 @@ import (
 	"testing"
 )
 
+// TestSmokeTrain checks that a few SGD steps on one batch drive the loss down (the whole
+// training loop works end to end).
 func TestSmokeTrain(t *testing.T) {
 	for _, arch := range []string{"small", "nin4"} {
 		cfg := DefaultConfig(arch)
-		cfg.InputSize = 16
+		cfg.InputSize, cfg.Width = 16, 32
 		n, err := New(cfg, 1)
 		if err != nil {
 			t.Fatal(err)
