@@ -160,7 +160,13 @@ func (d *driver) runPhase(ctx context.Context, v jobView, next Phase, fn func() 
 	}
 	d.n.log.Info("phase started", "job", v.id, "phase", v.phase)
 	start := time.Now()
-	c, err := fn()
+	// A new leader prepares the job first (once per job on this node), as
+	// the leader that ran pretraining did: Phases may rely on it.
+	_, err := d.n.prepared(ctx, v.id, v.config)
+	var c *SetPhase
+	if err == nil {
+		c, err = fn()
+	}
 	if err != nil {
 		if ctx.Err() != nil {
 			return err

@@ -97,6 +97,9 @@ func runCoordinator(ctx context.Context, logw io.Writer, o coordinatorOptions) e
 	c.TrailingLogs = max(c.SnapshotThreshold/2, 8)
 	c.TLS = coordinator.TLSFiles{Cert: o.tlsCert, Key: o.tlsKey, CA: o.ca}
 	c.Logger = coordLogger(logw, o.logFormat)
+	if err := os.MkdirAll(o.out, 0o755); err != nil {
+		return fmt.Errorf("create --out: %w", err)
+	}
 	c.Phases = newExperimentPhases(&experiment.Runner{OutDir: o.out})
 	n, err := coordinator.New(c)
 	if err != nil {
