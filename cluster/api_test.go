@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 // TestBucketsOverlapWithOtherCollectives: buckets handed to a Reduction
@@ -154,4 +155,21 @@ func TestNewRingChecksMembers(t *testing.T) {
 	if err := r.AllReduceSum(context.Background(), buf); !errors.Is(err, ErrClosed) {
 		t.Fatalf("AllReduce after Close: %v, want ErrClosed", err)
 	}
+}
+
+// TestJoinRetryAfterFailure: a join that fails (the next member is not
+// there yet) can be retried with the same generation.
+func TestJoinRetryAfterFailure(t *testing.T) {
+	cfg := testConfig()
+	cfg.Timeout = 200 * time.Millisecond
+	nodes := startNodes(t, 2, cfg)
+	if r, err := nodes[0].svc.NewRing(context.Background(), 3, addrs(nodes), 0); !errors.Is(err, ErrTimeout) {
+		if r != nil {
+			_ = r.Close()
+		}
+		t.Fatalf("join without the next member: %v, want ErrTimeout", err)
+	}
+	rings := joinAll(t, nodes, 3)
+	in := randomInputs(1, 2, 100)
+	checkReduce(t, rings, 1, clone(in), ringOrderSum(in, false), Sum)
 }

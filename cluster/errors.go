@@ -50,6 +50,8 @@ func toStatus(err error) error {
 		code = codes.DeadlineExceeded
 	case errors.Is(err, ErrClosed), errors.Is(err, ErrBroken), errors.Is(err, ErrPeer):
 		code = codes.Aborted
+	case errors.Is(err, errLaneTakenOver):
+		code = codes.Aborted
 	case errors.Is(err, context.Canceled):
 		code = codes.Canceled
 	}

@@ -16,6 +16,9 @@ func (x *exchange) receive(ctx, gctx context.Context) error {
 			return err
 		}
 		if it.err != nil {
+			if !x.r.owns(it.lane, it.token) {
+				continue // the end of a stream whose lane was taken over
+			}
 			if err := x.laneEnded(ctx, it); err != nil {
 				return err
 			}

@@ -19,11 +19,12 @@ import (
 // collectives run one at a time in the order they are called (which must be
 // the same on every member). It is safe for concurrent use; Close ends it.
 type Ring struct {
-	svc     *Service
-	cfg     Config
-	gen     uint64
-	members []string
-	rank, n int
+	svc        *Service
+	cfg        Config
+	gen        uint64
+	prevMaxGen uint64 // the service's newest generation before this one
+	members    []string
+	rank, n    int
 
 	ctx    context.Context // lifetime of the outgoing lanes
 	cancel context.CancelFunc
@@ -37,13 +38,19 @@ type Ring struct {
 	mu       sync.Mutex
 	err      error // why the ring stopped
 	graceful bool  // stopped by Close while idle
-	attached []bool
-	seq      uint64 // sequence number of the last collective submitted
-	step     uint64 // training step for AllReduceSum
-	queue    []*collective
-	running  bool
-	wake     chan struct{}
-	execDone chan struct{} // closed when the executor exits (nil if never started)
+	// Incoming lanes: the token of the stream attached to each lane (0 for
+	// none) and whether it delivered a chunk. A lane that delivered nothing
+	// yet may be taken over by a newer stream (the previous member retried
+	// its join); a stream whose lane was taken over is ignored.
+	laneToken  []uint64
+	laneActive []bool
+	tokens     uint64
+	seq        uint64 // sequence number of the last collective submitted
+	step       uint64 // training step for AllReduceSum
+	queue      []*collective
+	running    bool
+	wake       chan struct{}
+	execDone   chan struct{} // closed when the executor exits (nil if never started)
 
 	// Owned by the executor goroutine.
 	stash   []inItem // chunks of the next collective that arrived early
@@ -61,16 +68,19 @@ type outLane struct {
 // inItem is a received chunk, or (err set) the end of an incoming lane;
 // io.EOF means the previous member closed the lane cleanly.
 type inItem struct {
-	lane int
-	msg  *inChunk
-	err  error
+	lane  int
+	token uint64 // of the stream it came from
+	msg   *inChunk
+	err   error
 }
 
 // NewRing joins ring generation gen whose members are the worker
 // addresses (host:port) in ring order, as member rank. It opens the lanes to
 // the next member and returns when that member has accepted them (it may
 // join up to Config.Timeout later than this one). gen must be newer than
-// every generation this service joined before.
+// every generation this service joined before (a generation whose join
+// failed may be joined again). All members must use the same ChunkBytes,
+// Streams and Compression; a mismatch is detected and rejected.
 func (s *Service) NewRing(ctx context.Context, gen uint64, members []string, rank int) (*Ring, error) {
 	if err := checkMembers(members, rank); err != nil {
 		return nil, fmt.Errorf("join ring generation %d: %w", gen, err)
@@ -83,6 +93,7 @@ func (s *Service) NewRing(ctx context.Context, gen uint64, members []string, ran
 	if err := r.connect(ctx); err != nil {
 		r.fail(err)
 		r.shutdown()
+		s.abandon(r)
 		return nil, fmt.Errorf("join ring generation %d as rank %d: %w", gen, rank, err)
 	}
 	r.execDone = make(chan struct{})
@@ -114,7 +125,8 @@ func (s *Service) newRing(gen uint64, members []string, rank int) *Ring {
 		svc: s, cfg: s.cfg, gen: gen, members: append([]string(nil), members...),
 		rank: rank, n: len(members), ctx: ctx, cancel: cancel,
 		inbox: make(chan inItem, inboxDepth), done: make(chan struct{}),
-		attached: make([]bool, s.cfg.Streams), wake: make(chan struct{}, 1),
+		laneToken: make([]uint64, s.cfg.Streams), laneActive: make([]bool, s.cfg.Streams),
+		wake:    make(chan struct{}, 1),
 		laneEOF: make([]bool, s.cfg.Streams),
 	}
 }
@@ -233,31 +245,56 @@ func (r *Ring) header(lane int) *ringv1.TransferRequest {
 }
 
 // attach checks a lane-opening request from a peer against this ring and
-// records the lane.
-func (r *Ring) attach(h *ringv1.TransferRequest) (int, error) {
+// records the lane; it returns the lane and the stream's token.
+func (r *Ring) attach(h *ringv1.TransferRequest) (int, uint64, error) {
 	lane := int(h.GetLane())
 	switch {
 	case int(h.GetRingSize()) != r.n || int(h.GetFromRank()) != r.prevRank():
-		return 0, fmt.Errorf("open lane of generation %d: sender rank %d of %d, expected rank %d of %d: %w",
+		return 0, 0, fmt.Errorf("open lane of generation %d: sender rank %d of %d, expected rank %d of %d: %w",
 			r.gen, h.GetFromRank(), h.GetRingSize(), r.prevRank(), r.n, ErrRejected)
 	case lane >= r.cfg.Streams || h.GetSequence() != 0:
-		return 0, fmt.Errorf("open lane %d (sequence %d) from %s: %w", lane, h.GetSequence(), r.prev(), ErrRejected)
+		return 0, 0, fmt.Errorf("open lane %d (sequence %d) from %s: %w", lane, h.GetSequence(), r.prev(), ErrRejected)
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.err != nil {
-		return 0, fmt.Errorf("open lane %d from %s: %w", lane, r.prev(), r.err)
+		return 0, 0, fmt.Errorf("open lane %d from %s: %w", lane, r.prev(), r.err)
 	}
-	if r.attached[lane] {
-		return 0, fmt.Errorf("open lane %d from %s: lane already open: %w", lane, r.prev(), ErrRejected)
+	if r.laneActive[lane] {
+		return 0, 0, fmt.Errorf("open lane %d from %s: lane already open and in use: %w", lane, r.prev(), ErrRejected)
 	}
-	r.attached[lane] = true
-	return lane, nil
+	r.tokens++
+	r.laneToken[lane] = r.tokens
+	return lane, r.tokens, nil
+}
+
+// errLaneTakenOver ends the stream of a lane that a newer stream took over.
+var errLaneTakenOver = errors.New("lane taken over by a newer stream")
+
+// owns reports whether the stream with token still owns lane.
+func (r *Ring) owns(lane int, token uint64) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.laneToken[lane] == token
+}
+
+// current reports whether the stream with token still owns lane, and marks
+// the lane in use when it delivers a chunk.
+func (r *Ring) current(lane int, token uint64, chunk bool) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.laneToken[lane] != token {
+		return false
+	}
+	if chunk {
+		r.laneActive[lane] = true
+	}
+	return true
 }
 
 // receiveLane reads the chunks of an accepted lane into the inbox until the
 // stream ends; it returns nil when the previous member closed it cleanly.
-func (r *Ring) receiveLane(stream ringv1.RingService_TransferServer, lane int) error {
+func (r *Ring) receiveLane(stream ringv1.RingService_TransferServer, lane int, token uint64) error {
 	for {
 		m := new(inChunk)
 		err := stream.RecvMsg(m)
@@ -267,9 +304,13 @@ func (r *Ring) receiveLane(stream ringv1.RingService_TransferServer, lane int) e
 				m.release()
 			}
 		}
-		it := inItem{lane: lane, msg: m, err: err}
+		it := inItem{lane: lane, token: token, msg: m, err: err}
 		if err != nil {
 			it.msg = nil
+		}
+		if !r.current(lane, token, err == nil) {
+			m.release()
+			return errLaneTakenOver
 		}
 		select {
 		case r.inbox <- it:

@@ -102,11 +102,24 @@ func (s *Service) add(r *Ring) error {
 		return fmt.Errorf("join ring generation %d (newest joined %d, must be > 0 and newer): %w",
 			r.gen, s.maxGen, ErrStaleGeneration)
 	}
-	s.maxGen = r.gen
+	r.prevMaxGen, s.maxGen = s.maxGen, r.gen
 	s.rings[r.gen] = r
 	close(s.changed)
 	s.changed = make(chan struct{})
 	return nil
+}
+
+// abandon forgets r after a failed join: the generation may be joined
+// again, unless a newer one was joined meanwhile.
+func (s *Service) abandon(r *Ring) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.rings[r.gen] == r {
+		delete(s.rings, r.gen)
+	}
+	if s.maxGen == r.gen {
+		s.maxGen = r.prevMaxGen
+	}
 }
 
 // remove forgets r.
@@ -147,12 +160,12 @@ func (s *Service) awaitRing(ctx context.Context, gen uint64) (*Ring, error) {
 // Transfer is the RingService handler: it accepts a lane from the previous
 // member and feeds its chunks to the ring until the stream or the ring ends.
 func (s *Service) Transfer(stream ringv1.RingService_TransferServer) error {
-	r, lane, err := s.accept(stream)
+	r, lane, token, err := s.accept(stream)
 	if err != nil {
 		return toStatus(err)
 	}
 	errc := make(chan error, 1)
-	go func() { errc <- r.receiveLane(stream, lane) }()
+	go func() { errc <- r.receiveLane(stream, lane, token) }()
 	select {
 	case err := <-errc:
 		return toStatus(err)
@@ -163,31 +176,31 @@ func (s *Service) Transfer(stream ringv1.RingService_TransferServer) error {
 
 // accept reads the lane-opening request, checks the peer and the request
 // against the ring it names, and acknowledges it.
-func (s *Service) accept(stream ringv1.RingService_TransferServer) (*Ring, int, error) {
+func (s *Service) accept(stream ringv1.RingService_TransferServer) (*Ring, int, uint64, error) {
 	if err := s.authenticate(stream.Context()); err != nil {
-		return nil, 0, err
+		return nil, 0, 0, err
 	}
 	var hello inChunk
 	if err := stream.RecvMsg(&hello); err != nil {
-		return nil, 0, fmt.Errorf("open lane: receive first message: %w", err)
+		return nil, 0, 0, fmt.Errorf("open lane: receive first message: %w", err)
 	}
 	hello.release()
 	h := &hello.hdr
 	if h.GetJob() != s.cfg.Job {
-		return nil, 0, fmt.Errorf("open lane: job %q, this worker runs %q: %w", h.GetJob(), s.cfg.Job, ErrRejected)
+		return nil, 0, 0, fmt.Errorf("open lane: job %q, this worker runs %q: %w", h.GetJob(), s.cfg.Job, ErrRejected)
 	}
 	r, err := s.awaitRing(stream.Context(), h.GetGeneration())
 	if err != nil {
-		return nil, 0, err
+		return nil, 0, 0, err
 	}
-	lane, err := r.attach(h)
+	lane, token, err := r.attach(h)
 	if err != nil {
-		return nil, 0, err
+		return nil, 0, 0, err
 	}
 	if err := stream.Send(&ringv1.TransferResponse{Generation: r.gen}); err != nil {
-		return nil, 0, fmt.Errorf("open lane %d from %s: acknowledge: %w: %w", lane, r.prev(), ErrPeer, err)
+		return nil, 0, 0, fmt.Errorf("open lane %d from %s: acknowledge: %w: %w", lane, r.prev(), ErrPeer, err)
 	}
-	return r, lane, nil
+	return r, lane, token, nil
 }
 
 // authenticate refuses a peer without a verified client certificate when
