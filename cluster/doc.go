@@ -26,11 +26,18 @@
 // # Wire
 //
 // Chunks are protobuf TransferRequest messages (proto/whorl/ring/v1) sent with
-// the "whorlring" gRPC content subtype, whose codec writes the float32 values
-// straight into gRPC's pooled buffers and reads them straight out (no
-// intermediate protobuf copy). Every message carries job, generation, sender,
-// collective sequence number and training step; the receiver rejects, and
-// never sums, anything that does not match the collective it is running.
+// the "whorlring" gRPC content subtype. Its codec hands gRPC the memory of
+// the caller's buffer (no copy; gRPC's release of it marks the piece sent),
+// pads the header so the values start 4-byte aligned in every received
+// HTTP/2 frame, and sums them straight out of gRPC's receive buffers. Every
+// message carries job, generation, sender, collective sequence number and
+// training step; the receiver rejects, and never sums, anything that does
+// not match the collective it is running. All members must use the same
+// ChunkBytes, Streams and Compression (a mismatch is rejected).
+//
+// A collective never returns while gRPC may still read its buffer: on
+// success it waits for the release of every piece, on failure it closes
+// the lane connections first.
 //
 // # Failure
 //
@@ -39,7 +46,8 @@
 // error naming the peer and the step, and the ring is broken: its streams are
 // cancelled, which makes the neighbours fail promptly too, so the failure
 // travels around the ring. The worker then joins a new generation with
-// NewRing and may re-reduce the same buffers. With Config.TLS set, lanes use
+// NewRing and may re-reduce the same buffers (a join that failed may be
+// retried with the same generation). With Config.TLS set, lanes use
 // mutual TLS and a peer without a certificate signed by a trusted CA is
 // refused.
 package cluster
