@@ -173,3 +173,26 @@ func BenchmarkKernels(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkResidentB compares the B-resident loop order (all of K packed once, each block of C
+// summed over K while in L2) with the classic one on the forward shapes with large K; one
+// goroutine, same run.
+func BenchmarkResidentB(b *testing.B) {
+	for _, s := range convShapes() {
+		if s.k < 1000 || !best.residentFits(s.k, roundUp(min(s.n, best.nc), best.nr)) {
+			continue
+		}
+		a, lda, bm, ldb, c := s.operands()
+		for _, bytes := range []int{0, best.residentBBytes} {
+			kn := best
+			kn.residentBBytes = bytes
+			b.Run(fmt.Sprintf("%s/resident=%v", s.name, bytes > 0), func(b *testing.B) {
+				c0 := cpuSeconds()
+				for b.Loop() {
+					sgemm(kn, 1, s.transA, s.transB, s.m, s.n, s.k, 1, a, lda, bm, ldb, 0, c, s.n)
+				}
+				reportFlops(b, 2*float64(s.m)*float64(s.n)*float64(s.k), c0)
+			})
+		}
+	}
+}

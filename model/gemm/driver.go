@@ -5,16 +5,14 @@ import (
 	"unsafe"
 )
 
-// Blocking limits for the loop order that keeps a block of C in L2 while it sums all of K.
-const (
-	residentBBytes = 4 << 20   // the packed B of one column block (K x nc) may take this much
-	residentCBytes = 512 << 10 // the mc x nc block of C kept in L2 while K is summed
-)
+// residentCBytes bounds the mc x nc block of C kept in L2 while the B-resident loop order sums
+// all of K.
+const residentCBytes = 512 << 10
 
 // residentFits reports whether the B-resident loop order suits k steps and ncPad columns:
-// the packed B (k x ncPad) fits residentBBytes and an mc x ncPad block of C residentCBytes.
+// the packed B (k x ncPad) fits kn.residentBBytes and an mc x ncPad block of C residentCBytes.
 func (kn *kernel) residentFits(k, ncPad int) bool {
-	return k*ncPad*4 <= residentBBytes && kn.mc*ncPad*4 <= residentCBytes
+	return k*ncPad*4 <= kn.residentBBytes && kn.mc*ncPad*4 <= residentCBytes
 }
 
 // problem is one Sgemm call with the kernel that computes it.

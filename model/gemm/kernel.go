@@ -28,6 +28,9 @@ type kernel struct {
 	// inPlaceBRows is the most row tiles a block may have for an untransposed B to be read in
 	// place rather than packed: with few row tiles, packing is not paid back by reuse.
 	inPlaceBRows int
+	// residentBBytes is the most a column block's packed B (all of K) may take for the
+	// B-resident loop order (see residentFits); 0 disables it.
+	residentBBytes int
 	// unitRows is the least rows of a work unit when a goroutine's share of C is cut into
 	// several units, so that a goroutine that falls behind (the machine is shared) leaves its
 	// remaining units to the others.
@@ -43,7 +46,7 @@ type kernel struct {
 }
 
 // generic is the portable pure-Go kernel, always available.
-var generic = kernel{name: "generic", mr: 4, nr: 4, mc: 128, kc: 256, nc: 4096, unitRows: 512, stepMajor: kernGeneric, masked: true}
+var generic = kernel{name: "generic", mr: 4, nr: 4, mc: 128, kc: 256, nc: 4096, unitRows: 512, residentBBytes: 4 << 20, stepMajor: kernGeneric, masked: true}
 
 // kernels lists the kernels this CPU can run, fastest first; generic is always last.
 var kernels = append(archKernels(), generic)
