@@ -196,3 +196,27 @@ func BenchmarkResidentB(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkInPlaceA compares reading an untransposed A in place (row-major kernel) with packing
+// it, on the forward and input-gradient shapes; one goroutine, same run.
+func BenchmarkInPlaceA(b *testing.B) {
+	for _, s := range convShapes() {
+		if s.transA || best.rowMajor == nil {
+			continue
+		}
+		a, lda, bm, ldb, c := s.operands()
+		for _, inPlace := range []bool{false, true} {
+			kn := best
+			if !inPlace {
+				kn.rowMajor, kn.halfRow = nil, nil
+			}
+			b.Run(fmt.Sprintf("%s/inplace=%v", s.name, inPlace), func(b *testing.B) {
+				c0 := cpuSeconds()
+				for b.Loop() {
+					sgemm(kn, 1, s.transA, s.transB, s.m, s.n, s.k, 1, a, lda, bm, ldb, 0, c, s.n)
+				}
+				reportFlops(b, 2*float64(s.m)*float64(s.n)*float64(s.k), c0)
+			})
+		}
+	}
+}
