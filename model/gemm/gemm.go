@@ -27,7 +27,8 @@ func Threads() int { return int(threads.Load()) }
 //
 // A is stored m x k (lda >= k) when transA is false and k x m (lda >= m) when it is true; B is
 // stored k x n (ldb >= n) or n x k (ldb >= k) likewise. When beta is 0, C is not read (NaNs in C
-// are overwritten). The result is bit-identical for every thread count. Sgemm panics when a
+// are overwritten); when alpha is 0 or k is 0, A and B are not read. C must not overlap A or B.
+// The result is bit-identical for every thread count. Sgemm panics when a
 // dimension is negative or a stride or slice is too small, as the BLAS reference does.
 func Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
 	checkArgs(transA, transB, m, n, k, a, lda, b, ldb, c, ldc)
