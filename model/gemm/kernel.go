@@ -8,10 +8,10 @@ import (
 )
 
 // kernelFunc computes one mr x w tile of C (w = nr, or nr/2 for a half kernel) from mr rows of
-// op(A) and w columns of op(B), whose step p is at b[p*ldb] (a packed micro-panel with
-// ldb = nr, or B itself). A step-major kernel reads
-// op(A)[r,p] at a[p*lda+r] (a packed panel has lda = mr; a transposed A is read in place); a
-// row-major kernel reads it at a[r*lda+p] (an untransposed A read in place). The kernel sets
+// op(A) and w columns of op(B), whose step p is at b[p*ldb] (a packed micro-panel with ldb = nr,
+// or B itself). A step-major kernel reads op(A)[r,p] at a[p*lda+r] (a packed panel has lda = mr;
+// a transposed A is read in place); a row-major kernel reads it at a[r*lda+p] (an untransposed
+// A read in place). The kernel sets
 // C = alpha*acc when beta is 0 (C is not read) and C = alpha*acc + beta*C otherwise, where
 // acc[r][j] sums op(A)[r,p]*b[p][j] for p = 0..k-1 in that order. c points at the tile's first
 // element; ldc is C's row stride. A masking kernel (kernel.masked) reads and writes only the
@@ -46,7 +46,10 @@ type kernel struct {
 }
 
 // generic is the portable pure-Go kernel, always available.
-var generic = kernel{name: "generic", mr: 4, nr: 4, mc: 128, kc: 256, nc: 4096, unitRows: 512, residentBBytes: 4 << 20, stepMajor: kernGeneric, masked: true}
+var generic = kernel{
+	name: "generic", mr: 4, nr: 4, mc: 128, kc: 256, nc: 4096,
+	unitRows: 512, residentBBytes: 4 << 20, stepMajor: kernGeneric, masked: true,
+}
 
 // kernels lists the kernels this CPU can run, fastest first; generic is always last.
 var kernels = append(archKernels(), generic)

@@ -41,12 +41,20 @@ func kernAVX2RHalf(k int, a *float32, lda int, b *float32, ldb int, c *float32, 
 func archKernels() []kernel {
 	var ks []kernel
 	if cpu.X86.HasAVX512F {
-		ks = append(ks, kernel{name: "avx512", mr: 14, nr: 32, mc: 280, kc: 256, nc: 3072, inPlaceBRows: 16, unitRows: 2048, residentBBytes: 4 << 20,
-			stepMajor: kernAVX512P, rowMajor: kernAVX512R, halfStep: kernAVX512PHalf, halfRow: kernAVX512RHalf, masked: true})
+		ks = append(ks, kernel{
+			name: "avx512", mr: 14, nr: 32, mc: 280, kc: 256, nc: 3072,
+			inPlaceBRows: 16, unitRows: 2048, residentBBytes: 4 << 20,
+			stepMajor: kernAVX512P, rowMajor: kernAVX512R,
+			halfStep: kernAVX512PHalf, halfRow: kernAVX512RHalf, masked: true,
+		})
 	}
 	if cpu.X86.HasAVX2 && cpu.X86.HasFMA {
-		ks = append(ks, kernel{name: "avx2", mr: 6, nr: 16, mc: 192, kc: 256, nc: 3072, inPlaceBRows: 32, unitRows: 2048, residentBBytes: 4 << 20,
-			stepMajor: kernAVX2P, rowMajor: kernAVX2R, halfStep: kernAVX2PHalf, halfRow: kernAVX2RHalf})
+		ks = append(ks, kernel{
+			name: "avx2", mr: 6, nr: 16, mc: 192, kc: 256, nc: 3072,
+			inPlaceBRows: 32, unitRows: 2048, residentBBytes: 4 << 20,
+			stepMajor: kernAVX2P, rowMajor: kernAVX2R,
+			halfStep: kernAVX2PHalf, halfRow: kernAVX2RHalf,
+		})
 	}
 	return ks
 }
