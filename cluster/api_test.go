@@ -173,3 +173,17 @@ func TestJoinRetryAfterFailure(t *testing.T) {
 	in := randomInputs(1, 2, 100)
 	checkReduce(t, rings, 1, clone(in), ringOrderSum(in, false), Sum)
 }
+
+// TestCancelledBeforeStartKeepsRing: a collective whose context is already
+// done is refused without breaking the ring.
+func TestCancelledBeforeStartKeepsRing(t *testing.T) {
+	nodes := startNodes(t, 2, testConfig())
+	rings := joinAll(t, nodes, 1)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := rings[0].AllReduce(ctx, 1, []float32{1}, Sum); !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled AllReduce: %v, want context.Canceled", err)
+	}
+	in := randomInputs(2, 2, 10)
+	checkReduce(t, rings, 2, clone(in), ringOrderSum(in, false), Sum)
+}

@@ -29,8 +29,11 @@ func (r *Ring) submit(ctx context.Context, step uint64, buf []float32, op Op) *c
 	c := &collective{ctx: ctx, step: step, buf: buf, op: op, done: make(chan struct{})}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.err != nil {
+	if r.err != nil || ctx.Err() != nil {
 		c.err = r.brokenErr(step)
+		if r.err == nil { // not started: the ring stays in step
+			c.err = fmt.Errorf("all-reduce step %d: not started: %w", step, ctx.Err())
+		}
 		close(c.done)
 		return c
 	}
