@@ -293,3 +293,19 @@ func TestSgemmConcurrentCalls(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestSgemmPublicThreads(t *testing.T) {
+	defer SetThreads(SetThreads(1))
+	tc := gemmCase{false, true, 200, 100, 130, 1, 1, 0} // 5.2 MFLOP: two goroutines at most
+	one := tc.run(t, 3, Sgemm)
+	SetThreads(3)
+	if got := Threads(); got != 3 {
+		t.Fatalf("Threads() = %d after SetThreads(3)", got)
+	}
+	if !sameBits(tc.run(t, 3, Sgemm), one) {
+		t.Fatalf("%v: SetThreads(3) changed the result", tc)
+	}
+	if prev := SetThreads(0); prev != 3 || Threads() != 1 {
+		t.Fatalf("SetThreads(0) returned %d and left %d, want 3 and 1", prev, Threads())
+	}
+}
