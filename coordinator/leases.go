@@ -156,10 +156,10 @@ func median(d []time.Duration) time.Duration {
 	return s[(len(s)-1)/2]
 }
 
-// leaseLoop removes workers whose lease expired, checking four times per
+// leaseLoop removes workers whose lease expired, checking ten times per
 // lease, until ctx is done (leadership lost).
 func (n *Node) leaseLoop(ctx context.Context) {
-	t := time.NewTicker(n.cfg.Lease / 4)
+	t := time.NewTicker(n.cfg.Lease / 10)
 	defer t.Stop()
 	for {
 		select {
