@@ -22,7 +22,7 @@ func kernAVX512PHalf(k int, a *float32, lda int, b *float32, ldb int, c *float32
 func kernAVX512RHalf(k int, a *float32, lda int, b *float32, ldb int, c *float32, ldc int, alpha, beta float32, cols int)
 
 // The AVX2+FMA kernels (kernel_avx2_amd64.s): 6x16 tiles, and 6x8 for narrow edges; they
-// ignore cols and store the whole tile.
+// store only cols columns (VMASKMOVPS).
 
 //go:noescape
 func kernAVX2P(k int, a *float32, lda int, b *float32, ldb int, c *float32, ldc int, alpha, beta float32, cols int)
@@ -53,7 +53,7 @@ func archKernels() []kernel {
 			name: "avx2", mr: 6, nr: 16, mc: 192, kc: 256, nc: 3072,
 			inPlaceBRows: 32, unitRows: 2048, residentBBytes: 4 << 20,
 			stepMajor: kernAVX2P, rowMajor: kernAVX2R,
-			halfStep: kernAVX2PHalf, halfRow: kernAVX2RHalf,
+			halfStep: kernAVX2PHalf, halfRow: kernAVX2RHalf, masked: true,
 		})
 	}
 	return ks
