@@ -30,7 +30,7 @@ func logger(name string) *slog.Logger {
 
 // tinyDataDir writes perClass photos of each of classes classes of the
 // embedded set into a folder (one sub-folder per class) and returns it.
-func tinyDataDir(t *testing.T, classes, perClass int) string {
+func tinyDataDir(t testing.TB, classes, perClass int) string {
 	t.Helper()
 	src, err := shard.EmbeddedSource()
 	if err != nil {
@@ -62,7 +62,7 @@ func tinyDataDir(t *testing.T, classes, perClass int) string {
 // tinyJob is a short job on dir: the small network at 16 px, epochs of
 // global batches of 8 images, a checkpoint every 2 steps, one supervised
 // epoch.
-func tinyJob(t *testing.T, dir string, epochs int) experiment.Config {
+func tinyJob(t testing.TB, dir string, epochs int) experiment.Config {
 	t.Helper()
 	c := experiment.DefaultConfig()
 	c.Data.Dir, c.Data.ImageSize = dir, 16
@@ -97,7 +97,7 @@ func (p phases) FineTune(ctx context.Context, configJSON, pretrained, baselineJS
 
 // startCoordinators starts n coordinators in this process with the default
 // worker timings (heartbeat 1 s, lease 3 s).
-func startCoordinators(t *testing.T, n int) (*coordinator.LocalCluster, *coordinator.Client) {
+func startCoordinators(t testing.TB, n int) (*coordinator.LocalCluster, *coordinator.Client) {
 	t.Helper()
 	base := coordinator.DefaultConfig()
 	base.Phases = phases{&experiment.Runner{}}
@@ -118,23 +118,26 @@ func startCoordinators(t *testing.T, n int) (*coordinator.LocalCluster, *coordin
 
 // workers runs in-process workers (real gRPC ring servers on loopback).
 type workers struct {
-	t     *testing.T
+	t     testing.TB
 	addrs []string
 	mu    sync.Mutex
 	stops map[string]func()
 }
 
-func newWorkers(t *testing.T, coordinators []string) *workers {
+func newWorkers(t testing.TB, coordinators []string) *workers {
 	ws := &workers{t: t, addrs: coordinators, stops: map[string]func(){}}
 	t.Cleanup(ws.stopAll)
 	return ws
 }
 
-// start runs worker id reading its images as source says.
-func (ws *workers) start(id, source, dataDir string) {
+// start runs worker id reading its images as source says, on one thread.
+func (ws *workers) start(id, source, dataDir string) { ws.startThreads(id, source, dataDir, 1) }
+
+// startThreads runs worker id with threads compute goroutines.
+func (ws *workers) startThreads(id, source, dataDir string, threads int) {
 	cfg := worker.DefaultConfig()
 	cfg.ID, cfg.Coordinators, cfg.Listen = id, ws.addrs, "127.0.0.1:0"
-	cfg.Data, cfg.DataDir, cfg.Threads = source, dataDir, 1
+	cfg.Data, cfg.DataDir, cfg.Threads = source, dataDir, threads
 	cfg.AssignmentWait, cfg.Logger = 2*time.Second, logger(id)
 	w, err := worker.New(cfg)
 	if err != nil {
@@ -182,7 +185,7 @@ func (ws *workers) stopAll() {
 }
 
 // status returns the job status, failing the test on error.
-func status(t *testing.T, c *coordinator.Client) *pb.JobStatusResponse {
+func status(t testing.TB, c *coordinator.Client) *pb.JobStatusResponse {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()

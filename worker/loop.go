@@ -34,8 +34,10 @@ type trainer struct {
 	rep   Replica
 	pos   Position
 	snap  []float32 // State() before the step in flight, restored on abort
-	// pending are applied steps not yet reported (see flush).
-	pending []Progress
+	// pending are applied steps not yet reported (see flush); reporting is
+	// closed when the reports in flight are done.
+	pending   []Progress
+	reporting chan struct{}
 
 	ring    Ring
 	ringGen uint64
@@ -221,8 +223,9 @@ func (t *trainer) ensureRing(ctx context.Context, a Assignment) error {
 	return nil
 }
 
-// dropRing closes the ring, if any.
+// dropRing waits for the reports in flight and closes the ring, if any.
 func (t *trainer) dropRing() {
+	t.joinReports()
 	if t.ring == nil {
 		return
 	}

@@ -80,6 +80,7 @@ func (t *trainer) checkpoint(ctx context.Context, a Assignment) {
 		return
 	}
 	meta := CheckpointMeta{WorkerID: t.id, JobID: a.JobID, Generation: a.Generation, Position: t.pos}
+	t.joinReports() // the coordinator accepts a checkpoint at most one step ahead of the progress
 	digest, err := t.coord.CommitCheckpoint(ctx, meta, data)
 	if err != nil {
 		t.log.Warn("commit checkpoint", "epoch", t.pos.Epoch, "step", t.pos.Step, "err", err)
@@ -105,15 +106,35 @@ func (t *trainer) complete(a Assignment, st StepWork, loss float64, took, wait t
 // follows them completed here: every member contributed to it, so every
 // member had applied them, and a step the coordinator counts as done is in
 // every survivor's weights even if this worker dies right after reporting.
+// The reports (a raft commit each) run in the background, overlapping the
+// next step's computation; one batch at a time, in order.
 func (t *trainer) flush(ctx context.Context) {
-	for _, p := range t.pending {
-		g, err := t.coord.ReportProgress(ctx, p)
-		if err != nil && ctx.Err() == nil {
-			t.log.Warn("report progress", "epoch", p.Epoch, "step", p.Step, "err", err)
-		}
-		t.noteGeneration(g)
+	t.joinReports()
+	if len(t.pending) == 0 {
+		return
 	}
+	batch := append([]Progress(nil), t.pending...)
 	t.pending = t.pending[:0]
+	done := make(chan struct{})
+	t.reporting = done
+	go func() {
+		defer close(done)
+		for _, p := range batch {
+			g, err := t.coord.ReportProgress(ctx, p)
+			if err != nil && ctx.Err() == nil {
+				t.log.Warn("report progress", "epoch", p.Epoch, "step", p.Step, "err", err)
+			}
+			t.noteGeneration(g)
+		}
+	}()
+}
+
+// joinReports waits for the reports in flight.
+func (t *trainer) joinReports() {
+	if t.reporting != nil {
+		<-t.reporting
+		t.reporting = nil
+	}
 }
 
 // barrier is a one-value all-reduce after the last step of an assignment,
@@ -126,6 +147,7 @@ func (t *trainer) barrier(gctx context.Context) error {
 		return fmt.Errorf("barrier after epoch %d step %d: %w", t.pos.Epoch, t.pos.Step, cause(gctx, err))
 	}
 	t.flush(gctx)
+	t.joinReports()
 	return nil
 }
 
