@@ -139,7 +139,7 @@ func TestCloseLeavesCleanly(t *testing.T) {
 		if err != nil {
 			t.Fatalf("rank %d: %v", i, err)
 		}
-		if !sameF32(bufs[i], want) {
+		if !sameBitsF32(bufs[i], want) {
 			t.Fatalf("rank %d: wrong sum", i)
 		}
 	}
@@ -154,8 +154,4 @@ func TestCloseLeavesCleanly(t *testing.T) {
 			t.Errorf("rank %d after its neighbour left: %v after %v, want ErrPeer promptly", i, errs[i], time.Since(start))
 		}
 	}
-}
-
-func sameF32(a, b []float32) bool {
-	return sameBitsF32(a, b)
 }
