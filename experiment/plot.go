@@ -47,8 +47,10 @@ func CurvesPNG(r Report) ([]byte, error) {
 		if err := addLine(loss, s.name, lp, s.color, false); err != nil {
 			return nil, err
 		}
-		if err := addLine(acc, s.name+" (train)", ap, s.color, false); err != nil {
-			return nil, err
+		if hasAccuracy(s.stats) {
+			if err := addLine(acc, s.name+" (train)", ap, s.color, false); err != nil {
+				return nil, err
+			}
 		}
 		if len(vp) > 0 {
 			if err := addLine(acc, s.name+" (validation)", vp, s.color, true); err != nil {
@@ -58,6 +60,17 @@ func CurvesPNG(r Report) ([]byte, error) {
 	}
 	acc.Legend.Top, acc.Legend.Left = false, false
 	return tilePNG([]*plot.Plot{loss, acc}, 12*vg.Inch, 4.5*vg.Inch)
+}
+
+// hasAccuracy reports whether a history measured training accuracy (the
+// distributed pretraining reports only the loss).
+func hasAccuracy(stats []EpochStat) bool {
+	for _, e := range stats {
+		if e.Accuracy > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // addLine adds a named line (dashed when dashed is set) to p.

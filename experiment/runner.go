@@ -83,6 +83,14 @@ func (r *Runner) SetPretrainTiming(d time.Duration, history []EpochStat) {
 	r.mu.Unlock()
 }
 
+// SetPretrainHistory records the pretraining's per-epoch history (for a
+// run whose pretraining happened elsewhere, e.g. on workers).
+func (r *Runner) SetPretrainHistory(history []EpochStat) {
+	r.mu.Lock()
+	r.history = append([]EpochStat(nil), history...)
+	r.mu.Unlock()
+}
+
 // config decodes and validates a job configuration.
 func (r *Runner) config(configJSON []byte) (Config, error) {
 	c, err := ParseConfig(configJSON)
@@ -160,8 +168,14 @@ type baselineResult struct {
 func (r *Runner) Baseline(ctx context.Context, configJSON []byte) ([]byte, error) {
 	t0 := time.Now()
 	r.mu.Lock()
-	if r.pretrain == 0 && !r.prepared.IsZero() {
-		r.pretrain = t0.Sub(r.prepared)
+	if r.pretrain == 0 {
+		from := r.prepared
+		if from.IsZero() { // resumed: pretraining continued since the start
+			from = r.start
+		}
+		if !from.IsZero() {
+			r.pretrain = t0.Sub(from)
+		}
 	}
 	r.mu.Unlock()
 	c, err := r.config(configJSON)

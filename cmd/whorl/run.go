@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -101,6 +103,14 @@ func runExperiment(ctx context.Context, w io.Writer, o runOptions) error {
 	if err := os.MkdirAll(o.out, 0o755); err != nil {
 		return fmt.Errorf("create --out: %w", err)
 	}
+	if err := checkOutConfig(o.out, c); err != nil {
+		return err
+	}
+	if rep, ok := finishedRun(o.out); ok {
+		fmt.Fprintf(w, "the run in %s is complete (rerun with a new --out to repeat it)\n", o.out)
+		printSummary(w, rep, o.out)
+		return nil
+	}
 	p := newProgressPrinter(w)
 	defer p.finish()
 	r := &experiment.Runner{OutDir: o.out, Progress: p.event}
@@ -127,6 +137,41 @@ func runExperiment(ctx context.Context, w io.Writer, o runOptions) error {
 	}
 	printSummary(w, rep, o.out)
 	return nil
+}
+
+// checkOutConfig refuses an --out that holds a run of another
+// configuration (resuming it would mix two experiments).
+func checkOutConfig(out string, c experiment.Config) error {
+	b, err := os.ReadFile(filepath.Join(out, experiment.FileConfig))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("read the configuration of the run in --out: %w", err)
+	}
+	prev, err := experiment.ParseConfig(b)
+	if err != nil {
+		return fmt.Errorf("--out %s holds an unreadable %s: %w", out, experiment.FileConfig, err)
+	}
+	if experiment.ConfigDigest(prev) != experiment.ConfigDigest(c) {
+		return fmt.Errorf("--out %s holds a run of another configuration (seed %d, preset %s); use a new --out or the same settings to resume",
+			out, prev.Seed, prev.Preset)
+	}
+	return nil
+}
+
+// finishedRun returns the report of a complete run in out (whose
+// configuration checkOutConfig matched).
+func finishedRun(out string) (experiment.Report, bool) {
+	b, err := os.ReadFile(filepath.Join(out, experiment.FileReport))
+	if err != nil {
+		return experiment.Report{}, false
+	}
+	var rep experiment.Report
+	if json.Unmarshal(b, &rep) != nil || rep.Finetune.Confusion == nil {
+		return experiment.Report{}, false
+	}
+	return rep, true
 }
 
 func dataName(dir string) string {
@@ -179,8 +224,12 @@ func (p *progressPrinter) event(e experiment.Event) {
 	}
 	if !p.tty {
 		if e.EpochDone {
-			fmt.Fprintf(p.w, "%-8s epoch %3d/%d  loss %.4f  train acc %5.1f%%  elapsed %s  eta %s\n", e.Phase, e.Epoch, e.Epochs,
-				e.Loss, 100*e.Accuracy, time.Since(p.start[e.Phase]).Round(time.Second), eta)
+			acc := ""
+			if e.Accuracy > 0 {
+				acc = fmt.Sprintf("  train acc %5.1f%%", 100*e.Accuracy)
+			}
+			fmt.Fprintf(p.w, "%-8s epoch %3d/%d  loss %.4f%s  elapsed %s  eta %s\n", e.Phase, e.Epoch, e.Epochs,
+				e.Loss, acc, time.Since(p.start[e.Phase]).Round(time.Second), eta)
 		}
 		return
 	}

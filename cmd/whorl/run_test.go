@@ -93,13 +93,17 @@ func TestRunEndToEnd(t *testing.T) {
 	if first.Cluster.Workers < 1 {
 		t.Errorf("report cluster %+v", first.Cluster)
 	}
-	if _, err := runWhorl(t, args...); err != nil {
-		t.Fatalf("rerun: %v", err)
+	text, err = runWhorl(t, args...)
+	if err != nil || !strings.Contains(text, "is complete") {
+		t.Errorf("rerun on a complete --out: %v\n%s", err, text)
 	}
-	again := readReport(t, out)
-	if again.Baseline.TestAccuracy != first.Baseline.TestAccuracy || again.Finetune.TestAccuracy != first.Finetune.TestAccuracy {
-		t.Errorf("rerun with the same seed changed the numbers: %v/%v then %v/%v", first.Baseline.TestAccuracy,
-			first.Finetune.TestAccuracy, again.Baseline.TestAccuracy, again.Finetune.TestAccuracy)
+	other := t.TempDir()
+	if text, err := runWhorl(t, "run", "--data", data, "--job-config", job, "--out", other, "--seed", "6"); err != nil {
+		t.Fatalf("run with another seed: %v\n%s", err, text)
+	}
+	if _, err := runWhorl(t, "run", "--data", data, "--job-config", job, "--out", other, "--seed", "5"); err == nil ||
+		!strings.Contains(err.Error(), "another configuration") {
+		t.Errorf("reusing an --out of another seed = %v, want an error", err)
 	}
 }
 
