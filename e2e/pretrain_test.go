@@ -74,3 +74,31 @@ func TestLeaderKilledMidPretraining(t *testing.T) {
 	t.Logf("leader c%d stopped at %s; training went on after %v", leader, describe(before), time.Since(killed))
 	waitUntil(t, 3*time.Minute, "job done", phaseIs(t, client, pb.Phase_PHASE_DONE))
 }
+
+// TestAllWorkersGoneResumesFromCheckpoint stops every worker after a
+// checkpoint was committed: the job waits, and new workers resume it from
+// the latest checkpoint (they have no weights of their own).
+func TestAllWorkersGoneResumesFromCheckpoint(t *testing.T) {
+	dir := tinyDataDir(t, 3, 12)
+	lc, client := startCoordinators(t, 1)
+	ws := newWorkers(t, lc.Addrs())
+	ws.start("w0", worker.DataLocal, dir)
+	ws.start("w1", worker.DataLocal, dir)
+	submit(t, client, tinyJob(t, dir, 4))
+	waitUntil(t, 2*time.Minute, "a committed checkpoint", func() bool {
+		s := status(t, client)
+		return s.GetLatestCheckpoint().GetDigest() != "" && stepsDone(s) >= 3
+	})
+	ws.stop("w0")
+	ws.stop("w1")
+	waitUntil(t, 30*time.Second, "the job waits for workers", func() bool {
+		s := status(t, client)
+		return s.GetWaitingSince() != nil && s.GetPhase() == pb.Phase_PHASE_PRETRAINING
+	})
+	s := status(t, client)
+	ck := s.GetLatestCheckpoint()
+	t.Logf("all workers gone at %s, latest checkpoint at %d/%d", describe(s), ck.GetEpoch(), ck.GetStep())
+	ws.start("w2", worker.DataLocal, dir)
+	ws.start("w3", worker.DataCoordinator, "")
+	waitUntil(t, 3*time.Minute, "job done", phaseIs(t, client, pb.Phase_PHASE_DONE))
+}
