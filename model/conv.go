@@ -12,6 +12,7 @@ type conv2d struct {
 	cin, cout, k, stride, pad int
 	w, dw                     []float32 // views into the net's buffers, PyTorch layout [cout][cin][k][k]
 	wr, dwr                   []float32 // reordered weight and its gradient scratch (nil for 1x1)
+	cache                     []float32 // im2col of the whole last forward batch, kept for backward (optional)
 }
 
 // newConv2d returns a convolution with its reorder buffers; w and dw are bound later.
@@ -64,9 +65,28 @@ func (c *conv2d) forward(x []float32, in shape, y, col []float32) {
 	kd, per, cb := c.kdim(), o.H*o.W, c.chunk(in)
 	for n0 := 0; n0 < in.N; n0 += cb {
 		nb := min(cb, in.N-n0)
-		c.im2col(x, in, n0, nb, col)
-		sgemm(false, true, nb*per, c.cout, kd, 1, col, kd, c.wr, kd, 0, y[n0*per*c.cout:], c.cout)
+		cc := c.colFor(n0, per, col)
+		c.im2col(x, in, n0, nb, cc)
+		sgemm(false, true, nb*per, c.cout, kd, 1, cc, kd, c.wr, kd, 0, y[n0*per*c.cout:], c.cout)
 	}
+}
+
+// colFor is where the im2col rows of the chunk starting at image n0 live: the forward cache
+// when the layer has one, else the shared scratch.
+func (c *conv2d) colFor(n0, per int, col []float32) []float32 {
+	if c.cache != nil {
+		return c.cache[n0*per*c.kdim():]
+	}
+	return col
+}
+
+// cacheSize is the im2col cache this layer would need for input geometry in (0 for 1x1).
+func (c *conv2d) cacheSize(in shape) int {
+	if c.pointwise() {
+		return 0
+	}
+	o := c.outShape(in)
+	return in.N * o.H * o.W * c.kdim()
 }
 
 // backward accumulates the weight gradient into dw and, when dx is not nil, writes the input
@@ -85,12 +105,17 @@ func (c *conv2d) backward(x []float32, in shape, dy, dx, col []float32) {
 	for n0 := 0; n0 < in.N; n0 += cb {
 		nb := min(cb, in.N-n0)
 		dyc := dy[n0*per*c.cout:]
-		c.im2col(x, in, n0, nb, col)
+		cc := col
+		if c.cache != nil {
+			cc = c.colFor(n0, per, col)
+		} else {
+			c.im2col(x, in, n0, nb, cc)
+		}
 		beta := float32(1)
 		if n0 == 0 {
 			beta = 0
 		}
-		sgemm(true, false, c.cout, kd, nb*per, 1, dyc, c.cout, col, kd, beta, c.dwr, kd)
+		sgemm(true, false, c.cout, kd, nb*per, 1, dyc, c.cout, cc, kd, beta, c.dwr, kd)
 		if dx != nil {
 			sgemm(false, false, nb*per, kd, c.cout, 1, dyc, c.cout, c.wr, kd, 0, col, kd)
 			c.col2im(col, in, n0, nb, dx)

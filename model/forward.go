@@ -5,6 +5,13 @@ import (
 	"fmt"
 )
 
+// colCacheBudget bounds (in floats) the im2col matrices kept from forward for backward, so that
+// backward need not rebuild them; layers are served first-fit in forward order. 48 Mi floats
+// (192 MiB) covers small's 32 px layers and nin4's 5x5x3 and 3x3 layers at batch 128 (nin4 stays
+// near 1.1 GiB peak RSS). It depends on the batch geometry only, never on the thread count, and
+// results are bit-identical with or without the cache.
+var colCacheBudget = 48 << 20
+
 // workspace holds the activation and scratch buffers for batches of up to cap images, reused
 // across steps so that training allocates nothing per step.
 type workspace struct {
@@ -28,9 +35,14 @@ func (n *Net) ensure(batch int) *workspace {
 	sh := shape{N: batch, H: S, W: S, C: 3}
 	ws := &workspace{cap: batch, input: make([]float32, sh.size())}
 	var grad, col, part int
+	budget := colCacheBudget
 	for _, b := range n.blocks {
 		for _, u := range b.units {
 			col = max(col, u.conv.colSize(sh))
+			u.conv.cache = nil
+			if cs := u.conv.cacheSize(sh); cs > 0 && cs <= budget {
+				u.conv.cache, budget = make([]float32, cs), budget-cs
+			}
 			grad = max(grad, sh.size())
 			sh = u.conv.outShape(sh)
 			u.y, u.z = make([]float32, sh.size()), make([]float32, sh.size())

@@ -142,3 +142,26 @@ func TestDeterministicAcrossThreads(t *testing.T) {
 		t.Fatal("1 and 2 threads give different weights")
 	}
 }
+
+// TestColCacheIsTransparent trains with and without the im2col cache and requires bit-identical
+// weights (the cache only saves recomputation).
+func TestColCacheIsTransparent(t *testing.T) {
+	defer func(v int) { colCacheBudget = v }(colCacheBudget)
+	run := func(budget int) *Net {
+		colCacheBudget = budget
+		n, _ := New(Config{Arch: ArchSmall, Blocks: 3, Width: 16, InputSize: 8, Classes: 4}, 4)
+		x := randSlice(rand.New(rand.NewPCG(3, 3)), 4*3*8*8)
+		opt := NewSGD(DefaultSGDConfig())
+		for range 2 {
+			n.ZeroGrads()
+			if _, _, err := n.TrainStep(context.Background(), x, []int{0, 1, 2, 3}, 1); err != nil {
+				t.Fatal(err)
+			}
+			opt.Step(n.Params(), n.Grads(), 0.1)
+		}
+		return n
+	}
+	if a, b := run(0), run(1<<30); !equalF32(a.Params(), b.Params()) {
+		t.Fatal("the im2col cache changes the result")
+	}
+}
