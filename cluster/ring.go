@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"sync"
 	"time"
 
@@ -63,6 +64,34 @@ type outLane struct {
 	conn   *grpc.ClientConn
 	stream ringv1.RingService_TransferClient
 	ended  chan struct{}
+
+	mu  sync.Mutex
+	raw []net.Conn // TCP connections gRPC dialed for this lane
+}
+
+// dial opens the lane's TCP connection and remembers it, so that a failed
+// collective can drop it at once: gRPC's own Close first tries to write a
+// GOAWAY and waits up to 5 s when the network is silent.
+func (l *outLane) dial(ctx context.Context, addr string) (net.Conn, error) {
+	var d net.Dialer
+	c, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	l.mu.Lock()
+	l.raw = append(l.raw, c)
+	l.mu.Unlock()
+	return c, nil
+}
+
+// drop closes the lane's TCP connections.
+func (l *outLane) drop() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, c := range l.raw {
+		_ = c.Close()
+	}
+	l.raw = nil
 }
 
 // inItem is a received chunk, or (err set) the end of an incoming lane;
@@ -153,11 +182,13 @@ func (r *Ring) connect(ctx context.Context) error {
 	}
 	ready := make(chan error, r.cfg.Streams)
 	for i := range r.cfg.Streams {
-		conn, err := grpc.NewClient(r.next(), r.svc.dialOptions()...)
+		l := &outLane{idx: i, ended: make(chan struct{})}
+		opts := append(r.svc.dialOptions(), grpc.WithContextDialer(l.dial))
+		conn, err := grpc.NewClient(r.next(), opts...)
 		if err != nil {
 			return peerErr(ErrPeer, "dial", r.next(), r.nextRank(), err)
 		}
-		l := &outLane{idx: i, conn: conn, ended: make(chan struct{})}
+		l.conn = conn
 		r.out = append(r.out, l)
 		r.wg.Add(1)
 		go r.runLane(l, ready)
@@ -404,9 +435,13 @@ func (r *Ring) shutdown() {
 	r.svc.remove(r)
 }
 
-// closeConns closes the connections of the outgoing lanes; gRPC's writer
-// no longer touches any buffer once it returns.
+// closeConns drops the TCP connections of the outgoing lanes (gRPC's
+// writers fail at once, even on a silent network) and closes the gRPC
+// connections.
 func (r *Ring) closeConns() {
+	for _, l := range r.out {
+		l.drop()
+	}
 	for _, l := range r.out {
 		_ = l.conn.Close()
 	}

@@ -1,0 +1,106 @@
+package cluster
+
+import (
+	"net"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+)
+
+// freezer is a TCP proxy that can stop forwarding without closing the
+// connections: the network silently drops everything from then on.
+type freezer struct {
+	lis    net.Listener
+	target string
+	frozen atomic.Bool
+	mu     sync.Mutex
+	conns  []net.Conn
+	wg     sync.WaitGroup
+}
+
+func newFreezer(t *testing.T, target string) *freezer {
+	t.Helper()
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &freezer{lis: lis, target: target}
+	f.wg.Go(f.accept)
+	return f
+}
+
+func (f *freezer) addr() string { return f.lis.Addr().String() }
+
+func (f *freezer) accept() {
+	for {
+		in, err := f.lis.Accept()
+		if err != nil {
+			return
+		}
+		out, err := net.Dial("tcp", f.target)
+		if err != nil {
+			_ = in.Close()
+			continue
+		}
+		f.mu.Lock()
+		f.conns = append(f.conns, in, out)
+		f.mu.Unlock()
+		f.wg.Go(func() { f.pipe(out, in) })
+		f.wg.Go(func() { f.pipe(in, out) })
+	}
+}
+
+// pipe copies until frozen (then it stops reading, so the sender's buffers
+// fill up, and holds the connections open) or until a connection closes.
+func (f *freezer) pipe(dst, src net.Conn) {
+	buf := make([]byte, 32<<10)
+	for !f.frozen.Load() {
+		k, err := src.Read(buf)
+		if f.frozen.Load() {
+			break
+		}
+		if _, werr := dst.Write(buf[:k]); werr != nil || err != nil {
+			return
+		}
+	}
+}
+
+func (f *freezer) close() {
+	_ = f.lis.Close()
+	f.mu.Lock()
+	for _, c := range f.conns {
+		_ = c.Close()
+	}
+	f.mu.Unlock()
+	f.wg.Wait()
+}
+
+// TestNetworkDropFailsWithinDeadline: the link into member 1 goes silent in
+// the middle of a large all-reduce (senders end up blocked by flow
+// control); every member still fails within the deadline and nothing leaks.
+func TestNetworkDropFailsWithinDeadline(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	cfg := testConfig()
+	cfg.Timeout = time.Second
+	cfg.ChunkBytes = 256 << 10
+	nodes := startNodes(t, 3, cfg)
+	proxy := newFreezer(t, nodes[1].addr)
+	defer proxy.close()
+	real := nodes[1].addr
+	nodes[1].addr = proxy.addr() // members reach rank 1 through the proxy
+	rings := joinAll(t, nodes, 1)
+	nodes[1].addr = real
+	bufs := randomInputs(4, 3, 4<<20)
+	time.AfterFunc(30*time.Millisecond, func() { proxy.frozen.Store(true) })
+	errs, took := survivorsReduce(rings, -1, 7, bufs)
+	for i, err := range errs {
+		checkFailure(t, i, err, took[i], cfg.Timeout)
+	}
+	closeAll(rings)
+	for _, n := range nodes {
+		n.gs.Stop()
+	}
+}
