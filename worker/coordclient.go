@@ -38,8 +38,11 @@ var phaseValues = func() map[string]pb.Phase {
 
 // mapErr turns the coordinator's sentinels into the worker's.
 func mapErr(err error) error {
-	if errors.Is(err, coordinator.ErrUnknownWorker) {
+	switch {
+	case errors.Is(err, coordinator.ErrUnknownWorker):
 		return fmt.Errorf("%w: %w", ErrUnknownWorker, err)
+	case errors.Is(err, coordinator.ErrStaleGeneration):
+		return fmt.Errorf("%w: %w", ErrStaleGeneration, err)
 	}
 	return err
 }

@@ -14,20 +14,31 @@
 // advanced member's weights, BatchNorm state and optimizer state are summed
 // with zeros from the others, which copies them exactly. So a joiner gets
 // the current weights and a member that applied a step the others aborted is
-// not rolled back. Then every step is: the rotation batch of the local ids,
-// forward and backward with the loss scaled by local/global images, the
-// ring all-reduce of the gradient buffer, the same optimizer step on every
-// replica, a checkpoint from rank 0 every K steps and after each epoch
-// (committed before the step is reported, so the last checkpoint of
-// pretraining exists when the coordinator sees it complete), and a progress
-// report from every rank with its step time and all-reduce wait (straggler
-// detection happens on the coordinator).
+// not rolled back. Then every step is: the rotation batch of the local ids
+// (each image augmented from its own seed, so the batches do not depend on
+// the worker count), forward and backward with the loss scaled by
+// local/global images, the ring all-reduce of the gradient buffer, the same
+// optimizer step on every replica, and a checkpoint from rank 0 every K steps
+// and after each epoch.
+//
+// Progress: a step is reported to the coordinator only once a later
+// collective (the next step's, or a one-value barrier after the last step of
+// an assignment) completed here. Every member contributed to that
+// collective, so every member had applied the step: a step the coordinator
+// counts as done is in the weights of every survivor, even when the reporter
+// dies right after. Every rank reports, with its step time and all-reduce
+// wait (the coordinator names stragglers). Reports run in the background,
+// overlapping the next step, and are joined before a checkpoint (which the
+// coordinator accepts at most one step ahead of the progress).
 //
 // Faults: any ring error, or a heartbeat revealing a newer generation,
 // aborts the step in flight (BatchNorm running statistics are restored to
 // their value before it; weights and optimizer state are only touched after
 // a successful all-reduce), drops the ring and continues from the current
-// weights in the next generation, without restarting the process. When the
+// weights in the next generation, without restarting the process. A ring is
+// joined once per generation: when a ring failed but the generation does not
+// change (a stalled link; every lease still held) for three leases, the
+// worker leaves and registers again to force a new one. When the
 // context ends (SIGTERM) the worker aborts its step, closes its ring, stops
 // the heartbeat and deregisters within Config.LeaveTimeout.
 //

@@ -216,7 +216,7 @@ func (f *fakeCoord) ReportProgress(_ context.Context, p Progress) (uint64, error
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if p.Generation != f.gen || p.Epoch != f.epoch || p.Step >= len(f.done) {
-		return f.gen, fmt.Errorf("stale progress: generation %d epoch %d step %d", p.Generation, p.Epoch, p.Step)
+		return f.gen, fmt.Errorf("%w: progress of generation %d epoch %d step %d", ErrStaleGeneration, p.Generation, p.Epoch, p.Step)
 	}
 	if f.done[p.Step] {
 		return f.gen, nil

@@ -121,7 +121,12 @@ func (t *trainer) flush(ctx context.Context) {
 		defer close(done)
 		for _, p := range batch {
 			g, err := t.coord.ReportProgress(ctx, p)
-			if err != nil && ctx.Err() == nil {
+			switch {
+			case err == nil || ctx.Err() != nil:
+			case errors.Is(err, ErrStaleGeneration):
+				// The next generation's assignment re-reports it if needed.
+				t.log.Debug("report progress", "epoch", p.Epoch, "step", p.Step, "err", err)
+			default:
 				t.log.Warn("report progress", "epoch", p.Epoch, "step", p.Step, "err", err)
 			}
 			t.noteGeneration(g)

@@ -1,0 +1,192 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"testing"
+
+	"github.com/whorl-ml/whorl/coordinator"
+	"github.com/whorl-ml/whorl/experiment"
+	"github.com/whorl-ml/whorl/model"
+	pb "github.com/whorl-ml/whorl/proto/whorl/coordinator/v1"
+	"github.com/whorl-ml/whorl/shard"
+)
+
+func TestAssignmentFromWire(t *testing.T) {
+	r := &pb.GetAssignmentResponse{
+		JobId: "j", ConfigJson: []byte("{}"), Phase: pb.Phase_PHASE_PRETRAINING, Generation: 7,
+		Members: []string{"a:1", "b:2"}, Rank: 1, Epoch: 2, TotalEpochs: 5, StartStep: 3, TotalSteps: 9,
+		NormMean: []float32{0.1, 0.2, 0.3}, NormStd: []float32{0.4, 0.5, 0.6}, ManifestDigest: "m",
+		Restore: &pb.Checkpoint{Digest: "d", Epoch: 2, Step: 2}, Resume: true, CheckpointInterval: 4,
+		Steps: []*pb.StepShard{{Step: 3, ImageIds: []int32{5, 6}, GlobalCount: 4}, {Step: 4, ImageIds: []int32{9}, GlobalCount: 3}},
+	}
+	a := assignmentFrom(r)
+	want := Assignment{JobID: "j", ConfigJSON: []byte("{}"), Phase: PhasePretraining, Generation: 7,
+		Members: []string{"a:1", "b:2"}, Rank: 1, Epoch: 2, TotalEpochs: 5, StartStep: 3, TotalSteps: 9,
+		Mean: [3]float32{0.1, 0.2, 0.3}, Std: [3]float32{0.4, 0.5, 0.6}, ManifestDigest: "m",
+		Resume: true, RestoreDigest: "d", CheckpointEvery: 4,
+		Steps: []StepWork{{Step: 3, IDs: []int{5, 6}, Global: 4}, {Step: 4, IDs: []int{9}, Global: 3}}}
+	if fmt.Sprintf("%+v", a) != fmt.Sprintf("%+v", want) {
+		t.Errorf("assignmentFrom =\n%+v\nwant\n%+v", a, want)
+	}
+	for p, name := range phaseNames {
+		if phaseValues[name] != p {
+			t.Errorf("phase %v -> %q -> %v", p, name, phaseValues[name])
+		}
+	}
+}
+
+func TestMapErr(t *testing.T) {
+	tests := []struct {
+		in   error
+		want error
+	}{
+		{fmt.Errorf("heartbeat: %w", coordinator.ErrUnknownWorker), ErrUnknownWorker},
+		{fmt.Errorf("progress: %w", coordinator.ErrStaleGeneration), ErrStaleGeneration},
+	}
+	for _, tt := range tests {
+		if got := mapErr(tt.in); !errors.Is(got, tt.want) || !errors.Is(got, errors.Unwrap(tt.in)) {
+			t.Errorf("mapErr(%v) = %v, want it to match %v and the original", tt.in, got, tt.want)
+		}
+	}
+	if other := errors.New("x"); mapErr(other) != other {
+		t.Error("mapErr changed an unrelated error")
+	}
+}
+
+// fetcher serves the embedded set's bytes by dataset index.
+type fetcher struct {
+	set   *shard.Dataset
+	src   shard.MemSource
+	calls [][]int
+}
+
+func (f *fetcher) FetchImages(_ context.Context, ids []int) (map[int][]byte, error) {
+	f.calls = append(f.calls, slices.Clone(ids))
+	out := map[int][]byte{}
+	for _, id := range ids {
+		out[id] = f.src[f.set.Items[id].Path]
+	}
+	return out, nil
+}
+
+// TestRemoteSourceMatchesLocal checks that images fetched as bytes from
+// the coordinator decode to the same pixels as the locally loaded set, and
+// are fetched once.
+func TestRemoteSourceMatchesLocal(t *testing.T) {
+	c, d := tinyJob(t)
+	src, err := shard.EmbeddedSource()
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &fetcher{set: d.Set, src: src}
+	r := &remoteSource{fetch: f, size: c.Data.ImageSize, pix: map[int][]uint8{}}
+	ids := []int{d.Split.Train[3], d.Split.Train[0], d.Split.Train[7]}
+	for range 2 {
+		got, idx, err := r.images(context.Background(), ids)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for k, id := range ids {
+			if !slices.Equal(got.Image(idx[k]), d.Set.Image(id)) {
+				t.Errorf("image %d: fetched pixels differ from the local ones", id)
+			}
+		}
+	}
+	if len(f.calls) != 1 {
+		t.Errorf("%d fetches, want 1 (the second call is served from memory)", len(f.calls))
+	}
+}
+
+func TestLocalSourceChecksManifest(t *testing.T) {
+	c, d := tinyJob(t)
+	f := &netFactory{mode: DataLocal, data: map[string]*experiment.Data{experiment.ConfigDigest(c): d}}
+	if _, err := f.source(context.Background(), c, d.ManifestDigest); err != nil {
+		t.Fatalf("matching manifest: %v", err)
+	}
+	if _, err := f.source(context.Background(), c, "0123"); !errors.Is(err, ErrManifest) {
+		t.Fatalf("other manifest: %v, want ErrManifest", err)
+	}
+	if _, _, err := (localSource{set: d.Set}).images(context.Background(), []int{d.Set.Len()}); err == nil {
+		t.Error("an id past the dataset was accepted")
+	}
+}
+
+// TestNetReplicaCheckpointRoundTrip restores a trained replica's checkpoint
+// into a fresh one: weights, BatchNorm state, optimizer state and position
+// come back exactly; another job's checkpoint is refused.
+func TestNetReplicaCheckpointRoundTrip(t *testing.T) {
+	c, d := tinyJob(t)
+	a := Assignment{ConfigJSON: c.JSON(), ManifestDigest: d.ManifestDigest, Mean: d.Norm.Mean, Std: d.Norm.Std}
+	f := &netFactory{mode: DataLocal, threads: 1, data: map[string]*experiment.Data{experiment.ConfigDigest(c): d}}
+	ctx := context.Background()
+	r1, err := f.NewReplica(ctx, a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fresh := r1.OptState()
+	if len(fresh) != len(r1.Params())+1 {
+		t.Fatalf("optimizer state of %d values before a step, want %d", len(fresh), len(r1.Params())+1)
+	}
+	st := StepWork{Step: 0, IDs: d.Split.Train[:4], Global: 4}
+	if _, err := r1.ComputeGrads(ctx, nil, st, 0, 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := r1.Apply(0, 0, 3); err != nil {
+		t.Fatal(err)
+	}
+	b, err := r1.Checkpoint(Position{Epoch: 0, Step: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r2, err := f.NewReplica(ctx, a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pos, err := r2.Restore(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pos != (Position{Epoch: 0, Step: 1}) {
+		t.Errorf("restored position %+v", pos)
+	}
+	sameReplicas(t, r1, map[string]Replica{"restored": r2}, 0)
+	other := c
+	other.Seed++
+	r3, err := f.NewReplica(ctx, Assignment{ConfigJSON: other.JSON(), Mean: d.Norm.Mean, Std: d.Norm.Std})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r3.Restore(b); !errors.Is(err, model.ErrCheckpoint) {
+		t.Errorf("restoring another job's checkpoint: %v, want ErrCheckpoint", err)
+	}
+	if err := r2.SetOptState(fresh); err != nil {
+		t.Errorf("setting a fresh optimizer state: %v", err)
+	}
+}
+
+// TestLearningRateMatchesExperiment checks the worker's schedule against the
+// model's schedule functions for each kind.
+func TestLearningRateMatchesExperiment(t *testing.T) {
+	tests := []struct {
+		s    experiment.ScheduleConfig
+		want func(epoch, step int) float64
+	}{
+		{experiment.ScheduleConfig{Kind: experiment.ScheduleCosine}, func(e, s int) float64 { return model.Cosine(0.1, e*10+s, 50, 0) }},
+		{experiment.ScheduleConfig{Kind: experiment.ScheduleStep, Milestones: []int{2, 4}, Gamma: 0.2},
+			func(e, s int) float64 { return model.StepDecay(0.1, e, []int{2, 4}, 0.2) }},
+		{experiment.ScheduleConfig{Kind: experiment.ScheduleConstant, WarmupEpochs: 1},
+			func(e, s int) float64 { return model.Warmup(0.1, e*10+s, 10) }},
+	}
+	for _, tt := range tests {
+		for _, at := range [][2]int{{0, 0}, {0, 9}, {1, 3}, {2, 0}, {4, 9}} {
+			got, want := learningRate(tt.s, 0.1, at[0], at[1], 10, 5), tt.want(at[0], at[1])
+			if math.Abs(got-want) > 1e-12 {
+				t.Errorf("%s at epoch %d step %d: %g, want %g", tt.s.Kind, at[0], at[1], got, want)
+			}
+		}
+	}
+}
