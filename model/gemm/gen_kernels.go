@@ -1,7 +1,8 @@
 //go:build ignore
 
 // gen_kernels writes the AVX-512 and AVX2 micro-kernels (kernel_avx512_amd64.s,
-// kernel_avx2_amd64.s). Run it with `go generate` in model/gemm.
+// kernel_avx2_amd64.s). Run it with `go generate` in model/gemm; -dir writes elsewhere
+// (TestGeneratedKernels compares a fresh run with the committed files).
 //
 // Each kernel computes one MR x NR tile of C from MR rows of op(A) and NR columns of op(B)
 // (step p at b[p*ldb], a packed micro-panel or B itself): acc += broadcast(op(A)[r,p]) * b[p,:]
@@ -16,8 +17,10 @@
 package main
 
 import (
+	"flag"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 )
 
@@ -43,6 +46,8 @@ type spec struct {
 const unroll = 4
 
 func main() {
+	dir := flag.String("dir", ".", "directory to write the .s files into")
+	flag.Parse()
 	isas := []isa{
 		{file: "kernel_avx512_amd64.s", prefix: "kernAVX512", reg: "Z", width: 16, mr: 14, nv: 2, zero: "VPXORD"},
 		{file: "kernel_avx2_amd64.s", prefix: "kernAVX2", reg: "Y", width: 8, mr: 6, nv: 2, zero: "VXORPS"},
@@ -66,7 +71,7 @@ func main() {
 				spec{isa: is, name: name, nv: nv, rowA: rowA}.generate(&w)
 			}
 		}
-		if err := os.WriteFile(is.file, []byte(w.String()), 0o644); err != nil {
+		if err := os.WriteFile(filepath.Join(*dir, is.file), []byte(w.String()), 0o644); err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			os.Exit(1)
 		}
