@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -62,7 +63,11 @@ type cluster struct {
 	bin     string
 	coords  []*node
 	workers []*node
-	client  *coordinator.Client
+	// clients[i] starts at coordinator i; the driver's calls go through
+	// call, which moves to the next one when an attempt fails.
+	clients []*coordinator.Client
+	mu      sync.Mutex
+	cur     int
 }
 
 // newCluster starts nc coordinators and nw workers, each on its own host
@@ -85,7 +90,7 @@ func newCluster(t *testing.T, tag string, nc, nw int) *cluster {
 		nd := &node{id: name, host: h, log: filepath.Join(c.dir, name+".log")}
 		t.Cleanup(func() {
 			if t.Failed() {
-				t.Logf("--- %s (%s) log tail:\n%s", name, h.Addr, tailFile(nd.log, 25))
+				t.Logf("--- %s (%s) log tail:\n%s", name, h.Addr, tailFile(nd.log, logLines()))
 			}
 			if err := h.Remove(context.Background()); err != nil {
 				t.Errorf("remove host %s: %v", h.Name, err)
@@ -105,6 +110,12 @@ func newCluster(t *testing.T, tag string, nc, nw int) *cluster {
 		grpcs = append(grpcs, cn.addr(grpcPort))
 	}
 	for _, cn := range c.coords {
+		// The experiment runner creates --out only in Prepare, on the
+		// leader of that moment; a coordinator that becomes leader later
+		// fails Baseline without it (reported to the experiment owner).
+		if err := os.MkdirAll(filepath.Join(c.dir, cn.id, "report"), 0o755); err != nil {
+			t.Fatal(err)
+		}
 		cn.args = []string{"coordinator", "--id", cn.id, "--raft-addr", cn.addr(raftPort), "--grpc-addr", cn.addr(grpcPort),
 			"--data-dir", filepath.Join(c.dir, cn.id), "--out", filepath.Join(c.dir, cn.id, "report"),
 			"--peers", strings.Join(peers, ","), "--worker-wait", "2m"}
@@ -114,12 +125,16 @@ func newCluster(t *testing.T, tag string, nc, nw int) *cluster {
 		wn.args = []string{"worker", "--id", wn.id, "--coordinator", strings.Join(grpcs, ","), "--listen", wn.addr(workerPort)}
 		c.start(wn)
 	}
-	c.client, err = coordinator.NewClient(coordinator.ClientConfig{Addrs: grpcs, RetryTimeout: 20 * time.Second,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		t.Fatal(err)
+	for i := range grpcs {
+		rotated := append(append([]string{}, grpcs[i:]...), grpcs[:i]...)
+		cl, err := coordinator.NewClient(coordinator.ClientConfig{Addrs: rotated,
+			RetryTimeout: 10 * time.Second, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { cl.Close() })
+		c.clients = append(c.clients, cl)
 	}
-	t.Cleanup(func() { c.client.Close() })
 	if _, err := c.status(30 * time.Second); err != nil {
 		t.Fatalf("no raft leader within 30 s: %v", err)
 	}
@@ -136,11 +151,46 @@ func (c *cluster) start(n *node) {
 	n.proc = p
 }
 
+// attempt bounds one driver call through one client: a coordinator that is
+// cut off (packets dropped, not refused) must not hold the driver up.
+const attempt = 2 * time.Second
+
+// call runs f on the leader, moving to a client that starts at the next
+// coordinator after each failed attempt, until f succeeds or ctx ends.
+func (c *cluster) call(ctx context.Context, f func(context.Context, *coordinator.Client) error) error {
+	for {
+		c.mu.Lock()
+		cl := c.clients[c.cur]
+		c.mu.Unlock()
+		actx, cancel := context.WithTimeout(ctx, attempt)
+		err := f(actx, cl)
+		cancel()
+		if err == nil || ctx.Err() != nil {
+			return err
+		}
+		c.mu.Lock()
+		if c.clients[c.cur] == cl {
+			c.cur = (c.cur + 1) % len(c.clients)
+		}
+		c.mu.Unlock()
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
 // status asks the leader for the job status.
 func (c *cluster) status(timeout time.Duration) (*pb.JobStatusResponse, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	return c.client.JobStatus(ctx)
+	var st *pb.JobStatusResponse
+	err := c.call(ctx, func(ctx context.Context, cl *coordinator.Client) (err error) {
+		st, err = cl.JobStatus(ctx)
+		return err
+	})
+	return st, err
 }
 
 // coordinator returns the coordinator node with raft id id.
@@ -158,6 +208,16 @@ func (c *cluster) coordinator(id string) *node {
 func (c *cluster) stop(n *node, sig syscall.Signal, wait time.Duration) error {
 	n.proc.Signal(sig)
 	return n.proc.Wait(wait)
+}
+
+// logLines is how many lines of each log a failed scenario prints
+// (WHORL_E2E_LOG_LINES, default 25).
+func logLines() int {
+	n, err := strconv.Atoi(os.Getenv("WHORL_E2E_LOG_LINES"))
+	if err != nil || n <= 0 {
+		return 25
+	}
+	return n
 }
 
 // tailFile returns the last n lines of a file.
