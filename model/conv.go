@@ -13,6 +13,7 @@ type conv2d struct {
 	w, dw                     []float32 // views into the net's buffers, PyTorch layout [cout][cin][k][k]
 	wr, dwr                   []float32 // reordered weight and its gradient scratch (nil for 1x1)
 	cache                     []float32 // im2col of the whole last forward batch, kept for backward (optional)
+	flip                      *conv2d   // the transposed convolution computing dx, when that is cheaper
 }
 
 // newConv2d returns a convolution with its reorder buffers; w and dw are bound later.
@@ -21,6 +22,12 @@ func newConv2d(cin, cout, k, stride, pad int) *conv2d {
 	if !c.pointwise() {
 		c.wr = make([]float32, cout*c.kdim())
 		c.dwr = make([]float32, cout*c.kdim())
+	}
+	if stride == 1 && 2*pad == k-1 && k > 1 && cout <= cin {
+		// dx of a stride-1 "same" convolution is the same convolution of dy with the weights
+		// transposed and flipped: one im2col copy of k*k*cout per pixel and a GEMM writing dx,
+		// instead of a GEMM writing k*k*cin column gradients per pixel and scatter-adding them.
+		c.flip = &conv2d{cin: cout, cout: cin, k: k, stride: 1, pad: pad, wr: make([]float32, cin*k*k*cout)}
 	}
 	return c
 }
@@ -51,17 +58,26 @@ func (c *conv2d) colSize(in shape) int {
 		return 0
 	}
 	o := c.outShape(in)
-	return min(c.chunk(in), in.N) * o.H * o.W * c.kdim()
+	n := min(c.chunk(in), in.N) * o.H * o.W * c.kdim()
+	if c.flip != nil {
+		n = max(n, c.flip.colSize(o))
+	}
+	return n
 }
 
 // forward computes y = conv(x) for input geometry in, using col as im2col scratch.
 func (c *conv2d) forward(x []float32, in shape, y, col []float32) {
-	o := c.outShape(in)
 	if c.pointwise() {
 		sgemm(false, true, in.rows(), c.cout, c.cin, 1, x, c.cin, c.w, c.cin, 0, y, c.cout)
 		return
 	}
 	c.reorder()
+	c.gemmForward(x, in, y, col)
+}
+
+// gemmForward computes y from x with the reordered weights wr, chunk by chunk.
+func (c *conv2d) gemmForward(x []float32, in shape, y, col []float32) {
+	o := c.outShape(in)
 	kd, per, cb := c.kdim(), o.H*o.W, c.chunk(in)
 	for n0 := 0; n0 < in.N; n0 += cb {
 		nb := min(cb, in.N-n0)
@@ -116,12 +132,31 @@ func (c *conv2d) backward(x []float32, in shape, dy, dx, col []float32) {
 			beta = 0
 		}
 		sgemm(true, false, c.cout, kd, nb*per, 1, dyc, c.cout, cc, kd, beta, c.dwr, kd)
-		if dx != nil {
+		if dx != nil && c.flip == nil {
 			sgemm(false, false, nb*per, kd, c.cout, 1, dyc, c.cout, c.wr, kd, 0, col, kd)
 			c.col2im(col, in, n0, nb, dx)
 		}
 	}
 	c.accumulateGrad()
+	if dx != nil && c.flip != nil {
+		c.flipWeights()
+		c.flip.gemmForward(dy, o, dx, col)
+	}
+}
+
+// flipWeights fills flip.wr[ci][kh][kw][co] = w[co][ci][k-1-kh][k-1-kw].
+func (c *conv2d) flipWeights() {
+	k, kk := c.k, c.k*c.k
+	wr := c.flip.wr
+	for co := range c.cout {
+		for ci := range c.cin {
+			src := c.w[(co*c.cin+ci)*kk : (co*c.cin+ci+1)*kk]
+			for p, v := range src {
+				q := (k-1-p/k)*k + (k - 1 - p%k)
+				wr[(ci*kk+q)*c.cout+co] = v
+			}
+		}
+	}
 }
 
 // reorder copies w ([cout][cin][kh][kw]) into wr ([cout][kh][kw][cin]).

@@ -69,11 +69,15 @@ func fdCheckEps(t *testing.T, name string, x, grad []float32, samples int, eps f
 func TestConvGradients(t *testing.T) {
 	cases := []struct{ cin, cout, k, stride, pad, h int }{
 		{3, 4, 5, 1, 2, 7}, {4, 5, 1, 1, 0, 5}, {3, 2, 3, 2, 1, 7}, {2, 3, 3, 1, 0, 6}, {2, 2, 1, 2, 0, 5},
+		{4, 4, 3, 1, 1, 6}, {5, 3, 5, 1, 2, 5}, // transposed-convolution input gradient
 	}
 	for _, c := range cases {
 		rng := rand.New(rand.NewPCG(1, uint64(c.k)))
 		cv := newConv2d(c.cin, c.cout, c.k, c.stride, c.pad)
 		cv.w, cv.dw = randSlice(rng, cv.weights()), make([]float32, cv.weights())
+		if (cv.flip != nil) != (c.stride == 1 && 2*c.pad == c.k-1 && c.k > 1 && c.cout <= c.cin) {
+			t.Fatalf("%+v: transposed path %v", c, cv.flip != nil)
+		}
 		in := shape{N: 2, H: c.h, W: c.h, C: c.cin}
 		out := cv.outShape(in)
 		x, r := randSlice(rng, in.size()), randSlice(rng, out.size())
