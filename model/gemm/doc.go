@@ -37,8 +37,8 @@
 // for a column block fits in 4 MiB, B is packed once and each mc block of C sums the whole of
 // K while it sits in L2 (the forward shapes with K = 2400 or 1728).
 //
-// Go's GOEXPERIMENT=simd was measured here at 30-40 GFLOPS per core for this kernel (it spills
-// accumulators); the assembly kernel sustains about 250 GFLOPS per core on cached panels
+// Go's GOEXPERIMENT=simd was measured on this machine at 30-40 GFLOPS per core for such a kernel
+// (issue 3: it spills the accumulators); the assembly kernel sustains about 250 GFLOPS per core on cached panels
 // (BenchmarkKernel). The default build stays static: no cgo, no external BLAS.
 //
 // # Determinism
@@ -47,8 +47,8 @@
 // along the rows and columns of C only, in whole register tiles whose positions do not depend
 // on the split; K is never split among goroutines, and each element sums its products in one
 // fixed order (kc blocks in order, steps in order within a block, one fused multiply-add per
-// step). Partial tiles go through a scratch tile with the same kernel, and the in-place and
-// packed paths feed the kernel the same values, so every element of C gets the same
+// step). Partial tiles are stored through a column mask or a scratch tile by the same kernel,
+// and the in-place and packed paths feed the kernel the same values, so every element of C gets the same
 // arithmetic whichever path computes it. Results may differ between kernels (and so between
 // CPUs), never between runs or thread counts on one machine.
 //
