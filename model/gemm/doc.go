@@ -48,9 +48,9 @@
 // on the split; K is never split among goroutines, and each element sums its products in one
 // fixed order (kc blocks in order, steps in order within a block, one fused multiply-add per
 // step). Partial tiles are stored through a column mask or a scratch tile by the same kernel,
-// and the in-place and packed paths feed the kernel the same values, so every element of C gets the same
-// arithmetic whichever path computes it. Results may differ between kernels (and so between
-// CPUs), never between runs or thread counts on one machine.
+// and the in-place and packed paths feed the kernel the same values, so every element of C
+// gets the same arithmetic whichever path computes it. Results may differ between kernels (and
+// so between CPUs), never between runs or thread counts on one machine.
 //
 // # Concurrency
 //
