@@ -37,9 +37,10 @@
 // for a column block fits in 4 MiB, B is packed once and each mc block of C sums the whole of
 // K while it sits in L2 (the forward shapes with K = 2400 or 1728).
 //
-// Go's GOEXPERIMENT=simd was measured on this machine at 30-40 GFLOPS per core for such a kernel
-// (issue 3: it spills the accumulators); the assembly kernel sustains about 250 GFLOPS per core on cached panels
-// (BenchmarkKernel). The default build stays static: no cgo, no external BLAS.
+// Go's GOEXPERIMENT=simd was measured on this machine at 30-40 GFLOPS per core for such a
+// kernel (issue 3: it spills the accumulators); the assembly kernel sustains about 250 GFLOPS
+// per core on cached panels (BenchmarkKernel). The default build stays static: no cgo, no
+// external BLAS.
 //
 // # Determinism
 //
@@ -56,6 +57,7 @@
 //
 // Each call cuts C into units (a goroutine's share, cut again into up to four units of at least
 // 2048 rows, or 512 when B is packed once per goroutine) that up to SetThreads goroutines pull
-// from a shared counter; the call returns when all are done, so no goroutine outlives it. Packing buffers come from a sync.Pool, so a
-// steady stream of calls does not allocate. Sgemm is safe for concurrent use.
+// from a shared counter; the call returns when all are done, so no goroutine outlives it.
+// Packing buffers come from a sync.Pool, so a steady stream of calls does not allocate. Sgemm
+// is safe for concurrent use.
 package gemm
