@@ -2,6 +2,7 @@ package k8s
 
 import (
 	"bufio"
+	"fmt"
 	"os"
 	"regexp"
 	"strings"
@@ -55,6 +56,14 @@ func TestDockerfile(t *testing.T) {
 	}
 	if !regexp.MustCompile(`^[1-9][0-9]*:[1-9][0-9]*$`).MatchString(user) {
 		t.Errorf("Dockerfile USER %q: want a numeric non-root uid:gid (Kubernetes runAsNonRoot checks numbers)", user)
+	}
+	for _, name := range overlays(t) {
+		for _, w := range workloads(renderOverlay(t, name)) {
+			sc := w.pod.Spec.SecurityContext
+			if sc == nil || sc.RunAsUser == nil || sc.RunAsGroup == nil || fmt.Sprintf("%d:%d", *sc.RunAsUser, *sc.RunAsGroup) != user {
+				t.Errorf("overlay %s %s: runAsUser/runAsGroup differ from the image's USER %s", name, w.what, user)
+			}
+		}
 	}
 	if entry != `["/whorl"]` {
 		t.Errorf("Dockerfile ENTRYPOINT %s: want [\"/whorl\"] (the manifests pass the command as args)", entry)

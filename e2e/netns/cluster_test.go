@@ -51,6 +51,9 @@ type node struct {
 	proc *Proc
 	args []string
 	log  string
+	// proxy, when set, delays the ring traffic into this worker (SIGUSR1
+	// toggles it).
+	proxy *Proc
 }
 
 // addr is the node's address on port.
@@ -71,9 +74,11 @@ type cluster struct {
 }
 
 // newCluster starts nc coordinators and nw workers, each on its own host
-// named <tag>c<i> / <tag>w<i>, and waits for a raft leader. Everything is
-// removed when the test ends; the logs are printed when it failed.
-func newCluster(t *testing.T, tag string, nc, nw int) *cluster {
+// named <tag>c<i> / <tag>w<i>, and waits for a raft leader. Worker slow
+// (-1: none) receives its ring traffic through a DelayProxy on its host
+// that starts without delay. Everything is removed when the test ends; the
+// logs are printed when it failed.
+func newCluster(t *testing.T, tag string, nc, nw, slow int, delay time.Duration) *cluster {
 	t.Helper()
 	n := Require(t)
 	bin, err := whorlBin()
@@ -121,8 +126,17 @@ func newCluster(t *testing.T, tag string, nc, nw int) *cluster {
 			"--peers", strings.Join(peers, ","), "--worker-wait", "2m"}
 		c.start(cn)
 	}
-	for _, wn := range c.workers {
-		wn.args = []string{"worker", "--id", wn.id, "--coordinator", strings.Join(grpcs, ","), "--listen", wn.addr(workerPort)}
+	for i, wn := range c.workers {
+		wn.args = []string{"worker", "--id", wn.id, "--coordinator", strings.Join(grpcs, ",")}
+		if i != slow {
+			wn.args = append(wn.args, "--listen", wn.addr(workerPort))
+		} else {
+			inner := net.JoinHostPort("127.0.0.1", workerPort)
+			wn.args = append(wn.args, "--listen", inner, "--advertise", wn.addr(workerPort))
+			if wn.proxy, err = StartProxy(wn.host, filepath.Join(c.dir, wn.id+"-proxy.log"), wn.addr(workerPort), inner, delay, false); err != nil {
+				t.Fatal(err)
+			}
+		}
 		c.start(wn)
 	}
 	for i := range grpcs {

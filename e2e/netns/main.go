@@ -18,7 +18,7 @@ import (
 // runs the tests inside the driver namespace, and proxy helper processes.
 const (
 	envRun   = "WHORL_NETNS_RUN"   // "prefix|subnet" in the child
-	envProxy = "WHORL_NETNS_PROXY" // "listen|target|delay" in a proxy helper
+	envProxy = "WHORL_NETNS_PROXY" // "listen|target|delay|on" in a proxy helper
 )
 
 // nsBase starts every namespace name of this suite; the pid of the parent
@@ -146,20 +146,21 @@ func Driver() netip.Addr { return driver }
 
 // StartProxy starts a DelayProxy inside host h as a helper process (the
 // test binary re-executed in the host's namespace) listening on listen and
-// forwarding to target.
-func StartProxy(h *Host, logPath, listen, target string, delay time.Duration) (*Proc, error) {
+// forwarding to target. With on false it starts without delay; SIGUSR1
+// toggles the delay on and off.
+func StartProxy(h *Host, logPath, listen, target string, delay time.Duration, on bool) (*Proc, error) {
 	self, err := os.Executable()
 	if err != nil {
 		return nil, fmt.Errorf("start proxy: %w", err)
 	}
-	cmd := exec.Command("env", fmt.Sprintf("%s=%s|%s|%s", envProxy, listen, target, delay), self)
-	return h.Start(logPath, cmd.Args[0], cmd.Args[1:]...)
+	return h.Start(logPath, "env", fmt.Sprintf("%s=%s|%s|%s|%v", envProxy, listen, target, delay, on), self)
 }
 
-// runProxy is a proxy helper process: it serves until SIGTERM or SIGINT.
+// runProxy is a proxy helper process: it serves until SIGTERM or SIGINT;
+// SIGUSR1 toggles its delay.
 func runProxy(spec string) int {
 	parts := strings.Split(spec, "|")
-	if len(parts) != 3 {
+	if len(parts) != 4 {
 		fmt.Fprintf(os.Stderr, "netns: bad %s=%q\n", envProxy, spec)
 		return 2
 	}
@@ -168,6 +169,11 @@ func runProxy(spec string) int {
 		fmt.Fprintf(os.Stderr, "netns: bad %s delay: %v\n", envProxy, err)
 		return 2
 	}
+	on := parts[3] == "true"
+	// Catch SIGUSR1 before accepting: its default action ends the process.
+	toggles := make(chan os.Signal, 1)
+	signal.Notify(toggles, syscall.SIGUSR1)
+	defer signal.Stop(toggles)
 	ln, err := net.Listen("tcp", parts[0])
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "netns: proxy:", err)
@@ -175,8 +181,21 @@ func runProxy(spec string) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	fmt.Fprintf(os.Stderr, "netns: proxy %s -> %s delay %v\n", ln.Addr(), parts[1], delay)
-	if err := (DelayProxy{Target: parts[1], Delay: delay}).Serve(ctx, ln); err != nil {
+	p := NewDelayProxy(parts[1], map[bool]time.Duration{true: delay}[on])
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-toggles:
+				on = !on
+				p.SetDelay(map[bool]time.Duration{true: delay}[on])
+				fmt.Fprintf(os.Stderr, "netns: proxy delay now %v\n", p.Delay())
+			}
+		}
+	}()
+	fmt.Fprintf(os.Stderr, "netns: proxy %s -> %s delay %v\n", ln.Addr(), parts[1], p.Delay())
+	if err := p.Serve(ctx, ln); err != nil {
 		fmt.Fprintln(os.Stderr, "netns:", err)
 		return 1
 	}

@@ -83,7 +83,7 @@ func TestDelayProxy(t *testing.T) {
 			}
 			ctx, cancel := context.WithCancel(context.Background())
 			done := make(chan error, 1)
-			go func() { done <- DelayProxy{Target: echo.Addr().String(), Delay: delay}.Serve(ctx, ln) }()
+			go func() { done <- NewDelayProxy(echo.Addr().String(), delay).Serve(ctx, ln) }()
 			payload := make([]byte, 1<<20)
 			_, _ = rand.Read(payload)
 			start := time.Now()
@@ -131,7 +131,7 @@ func hostSet(t *testing.T, n *Network, prefix string, count int) []*Host {
 func relay(t *testing.T, h *Host, port int, target string, delay time.Duration) (string, *Proc) {
 	t.Helper()
 	addr := net.JoinHostPort(h.Addr.String(), fmt.Sprint(port))
-	p, err := StartProxy(h, filepath.Join(t.TempDir(), h.Name+".log"), addr, target, delay)
+	p, err := StartProxy(h, filepath.Join(t.TempDir(), h.Name+".log"), addr, target, delay, true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -283,5 +283,47 @@ func TestRemoveLeavesNothing(t *testing.T) {
 	}
 	if strings.Contains(string(out), " "+h.link+"@") {
 		t.Errorf("bridge still has the link of the removed host:\n%s", out)
+	}
+}
+
+// TestProxyToggle checks that SIGUSR1 switches a proxy helper's delay on
+// and off while connections come and go.
+func TestProxyToggle(t *testing.T) {
+	n := Require(t)
+	echo, err := net.Listen("tcp", net.JoinHostPort(Driver().String(), "0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	echoServer(t, echo)
+	h := hostSet(t, n, "p", 1)[0]
+	const delay = 150 * time.Millisecond
+	addr := net.JoinHostPort(h.Addr.String(), "9000")
+	p, err := StartProxy(h, filepath.Join(t.TempDir(), "proxy.log"), addr, echo.Addr().String(), delay, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rtt := func() time.Duration {
+		t.Helper()
+		start := time.Now()
+		var err error
+		for time.Since(start) < 10*time.Second {
+			s := time.Now()
+			if _, err = roundTrip(addr, []byte("x"), 5*time.Second); err == nil {
+				return time.Since(s)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		t.Fatalf("no round trip through the proxy: %v\n%s", err, p.Tail(10))
+		return 0
+	}
+	for i, want := range []bool{false, true, false} {
+		if i > 0 {
+			p.Signal(syscall.SIGUSR1)
+			time.Sleep(200 * time.Millisecond)
+		}
+		got := rtt()
+		if delayed := got >= 2*delay; delayed != want {
+			t.Errorf("round trip %d took %v: delayed %v, want %v (delay %v each way)", i, got, delayed, want, delay)
+		}
 	}
 }

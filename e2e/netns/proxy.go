@@ -5,20 +5,35 @@ import (
 	"fmt"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
-// DelayProxy forwards TCP connections to Target and holds every chunk of
-// bytes for Delay in each direction, in order: a link with latency, made in
-// user space because this kernel has no netem.
+// DelayProxy forwards TCP connections to a target and holds every chunk of
+// bytes for its delay in each direction, in order: a link with latency,
+// made in user space because this kernel has no netem. The delay may change
+// while it serves.
 type DelayProxy struct {
-	Target string
-	Delay  time.Duration
+	target string
+	delay  atomic.Int64
 }
+
+// NewDelayProxy returns a proxy to target with delay d.
+func NewDelayProxy(target string, d time.Duration) *DelayProxy {
+	p := &DelayProxy{target: target}
+	p.SetDelay(d)
+	return p
+}
+
+// SetDelay changes the delay of the bytes read from now on.
+func (p *DelayProxy) SetDelay(d time.Duration) { p.delay.Store(int64(d)) }
+
+// Delay is the current delay.
+func (p *DelayProxy) Delay() time.Duration { return time.Duration(p.delay.Load()) }
 
 // Serve accepts on ln until ctx is done, then closes ln and every
 // connection and returns after all its goroutines have stopped.
-func (p DelayProxy) Serve(ctx context.Context, ln net.Listener) error {
+func (p *DelayProxy) Serve(ctx context.Context, ln net.Listener) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
@@ -41,10 +56,10 @@ func (p DelayProxy) Serve(ctx context.Context, ln net.Listener) error {
 
 // handle connects c to the target and pumps both directions until both
 // have ended, or either fails or ctx is done.
-func (p DelayProxy) handle(ctx context.Context, c net.Conn) {
+func (p *DelayProxy) handle(ctx context.Context, c net.Conn) {
 	defer c.Close()
 	var d net.Dialer
-	t, err := d.DialContext(ctx, "tcp", p.Target)
+	t, err := d.DialContext(ctx, "tcp", p.target)
 	if err != nil {
 		return
 	}
@@ -70,9 +85,9 @@ type chunk struct {
 	due time.Time
 }
 
-// pump copies src to dst, each chunk Delay after it was read. At the end
+// pump copies src to dst, each chunk the delay after it was read. At the end
 // of src it half-closes dst; on a write error it cancels the connection.
-func (p DelayProxy) pump(ctx context.Context, cancel context.CancelFunc, dst, src net.Conn) {
+func (p *DelayProxy) pump(ctx context.Context, cancel context.CancelFunc, dst, src net.Conn) {
 	ch := make(chan chunk, 256)
 	var reader sync.WaitGroup
 	defer reader.Wait()
@@ -83,7 +98,7 @@ func (p DelayProxy) pump(ctx context.Context, cancel context.CancelFunc, dst, sr
 			n, err := src.Read(buf)
 			if n > 0 {
 				select {
-				case ch <- chunk{buf[:n], time.Now().Add(p.Delay)}:
+				case ch <- chunk{buf[:n], time.Now().Add(p.Delay())}:
 				case <-ctx.Done():
 					return
 				}

@@ -212,3 +212,26 @@ func (r *recorder) maxStall(at time.Time) time.Duration {
 	}
 	return gap
 }
+
+// medianStep is the median time between consecutive committed steps in
+// (from, to]; 0 when there are fewer than two.
+func (r *recorder) medianStep(from, to time.Time) time.Duration {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var times []time.Time
+	for _, v := range r.steps {
+		if v.at.After(from) && !v.at.After(to) {
+			times = append(times, v.at)
+		}
+	}
+	if len(times) < 2 {
+		return 0
+	}
+	sort.Slice(times, func(i, j int) bool { return times[i].Before(times[j]) })
+	gaps := make([]time.Duration, len(times)-1)
+	for i := range gaps {
+		gaps[i] = times[i+1].Sub(times[i])
+	}
+	sort.Slice(gaps, func(i, j int) bool { return gaps[i] < gaps[j] })
+	return gaps[len(gaps)/2]
+}

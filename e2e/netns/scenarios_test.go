@@ -59,6 +59,10 @@ type fault struct {
 	pending string
 	// hold is how long the fault lasts before undo.
 	hold time.Duration
+	// slow and delay set up a delayed ring link into worker slow (when
+	// delay > 0) for inject to switch on.
+	slow  int
+	delay time.Duration
 }
 
 // faults are the scenarios of issue 8.
@@ -73,6 +77,9 @@ var faults = []fault{
 	// A graceful leave re-forms the ring at once, without waiting for the
 	// 3 s lease to expire.
 	{name: "worker-sigterm", tag: "e", inject: workerSigterm, membership: true, bounded: true, within: 2 * time.Second},
+	// 10 ms more latency on every byte into worker 0 (a userspace proxy:
+	// this kernel has no netem): slower steps, nothing else changes.
+	{name: "worker-link-delay", tag: "f", inject: workerDelay, slow: 0, delay: 10 * time.Millisecond, hold: 10 * time.Second},
 }
 
 func TestFaults(t *testing.T) {
@@ -98,7 +105,11 @@ func runFault(t *testing.T, f fault) {
 	if f.pending != "" && os.Getenv("WHORL_E2E_PENDING") != "1" {
 		t.Skipf("pending (WHORL_E2E_PENDING=1 runs it): %s", f.pending)
 	}
-	c := newCluster(t, f.tag, 3, 4)
+	slow := -1
+	if f.delay > 0 {
+		slow = f.slow
+	}
+	c := newCluster(t, f.tag, 3, 4, slow, f.delay)
 	ctx, cancel := context.WithTimeout(context.Background(), scenarioTimeout)
 	defer cancel()
 	job := e2eJob(t)
@@ -141,8 +152,10 @@ func runFault(t *testing.T, f fault) {
 	// Training has recovered when it commits steps again: the longest time
 	// without a committed step after the fault.
 	stall := r.maxStall(at)
-	t.Logf("RESULT %s: recovery (longest time without a committed step after the fault) %.2f s; first step %s %.2f s after the fault; train images %d, each once per epoch",
-		f.name, stall.Seconds(), map[bool]string{true: "of a new ring generation", false: "committed"}[f.membership], first.Seconds(), rep.Dataset.Train)
+	t.Logf("RESULT %s: recovery (longest time without a committed step after the fault) %.2f s; first step %s %.2f s after the fault; "+
+		"median step %.0f ms before the fault, %.0f ms during it; train images %d, each once per epoch",
+		f.name, stall.Seconds(), map[bool]string{true: "of a new ring generation", false: "committed"}[f.membership], first.Seconds(),
+		ms(r.medianStep(at.Add(-time.Minute), at)), ms(r.medianStep(at, at.Add(f.hold))), rep.Dataset.Train)
 	target := recoveryTarget
 	if f.within > 0 {
 		target = f.within
@@ -263,3 +276,16 @@ func workerSigterm(t *testing.T, c *cluster, r *recorder) func() {
 	}
 	return nil
 }
+
+// workerDelay switches on the delayed link into the slow worker.
+func workerDelay(t *testing.T, c *cluster, r *recorder) func() {
+	w := c.workers[0]
+	if w.proxy == nil {
+		t.Fatal("worker 0 has no delay proxy")
+	}
+	w.proxy.Signal(syscall.SIGUSR1)
+	return func() { w.proxy.Signal(syscall.SIGUSR1) }
+}
+
+// ms is d in milliseconds.
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
