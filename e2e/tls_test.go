@@ -20,7 +20,6 @@ import (
 
 	"github.com/whorl-ml/whorl/coordinator"
 	"github.com/whorl-ml/whorl/experiment"
-	pb "github.com/whorl-ml/whorl/proto/whorl/coordinator/v1"
 	"github.com/whorl-ml/whorl/worker"
 )
 
@@ -126,13 +125,7 @@ func TestMutualTLSAndMetrics(t *testing.T) {
 		runWorker(t, cfg)
 	}
 	submit(t, client, tinyJob(t, dir, 2))
-	waitUntil(t, 2*time.Minute, "pretraining done", func() bool {
-		s := status(t, client)
-		if s.GetPhase() == pb.Phase_PHASE_FAILED {
-			t.Fatalf("job failed: %s", s.GetFailureReason())
-		}
-		return s.GetPhase() > pb.Phase_PHASE_PRETRAINING
-	})
+	waitUntil(t, 2*time.Minute, "pretraining done", pastPretraining(t, client))
 	refusesPlaintext(t, ringAddrs[1])
 	body := scrape(t, "http://"+metricsAddr+"/metrics")
 	for _, want := range []string{"whorl_worker_steps_total", "whorl_worker_allreduce_wait_seconds_bucket",
