@@ -126,6 +126,11 @@ func TestMutualTLSAndMetrics(t *testing.T) {
 	}
 	submit(t, client, tinyJob(t, dir, 2))
 	waitUntil(t, 2*time.Minute, "pretraining done", pastPretraining(t, client))
+	for _, w := range status(t, client).GetWorkers() {
+		if w.GetStepTime().AsDuration() <= 0 {
+			t.Errorf("worker %s: no step time reported (straggler detection needs it)", w.GetWorkerId())
+		}
+	}
 	refusesPlaintext(t, ringAddrs[1])
 	body := scrape(t, "http://"+metricsAddr+"/metrics")
 	for _, want := range []string{"whorl_worker_steps_total", "whorl_worker_allreduce_wait_seconds_bucket",
