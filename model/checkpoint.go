@@ -266,7 +266,7 @@ func (e stEntry) check(name string, dataLen int) error {
 	}
 	count := int64(1)
 	for _, d := range e.Shape {
-		if d < 0 || d > 1<<31 || count*int64(d) > 1<<40 {
+		if d < 0 || int64(d) > 1<<31 || count*int64(d) > 1<<40 {
 			return fmt.Errorf("%w: tensor %q: bad shape %v", ErrCheckpoint, name, e.Shape)
 		}
 		count *= int64(d)
