@@ -152,10 +152,14 @@ func runFault(t *testing.T, f fault) {
 	// Training has recovered when it commits steps again: the longest time
 	// without a committed step after the fault.
 	stall := r.maxStall(at)
+	during := "n/a"
+	if f.hold > 0 {
+		during = fmt.Sprintf("%.0f ms", ms(r.medianStep(at, at.Add(f.hold))))
+	}
 	t.Logf("RESULT %s: recovery (longest time without a committed step after the fault) %.2f s; first step %s %.2f s after the fault; "+
-		"median step %.0f ms before the fault, %.0f ms during it; train images %d, each once per epoch",
+		"median step %.0f ms before the fault, %s during it; train images %d, each once per epoch",
 		f.name, stall.Seconds(), map[bool]string{true: "of a new ring generation", false: "committed"}[f.membership], first.Seconds(),
-		ms(r.medianStep(at.Add(-time.Minute), at)), ms(r.medianStep(at, at.Add(f.hold))), rep.Dataset.Train)
+		ms(r.medianStep(at.Add(-time.Minute), at)), during, rep.Dataset.Train)
 	target := recoveryTarget
 	if f.within > 0 {
 		target = f.within
