@@ -6,7 +6,10 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"os/exec"
 	"runtime"
+	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -25,6 +28,7 @@ type benchTrainOpts struct {
 	warmup               int
 	seconds              float64
 	asJSON               bool
+	torchRef, python     string
 }
 
 // benchTrainResult is what `whorl bench train` reports.
@@ -41,6 +45,19 @@ type benchTrainResult struct {
 	AchievedGFLOPS    float64 `json:"achieved_gflops"`
 	PeakRSSBytes      int64   `json:"peak_rss_bytes"`
 	Loss              float64 `json:"loss"`
+	// Torch holds the PyTorch reference runs of the same session (--torch-reference).
+	Torch []torchResult `json:"torch,omitempty"`
+	// Speedup is samples_per_second over the fastest PyTorch run.
+	Speedup float64 `json:"speedup_vs_torch,omitempty"`
+}
+
+// torchResult is the JSON line rotnet.py bench prints.
+type torchResult struct {
+	ChannelsLast     bool    `json:"channels_last"`
+	Steps            int     `json:"steps"`
+	SamplesPerSecond float64 `json:"samples_per_second"`
+	AchievedGFLOPS   float64 `json:"achieved_gflops"`
+	Torch            string  `json:"torch"`
 }
 
 func newBenchTrainCmd() *cobra.Command {
@@ -55,15 +72,24 @@ Reports samples/s, achieved GFLOPS (3 x rotnet.py's forward FLOPs per sample)
 and the peak resident set size of the process. Compare with
 /usr/bin/python3 rotnet.py bench MODEL BATCH SECONDS THREADS in the same session.`,
 		Example: `  whorl bench train --model nin4 --size 32 --batch 128 --seconds 20
-  whorl bench train --model small --threads 2 --json`,
+  whorl bench train --model small --threads 2 --json
+  whorl bench train --model nin4 --threads 2 --torch-reference ../shared/reference/rotnet.py`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if o.batch%4 != 0 {
 				return fmt.Errorf("--batch %d: must be a multiple of 4 (images x 4 rotations)", o.batch)
 			}
+			if o.torchRef != "" && o.size != 32 {
+				return fmt.Errorf("--torch-reference: rotnet.py bench uses 32 px inputs; got --size %d", o.size)
+			}
 			res, err := runBenchTrain(cmd.Context(), o)
 			if err != nil {
 				return err
+			}
+			if o.torchRef != "" {
+				if err := runTorchBaseline(cmd.Context(), o, &res); err != nil {
+					return err
+				}
 			}
 			return printBenchTrain(cmd.OutOrStdout(), res, o.asJSON)
 		},
@@ -76,7 +102,42 @@ and the peak resident set size of the process. Compare with
 	IntRange(f, &o.warmup, "warmup", 3, 0, 100, "untimed steps first")
 	FloatRange(f, &o.seconds, "seconds", 20, 0.1, 3600, "minimum timed duration")
 	f.BoolVar(&o.asJSON, "json", false, "print one JSON object")
+	f.StringVar(&o.torchRef, "torch-reference", "", "rotnet.py to run right after as the PyTorch baseline (both memory formats)")
+	f.StringVar(&o.python, "python", "/usr/bin/python3", "Python with torch for --torch-reference")
 	return cmd
+}
+
+// runTorchBaseline runs rotnet.py bench with the same model, batch, duration and threads, in
+// the default and the channels-last memory format, and records the speed-up over the faster.
+func runTorchBaseline(ctx context.Context, o benchTrainOpts, res *benchTrainResult) error {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	var best float64
+	for _, cl := range []string{"0", "1"} {
+		args := []string{o.torchRef, "bench", o.arch, strconv.Itoa(o.batch), strconv.FormatFloat(o.seconds, 'g', -1, 64),
+			strconv.Itoa(o.threads), cl}
+		out, err := exec.CommandContext(ctx, o.python, args...).Output()
+		if err != nil {
+			return fmt.Errorf("torch baseline %s %s: %w", o.python, strings.Join(args, " "), err)
+		}
+		var tr torchResult
+		if err := json.Unmarshal(lastLine(out), &tr); err != nil {
+			return fmt.Errorf("torch baseline output %q: %w", out, err)
+		}
+		res.Torch = append(res.Torch, tr)
+		best = max(best, tr.SamplesPerSecond)
+	}
+	if best > 0 {
+		res.Speedup = res.SamplesPerSecond / best
+	}
+	return nil
+}
+
+// lastLine is the last non-empty line of b.
+func lastLine(b []byte) []byte {
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	return []byte(lines[len(lines)-1])
 }
 
 // runBenchTrain builds the network and batch and times training steps.
@@ -159,5 +220,15 @@ func printBenchTrain(w io.Writer, r benchTrainResult, asJSON bool) error {
 		"  %.2f samples/s, %.2f GFLOPS achieved (%.4f GFLOP/sample), peak RSS %.0f MiB, loss %.4f\n",
 		r.Model, r.Size, r.Batch, r.Threads, r.Kernel, r.Steps, r.Seconds,
 		r.SamplesPerSecond, r.AchievedGFLOPS, r.TrainGFLOPPerSamp, float64(r.PeakRSSBytes)/(1<<20), r.Loss)
+	for _, t := range r.Torch {
+		if err != nil {
+			return err
+		}
+		_, err = fmt.Fprintf(w, "  PyTorch %s (channels_last=%v): %.2f samples/s, %.2f GFLOPS\n",
+			t.Torch, t.ChannelsLast, t.SamplesPerSecond, t.AchievedGFLOPS)
+	}
+	if err == nil && r.Speedup > 0 {
+		_, err = fmt.Fprintf(w, "  speed-up over the faster PyTorch run: %.2fx\n", r.Speedup)
+	}
 	return err
 }

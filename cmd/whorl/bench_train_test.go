@@ -2,6 +2,8 @@ package main
 
 import (
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -38,5 +40,31 @@ func TestBenchTrainRejectsBadFlags(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%s %s: got %v, want an error containing %q", c.flag, c.value, err, c.want)
 		}
+	}
+}
+
+// TestBenchTrainTorchBaseline runs the baseline through a stand-in interpreter that prints what
+// rotnet.py bench prints, so the test needs no PyTorch.
+func TestBenchTrainTorchBaseline(t *testing.T) {
+	fake := filepath.Join(t.TempDir(), "python")
+	script := "#!/bin/sh\necho 'warming up'\n" +
+		`echo '{"model": "small", "torch": "fake", "channels_last": false, "steps": 5, "samples_per_second": 2.0, "achieved_gflops": 0.5}'` + "\n"
+	if err := os.WriteFile(fake, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	out, err := runWhorl(t, "bench", "train", "--model", "small", "--batch", "8", "--seconds", "0.1",
+		"--warmup", "0", "--threads", "1", "--python", fake, "--torch-reference", "rotnet.py", "--json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var r benchTrainResult
+	if err := json.Unmarshal([]byte(out), &r); err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Torch) != 2 || r.Torch[0].SamplesPerSecond != 2 || r.Speedup != r.SamplesPerSecond/2 {
+		t.Errorf("torch runs %+v, speed-up %g for %g samples/s", r.Torch, r.Speedup, r.SamplesPerSecond)
+	}
+	if _, err := runWhorl(t, "bench", "train", "--size", "16", "--torch-reference", "rotnet.py"); err == nil {
+		t.Error("--torch-reference with --size 16 was accepted")
 	}
 }
