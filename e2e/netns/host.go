@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -21,8 +22,9 @@ type Host struct {
 	// Addr is eth0's address.
 	Addr netip.Addr
 
-	link string // the veth end on the bridge
-	net  *Network
+	link     string // the veth end on the bridge
+	net      *Network
+	etcHosts bool // processes see /etc/netns/<NS>/hosts as /etc/hosts
 
 	mu    sync.Mutex
 	procs []*Proc
@@ -67,6 +69,9 @@ func (h *Host) Remove(ctx context.Context) error {
 	if err := killNamespace(ctx, h.NS); err != nil {
 		errs = append(errs, err)
 	}
+	if err := os.RemoveAll(filepath.Join(etcNetns, h.NS)); err != nil {
+		errs = append(errs, err)
+	}
 	// Deleting the namespace frees its veth end asynchronously; delete the
 	// pair now so the bridge is clean when Remove returns.
 	if err := run(ctx, "ip", "-n", h.net.bridgeNS(), "link", "del", h.link); err != nil &&
@@ -79,14 +84,36 @@ func (h *Host) Remove(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// Command returns cmd name args run inside the host's namespace (nsenter
-// --net: the mount namespace stays the caller's).
+// Command returns cmd name args run inside the host's namespace: with
+// nsenter --net (the mount namespace stays the caller's), or with ip netns
+// exec once SetHosts gave the host its own /etc/hosts.
 func (h *Host) Command(ctx context.Context, name string, args ...string) *exec.Cmd {
 	full := append([]string{"--net=/run/netns/" + h.NS, "--", name}, args...)
 	cmd := exec.CommandContext(ctx, "nsenter", full...)
+	if h.etcHosts {
+		cmd = exec.CommandContext(ctx, "ip", append([]string{"netns", "exec", h.NS, name}, args...)...)
+	}
 	// Die with the test process, whatever kills it.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	return cmd
+}
+
+// etcNetns is where ip netns exec finds a namespace's own /etc files.
+const etcNetns = "/etc/netns"
+
+// SetHosts gives the host's processes started from now on their own
+// /etc/hosts (ip netns exec bind-mounts /etc/netns/<NS>/hosts over it):
+// names resolve on this host as a cluster DNS would resolve them.
+func (h *Host) SetHosts(hosts string) error {
+	dir := filepath.Join(etcNetns, h.NS)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("host %s: hosts file: %w", h.Name, err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "hosts"), []byte(hosts), 0o644); err != nil {
+		return fmt.Errorf("host %s: hosts file: %w", h.Name, err)
+	}
+	h.etcHosts = true
+	return nil
 }
 
 // Output runs a command to completion inside the host and returns its

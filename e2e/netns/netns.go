@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -207,6 +208,11 @@ func Cleanup(ctx context.Context, prefix string) error {
 			errs = append(errs, killNamespace(ctx, ns))
 		}
 	}
+	etc, _ := filepath.Glob(filepath.Join(etcNetns, prefix+"*"))
+	for _, dir := range etc {
+		errs = append(errs, os.RemoveAll(dir))
+	}
+	_ = os.Remove(etcNetns) // only when empty: others may use it
 	return errors.Join(errs...)
 }
 

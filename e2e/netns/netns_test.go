@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -251,11 +252,29 @@ func TestLoss(t *testing.T) {
 
 }
 
+func TestSetHosts(t *testing.T) {
+	n := Require(t)
+	h := hostSet(t, n, "h", 1)[0]
+	if err := h.SetHosts(fmt.Sprintf("127.0.0.1 localhost\n%s pod-0.svc\n", h.Addr)); err != nil {
+		t.Fatal(err)
+	}
+	out, err := h.Command(context.Background(), "getent", "hosts", "pod-0.svc").Output()
+	if err != nil || !strings.HasPrefix(string(out), h.Addr.String()+" ") {
+		t.Fatalf("getent hosts pod-0.svc on the host: %q, %v; want %s", out, err, h.Addr)
+	}
+	if out, err := exec.Command("getent", "hosts", "pod-0.svc").Output(); err == nil {
+		t.Errorf("the root namespace resolves the host's private name: %q", out)
+	}
+}
+
 func TestRemoveLeavesNothing(t *testing.T) {
 	n := Require(t)
 	ctx := context.Background()
 	h, err := n.AddHost(ctx, "gone")
 	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h.SetHosts("127.0.0.1 localhost\n"); err != nil {
 		t.Fatal(err)
 	}
 	p, err := h.Start(filepath.Join(t.TempDir(), "sleep.log"), "sleep", "600")
@@ -276,6 +295,9 @@ func TestRemoveLeavesNothing(t *testing.T) {
 		if ns == h.NS {
 			t.Fatalf("namespace %s still exists after Remove", ns)
 		}
+	}
+	if _, err := os.Stat(filepath.Join(etcNetns, h.NS)); !os.IsNotExist(err) {
+		t.Errorf("%s survives Remove: %v", filepath.Join(etcNetns, h.NS), err)
 	}
 	out, err := output(ctx, nil, "ip", "-n", n.bridgeNS(), "-o", "link", "show")
 	if err != nil {
