@@ -92,25 +92,7 @@ func TestMutualTLSAndMetrics(t *testing.T) {
 	dir := tinyDataDir(t, 3, 12)
 	certs := t.TempDir()
 	ca, caKey, caFile := newCA(t, certs)
-	ccert, ckey := pki(t, certs, "coordinator", ca, caKey)
-	base := coordinator.DefaultConfig()
-	base.Phases, base.Logger, base.AssignmentWait = phases{&experiment.Runner{}}, logger("coordinator"), 2*time.Second
-	base.TLS = coordinator.TLSFiles{Cert: ccert, Key: ckey, CA: caFile}
-	lc, err := coordinator.StartLocal(t.TempDir(), 1, base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = lc.Close() })
-	_, clientTLS, err := coordinator.LoadTLS(base.TLS)
-	if err != nil {
-		t.Fatal(err)
-	}
-	client, err := coordinator.NewClient(coordinator.ClientConfig{Addrs: lc.Addrs(), TLS: clientTLS, Logger: logger("client")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = client.Close() })
-
+	lc, client := tlsCoordinator(t, certs, ca, caKey, caFile)
 	metricsAddr := freeAddrs(t, 1)[0]
 	ringAddrs := freeAddrs(t, 2)
 	for i, id := range []string{"w0", "w1"} {
@@ -142,6 +124,30 @@ func TestMutualTLSAndMetrics(t *testing.T) {
 	if strings.Contains(body, `whorl_worker_steps_total{worker="w0"} 0`) {
 		t.Error("metrics count no training step")
 	}
+}
+
+// tlsCoordinator starts one coordinator with mutual TLS and a client of it.
+func tlsCoordinator(t *testing.T, certs string, ca *x509.Certificate, caKey *ecdsa.PrivateKey, caFile string) (*coordinator.LocalCluster, *coordinator.Client) {
+	t.Helper()
+	ccert, ckey := pki(t, certs, "coordinator", ca, caKey)
+	base := coordinator.DefaultConfig()
+	base.Phases, base.Logger, base.AssignmentWait = phases{&experiment.Runner{}}, logger("coordinator"), 2*time.Second
+	base.TLS = coordinator.TLSFiles{Cert: ccert, Key: ckey, CA: caFile}
+	lc, err := coordinator.StartLocal(t.TempDir(), 1, base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = lc.Close() })
+	_, clientTLS, err := coordinator.LoadTLS(base.TLS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	client, err := coordinator.NewClient(coordinator.ClientConfig{Addrs: lc.Addrs(), TLS: clientTLS, Logger: logger("client")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = client.Close() })
+	return lc, client
 }
 
 // runWorker runs a worker until the test ends.

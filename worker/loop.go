@@ -64,35 +64,25 @@ func (t *trainer) run(ctx context.Context) error {
 	var failedGen uint64 // generation whose ring failed here
 	var failedAt time.Time
 	for ctx.Err() == nil {
-		a, err := t.coord.GetAssignment(ctx, t.id, known)
-		switch {
-		case ctx.Err() != nil:
-			return nil
-		case errors.Is(err, ErrUnknownWorker):
-			t.reRegister(ctx)
-			continue
-		case err != nil:
-			t.log.Warn("get assignment", "err", err)
-			sleep(ctx, t.retry)
+		a, ok := t.fetch(ctx, known)
+		if !ok {
 			continue
 		}
 		known = Known{Generation: a.Generation, Epoch: a.Epoch, Phase: a.Phase}
-		if a.Phase != PhasePretraining || a.Rank < 0 || len(a.Steps) == 0 {
+		switch {
+		case a.Phase != PhasePretraining || a.Rank < 0 || len(a.Steps) == 0:
 			t.idle(ctx, a)
-			continue
-		}
-		if a.Generation == failedGen {
+		case a.Generation == failedGen:
 			// A ring is joined once per generation: wait for the next one,
 			// forcing it when the coordinator does not see the failure.
 			if time.Since(failedAt) > t.stuckAfter {
 				t.rejoin(ctx)
 				failedAt = time.Now()
 			}
-			continue
-		}
-		if err := t.work(ctx, a); err != nil {
-			if ctx.Err() != nil {
-				return nil
+		default:
+			err := t.work(ctx, a)
+			if err == nil || ctx.Err() != nil {
+				continue
 			}
 			if errors.Is(err, errFatal) {
 				return err
@@ -104,6 +94,24 @@ func (t *trainer) run(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// fetch long-polls for the assignment, registering again when the
+// coordinator forgot the worker; ok is false when there is none.
+func (t *trainer) fetch(ctx context.Context, known Known) (a Assignment, ok bool) {
+	a, err := t.coord.GetAssignment(ctx, t.id, known)
+	switch {
+	case ctx.Err() != nil:
+		return a, false
+	case errors.Is(err, ErrUnknownWorker):
+		t.reRegister(ctx)
+		return a, false
+	case err != nil:
+		t.log.Warn("get assignment", "err", err)
+		sleep(ctx, t.retry)
+		return a, false
+	}
+	return a, true
 }
 
 // rejoin leaves and registers again, which makes the coordinator start a new
