@@ -2,8 +2,11 @@ package k8s
 
 import (
 	"bufio"
+	"debug/elf"
 	"fmt"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -87,4 +90,60 @@ func readLines(t *testing.T, name string) []string {
 		t.Fatal(err)
 	}
 	return out
+}
+
+// TestScratchImage runs the binary as the image would: alone in an empty
+// root filesystem (chroot), as the image's non-root user, with no
+// environment. It needs root for chroot and skips otherwise.
+func TestScratchImage(t *testing.T) {
+	bin, err := whorlBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := elf.Open(bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	for _, p := range f.Progs {
+		if p.Type == elf.PT_INTERP {
+			t.Fatal("the binary has a program interpreter: it is not static and cannot run FROM scratch")
+		}
+	}
+	if os.Geteuid() != 0 {
+		t.Skip("chroot needs root; the static-binary check above ran")
+	}
+	root := t.TempDir()
+	if err := os.Chmod(root, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(filepath.Join(root, "tmp"), 0o1777); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(root, "whorl"), b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	user := dockerfileUser(t)
+	cmd := exec.Command("chroot", "--userspec="+user, root, "/whorl", "version")
+	cmd.Env = []string{}
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.HasPrefix(string(out), "whorl ") {
+		t.Fatalf("chroot --userspec=%s <root with only /whorl> /whorl version: %v\n%s", user, err, out)
+	}
+}
+
+// dockerfileUser is the Dockerfile's USER.
+func dockerfileUser(t *testing.T) string {
+	t.Helper()
+	for _, l := range readLines(t, "../Dockerfile") {
+		if f := strings.Fields(l); len(f) == 2 && f[0] == "USER" {
+			return f[1]
+		}
+	}
+	t.Fatal("Dockerfile has no USER")
+	return ""
 }

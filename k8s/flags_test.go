@@ -20,14 +20,17 @@ import (
 	"sigs.k8s.io/yaml"
 )
 
-// whorlBinary builds cmd/whorl once per test process.
+// whorlBinary builds cmd/whorl once per test process, the way the
+// Dockerfile does (static, -trimpath).
 var whorlBinary = sync.OnceValues(func() (string, error) {
 	dir, err := os.MkdirTemp("", "whorl-k8s-test")
 	if err != nil {
 		return "", err
 	}
 	bin := filepath.Join(dir, "whorl")
-	out, err := exec.Command("go", "build", "-o", bin, "github.com/whorl-ml/whorl/cmd/whorl").CombinedOutput()
+	cmd := exec.Command("go", "build", "-trimpath", "-o", bin, "github.com/whorl-ml/whorl/cmd/whorl")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	out, err := cmd.CombinedOutput()
 	if err != nil {
 		return "", fmt.Errorf("go build ./cmd/whorl: %w\n%s", err, out)
 	}
