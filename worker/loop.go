@@ -30,10 +30,11 @@ type trainer struct {
 	// the worker forces a new one (rejoin).
 	stuckAfter time.Duration
 
-	jobID string
-	rep   Replica
-	pos   Position
-	snap  []float32 // State() before the step in flight, restored on abort
+	jobID     string
+	idlePhase string // phase of the last assignment without work (logged once)
+	rep       Replica
+	pos       Position
+	snap      []float32 // State() before the step in flight, restored on abort
 	// pending are applied steps not yet reported (see flush); reporting is
 	// closed when the reports in flight are done.
 	pending   []Progress
@@ -130,14 +131,16 @@ func (t *trainer) rejoin(ctx context.Context) {
 // fine-tuning) or this worker waits to be placed in a ring.
 func (t *trainer) idle(ctx context.Context, a Assignment) {
 	t.dropRing()
-	if a.JobID != t.jobID && a.JobID != "" && t.rep != nil && a.Phase != PhasePretraining {
-		t.log.Info("job left pretraining", "job", t.jobID, "phase", a.Phase)
+	if a.Phase != t.idlePhase {
+		t.log.Info("no training work", "job", a.JobID, "phase", a.Phase, "rank", a.Rank, "generation", a.Generation)
+		t.idlePhase = a.Phase
 	}
 	sleep(ctx, t.retry)
 }
 
 // work trains the steps of one assignment.
 func (t *trainer) work(ctx context.Context, a Assignment) error {
+	t.idlePhase = ""
 	if err := t.ensureReplica(ctx, a); err != nil {
 		return err
 	}
