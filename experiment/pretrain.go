@@ -107,58 +107,17 @@ func SavePretrain(path string, c Config, st *PretrainState) error {
 // draws what an uninterrupted one would. save (if not nil) is called every
 // CheckpointEvery steps and at the end of every epoch.
 func Pretrain(ctx context.Context, c Config, d *Data, st *PretrainState, save func(*PretrainState) error, progress func(Event)) error {
-	p := c.Pretrain
-	aug := shard.Augment{Pad: p.Augmentation.CropPad, Flip: p.Augmentation.Flip}
-	steps := PretrainSteps(c, len(d.Split.Train))
-	var x []float32
-	var labels []int
+	run := &pretrainRun{c: c, d: d, st: st, save: save, progress: progress,
+		aug:   shard.Augment{Pad: c.Pretrain.Augmentation.CropPad, Flip: c.Pretrain.Augmentation.Flip},
+		steps: PretrainSteps(c, len(d.Split.Train))}
 	st.Net.SetTraining(true)
-	for ; st.Epoch < p.Epochs; st.Epoch, st.Step = st.Epoch+1, 0 {
-		order := shard.Assign(st.Epoch, int64(c.Seed), d.Split.Train, []string{"local"}, p.GlobalBatch)["local"]
-		var lossSum float64
-		var correct, seen int
-		start := time.Now()
-		for ; st.Step < steps; st.Step++ {
-			if err := ctx.Err(); err != nil { // interrupted between steps: keep the position
-				if save != nil && (st.Step > 0 || st.Epoch > 0) {
-					err = errors.Join(err, save(st))
-				}
-				return fmt.Errorf("pretrain epoch %d step %d: %w", st.Epoch+1, st.Step+1, err)
-			}
-			imgs := stepImages(order, st.Step, steps, p.GlobalBatch)
-			rng := rand.New(rand.NewPCG(c.Seed, uint64(st.Epoch)<<32|uint64(st.Step)))
-			x, labels = shard.RotationBatch(d.Set, imgs, d.Norm, aug, rng, x, labels)
-			st.Net.ZeroGrads()
-			loss, ok, err := st.Net.TrainStep(ctx, x, labels, 1)
-			if err != nil {
-				return fmt.Errorf("pretrain epoch %d step %d: %w", st.Epoch+1, st.Step+1, err)
-			}
-			st.Opt.Step(st.Net.Params(), st.Net.Grads(), learningRate(p.Schedule, p.LR, st.Epoch, st.Step, steps, p.Epochs))
-			lossSum += loss * float64(len(labels))
-			correct, seen = correct+ok, seen+len(labels)
-			if progress != nil {
-				progress(Event{Phase: "pretrain", Epoch: st.Epoch + 1, Epochs: p.Epochs, Step: st.Step + 1, Steps: steps,
-					Loss: lossSum / float64(seen), Accuracy: float64(correct) / float64(seen),
-					SamplesPerSec: float64(seen) / time.Since(start).Seconds()})
-			}
-			if save != nil && (st.Step+1)%c.CheckpointEvery == 0 && st.Step+1 < steps {
-				st.Step++
-				err := save(st)
-				st.Step--
-				if err != nil {
-					return err
-				}
-			}
-		}
-		es := EpochStat{Epoch: st.Epoch + 1}
-		if seen > 0 { // zero when resumed exactly at the end of an epoch
-			es.Loss, es.Accuracy = lossSum/float64(seen), float64(correct)/float64(seen)
+	for ; st.Epoch < c.Pretrain.Epochs; st.Epoch, st.Step = st.Epoch+1, 0 {
+		es, err := run.epoch(ctx)
+		if err != nil {
+			return err
 		}
 		st.History = append(st.History, es)
-		if progress != nil {
-			progress(Event{Phase: "pretrain", Epoch: st.Epoch + 1, Epochs: p.Epochs, Step: steps, Steps: steps,
-				Loss: es.Loss, Accuracy: es.Accuracy, EpochDone: true})
-		}
+		run.report(Event{Epoch: st.Epoch + 1, Step: run.steps, Loss: es.Loss, Accuracy: es.Accuracy, EpochDone: true})
 		if save != nil {
 			next := *st
 			next.Epoch, next.Step = st.Epoch+1, 0
@@ -168,4 +127,76 @@ func Pretrain(ctx context.Context, c Config, d *Data, st *PretrainState, save fu
 		}
 	}
 	return nil
+}
+
+// pretrainRun is the state of one single-process pretraining.
+type pretrainRun struct {
+	c        Config
+	d        *Data
+	st       *PretrainState
+	save     func(*PretrainState) error
+	progress func(Event)
+	aug      shard.Augment
+	steps    int
+	x        []float32
+	labels   []int
+}
+
+// epoch trains the rest of the current epoch from st.Step, checkpointing
+// every CheckpointEvery steps and when interrupted between steps.
+func (r *pretrainRun) epoch(ctx context.Context) (EpochStat, error) {
+	st, p := r.st, r.c.Pretrain
+	order := shard.Assign(st.Epoch, int64(r.c.Seed), r.d.Split.Train, []string{"local"}, p.GlobalBatch)["local"]
+	var lossSum float64
+	var correct, seen int
+	start := time.Now()
+	for ; st.Step < r.steps; st.Step++ {
+		if err := ctx.Err(); err != nil { // interrupted between steps: keep the position
+			if r.save != nil && (st.Step > 0 || st.Epoch > 0) {
+				err = errors.Join(err, r.save(st))
+			}
+			return EpochStat{}, fmt.Errorf("pretrain epoch %d step %d: %w", st.Epoch+1, st.Step+1, err)
+		}
+		imgs := stepImages(order, st.Step, r.steps, p.GlobalBatch)
+		rng := rand.New(rand.NewPCG(r.c.Seed, uint64(st.Epoch)<<32|uint64(st.Step)))
+		r.x, r.labels = shard.RotationBatch(r.d.Set, imgs, r.d.Norm, r.aug, rng, r.x, r.labels)
+		st.Net.ZeroGrads()
+		loss, ok, err := st.Net.TrainStep(ctx, r.x, r.labels, 1)
+		if err != nil {
+			return EpochStat{}, fmt.Errorf("pretrain epoch %d step %d: %w", st.Epoch+1, st.Step+1, err)
+		}
+		st.Opt.Step(st.Net.Params(), st.Net.Grads(), learningRate(p.Schedule, p.LR, st.Epoch, st.Step, r.steps, p.Epochs))
+		lossSum += loss * float64(len(r.labels))
+		correct, seen = correct+ok, seen+len(r.labels)
+		r.report(Event{Epoch: st.Epoch + 1, Step: st.Step + 1, Loss: lossSum / float64(seen),
+			Accuracy: float64(correct) / float64(seen), SamplesPerSec: float64(seen) / time.Since(start).Seconds()})
+		if err := r.checkpoint(); err != nil {
+			return EpochStat{}, err
+		}
+	}
+	es := EpochStat{Epoch: st.Epoch + 1}
+	if seen > 0 { // zero when resumed exactly at the end of an epoch
+		es.Loss, es.Accuracy = lossSum/float64(seen), float64(correct)/float64(seen)
+	}
+	return es, nil
+}
+
+// checkpoint saves the position after the step just done every
+// CheckpointEvery steps (the epoch's end is saved by Pretrain).
+func (r *pretrainRun) checkpoint() error {
+	st := r.st
+	if r.save == nil || (st.Step+1)%r.c.CheckpointEvery != 0 || st.Step+1 >= r.steps {
+		return nil
+	}
+	next := *st
+	next.Step++
+	return r.save(&next)
+}
+
+// report fills in the phase and sizes of an event and passes it on.
+func (r *pretrainRun) report(e Event) {
+	if r.progress != nil {
+		e.Phase, e.Epochs, e.Steps = "pretrain", r.c.Pretrain.Epochs, r.steps
+		r.progress(e)
+	}
 }

@@ -117,68 +117,95 @@ func ReinitBlocks(n *model.Net, k int, seed int64) error {
 // Supervised trains n on the labeled training images with recipe s and
 // returns the per-epoch history (validation accuracy measured after each
 // epoch). The data order and augmentation are drawn from seed, so the
-// baseline and the fine-tuning see the same batches.
+// baseline and the fine-tuning see the same batches. The first freeze
+// blocks stay fixed; the feature blocks learn at s.BodyLRScale times the
+// head's rate.
 func Supervised(ctx context.Context, n *model.Net, d *Data, s SupervisedConfig, freeze int, seed uint64,
 	phase string, progress func(Event)) ([]EpochStat, error) {
-	body, head := supervisedOptimizer(s), supervisedOptimizer(s)
-	skip, headAt := frozenPrefix(n, freeze), headOffset(n)
-	bodyScale := s.BodyLRScale
-	if bodyScale == 0 {
-		bodyScale = 1
+	run := &supervisedRun{n: n, d: d, s: s, phase: phase, progress: progress,
+		body: supervisedOptimizer(s), head: supervisedOptimizer(s),
+		skip: frozenPrefix(n, freeze), headAt: headOffset(n), bodyScale: s.BodyLRScale,
+		aug: shard.Augment{Pad: s.Augmentation.CropPad, Flip: s.Augmentation.Flip},
+		idx: append([]int(nil), d.LabeledTrain...)}
+	if run.bodyScale == 0 {
+		run.bodyScale = 1
 	}
-	aug := shard.Augment{Pad: s.Augmentation.CropPad, Flip: s.Augmentation.Flip}
-	idx := append([]int(nil), d.LabeledTrain...)
-	steps := len(idx) / s.Batch
-	if len(idx)%s.Batch >= 2 || steps == 0 {
-		steps++ // keep a last partial batch of at least 2 (BatchNorm needs 2)
+	run.steps = len(run.idx) / s.Batch
+	if len(run.idx)%s.Batch >= 2 || run.steps == 0 {
+		run.steps++ // keep a last partial batch of at least 2 (BatchNorm needs 2)
 	}
 	var hist []EpochStat
-	var x []float32
-	var labels []int
 	for e := range s.Epochs {
-		rng := rand.New(rand.NewPCG(seed, uint64(e)))
-		rng.Shuffle(len(idx), func(a, b int) { idx[a], idx[b] = idx[b], idx[a] })
-		n.SetTraining(true)
-		var lossSum float64
-		var correct, seen int
-		start := time.Now()
-		for st := range steps {
-			part := idx[st*s.Batch : min((st+1)*s.Batch, len(idx))]
-			x, labels = shard.ClassBatch(d.Set, part, d.Norm, aug, rng, x, labels)
-			n.ZeroGrads()
-			loss, ok, err := n.TrainStep(ctx, x, labels, 1)
-			if err != nil {
-				return hist, fmt.Errorf("%s epoch %d step %d: %w", phase, e+1, st+1, err)
-			}
-			lr := learningRate(s.Schedule, s.LR, e, st, steps, s.Epochs)
-			p, g := n.Params(), n.Grads()
-			if skip < headAt {
-				body.Step(p[skip:headAt], g[skip:headAt], lr*bodyScale)
-			}
-			head.Step(p[headAt:], g[headAt:], lr)
-			lossSum += loss * float64(len(part))
-			correct, seen = correct+ok, seen+len(part)
-			if progress != nil {
-				progress(Event{Phase: phase, Epoch: e + 1, Epochs: s.Epochs, Step: st + 1, Steps: steps,
-					Loss: lossSum / float64(seen), Accuracy: float64(correct) / float64(seen),
-					SamplesPerSec: float64(seen) / time.Since(start).Seconds()})
-			}
-		}
-		es := EpochStat{Epoch: e + 1, Loss: lossSum / float64(seen), Accuracy: float64(correct) / float64(seen)}
-		if len(d.Validation) > 0 {
-			c, err := Classify(ctx, n, d, d.Validation)
-			if err != nil {
-				return hist, fmt.Errorf("%s epoch %d: validate: %w", phase, e+1, err)
-			}
-			es.ValidationAccuracy = c.Accuracy()
+		es, err := run.epoch(ctx, e, rand.New(rand.NewPCG(seed, uint64(e))))
+		if err != nil {
+			return hist, err
 		}
 		hist = append(hist, es)
-		if progress != nil {
-			progress(Event{Phase: phase, Epoch: e + 1, Epochs: s.Epochs, Step: steps, Steps: steps, Loss: es.Loss,
-				Accuracy: es.Accuracy, EpochDone: true})
-		}
 	}
 	return hist, nil
+}
+
+// supervisedRun is the state of one supervised training.
+type supervisedRun struct {
+	n            *model.Net
+	d            *Data
+	s            SupervisedConfig
+	phase        string
+	progress     func(Event)
+	body, head   model.Optimizer
+	skip, headAt int
+	bodyScale    float64
+	aug          shard.Augment
+	idx          []int
+	steps        int
+	x            []float32
+	labels       []int
+}
+
+// epoch trains one epoch (order and augmentation from rng) and validates.
+func (r *supervisedRun) epoch(ctx context.Context, e int, rng *rand.Rand) (EpochStat, error) {
+	r.n.SetTraining(true)
+	rng.Shuffle(len(r.idx), func(a, b int) { r.idx[a], r.idx[b] = r.idx[b], r.idx[a] })
+	var lossSum float64
+	var correct, seen int
+	start := time.Now()
+	for st := range r.steps {
+		part := r.idx[st*r.s.Batch : min((st+1)*r.s.Batch, len(r.idx))]
+		r.x, r.labels = shard.ClassBatch(r.d.Set, part, r.d.Norm, r.aug, rng, r.x, r.labels)
+		r.n.ZeroGrads()
+		loss, ok, err := r.n.TrainStep(ctx, r.x, r.labels, 1)
+		if err != nil {
+			return EpochStat{}, fmt.Errorf("%s epoch %d step %d: %w", r.phase, e+1, st+1, err)
+		}
+		lr := learningRate(r.s.Schedule, r.s.LR, e, st, r.steps, r.s.Epochs)
+		p, g := r.n.Params(), r.n.Grads()
+		if r.skip < r.headAt {
+			r.body.Step(p[r.skip:r.headAt], g[r.skip:r.headAt], lr*r.bodyScale)
+		}
+		r.head.Step(p[r.headAt:], g[r.headAt:], lr)
+		lossSum += loss * float64(len(part))
+		correct, seen = correct+ok, seen+len(part)
+		r.report(Event{Epoch: e + 1, Step: st + 1, Loss: lossSum / float64(seen), Accuracy: float64(correct) / float64(seen),
+			SamplesPerSec: float64(seen) / time.Since(start).Seconds()})
+	}
+	es := EpochStat{Epoch: e + 1, Loss: lossSum / float64(seen), Accuracy: float64(correct) / float64(seen)}
+	if len(r.d.Validation) > 0 {
+		c, err := Classify(ctx, r.n, r.d, r.d.Validation)
+		if err != nil {
+			return EpochStat{}, fmt.Errorf("%s epoch %d: validate: %w", r.phase, e+1, err)
+		}
+		es.ValidationAccuracy = c.Accuracy()
+	}
+	r.report(Event{Epoch: e + 1, Step: r.steps, Loss: es.Loss, Accuracy: es.Accuracy, EpochDone: true})
+	return es, nil
+}
+
+// report fills in the phase and sizes of an event and passes it on.
+func (r *supervisedRun) report(e Event) {
+	if r.progress != nil {
+		e.Phase, e.Epochs, e.Steps = r.phase, r.s.Epochs, r.steps
+		r.progress(e)
+	}
 }
 
 // Classify evaluates n (in evaluation mode) on images idx and returns the
