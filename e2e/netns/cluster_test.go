@@ -86,29 +86,46 @@ func newCluster(t *testing.T, tag string, nc, nw, slow int, delay time.Duration)
 		t.Fatal(err)
 	}
 	c := &cluster{t: t, dir: t.TempDir(), bin: bin}
-	ctx := context.Background()
-	add := func(name string) *node {
-		h, err := n.AddHost(ctx, tag+name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		nd := &node{id: name, host: h, log: filepath.Join(c.dir, name+".log")}
-		t.Cleanup(func() {
-			if t.Failed() {
-				t.Logf("--- %s (%s) log tail:\n%s", name, h.Addr, tailFile(nd.log, logLines()))
-			}
-			if err := h.Remove(context.Background()); err != nil {
-				t.Errorf("remove host %s: %v", h.Name, err)
-			}
-		})
-		return nd
-	}
 	for i := range nc {
-		c.coords = append(c.coords, add(fmt.Sprintf("c%d", i)))
+		c.coords = append(c.coords, c.addNode(n, tag, fmt.Sprintf("c%d", i)))
 	}
 	for i := range nw {
-		c.workers = append(c.workers, add(fmt.Sprintf("w%d", i)))
+		c.workers = append(c.workers, c.addNode(n, tag, fmt.Sprintf("w%d", i)))
 	}
+	grpcs := c.startCoordinators()
+	for i, wn := range c.workers {
+		c.startWorker(wn, grpcs, i == slow, delay)
+	}
+	c.dialClients(grpcs)
+	if _, err := c.status(30 * time.Second); err != nil {
+		t.Fatalf("no raft leader within 30 s: %v", err)
+	}
+	return c
+}
+
+// addNode adds host tag+name for a node, removed when the test ends.
+func (c *cluster) addNode(n *Network, tag, name string) *node {
+	t := c.t
+	t.Helper()
+	h, err := n.AddHost(context.Background(), tag+name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nd := &node{id: name, host: h, log: filepath.Join(c.dir, name+".log")}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("--- %s (%s) log tail:\n%s", name, h.Addr, tailFile(nd.log, logLines()))
+		}
+		if err := h.Remove(context.Background()); err != nil {
+			t.Errorf("remove host %s: %v", h.Name, err)
+		}
+	})
+	return nd
+}
+
+// startCoordinators starts the raft group with a static peer list and
+// returns the coordinators' gRPC addresses.
+func (c *cluster) startCoordinators() []string {
 	var peers, grpcs []string
 	for _, cn := range c.coords {
 		peers = append(peers, cn.id+"="+cn.addr(raftPort))
@@ -119,40 +136,47 @@ func newCluster(t *testing.T, tag string, nc, nw, slow int, delay time.Duration)
 		// leader of that moment; a coordinator that becomes leader later
 		// fails Baseline without it (reported to the experiment owner).
 		if err := os.MkdirAll(filepath.Join(c.dir, cn.id, "report"), 0o755); err != nil {
-			t.Fatal(err)
+			c.t.Fatal(err)
 		}
 		cn.args = []string{"coordinator", "--id", cn.id, "--raft-addr", cn.addr(raftPort), "--grpc-addr", cn.addr(grpcPort),
 			"--data-dir", filepath.Join(c.dir, cn.id), "--out", filepath.Join(c.dir, cn.id, "report"),
 			"--peers", strings.Join(peers, ","), "--worker-wait", "2m"}
 		c.start(cn)
 	}
-	for i, wn := range c.workers {
-		wn.args = []string{"worker", "--id", wn.id, "--coordinator", strings.Join(grpcs, ",")}
-		if i != slow {
-			wn.args = append(wn.args, "--listen", wn.addr(workerPort))
-		} else {
-			inner := net.JoinHostPort("127.0.0.1", workerPort)
-			wn.args = append(wn.args, "--listen", inner, "--advertise", wn.addr(workerPort))
-			if wn.proxy, err = StartProxy(wn.host, filepath.Join(c.dir, wn.id+"-proxy.log"), wn.addr(workerPort), inner, delay, false); err != nil {
-				t.Fatal(err)
-			}
-		}
+	return grpcs
+}
+
+// startWorker starts a worker; a slow one listens on loopback behind a
+// delay proxy on its advertised address.
+func (c *cluster) startWorker(wn *node, grpcs []string, slow bool, delay time.Duration) {
+	wn.args = []string{"worker", "--id", wn.id, "--coordinator", strings.Join(grpcs, ",")}
+	if !slow {
+		wn.args = append(wn.args, "--listen", wn.addr(workerPort))
 		c.start(wn)
+		return
 	}
+	inner := net.JoinHostPort("127.0.0.1", workerPort)
+	wn.args = append(wn.args, "--listen", inner, "--advertise", wn.addr(workerPort))
+	p, err := StartProxy(wn.host, filepath.Join(c.dir, wn.id+"-proxy.log"), wn.addr(workerPort), inner, delay, false)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	wn.proxy = p
+	c.start(wn)
+}
+
+// dialClients makes one client per coordinator, each starting there.
+func (c *cluster) dialClients(grpcs []string) {
 	for i := range grpcs {
 		rotated := append(append([]string{}, grpcs[i:]...), grpcs[:i]...)
 		cl, err := coordinator.NewClient(coordinator.ClientConfig{Addrs: rotated,
 			RetryTimeout: 10 * time.Second, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 		if err != nil {
-			t.Fatal(err)
+			c.t.Fatal(err)
 		}
-		t.Cleanup(func() { cl.Close() })
+		c.t.Cleanup(func() { cl.Close() })
 		c.clients = append(c.clients, cl)
 	}
-	if _, err := c.status(30 * time.Second); err != nil {
-		t.Fatalf("no raft leader within 30 s: %v", err)
-	}
-	return c
 }
 
 // start (re)starts a node's process with its arguments.

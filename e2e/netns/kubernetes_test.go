@@ -41,13 +41,6 @@ func TestKubernetesBase(t *testing.T) {
 	sts := decodeManifest[*appsv1.StatefulSet](t, "coordinator.yaml", "StatefulSet")
 	dep := decodeManifest[*appsv1.Deployment](t, "worker.yaml", "Deployment")
 	job := decodeManifest[*batchv1.Job](t, "submit-job.yaml", "Job")
-	dir := t.TempDir()
-	ctx := context.Background()
-	type pod struct {
-		name string
-		tpl  corev1.PodTemplateSpec
-		host *Host
-	}
 	var pods []*pod
 	for i := range int(*sts.Spec.Replicas) {
 		pods = append(pods, &pod{name: fmt.Sprintf("%s-%d", sts.Name, i), tpl: sts.Spec.Template})
@@ -56,45 +49,74 @@ func TestKubernetesBase(t *testing.T) {
 		pods = append(pods, &pod{name: fmt.Sprintf("%s-%d", dep.Name, i), tpl: dep.Spec.Template})
 	}
 	pods = append(pods, &pod{name: job.Name, tpl: job.Spec.Template})
+	hosts := addPodHosts(t, n, pods, int(*sts.Spec.Replicas), sts.Spec.ServiceName)
+	dir := t.TempDir()
+	begin := time.Now()
+	for _, p := range pods {
+		p.start(t, bin, dir, hosts)
+	}
+	submit := pods[len(pods)-1].proc
+	if err := submit.Wait(4 * time.Minute); err != nil {
+		t.Fatalf("the submit Job's pod (%s): %v", strings.Join(job.Spec.Template.Spec.Containers[0].Args, " "), err)
+	}
+	checkSubmitLog(t, submit.Tail(1000))
+	t.Logf("RESULT kubernetes-base: the submit Job ended with the report after %s", time.Since(begin).Round(time.Second))
+}
+
+// pod is one pod of the base run as a host.
+type pod struct {
+	name string
+	tpl  corev1.PodTemplateSpec
+	host *Host
+	proc *Proc
+}
+
+// addPodHosts adds a host per pod and returns the /etc/hosts that cluster
+// DNS stands for: the first coordinators pods by their names under the
+// headless Service, the Service itself and the client Service whorl.
+func addPodHosts(t *testing.T, n *Network, pods []*pod, coordinators int, service string) string {
+	t.Helper()
 	var hosts strings.Builder
+	hosts.WriteString("127.0.0.1 localhost\n")
 	for i, p := range pods {
-		h, err := n.AddHost(ctx, fmt.Sprintf("k%d", i))
+		h, err := n.AddHost(context.Background(), fmt.Sprintf("k%d", i))
 		if err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { _ = h.Remove(context.Background()) })
 		p.host = h
-		if i < int(*sts.Spec.Replicas) { // pod DNS through the headless Service; the client Service
-			fmt.Fprintf(&hosts, "%s %s.%s\n%s %s\n%s whorl\n", h.Addr, p.name, sts.Spec.ServiceName, h.Addr, sts.Spec.ServiceName, h.Addr)
+		if i < coordinators {
+			fmt.Fprintf(&hosts, "%s %s.%s\n%s %s\n%s whorl\n", h.Addr, p.name, service, h.Addr, service, h.Addr)
 		}
 	}
-	var procs []*Proc
-	var submit *Proc
-	for _, p := range pods {
-		if err := p.host.SetHosts("127.0.0.1 localhost\n" + hosts.String()); err != nil {
-			t.Fatal(err)
-		}
-		root := filepath.Join(dir, p.name)
-		args, env := podProcess(t, p.tpl, p.name, p.host.Addr.String(), root)
-		log := filepath.Join(dir, p.name+".log")
-		proc, err := p.host.Start(log, "env", append(append([]string{"-i"}, env...), append([]string{bin}, args...)...)...)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() {
-			if t.Failed() {
-				t.Logf("--- %s log tail:\n%s", p.name, tailFile(log, logLines()))
-			}
-		})
-		procs = append(procs, proc)
-		if p.name == job.Name {
-			submit = proc
-		}
+	return hosts.String()
+}
+
+// start runs the pod's container on its host with its manifest's
+// arguments and environment.
+func (p *pod) start(t *testing.T, bin, dir, hosts string) {
+	t.Helper()
+	if err := p.host.SetHosts(hosts); err != nil {
+		t.Fatal(err)
 	}
-	if err := submit.Wait(4 * time.Minute); err != nil {
-		t.Fatalf("the submit Job's pod (%s): %v", strings.Join(job.Spec.Template.Spec.Containers[0].Args, " "), err)
+	args, env := podProcess(t, p.tpl, p.name, p.host.Addr.String(), filepath.Join(dir, p.name))
+	log := filepath.Join(dir, p.name+".log")
+	proc, err := p.host.Start(log, "env", append(append([]string{"-i"}, env...), append([]string{bin}, args...)...)...)
+	if err != nil {
+		t.Fatal(err)
 	}
-	out := submit.Tail(1000)
+	p.proc = proc
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("--- %s log tail:\n%s", p.name, tailFile(log, logLines()))
+		}
+	})
+}
+
+// checkSubmitLog wants the submit Job's log to end with the report and to
+// show both worker pods training.
+func checkSubmitLog(t *testing.T, out string) {
+	t.Helper()
 	m := regexp.MustCompile(`(?m)^report: (\{.*\})$`).FindStringSubmatch(out)
 	if m == nil {
 		t.Fatalf("the submit Job's log has no report:\n%s", out)
@@ -110,19 +132,6 @@ func TestKubernetesBase(t *testing.T) {
 	if !regexp.MustCompile(`(?m)pretraining .* workers 2$`).MatchString(out) {
 		t.Errorf("the submit Job's progress never shows the 2 worker pods training:\n%s", out)
 	}
-	t.Logf("RESULT kubernetes-base: the submit Job ended with the report after %s", time.Since(start(procs)).Round(time.Second))
-}
-
-// start is when the first of procs was started (approximately: now minus
-// the oldest log's age).
-func start(procs []*Proc) time.Time {
-	first := time.Now()
-	for _, p := range procs {
-		if st, err := os.Stat(p.Log); err == nil && st.ModTime().Before(first) {
-			first = st.ModTime()
-		}
-	}
-	return first
 }
 
 // decodeManifest decodes the one object of kind in a base file strictly.

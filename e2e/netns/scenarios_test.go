@@ -141,9 +141,16 @@ func runFault(t *testing.T, f fault) {
 	stop()
 	r.checkProgress(t)
 	r.checkExactlyOnce(t, job.Pretrain.Epochs, rep.Dataset.Train)
+	checkRecovery(t, f, r, at, before.generation, rep.Dataset.Train)
+}
+
+// checkRecovery logs the scenario's measurements and wants training to
+// have resumed within the target.
+func checkRecovery(t *testing.T, f fault, r *recorder, at time.Time, gen uint64, train int) {
+	t.Helper()
 	ok := func(v committed) bool { return true }
 	if f.membership {
-		ok = func(v committed) bool { return v.generation > before.generation }
+		ok = func(v committed) bool { return v.generation > gen }
 	}
 	first, err := r.recovery(at, ok)
 	if err != nil {
@@ -159,7 +166,7 @@ func runFault(t *testing.T, f fault) {
 	t.Logf("RESULT %s: recovery (longest time without a committed step after the fault) %.2f s; first step %s %.2f s after the fault; "+
 		"median step %.0f ms before the fault, %s during it; train images %d, each once per epoch",
 		f.name, stall.Seconds(), map[bool]string{true: "of a new ring generation", false: "committed"}[f.membership], first.Seconds(),
-		ms(r.medianStep(at.Add(-time.Minute), at)), during, rep.Dataset.Train)
+		ms(r.medianStep(at.Add(-time.Minute), at)), during, train)
 	target := recoveryTarget
 	if f.within > 0 {
 		target = f.within
