@@ -19,6 +19,7 @@ type sample struct {
 	total       uint32
 	generation  uint64
 	leader      string
+	members     int // workers with a rank in the current ring
 	ckptEpoch   uint32
 	ckptStep    uint32
 }
@@ -76,6 +77,11 @@ func (r *recorder) add(st *pb.JobStatusResponse, err error) {
 	}
 	s := sample{at: time.Now(), phase: st.GetPhase(), epoch: st.GetEpoch(), next: st.GetNextStep(), total: st.GetTotalSteps(),
 		generation: st.GetGeneration(), leader: st.GetLeaderId()}
+	for _, w := range st.GetWorkers() {
+		if w.GetRank() >= 0 {
+			s.members++
+		}
+	}
 	if ck := st.GetLatestCheckpoint(); ck != nil {
 		s.ckptEpoch, s.ckptStep = ck.GetEpoch(), ck.GetStep()
 	}

@@ -229,15 +229,31 @@ func killLeader(t *testing.T, c *cluster, r *recorder) func() {
 	return nil
 }
 
-// workerLinkDown pulls worker 1's cable; undo plugs it back.
+// workerLinkDown pulls worker 1's cable: the ring goes on with 3; undo
+// plugs it back and the worker must rejoin the ring.
 func workerLinkDown(t *testing.T, c *cluster, r *recorder) func() {
 	w := c.workers[1]
 	if err := w.host.LinkDown(context.Background()); err != nil {
 		t.Fatal(err)
 	}
+	if _, err := r.waitFor(10*time.Second, "a ring of the 3 other workers", func(s sample) bool { return s.members == len(c.workers)-1 }); err != nil {
+		t.Error(err)
+	}
 	return func() {
 		if err := w.host.LinkUp(context.Background()); err != nil {
 			t.Error(err)
+		}
+		up := time.Now()
+		s, err := r.waitFor(20*time.Second, "worker 1 back in the ring", func(s sample) bool {
+			return s.members == len(c.workers) || s.phase != pb.Phase_PHASE_PRETRAINING
+		})
+		switch {
+		case err != nil:
+			t.Error(err)
+		case s.members == len(c.workers):
+			t.Logf("worker 1 back in the ring %.2f s after its link came up", time.Since(up).Seconds())
+		default:
+			t.Logf("pretraining ended before worker 1 rejoined")
 		}
 	}
 }

@@ -33,7 +33,8 @@ if [ -x "$out/bin/kube-apiserver" ] && [ -x "$out/bin/kubectl" ]; then
   exit 0
 fi
 
-dir=$(GOFLAGS=-mod=mod GOWORK=off "$go" mod download -json "k8s.io/kubernetes@$K8S_VERSION" |
+# Outside any module, so that nothing touches the caller's go.mod or go.sum.
+dir=$(cd / && GOFLAGS=-mod=mod GOWORK=off "$go" mod download -json "k8s.io/kubernetes@$K8S_VERSION" |
   sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
 [ -d "$dir" ] || { echo "build-apiserver: go mod download of k8s.io/kubernetes@$K8S_VERSION gave no Dir" >&2; exit 1; }
 
