@@ -69,6 +69,7 @@ type cluster struct {
 	// clients[i] starts at coordinator i; the driver's calls go through
 	// call, which moves to the next one when an attempt fails.
 	clients []*coordinator.Client
+	grpcs   []string
 	mu      sync.Mutex
 	cur     int
 }
@@ -167,16 +168,28 @@ func (c *cluster) startWorker(wn *node, grpcs []string, slow bool, delay time.Du
 
 // dialClients makes one client per coordinator, each starting there.
 func (c *cluster) dialClients(grpcs []string) {
+	c.grpcs = grpcs
 	for i := range grpcs {
-		rotated := append(append([]string{}, grpcs[i:]...), grpcs[:i]...)
-		cl, err := coordinator.NewClient(coordinator.ClientConfig{Addrs: rotated,
-			RetryTimeout: 10 * time.Second, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-		if err != nil {
-			c.t.Fatal(err)
-		}
-		c.t.Cleanup(func() { cl.Close() })
-		c.clients = append(c.clients, cl)
+		c.clients = append(c.clients, c.newClient(i))
 	}
+	c.t.Cleanup(func() {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		for _, cl := range c.clients {
+			cl.Close()
+		}
+	})
+}
+
+// newClient returns a client that starts at coordinator i.
+func (c *cluster) newClient(i int) *coordinator.Client {
+	rotated := append(append([]string{}, c.grpcs[i:]...), c.grpcs[:i]...)
+	cl, err := coordinator.NewClient(coordinator.ClientConfig{Addrs: rotated,
+		RetryTimeout: 10 * time.Second, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	return cl
 }
 
 // start (re)starts a node's process with its arguments.
@@ -206,8 +219,12 @@ func (c *cluster) call(ctx context.Context, f func(context.Context, *coordinator
 		if err == nil || ctx.Err() != nil {
 			return err
 		}
+		// A failed client may have followed a leader that is now cut off:
+		// replace it, and try the next coordinator.
 		c.mu.Lock()
 		if c.clients[c.cur] == cl {
+			cl.Close()
+			c.clients[c.cur] = c.newClient(c.cur)
 			c.cur = (c.cur + 1) % len(c.clients)
 		}
 		c.mu.Unlock()

@@ -55,7 +55,9 @@ type fault struct {
 	bounded bool
 	within  time.Duration
 	// pending names a known defect outside e2e/netns that makes the
-	// scenario fail; it is skipped unless WHORL_E2E_PENDING=1.
+	// training checks (progress, exactly once, recovery) fail: unless
+	// WHORL_E2E_PENDING=1 their failures are logged, not reported; the job
+	// must still finish and the fault's own checks still count.
 	pending string
 	// hold is how long the fault lasts before undo.
 	hold time.Duration
@@ -102,9 +104,6 @@ func TestFaults(t *testing.T) {
 // runFault starts 3 coordinators and 4 workers, submits the job, injects the
 // fault a quarter into the first epoch, and checks the job.
 func runFault(t *testing.T, f fault) {
-	if f.pending != "" && os.Getenv("WHORL_E2E_PENDING") != "1" {
-		t.Skipf("pending (WHORL_E2E_PENDING=1 runs it): %s", f.pending)
-	}
 	slow := -1
 	if f.delay > 0 {
 		slow = f.slow
@@ -139,14 +138,19 @@ func runFault(t *testing.T, f fault) {
 	}
 	rep := c.finish(ctx, t, id, r)
 	stop()
-	r.checkProgress(t)
-	r.checkExactlyOnce(t, job.Pretrain.Epochs, rep.Dataset.Train)
-	checkRecovery(t, f, r, at, before.generation, rep.Dataset.Train)
+	e := errorf(t.Errorf)
+	if f.pending != "" && os.Getenv("WHORL_E2E_PENDING") != "1" {
+		t.Logf("PENDING (WHORL_E2E_PENDING=1 makes these failures count): %s", f.pending)
+		e = func(format string, args ...any) { t.Logf("PENDING check failed: "+format, args...) }
+	}
+	r.checkProgress(e)
+	r.checkExactlyOnce(e, job.Pretrain.Epochs, rep.Dataset.Train)
+	checkRecovery(t, e, f, r, at, before.generation, rep.Dataset.Train)
 }
 
 // checkRecovery logs the scenario's measurements and wants training to
 // have resumed within the target.
-func checkRecovery(t *testing.T, f fault, r *recorder, at time.Time, gen uint64, train int) {
+func checkRecovery(t *testing.T, e errorf, f fault, r *recorder, at time.Time, gen uint64, train int) {
 	t.Helper()
 	ok := func(v committed) bool { return true }
 	if f.membership {
@@ -154,7 +158,8 @@ func checkRecovery(t *testing.T, f fault, r *recorder, at time.Time, gen uint64,
 	}
 	first, err := r.recovery(at, ok)
 	if err != nil {
-		t.Fatal(err)
+		e("%v", err)
+		return
 	}
 	// Training has recovered when it commits steps again: the longest time
 	// without a committed step after the fault.
@@ -172,7 +177,7 @@ func checkRecovery(t *testing.T, f fault, r *recorder, at time.Time, gen uint64,
 		target = f.within
 	}
 	if f.bounded && stall > target {
-		t.Errorf("%s: training stalled %v after the fault, target %v", f.name, stall, target)
+		e("%s: training stalled %v after the fault, target %v", f.name, stall, target)
 	}
 }
 
@@ -266,8 +271,11 @@ func partitionLeader(t *testing.T, c *cluster, r *recorder) func() {
 	if err := old.host.Isolate(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := r.waitFor(30*time.Second, "a new leader in the majority", func(s sample) bool { return s.leader != "" && s.leader != old.id }); err != nil {
+	isolated := time.Now()
+	if _, err := r.waitFor(recoveryTarget, "a new leader in the majority", func(s sample) bool { return s.leader != "" && s.leader != old.id }); err != nil {
 		t.Error(err)
+	} else {
+		t.Logf("new leader in the majority %.2f s after the partition", time.Since(isolated).Seconds())
 	}
 	// The isolated node, asked on its own host (loopback, not eth0), must
 	// not still claim to lead: no split brain.
@@ -279,6 +287,26 @@ func partitionLeader(t *testing.T, c *cluster, r *recorder) func() {
 		if err := old.host.Heal(ctx); err != nil {
 			t.Error(err)
 		}
+		rejoined(t, c, r, old)
+	}
+}
+
+// rejoined wants the healed coordinator, asked on its own host, to follow
+// the majority's leader.
+func rejoined(t *testing.T, c *cluster, r *recorder, old *node) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		s, _ := r.last()
+		out, err := old.host.Output(context.Background(), c.bin, "status", "--json", "--timeout", "2s", "--coordinator", old.addr(grpcPort))
+		if err == nil && s.leader != "" && strings.Contains(string(out), fmt.Sprintf(`"leaderId": %q`, s.leader)) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Errorf("the healed coordinator %s does not follow leader %s: %v\n%.300s", old.id, s.leader, err, out)
+			return
+		}
+		time.Sleep(200 * time.Millisecond)
 	}
 }
 
