@@ -45,6 +45,10 @@ type benchTrainResult struct {
 	AchievedGFLOPS    float64 `json:"achieved_gflops"`
 	PeakRSSBytes      int64   `json:"peak_rss_bytes"`
 	Loss              float64 `json:"loss"`
+	// CPUSeconds is the process CPU time (user+system) of the timed steps; on a shared machine
+	// samples per CPU-second is steadier than samples per second.
+	CPUSeconds          float64 `json:"cpu_seconds"`
+	SamplesPerCPUSecond float64 `json:"samples_per_cpu_second"`
 	// Torch holds the PyTorch reference runs of the same session (--torch-reference).
 	Torch []torchResult `json:"torch,omitempty"`
 	// Speedup is samples_per_second over the fastest PyTorch run.
@@ -166,19 +170,19 @@ func runBenchTrain(ctx context.Context, o benchTrainOpts) (benchTrainResult, err
 		}
 	}
 	var loss float64
-	steps, t0 := 0, time.Now()
+	steps, t0, c0 := 0, time.Now(), cpuSeconds()
 	for time.Since(t0).Seconds() < o.seconds || steps < 5 {
 		if loss, err = step(); err != nil {
 			return benchTrainResult{}, fmt.Errorf("bench train step %d: %w", steps, err)
 		}
 		steps++
 	}
-	dt := time.Since(t0).Seconds()
+	dt, cpu := time.Since(t0).Seconds(), cpuSeconds()-c0
 	sps := float64(steps*o.batch) / dt
 	gf := 3 * float64(net.ForwardFLOPs()) / 1e9
 	return benchTrainResult{Model: o.arch, Size: o.size, Batch: o.batch, Threads: o.threads, Kernel: gemm.Kernel(),
 		Steps: steps, Seconds: dt, SamplesPerSecond: sps, TrainGFLOPPerSamp: gf, AchievedGFLOPS: sps * gf,
-		PeakRSSBytes: peakRSS(), Loss: loss}, nil
+		PeakRSSBytes: peakRSS(), Loss: loss, CPUSeconds: cpu, SamplesPerCPUSecond: float64(steps*o.batch) / cpu}, nil
 }
 
 // rotationBatch is batch/4 random N(0,1) images, each in its 4 rotations (grouped by rotation,
@@ -202,6 +206,15 @@ func rotationBatch(batch, size int) ([]float32, []int) {
 	return x, labels
 }
 
+// cpuSeconds is the process's user+system CPU time so far (0 when unknown).
+func cpuSeconds() float64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
+}
+
 // peakRSS is the process's maximum resident set size in bytes (0 when unknown).
 func peakRSS() int64 {
 	var ru syscall.Rusage
@@ -216,10 +229,10 @@ func printBenchTrain(w io.Writer, r benchTrainResult, asJSON bool) error {
 	if asJSON {
 		return json.NewEncoder(w).Encode(r)
 	}
-	_, err := fmt.Fprintf(w, "%s %dpx batch %d, %d threads (%s GEMM): %d steps in %.1fs\n"+
-		"  %.2f samples/s, %.2f GFLOPS achieved (%.4f GFLOP/sample), peak RSS %.0f MiB, loss %.4f\n",
-		r.Model, r.Size, r.Batch, r.Threads, r.Kernel, r.Steps, r.Seconds,
-		r.SamplesPerSecond, r.AchievedGFLOPS, r.TrainGFLOPPerSamp, float64(r.PeakRSSBytes)/(1<<20), r.Loss)
+	_, err := fmt.Fprintf(w, "%s %dpx batch %d, %d threads (%s GEMM): %d steps in %.1fs (%.1f CPU-s)\n"+
+		"  %.2f samples/s (%.1f per CPU-s), %.2f GFLOPS achieved (%.4f GFLOP/sample), peak RSS %.0f MiB, loss %.4f\n",
+		r.Model, r.Size, r.Batch, r.Threads, r.Kernel, r.Steps, r.Seconds, r.CPUSeconds, r.SamplesPerSecond,
+		r.SamplesPerCPUSecond, r.AchievedGFLOPS, r.TrainGFLOPPerSamp, float64(r.PeakRSSBytes)/(1<<20), r.Loss)
 	for _, t := range r.Torch {
 		if err != nil {
 			return err
