@@ -226,6 +226,7 @@ func (t *trainer) ensureRing(ctx context.Context, a Assignment) error {
 		t.dropRing()
 		return fmt.Errorf("broadcast weights in generation %d: %w", a.Generation, err)
 	}
+	t.moved(a.Generation)
 	t.met.generation.Set(float64(a.Generation))
 	t.met.generationChanges.Inc()
 	t.met.rank.Set(float64(a.Rank))

@@ -102,6 +102,14 @@ func (t *trainer) complete(a Assignment, st StepWork, loss float64, took, wait t
 		Epoch: a.Epoch, Step: st.Step, Loss: loss, Images: len(st.IDs), StepTime: took, ReduceWait: wait})
 }
 
+// moved records the position and generation after a broadcast for the
+// heartbeat (the last step's timings stay).
+func (t *trainer) moved(gen uint64) {
+	t.mu.Lock()
+	t.last.Generation, t.last.Epoch, t.last.Step = gen, t.pos.Epoch, t.pos.Step
+	t.mu.Unlock()
+}
+
 // flush reports the pending steps. It is called when a collective that
 // follows them completed here: every member contributed to it, so every
 // member had applied them, and a step the coordinator counts as done is in
