@@ -11,8 +11,18 @@
 // same bridge (nsenter --net, keeping the mount namespace so that namespaces
 // created by the driver are visible to the parent), and the parent removes
 // every namespace and process of the run when the child exits, however it
-// exits.
+// exits; namespaces of runs whose process died are removed at the next run.
 //
-// Everything here needs root, iproute2, nftables and nsenter; without root
-// Main runs the tests, which skip with a message saying so.
+// The tests: the harness itself (hosts reach each other only over the
+// bridge, faults cut and restore exactly that, removal leaves nothing);
+// TestFaults, 3 coordinators and 4 workers of the real binary per scenario
+// (leader killed, worker link down and up, coordinator partitioned, 10%
+// loss, SIGTERM, delayed link), each checking that the job finishes with a
+// report, committed progress never goes back, every image of an epoch is
+// consumed once and training resumes within 5 s; and TestKubernetesBase,
+// the pods of k8s/base run as hosts with their manifests' arguments and
+// environment and /etc/hosts standing in for cluster DNS.
+//
+// Everything here needs root, iproute2, nftables and util-linux; without
+// root Main runs the tests, which skip with a message saying so.
 package netns
