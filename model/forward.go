@@ -5,12 +5,13 @@ import (
 	"fmt"
 )
 
-// colCacheBudget bounds (in floats) the im2col matrices kept from forward for backward, so that
-// backward need not rebuild them; layers are served first-fit in forward order. 48 Mi floats
-// (192 MiB) covers small's 32 px layers and nin4's 5x5x3 and 3x3 layers at batch 128 (nin4 stays
-// near 1.1 GiB peak RSS). It depends on the batch geometry only, never on the thread count, and
-// results are bit-identical with or without the cache.
-var colCacheBudget = 48 << 20
+// workspaceTarget (in floats) is how large a workspace may grow by keeping im2col matrices from
+// forward for backward, so that backward need not rebuild them: after the activations and
+// scratch are counted, the rest of the target is given to layers first-fit in forward order.
+// 1.1 GiB caches all of small and nin4's layers except its 315 MiB 5x5x96 one at batch 128,
+// keeping nin4 near 1.1 GiB peak RSS. It depends on the batch geometry only, never on the thread
+// count, and results are bit-identical with or without the cache.
+var workspaceTarget = 1100 << 20 / 4
 
 // workspace holds the activation and scratch buffers for batches of up to cap images, reused
 // across steps so that training allocates nothing per step.
@@ -31,33 +32,30 @@ func (n *Net) ensure(batch int) *workspace {
 	if n.ws != nil && batch <= n.ws.cap {
 		return n.ws
 	}
+	n.ws = nil // let the old buffers go before allocating the new ones
 	S := n.cfg.InputSize
-	sh := shape{N: batch, H: S, W: S, C: 3}
-	ws := &workspace{cap: batch, input: make([]float32, sh.size())}
+	in := shape{N: batch, H: S, W: S, C: 3}
+	budget := max(0, workspaceTarget-n.layerBuffers(in, false))
+	ws := &workspace{cap: batch, input: make([]float32, in.size())}
 	var grad, col, part int
-	budget := colCacheBudget
+	sh := in
 	for _, b := range n.blocks {
 		for _, u := range b.units {
 			col = max(col, u.conv.colSize(sh))
+			grad = max(grad, sh.size())
 			u.conv.cache = nil
 			if cs := u.conv.cacheSize(sh); cs > 0 && cs <= budget {
 				u.conv.cache, budget = make([]float32, cs), budget-cs
 			}
-			grad = max(grad, sh.size())
 			sh = u.conv.outShape(sh)
-			u.y, u.z = make([]float32, sh.size()), make([]float32, sh.size())
 			part = max(part, partialSize(sh.rows(), sh.C, 2))
 			grad = max(grad, sh.size())
 		}
 		if b.pool != nil {
-			b.pool.argmax = nil
-			if b.pool.kind == poolMax {
-				b.pool.argmax = make([]int32, b.pool.outShape(sh).size())
-			}
 			sh = b.pool.outShape(sh)
-			b.out = make([]float32, sh.size())
 		}
 	}
+	n.layerBuffers(in, true)
 	c := n.cfg.Classes
 	ws.feat, ws.dfeat = make([]float32, batch*n.cfg.Width), make([]float32, batch*n.cfg.Width)
 	ws.logits, ws.dlogits = make([]float32, batch*c), make([]float32, batch*c)
@@ -65,6 +63,37 @@ func (n *Net) ensure(batch int) *workspace {
 	ws.col, ws.part = make([]float32, col), make([]float32, part)
 	n.ws = ws
 	return ws
+}
+
+// layerBuffers counts (and, with alloc, allocates) the per-layer activation buffers for input
+// geometry in, plus the shared gradient and scratch buffers, in floats.
+func (n *Net) layerBuffers(in shape, alloc bool) int {
+	total, grad, col := in.size(), in.size(), 0
+	sh := in
+	for _, b := range n.blocks {
+		for _, u := range b.units {
+			col = max(col, u.conv.colSize(sh))
+			sh = u.conv.outShape(sh)
+			total += 2*sh.size() + 2*partialSize(sh.rows(), sh.C, 1)
+			grad = max(grad, sh.size())
+			if alloc {
+				u.y, u.z = make([]float32, sh.size()), make([]float32, sh.size())
+			}
+		}
+		if b.pool != nil {
+			out := b.pool.outShape(sh)
+			total += 2 * out.size()
+			if alloc {
+				b.pool.argmax = nil
+				if b.pool.kind == poolMax {
+					b.pool.argmax = make([]int32, out.size())
+				}
+				b.out = make([]float32, out.size())
+			}
+			sh = out
+		}
+	}
+	return total + 2*grad + col
 }
 
 // Forward runs the network on x (NCHW float32, batch x 3 x InputSize x InputSize) and returns

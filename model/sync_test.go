@@ -146,9 +146,9 @@ func TestDeterministicAcrossThreads(t *testing.T) {
 // TestColCacheIsTransparent trains with and without the im2col cache and requires bit-identical
 // weights (the cache only saves recomputation).
 func TestColCacheIsTransparent(t *testing.T) {
-	defer func(v int) { colCacheBudget = v }(colCacheBudget)
-	run := func(budget int) *Net {
-		colCacheBudget = budget
+	defer func(v int) { workspaceTarget = v }(workspaceTarget)
+	run := func(target int) *Net {
+		workspaceTarget = target
 		n, _ := New(Config{Arch: ArchSmall, Blocks: 3, Width: 16, InputSize: 8, Classes: 4}, 4)
 		x := randSlice(rand.New(rand.NewPCG(3, 3)), 4*3*8*8)
 		opt := NewSGD(DefaultSGDConfig())
