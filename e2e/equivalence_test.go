@@ -26,7 +26,7 @@ import (
 // order 1e-3.
 func TestPretrainedWeightsSameForAnyWorkerCount(t *testing.T) {
 	dir := tinyDataDir(t, 3, 12)
-	c := tinyJob(t, dir, 2)
+	c := tinyJob(t, dir, 1)
 	c.Pretrain.Augmentation.CropPad = 0
 	c.Pretrain.LR = 0.01
 	var want *model.Net

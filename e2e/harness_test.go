@@ -214,14 +214,30 @@ func stepsDone(s *pb.JobStatusResponse) int {
 	return int(s.GetEpoch())*int(s.GetTotalSteps()) + int(s.GetNextStep())
 }
 
-// phaseIs reports whether the job reached phase (or failed, which fails t).
+// phaseIs reports whether the job reached phase (or failed, which fails
+// t); every 30 s it logs where the job is.
 func phaseIs(t *testing.T, c *coordinator.Client, phase pb.Phase) func() bool {
+	return phaseCheck(t, c, func(s *pb.JobStatusResponse) bool { return s.GetPhase() == phase })
+}
+
+// pastPretraining reports whether the job left pretraining (a failure fails
+// t); every 30 s it logs where the job is.
+func pastPretraining(t *testing.T, c *coordinator.Client) func() bool {
+	return phaseCheck(t, c, func(s *pb.JobStatusResponse) bool { return s.GetPhase() > pb.Phase_PHASE_PRETRAINING })
+}
+
+func phaseCheck(t *testing.T, c *coordinator.Client, done func(*pb.JobStatusResponse) bool) func() bool {
+	last := time.Now()
 	return func() bool {
 		s := status(t, c)
 		if s.GetPhase() == pb.Phase_PHASE_FAILED {
 			t.Fatalf("job failed: %s", s.GetFailureReason())
 		}
-		return s.GetPhase() == phase
+		if time.Since(last) > 30*time.Second {
+			t.Logf("waiting: %s", describe(s))
+			last = time.Now()
+		}
+		return done(s)
 	}
 }
 

@@ -5,7 +5,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/whorl-ml/whorl/coordinator"
 	pb "github.com/whorl-ml/whorl/proto/whorl/coordinator/v1"
 	"github.com/whorl-ml/whorl/worker"
 )
@@ -87,7 +86,7 @@ func TestAllWorkersGoneResumesFromCheckpoint(t *testing.T) {
 	ws := newWorkers(t, lc.Addrs())
 	ws.start("w0", worker.DataLocal, dir)
 	ws.start("w1", worker.DataLocal, dir)
-	submit(t, client, tinyJob(t, dir, 4))
+	submit(t, client, tinyJob(t, dir, 3))
 	waitUntil(t, 2*time.Minute, "a committed checkpoint", func() bool {
 		s := status(t, client)
 		return s.GetLatestCheckpoint().GetDigest() != "" && stepsDone(s) >= 3
@@ -104,16 +103,4 @@ func TestAllWorkersGoneResumesFromCheckpoint(t *testing.T) {
 	ws.start("w2", worker.DataLocal, dir)
 	ws.start("w3", worker.DataCoordinator, "")
 	waitUntil(t, 3*time.Minute, "pretraining done", pastPretraining(t, client))
-}
-
-// pastPretraining reports whether the job left pretraining (a failure fails
-// t).
-func pastPretraining(t *testing.T, c *coordinator.Client) func() bool {
-	return func() bool {
-		s := status(t, c)
-		if s.GetPhase() == pb.Phase_PHASE_FAILED {
-			t.Fatalf("job failed: %s", s.GetFailureReason())
-		}
-		return s.GetPhase() > pb.Phase_PHASE_PRETRAINING
-	}
 }
