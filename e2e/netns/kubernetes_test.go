@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net"
 	"os"
 	"path"
 	"path/filepath"
@@ -13,6 +14,9 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -60,6 +64,9 @@ func TestKubernetesBase(t *testing.T) {
 		t.Fatalf("the submit Job's pod (%s): %v", strings.Join(job.Spec.Template.Spec.Containers[0].Args, " "), err)
 	}
 	checkSubmitLog(t, submit.Tail(1000))
+	for _, p := range pods[:len(pods)-1] {
+		p.probe(t)
+	}
 	t.Logf("RESULT kubernetes-base: the submit Job ended with the report after %s", time.Since(begin).Round(time.Second))
 }
 
@@ -111,6 +118,36 @@ func (p *pod) start(t *testing.T, bin, dir, hosts string) {
 			t.Logf("--- %s log tail:\n%s", p.name, tailFile(log, logLines()))
 		}
 	})
+}
+
+// probe runs the container's readiness and liveness probes as the kubelet
+// does for a gRPC probe: grpc.health.v1 Check of the probe's service on the
+// pod's address and port, which must answer SERVING.
+func (p *pod) probe(t *testing.T) {
+	t.Helper()
+	c := p.tpl.Spec.Containers[0]
+	for kind, pr := range map[string]*corev1.Probe{"readiness": c.ReadinessProbe, "liveness": c.LivenessProbe} {
+		if pr == nil || pr.GRPC == nil {
+			t.Errorf("%s: no gRPC %s probe", p.name, kind)
+			continue
+		}
+		service := ""
+		if pr.GRPC.Service != nil {
+			service = *pr.GRPC.Service
+		}
+		addr := net.JoinHostPort(p.host.Addr.String(), fmt.Sprint(pr.GRPC.Port))
+		conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		res, err := healthpb.NewHealthClient(conn).Check(ctx, &healthpb.HealthCheckRequest{Service: service})
+		cancel()
+		conn.Close()
+		if err != nil || res.GetStatus() != healthpb.HealthCheckResponse_SERVING {
+			t.Errorf("%s: %s probe (grpc.health.v1 service %q on %s): %v %v", p.name, kind, service, addr, res.GetStatus(), err)
+		}
+	}
 }
 
 // checkSubmitLog wants the submit Job's log to end with the report and to
