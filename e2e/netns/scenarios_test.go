@@ -11,6 +11,11 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
+
 	"github.com/whorl-ml/whorl/coordinator"
 	"github.com/whorl-ml/whorl/experiment"
 	pb "github.com/whorl-ml/whorl/proto/whorl/coordinator/v1"
@@ -272,10 +277,16 @@ func partitionLeader(t *testing.T, c *cluster, r *recorder) func() {
 		t.Fatal(err)
 	}
 	isolated := time.Now()
-	if _, err := r.waitFor(recoveryTarget, "a new leader in the majority", func(s sample) bool { return s.leader != "" && s.leader != old.id }); err != nil {
+	var majority []*node
+	for _, n := range c.coords {
+		if n != old {
+			majority = append(majority, n)
+		}
+	}
+	if leader, err := agreedLeader(majority, old.id, recoveryTarget); err != nil {
 		t.Error(err)
 	} else {
-		t.Logf("new leader in the majority %.2f s after the partition", time.Since(isolated).Seconds())
+		t.Logf("the majority agrees on leader %s %.2f s after the partition", leader, time.Since(isolated).Seconds())
 	}
 	// The isolated node, asked on its own host (loopback, not eth0), must
 	// not still claim to lead: no split brain.
@@ -291,23 +302,70 @@ func partitionLeader(t *testing.T, c *cluster, r *recorder) func() {
 	}
 }
 
-// rejoined wants the healed coordinator, asked on its own host, to follow
-// the majority's leader.
+// rejoined wants the healed coordinator to follow the majority's leader.
 func rejoined(t *testing.T, c *cluster, r *recorder, old *node) {
 	t.Helper()
+	s, _ := r.last()
 	deadline := time.Now().Add(20 * time.Second)
 	for {
-		s, _ := r.last()
-		out, err := old.host.Output(context.Background(), c.bin, "status", "--json", "--timeout", "2s", "--coordinator", old.addr(grpcPort))
-		if err == nil && s.leader != "" && strings.Contains(string(out), fmt.Sprintf(`"leaderId": %q`, s.leader)) {
+		got, err := leaderSeenBy(old.addr(grpcPort))
+		if err == nil && got == s.leader {
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Errorf("the healed coordinator %s does not follow leader %s: %v\n%.300s", old.id, s.leader, err, out)
+			t.Errorf("the healed coordinator %s names leader %q (%v), the majority %q", old.id, got, err, s.leader)
 			return
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
+}
+
+// agreedLeader polls the nodes until all name the same leader other than
+// not, and returns it.
+func agreedLeader(nodes []*node, not string, timeout time.Duration) (string, error) {
+	deadline := time.Now().Add(timeout)
+	for {
+		seen := map[string]bool{}
+		for _, n := range nodes {
+			l, err := leaderSeenBy(n.addr(grpcPort))
+			if err != nil {
+				l = ""
+			}
+			seen[l] = true
+		}
+		if len(seen) == 1 && !seen[""] && !seen[not] {
+			for l := range seen {
+				return l, nil
+			}
+		}
+		if time.Now().After(deadline) {
+			return "", fmt.Errorf("the majority names leaders %v after %v, want one other than %s", seen, timeout, not)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// leaderSeenBy asks the coordinator at addr, and only it, which node it
+// takes for the leader: its JobStatus when it leads, else the leader named
+// in its NOT_LEADER answer.
+func leaderSeenBy(addr string) (string, error) {
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		return "", err
+	}
+	defer conn.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	st, err := pb.NewCoordinatorServiceClient(conn).JobStatus(ctx, &pb.JobStatusRequest{})
+	if err == nil {
+		return st.GetLeaderId(), nil
+	}
+	for _, d := range status.Convert(err).Details() {
+		if info, ok := d.(*errdetails.ErrorInfo); ok && info.GetMetadata()["leader_id"] != "" {
+			return info.GetMetadata()["leader_id"], nil
+		}
+	}
+	return "", err
 }
 
 // workerLoss drops 10% of worker 2's packets at random.
