@@ -119,16 +119,24 @@ func (s *coordinatorServer) SubmitJob(ctx context.Context, req *pb.SubmitJobRequ
 	return &pb.SubmitJobResponse{JobId: id}, nil
 }
 
-// JobStatus reports the job as the leader sees it (or, when no leader is
-// known, as this node has applied it).
+// JobStatus reports the job as the ready leader sees it. While a leader
+// exists but is not ready (a new leader before its barrier, or one whose
+// address is not known yet) the caller is told to retry, since this node's
+// applied state may lag what was committed. Only when no leader is known at
+// all does a node answer from its own applied state, with an empty
+// leader_id, so operators still see something during an election and
+// clients can tell the answer may be stale.
 func (s *coordinatorServer) JobStatus(_ context.Context, _ *pb.JobStatusRequest) (*pb.JobStatusResponse, error) {
 	err := s.n.requireLeader()
-	if err != nil {
-		if _, addr := s.n.leader(); addr != "" {
-			return nil, statusError(err)
-		}
+	if err == nil {
+		return s.n.status(), nil
 	}
-	return s.n.status(), nil
+	if id, _ := s.n.leader(); id != "" {
+		return nil, statusError(err)
+	}
+	resp := s.n.status()
+	resp.LeaderId, resp.LeaderAddr = "", ""
+	return resp, nil
 }
 
 // FetchResults returns the phase results from the local replicated state.

@@ -1914,8 +1914,10 @@ type JobStatusResponse struct {
 	Workers       []*WorkerStatus        `protobuf:"bytes,9,rep,name=workers,proto3" json:"workers,omitempty"`
 	// stragglers are the ids of workers slower than the median by the
 	// configured factor.
-	Stragglers        []string           `protobuf:"bytes,10,rep,name=stragglers,proto3" json:"stragglers,omitempty"`
-	LatestCheckpoint  *Checkpoint        `protobuf:"bytes,11,opt,name=latest_checkpoint,json=latestCheckpoint,proto3" json:"latest_checkpoint,omitempty"`
+	Stragglers       []string    `protobuf:"bytes,10,rep,name=stragglers,proto3" json:"stragglers,omitempty"`
+	LatestCheckpoint *Checkpoint `protobuf:"bytes,11,opt,name=latest_checkpoint,json=latestCheckpoint,proto3" json:"latest_checkpoint,omitempty"`
+	// leader_id is empty when no leader is known: the answer is then the
+	// answering node's applied state, which may lag what was committed.
 	LeaderId          string             `protobuf:"bytes,12,opt,name=leader_id,json=leaderId,proto3" json:"leader_id,omitempty"`
 	LeaderAddr        string             `protobuf:"bytes,13,opt,name=leader_addr,json=leaderAddr,proto3" json:"leader_addr,omitempty"`
 	Coordinators      []*CoordinatorInfo `protobuf:"bytes,14,rep,name=coordinators,proto3" json:"coordinators,omitempty"`
