@@ -2,20 +2,14 @@ package coordinator
 
 import (
 	"context"
-	"crypto/sha256"
 	"crypto/tls"
-	"encoding/hex"
-	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"slices"
 	"sync"
 	"time"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 
 	pb "github.com/whorl-ml/whorl/proto/whorl/coordinator/v1"
 )
@@ -31,24 +25,52 @@ type ClientConfig struct {
 	// RetryTimeout bounds one call with its retries (leader elections,
 	// restarts), or ctx's deadline when that is earlier. Default 30 s.
 	RetryTimeout time.Duration
+	// AttemptTimeout bounds one attempt of a unary call at one coordinator
+	// and, for a streaming call, the wait for the stream to open and for
+	// each message to be sent or received. A coordinator that is cut off
+	// (packets dropped, not refused) costs one attempt, then the client
+	// tries the next address. Default 1 s, well under the 3 s worker lease.
+	AttemptTimeout time.Duration
+	// LongPollMargin is added to a long poll's window (GetAssignment's
+	// Wait, or the coordinators' 10 s default cap when unset) to bound its
+	// attempt. Default 2 s.
+	LongPollMargin time.Duration
+	// CommitTimeout bounds the wait for CommitCheckpoint's answer once the
+	// upload is sent: the leader stores the blob, copies it to a quorum and
+	// commits it through raft. Default 15 s.
+	CommitTimeout time.Duration
 	// Logger receives retry notes (slog.Default when nil).
 	Logger *slog.Logger
 }
 
 // Client calls the coordinator service and follows the raft leader: a
 // follower's NOT_LEADER answer names the leader, which the client calls
-// next; unreachable nodes and elections are retried with backoff over every
-// known address. Errors wrap the package's sentinels (errors.Is works
-// across the wire). A Client is safe for concurrent use.
+// next (and remembers for later calls). Every attempt is bounded
+// (AttemptTimeout); an attempt that times out or finds its coordinator
+// unreachable marks that address down for a few attempt timeouts (hints
+// naming it are ignored, other calls in flight there are abandoned) and
+// moves to the next known address; elections are retried with backoff.
+// Application errors end the call at once. Errors wrap the package's
+// sentinels (errors.Is works across the wire). A Client is safe for
+// concurrent use.
 type Client struct {
 	cfg  ClientConfig
 	pool *connPool
 	log  *slog.Logger
 
-	mu    sync.Mutex
-	addrs []string
-	cur   int
+	mu        sync.Mutex
+	addrs     []string
+	cur       int
+	downUntil map[string]time.Time     // addresses that failed recently
+	downCh    map[string]chan struct{} // closed when the address is marked down
 }
+
+// DefaultAttemptTimeout is ClientConfig.AttemptTimeout's default.
+const DefaultAttemptTimeout = time.Second
+
+// defaultLongPoll is the coordinators' default cap of a GetAssignment long
+// poll (Config.AssignmentWait), used to bound a request without a Wait.
+const defaultLongPoll = 10 * time.Second
 
 // Dial returns a plaintext Client for the given addresses.
 func Dial(addrs ...string) (*Client, error) { return NewClient(ClientConfig{Addrs: addrs}) }
@@ -61,86 +83,26 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 	if cfg.RetryTimeout <= 0 {
 		cfg.RetryTimeout = 30 * time.Second
 	}
+	if cfg.AttemptTimeout <= 0 {
+		cfg.AttemptTimeout = DefaultAttemptTimeout
+	}
+	if cfg.LongPollMargin <= 0 {
+		cfg.LongPollMargin = 2 * time.Second
+	}
+	if cfg.CommitTimeout <= 0 {
+		cfg.CommitTimeout = 15 * time.Second
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	return &Client{cfg: cfg, pool: newConnPool(cfg.TLS), log: cfg.Logger, addrs: slices.Clone(cfg.Addrs)}, nil
+	return &Client{cfg: cfg, pool: newConnPool(cfg.TLS), log: cfg.Logger, addrs: slices.Clone(cfg.Addrs),
+		downUntil: map[string]time.Time{}, downCh: map[string]chan struct{}{}}, nil
 }
 
 // Close closes the connections.
 func (c *Client) Close() error {
 	c.pool.close()
 	return nil
-}
-
-// Leader returns the address the client currently calls.
-func (c *Client) Leader() string {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.addrs[c.cur]
-}
-
-// follow makes addr the current address (adding it when new).
-func (c *Client) follow(addr string) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	i := slices.Index(c.addrs, addr)
-	if i < 0 {
-		c.addrs = append(c.addrs, addr)
-		i = len(c.addrs) - 1
-	}
-	c.cur = i
-}
-
-// rotate moves to the next known address.
-func (c *Client) rotate() {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.cur = (c.cur + 1) % len(c.addrs)
-}
-
-// retryable reports whether another coordinator (or a later attempt) may
-// succeed.
-func retryable(err error) bool {
-	if errors.Is(err, ErrNoLeader) || errors.Is(err, ErrShutdown) || errors.Is(err, ErrNotLeader) ||
-		errors.Is(err, ErrNoQuorum) {
-		return true
-	}
-	return status.Code(err) == codes.Unavailable
-}
-
-// do calls fn on the leader, following redirects and retrying retryable
-// errors with backoff until ctx (or RetryTimeout) ends.
-func (c *Client) do(ctx context.Context, op string, fn func(context.Context, *grpc.ClientConn) error) error {
-	ctx, cancel := context.WithTimeout(ctx, c.cfg.RetryTimeout)
-	defer cancel()
-	backoff := 50 * time.Millisecond
-	for {
-		addr := c.Leader()
-		conn, err := c.pool.get(addr)
-		if err == nil {
-			err = fromStatus(fn(ctx, conn))
-		}
-		if err == nil {
-			return nil
-		}
-		var nl *NotLeaderError
-		switch {
-		case errors.As(err, &nl) && nl.LeaderAddr != "" && nl.LeaderAddr != addr:
-			c.follow(nl.LeaderAddr)
-			continue
-		case !retryable(err):
-			return fmt.Errorf("%s via %s: %w", op, addr, err)
-		}
-		c.rotate()
-		c.log.Debug("coordinator call retried", "op", op, "addr", addr, "err", err)
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("%s via %s: %w (gave up: %w)", op, addr, err, ctx.Err())
-		case <-time.After(backoff):
-		}
-		backoff = min(2*backoff, time.Second)
-	}
 }
 
 // svc is the CoordinatorService client of a connection.
@@ -159,8 +121,8 @@ func (c *Client) Register(ctx context.Context, id, ringAddr string) (*pb.Registe
 // change) are idempotent.
 func (c *Client) RegisterWorker(ctx context.Context, req *pb.RegisterWorkerRequest) (*pb.RegisterWorkerResponse, error) {
 	var out *pb.RegisterWorkerResponse
-	err := c.do(ctx, "register worker", func(ctx context.Context, conn *grpc.ClientConn) (err error) {
-		out, err = svc(conn).RegisterWorker(ctx, req)
+	err := c.do(ctx, "register worker", c.cfg.AttemptTimeout, func(a *attempt) (err error) {
+		out, err = svc(a.conn).RegisterWorker(a.ctx, req)
 		return err
 	})
 	return out, err
@@ -169,8 +131,8 @@ func (c *Client) RegisterWorker(ctx context.Context, req *pb.RegisterWorkerReque
 // Heartbeat renews a worker's lease (ErrUnknownWorker: register again).
 func (c *Client) Heartbeat(ctx context.Context, id string, generation uint64) (*pb.HeartbeatResponse, error) {
 	var out *pb.HeartbeatResponse
-	err := c.do(ctx, "heartbeat", func(ctx context.Context, conn *grpc.ClientConn) (err error) {
-		out, err = svc(conn).Heartbeat(ctx, &pb.HeartbeatRequest{WorkerId: id, Generation: generation})
+	err := c.do(ctx, "heartbeat", c.cfg.AttemptTimeout, func(a *attempt) (err error) {
+		out, err = svc(a.conn).Heartbeat(a.ctx, &pb.HeartbeatRequest{WorkerId: id, Generation: generation})
 		return err
 	})
 	return out, err
@@ -179,18 +141,24 @@ func (c *Client) Heartbeat(ctx context.Context, id string, generation uint64) (*
 // Leave deregisters a worker.
 func (c *Client) Leave(ctx context.Context, id string) (*pb.LeaveWorkerResponse, error) {
 	var out *pb.LeaveWorkerResponse
-	err := c.do(ctx, "leave", func(ctx context.Context, conn *grpc.ClientConn) (err error) {
-		out, err = svc(conn).LeaveWorker(ctx, &pb.LeaveWorkerRequest{WorkerId: id})
+	err := c.do(ctx, "leave", c.cfg.AttemptTimeout, func(a *attempt) (err error) {
+		out, err = svc(a.conn).LeaveWorker(a.ctx, &pb.LeaveWorkerRequest{WorkerId: id})
 		return err
 	})
 	return out, err
 }
 
-// GetAssignment long-polls for a worker's assignment (see the proto).
+// GetAssignment long-polls for a worker's assignment (see the proto). An
+// attempt is bounded by the poll's window plus LongPollMargin, and is
+// abandoned early when another call finds its coordinator unreachable.
 func (c *Client) GetAssignment(ctx context.Context, req *pb.GetAssignmentRequest) (*pb.GetAssignmentResponse, error) {
+	window := defaultLongPoll
+	if w := req.GetWait(); w != nil && w.AsDuration() >= 0 {
+		window = w.AsDuration()
+	}
 	var out *pb.GetAssignmentResponse
-	err := c.do(ctx, "get assignment", func(ctx context.Context, conn *grpc.ClientConn) (err error) {
-		out, err = svc(conn).GetAssignment(ctx, req)
+	err := c.do(ctx, "get assignment", window+c.cfg.LongPollMargin, func(a *attempt) (err error) {
+		out, err = svc(a.conn).GetAssignment(a.ctx, req)
 		return err
 	})
 	return out, err
@@ -199,104 +167,9 @@ func (c *Client) GetAssignment(ctx context.Context, req *pb.GetAssignmentRequest
 // ReportProgress reports a completed step.
 func (c *Client) ReportProgress(ctx context.Context, req *pb.ReportProgressRequest) (*pb.ReportProgressResponse, error) {
 	var out *pb.ReportProgressResponse
-	err := c.do(ctx, "report progress", func(ctx context.Context, conn *grpc.ClientConn) (err error) {
-		out, err = svc(conn).ReportProgress(ctx, req)
+	err := c.do(ctx, "report progress", c.cfg.AttemptTimeout, func(a *attempt) (err error) {
+		out, err = svc(a.conn).ReportProgress(a.ctx, req)
 		return err
-	})
-	return out, err
-}
-
-// CommitCheckpoint uploads data as a checkpoint (hdr's size and sha256 are
-// filled in) and returns the committed checkpoint.
-func (c *Client) CommitCheckpoint(ctx context.Context, hdr *pb.CheckpointHeader, data []byte) (*pb.Checkpoint, error) {
-	sum := sha256.Sum256(data)
-	h := &pb.CheckpointHeader{
-		WorkerId: hdr.GetWorkerId(), Generation: hdr.GetGeneration(), Epoch: hdr.GetEpoch(), Step: hdr.GetStep(),
-		Size: uint64(len(data)), Sha256: hex.EncodeToString(sum[:]),
-	}
-	var out *pb.Checkpoint
-	err := c.do(ctx, "commit checkpoint", func(ctx context.Context, conn *grpc.ClientConn) error {
-		stream, err := svc(conn).CommitCheckpoint(ctx)
-		if err != nil {
-			return err
-		}
-		if err := stream.Send(&pb.CommitCheckpointRequest{Msg: &pb.CommitCheckpointRequest_Header{Header: h}}); err != nil {
-			_, rerr := stream.CloseAndRecv()
-			return errors.Join(err, rerr)
-		}
-		for off := 0; off < len(data); off += blobChunk {
-			chunk := data[off:min(off+blobChunk, len(data))]
-			if err := stream.Send(&pb.CommitCheckpointRequest{Msg: &pb.CommitCheckpointRequest_Chunk{Chunk: chunk}}); err != nil {
-				break // the status comes with CloseAndRecv
-			}
-		}
-		resp, err := stream.CloseAndRecv()
-		out = resp.GetCheckpoint()
-		return err
-	})
-	return out, err
-}
-
-// FetchCheckpoint downloads a checkpoint by digest ("" = latest committed).
-// Any coordinator serves it; the client tries the others on failure.
-func (c *Client) FetchCheckpoint(ctx context.Context, digest string) (*pb.Checkpoint, []byte, error) {
-	var info *pb.Checkpoint
-	var data []byte
-	err := c.do(ctx, "fetch checkpoint", func(ctx context.Context, conn *grpc.ClientConn) error {
-		stream, err := svc(conn).FetchCheckpoint(ctx, &pb.FetchCheckpointRequest{Digest: digest})
-		if err != nil {
-			return err
-		}
-		info, data = nil, nil
-		for {
-			msg, err := stream.Recv()
-			if errors.Is(err, io.EOF) {
-				break
-			}
-			if err != nil {
-				return err
-			}
-			if i := msg.GetInfo(); i != nil {
-				info, data = i, make([]byte, 0, i.GetSize())
-			}
-			data = append(data, msg.GetChunk()...)
-		}
-		return verifyBlob(info, data)
-	})
-	return info, data, err
-}
-
-// verifyBlob checks a downloaded checkpoint against its digest.
-func verifyBlob(info *pb.Checkpoint, data []byte) error {
-	if info == nil {
-		return fmt.Errorf("fetch checkpoint: no info message: %w", ErrBadCheckpoint)
-	}
-	sum := sha256.Sum256(data)
-	if got := hex.EncodeToString(sum[:]); got != info.GetDigest() {
-		return fmt.Errorf("fetch checkpoint %s: received bytes hash to %s: %w", info.GetDigest(), got, ErrBadCheckpoint)
-	}
-	return nil
-}
-
-// FetchImages downloads the original bytes of images by id.
-func (c *Client) FetchImages(ctx context.Context, ids []int32) ([]*pb.FetchImagesResponse, error) {
-	var out []*pb.FetchImagesResponse
-	err := c.do(ctx, "fetch images", func(ctx context.Context, conn *grpc.ClientConn) error {
-		stream, err := svc(conn).FetchImages(ctx, &pb.FetchImagesRequest{Ids: ids})
-		if err != nil {
-			return err
-		}
-		out = out[:0]
-		for {
-			msg, err := stream.Recv()
-			if errors.Is(err, io.EOF) {
-				return nil
-			}
-			if err != nil {
-				return err
-			}
-			out = append(out, msg)
-		}
 	})
 	return out, err
 }
@@ -304,8 +177,8 @@ func (c *Client) FetchImages(ctx context.Context, ids []int32) ([]*pb.FetchImage
 // SubmitJob submits an experiment config (JSON) and returns the job id.
 func (c *Client) SubmitJob(ctx context.Context, configJSON []byte) (string, error) {
 	var out *pb.SubmitJobResponse
-	err := c.do(ctx, "submit job", func(ctx context.Context, conn *grpc.ClientConn) (err error) {
-		out, err = svc(conn).SubmitJob(ctx, &pb.SubmitJobRequest{Spec: &pb.JobSpec{ConfigJson: configJSON}})
+	err := c.do(ctx, "submit job", c.cfg.AttemptTimeout, func(a *attempt) (err error) {
+		out, err = svc(a.conn).SubmitJob(a.ctx, &pb.SubmitJobRequest{Spec: &pb.JobSpec{ConfigJson: configJSON}})
 		return err
 	})
 	return out.GetJobId(), err
@@ -314,8 +187,8 @@ func (c *Client) SubmitJob(ctx context.Context, configJSON []byte) (string, erro
 // JobStatus returns the leader's view of the job.
 func (c *Client) JobStatus(ctx context.Context) (*pb.JobStatusResponse, error) {
 	var out *pb.JobStatusResponse
-	err := c.do(ctx, "job status", func(ctx context.Context, conn *grpc.ClientConn) (err error) {
-		out, err = svc(conn).JobStatus(ctx, &pb.JobStatusRequest{})
+	err := c.do(ctx, "job status", c.cfg.AttemptTimeout, func(a *attempt) (err error) {
+		out, err = svc(a.conn).JobStatus(a.ctx, &pb.JobStatusRequest{})
 		return err
 	})
 	return out, err
@@ -324,8 +197,8 @@ func (c *Client) JobStatus(ctx context.Context) (*pb.JobStatusResponse, error) {
 // FetchResults returns a job's results ("" = the current job).
 func (c *Client) FetchResults(ctx context.Context, jobID string) (*pb.FetchResultsResponse, error) {
 	var out *pb.FetchResultsResponse
-	err := c.do(ctx, "fetch results", func(ctx context.Context, conn *grpc.ClientConn) (err error) {
-		out, err = svc(conn).FetchResults(ctx, &pb.FetchResultsRequest{JobId: jobID})
+	err := c.do(ctx, "fetch results", c.cfg.AttemptTimeout, func(a *attempt) (err error) {
+		out, err = svc(a.conn).FetchResults(a.ctx, &pb.FetchResultsRequest{JobId: jobID})
 		return err
 	})
 	return out, err
