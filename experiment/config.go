@@ -184,6 +184,11 @@ func Preset(name string) (Config, error) {
 	switch name {
 	case PresetQuick:
 		c.Model = ModelConfig{Name: ModelSmall}
+		// Chosen on the validation part of the labeled set (3 seeds on both
+		// data sets): re-initialising the last, most rotation-specific block
+		// before fine-tuning was best (68.9% vs 68.1% for keeping it and
+		// 67.1% for a 0.3x body learning rate).
+		c.Supervised.ReinitBlocks = 1
 		c.Pretrain.Epochs = 10
 		c.Pretrain.GlobalBatch = 32
 		c.Pretrain.Schedule = ScheduleConfig{Kind: ScheduleCosine}
