@@ -277,25 +277,31 @@ func TestClientLongPollAbandoned(t *testing.T) {
 }
 
 // TestClientLongPollBound: a long poll's attempt is bounded by its window
-// plus the margin, not by the unary attempt timeout.
+// plus the margin (1.2 s here), not by the unary attempt timeout, and the
+// next attempt follows.
 func TestClientLongPollBound(t *testing.T) {
-	stuck := serveFake(t, &fakeCoord{role: roleBlocked})
-	c := newTestClient(t, stuck)
+	f := &fakeCoord{role: roleBlocked}
+	c := newTestClient(t, serveFake(t, f))
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	start := time.Now()
 	done := make(chan error, 1)
 	go func() {
 		_, err := c.GetAssignment(ctx, &pb.GetAssignmentRequest{Wait: durationpb.New(time.Second)})
 		done <- err
 	}()
-	select {
-	case err := <-done:
-		t.Fatalf("long poll ended after %v (%v), before its window", time.Since(start), err)
-	case <-time.After(900 * time.Millisecond):
+	for _, at := range []struct {
+		after time.Duration
+		calls int32
+	}{{900 * time.Millisecond, 1}, {700 * time.Millisecond, 2}} {
+		time.Sleep(at.after)
+		if n := f.calls.Load(); n != at.calls {
+			t.Errorf("%d attempts by now, want %d", n, at.calls)
+		}
 	}
 	cancel()
-	<-done
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Errorf("err %v, want the caller's cancellation", err)
+	}
 }
 
 // TestClientErrors: application errors end the call at once with their
