@@ -21,6 +21,10 @@ var references = []referenceRow{
 		"+5.3 ± 3.4", "rotation test accuracy 74.9%, 260 s on 2 threads"},
 	{"PyTorch 1.13, `small` at 32 px, CC-BY 3,480 photos, same recipe, 3 seeds", "64.9 ± 2.8", "67.6 ± 3.7",
 		"+2.6 ± 1.0", "rotation test accuracy 74.2%, 211 s on 2 threads"},
+	{"whorl `quick` (Go, single-process pretraining loop), all 4,311 photos, seeds 1-3", "63.4 ± 1.3", "68.5 ± 1.6",
+		"+5.1 ± 0.6", "rotation test accuracy 74.1%; recipe chosen on validation"},
+	{"whorl `quick` (Go, single-process pretraining loop), embedded CC-BY 3,480 photos, seeds 1-3", "65.0 ± 2.1",
+		"67.2 ± 3.2", "+2.2 ± 2.7", "rotation test accuracy 73.3%"},
 }
 
 // RenderMarkdown renders report.md: the comparison table a person reads.
