@@ -44,8 +44,8 @@ func (c *Client) do(ctx context.Context, op string, bound time.Duration, fn func
 	defer cancel()
 	backoff := 50 * time.Millisecond
 	tried := map[string]bool{}
-	for {
-		addr := c.pick()
+	addr := c.pick()
+	for ; ; addr = c.Leader() { // after the first attempt, failover chose the address
 		tried[addr] = true
 		err := c.try(ctx, addr, bound, fn)
 		if err == nil {
@@ -172,8 +172,8 @@ func (c *Client) Leader() string {
 	return c.addrs[c.cur]
 }
 
-// pick returns the address to call: the current one unless it is down and
-// another one is not.
+// pick returns the address a call starts at: the current one unless it is
+// down and another one is not.
 func (c *Client) pick() string {
 	c.mu.Lock()
 	defer c.mu.Unlock()

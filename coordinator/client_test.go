@@ -33,11 +33,17 @@ type fakeCoord struct {
 	appErr error
 	blob   []byte
 	calls  atomic.Int32
+	// stall makes the first stall calls block like roleBlocked.
+	stall atomic.Int32
 }
 
 // check is the common part of every handler.
 func (f *fakeCoord) check(ctx context.Context) error {
 	f.calls.Add(1)
+	if f.stall.Add(-1) >= 0 {
+		<-ctx.Done()
+		return statusError(ctx.Err())
+	}
 	switch f.role {
 	case roleBlocked:
 		<-ctx.Done()
@@ -248,6 +254,26 @@ func TestClientStuckLeader(t *testing.T) {
 	}
 	if n := stuckF.calls.Load(); n != 1 {
 		t.Errorf("stuck leader called %d times, want 1", n)
+	}
+}
+
+// TestClientSlowLeaderFollowed: a leader marked down after one slow answer
+// is still called when every other coordinator names it.
+func TestClientSlowLeaderFollowed(t *testing.T) {
+	lf := &fakeCoord{role: roleLeader}
+	lf.stall.Store(1)
+	leader := serveFake(t, lf)
+	follower := serveFake(t, &fakeCoord{role: roleFollower, hint: leader})
+	c := newTestClient(t, leader, follower)
+	start := time.Now()
+	if _, err := c.JobStatus(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(start); took > testAttempt+400*time.Millisecond {
+		t.Errorf("call took %v, want one attempt timeout and two quick attempts", took)
+	}
+	if n := lf.calls.Load(); n != 2 || c.Leader() != leader {
+		t.Errorf("leader called %d times (want 2), client now at %s", n, c.Leader())
 	}
 }
 
