@@ -10,8 +10,8 @@ import (
 	pb "github.com/whorl-ml/whorl/proto/whorl/coordinator/v1"
 )
 
-// errorf reports a failed check: t.Errorf, or a log line for a check that
-// a pending defect is known to fail.
+// errorf reports a failed check (t.Errorf in the scenarios; a check may
+// also be pointed at a log while a known defect is being fixed).
 type errorf func(format string, args ...any)
 
 // sample is one observation of the leader's job status.

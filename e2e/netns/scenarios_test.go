@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"os"
 	"os/exec"
 	"strings"
 	"syscall"
@@ -59,11 +58,6 @@ type fault struct {
 	// within when that is set.
 	bounded bool
 	within  time.Duration
-	// pending names a known defect outside e2e/netns that makes the
-	// training checks (progress, exactly once, recovery) fail: unless
-	// WHORL_E2E_PENDING=1 their failures are logged, not reported; the job
-	// must still finish and the fault's own checks still count.
-	pending string
 	// hold is how long the fault lasts before undo.
 	hold time.Duration
 	// slow and delay set up a delayed ring link into worker slow (when
@@ -75,7 +69,7 @@ type fault struct {
 // faults are the scenarios of issue 8.
 var faults = []fault{
 	{name: "leader-killed", tag: "a", inject: killLeader, bounded: true},
-	{name: "worker-link-down-up", tag: "b", inject: workerLinkDown, membership: true, bounded: true, hold: 8 * time.Second},
+	{name: "worker-link-down-up", tag: "b", inject: workerLinkDown, membership: true, bounded: true, hold: 2 * time.Second},
 	{name: "partition-one-coordinator", tag: "c", inject: partitionLeader, bounded: true, hold: 8 * time.Second},
 	{name: "worker-10pct-loss", tag: "d", inject: workerLoss, hold: 15 * time.Second},
 	// A graceful leave re-forms the ring at once, without waiting for the
@@ -141,10 +135,6 @@ func runFault(t *testing.T, f fault) {
 	rep := c.finish(ctx, t, id, r)
 	stop()
 	e := errorf(t.Errorf)
-	if f.pending != "" && os.Getenv("WHORL_E2E_PENDING") != "1" {
-		t.Logf("PENDING (WHORL_E2E_PENDING=1 makes these failures count): %s", f.pending)
-		e = func(format string, args ...any) { t.Logf("PENDING check failed: "+format, args...) }
-	}
 	r.checkProgress(e)
 	r.checkExactlyOnce(e, job.Pretrain.Epochs, rep.Dataset.Train)
 	checkRecovery(t, e, f, r, at, before.generation, rep.Dataset.Train)
@@ -167,8 +157,8 @@ func checkRecovery(t *testing.T, e errorf, f fault, r *recorder, at time.Time, g
 	// without a committed step after the fault.
 	stall := r.maxStall(at)
 	during := "n/a"
-	if f.hold > 0 {
-		during = fmt.Sprintf("%.0f ms", ms(r.medianStep(at, at.Add(f.hold))))
+	if d := r.medianStep(at, at.Add(f.hold)); d > 0 {
+		during = fmt.Sprintf("%.0f ms", ms(d))
 	}
 	t.Logf("RESULT %s: recovery (longest time without a committed step after the fault) %.2f s; first step %s %.2f s after the fault; "+
 		"median step %.0f ms before the fault, %s during it; train images %d, each once per epoch",
@@ -236,8 +226,9 @@ func killLeader(t *testing.T, c *cluster, r *recorder) func() {
 	return nil
 }
 
-// workerLinkDown pulls worker 1's cable: the ring goes on with 3; undo
-// plugs it back and the worker must rejoin the ring.
+// workerLinkDown pulls worker 1's cable: the ring goes on with 3 (inject
+// waits for that, then the scenario holds 2 s more); undo plugs it back and
+// the worker must rejoin the ring while pretraining still runs.
 func workerLinkDown(t *testing.T, c *cluster, r *recorder) func() {
 	w := c.workers[1]
 	if err := w.host.LinkDown(context.Background()); err != nil {
