@@ -133,12 +133,6 @@ func (c *cluster) startCoordinators() []string {
 		grpcs = append(grpcs, cn.addr(grpcPort))
 	}
 	for _, cn := range c.coords {
-		// The experiment runner creates --out only in Prepare, on the
-		// leader of that moment; a coordinator that becomes leader later
-		// fails Baseline without it (reported to the experiment owner).
-		if err := os.MkdirAll(filepath.Join(c.dir, cn.id, "report"), 0o755); err != nil {
-			c.t.Fatal(err)
-		}
 		cn.args = []string{"coordinator", "--id", cn.id, "--raft-addr", cn.addr(raftPort), "--grpc-addr", cn.addr(grpcPort),
 			"--data-dir", filepath.Join(c.dir, cn.id), "--out", filepath.Join(c.dir, cn.id, "report"),
 			"--peers", strings.Join(peers, ","), "--worker-wait", "2m"}
