@@ -59,6 +59,7 @@ func CurvesPNG(r Report) ([]byte, error) {
 		}
 	}
 	acc.Legend.Top, acc.Legend.Left = false, false
+	loss.Legend.Top = true
 	return tilePNG([]*plot.Plot{loss, acc}, 12*vg.Inch, 4.5*vg.Inch)
 }
 
