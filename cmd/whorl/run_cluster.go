@@ -331,6 +331,7 @@ type pretrainTracker struct {
 	samples map[[2]uint32]int
 	times   map[[2]uint32]time.Time
 	shown   uint32 // epochs reported as done
+	started bool   // a status was seen
 	history []experiment.EpochStat
 }
 
@@ -340,6 +341,9 @@ func newPretrainTracker(p *progressPrinter, r *experiment.Runner) *pretrainTrack
 
 // update records a status during pretraining.
 func (t *pretrainTracker) update(st *pb.JobStatusResponse) {
+	if !t.started { // a resumed job: the epochs done before are not in this run's history
+		t.started, t.shown = true, min(st.GetEpoch(), st.GetTotalEpochs())
+	}
 	for _, m := range st.GetRecent() {
 		k := [2]uint32{m.GetEpoch(), m.GetStep()}
 		t.loss[k], t.samples[k], t.times[k] = float64(m.GetLoss()), int(m.GetSamples()), m.GetTime().AsTime()
