@@ -41,7 +41,7 @@ func (r *Runner) FineTune(ctx context.Context, configJSON []byte, pretrained []b
 	if pretext.TestRotationAccuracy, err = RotationAccuracy(ctx, pre, d, d.Split.Test); err != nil {
 		return nil, fmt.Errorf("fine-tune: %w", err)
 	}
-	if pretext.Checkpoint, err = r.saveNet(FilePretrained, pre); err != nil {
+	if pretext.Checkpoint, err = r.saveNet(FilePretrained, pre, d, rotationNames); err != nil {
 		return nil, fmt.Errorf("fine-tune: %w", err)
 	}
 	n := pre.Clone()
@@ -58,7 +58,7 @@ func (r *Runner) FineTune(ctx context.Context, configJSON []byte, pretrained []b
 		return nil, fmt.Errorf("fine-tune: %w", err)
 	}
 	ft.Seconds = time.Since(t0).Seconds()
-	if ft.Checkpoint, err = r.saveNet(FileFinetuned, n); err != nil {
+	if ft.Checkpoint, err = r.saveNet(FileFinetuned, n, d, d.Set.Classes); err != nil {
 		return nil, fmt.Errorf("fine-tune: %w", err)
 	}
 	rep := r.report(c, d, base.Result, pretext, ft)

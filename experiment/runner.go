@@ -204,7 +204,7 @@ func (r *Runner) Baseline(ctx context.Context, configJSON []byte) ([]byte, error
 		return nil, fmt.Errorf("baseline: %w", err)
 	}
 	res.Seconds = time.Since(t0).Seconds()
-	if res.Checkpoint, err = r.saveNet(FileBaselineCk, n); err != nil {
+	if res.Checkpoint, err = r.saveNet(FileBaselineCk, n, d, d.Set.Classes); err != nil {
 		return nil, fmt.Errorf("baseline: %w", err)
 	}
 	b, err := json.Marshal(baselineResult{ConfigDigest: ConfigDigest(c), Result: res})
@@ -259,13 +259,28 @@ func (r *Runner) evaluate(ctx context.Context, n *model.Net, d *Data, hist []Epo
 	return res, nil
 }
 
-// saveNet writes a network's checkpoint to OutDir and returns its name.
-func (r *Runner) saveNet(name string, n *model.Net) (string, error) {
+// saveNet writes a network's checkpoint to OutDir and returns its name. The
+// metadata carries the input normaliser and the label names, so `whorl
+// predict` preprocesses images exactly as training did.
+func (r *Runner) saveNet(name string, n *model.Net, d *Data, labels []string) (string, error) {
 	if r.OutDir == "" {
 		return "", nil
 	}
-	if err := model.SaveCheckpoint(filepath.Join(r.OutDir, name), n, nil, nil); err != nil {
+	if err := model.SaveCheckpoint(filepath.Join(r.OutDir, name), n, nil, checkpointMeta(d, labels)); err != nil {
 		return "", err
 	}
 	return name, nil
+}
+
+// rotationNames label the four outputs of the rotation head (degrees).
+var rotationNames = []string{"0", "90", "180", "270"}
+
+// checkpointMeta is the metadata of a checkpoint trained on d whose outputs
+// are labels: the input normaliser and the label names.
+func checkpointMeta(d *Data, labels []string) map[string]string {
+	mean, _ := json.Marshal(d.Norm.Mean)
+	std, _ := json.Marshal(d.Norm.Std)
+	names, _ := json.Marshal(labels)
+	return map[string]string{model.MetaNormMean: string(mean), model.MetaNormStd: string(std),
+		model.MetaClassNames: string(names)}
 }

@@ -98,7 +98,35 @@ func TestRunLocalWritesReport(t *testing.T) {
 	}
 	ck, err := model.ReadCheckpoint(filepath.Join(out, FileFinetuned))
 	if err != nil || ck.Net.Config().Classes != 3 {
-		t.Errorf("fine-tuned checkpoint: %v (classes %v)", err, ck)
+		t.Fatalf("fine-tuned checkpoint: %v (classes %v)", err, ck)
+	}
+	checkPredictMeta(t, ck.Meta, 3)
+	pre, err := model.ReadCheckpoint(filepath.Join(out, FilePretrained))
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkPredictMeta(t, pre.Meta, 4)
+}
+
+// checkPredictMeta checks that a checkpoint carries what `whorl predict`
+// needs: a 3-channel normaliser with positive deviations and one name per
+// output.
+func checkPredictMeta(t *testing.T, meta map[string]string, outputs int) {
+	t.Helper()
+	var mean, std []float32
+	var names []string
+	if json.Unmarshal([]byte(meta[model.MetaNormMean]), &mean) != nil || len(mean) != 3 ||
+		json.Unmarshal([]byte(meta[model.MetaNormStd]), &std) != nil || len(std) != 3 {
+		t.Fatalf("checkpoint normaliser missing or malformed: mean %q std %q",
+			meta[model.MetaNormMean], meta[model.MetaNormStd])
+	}
+	for _, s := range std {
+		if s <= 0 {
+			t.Errorf("normaliser std %v has a non-positive entry", std)
+		}
+	}
+	if json.Unmarshal([]byte(meta[model.MetaClassNames]), &names) != nil || len(names) != outputs {
+		t.Errorf("checkpoint label names %q: want %d", meta[model.MetaClassNames], outputs)
 	}
 }
 
