@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"fmt"
 	"strconv"
 	"strings"
@@ -9,86 +10,57 @@ import (
 	"github.com/spf13/pflag"
 )
 
-// intRange is an int flag that accepts only values in [min, max].
-type intRange struct {
-	p        *int
-	min, max int
+// bounded is a flag value of an ordered type that accepts only values in
+// [min, max]; its errors name the accepted range (pflag adds the flag name).
+type bounded[T cmp.Ordered] struct {
+	p        *T
+	min, max T
+	typ      string // the type shown in help
+	what     string // what a value must look like, for parse errors
+	parse    func(string) (T, error)
+	format   func(T) string
+}
+
+func (b *bounded[T]) String() string { return b.format(*b.p) }
+func (b *bounded[T]) Type() string   { return b.typ }
+
+func (b *bounded[T]) Set(s string) error {
+	v, err := b.parse(strings.TrimSpace(s))
+	if err != nil {
+		return fmt.Errorf("%q is not %s; accepted range is %s..%s", s, b.what, b.format(b.min), b.format(b.max))
+	}
+	if v < b.min || v > b.max {
+		return fmt.Errorf("%s is out of range; accepted range is %s..%s", b.format(v), b.format(b.min), b.format(b.max))
+	}
+	*b.p = v
+	return nil
+}
+
+// defineBounded registers b under name with its default and the range in the usage text.
+func defineBounded[T cmp.Ordered](fs *pflag.FlagSet, b *bounded[T], name string, def T, usage string) {
+	*b.p = def
+	fs.Var(b, name, fmt.Sprintf("%s (%s..%s)", usage, b.format(b.min), b.format(b.max)))
 }
 
 // IntRange defines an int flag that rejects values outside [min, max] with
 // a message that names the accepted range.
 func IntRange(fs *pflag.FlagSet, p *int, name string, def, min, max int, usage string) {
-	*p = def
-	fs.Var(&intRange{p: p, min: min, max: max}, name, fmt.Sprintf("%s (%d..%d)", usage, min, max))
-}
-
-func (r *intRange) String() string { return strconv.Itoa(*r.p) }
-func (r *intRange) Type() string   { return "int" }
-
-func (r *intRange) Set(s string) error {
-	n, err := strconv.Atoi(strings.TrimSpace(s))
-	if err != nil {
-		return fmt.Errorf("%q is not a whole number; accepted range is %d..%d", s, r.min, r.max)
-	}
-	if n < r.min || n > r.max {
-		return fmt.Errorf("%d is out of range; accepted range is %d..%d", n, r.min, r.max)
-	}
-	*r.p = n
-	return nil
-}
-
-// floatRange is a float64 flag that accepts only values in [min, max].
-type floatRange struct {
-	p        *float64
-	min, max float64
+	defineBounded(fs, &bounded[int]{p: p, min: min, max: max, typ: "int", what: "a whole number",
+		parse: strconv.Atoi, format: strconv.Itoa}, name, def, usage)
 }
 
 // FloatRange defines a float64 flag limited to [min, max].
 func FloatRange(fs *pflag.FlagSet, p *float64, name string, def, min, max float64, usage string) {
-	*p = def
-	fs.Var(&floatRange{p: p, min: min, max: max}, name, fmt.Sprintf("%s (%g..%g)", usage, min, max))
-}
-
-func (r *floatRange) String() string { return strconv.FormatFloat(*r.p, 'g', -1, 64) }
-func (r *floatRange) Type() string   { return "float" }
-
-func (r *floatRange) Set(s string) error {
-	x, err := strconv.ParseFloat(strings.TrimSpace(s), 64)
-	if err != nil {
-		return fmt.Errorf("%q is not a number; accepted range is %g..%g", s, r.min, r.max)
-	}
-	if x < r.min || x > r.max {
-		return fmt.Errorf("%g is out of range; accepted range is %g..%g", x, r.min, r.max)
-	}
-	*r.p = x
-	return nil
-}
-
-// durationRange is a time.Duration flag limited to [min, max].
-type durationRange struct {
-	p        *time.Duration
-	min, max time.Duration
+	defineBounded(fs, &bounded[float64]{p: p, min: min, max: max, typ: "float", what: "a number",
+		parse:  func(s string) (float64, error) { return strconv.ParseFloat(s, 64) },
+		format: func(x float64) string { return strconv.FormatFloat(x, 'g', -1, 64) }}, name, def, usage)
 }
 
 // DurationRange defines a duration flag limited to [min, max].
 func DurationRange(fs *pflag.FlagSet, p *time.Duration, name string, def, min, max time.Duration, usage string) {
-	*p = def
-	fs.Var(&durationRange{p: p, min: min, max: max}, name, fmt.Sprintf("%s (%v..%v)", usage, min, max))
-}
-
-func (r *durationRange) String() string { return r.p.String() }
-func (r *durationRange) Type() string   { return "duration" }
-
-func (r *durationRange) Set(s string) error {
-	d, err := time.ParseDuration(strings.TrimSpace(s))
-	if err != nil {
-		return fmt.Errorf("%q is not a duration such as 10s or 2m; accepted range is %v..%v", s, r.min, r.max)
-	}
-	if d < r.min || d > r.max {
-		return fmt.Errorf("%v is out of range; accepted range is %v..%v", d, r.min, r.max)
-	}
-	*r.p = d
-	return nil
+	defineBounded(fs, &bounded[time.Duration]{p: p, min: min, max: max, typ: "duration",
+		what: "a duration such as 10s or 2m", parse: time.ParseDuration,
+		format: time.Duration.String}, name, def, usage)
 }
 
 // enum is a string flag limited to a fixed set of choices.
