@@ -165,7 +165,7 @@ func (r *pretrainRun) epoch(ctx context.Context) (EpochStat, error) {
 		if err != nil {
 			return EpochStat{}, fmt.Errorf("pretrain epoch %d step %d: %w", st.Epoch+1, st.Step+1, err)
 		}
-		st.Opt.Step(st.Net.Params(), st.Net.Grads(), learningRate(p.Schedule, p.LR, st.Epoch, st.Step, r.steps, p.Epochs))
+		st.Opt.Step(st.Net.Params(), st.Net.Grads(), p.Schedule.Rate(p.LR, st.Epoch, st.Step, r.steps, p.Epochs))
 		lossSum += loss * float64(len(r.labels))
 		correct, seen = correct+ok, seen+len(r.labels)
 		r.report(Event{Epoch: st.Epoch + 1, Step: st.Step + 1, Loss: lossSum / float64(seen),

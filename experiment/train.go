@@ -38,8 +38,11 @@ func NewNet(c Config, classes int, seed int64) (*model.Net, error) {
 	return n, nil
 }
 
-// learningRate is the schedule's rate at a step (0-based) of an epoch.
-func learningRate(s ScheduleConfig, base float64, epoch, step, stepsPerEpoch, epochs int) float64 {
+// Rate is the schedule's learning rate at a step (0-based) of an epoch, for
+// a run of epochs epochs of stepsPerEpoch steps starting from base. The
+// single-process loops and the distributed workers both use it, so their
+// schedules agree.
+func (s ScheduleConfig) Rate(base float64, epoch, step, stepsPerEpoch, epochs int) float64 {
 	global, total, warm := epoch*stepsPerEpoch+step, epochs*stepsPerEpoch, s.WarmupEpochs*stepsPerEpoch
 	switch s.Kind {
 	case ScheduleCosine:
@@ -177,7 +180,7 @@ func (r *supervisedRun) epoch(ctx context.Context, e int, rng *rand.Rand) (Epoch
 		if err != nil {
 			return EpochStat{}, fmt.Errorf("%s epoch %d step %d: %w", r.phase, e+1, st+1, err)
 		}
-		lr := learningRate(r.s.Schedule, r.s.LR, e, st, r.steps, r.s.Epochs)
+		lr := r.s.Schedule.Rate(r.s.LR, e, st, r.steps, r.s.Epochs)
 		p, g := r.n.Params(), r.n.Grads()
 		if r.skip < r.headAt {
 			r.body.Step(p[r.skip:r.headAt], g[r.skip:r.headAt], lr*r.bodyScale)

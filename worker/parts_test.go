@@ -168,8 +168,8 @@ func TestNetReplicaCheckpointRoundTrip(t *testing.T) {
 	}
 }
 
-// TestLearningRateMatchesExperiment checks the worker's schedule against the
-// model's schedule functions for each kind.
+// TestLearningRateMatchesExperiment checks the schedule the worker applies
+// (experiment.ScheduleConfig.Rate) against the model's schedule functions.
 func TestLearningRateMatchesExperiment(t *testing.T) {
 	tests := []struct {
 		s    experiment.ScheduleConfig
@@ -183,7 +183,7 @@ func TestLearningRateMatchesExperiment(t *testing.T) {
 	}
 	for _, tt := range tests {
 		for _, at := range [][2]int{{0, 0}, {0, 9}, {1, 3}, {2, 0}, {4, 9}} {
-			got, want := learningRate(tt.s, 0.1, at[0], at[1], 10, 5), tt.want(at[0], at[1])
+			got, want := tt.s.Rate(0.1, at[0], at[1], 10, 5), tt.want(at[0], at[1])
 			if math.Abs(got-want) > 1e-12 {
 				t.Errorf("%s at epoch %d step %d: %g, want %g", tt.s.Kind, at[0], at[1], got, want)
 			}

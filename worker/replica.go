@@ -126,21 +126,8 @@ func grow(b []float32, n int) []float32 {
 // Apply takes the SGD step with the job's learning-rate schedule.
 func (r *netReplica) Apply(epoch, step, steps int) error {
 	p := r.cfg.Pretrain
-	r.opt.Step(r.net.Params(), r.net.Grads(), learningRate(p.Schedule, p.LR, epoch, step, steps, p.Epochs))
+	r.opt.Step(r.net.Params(), r.net.Grads(), p.Schedule.Rate(p.LR, epoch, step, steps, p.Epochs))
 	return nil
-}
-
-// learningRate is the schedule's rate at step (0-based) of epoch, the same
-// formula as the single-process pretraining of the experiment package.
-func learningRate(s experiment.ScheduleConfig, base float64, epoch, step, steps, epochs int) float64 {
-	global, total, warm := epoch*steps+step, epochs*steps, s.WarmupEpochs*steps
-	switch s.Kind {
-	case experiment.ScheduleCosine:
-		return model.Cosine(base, global, total, warm)
-	case experiment.ScheduleStep:
-		return model.Warmup(model.StepDecay(base, epoch, s.Milestones, s.Gamma), global, warm)
-	}
-	return model.Warmup(base, global, warm)
 }
 
 // Checkpoint encodes the network and optimizer with the position in the
