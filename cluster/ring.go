@@ -78,6 +78,9 @@ func (l *outLane) dial(ctx context.Context, addr string) (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
+	if tc, ok := c.(*net.TCPConn); ok {
+		_ = tc.SetWriteBuffer(sendBufBytes) // best effort: see sendBufBytes
+	}
 	l.mu.Lock()
 	l.raw = append(l.raw, c)
 	l.mu.Unlock()
