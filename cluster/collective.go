@@ -225,7 +225,7 @@ func (x *exchange) sendLoop(ctx context.Context, l int) error {
 		idx := tk.t*x.maxP + tk.k
 		x.unreleased.Add(1)
 		msg := &outChunk{hdr: hdr, src: x.c.buf[lo:hi], release: sendRelease{x, idx}}
-		if err := r.out[l].stream.SendMsg(msg); err != nil {
+		if err := r.out[l].send(msg); err != nil {
 			return x.failure(ctx, fmt.Sprintf("send ring step %d piece %d on lane %d to", tk.t, tk.k, l),
 				r.next(), r.nextRank(), err)
 		}

@@ -40,6 +40,45 @@ const (
 	BF16
 )
 
+// Transport is how a lane carries its chunks.
+type Transport int
+
+const (
+	// Direct carries each lane's chunks on a plain TCP connection (TLS when
+	// Config.TLS is set) that the sender opens to the receiver's gRPC port
+	// once the receiver accepted the lane over gRPC; the receiver must serve
+	// gRPC on Service.Listener. Chunks go from the buffer into the kernel
+	// and from the kernel into one pooled buffer, without gRPC's copies and
+	// 16 KiB HTTP/2 frames. When the receiver does not offer it (its server
+	// does not use Service.Listener), the lane falls back to InStream.
+	Direct Transport = iota
+	// InStream carries chunks as messages of the gRPC Transfer stream: use it
+	// when something between the workers passes HTTP/2 only (a proxy or a
+	// service mesh that terminates connections).
+	InStream
+)
+
+// String names the transport as the worker's flag spells it.
+func (t Transport) String() string {
+	switch t {
+	case Direct:
+		return "direct"
+	case InStream:
+		return "grpc"
+	}
+	return fmt.Sprintf("Transport(%d)", int(t))
+}
+
+// ParseTransport returns the transport that String names.
+func ParseTransport(s string) (Transport, error) {
+	for _, t := range []Transport{Direct, InStream} {
+		if s == t.String() {
+			return t, nil
+		}
+	}
+	return 0, fmt.Errorf("transport %q is neither %q nor %q", s, Direct, InStream)
+}
+
 // Limits of Config fields.
 const (
 	// MaxChunkBytes keeps every message under gRPC's default 4 MiB limit.
@@ -64,6 +103,8 @@ type Config struct {
 	Streams int
 	// Compression is the encoding of values on the wire.
 	Compression Compression
+	// Transport is how the lanes this Service opens carry their chunks.
+	Transport Transport
 	// TLS, when set, enables mutual TLS on the server (ServerOptions) and
 	// on the lanes this Service dials: it must hold this worker's
 	// certificate, RootCAs to verify peers' servers and ClientCAs to verify
@@ -96,6 +137,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("cluster config: Streams %d out of range 1..%d", c.Streams, MaxStreams)
 	case c.Compression != NoCompression && c.Compression != BF16:
 		return fmt.Errorf("cluster config: Compression %d is neither NoCompression nor BF16", c.Compression)
+	case c.Transport != Direct && c.Transport != InStream:
+		return fmt.Errorf("cluster config: Transport %d is neither Direct nor InStream", c.Transport)
 	}
 	return c.validateTLS()
 }

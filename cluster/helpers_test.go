@@ -29,7 +29,11 @@ func startNodes(t testing.TB, n int, cfg Config) []*node {
 	return nodes
 }
 
-func startNode(t testing.TB, cfg Config) *node {
+func startNode(t testing.TB, cfg Config) *node { return startServer(t, cfg, true) }
+
+// startServer starts a worker whose gRPC server serves on the service's
+// direct Listener when direct is set, on the plain listener otherwise.
+func startServer(t testing.TB, cfg Config, direct bool) *node {
 	t.Helper()
 	svc, err := NewService(cfg)
 	if err != nil {
@@ -41,7 +45,11 @@ func startNode(t testing.TB, cfg Config) *node {
 	}
 	gs := grpc.NewServer(svc.ServerOptions()...)
 	svc.Register(gs)
-	go func() { _ = gs.Serve(lis) }()
+	served := lis
+	if direct {
+		served = svc.Listener(lis)
+	}
+	go func() { _ = gs.Serve(served) }()
 	t.Cleanup(gs.Stop)
 	return &node{svc: svc, gs: gs, addr: lis.Addr().String()}
 }

@@ -16,6 +16,8 @@ type freezer struct {
 	lis    net.Listener
 	target string
 	frozen atomic.Bool
+	moved  atomic.Int64 // bytes forwarded
+	limit  atomic.Int64 // freeze once moved passes it (0: no limit)
 	mu     sync.Mutex
 	conns  []net.Conn
 	wg     sync.WaitGroup
@@ -59,6 +61,9 @@ func (f *freezer) pipe(dst, src net.Conn) {
 	buf := make([]byte, 32<<10)
 	for !f.frozen.Load() {
 		k, err := src.Read(buf)
+		if lim := f.limit.Load(); lim > 0 && f.moved.Add(int64(k)) > lim {
+			f.frozen.Store(true)
+		}
 		if f.frozen.Load() {
 			break
 		}
@@ -67,6 +72,9 @@ func (f *freezer) pipe(dst, src net.Conn) {
 		}
 	}
 }
+
+// freezeAfter makes the proxy go silent once n more bytes passed it.
+func (f *freezer) freezeAfter(n int64) { f.limit.Store(f.moved.Load() + n) }
 
 func (f *freezer) close() {
 	_ = f.lis.Close()
@@ -79,7 +87,7 @@ func (f *freezer) close() {
 }
 
 // TestNetworkDropFailsWithinDeadline: the link into member 1 goes silent in
-// the middle of a large all-reduce (senders end up blocked by flow
+// the middle of a large all-reduce, after 1 MiB of it (senders end up blocked by flow
 // control); every member still fails within the deadline and nothing leaks.
 func TestNetworkDropFailsWithinDeadline(t *testing.T) {
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
@@ -94,7 +102,7 @@ func TestNetworkDropFailsWithinDeadline(t *testing.T) {
 	rings := joinAll(t, nodes, 1)
 	nodes[1].addr = real
 	bufs := randomInputs(4, 3, 4<<20)
-	time.AfterFunc(30*time.Millisecond, func() { proxy.frozen.Store(true) })
+	proxy.freezeAfter(1 << 20) // mid-transfer: each link carries 2*(2/3)*16 MiB
 	errs, took := survivorsReduce(rings, -1, 7, bufs)
 	for i, err := range errs {
 		checkFailure(t, i, err, took[i], cfg.Timeout)

@@ -3,6 +3,7 @@ package cluster
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"testing"
 	"time"
@@ -49,9 +50,11 @@ func startSink(t *testing.T) string {
 	return lis.Addr().String()
 }
 
-// fakeLane opens lane 0 to addr with the given opening header and returns
-// the stream and the error of the acknowledgement.
-func fakeLane(t *testing.T, addr string, hello *ringv1.TransferRequest) (ringv1.RingService_TransferClient, error) {
+// fakeLane opens lane 0 to addr with the given opening header, offering a
+// direct connection when direct is set (the receiver must accept it), and
+// returns a function that sends chunks on the lane and the error of the
+// acknowledgement.
+func fakeLane(t *testing.T, addr string, hello *ringv1.TransferRequest, direct bool) (func(*outChunk) error, error) {
 	t.Helper()
 	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
@@ -63,18 +66,38 @@ func fakeLane(t *testing.T, addr string, hello *ringv1.TransferRequest) (ringv1.
 	if err != nil {
 		t.Fatal(err)
 	}
+	hello = proto.Clone(hello).(*ringv1.TransferRequest)
+	hello.Direct = direct
 	if err := stream.SendMsg(&outChunk{hdr: hello}); err != nil {
 		t.Fatal(err)
 	}
-	_, err = stream.Recv()
-	return stream, err
+	ack, err := stream.Recv()
+	if err != nil || !direct {
+		return func(m *outChunk) error { return stream.SendMsg(m) }, err
+	}
+	if len(ack.GetDirectToken()) == 0 {
+		t.Fatal("the receiver offered no direct connection")
+	}
+	c, err := handshakeDirect(dialTCP(t, addr), addr, ack.GetDirectToken(), nil, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := &frameWriter{c: c}
+	return func(m *outChunk) error { return w.write(m) }, nil
 }
 
 // TestRejectsForeignChunks plays rank 0 of a two-member ring by hand
 // against a real rank 1: a correct chunk is summed, while a chunk from
 // another collective, step, generation, job, sender, buffer length, or a
-// repeated one fails the collective with ErrRejected and is never summed.
+// repeated one fails the collective with ErrRejected and is never summed,
+// whether the chunks come in the stream or on a direct connection.
 func TestRejectsForeignChunks(t *testing.T) {
+	for _, direct := range []bool{false, true} {
+		t.Run(fmt.Sprintf("direct=%v", direct), func(t *testing.T) { testRejectsForeignChunks(t, direct) })
+	}
+}
+
+func testRejectsForeignChunks(t *testing.T, direct bool) {
 	cfg := testConfig()
 	cfg.Streams = 1
 	cfg.Timeout = 2 * time.Second
@@ -103,16 +126,16 @@ func TestRejectsForeignChunks(t *testing.T) {
 			}
 			defer ring.Close()
 			hdr := &ringv1.TransferRequest{Job: cfg.Job, Generation: gen, RingSize: 2}
-			stream, err := fakeLane(t, b.addr, hdr)
+			send, err := fakeLane(t, b.addr, hdr, direct)
 			if err != nil {
 				t.Fatalf("open lane: %v", err)
 			}
-			checkFakeCollective(t, ring, stream, hdr, tc.mutate, tc.repeat)
+			checkFakeCollective(t, ring, send, hdr, tc.mutate, tc.repeat)
 		})
 	}
 }
 
-func checkFakeCollective(t *testing.T, ring *Ring, stream ringv1.RingService_TransferClient,
+func checkFakeCollective(t *testing.T, ring *Ring, send func(*outChunk) error,
 	hdr *ringv1.TransferRequest, mutate func(*ringv1.TransferRequest), repeat bool) {
 	t.Helper()
 	mine := []float32{1, 2, 3, 4, 5, 6, 7, 8}
@@ -126,13 +149,13 @@ func checkFakeCollective(t *testing.T, ring *Ring, stream ringv1.RingService_Tra
 	if mutate != nil {
 		mutate(chunk)
 	}
-	_ = stream.SendMsg(&outChunk{hdr: chunk, src: theirs})
+	_ = send(&outChunk{hdr: chunk, src: theirs})
 	if repeat {
-		_ = stream.SendMsg(&outChunk{hdr: chunk, src: theirs})
+		_ = send(&outChunk{hdr: chunk, src: theirs})
 	}
 	if mutate == nil && !repeat {
 		chunk.RingStep = 1
-		_ = stream.SendMsg(&outChunk{hdr: chunk, src: final})
+		_ = send(&outChunk{hdr: chunk, src: final})
 	}
 	err := <-done
 	switch {
@@ -175,7 +198,7 @@ func TestRejectsForeignLanes(t *testing.T) {
 		{"stale generation", &ringv1.TransferRequest{Job: cfg.Job, Generation: 4, RingSize: 2}, codes.FailedPrecondition},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := fakeLane(t, b.addr, tc.hdr)
+			_, err := fakeLane(t, b.addr, tc.hdr, false)
 			if status.Code(err) != tc.code {
 				t.Fatalf("open lane: %v, want code %v", err, tc.code)
 			}

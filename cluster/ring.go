@@ -65,8 +65,33 @@ type outLane struct {
 	stream ringv1.RingService_TransferClient
 	ended  chan struct{}
 
+	// fw writes the lane's chunks on its direct connection; nil when they
+	// travel in the stream.
+	fw *frameWriter
+
 	mu  sync.Mutex
-	raw []net.Conn // TCP connections gRPC dialed for this lane
+	raw []net.Conn // TCP connections dialed for this lane (gRPC's, direct)
+}
+
+// send sends one chunk on the lane.
+func (l *outLane) send(m *outChunk) error {
+	if l.fw != nil {
+		return l.fw.write(m)
+	}
+	return l.stream.SendMsg(m)
+}
+
+// closeSend ends the lane's sending side cleanly: the receiver gets all
+// chunks sent before, then the end of the lane.
+func (l *outLane) closeSend() {
+	if l.fw != nil {
+		if cw, ok := l.fw.c.(interface{ CloseWrite() error }); ok {
+			_ = cw.CloseWrite()
+		}
+	}
+	if l.stream != nil {
+		_ = l.stream.CloseSend()
+	}
 }
 
 // dial opens the lane's TCP connection and remembers it, so that a failed
@@ -250,13 +275,19 @@ func (r *Ring) runLane(l *outLane, ready chan<- error) {
 func (r *Ring) openLane(l *outLane) (ringv1.RingService_TransferClient, error) {
 	client := ringv1.NewRingServiceClient(l.conn)
 	wait := 20 * time.Millisecond
+	hello := r.header(l.idx)
+	hello.Direct = r.cfg.Transport == Direct
 	for {
 		stream, err := client.Transfer(r.ctx, grpc.CallContentSubtype(codecName))
 		if err == nil {
-			err = stream.SendMsg(&outChunk{hdr: r.header(l.idx)})
+			err = stream.SendMsg(&outChunk{hdr: hello})
 		}
+		var ack *ringv1.TransferResponse
 		if err == nil {
-			_, err = stream.Recv()
+			ack, err = stream.Recv()
+		}
+		if err == nil && len(ack.GetDirectToken()) > 0 {
+			err = r.openDirect(l, ack.GetDirectToken())
 		}
 		if err == nil || status.Code(err) != codes.Unavailable {
 			return stream, err
@@ -268,6 +299,26 @@ func (r *Ring) openLane(l *outLane) (ringv1.RingService_TransferClient, error) {
 			return nil, err
 		}
 	}
+}
+
+// openDirect opens the direct connection of lane l, which the next member
+// accepted with tok, and makes it carry the lane's chunks.
+func (r *Ring) openDirect(l *outLane, tok []byte) error {
+	ctx, cancel := context.WithTimeout(r.ctx, r.cfg.Timeout)
+	defer cancel()
+	c, err := l.dial(ctx, r.next())
+	if err != nil {
+		return fmt.Errorf("dial direct connection: %w", err)
+	}
+	raw := c
+	c, err = handshakeDirect(c, r.next(), tok, r.cfg.TLS, r.cfg.Timeout)
+	if err != nil {
+		return fmt.Errorf("open direct connection: %w", err)
+	}
+	// A sender blocked in a write wakes when the ring's lanes are cancelled.
+	context.AfterFunc(r.ctx, func() { _ = raw.Close() })
+	l.fw = &frameWriter{c: c}
+	return nil
 }
 
 // header is the TransferRequest header of this member's messages on lane.
@@ -326,12 +377,13 @@ func (r *Ring) current(lane int, token uint64, chunk bool) bool {
 	return true
 }
 
-// receiveLane reads the chunks of an accepted lane into the inbox until the
-// stream ends; it returns nil when the previous member closed it cleanly.
-func (r *Ring) receiveLane(stream ringv1.RingService_TransferServer, lane int, token uint64) error {
+// receiveLane reads the chunks of an accepted lane with recv into the
+// inbox until the lane ends; it returns nil when the previous member closed
+// it cleanly.
+func (r *Ring) receiveLane(recv func(*inChunk) error, lane int, token uint64) error {
 	for {
 		m := new(inChunk)
-		err := stream.RecvMsg(m)
+		err := recv(m)
 		if err == nil {
 			err = r.checkSender(&m.hdr, lane)
 			if err != nil {
@@ -457,9 +509,7 @@ func (r *Ring) closeLanes() {
 	timer := time.NewTimer(r.cfg.Timeout)
 	defer timer.Stop()
 	for _, l := range r.out {
-		if l.stream != nil {
-			_ = l.stream.CloseSend()
-		}
+		l.closeSend()
 	}
 	for _, l := range r.out {
 		select {

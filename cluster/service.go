@@ -44,6 +44,8 @@ type Service struct {
 	rings   map[uint64]*Ring // by generation
 	maxGen  uint64           // highest generation joined
 	changed chan struct{}    // closed and replaced when rings changes
+	direct  bool             // serving on a Listener: direct connections offered
+	pending map[token]chan directConn
 }
 
 // NewService validates cfg and returns a Service with no rings.
@@ -165,14 +167,21 @@ func (s *Service) awaitRing(ctx context.Context, gen uint64) (*Ring, error) {
 }
 
 // Transfer is the RingService handler: it accepts a lane from the previous
-// member and feeds its chunks to the ring until the stream or the ring ends.
+// member and feeds its chunks, received in the stream or on the lane's
+// direct connection, to the ring until the lane or the ring ends.
 func (s *Service) Transfer(stream ringv1.RingService_TransferServer) error {
-	r, lane, token, err := s.accept(stream)
+	r, lane, token, direct, err := s.accept(stream)
 	if err != nil {
 		return toStatus(err)
 	}
+	recv := func(m *inChunk) error { return stream.RecvMsg(m) }
+	if direct.c != nil {
+		defer direct.Close()
+		fr := newFrameReader(direct.c, MaxChunkBytes)
+		recv = fr.read
+	}
 	errc := make(chan error, 1)
-	go func() { errc <- r.receiveLane(stream, lane, token) }()
+	go func() { errc <- r.receiveLane(recv, lane, token) }()
 	select {
 	case err := <-errc:
 		return toStatus(err)
@@ -182,32 +191,63 @@ func (s *Service) Transfer(stream ringv1.RingService_TransferServer) error {
 }
 
 // accept reads the lane-opening request, checks the peer and the request
-// against the ring it names, and acknowledges it.
-func (s *Service) accept(stream ringv1.RingService_TransferServer) (*Ring, int, uint64, error) {
+// against the ring it names, and acknowledges it; when the sender offered a
+// direct connection and this service has a direct listener, it also waits
+// for that connection.
+func (s *Service) accept(stream ringv1.RingService_TransferServer) (*Ring, int, uint64, directConn, error) {
+	var none directConn
 	if err := s.authenticate(stream.Context()); err != nil {
-		return nil, 0, 0, err
+		return nil, 0, 0, none, err
 	}
 	var hello inChunk
 	if err := stream.RecvMsg(&hello); err != nil {
-		return nil, 0, 0, fmt.Errorf("open lane: receive first message: %w", err)
+		return nil, 0, 0, none, fmt.Errorf("open lane: receive first message: %w", err)
 	}
 	hello.release()
 	h := &hello.hdr
 	if h.GetJob() != s.cfg.Job {
-		return nil, 0, 0, fmt.Errorf("open lane: job %q, this worker runs %q: %w", h.GetJob(), s.cfg.Job, ErrRejected)
+		return nil, 0, 0, none, fmt.Errorf("open lane: job %q, this worker runs %q: %w", h.GetJob(), s.cfg.Job, ErrRejected)
 	}
 	r, err := s.awaitRing(stream.Context(), h.GetGeneration())
 	if err != nil {
-		return nil, 0, 0, err
+		return nil, 0, 0, none, err
 	}
 	lane, token, err := r.attach(h)
 	if err != nil {
-		return nil, 0, 0, err
+		return nil, 0, 0, none, err
 	}
-	if err := stream.Send(&ringv1.TransferResponse{Generation: r.gen}); err != nil {
-		return nil, 0, 0, fmt.Errorf("open lane %d from %s: acknowledge: %w: %w", lane, r.prev(), ErrPeer, err)
+	d, err := s.acknowledge(stream, r, lane, h.GetDirect())
+	return r, lane, token, d, err
+}
+
+// acknowledge accepts the lane, offering a direct connection when the
+// sender asked for one and this service can take it, and waits for it.
+func (s *Service) acknowledge(stream ringv1.RingService_TransferServer, r *Ring, lane int, direct bool) (directConn, error) {
+	ack := &ringv1.TransferResponse{Generation: r.gen}
+	var (
+		tok token
+		ch  chan directConn
+	)
+	if direct {
+		if tok, ch, direct = s.offerDirect(); direct {
+			ack.DirectToken = tok[:]
+		}
 	}
-	return r, lane, token, nil
+	if err := stream.Send(ack); err != nil {
+		if direct {
+			s.forget(tok)
+		}
+		return directConn{}, fmt.Errorf("open lane %d from %s: acknowledge: %w: %w", lane, r.prev(), ErrPeer, err)
+	}
+	if !direct {
+		return directConn{}, nil
+	}
+	d, err := s.awaitDirect(stream.Context(), tok, ch)
+	if err != nil {
+		return d, fmt.Errorf("open lane %d from %s: %w", lane, r.prev(), err)
+	}
+	context.AfterFunc(stream.Context(), d.Close) // the sender's stream ended: stop reading
+	return d, nil
 }
 
 // authenticate refuses a peer without a verified client certificate when

@@ -6,6 +6,8 @@ import (
 	"net"
 	"os"
 	"time"
+
+	"github.com/whorl-ml/whorl/cluster"
 )
 
 // Bounds checked by Config.Validate.
@@ -65,6 +67,11 @@ type Config struct {
 	// for the slowest rank's computation); a dead peer is noticed sooner,
 	// by its dropped connection or its expired lease.
 	RingTimeout time.Duration
+	// RingTransport is how this worker's ring lanes carry their chunks:
+	// cluster.Direct (default; TCP beside gRPC on the ring port, falling
+	// back to in-stream chunks when the peer does not offer it) or
+	// cluster.InStream (inside the gRPC stream, for HTTP/2-only networks).
+	RingTransport cluster.Transport
 	// LeaveTimeout bounds the graceful leave after the context is done
 	// (inside Kubernetes' termination grace period).
 	LeaveTimeout time.Duration
@@ -115,6 +122,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: LeaveTimeout %v out of range %v..%v", ErrConfig, c.LeaveTimeout, MinLeave, MaxLeave)
 	case c.RingTimeout < MinRing || c.RingTimeout > MaxRing:
 		return fmt.Errorf("%w: RingTimeout %v out of range %v..%v", ErrConfig, c.RingTimeout, MinRing, MaxRing)
+	case c.RingTransport != cluster.Direct && c.RingTransport != cluster.InStream:
+		return fmt.Errorf("%w: RingTransport %v is neither %v nor %v", ErrConfig, c.RingTransport, cluster.Direct, cluster.InStream)
 	case c.Threads < 0 || c.Threads > MaxThreads:
 		return fmt.Errorf("%w: Threads %d out of range 0..%d", ErrConfig, c.Threads, MaxThreads)
 	case c.TLS.Enabled() && (c.TLS.CAFile == "" || c.TLS.CertFile == "" || c.TLS.KeyFile == ""):

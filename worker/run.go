@@ -47,7 +47,7 @@ func (w *Worker) Run(ctx context.Context) error {
 		return err
 	}
 	ccfg := cluster.DefaultConfig()
-	ccfg.Job, ccfg.TLS = ringJob, ringTLS(serverTLS, clientTLS)
+	ccfg.Job, ccfg.TLS, ccfg.Transport = ringJob, ringTLS(serverTLS, clientTLS), w.cfg.RingTransport
 	if w.cfg.RingTimeout > 0 {
 		ccfg.Timeout = w.cfg.RingTimeout
 	}
@@ -63,7 +63,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	svc.Register(gs)
 	healthpb.RegisterHealthServer(gs, hs)
 	served := make(chan error, 1)
-	go func() { served <- gs.Serve(lis) }()
+	go func() { served <- gs.Serve(svc.Listener(lis)) }()
 	defer w.stopServer(gs, hs, served)
 	stopMetrics, err := w.serveMetrics()
 	if err != nil {

@@ -33,6 +33,7 @@ type allreduceOpts struct {
 	chunk                           int64
 	procs, asJSON                   bool
 	timeout                         time.Duration
+	transport                       string
 }
 
 // allreduceResult is what `whorl bench allreduce` reports.
@@ -50,6 +51,7 @@ type allreduceResult struct {
 	TCPLinkBytes  int64   `json:"tcp_link_bytes_per_round"`
 	ChunkBytes    int64   `json:"chunk_bytes"`
 	StreamsPerLnk int     `json:"streams_per_link"`
+	Transport     string  `json:"transport"`
 }
 
 func newBenchAllreduceCmd() *cobra.Command {
@@ -82,6 +84,7 @@ the per-link bandwidth and ratio = busbw/tcp.`,
 	IntRange(f, &o.iters, "iters", 10, 1, 100000, "timed iterations")
 	IntRange(f, &o.warmup, "warmup", 2, 1, 1000, "warm-up iterations (the first is checked)")
 	IntRange(f, &o.streams, "streams", cluster.DefaultConfig().Streams, 1, cluster.MaxStreams, "gRPC streams per ring link")
+	transportFlag(f, &o.transport, "transport")
 	ByteSize(f, &o.chunk, "chunk", int64(cluster.DefaultConfig().ChunkBytes), cluster.MinChunkBytes, cluster.MaxChunkBytes, "largest message payload")
 	DurationRange(f, &o.timeout, "timeout", time.Minute, time.Second, time.Hour, "deadline of one all-reduce")
 	f.BoolVar(&o.procs, "procs", false, "run every member in its own process (re-executes this binary)")
@@ -96,6 +99,7 @@ func (o allreduceOpts) ringConfig() cluster.Config {
 	cfg.Timeout = o.timeout
 	cfg.Streams = o.streams
 	cfg.ChunkBytes = int(o.chunk)
+	cfg.Transport, _ = cluster.ParseTransport(o.transport) // the flag accepts valid names only
 	return cfg
 }
 
@@ -104,7 +108,7 @@ func runAllreduceBench(ctx context.Context, o allreduceOpts) (allreduceResult, e
 		ctx = context.Background()
 	}
 	res := allreduceResult{Workers: o.workers, Bytes: o.bytes &^ 3, Iters: o.iters, Procs: o.procs,
-		ChunkBytes: o.chunk, StreamsPerLnk: o.streams}
+		ChunkBytes: o.chunk, StreamsPerLnk: o.streams, Transport: o.transport}
 	n := float64(o.workers)
 	res.TCPLinkBytes = int64(float64(res.Bytes) * 2 * max(n-1, 1) / max(n, 2))
 	var secs, tcpSecs float64
@@ -185,7 +189,7 @@ func startLocalMember(cfg cluster.Config) (*localMember, error) {
 	}
 	gs := grpc.NewServer(svc.ServerOptions()...)
 	svc.Register(gs)
-	go func() { _ = gs.Serve(lis) }()
+	go func() { _ = gs.Serve(svc.Listener(lis)) }()
 	return &localMember{svc: svc, gs: gs, addr: lis.Addr().String()}, nil
 }
 
@@ -520,7 +524,7 @@ func startBenchChild(ctx context.Context, exe string, o allreduceOpts, rank int)
 		"--rank", strconv.Itoa(rank), "--workers", strconv.Itoa(o.workers),
 		"--bytes", strconv.FormatInt(o.bytes, 10), "--iters", strconv.Itoa(o.iters),
 		"--warmup", strconv.Itoa(o.warmup), "--streams", strconv.Itoa(o.streams),
-		"--chunk", strconv.FormatInt(o.chunk, 10), "--timeout", o.timeout.String())
+		"--chunk", strconv.FormatInt(o.chunk, 10), "--timeout", o.timeout.String(), "--transport", o.transport)
 	cmd.Stderr = os.Stderr
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
@@ -573,6 +577,7 @@ func newBenchAllreduceWorkerCmd() *cobra.Command {
 	IntRange(f, &o.iters, "iters", 10, 1, 100000, "timed iterations")
 	IntRange(f, &o.warmup, "warmup", 2, 1, 1000, "warm-up iterations")
 	IntRange(f, &o.streams, "streams", cluster.DefaultConfig().Streams, 1, cluster.MaxStreams, "streams per link")
+	transportFlag(f, &o.transport, "transport")
 	ByteSize(f, &o.chunk, "chunk", int64(cluster.DefaultConfig().ChunkBytes), cluster.MinChunkBytes, cluster.MaxChunkBytes, "largest payload")
 	DurationRange(f, &o.timeout, "timeout", time.Minute, time.Second, time.Hour, "deadline of one all-reduce")
 	return cmd

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/spf13/pflag"
+
+	"github.com/whorl-ml/whorl/cluster"
 )
 
 // bounded is a flag value of an ordered type that accepts only values in
@@ -86,4 +88,10 @@ func (e *enum) Set(s string) error {
 		}
 	}
 	return fmt.Errorf("%q is not accepted; choose one of %s", s, strings.Join(e.choices, ", "))
+}
+
+// transportFlag defines the flag name, how ring lanes carry their chunks.
+func transportFlag(fs *pflag.FlagSet, p *string, name string) {
+	Enum(fs, p, name, cluster.Direct.String(), []string{cluster.Direct.String(), cluster.InStream.String()},
+		"how ring lanes carry chunks: direct TCP beside gRPC on the same port, or inside the gRPC stream")
 }

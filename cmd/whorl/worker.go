@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/whorl-ml/whorl/cluster"
 	"github.com/whorl-ml/whorl/worker"
 )
 
@@ -21,6 +22,8 @@ type workerOptions struct {
 	coordinators string
 	logFormat    string
 	logLevel     string
+	// ringTransport names the cluster.Transport of the ring lanes.
+	ringTransport string
 }
 
 func newWorkerCmd() *cobra.Command {
@@ -65,6 +68,7 @@ the coordinator, so the worker needs no volume.`,
 	DurationRange(f, &c.Heartbeat, "heartbeat", c.Heartbeat, worker.MinHeartbeat, worker.MaxHeartbeat, "lease renewal interval (the coordinator may ask for less)")
 	DurationRange(f, &c.AssignmentWait, "assignment-wait", c.AssignmentWait, worker.MinWait, worker.MaxWait, "bound of one long poll for a new assignment")
 	DurationRange(f, &c.RingTimeout, "ring-timeout", c.RingTimeout, worker.MinRing, worker.MaxRing, "deadline of one ring collective (covers the slowest rank's compute)")
+	transportFlag(f, &o.ringTransport, "ring-transport")
 	DurationRange(f, &c.LeaveTimeout, "leave-timeout", c.LeaveTimeout, worker.MinLeave, worker.MaxLeave, "bound of the graceful leave on SIGTERM")
 	IntRange(f, &c.Threads, "threads", 0, 0, worker.MaxThreads, "compute goroutines (0 = all cores)")
 	f.StringVar(&c.MetricsAddr, "metrics-addr", "", `Prometheus /metrics address HOST:PORT ("" = off)`)
@@ -87,6 +91,7 @@ func runWorker(ctx context.Context, logw io.Writer, o workerOptions) error {
 		}
 	}
 	c.Logger = workerLogger(logw, o.logFormat, o.logLevel)
+	c.RingTransport, _ = cluster.ParseTransport(o.ringTransport) // the flag accepts valid names only
 	w, err := worker.New(c)
 	if err != nil {
 		return fmt.Errorf("whorl worker: %w", err)

@@ -105,6 +105,9 @@ type TransferRequest struct {
 	Piece uint32 `protobuf:"varint,10,opt,name=piece,proto3" json:"piece,omitempty"`
 	// encoding says how data encodes the values.
 	Encoding Encoding `protobuf:"varint,11,opt,name=encoding,proto3,enum=whorl.ring.v1.Encoding" json:"encoding,omitempty"`
+	// direct, in the lane-opening request, offers to carry the lane's chunks
+	// on a direct connection (see RingService.Transfer).
+	Direct bool `protobuf:"varint,12,opt,name=direct,proto3" json:"direct,omitempty"`
 	// padding (zero bytes, ignored) makes the values of data start at a
 	// multiple of 4 bytes from the start of the gRPC message frame, so the
 	// receiver can sum them with aligned loads.
@@ -222,6 +225,13 @@ func (x *TransferRequest) GetEncoding() Encoding {
 	return Encoding_ENCODING_UNSPECIFIED
 }
 
+func (x *TransferRequest) GetDirect() bool {
+	if x != nil {
+		return x.Direct
+	}
+	return false
+}
+
 func (x *TransferRequest) GetPadding() []byte {
 	if x != nil {
 		return x.Padding
@@ -240,7 +250,10 @@ func (x *TransferRequest) GetData() []byte {
 type TransferResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// generation is the generation of the ring that accepted the lane.
-	Generation    uint64 `protobuf:"varint,1,opt,name=generation,proto3" json:"generation,omitempty"`
+	Generation uint64 `protobuf:"varint,1,opt,name=generation,proto3" json:"generation,omitempty"`
+	// direct_token, when set, accepts the sender's offer of a direct
+	// connection: the sender presents it on that connection.
+	DirectToken   []byte `protobuf:"bytes,2,opt,name=direct_token,json=directToken,proto3" json:"direct_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -282,11 +295,18 @@ func (x *TransferResponse) GetGeneration() uint64 {
 	return 0
 }
 
+func (x *TransferResponse) GetDirectToken() []byte {
+	if x != nil {
+		return x.DirectToken
+	}
+	return nil
+}
+
 var File_whorl_ring_v1_ring_proto protoreflect.FileDescriptor
 
 const file_whorl_ring_v1_ring_proto_rawDesc = "" +
 	"\n" +
-	"\x18whorl/ring/v1/ring.proto\x12\rwhorl.ring.v1\"\xef\x02\n" +
+	"\x18whorl/ring/v1/ring.proto\x12\rwhorl.ring.v1\"\x87\x03\n" +
 	"\x0fTransferRequest\x12\x10\n" +
 	"\x03job\x18\x01 \x01(\tR\x03job\x12\x1e\n" +
 	"\n" +
@@ -301,13 +321,15 @@ const file_whorl_ring_v1_ring_proto_rawDesc = "" +
 	"\tring_step\x18\t \x01(\rR\bringStep\x12\x14\n" +
 	"\x05piece\x18\n" +
 	" \x01(\rR\x05piece\x123\n" +
-	"\bencoding\x18\v \x01(\x0e2\x17.whorl.ring.v1.EncodingR\bencoding\x12\x18\n" +
+	"\bencoding\x18\v \x01(\x0e2\x17.whorl.ring.v1.EncodingR\bencoding\x12\x16\n" +
+	"\x06direct\x18\f \x01(\bR\x06direct\x12\x18\n" +
 	"\apadding\x18\x0e \x01(\fR\apadding\x12\x12\n" +
-	"\x04data\x18\x0f \x01(\fR\x04data\"2\n" +
+	"\x04data\x18\x0f \x01(\fR\x04data\"U\n" +
 	"\x10TransferResponse\x12\x1e\n" +
 	"\n" +
 	"generation\x18\x01 \x01(\x04R\n" +
-	"generation*Q\n" +
+	"generation\x12!\n" +
+	"\fdirect_token\x18\x02 \x01(\fR\vdirectToken*Q\n" +
 	"\bEncoding\x12\x18\n" +
 	"\x14ENCODING_UNSPECIFIED\x10\x00\x12\x14\n" +
 	"\x10ENCODING_FLOAT32\x10\x01\x12\x15\n" +

@@ -38,6 +38,16 @@ type RingServiceClient interface {
 	// Peers send and receive these messages with the "whorlring" content
 	// subtype, which encodes the data field without an intermediate copy; the
 	// bytes on the wire are ordinary protobuf.
+	//
+	// Direct lanes: when the lane-opening request sets direct and the receiver
+	// serves a direct listener, the response carries a direct_token. The sender
+	// then opens a TCP connection to the same address, writes the 4 bytes
+	// "WRNG", performs a TLS handshake when the ring uses mutual TLS, writes the
+	// token and reads one byte 0x01 (accepted). From then on the lane's chunks
+	// travel on that connection as frames: a little-endian uint32 header size,
+	// a little-endian uint32 data size, the header (a TransferRequest without
+	// data and padding) and the data bytes. The stream stays open without
+	// chunks; its end still ends the lane.
 	Transfer(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[TransferRequest, TransferResponse], error)
 }
 
@@ -78,6 +88,16 @@ type RingServiceServer interface {
 	// Peers send and receive these messages with the "whorlring" content
 	// subtype, which encodes the data field without an intermediate copy; the
 	// bytes on the wire are ordinary protobuf.
+	//
+	// Direct lanes: when the lane-opening request sets direct and the receiver
+	// serves a direct listener, the response carries a direct_token. The sender
+	// then opens a TCP connection to the same address, writes the 4 bytes
+	// "WRNG", performs a TLS handshake when the ring uses mutual TLS, writes the
+	// token and reads one byte 0x01 (accepted). From then on the lane's chunks
+	// travel on that connection as frames: a little-endian uint32 header size,
+	// a little-endian uint32 data size, the header (a TransferRequest without
+	// data and padding) and the data bytes. The stream stays open without
+	// chunks; its end still ends the lane.
 	Transfer(grpc.BidiStreamingServer[TransferRequest, TransferResponse]) error
 	mustEmbedUnimplementedRingServiceServer()
 }
