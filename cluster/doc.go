@@ -2,7 +2,8 @@
 // ring all-reduce of float32 buffers over gRPC.
 //
 // A worker creates one Service, registers it on its gRPC server (passing
-// Service.ServerOptions to grpc.NewServer) and, for every ring generation the
+// Service.ServerOptions to grpc.NewServer and serving on
+// Service.Listener(lis)) and, for every ring generation the
 // coordinator announces, joins the ring with Service.NewRing. The Ring then
 // reduces buffers in place: AllReduce / AllReduceSum for one buffer (the
 // latter satisfies model.Reducer, used by synchronised BatchNorm), or
@@ -25,14 +26,26 @@
 //
 // # Wire
 //
-// Chunks are protobuf TransferRequest messages (proto/whorl/ring/v1) sent with
-// the "whorlring" gRPC content subtype. Its codec hands gRPC the memory of
-// the caller's buffer (no copy; gRPC's release of it marks the piece sent),
-// pads the header so the values start 4-byte aligned in every received
-// HTTP/2 frame, and sums them straight out of gRPC's receive buffers. Every
-// message carries job, generation, sender, collective sequence number and
-// training step; the receiver rejects, and never sums, anything that does
-// not match the collective it is running. All members must use the same
+// Each lane is opened by a gRPC Transfer stream (proto/whorl/ring/v1): the
+// opening request names job, generation, sender and lane, and the receiver
+// checks them before it accepts. With Config.Transport Direct (the default)
+// and a receiver whose gRPC server serves on Service.Listener, the receiver
+// answers with a one-time token; the sender then opens a plain TCP
+// connection to the same port (mutual TLS when Config.TLS is set), presents
+// the token, and the lane's chunks travel on it as frames: the
+// TransferRequest header, then the values written straight from the
+// caller's buffer (one writev) and read into one pooled buffer. This skips
+// gRPC's two user-space copies and its 16 KiB HTTP/2 frames (1.5x the
+// bandwidth, DESIGN.md). Otherwise (Transport InStream, or a receiver
+// without the Listener) chunks are TransferRequest messages of the stream,
+// sent with the "whorlring" gRPC content subtype: its codec hands gRPC the
+// memory of the caller's buffer (no copy; gRPC's release of it marks the
+// piece sent), pads the header so the values start 4-byte aligned in every
+// received HTTP/2 frame, and sums them straight out of gRPC's receive
+// buffers. Either way every chunk carries job, generation, sender,
+// collective sequence number and training step; the receiver rejects, and
+// never sums, anything that does not match the collective it is running,
+// and the stream's end is the lane's end. All members must use the same
 // ChunkBytes, Streams and Compression (a mismatch is rejected).
 //
 // A collective never returns while gRPC may still read its buffer: on
