@@ -23,8 +23,14 @@ func kill(n *node, r *Ring) {
 // joins the collective) or dies in the middle of one, every other member's
 // AllReduce returns an error naming a peer and the step within the
 // deadline; nothing leaks; the survivors then rebuild the ring with a new
-// generation and re-reduce the same buffers correctly.
+// generation and re-reduce the same buffers correctly. Both transports.
 func TestPeerFailureFailsSurvivorsWithinDeadline(t *testing.T) {
+	for _, tr := range []Transport{Direct, InStream} {
+		t.Run(tr.String(), func(t *testing.T) { testPeerFailure(t, tr) })
+	}
+}
+
+func testPeerFailure(t *testing.T, tr Transport) {
 	for _, tc := range []struct {
 		name string
 		fail func(n *node, r *Ring)
@@ -35,7 +41,7 @@ func TestPeerFailureFailsSurvivorsWithinDeadline(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
 			cfg := testConfig()
-			cfg.Timeout = time.Second
+			cfg.Timeout, cfg.Transport = time.Second, tr
 			nodes := startNodes(t, 4, cfg)
 			rings := joinAll(t, nodes, 1)
 			const victim, step = 2, 7
@@ -116,9 +122,17 @@ func TestBrokenRingRefusesFurtherCollectives(t *testing.T) {
 
 // TestCloseLeavesCleanly: a member that closes right after its last
 // collective does not make its neighbours' last collective fail, and their
-// next one fails with ErrPeer instead of waiting for the deadline.
+// next one fails with ErrPeer instead of waiting for the deadline. Both
+// transports.
 func TestCloseLeavesCleanly(t *testing.T) {
+	for _, tr := range []Transport{Direct, InStream} {
+		t.Run(tr.String(), func(t *testing.T) { testCloseLeavesCleanly(t, tr) })
+	}
+}
+
+func testCloseLeavesCleanly(t *testing.T, tr Transport) {
 	cfg := testConfig()
+	cfg.Transport = tr
 	nodes := startNodes(t, 3, cfg)
 	rings := joinAll(t, nodes, 1)
 	in := randomInputs(5, 3, 20_000)

@@ -89,10 +89,17 @@ func (f *freezer) close() {
 // TestNetworkDropFailsWithinDeadline: the link into member 1 goes silent in
 // the middle of a large all-reduce, after 1 MiB of it (senders end up blocked by flow
 // control); every member still fails within the deadline and nothing leaks.
+// Both transports.
 func TestNetworkDropFailsWithinDeadline(t *testing.T) {
+	for _, tr := range []Transport{Direct, InStream} {
+		t.Run(tr.String(), func(t *testing.T) { testNetworkDrop(t, tr) })
+	}
+}
+
+func testNetworkDrop(t *testing.T, tr Transport) {
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
 	cfg := testConfig()
-	cfg.Timeout = time.Second
+	cfg.Timeout, cfg.Transport = time.Second, tr
 	cfg.ChunkBytes = 256 << 10
 	nodes := startNodes(t, 3, cfg)
 	proxy := newFreezer(t, nodes[1].addr)

@@ -13,23 +13,34 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 // TestAllReduceMatchesRingOrderSum checks, for rings of 1 to 8 members and
 // lengths that are odd, shorter than the ring, and many pieces long, that
 // every member ends with exactly the serial sum in ring order (so the result
-// is bit-identical everywhere and reproducible), and that Mean divides it.
+// is bit-identical everywhere and reproducible), and that Mean divides it;
+// on direct lanes and in-stream.
 func TestAllReduceMatchesRingOrderSum(t *testing.T) {
 	lengths := []int{0, 1, 3, 7, 255, 1001, 4099}
 	for n := 1; n <= 8; n++ {
-		t.Run(fmt.Sprintf("N=%d", n), func(t *testing.T) {
-			nodes := startNodes(t, n, testConfig())
-			rings := joinAll(t, nodes, 1)
-			for step, length := range lengths {
-				in := randomInputs(uint64(100*n+length), n, length)
-				want := ringOrderSum(in, false)
-				checkReduce(t, rings, uint64(step), clone(in), want, Sum)
-				for i := range want {
-					want[i] /= float32(n)
-				}
-				checkReduce(t, rings, uint64(step), clone(in), want, Mean)
-			}
-		})
+		for _, tr := range []Transport{Direct, InStream} {
+			t.Run(fmt.Sprintf("N=%d/%v", n, tr), func(t *testing.T) {
+				cfg := testConfig()
+				cfg.Transport = tr
+				reduceLengths(t, n, cfg, lengths)
+			})
+		}
+	}
+}
+
+// reduceLengths forms a ring of n members with cfg and checks Sum and Mean
+// of every length.
+func reduceLengths(t *testing.T, n int, cfg Config, lengths []int) {
+	nodes := startNodes(t, n, cfg)
+	rings := joinAll(t, nodes, 1)
+	for step, length := range lengths {
+		in := randomInputs(uint64(100*n+length), n, length)
+		want := ringOrderSum(in, false)
+		checkReduce(t, rings, uint64(step), clone(in), want, Sum)
+		for i := range want {
+			want[i] /= float32(n)
+		}
+		checkReduce(t, rings, uint64(step), clone(in), want, Mean)
 	}
 }
 
