@@ -131,7 +131,8 @@ func TestDirectRefusesPeersWithoutCertificates(t *testing.T) {
 }
 
 // TestSilentConnectionDelaysNoOne: a client that connects and sends
-// nothing does not hold up gRPC connections or direct lanes behind it.
+// nothing does not hold up gRPC connections or direct lanes behind it, and
+// is closed when the server stops.
 func TestSilentConnectionDelaysNoOne(t *testing.T) {
 	cfg := testConfig()
 	nodes := startNodes(t, 2, cfg)
@@ -146,6 +147,13 @@ func TestSilentConnectionDelaysNoOne(t *testing.T) {
 	checkReduce(t, rings, 1, clone(in), ringOrderSum(in, false), Sum)
 	if took := time.Since(start); took > cfg.Timeout/2 {
 		t.Fatalf("join and reduce took %v behind a silent connection", took)
+	}
+	// Stopping the server closes the connection still being sniffed.
+	closeAll(rings)
+	nodes[1].gs.Stop()
+	_ = silent.SetReadDeadline(time.Now().Add(time.Second))
+	if _, err := silent.Read(make([]byte, 1)); !errors.Is(err, io.EOF) {
+		t.Fatalf("silent connection after the server stopped: %v, want EOF", err)
 	}
 }
 

@@ -67,13 +67,20 @@ type muxListener struct {
 // connection is sniffed on its own goroutine so a silent client delays no
 // one else.
 func (m *muxListener) acceptLoop() {
+	wait := 5 * time.Millisecond
 	for {
 		c, err := m.Listener.Accept()
+		if te, ok := err.(interface{ Temporary() bool }); ok && te.Temporary() && !m.isClosed() {
+			time.Sleep(wait) // out of file descriptors, say: retry, as net/http does
+			wait = min(2*wait, time.Second)
+			continue
+		}
 		if err != nil {
 			m.err = err
 			close(m.done)
 			return
 		}
+		wait = 5 * time.Millisecond
 		if m.track(c) {
 			go m.route(c)
 		}
@@ -91,6 +98,12 @@ func (m *muxListener) track(c net.Conn) bool {
 	}
 	m.routing[c] = struct{}{}
 	return true
+}
+
+func (m *muxListener) isClosed() bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.closed
 }
 
 func (m *muxListener) untrack(c net.Conn) {
