@@ -20,7 +20,7 @@ func cpuTime() time.Duration {
 // `whorl bench allreduce`, which also measures raw TCP in the same run.
 func BenchmarkAllReduce(b *testing.B) {
 	for _, c := range []struct{ n, bytes, streams int }{
-		{2, 16 << 20, 2}, {4, 16 << 20, 1}, {4, 16 << 20, 2}, {4, 16 << 20, 4}, {4, 64 << 20, 2}, {4, 1 << 20, 2}, {4, 1 << 10, 2},
+		{2, 16 << 20, 2}, {4, 16 << 20, 1}, {4, 16 << 20, 2}, {4, 16 << 20, 4}, {4, 64 << 20, 2}, {4, 4 << 20, 2}, {4, 1 << 20, 2}, {4, 1 << 10, 2},
 	} {
 		b.Run(fmt.Sprintf("N=%d/bytes=%d/streams=%d", c.n, c.bytes, c.streams), func(b *testing.B) {
 			cfg := DefaultConfig()
