@@ -144,7 +144,7 @@ func (t *trainer) work(ctx context.Context, a Assignment) error {
 	if err := t.ensureReplica(ctx, a); err != nil {
 		return err
 	}
-	gctx, cancel := t.guard(ctx, a.Generation)
+	gctx, cancel := t.guard(ctx, a)
 	defer cancel()
 	if err := t.ensureRing(gctx, a); err != nil {
 		return err
@@ -248,9 +248,12 @@ func (t *trainer) dropRing() {
 	t.ring, t.rank = nil, -1
 }
 
-// guard returns a context for the work of generation gen that is cancelled
-// as soon as the heartbeat hears of a newer generation.
-func (t *trainer) guard(ctx context.Context, gen uint64) (context.Context, context.CancelFunc) {
+// guard returns a context for the work of a's generation that is
+// cancelled as soon as the coordinator starts a newer generation: a watcher
+// long-polls for it (the heartbeat would hear of it up to an interval
+// later, while the ring may be stuck on a peer that vanished).
+func (t *trainer) guard(ctx context.Context, a Assignment) (context.Context, context.CancelFunc) {
+	gen := a.Generation
 	gctx, cancel := context.WithCancelCause(ctx)
 	abort := func() { cancel(fmt.Errorf("%w: generation %d superseded", ErrStaleGeneration, gen)) }
 	t.mu.Lock()
@@ -259,11 +262,38 @@ func (t *trainer) guard(ctx context.Context, gen uint64) (context.Context, conte
 	if t.latest.Load() > gen {
 		abort()
 	}
+	watched := make(chan struct{})
+	go func() {
+		defer close(watched)
+		t.watchGeneration(gctx, Known{Generation: gen, Epoch: a.Epoch, Phase: a.Phase})
+	}()
 	return gctx, func() {
 		t.mu.Lock()
 		t.abort = nil
 		t.mu.Unlock()
 		cancel(nil)
+		<-watched
+	}
+}
+
+// watchGeneration long-polls the assignment until ctx is done or it names
+// a generation newer than known's, which it notes (aborting the work).
+func (t *trainer) watchGeneration(ctx context.Context, known Known) {
+	for ctx.Err() == nil {
+		a, err := t.coord.GetAssignment(ctx, t.id, known)
+		switch {
+		case ctx.Err() != nil:
+			return
+		case err == nil && a.Generation > known.Generation:
+			t.noteGeneration(a.Generation)
+			return
+		case err != nil:
+			sleep(ctx, t.retry) // the heartbeat re-registers or reports it
+		case a.Epoch == known.Epoch && a.Phase == known.Phase:
+			sleep(ctx, t.retry) // the poll's wait ended without news
+		default:
+			known.Epoch, known.Phase = a.Epoch, a.Phase
+		}
 	}
 }
 
