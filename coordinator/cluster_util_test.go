@@ -58,7 +58,7 @@ func (p *fakePhases) Baseline(ctx context.Context, _ []byte) ([]byte, error) {
 	return []byte(`{"accuracy":0.4}`), nil
 }
 
-func (p *fakePhases) FineTune(_ context.Context, _ []byte, pretrained, baseline []byte) ([]byte, error) {
+func (p *fakePhases) FineTune(_ context.Context, _ []byte, pretrained, baseline []byte, _ []EpochMetric) ([]byte, error) {
 	p.mu.Lock()
 	p.finetuned = append([]byte(nil), pretrained...)
 	p.mu.Unlock()

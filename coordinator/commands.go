@@ -247,6 +247,7 @@ func (j *Job) rollback(gen uint64) {
 	if j.Checkpoint != nil {
 		j.Epoch, j.NextStep = j.Checkpoint.Epoch, j.Checkpoint.Step
 	}
+	j.History = j.History[:min(len(j.History), j.Epoch)] // later epochs are trained again
 	j.Resume = true
 	j.RolledBackAt = gen
 }

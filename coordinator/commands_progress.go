@@ -41,6 +41,7 @@ func (c *StepDone) apply(s *State) (Result, error) {
 		j.Metrics = append(j.Metrics[:0:0], j.Metrics[n-metricsHistory:]...)
 	}
 	if j.NextStep >= j.StepsInEpoch() {
+		j.History = append(j.History, summarize(j.Metrics, j.Epoch))
 		j.Epoch++
 		j.NextStep = 0
 	}

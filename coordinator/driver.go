@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -47,6 +48,7 @@ type jobView struct {
 	pretrainDone bool
 	finalCkpt    bool
 	epochs       int
+	history      []EpochMetric
 }
 
 func (d *driver) view() (jobView, bool) {
@@ -59,7 +61,7 @@ func (d *driver) view() (jobView, bool) {
 		}
 		v = jobView{id: j.ID, phase: j.Phase, config: j.ConfigJSON, baseline: j.BaselineJSON, report: j.ReportJSON,
 			waitingSince: j.WaitingSince, pretrainDone: j.PretrainDone(), finalCkpt: j.FinalCheckpoint(),
-			epochs: j.Params.Epochs}
+			epochs: j.Params.Epochs, history: slices.Clone(j.History)}
 		if j.Checkpoint != nil {
 			v.digest = j.Checkpoint.Digest
 		}
@@ -140,7 +142,7 @@ func (d *driver) pretraining(ctx context.Context, v jobView) error {
 // needed) and runs Phases.FineTune.
 func (d *driver) fineTune(ctx context.Context, v jobView) ([]byte, error) {
 	if v.digest == "" { // no pretraining epochs: fine-tune from scratch
-		return d.n.cfg.Phases.FineTune(ctx, v.config, nil, v.baseline)
+		return d.n.cfg.Phases.FineTune(ctx, v.config, nil, v.baseline, v.history)
 	}
 	if err := d.n.fetchBlob(ctx, v.digest); err != nil {
 		return nil, err
@@ -149,7 +151,7 @@ func (d *driver) fineTune(ctx context.Context, v jobView) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	return d.n.cfg.Phases.FineTune(ctx, v.config, data, v.baseline)
+	return d.n.cfg.Phases.FineTune(ctx, v.config, data, v.baseline, v.history)
 }
 
 // runPhase runs one non-distributed phase and commits its result and the

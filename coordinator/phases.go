@@ -20,8 +20,9 @@ type Phases interface {
 	// FineTune fine-tunes the pretrained checkpoint (model.EncodeCheckpoint
 	// bytes, as committed by the workers) and evaluates both models; it
 	// returns the final report JSON (and writes report files where the
-	// runner is configured to).
-	FineTune(ctx context.Context, configJSON []byte, pretrained []byte, baselineJSON []byte) (reportJSON []byte, err error)
+	// runner is configured to). pretext summarises the pretraining epochs
+	// for the report.
+	FineTune(ctx context.Context, configJSON []byte, pretrained []byte, baselineJSON []byte, pretext []EpochMetric) (reportJSON []byte, err error)
 }
 
 // Prepared is what Phases.Prepare returns: the pretraining image ids, the

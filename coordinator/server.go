@@ -220,6 +220,6 @@ func (n *Node) reportProgress(ctx context.Context, req *pb.ReportProgressRequest
 	n.metrics.observeStep(req, global)
 	return n.propose(ctx, &StepDone{
 		JobID: res.JobID, Generation: req.GetGeneration(), Epoch: int(req.GetEpoch()), Step: int(req.GetStep()),
-		Metric: StepMetric{Loss: req.GetLoss(), Samples: global, StepTime: req.GetStepTime().AsDuration(), Time: time.Now()},
+		Metric: StepMetric{Loss: req.GetLoss(), Accuracy: req.GetAccuracy(), Samples: global, StepTime: req.GetStepTime().AsDuration(), Time: time.Now()},
 	})
 }

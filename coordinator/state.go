@@ -89,6 +89,8 @@ type Job struct {
 	Checkpoints []string    `json:"checkpoints,omitempty"`
 
 	Metrics []StepMetric `json:"metrics,omitempty"`
+	// History summarises every completed pretraining epoch, in order.
+	History []EpochMetric `json:"history,omitempty"`
 
 	BaselineJSON json.RawMessage `json:"baseline,omitempty"`
 	ReportJSON   json.RawMessage `json:"report,omitempty"`
@@ -128,9 +130,42 @@ type StepMetric struct {
 	Step       int           `json:"step"`
 	Generation uint64        `json:"generation"`
 	Loss       float32       `json:"loss"`
+	Accuracy   float32       `json:"accuracy,omitempty"`
 	Samples    int           `json:"samples"`
 	StepTime   time.Duration `json:"step_time"`
 	Time       time.Time     `json:"time"`
+}
+
+// EpochMetric summarises a completed pretraining epoch: the means of its
+// steps' reported loss and accuracy (over the newest metricsHistory steps
+// at least, all of an epoch of up to that many steps).
+type EpochMetric struct {
+	Epoch    int     `json:"epoch"` // 0-based
+	Steps    int     `json:"steps"`
+	Loss     float64 `json:"loss"`
+	Accuracy float64 `json:"accuracy"`
+}
+
+// summarize returns the metric of epoch from the newest record of each of
+// its steps in ms (a step redone after a rollback is recorded again).
+func summarize(ms []StepMetric, epoch int) EpochMetric {
+	e := EpochMetric{Epoch: epoch}
+	seen := map[int]bool{}
+	for i := len(ms) - 1; i >= 0; i-- {
+		m := ms[i]
+		if m.Epoch != epoch || seen[m.Step] {
+			continue
+		}
+		seen[m.Step] = true
+		e.Steps++
+		e.Loss += float64(m.Loss)
+		e.Accuracy += float64(m.Accuracy)
+	}
+	if e.Steps > 0 {
+		e.Loss /= float64(e.Steps)
+		e.Accuracy /= float64(e.Steps)
+	}
+	return e
 }
 
 // NewState returns the empty state.

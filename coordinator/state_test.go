@@ -220,3 +220,30 @@ func TestRegisterIncarnation(t *testing.T) {
 		t.Fatalf("restart: generation %d, synced %v, ring %v", s.Generation, s.Synced, s.Ring)
 	}
 }
+
+// TestPretextHistory: every completed epoch gets the means of its steps'
+// loss and accuracy; a rollback drops the epochs that will be trained
+// again, and the redone steps replace the earlier records.
+func TestPretextHistory(t *testing.T) {
+	s := NewState()
+	mustApply(t, s, &SubmitJob{Job: testJob(16, 8, 3)})
+	mustApply(t, s, &RegisterWorker{ID: "a", RingAddr: "a:1", Time: t0})
+	mustApply(t, s, &StartPretraining{JobID: "j1", TrainIDs: ids(16), Time: t0})
+	done := func(epoch, step int, loss, acc float32) {
+		t.Helper()
+		mustApply(t, s, &StepDone{JobID: "j1", Generation: s.Generation, Epoch: epoch, Step: step,
+			Metric: StepMetric{Loss: loss, Accuracy: acc}})
+	}
+	done(0, 0, 1, 0.25)
+	done(0, 1, 3, 0.75)
+	mustApply(t, s, &CommitCheckpoint{JobID: "j1", Generation: s.Generation, Checkpoint: Checkpoint{Digest: digestOf("e0"), Epoch: 1, Step: 0}})
+	done(1, 0, 5, 0.5)
+	done(1, 1, 7, 0.5)
+	want(t, "history after 2 epochs", s.Job.History, []EpochMetric{{0, 2, 2, 0.5}, {1, 2, 6, 0.5}})
+	mustApply(t, s, &RemoveWorkers{IDs: []string{"a"}, Time: t0}) // rollback to the checkpoint at 1/0
+	want(t, "history after the rollback", s.Job.History, []EpochMetric{{0, 2, 2, 0.5}})
+	mustApply(t, s, &RegisterWorker{ID: "b", RingAddr: "b:1", Time: t0})
+	done(1, 0, 9, 1)
+	done(1, 1, 11, 1)
+	want(t, "history after epoch 1 again", s.Job.History, []EpochMetric{{0, 2, 2, 0.5}, {1, 2, 10, 1}})
+}

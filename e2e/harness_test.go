@@ -91,7 +91,7 @@ func (p phases) Baseline(ctx context.Context, configJSON []byte) ([]byte, error)
 	return p.r.Baseline(ctx, configJSON)
 }
 
-func (p phases) FineTune(ctx context.Context, configJSON, pretrained, baselineJSON []byte) ([]byte, error) {
+func (p phases) FineTune(ctx context.Context, configJSON, pretrained, baselineJSON []byte, _ []coordinator.EpochMetric) ([]byte, error) {
 	return p.r.FineTune(ctx, configJSON, pretrained, baselineJSON)
 }
 

@@ -96,7 +96,7 @@ func assignmentFrom(r *pb.GetAssignmentResponse) Assignment {
 
 func (c *coordClient) ReportProgress(ctx context.Context, p Progress) (uint64, error) {
 	r, err := c.c.ReportProgress(ctx, &pb.ReportProgressRequest{WorkerId: p.WorkerID, Generation: p.Generation,
-		Epoch: uint32(p.Epoch), Step: uint32(p.Step), Rank: int32(p.Rank), Loss: float32(p.Loss),
+		Epoch: uint32(p.Epoch), Step: uint32(p.Step), Rank: int32(p.Rank), Loss: float32(p.Loss), Accuracy: float32(p.Accuracy),
 		Samples: uint32(p.Images), StepTime: durationpb.New(p.StepTime), AllreduceWait: durationpb.New(p.ReduceWait)})
 	if err != nil {
 		return 0, mapErr(err)

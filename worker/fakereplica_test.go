@@ -56,7 +56,7 @@ func input(id, epoch, step int, out []float32) {
 	}
 }
 
-func (r *quadReplica) ComputeGrads(ctx context.Context, c Collective, w StepWork, epoch int, scale float32) (float64, error) {
+func (r *quadReplica) ComputeGrads(ctx context.Context, c Collective, w StepWork, epoch int, scale float32) (StepStats, error) {
 	if r.delay > 0 {
 		sleep(ctx, r.delay)
 	}
@@ -72,7 +72,7 @@ func (r *quadReplica) ComputeGrads(ctx context.Context, c Collective, w StepWork
 	stat[quadDim] = float32(len(w.IDs))
 	if c != nil {
 		if err := c.AllReduceSum(ctx, stat); err != nil {
-			return 0, fmt.Errorf("sync statistic: %w", err)
+			return StepStats{}, fmt.Errorf("sync statistic: %w", err)
 		}
 	}
 	for i := range quadDim {
@@ -92,7 +92,7 @@ func (r *quadReplica) ComputeGrads(ctx context.Context, c Collective, w StepWork
 	for i := range r.g {
 		r.g[i] *= scale / float32(len(xs))
 	}
-	return loss / float64(len(xs)), ctx.Err()
+	return StepStats{Loss: loss / float64(len(xs))}, ctx.Err()
 }
 
 func (r *quadReplica) Apply(epoch, step, steps int) error {

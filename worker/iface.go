@@ -92,8 +92,8 @@ type Replica interface {
 	// scaling the loss by scale = local/global so that summing Grads over
 	// the ring gives the gradient of the global mean loss. Batch-statistics
 	// layers synchronise through c (nil: this replica alone). It returns the
-	// local mean loss.
-	ComputeGrads(ctx context.Context, c Collective, w StepWork, epoch int, scale float32) (loss float64, err error)
+	// local mean loss and accuracy.
+	ComputeGrads(ctx context.Context, c Collective, w StepWork, epoch int, scale float32) (StepStats, error)
 	// Apply performs the optimizer step of step (0-based) of epoch, an
 	// epoch having steps steps (for the learning-rate schedule), with the
 	// all-reduced Grads.
@@ -198,11 +198,22 @@ type Progress struct {
 	Epoch      int
 	Step       int
 	Loss       float64
-	Images     int
+	// Accuracy is the fraction of the rank's rotated images it predicted
+	// right before the update (0 for replicas that do not classify).
+	Accuracy float64
+	Images   int
 	// StepTime is the wall time of the whole step; ReduceWait the part
 	// spent in the gradient all-reduce (waiting for the slowest rank).
 	StepTime   time.Duration
 	ReduceWait time.Duration
+}
+
+// StepStats is what a replica measured on its part of one step.
+type StepStats struct {
+	// Loss is the local mean loss (unscaled).
+	Loss float64
+	// Accuracy is the fraction of local samples predicted right.
+	Accuracy float64
 }
 
 // HeartbeatInfo is what a heartbeat carries.

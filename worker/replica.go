@@ -71,9 +71,9 @@ func (r *netReplica) SetOptState(s []float32) error {
 
 // ComputeGrads builds the rotation batch of the step's images and runs
 // forward and backward with BatchNorm synchronised through c.
-func (r *netReplica) ComputeGrads(ctx context.Context, c Collective, w StepWork, epoch int, scale float32) (float64, error) {
+func (r *netReplica) ComputeGrads(ctx context.Context, c Collective, w StepWork, epoch int, scale float32) (StepStats, error) {
 	if err := r.batch(ctx, w, epoch); err != nil {
-		return 0, err
+		return StepStats{}, err
 	}
 	if c != nil {
 		r.net.SetReducer(c)
@@ -82,11 +82,11 @@ func (r *netReplica) ComputeGrads(ctx context.Context, c Collective, w StepWork,
 	}
 	r.net.SetTraining(true)
 	r.net.ZeroGrads()
-	loss, _, err := r.net.TrainStep(ctx, r.x, r.labels, scale)
+	loss, correct, err := r.net.TrainStep(ctx, r.x, r.labels, scale)
 	if err != nil {
-		return 0, fmt.Errorf("train step: %w", err)
+		return StepStats{}, fmt.Errorf("train step: %w", err)
 	}
-	return loss, nil
+	return StepStats{Loss: loss, Accuracy: float64(correct) / float64(max(1, len(r.labels)))}, nil
 }
 
 // batch fills x and labels with the step's images at four rotations,

@@ -19,7 +19,7 @@ func (t *trainer) step(ctx, gctx context.Context, a Assignment, st StepWork) err
 	t.snap = append(t.snap[:0], state...)
 	scale := float32(len(st.IDs)) / float32(st.Global)
 	t.ring.SetStep(uint64(a.Epoch)<<32 | uint64(st.Step))
-	loss, err := t.rep.ComputeGrads(gctx, t.ring, st, a.Epoch, scale)
+	stats, err := t.rep.ComputeGrads(gctx, t.ring, st, a.Epoch, scale)
 	if err != nil {
 		copy(state, t.snap)
 		return fmt.Errorf("gradients of epoch %d step %d: %w", a.Epoch, st.Step, cause(gctx, err))
@@ -39,8 +39,8 @@ func (t *trainer) step(ctx, gctx context.Context, a Assignment, st StepWork) err
 		t.checkpoint(ctx, a)
 	}
 	took := time.Since(start)
-	t.met.observeStep(len(st.IDs), loss, took, wait, len(t.rep.Grads()))
-	t.complete(a, st, loss, took, wait)
+	t.met.observeStep(len(st.IDs), stats.Loss, took, wait, len(t.rep.Grads()))
+	t.complete(a, st, stats, took, wait)
 	return nil
 }
 
@@ -93,13 +93,14 @@ func (t *trainer) checkpoint(ctx context.Context, a Assignment) {
 
 // complete records that step st is applied here: the heartbeat carries the
 // new position and timings, and the step waits in pending for its report.
-func (t *trainer) complete(a Assignment, st StepWork, loss float64, took, wait time.Duration) {
+func (t *trainer) complete(a Assignment, st StepWork, stats StepStats, took, wait time.Duration) {
 	t.mu.Lock()
 	t.last = HeartbeatInfo{WorkerID: t.id, Generation: a.Generation, Epoch: t.pos.Epoch, Step: t.pos.Step,
 		StepTime: took, ReduceWait: wait}
 	t.mu.Unlock()
 	t.pending = append(t.pending, Progress{WorkerID: t.id, JobID: a.JobID, Generation: a.Generation, Rank: a.Rank,
-		Epoch: a.Epoch, Step: st.Step, Loss: loss, Images: len(st.IDs), StepTime: took, ReduceWait: wait})
+		Epoch: a.Epoch, Step: st.Step, Loss: stats.Loss, Accuracy: stats.Accuracy, Images: len(st.IDs),
+		StepTime: took, ReduceWait: wait})
 }
 
 // moved records the position and generation after a broadcast for the

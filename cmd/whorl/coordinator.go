@@ -117,7 +117,8 @@ func coordLogger(w io.Writer, format string) *slog.Logger {
 }
 
 // experimentPhases adapts *experiment.Runner to coordinator.Phases (the
-// experiment package does not import the coordinator).
+// experiment package does not import the coordinator); `whorl coordinator`
+// and the local cluster of `whorl run` both use it.
 type experimentPhases struct{ R *experiment.Runner }
 
 // newExperimentPhases wraps a runner.
@@ -129,11 +130,8 @@ func (p *experimentPhases) Prepare(ctx context.Context, configJSON []byte) (coor
 	if err != nil {
 		return coordinator.Prepared{}, err
 	}
-	out := coordinator.Prepared{TrainIDs: e.TrainIDs, Mean: e.Mean, Std: e.Std, ManifestDigest: e.ManifestDigest}
-	if e.Images != nil {
-		out.Images = e.Images
-	}
-	return out, nil
+	return coordinator.Prepared{TrainIDs: e.TrainIDs, Mean: e.Mean, Std: e.Std, ManifestDigest: e.ManifestDigest,
+		Images: e.Images}, nil
 }
 
 // Baseline trains and evaluates the supervised baseline.
@@ -141,7 +139,19 @@ func (p *experimentPhases) Baseline(ctx context.Context, configJSON []byte) ([]b
 	return p.R.Baseline(ctx, configJSON)
 }
 
-// FineTune fine-tunes the pretrained checkpoint and writes the report.
-func (p *experimentPhases) FineTune(ctx context.Context, configJSON, pretrained, baselineJSON []byte) ([]byte, error) {
+// FineTune records the pretraining history, fine-tunes the pretrained
+// checkpoint and writes the report.
+func (p *experimentPhases) FineTune(ctx context.Context, configJSON, pretrained, baselineJSON []byte,
+	pretext []coordinator.EpochMetric) ([]byte, error) {
+	p.R.SetPretrainHistory(pretextHistory(pretext))
 	return p.R.FineTune(ctx, configJSON, pretrained, baselineJSON)
+}
+
+// pretextHistory converts the coordinator's epoch summaries.
+func pretextHistory(h []coordinator.EpochMetric) []experiment.EpochStat {
+	out := make([]experiment.EpochStat, len(h))
+	for i, e := range h {
+		out[i] = experiment.EpochStat{Epoch: e.Epoch + 1, Loss: e.Loss, Accuracy: e.Accuracy}
+	}
+	return out
 }

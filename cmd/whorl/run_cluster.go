@@ -22,27 +22,6 @@ import (
 
 func init() { clusterRunner = runOnCluster }
 
-// phasesAdapter lets *experiment.Runner serve as the coordinator's Phases
-// (experiment does not import coordinator).
-type phasesAdapter struct{ r *experiment.Runner }
-
-func (a phasesAdapter) Prepare(ctx context.Context, configJSON []byte) (coordinator.Prepared, error) {
-	p, err := a.r.Prepare(ctx, configJSON)
-	if err != nil {
-		return coordinator.Prepared{}, err
-	}
-	return coordinator.Prepared{TrainIDs: p.TrainIDs, Mean: p.Mean, Std: p.Std, ManifestDigest: p.ManifestDigest,
-		Images: p.Images}, nil
-}
-
-func (a phasesAdapter) Baseline(ctx context.Context, configJSON []byte) ([]byte, error) {
-	return a.r.Baseline(ctx, configJSON)
-}
-
-func (a phasesAdapter) FineTune(ctx context.Context, configJSON, pretrained, baselineJSON []byte) ([]byte, error) {
-	return a.r.FineTune(ctx, configJSON, pretrained, baselineJSON)
-}
-
 // clusterPorts are the loopback ports of a local cluster, kept in --out so a
 // rerun restarts raft on the addresses its log remembers.
 type clusterPorts struct {
@@ -128,7 +107,7 @@ func startCluster(ctx context.Context, dir string, o runOptions, c experiment.Co
 		if len(peers) > 1 {
 			cfg.Peers = peers
 		}
-		cfg.Phases, cfg.Logger = phasesAdapter{r}, log.With("coordinator", cfg.ID)
+		cfg.Phases, cfg.Logger = newExperimentPhases(r), log.With("coordinator", cfg.ID)
 		n, err := coordinator.New(cfg)
 		if err != nil {
 			cancel()
@@ -209,7 +188,7 @@ func runOnCluster(ctx context.Context, w io.Writer, o runOptions, c experiment.C
 	if err != nil {
 		return experiment.Report{}, err
 	}
-	if err := follow(ctx, client, p, r); err != nil {
+	if err := follow(ctx, client, p); err != nil {
 		return experiment.Report{}, err
 	}
 	res, err := client.FetchResults(ctx, jobID)
@@ -273,10 +252,10 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 
 // follow polls the job status until it is done or failed, reporting
 // pretraining progress.
-func follow(ctx context.Context, client *coordinator.Client, p *progressPrinter, r *experiment.Runner) error {
+func follow(ctx context.Context, client *coordinator.Client, p *progressPrinter) error {
 	t := time.NewTicker(250 * time.Millisecond)
 	defer t.Stop()
-	tr := newPretrainTracker(p, r)
+	tr := newPretrainTracker(p)
 	for {
 		select {
 		case <-ctx.Done():
@@ -296,7 +275,7 @@ func follow(ctx context.Context, client *coordinator.Client, p *progressPrinter,
 		case pb.Phase_PHASE_PRETRAINING:
 			tr.update(st)
 		case pb.Phase_PHASE_BASELINE, pb.Phase_PHASE_FINETUNING:
-			tr.finish(st.GetTotalEpochs(), int(st.GetTotalEpochs()), max(1, int(st.GetTotalSteps())))
+			tr.finish(st)
 		}
 	}
 }
@@ -322,80 +301,92 @@ func phaseName(ph pb.Phase) string {
 }
 
 // pretrainTracker follows distributed pretraining through job statuses:
-// it keeps the step metrics seen (each step once) and turns finished epochs
-// into progress lines and the pretext history of the report.
+// it shows the progress of the running epoch from the recent step metrics
+// and a line for every epoch the coordinator's history completes. (The
+// report's pretext history comes from the coordinator, through FineTune.)
 type pretrainTracker struct {
 	p       *progressPrinter
-	r       *experiment.Runner
-	loss    map[[2]uint32]float64
-	samples map[[2]uint32]int
-	times   map[[2]uint32]time.Time
-	shown   uint32 // epochs reported as done
-	started bool   // a status was seen
-	history []experiment.EpochStat
+	steps   map[[2]uint32]seenStep // by epoch and step
+	shown   uint32                 // epochs reported as done
+	started bool                   // a status was seen
 }
 
-func newPretrainTracker(p *progressPrinter, r *experiment.Runner) *pretrainTracker {
-	return &pretrainTracker{p: p, r: r, loss: map[[2]uint32]float64{}, samples: map[[2]uint32]int{}, times: map[[2]uint32]time.Time{}}
+// seenStep is what a status said of one completed step.
+type seenStep struct {
+	loss, accuracy float64
+	samples        int
+	at             time.Time
+}
+
+func newPretrainTracker(p *progressPrinter) *pretrainTracker {
+	return &pretrainTracker{p: p, steps: map[[2]uint32]seenStep{}}
 }
 
 // update records a status during pretraining.
 func (t *pretrainTracker) update(st *pb.JobStatusResponse) {
-	if !t.started { // a resumed job: the epochs done before are not in this run's history
+	if !t.started { // a resumed job: the epochs done before are not shown again
 		t.started, t.shown = true, min(st.GetEpoch(), st.GetTotalEpochs())
 	}
 	for _, m := range st.GetRecent() {
-		k := [2]uint32{m.GetEpoch(), m.GetStep()}
-		t.loss[k], t.samples[k], t.times[k] = float64(m.GetLoss()), int(m.GetSamples()), m.GetTime().AsTime()
+		t.steps[[2]uint32{m.GetEpoch(), m.GetStep()}] = seenStep{loss: float64(m.GetLoss()),
+			accuracy: float64(m.GetAccuracy()), samples: int(m.GetSamples()), at: m.GetTime().AsTime()}
 	}
-	epochs := int(st.GetTotalEpochs())
-	t.finish(min(st.GetEpoch(), st.GetTotalEpochs()), epochs, max(1, int(st.GetTotalSteps())))
+	t.finish(st)
 	if st.GetEpoch() >= st.GetTotalEpochs() {
 		return
 	}
-	loss, sps := t.epochStats(st.GetEpoch(), 30*time.Second)
-	t.p.event(experiment.Event{Phase: "pretrain", Epoch: int(st.GetEpoch()) + 1, Epochs: epochs,
-		Step: int(st.GetNextStep()), Steps: max(1, int(st.GetTotalSteps())), Loss: loss, SamplesPerSec: sps})
+	e := t.epochStats(st.GetEpoch(), 30*time.Second)
+	t.p.event(experiment.Event{Phase: "pretrain", Epoch: int(st.GetEpoch()) + 1, Epochs: int(st.GetTotalEpochs()),
+		Step: int(st.GetNextStep()), Steps: max(1, int(st.GetTotalSteps())), Loss: e.loss, Accuracy: e.accuracy,
+		SamplesPerSec: e.sps})
 }
 
-// finish reports the epochs before upto as done.
-func (t *pretrainTracker) finish(upto uint32, epochs, steps int) {
-	for ; t.shown < upto; t.shown++ {
-		loss, _ := t.epochStats(t.shown, 0)
-		es := experiment.EpochStat{Epoch: int(t.shown) + 1, Loss: loss}
-		t.history = append(t.history, es)
-		t.p.event(experiment.Event{Phase: "pretrain", Epoch: es.Epoch, Epochs: epochs, Step: steps, Steps: steps,
-			Loss: loss, EpochDone: true})
+// finish shows the epochs of the status's history not shown yet.
+func (t *pretrainTracker) finish(st *pb.JobStatusResponse) {
+	steps := max(1, int(st.GetTotalSteps()))
+	for _, e := range st.GetPretextHistory() {
+		if e.GetEpoch() <= t.shown {
+			continue
+		}
+		t.shown = e.GetEpoch()
+		t.p.event(experiment.Event{Phase: "pretrain", Epoch: int(e.GetEpoch()), Epochs: int(st.GetTotalEpochs()),
+			Step: steps, Steps: steps, Loss: float64(e.GetLoss()), Accuracy: float64(e.GetAccuracy()), EpochDone: true})
 	}
-	t.r.SetPretrainHistory(t.history)
 }
 
-// epochStats is the mean loss of an epoch's seen steps and, over the steps
-// of the last window (0: none), the samples per second.
-func (t *pretrainTracker) epochStats(epoch uint32, window time.Duration) (loss, sps float64) {
+// epochSummary is an epoch's mean loss and accuracy over its seen steps
+// and the samples per second of its recent steps.
+type epochSummary struct{ loss, accuracy, sps float64 }
+
+// epochStats summarises an epoch's seen steps, with the samples per second
+// over the steps of the last window (0: none).
+func (t *pretrainTracker) epochStats(epoch uint32, window time.Duration) epochSummary {
+	var e epochSummary
 	var n, samples int
 	var first, last time.Time
-	for k, l := range t.loss {
+	for k, s := range t.steps {
 		if k[0] != epoch {
 			continue
 		}
-		loss += l
+		e.loss += s.loss
+		e.accuracy += s.accuracy
 		n++
-		if at := t.times[k]; window > 0 && time.Since(at) < window {
-			samples += t.samples[k]
-			if first.IsZero() || at.Before(first) {
-				first = at
+		if window > 0 && time.Since(s.at) < window {
+			samples += s.samples
+			if first.IsZero() || s.at.Before(first) {
+				first = s.at
 			}
-			if at.After(last) {
-				last = at
+			if s.at.After(last) {
+				last = s.at
 			}
 		}
 	}
 	if n > 0 {
-		loss /= float64(n)
+		e.loss /= float64(n)
+		e.accuracy /= float64(n)
 	}
 	if span := last.Sub(first).Seconds(); span > 0 {
-		sps = float64(samples) / span
+		e.sps = float64(samples) / span
 	}
-	return loss, sps
+	return e
 }

@@ -93,6 +93,14 @@ func TestRunEndToEnd(t *testing.T) {
 	if first.Cluster.Workers < 1 {
 		t.Errorf("report cluster %+v", first.Cluster)
 	}
+	if len(first.Pretext.History) == 0 {
+		t.Error("report has no pretext history")
+	}
+	for _, e := range first.Pretext.History { // the workers report accuracy with the loss
+		if e.Loss <= 0 || e.Accuracy <= 0 || e.Accuracy > 1 {
+			t.Errorf("pretext epoch %d: loss %v accuracy %v, want both measured", e.Epoch, e.Loss, e.Accuracy)
+		}
+	}
 	text, err = runWhorl(t, args...)
 	if err != nil || !strings.Contains(text, "is complete") {
 		t.Errorf("rerun on a complete --out: %v\n%s", err, text)

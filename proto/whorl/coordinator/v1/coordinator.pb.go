@@ -909,6 +909,9 @@ type ReportProgressRequest struct {
 	Samples       uint32               `protobuf:"varint,7,opt,name=samples,proto3" json:"samples,omitempty"`
 	StepTime      *durationpb.Duration `protobuf:"bytes,8,opt,name=step_time,json=stepTime,proto3" json:"step_time,omitempty"`
 	AllreduceWait *durationpb.Duration `protobuf:"bytes,9,opt,name=allreduce_wait,json=allreduceWait,proto3" json:"allreduce_wait,omitempty"`
+	// accuracy is the fraction of this rank's rotated images whose rotation
+	// it predicted right in the step (before the update), like loss.
+	Accuracy      float32 `protobuf:"fixed32,10,opt,name=accuracy,proto3" json:"accuracy,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1004,6 +1007,13 @@ func (x *ReportProgressRequest) GetAllreduceWait() *durationpb.Duration {
 		return x.AllreduceWait
 	}
 	return nil
+}
+
+func (x *ReportProgressRequest) GetAccuracy() float32 {
+	if x != nil {
+		return x.Accuracy
+	}
+	return 0
 }
 
 type ReportProgressResponse struct {
@@ -1810,14 +1820,16 @@ func (x *CoordinatorInfo) GetSuffrage() string {
 
 // StepMetrics is one completed step in the metrics history.
 type StepMetrics struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Epoch         uint32                 `protobuf:"varint,1,opt,name=epoch,proto3" json:"epoch,omitempty"`
-	Step          uint32                 `protobuf:"varint,2,opt,name=step,proto3" json:"step,omitempty"`
-	Loss          float32                `protobuf:"fixed32,3,opt,name=loss,proto3" json:"loss,omitempty"`
-	Samples       uint32                 `protobuf:"varint,4,opt,name=samples,proto3" json:"samples,omitempty"`
-	StepTime      *durationpb.Duration   `protobuf:"bytes,5,opt,name=step_time,json=stepTime,proto3" json:"step_time,omitempty"`
-	Time          *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=time,proto3" json:"time,omitempty"`
-	Generation    uint64                 `protobuf:"varint,7,opt,name=generation,proto3" json:"generation,omitempty"`
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	Epoch      uint32                 `protobuf:"varint,1,opt,name=epoch,proto3" json:"epoch,omitempty"`
+	Step       uint32                 `protobuf:"varint,2,opt,name=step,proto3" json:"step,omitempty"`
+	Loss       float32                `protobuf:"fixed32,3,opt,name=loss,proto3" json:"loss,omitempty"`
+	Samples    uint32                 `protobuf:"varint,4,opt,name=samples,proto3" json:"samples,omitempty"`
+	StepTime   *durationpb.Duration   `protobuf:"bytes,5,opt,name=step_time,json=stepTime,proto3" json:"step_time,omitempty"`
+	Time       *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=time,proto3" json:"time,omitempty"`
+	Generation uint64                 `protobuf:"varint,7,opt,name=generation,proto3" json:"generation,omitempty"`
+	// accuracy is the pretext training accuracy the step reported.
+	Accuracy      float32 `protobuf:"fixed32,8,opt,name=accuracy,proto3" json:"accuracy,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1901,6 +1913,13 @@ func (x *StepMetrics) GetGeneration() uint64 {
 	return 0
 }
 
+func (x *StepMetrics) GetAccuracy() float32 {
+	if x != nil {
+		return x.Accuracy
+	}
+	return 0
+}
+
 type JobStatusResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	JobId         string                 `protobuf:"bytes,1,opt,name=job_id,json=jobId,proto3" json:"job_id,omitempty"`
@@ -1925,9 +1944,11 @@ type JobStatusResponse struct {
 	CommitIndex       uint64             `protobuf:"varint,16,opt,name=commit_index,json=commitIndex,proto3" json:"commit_index,omitempty"`
 	GenerationChanges uint64             `protobuf:"varint,17,opt,name=generation_changes,json=generationChanges,proto3" json:"generation_changes,omitempty"`
 	// waiting_since is set while the job waits for workers to return.
-	WaitingSince  *timestamppb.Timestamp `protobuf:"bytes,18,opt,name=waiting_since,json=waitingSince,proto3" json:"waiting_since,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	WaitingSince *timestamppb.Timestamp `protobuf:"bytes,18,opt,name=waiting_since,json=waitingSince,proto3" json:"waiting_since,omitempty"`
+	// pretext_history has one entry per completed pretraining epoch.
+	PretextHistory []*EpochMetrics `protobuf:"bytes,19,rep,name=pretext_history,json=pretextHistory,proto3" json:"pretext_history,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *JobStatusResponse) Reset() {
@@ -2086,6 +2107,85 @@ func (x *JobStatusResponse) GetWaitingSince() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *JobStatusResponse) GetPretextHistory() []*EpochMetrics {
+	if x != nil {
+		return x.PretextHistory
+	}
+	return nil
+}
+
+// EpochMetrics summarises one completed pretraining epoch: the mean over its
+// steps of the loss and accuracy the steps reported.
+type EpochMetrics struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// epoch is 1-based.
+	Epoch    uint32  `protobuf:"varint,1,opt,name=epoch,proto3" json:"epoch,omitempty"`
+	Loss     float32 `protobuf:"fixed32,2,opt,name=loss,proto3" json:"loss,omitempty"`
+	Accuracy float32 `protobuf:"fixed32,3,opt,name=accuracy,proto3" json:"accuracy,omitempty"`
+	// steps is the number of steps the means cover.
+	Steps         uint32 `protobuf:"varint,4,opt,name=steps,proto3" json:"steps,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EpochMetrics) Reset() {
+	*x = EpochMetrics{}
+	mi := &file_whorl_coordinator_v1_coordinator_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EpochMetrics) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EpochMetrics) ProtoMessage() {}
+
+func (x *EpochMetrics) ProtoReflect() protoreflect.Message {
+	mi := &file_whorl_coordinator_v1_coordinator_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EpochMetrics.ProtoReflect.Descriptor instead.
+func (*EpochMetrics) Descriptor() ([]byte, []int) {
+	return file_whorl_coordinator_v1_coordinator_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *EpochMetrics) GetEpoch() uint32 {
+	if x != nil {
+		return x.Epoch
+	}
+	return 0
+}
+
+func (x *EpochMetrics) GetLoss() float32 {
+	if x != nil {
+		return x.Loss
+	}
+	return 0
+}
+
+func (x *EpochMetrics) GetAccuracy() float32 {
+	if x != nil {
+		return x.Accuracy
+	}
+	return 0
+}
+
+func (x *EpochMetrics) GetSteps() uint32 {
+	if x != nil {
+		return x.Steps
+	}
+	return 0
+}
+
 type FetchResultsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// job_id selects the job; empty means the current one.
@@ -2096,7 +2196,7 @@ type FetchResultsRequest struct {
 
 func (x *FetchResultsRequest) Reset() {
 	*x = FetchResultsRequest{}
-	mi := &file_whorl_coordinator_v1_coordinator_proto_msgTypes[27]
+	mi := &file_whorl_coordinator_v1_coordinator_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2108,7 +2208,7 @@ func (x *FetchResultsRequest) String() string {
 func (*FetchResultsRequest) ProtoMessage() {}
 
 func (x *FetchResultsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_whorl_coordinator_v1_coordinator_proto_msgTypes[27]
+	mi := &file_whorl_coordinator_v1_coordinator_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2121,7 +2221,7 @@ func (x *FetchResultsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FetchResultsRequest.ProtoReflect.Descriptor instead.
 func (*FetchResultsRequest) Descriptor() ([]byte, []int) {
-	return file_whorl_coordinator_v1_coordinator_proto_rawDescGZIP(), []int{27}
+	return file_whorl_coordinator_v1_coordinator_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *FetchResultsRequest) GetJobId() string {
@@ -2145,7 +2245,7 @@ type FetchResultsResponse struct {
 
 func (x *FetchResultsResponse) Reset() {
 	*x = FetchResultsResponse{}
-	mi := &file_whorl_coordinator_v1_coordinator_proto_msgTypes[28]
+	mi := &file_whorl_coordinator_v1_coordinator_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2157,7 +2257,7 @@ func (x *FetchResultsResponse) String() string {
 func (*FetchResultsResponse) ProtoMessage() {}
 
 func (x *FetchResultsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_whorl_coordinator_v1_coordinator_proto_msgTypes[28]
+	mi := &file_whorl_coordinator_v1_coordinator_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2170,7 +2270,7 @@ func (x *FetchResultsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FetchResultsResponse.ProtoReflect.Descriptor instead.
 func (*FetchResultsResponse) Descriptor() ([]byte, []int) {
-	return file_whorl_coordinator_v1_coordinator_proto_rawDescGZIP(), []int{28}
+	return file_whorl_coordinator_v1_coordinator_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *FetchResultsResponse) GetJobId() string {
@@ -2294,7 +2394,7 @@ const file_whorl_coordinator_v1_coordinator_proto_rawDesc = "" +
 	"\arestore\x18\x0f \x01(\v2 .whorl.coordinator.v1.CheckpointR\arestore\x12\x16\n" +
 	"\x06resume\x18\x10 \x01(\bR\x06resume\x12/\n" +
 	"\x13checkpoint_interval\x18\x11 \x01(\rR\x12checkpointInterval\x128\n" +
-	"\x06latest\x18\x12 \x01(\v2 .whorl.coordinator.v1.CheckpointR\x06latest\"\xba\x02\n" +
+	"\x06latest\x18\x12 \x01(\v2 .whorl.coordinator.v1.CheckpointR\x06latest\"\xd6\x02\n" +
 	"\x15ReportProgressRequest\x12\x1b\n" +
 	"\tworker_id\x18\x01 \x01(\tR\bworkerId\x12\x1e\n" +
 	"\n" +
@@ -2306,7 +2406,9 @@ const file_whorl_coordinator_v1_coordinator_proto_rawDesc = "" +
 	"\x04loss\x18\x06 \x01(\x02R\x04loss\x12\x18\n" +
 	"\asamples\x18\a \x01(\rR\asamples\x126\n" +
 	"\tstep_time\x18\b \x01(\v2\x19.google.protobuf.DurationR\bstepTime\x12@\n" +
-	"\x0eallreduce_wait\x18\t \x01(\v2\x19.google.protobuf.DurationR\rallreduceWait\"k\n" +
+	"\x0eallreduce_wait\x18\t \x01(\v2\x19.google.protobuf.DurationR\rallreduceWait\x12\x1a\n" +
+	"\baccuracy\x18\n" +
+	" \x01(\x02R\baccuracy\"k\n" +
 	"\x16ReportProgressResponse\x12\x1e\n" +
 	"\n" +
 	"generation\x18\x01 \x01(\x04R\n" +
@@ -2360,7 +2462,7 @@ const file_whorl_coordinator_v1_coordinator_proto_rawDesc = "" +
 	"\traft_addr\x18\x02 \x01(\tR\braftAddr\x12\x1b\n" +
 	"\tgrpc_addr\x18\x03 \x01(\tR\bgrpcAddr\x12\x16\n" +
 	"\x06leader\x18\x04 \x01(\bR\x06leader\x12\x1a\n" +
-	"\bsuffrage\x18\x05 \x01(\tR\bsuffrage\"\xed\x01\n" +
+	"\bsuffrage\x18\x05 \x01(\tR\bsuffrage\"\x89\x02\n" +
 	"\vStepMetrics\x12\x14\n" +
 	"\x05epoch\x18\x01 \x01(\rR\x05epoch\x12\x12\n" +
 	"\x04step\x18\x02 \x01(\rR\x04step\x12\x12\n" +
@@ -2370,7 +2472,8 @@ const file_whorl_coordinator_v1_coordinator_proto_rawDesc = "" +
 	"\x04time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12\x1e\n" +
 	"\n" +
 	"generation\x18\a \x01(\x04R\n" +
-	"generation\"\x9f\x06\n" +
+	"generation\x12\x1a\n" +
+	"\baccuracy\x18\b \x01(\x02R\baccuracy\"\xec\x06\n" +
 	"\x11JobStatusResponse\x12\x15\n" +
 	"\x06job_id\x18\x01 \x01(\tR\x05jobId\x121\n" +
 	"\x05phase\x18\x02 \x01(\x0e2\x1b.whorl.coordinator.v1.PhaseR\x05phase\x12%\n" +
@@ -2396,7 +2499,13 @@ const file_whorl_coordinator_v1_coordinator_proto_rawDesc = "" +
 	"\x06recent\x18\x0f \x03(\v2!.whorl.coordinator.v1.StepMetricsR\x06recent\x12!\n" +
 	"\fcommit_index\x18\x10 \x01(\x04R\vcommitIndex\x12-\n" +
 	"\x12generation_changes\x18\x11 \x01(\x04R\x11generationChanges\x12?\n" +
-	"\rwaiting_since\x18\x12 \x01(\v2\x1a.google.protobuf.TimestampR\fwaitingSince\",\n" +
+	"\rwaiting_since\x18\x12 \x01(\v2\x1a.google.protobuf.TimestampR\fwaitingSince\x12K\n" +
+	"\x0fpretext_history\x18\x13 \x03(\v2\".whorl.coordinator.v1.EpochMetricsR\x0epretextHistory\"j\n" +
+	"\fEpochMetrics\x12\x14\n" +
+	"\x05epoch\x18\x01 \x01(\rR\x05epoch\x12\x12\n" +
+	"\x04loss\x18\x02 \x01(\x02R\x04loss\x12\x1a\n" +
+	"\baccuracy\x18\x03 \x01(\x02R\baccuracy\x12\x14\n" +
+	"\x05steps\x18\x04 \x01(\rR\x05steps\",\n" +
 	"\x13FetchResultsRequest\x12\x15\n" +
 	"\x06job_id\x18\x01 \x01(\tR\x05jobId\"\x8f\x02\n" +
 	"\x14FetchResultsResponse\x12\x15\n" +
@@ -2445,7 +2554,7 @@ func file_whorl_coordinator_v1_coordinator_proto_rawDescGZIP() []byte {
 }
 
 var file_whorl_coordinator_v1_coordinator_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_whorl_coordinator_v1_coordinator_proto_msgTypes = make([]protoimpl.MessageInfo, 29)
+var file_whorl_coordinator_v1_coordinator_proto_msgTypes = make([]protoimpl.MessageInfo, 30)
 var file_whorl_coordinator_v1_coordinator_proto_goTypes = []any{
 	(Phase)(0),                       // 0: whorl.coordinator.v1.Phase
 	(*JobSpec)(nil),                  // 1: whorl.coordinator.v1.JobSpec
@@ -2475,67 +2584,69 @@ var file_whorl_coordinator_v1_coordinator_proto_goTypes = []any{
 	(*CoordinatorInfo)(nil),          // 25: whorl.coordinator.v1.CoordinatorInfo
 	(*StepMetrics)(nil),              // 26: whorl.coordinator.v1.StepMetrics
 	(*JobStatusResponse)(nil),        // 27: whorl.coordinator.v1.JobStatusResponse
-	(*FetchResultsRequest)(nil),      // 28: whorl.coordinator.v1.FetchResultsRequest
-	(*FetchResultsResponse)(nil),     // 29: whorl.coordinator.v1.FetchResultsResponse
-	(*durationpb.Duration)(nil),      // 30: google.protobuf.Duration
-	(*timestamppb.Timestamp)(nil),    // 31: google.protobuf.Timestamp
+	(*EpochMetrics)(nil),             // 28: whorl.coordinator.v1.EpochMetrics
+	(*FetchResultsRequest)(nil),      // 29: whorl.coordinator.v1.FetchResultsRequest
+	(*FetchResultsResponse)(nil),     // 30: whorl.coordinator.v1.FetchResultsResponse
+	(*durationpb.Duration)(nil),      // 31: google.protobuf.Duration
+	(*timestamppb.Timestamp)(nil),    // 32: google.protobuf.Timestamp
 }
 var file_whorl_coordinator_v1_coordinator_proto_depIdxs = []int32{
-	30, // 0: whorl.coordinator.v1.RegisterWorkerResponse.heartbeat_interval:type_name -> google.protobuf.Duration
-	30, // 1: whorl.coordinator.v1.RegisterWorkerResponse.lease:type_name -> google.protobuf.Duration
+	31, // 0: whorl.coordinator.v1.RegisterWorkerResponse.heartbeat_interval:type_name -> google.protobuf.Duration
+	31, // 1: whorl.coordinator.v1.RegisterWorkerResponse.lease:type_name -> google.protobuf.Duration
 	0,  // 2: whorl.coordinator.v1.HeartbeatResponse.phase:type_name -> whorl.coordinator.v1.Phase
 	0,  // 3: whorl.coordinator.v1.GetAssignmentRequest.known_phase:type_name -> whorl.coordinator.v1.Phase
-	30, // 4: whorl.coordinator.v1.GetAssignmentRequest.wait:type_name -> google.protobuf.Duration
+	31, // 4: whorl.coordinator.v1.GetAssignmentRequest.wait:type_name -> google.protobuf.Duration
 	0,  // 5: whorl.coordinator.v1.GetAssignmentResponse.phase:type_name -> whorl.coordinator.v1.Phase
 	9,  // 6: whorl.coordinator.v1.GetAssignmentResponse.steps:type_name -> whorl.coordinator.v1.StepShard
 	10, // 7: whorl.coordinator.v1.GetAssignmentResponse.restore:type_name -> whorl.coordinator.v1.Checkpoint
 	10, // 8: whorl.coordinator.v1.GetAssignmentResponse.latest:type_name -> whorl.coordinator.v1.Checkpoint
-	30, // 9: whorl.coordinator.v1.ReportProgressRequest.step_time:type_name -> google.protobuf.Duration
-	30, // 10: whorl.coordinator.v1.ReportProgressRequest.allreduce_wait:type_name -> google.protobuf.Duration
+	31, // 9: whorl.coordinator.v1.ReportProgressRequest.step_time:type_name -> google.protobuf.Duration
+	31, // 10: whorl.coordinator.v1.ReportProgressRequest.allreduce_wait:type_name -> google.protobuf.Duration
 	14, // 11: whorl.coordinator.v1.CommitCheckpointRequest.header:type_name -> whorl.coordinator.v1.CheckpointHeader
 	10, // 12: whorl.coordinator.v1.CommitCheckpointResponse.checkpoint:type_name -> whorl.coordinator.v1.Checkpoint
 	10, // 13: whorl.coordinator.v1.FetchCheckpointResponse.info:type_name -> whorl.coordinator.v1.Checkpoint
 	1,  // 14: whorl.coordinator.v1.SubmitJobRequest.spec:type_name -> whorl.coordinator.v1.JobSpec
-	31, // 15: whorl.coordinator.v1.WorkerStatus.last_heartbeat:type_name -> google.protobuf.Timestamp
-	30, // 16: whorl.coordinator.v1.WorkerStatus.step_time:type_name -> google.protobuf.Duration
-	30, // 17: whorl.coordinator.v1.WorkerStatus.allreduce_wait:type_name -> google.protobuf.Duration
-	30, // 18: whorl.coordinator.v1.StepMetrics.step_time:type_name -> google.protobuf.Duration
-	31, // 19: whorl.coordinator.v1.StepMetrics.time:type_name -> google.protobuf.Timestamp
+	32, // 15: whorl.coordinator.v1.WorkerStatus.last_heartbeat:type_name -> google.protobuf.Timestamp
+	31, // 16: whorl.coordinator.v1.WorkerStatus.step_time:type_name -> google.protobuf.Duration
+	31, // 17: whorl.coordinator.v1.WorkerStatus.allreduce_wait:type_name -> google.protobuf.Duration
+	31, // 18: whorl.coordinator.v1.StepMetrics.step_time:type_name -> google.protobuf.Duration
+	32, // 19: whorl.coordinator.v1.StepMetrics.time:type_name -> google.protobuf.Timestamp
 	0,  // 20: whorl.coordinator.v1.JobStatusResponse.phase:type_name -> whorl.coordinator.v1.Phase
 	24, // 21: whorl.coordinator.v1.JobStatusResponse.workers:type_name -> whorl.coordinator.v1.WorkerStatus
 	10, // 22: whorl.coordinator.v1.JobStatusResponse.latest_checkpoint:type_name -> whorl.coordinator.v1.Checkpoint
 	25, // 23: whorl.coordinator.v1.JobStatusResponse.coordinators:type_name -> whorl.coordinator.v1.CoordinatorInfo
 	26, // 24: whorl.coordinator.v1.JobStatusResponse.recent:type_name -> whorl.coordinator.v1.StepMetrics
-	31, // 25: whorl.coordinator.v1.JobStatusResponse.waiting_since:type_name -> google.protobuf.Timestamp
-	0,  // 26: whorl.coordinator.v1.FetchResultsResponse.phase:type_name -> whorl.coordinator.v1.Phase
-	10, // 27: whorl.coordinator.v1.FetchResultsResponse.pretrained:type_name -> whorl.coordinator.v1.Checkpoint
-	2,  // 28: whorl.coordinator.v1.CoordinatorService.RegisterWorker:input_type -> whorl.coordinator.v1.RegisterWorkerRequest
-	4,  // 29: whorl.coordinator.v1.CoordinatorService.Heartbeat:input_type -> whorl.coordinator.v1.HeartbeatRequest
-	6,  // 30: whorl.coordinator.v1.CoordinatorService.LeaveWorker:input_type -> whorl.coordinator.v1.LeaveWorkerRequest
-	8,  // 31: whorl.coordinator.v1.CoordinatorService.GetAssignment:input_type -> whorl.coordinator.v1.GetAssignmentRequest
-	12, // 32: whorl.coordinator.v1.CoordinatorService.ReportProgress:input_type -> whorl.coordinator.v1.ReportProgressRequest
-	15, // 33: whorl.coordinator.v1.CoordinatorService.CommitCheckpoint:input_type -> whorl.coordinator.v1.CommitCheckpointRequest
-	17, // 34: whorl.coordinator.v1.CoordinatorService.FetchCheckpoint:input_type -> whorl.coordinator.v1.FetchCheckpointRequest
-	19, // 35: whorl.coordinator.v1.CoordinatorService.FetchImages:input_type -> whorl.coordinator.v1.FetchImagesRequest
-	21, // 36: whorl.coordinator.v1.CoordinatorService.SubmitJob:input_type -> whorl.coordinator.v1.SubmitJobRequest
-	23, // 37: whorl.coordinator.v1.CoordinatorService.JobStatus:input_type -> whorl.coordinator.v1.JobStatusRequest
-	28, // 38: whorl.coordinator.v1.CoordinatorService.FetchResults:input_type -> whorl.coordinator.v1.FetchResultsRequest
-	3,  // 39: whorl.coordinator.v1.CoordinatorService.RegisterWorker:output_type -> whorl.coordinator.v1.RegisterWorkerResponse
-	5,  // 40: whorl.coordinator.v1.CoordinatorService.Heartbeat:output_type -> whorl.coordinator.v1.HeartbeatResponse
-	7,  // 41: whorl.coordinator.v1.CoordinatorService.LeaveWorker:output_type -> whorl.coordinator.v1.LeaveWorkerResponse
-	11, // 42: whorl.coordinator.v1.CoordinatorService.GetAssignment:output_type -> whorl.coordinator.v1.GetAssignmentResponse
-	13, // 43: whorl.coordinator.v1.CoordinatorService.ReportProgress:output_type -> whorl.coordinator.v1.ReportProgressResponse
-	16, // 44: whorl.coordinator.v1.CoordinatorService.CommitCheckpoint:output_type -> whorl.coordinator.v1.CommitCheckpointResponse
-	18, // 45: whorl.coordinator.v1.CoordinatorService.FetchCheckpoint:output_type -> whorl.coordinator.v1.FetchCheckpointResponse
-	20, // 46: whorl.coordinator.v1.CoordinatorService.FetchImages:output_type -> whorl.coordinator.v1.FetchImagesResponse
-	22, // 47: whorl.coordinator.v1.CoordinatorService.SubmitJob:output_type -> whorl.coordinator.v1.SubmitJobResponse
-	27, // 48: whorl.coordinator.v1.CoordinatorService.JobStatus:output_type -> whorl.coordinator.v1.JobStatusResponse
-	29, // 49: whorl.coordinator.v1.CoordinatorService.FetchResults:output_type -> whorl.coordinator.v1.FetchResultsResponse
-	39, // [39:50] is the sub-list for method output_type
-	28, // [28:39] is the sub-list for method input_type
-	28, // [28:28] is the sub-list for extension type_name
-	28, // [28:28] is the sub-list for extension extendee
-	0,  // [0:28] is the sub-list for field type_name
+	32, // 25: whorl.coordinator.v1.JobStatusResponse.waiting_since:type_name -> google.protobuf.Timestamp
+	28, // 26: whorl.coordinator.v1.JobStatusResponse.pretext_history:type_name -> whorl.coordinator.v1.EpochMetrics
+	0,  // 27: whorl.coordinator.v1.FetchResultsResponse.phase:type_name -> whorl.coordinator.v1.Phase
+	10, // 28: whorl.coordinator.v1.FetchResultsResponse.pretrained:type_name -> whorl.coordinator.v1.Checkpoint
+	2,  // 29: whorl.coordinator.v1.CoordinatorService.RegisterWorker:input_type -> whorl.coordinator.v1.RegisterWorkerRequest
+	4,  // 30: whorl.coordinator.v1.CoordinatorService.Heartbeat:input_type -> whorl.coordinator.v1.HeartbeatRequest
+	6,  // 31: whorl.coordinator.v1.CoordinatorService.LeaveWorker:input_type -> whorl.coordinator.v1.LeaveWorkerRequest
+	8,  // 32: whorl.coordinator.v1.CoordinatorService.GetAssignment:input_type -> whorl.coordinator.v1.GetAssignmentRequest
+	12, // 33: whorl.coordinator.v1.CoordinatorService.ReportProgress:input_type -> whorl.coordinator.v1.ReportProgressRequest
+	15, // 34: whorl.coordinator.v1.CoordinatorService.CommitCheckpoint:input_type -> whorl.coordinator.v1.CommitCheckpointRequest
+	17, // 35: whorl.coordinator.v1.CoordinatorService.FetchCheckpoint:input_type -> whorl.coordinator.v1.FetchCheckpointRequest
+	19, // 36: whorl.coordinator.v1.CoordinatorService.FetchImages:input_type -> whorl.coordinator.v1.FetchImagesRequest
+	21, // 37: whorl.coordinator.v1.CoordinatorService.SubmitJob:input_type -> whorl.coordinator.v1.SubmitJobRequest
+	23, // 38: whorl.coordinator.v1.CoordinatorService.JobStatus:input_type -> whorl.coordinator.v1.JobStatusRequest
+	29, // 39: whorl.coordinator.v1.CoordinatorService.FetchResults:input_type -> whorl.coordinator.v1.FetchResultsRequest
+	3,  // 40: whorl.coordinator.v1.CoordinatorService.RegisterWorker:output_type -> whorl.coordinator.v1.RegisterWorkerResponse
+	5,  // 41: whorl.coordinator.v1.CoordinatorService.Heartbeat:output_type -> whorl.coordinator.v1.HeartbeatResponse
+	7,  // 42: whorl.coordinator.v1.CoordinatorService.LeaveWorker:output_type -> whorl.coordinator.v1.LeaveWorkerResponse
+	11, // 43: whorl.coordinator.v1.CoordinatorService.GetAssignment:output_type -> whorl.coordinator.v1.GetAssignmentResponse
+	13, // 44: whorl.coordinator.v1.CoordinatorService.ReportProgress:output_type -> whorl.coordinator.v1.ReportProgressResponse
+	16, // 45: whorl.coordinator.v1.CoordinatorService.CommitCheckpoint:output_type -> whorl.coordinator.v1.CommitCheckpointResponse
+	18, // 46: whorl.coordinator.v1.CoordinatorService.FetchCheckpoint:output_type -> whorl.coordinator.v1.FetchCheckpointResponse
+	20, // 47: whorl.coordinator.v1.CoordinatorService.FetchImages:output_type -> whorl.coordinator.v1.FetchImagesResponse
+	22, // 48: whorl.coordinator.v1.CoordinatorService.SubmitJob:output_type -> whorl.coordinator.v1.SubmitJobResponse
+	27, // 49: whorl.coordinator.v1.CoordinatorService.JobStatus:output_type -> whorl.coordinator.v1.JobStatusResponse
+	30, // 50: whorl.coordinator.v1.CoordinatorService.FetchResults:output_type -> whorl.coordinator.v1.FetchResultsResponse
+	40, // [40:51] is the sub-list for method output_type
+	29, // [29:40] is the sub-list for method input_type
+	29, // [29:29] is the sub-list for extension type_name
+	29, // [29:29] is the sub-list for extension extendee
+	0,  // [0:29] is the sub-list for field type_name
 }
 
 func init() { file_whorl_coordinator_v1_coordinator_proto_init() }
@@ -2557,7 +2668,7 @@ func file_whorl_coordinator_v1_coordinator_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_whorl_coordinator_v1_coordinator_proto_rawDesc), len(file_whorl_coordinator_v1_coordinator_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   29,
+			NumMessages:   30,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
