@@ -87,7 +87,10 @@ func (s *State) currentJob(id string) (*Job, error) {
 	return s.Job, nil
 }
 
-// SubmitJob starts a new job in phase pending.
+// SubmitJob starts a new job in phase pending. While a job runs, a
+// submission of the same configuration (equal ConfigSHA256) is a no-op whose
+// result names the running job, so a client that retries a submission whose
+// answer it lost gets its job; any other submission is refused.
 type SubmitJob struct {
 	Job Job `json:"job"`
 }
@@ -96,6 +99,9 @@ func (*SubmitJob) kind() string { return "submit" }
 
 func (c *SubmitJob) apply(s *State) (Result, error) {
 	if s.Job != nil && !s.Job.Phase.Terminal() {
+		if c.Job.ConfigSHA256 != "" && c.Job.ConfigSHA256 == s.Job.ConfigSHA256 {
+			return s.result(), nil
+		}
 		return s.result(), fmt.Errorf("submit job %s: job %s is %s: %w", c.Job.ID, s.Job.ID, s.Job.Phase, ErrJobRunning)
 	}
 	j := c.Job

@@ -180,8 +180,13 @@ func (n *Node) submit(ctx context.Context, configJSON []byte) (string, error) {
 			CheckpointInterval: cfg.CheckpointEvery,
 		},
 	}
-	if _, err := n.propose(ctx, &SubmitJob{Job: job}); err != nil {
+	res, err := n.propose(ctx, &SubmitJob{Job: job})
+	if err != nil {
 		return "", err
+	}
+	if res.JobID != job.ID {
+		n.log.Info("job with this configuration already running", "job", res.JobID, "config_sha256", job.ConfigSHA256)
+		return res.JobID, nil
 	}
 	n.log.Info("job submitted", "job", job.ID, "config_sha256", job.ConfigSHA256)
 	return job.ID, nil

@@ -247,3 +247,27 @@ func TestPretextHistory(t *testing.T) {
 	done(1, 1, 11, 1)
 	want(t, "history after epoch 1 again", s.Job.History, []EpochMetric{{0, 2, 2, 0.5}, {1, 2, 10, 1}})
 }
+
+// TestSubmitRetryGetsRunningJob: while a job runs, submitting the same
+// configuration again (a client retrying a lost answer) names the running
+// job; another configuration is refused; once the job ended, the same
+// configuration starts a new job.
+func TestSubmitRetryGetsRunningJob(t *testing.T) {
+	s := NewState()
+	first := testJob(16, 8, 1)
+	first.ConfigSHA256 = "aa"
+	mustApply(t, s, &SubmitJob{Job: first})
+	retry := first
+	retry.ID = "j1-retry"
+	if res, err := (&SubmitJob{Job: retry}).apply(s); err != nil || res.JobID != "j1" || s.Job.ID != "j1" {
+		t.Fatalf("retried submit: result %+v, error %v, current job %s; want j1 unchanged", res, err, s.Job.ID)
+	}
+	other := first
+	other.ID, other.ConfigSHA256 = "j2", "bb"
+	if _, err := (&SubmitJob{Job: other}).apply(s); !errors.Is(err, ErrJobRunning) {
+		t.Fatalf("submit of another configuration: %v, want ErrJobRunning", err)
+	}
+	s.Job.Phase = PhaseDone
+	mustApply(t, s, &SubmitJob{Job: retry})
+	want(t, "job after the first ended", s.Job.ID, "j1-retry")
+}
