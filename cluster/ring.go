@@ -227,7 +227,11 @@ func (r *Ring) connect(ctx context.Context) error {
 		select {
 		case err := <-ready:
 			if err != nil {
-				return peerErr(ErrPeer, "open lane to", r.next(), r.nextRank(), err)
+				kind := ErrPeer
+				if status.Code(err) == codes.DeadlineExceeded { // the next member did not join in time
+					kind = ErrTimeout
+				}
+				return peerErr(kind, "open lane to", r.next(), r.nextRank(), err)
 			}
 		case <-timer.C:
 			return r.connectErr(ErrTimeout, ready, len(r.out)-got)
@@ -313,7 +317,8 @@ func (r *Ring) openDirect(l *outLane, tok []byte) error {
 	raw := c
 	c, err = handshakeDirect(c, r.next(), tok, r.cfg.TLS, r.cfg.Timeout)
 	if err != nil {
-		return fmt.Errorf("open direct connection: %w", err)
+		return fmt.Errorf("open direct connection (if only HTTP/2 passes between workers, use Transport InStream: "+
+			"whorl worker --ring-transport grpc): %w", err)
 	}
 	// A sender blocked in a write wakes when the ring's lanes are cancelled.
 	context.AfterFunc(r.ctx, func() { _ = raw.Close() })
