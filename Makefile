@@ -15,7 +15,7 @@ RUN_ARGS  ?=
 FLOWERS   ?= ../shared/data/flowers
 TEST_FLAGS ?= -race -timeout 30m
 
-.PHONY: help build run test unit bench generate check-generate lint e2e clean dataset
+.PHONY: help build run test unit bench bench-allreduce generate check-generate lint e2e clean dataset
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  %-16s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -34,6 +34,16 @@ unit: ## go test -race ./... (unit, golden, integration and e2e suites)
 
 bench: ## go test benchmarks of every package (no race detector)
 	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
+
+bench-allreduce: build ## ring all-reduce, in-stream vs direct lanes, against raw TCP in the same run (N=2,4; 1, 16, 64 MiB)
+	@echo "N bytes transport busbw_GiB/s tcp_GiB/s ratio correct"
+	@for n in 2 4; do for b in 1MiB 16MiB 64MiB; do \
+	  it=20; [ $$b = 64MiB ] && it=8; [ $$b = 1MiB ] && it=100; \
+	  for t in grpc direct; do \
+	    bin/whorl bench allreduce --workers $$n --bytes $$b --iters $$it --transport $$t --json | \
+	      sed -E 's/.*"busbw_gibps":([0-9.]+).*"tcp_gibps":([0-9.]+),"ratio":([0-9.]+),"correct":([a-z]+).*/\1 \2 \3 \4/' | \
+	      awk -v n=$$n -v b=$$b -v t=$$t '{printf "%s %s %s %.2f %.2f %.2f %s\n", n, b, t, $$1, $$2, $$3, $$4}'; \
+	  done; done; done
 
 generate: ## regenerate the Go code of proto/ with buf (local plugins from go.mod)
 	@if [ -n "$(PROTOS)" ]; then $(GO) tool buf generate; else echo "no .proto files"; fi
