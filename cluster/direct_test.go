@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"crypto/tls"
 	"errors"
-	"fmt"
 	"io"
 	"net"
 	"testing"
@@ -250,9 +249,4 @@ func FuzzFrameReader(f *testing.F) {
 			m.release()
 		}
 	})
-}
-
-func ExampleService_Listener() {
-	fmt.Println(Direct, InStream)
-	// Output: direct grpc
 }

@@ -11,8 +11,10 @@ import (
 	"github.com/whorl-ml/whorl/cluster"
 )
 
-// A worker creates one Service, serves it on its gRPC server and joins the
-// ring of each generation the coordinator announces.
+// A worker creates one Service, serves it on its gRPC server (on the
+// service's Listener, so that the lanes can carry chunks on direct
+// connections beside gRPC) and joins the ring of each generation the
+// coordinator announces.
 func Example() {
 	cfg := cluster.DefaultConfig()
 	cfg.Job = "example"
@@ -29,7 +31,7 @@ func Example() {
 		}
 		gs := grpc.NewServer(svc.ServerOptions()...)
 		svc.Register(gs)
-		go func() { _ = gs.Serve(lis) }()
+		go func() { _ = gs.Serve(svc.Listener(lis)) }()
 		defer gs.Stop()
 		addrs, services = append(addrs, lis.Addr().String()), append(services, svc)
 	}
