@@ -110,6 +110,7 @@ func TestConfigValidate(t *testing.T) {
 		{"Streams", func(c *Config) { c.Streams = 0 }},
 		{"Streams", func(c *Config) { c.Streams = MaxStreams + 1 }},
 		{"Compression", func(c *Config) { c.Compression = 7 }},
+		{"Transport", func(c *Config) { c.Transport = 2 }},
 		{"TLS.Certificates", func(c *Config) { c.TLS = &tls.Config{} }},
 	} {
 		cfg := DefaultConfig()
@@ -124,6 +125,17 @@ func TestConfigValidate(t *testing.T) {
 	}
 	if _, err := NewService(Config{}); err == nil {
 		t.Error("NewService accepted a zero Config")
+	}
+}
+
+func TestParseTransport(t *testing.T) {
+	for _, tr := range []Transport{Direct, InStream} {
+		if got, err := ParseTransport(tr.String()); err != nil || got != tr {
+			t.Errorf("ParseTransport(%q) = %v, %v", tr, got, err)
+		}
+	}
+	if _, err := ParseTransport("udp"); err == nil || !strings.Contains(err.Error(), "udp") {
+		t.Errorf("ParseTransport(udp) = %v, want an error naming it", err)
 	}
 }
 
