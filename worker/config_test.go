@@ -22,6 +22,7 @@ func TestConfigValidate(t *testing.T) {
 		{"wait too long", func(c *Config) { c.AssignmentWait = time.Hour }, "AssignmentWait"},
 		{"leave too short", func(c *Config) { c.LeaveTimeout = 0 }, "LeaveTimeout"},
 		{"ring timeout", func(c *Config) { c.RingTimeout = time.Hour }, "RingTimeout"},
+		{"ring transport", func(c *Config) { c.RingTransport = 9 }, "RingTransport"},
 		{"threads", func(c *Config) { c.Threads = -1 }, "Threads"},
 		{"partial tls", func(c *Config) { c.TLS.CertFile = "a.pem" }, "TLS"},
 		{"bad listen", func(c *Config) { c.Listen = "" }, "Listen"},
