@@ -25,22 +25,50 @@ func BenchmarkAllReduce(b *testing.B) {
 		b.Run(fmt.Sprintf("N=%d/bytes=%d/streams=%d", c.n, c.bytes, c.streams), func(b *testing.B) {
 			cfg := DefaultConfig()
 			cfg.Streams = c.streams
-			nodes := startNodes(b, c.n, cfg)
-			rings := joinAll(b, nodes, 1)
-			bufs := randomInputs(1, c.n, c.bytes/4)
-			b.SetBytes(int64(c.bytes))
-			b.ResetTimer()
-			cpu0 := cpuTime()
-			for i := 0; i < b.N; i++ {
-				for r, err := range reduceAll(rings, uint64(i), bufs, Sum) {
-					if err != nil {
-						b.Fatalf("rank %d: %v", r, err)
-					}
-				}
-			}
-			b.ReportMetric(float64((cpuTime()-cpu0).Milliseconds())/float64(b.N), "cpu-ms/op")
+			benchReduce(b, c.n, c.bytes, func() Config { return cfg })
 		})
 	}
+}
+
+// BenchmarkAllReduceTLS measures what mutual TLS costs on each transport.
+func BenchmarkAllReduceTLS(b *testing.B) {
+	ca := newTestCA(b, "bench")
+	for _, tr := range []Transport{Direct, InStream} {
+		for _, secure := range []bool{false, true} {
+			b.Run(fmt.Sprintf("N=4/bytes=%d/%v/tls=%v", 16<<20, tr, secure), func(b *testing.B) {
+				benchReduce(b, 4, 16<<20, func() Config {
+					cfg := DefaultConfig()
+					if secure {
+						cfg.TLS = tlsConfig(b, ca, ca).TLS
+					}
+					cfg.Transport = tr
+					return cfg
+				})
+			})
+		}
+	}
+}
+
+// benchReduce times all-reduces of bytes on n members configured by cfg
+// (called once per member), reporting CPU time per operation too.
+func benchReduce(b *testing.B, n, bytes int, cfg func() Config) {
+	nodes := make([]*node, n)
+	for i := range nodes {
+		nodes[i] = startNode(b, cfg())
+	}
+	rings := joinAll(b, nodes, 1)
+	bufs := randomInputs(1, n, bytes/4)
+	b.SetBytes(int64(bytes))
+	b.ResetTimer()
+	cpu0 := cpuTime()
+	for i := 0; i < b.N; i++ {
+		for r, err := range reduceAll(rings, uint64(i), bufs, Sum) {
+			if err != nil {
+				b.Fatalf("rank %d: %v", r, err)
+			}
+		}
+	}
+	b.ReportMetric(float64((cpuTime()-cpu0).Milliseconds())/float64(b.N), "cpu-ms/op")
 }
 
 // BenchmarkTCPRingBaseline moves what BenchmarkAllReduce's ring moves per

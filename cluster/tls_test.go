@@ -26,7 +26,7 @@ type testCA struct {
 	pool *x509.CertPool
 }
 
-func newTestCA(t *testing.T, name string) *testCA {
+func newTestCA(t testing.TB, name string) *testCA {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -51,7 +51,7 @@ func newTestCA(t *testing.T, name string) *testCA {
 }
 
 // issue makes a worker certificate for 127.0.0.1, valid as server and client.
-func (ca *testCA) issue(t *testing.T) tls.Certificate {
+func (ca *testCA) issue(t testing.TB) tls.Certificate {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -73,7 +73,7 @@ func (ca *testCA) issue(t *testing.T) tls.Certificate {
 
 // tlsConfig is a worker's configuration: its certificate from issuer,
 // trusting peers whose certificates trusted signed.
-func tlsConfig(t *testing.T, issuer, trusted *testCA) Config {
+func tlsConfig(t testing.TB, issuer, trusted *testCA) Config {
 	cfg := testConfig()
 	cfg.Timeout = time.Second
 	cfg.TLS = &tls.Config{
