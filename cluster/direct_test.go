@@ -47,6 +47,9 @@ func TestTransportsGiveIdenticalSums(t *testing.T) {
 				nodes[i] = startServer(t, cfg, tc.listener)
 			}
 			rings := joinAll(t, nodes, 1)
+			if want := map[bool]int{true: cfg.Streams}[tc.wantDirect]; rings[0].DirectLanes() != want {
+				t.Fatalf("DirectLanes() = %d, want %d", rings[0].DirectLanes(), want)
+			}
 			for i, kinds := range laneKinds(rings) {
 				for l, direct := range kinds {
 					if direct != tc.wantDirect {

@@ -197,6 +197,19 @@ func (r *Ring) Rank() int { return r.rank }
 // Size is the number of members.
 func (r *Ring) Size() int { return r.n }
 
+// DirectLanes is the number of lanes to the next member that carry their
+// chunks on direct connections; the others (a peer that does not serve
+// Service.Listener, or Transport InStream) carry them in the gRPC stream.
+func (r *Ring) DirectLanes() int {
+	n := 0
+	for _, l := range r.out {
+		if l.fw != nil {
+			n++
+		}
+	}
+	return n
+}
+
 func (r *Ring) next() string  { return r.members[(r.rank+1)%r.n] }
 func (r *Ring) prev() string  { return r.members[(r.rank-1+r.n)%r.n] }
 func (r *Ring) nextRank() int { return (r.rank + 1) % r.n }
