@@ -139,9 +139,9 @@ func printAllreduce(w io.Writer, r allreduceResult, asJSON bool) error {
 	if r.Procs {
 		mode = "processes"
 	}
-	_, err := fmt.Fprintf(w, "all-reduce  workers=%d (%s) bytes=%s iters=%d  time/op=%.3f ms\n"+
+	_, err := fmt.Fprintf(w, "all-reduce  workers=%d (%s) transport=%s bytes=%s iters=%d  time/op=%.3f ms\n"+
 		"  algbw %.3f GiB/s  busbw %.3f GiB/s  |  raw TCP ring, per link: %.3f GiB/s  |  busbw/tcp %.2f  correct=%v\n",
-		r.Workers, mode, formatBytes(r.Bytes), r.Iters, r.SecondsPerOp*1e3,
+		r.Workers, mode, r.Transport, formatBytes(r.Bytes), r.Iters, r.SecondsPerOp*1e3,
 		r.AlgBW, r.BusBW, r.TCP, r.Ratio, r.Correct)
 	return err
 }
