@@ -129,7 +129,7 @@ func (lc *localCluster) startWorkers(ctx context.Context, o runOptions) error {
 		cfg := worker.DefaultConfig()
 		cfg.ID, cfg.Coordinators, cfg.Listen = fmt.Sprintf("w%d", i), lc.addrs, "127.0.0.1:0"
 		cfg.Data, cfg.DataDir, cfg.Threads = worker.DataLocal, lc.data, threads
-		cfg.Logger = lc.log.With("worker", cfg.ID)
+		cfg.Logger = lc.log // the worker names itself
 		w, err := worker.New(cfg)
 		if err != nil {
 			return fmt.Errorf("start worker %s: %w", cfg.ID, err)
