@@ -235,9 +235,7 @@ func (s *Service) awaitDirect(ctx context.Context, tok token, ch chan directConn
 	case <-timer.C:
 	case <-ctx.Done():
 	}
-	s.mu.Lock()
-	delete(s.pending, tok)
-	s.mu.Unlock()
+	s.forget(tok)
 	if d.c == nil {
 		select {
 		case d = <-ch: // arrived as we gave up
