@@ -9,6 +9,7 @@ import (
 
 	"google.golang.org/protobuf/types/known/durationpb"
 
+	"github.com/whorl-ml/whorl/job"
 	pb "github.com/whorl-ml/whorl/proto/whorl/coordinator/v1"
 )
 
@@ -19,24 +20,24 @@ var phasePB = map[Phase]pb.Phase{
 	PhaseEvaluating: pb.Phase_PHASE_EVALUATING, PhaseDone: pb.Phase_PHASE_DONE, PhaseFailed: pb.Phase_PHASE_FAILED,
 }
 
-// orderCache keeps the permutation of the current epoch (computing it for
+// orderCache keeps the plan of the current epoch (computing its order for
 // every assignment would be wasted work).
 type orderCache struct {
 	mu    sync.Mutex
 	job   string
 	epoch int
-	order []int
+	plan  *job.Epoch
 }
 
-// get returns the epoch order of job j.
-func (c *orderCache) get(j *Job) []int {
+// get returns the epoch plan of job j.
+func (c *orderCache) get(j *Job) job.Epoch {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.order == nil || c.job != j.ID || c.epoch != j.Epoch {
-		c.job, c.epoch = j.ID, j.Epoch
-		c.order = EpochOrder(j.TrainIDs, j.Params.Seed, j.Epoch)
+	if c.plan == nil || c.job != j.ID || c.epoch != j.Epoch {
+		p := job.PlanEpoch(j.TrainIDs, j.Params.Seed, j.Epoch, j.Params.GlobalBatch)
+		c.job, c.epoch, c.plan = j.ID, j.Epoch, &p
 	}
-	return c.order
+	return *c.plan
 }
 
 // BuildAssignment is worker id's assignment in state s: its rank in the
@@ -62,10 +63,10 @@ func BuildAssignment(s *State, id string, orders *orderCache) *pb.GetAssignmentR
 	if j.Phase != PhasePretraining || a.Rank < 0 || j.PretrainDone() {
 		return a
 	}
-	order := orders.get(j)
-	for step := j.NextStep; step < j.StepsInEpoch(); step++ {
-		batch := StepBatch(order, j.Params.GlobalBatch, step)
-		part := SplitRank(batch, int(a.Rank), len(s.Ring))
+	plan := orders.get(j)
+	for step := j.NextStep; step < plan.Steps(); step++ {
+		batch := plan.Batch(step)
+		part := job.SplitRank(batch, int(a.Rank), len(s.Ring))
 		ids := make([]int32, len(part))
 		for i, v := range part {
 			ids[i] = int32(v)

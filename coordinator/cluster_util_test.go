@@ -13,7 +13,7 @@ import (
 
 	"go.uber.org/goleak"
 
-	"github.com/whorl-ml/whorl/experiment"
+	"github.com/whorl-ml/whorl/job"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -40,8 +40,8 @@ type fakePhases struct {
 	inBaseline    chan struct{}
 }
 
-func (p *fakePhases) Prepare(context.Context, []byte) (Prepared, error) {
-	return Prepared{TrainIDs: ids(p.n), Mean: [3]float32{0.5, 0.5, 0.5}, Std: [3]float32{0.25, 0.25, 0.25},
+func (p *fakePhases) Prepare(context.Context, []byte) (job.Prepared, error) {
+	return job.Prepared{TrainIDs: ids(p.n), Mean: [3]float32{0.5, 0.5, 0.5}, Std: [3]float32{0.25, 0.25, 0.25},
 		ManifestDigest: "manifest-test", Images: fakeImages{}}, nil
 }
 
@@ -58,7 +58,7 @@ func (p *fakePhases) Baseline(ctx context.Context, _ []byte) ([]byte, error) {
 	return []byte(`{"accuracy":0.4}`), nil
 }
 
-func (p *fakePhases) FineTune(_ context.Context, _ []byte, pretrained, baseline []byte, _ []EpochMetric) ([]byte, error) {
+func (p *fakePhases) FineTune(_ context.Context, _ []byte, pretrained, baseline []byte, _ []job.EpochStat) ([]byte, error) {
 	p.mu.Lock()
 	p.finetuned = append([]byte(nil), pretrained...)
 	p.mu.Unlock()
@@ -75,7 +75,7 @@ func (fakeImages) ReadImage(_ context.Context, id int) (string, []byte, error) {
 // testConfig is a job config of the quick preset with small numbers.
 func testConfig(t *testing.T, epochs, batch, every int) []byte {
 	t.Helper()
-	c := experiment.DefaultConfig()
+	c := job.DefaultConfig()
 	c.Pretrain.Epochs, c.Pretrain.GlobalBatch, c.CheckpointEvery = epochs, batch, every
 	if err := c.Validate(); err != nil {
 		t.Fatal(err)

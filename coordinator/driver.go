@@ -5,8 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"slices"
 	"time"
+
+	"github.com/whorl-ml/whorl/job"
 )
 
 // driver moves the current job through its phases. It runs on the leader
@@ -48,7 +49,7 @@ type jobView struct {
 	pretrainDone bool
 	finalCkpt    bool
 	epochs       int
-	history      []EpochMetric
+	history      []job.EpochStat
 }
 
 func (d *driver) view() (jobView, bool) {
@@ -61,7 +62,7 @@ func (d *driver) view() (jobView, bool) {
 		}
 		v = jobView{id: j.ID, phase: j.Phase, config: j.ConfigJSON, baseline: j.BaselineJSON, report: j.ReportJSON,
 			waitingSince: j.WaitingSince, pretrainDone: j.PretrainDone(), finalCkpt: j.FinalCheckpoint(),
-			epochs: j.Params.Epochs, history: slices.Clone(j.History)}
+			epochs: j.Params.Epochs, history: epochStats(j.History)}
 		if j.Checkpoint != nil {
 			v.digest = j.Checkpoint.Digest
 		}
@@ -191,4 +192,13 @@ func (d *driver) fail(ctx context.Context, v jobView, reason string) error {
 		return nil // another path moved the job on
 	}
 	return err
+}
+
+// epochStats converts the replicated epoch summaries for Phases.FineTune.
+func epochStats(h []EpochMetric) []job.EpochStat {
+	out := make([]job.EpochStat, len(h))
+	for i, e := range h {
+		out[i] = e.Stat()
+	}
+	return out
 }

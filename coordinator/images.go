@@ -7,6 +7,7 @@ import (
 
 	"google.golang.org/grpc"
 
+	"github.com/whorl-ml/whorl/job"
 	pb "github.com/whorl-ml/whorl/proto/whorl/coordinator/v1"
 )
 
@@ -15,23 +16,23 @@ import (
 type prepCache struct {
 	mu   sync.Mutex
 	job  string
-	prep Prepared
+	prep job.Prepared
 }
 
 // prepared returns the Prepare result of job id, calling Phases.Prepare
 // when it is not cached.
-func (n *Node) prepared(ctx context.Context, id string, configJSON []byte) (Prepared, error) {
+func (n *Node) prepared(ctx context.Context, id string, configJSON []byte) (job.Prepared, error) {
 	n.prep.mu.Lock()
 	defer n.prep.mu.Unlock()
 	if n.prep.job == id {
 		return n.prep.prep, nil
 	}
 	if n.cfg.Phases == nil {
-		return Prepared{}, fmt.Errorf("prepare job %s: no Phases configured on this coordinator: %w", id, ErrNoImages)
+		return job.Prepared{}, fmt.Errorf("prepare job %s: no Phases configured on this coordinator: %w", id, ErrNoImages)
 	}
 	p, err := n.cfg.Phases.Prepare(ctx, configJSON)
 	if err != nil {
-		return Prepared{}, fmt.Errorf("prepare job %s: %w", id, err)
+		return job.Prepared{}, fmt.Errorf("prepare job %s: %w", id, err)
 	}
 	n.prep.job, n.prep.prep = id, p
 	return p, nil

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/whorl-ml/whorl/job"
 	pb "github.com/whorl-ml/whorl/proto/whorl/coordinator/v1"
 )
 
@@ -76,10 +77,10 @@ func TestLeaseExpiryResplits(t *testing.T) {
 // images of steps from..end of epoch 0 exactly.
 func checkCoversRemaining(t *testing.T, ctx context.Context, cl *Client, workers []string, n, batch, from int) {
 	t.Helper()
-	order := EpochOrder(ids(n), experimentSeed(t), 0)
+	plan := job.PlanEpoch(ids(n), experimentSeed(t), 0, batch)
 	var want, got []int
-	for s := from; s < NumSteps(n, batch); s++ {
-		want = append(want, StepBatch(order, batch, s)...)
+	for s := from; s < plan.Steps(); s++ {
+		want = append(want, plan.Batch(s)...)
 	}
 	for _, w := range workers {
 		a, err := cl.GetAssignment(ctx, &pb.GetAssignmentRequest{WorkerId: w})

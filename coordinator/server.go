@@ -10,7 +10,7 @@ import (
 
 	"google.golang.org/grpc"
 
-	"github.com/whorl-ml/whorl/experiment"
+	"github.com/whorl-ml/whorl/job"
 	pb "github.com/whorl-ml/whorl/proto/whorl/coordinator/v1"
 )
 
@@ -164,13 +164,13 @@ func (n *Node) submit(ctx context.Context, configJSON []byte) (string, error) {
 	if err := n.requireLeader(); err != nil {
 		return "", err
 	}
-	cfg, err := experiment.ParseConfig(configJSON)
+	cfg, err := job.Parse(configJSON)
 	if err != nil {
 		return "", fmt.Errorf("submit job: %w: %w", ErrBadJob, err)
 	}
 	sum := sha256.Sum256(configJSON)
 	now := time.Now()
-	job := Job{
+	jb := Job{
 		ID:           fmt.Sprintf("job-%s-%d", hex.EncodeToString(sum[:4]), now.Unix()),
 		ConfigJSON:   append([]byte(nil), configJSON...),
 		ConfigSHA256: hex.EncodeToString(sum[:]),
@@ -180,16 +180,16 @@ func (n *Node) submit(ctx context.Context, configJSON []byte) (string, error) {
 			CheckpointInterval: cfg.CheckpointEvery,
 		},
 	}
-	res, err := n.propose(ctx, &SubmitJob{Job: job})
+	res, err := n.propose(ctx, &SubmitJob{Job: jb})
 	if err != nil {
 		return "", err
 	}
-	if res.JobID != job.ID {
-		n.log.Info("job with this configuration already running", "job", res.JobID, "config_sha256", job.ConfigSHA256)
+	if res.JobID != jb.ID {
+		n.log.Info("job with this configuration already running", "job", res.JobID, "config_sha256", jb.ConfigSHA256)
 		return res.JobID, nil
 	}
-	n.log.Info("job submitted", "job", job.ID, "config_sha256", job.ConfigSHA256)
-	return job.ID, nil
+	n.log.Info("job submitted", "job", jb.ID, "config_sha256", jb.ConfigSHA256)
+	return jb.ID, nil
 }
 
 // reportProgress records timings and proposes the step's completion unless
@@ -217,7 +217,7 @@ func (n *Node) reportProgress(ctx context.Context, req *pb.ReportProgressRequest
 		}
 		e, st := int(req.GetEpoch()), int(req.GetStep())
 		done = req.GetGeneration() == s.Generation && before(e, st, j.Epoch, j.NextStep)
-		global = len(StepBatch(n.orders.get(j), j.Params.GlobalBatch, st))
+		global = len(n.orders.get(j).Batch(st))
 	})
 	if err != nil || done {
 		return res, err

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"slices"
 	"time"
+
+	"github.com/whorl-ml/whorl/job"
 )
 
 // Phase is the lifecycle of a job, replicated in raft.
@@ -136,9 +138,10 @@ type StepMetric struct {
 	Time       time.Time     `json:"time"`
 }
 
-// EpochMetric summarises a completed pretraining epoch: the means of its
-// steps' reported loss and accuracy (over the newest metricsHistory steps
-// at least, all of an epoch of up to that many steps).
+// EpochMetric summarises a completed pretraining epoch: job.EpochMean of
+// its steps' reported loss and accuracy (over the newest metricsHistory
+// steps at least, all of an epoch of up to that many steps), the rule the
+// single-process loop uses too.
 type EpochMetric struct {
 	Epoch    int     `json:"epoch"` // 0-based
 	Steps    int     `json:"steps"`
@@ -147,25 +150,27 @@ type EpochMetric struct {
 }
 
 // summarize returns the metric of epoch from the newest record of each of
-// its steps in ms (a step redone after a rollback is recorded again).
+// its steps in ms (a step redone after a rollback is recorded again). A step
+// recorded without its size counts as one image.
 func summarize(ms []StepMetric, epoch int) EpochMetric {
-	e := EpochMetric{Epoch: epoch}
 	seen := map[int]bool{}
+	var steps []job.StepStat
 	for i := len(ms) - 1; i >= 0; i-- {
 		m := ms[i]
 		if m.Epoch != epoch || seen[m.Step] {
 			continue
 		}
 		seen[m.Step] = true
-		e.Steps++
-		e.Loss += float64(m.Loss)
-		e.Accuracy += float64(m.Accuracy)
+		steps = append(steps, job.StepStat{Images: max(m.Samples, 1), Loss: float64(m.Loss), Accuracy: float64(m.Accuracy)})
 	}
-	if e.Steps > 0 {
-		e.Loss /= float64(e.Steps)
-		e.Accuracy /= float64(e.Steps)
-	}
-	return e
+	slices.Reverse(steps) // step order, as the single-process loop sums
+	es := job.EpochMean(epoch+1, steps)
+	return EpochMetric{Epoch: epoch, Steps: len(steps), Loss: es.Loss, Accuracy: es.Accuracy}
+}
+
+// Stat is the epoch's statistic in the job's terms (1-based epoch).
+func (e EpochMetric) Stat() job.EpochStat {
+	return job.EpochStat{Epoch: e.Epoch + 1, Loss: e.Loss, Accuracy: e.Accuracy}
 }
 
 // NewState returns the empty state.
@@ -190,7 +195,7 @@ func (s *State) Clone() *State {
 func (s *State) Rank(id string) int { return slices.Index(s.Ring, id) }
 
 // StepsInEpoch is the number of global batches of an epoch of the job.
-func (j *Job) StepsInEpoch() int { return NumSteps(len(j.TrainIDs), j.Params.GlobalBatch) }
+func (j *Job) StepsInEpoch() int { return job.NumSteps(len(j.TrainIDs), j.Params.GlobalBatch) }
 
 // PretrainDone reports whether every step of every epoch completed.
 func (j *Job) PretrainDone() bool { return j.Epoch >= j.Params.Epochs }

@@ -6,6 +6,8 @@ import (
 	"sort"
 	"testing"
 	"time"
+
+	"github.com/whorl-ml/whorl/job"
 )
 
 var t0 = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
@@ -127,14 +129,14 @@ func TestResplitExactlyOnce(t *testing.T) {
 	if s.Generation != g+1 {
 		t.Fatalf("generation %d after a removal, want %d", s.Generation, g+1)
 	}
-	order := EpochOrder(ids(95), 9, 0)
+	plan := job.PlanEpoch(ids(95), 9, 0, 10)
 	var wantIDs, got []int
-	for step := 4; step < NumSteps(95, 10); step++ {
-		wantIDs = append(wantIDs, StepBatch(order, 10, step)...)
+	for step := 4; step < plan.Steps(); step++ {
+		wantIDs = append(wantIDs, plan.Batch(step)...)
 	}
 	for _, w := range s.Ring {
 		a := BuildAssignment(s, w, &orderCache{})
-		if a.GetStartStep() != 4 || len(a.GetSteps()) != NumSteps(95, 10)-4 {
+		if a.GetStartStep() != 4 || len(a.GetSteps()) != plan.Steps()-4 {
 			t.Fatalf("%s: start %d with %d steps", w, a.GetStartStep(), len(a.GetSteps()))
 		}
 		for _, st := range a.GetSteps() {

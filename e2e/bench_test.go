@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/whorl-ml/whorl/experiment"
+	"github.com/whorl-ml/whorl/job"
 	"github.com/whorl-ml/whorl/model"
 	pb "github.com/whorl-ml/whorl/proto/whorl/coordinator/v1"
 	"github.com/whorl-ml/whorl/worker"
@@ -16,8 +17,8 @@ import (
 
 // benchJob is the pretraining measured by BenchmarkPretrain: the small
 // network at 32 px, global batch 32 images (128 samples), 2 epochs.
-func benchJob(b *testing.B, dir string) experiment.Config {
-	c := experiment.DefaultConfig()
+func benchJob(b *testing.B, dir string) job.Config {
+	c := job.DefaultConfig()
 	c.Data.Dir, c.Data.ImageSize = dir, 32
 	c.Pretrain.Epochs, c.Pretrain.GlobalBatch = 2, 32
 	c.CheckpointEvery = 1000
@@ -43,7 +44,7 @@ func benchJob(b *testing.B, dir string) experiment.Config {
 func BenchmarkPretrain(b *testing.B) {
 	dir := tinyDataDir(b, 5, 40)
 	c := benchJob(b, dir)
-	d, err := experiment.LoadData(context.Background(), c)
+	d, err := job.LoadData(context.Background(), c)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -81,7 +82,7 @@ func cpuTime() time.Duration {
 }
 
 // processPretrain is the single-process baseline on all cores.
-func processPretrain(b *testing.B, c experiment.Config, d *experiment.Data) time.Duration {
+func processPretrain(b *testing.B, c job.Config, d *job.Data) time.Duration {
 	prev := model.SetThreads(runtime.GOMAXPROCS(0))
 	defer model.SetThreads(prev)
 	st, err := experiment.NewPretrainState(c)
@@ -98,7 +99,7 @@ func processPretrain(b *testing.B, c experiment.Config, d *experiment.Data) time
 // clusterPretrain runs the job's pretraining on a one-node coordinator and n
 // in-process workers and returns the time from the first completed step to
 // the end of pretraining and the steps in that time.
-func clusterPretrain(b *testing.B, c experiment.Config, n int) (time.Duration, int) {
+func clusterPretrain(b *testing.B, c job.Config, n int) (time.Duration, int) {
 	lc, client := startCoordinators(b, 1)
 	defer lc.Close() // after the workers left; the job's later phases must not run on
 	ws := newWorkers(b, lc.Addrs())

@@ -15,6 +15,7 @@ import (
 
 	"github.com/whorl-ml/whorl/coordinator"
 	"github.com/whorl-ml/whorl/experiment"
+	"github.com/whorl-ml/whorl/job"
 	pb "github.com/whorl-ml/whorl/proto/whorl/coordinator/v1"
 	"github.com/whorl-ml/whorl/shard"
 	"github.com/whorl-ml/whorl/worker"
@@ -62,9 +63,9 @@ func tinyDataDir(t testing.TB, classes, perClass int) string {
 // tinyJob is a short job on dir: the small network at 16 px, epochs of
 // global batches of 8 images, a checkpoint every 2 steps, one supervised
 // epoch.
-func tinyJob(t testing.TB, dir string, epochs int) experiment.Config {
+func tinyJob(t testing.TB, dir string, epochs int) job.Config {
 	t.Helper()
-	c := experiment.DefaultConfig()
+	c := job.DefaultConfig()
 	c.Data.Dir, c.Data.ImageSize = dir, 16
 	c.Pretrain.Epochs, c.Pretrain.GlobalBatch = epochs, 8
 	c.CheckpointEvery = 2
@@ -75,32 +76,12 @@ func tinyJob(t testing.TB, dir string, epochs int) experiment.Config {
 	return c
 }
 
-// phases adapts *experiment.Runner to coordinator.Phases.
-type phases struct{ r *experiment.Runner }
-
-func (p phases) Prepare(ctx context.Context, configJSON []byte) (coordinator.Prepared, error) {
-	x, err := p.r.Prepare(ctx, configJSON)
-	if err != nil {
-		return coordinator.Prepared{}, err
-	}
-	return coordinator.Prepared{TrainIDs: x.TrainIDs, Mean: x.Mean, Std: x.Std, ManifestDigest: x.ManifestDigest,
-		Images: x.Images}, nil
-}
-
-func (p phases) Baseline(ctx context.Context, configJSON []byte) ([]byte, error) {
-	return p.r.Baseline(ctx, configJSON)
-}
-
-func (p phases) FineTune(ctx context.Context, configJSON, pretrained, baselineJSON []byte, _ []coordinator.EpochMetric) ([]byte, error) {
-	return p.r.FineTune(ctx, configJSON, pretrained, baselineJSON)
-}
-
 // startCoordinators starts n coordinators in this process with the default
 // worker timings (heartbeat 1 s, lease 3 s).
 func startCoordinators(t testing.TB, n int) (*coordinator.LocalCluster, *coordinator.Client) {
 	t.Helper()
 	base := coordinator.DefaultConfig()
-	base.Phases = phases{&experiment.Runner{}}
+	base.Phases = &experiment.Runner{}
 	base.Logger = logger("coordinator")
 	base.AssignmentWait = 2 * time.Second
 	lc, err := coordinator.StartLocal(t.TempDir(), n, base)
@@ -242,7 +223,7 @@ func phaseCheck(t *testing.T, c *coordinator.Client, done func(*pb.JobStatusResp
 }
 
 // submit submits c and returns the job id.
-func submit(t *testing.T, client *coordinator.Client, c experiment.Config) string {
+func submit(t *testing.T, client *coordinator.Client, c job.Config) string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()

@@ -131,7 +131,7 @@ func tlsCoordinator(t *testing.T, certs string, ca *x509.Certificate, caKey *ecd
 	t.Helper()
 	ccert, ckey := pki(t, certs, "coordinator", ca, caKey)
 	base := coordinator.DefaultConfig()
-	base.Phases, base.Logger, base.AssignmentWait = phases{&experiment.Runner{}}, logger("coordinator"), 2*time.Second
+	base.Phases, base.Logger, base.AssignmentWait = &experiment.Runner{}, logger("coordinator"), 2*time.Second
 	base.TLS = coordinator.TLSFiles{Cert: ccert, Key: ckey, CA: caFile}
 	lc, err := coordinator.StartLocal(t.TempDir(), 1, base)
 	if err != nil {

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/whorl-ml/whorl/job"
 	"github.com/whorl-ml/whorl/model"
 	"github.com/whorl-ml/whorl/shard"
 )
@@ -15,8 +16,9 @@ import (
 // bytes of the 4-rotation network) on the labeled training images with the
 // baseline's recipe and a new head, evaluates both models and returns the
 // report JSON; with OutDir set it also writes the report files and the
-// checkpoints there.
-func (r *Runner) FineTune(ctx context.Context, configJSON []byte, pretrained []byte, baselineJSON []byte) ([]byte, error) {
+// checkpoints there. pretext is the pretraining's per-epoch history for the
+// report (nil: the history the checkpoint carries, if any).
+func (r *Runner) FineTune(ctx context.Context, configJSON []byte, pretrained []byte, baselineJSON []byte, pretext []job.EpochStat) ([]byte, error) {
 	t0 := time.Now()
 	c, err := r.config(configJSON)
 	if err != nil {
@@ -37,11 +39,11 @@ func (r *Runner) FineTune(ctx context.Context, configJSON []byte, pretrained []b
 	if got, want := pre.Config().InputSize, c.Data.ImageSize; got != want {
 		return nil, fmt.Errorf("fine-tune: pretrained network takes %d px inputs, the job %d px", got, want)
 	}
-	pretext := PretextResult{History: r.pretextHistory(meta)}
-	if pretext.TestRotationAccuracy, err = RotationAccuracy(ctx, pre, d, d.Split.Test); err != nil {
+	pr := PretextResult{History: pretextHistory(meta, pretext)}
+	if pr.TestRotationAccuracy, err = RotationAccuracy(ctx, pre, d, d.Split.Test); err != nil {
 		return nil, fmt.Errorf("fine-tune: %w", err)
 	}
-	if pretext.Checkpoint, err = r.saveNet(FilePretrained, pre, d, rotationNames); err != nil {
+	if pr.Checkpoint, err = r.saveNet(FilePretrained, pre, d, rotationNames); err != nil {
 		return nil, fmt.Errorf("fine-tune: %w", err)
 	}
 	n := pre.Clone()
@@ -61,7 +63,7 @@ func (r *Runner) FineTune(ctx context.Context, configJSON []byte, pretrained []b
 	if ft.Checkpoint, err = r.saveNet(FileFinetuned, n, d, d.Set.Classes); err != nil {
 		return nil, fmt.Errorf("fine-tune: %w", err)
 	}
-	rep := r.report(c, d, base.Result, pretext, ft)
+	rep := r.report(c, d, base.Result, pr, ft)
 	if r.OutDir != "" {
 		if err := WriteReport(r.OutDir, rep); err != nil {
 			return nil, fmt.Errorf("fine-tune: %w", err)
@@ -76,7 +78,7 @@ func (r *Runner) FineTune(ctx context.Context, configJSON []byte, pretrained []b
 
 // pretrainedNet decodes the pretrained checkpoint; no checkpoint (a job
 // without pretraining epochs) gives the untrained network of the seed.
-func pretrainedNet(c Config, pretrained []byte) (*model.Net, map[string]string, error) {
+func pretrainedNet(c job.Config, pretrained []byte) (*model.Net, map[string]string, error) {
 	if len(pretrained) == 0 {
 		st, err := NewPretrainState(c)
 		if err != nil {
@@ -91,23 +93,21 @@ func pretrainedNet(c Config, pretrained []byte) (*model.Net, map[string]string, 
 	return ck.Net, ck.Meta, nil
 }
 
-// pretextHistory is the pretraining history recorded by the caller or, if
-// none, the one the checkpoint carries.
-func (r *Runner) pretextHistory(meta map[string]string) []EpochStat {
-	r.mu.Lock()
-	h := r.history
-	r.mu.Unlock()
-	if len(h) > 0 {
-		return h
+// pretextHistory is the given pretraining history or, if none, the one the
+// checkpoint carries.
+func pretextHistory(meta map[string]string, given []job.EpochStat) []job.EpochStat {
+	if len(given) > 0 {
+		return given
 	}
-	if s := meta[MetaHistory]; s != "" {
+	var h []job.EpochStat
+	if s := meta[job.MetaHistory]; s != "" {
 		_ = json.Unmarshal([]byte(s), &h) // optional: a bad history only loses the curve
 	}
 	return h
 }
 
 // report assembles the Report.
-func (r *Runner) report(c Config, d *Data, base ModelResult, pretext PretextResult, ft ModelResult) Report {
+func (r *Runner) report(c job.Config, d *job.Data, base ModelResult, pretext PretextResult, ft ModelResult) Report {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	src := c.Data.Dir
@@ -164,7 +164,7 @@ func WriteReport(dir string, rep Report) error {
 // set it checkpoints pretraining every CheckpointEvery steps and resumes
 // from the last checkpoint (and a finished baseline) of the same
 // configuration.
-func (r *Runner) RunLocal(ctx context.Context, c Config) (Report, error) {
+func (r *Runner) RunLocal(ctx context.Context, c job.Config) (Report, error) {
 	if err := c.Validate(); err != nil {
 		return Report{}, err
 	}
@@ -189,7 +189,7 @@ func (r *Runner) RunLocal(ctx context.Context, c Config) (Report, error) {
 	if err := Pretrain(ctx, c, d, st, save, r.Progress); err != nil {
 		return Report{}, err
 	}
-	r.SetPretrainTiming(time.Since(t0), st.History)
+	r.SetPretrainTiming(time.Since(t0))
 	pretrained, err := model.EncodeCheckpoint(st.Net, nil, nil)
 	if err != nil {
 		return Report{}, fmt.Errorf("encode the pretrained network: %w", err)
@@ -198,7 +198,7 @@ func (r *Runner) RunLocal(ctx context.Context, c Config) (Report, error) {
 	if err != nil {
 		return Report{}, err
 	}
-	b, err := r.FineTune(ctx, cj, pretrained, base)
+	b, err := r.FineTune(ctx, cj, pretrained, base, st.History)
 	if err != nil {
 		return Report{}, err
 	}
@@ -210,7 +210,7 @@ func (r *Runner) RunLocal(ctx context.Context, c Config) (Report, error) {
 }
 
 // pretrainState resumes from OutDir's checkpoint or starts fresh.
-func (r *Runner) pretrainState(c Config) (*PretrainState, error) {
+func (r *Runner) pretrainState(c job.Config) (*PretrainState, error) {
 	if r.OutDir != "" {
 		st, err := ResumePretrain(filepath.Join(r.OutDir, FileResume), c)
 		if err != nil || st != nil {

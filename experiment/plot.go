@@ -11,12 +11,14 @@ import (
 	"gonum.org/v1/plot/vg"
 	"gonum.org/v1/plot/vg/draw"
 	"gonum.org/v1/plot/vg/vgimg"
+
+	"github.com/whorl-ml/whorl/job"
 )
 
 // series is one named curve of a training history.
 type series struct {
 	name  string
-	stats []EpochStat
+	stats []job.EpochStat
 	color color.Color
 }
 
@@ -65,7 +67,7 @@ func CurvesPNG(r Report) ([]byte, error) {
 
 // hasAccuracy reports whether a history measured training accuracy (the
 // distributed pretraining reports only the loss).
-func hasAccuracy(stats []EpochStat) bool {
+func hasAccuracy(stats []job.EpochStat) bool {
 	for _, e := range stats {
 		if e.Accuracy > 0 {
 			return true

@@ -6,6 +6,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/whorl-ml/whorl/job"
 )
 
 // Report is report.json: both models' test results side by side, the
@@ -24,7 +26,7 @@ type Report struct {
 	Timing  Timing      `json:"timing"`
 	// Files names the outputs written beside report.json.
 	Files  map[string]string `json:"files,omitempty"`
-	Config Config            `json:"config"`
+	Config job.Config        `json:"config"`
 }
 
 // DatasetInfo sizes the split.
@@ -49,25 +51,16 @@ type ModelResult struct {
 	ValidationAccuracy float64            `json:"validation_accuracy"`
 	PerClass           map[string]float64 `json:"per_class"`
 	Confusion          Confusion          `json:"confusion"`
-	History            []EpochStat        `json:"history"`
+	History            []job.EpochStat    `json:"history"`
 	Seconds            float64            `json:"seconds"`
 	Checkpoint         string             `json:"checkpoint,omitempty"`
 }
 
 // PretextResult is the rotation pretraining's outcome.
 type PretextResult struct {
-	TestRotationAccuracy float64     `json:"test_rotation_accuracy"`
-	History              []EpochStat `json:"history"`
-	Checkpoint           string      `json:"checkpoint,omitempty"`
-}
-
-// EpochStat is one epoch of training: mean loss and accuracy on the
-// training batches (augmented), and validation accuracy where measured.
-type EpochStat struct {
-	Epoch              int     `json:"epoch"`
-	Loss               float64 `json:"loss"`
-	Accuracy           float64 `json:"accuracy"`
-	ValidationAccuracy float64 `json:"validation_accuracy,omitempty"`
+	TestRotationAccuracy float64         `json:"test_rotation_accuracy"`
+	History              []job.EpochStat `json:"history"`
+	Checkpoint           string          `json:"checkpoint,omitempty"`
 }
 
 // ClusterInfo says where pretraining ran. Coordinators is 0 when it ran in

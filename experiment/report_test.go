@@ -6,6 +6,8 @@ import (
 	"image/png"
 	"strings"
 	"testing"
+
+	"github.com/whorl-ml/whorl/job"
 )
 
 // sampleReport is a small report with known numbers.
@@ -13,7 +15,7 @@ func sampleReport() Report {
 	classes := []string{"daisy", "rose", "tulip"}
 	base := Confusion{{8, 2, 0}, {3, 6, 1}, {0, 2, 8}}
 	ft := Confusion{{9, 1, 0}, {1, 8, 1}, {0, 1, 9}}
-	hist := []EpochStat{{Epoch: 1, Loss: 1.2, Accuracy: 0.4, ValidationAccuracy: 0.5}, {Epoch: 2, Loss: 0.8, Accuracy: 0.7, ValidationAccuracy: 0.6}}
+	hist := []job.EpochStat{{Epoch: 1, Loss: 1.2, Accuracy: 0.4, ValidationAccuracy: 0.5}, {Epoch: 2, Loss: 0.8, Accuracy: 0.7, ValidationAccuracy: 0.6}}
 	return Report{
 		Dataset: DatasetInfo{Source: "embedded", Classes: classes, Train: 120, Test: 30, Labeled: 12, Validation: 2, Unlabeled: 108, ImageSize: 32},
 		Baseline: ModelResult{TestAccuracy: base.Accuracy(), ValidationAccuracy: 0.5, PerClass: perClassMap(classes, base),
@@ -24,7 +26,7 @@ func sampleReport() Report {
 		Gain: ft.Accuracy() - base.Accuracy(), Seed: 3, Preset: "quick", Model: "small",
 		Cluster: ClusterInfo{Workers: 2, Coordinators: 1},
 		Timing:  Timing{TotalSeconds: 100, PretrainSeconds: 60, PretrainSamplesPerSecond: 500},
-		Config:  DefaultConfig(),
+		Config:  job.DefaultConfig(),
 	}
 }
 

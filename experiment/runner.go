@@ -9,7 +9,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/whorl-ml/whorl/job"
 	"github.com/whorl-ml/whorl/model"
+	"github.com/whorl-ml/whorl/model/recipe"
 	"github.com/whorl-ml/whorl/shard"
 )
 
@@ -38,19 +40,8 @@ const (
 	supervisedStream   = 0x7375706572766973
 )
 
-// Prepared is what Prepare returns (the coordinator's Prepared, without
-// importing it): the pretraining image ids, the normaliser, the manifest
-// digest and a reader of the original image bytes.
-type Prepared struct {
-	TrainIDs       []int
-	Mean, Std      [3]float32
-	ManifestDigest string
-	Images         *Data
-}
-
-// Runner runs the non-distributed phases of jobs (it implements the
-// coordinator's Phases through a thin adapter in cmd/whorl) and writes the
-// report. The zero value works and writes nothing; set OutDir to write the
+// Runner runs the non-distributed phases of jobs and writes the report; it
+// implements the coordinator's Phases (Prepare, Baseline, FineTune) as is. The zero value works and writes nothing; set OutDir to write the
 // outputs. Methods are safe for concurrent use.
 type Runner struct {
 	// OutDir receives report.json, report.md, the plots, the manifest and
@@ -62,61 +53,52 @@ type Runner struct {
 	Progress func(Event)
 
 	mu       sync.Mutex
-	data     map[string]*Data
+	data     map[string]*job.Data
 	start    time.Time
 	prepared time.Time // end of the last Prepare
 	pretrain time.Duration
 	baseline time.Duration
-	history  []EpochStat
 }
 
 // SetStart sets the start of the job for timing.total_seconds (default: the
 // first Prepare).
 func (r *Runner) SetStart(t time.Time) { r.mu.Lock(); r.start = t; r.mu.Unlock() }
 
-// SetPretrainTiming records how long pretraining took and its per-epoch
-// history (when the caller measured them; otherwise the time from Prepare
-// to Baseline counts as pretraining).
-func (r *Runner) SetPretrainTiming(d time.Duration, history []EpochStat) {
+// SetPretrainTiming records how long pretraining took (when the caller
+// measured it; otherwise the time from Prepare to Baseline counts as
+// pretraining).
+func (r *Runner) SetPretrainTiming(d time.Duration) {
 	r.mu.Lock()
-	r.pretrain, r.history = d, history
-	r.mu.Unlock()
-}
-
-// SetPretrainHistory records the pretraining's per-epoch history (for a
-// run whose pretraining happened elsewhere, e.g. on workers).
-func (r *Runner) SetPretrainHistory(history []EpochStat) {
-	r.mu.Lock()
-	r.history = append([]EpochStat(nil), history...)
+	r.pretrain = d
 	r.mu.Unlock()
 }
 
 // config decodes and validates a job configuration.
-func (r *Runner) config(configJSON []byte) (Config, error) {
-	c, err := ParseConfig(configJSON)
+func (r *Runner) config(configJSON []byte) (job.Config, error) {
+	c, err := job.Parse(configJSON)
 	if err != nil {
-		return Config{}, fmt.Errorf("job config: %w", err)
+		return job.Config{}, fmt.Errorf("job config: %w", err)
 	}
 	return c, nil
 }
 
 // load returns the job's data, loading it once per configuration.
-func (r *Runner) load(ctx context.Context, c Config) (*Data, error) {
-	key := ConfigDigest(c)
+func (r *Runner) load(ctx context.Context, c job.Config) (*job.Data, error) {
+	key := job.Digest(c)
 	r.mu.Lock()
 	d := r.data[key]
 	r.mu.Unlock()
 	if d != nil {
 		return d, nil
 	}
-	d, err := LoadData(ctx, c)
+	d, err := job.LoadData(ctx, c)
 	if err != nil {
 		return nil, err
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.data == nil {
-		r.data = map[string]*Data{}
+		r.data = map[string]*job.Data{}
 	}
 	r.data[key] = d
 	return d, nil
@@ -124,7 +106,7 @@ func (r *Runner) load(ctx context.Context, c Config) (*Data, error) {
 
 // Prepare loads the data and split of the job and writes the manifest and
 // the configuration to OutDir.
-func (r *Runner) Prepare(ctx context.Context, configJSON []byte) (Prepared, error) {
+func (r *Runner) Prepare(ctx context.Context, configJSON []byte) (job.Prepared, error) {
 	r.mu.Lock()
 	if r.start.IsZero() {
 		r.start = time.Now()
@@ -132,27 +114,27 @@ func (r *Runner) Prepare(ctx context.Context, configJSON []byte) (Prepared, erro
 	r.mu.Unlock()
 	c, err := r.config(configJSON)
 	if err != nil {
-		return Prepared{}, err
+		return job.Prepared{}, err
 	}
 	d, err := r.load(ctx, c)
 	if err != nil {
-		return Prepared{}, err
+		return job.Prepared{}, err
 	}
 	if r.OutDir != "" {
 		if err := os.MkdirAll(r.OutDir, 0o755); err != nil {
-			return Prepared{}, fmt.Errorf("prepare: %w", err)
+			return job.Prepared{}, fmt.Errorf("prepare: %w", err)
 		}
 		if err := shard.WriteManifest(filepath.Join(r.OutDir, FileManifest), d.Manifest); err != nil {
-			return Prepared{}, fmt.Errorf("prepare: %w", err)
+			return job.Prepared{}, fmt.Errorf("prepare: %w", err)
 		}
 		if err := writeJSON(r.OutDir, FileConfig, c); err != nil {
-			return Prepared{}, fmt.Errorf("prepare: %w", err)
+			return job.Prepared{}, fmt.Errorf("prepare: %w", err)
 		}
 	}
 	r.mu.Lock()
 	r.prepared = time.Now()
 	r.mu.Unlock()
-	return Prepared{TrainIDs: append([]int(nil), d.Split.Train...), Mean: d.Norm.Mean, Std: d.Norm.Std,
+	return job.Prepared{TrainIDs: append([]int(nil), d.Split.Train...), Mean: d.Norm.Mean, Std: d.Norm.Std,
 		ManifestDigest: d.ManifestDigest, Images: d}, nil
 }
 
@@ -189,7 +171,7 @@ func (r *Runner) Baseline(ctx context.Context, configJSON []byte) ([]byte, error
 	if err != nil {
 		return nil, err
 	}
-	n, err := NewNet(c, len(d.Set.Classes), int64(c.Seed)+baselineInitOffset)
+	n, err := recipe.Net(c, len(d.Set.Classes), int64(c.Seed)+baselineInitOffset)
 	if err != nil {
 		return nil, err
 	}
@@ -207,7 +189,7 @@ func (r *Runner) Baseline(ctx context.Context, configJSON []byte) ([]byte, error
 	if res.Checkpoint, err = r.saveNet(FileBaselineCk, n, d, d.Set.Classes); err != nil {
 		return nil, fmt.Errorf("baseline: %w", err)
 	}
-	b, err := json.Marshal(baselineResult{ConfigDigest: ConfigDigest(c), Result: res})
+	b, err := json.Marshal(baselineResult{ConfigDigest: job.Digest(c), Result: res})
 	if err != nil {
 		return nil, fmt.Errorf("baseline: encode result: %w", err)
 	}
@@ -224,7 +206,7 @@ func (r *Runner) Baseline(ctx context.Context, configJSON []byte) ([]byte, error
 
 // cachedBaseline returns a baseline result of the same configuration saved
 // by an earlier run in OutDir.
-func (r *Runner) cachedBaseline(c Config) ([]byte, bool) {
+func (r *Runner) cachedBaseline(c job.Config) ([]byte, bool) {
 	if r.OutDir == "" {
 		return nil, false
 	}
@@ -233,7 +215,7 @@ func (r *Runner) cachedBaseline(c Config) ([]byte, bool) {
 		return nil, false
 	}
 	var br baselineResult
-	if json.Unmarshal(b, &br) != nil || br.ConfigDigest != ConfigDigest(c) {
+	if json.Unmarshal(b, &br) != nil || br.ConfigDigest != job.Digest(c) {
 		return nil, false
 	}
 	r.mu.Lock()
@@ -243,7 +225,7 @@ func (r *Runner) cachedBaseline(c Config) ([]byte, bool) {
 }
 
 // evaluate measures a trained classifier on test and validation.
-func (r *Runner) evaluate(ctx context.Context, n *model.Net, d *Data, hist []EpochStat) (ModelResult, error) {
+func (r *Runner) evaluate(ctx context.Context, n *model.Net, d *job.Data, hist []job.EpochStat) (ModelResult, error) {
 	test, err := Classify(ctx, n, d, d.Split.Test)
 	if err != nil {
 		return ModelResult{}, err
@@ -262,7 +244,7 @@ func (r *Runner) evaluate(ctx context.Context, n *model.Net, d *Data, hist []Epo
 // saveNet writes a network's checkpoint to OutDir and returns its name. The
 // metadata carries the input normaliser and the label names, so `whorl
 // predict` preprocesses images exactly as training did.
-func (r *Runner) saveNet(name string, n *model.Net, d *Data, labels []string) (string, error) {
+func (r *Runner) saveNet(name string, n *model.Net, d *job.Data, labels []string) (string, error) {
 	if r.OutDir == "" {
 		return "", nil
 	}
@@ -277,7 +259,7 @@ var rotationNames = []string{"0", "90", "180", "270"}
 
 // checkpointMeta is the metadata of a checkpoint trained on d whose outputs
 // are labels: the input normaliser and the label names.
-func checkpointMeta(d *Data, labels []string) map[string]string {
+func checkpointMeta(d *job.Data, labels []string) map[string]string {
 	mean, _ := json.Marshal(d.Norm.Mean)
 	std, _ := json.Marshal(d.Norm.Std)
 	names, _ := json.Marshal(labels)

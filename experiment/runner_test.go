@@ -14,6 +14,7 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/whorl-ml/whorl/job"
 	"github.com/whorl-ml/whorl/model"
 )
 
@@ -53,10 +54,10 @@ func writeImageFolder(t *testing.T, classes, n int) string {
 }
 
 // tinyConfig is a configuration small enough for tests under -race.
-func tinyConfig(dir string) Config {
-	c := DefaultConfig()
-	c.Data = DataConfig{Dir: dir, ImageSize: 8}
-	c.Split = SplitConfig{TestFraction: 0.25, LabeledFraction: 0.5, ValidationFraction: 0.2}
+func tinyConfig(dir string) job.Config {
+	c := job.DefaultConfig()
+	c.Data = job.DataConfig{Dir: dir, ImageSize: 8}
+	c.Split = job.SplitConfig{TestFraction: 0.25, LabeledFraction: 0.5, ValidationFraction: 0.2}
 	c.Pretrain.Epochs, c.Pretrain.GlobalBatch = 2, 8
 	c.Supervised.Epochs, c.Supervised.Batch = 2, 8
 	c.CheckpointEvery = 2
@@ -135,7 +136,7 @@ func checkPredictMeta(t *testing.T, meta map[string]string, outputs int) {
 func TestPretrainResumeIsExact(t *testing.T) {
 	c := tinyConfig(writeImageFolder(t, 3, 16))
 	ctx := context.Background()
-	d, err := LoadData(ctx, c)
+	d, err := job.LoadData(ctx, c)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,7 +7,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/whorl-ml/whorl/job"
 	"github.com/whorl-ml/whorl/model"
+	"github.com/whorl-ml/whorl/model/recipe"
 	"github.com/whorl-ml/whorl/shard"
 )
 
@@ -25,42 +27,6 @@ type Event struct {
 	Accuracy      float64
 	SamplesPerSec float64
 	EpochDone     bool
-}
-
-// NewNet builds the configured network with classes outputs.
-func NewNet(c Config, classes int, seed int64) (*model.Net, error) {
-	mc := model.DefaultConfig(c.Model.Name)
-	mc.InputSize, mc.Classes = c.Data.ImageSize, classes
-	n, err := model.New(mc, seed)
-	if err != nil {
-		return nil, fmt.Errorf("build %s: %w", c.Model.Name, err)
-	}
-	return n, nil
-}
-
-// Rate is the schedule's learning rate at a step (0-based) of an epoch, for
-// a run of epochs epochs of stepsPerEpoch steps starting from base. The
-// single-process loops and the distributed workers both use it, so their
-// schedules agree.
-func (s ScheduleConfig) Rate(base float64, epoch, step, stepsPerEpoch, epochs int) float64 {
-	global, total, warm := epoch*stepsPerEpoch+step, epochs*stepsPerEpoch, s.WarmupEpochs*stepsPerEpoch
-	switch s.Kind {
-	case ScheduleCosine:
-		return model.Cosine(base, global, total, warm)
-	case ScheduleStep:
-		return model.Warmup(model.StepDecay(base, epoch, s.Milestones, s.Gamma), global, warm)
-	}
-	return model.Warmup(base, global, warm)
-}
-
-// supervisedOptimizer builds the optimizer the recipe names.
-func supervisedOptimizer(s SupervisedConfig) model.Optimizer {
-	if s.Optimizer == OptimizerSGD {
-		return model.NewSGD(model.SGDConfig{Momentum: s.Momentum, WeightDecay: s.WeightDecay, Nesterov: s.Nesterov})
-	}
-	a := model.DefaultAdamConfig()
-	a.WeightDecay = s.WeightDecay
-	return model.NewAdam(a)
 }
 
 // frozenPrefix is the number of leading parameters that belong to the
@@ -123,10 +89,10 @@ func ReinitBlocks(n *model.Net, k int, seed int64) error {
 // baseline and the fine-tuning see the same batches. The first freeze
 // blocks stay fixed; the feature blocks learn at s.BodyLRScale times the
 // head's rate.
-func Supervised(ctx context.Context, n *model.Net, d *Data, s SupervisedConfig, freeze int, seed uint64,
-	phase string, progress func(Event)) ([]EpochStat, error) {
+func Supervised(ctx context.Context, n *model.Net, d *job.Data, s job.SupervisedConfig, freeze int, seed uint64,
+	phase string, progress func(Event)) ([]job.EpochStat, error) {
 	run := &supervisedRun{n: n, d: d, s: s, phase: phase, progress: progress,
-		body: supervisedOptimizer(s), head: supervisedOptimizer(s),
+		body: recipe.SupervisedOptimizer(s), head: recipe.SupervisedOptimizer(s),
 		skip: frozenPrefix(n, freeze), headAt: headOffset(n), bodyScale: s.BodyLRScale,
 		aug: shard.Augment{Pad: s.Augmentation.CropPad, Flip: s.Augmentation.Flip},
 		idx: append([]int(nil), d.LabeledTrain...)}
@@ -137,7 +103,7 @@ func Supervised(ctx context.Context, n *model.Net, d *Data, s SupervisedConfig, 
 	if len(run.idx)%s.Batch >= 2 || run.steps == 0 {
 		run.steps++ // keep a last partial batch of at least 2 (BatchNorm needs 2)
 	}
-	var hist []EpochStat
+	var hist []job.EpochStat
 	for e := range s.Epochs {
 		es, err := run.epoch(ctx, e, rand.New(rand.NewPCG(seed, uint64(e))))
 		if err != nil {
@@ -151,8 +117,8 @@ func Supervised(ctx context.Context, n *model.Net, d *Data, s SupervisedConfig, 
 // supervisedRun is the state of one supervised training.
 type supervisedRun struct {
 	n            *model.Net
-	d            *Data
-	s            SupervisedConfig
+	d            *job.Data
+	s            job.SupervisedConfig
 	phase        string
 	progress     func(Event)
 	body, head   model.Optimizer
@@ -166,7 +132,7 @@ type supervisedRun struct {
 }
 
 // epoch trains one epoch (order and augmentation from rng) and validates.
-func (r *supervisedRun) epoch(ctx context.Context, e int, rng *rand.Rand) (EpochStat, error) {
+func (r *supervisedRun) epoch(ctx context.Context, e int, rng *rand.Rand) (job.EpochStat, error) {
 	r.n.SetTraining(true)
 	rng.Shuffle(len(r.idx), func(a, b int) { r.idx[a], r.idx[b] = r.idx[b], r.idx[a] })
 	var lossSum float64
@@ -178,7 +144,7 @@ func (r *supervisedRun) epoch(ctx context.Context, e int, rng *rand.Rand) (Epoch
 		r.n.ZeroGrads()
 		loss, ok, err := r.n.TrainStep(ctx, r.x, r.labels, 1)
 		if err != nil {
-			return EpochStat{}, fmt.Errorf("%s epoch %d step %d: %w", r.phase, e+1, st+1, err)
+			return job.EpochStat{}, fmt.Errorf("%s epoch %d step %d: %w", r.phase, e+1, st+1, err)
 		}
 		lr := r.s.Schedule.Rate(r.s.LR, e, st, r.steps, r.s.Epochs)
 		p, g := r.n.Params(), r.n.Grads()
@@ -191,11 +157,11 @@ func (r *supervisedRun) epoch(ctx context.Context, e int, rng *rand.Rand) (Epoch
 		r.report(Event{Epoch: e + 1, Step: st + 1, Loss: lossSum / float64(seen), Accuracy: float64(correct) / float64(seen),
 			SamplesPerSec: float64(seen) / time.Since(start).Seconds()})
 	}
-	es := EpochStat{Epoch: e + 1, Loss: lossSum / float64(seen), Accuracy: float64(correct) / float64(seen)}
+	es := job.EpochStat{Epoch: e + 1, Loss: lossSum / float64(seen), Accuracy: float64(correct) / float64(seen)}
 	if len(r.d.Validation) > 0 {
 		c, err := Classify(ctx, r.n, r.d, r.d.Validation)
 		if err != nil {
-			return EpochStat{}, fmt.Errorf("%s epoch %d: validate: %w", r.phase, e+1, err)
+			return job.EpochStat{}, fmt.Errorf("%s epoch %d: validate: %w", r.phase, e+1, err)
 		}
 		es.ValidationAccuracy = c.Accuracy()
 	}
@@ -213,7 +179,7 @@ func (r *supervisedRun) report(e Event) {
 
 // Classify evaluates n (in evaluation mode) on images idx and returns the
 // confusion matrix over the dataset's classes.
-func Classify(ctx context.Context, n *model.Net, d *Data, idx []int) (Confusion, error) {
+func Classify(ctx context.Context, n *model.Net, d *job.Data, idx []int) (Confusion, error) {
 	k := len(d.Set.Classes)
 	conf := NewConfusion(k)
 	wasTraining := n.Training()
@@ -239,7 +205,7 @@ func Classify(ctx context.Context, n *model.Net, d *Data, idx []int) (Confusion,
 
 // RotationAccuracy is the pretext accuracy of a 4-output network on images
 // idx, each at the four rotations, without augmentation.
-func RotationAccuracy(ctx context.Context, n *model.Net, d *Data, idx []int) (float64, error) {
+func RotationAccuracy(ctx context.Context, n *model.Net, d *job.Data, idx []int) (float64, error) {
 	wasTraining := n.Training()
 	n.SetTraining(false)
 	defer n.SetTraining(wasTraining)

@@ -13,7 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/intstr"
 
-	"github.com/whorl-ml/whorl/experiment"
+	"github.com/whorl-ml/whorl/job"
 )
 
 // want is what each overlay must deploy.
@@ -21,8 +21,8 @@ var want = map[string]struct {
 	coordinators, workers int32
 	image, preset         string
 }{
-	"kind":       {coordinators: 3, workers: 3, image: "whorl:dev", preset: experiment.PresetQuick},
-	"production": {coordinators: 5, workers: 8, image: "ghcr.io/whorl-ml/whorl:latest", preset: experiment.PresetPaper},
+	"kind":       {coordinators: 3, workers: 3, image: "whorl:dev", preset: job.PresetQuick},
+	"production": {coordinators: 5, workers: 8, image: "ghcr.io/whorl-ml/whorl:latest", preset: job.PresetPaper},
 }
 
 func TestStrictDecodeRejectsBadManifests(t *testing.T) {
@@ -231,7 +231,7 @@ func checkNetworkPolicies(t *testing.T, objs []object) {
 func checkJob(t *testing.T, objs []object, preset string) {
 	t.Helper()
 	cm := find[*corev1.ConfigMap](t, objs, "ConfigMap", configMapName(t, objs))
-	c, err := experiment.ParseConfig([]byte(cm.Data["job.json"]))
+	c, err := job.Parse([]byte(cm.Data["job.json"]))
 	if err != nil {
 		t.Fatalf("ConfigMap %s job.json: %v", cm.Name, err)
 	}

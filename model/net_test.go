@@ -3,7 +3,6 @@ package model
 import (
 	"context"
 	"errors"
-	"math"
 	"math/rand/v2"
 	"strings"
 	"testing"
@@ -100,28 +99,6 @@ func TestReplaceHeadAndClone(t *testing.T) {
 	}
 	if err := c.Backward(context.Background(), make([]float32, 12)); !errors.Is(err, ErrNoForward) {
 		t.Fatalf("backward before forward: %v", err)
-	}
-}
-
-func TestSchedules(t *testing.T) {
-	cases := []struct {
-		name      string
-		got, want float64
-	}{
-		{"warm-up first step", Cosine(0.1, 0, 100, 10), 0.01},
-		{"warm-up last step", Cosine(0.1, 9, 100, 10), 0.1},
-		{"cosine start", Cosine(0.1, 10, 100, 10), 0.1},
-		{"cosine middle", Cosine(0.1, 55, 100, 10), 0.05},
-		{"cosine end", Cosine(0.1, 100, 100, 10), 0},
-		{"step before", StepDecay(0.1, 29, PaperMilestones, 0.2), 0.1},
-		{"step at 30", StepDecay(0.1, 30, PaperMilestones, 0.2), 0.02},
-		{"step at 80", StepDecay(0.1, 80, PaperMilestones, 0.2), 0.1 * 0.2 * 0.2 * 0.2},
-		{"no warm-up", Warmup(0.3, 0, 0), 0.3},
-	}
-	for _, c := range cases {
-		if math.Abs(c.got-c.want) > 1e-12 {
-			t.Errorf("%s: %g, want %g", c.name, c.got, c.want)
-		}
 	}
 }
 

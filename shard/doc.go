@@ -35,15 +35,9 @@
 // directory listing order. A Manifest records the split; ApplyManifest
 // restores it and fails if a listed file is missing or changed.
 //
-// # Shards
-//
-// Assign orders an epoch's images by a hash of (seed, epoch, image) and
-// deals consecutive chunks of batch images round-robin to the workers, so
-// every image goes to exactly one worker, no image is repeated to pad, and
-// shard sizes differ by at most one batch. Because the global order does not
-// depend on the worker list, step s of the epoch covers the same images for
-// any number of workers with the same global batch. Reassign spreads the
-// images not yet consumed over a new worker list in the same global order.
+// The epoch plan and the pretraining batches built from a Dataset are the
+// job package's (job.PlanEpoch, job.Batcher): shard provides the images and
+// RotationBatchEach, not who trains on what.
 //
 // The package imports no networking; Source abstracts where image bytes come
 // from (a shared folder, memory, or the coordinator).

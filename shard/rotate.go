@@ -16,6 +16,13 @@ const Rotations = 4
 // are NCHW float32 of C=3, H=W=d.Size. dst and labels are reused when
 // large enough and returned resliced to 4*len(idx) samples.
 func RotationBatch(d *Dataset, idx []int, norm Normalizer, aug Augment, rng *rand.Rand, dst []float32, labels []int) ([]float32, []int) {
+	return RotationBatchEach(d, idx, norm, aug, func(int) *rand.Rand { return rng }, dst, labels)
+}
+
+// RotationBatchEach is RotationBatch with image idx[k]'s augmentation drawn
+// from rngOf(k), so each image can have a generator of its own (the job's
+// batches do: an image's draw does not depend on which worker builds it).
+func RotationBatchEach(d *Dataset, idx []int, norm Normalizer, aug Augment, rngOf func(k int) *rand.Rand, dst []float32, labels []int) ([]float32, []int) {
 	s, n := d.Size, len(idx)
 	plane := s * s
 	dst = grow(dst, Rotations*n*3*plane)
@@ -23,7 +30,7 @@ func RotationBatch(d *Dataset, idx []int, norm Normalizer, aug Augment, rng *ran
 	px := make([]uint8, plane*3)
 	chw := make([]float32, plane*3)
 	for k, i := range idx {
-		aug.draw(rng).render(px, d.Image(i), s)
+		aug.draw(rngOf(k)).render(px, d.Image(i), s)
 		norm.toCHW(chw, px)
 		for r := range Rotations {
 			sample := r*n + k

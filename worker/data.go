@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"sync"
 
-	"github.com/whorl-ml/whorl/experiment"
+	"github.com/whorl-ml/whorl/job"
 	"github.com/whorl-ml/whorl/model"
 	"github.com/whorl-ml/whorl/shard"
 )
@@ -25,13 +25,13 @@ type netFactory struct {
 	threads int
 
 	mu    sync.Mutex
-	data  map[string]*experiment.Data // by config digest
+	data  map[string]*job.Data // by config digest
 	cache *remoteSource
 }
 
 // NewReplica builds the replica of the assignment's job.
 func (f *netFactory) NewReplica(ctx context.Context, a Assignment) (Replica, error) {
-	cfg, err := experiment.ParseConfig(a.ConfigJSON)
+	cfg, err := job.Parse(a.ConfigJSON)
 	if err != nil {
 		return nil, err
 	}
@@ -46,7 +46,7 @@ func (f *netFactory) NewReplica(ctx context.Context, a Assignment) (Replica, err
 }
 
 // source returns where the job's images come from.
-func (f *netFactory) source(ctx context.Context, cfg experiment.Config, manifest string) (imageSource, error) {
+func (f *netFactory) source(ctx context.Context, cfg job.Config, manifest string) (imageSource, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.mode == DataCoordinator {
@@ -58,15 +58,15 @@ func (f *netFactory) source(ctx context.Context, cfg experiment.Config, manifest
 	if f.dir != "" {
 		cfg.Data.Dir = f.dir
 	}
-	key := experiment.ConfigDigest(cfg)
+	key := job.Digest(cfg)
 	d := f.data[key]
 	if d == nil {
 		var err error
-		if d, err = experiment.LoadData(ctx, cfg); err != nil {
+		if d, err = job.LoadData(ctx, cfg); err != nil {
 			return nil, fmt.Errorf("load local dataset %q: %w", cfg.Data.Dir, err)
 		}
 		if f.data == nil {
-			f.data = map[string]*experiment.Data{}
+			f.data = map[string]*job.Data{}
 		}
 		f.data[key] = d
 	}

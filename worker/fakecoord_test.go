@@ -5,15 +5,17 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"math/rand/v2"
 	"slices"
 	"sync"
 	"time"
+
+	"github.com/whorl-ml/whorl/job"
 )
 
-// fakeCoord is an in-memory Coordinator that follows the protocol of
-// /work/protocol.md: it plans each epoch's global batches, splits the
-// remaining steps over the members of the current generation, bumps the
+// fakeCoord is an in-memory Coordinator that follows the coordinator's
+// protocol (proto/whorl/coordinator/v1 and coordinator/DESIGN.md): it plans
+// each epoch with the job's plan (job.PlanEpoch), splits the remaining steps
+// over the members of the current generation (Epoch.Part), bumps the
 // generation on every membership change (register, leave, lease expiry),
 // completes a step on its first report and records how often every image
 // was consumed.
@@ -30,7 +32,7 @@ type fakeCoord struct {
 	members  []string // ids in rank order
 	gen      uint64
 	epoch    int
-	plan     [][]int // global batches of the epoch
+	plan     job.Epoch // the epoch being trained
 	done     []bool
 	phase    string
 	consumed map[[2]int]int // (epoch, image) -> times its step completed
@@ -60,19 +62,10 @@ func newFakeCoord(images, batch, epochs, ckEvery int) *fakeCoord {
 	return f
 }
 
-// planEpoch permutes the images with (seed, epoch) and cuts global batches,
-// merging a remainder into the last batch.
+// planEpoch plans the current epoch with the job's plan (seed 7).
 func (f *fakeCoord) planEpoch() {
-	ids := slices.Clone(f.images)
-	r := rand.New(rand.NewPCG(7, uint64(f.epoch)))
-	r.Shuffle(len(ids), func(i, j int) { ids[i], ids[j] = ids[j], ids[i] })
-	f.plan = nil
-	for len(ids) >= 2*f.batch {
-		f.plan = append(f.plan, ids[:f.batch])
-		ids = ids[f.batch:]
-	}
-	f.plan = append(f.plan, ids)
-	f.done = make([]bool, len(f.plan))
+	f.plan = job.PlanEpoch(f.images, 7, f.epoch, f.batch)
+	f.done = make([]bool, f.plan.Steps())
 }
 
 func (f *fakeCoord) notify() {
@@ -117,7 +110,7 @@ func (f *fakeCoord) rollback() {
 	for s := range f.done {
 		if s >= f.latestAt.Step && f.done[s] {
 			f.done[s] = false
-			for _, id := range f.plan[s] {
+			for _, id := range f.plan.Batch(s) {
 				f.consumed[[2]int{f.epoch, id}]--
 			}
 		}
@@ -188,7 +181,7 @@ func (f *fakeCoord) assignment(id string) Assignment {
 	a := f.template
 	a.JobID, a.Phase = "job-1", f.phase
 	a2 := Assignment{JobID: "job-1", Phase: f.phase, Generation: f.gen, Rank: slices.Index(f.members, id),
-		Epoch: f.epoch, TotalEpochs: f.epochs, TotalSteps: len(f.plan), CheckpointEvery: f.ckEvery,
+		Epoch: f.epoch, TotalEpochs: f.epochs, TotalSteps: f.plan.Steps(), CheckpointEvery: f.ckEvery,
 		Resume: f.resume, RestoreDigest: f.latest}
 	a2.ConfigJSON, a2.ManifestDigest, a2.Mean, a2.Std = a.ConfigJSON, a.ManifestDigest, a.Mean, a.Std
 	a = a2
@@ -204,10 +197,8 @@ func (f *fakeCoord) assignment(id string) Assignment {
 		return a
 	}
 	w := len(f.members)
-	for s := a.StartStep; s < len(f.plan); s++ {
-		b := f.plan[s]
-		lo, hi := a.Rank*len(b)/w, (a.Rank+1)*len(b)/w
-		a.Steps = append(a.Steps, StepWork{Step: s, IDs: slices.Clone(b[lo:hi]), Global: len(b)})
+	for s := a.StartStep; s < f.plan.Steps(); s++ {
+		a.Steps = append(a.Steps, StepWork{Step: s, IDs: slices.Clone(f.plan.Part(s, a.Rank, w)), Global: len(f.plan.Batch(s))})
 	}
 	return a
 }
@@ -223,7 +214,7 @@ func (f *fakeCoord) ReportProgress(_ context.Context, p Progress) (uint64, error
 	}
 	f.done[p.Step] = true
 	f.resume = false
-	for _, id := range f.plan[p.Step] {
+	for _, id := range f.plan.Batch(p.Step) {
 		f.consumed[[2]int{f.epoch, id}]++
 	}
 	if !slices.Contains(f.done, false) {

@@ -208,7 +208,8 @@ type Progress struct {
 	ReduceWait time.Duration
 }
 
-// StepStats is what a replica measured on its part of one step.
+// StepStats is what a replica measured on its part of one step (the
+// trainer then all-reduces it into the global batch's).
 type StepStats struct {
 	// Loss is the local mean loss (unscaled).
 	Loss float64

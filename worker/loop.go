@@ -35,6 +35,7 @@ type trainer struct {
 	rep       Replica
 	pos       Position
 	snap      []float32 // State() before the step in flight, restored on abort
+	statBuf   []float32 // the step's loss and accuracy for their all-reduce
 	// pending are applied steps not yet reported (see flush); reporting is
 	// closed when the reports in flight are done.
 	pending   []Progress

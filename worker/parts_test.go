@@ -4,12 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math"
 	"slices"
 	"testing"
 
 	"github.com/whorl-ml/whorl/coordinator"
-	"github.com/whorl-ml/whorl/experiment"
+	"github.com/whorl-ml/whorl/job"
 	"github.com/whorl-ml/whorl/model"
 	pb "github.com/whorl-ml/whorl/proto/whorl/coordinator/v1"
 	"github.com/whorl-ml/whorl/shard"
@@ -103,7 +102,7 @@ func TestRemoteSourceMatchesLocal(t *testing.T) {
 
 func TestLocalSourceChecksManifest(t *testing.T) {
 	c, d := tinyJob(t)
-	f := &netFactory{mode: DataLocal, data: map[string]*experiment.Data{experiment.ConfigDigest(c): d}}
+	f := &netFactory{mode: DataLocal, data: map[string]*job.Data{job.Digest(c): d}}
 	if _, err := f.source(context.Background(), c, d.ManifestDigest); err != nil {
 		t.Fatalf("matching manifest: %v", err)
 	}
@@ -121,7 +120,7 @@ func TestLocalSourceChecksManifest(t *testing.T) {
 func TestNetReplicaCheckpointRoundTrip(t *testing.T) {
 	c, d := tinyJob(t)
 	a := Assignment{ConfigJSON: c.JSON(), ManifestDigest: d.ManifestDigest, Mean: d.Norm.Mean, Std: d.Norm.Std}
-	f := &netFactory{mode: DataLocal, threads: 1, data: map[string]*experiment.Data{experiment.ConfigDigest(c): d}}
+	f := &netFactory{mode: DataLocal, threads: 1, data: map[string]*job.Data{job.Digest(c): d}}
 	ctx := context.Background()
 	r1, err := f.NewReplica(ctx, a)
 	if err != nil {
@@ -165,28 +164,5 @@ func TestNetReplicaCheckpointRoundTrip(t *testing.T) {
 	}
 	if err := r2.SetOptState(fresh); err != nil {
 		t.Errorf("setting a fresh optimizer state: %v", err)
-	}
-}
-
-// TestLearningRateMatchesExperiment checks the schedule the worker applies
-// (experiment.ScheduleConfig.Rate) against the model's schedule functions.
-func TestLearningRateMatchesExperiment(t *testing.T) {
-	tests := []struct {
-		s    experiment.ScheduleConfig
-		want func(epoch, step int) float64
-	}{
-		{experiment.ScheduleConfig{Kind: experiment.ScheduleCosine}, func(e, s int) float64 { return model.Cosine(0.1, e*10+s, 50, 0) }},
-		{experiment.ScheduleConfig{Kind: experiment.ScheduleStep, Milestones: []int{2, 4}, Gamma: 0.2},
-			func(e, s int) float64 { return model.StepDecay(0.1, e, []int{2, 4}, 0.2) }},
-		{experiment.ScheduleConfig{Kind: experiment.ScheduleConstant, WarmupEpochs: 1},
-			func(e, s int) float64 { return model.Warmup(0.1, e*10+s, 10) }},
-	}
-	for _, tt := range tests {
-		for _, at := range [][2]int{{0, 0}, {0, 9}, {1, 3}, {2, 0}, {4, 9}} {
-			got, want := tt.s.Rate(0.1, at[0], at[1], 10, 5), tt.want(at[0], at[1])
-			if math.Abs(got-want) > 1e-12 {
-				t.Errorf("%s at epoch %d step %d: %g, want %g", tt.s.Kind, at[0], at[1], got, want)
-			}
-		}
 	}
 }

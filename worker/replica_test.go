@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/whorl-ml/whorl/experiment"
+	"github.com/whorl-ml/whorl/job"
 )
 
 // tinyJob is a 16-pixel small-network job on the embedded set. Only the
@@ -17,9 +17,9 @@ import (
 // The learning rate is 0.01 so that such flips stay far below the 1e-4
 // tolerance, and the random crop's zero padding (exactly constant regions,
 // many near-ties) is off.
-func tinyJob(t *testing.T) (experiment.Config, *experiment.Data) {
+func tinyJob(t *testing.T) (job.Config, *job.Data) {
 	t.Helper()
-	c := experiment.DefaultConfig()
+	c := job.DefaultConfig()
 	c.Data.ImageSize = 16
 	c.Pretrain.Epochs = 2
 	c.Pretrain.GlobalBatch = 8
@@ -35,13 +35,13 @@ func tinyJob(t *testing.T) (experiment.Config, *experiment.Data) {
 
 var (
 	tinyOnce sync.Once
-	tinyData *experiment.Data
+	tinyData *job.Data
 	tinyErr  error
 )
 
-func loadTiny(t *testing.T, c experiment.Config) *experiment.Data {
+func loadTiny(t *testing.T, c job.Config) *job.Data {
 	t.Helper()
-	tinyOnce.Do(func() { tinyData, tinyErr = experiment.LoadData(context.Background(), c) })
+	tinyOnce.Do(func() { tinyData, tinyErr = job.LoadData(context.Background(), c) })
 	if tinyErr != nil {
 		t.Fatal(tinyErr)
 	}
@@ -57,7 +57,7 @@ func netCoord(t *testing.T, images int, workers int) (*fakeCoord, *netFactory) {
 	coord.planEpoch()
 	coord.minStart = workers
 	coord.template = Assignment{ConfigJSON: c.JSON(), ManifestDigest: d.ManifestDigest, Mean: d.Norm.Mean, Std: d.Norm.Std}
-	f := &netFactory{mode: DataLocal, threads: 1, data: map[string]*experiment.Data{experiment.ConfigDigest(c): d}}
+	f := &netFactory{mode: DataLocal, threads: 1, data: map[string]*job.Data{job.Digest(c): d}}
 	return coord, f
 }
 

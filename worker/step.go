@@ -29,6 +29,10 @@ func (t *trainer) step(ctx, gctx context.Context, a Assignment, st StepWork) err
 		copy(state, t.snap)
 		return fmt.Errorf("all-reduce of epoch %d step %d: %w", a.Epoch, st.Step, cause(gctx, err))
 	}
+	if stats, err = t.globalStats(gctx, stats, scale); err != nil {
+		copy(state, t.snap)
+		return fmt.Errorf("all-reduce of epoch %d step %d stats: %w", a.Epoch, st.Step, cause(gctx, err))
+	}
 	wait := time.Since(reduceStart)
 	t.flush(ctx)
 	if err := t.rep.Apply(a.Epoch, st.Step, a.TotalSteps); err != nil {
@@ -42,6 +46,18 @@ func (t *trainer) step(ctx, gctx context.Context, a Assignment, st StepWork) err
 	t.met.observeStep(len(st.IDs), stats.Loss, took, wait, len(t.rep.Grads()))
 	t.complete(a, st, stats, took, wait)
 	return nil
+}
+
+// globalStats turns this rank's loss and accuracy into the global batch's
+// (each rank's weighted by its share of the images, summed over the ring),
+// so every rank reports what the single-process loop would compute for
+// the step.
+func (t *trainer) globalStats(ctx context.Context, local StepStats, scale float32) (StepStats, error) {
+	t.statBuf = append(t.statBuf[:0], float32(local.Loss)*scale, float32(local.Accuracy)*scale)
+	if err := t.ring.AllReduceSum(ctx, t.statBuf); err != nil {
+		return StepStats{}, err
+	}
+	return StepStats{Loss: float64(t.statBuf[0]), Accuracy: float64(t.statBuf[1])}, nil
 }
 
 // cause prefers the reason gctx was cancelled (a superseded generation) over

@@ -100,7 +100,7 @@ func runCoordinator(ctx context.Context, logw io.Writer, o coordinatorOptions) e
 	if err := os.MkdirAll(o.out, 0o755); err != nil {
 		return fmt.Errorf("create --out: %w", err)
 	}
-	c.Phases = newExperimentPhases(&experiment.Runner{OutDir: o.out})
+	c.Phases = &experiment.Runner{OutDir: o.out}
 	n, err := coordinator.New(c)
 	if err != nil {
 		return err
@@ -114,44 +114,4 @@ func coordLogger(w io.Writer, format string) *slog.Logger {
 		return slog.New(slog.NewJSONHandler(w, nil))
 	}
 	return slog.New(slog.NewTextHandler(w, nil))
-}
-
-// experimentPhases adapts *experiment.Runner to coordinator.Phases (the
-// experiment package does not import the coordinator); `whorl coordinator`
-// and the local cluster of `whorl run` both use it.
-type experimentPhases struct{ R *experiment.Runner }
-
-// newExperimentPhases wraps a runner.
-func newExperimentPhases(r *experiment.Runner) *experimentPhases { return &experimentPhases{R: r} }
-
-// Prepare loads the job's data and split.
-func (p *experimentPhases) Prepare(ctx context.Context, configJSON []byte) (coordinator.Prepared, error) {
-	e, err := p.R.Prepare(ctx, configJSON)
-	if err != nil {
-		return coordinator.Prepared{}, err
-	}
-	return coordinator.Prepared{TrainIDs: e.TrainIDs, Mean: e.Mean, Std: e.Std, ManifestDigest: e.ManifestDigest,
-		Images: e.Images}, nil
-}
-
-// Baseline trains and evaluates the supervised baseline.
-func (p *experimentPhases) Baseline(ctx context.Context, configJSON []byte) ([]byte, error) {
-	return p.R.Baseline(ctx, configJSON)
-}
-
-// FineTune records the pretraining history, fine-tunes the pretrained
-// checkpoint and writes the report.
-func (p *experimentPhases) FineTune(ctx context.Context, configJSON, pretrained, baselineJSON []byte,
-	pretext []coordinator.EpochMetric) ([]byte, error) {
-	p.R.SetPretrainHistory(pretextHistory(pretext))
-	return p.R.FineTune(ctx, configJSON, pretrained, baselineJSON)
-}
-
-// pretextHistory converts the coordinator's epoch summaries.
-func pretextHistory(h []coordinator.EpochMetric) []experiment.EpochStat {
-	out := make([]experiment.EpochStat, len(h))
-	for i, e := range h {
-		out[i] = experiment.EpochStat{Epoch: e.Epoch + 1, Loss: e.Loss, Accuracy: e.Accuracy}
-	}
-	return out
 }

@@ -16,13 +16,14 @@ import (
 	"golang.org/x/term"
 
 	"github.com/whorl-ml/whorl/experiment"
+	"github.com/whorl-ml/whorl/job"
 )
 
 func init() { register(newRunCmd) }
 
 // clusterRunner runs the job on a local raft + worker cluster; nil until
 // the cluster packages are wired in (run_cluster.go).
-var clusterRunner func(ctx context.Context, w io.Writer, o runOptions, c experiment.Config, r *experiment.Runner,
+var clusterRunner func(ctx context.Context, w io.Writer, o runOptions, c job.Config, r *experiment.Runner,
 	p *progressPrinter) (experiment.Report, error)
 
 // runOptions are the flags of `whorl run`.
@@ -60,7 +61,7 @@ that replaces the preset.`,
 	f := cmd.Flags()
 	f.StringVar(&o.data, "data", "", `image folder with one sub-folder per class ("" = the embedded CC-BY photos)`)
 	f.StringVar(&o.out, "out", "whorl-out", "output folder (report, plots, checkpoints, manifest)")
-	Enum(f, &o.preset, "preset", experiment.PresetQuick, experiment.Presets(), "experiment preset")
+	Enum(f, &o.preset, "preset", job.PresetQuick, job.Presets(), "experiment preset")
 	f.StringVar(&o.job, "job-config", "", "JSON experiment configuration replacing the preset")
 	IntRange(f, &o.workers, "workers", 2, 1, 64, "pretraining workers")
 	IntRange(f, &o.coordinators, "coordinators", 1, 1, 7, "raft coordinators")
@@ -70,8 +71,8 @@ that replaces the preset.`,
 }
 
 // jobConfig builds the experiment configuration from the flags.
-func (o runOptions) jobConfig(cmd io.Writer) (experiment.Config, error) {
-	c, err := experiment.Preset(o.preset)
+func (o runOptions) jobConfig(cmd io.Writer) (job.Config, error) {
+	c, err := job.Preset(o.preset)
 	if err != nil {
 		return c, err
 	}
@@ -80,7 +81,7 @@ func (o runOptions) jobConfig(cmd io.Writer) (experiment.Config, error) {
 		if err != nil {
 			return c, fmt.Errorf("read --job-config: %w", err)
 		}
-		if c, err = experiment.ParseConfig(b); err != nil {
+		if c, err = job.Parse(b); err != nil {
 			return c, fmt.Errorf("--job-config %s: %w", o.job, err)
 		}
 	}
@@ -141,7 +142,7 @@ func runExperiment(ctx context.Context, w io.Writer, o runOptions) error {
 
 // checkOutConfig refuses an --out that holds a run of another
 // configuration (resuming it would mix two experiments).
-func checkOutConfig(out string, c experiment.Config) error {
+func checkOutConfig(out string, c job.Config) error {
 	b, err := os.ReadFile(filepath.Join(out, experiment.FileConfig))
 	if errors.Is(err, os.ErrNotExist) {
 		return nil
@@ -149,11 +150,11 @@ func checkOutConfig(out string, c experiment.Config) error {
 	if err != nil {
 		return fmt.Errorf("read the configuration of the run in --out: %w", err)
 	}
-	prev, err := experiment.ParseConfig(b)
+	prev, err := job.Parse(b)
 	if err != nil {
 		return fmt.Errorf("--out %s holds an unreadable %s: %w", out, experiment.FileConfig, err)
 	}
-	if experiment.ConfigDigest(prev) != experiment.ConfigDigest(c) {
+	if job.Digest(prev) != job.Digest(c) {
 		return fmt.Errorf("--out %s holds a run of another configuration (seed %d, preset %s); use a new --out or the same settings to resume",
 			out, prev.Seed, prev.Preset)
 	}

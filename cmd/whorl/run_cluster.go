@@ -16,6 +16,7 @@ import (
 
 	"github.com/whorl-ml/whorl/coordinator"
 	"github.com/whorl-ml/whorl/experiment"
+	"github.com/whorl-ml/whorl/job"
 	pb "github.com/whorl-ml/whorl/proto/whorl/coordinator/v1"
 	"github.com/whorl-ml/whorl/worker"
 )
@@ -83,7 +84,7 @@ func listenPorts(dir string, n int) (raft, grpc []net.Listener, err error) {
 
 // startCluster starts the coordinators and, once a leader is elected, the
 // workers.
-func startCluster(ctx context.Context, dir string, o runOptions, c experiment.Config, r *experiment.Runner, log *slog.Logger) (*localCluster, error) {
+func startCluster(ctx context.Context, dir string, o runOptions, c job.Config, r *experiment.Runner, log *slog.Logger) (*localCluster, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("create %s: %w", dir, err)
 	}
@@ -107,7 +108,7 @@ func startCluster(ctx context.Context, dir string, o runOptions, c experiment.Co
 		if len(peers) > 1 {
 			cfg.Peers = peers
 		}
-		cfg.Phases, cfg.Logger = newExperimentPhases(r), log.With("coordinator", cfg.ID)
+		cfg.Phases, cfg.Logger = r, log.With("coordinator", cfg.ID)
 		n, err := coordinator.New(cfg)
 		if err != nil {
 			cancel()
@@ -166,7 +167,7 @@ func (lc *localCluster) wait() {
 
 // runOnCluster submits the job (or follows the one a previous run left in
 // --out) and waits for its report.
-func runOnCluster(ctx context.Context, w io.Writer, o runOptions, c experiment.Config, r *experiment.Runner, p *progressPrinter) (experiment.Report, error) {
+func runOnCluster(ctx context.Context, w io.Writer, o runOptions, c job.Config, r *experiment.Runner, p *progressPrinter) (experiment.Report, error) {
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	if lf, err := os.OpenFile(filepath.Join(o.out, "cluster.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644); err == nil {
 		defer lf.Close()
@@ -209,7 +210,7 @@ func runOnCluster(ctx context.Context, w io.Writer, o runOptions, c experiment.C
 // with the same --out, whose configuration runExperiment checked), else
 // submits c. Right after a restart the replicated state may not yet show
 // the old job; its submission is then refused as ErrJobRunning and retried.
-func submitOrResume(ctx context.Context, w io.Writer, client *coordinator.Client, c experiment.Config, resuming bool) (string, error) {
+func submitOrResume(ctx context.Context, w io.Writer, client *coordinator.Client, c job.Config, resuming bool) (string, error) {
 	deadline := time.Now().Add(30 * time.Second)
 	for attempt := 0; ; attempt++ {
 		st, err := client.JobStatus(ctx)

@@ -14,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/whorl-ml/whorl/experiment"
+	"github.com/whorl-ml/whorl/job"
 )
 
 // flowerFolder writes classes sub-folders of n small PNGs whose colours and
@@ -53,9 +54,9 @@ func flowerFolder(t *testing.T, classes, n int) string {
 // tinyJob writes a job configuration small enough for a test under -race.
 func tinyJob(t *testing.T) string {
 	t.Helper()
-	c := experiment.DefaultConfig()
+	c := job.DefaultConfig()
 	c.Data.ImageSize = 8
-	c.Split = experiment.SplitConfig{TestFraction: 0.25, LabeledFraction: 0.5, ValidationFraction: 0.2}
+	c.Split = job.SplitConfig{TestFraction: 0.25, LabeledFraction: 0.5, ValidationFraction: 0.2}
 	c.Pretrain.Epochs, c.Pretrain.GlobalBatch = 2, 8
 	c.Supervised.Epochs, c.Supervised.Batch = 2, 8
 	c.CheckpointEvery = 2

@@ -14,7 +14,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/whorl-ml/whorl/coordinator"
-	"github.com/whorl-ml/whorl/experiment"
+	"github.com/whorl-ml/whorl/job"
 )
 
 // coordClientOptions are the flags shared by the commands that call a
@@ -83,7 +83,7 @@ results.`,
 	f := cmd.Flags()
 	o.client.flags(f)
 	f.StringVar(&o.job, "job", "", "YAML/JSON file of experiment configuration keys overlaying --preset")
-	Enum(f, &o.preset, "preset", experiment.PresetQuick, experiment.Presets(), "base experiment configuration")
+	Enum(f, &o.preset, "preset", job.PresetQuick, job.Presets(), "base experiment configuration")
 	f.BoolVar(&o.wait, "wait", false, "follow the job until it ends and print its results")
 	DurationRange(f, &o.pollInterval, "poll", 2*time.Second, 100*time.Millisecond, time.Minute, "status poll interval with --wait")
 	return cmd
@@ -91,7 +91,7 @@ results.`,
 
 // jobJSON builds the job configuration: the preset overlaid with the file.
 func jobJSON(preset, file string) ([]byte, error) {
-	base, err := experiment.Preset(preset)
+	base, err := job.Preset(preset)
 	if err != nil {
 		return nil, err
 	}
@@ -117,7 +117,7 @@ func jobJSON(preset, file string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	if _, err := experiment.ParseConfig(merged); err != nil {
+	if _, err := job.Parse(merged); err != nil {
 		return nil, fmt.Errorf("--job %s: %w", file, err)
 	}
 	return merged, nil

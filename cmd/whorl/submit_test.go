@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/whorl-ml/whorl/experiment"
+	"github.com/whorl-ml/whorl/job"
 )
 
 // TestJobJSONOverlay checks --job overlays the preset key by key and that
@@ -24,11 +24,11 @@ func TestJobJSONOverlay(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := experiment.ParseConfig(b)
+	c, err := job.Parse(b)
 	if err != nil {
 		t.Fatal(err)
 	}
-	quick, _ := experiment.Preset("quick")
+	quick, _ := job.Preset("quick")
 	if c.Pretrain.Epochs != 3 || c.CheckpointEvery != 7 || c.Pretrain.GlobalBatch != quick.Pretrain.GlobalBatch {
 		t.Fatalf("overlay: epochs %d every %d batch %d", c.Pretrain.Epochs, c.CheckpointEvery, c.Pretrain.GlobalBatch)
 	}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/whorl-ml/whorl/coordinator"
 	"github.com/whorl-ml/whorl/experiment"
+	"github.com/whorl-ml/whorl/job"
 	pb "github.com/whorl-ml/whorl/proto/whorl/coordinator/v1"
 )
 
@@ -28,9 +29,9 @@ const recoveryTarget = 5 * time.Second
 const scenarioTimeout = 5 * time.Minute
 
 // e2eJob is a small job: 2 pretraining epochs at 16 px on the embedded set.
-func e2eJob(t *testing.T) experiment.Config {
+func e2eJob(t *testing.T) job.Config {
 	t.Helper()
-	c, err := experiment.Preset(experiment.PresetQuick)
+	c, err := job.Preset(job.PresetQuick)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,7 +14,9 @@ import (
 	"time"
 
 	"github.com/whorl-ml/whorl/experiment"
+	"github.com/whorl-ml/whorl/job"
 	"github.com/whorl-ml/whorl/model"
+	"github.com/whorl-ml/whorl/model/recipe"
 )
 
 func main() {
@@ -25,14 +27,14 @@ func main() {
 	variants := flag.String("variants", `[{}]`, "JSON list of supervised-config patches for fine-tuning")
 	baselines := flag.String("baselines", `[{}]`, "JSON list of supervised-config patches for the baseline")
 	flag.Parse()
-	c, err := experiment.Preset(*preset)
+	c, err := job.Preset(*preset)
 	check(err)
 	check(json.Unmarshal([]byte(*patch), &c))
 	c.Data.Dir, c.Seed = *data, *seed
 	check(c.Validate())
 	ctx := context.Background()
 	t0 := time.Now()
-	d, err := experiment.LoadData(ctx, c)
+	d, err := job.LoadData(ctx, c)
 	check(err)
 	log.Printf("loaded %d images in %v; train %d labeled %d val %d test %d", d.Set.Len(), time.Since(t0),
 		len(d.Split.Train), len(d.LabeledTrain), len(d.Validation), len(d.Split.Test))
@@ -48,7 +50,7 @@ func main() {
 		check(cc.Validate())
 		var n *model.Net
 		if from == nil {
-			n, err = experiment.NewNet(cc, len(d.Set.Classes), int64(c.Seed)+1000)
+			n, err = recipe.Net(cc, len(d.Set.Classes), int64(c.Seed)+1000)
 			check(err)
 		} else {
 			n = from.Clone()
@@ -77,8 +79,8 @@ func main() {
 }
 
 // pretrained pretrains (or loads the cached result for the same config).
-func pretrained(ctx context.Context, c experiment.Config, d *experiment.Data) *model.Net {
-	path := fmt.Sprintf("/tmp/whorl-tune-%s.safetensors", experiment.ConfigDigest(c)[:16])
+func pretrained(ctx context.Context, c job.Config, d *job.Data) *model.Net {
+	path := fmt.Sprintf("/tmp/whorl-tune-%s.safetensors", job.Digest(c)[:16])
 	if ck, err := model.ReadCheckpoint(path); err == nil {
 		return ck.Net
 	}

@@ -1,6 +1,7 @@
-package experiment
+package job
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -216,14 +217,17 @@ func (m ModelConfig) Blocks() int {
 	return 0
 }
 
-// ParseConfig decodes a JSON configuration, rejecting unknown fields, and
-// validates it.
-func ParseConfig(b []byte) (Config, error) {
+// Parse decodes a JSON configuration, rejecting unknown fields and any data
+// after the object, and validates it.
+func Parse(b []byte) (Config, error) {
 	var c Config
-	dec := json.NewDecoder(strings.NewReader(string(b)))
+	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&c); err != nil {
-		return Config{}, fmt.Errorf("decode experiment config: %w", err)
+		return Config{}, fmt.Errorf("decode job config: %w", err)
+	}
+	if off := dec.InputOffset(); !onlySpace(b[off:]) {
+		return Config{}, fmt.Errorf("decode job config: data after the JSON object at byte %d", off)
 	}
 	if err := c.Validate(); err != nil {
 		return Config{}, err
@@ -235,7 +239,7 @@ func ParseConfig(b []byte) (Config, error) {
 func (c Config) JSON() []byte {
 	b, err := json.Marshal(c)
 	if err != nil { // a Config holds only plain values
-		panic(fmt.Sprintf("encode experiment config: %v", err))
+		panic(fmt.Sprintf("encode job config: %v", err))
 	}
 	return b
 }
@@ -345,9 +349,12 @@ func fracIn(bad badFunc, field string, v, lo, hi float64) {
 	}
 }
 
-// ConfigDigest is the hex SHA-256 of the configuration's JSON encoding: two
-// runs with the same digest compute the same numbers.
-func ConfigDigest(c Config) string {
+// onlySpace reports whether b is JSON white space only.
+func onlySpace(b []byte) bool { return len(bytes.TrimLeft(b, " \t\r\n")) == 0 }
+
+// Digest is the hex SHA-256 of the configuration's JSON encoding: two runs
+// with the same digest compute the same numbers.
+func Digest(c Config) string {
 	sum := sha256.Sum256(c.JSON())
 	return hex.EncodeToString(sum[:])
 }

@@ -1,4 +1,4 @@
-package experiment
+package job
 
 import (
 	"strings"
@@ -14,7 +14,7 @@ func TestPresetsValidate(t *testing.T) {
 		if err := c.Validate(); err != nil {
 			t.Errorf("Preset(%q) does not validate: %v", name, err)
 		}
-		back, err := ParseConfig(c.JSON())
+		back, err := Parse(c.JSON())
 		if err != nil {
 			t.Fatalf("round trip of %q: %v", name, err)
 		}
@@ -88,9 +88,22 @@ func TestValidate(t *testing.T) {
 	}
 }
 
-func TestParseConfigRejectsUnknownFields(t *testing.T) {
-	_, err := ParseConfig([]byte(`{"preset":"quick","epochz":3}`))
+func TestParseRejectsUnknownFields(t *testing.T) {
+	_, err := Parse([]byte(`{"preset":"quick","epochz":3}`))
 	if err == nil || !strings.Contains(err.Error(), "epochz") {
-		t.Errorf("ParseConfig with an unknown field = %v, want an error naming it", err)
+		t.Errorf("Parse with an unknown field = %v, want an error naming it", err)
+	}
+}
+
+func TestParseRejectsTrailingData(t *testing.T) {
+	good := string(DefaultConfig().JSON())
+	if _, err := Parse([]byte(good + " \n")); err != nil {
+		t.Fatalf("Parse with trailing white space: %v", err)
+	}
+	for _, tail := range []string{"}", "{}", "x", ` {"seed":2}`} {
+		_, err := Parse([]byte(good + tail))
+		if err == nil || !strings.Contains(err.Error(), "data after the JSON object") {
+			t.Errorf("Parse(config + %q) = %v, want an error about data after the object", tail, err)
+		}
 	}
 }

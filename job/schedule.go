@@ -1,4 +1,4 @@
-package model
+package job
 
 import "math"
 
@@ -37,5 +37,17 @@ func StepDecay(base float64, epoch int, milestones []int, gamma float64) float64
 	return lr
 }
 
-// PaperMilestones are the RotNet paper's epochs at which StepDecay multiplies the rate by 0.2.
-var PaperMilestones = []int{30, 60, 80}
+// Rate is the schedule's learning rate at a step (0-based) of an epoch, for
+// a run of epochs epochs of stepsPerEpoch steps starting from base. The
+// single-process loops and the distributed workers both use it, so their
+// schedules agree.
+func (s ScheduleConfig) Rate(base float64, epoch, step, stepsPerEpoch, epochs int) float64 {
+	global, total, warm := epoch*stepsPerEpoch+step, epochs*stepsPerEpoch, s.WarmupEpochs*stepsPerEpoch
+	switch s.Kind {
+	case ScheduleCosine:
+		return Cosine(base, global, total, warm)
+	case ScheduleStep:
+		return Warmup(StepDecay(base, epoch, s.Milestones, s.Gamma), global, warm)
+	}
+	return Warmup(base, global, warm)
+}

@@ -1,0 +1,47 @@
+package job
+
+// Checkpoint metadata keys: every pretraining checkpoint (the workers', the
+// single-process loop's) carries the position and the job it belongs to, so
+// any role can resume it or refuse it.
+const (
+	MetaEpoch        = "whorl.epoch"         // epochs completed before Step (0-based epoch in progress)
+	MetaStep         = "whorl.step"          // steps of that epoch completed
+	MetaConfigDigest = "whorl.config_sha256" // Digest of the job config the weights belong to
+	MetaHistory      = "whorl.history"       // JSON []EpochStat of the finished epochs
+)
+
+// EpochStat is one epoch of training: mean loss and accuracy on the training
+// batches (augmented), and validation accuracy where measured. Epoch counts
+// from 1.
+type EpochStat struct {
+	Epoch              int     `json:"epoch"`
+	Loss               float64 `json:"loss"`
+	Accuracy           float64 `json:"accuracy"`
+	ValidationAccuracy float64 `json:"validation_accuracy,omitempty"`
+}
+
+// StepStat is one global step's mean loss and accuracy over its Images
+// images (at four rotations each).
+type StepStat struct {
+	Images   int
+	Loss     float64
+	Accuracy float64
+}
+
+// EpochMean is the epoch's statistic from its steps: the means of loss and
+// accuracy weighted by the images of each step (every sample of the epoch
+// counts once, as if it were one batch). No steps give a zero statistic.
+// The single-process loop and the coordinator's epoch summary both use it.
+func EpochMean(epoch int, steps []StepStat) EpochStat {
+	es := EpochStat{Epoch: epoch}
+	n := 0
+	for _, s := range steps {
+		es.Loss += s.Loss * float64(s.Images)
+		es.Accuracy += s.Accuracy * float64(s.Images)
+		n += s.Images
+	}
+	if n > 0 {
+		es.Loss, es.Accuracy = es.Loss/float64(n), es.Accuracy/float64(n)
+	}
+	return es
+}

@@ -1,0 +1,120 @@
+package recipe
+
+import (
+	"encoding/json"
+	"fmt"
+	"strconv"
+
+	"github.com/whorl-ml/whorl/job"
+	"github.com/whorl-ml/whorl/model"
+	"github.com/whorl-ml/whorl/shard"
+)
+
+// Net builds c's network with classes outputs, its weights drawn from seed.
+func Net(c job.Config, classes int, seed int64) (*model.Net, error) {
+	mc := model.DefaultConfig(c.Model.Name)
+	mc.InputSize, mc.Classes = c.Data.ImageSize, classes
+	n, err := model.New(mc, seed)
+	if err != nil {
+		return nil, fmt.Errorf("build %s: %w", c.Model.Name, err)
+	}
+	return n, nil
+}
+
+// PretrainNet is c's rotation network (4 outputs) seeded from the job seed:
+// the initial weights of every replica and of the single-process loop.
+func PretrainNet(c job.Config) (*model.Net, error) { return Net(c, shard.Rotations, int64(c.Seed)) }
+
+// PretrainOptimizer is c's pretraining optimiser (SGD).
+func PretrainOptimizer(c job.Config) *model.SGD {
+	p := c.Pretrain
+	return model.NewSGD(model.SGDConfig{Momentum: p.Momentum, WeightDecay: p.WeightDecay, Nesterov: p.Nesterov})
+}
+
+// SupervisedOptimizer is the optimiser the supervised recipe names.
+func SupervisedOptimizer(s job.SupervisedConfig) model.Optimizer {
+	if s.Optimizer == job.OptimizerSGD {
+		return model.NewSGD(model.SGDConfig{Momentum: s.Momentum, WeightDecay: s.WeightDecay, Nesterov: s.Nesterov})
+	}
+	a := model.DefaultAdamConfig()
+	a.WeightDecay = s.WeightDecay
+	return model.NewAdam(a)
+}
+
+// Position is where a pretraining run is: Step steps of 0-based Epoch done.
+type Position struct{ Epoch, Step int }
+
+// EncodePretrain encodes a pretraining checkpoint of job c at pos with the
+// history of the finished epochs (nil: none recorded).
+func EncodePretrain(c job.Config, n *model.Net, opt model.Optimizer, pos Position, history []job.EpochStat) ([]byte, error) {
+	meta, err := PretrainMeta(c, pos, history)
+	if err != nil {
+		return nil, err
+	}
+	b, err := model.EncodeCheckpoint(n, opt, meta)
+	if err != nil {
+		return nil, fmt.Errorf("encode checkpoint: %w", err)
+	}
+	return b, nil
+}
+
+// PretrainMeta is the metadata of a pretraining checkpoint of job c at pos
+// (for model.SaveCheckpoint; EncodePretrain uses it).
+func PretrainMeta(c job.Config, pos Position, history []job.EpochStat) (map[string]string, error) {
+	meta := map[string]string{job.MetaEpoch: strconv.Itoa(pos.Epoch), job.MetaStep: strconv.Itoa(pos.Step),
+		job.MetaConfigDigest: job.Digest(c)}
+	if history != nil {
+		h, err := json.Marshal(history)
+		if err != nil {
+			return nil, fmt.Errorf("encode checkpoint history: %w", err)
+		}
+		meta[job.MetaHistory] = string(h)
+	}
+	return meta, nil
+}
+
+// RestorePretrain loads a pretraining checkpoint of job c into n and opt
+// (the job's network and optimiser) and returns its position and history.
+// A checkpoint of another job or network is refused with model.ErrCheckpoint
+// and n and opt are left as they were.
+func RestorePretrain(c job.Config, data []byte, n *model.Net, opt model.Optimizer) (Position, []job.EpochStat, error) {
+	ck, err := model.DecodeCheckpoint(data)
+	if err != nil {
+		return Position{}, nil, err
+	}
+	if d, want := ck.Meta[job.MetaConfigDigest], job.Digest(c); d != want {
+		return Position{}, nil, fmt.Errorf("%w: checkpoint of job config %.12s, this job's is %.12s", model.ErrCheckpoint, d, want)
+	}
+	if len(ck.Net.Params()) != n.NumParams() || len(ck.Net.State()) != len(n.State()) {
+		return Position{}, nil, fmt.Errorf("%w: checkpoint network differs from the job's", model.ErrCheckpoint)
+	}
+	pos, hist, err := position(ck.Meta)
+	if err != nil {
+		return Position{}, nil, err
+	}
+	if err := ck.RestoreOptimizer(opt); err != nil {
+		return Position{}, nil, err
+	}
+	copy(n.Params(), ck.Net.Params())
+	copy(n.State(), ck.Net.State())
+	return pos, hist, nil
+}
+
+// position reads the position and history keys of a checkpoint.
+func position(meta map[string]string) (Position, []job.EpochStat, error) {
+	var pos Position
+	var err error
+	if pos.Epoch, err = strconv.Atoi(meta[job.MetaEpoch]); err != nil || pos.Epoch < 0 {
+		return Position{}, nil, fmt.Errorf("%w: metadata %s %q is not an epoch", model.ErrCheckpoint, job.MetaEpoch, meta[job.MetaEpoch])
+	}
+	if pos.Step, err = strconv.Atoi(meta[job.MetaStep]); err != nil || pos.Step < 0 {
+		return Position{}, nil, fmt.Errorf("%w: metadata %s %q is not a step", model.ErrCheckpoint, job.MetaStep, meta[job.MetaStep])
+	}
+	var hist []job.EpochStat
+	if h := meta[job.MetaHistory]; h != "" {
+		if err := json.Unmarshal([]byte(h), &hist); err != nil {
+			return Position{}, nil, fmt.Errorf("%w: metadata %s: %w", model.ErrCheckpoint, job.MetaHistory, err)
+		}
+	}
+	return pos, hist, nil
+}
