@@ -49,6 +49,8 @@ type Node struct {
 	prep    prepCache
 	orders  orderCache
 	bg      sync.WaitGroup
+	// barrier is raft's Barrier (a fault test replaces it before Run).
+	barrier func(timeout time.Duration) error
 	// leaderReady is true while this node leads and has caught up.
 	leaderReady atomic.Bool
 
@@ -91,6 +93,7 @@ func New(cfg Config) (*Node, error) {
 	n.leases = newLeaseTable()
 	n.pool = newConnPool(n.clientTLS)
 	n.metrics = newNodeMetrics(n)
+	n.barrier = func(t time.Duration) error { return n.rp.raft.Barrier(t).Error() }
 	return n, nil
 }
 
