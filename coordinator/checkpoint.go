@@ -26,14 +26,14 @@ func (n *Node) replicate(ctx context.Context, digest string) error {
 	}
 	addrs := n.peerAddrs()
 	if need <= 0 {
-		n.replicateBackground(digest, addrs)
+		n.replicateBackground(ctx, digest, addrs)
 		return nil
 	}
 	if len(addrs) < need {
 		return fmt.Errorf("replicate blob %s: %d of %d needed peers have a known address: %w", digest, len(addrs), need, ErrNoQuorum)
 	}
 	results := make(chan error, len(addrs))
-	bctx, cancel := context.WithTimeout(n.runCtx, replicateTimeout)
+	bctx, cancel := n.detach(ctx, replicateTimeout)
 	for id, addr := range addrs {
 		n.bg.Add(1)
 		go func() {
@@ -109,15 +109,15 @@ func drain(results chan error, k int, done chan struct{}) {
 }
 
 // replicateBackground sends a blob to every peer without waiting (single
-// voter clusters, or non-voters).
-func (n *Node) replicateBackground(digest string, addrs map[string]string) {
+// voter clusters, or non-voters), detached from ctx (see detach).
+func (n *Node) replicateBackground(ctx context.Context, digest string, addrs map[string]string) {
 	for id, addr := range addrs {
 		n.bg.Add(1)
 		go func() {
 			defer n.bg.Done()
-			ctx, cancel := context.WithTimeout(n.runCtx, replicateTimeout)
+			cctx, cancel := n.detach(ctx, replicateTimeout)
 			defer cancel()
-			if err := n.putBlob(ctx, addr, digest); err != nil {
+			if err := n.putBlob(cctx, addr, digest); err != nil {
 				n.log.Warn("replicate checkpoint blob", "digest", digest, "peer", id, "err", err)
 			}
 		}()

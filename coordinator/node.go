@@ -40,7 +40,6 @@ type Node struct {
 	notify  chan bool
 	rp      *raftParts
 	ready   chan struct{}
-	runCtx  context.Context
 	grpc    *grpc.Server
 	health  *health.Server
 	metrics *nodeMetrics
@@ -48,7 +47,16 @@ type Node struct {
 	pool    *connPool
 	prep    prepCache
 	orders  orderCache
-	bg      sync.WaitGroup
+
+	// stop is closed when Run begins to shut down. The Node keeps no
+	// context: Run's ctx reaches its loops as an argument, request
+	// handlers use their request's ctx, and work that must outlive a
+	// request (blob copies beyond the quorum) runs under detach, which
+	// stop cancels; long polls return on it.
+	stop chan struct{}
+	// bg owns the goroutines that outlive a request; Run waits for them
+	// after the gRPC server stopped and before raft closes.
+	bg sync.WaitGroup
 	// barrier is raft's Barrier (a fault test replaces it before Run).
 	barrier func(timeout time.Duration) error
 	// leaderReady is true while this node leads and has caught up.
@@ -67,7 +75,8 @@ func New(cfg Config) (*Node, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	n := &Node{cfg: cfg, log: cfg.Logger.With("node", cfg.ID), notify: make(chan bool, 16), ready: make(chan struct{})}
+	n := &Node{cfg: cfg, log: cfg.Logger.With("node", cfg.ID), notify: make(chan bool, 16),
+		ready: make(chan struct{}), stop: make(chan struct{})}
 	var err error
 	if cfg.TLS.Enabled() {
 		if n.serverTLS, n.clientTLS, err = LoadTLS(cfg.TLS); err != nil {
@@ -163,8 +172,10 @@ func (n *Node) Close() error {
 }
 
 // Run starts raft (bootstrapping when due), serves gRPC and metrics and
-// runs the leader's duties while leading, until ctx is done; then it shuts
-// down in reverse order (gRPC, leader goroutines, raft, stores).
+// runs the leader's duties while leading, until ctx is done; then it closes
+// stop (long polls return, detached work is cancelled) and shuts down in
+// reverse order (gRPC, leader goroutines, background goroutines, raft,
+// stores).
 func (n *Node) Run(ctx context.Context) error {
 	defer n.Close()
 	rp, err := openRaft(n.cfg, n.peers, n.fsm, n.raftLn, n.serverAndClientTLS(), n.notify)
@@ -172,7 +183,6 @@ func (n *Node) Run(ctx context.Context) error {
 		return err
 	}
 	n.rp = rp
-	n.runCtx = ctx
 	n.grpc = n.newGRPCServer()
 	n.log.Info("coordinator started", "raft", n.RaftAddr(), "grpc", n.Addr(), "peers", len(n.peers))
 	g, gctx := errgroup.WithContext(ctx)
@@ -182,6 +192,7 @@ func (n *Node) Run(ctx context.Context) error {
 	g.Go(func() error { return n.followerLoop(gctx) })
 	close(n.ready)
 	<-gctx.Done()
+	close(n.stop)
 	n.stopGRPC()
 	err = g.Wait()
 	n.bg.Wait()
@@ -191,6 +202,24 @@ func (n *Node) Run(ctx context.Context) error {
 	}
 	n.log.Info("coordinator stopped")
 	return err
+}
+
+// detach returns a context for work that must outlive the request ctx: it
+// keeps ctx's values but not its cancellation, and ends after timeout or
+// once the node stops (a watcher goroutine owned by bg cancels it). Call
+// cancel when the work is done.
+func (n *Node) detach(ctx context.Context, timeout time.Duration) (context.Context, context.CancelFunc) {
+	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
+	n.bg.Add(1)
+	go func() {
+		defer n.bg.Done()
+		select {
+		case <-n.stop:
+			cancel()
+		case <-dctx.Done():
+		}
+	}()
+	return dctx, cancel
 }
 
 // serverAndClientTLS is the raft TLS configuration: the server config with
