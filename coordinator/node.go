@@ -54,9 +54,11 @@ type Node struct {
 	// request (blob copies beyond the quorum) runs under detach, which
 	// stop cancels; long polls return on it.
 	stop chan struct{}
-	// bg owns the goroutines that outlive a request; Run waits for them
-	// after the gRPC server stopped and before raft closes.
-	bg sync.WaitGroup
+	// bg owns the goroutines started with spawn; Run waits for them after
+	// the gRPC server stopped and before raft closes. bgMu orders spawn
+	// against the close of stop, so no goroutine starts once Run waits.
+	bgMu sync.Mutex
+	bg   sync.WaitGroup
 	// barrier is raft's Barrier (a fault test replaces it before Run).
 	barrier func(timeout time.Duration) error
 	// leaderReady is true while this node leads and has caught up.
@@ -192,7 +194,7 @@ func (n *Node) Run(ctx context.Context) error {
 	g.Go(func() error { return n.followerLoop(gctx) })
 	close(n.ready)
 	<-gctx.Done()
-	close(n.stop)
+	n.closeStop()
 	n.stopGRPC()
 	err = g.Wait()
 	n.bg.Wait()
@@ -204,21 +206,45 @@ func (n *Node) Run(ctx context.Context) error {
 	return err
 }
 
+// spawn runs f in a goroutine owned by the node: Run waits for it before
+// closing raft, so f must end soon after stop closes. Once Run began to
+// shut down it starts nothing and returns ErrShutdown.
+func (n *Node) spawn(f func()) error {
+	n.bgMu.Lock()
+	defer n.bgMu.Unlock()
+	select {
+	case <-n.stop:
+		return ErrShutdown
+	default:
+	}
+	n.bg.Go(f)
+	return nil
+}
+
+// closeStop closes stop: long polls return, detached work is cancelled and
+// spawn refuses new goroutines.
+func (n *Node) closeStop() {
+	n.bgMu.Lock()
+	defer n.bgMu.Unlock()
+	close(n.stop)
+}
+
 // detach returns a context for work that must outlive the request ctx: it
 // keeps ctx's values but not its cancellation, and ends after timeout or
-// once the node stops (a watcher goroutine owned by bg cancels it). Call
+// once the node stops (a watcher started with spawn cancels it). Call
 // cancel when the work is done.
 func (n *Node) detach(ctx context.Context, timeout time.Duration) (context.Context, context.CancelFunc) {
 	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
-	n.bg.Add(1)
-	go func() {
-		defer n.bg.Done()
+	err := n.spawn(func() {
 		select {
 		case <-n.stop:
 			cancel()
 		case <-dctx.Done():
 		}
-	}()
+	})
+	if err != nil {
+		cancel() // stopping already
+	}
 	return dctx, cancel
 }
 
