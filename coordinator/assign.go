@@ -111,7 +111,7 @@ func (n *Node) assignment(ctx context.Context, req *pb.GetAssignmentRequest) (*p
 			return a, nil
 		case <-ctx.Done():
 			return nil, fmt.Errorf("get assignment of %q: %w", req.GetWorkerId(), ctx.Err())
-		case <-n.runCtx.Done():
+		case <-n.stop:
 			return nil, fmt.Errorf("get assignment of %q: %w", req.GetWorkerId(), ErrShutdown)
 		}
 	}

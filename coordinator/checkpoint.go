@@ -12,50 +12,23 @@ import (
 	pb "github.com/whorl-ml/whorl/proto/whorl/coordinator/v1"
 )
 
-// replicateTimeout bounds the replication of one blob to the other
-// coordinators that are not needed for the quorum.
+// replicateTimeout bounds each copy of a blob to another coordinator (the
+// copies not needed for the quorum outlive the upload that started them).
 const replicateTimeout = 2 * time.Minute
 
 // replicate copies a stored blob to the other voters until, with this node,
 // a majority of the raft configuration holds it. The copies beyond the
-// quorum finish in the background (owned by Run).
+// quorum finish in the background (see putBlobs).
 func (n *Node) replicate(ctx context.Context, digest string) error {
 	need, err := n.copiesNeeded()
 	if err != nil {
 		return fmt.Errorf("replicate blob %s: %w", digest, err)
 	}
 	addrs := n.peerAddrs()
-	if need <= 0 {
-		n.replicateBackground(digest, addrs)
-		return nil
-	}
 	if len(addrs) < need {
 		return fmt.Errorf("replicate blob %s: %d of %d needed peers have a known address: %w", digest, len(addrs), need, ErrNoQuorum)
 	}
-	results := make(chan error, len(addrs))
-	bctx, cancel := context.WithTimeout(n.runCtx, replicateTimeout)
-	for id, addr := range addrs {
-		n.bg.Add(1)
-		go func() {
-			defer n.bg.Done()
-			err := n.putBlob(bctx, addr, digest)
-			if err != nil {
-				n.log.Warn("replicate checkpoint blob", "digest", digest, "peer", id, "err", err)
-			}
-			results <- err
-		}()
-	}
-	n.bg.Add(1)
-	done := make(chan struct{})
-	go func() { // cancel the stragglers once every copy finished
-		defer n.bg.Done()
-		defer cancel()
-		select {
-		case <-done:
-		case <-bctx.Done():
-		}
-	}()
-	return waitQuorum(ctx, digest, results, len(addrs), need, done)
+	return waitQuorum(ctx, digest, n.putBlobs(ctx, digest, addrs), len(addrs), need)
 }
 
 // copiesNeeded is how many other coordinators must hold a blob so that,
@@ -74,12 +47,35 @@ func (n *Node) copiesNeeded() (int, error) {
 	return voters / 2, nil // majority (voters/2+1) minus this node
 }
 
-// waitQuorum waits until need of total copies succeeded (or cannot), then
-// lets the rest finish; done is closed once every copy reported.
-func waitQuorum(ctx context.Context, digest string, results chan error, total, need int, done chan struct{}) error {
+// putBlobs copies a blob to every peer, each copy in a goroutine owned by
+// the node (spawn) and detached from ctx (detach), so the copies beyond the
+// quorum outlive the request, bounded by replicateTimeout and the node's
+// stop. The returned channel has room for every copy's result.
+func (n *Node) putBlobs(ctx context.Context, digest string, addrs map[string]string) <-chan error {
+	results := make(chan error, len(addrs))
+	for id, addr := range addrs {
+		err := n.spawn(func() {
+			cctx, cancel := n.detach(ctx, replicateTimeout)
+			defer cancel()
+			err := n.putBlob(cctx, addr, digest)
+			if err != nil {
+				n.log.Warn("replicate checkpoint blob", "digest", digest, "peer", id, "err", err)
+			}
+			results <- err
+		})
+		if err != nil {
+			results <- fmt.Errorf("put blob %s to %s: %w", digest, addr, err)
+		}
+	}
+	return results
+}
+
+// waitQuorum waits until need of total copies succeeded, or too many
+// failed, or ctx is done; the later results stay in the channel's buffer.
+func waitQuorum(ctx context.Context, digest string, results <-chan error, total, need int) error {
 	ok, failed := 0, 0
 	var errs []error
-	for ok < need && ok+(total-ok-failed) >= need {
+	for ok < need && total-failed >= need {
 		select {
 		case err := <-results:
 			if err == nil {
@@ -89,39 +85,13 @@ func waitQuorum(ctx context.Context, digest string, results chan error, total, n
 				errs = append(errs, err)
 			}
 		case <-ctx.Done():
-			go drain(results, total-ok-failed, done)
 			return fmt.Errorf("replicate blob %s: %w", digest, ctx.Err())
 		}
 	}
-	go drain(results, total-ok-failed, done)
 	if ok < need {
 		return fmt.Errorf("replicate blob %s: %d of %d copies: %w", digest, ok, need, errors.Join(append(errs, ErrNoQuorum)...))
 	}
 	return nil
-}
-
-// drain receives the remaining k results and closes done.
-func drain(results chan error, k int, done chan struct{}) {
-	for range k {
-		<-results
-	}
-	close(done)
-}
-
-// replicateBackground sends a blob to every peer without waiting (single
-// voter clusters, or non-voters).
-func (n *Node) replicateBackground(digest string, addrs map[string]string) {
-	for id, addr := range addrs {
-		n.bg.Add(1)
-		go func() {
-			defer n.bg.Done()
-			ctx, cancel := context.WithTimeout(n.runCtx, replicateTimeout)
-			defer cancel()
-			if err := n.putBlob(ctx, addr, digest); err != nil {
-				n.log.Warn("replicate checkpoint blob", "digest", digest, "peer", id, "err", err)
-			}
-		}()
-	}
 }
 
 // receiveCheckpoint reads a CommitCheckpoint stream into the blob store and

@@ -90,9 +90,8 @@ type tcluster struct {
 	lc *LocalCluster
 }
 
-// newCluster starts size nodes with fast raft timings and short leases.
-func newCluster(t *testing.T, size int, tweak func(*Config)) *tcluster {
-	t.Helper()
+// fastConfig is the tests' base config: fast raft timings, short leases.
+func fastConfig(t *testing.T, tweak func(*Config)) Config {
 	cfg := DefaultConfig()
 	cfg.RaftHeartbeatTimeout, cfg.RaftElectionTimeout = 300*time.Millisecond, 300*time.Millisecond
 	cfg.HeartbeatInterval, cfg.Lease = 100*time.Millisecond, 600*time.Millisecond
@@ -102,7 +101,13 @@ func newCluster(t *testing.T, size int, tweak func(*Config)) *tcluster {
 	if tweak != nil {
 		tweak(&cfg)
 	}
-	lc, err := StartLocal(t.TempDir(), size, cfg)
+	return cfg
+}
+
+// newCluster starts size nodes with fastConfig.
+func newCluster(t *testing.T, size int, tweak func(*Config)) *tcluster {
+	t.Helper()
+	lc, err := StartLocal(t.TempDir(), size, fastConfig(t, tweak))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -113,6 +118,33 @@ func newCluster(t *testing.T, size int, tweak func(*Config)) *tcluster {
 		}
 	})
 	return c
+}
+
+// startNode runs a single-node group (New, then Run) with fastConfig on
+// free loopback ports; prep may replace the Node's internals before Run.
+// The node stops at cleanup.
+func startNode(t *testing.T, prep func(*Node)) *Node {
+	t.Helper()
+	cfg := fastConfig(t, nil)
+	cfg.ID, cfg.DataDir = "c0", t.TempDir()
+	cfg.RaftAddr, cfg.GRPCAddr = "127.0.0.1:0", "127.0.0.1:0"
+	n, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if prep != nil {
+		prep(n)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- n.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("run node: %v", err)
+		}
+	})
+	return n
 }
 
 // node returns member i (nil while stopped); dataDir its data dir.

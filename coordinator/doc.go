@@ -13,8 +13,9 @@
 // coordinator's disk and replicated to a quorum before their digest is
 // committed (see DESIGN.md).
 //
-// Node (New, Run) owns raft, the gRPC server, the metrics server and the
-// leader-only goroutines (lease timer, job driver). Client follows the leader
+// Node (New, Run) owns raft, the gRPC server, the metrics server, the
+// leader-only goroutines (lease timer, job driver) and the blob copies that
+// outlive an upload; Run waits for all of them. Client follows the leader
 // for callers that know any one coordinator address; its errors wrap the
 // sentinels of errors.go across the wire. LocalCluster (StartLocal) runs a
 // whole group in one process on loopback for tests and `whorl run`.

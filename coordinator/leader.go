@@ -49,16 +49,11 @@ func (n *Node) leaderLoop(ctx context.Context) error {
 	}
 }
 
-// lead runs while this node leads: it waits until the FSM has applied every
-// earlier entry, announces its gRPC address, grants every known worker a
-// fresh lease, then runs the lease timer and the job driver.
+// lead runs while this node leads: it takes over (see takeOver), grants
+// every known worker a fresh lease, then runs the lease timer and the job
+// driver. It returns when ctx is done (leadership lost or the node stops).
 func (n *Node) lead(ctx context.Context) {
-	if err := n.rp.raft.Barrier(proposeTimeout).Error(); err != nil {
-		n.log.Warn("leader barrier failed", "err", err)
-		return
-	}
-	if _, err := n.propose(ctx, &Announce{ID: n.cfg.ID, GRPCAddr: n.Addr()}); err != nil {
-		n.log.Warn("announce leader address", "err", err)
+	if err := n.takeOver(ctx); err != nil {
 		return
 	}
 	var ids []string
@@ -75,6 +70,48 @@ func (n *Node) lead(ctx context.Context) {
 	g.Go(func() error { n.leaseLoop(gctx); return nil })
 	g.Go(func() error { (&driver{n: n}).run(gctx); return nil })
 	_ = g.Wait()
+}
+
+// Backoff between the attempts of a new leader's take-over steps.
+const (
+	leaderRetryMin = 50 * time.Millisecond
+	leaderRetryMax = time.Second
+)
+
+// takeOver waits until the FSM has applied every earlier entry (a raft
+// barrier) and then announces this node's gRPC address, retrying each step
+// with backoff: a leader that gave up would answer NO_LEADER until the next
+// election. It fails only when ctx is done.
+func (n *Node) takeOver(ctx context.Context) error {
+	if err := n.retry(ctx, "leader barrier", func() error { return n.barrier(proposeTimeout) }); err != nil {
+		return err
+	}
+	return n.retry(ctx, "announce leader address", func() error {
+		_, err := n.propose(ctx, &Announce{ID: n.cfg.ID, GRPCAddr: n.Addr()})
+		return err
+	})
+}
+
+// retry calls op until it succeeds or ctx is done, waiting leaderRetryMin
+// after the first failure and doubling up to leaderRetryMax; each failure
+// is logged at Warn with its attempt number.
+func (n *Node) retry(ctx context.Context, what string, op func() error) error {
+	delay := leaderRetryMin
+	for attempt := 1; ; attempt++ {
+		err := op()
+		if err == nil {
+			return nil
+		}
+		n.log.Warn(what+" failed", "attempt", attempt, "retry_in", delay, "err", err)
+		t := time.NewTimer(delay)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return fmt.Errorf("%s: %w", what, ctx.Err())
+		case <-t.C:
+		}
+		delay = min(2*delay, leaderRetryMax)
+	}
 }
 
 // followerLoop runs on every node: it keeps the health status, announces

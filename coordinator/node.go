@@ -40,7 +40,6 @@ type Node struct {
 	notify  chan bool
 	rp      *raftParts
 	ready   chan struct{}
-	runCtx  context.Context
 	grpc    *grpc.Server
 	health  *health.Server
 	metrics *nodeMetrics
@@ -48,7 +47,20 @@ type Node struct {
 	pool    *connPool
 	prep    prepCache
 	orders  orderCache
-	bg      sync.WaitGroup
+
+	// stop is closed when Run begins to shut down. The Node keeps no
+	// context: Run's ctx reaches its loops as an argument, request
+	// handlers use their request's ctx, and work that must outlive a
+	// request (blob copies beyond the quorum) runs under detach, which
+	// stop cancels; long polls return on it.
+	stop chan struct{}
+	// bg owns the goroutines started with spawn; Run waits for them after
+	// the gRPC server stopped and before raft closes. bgMu orders spawn
+	// against the close of stop, so no goroutine starts once Run waits.
+	bgMu sync.Mutex
+	bg   sync.WaitGroup
+	// barrier is raft's Barrier (a fault test replaces it before Run).
+	barrier func(timeout time.Duration) error
 	// leaderReady is true while this node leads and has caught up.
 	leaderReady atomic.Bool
 
@@ -65,7 +77,8 @@ func New(cfg Config) (*Node, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	n := &Node{cfg: cfg, log: cfg.Logger.With("node", cfg.ID), notify: make(chan bool, 16), ready: make(chan struct{})}
+	n := &Node{cfg: cfg, log: cfg.Logger.With("node", cfg.ID), notify: make(chan bool, 16),
+		ready: make(chan struct{}), stop: make(chan struct{})}
 	var err error
 	if cfg.TLS.Enabled() {
 		if n.serverTLS, n.clientTLS, err = LoadTLS(cfg.TLS); err != nil {
@@ -91,6 +104,7 @@ func New(cfg Config) (*Node, error) {
 	n.leases = newLeaseTable()
 	n.pool = newConnPool(n.clientTLS)
 	n.metrics = newNodeMetrics(n)
+	n.barrier = func(t time.Duration) error { return n.rp.raft.Barrier(t).Error() }
 	return n, nil
 }
 
@@ -160,8 +174,10 @@ func (n *Node) Close() error {
 }
 
 // Run starts raft (bootstrapping when due), serves gRPC and metrics and
-// runs the leader's duties while leading, until ctx is done; then it shuts
-// down in reverse order (gRPC, leader goroutines, raft, stores).
+// runs the leader's duties while leading, until ctx is done; then it closes
+// stop (long polls return, detached work is cancelled) and shuts down in
+// reverse order (gRPC, leader goroutines, background goroutines, raft,
+// stores).
 func (n *Node) Run(ctx context.Context) error {
 	defer n.Close()
 	rp, err := openRaft(n.cfg, n.peers, n.fsm, n.raftLn, n.serverAndClientTLS(), n.notify)
@@ -169,7 +185,6 @@ func (n *Node) Run(ctx context.Context) error {
 		return err
 	}
 	n.rp = rp
-	n.runCtx = ctx
 	n.grpc = n.newGRPCServer()
 	n.log.Info("coordinator started", "raft", n.RaftAddr(), "grpc", n.Addr(), "peers", len(n.peers))
 	g, gctx := errgroup.WithContext(ctx)
@@ -179,6 +194,7 @@ func (n *Node) Run(ctx context.Context) error {
 	g.Go(func() error { return n.followerLoop(gctx) })
 	close(n.ready)
 	<-gctx.Done()
+	n.closeStop()
 	n.stopGRPC()
 	err = g.Wait()
 	n.bg.Wait()
@@ -188,6 +204,48 @@ func (n *Node) Run(ctx context.Context) error {
 	}
 	n.log.Info("coordinator stopped")
 	return err
+}
+
+// spawn runs f in a goroutine owned by the node: Run waits for it before
+// closing raft, so f must end soon after stop closes. Once Run began to
+// shut down it starts nothing and returns ErrShutdown.
+func (n *Node) spawn(f func()) error {
+	n.bgMu.Lock()
+	defer n.bgMu.Unlock()
+	select {
+	case <-n.stop:
+		return ErrShutdown
+	default:
+	}
+	n.bg.Go(f)
+	return nil
+}
+
+// closeStop closes stop: long polls return, detached work is cancelled and
+// spawn refuses new goroutines.
+func (n *Node) closeStop() {
+	n.bgMu.Lock()
+	defer n.bgMu.Unlock()
+	close(n.stop)
+}
+
+// detach returns a context for work that must outlive the request ctx: it
+// keeps ctx's values but not its cancellation, and ends after timeout or
+// once the node stops (a watcher started with spawn cancels it). Call
+// cancel when the work is done.
+func (n *Node) detach(ctx context.Context, timeout time.Duration) (context.Context, context.CancelFunc) {
+	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
+	err := n.spawn(func() {
+		select {
+		case <-n.stop:
+			cancel()
+		case <-dctx.Done():
+		}
+	})
+	if err != nil {
+		cancel() // stopping already
+	}
+	return dctx, cancel
 }
 
 // serverAndClientTLS is the raft TLS configuration: the server config with
