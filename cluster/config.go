@@ -4,6 +4,8 @@ import (
 	"crypto/tls"
 	"fmt"
 	"time"
+
+	"github.com/whorl-ml/whorl/internal/validate"
 )
 
 // Op is the reduction an all-reduce applies.
@@ -125,39 +127,38 @@ func DefaultConfig() Config {
 	}
 }
 
-// Validate reports the first field that is out of its range.
+// Validate checks every field and returns all problems, each naming the
+// field and its bound (errors.Is(err, ErrConfig)).
 func (c Config) Validate() error {
-	switch {
-	case c.Job == "":
-		return fmt.Errorf("cluster config: Job must not be empty")
-	case c.Timeout <= 0:
-		return fmt.Errorf("cluster config: Timeout %v must be positive", c.Timeout)
-	case c.ChunkBytes < MinChunkBytes || c.ChunkBytes > MaxChunkBytes:
-		return fmt.Errorf("cluster config: ChunkBytes %d out of range %d..%d",
-			c.ChunkBytes, MinChunkBytes, MaxChunkBytes)
-	case c.Streams < 1 || c.Streams > MaxStreams:
-		return fmt.Errorf("cluster config: Streams %d out of range 1..%d", c.Streams, MaxStreams)
-	case c.Compression != NoCompression && c.Compression != BF16:
-		return fmt.Errorf("cluster config: Compression %d is neither NoCompression nor BF16", c.Compression)
-	case c.Transport != Direct && c.Transport != InStream:
-		return fmt.Errorf("cluster config: Transport %d is neither Direct nor InStream", c.Transport)
+	p := validate.New(ErrConfig, "")
+	if c.Job == "" {
+		p.Addf("Job", "must not be empty")
 	}
-	return c.validateTLS()
+	if c.Timeout <= 0 {
+		p.Addf("Timeout", "= %v, must be positive", c.Timeout)
+	}
+	validate.InRange(p, "ChunkBytes", c.ChunkBytes, MinChunkBytes, MaxChunkBytes)
+	validate.InRange(p, "Streams", c.Streams, 1, MaxStreams)
+	validate.OneOf(p, "Compression", c.Compression, NoCompression, BF16)
+	validate.OneOf(p, "Transport", c.Transport, Direct, InStream)
+	c.validateTLS(p)
+	return p.Err()
 }
 
-func (c Config) validateTLS() error {
+func (c Config) validateTLS(p *validate.Problems) {
 	t := c.TLS
-	switch {
-	case t == nil:
-		return nil
-	case len(t.Certificates) == 0 && t.GetCertificate == nil:
-		return fmt.Errorf("cluster config: TLS.Certificates must hold this worker's certificate")
-	case t.RootCAs == nil:
-		return fmt.Errorf("cluster config: TLS.RootCAs must be set to verify peers")
-	case t.ClientCAs == nil:
-		return fmt.Errorf("cluster config: TLS.ClientCAs must be set to verify peers' client certificates")
+	if t == nil {
+		return
 	}
-	return nil
+	if len(t.Certificates) == 0 && t.GetCertificate == nil {
+		p.Addf("TLS.Certificates", "must hold this worker's certificate")
+	}
+	if t.RootCAs == nil {
+		p.Addf("TLS.RootCAs", "must be set to verify peers")
+	}
+	if t.ClientCAs == nil {
+		p.Addf("TLS.ClientCAs", "must be set to verify peers' client certificates")
+	}
 }
 
 // valueBytes is the wire size of one value.

@@ -31,6 +31,8 @@ var (
 	// ErrUnauthenticated: a peer without a verified client certificate
 	// tried to open a lane while mutual TLS is configured.
 	ErrUnauthenticated = errors.New("cluster: peer not authenticated")
+	// ErrConfig: an invalid Config (the message names the field and bound).
+	ErrConfig = errors.New("cluster: invalid configuration")
 )
 
 // toStatus maps an error of the Transfer handler to a gRPC status.

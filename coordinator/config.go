@@ -1,13 +1,16 @@
 package coordinator
 
 import (
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/hashicorp/raft"
+
+	"github.com/whorl-ml/whorl/internal/validate"
 )
 
 // Peer is one raft server of the static peer list.
@@ -107,43 +110,82 @@ func DefaultConfig() Config {
 	}
 }
 
-// Validate checks the configuration; errors name the field and the bound.
+// Raft timing floors (hashicorp/raft refuses less; the leader lease is half
+// the heartbeat timeout, and raft wants at least 5ms of it).
+const (
+	minRaftHeartbeat    = 10 * time.Millisecond
+	minSnapshotInterval = 5 * time.Millisecond
+)
+
+// Validate checks every field and returns all problems, each naming the
+// field and its bound (errors.Is(err, ErrConfig)), including raft's own
+// cross-field bounds under our field names.
 func (c Config) Validate() error {
-	var errs []error
-	bad := func(field, format string, args ...any) {
-		errs = append(errs, fmt.Errorf("%w: %s %s", ErrConfig, field, fmt.Sprintf(format, args...)))
-	}
+	p := validate.New(ErrConfig, "")
 	if c.ID == "" {
-		bad("ID", "must not be empty")
+		p.Addf("ID", "must not be empty")
 	}
 	if c.DataDir == "" {
-		bad("DataDir", "must not be empty")
+		p.Addf("DataDir", "must not be empty")
 	}
 	if c.RaftListener == nil && c.RaftAddr == "" {
-		bad("RaftAddr", "must be HOST:PORT")
+		p.Addf("RaftAddr", "must be HOST:PORT")
 	}
 	if c.GRPCListener == nil && c.GRPCAddr == "" {
-		bad("GRPCAddr", "must be HOST:PORT")
+		p.Addf("GRPCAddr", "must be HOST:PORT")
 	}
 	if len(c.Peers) > 0 && c.PeersDNS != "" {
-		bad("Peers", "and PeersDNS are exclusive")
+		p.Addf("Peers", "and PeersDNS are exclusive")
 	}
-	if c.PeersDNS != "" && (c.Replicas < 1 || c.Replicas > 9) {
-		bad("Replicas", "= %d, must be in 1..9", c.Replicas)
+	if c.PeersDNS != "" {
+		validate.InRange(p, "Replicas", c.Replicas, 1, 9)
 	}
+	c.validateTimings(p)
+	c.validateRaft(p)
+	return p.Err()
+}
+
+// validateTimings checks the worker-facing timings and limits.
+func (c Config) validateTimings(p *validate.Problems) {
 	if c.HeartbeatInterval <= 0 || c.Lease < 2*c.HeartbeatInterval {
-		bad("Lease", "= %v, must be at least 2x HeartbeatInterval (%v > 0)", c.Lease, c.HeartbeatInterval)
+		p.Addf("Lease", "= %v, must be at least 2x HeartbeatInterval (%v, > 0)", c.Lease, c.HeartbeatInterval)
 	}
-	if c.WorkerWait <= 0 || c.AssignmentWait <= 0 {
-		bad("WorkerWait/AssignmentWait", "must be > 0")
+	if c.WorkerWait <= 0 {
+		p.Addf("WorkerWait", "= %v, must be > 0", c.WorkerWait)
 	}
-	if c.StragglerFactor <= 1 {
-		bad("StragglerFactor", "= %g, must be > 1", c.StragglerFactor)
+	if c.AssignmentWait <= 0 {
+		p.Addf("AssignmentWait", "= %v, must be > 0", c.AssignmentWait)
+	}
+	if !(c.StragglerFactor > 1) {
+		p.Addf("StragglerFactor", "= %g, must be > 1", c.StragglerFactor)
 	}
 	if c.MaxCheckpointBytes <= 0 {
-		bad("MaxCheckpointBytes", "must be > 0")
+		p.Addf("MaxCheckpointBytes", "= %d, must be > 0", c.MaxCheckpointBytes)
 	}
-	return errors.Join(errs...)
+}
+
+// validateRaft checks the raft timings as hashicorp/raft will (on the
+// values raftConfig derives, defaults included), so a bad value is refused
+// here under our field names instead of inside Run under raft's.
+func (c Config) validateRaft(p *validate.Problems) {
+	rc, before := raftConfig(c, nil, nil), p.Len()
+	if c.RaftHeartbeatTimeout < 0 || (c.RaftHeartbeatTimeout > 0 && c.RaftHeartbeatTimeout < minRaftHeartbeat) {
+		p.Addf("RaftHeartbeatTimeout", "= %v, must be 0 (raft's default) or at least %v", c.RaftHeartbeatTimeout, minRaftHeartbeat)
+	}
+	if c.RaftElectionTimeout < 0 || (c.RaftElectionTimeout > 0 && c.RaftElectionTimeout < rc.HeartbeatTimeout) {
+		p.Addf("RaftElectionTimeout", "= %v, must be 0 (raft's default) or at least RaftHeartbeatTimeout (%v)", c.RaftElectionTimeout, rc.HeartbeatTimeout)
+	} else if rc.ElectionTimeout < rc.HeartbeatTimeout {
+		p.Addf("RaftHeartbeatTimeout", "= %v, must be at most the election timeout (%v; set RaftElectionTimeout)", rc.HeartbeatTimeout, rc.ElectionTimeout)
+	}
+	if c.SnapshotInterval < 0 || (c.SnapshotInterval > 0 && c.SnapshotInterval < minSnapshotInterval) {
+		p.Addf("SnapshotInterval", "= %v, must be 0 (raft's default) or at least %v", c.SnapshotInterval, minSnapshotInterval)
+	}
+	if p.Len() > before || c.ID == "" {
+		return
+	}
+	if err := raft.ValidateConfig(rc); err != nil { // a bound raft adds later
+		p.Wrap("raft", err)
+	}
 }
 
 // ParsePeers parses "id=host:port,id=host:port".

@@ -69,12 +69,24 @@ func TestConfigValidate(t *testing.T) {
 		{"Lease", func(c *Config) { c.Lease = c.HeartbeatInterval }},
 		{"StragglerFactor", func(c *Config) { c.StragglerFactor = 1 }},
 		{"Peers", func(c *Config) { c.Peers, c.PeersDNS = []Peer{{"a", "h:1"}}, "svc" }},
+		{"RaftElectionTimeout", func(c *Config) { c.RaftHeartbeatTimeout, c.RaftElectionTimeout = time.Second, 500*time.Millisecond }},
+		{"RaftHeartbeatTimeout", func(c *Config) { c.RaftHeartbeatTimeout = 2 * time.Second }}, // above raft's default election timeout
+		{"RaftHeartbeatTimeout", func(c *Config) { c.RaftHeartbeatTimeout = time.Millisecond }},
+		{"SnapshotInterval", func(c *Config) { c.SnapshotInterval = time.Microsecond }},
 	} {
 		c := ok
 		tc.mod(&c)
 		err := c.Validate()
 		if !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), tc.field) {
 			t.Errorf("%s: %v", tc.field, err)
+		}
+	}
+	all := ok
+	all.ID, all.StragglerFactor, all.RaftElectionTimeout = "", 1, time.Millisecond
+	err := all.Validate()
+	for _, field := range []string{"ID", "StragglerFactor", "RaftElectionTimeout"} {
+		if err == nil || !strings.Contains(err.Error(), field) {
+			t.Errorf("a config with three problems: %v does not name %s", err, field)
 		}
 	}
 }

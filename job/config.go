@@ -7,8 +7,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math"
 	"strings"
+
+	"github.com/whorl-ml/whorl/internal/validate"
 )
 
 // Preset names accepted by Preset.
@@ -224,10 +225,10 @@ func Parse(b []byte) (Config, error) {
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&c); err != nil {
-		return Config{}, fmt.Errorf("decode job config: %w", err)
+		return Config{}, fmt.Errorf("%w: decode: %w", ErrConfig, err)
 	}
 	if off := dec.InputOffset(); !onlySpace(b[off:]) {
-		return Config{}, fmt.Errorf("decode job config: data after the JSON object at byte %d", off)
+		return Config{}, fmt.Errorf("%w: decode: data after the JSON object at byte %d", ErrConfig, off)
 	}
 	if err := c.Validate(); err != nil {
 		return Config{}, err
@@ -244,108 +245,89 @@ func (c Config) JSON() []byte {
 	return b
 }
 
+// ErrConfig is wrapped by every problem Validate and Parse report.
+var ErrConfig = errors.New("invalid job config")
+
 // Validate checks every field and returns all problems, each naming the
-// field (by its JSON path) and the accepted bound.
+// field (by its JSON path) and the accepted bound (errors.Is(err,
+// ErrConfig)).
 func (c Config) Validate() error {
-	var errs []error
-	bad := func(field, format string, args ...any) {
-		errs = append(errs, fmt.Errorf("config %s: %s", field, fmt.Sprintf(format, args...)))
+	p := validate.New(ErrConfig, "")
+	validate.InRange(p, "data.image_size", c.Data.ImageSize, 8, 512)
+	fracIn(p, "split.test_fraction", c.Split.TestFraction)
+	fracIn(p, "split.labeled_fraction", c.Split.LabeledFraction)
+	if v := c.Split.ValidationFraction; !(v >= 0 && v < 1) {
+		p.Addf("split.validation_fraction", "= %g, must be in [0, 1)", v)
 	}
-	intIn(bad, "data.image_size", c.Data.ImageSize, 8, 512)
-	fracIn(bad, "split.test_fraction", c.Split.TestFraction, 0, 1)
-	fracIn(bad, "split.labeled_fraction", c.Split.LabeledFraction, 0, 1)
-	if v := c.Split.ValidationFraction; math.IsNaN(v) || v < 0 || v >= 1 {
-		bad("split.validation_fraction", "%g is out of range; accepted [0, 1)", v)
-	}
-	if c.Model.Blocks() == 0 {
-		bad("model.name", "%q is unknown; choose one of small, nin3, nin4", c.Model.Name)
-	}
-	c.Pretrain.validate(bad)
-	c.Supervised.validate(bad, c.Model.Blocks())
-	intIn(bad, "checkpoint_every_steps", c.CheckpointEvery, 1, 1_000_000)
-	return errors.Join(errs...)
+	validate.OneOf(p, "model.name", c.Model.Name, ModelSmall, ModelNIN3, ModelNIN4)
+	c.Pretrain.validate(p)
+	c.Supervised.validate(p, c.Model.Blocks())
+	validate.InRange(p, "checkpoint_every_steps", c.CheckpointEvery, 1, 1_000_000)
+	return p.Err()
 }
 
-type badFunc func(field, format string, args ...any)
-
-func (p PretrainConfig) validate(bad badFunc) {
-	intIn(bad, "pretrain.epochs", p.Epochs, 0, 10_000)
-	intIn(bad, "pretrain.global_batch", p.GlobalBatch, 1, 65_536)
-	floatIn(bad, "pretrain.lr", p.LR, 1e-8, 10)
-	floatIn(bad, "pretrain.momentum", p.Momentum, 0, 0.999)
-	floatIn(bad, "pretrain.weight_decay", p.WeightDecay, 0, 1)
-	if p.Nesterov && p.Momentum == 0 {
-		bad("pretrain.nesterov", "needs pretrain.momentum > 0")
+func (pc PretrainConfig) validate(p *validate.Problems) {
+	validate.InRange(p, "pretrain.epochs", pc.Epochs, 0, 10_000)
+	validate.InRange(p, "pretrain.global_batch", pc.GlobalBatch, 1, 65_536)
+	validate.InRange(p, "pretrain.lr", pc.LR, 1e-8, 10)
+	validate.InRange(p, "pretrain.momentum", pc.Momentum, 0, 0.999)
+	validate.InRange(p, "pretrain.weight_decay", pc.WeightDecay, 0, 1)
+	if pc.Nesterov && pc.Momentum == 0 {
+		p.Addf("pretrain.nesterov", "needs pretrain.momentum > 0")
 	}
-	p.Schedule.validate(bad, "pretrain.schedule", p.Epochs)
-	p.Augmentation.validate(bad, "pretrain.augmentation")
+	pc.Schedule.validate(p, "pretrain.schedule", pc.Epochs)
+	pc.Augmentation.validate(p, "pretrain.augmentation")
 }
 
-func (s SupervisedConfig) validate(bad badFunc, blocks int) {
-	intIn(bad, "supervised.epochs", s.Epochs, 1, 10_000)
-	intIn(bad, "supervised.batch", s.Batch, 1, 4096)
-	if s.Optimizer != OptimizerAdam && s.Optimizer != OptimizerSGD {
-		bad("supervised.optimizer", "%q is unknown; choose adam or sgd", s.Optimizer)
-	}
-	floatIn(bad, "supervised.lr", s.LR, 1e-8, 10)
-	floatIn(bad, "supervised.momentum", s.Momentum, 0, 0.999)
-	floatIn(bad, "supervised.weight_decay", s.WeightDecay, 0, 1)
+func (s SupervisedConfig) validate(p *validate.Problems, blocks int) {
+	validate.InRange(p, "supervised.epochs", s.Epochs, 1, 10_000)
+	validate.InRange(p, "supervised.batch", s.Batch, 1, 4096)
+	validate.OneOf(p, "supervised.optimizer", s.Optimizer, OptimizerAdam, OptimizerSGD)
+	validate.InRange(p, "supervised.lr", s.LR, 1e-8, 10)
+	validate.InRange(p, "supervised.momentum", s.Momentum, 0, 0.999)
+	validate.InRange(p, "supervised.weight_decay", s.WeightDecay, 0, 1)
 	if s.Nesterov && s.Momentum == 0 {
-		bad("supervised.nesterov", "needs supervised.momentum > 0")
+		p.Addf("supervised.nesterov", "needs supervised.momentum > 0")
 	}
 	if s.FreezeBlocks < 0 || (blocks > 0 && s.FreezeBlocks > blocks) {
-		bad("supervised.freeze_blocks", "%d is out of range; accepted 0..%d (the network's blocks)", s.FreezeBlocks, blocks)
+		p.Addf("supervised.freeze_blocks", "= %d, must be in 0..%d (the network's blocks)", s.FreezeBlocks, blocks)
 	}
 	if s.ReinitBlocks < 0 || (blocks > 0 && s.ReinitBlocks+s.FreezeBlocks > blocks) {
-		bad("supervised.reinit_blocks", "%d is out of range; accepted 0..%d (the blocks not frozen)", s.ReinitBlocks, max(blocks-s.FreezeBlocks, 0))
+		p.Addf("supervised.reinit_blocks", "= %d, must be in 0..%d (the blocks not frozen)", s.ReinitBlocks, max(blocks-s.FreezeBlocks, 0))
 	}
-	if v := s.BodyLRScale; math.IsNaN(v) || v < 0 || v > 10 {
-		bad("supervised.body_lr_scale", "%g is out of range; accepted 0..10", v)
-	}
-	s.Schedule.validate(bad, "supervised.schedule", s.Epochs)
-	s.Augmentation.validate(bad, "supervised.augmentation")
+	validate.InRange(p, "supervised.body_lr_scale", s.BodyLRScale, 0, 10)
+	s.Schedule.validate(p, "supervised.schedule", s.Epochs)
+	s.Augmentation.validate(p, "supervised.augmentation")
 }
 
-func (s ScheduleConfig) validate(bad badFunc, field string, epochs int) {
+func (s ScheduleConfig) validate(p *validate.Problems, field string, epochs int) {
 	switch s.Kind {
 	case ScheduleConstant, ScheduleCosine:
 	case ScheduleStep:
-		floatIn(bad, field+".gamma", s.Gamma, 1e-6, 1)
+		validate.InRange(p, field+".gamma", s.Gamma, 1e-6, 1)
 		prev := 0
 		for i, m := range s.Milestones {
 			if m <= prev || m > epochs {
-				bad(fmt.Sprintf("%s.milestones[%d]", field, i), "%d must be increasing, in 1..%d (the epochs)", m, epochs)
+				p.Addf(fmt.Sprintf("%s.milestones[%d]", field, i), "= %d, must be increasing, in 1..%d (the epochs)", m, epochs)
 			}
 			prev = m
 		}
 	default:
-		bad(field+".kind", "%q is unknown; choose constant, cosine or step", s.Kind)
+		p.Addf(field+".kind", "= %q, must be one of constant, cosine, step", s.Kind)
 	}
 	if s.WarmupEpochs < 0 || s.WarmupEpochs > epochs {
-		bad(field+".warmup_epochs", "%d is out of range; accepted 0..%d (the epochs)", s.WarmupEpochs, epochs)
+		p.Addf(field+".warmup_epochs", "= %d, must be in 0..%d (the epochs)", s.WarmupEpochs, epochs)
 	}
 }
 
-func (a AugmentConfig) validate(bad badFunc, field string) {
-	intIn(bad, field+".crop_pad", a.CropPad, 0, 64)
+func (a AugmentConfig) validate(p *validate.Problems, field string) {
+	validate.InRange(p, field+".crop_pad", a.CropPad, 0, 64)
 }
 
-func intIn(bad badFunc, field string, v, lo, hi int) {
-	if v < lo || v > hi {
-		bad(field, "%d is out of range; accepted %d..%d", v, lo, hi)
-	}
-}
-
-func floatIn(bad badFunc, field string, v, lo, hi float64) {
-	if math.IsNaN(v) || v < lo || v > hi {
-		bad(field, "%g is out of range; accepted %g..%g", v, lo, hi)
-	}
-}
-
-// fracIn accepts the open interval (lo, hi).
-func fracIn(bad badFunc, field string, v, lo, hi float64) {
-	if math.IsNaN(v) || v <= lo || v >= hi {
-		bad(field, "%g is out of range; accepted (%g, %g) exclusive", v, lo, hi)
+// fracIn accepts the open interval (0, 1).
+func fracIn(p *validate.Problems, field string, v float64) {
+	if !(v > 0 && v < 1) {
+		p.Addf(field, "= %g, must be in (0, 1) exclusive", v)
 	}
 }
 

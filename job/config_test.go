@@ -58,7 +58,7 @@ func TestValidate(t *testing.T) {
 		{name: "gamma", edit: func(c *Config) { c.Pretrain.Schedule = ScheduleConfig{Kind: ScheduleStep} }, errHas: []string{"pretrain.schedule.gamma"}},
 		{name: "warmup", edit: func(c *Config) { c.Supervised.Schedule.WarmupEpochs = 100 }, errHas: []string{"supervised.schedule.warmup_epochs", "0..40"}},
 		{name: "crop pad", edit: func(c *Config) { c.Supervised.Augmentation.CropPad = -1 }, errHas: []string{"supervised.augmentation.crop_pad"}},
-		{name: "optimizer", edit: func(c *Config) { c.Supervised.Optimizer = "rmsprop" }, errHas: []string{"supervised.optimizer", "adam or sgd"}},
+		{name: "optimizer", edit: func(c *Config) { c.Supervised.Optimizer = "rmsprop" }, errHas: []string{"supervised.optimizer", "adam, sgd"}},
 		{name: "epochs", edit: func(c *Config) { c.Supervised.Epochs = 0 }, errHas: []string{"supervised.epochs", "1..10000"}},
 		{name: "freeze", edit: func(c *Config) { c.Supervised.FreezeBlocks = 4 }, errHas: []string{"supervised.freeze_blocks", "0..3"}},
 		{name: "checkpoint", edit: func(c *Config) { c.CheckpointEvery = 0 }, errHas: []string{"checkpoint_every_steps"}},

@@ -2,7 +2,8 @@ package model
 
 import (
 	"errors"
-	"fmt"
+
+	"github.com/whorl-ml/whorl/internal/validate"
 )
 
 // Architecture names accepted in Config.Arch.
@@ -67,32 +68,27 @@ func DefaultConfig(arch string) Config {
 // isNIN reports whether the config is of the Network-in-Network family.
 func (c Config) isNIN() bool { return c.Arch == ArchNIN4 || c.Arch == ArchNIN3 }
 
-// Validate checks every field; the error names the field and its accepted bound.
+// Validate checks every field and returns all problems, each naming the
+// field and its bound (errors.Is(err, ErrConfig)).
 func (c Config) Validate() error {
+	p := validate.New(ErrConfig, "")
 	minBlocks := MinBlocksSmall
-	switch {
-	case c.isNIN():
+	if c.isNIN() {
 		minBlocks = MinBlocksNIN
-	case c.Arch == ArchSmall:
-	default:
-		return fmt.Errorf("%w: Arch %q: want one of nin4, nin3, small", ErrConfig, c.Arch)
 	}
+	validate.OneOf(p, "Arch", c.Arch, ArchNIN4, ArchNIN3, ArchSmall)
 	if c.Blocks < minBlocks || c.Blocks > MaxBlocks {
-		return fmt.Errorf("%w: Blocks %d out of range %d..%d for %s", ErrConfig, c.Blocks, minBlocks, MaxBlocks, c.Arch)
+		p.Addf("Blocks", "= %d, must be in %d..%d for %s", c.Blocks, minBlocks, MaxBlocks, c.Arch)
 	}
-	if c.Width < MinWidth || c.Width > MaxWidth {
-		return fmt.Errorf("%w: Width %d out of range %d..%d", ErrConfig, c.Width, MinWidth, MaxWidth)
-	}
-	if c.Arch == ArchSmall && c.Width%(1<<min(c.Blocks-1, 2)) != 0 {
-		return fmt.Errorf("%w: Width %d must be divisible by %d for small with %d blocks", ErrConfig, c.Width, 1<<min(c.Blocks-1, 2), c.Blocks)
+	validate.InRange(p, "Width", c.Width, MinWidth, MaxWidth)
+	if d := 1 << min(max(c.Blocks-1, 0), 2); c.Arch == ArchSmall && c.Width%d != 0 {
+		p.Addf("Width", "= %d, must be divisible by %d for small with %d blocks", c.Width, d, c.Blocks)
 	}
 	if minIn := c.minInputSize(); c.InputSize < minIn || c.InputSize > MaxInputSize {
-		return fmt.Errorf("%w: InputSize %d out of range %d..%d for %s with %d blocks", ErrConfig, c.InputSize, minIn, MaxInputSize, c.Arch, c.Blocks)
+		p.Addf("InputSize", "= %d, must be in %d..%d for %s with %d blocks", c.InputSize, minIn, MaxInputSize, c.Arch, c.Blocks)
 	}
-	if c.Classes < 1 || c.Classes > MaxClasses {
-		return fmt.Errorf("%w: Classes %d out of range 1..%d", ErrConfig, c.Classes, MaxClasses)
-	}
-	return nil
+	validate.InRange(p, "Classes", c.Classes, 1, MaxClasses)
+	return p.Err()
 }
 
 // minInputSize is the smallest input whose last feature map is at least 1x1.

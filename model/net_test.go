@@ -16,13 +16,13 @@ func TestConfigValidate(t *testing.T) {
 	}{
 		{"nin4 default", func(*Config) {}, ""},
 		{"unknown arch", func(c *Config) { c.Arch = "resnet" }, "Arch"},
-		{"too few blocks", func(c *Config) { c.Blocks = 1 }, "Blocks 1 out of range 2..16"},
+		{"too few blocks", func(c *Config) { c.Blocks = 1 }, "Blocks = 1, must be in 2..16"},
 		{"too many blocks", func(c *Config) { c.Blocks = 17 }, "Blocks"},
-		{"narrow", func(c *Config) { c.Width = 2 }, "Width 2 out of range"},
-		{"tiny input", func(c *Config) { c.InputSize = 3 }, "InputSize 3 out of range 4..1024"},
-		{"no classes", func(c *Config) { c.Classes = 0 }, "Classes 0 out of range"},
+		{"narrow", func(c *Config) { c.Width = 2 }, "Width = 2, must be in"},
+		{"tiny input", func(c *Config) { c.InputSize = 3 }, "InputSize = 3, must be in 4..1024"},
+		{"no classes", func(c *Config) { c.Classes = 0 }, "Classes = 0, must be in 1.."},
 		{"small odd width", func(c *Config) { c.Arch, c.Blocks, c.Width = ArchSmall, 3, 130 }, "divisible by 4"},
-		{"small too deep for input", func(c *Config) { c.Arch, c.Blocks, c.InputSize = ArchSmall, 6, 16 }, "InputSize 16 out of range 32"},
+		{"small too deep for input", func(c *Config) { c.Arch, c.Blocks, c.InputSize = ArchSmall, 6, 16 }, "InputSize = 16, must be in 32.."},
 	}
 	for _, c := range cases {
 		cfg := DefaultConfig(ArchNIN4)
@@ -117,5 +117,18 @@ func TestOptimizerConfigs(t *testing.T) {
 	NewSGD(SGDConfig{}).Step(p, g, 0.1)
 	if p[0] != 1-0.05 || p[1] != -2-0.025 {
 		t.Errorf("plain SGD: %v", p)
+	}
+}
+
+// TestConfigValidateReportsEveryProblem checks Validate returns all
+// problems at once, not the first.
+func TestConfigValidateReportsEveryProblem(t *testing.T) {
+	cfg := DefaultConfig(ArchNIN4)
+	cfg.Width, cfg.Classes = 2, 0
+	err := cfg.Validate()
+	for _, field := range []string{"Width", "Classes"} {
+		if err == nil || !strings.Contains(err.Error(), field) {
+			t.Errorf("error %v does not name %s", err, field)
+		}
 	}
 }

@@ -3,6 +3,8 @@ package model
 import (
 	"fmt"
 	"math"
+
+	"github.com/whorl-ml/whorl/internal/validate"
 )
 
 // Optimizer updates parameters in place from their gradients.
@@ -26,19 +28,19 @@ func DefaultSGDConfig() SGDConfig {
 	return SGDConfig{Momentum: 0.9, WeightDecay: 5e-4, Nesterov: true}
 }
 
-// Validate checks the ranges; errors name the field and the bound.
+// Validate checks every field and returns all problems, each naming the
+// field and its bound (errors.Is(err, ErrConfig)).
 func (c SGDConfig) Validate() error {
-	switch {
-	case c.Momentum < 0 || c.Momentum >= 1:
-		return fmt.Errorf("%w: SGD Momentum %g out of range [0, 1)", ErrConfig, c.Momentum)
-	case c.Dampening < 0 || c.Dampening > 1:
-		return fmt.Errorf("%w: SGD Dampening %g out of range [0, 1]", ErrConfig, c.Dampening)
-	case c.WeightDecay < 0 || c.WeightDecay > 1:
-		return fmt.Errorf("%w: SGD WeightDecay %g out of range [0, 1]", ErrConfig, c.WeightDecay)
-	case c.Nesterov && (c.Momentum == 0 || c.Dampening != 0):
-		return fmt.Errorf("%w: SGD Nesterov needs Momentum > 0 and Dampening 0", ErrConfig)
+	p := validate.New(ErrConfig, "SGD ")
+	if !(c.Momentum >= 0 && c.Momentum < 1) {
+		p.Addf("Momentum", "= %g, must be in [0, 1)", c.Momentum)
 	}
-	return nil
+	validate.InRange(p, "Dampening", c.Dampening, 0, 1)
+	validate.InRange(p, "WeightDecay", c.WeightDecay, 0, 1)
+	if c.Nesterov && (c.Momentum == 0 || c.Dampening != 0) {
+		p.Addf("Nesterov", "needs Momentum > 0 and Dampening 0")
+	}
+	return p.Err()
 }
 
 // SGD is PyTorch's torch.optim.SGD: g = grad + wd*p; buf = g on the first step, else
@@ -113,19 +115,21 @@ type AdamConfig struct {
 // DefaultAdamConfig is PyTorch's default: betas (0.9, 0.999), eps 1e-8, no weight decay.
 func DefaultAdamConfig() AdamConfig { return AdamConfig{Beta1: 0.9, Beta2: 0.999, Eps: 1e-8} }
 
-// Validate checks the ranges; errors name the field and the bound.
+// Validate checks every field and returns all problems, each naming the
+// field and its bound (errors.Is(err, ErrConfig)).
 func (c AdamConfig) Validate() error {
-	switch {
-	case c.Beta1 < 0 || c.Beta1 >= 1:
-		return fmt.Errorf("%w: Adam Beta1 %g out of range [0, 1)", ErrConfig, c.Beta1)
-	case c.Beta2 < 0 || c.Beta2 >= 1:
-		return fmt.Errorf("%w: Adam Beta2 %g out of range [0, 1)", ErrConfig, c.Beta2)
-	case c.Eps <= 0 || c.Eps > 1:
-		return fmt.Errorf("%w: Adam Eps %g out of range (0, 1]", ErrConfig, c.Eps)
-	case c.WeightDecay < 0 || c.WeightDecay > 1:
-		return fmt.Errorf("%w: Adam WeightDecay %g out of range [0, 1]", ErrConfig, c.WeightDecay)
+	p := validate.New(ErrConfig, "Adam ")
+	if !(c.Beta1 >= 0 && c.Beta1 < 1) {
+		p.Addf("Beta1", "= %g, must be in [0, 1)", c.Beta1)
 	}
-	return nil
+	if !(c.Beta2 >= 0 && c.Beta2 < 1) {
+		p.Addf("Beta2", "= %g, must be in [0, 1)", c.Beta2)
+	}
+	if !(c.Eps > 0 && c.Eps <= 1) {
+		p.Addf("Eps", "= %g, must be in (0, 1]", c.Eps)
+	}
+	validate.InRange(p, "WeightDecay", c.WeightDecay, 0, 1)
+	return p.Err()
 }
 
 // Adam is PyTorch's torch.optim.Adam (L2 weight decay added to the gradient, no amsgrad).

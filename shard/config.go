@@ -2,7 +2,8 @@ package shard
 
 import (
 	"errors"
-	"fmt"
+
+	"github.com/whorl-ml/whorl/internal/validate"
 )
 
 // Errors returned (wrapped) by this package; test with errors.Is.
@@ -56,15 +57,14 @@ func DefaultLoadConfig() LoadConfig {
 	return LoadConfig{Size: 32, MaxPixels: DefaultMaxPixels}
 }
 
-// Validate reports the first field out of range, naming it and its bound.
+// Validate checks every field and returns all problems, each naming the
+// field and its bound (errors.Is(err, ErrConfig)).
 func (c LoadConfig) Validate() error {
-	switch {
-	case c.Size < MinSize || c.Size > MaxSize:
-		return fmt.Errorf("%w: Size %d out of range %d..%d", ErrConfig, c.Size, MinSize, MaxSize)
-	case c.MaxPixels < 1:
-		return fmt.Errorf("%w: MaxPixels %d must be at least 1", ErrConfig, c.MaxPixels)
-	case c.Workers < 0 || c.Workers > MaxWorkers:
-		return fmt.Errorf("%w: Workers %d out of range 0..%d", ErrConfig, c.Workers, MaxWorkers)
+	p := validate.New(ErrConfig, "LoadConfig.")
+	validate.InRange(p, "Size", c.Size, MinSize, MaxSize)
+	if c.MaxPixels < 1 {
+		p.Addf("MaxPixels", "= %d, must be at least 1", c.MaxPixels)
 	}
-	return nil
+	validate.InRange(p, "Workers", c.Workers, 0, MaxWorkers)
+	return p.Err()
 }

@@ -5,6 +5,8 @@ import (
 	"encoding/binary"
 	"math"
 	"sort"
+
+	"github.com/whorl-ml/whorl/internal/validate"
 )
 
 // SplitConfig says how MakeSplit divides a Dataset.
@@ -28,17 +30,20 @@ func DefaultSplitConfig() SplitConfig {
 	return SplitConfig{TestFraction: 0.2, LabeledFraction: 0.1}
 }
 
-// Validate reports the first field out of range.
+// Validate checks every field and returns all problems, each naming the
+// field and its bound (errors.Is(err, ErrConfig)).
 func (c SplitConfig) Validate() error {
-	switch {
-	case !(c.TestFraction >= 0 && c.TestFraction < 1):
-		return errorf(ErrConfig, "TestFraction %g out of range [0, 1)", c.TestFraction)
-	case c.TestPerClass < 0:
-		return errorf(ErrConfig, "TestPerClass %d must not be negative", c.TestPerClass)
-	case !(c.LabeledFraction > 0 && c.LabeledFraction <= 1):
-		return errorf(ErrConfig, "LabeledFraction %g out of range (0, 1]", c.LabeledFraction)
+	p := validate.New(ErrConfig, "SplitConfig.")
+	if !(c.TestFraction >= 0 && c.TestFraction < 1) {
+		p.Addf("TestFraction", "= %g, must be in [0, 1)", c.TestFraction)
 	}
-	return nil
+	if c.TestPerClass < 0 {
+		p.Addf("TestPerClass", "= %d, must not be negative", c.TestPerClass)
+	}
+	if !(c.LabeledFraction > 0 && c.LabeledFraction <= 1) {
+		p.Addf("LabeledFraction", "= %g, must be in (0, 1]", c.LabeledFraction)
+	}
+	return p.Err()
 }
 
 // Split holds indices into a Dataset, each list sorted ascending. Train is

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/whorl-ml/whorl/cluster"
+	"github.com/whorl-ml/whorl/internal/validate"
 )
 
 // Bounds checked by Config.Validate.
@@ -105,39 +106,44 @@ func DefaultConfig() Config {
 	}
 }
 
-// Validate reports the first invalid field, naming it and its bound.
+// Validate checks every field and returns all problems, each naming the
+// field and its bound (errors.Is(err, ErrConfig)).
 func (c Config) Validate() error {
-	switch {
-	case c.ID == "":
-		return fmt.Errorf("%w: ID must not be empty", ErrConfig)
-	case len(c.Coordinators) == 0:
-		return fmt.Errorf("%w: Coordinators must name at least one address", ErrConfig)
-	case c.Data != DataLocal && c.Data != DataCoordinator:
-		return fmt.Errorf("%w: Data %q: want %q or %q", ErrConfig, c.Data, DataLocal, DataCoordinator)
-	case c.Heartbeat < MinHeartbeat || c.Heartbeat > MaxHeartbeat:
-		return fmt.Errorf("%w: Heartbeat %v out of range %v..%v", ErrConfig, c.Heartbeat, MinHeartbeat, MaxHeartbeat)
-	case c.AssignmentWait < MinWait || c.AssignmentWait > MaxWait:
-		return fmt.Errorf("%w: AssignmentWait %v out of range %v..%v", ErrConfig, c.AssignmentWait, MinWait, MaxWait)
-	case c.LeaveTimeout < MinLeave || c.LeaveTimeout > MaxLeave:
-		return fmt.Errorf("%w: LeaveTimeout %v out of range %v..%v", ErrConfig, c.LeaveTimeout, MinLeave, MaxLeave)
-	case c.RingTimeout < MinRing || c.RingTimeout > MaxRing:
-		return fmt.Errorf("%w: RingTimeout %v out of range %v..%v", ErrConfig, c.RingTimeout, MinRing, MaxRing)
-	case c.RingTransport != cluster.Direct && c.RingTransport != cluster.InStream:
-		return fmt.Errorf("%w: RingTransport %v is neither %v nor %v", ErrConfig, c.RingTransport, cluster.Direct, cluster.InStream)
-	case c.Threads < 0 || c.Threads > MaxThreads:
-		return fmt.Errorf("%w: Threads %d out of range 0..%d", ErrConfig, c.Threads, MaxThreads)
-	case c.TLS.Enabled() && (c.TLS.CAFile == "" || c.TLS.CertFile == "" || c.TLS.KeyFile == ""):
-		return fmt.Errorf("%w: TLS needs CAFile, CertFile and KeyFile together", ErrConfig)
+	p := validate.New(ErrConfig, "")
+	if c.ID == "" {
+		p.Addf("ID", "must not be empty")
+	}
+	if len(c.Coordinators) == 0 {
+		p.Addf("Coordinators", "must name at least one address")
 	}
 	for i, a := range c.Coordinators {
 		if _, _, err := net.SplitHostPort(a); err != nil {
-			return fmt.Errorf("%w: Coordinators[%d] %q is not HOST:PORT: %w", ErrConfig, i, a, err)
+			p.Addf(fmt.Sprintf("Coordinators[%d]", i), "= %q, must be HOST:PORT (%v)", a, err)
 		}
 	}
-	for name, a := range map[string]string{"Listen": c.Listen, "MetricsAddr": c.MetricsAddr, "Advertise": c.Advertise} {
-		if _, _, err := net.SplitHostPort(a); err != nil && (a != "" || name == "Listen") {
-			return fmt.Errorf("%w: %s %q is not HOST:PORT: %w", ErrConfig, name, a, err)
+	validate.OneOf(p, "Data", c.Data, DataLocal, DataCoordinator)
+	validate.InRange(p, "Heartbeat", c.Heartbeat, MinHeartbeat, MaxHeartbeat)
+	validate.InRange(p, "AssignmentWait", c.AssignmentWait, MinWait, MaxWait)
+	validate.InRange(p, "LeaveTimeout", c.LeaveTimeout, MinLeave, MaxLeave)
+	validate.InRange(p, "RingTimeout", c.RingTimeout, MinRing, MaxRing)
+	validate.OneOf(p, "RingTransport", c.RingTransport, cluster.Direct, cluster.InStream)
+	validate.InRange(p, "Threads", c.Threads, 0, MaxThreads)
+	if c.TLS.Enabled() && (c.TLS.CAFile == "" || c.TLS.CertFile == "" || c.TLS.KeyFile == "") {
+		p.Addf("TLS", "needs CAFile, CertFile and KeyFile together")
+	}
+	c.validateAddrs(p)
+	return p.Err()
+}
+
+// validateAddrs checks the listen addresses (MetricsAddr and Advertise may
+// be empty).
+func (c Config) validateAddrs(p *validate.Problems) {
+	for _, f := range []struct{ name, addr string }{{"Listen", c.Listen}, {"MetricsAddr", c.MetricsAddr}, {"Advertise", c.Advertise}} {
+		if f.addr == "" && f.name != "Listen" {
+			continue
+		}
+		if _, _, err := net.SplitHostPort(f.addr); err != nil {
+			p.Addf(f.name, "= %q, must be HOST:PORT (%v)", f.addr, err)
 		}
 	}
-	return nil
 }
