@@ -31,7 +31,9 @@ type Problems struct {
 // text says what was checked, e.g. "invalid worker configuration") and
 // names its field after prefix (e.g. "SGD " when one sentinel covers
 // several configurations; usually "").
-func New(sentinel error, prefix string) *Problems { return &Problems{sentinel: sentinel, prefix: prefix} }
+func New(sentinel error, prefix string) *Problems {
+	return &Problems{sentinel: sentinel, prefix: prefix}
+}
 
 // Addf records a problem of field; the message follows the field name, e.g.
 // Addf("ID", "must not be empty").
