@@ -236,6 +236,6 @@ func submit(t *testing.T, client *coordinator.Client, c job.Config) string {
 
 // describe is a one-line summary of a status for logs.
 func describe(s *pb.JobStatusResponse) string {
-	return fmt.Sprintf("phase %s epoch %d/%d step %d/%d generation %d workers %d", s.GetPhase(), s.GetEpoch(),
+	return fmt.Sprintf("phase %s epoch %d/%d step %d/%d generation %d workers %d", s.GetPhase().Label(), s.GetEpoch(),
 		s.GetTotalEpochs(), s.GetNextStep(), s.GetTotalSteps(), s.GetGeneration(), len(s.GetWorkers()))
 }

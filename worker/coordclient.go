@@ -20,22 +20,6 @@ type coordClient struct {
 	wait        time.Duration // long-poll bound of GetAssignment
 }
 
-// phaseNames maps the wire phases to the worker's names.
-var phaseNames = map[pb.Phase]string{
-	pb.Phase_PHASE_PENDING: PhasePending, pb.Phase_PHASE_PRETRAINING: PhasePretraining,
-	pb.Phase_PHASE_BASELINE: "baseline", pb.Phase_PHASE_FINETUNING: "finetuning",
-	pb.Phase_PHASE_EVALUATING: "evaluating", pb.Phase_PHASE_DONE: PhaseDone, pb.Phase_PHASE_FAILED: PhaseFailed,
-}
-
-// phaseValues is the inverse of phaseNames.
-var phaseValues = func() map[string]pb.Phase {
-	m := map[string]pb.Phase{}
-	for k, v := range phaseNames {
-		m[v] = k
-	}
-	return m
-}()
-
 // mapErr turns the coordinator's sentinels into the worker's.
 func mapErr(err error) error {
 	switch {
@@ -68,7 +52,7 @@ func (c *coordClient) GetAssignment(ctx context.Context, id string, known Known)
 	ctx, cancel := context.WithTimeout(ctx, c.wait+10*time.Second)
 	defer cancel()
 	r, err := c.c.GetAssignment(ctx, &pb.GetAssignmentRequest{WorkerId: id, KnownGeneration: known.Generation,
-		KnownEpoch: uint32(known.Epoch), KnownPhase: phaseValues[known.Phase], Wait: durationpb.New(c.wait)})
+		KnownEpoch: uint32(known.Epoch), KnownPhase: known.Phase, Wait: durationpb.New(c.wait)})
 	if err != nil {
 		return Assignment{}, mapErr(err)
 	}
@@ -77,7 +61,7 @@ func (c *coordClient) GetAssignment(ctx context.Context, id string, known Known)
 
 // assignmentFrom converts the wire assignment.
 func assignmentFrom(r *pb.GetAssignmentResponse) Assignment {
-	a := Assignment{JobID: r.GetJobId(), ConfigJSON: r.GetConfigJson(), Phase: phaseNames[r.GetPhase()],
+	a := Assignment{JobID: r.GetJobId(), ConfigJSON: r.GetConfigJson(), Phase: r.GetPhase(),
 		Generation: r.GetGeneration(), Members: r.GetMembers(), Rank: int(r.GetRank()),
 		Epoch: int(r.GetEpoch()), TotalEpochs: int(r.GetTotalEpochs()), StartStep: int(r.GetStartStep()),
 		TotalSteps: int(r.GetTotalSteps()), ManifestDigest: r.GetManifestDigest(), Resume: r.GetResume(),

@@ -9,6 +9,8 @@ import (
 	"sync"
 	"time"
 
+	pb "github.com/whorl-ml/whorl/proto/whorl/coordinator/v1"
+
 	"github.com/whorl-ml/whorl/job"
 )
 
@@ -34,7 +36,7 @@ type fakeCoord struct {
 	epoch    int
 	plan     job.Epoch // the epoch being trained
 	done     []bool
-	phase    string
+	phase    pb.Phase
 	consumed map[[2]int]int // (epoch, image) -> times its step completed
 	ckpts    map[string][]byte
 	latest   string
@@ -54,7 +56,7 @@ type fakeMember struct {
 func newFakeCoord(images, batch, epochs, ckEvery int) *fakeCoord {
 	f := &fakeCoord{changed: make(chan struct{}), batch: batch, epochs: epochs, ckEvery: ckEvery,
 		lease: 600 * time.Millisecond, wait: 300 * time.Millisecond, workers: map[string]*fakeMember{},
-		phase: PhasePretraining, consumed: map[[2]int]int{}, ckpts: map[string][]byte{}, genAt: map[uint64]time.Time{}}
+		phase: pb.Phase_PHASE_PRETRAINING, consumed: map[[2]int]int{}, ckpts: map[string][]byte{}, genAt: map[uint64]time.Time{}}
 	for i := range images {
 		f.images = append(f.images, i)
 	}
@@ -193,7 +195,7 @@ func (f *fakeCoord) assignment(id string) Assignment {
 		return a
 	}
 	f.minStart = 0
-	if a.Rank < 0 || a.StartStep < 0 || f.phase != PhasePretraining {
+	if a.Rank < 0 || a.StartStep < 0 || f.phase != pb.Phase_PHASE_PRETRAINING {
 		return a
 	}
 	w := len(f.members)
@@ -220,7 +222,7 @@ func (f *fakeCoord) ReportProgress(_ context.Context, p Progress) (uint64, error
 	if !slices.Contains(f.done, false) {
 		f.epoch++
 		if f.epoch == f.epochs {
-			f.phase = PhaseDone
+			f.phase = pb.Phase_PHASE_DONE
 		} else {
 			f.planEpoch()
 		}
@@ -255,7 +257,7 @@ func (f *fakeCoord) FetchCheckpoint(_ context.Context, digest string) ([]byte, e
 func (f *fakeCoord) finished() bool {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return f.phase == PhaseDone
+	return f.phase == pb.Phase_PHASE_DONE
 }
 
 // consumedExactlyOnce checks that every image was consumed once per epoch.

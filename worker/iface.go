@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"time"
+
+	pb "github.com/whorl-ml/whorl/proto/whorl/coordinator/v1"
 )
 
 // Errors returned (wrapped) by this package; test with errors.Is.
@@ -124,14 +126,6 @@ func (p Position) before(epoch, step int) bool {
 	return p.Epoch < epoch || (p.Epoch == epoch && p.Step < step)
 }
 
-// Phase names of a job as the coordinator reports them.
-const (
-	PhasePending     = "pending"
-	PhasePretraining = "pretraining"
-	PhaseDone        = "done"
-	PhaseFailed      = "failed"
-)
-
 // Registration is the coordinator's answer to Register.
 type Registration struct {
 	// Heartbeat is the interval the coordinator asks for (0: unspecified).
@@ -146,14 +140,14 @@ type Registration struct {
 type Known struct {
 	Generation uint64
 	Epoch      int
-	Phase      string
+	Phase      pb.Phase
 }
 
 // Assignment is this worker's work for one ring generation.
 type Assignment struct {
 	JobID      string
 	ConfigJSON []byte
-	Phase      string
+	Phase      pb.Phase
 	Generation uint64
 	// Members are the ring addresses in rank order; Rank is this worker's.
 	Members []string

@@ -8,6 +8,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	pb "github.com/whorl-ml/whorl/proto/whorl/coordinator/v1"
 )
 
 // errFatal marks errors after which the replica cannot be trusted (a failed
@@ -31,7 +33,7 @@ type trainer struct {
 	stuckAfter time.Duration
 
 	jobID     string
-	idlePhase string // phase of the last assignment without work (logged once)
+	idlePhase pb.Phase // phase of the last assignment without work (logged once)
 	rep       Replica
 	pos       Position
 	snap      []float32 // State() before the step in flight, restored on abort
@@ -72,7 +74,7 @@ func (t *trainer) run(ctx context.Context) error {
 		}
 		known = Known{Generation: a.Generation, Epoch: a.Epoch, Phase: a.Phase}
 		switch {
-		case a.Phase != PhasePretraining || a.Rank < 0 || len(a.Steps) == 0:
+		case a.Phase != pb.Phase_PHASE_PRETRAINING || a.Rank < 0 || len(a.Steps) == 0:
 			t.idle(ctx, a)
 		case a.Generation == failedGen:
 			// A ring is joined once per generation: wait for the next one,
@@ -133,7 +135,7 @@ func (t *trainer) rejoin(ctx context.Context) {
 func (t *trainer) idle(ctx context.Context, a Assignment) {
 	t.dropRing()
 	if a.Phase != t.idlePhase {
-		t.log.Info("no training work", "job", a.JobID, "phase", a.Phase, "rank", a.Rank, "generation", a.Generation)
+		t.log.Info("no training work", "job", a.JobID, "phase", a.Phase.Label(), "rank", a.Rank, "generation", a.Generation)
 		t.idlePhase = a.Phase
 	}
 	sleep(ctx, t.retry)
@@ -141,7 +143,7 @@ func (t *trainer) idle(ctx context.Context, a Assignment) {
 
 // work trains the steps of one assignment.
 func (t *trainer) work(ctx context.Context, a Assignment) error {
-	t.idlePhase = ""
+	t.idlePhase = pb.Phase_PHASE_UNSPECIFIED
 	if err := t.ensureReplica(ctx, a); err != nil {
 		return err
 	}

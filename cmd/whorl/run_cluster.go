@@ -197,7 +197,7 @@ func runOnCluster(ctx context.Context, w io.Writer, o runOptions, c job.Config, 
 		return experiment.Report{}, fmt.Errorf("fetch the results of %s: %w", jobID, err)
 	}
 	if res.GetPhase() != pb.Phase_PHASE_DONE {
-		return experiment.Report{}, fmt.Errorf("job %s %s: %s", jobID, res.GetPhase(), res.GetFailureReason())
+		return experiment.Report{}, fmt.Errorf("job %s %s: %s", jobID, res.GetPhase().Label(), res.GetFailureReason())
 	}
 	var rep experiment.Report
 	if err := json.Unmarshal(res.GetReportJson(), &rep); err != nil {
@@ -223,7 +223,7 @@ func submitOrResume(ctx context.Context, w io.Writer, client *coordinator.Client
 			continue
 		}
 		if err == nil && st.GetJobId() != "" && st.GetPhase() != pb.Phase_PHASE_FAILED {
-			fmt.Fprintf(w, "resuming job %s (phase %s, epoch %d/%d, step %d)\n", st.GetJobId(), phaseName(st.GetPhase()),
+			fmt.Fprintf(w, "resuming job %s (phase %s, epoch %d/%d, step %d)\n", st.GetJobId(), st.GetPhase().Label(),
 				min(st.GetEpoch()+1, st.GetTotalEpochs()), st.GetTotalEpochs(), st.GetNextStep())
 			return st.GetJobId(), nil
 		}
@@ -281,25 +281,6 @@ func follow(ctx context.Context, client *coordinator.Client, p *progressPrinter)
 	}
 }
 
-func phaseName(ph pb.Phase) string {
-	switch ph {
-	case pb.Phase_PHASE_PENDING:
-		return "pending"
-	case pb.Phase_PHASE_PRETRAINING:
-		return "pretraining"
-	case pb.Phase_PHASE_BASELINE:
-		return "baseline"
-	case pb.Phase_PHASE_FINETUNING:
-		return "fine-tuning"
-	case pb.Phase_PHASE_EVALUATING:
-		return "evaluating"
-	case pb.Phase_PHASE_DONE:
-		return "done"
-	case pb.Phase_PHASE_FAILED:
-		return "failed"
-	}
-	return ph.String()
-}
 
 // pretrainTracker follows distributed pretraining through job statuses:
 // it shows the progress of the running epoch from the recent step metrics

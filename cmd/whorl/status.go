@@ -64,14 +64,9 @@ func runStatus(ctx context.Context, w io.Writer, o statusOptions) error {
 	return nil
 }
 
-// statusPhase is the lower-case phase without its enum prefix.
-func statusPhase(p pb.Phase) string {
-	return strings.ToLower(strings.TrimPrefix(p.String(), "PHASE_"))
-}
-
 // statusLine is a one-line summary of a status.
 func statusLine(st *pb.JobStatusResponse) string {
-	s := fmt.Sprintf("job %s  %s", st.GetJobId(), statusPhase(st.GetPhase()))
+	s := fmt.Sprintf("job %s  %s", st.GetJobId(), st.GetPhase().Label())
 	if st.GetPhase() == pb.Phase_PHASE_PRETRAINING {
 		s += fmt.Sprintf("  epoch %d/%d step %d/%d  generation %d  workers %d",
 			st.GetEpoch(), st.GetTotalEpochs(), st.GetNextStep(), st.GetTotalSteps(), st.GetGeneration(), len(st.GetWorkers()))
