@@ -281,7 +281,6 @@ func follow(ctx context.Context, client *coordinator.Client, p *progressPrinter)
 	}
 }
 
-
 // pretrainTracker follows distributed pretraining through job statuses:
 // it shows the progress of the running epoch from the recent step metrics
 // and a line for every epoch the coordinator's history completes. (The
