@@ -29,29 +29,40 @@ type localNode struct {
 	done   chan error
 }
 
+// LocalOption changes how StartLocal starts a group.
+type LocalOption func(*localOptions)
+
+type localOptions struct{ portsFile string }
+
+// RememberPorts keeps the members' loopback ports in path (JSON) and reuses
+// them when the file exists, so a group restarted on the same data dirs
+// finds raft on the addresses its log remembers (`whorl run` resuming an
+// --out). Without it every start takes fresh ports.
+func RememberPorts(path string) LocalOption {
+	return func(o *localOptions) { o.portsFile = path }
+}
+
 // StartLocal starts size coordinators (1, 3 or 5) on 127.0.0.1 with free
 // ports and data dirs dir/c0, dir/c1, ...; base supplies everything else
 // (Phases, timings, Logger; its ID, addresses, DataDir and Peers are set
-// here). It returns once every node runs; call Close to stop them.
-func StartLocal(dir string, size int, base Config) (*LocalCluster, error) {
+// here). It returns once every node runs; call Close to stop them. On any
+// failure everything it opened or started is closed and stopped again.
+func StartLocal(dir string, size int, base Config, opts ...LocalOption) (*LocalCluster, error) {
 	if size < 1 {
 		return nil, fmt.Errorf("%w: local cluster size %d, want >= 1", ErrConfig, size)
 	}
+	var o localOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
+	raftLns, grpcLns, err := listenLocal(o.portsFile, size)
+	if err != nil {
+		return nil, err
+	}
 	lc := &LocalCluster{base: base}
-	var peers []Peer
-	var raftLns, grpcLns []net.Listener
+	peers := make([]Peer, size)
 	for i := range size {
-		rl, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, closeAll(err, raftLns, grpcLns)
-		}
-		raftLns = append(raftLns, rl)
-		gl, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, closeAll(err, raftLns, grpcLns)
-		}
-		grpcLns = append(grpcLns, gl)
-		peers = append(peers, Peer{ID: fmt.Sprintf("c%d", i), RaftAddr: rl.Addr().String()})
+		peers[i] = Peer{ID: fmt.Sprintf("c%d", i), RaftAddr: raftLns[i].Addr().String()}
 	}
 	for i := range size {
 		cfg := base
@@ -65,21 +76,21 @@ func StartLocal(dir string, size int, base Config) (*LocalCluster, error) {
 	}
 	for i := range size {
 		if err := lc.start(i, raftLns[i], grpcLns[i]); err != nil {
-			lc.Close()
-			return nil, closeAll(err, raftLns[i+1:], grpcLns[i+1:])
+			return nil, errors.Join(err, lc.Close(), closeAll(raftLns[i+1:], grpcLns[i+1:]))
 		}
 	}
 	return lc, nil
 }
 
-// closeAll closes listeners and returns err.
-func closeAll(err error, lists ...[]net.Listener) error {
+// closeAll closes listeners (their errors do not matter: they never
+// served).
+func closeAll(lists ...[]net.Listener) error {
 	for _, l := range lists {
 		for _, ln := range l {
 			ln.Close()
 		}
 	}
-	return err
+	return nil
 }
 
 // start runs node i on the listeners (nil: listen again on its addresses,

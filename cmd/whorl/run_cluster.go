@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -23,145 +22,71 @@ import (
 
 func init() { clusterRunner = runOnCluster }
 
-// clusterPorts are the loopback ports of a local cluster, kept in --out so a
-// rerun restarts raft on the addresses its log remembers.
-type clusterPorts struct {
-	Raft []int `json:"raft"`
-	GRPC []int `json:"grpc"`
-}
-
-// localCluster is a raft coordinator group and workers in this process,
-// talking gRPC over loopback like a deployed cluster.
+// localCluster is a raft coordinator group (coordinator.StartLocal) and
+// workers in this process, talking gRPC over loopback like a deployed
+// cluster.
 type localCluster struct {
-	nodes   []*coordinator.Node
-	addrs   []string
-	workers int
-	data    string
-
-	wg       sync.WaitGroup
-	errs     chan error
-	stopWork context.CancelFunc
-	stopCoor context.CancelFunc
-	log      *slog.Logger
+	coords  *coordinator.LocalCluster
+	workers sync.WaitGroup
+	stopW   context.CancelFunc
+	errs    chan error
+	log     *slog.Logger
 }
 
-// listenPorts listens on the remembered ports (or fresh ones) and saves them.
-func listenPorts(dir string, n int) (raft, grpc []net.Listener, err error) {
-	path := filepath.Join(dir, "ports.json")
-	var ports clusterPorts
-	if b, err := os.ReadFile(path); err == nil && json.Unmarshal(b, &ports) == nil && len(ports.Raft) == n && len(ports.GRPC) == n {
-		raft, grpc = make([]net.Listener, n), make([]net.Listener, n)
-		for i := range n {
-			if raft[i], err = net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", ports.Raft[i])); err != nil {
-				return nil, nil, fmt.Errorf("resume the local cluster in %s: raft port %d: %w (is another whorl run using this --out?)", dir, ports.Raft[i], err)
-			}
-			if grpc[i], err = net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", ports.GRPC[i])); err != nil {
-				return nil, nil, fmt.Errorf("resume the local cluster in %s: gRPC port %d: %w", dir, ports.GRPC[i], err)
-			}
-		}
-		return raft, grpc, nil
-	}
-	ports = clusterPorts{}
-	for range n {
-		r, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, nil, fmt.Errorf("listen on loopback: %w", err)
-		}
-		g, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, nil, fmt.Errorf("listen on loopback: %w", err)
-		}
-		raft, grpc = append(raft, r), append(grpc, g)
-		ports.Raft = append(ports.Raft, r.Addr().(*net.TCPAddr).Port)
-		ports.GRPC = append(ports.GRPC, g.Addr().(*net.TCPAddr).Port)
-	}
-	b, _ := json.Marshal(ports)
-	if err := os.WriteFile(path, b, 0o644); err != nil {
-		return nil, nil, fmt.Errorf("save the cluster ports: %w", err)
-	}
-	return raft, grpc, nil
-}
-
-// startCluster starts the coordinators and, once a leader is elected, the
-// workers.
+// startCluster starts the coordinators on the ports remembered in dir (so a
+// rerun restarts raft on the addresses its log remembers) and then the
+// workers. On any failure everything started is stopped again.
 func startCluster(ctx context.Context, dir string, o runOptions, c job.Config, r *experiment.Runner, log *slog.Logger) (*localCluster, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("create %s: %w", dir, err)
 	}
-	rls, gls, err := listenPorts(dir, o.coordinators)
+	base := coordinator.DefaultConfig()
+	base.Phases, base.Logger = r, log
+	coords, err := coordinator.StartLocal(dir, o.coordinators, base, coordinator.RememberPorts(filepath.Join(dir, "ports.json")))
 	if err != nil {
+		return nil, fmt.Errorf("start the coordinators: %w", err)
+	}
+	lc := &localCluster{coords: coords, errs: make(chan error, o.workers), log: log}
+	if err := lc.startWorkers(ctx, o, c.Data.Dir); err != nil {
+		lc.stop()
 		return nil, err
 	}
-	lc := &localCluster{workers: o.workers, data: c.Data.Dir, errs: make(chan error, o.coordinators+o.workers), log: log}
-	var peers []coordinator.Peer
-	for i := range rls {
-		peers = append(peers, coordinator.Peer{ID: fmt.Sprintf("c%d", i), RaftAddr: rls[i].Addr().String()})
-		lc.addrs = append(lc.addrs, gls[i].Addr().String())
-	}
-	cctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	lc.stopCoor = cancel
-	for i := range rls {
-		cfg := coordinator.DefaultConfig()
-		cfg.ID, cfg.DataDir = peers[i].ID, filepath.Join(dir, peers[i].ID)
-		cfg.RaftAddr, cfg.GRPCAddr = rls[i].Addr().String(), gls[i].Addr().String()
-		cfg.RaftListener, cfg.GRPCListener = rls[i], gls[i]
-		if len(peers) > 1 {
-			cfg.Peers = peers
-		}
-		cfg.Phases, cfg.Logger = r, log.With("coordinator", cfg.ID)
-		n, err := coordinator.New(cfg)
-		if err != nil {
-			cancel()
-			lc.wait()
-			return nil, fmt.Errorf("start coordinator %s: %w", cfg.ID, err)
-		}
-		lc.nodes = append(lc.nodes, n)
-		lc.wg.Go(func() { lc.errs <- n.Run(cctx) })
-	}
-	return lc, lc.startWorkers(ctx, o)
+	return lc, nil
 }
 
 // startWorkers starts the workers, each with an equal share of the cores.
-func (lc *localCluster) startWorkers(ctx context.Context, o runOptions) error {
+func (lc *localCluster) startWorkers(ctx context.Context, o runOptions, data string) error {
 	wctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	lc.stopWork = cancel
+	lc.stopW = cancel
 	threads := max(1, runtime.GOMAXPROCS(0)/o.workers)
 	for i := range o.workers {
 		cfg := worker.DefaultConfig()
-		cfg.ID, cfg.Coordinators, cfg.Listen = fmt.Sprintf("w%d", i), lc.addrs, "127.0.0.1:0"
-		cfg.Data, cfg.DataDir, cfg.Threads = worker.DataLocal, lc.data, threads
+		cfg.ID, cfg.Coordinators, cfg.Listen = fmt.Sprintf("w%d", i), lc.coords.Addrs(), "127.0.0.1:0"
+		cfg.Data, cfg.DataDir, cfg.Threads = worker.DataLocal, data, threads
 		cfg.Logger = lc.log // the worker names itself
 		w, err := worker.New(cfg)
 		if err != nil {
 			return fmt.Errorf("start worker %s: %w", cfg.ID, err)
 		}
-		lc.wg.Go(func() { lc.errs <- w.Run(wctx) })
+		lc.workers.Go(func() { lc.errs <- w.Run(wctx) })
 	}
 	return nil
 }
 
-// stop shuts down in reverse dependency order: workers leave first, then
-// the coordinators stop.
+// stop shuts down in reverse dependency order: the workers leave (each Run
+// deregisters from the coordinators, which still answer, before it
+// returns), then the coordinators stop.
 func (lc *localCluster) stop() {
-	if lc.stopWork != nil {
-		lc.stopWork()
-	}
-	// Let the workers leave while the coordinators still answer.
-	time.Sleep(200 * time.Millisecond)
-	lc.wait()
-}
-
-func (lc *localCluster) wait() {
-	if lc.stopWork != nil {
-		lc.stopWork()
-	}
-	lc.stopCoor()
-	lc.wg.Wait()
+	lc.stopW()
+	lc.workers.Wait()
 	close(lc.errs)
 	for err := range lc.errs {
 		if err != nil && !errors.Is(err, context.Canceled) {
-			lc.log.Warn("shutdown", "err", err)
+			lc.log.Warn("worker shutdown", "err", err)
 		}
+	}
+	if err := lc.coords.Close(); err != nil && !errors.Is(err, context.Canceled) {
+		lc.log.Warn("coordinator shutdown", "err", err)
 	}
 }
 
@@ -180,7 +105,7 @@ func runOnCluster(ctx context.Context, w io.Writer, o runOptions, c job.Config, 
 		return experiment.Report{}, err
 	}
 	defer lc.stop()
-	client, err := coordinator.NewClient(coordinator.ClientConfig{Addrs: lc.addrs, Logger: log})
+	client, err := coordinator.NewClient(coordinator.ClientConfig{Addrs: lc.coords.Addrs(), Logger: log})
 	if err != nil {
 		return experiment.Report{}, err
 	}
