@@ -7,6 +7,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/whorl-ml/whorl/internal/tlsfiles/tlstest"
 )
 
 // cpuTime is the user and system CPU time of this process so far.
@@ -32,7 +34,7 @@ func BenchmarkAllReduce(b *testing.B) {
 
 // BenchmarkAllReduceTLS measures what mutual TLS costs on each transport.
 func BenchmarkAllReduceTLS(b *testing.B) {
-	ca := newTestCA(b, "bench")
+	ca := tlstest.NewCA(b, "bench")
 	for _, tr := range []Transport{Direct, InStream} {
 		for _, secure := range []bool{false, true} {
 			b.Run(fmt.Sprintf("N=4/bytes=%d/%v/tls=%v", 16<<20, tr, secure), func(b *testing.B) {

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/whorl-ml/whorl/internal/tlsfiles/tlstest"
 	ringv1 "github.com/whorl-ml/whorl/proto/whorl/ring/v1"
 )
 
@@ -107,7 +108,7 @@ func TestDirectRefusesUnknownTokens(t *testing.T) {
 // CA signed, fails its handshake; members of the cluster's CA use direct
 // lanes and reduce correctly.
 func TestDirectRefusesPeersWithoutCertificates(t *testing.T) {
-	ca, rogue := newTestCA(t, "whorl"), newTestCA(t, "rogue")
+	ca, rogue := tlstest.NewCA(t, "whorl"), tlstest.NewCA(t, "rogue")
 	nodes := []*node{startNode(t, tlsConfig(t, ca, ca)), startNode(t, tlsConfig(t, ca, ca))}
 	rings := joinAll(t, nodes, 1)
 	if k := laneKinds(rings); !k[0][0] || !k[1][0] {
@@ -120,7 +121,7 @@ func TestDirectRefusesPeersWithoutCertificates(t *testing.T) {
 	// Present it even though the server asks for certificates of its CA.
 	rogueCfg.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return &rogueCert, nil }
 	for name, cfg := range map[string]*tls.Config{
-		"no certificate":    {RootCAs: ca.pool, MinVersion: tls.VersionTLS13},
+		"no certificate":    {RootCAs: ca.Pool, MinVersion: tls.VersionTLS13},
 		"rogue certificate": rogueCfg,
 	} {
 		c := dialTCP(t, nodes[0].addr)

@@ -2,14 +2,7 @@ package cluster
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"math/big"
-	"net"
 	"testing"
 	"time"
 
@@ -17,68 +10,18 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/status"
+
+	"github.com/whorl-ml/whorl/internal/tlsfiles/tlstest"
 )
-
-// testCA is a certificate authority made for one test.
-type testCA struct {
-	cert *x509.Certificate
-	key  *ecdsa.PrivateKey
-	pool *x509.CertPool
-}
-
-func newTestCA(t testing.TB, name string) *testCA {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: name},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	pool.AddCert(cert)
-	return &testCA{cert: cert, key: key, pool: pool}
-}
-
-// issue makes a worker certificate for 127.0.0.1, valid as server and client.
-func (ca *testCA) issue(t testing.TB) tls.Certificate {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: "worker"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
-		KeyUsage:    x509.KeyUsageDigitalSignature,
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
-}
 
 // tlsConfig is a worker's configuration: its certificate from issuer,
 // trusting peers whose certificates trusted signed.
-func tlsConfig(t testing.TB, issuer, trusted *testCA) Config {
+func tlsConfig(t testing.TB, issuer, trusted *tlstest.CA) Config {
 	cfg := testConfig()
 	cfg.Timeout = time.Second
 	cfg.TLS = &tls.Config{
-		Certificates: []tls.Certificate{issuer.issue(t)},
-		RootCAs:      trusted.pool, ClientCAs: trusted.pool, MinVersion: tls.VersionTLS13,
+		Certificates: []tls.Certificate{issuer.Issue(t, "worker")},
+		RootCAs:      trusted.Pool, ClientCAs: trusted.Pool, MinVersion: tls.VersionTLS13,
 	}
 	return cfg
 }
@@ -87,7 +30,7 @@ func tlsConfig(t testing.TB, issuer, trusted *testCA) Config {
 // and reduce correctly; a peer whose certificate another CA signed, or one
 // without a client certificate, is refused and never gets a lane.
 func TestMutualTLS(t *testing.T) {
-	ca, rogue := newTestCA(t, "whorl"), newTestCA(t, "rogue")
+	ca, rogue := tlstest.NewCA(t, "whorl"), tlstest.NewCA(t, "rogue")
 	nodes := []*node{startNode(t, tlsConfig(t, ca, ca)), startNode(t, tlsConfig(t, ca, ca))}
 	rings := joinAll(t, nodes, 1)
 	in := randomInputs(9, 2, 3001)
@@ -117,7 +60,7 @@ func TestMutualTLS(t *testing.T) {
 	}
 
 	// A client without any certificate.
-	creds := credentials.NewTLS(&tls.Config{RootCAs: ca.pool, MinVersion: tls.VersionTLS13})
+	creds := credentials.NewTLS(&tls.Config{RootCAs: ca.Pool, MinVersion: tls.VersionTLS13})
 	conn, err := grpc.NewClient(nodes[0].addr, grpc.WithTransportCredentials(creds))
 	if err != nil {
 		t.Fatal(err)

@@ -9,6 +9,7 @@ import (
 
 	"google.golang.org/protobuf/types/known/durationpb"
 
+	"github.com/whorl-ml/whorl/coordinator/client"
 	"github.com/whorl-ml/whorl/job"
 	pb "github.com/whorl-ml/whorl/proto/whorl/coordinator/v1"
 )
@@ -100,7 +101,7 @@ func (n *Node) assignment(ctx context.Context, req *pb.GetAssignmentRequest) (*p
 			}
 		})
 		if !known {
-			return nil, fmt.Errorf("get assignment of %q: %w", req.GetWorkerId(), ErrUnknownWorker)
+			return nil, fmt.Errorf("get assignment of %q: %w", req.GetWorkerId(), client.ErrUnknownWorker)
 		}
 		if a.GetGeneration() != req.GetKnownGeneration() || a.GetEpoch() != req.GetKnownEpoch() || a.GetPhase() != req.GetKnownPhase() {
 			return a, nil
@@ -112,7 +113,7 @@ func (n *Node) assignment(ctx context.Context, req *pb.GetAssignmentRequest) (*p
 		case <-ctx.Done():
 			return nil, fmt.Errorf("get assignment of %q: %w", req.GetWorkerId(), ctx.Err())
 		case <-n.stop:
-			return nil, fmt.Errorf("get assignment of %q: %w", req.GetWorkerId(), ErrShutdown)
+			return nil, fmt.Errorf("get assignment of %q: %w", req.GetWorkerId(), client.ErrShutdown)
 		}
 	}
 }

@@ -11,6 +11,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/whorl-ml/whorl/coordinator/client"
 )
 
 // BlobStore keeps content-addressed blobs (checkpoints) in a directory:
@@ -51,11 +53,11 @@ func (b *BlobStore) Has(digest string) bool {
 // Open opens a stored blob for reading and returns its size.
 func (b *BlobStore) Open(digest string) (*os.File, int64, error) {
 	if !validDigest(digest) {
-		return nil, 0, fmt.Errorf("open blob %q: not a sha256 digest: %w", digest, ErrBlobNotFound)
+		return nil, 0, fmt.Errorf("open blob %q: not a sha256 digest: %w", digest, client.ErrBlobNotFound)
 	}
 	f, err := os.Open(b.path(digest))
 	if os.IsNotExist(err) {
-		return nil, 0, fmt.Errorf("open blob %s: %w", digest, ErrBlobNotFound)
+		return nil, 0, fmt.Errorf("open blob %s: %w", digest, client.ErrBlobNotFound)
 	}
 	if err != nil {
 		return nil, 0, fmt.Errorf("open blob %s: %w", digest, err)
@@ -155,11 +157,11 @@ func (w *BlobWriter) Commit(want string, size int64) (string, error) {
 	digest := hex.EncodeToString(w.h.Sum(nil))
 	if size >= 0 && w.n != size {
 		w.Abort()
-		return "", fmt.Errorf("blob %s: %d bytes, header says %d: %w", digest, w.n, size, ErrBadCheckpoint)
+		return "", fmt.Errorf("blob %s: %d bytes, header says %d: %w", digest, w.n, size, client.ErrBadCheckpoint)
 	}
 	if want != "" && want != digest {
 		w.Abort()
-		return "", fmt.Errorf("blob: digest %s, header says %s: %w", digest, want, ErrBadCheckpoint)
+		return "", fmt.Errorf("blob: digest %s, header says %s: %w", digest, want, client.ErrBadCheckpoint)
 	}
 	if err := w.f.Sync(); err != nil {
 		w.Abort()

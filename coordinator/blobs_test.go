@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/whorl-ml/whorl/coordinator/client"
 )
 
 func TestBlobStore(t *testing.T) {
@@ -23,15 +25,15 @@ func TestBlobStore(t *testing.T) {
 	}
 	w, _ := b.Create()
 	w.Write([]byte("two"))
-	if _, err := w.Commit(d1, 3); !errors.Is(err, ErrBadCheckpoint) {
+	if _, err := w.Commit(d1, 3); !errors.Is(err, client.ErrBadCheckpoint) {
 		t.Errorf("commit with a wrong digest: %v", err)
 	}
 	w, _ = b.Create()
 	w.Write([]byte("two"))
-	if _, err := w.Commit("", 4); !errors.Is(err, ErrBadCheckpoint) {
+	if _, err := w.Commit("", 4); !errors.Is(err, client.ErrBadCheckpoint) {
 		t.Errorf("commit with a wrong size: %v", err)
 	}
-	if _, _, err := b.Open("../etc/passwd"); !errors.Is(err, ErrBlobNotFound) {
+	if _, _, err := b.Open("../etc/passwd"); !errors.Is(err, client.ErrBlobNotFound) {
 		t.Errorf("open of a non-digest: %v", err)
 	}
 	d2, _ := b.Put([]byte("two"))

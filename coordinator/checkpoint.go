@@ -9,6 +9,7 @@ import (
 	"github.com/hashicorp/raft"
 	"google.golang.org/grpc"
 
+	"github.com/whorl-ml/whorl/coordinator/client"
 	pb "github.com/whorl-ml/whorl/proto/whorl/coordinator/v1"
 )
 
@@ -26,7 +27,7 @@ func (n *Node) replicate(ctx context.Context, digest string) error {
 	}
 	addrs := n.peerAddrs()
 	if len(addrs) < need {
-		return fmt.Errorf("replicate blob %s: %d of %d needed peers have a known address: %w", digest, len(addrs), need, ErrNoQuorum)
+		return fmt.Errorf("replicate blob %s: %d of %d needed peers have a known address: %w", digest, len(addrs), need, client.ErrNoQuorum)
 	}
 	return waitQuorum(ctx, digest, n.putBlobs(ctx, digest, addrs), len(addrs), need)
 }
@@ -89,7 +90,7 @@ func waitQuorum(ctx context.Context, digest string, results <-chan error, total,
 		}
 	}
 	if ok < need {
-		return fmt.Errorf("replicate blob %s: %d of %d copies: %w", digest, ok, need, errors.Join(append(errs, ErrNoQuorum)...))
+		return fmt.Errorf("replicate blob %s: %d of %d copies: %w", digest, ok, need, errors.Join(append(errs, client.ErrNoQuorum)...))
 	}
 	return nil
 }
@@ -103,10 +104,10 @@ func (n *Node) receiveCheckpoint(stream grpc.ClientStreamingServer[pb.CommitChec
 	}
 	hdr := first.GetHeader()
 	if hdr == nil {
-		return nil, "", 0, fmt.Errorf("commit checkpoint: first message must be a header: %w", ErrBadCheckpoint)
+		return nil, "", 0, fmt.Errorf("commit checkpoint: first message must be a header: %w", client.ErrBadCheckpoint)
 	}
 	if int64(hdr.GetSize()) > n.cfg.MaxCheckpointBytes || hdr.GetSize() == 0 {
-		return nil, "", 0, fmt.Errorf("commit checkpoint: size %d not in 1..%d: %w", hdr.GetSize(), n.cfg.MaxCheckpointBytes, ErrBadCheckpoint)
+		return nil, "", 0, fmt.Errorf("commit checkpoint: size %d not in 1..%d: %w", hdr.GetSize(), n.cfg.MaxCheckpointBytes, client.ErrBadCheckpoint)
 	}
 	w, err := n.blobs.Create()
 	if err != nil {
@@ -117,7 +118,7 @@ func (n *Node) receiveCheckpoint(stream grpc.ClientStreamingServer[pb.CommitChec
 		m, err := stream.Recv()
 		got += int64(len(m.GetChunk()))
 		if err == nil && got > int64(hdr.GetSize()) {
-			return nil, fmt.Errorf("commit checkpoint: more than the %d bytes announced: %w", hdr.GetSize(), ErrBadCheckpoint)
+			return nil, fmt.Errorf("commit checkpoint: more than the %d bytes announced: %w", hdr.GetSize(), client.ErrBadCheckpoint)
 		}
 		return m.GetChunk(), err
 	})
@@ -149,7 +150,7 @@ func (n *Node) commitCheckpoint(ctx context.Context, stream grpc.ClientStreaming
 		}
 	})
 	if !known {
-		return nil, fmt.Errorf("commit checkpoint from %q: %w", hdr.GetWorkerId(), ErrUnknownWorker)
+		return nil, fmt.Errorf("commit checkpoint from %q: %w", hdr.GetWorkerId(), client.ErrUnknownWorker)
 	}
 	if err := n.replicate(ctx, digest); err != nil {
 		return nil, err
@@ -182,7 +183,7 @@ func (n *Node) fetchCheckpoint(ctx context.Context, digest string, stream grpc.S
 		}
 	})
 	if digest == "" && info == nil {
-		return fmt.Errorf("fetch latest checkpoint: none committed: %w", ErrBlobNotFound)
+		return fmt.Errorf("fetch latest checkpoint: none committed: %w", client.ErrBlobNotFound)
 	}
 	if info == nil {
 		info = &pb.Checkpoint{Digest: digest}

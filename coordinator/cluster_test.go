@@ -11,12 +11,13 @@ import (
 
 	"google.golang.org/grpc"
 
+	"github.com/whorl-ml/whorl/coordinator/client"
 	pb "github.com/whorl-ml/whorl/proto/whorl/coordinator/v1"
 )
 
 // startPretraining submits a job, registers worker w and waits until the
 // worker's assignment is in pretraining; it returns the assignment.
-func startPretraining(t *testing.T, ctx context.Context, cl *Client, w string, config []byte) *pb.GetAssignmentResponse {
+func startPretraining(t *testing.T, ctx context.Context, cl *client.Client, w string, config []byte) *pb.GetAssignmentResponse {
 	t.Helper()
 	if _, err := cl.Register(ctx, w, w+":9"); err != nil {
 		t.Fatal(err)
@@ -37,7 +38,7 @@ func startPretraining(t *testing.T, ctx context.Context, cl *Client, w string, c
 	return a
 }
 
-func report(ctx context.Context, cl *Client, w string, a *pb.GetAssignmentResponse, epoch, step uint32) (*pb.ReportProgressResponse, error) {
+func report(ctx context.Context, cl *client.Client, w string, a *pb.GetAssignmentResponse, epoch, step uint32) (*pb.ReportProgressResponse, error) {
 	return cl.ReportProgress(ctx, &pb.ReportProgressRequest{WorkerId: w, Generation: a.GetGeneration(), Epoch: epoch,
 		Step: step, Rank: a.GetRank(), Samples: 8, StepTime: durationPB(10 * time.Millisecond)})
 }
@@ -52,7 +53,7 @@ func TestClusterFailover(t *testing.T) {
 	leader := c.waitLeader(10 * time.Second)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	cl, err := NewClient(ClientConfig{Addrs: c.addrs(), Logger: testLogger()})
+	cl, err := dialTest(c.addrs())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -123,17 +124,17 @@ func TestClusterFailover(t *testing.T) {
 func checkFollowerNamesLeader(t *testing.T, ctx context.Context, c *tcluster, leader int) {
 	t.Helper()
 	follower := (leader + 1) % c.size()
-	conn, err := grpc.NewClient(c.node(follower).Addr(), dialOptions(nil)...)
+	conn, err := grpc.NewClient(c.node(follower).Addr(), client.DialOptions(nil)...)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer conn.Close()
 	_, err = pb.NewCoordinatorServiceClient(conn).Heartbeat(ctx, &pb.HeartbeatRequest{WorkerId: "w1"})
-	var nl *NotLeaderError
-	if !errors.As(fromStatus(err), &nl) || nl.LeaderAddr != c.node(leader).Addr() {
+	var nl *client.NotLeaderError
+	if !errors.As(client.FromStatus(err), &nl) || nl.LeaderAddr != c.node(leader).Addr() {
 		t.Fatalf("follower answered %v, want NOT_LEADER naming %s", err, c.node(leader).Addr())
 	}
-	only, err := NewClient(ClientConfig{Addrs: []string{c.node(follower).Addr()}, Logger: testLogger()})
+	only, err := dialTest([]string{c.node(follower).Addr()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -154,7 +155,7 @@ func TestDriverResumesOnNewLeader(t *testing.T) {
 	c.waitLeader(10 * time.Second)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	cl, _ := NewClient(ClientConfig{Addrs: c.addrs(), Logger: testLogger()})
+	cl, _ := dialTest(c.addrs())
 	defer cl.Close()
 	stop := heartbeater(t, cl, "w", 100*time.Millisecond)
 	defer stop()

@@ -13,6 +13,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/whorl-ml/whorl/coordinator/client"
 	"github.com/whorl-ml/whorl/job"
 )
 
@@ -200,7 +201,7 @@ func eventually(t *testing.T, timeout time.Duration, what string, cond func() bo
 }
 
 // heartbeater keeps a worker's lease alive until stopped.
-func heartbeater(t *testing.T, cl *Client, id string, every time.Duration) (stop func()) {
+func heartbeater(t *testing.T, cl *client.Client, id string, every time.Duration) (stop func()) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
@@ -219,4 +220,15 @@ func heartbeater(t *testing.T, cl *Client, id string, every time.Duration) (stop
 		}
 	}()
 	return func() { cancel(); <-done }
+}
+
+// dialTest returns a coordinator client of addrs with the default
+// configuration (edited by edit) logging to the test logger.
+func dialTest(addrs []string, edit ...func(*client.Config)) (*client.Client, error) {
+	cfg := client.DefaultConfig()
+	cfg.Addrs, cfg.Logger = addrs, testLogger()
+	for _, e := range edit {
+		e(&cfg)
+	}
+	return client.New(cfg)
 }

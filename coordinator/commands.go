@@ -6,6 +6,8 @@ import (
 	"slices"
 	"sort"
 	"time"
+
+	"github.com/whorl-ml/whorl/coordinator/client"
 )
 
 // Command is one replicated change of State: a small typed raft entry. The
@@ -82,7 +84,7 @@ func (s *State) result() Result {
 // currentJob returns the job named id (or the current one for "").
 func (s *State) currentJob(id string) (*Job, error) {
 	if s.Job == nil || (id != "" && s.Job.ID != id) {
-		return nil, fmt.Errorf("job %q: %w", id, ErrNoJob)
+		return nil, fmt.Errorf("job %q: %w", id, client.ErrNoJob)
 	}
 	return s.Job, nil
 }
@@ -102,7 +104,7 @@ func (c *SubmitJob) apply(s *State) (Result, error) {
 		if c.Job.ConfigSHA256 != "" && c.Job.ConfigSHA256 == s.Job.ConfigSHA256 {
 			return s.result(), nil
 		}
-		return s.result(), fmt.Errorf("submit job %s: job %s is %s: %w", c.Job.ID, s.Job.ID, s.Job.Phase, ErrJobRunning)
+		return s.result(), fmt.Errorf("submit job %s: job %s is %s: %w", c.Job.ID, s.Job.ID, s.Job.Phase, client.ErrJobRunning)
 	}
 	j := c.Job
 	j.Phase = PhasePending
@@ -129,10 +131,10 @@ func (c *StartPretraining) apply(s *State) (Result, error) {
 		return s.result(), fmt.Errorf("start pretraining: %w", err)
 	}
 	if j.Phase != PhasePending {
-		return s.result(), fmt.Errorf("start pretraining of job %s in phase %s: %w", j.ID, j.Phase, ErrWrongPhase)
+		return s.result(), fmt.Errorf("start pretraining of job %s in phase %s: %w", j.ID, j.Phase, client.ErrWrongPhase)
 	}
 	if len(c.TrainIDs) == 0 {
-		return s.result(), fmt.Errorf("start pretraining of job %s: no training images: %w", j.ID, ErrBadJob)
+		return s.result(), fmt.Errorf("start pretraining of job %s: no training images: %w", j.ID, client.ErrBadJob)
 	}
 	j.ManifestDigest, j.TrainIDs, j.Mean, j.Std = c.ManifestDigest, c.TrainIDs, c.Mean, c.Std
 	j.Phase, j.Epoch, j.NextStep, j.Resume = PhasePretraining, 0, 0, true

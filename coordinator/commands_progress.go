@@ -5,6 +5,9 @@ import (
 	"fmt"
 	"slices"
 	"time"
+
+	"github.com/whorl-ml/whorl/cluster"
+	"github.com/whorl-ml/whorl/coordinator/client"
 )
 
 // StepDone records that step Step of epoch Epoch completed in generation
@@ -51,15 +54,15 @@ func (c *StepDone) apply(s *State) (Result, error) {
 // check refuses a report that does not fit the job's progress.
 func (c *StepDone) check(s *State, j *Job) error {
 	if j.Phase != PhasePretraining {
-		return fmt.Errorf("step %d/%d of job %s in phase %s: %w", c.Epoch, c.Step, j.ID, j.Phase, ErrWrongPhase)
+		return fmt.Errorf("step %d/%d of job %s in phase %s: %w", c.Epoch, c.Step, j.ID, j.Phase, client.ErrWrongPhase)
 	}
 	if c.Generation != s.Generation {
 		return fmt.Errorf("step %d/%d of job %s: generation %d, current %d: %w",
-			c.Epoch, c.Step, j.ID, c.Generation, s.Generation, ErrStaleGeneration)
+			c.Epoch, c.Step, j.ID, c.Generation, s.Generation, cluster.ErrStaleGeneration)
 	}
 	if c.Epoch > j.Epoch || (c.Epoch == j.Epoch && c.Step > j.NextStep) {
 		return fmt.Errorf("step %d/%d of job %s: next is %d/%d: %w",
-			c.Epoch, c.Step, j.ID, j.Epoch, j.NextStep, ErrBadStep)
+			c.Epoch, c.Step, j.ID, j.Epoch, j.NextStep, client.ErrBadStep)
 	}
 	return nil
 }
@@ -108,22 +111,22 @@ func normalise(j *Job, ck Checkpoint) Checkpoint {
 // checkCheckpoint validates a checkpoint position against the job.
 func checkCheckpoint(j *Job, gen uint64, ck Checkpoint) error {
 	if j.Phase != PhasePretraining {
-		return fmt.Errorf("checkpoint of job %s in phase %s: %w", j.ID, j.Phase, ErrWrongPhase)
+		return fmt.Errorf("checkpoint of job %s in phase %s: %w", j.ID, j.Phase, client.ErrWrongPhase)
 	}
 	if ck.Epoch < 0 || ck.Step < 0 || !validDigest(ck.Digest) {
-		return fmt.Errorf("checkpoint of job %s at %d/%d with digest %q: %w", j.ID, ck.Epoch, ck.Step, ck.Digest, ErrBadCheckpoint)
+		return fmt.Errorf("checkpoint of job %s at %d/%d with digest %q: %w", j.ID, ck.Epoch, ck.Step, ck.Digest, client.ErrBadCheckpoint)
 	}
 	if gen < j.RolledBackAt {
 		return fmt.Errorf("checkpoint of job %s from generation %d before the rollback at %d: %w",
-			j.ID, gen, j.RolledBackAt, ErrStaleGeneration)
+			j.ID, gen, j.RolledBackAt, cluster.ErrStaleGeneration)
 	}
 	if e, s := j.stepAfterNext(); before(e, s, ck.Epoch, ck.Step) {
 		return fmt.Errorf("checkpoint of job %s at %d/%d is more than one step ahead of progress %d/%d: %w",
-			j.ID, ck.Epoch, ck.Step, j.Epoch, j.NextStep, ErrBadStep)
+			j.ID, ck.Epoch, ck.Step, j.Epoch, j.NextStep, client.ErrBadStep)
 	}
 	if p := j.Checkpoint; p != nil && before(ck.Epoch, ck.Step, p.Epoch, p.Step) {
 		return fmt.Errorf("checkpoint of job %s at %d/%d is behind the latest %d/%d: %w",
-			j.ID, ck.Epoch, ck.Step, p.Epoch, p.Step, ErrBadStep)
+			j.ID, ck.Epoch, ck.Step, p.Epoch, p.Step, client.ErrBadStep)
 	}
 	return nil
 }
@@ -164,7 +167,7 @@ func (c *SetPhase) apply(s *State) (Result, error) {
 	}
 	if j.Phase != c.From {
 		return s.result(), fmt.Errorf("set phase of job %s to %s: phase is %s, not %s: %w",
-			j.ID, c.To, j.Phase, c.From, ErrWrongPhase)
+			j.ID, c.To, j.Phase, c.From, client.ErrWrongPhase)
 	}
 	j.Phase = c.To
 	if c.To == PhaseFailed {

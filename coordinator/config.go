@@ -10,6 +10,7 @@ import (
 
 	"github.com/hashicorp/raft"
 
+	"github.com/whorl-ml/whorl/internal/tlsfiles"
 	"github.com/whorl-ml/whorl/internal/validate"
 )
 
@@ -19,13 +20,9 @@ type Peer struct {
 	RaftAddr string
 }
 
-// TLSFiles are the PEM files of mutual TLS; all empty means plaintext.
-type TLSFiles struct {
-	Cert, Key, CA string
-}
-
-// Enabled reports whether any file is given.
-func (t TLSFiles) Enabled() bool { return t.Cert != "" || t.Key != "" || t.CA != "" }
+// TLSFiles are the PEM files of mutual TLS (Cert, Key, CA); all empty
+// means plaintext.
+type TLSFiles = tlsfiles.Files
 
 // Config configures a coordinator Node.
 type Config struct {
@@ -136,6 +133,9 @@ func (c Config) Validate() error {
 	}
 	if len(c.Peers) > 0 && c.PeersDNS != "" {
 		p.Addf("Peers", "and PeersDNS are exclusive")
+	}
+	if err := c.TLS.Validate(); err != nil {
+		p.Wrap("TLS", err)
 	}
 	if c.PeersDNS != "" {
 		validate.InRange(p, "Replicas", c.Replicas, 1, 9)

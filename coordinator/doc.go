@@ -15,14 +15,20 @@
 //
 // Node (New, Run) owns raft, the gRPC server, the metrics server, the
 // leader-only goroutines (lease timer, job driver) and the blob copies that
-// outlive an upload; Run waits for all of them. Client follows the leader
-// for callers that know any one coordinator address; its errors wrap the
-// sentinels of errors.go across the wire. LocalCluster (StartLocal) runs a
-// whole group in one process on loopback for tests and `whorl run`.
+// outlive an upload; Run waits for all of them. LocalCluster (StartLocal,
+// RememberPorts) runs a whole group in one process on loopback for tests
+// and `whorl run`.
 //
-// Files: state.go, commands*.go and plan.go are the replicated state
-// machine; fsm.go and raft.go the raft glue; server.go, assign.go,
-// checkpoint.go, images.go, status.go and peers.go the gRPC services;
-// leader.go, leases.go and driver.go the leader's duties; grpcerr.go the
-// error mapping; client.go the client.
+// The job itself (its Config, the epoch plan, the batch rule) is package
+// job's: the coordinator reads it without linking the training engine, and
+// the Phases it is given (experiment.Runner in the binary) run the
+// non-distributed steps. What callers link is package coordinator/client:
+// the leader-following Client and the sentinel errors a coordinator
+// answers with, mapped to gRPC codes by one table in both directions;
+// every handler here returns its errors through client.Status.
+//
+// Files: state.go and commands*.go are the replicated state machine;
+// fsm.go and raft.go the raft glue; server.go, assign.go, checkpoint.go,
+// images.go, status.go and peers.go the gRPC services; leader.go, leases.go
+// and driver.go the leader's duties; local*.go the in-process cluster.
 package coordinator

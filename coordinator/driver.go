@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/whorl-ml/whorl/coordinator/client"
 	"github.com/whorl-ml/whorl/job"
 )
 
@@ -188,7 +189,7 @@ func (d *driver) runPhase(ctx context.Context, v jobView, next Phase, fn func() 
 func (d *driver) fail(ctx context.Context, v jobView, reason string) error {
 	d.n.log.Error("job failed", "job", v.id, "phase", v.phase, "reason", reason)
 	_, err := d.n.propose(ctx, &SetPhase{JobID: v.id, From: v.phase, To: PhaseFailed, Reason: reason, Time: time.Now()})
-	if errors.Is(err, ErrWrongPhase) {
+	if errors.Is(err, client.ErrWrongPhase) {
 		return nil // another path moved the job on
 	}
 	return err

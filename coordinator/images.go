@@ -7,6 +7,7 @@ import (
 
 	"google.golang.org/grpc"
 
+	"github.com/whorl-ml/whorl/coordinator/client"
 	"github.com/whorl-ml/whorl/job"
 	pb "github.com/whorl-ml/whorl/proto/whorl/coordinator/v1"
 )
@@ -28,7 +29,7 @@ func (n *Node) prepared(ctx context.Context, id string, configJSON []byte) (job.
 		return n.prep.prep, nil
 	}
 	if n.cfg.Phases == nil {
-		return job.Prepared{}, fmt.Errorf("prepare job %s: no Phases configured on this coordinator: %w", id, ErrNoImages)
+		return job.Prepared{}, fmt.Errorf("prepare job %s: no Phases configured on this coordinator: %w", id, client.ErrNoImages)
 	}
 	p, err := n.cfg.Phases.Prepare(ctx, configJSON)
 	if err != nil {
@@ -51,22 +52,22 @@ func (n *Node) fetchImages(ctx context.Context, ids []int32, stream grpc.ServerS
 		}
 	})
 	if jobID == "" {
-		return fmt.Errorf("fetch images: %w", ErrNoJob)
+		return fmt.Errorf("fetch images: %w", client.ErrNoJob)
 	}
 	p, err := n.prepared(ctx, jobID, cfg)
 	if err != nil {
 		return err
 	}
 	if p.Images == nil {
-		return fmt.Errorf("fetch images of job %s: %w", jobID, ErrNoImages)
+		return fmt.Errorf("fetch images of job %s: %w", jobID, client.ErrNoImages)
 	}
 	for _, id := range ids {
 		name, data, err := p.Images.ReadImage(ctx, int(id))
 		if err != nil {
 			return fmt.Errorf("fetch image %d of job %s: %w", id, jobID, err)
 		}
-		if len(data) > maxMsg-1024 {
-			return fmt.Errorf("fetch image %d of job %s: %d bytes exceed the %d message limit: %w", id, jobID, len(data), maxMsg, ErrBadJob)
+		if len(data) > client.MaxMessage-1024 {
+			return fmt.Errorf("fetch image %d of job %s: %d bytes exceed the %d message limit: %w", id, jobID, len(data), client.MaxMessage, client.ErrBadJob)
 		}
 		if err := stream.Send(&pb.FetchImagesResponse{Id: id, Name: name, Data: data}); err != nil {
 			return err

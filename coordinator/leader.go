@@ -9,6 +9,8 @@ import (
 
 	"github.com/hashicorp/raft"
 	"golang.org/x/sync/errgroup"
+
+	"github.com/whorl-ml/whorl/coordinator/client"
 )
 
 // proposeTimeout bounds one raft Apply.
@@ -150,7 +152,7 @@ func (n *Node) announceSelf(ctx context.Context) {
 	}
 	cctx, cancel := context.WithTimeout(ctx, time.Second)
 	defer cancel()
-	if err := n.pool.announce(cctx, addr, n.cfg.ID, n.Addr()); err != nil {
+	if err := announce(cctx, n.pool, addr, n.cfg.ID, n.Addr()); err != nil {
 		n.log.Debug("announce to leader", "leader", addr, "err", err)
 	}
 }
@@ -167,17 +169,17 @@ func (n *Node) leader() (id, grpcAddr string) {
 
 // requireLeader returns nil on the leader once it is ready (its FSM caught
 // up with every earlier entry and its leases granted), else a
-// *NotLeaderError naming the leader (wrapping ErrNotLeader, or ErrNoLeader
+// *client.NotLeaderError naming the leader (wrapping client.ErrNotLeader, or client.ErrNoLeader
 // when none is known or the leader is not ready yet: clients retry).
 func (n *Node) requireLeader() error {
 	if n.IsLeader() {
 		if n.leaderReady.Load() {
 			return nil
 		}
-		return &NotLeaderError{}
+		return &client.NotLeaderError{}
 	}
 	id, addr := n.leader()
-	return &NotLeaderError{LeaderID: id, LeaderAddr: addr}
+	return &client.NotLeaderError{LeaderID: id, LeaderAddr: addr}
 }
 
 // propose replicates c through raft and returns the result of applying it.
@@ -196,32 +198,10 @@ func (n *Node) propose(ctx context.Context, c Command) (Result, error) {
 			return Result{}, fmt.Errorf("propose %s: %w", c.kind(), n.requireLeader())
 		}
 		if errors.Is(err, raft.ErrRaftShutdown) {
-			return Result{}, fmt.Errorf("propose %s: %w", c.kind(), ErrShutdown)
+			return Result{}, fmt.Errorf("propose %s: %w", c.kind(), client.ErrShutdown)
 		}
 		return Result{}, fmt.Errorf("propose %s: %w", c.kind(), err)
 	}
 	resp, _ := f.Response().(applyResponse)
 	return resp.Result, resp.Err
-}
-
-// NotLeaderError is returned by a follower for a leader-only request; it
-// wraps ErrNotLeader (or ErrNoLeader when LeaderAddr is unknown).
-type NotLeaderError struct {
-	LeaderID   string
-	LeaderAddr string
-}
-
-func (e *NotLeaderError) Error() string {
-	if e.LeaderAddr == "" {
-		return ErrNoLeader.Error()
-	}
-	return fmt.Sprintf("%s; leader is %s at %s", ErrNotLeader, e.LeaderID, e.LeaderAddr)
-}
-
-// Unwrap makes errors.Is(err, ErrNotLeader) or ErrNoLeader true.
-func (e *NotLeaderError) Unwrap() error {
-	if e.LeaderAddr == "" {
-		return ErrNoLeader
-	}
-	return ErrNotLeader
 }

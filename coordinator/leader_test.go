@@ -34,7 +34,7 @@ func TestLeaderRetriesBarrier(t *testing.T) {
 	bound := 2 * n.cfg.RaftElectionTimeout
 	ctx, cancel := context.WithDeadline(context.Background(), at.Add(bound))
 	defer cancel()
-	cl, err := NewClient(ClientConfig{Addrs: []string{n.Addr()}, Logger: testLogger()})
+	cl, err := dialTest([]string{n.Addr()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/whorl-ml/whorl/cluster"
+	"github.com/whorl-ml/whorl/coordinator/client"
 	"github.com/whorl-ml/whorl/job"
 	pb "github.com/whorl-ml/whorl/proto/whorl/coordinator/v1"
 )
@@ -24,7 +26,7 @@ func TestLeaseExpiryResplits(t *testing.T) {
 	c.waitLeader(10 * time.Second)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	cl, _ := NewClient(ClientConfig{Addrs: c.addrs(), Logger: testLogger()})
+	cl, _ := dialTest(c.addrs())
 	defer cl.Close()
 	stops := map[string]func(){}
 	for _, w := range []string{"a", "b", "c"} {
@@ -58,11 +60,11 @@ func TestLeaseExpiryResplits(t *testing.T) {
 		t.Fatalf("after b's lease: generation %d (was %d), %d members, start %d", next.GetGeneration(), a.GetGeneration(), len(next.GetMembers()), next.GetStartStep())
 	}
 	checkCoversRemaining(t, ctx, cl, []string{"a", "c"}, 40, 8, 2)
-	if _, err := report(ctx, cl, "a", a, 0, 2); !errors.Is(err, ErrStaleGeneration) {
-		t.Fatalf("report from the old generation: %v, want ErrStaleGeneration", err)
+	if _, err := report(ctx, cl, "a", a, 0, 2); !errors.Is(err, cluster.ErrStaleGeneration) {
+		t.Fatalf("report from the old generation: %v, want cluster.ErrStaleGeneration", err)
 	}
-	if _, err := cl.Heartbeat(ctx, "b", 0); !errors.Is(err, ErrUnknownWorker) {
-		t.Fatalf("heartbeat of the expired worker: %v, want ErrUnknownWorker", err)
+	if _, err := cl.Heartbeat(ctx, "b", 0); !errors.Is(err, client.ErrUnknownWorker) {
+		t.Fatalf("heartbeat of the expired worker: %v, want client.ErrUnknownWorker", err)
 	}
 	st, err := cl.JobStatus(ctx)
 	if err != nil {
@@ -75,7 +77,7 @@ func TestLeaseExpiryResplits(t *testing.T) {
 
 // checkCoversRemaining checks the workers' assignments partition the
 // images of steps from..end of epoch 0 exactly.
-func checkCoversRemaining(t *testing.T, ctx context.Context, cl *Client, workers []string, n, batch, from int) {
+func checkCoversRemaining(t *testing.T, ctx context.Context, cl *client.Client, workers []string, n, batch, from int) {
 	t.Helper()
 	plan := job.PlanEpoch(ids(n), experimentSeed(t), 0, batch)
 	var want, got []int
@@ -118,7 +120,7 @@ func TestJobLifecycle(t *testing.T) {
 	c.waitLeader(10 * time.Second)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	cl, _ := NewClient(ClientConfig{Addrs: c.addrs(), Logger: testLogger()})
+	cl, _ := dialTest(c.addrs())
 	defer cl.Close()
 	stop := heartbeater(t, cl, "w", 100*time.Millisecond)
 	defer stop()
@@ -143,7 +145,7 @@ func jsonInt(v int) string { b, _ := json.Marshal(v); return string(b) }
 
 // runWorker plays a worker: it completes every step of every epoch,
 // checkpoints every interval and at the end, and returns the final blob.
-func runWorker(t *testing.T, ctx context.Context, cl *Client, w string, a *pb.GetAssignmentResponse) []byte {
+func runWorker(t *testing.T, ctx context.Context, cl *client.Client, w string, a *pb.GetAssignmentResponse) []byte {
 	t.Helper()
 	var blob []byte
 	for a.GetEpoch() < a.GetTotalEpochs() {
@@ -177,7 +179,7 @@ func TestWorkersGoneFailsAfterBound(t *testing.T) {
 	c.waitLeader(10 * time.Second)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	cl, _ := NewClient(ClientConfig{Addrs: c.addrs(), Logger: testLogger()})
+	cl, _ := dialTest(c.addrs())
 	defer cl.Close()
 	startPretraining(t, ctx, cl, "w", testConfig(t, 1, 8, 1))
 	if _, err := cl.Leave(ctx, "w"); err != nil {
@@ -235,7 +237,7 @@ func TestAllWorkersDieResumeFromCheckpoint(t *testing.T) {
 	c.waitLeader(10 * time.Second)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	cl, _ := NewClient(ClientConfig{Addrs: c.addrs(), Logger: testLogger()})
+	cl, _ := dialTest(c.addrs())
 	defer cl.Close()
 	a := startPretraining(t, ctx, cl, "w1", testConfig(t, 1, 8, 2))
 	for step := range uint32(3) {

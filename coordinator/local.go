@@ -4,10 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"path/filepath"
 	"sync"
 	"time"
+
+	"github.com/whorl-ml/whorl/coordinator/client"
 )
 
 // LocalCluster is a coordinator group running in this process on loopback
@@ -149,13 +152,21 @@ func (lc *LocalCluster) Node(i int) *Node {
 }
 
 // Addrs returns the gRPC addresses of every member (running or not: a
-// Client skips the dead ones).
+// client skips the dead ones).
 func (lc *LocalCluster) Addrs() []string {
 	out := make([]string, len(lc.nodes))
 	for i, n := range lc.nodes {
 		out[i] = n.cfg.GRPCAddr
 	}
 	return out
+}
+
+// Client returns a plaintext client of every member (default
+// configuration, logging to log; slog.Default when nil).
+func (lc *LocalCluster) Client(log *slog.Logger) (*client.Client, error) {
+	cfg := client.DefaultConfig()
+	cfg.Addrs, cfg.Logger = lc.Addrs(), log
+	return client.New(cfg)
 }
 
 // Leader waits up to timeout for a running member to lead and returns its
@@ -171,7 +182,7 @@ func (lc *LocalCluster) Leader(ctx context.Context, timeout time.Duration) (int,
 		}
 		select {
 		case <-ctx.Done():
-			return -1, fmt.Errorf("wait for a leader: %w", ErrNoLeader)
+			return -1, fmt.Errorf("wait for a leader: %w", client.ErrNoLeader)
 		case <-time.After(10 * time.Millisecond):
 		}
 	}

@@ -2,7 +2,6 @@ package coordinator
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -20,6 +19,8 @@ import (
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
+	"github.com/whorl-ml/whorl/coordinator/client"
+	"github.com/whorl-ml/whorl/internal/tlsfiles"
 	pb "github.com/whorl-ml/whorl/proto/whorl/coordinator/v1"
 )
 
@@ -35,7 +36,7 @@ type Node struct {
 	raftLn net.Listener
 	grpcLn net.Listener
 
-	serverTLS, clientTLS *tls.Config
+	tls tlsfiles.Configs // all nil when TLS is off
 
 	notify  chan bool
 	rp      *raftParts
@@ -44,7 +45,7 @@ type Node struct {
 	health  *health.Server
 	metrics *nodeMetrics
 	leases  *leaseTable
-	pool    *connPool
+	pool    *client.Conns // to the other coordinators
 	prep    prepCache
 	orders  orderCache
 
@@ -80,10 +81,8 @@ func New(cfg Config) (*Node, error) {
 	n := &Node{cfg: cfg, log: cfg.Logger.With("node", cfg.ID), notify: make(chan bool, 16),
 		ready: make(chan struct{}), stop: make(chan struct{})}
 	var err error
-	if cfg.TLS.Enabled() {
-		if n.serverTLS, n.clientTLS, err = LoadTLS(cfg.TLS); err != nil {
-			return nil, err
-		}
+	if n.tls, err = tlsfiles.Load(cfg.TLS); err != nil {
+		return nil, fmt.Errorf("coordinator %s: %w: %w", cfg.ID, ErrConfig, err)
 	}
 	if n.raftLn, err = listen(cfg.RaftListener, cfg.RaftAddr, "raft"); err != nil {
 		return nil, err
@@ -102,7 +101,7 @@ func New(cfg Config) (*Node, error) {
 	}
 	n.fsm = NewFSM()
 	n.leases = newLeaseTable()
-	n.pool = newConnPool(n.clientTLS)
+	n.pool = client.NewConns(n.tls.Client)
 	n.metrics = newNodeMetrics(n)
 	n.barrier = func(t time.Duration) error { return n.rp.raft.Barrier(t).Error() }
 	return n, nil
@@ -180,7 +179,7 @@ func (n *Node) Close() error {
 // stores).
 func (n *Node) Run(ctx context.Context) error {
 	defer n.Close()
-	rp, err := openRaft(n.cfg, n.peers, n.fsm, n.raftLn, n.serverAndClientTLS(), n.notify)
+	rp, err := openRaft(n.cfg, n.peers, n.fsm, n.raftLn, n.tls.Both, n.notify)
 	if err != nil {
 		return err
 	}
@@ -198,7 +197,7 @@ func (n *Node) Run(ctx context.Context) error {
 	n.stopGRPC()
 	err = g.Wait()
 	n.bg.Wait()
-	n.pool.close()
+	n.pool.Close()
 	if cerr := rp.close(); cerr != nil {
 		err = errors.Join(err, fmt.Errorf("shut down raft: %w", cerr))
 	}
@@ -208,13 +207,13 @@ func (n *Node) Run(ctx context.Context) error {
 
 // spawn runs f in a goroutine owned by the node: Run waits for it before
 // closing raft, so f must end soon after stop closes. Once Run began to
-// shut down it starts nothing and returns ErrShutdown.
+// shut down it starts nothing and returns client.ErrShutdown.
 func (n *Node) spawn(f func()) error {
 	n.bgMu.Lock()
 	defer n.bgMu.Unlock()
 	select {
 	case <-n.stop:
-		return ErrShutdown
+		return client.ErrShutdown
 	default:
 	}
 	n.bg.Go(f)
@@ -248,22 +247,11 @@ func (n *Node) detach(ctx context.Context, timeout time.Duration) (context.Conte
 	return dctx, cancel
 }
 
-// serverAndClientTLS is the raft TLS configuration: the server config with
-// the client certificate and roots added, so one config serves both ends.
-func (n *Node) serverAndClientTLS() *tls.Config {
-	if n.serverTLS == nil {
-		return nil
-	}
-	c := n.serverTLS.Clone()
-	c.RootCAs = n.clientTLS.RootCAs
-	return c
-}
-
 // newGRPCServer registers the services (with mTLS when configured).
 func (n *Node) newGRPCServer() *grpc.Server {
 	var opts []grpc.ServerOption
-	if n.serverTLS != nil {
-		opts = append(opts, grpc.Creds(credentials.NewTLS(n.serverTLS)))
+	if n.tls.Server != nil {
+		opts = append(opts, grpc.Creds(credentials.NewTLS(n.tls.Server)))
 	}
 	s := grpc.NewServer(opts...)
 	pb.RegisterCoordinatorServiceServer(s, &coordinatorServer{n: n})

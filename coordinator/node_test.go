@@ -5,6 +5,8 @@ import (
 	"errors"
 	"testing"
 	"time"
+
+	"github.com/whorl-ml/whorl/coordinator/client"
 )
 
 // TestStopEndsBackgroundWork checks the ownership of background work: a
@@ -38,7 +40,7 @@ func TestStopEndsBackgroundWork(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("background work still running 5 s after stop")
 	}
-	if err := n.spawn(func() {}); !errors.Is(err, ErrShutdown) {
-		t.Fatalf("spawn after stop: %v, want ErrShutdown", err)
+	if err := n.spawn(func() {}); !errors.Is(err, client.ErrShutdown) {
+		t.Fatalf("spawn after stop: %v, want client.ErrShutdown", err)
 	}
 }

@@ -2,19 +2,10 @@ package coordinator
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"errors"
 	"io"
-	"math/big"
 	"net"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -22,6 +13,9 @@ import (
 	"google.golang.org/grpc"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
+	"github.com/whorl-ml/whorl/coordinator/client"
+	"github.com/whorl-ml/whorl/internal/tlsfiles"
+	"github.com/whorl-ml/whorl/internal/tlsfiles/tlstest"
 	pb "github.com/whorl-ml/whorl/proto/whorl/coordinator/v1"
 )
 
@@ -119,7 +113,7 @@ func TestHealthAndMetrics(t *testing.T) {
 	ln.Close()
 	c := newCluster(t, 1, func(cfg *Config) { cfg.MetricsAddr = metricsAddr })
 	c.waitLeader(10 * time.Second)
-	conn, err := grpc.NewClient(c.addrs()[0], dialOptions(nil)...)
+	conn, err := grpc.NewClient(c.addrs()[0], client.DialOptions(nil)...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -152,62 +146,23 @@ func TestHealthAndMetrics(t *testing.T) {
 // with the certificate works (through leader redirects), one without is
 // refused.
 func TestMutualTLS(t *testing.T) {
-	files := writeTestPKI(t)
+	files := tlstest.NewCA(t, "whorl test CA").Files(t, t.TempDir(), "node")
 	c := newCluster(t, 3, func(cfg *Config) { cfg.TLS = files })
 	c.waitLeader(15 * time.Second)
-	_, clientTLS, err := LoadTLS(files)
+	tc, err := tlsfiles.Load(files)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	cl, _ := NewClient(ClientConfig{Addrs: c.addrs(), TLS: clientTLS, Logger: testLogger()})
+	cl, _ := dialTest(c.addrs(), func(c *client.Config) { c.TLS = tc.Client })
 	defer cl.Close()
 	if _, err := cl.Register(ctx, "w", "w:1"); err != nil {
 		t.Fatalf("register over mTLS: %v", err)
 	}
-	bad, _ := NewClient(ClientConfig{Addrs: c.addrs()[:1], RetryTimeout: time.Second, Logger: testLogger()})
+	bad, _ := dialTest(c.addrs()[:1], func(c *client.Config) { c.RetryTimeout = time.Second })
 	defer bad.Close()
 	if _, err := bad.JobStatus(ctx); err == nil {
 		t.Fatalf("plaintext client accepted by an mTLS coordinator")
 	}
-}
-
-// writeTestPKI writes a CA and a certificate for 127.0.0.1 signed by it.
-func writeTestPKI(t *testing.T) TLSFiles {
-	t.Helper()
-	dir := t.TempDir()
-	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "whorl test CA"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "whorl"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, DNSNames: []string{"localhost"},
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
-		KeyUsage:    x509.KeyUsageDigitalSignature}
-	caCert, _ := x509.ParseCertificate(caDER)
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, caCert, &key.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyDER, _ := x509.MarshalECPrivateKey(key)
-	f := TLSFiles{Cert: filepath.Join(dir, "cert.pem"), Key: filepath.Join(dir, "key.pem"), CA: filepath.Join(dir, "ca.pem")}
-	for path, block := range map[string]*pem.Block{
-		f.Cert: {Type: "CERTIFICATE", Bytes: der}, f.Key: {Type: "EC PRIVATE KEY", Bytes: keyDER},
-		f.CA: {Type: "CERTIFICATE", Bytes: caDER},
-	} {
-		if err := os.WriteFile(path, pem.EncodeToMemory(block), 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if _, _, err := LoadTLS(f); err != nil {
-		t.Fatal(err)
-	}
-	return f
 }

@@ -2,96 +2,39 @@ package coordinator
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
-	"sync"
 	"time"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials"
-	"google.golang.org/grpc/credentials/insecure"
 
+	"github.com/whorl-ml/whorl/coordinator/client"
 	pb "github.com/whorl-ml/whorl/proto/whorl/coordinator/v1"
 )
 
-// blobChunk is the chunk size of blob and checkpoint streams.
-const blobChunk = 256 << 10
-
-// maxMsg is the largest gRPC message the coordinator sends or accepts
-// (chunks and image batches stay well below it).
-const maxMsg = 16 << 20
-
-// connPool caches client connections to other coordinators by address.
-type connPool struct {
-	tls   *tls.Config
-	mu    sync.Mutex
-	conns map[string]*grpc.ClientConn
-}
-
-func newConnPool(tlsCfg *tls.Config) *connPool {
-	return &connPool{tls: tlsCfg, conns: map[string]*grpc.ClientConn{}}
-}
-
-// dialOptions are the options of every coordinator client connection.
-func dialOptions(tlsCfg *tls.Config) []grpc.DialOption {
-	creds := insecure.NewCredentials()
-	if tlsCfg != nil {
-		creds = credentials.NewTLS(tlsCfg)
-	}
-	return []grpc.DialOption{
-		grpc.WithTransportCredentials(creds),
-		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxMsg), grpc.MaxCallSendMsgSize(maxMsg)),
-	}
-}
-
-// get returns the connection to addr, creating it.
-func (p *connPool) get(addr string) (*grpc.ClientConn, error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if c, ok := p.conns[addr]; ok {
-		return c, nil
-	}
-	c, err := grpc.NewClient(addr, dialOptions(p.tls)...)
-	if err != nil {
-		return nil, fmt.Errorf("dial coordinator %s: %w", addr, err)
-	}
-	p.conns[addr] = c
-	return c, nil
-}
-
-func (p *connPool) peer(addr string) (pb.PeerServiceClient, error) {
-	c, err := p.get(addr)
+// peer returns the PeerService client of the coordinator at addr.
+func peer(p *client.Conns, addr string) (pb.PeerServiceClient, error) {
+	c, err := p.Get(addr)
 	if err != nil {
 		return nil, err
 	}
 	return pb.NewPeerServiceClient(c), nil
 }
 
-// close closes every connection.
-func (p *connPool) close() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	for addr, c := range p.conns {
-		c.Close()
-		delete(p.conns, addr)
-	}
-}
-
 // announce tells the leader at addr this node's gRPC address.
-func (p *connPool) announce(ctx context.Context, addr, id, grpcAddr string) error {
-	c, err := p.peer(addr)
+func announce(ctx context.Context, p *client.Conns, addr, id, grpcAddr string) error {
+	c, err := peer(p, addr)
 	if err != nil {
 		return err
 	}
 	_, err = c.Announce(ctx, &pb.AnnounceRequest{Id: id, GrpcAddr: grpcAddr})
-	return fromStatus(err)
+	return client.FromStatus(err)
 }
 
 // putBlob sends a stored blob to the coordinator at addr.
 func (n *Node) putBlob(ctx context.Context, addr, digest string) error {
-	c, err := n.pool.peer(addr)
+	c, err := peer(n.pool, addr)
 	if err != nil {
 		return err
 	}
@@ -102,7 +45,7 @@ func (n *Node) putBlob(ctx context.Context, addr, digest string) error {
 	defer f.Close()
 	stream, err := c.PutBlob(ctx)
 	if err != nil {
-		return fmt.Errorf("put blob %s to %s: %w", digest, addr, fromStatus(err))
+		return fmt.Errorf("put blob %s to %s: %w", digest, addr, client.FromStatus(err))
 	}
 	hdr := &pb.PutBlobRequest{Msg: &pb.PutBlobRequest_Header{Header: &pb.BlobHeader{Digest: digest, Size: uint64(size)}}}
 	if err := stream.Send(hdr); err != nil {
@@ -115,14 +58,14 @@ func (n *Node) putBlob(ctx context.Context, addr, digest string) error {
 		return fmt.Errorf("put blob %s to %s: %w", digest, addr, err)
 	}
 	if _, err := stream.CloseAndRecv(); err != nil {
-		return fmt.Errorf("put blob %s to %s: %w", digest, addr, fromStatus(err))
+		return fmt.Errorf("put blob %s to %s: %w", digest, addr, client.FromStatus(err))
 	}
 	return nil
 }
 
-// sendChunks reads r to the end in blobChunk pieces and sends each.
+// sendChunks reads r to the end in client.ChunkSize pieces and sends each.
 func sendChunks(r io.Reader, send func([]byte) error) error {
-	buf := make([]byte, blobChunk)
+	buf := make([]byte, client.ChunkSize)
 	for {
 		k, err := io.ReadFull(r, buf)
 		if k > 0 {
@@ -154,18 +97,18 @@ func (n *Node) fetchBlob(ctx context.Context, digest string) error {
 		}
 		errs = append(errs, err)
 	}
-	return fmt.Errorf("fetch blob %s from peers: %w", digest, errors.Join(append(errs, ErrBlobNotFound)...))
+	return fmt.Errorf("fetch blob %s from peers: %w", digest, errors.Join(append(errs, client.ErrBlobNotFound)...))
 }
 
 // getBlobFrom streams a blob from the coordinator at addr into the store.
 func (n *Node) getBlobFrom(ctx context.Context, addr, digest string) error {
-	c, err := n.pool.peer(addr)
+	c, err := peer(n.pool, addr)
 	if err != nil {
 		return err
 	}
 	stream, err := c.GetBlob(ctx, &pb.GetBlobRequest{Digest: digest})
 	if err != nil {
-		return fmt.Errorf("get blob %s from %s: %w", digest, addr, fromStatus(err))
+		return fmt.Errorf("get blob %s from %s: %w", digest, addr, client.FromStatus(err))
 	}
 	w, err := n.blobs.Create()
 	if err != nil {
@@ -178,7 +121,7 @@ func (n *Node) getBlobFrom(ctx context.Context, addr, digest string) error {
 		}
 		if err != nil {
 			w.Abort()
-			return fmt.Errorf("get blob %s from %s: %w", digest, addr, fromStatus(err))
+			return fmt.Errorf("get blob %s from %s: %w", digest, addr, client.FromStatus(err))
 		}
 		if _, err := w.Write(msg.GetChunk()); err != nil {
 			w.Abort()
@@ -239,27 +182,27 @@ type peerServer struct {
 func (s *peerServer) PutBlob(stream grpc.ClientStreamingServer[pb.PutBlobRequest, pb.PutBlobResponse]) error {
 	first, err := stream.Recv()
 	if err != nil {
-		return statusError(fmt.Errorf("put blob: read header: %w", err))
+		return client.Status(fmt.Errorf("put blob: read header: %w", err))
 	}
 	hdr := first.GetHeader()
 	if hdr == nil || !validDigest(hdr.GetDigest()) {
-		return statusError(fmt.Errorf("put blob: first message must be a header with a sha256 digest: %w", ErrBadCheckpoint))
+		return client.Status(fmt.Errorf("put blob: first message must be a header with a sha256 digest: %w", client.ErrBadCheckpoint))
 	}
 	if s.n.blobs.Has(hdr.GetDigest()) {
 		return stream.SendAndClose(&pb.PutBlobResponse{})
 	}
 	w, err := s.n.blobs.Create()
 	if err != nil {
-		return statusError(err)
+		return client.Status(err)
 	}
 	if err := recvChunks(w, func() ([]byte, error) {
 		m, err := stream.Recv()
 		return m.GetChunk(), err
 	}); err != nil {
-		return statusError(fmt.Errorf("put blob %s: %w", hdr.GetDigest(), err))
+		return client.Status(fmt.Errorf("put blob %s: %w", hdr.GetDigest(), err))
 	}
 	if _, err := w.Commit(hdr.GetDigest(), int64(hdr.GetSize())); err != nil {
-		return statusError(err)
+		return client.Status(err)
 	}
 	return stream.SendAndClose(&pb.PutBlobResponse{})
 }
@@ -286,22 +229,22 @@ func recvChunks(w *BlobWriter, recv func() ([]byte, error)) error {
 func (s *peerServer) GetBlob(req *pb.GetBlobRequest, stream grpc.ServerStreamingServer[pb.GetBlobResponse]) error {
 	f, _, err := s.n.blobs.Open(req.GetDigest())
 	if err != nil {
-		return statusError(err)
+		return client.Status(err)
 	}
 	defer f.Close()
-	return statusError(sendChunks(f, func(b []byte) error { return stream.Send(&pb.GetBlobResponse{Chunk: b}) }))
+	return client.Status(sendChunks(f, func(b []byte) error { return stream.Send(&pb.GetBlobResponse{Chunk: b}) }))
 }
 
 // Announce records another coordinator's gRPC address (leader only).
 func (s *peerServer) Announce(ctx context.Context, req *pb.AnnounceRequest) (*pb.AnnounceResponse, error) {
 	if err := s.n.requireLeader(); err != nil {
-		return nil, statusError(err)
+		return nil, client.Status(err)
 	}
 	if req.GetId() == "" || req.GetGrpcAddr() == "" {
-		return nil, statusError(fmt.Errorf("announce: id and grpc_addr are required: %w", ErrConfig))
+		return nil, client.Status(fmt.Errorf("announce: id and grpc_addr are required: %w", client.ErrBadRequest))
 	}
 	if _, err := s.n.propose(ctx, &Announce{ID: req.GetId(), GRPCAddr: req.GetGrpcAddr()}); err != nil {
-		return nil, statusError(err)
+		return nil, client.Status(err)
 	}
 	return &pb.AnnounceResponse{}, nil
 }

@@ -10,12 +10,13 @@ import (
 
 	"google.golang.org/grpc"
 
+	"github.com/whorl-ml/whorl/coordinator/client"
 	"github.com/whorl-ml/whorl/job"
 	pb "github.com/whorl-ml/whorl/proto/whorl/coordinator/v1"
 )
 
 // coordinatorServer implements CoordinatorService over a Node. Every
-// handler returns errors through statusError.
+// handler returns errors through client.Status.
 type coordinatorServer struct {
 	pb.UnimplementedCoordinatorServiceServer
 	n *Node
@@ -24,16 +25,16 @@ type coordinatorServer struct {
 // RegisterWorker adds or re-adds a worker and grants it a lease.
 func (s *coordinatorServer) RegisterWorker(ctx context.Context, req *pb.RegisterWorkerRequest) (*pb.RegisterWorkerResponse, error) {
 	if req.GetWorkerId() == "" || req.GetRingAddr() == "" {
-		return nil, statusError(fmt.Errorf("register worker: worker_id and ring_addr are required: %w", ErrConfig))
+		return nil, client.Status(fmt.Errorf("register worker: worker_id and ring_addr are required: %w", client.ErrBadRequest))
 	}
 	if err := s.n.requireLeader(); err != nil {
-		return nil, statusError(err)
+		return nil, client.Status(err)
 	}
 	now := time.Now()
 	s.n.leases.renew(req.GetWorkerId(), now)
 	res, err := s.n.propose(ctx, &RegisterWorker{ID: req.GetWorkerId(), RingAddr: req.GetRingAddr(), Incarnation: req.GetIncarnation(), Time: now})
 	if err != nil {
-		return nil, statusError(err)
+		return nil, client.Status(err)
 	}
 	s.n.log.Info("worker registered", "worker", req.GetWorkerId(), "ring", req.GetRingAddr(), "generation", res.Generation)
 	return &pb.RegisterWorkerResponse{
@@ -44,7 +45,7 @@ func (s *coordinatorServer) RegisterWorker(ctx context.Context, req *pb.Register
 // Heartbeat renews a lease; NOT_FOUND when the worker is not registered.
 func (s *coordinatorServer) Heartbeat(_ context.Context, req *pb.HeartbeatRequest) (*pb.HeartbeatResponse, error) {
 	if err := s.n.requireLeader(); err != nil {
-		return nil, statusError(err)
+		return nil, client.Status(err)
 	}
 	resp := &pb.HeartbeatResponse{}
 	var known bool
@@ -56,7 +57,7 @@ func (s *coordinatorServer) Heartbeat(_ context.Context, req *pb.HeartbeatReques
 		}
 	})
 	if !known {
-		return nil, statusError(fmt.Errorf("heartbeat of %q: %w", req.GetWorkerId(), ErrUnknownWorker))
+		return nil, client.Status(fmt.Errorf("heartbeat of %q: %w", req.GetWorkerId(), client.ErrUnknownWorker))
 	}
 	s.n.leases.renew(req.GetWorkerId(), time.Now())
 	return resp, nil
@@ -65,11 +66,11 @@ func (s *coordinatorServer) Heartbeat(_ context.Context, req *pb.HeartbeatReques
 // LeaveWorker removes a worker at once (graceful shutdown).
 func (s *coordinatorServer) LeaveWorker(ctx context.Context, req *pb.LeaveWorkerRequest) (*pb.LeaveWorkerResponse, error) {
 	if err := s.n.requireLeader(); err != nil {
-		return nil, statusError(err)
+		return nil, client.Status(err)
 	}
 	res, err := s.n.propose(ctx, &RemoveWorkers{IDs: []string{req.GetWorkerId()}, Reason: "left", Time: time.Now()})
 	if err != nil {
-		return nil, statusError(err)
+		return nil, client.Status(err)
 	}
 	s.n.leases.forget(req.GetWorkerId())
 	s.n.log.Info("worker left", "worker", req.GetWorkerId(), "generation", res.Generation)
@@ -79,14 +80,14 @@ func (s *coordinatorServer) LeaveWorker(ctx context.Context, req *pb.LeaveWorker
 // GetAssignment long-polls for the worker's assignment.
 func (s *coordinatorServer) GetAssignment(ctx context.Context, req *pb.GetAssignmentRequest) (*pb.GetAssignmentResponse, error) {
 	a, err := s.n.assignment(ctx, req)
-	return a, statusError(err)
+	return a, client.Status(err)
 }
 
 // ReportProgress records a rank's timings and completes the step.
 func (s *coordinatorServer) ReportProgress(ctx context.Context, req *pb.ReportProgressRequest) (*pb.ReportProgressResponse, error) {
 	res, err := s.n.reportProgress(ctx, req)
 	if err != nil {
-		return nil, statusError(err)
+		return nil, client.Status(err)
 	}
 	return &pb.ReportProgressResponse{Generation: res.Generation, Epoch: uint32(res.Epoch), NextStep: uint32(res.NextStep)}, nil
 }
@@ -95,26 +96,26 @@ func (s *coordinatorServer) ReportProgress(ctx context.Context, req *pb.ReportPr
 func (s *coordinatorServer) CommitCheckpoint(stream grpc.ClientStreamingServer[pb.CommitCheckpointRequest, pb.CommitCheckpointResponse]) error {
 	ck, err := s.n.commitCheckpoint(stream.Context(), stream)
 	if err != nil {
-		return statusError(err)
+		return client.Status(err)
 	}
 	return stream.SendAndClose(&pb.CommitCheckpointResponse{Checkpoint: ck})
 }
 
 // FetchCheckpoint streams a checkpoint from any coordinator.
 func (s *coordinatorServer) FetchCheckpoint(req *pb.FetchCheckpointRequest, stream grpc.ServerStreamingServer[pb.FetchCheckpointResponse]) error {
-	return statusError(s.n.fetchCheckpoint(stream.Context(), req.GetDigest(), stream))
+	return client.Status(s.n.fetchCheckpoint(stream.Context(), req.GetDigest(), stream))
 }
 
 // FetchImages streams image bytes by id (leader only: it holds the data).
 func (s *coordinatorServer) FetchImages(req *pb.FetchImagesRequest, stream grpc.ServerStreamingServer[pb.FetchImagesResponse]) error {
-	return statusError(s.n.fetchImages(stream.Context(), req.GetIds(), stream))
+	return client.Status(s.n.fetchImages(stream.Context(), req.GetIds(), stream))
 }
 
 // SubmitJob validates the config and starts a job.
 func (s *coordinatorServer) SubmitJob(ctx context.Context, req *pb.SubmitJobRequest) (*pb.SubmitJobResponse, error) {
 	id, err := s.n.submit(ctx, req.GetSpec().GetConfigJson())
 	if err != nil {
-		return nil, statusError(err)
+		return nil, client.Status(err)
 	}
 	return &pb.SubmitJobResponse{JobId: id}, nil
 }
@@ -132,7 +133,7 @@ func (s *coordinatorServer) JobStatus(_ context.Context, _ *pb.JobStatusRequest)
 		return s.n.status(), nil
 	}
 	if id, _ := s.n.leader(); id != "" {
-		return nil, statusError(err)
+		return nil, client.Status(err)
 	}
 	resp := s.n.status()
 	resp.LeaderId, resp.LeaderAddr = "", ""
@@ -156,7 +157,7 @@ func (s *coordinatorServer) FetchResults(_ context.Context, req *pb.FetchResults
 			resp.Pretrained = checkpointPB(j.Checkpoint)
 		}
 	})
-	return resp, statusError(err)
+	return resp, client.Status(err)
 }
 
 // submit validates a job config and proposes the job.
@@ -166,7 +167,7 @@ func (n *Node) submit(ctx context.Context, configJSON []byte) (string, error) {
 	}
 	cfg, err := job.Parse(configJSON)
 	if err != nil {
-		return "", fmt.Errorf("submit job: %w: %w", ErrBadJob, err)
+		return "", fmt.Errorf("submit job: %w: %w", client.ErrBadJob, err)
 	}
 	sum := sha256.Sum256(configJSON)
 	now := time.Now()
@@ -206,13 +207,13 @@ func (n *Node) reportProgress(ctx context.Context, req *pb.ReportProgressRequest
 	var err error
 	n.fsm.View(func(s *State) {
 		if _, ok := s.Workers[req.GetWorkerId()]; !ok {
-			err = fmt.Errorf("report progress of %q: %w", req.GetWorkerId(), ErrUnknownWorker)
+			err = fmt.Errorf("report progress of %q: %w", req.GetWorkerId(), client.ErrUnknownWorker)
 			return
 		}
 		res = s.result()
 		j := s.Job
 		if j == nil {
-			err = fmt.Errorf("report progress: %w", ErrNoJob)
+			err = fmt.Errorf("report progress: %w", client.ErrNoJob)
 			return
 		}
 		e, st := int(req.GetEpoch()), int(req.GetStep())

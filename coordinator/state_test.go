@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/whorl-ml/whorl/cluster"
+	"github.com/whorl-ml/whorl/coordinator/client"
 	"github.com/whorl-ml/whorl/job"
 )
 
@@ -38,8 +40,8 @@ func TestCommandSequence(t *testing.T) {
 	}{
 		{"submit", func() Command { return &SubmitJob{Job: testJob(40, 8, 2)} }, nil,
 			func(t *testing.T) { want(t, "phase", s.Job.Phase, PhasePending) }},
-		{"second submit refused", func() Command { return &SubmitJob{Job: Job{ID: "j2"}} }, ErrJobRunning, nil},
-		{"start of unknown job", func() Command { return &StartPretraining{JobID: "nope", TrainIDs: ids(40)} }, ErrNoJob, nil},
+		{"second submit refused", func() Command { return &SubmitJob{Job: Job{ID: "j2"}} }, client.ErrJobRunning, nil},
+		{"start of unknown job", func() Command { return &StartPretraining{JobID: "nope", TrainIDs: ids(40)} }, client.ErrNoJob, nil},
 		{"register w1", func() Command { return &RegisterWorker{ID: "w1", RingAddr: "a1", Time: t0} }, nil, nil},
 		{"register w2", func() Command { return &RegisterWorker{ID: "w2", RingAddr: "a2", Time: t0.Add(time.Second)} }, nil,
 			func(t *testing.T) { want(t, "ring", s.Ring, []string{"w1", "w2"}) }},
@@ -49,8 +51,8 @@ func TestCommandSequence(t *testing.T) {
 				want(t, "resume", s.Job.Resume, true)
 				want(t, "steps", s.Job.StepsInEpoch(), 5)
 			}},
-		{"stale step", func() Command { return &StepDone{JobID: "j1", Generation: gen() - 1} }, ErrStaleGeneration, nil},
-		{"step ahead", func() Command { return &StepDone{JobID: "j1", Generation: gen(), Step: 1} }, ErrBadStep, nil},
+		{"stale step", func() Command { return &StepDone{JobID: "j1", Generation: gen() - 1} }, cluster.ErrStaleGeneration, nil},
+		{"step ahead", func() Command { return &StepDone{JobID: "j1", Generation: gen(), Step: 1} }, client.ErrBadStep, nil},
 		{"step 0", func() Command { return &StepDone{JobID: "j1", Generation: gen(), Step: 0} }, nil,
 			func(t *testing.T) {
 				want(t, "next", s.Job.NextStep, 1)
@@ -61,7 +63,7 @@ func TestCommandSequence(t *testing.T) {
 			func(t *testing.T) { want(t, "next", s.Job.NextStep, 1); want(t, "metrics", len(s.Job.Metrics), 1) }},
 		{"checkpoint two steps ahead", func() Command {
 			return &CommitCheckpoint{JobID: "j1", Generation: gen(), Checkpoint: Checkpoint{Digest: digestOf("d2"), Step: 3}}
-		}, ErrBadStep, nil},
+		}, client.ErrBadStep, nil},
 		{"checkpoint", func() Command {
 			return &CommitCheckpoint{JobID: "j1", Generation: gen(), Checkpoint: Checkpoint{Digest: digestOf("d1"), Step: 1}}
 		}, nil,
@@ -83,7 +85,7 @@ func TestCommandSequence(t *testing.T) {
 			}},
 		{"old generation checkpoint refused", func() Command {
 			return &CommitCheckpoint{JobID: "j1", Generation: gen() - 1, Checkpoint: Checkpoint{Digest: digestOf("d3"), Step: 1}}
-		}, ErrStaleGeneration, nil},
+		}, cluster.ErrStaleGeneration, nil},
 		{"w3 dies: wait", func() Command { return &RemoveWorkers{IDs: []string{"w3"}, Time: t0.Add(time.Minute)} }, nil,
 			func(t *testing.T) { want(t, "waiting", s.Job.WaitingSince, t0.Add(time.Minute)) }},
 		{"w4 returns", func() Command { return &RegisterWorker{ID: "w4", RingAddr: "a4", Time: t0} }, nil,
@@ -91,7 +93,7 @@ func TestCommandSequence(t *testing.T) {
 				want(t, "waiting", s.Job.WaitingSince.IsZero(), true)
 				want(t, "restore", BuildAssignment(s, "w4", &orderCache{}).GetRestore().GetDigest(), digestOf("d1"))
 			}},
-		{"wrong from-phase", func() Command { return &SetPhase{JobID: "j1", From: PhaseBaseline, To: PhaseDone} }, ErrWrongPhase, nil},
+		{"wrong from-phase", func() Command { return &SetPhase{JobID: "j1", From: PhaseBaseline, To: PhaseDone} }, client.ErrWrongPhase, nil},
 		{"fail", func() Command { return &SetPhase{JobID: "j1", From: PhasePretraining, To: PhaseFailed, Reason: "r"} }, nil,
 			func(t *testing.T) { want(t, "reason", s.Job.FailureReason, "r") }},
 		{"submit after the end", func() Command { return &SubmitJob{Job: Job{ID: "j2"}} }, nil, nil},
@@ -266,8 +268,8 @@ func TestSubmitRetryGetsRunningJob(t *testing.T) {
 	}
 	other := first
 	other.ID, other.ConfigSHA256 = "j2", "bb"
-	if _, err := (&SubmitJob{Job: other}).apply(s); !errors.Is(err, ErrJobRunning) {
-		t.Fatalf("submit of another configuration: %v, want ErrJobRunning", err)
+	if _, err := (&SubmitJob{Job: other}).apply(s); !errors.Is(err, client.ErrJobRunning) {
+		t.Fatalf("submit of another configuration: %v, want client.ErrJobRunning", err)
 	}
 	s.Job.Phase = PhaseDone
 	mustApply(t, s, &SubmitJob{Job: retry})

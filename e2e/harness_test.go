@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"log/slog"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"github.com/whorl-ml/whorl/coordinator"
+	"github.com/whorl-ml/whorl/coordinator/client"
 	"github.com/whorl-ml/whorl/experiment"
 	"github.com/whorl-ml/whorl/job"
 	pb "github.com/whorl-ml/whorl/proto/whorl/coordinator/v1"
@@ -78,7 +80,7 @@ func tinyJob(t testing.TB, dir string, epochs int) job.Config {
 
 // startCoordinators starts n coordinators in this process with the default
 // worker timings (heartbeat 1 s, lease 3 s).
-func startCoordinators(t testing.TB, n int) (*coordinator.LocalCluster, *coordinator.Client) {
+func startCoordinators(t testing.TB, n int) (*coordinator.LocalCluster, *client.Client) {
 	t.Helper()
 	base := coordinator.DefaultConfig()
 	base.Phases = &experiment.Runner{}
@@ -89,12 +91,12 @@ func startCoordinators(t testing.TB, n int) (*coordinator.LocalCluster, *coordin
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = lc.Close() })
-	client, err := coordinator.NewClient(coordinator.ClientConfig{Addrs: lc.Addrs(), Logger: logger("client")})
+	cl, err := dialClient(lc.Addrs(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = client.Close() })
-	return lc, client
+	t.Cleanup(func() { _ = cl.Close() })
+	return lc, cl
 }
 
 // workers runs in-process workers (real gRPC ring servers on loopback).
@@ -166,7 +168,7 @@ func (ws *workers) stopAll() {
 }
 
 // status returns the job status, failing the test on error.
-func status(t testing.TB, c *coordinator.Client) *pb.JobStatusResponse {
+func status(t testing.TB, c *client.Client) *pb.JobStatusResponse {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -197,17 +199,17 @@ func stepsDone(s *pb.JobStatusResponse) int {
 
 // phaseIs reports whether the job reached phase (or failed, which fails
 // t); every 30 s it logs where the job is.
-func phaseIs(t *testing.T, c *coordinator.Client, phase pb.Phase) func() bool {
+func phaseIs(t *testing.T, c *client.Client, phase pb.Phase) func() bool {
 	return phaseCheck(t, c, func(s *pb.JobStatusResponse) bool { return s.GetPhase() == phase })
 }
 
 // pastPretraining reports whether the job left pretraining (a failure fails
 // t); every 30 s it logs where the job is.
-func pastPretraining(t *testing.T, c *coordinator.Client) func() bool {
+func pastPretraining(t *testing.T, c *client.Client) func() bool {
 	return phaseCheck(t, c, func(s *pb.JobStatusResponse) bool { return s.GetPhase() > pb.Phase_PHASE_PRETRAINING })
 }
 
-func phaseCheck(t *testing.T, c *coordinator.Client, done func(*pb.JobStatusResponse) bool) func() bool {
+func phaseCheck(t *testing.T, c *client.Client, done func(*pb.JobStatusResponse) bool) func() bool {
 	last := time.Now()
 	return func() bool {
 		s := status(t, c)
@@ -223,11 +225,11 @@ func phaseCheck(t *testing.T, c *coordinator.Client, done func(*pb.JobStatusResp
 }
 
 // submit submits c and returns the job id.
-func submit(t *testing.T, client *coordinator.Client, c job.Config) string {
+func submit(t *testing.T, cl *client.Client, c job.Config) string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	id, err := client.SubmitJob(ctx, c.JSON())
+	id, err := cl.SubmitJob(ctx, c.JSON())
 	if err != nil {
 		t.Fatalf("submit: %v", err)
 	}
@@ -238,4 +240,12 @@ func submit(t *testing.T, client *coordinator.Client, c job.Config) string {
 func describe(s *pb.JobStatusResponse) string {
 	return fmt.Sprintf("phase %s epoch %d/%d step %d/%d generation %d workers %d", s.GetPhase().Label(), s.GetEpoch(),
 		s.GetTotalEpochs(), s.GetNextStep(), s.GetTotalSteps(), s.GetGeneration(), len(s.GetWorkers()))
+}
+
+// dialClient returns a coordinator client of addrs (mTLS with tlsCfg when
+// set) logging as "client".
+func dialClient(addrs []string, tlsCfg *tls.Config) (*client.Client, error) {
+	cfg := client.DefaultConfig()
+	cfg.Addrs, cfg.TLS, cfg.Logger = addrs, tlsCfg, logger("client")
+	return client.New(cfg)
 }

@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/whorl-ml/whorl/coordinator"
+	"github.com/whorl-ml/whorl/coordinator/client"
 	pb "github.com/whorl-ml/whorl/proto/whorl/coordinator/v1"
 )
 
@@ -148,7 +148,7 @@ func freeAddrs(t *testing.T, n int) []string {
 
 // coordinatorProcs starts three coordinator processes and returns their
 // gRPC addresses and a client.
-func coordinatorProcs(t *testing.T, p *procs) ([]string, *coordinator.Client) {
+func coordinatorProcs(t *testing.T, p *procs) ([]string, *client.Client) {
 	t.Helper()
 	raft, grpcs := freeAddrs(t, 3), freeAddrs(t, 3)
 	var peers []string
@@ -166,12 +166,12 @@ func coordinatorProcs(t *testing.T, p *procs) ([]string, *coordinator.Client) {
 			"--data-dir", filepath.Join(p.dir, id), "--peers", strings.Join(peers, ","),
 			"--out", filepath.Join(p.dir, "out-"+id))
 	}
-	client, err := coordinator.NewClient(coordinator.ClientConfig{Addrs: grpcs, Logger: logger("client")})
+	cl, err := dialClient(grpcs, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = client.Close() })
-	return grpcs, client
+	t.Cleanup(func() { _ = cl.Close() })
+	return grpcs, cl
 }
 
 // startWorkerProc starts a worker process.
@@ -181,7 +181,7 @@ func startWorkerProc(p *procs, id string, coords []string, dataDir string) {
 }
 
 // leaderName returns the process name of the raft leader.
-func leaderName(t *testing.T, c *coordinator.Client) string {
+func leaderName(t *testing.T, c *client.Client) string {
 	t.Helper()
 	s := status(t, c)
 	if s.GetLeaderId() == "" {
@@ -245,15 +245,15 @@ func TestProcessesSurviveKills(t *testing.T) {
 
 // killWorker kills -9 worker id and returns how long until the job
 // completed a step in a generation without it.
-func killWorker(t *testing.T, p *procs, client *coordinator.Client, id string) time.Duration {
+func killWorker(t *testing.T, p *procs, cl *client.Client, id string) time.Duration {
 	t.Helper()
-	before := status(t, client)
+	before := status(t, cl)
 	p.signal(id, syscall.SIGKILL)
 	killed := time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	for ctx.Err() == nil {
-		s := status(t, client)
+		s := status(t, cl)
 		if s.GetGeneration() > before.GetGeneration() && stepsDone(s) > stepsDone(before)+1 && len(s.GetWorkers()) == 2 {
 			t.Logf("worker %s killed at %s; now %s", id, describe(before), describe(s))
 			return time.Since(killed)

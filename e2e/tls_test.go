@@ -2,87 +2,20 @@ package e2e
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"io"
-	"math/big"
 	"net"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/whorl-ml/whorl/coordinator"
+	"github.com/whorl-ml/whorl/coordinator/client"
 	"github.com/whorl-ml/whorl/experiment"
+	"github.com/whorl-ml/whorl/internal/tlsfiles"
+	"github.com/whorl-ml/whorl/internal/tlsfiles/tlstest"
 	"github.com/whorl-ml/whorl/worker"
 )
-
-// pki writes a CA and one leaf certificate for 127.0.0.1 (server and client
-// use) signed by it into dir, and returns the file names.
-func pki(t *testing.T, dir, name string, ca *x509.Certificate, caKey *ecdsa.PrivateKey) (certFile, keyFile string) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: name},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		KeyUsage:    x509.KeyUsageDigitalSignature,
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
-		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, DNSNames: []string{"localhost"},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kb, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	certFile, keyFile = filepath.Join(dir, name+".pem"), filepath.Join(dir, name+"-key.pem")
-	writePEM(t, certFile, "CERTIFICATE", der)
-	writePEM(t, keyFile, "EC PRIVATE KEY", kb)
-	return certFile, keyFile
-}
-
-// newCA returns a self-signed CA written to dir/ca.pem.
-func newCA(t *testing.T, dir string) (*x509.Certificate, *ecdsa.PrivateKey, string) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "whorl test CA"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ca, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	file := filepath.Join(dir, "ca.pem")
-	writePEM(t, file, "CERTIFICATE", der)
-	return ca, key, file
-}
-
-func writePEM(t *testing.T, path, typ string, der []byte) {
-	t.Helper()
-	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-}
 
 // TestMutualTLSAndMetrics runs a coordinator and two workers with mutual
 // TLS on every connection (coordinator API, raft, ring) through pretraining,
@@ -91,16 +24,15 @@ func writePEM(t *testing.T, path, typ string, der []byte) {
 func TestMutualTLSAndMetrics(t *testing.T) {
 	dir := tinyDataDir(t, 3, 12)
 	certs := t.TempDir()
-	ca, caKey, caFile := newCA(t, certs)
-	lc, client := tlsCoordinator(t, certs, ca, caKey, caFile)
+	ca := tlstest.NewCA(t, "whorl test CA")
+	lc, client := tlsCoordinator(t, ca.Files(t, certs, "coordinator"))
 	metricsAddr := freeAddrs(t, 1)[0]
 	ringAddrs := freeAddrs(t, 2)
 	for i, id := range []string{"w0", "w1"} {
-		cert, key := pki(t, certs, id, ca, caKey)
 		cfg := worker.DefaultConfig()
 		cfg.ID, cfg.Coordinators, cfg.Listen, cfg.DataDir, cfg.Threads = id, lc.Addrs(), ringAddrs[i], dir, 1
 		cfg.AssignmentWait, cfg.Logger = 2*time.Second, logger(id)
-		cfg.TLS = worker.TLSConfig{CAFile: caFile, CertFile: cert, KeyFile: key}
+		cfg.TLS = ca.Files(t, certs, id)
 		if i == 0 {
 			cfg.MetricsAddr = metricsAddr
 		}
@@ -127,27 +59,26 @@ func TestMutualTLSAndMetrics(t *testing.T) {
 }
 
 // tlsCoordinator starts one coordinator with mutual TLS and a client of it.
-func tlsCoordinator(t *testing.T, certs string, ca *x509.Certificate, caKey *ecdsa.PrivateKey, caFile string) (*coordinator.LocalCluster, *coordinator.Client) {
+func tlsCoordinator(t *testing.T, files tlsfiles.Files) (*coordinator.LocalCluster, *client.Client) {
 	t.Helper()
-	ccert, ckey := pki(t, certs, "coordinator", ca, caKey)
 	base := coordinator.DefaultConfig()
 	base.Phases, base.Logger, base.AssignmentWait = &experiment.Runner{}, logger("coordinator"), 2*time.Second
-	base.TLS = coordinator.TLSFiles{Cert: ccert, Key: ckey, CA: caFile}
+	base.TLS = files
 	lc, err := coordinator.StartLocal(t.TempDir(), 1, base)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = lc.Close() })
-	_, clientTLS, err := coordinator.LoadTLS(base.TLS)
+	tc, err := tlsfiles.Load(base.TLS)
 	if err != nil {
 		t.Fatal(err)
 	}
-	client, err := coordinator.NewClient(coordinator.ClientConfig{Addrs: lc.Addrs(), TLS: clientTLS, Logger: logger("client")})
+	cl, err := dialClient(lc.Addrs(), tc.Client)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = client.Close() })
-	return lc, client
+	t.Cleanup(func() { _ = cl.Close() })
+	return lc, cl
 }
 
 // runWorker runs a worker until the test ends.

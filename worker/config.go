@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/whorl-ml/whorl/cluster"
+	"github.com/whorl-ml/whorl/internal/tlsfiles"
 	"github.com/whorl-ml/whorl/internal/validate"
 )
 
@@ -30,17 +31,9 @@ const (
 	DataCoordinator = "coordinator"
 )
 
-// TLSConfig names the PEM files of mutual TLS; all empty means plaintext.
-type TLSConfig struct {
-	// CAFile verifies the peers (coordinators and ring neighbours).
-	CAFile string
-	// CertFile and KeyFile are this worker's certificate, presented both as
-	// a server (ring service) and as a client.
-	CertFile, KeyFile string
-}
-
-// Enabled reports whether any TLS file is configured.
-func (c TLSConfig) Enabled() bool { return c.CAFile != "" || c.CertFile != "" || c.KeyFile != "" }
+// TLSFiles are the PEM files of mutual TLS (Cert, Key, CA); all empty
+// means plaintext.
+type TLSFiles = tlsfiles.Files
 
 // Config configures a worker.
 type Config struct {
@@ -79,7 +72,7 @@ type Config struct {
 	// MetricsAddr serves Prometheus metrics at /metrics ("": off).
 	MetricsAddr string
 	// TLS enables mutual TLS on every connection when configured.
-	TLS TLSConfig
+	TLS TLSFiles
 	// Threads is the number of compute goroutines of the model (0: all cores).
 	Threads int
 	// Logger receives structured logs (nil: slog.Default()).
@@ -128,8 +121,8 @@ func (c Config) Validate() error {
 	validate.InRange(p, "RingTimeout", c.RingTimeout, MinRing, MaxRing)
 	validate.OneOf(p, "RingTransport", c.RingTransport, cluster.Direct, cluster.InStream)
 	validate.InRange(p, "Threads", c.Threads, 0, MaxThreads)
-	if c.TLS.Enabled() && (c.TLS.CAFile == "" || c.TLS.CertFile == "" || c.TLS.KeyFile == "") {
-		p.Addf("TLS", "needs CAFile, CertFile and KeyFile together")
+	if err := c.TLS.Validate(); err != nil {
+		p.Wrap("TLS", err)
 	}
 	c.validateAddrs(p)
 	return p.Err()

@@ -24,7 +24,7 @@ func TestConfigValidate(t *testing.T) {
 		{"ring timeout", func(c *Config) { c.RingTimeout = time.Hour }, "RingTimeout"},
 		{"ring transport", func(c *Config) { c.RingTransport = 9 }, "RingTransport"},
 		{"threads", func(c *Config) { c.Threads = -1 }, "Threads"},
-		{"partial tls", func(c *Config) { c.TLS.CertFile = "a.pem" }, "TLS"},
+		{"partial tls", func(c *Config) { c.TLS.Cert = "a.pem" }, "TLS"},
 		{"bad listen", func(c *Config) { c.Listen = "" }, "Listen"},
 		{"bad metrics", func(c *Config) { c.MetricsAddr = "9090" }, "MetricsAddr"},
 		{"metrics off", func(c *Config) { c.MetricsAddr = "" }, ""},

@@ -2,39 +2,26 @@ package worker
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"time"
 
 	"google.golang.org/protobuf/types/known/durationpb"
 
-	"github.com/whorl-ml/whorl/coordinator"
+	"github.com/whorl-ml/whorl/coordinator/client"
 	pb "github.com/whorl-ml/whorl/proto/whorl/coordinator/v1"
 )
 
-// coordClient adapts coordinator.Client (which follows the raft leader) to
+// coordClient adapts client.Client (which follows the raft leader) to
 // the Coordinator and ImageFetcher interfaces.
 type coordClient struct {
-	c           *coordinator.Client
+	c           *client.Client
 	incarnation string        // unique to this process: a restart loses the weights
 	wait        time.Duration // long-poll bound of GetAssignment
-}
-
-// mapErr turns the coordinator's sentinels into the worker's.
-func mapErr(err error) error {
-	switch {
-	case errors.Is(err, coordinator.ErrUnknownWorker):
-		return fmt.Errorf("%w: %w", ErrUnknownWorker, err)
-	case errors.Is(err, coordinator.ErrStaleGeneration):
-		return fmt.Errorf("%w: %w", ErrStaleGeneration, err)
-	}
-	return err
 }
 
 func (c *coordClient) Register(ctx context.Context, id, ringAddr string) (Registration, error) {
 	r, err := c.c.RegisterWorker(ctx, &pb.RegisterWorkerRequest{WorkerId: id, RingAddr: ringAddr, Incarnation: c.incarnation})
 	if err != nil {
-		return Registration{}, mapErr(err)
+		return Registration{}, err
 	}
 	return Registration{Heartbeat: r.GetHeartbeatInterval().AsDuration(), Lease: r.GetLease().AsDuration(),
 		Generation: r.GetGeneration()}, nil
@@ -43,7 +30,7 @@ func (c *coordClient) Register(ctx context.Context, id, ringAddr string) (Regist
 func (c *coordClient) Heartbeat(ctx context.Context, hb HeartbeatInfo) (uint64, error) {
 	r, err := c.c.Heartbeat(ctx, hb.WorkerID, hb.Generation)
 	if err != nil {
-		return 0, mapErr(err)
+		return 0, err
 	}
 	return r.GetGeneration(), nil
 }
@@ -54,7 +41,7 @@ func (c *coordClient) GetAssignment(ctx context.Context, id string, known Known)
 	r, err := c.c.GetAssignment(ctx, &pb.GetAssignmentRequest{WorkerId: id, KnownGeneration: known.Generation,
 		KnownEpoch: uint32(known.Epoch), KnownPhase: known.Phase, Wait: durationpb.New(c.wait)})
 	if err != nil {
-		return Assignment{}, mapErr(err)
+		return Assignment{}, err
 	}
 	return assignmentFrom(r), nil
 }
@@ -83,7 +70,7 @@ func (c *coordClient) ReportProgress(ctx context.Context, p Progress) (uint64, e
 		Epoch: uint32(p.Epoch), Step: uint32(p.Step), Rank: int32(p.Rank), Loss: float32(p.Loss), Accuracy: float32(p.Accuracy),
 		Samples: uint32(p.Images), StepTime: durationpb.New(p.StepTime), AllreduceWait: durationpb.New(p.ReduceWait)})
 	if err != nil {
-		return 0, mapErr(err)
+		return 0, err
 	}
 	return r.GetGeneration(), nil
 }
@@ -92,19 +79,19 @@ func (c *coordClient) CommitCheckpoint(ctx context.Context, m CheckpointMeta, da
 	ck, err := c.c.CommitCheckpoint(ctx, &pb.CheckpointHeader{WorkerId: m.WorkerID, Generation: m.Generation,
 		Epoch: uint32(m.Position.Epoch), Step: uint32(m.Position.Step)}, data)
 	if err != nil {
-		return "", mapErr(err)
+		return "", err
 	}
 	return ck.GetDigest(), nil
 }
 
 func (c *coordClient) FetchCheckpoint(ctx context.Context, digest string) ([]byte, error) {
 	_, data, err := c.c.FetchCheckpoint(ctx, digest)
-	return data, mapErr(err)
+	return data, err
 }
 
 func (c *coordClient) Leave(ctx context.Context, id string) error {
 	_, err := c.c.Leave(ctx, id)
-	return mapErr(err)
+	return err
 }
 
 // FetchImages downloads the original bytes of images by id.

@@ -9,6 +9,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/whorl-ml/whorl/cluster"
+	"github.com/whorl-ml/whorl/coordinator/client"
 	pb "github.com/whorl-ml/whorl/proto/whorl/coordinator/v1"
 
 	"github.com/whorl-ml/whorl/job"
@@ -138,7 +140,7 @@ func (f *fakeCoord) Heartbeat(_ context.Context, hb HeartbeatInfo) (uint64, erro
 	f.expire()
 	m := f.workers[hb.WorkerID]
 	if m == nil {
-		return 0, ErrUnknownWorker
+		return 0, client.ErrUnknownWorker
 	}
 	m.lastHB = time.Now()
 	return f.gen, nil
@@ -159,7 +161,7 @@ func (f *fakeCoord) GetAssignment(ctx context.Context, id string, known Known) (
 		f.expire()
 		if f.workers[id] == nil {
 			f.mu.Unlock()
-			return Assignment{}, ErrUnknownWorker
+			return Assignment{}, client.ErrUnknownWorker
 		}
 		a := f.assignment(id)
 		ch := f.changed
@@ -209,7 +211,7 @@ func (f *fakeCoord) ReportProgress(_ context.Context, p Progress) (uint64, error
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if p.Generation != f.gen || p.Epoch != f.epoch || p.Step >= len(f.done) {
-		return f.gen, fmt.Errorf("%w: progress of generation %d epoch %d step %d", ErrStaleGeneration, p.Generation, p.Epoch, p.Step)
+		return f.gen, fmt.Errorf("%w: progress of generation %d epoch %d step %d", cluster.ErrStaleGeneration, p.Generation, p.Epoch, p.Step)
 	}
 	if f.done[p.Step] {
 		return f.gen, nil

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"time"
+
+	"github.com/whorl-ml/whorl/coordinator/client"
 )
 
 // register registers the worker, retrying until it succeeds or ctx is done
@@ -43,7 +45,7 @@ func (t *trainer) heartbeat(ctx context.Context, every time.Duration) error {
 		switch {
 		case ctx.Err() != nil:
 			return nil
-		case errors.Is(err, ErrUnknownWorker):
+		case errors.Is(err, client.ErrUnknownWorker):
 			t.log.Warn("lease lost; registering again")
 			if _, err := t.coord.Register(ctx, t.id, t.ringAddr); err != nil {
 				t.log.Warn("register again", "err", err)

@@ -8,32 +8,29 @@ import (
 	pb "github.com/whorl-ml/whorl/proto/whorl/coordinator/v1"
 )
 
-// Errors returned (wrapped) by this package; test with errors.Is.
+// Errors returned (wrapped) by this package; test with errors.Is. A
+// Coordinator answers with the coordinator's own sentinels
+// (client.ErrUnknownWorker: register again), and work aborted because the
+// ring generation moved on wraps cluster.ErrStaleGeneration, as the ring's
+// own errors do.
 var (
 	// ErrConfig marks an invalid Config.
 	ErrConfig = errors.New("invalid worker configuration")
-	// ErrUnknownWorker is returned by a Coordinator when it does not know the
-	// worker (its lease expired or the coordinator lost it): the worker
-	// registers again.
-	ErrUnknownWorker = errors.New("worker not registered")
 	// ErrManifest marks a local dataset whose manifest digest differs from
 	// the job's.
 	ErrManifest = errors.New("dataset manifest mismatch")
-	// ErrStaleGeneration marks work aborted because the ring generation moved
-	// on while it was in flight.
-	ErrStaleGeneration = errors.New("ring generation changed")
 )
 
 // Coordinator is what the training loop needs from the control plane. It is
-// implemented over gRPC by coordinatorClient (coordinator.Client follows the
-// raft leader) and by an in-memory fake in the tests.
+// implemented over gRPC by coordClient (client.Client follows the raft
+// leader) and by an in-memory fake in the tests.
 type Coordinator interface {
 	// Register announces the worker and the address its ring service
 	// listens on; it is idempotent for the same id.
 	Register(ctx context.Context, id, ringAddr string) (Registration, error)
 	// Heartbeat renews the worker's lease and returns the newest ring
 	// generation the coordinator knows (0 when there is none). It returns
-	// ErrUnknownWorker when the lease was lost.
+	// client.ErrUnknownWorker when the lease was lost.
 	Heartbeat(ctx context.Context, hb HeartbeatInfo) (generation uint64, err error)
 	// GetAssignment waits (bounded by the coordinator's long-poll timeout)
 	// until the generation, epoch or phase differ from known and returns

@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/whorl-ml/whorl/cluster"
+	"github.com/whorl-ml/whorl/coordinator/client"
 	pb "github.com/whorl-ml/whorl/proto/whorl/coordinator/v1"
 )
 
@@ -107,7 +109,7 @@ func (t *trainer) fetch(ctx context.Context, known Known) (a Assignment, ok bool
 	switch {
 	case ctx.Err() != nil:
 		return a, false
-	case errors.Is(err, ErrUnknownWorker):
+	case errors.Is(err, client.ErrUnknownWorker):
 		t.reRegister(ctx)
 		return a, false
 	case err != nil:
@@ -262,7 +264,7 @@ func (t *trainer) dropRing() {
 func (t *trainer) guard(ctx context.Context, a Assignment) (context.Context, context.CancelFunc) {
 	gen := a.Generation
 	gctx, cancel := context.WithCancelCause(ctx)
-	abort := func() { cancel(fmt.Errorf("%w: generation %d superseded", ErrStaleGeneration, gen)) }
+	abort := func() { cancel(fmt.Errorf("%w: generation %d superseded", cluster.ErrStaleGeneration, gen)) }
 	t.mu.Lock()
 	t.abort, t.abortG = abort, gen
 	t.mu.Unlock()

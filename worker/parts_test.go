@@ -7,7 +7,6 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/whorl-ml/whorl/coordinator"
 	"github.com/whorl-ml/whorl/job"
 	"github.com/whorl-ml/whorl/model"
 	pb "github.com/whorl-ml/whorl/proto/whorl/coordinator/v1"
@@ -30,24 +29,6 @@ func TestAssignmentFromWire(t *testing.T) {
 		Steps: []StepWork{{Step: 3, IDs: []int{5, 6}, Global: 4}, {Step: 4, IDs: []int{9}, Global: 3}}}
 	if fmt.Sprintf("%+v", a) != fmt.Sprintf("%+v", want) {
 		t.Errorf("assignmentFrom =\n%+v\nwant\n%+v", a, want)
-	}
-}
-
-func TestMapErr(t *testing.T) {
-	tests := []struct {
-		in   error
-		want error
-	}{
-		{fmt.Errorf("heartbeat: %w", coordinator.ErrUnknownWorker), ErrUnknownWorker},
-		{fmt.Errorf("progress: %w", coordinator.ErrStaleGeneration), ErrStaleGeneration},
-	}
-	for _, tt := range tests {
-		if got := mapErr(tt.in); !errors.Is(got, tt.want) || !errors.Is(got, errors.Unwrap(tt.in)) {
-			t.Errorf("mapErr(%v) = %v, want it to match %v and the original", tt.in, got, tt.want)
-		}
-	}
-	if other := errors.New("x"); mapErr(other) != other {
-		t.Error("mapErr changed an unrelated error")
 	}
 }
 

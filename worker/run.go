@@ -18,7 +18,8 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/whorl-ml/whorl/cluster"
-	"github.com/whorl-ml/whorl/coordinator"
+	"github.com/whorl-ml/whorl/coordinator/client"
+	"github.com/whorl-ml/whorl/internal/tlsfiles"
 )
 
 // ringJob names the ring collectives of this worker's service (the
@@ -42,12 +43,12 @@ func New(cfg Config) (*Worker, error) {
 // ring, deregisters within LeaveTimeout and stops its servers. It returns
 // nil after a graceful shutdown.
 func (w *Worker) Run(ctx context.Context) error {
-	serverTLS, clientTLS, err := w.loadTLS()
+	tc, err := tlsfiles.Load(w.cfg.TLS)
 	if err != nil {
-		return err
+		return fmt.Errorf("worker %s: %w: %w", w.cfg.ID, ErrConfig, err)
 	}
 	ccfg := cluster.DefaultConfig()
-	ccfg.Job, ccfg.TLS, ccfg.Transport = ringJob, ringTLS(serverTLS, clientTLS), w.cfg.RingTransport
+	ccfg.Job, ccfg.TLS, ccfg.Transport = ringJob, tc.Both, w.cfg.RingTransport
 	if w.cfg.RingTimeout > 0 {
 		ccfg.Timeout = w.cfg.RingTimeout
 	}
@@ -70,17 +71,19 @@ func (w *Worker) Run(ctx context.Context) error {
 		return err
 	}
 	defer stopMetrics()
-	return w.runClient(ctx, svc, lis.Addr().String(), clientTLS)
+	return w.runClient(ctx, svc, lis.Addr().String(), tc.Client)
 }
 
 // runClient trains with the real coordinator client and ring service.
 func (w *Worker) runClient(ctx context.Context, svc *cluster.Service, listenAddr string, clientTLS *tls.Config) error {
-	client, err := coordinator.NewClient(coordinator.ClientConfig{Addrs: w.cfg.Coordinators, TLS: clientTLS, Logger: w.log})
+	cfg := client.DefaultConfig()
+	cfg.Addrs, cfg.TLS, cfg.Logger = w.cfg.Coordinators, clientTLS, w.log
+	cl, err := client.New(cfg)
 	if err != nil {
 		return fmt.Errorf("worker %s: coordinator client: %w", w.cfg.ID, err)
 	}
-	defer client.Close()
-	cc := &coordClient{c: client, incarnation: incarnation(), wait: w.cfg.AssignmentWait}
+	defer cl.Close()
+	cc := &coordClient{c: cl, incarnation: incarnation(), wait: w.cfg.AssignmentWait}
 	advertise := w.cfg.Advertise
 	if advertise == "" {
 		advertise = listenAddr
@@ -133,29 +136,6 @@ func (w *Worker) serveMetrics() (func(), error) {
 		defer cancel()
 		_ = srv.Shutdown(ctx)
 	}, nil
-}
-
-// loadTLS loads the mTLS configurations (nil, nil when TLS is off).
-func (w *Worker) loadTLS() (server, client *tls.Config, err error) {
-	if !w.cfg.TLS.Enabled() {
-		return nil, nil, nil
-	}
-	server, client, err = coordinator.LoadTLS(coordinator.TLSFiles{Cert: w.cfg.TLS.CertFile, Key: w.cfg.TLS.KeyFile, CA: w.cfg.TLS.CAFile})
-	if err != nil {
-		return nil, nil, fmt.Errorf("worker %s: %w", w.cfg.ID, err)
-	}
-	return server, client, nil
-}
-
-// ringTLS is the ring's configuration: the worker's certificate, verifying
-// peers' servers (RootCAs) and clients (ClientCAs) against the CA.
-func ringTLS(server, client *tls.Config) *tls.Config {
-	if server == nil {
-		return nil
-	}
-	c := server.Clone()
-	c.RootCAs = client.RootCAs
-	return c
 }
 
 // incarnation is a random id of this worker process.

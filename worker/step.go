@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/whorl-ml/whorl/cluster"
 )
 
 // step trains one global step: local gradients (with synchronised batch
@@ -148,7 +150,7 @@ func (t *trainer) flush(ctx context.Context) {
 			g, err := t.coord.ReportProgress(ctx, p)
 			switch {
 			case err == nil || ctx.Err() != nil:
-			case errors.Is(err, ErrStaleGeneration):
+			case errors.Is(err, cluster.ErrStaleGeneration):
 				// The next generation's assignment re-reports it if needed.
 				t.log.Debug("report progress", "epoch", p.Epoch, "step", p.Step, "err", err)
 			default:

@@ -12,17 +12,18 @@ import (
 
 	"github.com/whorl-ml/whorl/coordinator"
 	"github.com/whorl-ml/whorl/experiment"
+	"github.com/whorl-ml/whorl/internal/tlsfiles"
 )
 
 func init() { register(newCoordinatorCmd, newSubmitCmd, newStatusCmd) }
 
 // coordinatorOptions are the flags of `whorl coordinator`.
 type coordinatorOptions struct {
-	cfg                 coordinator.Config
-	peers, logFormat    string
-	out                 string
-	tlsCert, tlsKey, ca string
-	snapshotThreshold   int
+	cfg               coordinator.Config
+	peers, logFormat  string
+	out               string
+	tls               tlsfiles.Files
+	snapshotThreshold int
 }
 
 func newCoordinatorCmd() *cobra.Command {
@@ -73,9 +74,7 @@ finetuning -> evaluating -> done, writing the report to --out.`,
 	FloatRange(f, &c.StragglerFactor, "straggler-factor", c.StragglerFactor, 1.05, 100, "name ranks slower than the median compute time by this factor")
 	IntRange(f, &o.snapshotThreshold, "snapshot-threshold", int(c.SnapshotThreshold), 16, 1<<20, "raft log entries between snapshots")
 	f.StringVar(&o.out, "out", "whorl-out", "folder of the job report, plots and manifest (written by the leader)")
-	f.StringVar(&o.tlsCert, "tls-cert", "", "PEM certificate for mTLS (with --tls-key and --tls-ca)")
-	f.StringVar(&o.tlsKey, "tls-key", "", "PEM private key for mTLS")
-	f.StringVar(&o.ca, "tls-ca", "", "PEM CA certificate that signs every whorl peer")
+	tlsFlags(f, &o.tls, "PEM certificate")
 	return cmd
 }
 
@@ -95,7 +94,7 @@ func runCoordinator(ctx context.Context, logw io.Writer, o coordinatorOptions) e
 	}
 	c.SnapshotThreshold = uint64(o.snapshotThreshold)
 	c.TrailingLogs = max(c.SnapshotThreshold/2, 8)
-	c.TLS = coordinator.TLSFiles{Cert: o.tlsCert, Key: o.tlsKey, CA: o.ca}
+	c.TLS = o.tls
 	c.Logger = coordLogger(logw, o.logFormat)
 	if err := os.MkdirAll(o.out, 0o755); err != nil {
 		return fmt.Errorf("create --out: %w", err)

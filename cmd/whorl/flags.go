@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/whorl-ml/whorl/cluster"
+	"github.com/whorl-ml/whorl/internal/tlsfiles"
 )
 
 // bounded is a flag value of an ordered type that accepts only values in
@@ -94,4 +95,12 @@ func (e *enum) Set(s string) error {
 func transportFlag(fs *pflag.FlagSet, p *string, name string) {
 	Enum(fs, p, name, cluster.Direct.String(), []string{cluster.Direct.String(), cluster.InStream.String()},
 		"how ring lanes carry chunks: direct TCP beside gRPC on the same port, or inside the gRPC stream")
+}
+
+// tlsFlags binds --tls-cert, --tls-key and --tls-ca to t; cert says what
+// the certificate is (e.g. "PEM client certificate").
+func tlsFlags(f *pflag.FlagSet, t *tlsfiles.Files, cert string) {
+	f.StringVar(&t.Cert, "tls-cert", "", cert+" for mTLS (with --tls-key and --tls-ca)")
+	f.StringVar(&t.Key, "tls-key", "", "PEM private key for mTLS")
+	f.StringVar(&t.CA, "tls-ca", "", "PEM CA certificate that signs every whorl peer")
 }

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/whorl-ml/whorl/coordinator"
+	"github.com/whorl-ml/whorl/coordinator/client"
 	"github.com/whorl-ml/whorl/experiment"
 	"github.com/whorl-ml/whorl/job"
 	pb "github.com/whorl-ml/whorl/proto/whorl/coordinator/v1"
@@ -105,19 +106,19 @@ func runOnCluster(ctx context.Context, w io.Writer, o runOptions, c job.Config, 
 		return experiment.Report{}, err
 	}
 	defer lc.stop()
-	client, err := coordinator.NewClient(coordinator.ClientConfig{Addrs: lc.coords.Addrs(), Logger: log})
+	cl, err := lc.coords.Client(log)
 	if err != nil {
 		return experiment.Report{}, err
 	}
-	defer client.Close()
-	jobID, err := submitOrResume(ctx, w, client, c, statErr == nil)
+	defer cl.Close()
+	jobID, err := submitOrResume(ctx, w, cl, c, statErr == nil)
 	if err != nil {
 		return experiment.Report{}, err
 	}
-	if err := follow(ctx, client, p); err != nil {
+	if err := follow(ctx, cl, p); err != nil {
 		return experiment.Report{}, err
 	}
-	res, err := client.FetchResults(ctx, jobID)
+	res, err := cl.FetchResults(ctx, jobID)
 	if err != nil {
 		return experiment.Report{}, fmt.Errorf("fetch the results of %s: %w", jobID, err)
 	}
@@ -135,10 +136,10 @@ func runOnCluster(ctx context.Context, w io.Writer, o runOptions, c job.Config, 
 // with the same --out, whose configuration runExperiment checked), else
 // submits c. Right after a restart the replicated state may not yet show
 // the old job; its submission is then refused as ErrJobRunning and retried.
-func submitOrResume(ctx context.Context, w io.Writer, client *coordinator.Client, c job.Config, resuming bool) (string, error) {
+func submitOrResume(ctx context.Context, w io.Writer, cl *client.Client, c job.Config, resuming bool) (string, error) {
 	deadline := time.Now().Add(30 * time.Second)
 	for attempt := 0; ; attempt++ {
-		st, err := client.JobStatus(ctx)
+		st, err := cl.JobStatus(ctx)
 		if resuming && (err != nil || st.GetJobId() == "") && time.Now().Before(deadline) {
 			// A restarted raft group shows its job once the leader has
 			// applied its log; wait for it rather than submit again.
@@ -152,12 +153,12 @@ func submitOrResume(ctx context.Context, w io.Writer, client *coordinator.Client
 				min(st.GetEpoch()+1, st.GetTotalEpochs()), st.GetTotalEpochs(), st.GetNextStep())
 			return st.GetJobId(), nil
 		}
-		id, err := client.SubmitJob(ctx, c.JSON())
+		id, err := cl.SubmitJob(ctx, c.JSON())
 		if err == nil {
 			fmt.Fprintf(w, "submitted job %s\n", id)
 			return id, nil
 		}
-		if !errors.Is(err, coordinator.ErrJobRunning) || attempt >= 40 {
+		if !errors.Is(err, client.ErrJobRunning) || attempt >= 40 {
 			return "", fmt.Errorf("submit the job: %w", err)
 		}
 		if err := sleepCtx(ctx, 250*time.Millisecond); err != nil {
@@ -178,7 +179,7 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 
 // follow polls the job status until it is done or failed, reporting
 // pretraining progress.
-func follow(ctx context.Context, client *coordinator.Client, p *progressPrinter) error {
+func follow(ctx context.Context, cl *client.Client, p *progressPrinter) error {
 	t := time.NewTicker(250 * time.Millisecond)
 	defer t.Stop()
 	tr := newPretrainTracker(p)
@@ -188,7 +189,7 @@ func follow(ctx context.Context, client *coordinator.Client, p *progressPrinter)
 			return ctx.Err()
 		case <-t.C:
 		}
-		st, err := client.JobStatus(ctx)
+		st, err := cl.JobStatus(ctx)
 		if err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()

@@ -13,38 +13,34 @@ import (
 	"github.com/spf13/pflag"
 	"sigs.k8s.io/yaml"
 
-	"github.com/whorl-ml/whorl/coordinator"
+	"github.com/whorl-ml/whorl/coordinator/client"
+	"github.com/whorl-ml/whorl/internal/tlsfiles"
 	"github.com/whorl-ml/whorl/job"
 )
 
 // coordClientOptions are the flags shared by the commands that call a
 // coordinator.
 type coordClientOptions struct {
-	addrs               string
-	timeout             time.Duration
-	tlsCert, tlsKey, ca string
+	addrs   string
+	timeout time.Duration
+	tls     tlsfiles.Files
 }
 
 func (o *coordClientOptions) flags(f *pflag.FlagSet) {
 	f.StringVar(&o.addrs, "coordinator", "127.0.0.1:7401", "coordinator gRPC address(es) HOST:PORT,...; any member works, the client follows the leader")
 	DurationRange(f, &o.timeout, "timeout", 30*time.Second, time.Second, time.Hour, "give up after this long (leader elections are retried)")
-	f.StringVar(&o.tlsCert, "tls-cert", "", "PEM client certificate for mTLS (with --tls-key and --tls-ca)")
-	f.StringVar(&o.tlsKey, "tls-key", "", "PEM private key for mTLS")
-	f.StringVar(&o.ca, "tls-ca", "", "PEM CA certificate of the coordinators")
+	tlsFlags(f, &o.tls, "PEM client certificate")
 }
 
 // dial returns a leader-following client.
-func (o *coordClientOptions) dial() (*coordinator.Client, error) {
-	cfg := coordinator.ClientConfig{Addrs: strings.Split(o.addrs, ","), RetryTimeout: o.timeout}
-	files := coordinator.TLSFiles{Cert: o.tlsCert, Key: o.tlsKey, CA: o.ca}
-	if files.Enabled() {
-		_, client, err := coordinator.LoadTLS(files)
-		if err != nil {
-			return nil, err
-		}
-		cfg.TLS = client
+func (o *coordClientOptions) dial() (*client.Client, error) {
+	tc, err := tlsfiles.Load(o.tls)
+	if err != nil {
+		return nil, err
 	}
-	return coordinator.NewClient(cfg)
+	cfg := client.DefaultConfig()
+	cfg.Addrs, cfg.RetryTimeout, cfg.TLS = strings.Split(o.addrs, ","), o.timeout, tc.Client
+	return client.New(cfg)
 }
 
 // submitOptions are the flags of `whorl submit`.
@@ -160,7 +156,7 @@ func runSubmit(ctx context.Context, w io.Writer, o submitOptions) error {
 }
 
 // followJob prints progress until the job ends, then its results.
-func followJob(ctx context.Context, w io.Writer, cl *coordinator.Client, id string, every time.Duration) error {
+func followJob(ctx context.Context, w io.Writer, cl *client.Client, id string, every time.Duration) error {
 	last := ""
 	for {
 		st, err := cl.JobStatus(ctx)

@@ -72,9 +72,7 @@ the coordinator, so the worker needs no volume.`,
 	DurationRange(f, &c.LeaveTimeout, "leave-timeout", c.LeaveTimeout, worker.MinLeave, worker.MaxLeave, "bound of the graceful leave on SIGTERM")
 	IntRange(f, &c.Threads, "threads", 0, 0, worker.MaxThreads, "compute goroutines (0 = all cores)")
 	f.StringVar(&c.MetricsAddr, "metrics-addr", "", `Prometheus /metrics address HOST:PORT ("" = off)`)
-	f.StringVar(&c.TLS.CertFile, "tls-cert", "", "PEM certificate for mTLS (with --tls-key and --tls-ca)")
-	f.StringVar(&c.TLS.KeyFile, "tls-key", "", "PEM private key for mTLS")
-	f.StringVar(&c.TLS.CAFile, "tls-ca", "", "PEM CA certificate that signs every whorl peer")
+	tlsFlags(f, &c.TLS, "PEM certificate")
 	Enum(f, &o.logFormat, "log-format", "text", []string{"text", "json"}, "log format")
 	Enum(f, &o.logLevel, "log-level", "info", []string{"debug", "info", "warn", "error"}, "log level")
 	return cmd

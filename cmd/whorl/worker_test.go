@@ -22,7 +22,7 @@ func TestWorkerCommandRejectsBadInput(t *testing.T) {
 		{[]string{"--heartbeat", "1ms"}, "accepted range is 50ms..1m0s"},
 		{[]string{"--leave-timeout", "1h"}, "accepted range is 100ms..5m0s"},
 		{[]string{"--threads", "-1"}, "accepted range is 0..1024"},
-		{[]string{"--tls-cert", "c.pem"}, "TLS needs CAFile, CertFile and KeyFile together"},
+		{[]string{"--tls-cert", "c.pem"}, "TLS needs the certificate, key and CA files together"},
 		{[]string{"--id", ""}, "ID must not be empty"},
 	}
 	for _, tt := range tests {

@@ -3,7 +3,6 @@ package netns
 import (
 	"context"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"os"
@@ -16,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/whorl-ml/whorl/coordinator"
+	"github.com/whorl-ml/whorl/coordinator/client"
 	pb "github.com/whorl-ml/whorl/proto/whorl/coordinator/v1"
 )
 
@@ -68,7 +67,7 @@ type cluster struct {
 	workers []*node
 	// clients[i] starts at coordinator i; the driver's calls go through
 	// call, which moves to the next one when an attempt fails.
-	clients []*coordinator.Client
+	clients []*client.Client
 	grpcs   []string
 	mu      sync.Mutex
 	cur     int
@@ -176,10 +175,11 @@ func (c *cluster) dialClients(grpcs []string) {
 }
 
 // newClient returns a client that starts at coordinator i.
-func (c *cluster) newClient(i int) *coordinator.Client {
+func (c *cluster) newClient(i int) *client.Client {
 	rotated := append(append([]string{}, c.grpcs[i:]...), c.grpcs[:i]...)
-	cl, err := coordinator.NewClient(coordinator.ClientConfig{Addrs: rotated,
-		RetryTimeout: 10 * time.Second, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	cfg := client.DefaultConfig()
+	cfg.Addrs, cfg.RetryTimeout, cfg.Logger = rotated, 10*time.Second, slog.New(slog.DiscardHandler)
+	cl, err := client.New(cfg)
 	if err != nil {
 		c.t.Fatal(err)
 	}
@@ -202,7 +202,7 @@ const attempt = 2 * time.Second
 
 // call runs f on the leader, moving to a client that starts at the next
 // coordinator after each failed attempt, until f succeeds or ctx ends.
-func (c *cluster) call(ctx context.Context, f func(context.Context, *coordinator.Client) error) error {
+func (c *cluster) call(ctx context.Context, f func(context.Context, *client.Client) error) error {
 	for {
 		c.mu.Lock()
 		cl := c.clients[c.cur]
@@ -235,7 +235,7 @@ func (c *cluster) status(timeout time.Duration) (*pb.JobStatusResponse, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	var st *pb.JobStatusResponse
-	err := c.call(ctx, func(ctx context.Context, cl *coordinator.Client) (err error) {
+	err := c.call(ctx, func(ctx context.Context, cl *client.Client) (err error) {
 		st, err = cl.JobStatus(ctx)
 		return err
 	})

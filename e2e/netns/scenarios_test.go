@@ -15,7 +15,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
-	"github.com/whorl-ml/whorl/coordinator"
+	"github.com/whorl-ml/whorl/coordinator/client"
 	"github.com/whorl-ml/whorl/experiment"
 	"github.com/whorl-ml/whorl/job"
 	pb "github.com/whorl-ml/whorl/proto/whorl/coordinator/v1"
@@ -112,7 +112,7 @@ func runFault(t *testing.T, f fault) {
 	r, stop := c.record(ctx, 100*time.Millisecond)
 	defer stop()
 	var id string
-	err := c.call(ctx, func(ctx context.Context, cl *coordinator.Client) (err error) {
+	err := c.call(ctx, func(ctx context.Context, cl *client.Client) (err error) {
 		id, err = cl.SubmitJob(ctx, job.JSON())
 		return err
 	})
@@ -179,7 +179,7 @@ func (c *cluster) finish(ctx context.Context, t *testing.T, id string, r *record
 	t.Helper()
 	for {
 		var res *pb.FetchResultsResponse
-		err := c.call(ctx, func(ctx context.Context, cl *coordinator.Client) (err error) {
+		err := c.call(ctx, func(ctx context.Context, cl *client.Client) (err error) {
 			res, err = cl.FetchResults(ctx, id)
 			return err
 		})

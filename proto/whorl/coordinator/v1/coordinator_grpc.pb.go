@@ -14,7 +14,7 @@
 // UNAVAILABLE and a google.rpc.ErrorInfo detail with reason "NOT_LEADER",
 // domain "whorl.coordinator.v1" and metadata "leader_id" and "leader_addr"
 // (the leader's gRPC address, empty while no leader is known); the Go client
-// (coordinator.Client) follows it.
+// (coordinator/client.Client) follows it.
 
 package coordinatorv1
 

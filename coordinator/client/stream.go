@@ -1,4 +1,4 @@
-package coordinator
+package client
 
 import (
 	"context"
@@ -43,9 +43,9 @@ func (c *Client) upload(a *attempt, h *pb.CheckpointHeader, data []byte) (*pb.Co
 		_, rerr := stream.CloseAndRecv()
 		return nil, errors.Join(err, rerr)
 	}
-	for off := 0; off < len(data); off += blobChunk {
+	for off := 0; off < len(data); off += ChunkSize {
 		a.expect(c.cfg.AttemptTimeout)
-		chunk := data[off:min(off+blobChunk, len(data))]
+		chunk := data[off:min(off+ChunkSize, len(data))]
 		if err := stream.Send(&pb.CommitCheckpointRequest{Msg: &pb.CommitCheckpointRequest_Chunk{Chunk: chunk}}); err != nil {
 			break // the status comes with CloseAndRecv
 		}

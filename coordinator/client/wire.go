@@ -1,4 +1,4 @@
-package coordinator
+package client
 
 import (
 	"context"
@@ -7,13 +7,15 @@ import (
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+
+	"github.com/whorl-ml/whorl/cluster"
 )
 
 // errorDomain is the google.rpc.ErrorInfo domain of coordinator errors.
 const errorDomain = "whorl.coordinator.v1"
 
 // wireErrors maps each sentinel to its gRPC code and ErrorInfo reason, in
-// both directions (statusError on the server, fromStatus in Client).
+// both directions (Status on the server, FromStatus in Client).
 var wireErrors = []struct {
 	err    error
 	code   codes.Code
@@ -29,17 +31,18 @@ var wireErrors = []struct {
 	{ErrJobRunning, codes.AlreadyExists, "JOB_RUNNING"},
 	{ErrBadJob, codes.InvalidArgument, "BAD_JOB"},
 	{ErrBadCheckpoint, codes.InvalidArgument, "BAD_CHECKPOINT"},
-	{ErrConfig, codes.InvalidArgument, "BAD_CONFIG"},
-	{ErrStaleGeneration, codes.FailedPrecondition, "STALE_GENERATION"},
+	{ErrBadRequest, codes.InvalidArgument, "BAD_REQUEST"},
+	{cluster.ErrStaleGeneration, codes.FailedPrecondition, "STALE_GENERATION"},
 	{ErrWrongPhase, codes.FailedPrecondition, "WRONG_PHASE"},
 	{ErrBadStep, codes.FailedPrecondition, "BAD_STEP"},
 	{ErrNoImages, codes.FailedPrecondition, "NO_IMAGES"},
 }
 
-// statusError is the one function that maps the coordinator's errors to
-// gRPC statuses: the sentinel's code plus an ErrorInfo naming it (and, for
-// a follower, the leader's id and address).
-func statusError(err error) error {
+// Status is the one function that maps a coordinator's errors to gRPC
+// statuses: the sentinel's code plus an ErrorInfo naming it (and, for a
+// follower, the leader's id and address). Every coordinator handler
+// returns its error through it.
+func Status(err error) error {
 	if err == nil {
 		return nil
 	}
@@ -80,9 +83,9 @@ func isOurs(err error) bool {
 	return false
 }
 
-// fromStatus turns a gRPC error from a coordinator back into an error that
+// FromStatus turns a gRPC error from a coordinator back into an error that
 // wraps the sentinel it was made from (a *NotLeaderError for NOT_LEADER).
-func fromStatus(err error) error {
+func FromStatus(err error) error {
 	st, ok := status.FromError(err)
 	if !ok || err == nil {
 		return err

@@ -1,4 +1,4 @@
-package coordinator
+package client
 
 import (
 	"context"
@@ -74,7 +74,7 @@ func (c *Client) do(ctx context.Context, op string, bound time.Duration, fn func
 
 // try runs one attempt of fn at addr.
 func (c *Client) try(ctx context.Context, addr string, bound time.Duration, fn func(*attempt) error) error {
-	conn, err := c.pool.get(addr)
+	conn, err := c.pool.Get(addr)
 	if err != nil {
 		return fmt.Errorf("%w: %w", errDial, err)
 	}
@@ -90,7 +90,7 @@ func (c *Client) try(ctx context.Context, addr string, bound time.Duration, fn f
 		case <-actx.Done():
 		}
 	}()
-	err = fromStatus(fn(&attempt{ctx: actx, conn: conn, timer: timer}))
+	err = FromStatus(fn(&attempt{ctx: actx, conn: conn, timer: timer}))
 	if cause := context.Cause(actx); err != nil && ctx.Err() == nil && (cause == errAttemptTimeout || cause == errAddrDown) {
 		return fmt.Errorf("%w after %v: %w", cause, bound, err)
 	}

@@ -1,4 +1,4 @@
-package coordinator
+package client
 
 import (
 	"context"
@@ -11,36 +11,68 @@ import (
 
 	"google.golang.org/grpc"
 
+	"github.com/whorl-ml/whorl/internal/validate"
 	pb "github.com/whorl-ml/whorl/proto/whorl/coordinator/v1"
 )
 
-// ClientConfig configures a Client.
-type ClientConfig struct {
+// Config configures a Client; start from DefaultConfig.
+type Config struct {
 	// Addrs are coordinator gRPC addresses; any one is enough, the client
 	// learns the leader's from the followers' answers.
 	Addrs []string
 	// TLS is the client-side mTLS configuration (nil: plaintext); see
-	// LoadTLS.
+	// internal/tlsfiles.
 	TLS *tls.Config
 	// RetryTimeout bounds one call with its retries (leader elections,
-	// restarts), or ctx's deadline when that is earlier. Default 30 s.
+	// restarts), or ctx's deadline when that is earlier.
 	RetryTimeout time.Duration
 	// AttemptTimeout bounds one attempt of a unary call at one coordinator
 	// and, for a streaming call, the wait for the stream to open and for
 	// each message to be sent or received. A coordinator that is cut off
 	// (packets dropped, not refused) costs one attempt, then the client
-	// tries the next address. Default 1 s, well under the 3 s worker lease.
+	// tries the next address. Keep it well under the worker lease (3 s by
+	// default).
 	AttemptTimeout time.Duration
 	// LongPollMargin is added to a long poll's window (GetAssignment's
 	// Wait, or the coordinators' 10 s default cap when unset) to bound its
-	// attempt. Default 2 s.
+	// attempt.
 	LongPollMargin time.Duration
 	// CommitTimeout bounds the wait for CommitCheckpoint's answer once the
 	// upload is sent: the leader stores the blob, copies it to a quorum and
-	// commits it through raft. Default 15 s.
+	// commits it through raft.
 	CommitTimeout time.Duration
 	// Logger receives retry notes (slog.Default when nil).
 	Logger *slog.Logger
+}
+
+// DefaultConfig returns the defaults: 30 s per call with its retries, 1 s
+// per attempt, a 2 s long-poll margin and 15 s for a checkpoint commit. Addrs
+// must be set.
+func DefaultConfig() Config {
+	return Config{RetryTimeout: 30 * time.Second, AttemptTimeout: DefaultAttemptTimeout,
+		LongPollMargin: 2 * time.Second, CommitTimeout: 15 * time.Second}
+}
+
+// DefaultAttemptTimeout is DefaultConfig's AttemptTimeout.
+const DefaultAttemptTimeout = time.Second
+
+// Validate returns every problem of c (errors.Is(err, ErrConfig)), each
+// naming the field and its bound.
+func (c Config) Validate() error {
+	p := validate.New(ErrConfig, "")
+	if len(c.Addrs) == 0 {
+		p.Addf("Addrs", "needs at least one coordinator address")
+	}
+	for i, a := range c.Addrs {
+		if a == "" {
+			p.Addf(fmt.Sprintf("Addrs[%d]", i), "is empty")
+		}
+	}
+	validate.InRange(p, "AttemptTimeout", c.AttemptTimeout, time.Millisecond, time.Hour)
+	validate.InRange(p, "RetryTimeout", c.RetryTimeout, max(c.AttemptTimeout, time.Millisecond), 24*time.Hour)
+	validate.InRange(p, "LongPollMargin", c.LongPollMargin, time.Millisecond, time.Hour)
+	validate.InRange(p, "CommitTimeout", c.CommitTimeout, time.Millisecond, time.Hour)
+	return p.Err()
 }
 
 // Client calls the coordinator service and follows the raft leader: a
@@ -54,8 +86,8 @@ type ClientConfig struct {
 // sentinels (errors.Is works across the wire). A Client is safe for
 // concurrent use.
 type Client struct {
-	cfg  ClientConfig
-	pool *connPool
+	cfg  Config
+	pool *Conns
 	log  *slog.Logger
 
 	mu        sync.Mutex
@@ -65,43 +97,32 @@ type Client struct {
 	downCh    map[string]chan struct{} // closed when the address is marked down
 }
 
-// DefaultAttemptTimeout is ClientConfig.AttemptTimeout's default.
-const DefaultAttemptTimeout = time.Second
-
 // defaultLongPoll is the coordinators' default cap of a GetAssignment long
-// poll (Config.AssignmentWait), used to bound a request without a Wait.
+// poll (coordinator.Config.AssignmentWait), used to bound a request without a Wait.
 const defaultLongPoll = 10 * time.Second
 
-// Dial returns a plaintext Client for the given addresses.
-func Dial(addrs ...string) (*Client, error) { return NewClient(ClientConfig{Addrs: addrs}) }
+// Dial returns a plaintext Client with the default configuration.
+func Dial(addrs ...string) (*Client, error) {
+	cfg := DefaultConfig()
+	cfg.Addrs = addrs
+	return New(cfg)
+}
 
-// NewClient returns a Client; it connects lazily.
-func NewClient(cfg ClientConfig) (*Client, error) {
-	if len(cfg.Addrs) == 0 {
-		return nil, fmt.Errorf("%w: coordinator client needs at least one address", ErrConfig)
-	}
-	if cfg.RetryTimeout <= 0 {
-		cfg.RetryTimeout = 30 * time.Second
-	}
-	if cfg.AttemptTimeout <= 0 {
-		cfg.AttemptTimeout = DefaultAttemptTimeout
-	}
-	if cfg.LongPollMargin <= 0 {
-		cfg.LongPollMargin = 2 * time.Second
-	}
-	if cfg.CommitTimeout <= 0 {
-		cfg.CommitTimeout = 15 * time.Second
+// New returns a Client after validating cfg; it connects lazily.
+func New(cfg Config) (*Client, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("coordinator client: %w", err)
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	return &Client{cfg: cfg, pool: newConnPool(cfg.TLS), log: cfg.Logger, addrs: slices.Clone(cfg.Addrs),
+	return &Client{cfg: cfg, pool: NewConns(cfg.TLS), log: cfg.Logger, addrs: slices.Clone(cfg.Addrs),
 		downUntil: map[string]time.Time{}, downCh: map[string]chan struct{}{}}, nil
 }
 
 // Close closes the connections.
 func (c *Client) Close() error {
-	c.pool.close()
+	c.pool.Close()
 	return nil
 }
 

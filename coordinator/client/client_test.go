@@ -1,11 +1,13 @@
-package coordinator
+package client
 
 import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"log/slog"
 	"net"
+	"os"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -14,6 +16,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/protobuf/types/known/durationpb"
 
+	"github.com/whorl-ml/whorl/cluster"
 	pb "github.com/whorl-ml/whorl/proto/whorl/coordinator/v1"
 )
 
@@ -42,16 +45,16 @@ func (f *fakeCoord) check(ctx context.Context) error {
 	f.calls.Add(1)
 	if f.stall.Add(-1) >= 0 {
 		<-ctx.Done()
-		return statusError(ctx.Err())
+		return Status(ctx.Err())
 	}
 	switch f.role {
 	case roleBlocked:
 		<-ctx.Done()
-		return statusError(ctx.Err())
+		return Status(ctx.Err())
 	case roleFollower:
-		return statusError(&NotLeaderError{LeaderID: "leader", LeaderAddr: f.hint})
+		return Status(&NotLeaderError{LeaderID: "leader", LeaderAddr: f.hint})
 	}
-	return statusError(f.appErr)
+	return Status(f.appErr)
 }
 
 func (f *fakeCoord) JobStatus(ctx context.Context, _ *pb.JobStatusRequest) (*pb.JobStatusResponse, error) {
@@ -152,7 +155,7 @@ const testAttempt = 300 * time.Millisecond
 // newTestClient returns a client over addrs with short bounds.
 func newTestClient(t *testing.T, addrs ...string) *Client {
 	t.Helper()
-	c, err := NewClient(ClientConfig{Addrs: addrs, AttemptTimeout: testAttempt, LongPollMargin: 200 * time.Millisecond,
+	c, err := New(Config{Addrs: addrs, AttemptTimeout: testAttempt, LongPollMargin: 200 * time.Millisecond,
 		CommitTimeout: 5 * time.Second, RetryTimeout: 20 * time.Second, Logger: testLogger()})
 	if err != nil {
 		t.Fatal(err)
@@ -334,11 +337,11 @@ func TestClientLongPollBound(t *testing.T) {
 // sentinel; the caller's deadline bounds a call at unreachable addresses.
 func TestClientErrors(t *testing.T) {
 	t.Run("application error", func(t *testing.T) {
-		f := &fakeCoord{role: roleLeader, appErr: ErrStaleGeneration}
+		f := &fakeCoord{role: roleLeader, appErr: cluster.ErrStaleGeneration}
 		c := newTestClient(t, serveFake(t, f), serveFake(t, &fakeCoord{role: roleLeader}))
 		_, err := c.JobStatus(context.Background())
-		if !errors.Is(err, ErrStaleGeneration) {
-			t.Fatalf("err %v, want ErrStaleGeneration", err)
+		if !errors.Is(err, cluster.ErrStaleGeneration) {
+			t.Fatalf("err %v, want cluster.ErrStaleGeneration", err)
 		}
 		if n := f.calls.Load(); n != 1 {
 			t.Errorf("%d calls, want 1 (no retry of an application error)", n)
@@ -357,4 +360,12 @@ func TestClientErrors(t *testing.T) {
 			t.Errorf("call took %v, caller's deadline 1.2 s", took)
 		}
 	})
+}
+
+// testLogger discards the client's retry notes unless WHORL_TEST_LOG is set.
+func testLogger() *slog.Logger {
+	if os.Getenv("WHORL_TEST_LOG") != "" {
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	return slog.New(slog.DiscardHandler)
 }
