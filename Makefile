@@ -61,11 +61,12 @@ check-generate: ## fail when the committed generated code differs from what buf 
 	  echo "generated code is up to date"; \
 	fi
 
-lint: check-generate ## gofmt, go vet and buf lint
+lint: check-generate ## gofmt, go vet, buf lint and the import-graph rules (internal/importgraph)
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	  if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet $(PKGS)
 	@if [ -n "$(PROTOS)" ]; then $(GO) tool buf lint; fi
+	$(GO) test -count=1 ./internal/importgraph
 
 e2e: build ## multi-process and fault tests (root and network namespaces for the multi-host suite)
 	$(GO) test -race -timeout 30m -count=1 ./e2e/...

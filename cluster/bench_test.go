@@ -64,7 +64,7 @@ func benchReduce(b *testing.B, n, bytes int, cfg func() Config) {
 	b.ResetTimer()
 	cpu0 := cpuTime()
 	for i := 0; i < b.N; i++ {
-		for r, err := range reduceAll(rings, uint64(i), bufs, Sum) {
+		for r, err := range reduceAll(rings, uint64(i), bufs) {
 			if err != nil {
 				b.Fatalf("rank %d: %v", r, err)
 			}

@@ -31,8 +31,8 @@ func init() { encoding.RegisterCodecV2(chunkCodec{}) }
 // received one. Every other message is handled by the protobuf codec.
 type chunkCodec struct{}
 
-// outChunk is a TransferRequest whose data field is src encoded with the
-// header's encoding. When release is set, Marshal may send src without
+// outChunk is a TransferRequest whose data field is src as little-endian
+// float32 (wireEncoding, whatever the header says). When release is set, Marshal may send src without
 // copying it (and then sets zeroCopy): gRPC calls release.Put once it no
 // longer reads src.
 type outChunk struct {
@@ -95,8 +95,7 @@ func (chunkCodec) Marshal(v any) (mem.BufferSlice, error) {
 		return protoCodec().Marshal(v)
 	}
 	opts := proto.MarshalOptions{}
-	enc := m.hdr.GetEncoding()
-	plen := len(m.src) * bytesPerValue(enc)
+	plen := len(m.src) * valueBytes
 	hlen := opts.Size(m.hdr)
 	pad := 0
 	if plen > 0 {
@@ -106,8 +105,7 @@ func (chunkCodec) Marshal(v any) (mem.BufferSlice, error) {
 		pad = (4 - pre%4) % 4
 		hlen = pre - grpcPrefix + pad
 	}
-	m.zeroCopy = m.release != nil && littleEndian && enc == ringv1.Encoding_ENCODING_FLOAT32 &&
-		!mem.IsBelowBufferPoolingThreshold(plen)
+	m.zeroCopy = m.release != nil && littleEndian && !mem.IsBelowBufferPoolingThreshold(plen)
 	total := hlen
 	if !m.zeroCopy {
 		total += plen
@@ -127,7 +125,7 @@ func (chunkCodec) Marshal(v any) (mem.BufferSlice, error) {
 	}
 	*buf = (*buf)[:total]
 	if !m.zeroCopy {
-		encodeValues((*buf)[len(b):], m.src, enc)
+		encodeF32((*buf)[len(b):], m.src)
 		return mem.BufferSlice{mem.NewBuffer(buf, bufPool)}, nil
 	}
 	payload := f32Bytes(m.src)
@@ -223,21 +221,4 @@ func (m *inChunk) parse(b []byte) ([]byte, error) {
 		return nil, fmt.Errorf("%w: %w", errBadChunk, err)
 	}
 	return data, nil
-}
-
-// bytesPerValue is the wire size of one value in encoding e.
-func bytesPerValue(e ringv1.Encoding) int {
-	if e == ringv1.Encoding_ENCODING_BFLOAT16 {
-		return 2
-	}
-	return 4
-}
-
-// encodeValues writes src into dst in encoding e.
-func encodeValues(dst []byte, src []float32, e ringv1.Encoding) {
-	if e == ringv1.Encoding_ENCODING_BFLOAT16 {
-		encodeBF16(dst, src)
-		return
-	}
-	encodeF32(dst, src)
 }

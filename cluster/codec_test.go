@@ -1,7 +1,6 @@
 package cluster
 
 import (
-	"math"
 	"testing"
 
 	"google.golang.org/grpc/mem"
@@ -20,57 +19,32 @@ func marshalChunk(t testing.TB, hdr *ringv1.TransferRequest, src []float32) []by
 }
 
 // TestCodecSplitsAnywhere: the receiver sums a chunk correctly however the
-// transport splits its bytes into buffers, even inside a value, for both
-// encodings.
+// transport splits its bytes into buffers, even inside a value.
 func TestCodecSplitsAnywhere(t *testing.T) {
 	src := []float32{1.5, -2.25, 3e-3, 4e9, 5, -6, 7.125}
-	for _, enc := range []ringv1.Encoding{ringv1.Encoding_ENCODING_FLOAT32, ringv1.Encoding_ENCODING_BFLOAT16} {
-		hdr := &ringv1.TransferRequest{Job: "j", Generation: 3, Sequence: 2, Encoding: enc}
-		wire := marshalChunk(t, hdr, src)
-		for cut1 := 1; cut1 < len(wire); cut1++ {
-			for _, cut2 := range []int{cut1, min(cut1+3, len(wire)), len(wire)} {
-				parts := mem.BufferSlice{mem.SliceBuffer(wire[:cut1]), mem.SliceBuffer(wire[cut1:cut2]), mem.SliceBuffer(wire[cut2:])}
-				var m inChunk
-				if err := (chunkCodec{}).Unmarshal(parts, &m); err != nil {
-					t.Fatalf("%v cut %d/%d: %v", enc, cut1, cut2, err)
-				}
-				if m.hdr.GetGeneration() != 3 || m.hdr.GetSequence() != 2 || m.hdr.GetJob() != "j" {
-					t.Fatalf("%v cut %d/%d: header %v", enc, cut1, cut2, &m.hdr)
-				}
-				dst := make([]float32, len(src))
-				for i := range dst {
-					dst[i] = 1
-				}
-				applyRuns(dst, &m, enc, true)
-				m.release()
-				for i, v := range src {
-					want := v + 1
-					if enc == ringv1.Encoding_ENCODING_BFLOAT16 {
-						want = bf16ToF32(f32ToBF16(v)) + 1
-					}
-					if dst[i] != want {
-						t.Fatalf("%v cut %d/%d: value %d = %v, want %v", enc, cut1, cut2, i, dst[i], want)
-					}
+	hdr := &ringv1.TransferRequest{Job: "j", Generation: 3, Sequence: 2, Encoding: wireEncoding}
+	wire := marshalChunk(t, hdr, src)
+	for cut1 := 1; cut1 < len(wire); cut1++ {
+		for _, cut2 := range []int{cut1, min(cut1+3, len(wire)), len(wire)} {
+			parts := mem.BufferSlice{mem.SliceBuffer(wire[:cut1]), mem.SliceBuffer(wire[cut1:cut2]), mem.SliceBuffer(wire[cut2:])}
+			var m inChunk
+			if err := (chunkCodec{}).Unmarshal(parts, &m); err != nil {
+				t.Fatalf("cut %d/%d: %v", cut1, cut2, err)
+			}
+			if m.hdr.GetGeneration() != 3 || m.hdr.GetSequence() != 2 || m.hdr.GetJob() != "j" {
+				t.Fatalf("cut %d/%d: header %v", cut1, cut2, &m.hdr)
+			}
+			dst := make([]float32, len(src))
+			for i := range dst {
+				dst[i] = 1
+			}
+			applyRuns(dst, &m, true)
+			m.release()
+			for i, v := range src {
+				if dst[i] != v+1 {
+					t.Fatalf("cut %d/%d: value %d = %v, want %v", cut1, cut2, i, dst[i], v+1)
 				}
 			}
-		}
-	}
-}
-
-func TestBF16Rounding(t *testing.T) {
-	for _, tc := range []struct {
-		in   uint32
-		want uint16
-	}{
-		{0x3f800000, 0x3f80}, // 1
-		{0x3f808000, 0x3f80}, // tie, even stays
-		{0x3f818000, 0x3f82}, // tie, odd rounds up
-		{0x3f80c000, 0x3f81}, // above half
-		{0x7f800000, 0x7f80}, // +Inf
-		{0x7fc00001, 0x7fc0}, // NaN stays NaN
-	} {
-		if got := f32ToBF16(float32frombits(tc.in)); got != tc.want {
-			t.Errorf("bf16(%#x) = %#x, want %#x", tc.in, got, tc.want)
 		}
 	}
 }
@@ -78,7 +52,7 @@ func TestBF16Rounding(t *testing.T) {
 // FuzzChunkParse: arbitrary bytes from the network never panic the decoder,
 // and whatever it accepts has a data field inside the message.
 func FuzzChunkParse(f *testing.F) {
-	f.Add(marshalChunk(f, &ringv1.TransferRequest{Job: "j", Sequence: 1, Encoding: ringv1.Encoding_ENCODING_FLOAT32}, []float32{1, 2}))
+	f.Add(marshalChunk(f, &ringv1.TransferRequest{Job: "j", Sequence: 1, Encoding: wireEncoding}, []float32{1, 2}))
 	f.Add([]byte{0x7a, 0xff, 0xff, 0xff, 0x0f})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var m inChunk
@@ -133,5 +107,3 @@ func checkPlan(t *testing.T, n, length, lanes int) {
 		}
 	}
 }
-
-func float32frombits(u uint32) float32 { return math.Float32frombits(u) }

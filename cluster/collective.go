@@ -8,8 +8,6 @@ import (
 	"sync/atomic"
 
 	"golang.org/x/sync/errgroup"
-
-	ringv1 "github.com/whorl-ml/whorl/proto/whorl/ring/v1"
 )
 
 // collective is one all-reduce queued on a ring.
@@ -18,15 +16,14 @@ type collective struct {
 	seq  uint64
 	step uint64
 	buf  []float32
-	op   Op
 	err  error
 	done chan struct{}
 }
 
 // submit queues an all-reduce of buf, numbering it with the ring's next
 // sequence number; it fails at once when the ring stopped.
-func (r *Ring) submit(ctx context.Context, step uint64, buf []float32, op Op) *collective {
-	c := &collective{ctx: ctx, step: step, buf: buf, op: op, done: make(chan struct{})}
+func (r *Ring) submit(ctx context.Context, step uint64, buf []float32) *collective {
+	c := &collective{ctx: ctx, step: step, buf: buf, done: make(chan struct{})}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.err != nil || ctx.Err() != nil {
@@ -134,12 +131,6 @@ func (r *Ring) run(c *collective) error {
 			return err
 		}
 	}
-	if c.op == Mean && r.n > 1 {
-		inv := float32(r.n)
-		for i := range c.buf {
-			c.buf[i] /= inv
-		}
-	}
 	return nil
 }
 
@@ -151,7 +142,6 @@ type exchange struct {
 	r          *Ring
 	c          *collective
 	p          plan
-	enc        ringv1.Encoding
 	queues     []chan task
 	seen       []bool        // received, by t*maxPieces+k
 	sent       []atomic.Bool // sent and released by gRPC, by t*maxPieces+k
@@ -165,10 +155,7 @@ type exchange struct {
 
 func newExchange(r *Ring, c *collective) *exchange {
 	p := newPlan(r.n, r.rank, len(c.buf), r.cfg.chunkElems(), r.cfg.Streams)
-	x := &exchange{r: r, c: c, p: p, enc: ringv1.Encoding_ENCODING_FLOAT32, maxP: p.maxPieces()}
-	if r.cfg.Compression == BF16 {
-		x.enc = ringv1.Encoding_ENCODING_BFLOAT16
-	}
+	x := &exchange{r: r, c: c, p: p, maxP: p.maxPieces()}
 	for _, n := range p.sendPerLane() {
 		x.queues = append(x.queues, make(chan task, n))
 	}
@@ -218,7 +205,7 @@ var errSendFailed = errors.New("a sender failed")
 func (x *exchange) sendLoop(ctx context.Context, l int) error {
 	r := x.r
 	hdr := r.header(l)
-	hdr.Sequence, hdr.Step, hdr.Length, hdr.Encoding = x.c.seq, x.c.step, uint64(len(x.c.buf)), x.enc
+	hdr.Sequence, hdr.Step, hdr.Length, hdr.Encoding = x.c.seq, x.c.step, uint64(len(x.c.buf)), wireEncoding
 	for tk := range x.queues[l] {
 		lo, hi := x.p.piece(x.p.sendSeg(tk.t), tk.k)
 		hdr.RingStep, hdr.Piece = uint32(tk.t), uint32(tk.k)

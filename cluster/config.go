@@ -8,40 +8,6 @@ import (
 	"github.com/whorl-ml/whorl/internal/validate"
 )
 
-// Op is the reduction an all-reduce applies.
-type Op int
-
-const (
-	// Sum leaves the element-wise sum of all members' buffers.
-	Sum Op = iota
-	// Mean leaves the element-wise sum divided by the number of members.
-	Mean
-)
-
-// String names the operation.
-func (o Op) String() string {
-	switch o {
-	case Sum:
-		return "sum"
-	case Mean:
-		return "mean"
-	}
-	return fmt.Sprintf("Op(%d)", int(o))
-}
-
-// Compression is the encoding of chunk values on the wire.
-type Compression int
-
-const (
-	// NoCompression sends float32 values: results are exact float32 sums.
-	NoCompression Compression = iota
-	// BF16 sends bfloat16 values (half the bytes). Every partial sum is
-	// rounded to bfloat16 (relative error 2^-8) before it is sent, so the
-	// result is within N*2^-8*sum(|x_i|) of the exact sum; it is still
-	// bit-identical on every member.
-	BF16
-)
-
 // Transport is how a lane carries its chunks.
 type Transport int
 
@@ -105,8 +71,6 @@ type Config struct {
 	// Streams is the number of gRPC streams (lanes), each on its own
 	// connection, that carry one link of the ring.
 	Streams int
-	// Compression is the encoding of values on the wire.
-	Compression Compression
 	// Transport is how the lanes this Service opens carry their chunks.
 	Transport Transport
 	// TLS, when set, enables mutual TLS on the server (ServerOptions) and
@@ -139,7 +103,6 @@ func (c Config) Validate() error {
 	}
 	validate.InRange(p, "ChunkBytes", c.ChunkBytes, MinChunkBytes, MaxChunkBytes)
 	validate.InRange(p, "Streams", c.Streams, 1, MaxStreams)
-	validate.OneOf(p, "Compression", c.Compression, NoCompression, BF16)
 	validate.OneOf(p, "Transport", c.Transport, Direct, InStream)
 	c.validateTLS(p)
 	return p.Err()
@@ -161,13 +124,5 @@ func (c Config) validateTLS(p *validate.Problems) {
 	}
 }
 
-// valueBytes is the wire size of one value.
-func (c Config) valueBytes() int {
-	if c.Compression == BF16 {
-		return 2
-	}
-	return 4
-}
-
 // chunkElems is the number of values of the largest piece.
-func (c Config) chunkElems() int { return c.ChunkBytes / c.valueBytes() }
+func (c Config) chunkElems() int { return c.ChunkBytes / valueBytes }

@@ -60,7 +60,7 @@ func TestTransportsGiveIdenticalSums(t *testing.T) {
 			}
 			for step, length := range []int{1, 4099, 1<<18 + 3} {
 				in := randomInputs(uint64(length), 3, length)
-				checkReduce(t, rings, uint64(step), clone(in), ringOrderSum(in, false), Sum)
+				checkReduce(t, rings, uint64(step), clone(in), ringOrderSum(in))
 			}
 		})
 	}
@@ -78,7 +78,7 @@ func TestMixedTransportsInOneRing(t *testing.T) {
 		t.Fatalf("lane kinds %v, want direct, in-stream, direct", kinds)
 	}
 	in := randomInputs(5, 3, 10_007)
-	checkReduce(t, rings, 1, clone(in), ringOrderSum(in, false), Sum)
+	checkReduce(t, rings, 1, clone(in), ringOrderSum(in))
 }
 
 // dialTCP opens a TCP connection to addr, closed at the end of t.
@@ -115,7 +115,7 @@ func TestDirectRefusesPeersWithoutCertificates(t *testing.T) {
 		t.Fatalf("lane kinds %v: mutual TLS members should use direct lanes", k)
 	}
 	in := randomInputs(9, 2, 30_001)
-	checkReduce(t, rings, 1, clone(in), ringOrderSum(in, false), Sum)
+	checkReduce(t, rings, 1, clone(in), ringOrderSum(in))
 	rogueCfg := tlsConfig(t, rogue, ca).TLS
 	rogueCert := rogueCfg.Certificates[0]
 	// Present it even though the server asks for certificates of its CA.
@@ -147,7 +147,7 @@ func TestSilentConnectionDelaysNoOne(t *testing.T) {
 	start := time.Now()
 	rings := joinAll(t, nodes, 1)
 	in := randomInputs(1, 2, 1000)
-	checkReduce(t, rings, 1, clone(in), ringOrderSum(in, false), Sum)
+	checkReduce(t, rings, 1, clone(in), ringOrderSum(in))
 	if took := time.Since(start); took > cfg.Timeout/2 {
 		t.Fatalf("join and reduce took %v behind a silent connection", took)
 	}
@@ -174,44 +174,37 @@ func frame(t testing.TB, hdr *ringv1.TransferRequest, values []float32) []byte {
 	return <-got
 }
 
-// TestFramesRoundTrip: frames of float32 and bfloat16 chunks read back
-// into the same header and values; a connection closed between frames is
-// io.EOF, inside one an error.
+// TestFramesRoundTrip: frames read back into the same header and values;
+// a connection closed between frames is io.EOF, inside one an error.
 func TestFramesRoundTrip(t *testing.T) {
 	vals := []float32{1, -2.5, 3e-3, 65504, -0}
-	for _, enc := range []ringv1.Encoding{ringv1.Encoding_ENCODING_FLOAT32, ringv1.Encoding_ENCODING_BFLOAT16} {
-		hdr := &ringv1.TransferRequest{Job: "j", Generation: 3, Sequence: 9, Step: 4, Length: 5, Piece: 2, Encoding: enc}
-		b := frame(t, hdr, vals)
-		b = append(b, b...) // two frames
-		r := newFrameReader(bytes.NewReader(b), MaxChunkBytes)
-		for range 2 {
-			var m inChunk
-			if err := r.read(&m); err != nil {
-				t.Fatalf("%v: %v", enc, err)
-			}
-			got := make([]float32, len(vals))
-			applyRuns(got, &m, enc, false)
-			m.release()
-			want := append([]float32(nil), vals...)
-			if enc == ringv1.Encoding_ENCODING_BFLOAT16 {
-				roundBF16(want)
-			}
-			if m.hdr.GetSequence() != 9 || m.hdr.GetPiece() != 2 || !sameBitsF32(got, want) {
-				t.Fatalf("%v: header %v values %v, want %v", enc, &m.hdr, got, want)
-			}
-		}
+	hdr := &ringv1.TransferRequest{Job: "j", Generation: 3, Sequence: 9, Step: 4, Length: 5, Piece: 2, Encoding: wireEncoding}
+	b := frame(t, hdr, vals)
+	b = append(b, b...) // two frames
+	r := newFrameReader(bytes.NewReader(b), MaxChunkBytes)
+	for range 2 {
 		var m inChunk
-		if err := r.read(&m); !errors.Is(err, io.EOF) {
-			t.Fatalf("%v: after the last frame: %v, want io.EOF", enc, err)
-		}
-		cut := newFrameReader(bytes.NewReader(b[:len(b)-3]), MaxChunkBytes) // inside the second frame
-		if err := cut.read(&m); err != nil {
+		if err := r.read(&m); err != nil {
 			t.Fatal(err)
 		}
+		got := make([]float32, len(vals))
+		applyRuns(got, &m, false)
 		m.release()
-		if err := cut.read(&m); !errors.Is(err, io.ErrUnexpectedEOF) {
-			t.Fatalf("%v: frame cut short: %v, want io.ErrUnexpectedEOF", enc, err)
+		if m.hdr.GetSequence() != 9 || m.hdr.GetPiece() != 2 || !sameBitsF32(got, vals) {
+			t.Fatalf("header %v values %v, want %v", &m.hdr, got, vals)
 		}
+	}
+	var m inChunk
+	if err := r.read(&m); !errors.Is(err, io.EOF) {
+		t.Fatalf("after the last frame: %v, want io.EOF", err)
+	}
+	cut := newFrameReader(bytes.NewReader(b[:len(b)-3]), MaxChunkBytes) // inside the second frame
+	if err := cut.read(&m); err != nil {
+		t.Fatal(err)
+	}
+	m.release()
+	if err := cut.read(&m); !errors.Is(err, io.ErrUnexpectedEOF) {
+		t.Fatalf("frame cut short: %v, want io.ErrUnexpectedEOF", err)
 	}
 }
 

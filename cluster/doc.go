@@ -5,10 +5,9 @@
 // Service.ServerOptions to grpc.NewServer and serving on
 // Service.Listener(lis)) and, for every ring generation the
 // coordinator announces, joins the ring with Service.NewRing. The Ring then
-// reduces buffers in place: AllReduce / AllReduceSum for one buffer (the
-// latter satisfies model.Reducer, used by synchronised BatchNorm), or
-// Start/Add/Wait to hand gradient buckets to the ring while backward is still
-// running, as PyTorch DDP does.
+// sums buffers in place, one collective at a time: AllReduce, or
+// AllReduceSum, which satisfies model.Reducer (synchronised BatchNorm) and
+// sums the worker's gradients after backward.
 //
 // # Algorithm
 //
@@ -45,8 +44,10 @@
 // buffers. Either way every chunk carries job, generation, sender,
 // collective sequence number and training step; the receiver rejects, and
 // never sums, anything that does not match the collective it is running,
-// and the stream's end is the lane's end. All members must use the same
-// ChunkBytes, Streams and Compression (a mismatch is rejected).
+// and the stream's end is the lane's end. Values always travel as
+// little-endian float32 (ENCODING_FLOAT32; a chunk in another encoding is
+// rejected). All members must use the same ChunkBytes and Streams (a
+// mismatch is rejected).
 //
 // A collective never returns while gRPC may still read its buffer: on
 // success it waits for the release of every piece, on failure it closes

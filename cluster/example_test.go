@@ -44,7 +44,7 @@ func Example() {
 				panic(err)
 			}
 			defer ring.Close()
-			if err := ring.AllReduce(context.Background(), 0, grads[rank], cluster.Sum); err != nil {
+			if err := ring.AllReduce(context.Background(), 0, grads[rank]); err != nil {
 				panic(err)
 			}
 		})

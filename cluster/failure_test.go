@@ -59,7 +59,7 @@ func testPeerFailure(t *testing.T, tr Transport) {
 			closeAll(rings)
 			rebuilt := joinAll(t, survivors, 2)
 			again := [][]float32{clone(in)[0], clone(in)[1], clone(in)[3]}
-			checkReduce(t, rebuilt, step, again, ringOrderSum([][]float32{in[0], in[1], in[3]}, false), Sum)
+			checkReduce(t, rebuilt, step, again, ringOrderSum([][]float32{in[0], in[1], in[3]}))
 			closeAll(rebuilt)
 			for _, n := range nodes {
 				n.gs.Stop()
@@ -80,7 +80,7 @@ func survivorsReduce(rings []*Ring, victim int, step uint64, bufs [][]float32) (
 		}
 		wg.Go(func() {
 			start := time.Now()
-			errs[i] = r.AllReduce(context.Background(), step, bufs[i], Sum)
+			errs[i] = r.AllReduce(context.Background(), step, bufs[i])
 			took[i] = time.Since(start)
 		})
 	}
@@ -110,7 +110,7 @@ func TestBrokenRingRefusesFurtherCollectives(t *testing.T) {
 	cfg.Timeout = 300 * time.Millisecond
 	nodes := startNodes(t, 2, cfg)
 	rings := joinAll(t, nodes, 1)
-	if err := rings[0].AllReduce(context.Background(), 1, make([]float32, 10), Sum); !errors.Is(err, ErrTimeout) {
+	if err := rings[0].AllReduce(context.Background(), 1, make([]float32, 10)); !errors.Is(err, ErrTimeout) {
 		t.Fatalf("lonely AllReduce: %v, want ErrTimeout", err)
 	}
 	start := time.Now()
@@ -136,13 +136,13 @@ func testCloseLeavesCleanly(t *testing.T, tr Transport) {
 	nodes := startNodes(t, 3, cfg)
 	rings := joinAll(t, nodes, 1)
 	in := randomInputs(5, 3, 20_000)
-	want := ringOrderSum(in, false)
+	want := ringOrderSum(in)
 	bufs := clone(in)
 	errs := make([]error, 3)
 	var wg sync.WaitGroup
 	for i, r := range rings {
 		wg.Go(func() {
-			errs[i] = r.AllReduce(context.Background(), 1, bufs[i], Sum)
+			errs[i] = r.AllReduce(context.Background(), 1, bufs[i])
 			if i == 1 {
 				_ = r.Close()
 			}
@@ -160,7 +160,7 @@ func testCloseLeavesCleanly(t *testing.T, tr Transport) {
 	start := time.Now()
 	var wg2 sync.WaitGroup
 	for _, i := range []int{0, 2} {
-		wg2.Go(func() { errs[i] = rings[i].AllReduce(context.Background(), 2, bufs[i], Sum) })
+		wg2.Go(func() { errs[i] = rings[i].AllReduce(context.Background(), 2, bufs[i]) })
 	}
 	wg2.Wait()
 	for _, i := range []int{0, 2} {

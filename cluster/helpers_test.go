@@ -116,9 +116,8 @@ func clone(in [][]float32) [][]float32 {
 }
 
 // ringOrderSum is the serial sum in the ring's order: segment c is summed
-// starting at member c (see plan), with bf16 rounding of every partial sum
-// that goes on the wire when bf16 is set.
-func ringOrderSum(in [][]float32, bf16 bool) []float32 {
+// starting at member c (see plan).
+func ringOrderSum(in [][]float32) []float32 {
 	n := len(in)
 	length := len(in[0])
 	out := make([]float32, length)
@@ -128,13 +127,7 @@ func ringOrderSum(in [][]float32, bf16 bool) []float32 {
 		for i := lo; i < hi; i++ {
 			acc := in[c][i]
 			for j := 1; j < n; j++ {
-				if bf16 {
-					acc = bf16ToF32(f32ToBF16(acc))
-				}
 				acc = in[(c+j)%n][i] + acc
-			}
-			if bf16 && n > 1 {
-				acc = bf16ToF32(f32ToBF16(acc))
 			}
 			out[i] = acc
 		}
@@ -144,14 +137,14 @@ func ringOrderSum(in [][]float32, bf16 bool) []float32 {
 
 // reduceAll runs AllReduce on every ring concurrently and returns each
 // member's error.
-func reduceAll(rings []*Ring, step uint64, bufs [][]float32, op Op) []error {
+func reduceAll(rings []*Ring, step uint64, bufs [][]float32) []error {
 	errs := make([]error, len(rings))
 	var wg sync.WaitGroup
 	for i, r := range rings {
 		wg.Go(func() {
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 			defer cancel()
-			errs[i] = r.AllReduce(ctx, step, bufs[i], op)
+			errs[i] = r.AllReduce(ctx, step, bufs[i])
 		})
 	}
 	wg.Wait()

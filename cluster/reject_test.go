@@ -88,7 +88,8 @@ func fakeLane(t *testing.T, addr string, hello *ringv1.TransferRequest, direct b
 
 // TestRejectsForeignChunks plays rank 0 of a two-member ring by hand
 // against a real rank 1: a correct chunk is summed, while a chunk from
-// another collective, step, generation, job, sender, buffer length, or a
+// another collective, step, generation, job, sender, buffer length, in an
+// encoding other than float32 (bfloat16 is no longer accepted), or a
 // repeated one fails the collective with ErrRejected and is never summed,
 // whether the chunks come in the stream or on a direct connection.
 func TestRejectsForeignChunks(t *testing.T) {
@@ -115,6 +116,7 @@ func testRejectsForeignChunks(t *testing.T, direct bool) {
 		{name: "other job", mutate: func(h *ringv1.TransferRequest) { h.Job = "intruder" }},
 		{name: "other sender", mutate: func(h *ringv1.TransferRequest) { h.FromRank = 1 }},
 		{name: "other length", mutate: func(h *ringv1.TransferRequest) { h.Length = 9 }},
+		{name: "bfloat16", mutate: func(h *ringv1.TransferRequest) { h.Encoding = ringv1.Encoding_ENCODING_BFLOAT16 }},
 		{name: "other position", mutate: func(h *ringv1.TransferRequest) { h.Piece = 1 }},
 		{name: "repeated", repeat: true},
 	} {
@@ -143,9 +145,9 @@ func checkFakeCollective(t *testing.T, ring *Ring, send func(*outChunk) error,
 	final := []float32{-1, -2, -3, -4}
 	buf := append([]float32(nil), mine...)
 	done := make(chan error, 1)
-	go func() { done <- ring.AllReduce(context.Background(), 5, buf, Sum) }()
+	go func() { done <- ring.AllReduce(context.Background(), 5, buf) }()
 	chunk := proto.Clone(hdr).(*ringv1.TransferRequest)
-	chunk.Sequence, chunk.Step, chunk.Length, chunk.Encoding = 1, 5, 8, ringv1.Encoding_ENCODING_FLOAT32
+	chunk.Sequence, chunk.Step, chunk.Length, chunk.Encoding = 1, 5, 8, wireEncoding
 	if mutate != nil {
 		mutate(chunk)
 	}

@@ -136,8 +136,8 @@ type inItem struct {
 // the next member and returns when that member has accepted them (it may
 // join up to Config.Timeout later than this one). gen must be newer than
 // every generation this service joined before (a generation whose join
-// failed may be joined again). All members must use the same ChunkBytes,
-// Streams and Compression; a mismatch is detected and rejected.
+// failed may be joined again). All members must use the same ChunkBytes
+// and Streams; a mismatch is detected and rejected.
 func (s *Service) NewRing(ctx context.Context, gen uint64, members []string, rank int) (*Ring, error) {
 	if err := checkMembers(members, rank); err != nil {
 		return nil, fmt.Errorf("join ring generation %d: %w", gen, err)

@@ -34,7 +34,7 @@ func TestMutualTLS(t *testing.T) {
 	nodes := []*node{startNode(t, tlsConfig(t, ca, ca)), startNode(t, tlsConfig(t, ca, ca))}
 	rings := joinAll(t, nodes, 1)
 	in := randomInputs(9, 2, 3001)
-	checkReduce(t, rings, 1, clone(in), ringOrderSum(in, false), Sum)
+	checkReduce(t, rings, 1, clone(in), ringOrderSum(in))
 
 	// The intruder trusts the cluster's CA but holds a rogue certificate.
 	intruder := startNode(t, tlsConfig(t, rogue, ca))

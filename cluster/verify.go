@@ -2,7 +2,7 @@ package cluster
 
 // RingOrderSum is the serial element-wise sum of bufs (one per member, in
 // ring order, equal lengths) computed in exactly the order a ring of
-// len(bufs) members sums them (no compression): a correct AllReduce leaves
+// len(bufs) members sums them: a correct AllReduce leaves
 // this result, bit for bit, on every member.
 func RingOrderSum(bufs [][]float32) []float32 {
 	n := len(bufs)

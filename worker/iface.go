@@ -63,6 +63,10 @@ type Ring interface {
 	// SetStep stamps the following collectives with a training step (for
 	// the ring's error messages and its checks).
 	SetStep(step uint64)
+	// DirectLanes is the number of lanes to the next member that carry
+	// chunks on direct TCP connections (0 when all fell back to the gRPC
+	// stream, or for a ring without such lanes); logged when a ring forms.
+	DirectLanes() int
 	// Close releases the ring's connections; in-flight calls fail.
 	Close() error
 }

@@ -235,12 +235,9 @@ func (t *trainer) ensureRing(ctx context.Context, a Assignment) error {
 	t.met.generation.Set(float64(a.Generation))
 	t.met.generationChanges.Inc()
 	t.met.rank.Set(float64(a.Rank))
-	attrs := []any{"generation", a.Generation, "rank", a.Rank, "members", len(a.Members),
-		"root", root, "epoch", t.pos.Epoch, "step", t.pos.Step, "took", time.Since(start)}
-	if d, ok := ring.(interface{ DirectLanes() int }); ok { // cluster.Ring: did the lanes fall back to gRPC?
-		attrs = append(attrs, "direct_lanes", d.DirectLanes())
-	}
-	t.log.Info("ring formed", attrs...)
+	t.log.Info("ring formed", "generation", a.Generation, "rank", a.Rank, "members", len(a.Members),
+		"root", root, "epoch", t.pos.Epoch, "step", t.pos.Step, "took", time.Since(start),
+		"direct_lanes", ring.DirectLanes()) // 0: the lanes fell back to the gRPC stream
 	return nil
 }
 

@@ -108,6 +108,9 @@ func (h *hub) breakRing() { h.once.Do(func() { close(h.broken) }) }
 
 func (r *memRing) SetStep(uint64) {}
 
+// DirectLanes is 0: an in-memory ring has no TCP lanes.
+func (r *memRing) DirectLanes() int { return 0 }
+
 func (r *memRing) Close() error {
 	r.h.breakRing()
 	return nil

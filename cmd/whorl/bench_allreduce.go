@@ -280,7 +280,7 @@ func startLocalRing(ctx context.Context, o allreduceOpts) ([]*localMember, []flo
 func reduceMembers(ctx context.Context, members []*localMember, step uint64) error {
 	g, gctx := errgroup.WithContext(ctx)
 	for _, m := range members {
-		g.Go(func() error { return m.ring.AllReduce(gctx, step, m.buf, cluster.Sum) })
+		g.Go(func() error { return m.ring.AllReduce(gctx, step, m.buf) })
 	}
 	return g.Wait()
 }
@@ -680,7 +680,7 @@ func timeWorker(ctx context.Context, m *localMember, o allreduceOpts, want []flo
 	baseline func() (time.Duration, error)) (workerReport, error) {
 	var rep workerReport
 	for it := range o.warmup {
-		if err := m.ring.AllReduce(ctx, uint64(it), m.buf, cluster.Sum); err != nil {
+		if err := m.ring.AllReduce(ctx, uint64(it), m.buf); err != nil {
 			return rep, err
 		}
 		if it == 0 {
@@ -689,11 +689,11 @@ func timeWorker(ctx context.Context, m *localMember, o allreduceOpts, want []flo
 	}
 	barrier := []float32{1}
 	for it := range o.iters {
-		if err := m.ring.AllReduce(ctx, 0, barrier, cluster.Sum); err != nil {
+		if err := m.ring.AllReduce(ctx, 0, barrier); err != nil {
 			return rep, fmt.Errorf("barrier: %w", err)
 		}
 		start := time.Now()
-		if err := m.ring.AllReduce(ctx, uint64(o.warmup+it), m.buf, cluster.Sum); err != nil {
+		if err := m.ring.AllReduce(ctx, uint64(o.warmup+it), m.buf); err != nil {
 			return rep, err
 		}
 		rep.Seconds += time.Since(start).Seconds()

@@ -1,0 +1,68 @@
+package importgraph
+
+// Module is the import path of this module; rule patterns are full paths.
+const Module = "github.com/whorl-ml/whorl"
+
+// WorkerViaClient switches on the rule that the worker imports the
+// coordinator's client package only, never the coordinator itself. It is off
+// while the worker still imports coordinator; TestImportGraph fails once the
+// rule passes, so it is switched on the moment it can be.
+const WorkerViaClient = false
+
+// Rule forbids packages matching From (minus Exempt) to depend, directly or
+// transitively and excluding test-only imports, on any package matching a
+// Forbid pattern. A pattern ending in "/..." matches that path and every
+// package below it; any other pattern matches exactly one import path.
+type Rule struct {
+	From   string
+	Exempt []string
+	Forbid []string
+	// Why is the reason, printed with every violation.
+	Why string
+	// Pending marks a rule that does not pass yet; Check still evaluates it
+	// but TestImportGraph only requires it to keep failing until switched on.
+	Pending bool
+}
+
+// m is the full import path of pattern p of this module.
+func m(p string) string { return Module + "/" + p }
+
+// External patterns shared by several rules.
+const (
+	grpc    = "google.golang.org/grpc/..."
+	netHTTP = "net/http/..."
+	raft    = "github.com/hashicorp/raft/..."
+)
+
+// noNetworking is what model and shard must not link.
+var noNetworking = []string{grpc, netHTTP, raft,
+	m("cluster/..."), m("coordinator/..."), m("worker/..."), m("proto/..."), m("cmd/...")}
+
+// Rules is the import direction of this module; CONTRIBUTING.md states it.
+func Rules() []Rule {
+	return []Rule{
+		{From: m("model/..."), Forbid: noNetworking,
+			Why: "model is computation only: no networking, no cluster roles"},
+		{From: m("shard/..."), Forbid: noNetworking,
+			Why: "shard is data only: no networking, no cluster roles"},
+		{From: m("job/..."), Forbid: []string{m("model/..."), m("cluster/..."), m("coordinator/..."),
+			m("worker/..."), m("experiment/..."), m("proto/..."), m("cmd/..."),
+			grpc, netHTTP, "gorgonia.org/...", "gonum.org/..."},
+			Why: "job is what every role reads: it imports only shard and internal/..."},
+		{From: m("coordinator/..."), Forbid: []string{m("experiment/..."), m("model/..."),
+			m("worker/..."), "gonum.org/v1/plot/...", "gorgonia.org/..."},
+			Why: "the coordinator must not link the experiment or the training engine"},
+		{From: m("cluster/..."), Forbid: []string{m("coordinator/..."), m("worker/..."),
+			m("experiment/..."), m("model/..."), m("job/...")},
+			Why: "cluster is the ring collective only: it knows no job, model or role"},
+		{From: m("worker/..."), Forbid: []string{m("experiment/..."), m("cmd/...")},
+			Why: "the worker trains with model and job, not with the experiment steps"},
+		{From: m("worker/..."), Forbid: []string{m("coordinator")}, Pending: !WorkerViaClient,
+			Why: "the worker talks to the coordinator through coordinator/client only, so it links no raft"},
+		{From: m("experiment/..."), Forbid: []string{m("coordinator/..."), m("worker/..."),
+			m("cluster/..."), grpc},
+			Why: "the experiment steps run in one process: no cluster roles, no gRPC"},
+		{From: m("..."), Exempt: []string{m("cmd/...")}, Forbid: []string{m("cmd/...")},
+			Why: "cmd is the top of the graph: it reads flags, files and environment"},
+	}
+}
