@@ -3,12 +3,6 @@ package importgraph
 // Module is the import path of this module; rule patterns are full paths.
 const Module = "github.com/whorl-ml/whorl"
 
-// WorkerViaClient switches on the rule that the worker imports the
-// coordinator's client package only, never the coordinator itself. It is off
-// while the worker still imports coordinator; TestImportGraph fails once the
-// rule passes, so it is switched on the moment it can be.
-const WorkerViaClient = false
-
 // Rule forbids packages matching From (minus Exempt) to depend, directly or
 // transitively and excluding test-only imports, on any package matching a
 // Forbid pattern. A pattern ending in "/..." matches that path and every
@@ -19,9 +13,6 @@ type Rule struct {
 	Forbid []string
 	// Why is the reason, printed with every violation.
 	Why string
-	// Pending marks a rule that does not pass yet; Check still evaluates it
-	// but TestImportGraph only requires it to keep failing until switched on.
-	Pending bool
 }
 
 // m is the full import path of pattern p of this module.
@@ -52,12 +43,14 @@ func Rules() []Rule {
 		{From: m("coordinator/..."), Forbid: []string{m("experiment/..."), m("model/..."),
 			m("worker/..."), "gonum.org/v1/plot/...", "gorgonia.org/..."},
 			Why: "the coordinator must not link the experiment or the training engine"},
+		{From: m("coordinator/client/..."), Forbid: []string{m("coordinator"), m("job/..."), raft},
+			Why: "the client is the wire contract callers link: no raft, no job, not the control plane"},
 		{From: m("cluster/..."), Forbid: []string{m("coordinator/..."), m("worker/..."),
 			m("experiment/..."), m("model/..."), m("job/...")},
 			Why: "cluster is the ring collective only: it knows no job, model or role"},
 		{From: m("worker/..."), Forbid: []string{m("experiment/..."), m("cmd/...")},
 			Why: "the worker trains with model and job, not with the experiment steps"},
-		{From: m("worker/..."), Forbid: []string{m("coordinator")}, Pending: !WorkerViaClient,
+		{From: m("worker/..."), Forbid: []string{m("coordinator"), raft},
 			Why: "the worker talks to the coordinator through coordinator/client only, so it links no raft"},
 		{From: m("experiment/..."), Forbid: []string{m("coordinator/..."), m("worker/..."),
 			m("cluster/..."), grpc},
