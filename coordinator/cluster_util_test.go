@@ -126,13 +126,7 @@ func newCluster(t *testing.T, size int, tweak func(*Config)) *tcluster {
 // The node stops at cleanup.
 func startNode(t *testing.T, prep func(*Node)) *Node {
 	t.Helper()
-	cfg := fastConfig(t, nil)
-	cfg.ID, cfg.DataDir = "c0", t.TempDir()
-	cfg.RaftAddr, cfg.GRPCAddr = "127.0.0.1:0", "127.0.0.1:0"
-	n, err := New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	n := newNode(t)
 	if prep != nil {
 		prep(n)
 	}
@@ -231,4 +225,18 @@ func dialTest(addrs []string, edit ...func(*client.Config)) (*client.Client, err
 		e(&cfg)
 	}
 	return client.New(cfg)
+}
+
+// newNode returns a one-node coordinator "c0" (not running) on free
+// loopback ports with the tests' fast timings.
+func newNode(t *testing.T) *Node {
+	t.Helper()
+	cfg := fastConfig(t, nil)
+	cfg.ID, cfg.DataDir = "c0", t.TempDir()
+	cfg.RaftAddr, cfg.GRPCAddr = "127.0.0.1:0", "127.0.0.1:0"
+	n, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
 }

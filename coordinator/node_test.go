@@ -14,13 +14,7 @@ import (
 // stop closes (so Run's wait for bg is bounded), the request's cancellation
 // does not reach it, and spawn refuses work after stop.
 func TestStopEndsBackgroundWork(t *testing.T) {
-	cfg := fastConfig(t, nil)
-	cfg.ID, cfg.DataDir = "c0", t.TempDir()
-	cfg.RaftAddr, cfg.GRPCAddr = "127.0.0.1:0", "127.0.0.1:0"
-	n, err := New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	n := newNode(t)
 	defer n.Close()
 	req, cancelReq := context.WithCancel(context.Background())
 	dctx, cancel := n.detach(req, time.Hour)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/whorl-ml/whorl/job"
 	"github.com/whorl-ml/whorl/model"
+	pb "github.com/whorl-ml/whorl/proto/whorl/coordinator/v1"
 	"github.com/whorl-ml/whorl/shard"
 )
 
@@ -51,7 +52,7 @@ func (r *Runner) FineTune(ctx context.Context, configJSON []byte, pretrained []b
 	if err := ReinitBlocks(n, c.Supervised.ReinitBlocks, int64(c.Seed)+reinitOffset); err != nil {
 		return nil, fmt.Errorf("fine-tune: %w", err)
 	}
-	hist, err := Supervised(ctx, n, d, c.Supervised, c.Supervised.FreezeBlocks, c.Seed^supervisedStream, "finetune", r.Progress)
+	hist, err := Supervised(ctx, n, d, c.Supervised, c.Supervised.FreezeBlocks, c.Seed^supervisedStream, pb.Phase_PHASE_FINETUNING, r.Progress)
 	if err != nil {
 		return nil, fmt.Errorf("fine-tune: %w", err)
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/whorl-ml/whorl/job"
 	"github.com/whorl-ml/whorl/model"
 	"github.com/whorl-ml/whorl/model/recipe"
+	pb "github.com/whorl-ml/whorl/proto/whorl/coordinator/v1"
 )
 
 // PretrainSteps is the number of global steps of one pretraining epoch over
@@ -171,7 +172,7 @@ func (r *pretrainRun) checkpoint() error {
 // report fills in the phase and sizes of an event and passes it on.
 func (r *pretrainRun) report(e Event) {
 	if r.progress != nil {
-		e.Phase, e.Epochs, e.Steps = "pretrain", r.c.Pretrain.Epochs, r.steps
+		e.Phase, e.Epochs, e.Steps = pb.Phase_PHASE_PRETRAINING, r.c.Pretrain.Epochs, r.steps
 		r.progress(e)
 	}
 }

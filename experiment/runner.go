@@ -12,6 +12,7 @@ import (
 	"github.com/whorl-ml/whorl/job"
 	"github.com/whorl-ml/whorl/model"
 	"github.com/whorl-ml/whorl/model/recipe"
+	pb "github.com/whorl-ml/whorl/proto/whorl/coordinator/v1"
 	"github.com/whorl-ml/whorl/shard"
 )
 
@@ -177,7 +178,7 @@ func (r *Runner) Baseline(ctx context.Context, configJSON []byte) ([]byte, error
 	}
 	recipe := c.Supervised
 	recipe.BodyLRScale = 1 // from scratch: one rate for every layer
-	hist, err := Supervised(ctx, n, d, recipe, 0, c.Seed^supervisedStream, "baseline", r.Progress)
+	hist, err := Supervised(ctx, n, d, recipe, 0, c.Seed^supervisedStream, pb.Phase_PHASE_BASELINE, r.Progress)
 	if err != nil {
 		return nil, fmt.Errorf("baseline: %w", err)
 	}

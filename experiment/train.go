@@ -10,6 +10,7 @@ import (
 	"github.com/whorl-ml/whorl/job"
 	"github.com/whorl-ml/whorl/model"
 	"github.com/whorl-ml/whorl/model/recipe"
+	pb "github.com/whorl-ml/whorl/proto/whorl/coordinator/v1"
 	"github.com/whorl-ml/whorl/shard"
 )
 
@@ -20,9 +21,9 @@ const evalBatch = 128
 // Event is a progress report of a training phase, one per step and one per
 // finished epoch (EpochDone).
 type Event struct {
-	Phase         string // "pretrain", "baseline" or "finetune"
-	Epoch, Epochs int    // 1-based epoch
-	Step, Steps   int    // 1-based step within the epoch
+	Phase         pb.Phase // PHASE_PRETRAINING, PHASE_BASELINE or PHASE_FINETUNING
+	Epoch, Epochs int      // 1-based epoch
+	Step, Steps   int      // 1-based step within the epoch
 	Loss          float64
 	Accuracy      float64
 	SamplesPerSec float64
@@ -90,7 +91,7 @@ func ReinitBlocks(n *model.Net, k int, seed int64) error {
 // blocks stay fixed; the feature blocks learn at s.BodyLRScale times the
 // head's rate.
 func Supervised(ctx context.Context, n *model.Net, d *job.Data, s job.SupervisedConfig, freeze int, seed uint64,
-	phase string, progress func(Event)) ([]job.EpochStat, error) {
+	phase pb.Phase, progress func(Event)) ([]job.EpochStat, error) {
 	run := &supervisedRun{n: n, d: d, s: s, phase: phase, progress: progress,
 		body: recipe.SupervisedOptimizer(s), head: recipe.SupervisedOptimizer(s),
 		skip: frozenPrefix(n, freeze), headAt: headOffset(n), bodyScale: s.BodyLRScale,
@@ -119,7 +120,7 @@ type supervisedRun struct {
 	n            *model.Net
 	d            *job.Data
 	s            job.SupervisedConfig
-	phase        string
+	phase        pb.Phase
 	progress     func(Event)
 	body, head   model.Optimizer
 	skip, headAt int
@@ -144,7 +145,7 @@ func (r *supervisedRun) epoch(ctx context.Context, e int, rng *rand.Rand) (job.E
 		r.n.ZeroGrads()
 		loss, ok, err := r.n.TrainStep(ctx, r.x, r.labels, 1)
 		if err != nil {
-			return job.EpochStat{}, fmt.Errorf("%s epoch %d step %d: %w", r.phase, e+1, st+1, err)
+			return job.EpochStat{}, fmt.Errorf("%s epoch %d step %d: %w", r.phase.Label(), e+1, st+1, err)
 		}
 		lr := r.s.Schedule.Rate(r.s.LR, e, st, r.steps, r.s.Epochs)
 		p, g := r.n.Params(), r.n.Grads()
@@ -161,7 +162,7 @@ func (r *supervisedRun) epoch(ctx context.Context, e int, rng *rand.Rand) (job.E
 	if len(r.d.Validation) > 0 {
 		c, err := Classify(ctx, r.n, r.d, r.d.Validation)
 		if err != nil {
-			return job.EpochStat{}, fmt.Errorf("%s epoch %d: validate: %w", r.phase, e+1, err)
+			return job.EpochStat{}, fmt.Errorf("%s epoch %d: validate: %w", r.phase.Label(), e+1, err)
 		}
 		es.ValidationAccuracy = c.Accuracy()
 	}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/whorl-ml/whorl/experiment"
 	"github.com/whorl-ml/whorl/job"
+	pb "github.com/whorl-ml/whorl/proto/whorl/coordinator/v1"
 )
 
 func init() { register(newRunCmd) }
@@ -200,7 +201,7 @@ type progressPrinter struct {
 	w     io.Writer
 	tty   bool
 	last  time.Time
-	start map[string]time.Time
+	start map[pb.Phase]time.Time
 	open  bool
 }
 
@@ -209,7 +210,7 @@ func newProgressPrinter(w io.Writer) *progressPrinter {
 	if f, ok := w.(*os.File); ok {
 		tty = term.IsTerminal(int(f.Fd()))
 	}
-	return &progressPrinter{w: w, tty: tty, start: map[string]time.Time{}}
+	return &progressPrinter{w: w, tty: tty, start: map[pb.Phase]time.Time{}}
 }
 
 func (p *progressPrinter) event(e experiment.Event) {
@@ -229,7 +230,7 @@ func (p *progressPrinter) event(e experiment.Event) {
 			if e.Accuracy > 0 {
 				acc = fmt.Sprintf("  train acc %5.1f%%", 100*e.Accuracy)
 			}
-			fmt.Fprintf(p.w, "%-8s epoch %3d/%d  loss %.4f%s  elapsed %s  eta %s\n", e.Phase, e.Epoch, e.Epochs,
+			fmt.Fprintf(p.w, "%-11s epoch %3d/%d  loss %.4f%s  elapsed %s  eta %s\n", e.Phase.Label(), e.Epoch, e.Epochs,
 				e.Loss, acc, time.Since(p.start[e.Phase]).Round(time.Second), eta)
 		}
 		return
@@ -241,8 +242,8 @@ func (p *progressPrinter) event(e experiment.Event) {
 	const width = 24
 	fill := int(done * width)
 	bar := strings.Repeat("=", fill) + strings.Repeat(" ", width-fill)
-	fmt.Fprintf(p.w, "\r%-8s [%s] epoch %d/%d step %d/%d  loss %.3f  acc %5.1f%%  %4.0f samples/s  eta %-8s",
-		e.Phase, bar, e.Epoch, e.Epochs, e.Step, e.Steps, e.Loss, 100*e.Accuracy, e.SamplesPerSec, eta)
+	fmt.Fprintf(p.w, "\r%-11s [%s] epoch %d/%d step %d/%d  loss %.3f  acc %5.1f%%  %4.0f samples/s  eta %-8s",
+		e.Phase.Label(), bar, e.Epoch, e.Epochs, e.Step, e.Steps, e.Loss, 100*e.Accuracy, e.SamplesPerSec, eta)
 	p.open = true
 	if e.EpochDone && e.Epoch == e.Epochs {
 		fmt.Fprintln(p.w)

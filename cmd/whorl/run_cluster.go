@@ -243,7 +243,7 @@ func (t *pretrainTracker) update(st *pb.JobStatusResponse) {
 		return
 	}
 	e := t.epochStats(st.GetEpoch(), 30*time.Second)
-	t.p.event(experiment.Event{Phase: "pretrain", Epoch: int(st.GetEpoch()) + 1, Epochs: int(st.GetTotalEpochs()),
+	t.p.event(experiment.Event{Phase: pb.Phase_PHASE_PRETRAINING, Epoch: int(st.GetEpoch()) + 1, Epochs: int(st.GetTotalEpochs()),
 		Step: int(st.GetNextStep()), Steps: max(1, int(st.GetTotalSteps())), Loss: e.loss, Accuracy: e.accuracy,
 		SamplesPerSec: e.sps})
 }
@@ -256,7 +256,7 @@ func (t *pretrainTracker) finish(st *pb.JobStatusResponse) {
 			continue
 		}
 		t.shown = e.GetEpoch()
-		t.p.event(experiment.Event{Phase: "pretrain", Epoch: int(e.GetEpoch()), Epochs: int(st.GetTotalEpochs()),
+		t.p.event(experiment.Event{Phase: pb.Phase_PHASE_PRETRAINING, Epoch: int(e.GetEpoch()), Epochs: int(st.GetTotalEpochs()),
 			Step: steps, Steps: steps, Loss: float64(e.GetLoss()), Accuracy: float64(e.GetAccuracy()), EpochDone: true})
 	}
 }

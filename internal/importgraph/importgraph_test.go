@@ -92,7 +92,6 @@ func TestCheckCatchesAddedEdge(t *testing.T) {
 		{"model->grpc", m("model"), "google.golang.org/grpc", []string{
 			"model imports google.golang.org/grpc via model -> google.golang.org/grpc: model is computation",
 			"model/recipe imports google.golang.org/grpc via model/recipe -> model -> google.golang.org/grpc:",
-			"experiment imports google.golang.org/grpc via experiment -> model -> google.golang.org/grpc:",
 		}},
 		{"job->model", m("job"), m("model"), []string{
 			"job imports model via job -> model: job is what every role reads",

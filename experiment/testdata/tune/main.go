@@ -17,6 +17,7 @@ import (
 	"github.com/whorl-ml/whorl/job"
 	"github.com/whorl-ml/whorl/model"
 	"github.com/whorl-ml/whorl/model/recipe"
+	pb "github.com/whorl-ml/whorl/proto/whorl/coordinator/v1"
 )
 
 func main() {
@@ -42,7 +43,7 @@ func main() {
 	rot, err := experiment.RotationAccuracy(ctx, pre, d, d.Split.Test)
 	check(err)
 	fmt.Printf(`{"seed":%d,"variant":"pretext","rot_test":%.4f}`+"\n", c.Seed, rot)
-	run := func(kind, p string, from *model.Net) {
+	run := func(phase pb.Phase, p string, from *model.Net) {
 		s := c.Supervised
 		check(json.Unmarshal([]byte(p), &s))
 		cc := c
@@ -58,23 +59,23 @@ func main() {
 			check(experiment.ReinitBlocks(n, s.ReinitBlocks, int64(c.Seed)+3000))
 		}
 		t := time.Now()
-		_, err := experiment.Supervised(ctx, n, d, s, s.FreezeBlocks, c.Seed^0x7375706572766973, kind, nil)
+		_, err := experiment.Supervised(ctx, n, d, s, s.FreezeBlocks, c.Seed^0x7375706572766973, phase, nil)
 		check(err)
 		val, err := experiment.Classify(ctx, n, d, d.Validation)
 		check(err)
 		test, err := experiment.Classify(ctx, n, d, d.Split.Test)
 		check(err)
 		fmt.Printf(`{"seed":%d,"kind":%q,"patch":%s,"val":%.4f,"test":%.4f,"seconds":%.0f}`+"\n",
-			c.Seed, kind, p, val.Accuracy(), test.Accuracy(), time.Since(t).Seconds())
+			c.Seed, phase.Label(), p, val.Accuracy(), test.Accuracy(), time.Since(t).Seconds())
 	}
 	var bs, vs []json.RawMessage
 	check(json.Unmarshal([]byte(*baselines), &bs))
 	check(json.Unmarshal([]byte(*variants), &vs))
 	for _, b := range bs {
-		run("baseline", string(b), nil)
+		run(pb.Phase_PHASE_BASELINE, string(b), nil)
 	}
 	for _, v := range vs {
-		run("finetune", string(v), pre)
+		run(pb.Phase_PHASE_FINETUNING, string(v), pre)
 	}
 }
 
