@@ -264,6 +264,6 @@ func checkpointMeta(d *job.Data, labels []string) map[string]string {
 	mean, _ := json.Marshal(d.Norm.Mean)
 	std, _ := json.Marshal(d.Norm.Std)
 	names, _ := json.Marshal(labels)
-	return map[string]string{model.MetaNormMean: string(mean), model.MetaNormStd: string(std),
-		model.MetaClassNames: string(names)}
+	return map[string]string{job.MetaNormMean: string(mean), job.MetaNormStd: string(std),
+		job.MetaClassNames: string(names)}
 }

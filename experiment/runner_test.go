@@ -116,18 +116,18 @@ func checkPredictMeta(t *testing.T, meta map[string]string, outputs int) {
 	t.Helper()
 	var mean, std []float32
 	var names []string
-	if json.Unmarshal([]byte(meta[model.MetaNormMean]), &mean) != nil || len(mean) != 3 ||
-		json.Unmarshal([]byte(meta[model.MetaNormStd]), &std) != nil || len(std) != 3 {
+	if json.Unmarshal([]byte(meta[job.MetaNormMean]), &mean) != nil || len(mean) != 3 ||
+		json.Unmarshal([]byte(meta[job.MetaNormStd]), &std) != nil || len(std) != 3 {
 		t.Fatalf("checkpoint normaliser missing or malformed: mean %q std %q",
-			meta[model.MetaNormMean], meta[model.MetaNormStd])
+			meta[job.MetaNormMean], meta[job.MetaNormStd])
 	}
 	for _, s := range std {
 		if s <= 0 {
 			t.Errorf("normaliser std %v has a non-positive entry", std)
 		}
 	}
-	if json.Unmarshal([]byte(meta[model.MetaClassNames]), &names) != nil || len(names) != outputs {
-		t.Errorf("checkpoint label names %q: want %d", meta[model.MetaClassNames], outputs)
+	if json.Unmarshal([]byte(meta[job.MetaClassNames]), &names) != nil || len(names) != outputs {
+		t.Errorf("checkpoint label names %q: want %d", meta[job.MetaClassNames], outputs)
 	}
 }
 

@@ -10,6 +10,18 @@ const (
 	MetaHistory      = "whorl.history"       // JSON []EpochStat of the finished epochs
 )
 
+// Data metadata keys of a supervised checkpoint (baseline, fine-tuned), which
+// whorl predict reads: MetaNormMean and MetaNormStd hold the input normaliser
+// used in training, each a JSON array of 3 numbers (per RGB channel, for
+// pixel values scaled to [0, 1]); MetaClassNames is a JSON array of the class
+// names, in label order. The engine's own keys (format, network config,
+// optimiser) are package model's.
+const (
+	MetaNormMean   = "whorl.norm_mean"
+	MetaNormStd    = "whorl.norm_std"
+	MetaClassNames = "whorl.class_names"
+)
+
 // EpochStat is one epoch of training: mean loss and accuracy on the training
 // batches (augmented), and validation accuracy where measured. Epoch counts
 // from 1.

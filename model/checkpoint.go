@@ -13,20 +13,16 @@ import (
 	"strings"
 )
 
-// Metadata keys whorl writes into a checkpoint's safetensors __metadata__.
+// Metadata keys the engine writes into a checkpoint's safetensors __metadata__.
 const (
 	MetaFormat         = "whorl.format"
 	MetaConfig         = "whorl.config"
 	MetaOptimizer      = "whorl.optimizer"
 	MetaOptimizerState = "whorl.optimizer_state"
-	// MetaNormMean and MetaNormStd hold the input normaliser used in training, each a JSON
-	// array of 3 numbers (per RGB channel, for pixel values scaled to [0, 1]); whorl predict
-	// reads them. MetaClassNames is a JSON array of the class names, in label order.
-	MetaNormMean   = "whorl.norm_mean"
-	MetaNormStd    = "whorl.norm_std"
-	MetaClassNames = "whorl.class_names"
-	formatVersion  = "whorl-checkpoint-v1"
-	maxHeader      = 100 << 20
+	// The data keys (normaliser, class names) and the pretraining position
+	// are package job's.
+	formatVersion = "whorl-checkpoint-v1"
+	maxHeader     = 100 << 20
 )
 
 // Checkpoint is a decoded checkpoint: the network, the metadata (without the optimizer state

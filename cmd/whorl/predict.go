@@ -13,6 +13,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/whorl-ml/whorl/job"
 	"github.com/whorl-ml/whorl/model"
 	"github.com/whorl-ml/whorl/shard"
 )
@@ -134,14 +135,14 @@ func predictNormalizer(meta map[string]string, o predictOpts) (shard.Normalizer,
 	var nz shard.Normalizer
 	mean, std := o.mean, o.std
 	if mean == "" {
-		mean = strings.Trim(meta[model.MetaNormMean], "[]")
+		mean = strings.Trim(meta[job.MetaNormMean], "[]")
 	}
 	if std == "" {
-		std = strings.Trim(meta[model.MetaNormStd], "[]")
+		std = strings.Trim(meta[job.MetaNormStd], "[]")
 	}
 	if mean == "" || std == "" {
 		return nz, fmt.Errorf("predict: checkpoint %s has no input normaliser (%s, %s); pass --mean and --std",
-			o.checkpoint, model.MetaNormMean, model.MetaNormStd)
+			o.checkpoint, job.MetaNormMean, job.MetaNormStd)
 	}
 	var err error
 	if nz.Mean, err = parseTriple("--mean", mean); err != nil {
@@ -178,7 +179,7 @@ func parseTriple(name, s string) ([3]float32, error) {
 // classNames reads the class names from the metadata, or numbers the classes.
 func classNames(meta map[string]string, classes int) []string {
 	var names []string
-	if err := json.Unmarshal([]byte(meta[model.MetaClassNames]), &names); err == nil && len(names) == classes {
+	if err := json.Unmarshal([]byte(meta[job.MetaClassNames]), &names); err == nil && len(names) == classes {
 		return names
 	}
 	names = make([]string, classes)

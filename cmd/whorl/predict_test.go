@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/whorl-ml/whorl/job"
 	"github.com/whorl-ml/whorl/model"
 )
 
@@ -21,9 +22,9 @@ func predictFixture(t *testing.T, withNorm bool) (ckpt string, images []string) 
 	if err != nil {
 		t.Fatal(err)
 	}
-	meta := map[string]string{model.MetaClassNames: `["daisy","rose","tulip"]`}
+	meta := map[string]string{job.MetaClassNames: `["daisy","rose","tulip"]`}
 	if withNorm {
-		meta[model.MetaNormMean], meta[model.MetaNormStd] = "[0.5,0.4,0.3]", "[0.25,0.25,0.25]"
+		meta[job.MetaNormMean], meta[job.MetaNormStd] = "[0.5,0.4,0.3]", "[0.25,0.25,0.25]"
 	}
 	ckpt = filepath.Join(dir, "c.safetensors")
 	if err := model.SaveCheckpoint(ckpt, n, nil, meta); err != nil {
