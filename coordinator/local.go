@@ -79,7 +79,8 @@ func StartLocal(dir string, size int, base Config, opts ...LocalOption) (*LocalC
 	}
 	for i := range size {
 		if err := lc.start(i, raftLns[i], grpcLns[i]); err != nil {
-			return nil, errors.Join(err, lc.Close(), closeAll(raftLns[i+1:], grpcLns[i+1:]))
+			closeAll(raftLns[i+1:], grpcLns[i+1:])
+			return nil, errors.Join(err, lc.Close())
 		}
 	}
 	return lc, nil
@@ -87,13 +88,12 @@ func StartLocal(dir string, size int, base Config, opts ...LocalOption) (*LocalC
 
 // closeAll closes listeners (their errors do not matter: they never
 // served).
-func closeAll(lists ...[]net.Listener) error {
+func closeAll(lists ...[]net.Listener) {
 	for _, l := range lists {
 		for _, ln := range l {
 			ln.Close()
 		}
 	}
-	return nil
 }
 
 // start runs node i on the listeners (nil: listen again on its addresses,
