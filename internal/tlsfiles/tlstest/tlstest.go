@@ -67,7 +67,8 @@ func (ca *CA) Issue(t testing.TB, name string) tls.Certificate {
 }
 
 // Files issues a leaf named name and writes it to dir as name.pem and
-// name-key.pem, with the CA as ca.pem, and returns the three files.
+// name-key.pem, with the CA as ca.pem (rewritten atomically with the same
+// bytes when several leaves share dir), and returns the three files.
 func (ca *CA) Files(t testing.TB, dir, name string) tlsfiles.Files {
 	t.Helper()
 	leaf := ca.Issue(t, name)
@@ -83,10 +84,26 @@ func (ca *CA) Files(t testing.TB, dir, name string) tlsfiles.Files {
 	return f
 }
 
-// WritePEM writes one PEM block of type typ to path.
+// WritePEM writes one PEM block of type typ to path atomically (a
+// temporary file renamed over it), so a process reading path while it is
+// rewritten, such as a running coordinator reloading ca.pem while a test
+// issues the next worker's files, sees the old or the new file, never a
+// truncated one.
 func WritePEM(t testing.TB, path, typ string, der []byte) {
 	t.Helper()
-	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".pem-*")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = tmp.Write(pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}))
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), path)
+	}
+	if err != nil {
+		os.Remove(tmp.Name())
 		t.Fatal(err)
 	}
 }
