@@ -236,6 +236,29 @@ func Parse(b []byte) (Config, error) {
 	return c, nil
 }
 
+// SetKeys returns the JSON paths a configuration document sets ("seed",
+// "data", "data.dir", ...), so a caller can tell a value the document gives
+// from one it leaves out (Parse reads both as the field's value). Call it on
+// a document Parse accepted.
+func SetKeys(b []byte) (map[string]bool, error) {
+	var doc map[string]any
+	if err := json.Unmarshal(b, &doc); err != nil {
+		return nil, fmt.Errorf("%w: decode: %w", ErrConfig, err)
+	}
+	set := map[string]bool{}
+	var walk func(prefix string, m map[string]any)
+	walk = func(prefix string, m map[string]any) {
+		for k, v := range m {
+			set[prefix+k] = true
+			if sub, ok := v.(map[string]any); ok {
+				walk(prefix+k+".", sub)
+			}
+		}
+	}
+	walk("", doc)
+	return set, nil
+}
+
 // JSON encodes the configuration (the form stored in the coordinator).
 func (c Config) JSON() []byte {
 	b, err := json.Marshal(c)

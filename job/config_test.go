@@ -1,6 +1,7 @@
 package job
 
 import (
+	"errors"
 	"strings"
 	"testing"
 )
@@ -105,5 +106,23 @@ func TestParseRejectsTrailingData(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), "data after the JSON object") {
 			t.Errorf("Parse(config + %q) = %v, want an error about data after the object", tail, err)
 		}
+	}
+}
+
+func TestSetKeys(t *testing.T) {
+	set, err := SetKeys([]byte(`{"seed": 0, "data": {"dir": "", "image_size": 32}, "model": {}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"seed", "data", "data.dir", "data.image_size", "model"} {
+		if !set[k] {
+			t.Errorf("SetKeys lacks %q", k)
+		}
+	}
+	if set["preset"] || set["data.augment"] || len(set) != 5 {
+		t.Errorf("SetKeys = %v, want exactly the five keys given", set)
+	}
+	if _, err := SetKeys([]byte(`[1]`)); !errors.Is(err, ErrConfig) {
+		t.Errorf("SetKeys(array) = %v, want ErrConfig", err)
 	}
 }

@@ -33,6 +33,9 @@ type runOptions struct {
 	workers, coordinators  int
 	seed                   int
 	local                  bool
+	// changed reports whether a flag was given (command line, environment
+	// or config file) rather than left at its default.
+	changed func(name string) bool
 }
 
 func newRunCmd() *cobra.Command {
@@ -49,13 +52,16 @@ manifest to --out.
 
 Rerunning with the same --out and seed resumes from the last checkpoint.
 --job-config takes a JSON experiment configuration (see report.json's "config")
-that replaces the preset.`,
+that replaces the preset. What the file sets wins over a flag's default; an
+explicit --seed, --data or --preset that differs from the file is refused;
+what the file leaves out (seed, data.dir) comes from the flags.`,
 		Example: `  whorl run                                  # embedded photos, quick preset
   whorl run --data ../shared/data/flowers --seed 2 --out runs/s2
   whorl run --preset paper --workers 4
   whorl run --job-config job.json --out runs/custom`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			o.changed = cmd.Flags().Changed
 			return runExperiment(cmd.Context(), cmd.OutOrStdout(), o)
 		},
 	}
@@ -71,34 +77,74 @@ that replaces the preset.`,
 	return cmd
 }
 
-// jobConfig builds the experiment configuration from the flags.
-func (o runOptions) jobConfig(cmd io.Writer) (job.Config, error) {
-	c, err := job.Preset(o.preset)
-	if err != nil {
-		return c, err
-	}
-	if o.job != "" {
-		b, err := os.ReadFile(o.job)
+// jobConfig builds the experiment configuration from the flags and
+// --job-config. A value the job file sets wins over a flag's default; a flag
+// given explicitly (--seed, --data, --preset) that differs from the file's
+// value is refused, naming both; a value the file leaves out comes from the
+// flag.
+func (o runOptions) jobConfig() (job.Config, error) {
+	if o.job == "" {
+		c, err := job.Preset(o.preset)
 		if err != nil {
-			return c, fmt.Errorf("read --job-config: %w", err)
+			return c, err
 		}
-		if c, err = job.Parse(b); err != nil {
-			return c, fmt.Errorf("--job-config %s: %w", o.job, err)
+		if o.data != "" {
+			c.Data.Dir = o.data
 		}
+		c.Seed = uint64(o.seed)
+		return c, c.Validate()
 	}
-	if o.data != "" {
-		c.Data.Dir = o.data
+	b, err := os.ReadFile(o.job)
+	if err != nil {
+		return job.Config{}, fmt.Errorf("read --job-config: %w", err)
 	}
-	c.Seed = uint64(o.seed)
-	if err := c.Validate(); err != nil {
+	c, err := job.Parse(b)
+	if err != nil {
+		return c, fmt.Errorf("--job-config %s: %w", o.job, err)
+	}
+	set, err := job.SetKeys(b)
+	if err != nil {
+		return c, fmt.Errorf("--job-config %s: %w", o.job, err)
+	}
+	if err := o.mergeFlags(&c, set); err != nil {
 		return c, err
 	}
-	return c, nil
+	return c, c.Validate()
+}
+
+// mergeFlags applies --seed, --data and --preset to c read from the job
+// file whose set keys are set.
+func (o runOptions) mergeFlags(c *job.Config, set map[string]bool) error {
+	changed := o.changed
+	if changed == nil {
+		changed = func(string) bool { return false }
+	}
+	var errs []error
+	conflict := func(flag string, fv any, key string, jv any) {
+		errs = append(errs, fmt.Errorf("--%s %v and %s %v in --job-config %s differ: give the value once (drop the flag or the key)",
+			flag, fv, key, jv, o.job))
+	}
+	switch {
+	case !set["seed"]:
+		c.Seed = uint64(o.seed)
+	case changed("seed") && uint64(o.seed) != c.Seed:
+		conflict("seed", o.seed, "seed", c.Seed)
+	}
+	switch {
+	case !set["data.dir"]:
+		c.Data.Dir = o.data
+	case changed("data") && o.data != c.Data.Dir:
+		conflict("data", fmt.Sprintf("%q", o.data), "data.dir", fmt.Sprintf("%q", c.Data.Dir))
+	}
+	if changed("preset") && set["preset"] && o.preset != c.Preset {
+		conflict("preset", o.preset, "preset", c.Preset)
+	}
+	return errors.Join(errs...)
 }
 
 // runExperiment runs the job and prints the outcome.
 func runExperiment(ctx context.Context, w io.Writer, o runOptions) error {
-	c, err := o.jobConfig(w)
+	c, err := o.jobConfig()
 	if err != nil {
 		return err
 	}

@@ -60,11 +60,85 @@ func tinyJob(t *testing.T) string {
 	c.Pretrain.Epochs, c.Pretrain.GlobalBatch = 2, 8
 	c.Supervised.Epochs, c.Supervised.Batch = 2, 8
 	c.CheckpointEvery = 2
+	// The seed and the data folder come from the flags.
+	return writeJob(t, c, "seed", "data.dir")
+}
+
+// writeJob writes c as a job file without the given keys (top level or
+// "section.key") and returns its path.
+func writeJob(t *testing.T, c job.Config, drop ...string) string {
+	t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal(c.JSON(), &m); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range drop {
+		if sec, key, ok := strings.Cut(k, "."); ok {
+			delete(m[sec].(map[string]any), key)
+		} else {
+			delete(m, k)
+		}
+	}
+	b, err := json.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
 	path := filepath.Join(t.TempDir(), "job.json")
-	if err := os.WriteFile(path, c.JSON(), 0o644); err != nil {
+	if err := os.WriteFile(path, b, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	return path
+}
+
+// TestJobConfigFlagsAndFile: a value the job file sets wins over a flag's
+// default, an explicit flag that differs is refused naming both, a value
+// the file leaves out comes from the flag, and trailing data is refused.
+func TestJobConfigFlagsAndFile(t *testing.T) {
+	c := job.DefaultConfig()
+	c.Seed, c.Data.Dir = 7, "/photos"
+	full, bare := writeJob(t, c), writeJob(t, c, "seed", "data.dir")
+	trailing := filepath.Join(t.TempDir(), "trailing.json")
+	if err := os.WriteFile(trailing, append(c.JSON(), []byte(` {"seed": 3}`)...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name     string
+		file     string
+		flags    map[string]string // flags given explicitly
+		wantSeed uint64
+		wantData string
+		errHas   []string
+	}{
+		{"file wins over defaults", full, nil, 7, "/photos", nil},
+		{"same explicit value", full, map[string]string{"seed": "7", "data": "/photos"}, 7, "/photos", nil},
+		{"explicit seed differs", full, map[string]string{"seed": "5"}, 0, "", []string{"--seed 5", "seed 7", full}},
+		{"explicit data differs", full, map[string]string{"data": "/other"}, 0, "", []string{`--data "/other"`, `data.dir "/photos"`}},
+		{"file leaves them out: flags", bare, map[string]string{"seed": "5", "data": "/x"}, 5, "/x", nil},
+		{"file leaves them out: defaults", bare, nil, 1, "", nil},
+		{"trailing data", trailing, nil, 0, "", []string{trailing, "data after the JSON object"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			o := runOptions{job: tt.file, preset: job.PresetQuick, seed: 1,
+				changed: func(name string) bool { _, ok := tt.flags[name]; return ok }}
+			if s, ok := tt.flags["seed"]; ok {
+				fmt.Sscan(s, &o.seed)
+			}
+			o.data = tt.flags["data"]
+			got, err := o.jobConfig()
+			if tt.errHas != nil {
+				for _, w := range tt.errHas {
+					if err == nil || !strings.Contains(err.Error(), w) {
+						t.Fatalf("jobConfig = %v, want an error naming %q", err, w)
+					}
+				}
+				return
+			}
+			if err != nil || got.Seed != tt.wantSeed || got.Data.Dir != tt.wantData {
+				t.Fatalf("jobConfig = seed %d data %q, %v; want seed %d data %q", got.Seed, got.Data.Dir, err, tt.wantSeed, tt.wantData)
+			}
+		})
+	}
 }
 
 // TestRunEndToEnd runs a tiny `whorl run` and checks report.json's
