@@ -2,7 +2,10 @@ package experiment
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -125,7 +128,7 @@ func (r *Runner) Prepare(ctx context.Context, configJSON []byte) (job.Prepared, 
 		if err := os.MkdirAll(r.OutDir, 0o755); err != nil {
 			return job.Prepared{}, fmt.Errorf("prepare: %w", err)
 		}
-		if err := shard.WriteManifest(filepath.Join(r.OutDir, FileManifest), d.Manifest); err != nil {
+		if err := keepManifest(filepath.Join(r.OutDir, FileManifest), d); err != nil {
 			return job.Prepared{}, fmt.Errorf("prepare: %w", err)
 		}
 		if err := writeJSON(r.OutDir, FileConfig, c); err != nil {
@@ -137,6 +140,30 @@ func (r *Runner) Prepare(ctx context.Context, configJSON []byte) (job.Prepared, 
 	r.mu.Unlock()
 	return job.Prepared{TrainIDs: append([]int(nil), d.Split.Train...), Mean: d.Norm.Mean, Std: d.Norm.Std,
 		ManifestDigest: d.ManifestDigest, Images: d}, nil
+}
+
+// keepManifest writes d's manifest to path unless the file is there: a run
+// resumed in the same OutDir keeps the manifest it began with, so it must
+// be intact (a damaged one is refused, naming it) and describe the same
+// images and split (a data folder changed since is refused too).
+func keepManifest(path string, d *job.Data) error {
+	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+		return shard.WriteManifest(path, d.Manifest)
+	}
+	m, err := shard.ReadManifest(path)
+	if err != nil {
+		return fmt.Errorf("%w; it records the split of the run in %s: restore it, or start over in a new output folder",
+			err, filepath.Dir(path))
+	}
+	b, err := json.Marshal(m)
+	if err != nil {
+		return fmt.Errorf("manifest %s: encode: %w", path, err)
+	}
+	if sum := sha256.Sum256(b); hex.EncodeToString(sum[:]) != d.ManifestDigest {
+		return fmt.Errorf("manifest %s: %w: the images or split of the data folder differ from the ones this run began with; use a new output folder",
+			path, shard.ErrManifest)
+	}
+	return nil
 }
 
 // baselineResult is what Baseline returns (and caches in OutDir).
