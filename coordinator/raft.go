@@ -34,9 +34,9 @@ func openRaft(cfg Config, peers []Peer, fsm *FSM, ln net.Listener, tlsCfg *tls.C
 	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
 		return nil, fmt.Errorf("create data dir %s: %w", cfg.DataDir, err)
 	}
-	store, err := raftboltdb.NewBoltStore(filepath.Join(cfg.DataDir, "raft.db"))
+	store, err := openStore(cfg)
 	if err != nil {
-		return nil, fmt.Errorf("open raft store in %s: %w", cfg.DataDir, err)
+		return nil, err
 	}
 	hlog := newHCLogger(cfg.Logger)
 	snaps, err := raft.NewFileSnapshotStoreWithLogger(cfg.DataDir, 2, hlog)
@@ -49,7 +49,7 @@ func openRaft(cfg Config, peers []Peer, fsm *FSM, ln net.Listener, tlsCfg *tls.C
 		MaxPool: 3, Timeout: 10 * time.Second, Logger: hlog,
 	})
 	rc := raftConfig(cfg, hlog, notify)
-	r, err := raft.NewRaft(rc, fsm, store, store, snaps, transport)
+	r, err := newRaft(cfg, rc, fsm, store, snaps, transport)
 	if err != nil {
 		transport.Close()
 		store.Close()
@@ -61,6 +61,50 @@ func openRaft(cfg Config, peers []Peer, fsm *FSM, ln net.Listener, tlsCfg *tls.C
 		return nil, err
 	}
 	return parts, nil
+}
+
+// openStore checks and opens the node's raft log (DataDir/raft.db). A
+// damaged file is ErrDamaged with the recovery in the message, never a
+// panic: checkBolt verifies what bbolt would trust, and a panic of bbolt's
+// is recovered at this boundary.
+func openStore(cfg Config) (store *raftboltdb.BoltStore, err error) {
+	path := filepath.Join(cfg.DataDir, "raft.db")
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("raft log %s: %w: bbolt: %v", path, ErrDamaged, p)
+		}
+		if errors.Is(err, ErrDamaged) {
+			err = fmt.Errorf("%w; %s", err, recovery(cfg))
+		}
+	}()
+	if err := checkBolt(path); err != nil {
+		return nil, err
+	}
+	store, err = raftboltdb.NewBoltStore(path)
+	if err != nil {
+		return nil, fmt.Errorf("open raft store in %s: %w", cfg.DataDir, err)
+	}
+	return store, nil
+}
+
+// newRaft is raft.NewRaft, which replays the log and the latest snapshot,
+// with a panic of the stores' turned into ErrDamaged.
+func newRaft(cfg Config, rc *raft.Config, fsm *FSM, store *raftboltdb.BoltStore, snaps raft.SnapshotStore,
+	transport raft.Transport) (r *raft.Raft, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("replay the raft log and snapshots in %s: %w: %v; %s", cfg.DataDir, ErrDamaged, p, recovery(cfg))
+		}
+	}()
+	return raft.NewRaft(rc, fsm, store, store, snaps, transport)
+}
+
+// recovery says how to recover a node whose data dir is damaged.
+func recovery(cfg Config) string {
+	if len(cfg.Peers) > 1 || cfg.PeersDNS != "" {
+		return fmt.Sprintf("move %s aside and restart this node empty: the leader's snapshot catches it up", cfg.DataDir)
+	}
+	return fmt.Sprintf("a single coordinator has no peer to recover from: the job state in %s is lost (start over in a new directory)", cfg.DataDir)
 }
 
 // raftConfig is hashicorp/raft's configuration from ours.
