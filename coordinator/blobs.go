@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/whorl-ml/whorl/coordinator/client"
@@ -17,9 +18,21 @@ import (
 
 // BlobStore keeps content-addressed blobs (checkpoints) in a directory:
 // <dir>/<sha256 hex>. A blob becomes visible only after its bytes are
-// written, synced and verified, by an atomic rename.
+// written, synced and verified, by an atomic rename (and a sync of the
+// directory). Open verifies a blob's bytes against its name before use (once
+// per file version): a damaged blob is moved aside as <digest>.damaged and
+// reported as not found, so a peer's intact copy replaces it.
 type BlobStore struct {
 	dir string
+
+	mu       sync.Mutex
+	verified map[string]blobStamp // digest -> the file version that hashed right
+}
+
+// blobStamp identifies a version of a blob file.
+type blobStamp struct {
+	size  int64
+	mtime time.Time
 }
 
 // NewBlobStore opens (creating) a blob directory.
@@ -27,7 +40,7 @@ func NewBlobStore(dir string) (*BlobStore, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("create blob directory %s: %w", dir, err)
 	}
-	return &BlobStore{dir: dir}, nil
+	return &BlobStore{dir: dir, verified: map[string]blobStamp{}}, nil
 }
 
 // validDigest reports whether d is a lower-case hex SHA-256.
@@ -67,7 +80,52 @@ func (b *BlobStore) Open(digest string) (*os.File, int64, error) {
 		f.Close()
 		return nil, 0, fmt.Errorf("stat blob %s: %w", digest, err)
 	}
+	if err := b.verify(f, digest, blobStamp{st.Size(), st.ModTime()}); err != nil {
+		f.Close()
+		return nil, 0, err
+	}
 	return f, st.Size(), nil
+}
+
+// verify hashes f (unless this version of it hashed right before) and
+// rewinds it; a mismatch quarantines the file and wraps ErrBlobNotFound.
+func (b *BlobStore) verify(f *os.File, digest string, stamp blobStamp) error {
+	b.mu.Lock()
+	ok := b.verified[digest] == stamp
+	b.mu.Unlock()
+	if ok {
+		return nil
+	}
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return fmt.Errorf("read blob %s: %w", b.path(digest), err)
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return fmt.Errorf("read blob %s: %w", b.path(digest), err)
+	}
+	if got := hex.EncodeToString(h.Sum(nil)); got != digest {
+		aside := b.path(digest) + ".damaged"
+		if err := os.Rename(b.path(digest), aside); err != nil {
+			aside = b.path(digest) // left in place; the next Open reports it again
+		}
+		return fmt.Errorf("blob %s is damaged (%d bytes hashing to %s; kept as %s): %w",
+			b.path(digest), stamp.size, got, aside, client.ErrBlobNotFound)
+	}
+	b.mu.Lock()
+	b.verified[digest] = stamp
+	b.mu.Unlock()
+	return nil
+}
+
+// Damaged returns where a damaged copy of the blob was moved aside, if one
+// was.
+func (b *BlobStore) Damaged(digest string) (string, bool) {
+	if !validDigest(digest) {
+		return "", false
+	}
+	aside := b.path(digest) + ".damaged"
+	_, err := os.Stat(aside)
+	return aside, err == nil
 }
 
 // ReadAll returns a stored blob's bytes.
@@ -175,6 +233,9 @@ func (w *BlobWriter) Commit(want string, size int64) (string, error) {
 		os.Remove(w.f.Name())
 		return "", fmt.Errorf("publish blob %s: %w", digest, err)
 	}
+	if err := syncDir(w.store.dir); err != nil {
+		return "", fmt.Errorf("publish blob %s: %w", digest, err)
+	}
 	return digest, nil
 }
 
@@ -182,4 +243,17 @@ func (w *BlobWriter) Commit(want string, size int64) (string, error) {
 func (w *BlobWriter) Abort() {
 	w.f.Close()
 	os.Remove(w.f.Name())
+}
+
+// syncDir flushes a directory's entries (a rename into it) to disk.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("sync directory %s: %w", dir, err)
+	}
+	return nil
 }

@@ -1,6 +1,7 @@
 package coordinator
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"os"
@@ -8,6 +9,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/whorl-ml/whorl/coordinator/client"
+	pb "github.com/whorl-ml/whorl/proto/whorl/coordinator/v1"
 )
 
 // runOnce starts a one-node coordinator on dir, waits until it serves and
@@ -80,5 +84,55 @@ func TestDamagedRaftLog(t *testing.T) {
 				t.Fatalf("start on a damaged raft log = %v, want ErrDamaged naming %s", err, path)
 			}
 		})
+	}
+}
+
+// TestDamagedCheckpointFailsTheJob: the committed checkpoint's blob is
+// truncated on the only coordinator's disk. Fetching it is refused as
+// not found (the damaged file moved aside, never streamed), and the job
+// fails within seconds with a reason naming the file, instead of workers
+// retrying the fetch forever.
+func TestDamagedCheckpointFailsTheJob(t *testing.T) {
+	c := newCluster(t, 1, nil)
+	c.waitLeader(10 * time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cl, err := dialTest(c.addrs())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	stopHB := heartbeater(t, cl, "w1", 100*time.Millisecond)
+	defer stopHB()
+	a := startPretraining(t, ctx, cl, "w1", testConfig(t, 2, 8, 2))
+	for step := range uint32(2) {
+		if _, err := report(ctx, cl, "w1", a, 0, step); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ck, err := cl.CommitCheckpoint(ctx, &pb.CheckpointHeader{WorkerId: "w1", Generation: a.GetGeneration(), Epoch: 0, Step: 2},
+		bytes.Repeat([]byte("weights!"), 10_000))
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(c.dataDir(0), "blobs", ck.GetDigest())
+	if err := os.Truncate(path, 1000); err != nil {
+		t.Fatal(err)
+	}
+	damaged := time.Now()
+	if _, _, err := cl.FetchCheckpoint(ctx, ""); !errors.Is(err, client.ErrBlobNotFound) {
+		t.Fatalf("fetch of a damaged checkpoint = %v, want ErrBlobNotFound", err)
+	}
+	var st *pb.JobStatusResponse
+	eventually(t, 10*time.Second, "the job failed", func() bool {
+		st, err = cl.JobStatus(ctx)
+		return err == nil && st.GetPhase() == pb.Phase_PHASE_FAILED
+	})
+	t.Logf("failed %v after the damage: %s", time.Since(damaged).Round(time.Millisecond), st.GetFailureReason())
+	if r := st.GetFailureReason(); !strings.Contains(r, path+".damaged") || !strings.Contains(r, "no coordinator holds an intact copy") {
+		t.Errorf("failure reason %q does not name %s and the cause", r, path)
+	}
+	if _, err := os.Stat(path + ".damaged"); err != nil {
+		t.Errorf("the damaged blob was not kept aside: %v", err)
 	}
 }

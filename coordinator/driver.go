@@ -130,6 +130,11 @@ func (d *driver) pretraining(ctx context.Context, v jobView) error {
 	if !v.waitingSince.IsZero() && time.Since(v.waitingSince) > d.n.cfg.WorkerWait {
 		return d.fail(ctx, v, fmt.Sprintf("no workers for %v (bound %v)", time.Since(v.waitingSince).Round(time.Second), d.n.cfg.WorkerWait))
 	}
+	if v.digest != "" {
+		if err := d.n.ensureBlob(ctx, v.digest); errors.Is(err, client.ErrBlobNotFound) {
+			return d.fail(ctx, v, fmt.Sprintf("the committed checkpoint cannot be read: %v; no coordinator holds an intact copy, so pretraining cannot resume from it (restore the file, or start over in a new output folder)", err))
+		}
+	}
 	if !v.pretrainDone || (!v.finalCkpt && v.epochs > 0) {
 		return nil
 	}
@@ -146,7 +151,7 @@ func (d *driver) fineTune(ctx context.Context, v jobView) ([]byte, error) {
 	if v.digest == "" { // no pretraining epochs: fine-tune from scratch
 		return d.n.cfg.Phases.FineTune(ctx, v.config, nil, v.baseline, v.history)
 	}
-	if err := d.n.fetchBlob(ctx, v.digest); err != nil {
+	if err := d.n.ensureBlob(ctx, v.digest); err != nil {
 		return nil, err
 	}
 	data, err := d.n.blobs.ReadAll(v.digest)

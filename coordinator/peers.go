@@ -97,7 +97,32 @@ func (n *Node) fetchBlob(ctx context.Context, digest string) error {
 		}
 		errs = append(errs, err)
 	}
-	return fmt.Errorf("fetch blob %s from peers: %w", digest, errors.Join(append(errs, client.ErrBlobNotFound)...))
+	here := "missing here"
+	if aside, ok := n.blobs.Damaged(digest); ok {
+		here = "damaged here (kept as " + aside + ")"
+	}
+	return fmt.Errorf("fetch blob %s: %s and not on any peer: %w", digest, here, errors.Join(append(errs, client.ErrBlobNotFound)...))
+}
+
+// ensureBlob makes an intact copy of the blob available here: verified in
+// the store, or (missing or damaged, then moved aside) fetched from a peer.
+// It wraps ErrBlobNotFound, with what went wrong here, when no coordinator
+// holds an intact copy.
+func (n *Node) ensureBlob(ctx context.Context, digest string) error {
+	if err := n.fetchBlob(ctx, digest); err != nil {
+		return err
+	}
+	f, _, err := n.blobs.Open(digest)
+	if err == nil {
+		return f.Close()
+	}
+	if !errors.Is(err, client.ErrBlobNotFound) {
+		return err
+	}
+	if ferr := n.fetchBlob(ctx, digest); ferr != nil { // the damaged one is aside now
+		return fmt.Errorf("%w; %w", err, ferr)
+	}
+	return nil
 }
 
 // getBlobFrom streams a blob from the coordinator at addr into the store.
