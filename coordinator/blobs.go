@@ -3,6 +3,7 @@ package coordinator
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"hash"
 	"io"
@@ -28,6 +29,10 @@ type BlobStore struct {
 	mu       sync.Mutex
 	verified map[string]blobStamp // digest -> the file version that hashed right
 }
+
+// errStore marks a failure of this node's disk to take a blob (no space,
+// I/O error), as opposed to a bad upload: Node records it for JobStatus.
+var errStore = errors.New("cannot store on this coordinator's disk")
 
 // blobStamp identifies a version of a blob file.
 type blobStamp struct {
@@ -146,7 +151,7 @@ func (b *BlobStore) ReadAll(digest string) ([]byte, error) {
 func (b *BlobStore) Create() (*BlobWriter, error) {
 	f, err := os.CreateTemp(b.dir, ".incoming-*")
 	if err != nil {
-		return nil, fmt.Errorf("create blob temp file: %w", err)
+		return nil, fmt.Errorf("create blob temp file in %s: %w: %w", b.dir, errStore, err)
 	}
 	return &BlobWriter{store: b, f: f, h: sha256.New()}, nil
 }
@@ -204,7 +209,7 @@ func (w *BlobWriter) Write(p []byte) (int, error) {
 	w.h.Write(p[:n])
 	w.n += int64(n)
 	if err != nil {
-		return n, fmt.Errorf("write blob: %w", err)
+		return n, fmt.Errorf("write blob %s: %w: %w", w.f.Name(), errStore, err)
 	}
 	return n, nil
 }
@@ -223,18 +228,18 @@ func (w *BlobWriter) Commit(want string, size int64) (string, error) {
 	}
 	if err := w.f.Sync(); err != nil {
 		w.Abort()
-		return "", fmt.Errorf("sync blob %s: %w", digest, err)
+		return "", fmt.Errorf("sync blob %s: %w: %w", w.f.Name(), errStore, err)
 	}
 	if err := w.f.Close(); err != nil {
 		os.Remove(w.f.Name())
-		return "", fmt.Errorf("close blob %s: %w", digest, err)
+		return "", fmt.Errorf("close blob %s: %w: %w", w.f.Name(), errStore, err)
 	}
 	if err := os.Rename(w.f.Name(), w.store.path(digest)); err != nil {
 		os.Remove(w.f.Name())
-		return "", fmt.Errorf("publish blob %s: %w", digest, err)
+		return "", fmt.Errorf("publish blob %s: %w: %w", w.store.path(digest), errStore, err)
 	}
 	if err := syncDir(w.store.dir); err != nil {
-		return "", fmt.Errorf("publish blob %s: %w", digest, err)
+		return "", fmt.Errorf("publish blob %s: %w: %w", w.store.path(digest), errStore, err)
 	}
 	return digest, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -138,6 +139,7 @@ func (n *Node) commitCheckpoint(ctx context.Context, stream grpc.ClientStreaming
 		return nil, err
 	}
 	hdr, digest, size, err := n.receiveCheckpoint(stream)
+	n.noteStore(err)
 	if err != nil {
 		return nil, err
 	}
@@ -203,4 +205,38 @@ func (n *Node) fetchCheckpoint(ctx context.Context, digest string, stream grpc.S
 	return sendChunks(f, func(b []byte) error {
 		return stream.Send(&pb.FetchCheckpointResponse{Msg: &pb.FetchCheckpointResponse_Chunk{Chunk: b}})
 	})
+}
+
+// noteStore records the outcome of storing a blob here: a disk failure
+// (errStore) is kept for JobStatus.StoreError and logged; a success clears
+// it. Other errors (a bad upload, a broken stream) leave it as it is.
+func (n *Node) noteStore(err error) {
+	switch {
+	case err == nil:
+		if old := n.storeErr.Swap(""); old != "" {
+			n.log.Info("checkpoint storage works again", "was", old)
+		}
+	case errors.Is(err, errStore):
+		n.storeErr.Store(err.Error())
+		n.log.Error("cannot store a checkpoint", "err", err)
+	}
+}
+
+// atomicString is a string read and written atomically ("" initially).
+type atomicString struct{ p atomic.Pointer[string] }
+
+func (a *atomicString) Load() string {
+	if s := a.p.Load(); s != nil {
+		return *s
+	}
+	return ""
+}
+
+func (a *atomicString) Store(s string) { a.p.Store(&s) }
+
+func (a *atomicString) Swap(s string) string {
+	if old := a.p.Swap(&s); old != nil {
+		return *old
+	}
+	return ""
 }

@@ -64,6 +64,9 @@ type Node struct {
 	barrier func(timeout time.Duration) error
 	// leaderReady is true while this node leads and has caught up.
 	leaderReady atomic.Bool
+	// storeErr is the last failure of this node's disk to take a
+	// checkpoint ("" after a success); JobStatus reports it.
+	storeErr atomicString
 
 	closeOnce sync.Once
 }

@@ -16,7 +16,7 @@ const statusRecent = 20
 // table (heartbeats, timings, stragglers) and raft.
 func (n *Node) status() *pb.JobStatusResponse {
 	timings := n.leases.timingsOf(n.cfg.StragglerFactor)
-	resp := &pb.JobStatusResponse{CommitIndex: n.rp.raft.CommitIndex()}
+	resp := &pb.JobStatusResponse{CommitIndex: n.rp.raft.CommitIndex(), StoreError: n.storeErr.Load()}
 	resp.LeaderId, resp.LeaderAddr = n.leader()
 	n.fsm.View(func(s *State) {
 		resp.Generation, resp.GenerationChanges = s.Generation, s.GenerationChanges

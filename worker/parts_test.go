@@ -7,6 +7,8 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/whorl-ml/whorl/cluster"
+	"github.com/whorl-ml/whorl/coordinator/client"
 	"github.com/whorl-ml/whorl/job"
 	"github.com/whorl-ml/whorl/model"
 	pb "github.com/whorl-ml/whorl/proto/whorl/coordinator/v1"
@@ -140,5 +142,37 @@ func TestNetReplicaCheckpointRoundTrip(t *testing.T) {
 	}
 	if err := r2.SetOptState(fresh); err != nil {
 		t.Errorf("setting a fresh optimizer state: %v", err)
+	}
+}
+
+// TestRetryFinal: only the final checkpoint of pretraining is retried
+// (nothing supersedes it), and not once the coordinator refused it for
+// good or the worker stops.
+func TestRetryFinal(t *testing.T) {
+	a := Assignment{TotalEpochs: 3}
+	live, stopped := context.Background(), func() context.Context {
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		return ctx
+	}()
+	disk := errors.New("rpc error: code = Internal desc = write blob: no space left on device")
+	tests := []struct {
+		name string
+		ctx  context.Context
+		pos  Position
+		err  error
+		want bool
+	}{
+		{"final, disk full", live, Position{Epoch: 3}, disk, true},
+		{"not final", live, Position{Epoch: 2, Step: 4}, disk, false},
+		{"stopping", stopped, Position{Epoch: 3}, disk, false},
+		{"new generation", live, Position{Epoch: 3}, fmt.Errorf("commit: %w", cluster.ErrStaleGeneration), false},
+		{"lease lost", live, Position{Epoch: 3}, fmt.Errorf("commit: %w", client.ErrUnknownWorker), false},
+		{"other phase", live, Position{Epoch: 3}, fmt.Errorf("commit: %w", client.ErrWrongPhase), false},
+	}
+	for _, tt := range tests {
+		if got := retryFinal(tt.ctx, a, tt.pos, tt.err); got != tt.want {
+			t.Errorf("%s: retryFinal = %v, want %v", tt.name, got, tt.want)
+		}
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/whorl-ml/whorl/cluster"
+	"github.com/whorl-ml/whorl/coordinator/client"
 )
 
 // step trains one global step: local gradients (with synchronised batch
@@ -100,6 +101,14 @@ func (t *trainer) checkpoint(ctx context.Context, a Assignment) {
 	meta := CheckpointMeta{WorkerID: t.id, JobID: a.JobID, Generation: a.Generation, Position: t.pos}
 	t.joinReports() // the coordinator accepts a checkpoint at most one step ahead of the progress
 	digest, err := t.coord.CommitCheckpoint(ctx, meta, data)
+	for wait := time.Second; err != nil && retryFinal(ctx, a, t.pos, err); wait = min(2*wait, 30*time.Second) {
+		t.log.Warn("commit the final checkpoint: retrying", "in", wait, "err", err)
+		select {
+		case <-ctx.Done():
+		case <-time.After(wait):
+			digest, err = t.coord.CommitCheckpoint(ctx, meta, data)
+		}
+	}
 	if err != nil {
 		t.log.Warn("commit checkpoint", "epoch", t.pos.Epoch, "step", t.pos.Step, "err", err)
 		return
@@ -107,6 +116,18 @@ func (t *trainer) checkpoint(ctx context.Context, a Assignment) {
 	t.met.checkpoints.Inc()
 	t.log.Info("checkpoint committed", "digest", digest, "epoch", t.pos.Epoch, "step", t.pos.Step,
 		"bytes", len(data), "took", time.Since(start))
+}
+
+// retryFinal reports whether a failed commit of the final checkpoint of
+// pretraining (no later one supersedes it: the job waits for it) should be
+// tried again: unless ctx ended or the coordinator refused it for good (a
+// new generation, a lost registration, another phase).
+func retryFinal(ctx context.Context, a Assignment, pos Position, err error) bool {
+	if pos.Epoch < a.TotalEpochs || ctx.Err() != nil {
+		return false
+	}
+	return !errors.Is(err, cluster.ErrStaleGeneration) && !errors.Is(err, client.ErrUnknownWorker) &&
+		!errors.Is(err, client.ErrWrongPhase) && !errors.Is(err, client.ErrBadStep)
 }
 
 // complete records that step st is applied here: the heartbeat carries the

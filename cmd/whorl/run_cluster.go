@@ -196,6 +196,9 @@ func follow(ctx context.Context, cl *client.Client, p *progressPrinter) error {
 			}
 			continue // elections and restarts: the client retries
 		}
+		if err := storeError(st); err != nil {
+			return err
+		}
 		switch st.GetPhase() {
 		case pb.Phase_PHASE_DONE, pb.Phase_PHASE_FAILED:
 			return nil
@@ -205,6 +208,21 @@ func follow(ctx context.Context, cl *client.Client, p *progressPrinter) error {
 			tr.finish(st)
 		}
 	}
+}
+
+// storeError is the coordinator's report that its disk refuses the job's
+// state, as an error saying what is kept and how to go on: whorl run stops
+// instead of waiting on a job that cannot move past its next checkpoint.
+func storeError(st *pb.JobStatusResponse) error {
+	e := st.GetStoreError()
+	if e == "" {
+		return nil
+	}
+	at := "the start of pretraining"
+	if ck := st.GetLatestCheckpoint(); ck != nil {
+		at = fmt.Sprintf("the checkpoint of epoch %d, step %d", ck.GetEpoch()+1, ck.GetStep())
+	}
+	return fmt.Errorf("the coordinator cannot store the job's checkpoints: %s; nothing committed is lost: free space there and rerun the same command to resume from %s", e, at)
 }
 
 // pretrainTracker follows distributed pretraining through job statuses:

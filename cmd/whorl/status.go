@@ -74,6 +74,9 @@ func statusLine(st *pb.JobStatusResponse) string {
 	if r := st.GetFailureReason(); r != "" {
 		s += "  reason: " + r
 	}
+	if e := st.GetStoreError(); e != "" {
+		s += "  STORE ERROR: " + e
+	}
 	return s
 }
 

@@ -1947,8 +1947,14 @@ type JobStatusResponse struct {
 	WaitingSince *timestamppb.Timestamp `protobuf:"bytes,18,opt,name=waiting_since,json=waitingSince,proto3" json:"waiting_since,omitempty"`
 	// pretext_history has one entry per completed pretraining epoch.
 	PretextHistory []*EpochMetrics `protobuf:"bytes,19,rep,name=pretext_history,json=pretextHistory,proto3" json:"pretext_history,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// store_error is the answering node's last failure to store the job's
+	// state on its disk (a checkpoint blob: the path and the cause, e.g. no
+	// space left on device); empty once a store succeeds again. Nothing
+	// committed is lost; the job cannot move past that checkpoint until the
+	// disk takes it.
+	StoreError    string `protobuf:"bytes,20,opt,name=store_error,json=storeError,proto3" json:"store_error,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *JobStatusResponse) Reset() {
@@ -2112,6 +2118,13 @@ func (x *JobStatusResponse) GetPretextHistory() []*EpochMetrics {
 		return x.PretextHistory
 	}
 	return nil
+}
+
+func (x *JobStatusResponse) GetStoreError() string {
+	if x != nil {
+		return x.StoreError
+	}
+	return ""
 }
 
 // EpochMetrics summarises one completed pretraining epoch: the mean over its
@@ -2473,7 +2486,7 @@ const file_whorl_coordinator_v1_coordinator_proto_rawDesc = "" +
 	"\n" +
 	"generation\x18\a \x01(\x04R\n" +
 	"generation\x12\x1a\n" +
-	"\baccuracy\x18\b \x01(\x02R\baccuracy\"\xec\x06\n" +
+	"\baccuracy\x18\b \x01(\x02R\baccuracy\"\x8d\a\n" +
 	"\x11JobStatusResponse\x12\x15\n" +
 	"\x06job_id\x18\x01 \x01(\tR\x05jobId\x121\n" +
 	"\x05phase\x18\x02 \x01(\x0e2\x1b.whorl.coordinator.v1.PhaseR\x05phase\x12%\n" +
@@ -2500,7 +2513,9 @@ const file_whorl_coordinator_v1_coordinator_proto_rawDesc = "" +
 	"\fcommit_index\x18\x10 \x01(\x04R\vcommitIndex\x12-\n" +
 	"\x12generation_changes\x18\x11 \x01(\x04R\x11generationChanges\x12?\n" +
 	"\rwaiting_since\x18\x12 \x01(\v2\x1a.google.protobuf.TimestampR\fwaitingSince\x12K\n" +
-	"\x0fpretext_history\x18\x13 \x03(\v2\".whorl.coordinator.v1.EpochMetricsR\x0epretextHistory\"j\n" +
+	"\x0fpretext_history\x18\x13 \x03(\v2\".whorl.coordinator.v1.EpochMetricsR\x0epretextHistory\x12\x1f\n" +
+	"\vstore_error\x18\x14 \x01(\tR\n" +
+	"storeError\"j\n" +
 	"\fEpochMetrics\x12\x14\n" +
 	"\x05epoch\x18\x01 \x01(\rR\x05epoch\x12\x12\n" +
 	"\x04loss\x18\x02 \x01(\x02R\x04loss\x12\x1a\n" +
