@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/whorl-ml/whorl/coordinator/client"
+	"github.com/whorl-ml/whorl/internal/atomicfile"
 )
 
 // BlobStore keeps content-addressed blobs (checkpoints) in a directory:
@@ -238,7 +239,7 @@ func (w *BlobWriter) Commit(want string, size int64) (string, error) {
 		os.Remove(w.f.Name())
 		return "", fmt.Errorf("publish blob %s: %w: %w", w.store.path(digest), errStore, err)
 	}
-	if err := syncDir(w.store.dir); err != nil {
+	if err := atomicfile.SyncDir(w.store.dir); err != nil {
 		return "", fmt.Errorf("publish blob %s: %w: %w", w.store.path(digest), errStore, err)
 	}
 	return digest, nil
@@ -248,17 +249,4 @@ func (w *BlobWriter) Commit(want string, size int64) (string, error) {
 func (w *BlobWriter) Abort() {
 	w.f.Close()
 	os.Remove(w.f.Name())
-}
-
-// syncDir flushes a directory's entries (a rename into it) to disk.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("sync directory %s: %w", dir, err)
-	}
-	return nil
 }

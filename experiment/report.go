@@ -3,10 +3,10 @@ package experiment
 import (
 	"encoding/json"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 
+	"github.com/whorl-ml/whorl/internal/atomicfile"
 	"github.com/whorl-ml/whorl/job"
 )
 
@@ -97,27 +97,9 @@ func writeJSON(dir, name string, v any) error {
 	return writeFileAtomic(filepath.Join(dir, name), append(b, '\n'))
 }
 
-// writeFileAtomic writes data to path through a temporary file and a rename,
-// so a crash never leaves a half-written output.
-func writeFileAtomic(path string, data []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		os.Remove(tmp.Name())
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := tmp.Close(); err != nil {
-		os.Remove(tmp.Name())
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	return nil
-}
+// writeFileAtomic writes data to path atomically (internal/atomicfile), so
+// a crash or a full disk never leaves a half-written output.
+func writeFileAtomic(path string, data []byte) error { return atomicfile.Write(path, data, 0o644) }
 
 // requiredKeys are the report.json keys issue 7 names, as dotted paths.
 var requiredKeys = []string{

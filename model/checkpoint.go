@@ -8,9 +8,10 @@ import (
 	"fmt"
 	"math"
 	"os"
-	"path/filepath"
 	"sort"
 	"strings"
+
+	"github.com/whorl-ml/whorl/internal/atomicfile"
 )
 
 // Metadata keys the engine writes into a checkpoint's safetensors __metadata__.
@@ -112,37 +113,15 @@ func f32Bytes(s []float32) []byte {
 	return b
 }
 
-// SaveCheckpoint writes EncodeCheckpoint's bytes to path atomically: a temporary file in the
-// same directory, synced, then renamed over path.
+// SaveCheckpoint writes EncodeCheckpoint's bytes to path atomically (internal/atomicfile: a
+// synced temporary file renamed over path, then the directory synced).
 func SaveCheckpoint(path string, n *Net, opt Optimizer, meta map[string]string) error {
 	b, err := EncodeCheckpoint(n, opt, meta)
 	if err != nil {
 		return err
 	}
-	return writeAtomic(path, b)
-}
-
-// writeAtomic writes b to path through a synced temporary file and a rename.
-func writeAtomic(path string, b []byte) error {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("save checkpoint %s: %w", path, err)
-	}
-	tmp := f.Name()
-	defer os.Remove(tmp) // no-op after the rename
-	if _, err := f.Write(b); err != nil {
-		f.Close()
-		return fmt.Errorf("save checkpoint %s: write: %w", path, err)
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return fmt.Errorf("save checkpoint %s: sync: %w", path, err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("save checkpoint %s: close: %w", path, err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("save checkpoint %s: rename: %w", path, err)
+	if err := atomicfile.Write(path, b, 0o644); err != nil {
+		return fmt.Errorf("save checkpoint: %w", err)
 	}
 	return nil
 }

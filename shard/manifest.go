@@ -4,8 +4,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"path/filepath"
 	"sort"
+
+	"github.com/whorl-ml/whorl/internal/atomicfile"
 )
 
 // ManifestVersion is the version of the manifest format written.
@@ -59,27 +60,15 @@ func (d *Dataset) Manifest(s Split) Manifest {
 	return m
 }
 
-// WriteManifest writes m as indented JSON to path, atomically (a temporary
-// file renamed over it).
+// WriteManifest writes m as indented JSON to path atomically
+// (internal/atomicfile).
 func WriteManifest(path string, m Manifest) error {
 	b, err := json.MarshalIndent(m, "", "  ")
 	if err != nil {
 		return fmt.Errorf("write manifest %s: %w", path, err)
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".manifest-*")
-	if err != nil {
-		return fmt.Errorf("write manifest %s: %w", path, err)
-	}
-	defer os.Remove(tmp.Name())
-	_, err = tmp.Write(append(b, '\n'))
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), path)
-	}
-	if err != nil {
-		return fmt.Errorf("write manifest %s: %w", path, err)
+	if err := atomicfile.Write(path, append(b, '\n'), 0o644); err != nil {
+		return fmt.Errorf("write manifest: %w", err)
 	}
 	return nil
 }

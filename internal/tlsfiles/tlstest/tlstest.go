@@ -14,12 +14,12 @@ import (
 	"encoding/pem"
 	"math/big"
 	"net"
-	"os"
 	"path/filepath"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/whorl-ml/whorl/internal/atomicfile"
 	"github.com/whorl-ml/whorl/internal/tlsfiles"
 )
 
@@ -84,26 +84,13 @@ func (ca *CA) Files(t testing.TB, dir, name string) tlsfiles.Files {
 	return f
 }
 
-// WritePEM writes one PEM block of type typ to path atomically (a
-// temporary file renamed over it), so a process reading path while it is
-// rewritten, such as a running coordinator reloading ca.pem while a test
-// issues the next worker's files, sees the old or the new file, never a
-// truncated one.
+// WritePEM writes one PEM block of type typ to path atomically
+// (internal/atomicfile), so a process reading path while it is rewritten,
+// such as a running coordinator reading ca.pem while a test issues the next
+// worker's files, sees the old or the new file, never a truncated one.
 func WritePEM(t testing.TB, path, typ string, der []byte) {
 	t.Helper()
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".pem-*")
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, err = tmp.Write(pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}))
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), path)
-	}
-	if err != nil {
-		os.Remove(tmp.Name())
+	if err := atomicfile.Write(path, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
 		t.Fatal(err)
 	}
 }
