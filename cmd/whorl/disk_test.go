@@ -66,10 +66,13 @@ func TestRunFullDiskFailsThenResumes(t *testing.T) {
 	if took > 30*time.Second {
 		t.Errorf("the error took %v, want seconds", took)
 	}
-	roomy := filepath.Join(t.TempDir(), "out")
-	if b, err := exec.Command("cp", "-a", out, roomy).CombinedOutput(); err != nil {
-		t.Fatalf("copy the output folder: %v: %s", err, b)
+	roomy, rotten := filepath.Join(t.TempDir(), "out"), filepath.Join(t.TempDir(), "out")
+	for _, dst := range []string{roomy, rotten} {
+		if b, err := exec.Command("cp", "-a", out, dst).CombinedOutput(); err != nil {
+			t.Fatalf("copy the output folder: %v: %s", err, b)
+		}
 	}
+	resumeDamaged(t, args, rotten)
 	text, err, took = runWhorlFor(t, 120*time.Second, append(args, "--out", roomy)...)
 	if err != nil || !strings.Contains(text, "resuming job") || !strings.Contains(text, "gain") {
 		t.Fatalf("rerun with room (%v): %v\n%s", took, err, text)
@@ -84,5 +87,37 @@ func TestRunFullDiskFailsThenResumes(t *testing.T) {
 	}
 	if a, b := resumed.Finetune.TestAccuracy, straight.Finetune.TestAccuracy; a != b {
 		t.Errorf("fine-tuned test accuracy %v after the resume, %v without", a, b)
+	}
+}
+
+// resumeDamaged truncates every checkpoint blob of an interrupted run's
+// --out and reruns it: within seconds the rerun names the damaged blob, not
+// retrying the fetch forever, and either stops (the job failed while it
+// followed it) or, finding the job failed, starts it again from the
+// beginning and says so.
+func resumeDamaged(t *testing.T, args []string, out string) {
+	t.Helper()
+	blobs, _ := filepath.Glob(filepath.Join(out, "cluster", "c0", "blobs", "*"))
+	for _, b := range blobs {
+		if err := os.Truncate(b, 1000); err != nil {
+			t.Fatal(err)
+		}
+	}
+	text, err, took := runWhorlFor(t, 60*time.Second, append(args, "--out", out)...)
+	t.Logf("damaged checkpoints: after %v: %v\n%s", took.Round(time.Millisecond), err, text)
+	if lb, _ := os.ReadFile(filepath.Join(out, "cluster.log")); os.Getenv("WHORL_TEST_LOG") != "" {
+		t.Logf("%s", lb)
+	}
+	said := text
+	if err != nil {
+		said = err.Error()
+		if took > 30*time.Second {
+			t.Errorf("the error took %v, want seconds", took)
+		}
+	} else if !strings.Contains(text, "starting the job again from the beginning") || !strings.Contains(text, "gain") {
+		t.Errorf("rerun after the failure did not say it starts again, or did not finish:\n%s", text)
+	}
+	if !strings.Contains(said, ".damaged") || !strings.Contains(said, "no coordinator holds an intact copy") {
+		t.Fatalf("resume with damaged checkpoints = %v, want the damaged blob named\n%s", err, text)
 	}
 }

@@ -137,7 +137,7 @@ func runOnCluster(ctx context.Context, w io.Writer, o runOptions, c job.Config, 
 // submits c. Right after a restart the replicated state may not yet show
 // the old job; its submission is then refused as ErrJobRunning and retried.
 func submitOrResume(ctx context.Context, w io.Writer, cl *client.Client, c job.Config, resuming bool) (string, error) {
-	deadline := time.Now().Add(30 * time.Second)
+	deadline, told := time.Now().Add(30*time.Second), false
 	for attempt := 0; ; attempt++ {
 		st, err := cl.JobStatus(ctx)
 		if resuming && (err != nil || st.GetJobId() == "") && time.Now().Before(deadline) {
@@ -152,6 +152,10 @@ func submitOrResume(ctx context.Context, w io.Writer, cl *client.Client, c job.C
 			fmt.Fprintf(w, "resuming job %s (phase %s, epoch %d/%d, step %d)\n", st.GetJobId(), st.GetPhase().Label(),
 				min(st.GetEpoch()+1, st.GetTotalEpochs()), st.GetTotalEpochs(), st.GetNextStep())
 			return st.GetJobId(), nil
+		}
+		if err == nil && st.GetPhase() == pb.Phase_PHASE_FAILED && !told {
+			told = true
+			fmt.Fprintf(w, "job %s failed: %s\nstarting the job again from the beginning\n", st.GetJobId(), st.GetFailureReason())
 		}
 		id, err := cl.SubmitJob(ctx, c.JSON())
 		if err == nil {
