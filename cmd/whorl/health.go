@@ -1,0 +1,74 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/spf13/cobra"
+	"google.golang.org/grpc"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+
+	"github.com/whorl-ml/whorl/coordinator/client"
+	"github.com/whorl-ml/whorl/internal/tlsfiles"
+)
+
+func init() { register(newHealthCmd) }
+
+// healthOptions are the flags of `whorl health`.
+type healthOptions struct {
+	addr, service string
+	timeout       time.Duration
+	tls           tlsfiles.Files
+}
+
+func newHealthCmd() *cobra.Command {
+	var o healthOptions
+	cmd := &cobra.Command{
+		Use:   "health",
+		Short: "Check a coordinator's or worker's grpc.health.v1 service (exit 0 when SERVING)",
+		Long: `health asks the gRPC server at --addr for the status of --service with the
+standard grpc.health.v1 Check and exits 0 when it is SERVING, 1 otherwise (not
+serving, unknown service, unreachable). It needs no shell, so a container of the
+image (FROM scratch) can run it as its healthcheck. A coordinator's services:
+"" and whorl.coordinator.v1.CoordinatorService (ready: a raft leader is known),
+whorl.coordinator.v1.Liveness (the process answers). A worker's "" is SERVING
+while it runs.`,
+		Example: `  whorl health --addr 127.0.0.1:7401
+  whorl health --addr c0:7401 --service whorl.coordinator.v1.CoordinatorService`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runHealth(cmd.Context(), cmd.OutOrStdout(), o)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.addr, "addr", "127.0.0.1:7401", "gRPC address HOST:PORT of the coordinator or worker")
+	f.StringVar(&o.service, "service", "", `grpc.health.v1 service name ("" = the whole server)`)
+	DurationRange(f, &o.timeout, "timeout", 3*time.Second, 100*time.Millisecond, time.Minute, "give up after this long")
+	tlsFlags(f, &o.tls, "PEM client certificate")
+	return cmd
+}
+
+func runHealth(ctx context.Context, w io.Writer, o healthOptions) error {
+	tc, err := tlsfiles.Load(o.tls)
+	if err != nil {
+		return err
+	}
+	conn, err := grpc.NewClient(o.addr, client.DialOptions(tc.Client)...)
+	if err != nil {
+		return fmt.Errorf("health of %s: %w", o.addr, err)
+	}
+	defer conn.Close()
+	ctx, cancel := context.WithTimeout(ctx, o.timeout)
+	defer cancel()
+	resp, err := healthpb.NewHealthClient(conn).Check(ctx, &healthpb.HealthCheckRequest{Service: o.service})
+	if err != nil {
+		return fmt.Errorf("health of %s service %q: %w", o.addr, o.service, err)
+	}
+	if st := resp.GetStatus(); st != healthpb.HealthCheckResponse_SERVING {
+		return fmt.Errorf("health of %s service %q: %s", o.addr, o.service, st)
+	}
+	fmt.Fprintf(w, "%s %q SERVING\n", o.addr, o.service)
+	return nil
+}
