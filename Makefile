@@ -83,7 +83,8 @@ KIND_CLUSTER ?= whorl
 
 .PHONY: image kind-up kind-e2e k8s-verify
 
-image: ## build the container image $(IMAGE) (multi-stage, FROM scratch; needs a running Docker engine)
+image: build ## build the container image $(IMAGE): bin/whorl FROM scratch (pulls nothing; needs a Docker engine)
+	rm -rf bin/rootfs && mkdir -p bin/rootfs/tmp bin/rootfs/var/lib/whorl && chmod 1777 bin/rootfs/tmp
 	docker build --build-arg VERSION=$(VERSION) --build-arg COMMIT=$(COMMIT) -t $(IMAGE) .
 
 kind-up: ## create the kind cluster of k8s/kind/cluster.yaml (needs Docker and kind)
