@@ -46,7 +46,8 @@ type Config struct {
 	// service and grpc.health.v1); port 0 picks a free port.
 	Listen string
 	// Advertise is the ring address announced to the coordinator (default:
-	// the listener's address).
+	// the listener's address; for 0.0.0.0 or ::, the host's first
+	// non-loopback IPv4 address with the listener's port).
 	Advertise string
 	// Data is DataLocal or DataCoordinator; DataDir is the local folder ("":
 	// the embedded set).

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"slices"
 	"testing"
 
@@ -174,5 +175,28 @@ func TestRetryFinal(t *testing.T) {
 		if got := retryFinal(tt.ctx, a, tt.pos, tt.err); got != tt.want {
 			t.Errorf("%s: retryFinal = %v, want %v", tt.name, got, tt.want)
 		}
+	}
+}
+
+func TestDefaultAdvertise(t *testing.T) {
+	addrs := func() ([]net.Addr, error) {
+		return []net.Addr{&net.IPNet{IP: net.ParseIP("127.0.0.1")}, &net.IPNet{IP: net.ParseIP("fe80::1")},
+			&net.IPNet{IP: net.ParseIP("172.18.0.5")}}, nil
+	}
+	tests := []struct{ listen, want string }{
+		{"127.0.0.1:7410", "127.0.0.1:7410"},
+		{"10.0.0.2:7410", "10.0.0.2:7410"},
+		{"0.0.0.0:7410", "172.18.0.5:7410"},
+		{"[::]:7410", "172.18.0.5:7410"},
+		{"w1.workers:7410", "w1.workers:7410"},
+	}
+	for _, tt := range tests {
+		if got := defaultAdvertise(tt.listen, addrs); got != tt.want {
+			t.Errorf("defaultAdvertise(%q) = %q, want %q", tt.listen, got, tt.want)
+		}
+	}
+	none := func() ([]net.Addr, error) { return []net.Addr{&net.IPNet{IP: net.ParseIP("127.0.0.1")}}, nil }
+	if got := defaultAdvertise("0.0.0.0:7410", none); got != "0.0.0.0:7410" {
+		t.Errorf("without an interface address: %q, want the listener's", got)
 	}
 }

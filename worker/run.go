@@ -86,7 +86,7 @@ func (w *Worker) runClient(ctx context.Context, svc *cluster.Service, listenAddr
 	cc := &coordClient{c: cl, incarnation: incarnation(), wait: w.cfg.AssignmentWait}
 	advertise := w.cfg.Advertise
 	if advertise == "" {
-		advertise = listenAddr
+		advertise = defaultAdvertise(listenAddr, net.InterfaceAddrs)
 	}
 	w.log.Info("worker serving", "listen", listenAddr, "advertise", advertise, "coordinators", w.cfg.Coordinators,
 		"data", w.cfg.Data, "dir", w.cfg.DataDir, "tls", w.cfg.TLS.Enabled())
@@ -136,6 +136,30 @@ func (w *Worker) serveMetrics() (func(), error) {
 		defer cancel()
 		_ = srv.Shutdown(ctx)
 	}, nil
+}
+
+// defaultAdvertise is the ring address to announce when none is given:
+// the listener's, or, when it listens on every interface (0.0.0.0, ::), the
+// first non-loopback IPv4 address of the host with the listener's port (a
+// container or pod whose address is not known before it starts).
+func defaultAdvertise(listenAddr string, addrs func() ([]net.Addr, error)) string {
+	host, port, err := net.SplitHostPort(listenAddr)
+	if err != nil {
+		return listenAddr
+	}
+	if ip := net.ParseIP(host); ip == nil || !ip.IsUnspecified() {
+		return listenAddr
+	}
+	as, err := addrs()
+	if err != nil {
+		return listenAddr
+	}
+	for _, a := range as {
+		if n, ok := a.(*net.IPNet); ok && !n.IP.IsLoopback() && n.IP.To4() != nil {
+			return net.JoinHostPort(n.IP.String(), port)
+		}
+	}
+	return listenAddr
 }
 
 // incarnation is a random id of this worker process.

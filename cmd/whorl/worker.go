@@ -62,7 +62,7 @@ the coordinator, so the worker needs no volume.`,
 	f.StringVar(&c.ID, "id", c.ID, "worker id, stable across restarts (default: host name)")
 	f.StringVar(&o.coordinators, "coordinator", strings.Join(c.Coordinators, ","), "coordinator gRPC address(es) HOST:PORT[,HOST:PORT...]")
 	f.StringVar(&c.Listen, "listen", c.Listen, "address of the ring all-reduce gRPC server (port 0: any free port)")
-	f.StringVar(&c.Advertise, "advertise", "", `ring address announced to the coordinator ("" = the listener's)`)
+	f.StringVar(&c.Advertise, "advertise", "", `ring address announced to the coordinator ("" = the listener's; on 0.0.0.0 or ::, the host's first non-loopback IPv4)`)
 	Enum(f, &c.Data, "data-source", c.Data, []string{worker.DataLocal, worker.DataCoordinator}, "where the images come from")
 	f.StringVar(&c.DataDir, "data", "", `data folder with one sub-folder per class ("" = the job's folder, or the embedded set)`)
 	DurationRange(f, &c.Heartbeat, "heartbeat", c.Heartbeat, worker.MinHeartbeat, worker.MaxHeartbeat, "lease renewal interval (the coordinator may ask for less)")
