@@ -138,7 +138,7 @@ func (c *StartPretraining) apply(s *State) (Result, error) {
 	}
 	j.ManifestDigest, j.TrainIDs, j.Mean, j.Std = c.ManifestDigest, c.TrainIDs, c.Mean, c.Std
 	j.Phase, j.Epoch, j.NextStep, j.Resume = PhasePretraining, 0, 0, true
-	s.Synced = nil
+	s.Synced, s.LeftSynced = nil, nil
 	s.newGeneration(c.Time)
 	return s.result(), nil
 }
@@ -168,6 +168,10 @@ func (c *RegisterWorker) apply(s *State) (Result, error) {
 	}
 	w.RingAddr, w.Incarnation = c.RingAddr, c.Incarnation
 	s.Synced = slices.DeleteFunc(s.Synced, func(id string) bool { return id == c.ID })
+	if inc, ok := s.LeftSynced[c.ID]; ok && inc != "" && inc == c.Incarnation {
+		s.Synced = append(s.Synced, c.ID) // the same process, no step since it left
+	}
+	delete(s.LeftSynced, c.ID)
 	s.newGeneration(c.Time)
 	return s.result(), nil
 }
@@ -184,7 +188,13 @@ func (*RemoveWorkers) kind() string { return "remove" }
 func (c *RemoveWorkers) apply(s *State) (Result, error) {
 	removed := false
 	for _, id := range c.IDs {
-		if _, ok := s.Workers[id]; ok {
+		if w, ok := s.Workers[id]; ok {
+			if slices.Contains(s.Synced, id) && w.Incarnation != "" {
+				if s.LeftSynced == nil {
+					s.LeftSynced = map[string]string{}
+				}
+				s.LeftSynced[id] = w.Incarnation
+			}
 			delete(s.Workers, id)
 			removed = true
 		}

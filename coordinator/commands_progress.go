@@ -37,6 +37,7 @@ func (c *StepDone) apply(s *State) (Result, error) {
 	j.NextStep++
 	j.Resume = false
 	s.Synced = append(s.Synced[:0], s.Ring...)
+	s.LeftSynced = nil // whoever left before this step lacks it
 	m := c.Metric
 	m.Epoch, m.Step, m.Generation = c.Epoch, c.Step, c.Generation
 	j.Metrics = append(j.Metrics, m)

@@ -50,6 +50,13 @@ type State struct {
 	// completed: they hold the current weights. A new generation with none
 	// of them resumes from the latest checkpoint.
 	Synced []string `json:"synced"`
+	// LeftSynced maps a worker that left (or whose lease expired) while
+	// synced to its incarnation, until the next step completes: the same
+	// process registering again before that still holds the current
+	// weights (a worker leaves and rejoins to force a new generation when a
+	// link stalls), so it counts as synced again instead of the job
+	// rolling back to its checkpoint.
+	LeftSynced map[string]string `json:"left_synced,omitempty"`
 	// Coordinators maps raft server ids to their gRPC addresses.
 	Coordinators map[string]string `json:"coordinators"`
 	// Index is the raft index of the last applied command.

@@ -275,3 +275,47 @@ func TestSubmitRetryGetsRunningJob(t *testing.T) {
 	mustApply(t, s, &SubmitJob{Job: retry})
 	want(t, "job after the first ended", s.Job.ID, "j1-retry")
 }
+
+// TestLeftSyncedRejoins: a synced worker that leaves and registers again
+// with the same incarnation before another step completes (a worker forcing
+// a new generation after a stalled link) still holds the current weights:
+// when the other synced worker's lease then expires, the job goes on
+// instead of rolling back. After a step, or with a new incarnation, it
+// does not count as synced.
+func TestLeftSyncedRejoins(t *testing.T) {
+	start := func(t *testing.T) *State {
+		s := NewState()
+		mustApply(t, s, &SubmitJob{Job: testJob(16, 4, 2)})
+		mustApply(t, s, &RegisterWorker{ID: "a", RingAddr: "a:1", Incarnation: "ia", Time: t0})
+		mustApply(t, s, &RegisterWorker{ID: "b", RingAddr: "b:1", Incarnation: "ib", Time: t0.Add(1)})
+		mustApply(t, s, &StartPretraining{JobID: "j1", TrainIDs: ids(16), Time: t0})
+		for step := range 3 {
+			mustApply(t, s, &StepDone{JobID: "j1", Generation: s.Generation, Step: step})
+		}
+		mustApply(t, s, &RemoveWorkers{IDs: []string{"a"}, Reason: "leave", Time: t0})
+		return s
+	}
+	t.Run("same process rejoins", func(t *testing.T) {
+		s := start(t)
+		mustApply(t, s, &RegisterWorker{ID: "a", RingAddr: "a:1", Incarnation: "ia", Time: t0})
+		mustApply(t, s, &RemoveWorkers{IDs: []string{"b"}, Reason: "lease expired", Time: t0})
+		want(t, "synced", s.Synced, []string{"a"})
+		if s.Job.NextStep != 3 || s.Job.Resume {
+			t.Fatalf("next step %d resume %v, want 3 without a rollback", s.Job.NextStep, s.Job.Resume)
+		}
+	})
+	t.Run("a step completed meanwhile", func(t *testing.T) {
+		s := start(t)
+		mustApply(t, s, &StepDone{JobID: "j1", Generation: s.Generation, Step: 3})
+		mustApply(t, s, &RegisterWorker{ID: "a", RingAddr: "a:1", Incarnation: "ia", Time: t0})
+		want(t, "synced", s.Synced, []string{"b"})
+	})
+	t.Run("restarted process", func(t *testing.T) {
+		s := start(t)
+		mustApply(t, s, &RegisterWorker{ID: "a", RingAddr: "a:1", Incarnation: "ia2", Time: t0})
+		mustApply(t, s, &RemoveWorkers{IDs: []string{"b"}, Reason: "lease expired", Time: t0})
+		if !s.Job.Resume {
+			t.Fatal("a restarted worker counted as holding the weights")
+		}
+	})
+}
