@@ -53,19 +53,7 @@ func TestClusterFailover(t *testing.T) {
 	leader := c.waitLeader(10 * time.Second)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	cl, err := dialTest(c.addrs())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	stopHB := heartbeater(t, cl, "w1", 100*time.Millisecond)
-	defer stopHB()
-	a := startPretraining(t, ctx, cl, "w1", testConfig(t, 1, 8, 2))
-	for step := range uint32(2) {
-		if _, err := report(ctx, cl, "w1", a, 0, step); err != nil {
-			t.Fatal(err)
-		}
-	}
+	cl, a := twoStepsDone(t, ctx, c, 1)
 	blob := bytes.Repeat([]byte("weights!"), 100_000) // 800 kB: several chunks
 	ck, err := cl.CommitCheckpoint(ctx, &pb.CheckpointHeader{WorkerId: "w1", Generation: a.GetGeneration(), Epoch: 0, Step: 2}, blob)
 	if err != nil {

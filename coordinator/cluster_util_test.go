@@ -15,6 +15,7 @@ import (
 
 	"github.com/whorl-ml/whorl/coordinator/client"
 	"github.com/whorl-ml/whorl/job"
+	pb "github.com/whorl-ml/whorl/proto/whorl/coordinator/v1"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -239,4 +240,25 @@ func newNode(t *testing.T) *Node {
 		t.Fatal(err)
 	}
 	return n
+}
+
+// twoStepsDone dials c, keeps worker w1 registered (heartbeats until the
+// test ends), starts pretraining a job of epochs epochs (batch 8,
+// checkpoint every 2 steps) and reports its first two steps; it returns
+// the client and w1's assignment.
+func twoStepsDone(t *testing.T, ctx context.Context, c *tcluster, epochs int) (*client.Client, *pb.GetAssignmentResponse) {
+	t.Helper()
+	cl, err := dialTest(c.addrs())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cl.Close() })
+	t.Cleanup(heartbeater(t, cl, "w1", 100*time.Millisecond))
+	a := startPretraining(t, ctx, cl, "w1", testConfig(t, epochs, 8, 2))
+	for step := range uint32(2) {
+		if _, err := report(ctx, cl, "w1", a, 0, step); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return cl, a
 }

@@ -97,19 +97,7 @@ func TestDamagedCheckpointFailsTheJob(t *testing.T) {
 	c.waitLeader(10 * time.Second)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	cl, err := dialTest(c.addrs())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	stopHB := heartbeater(t, cl, "w1", 100*time.Millisecond)
-	defer stopHB()
-	a := startPretraining(t, ctx, cl, "w1", testConfig(t, 2, 8, 2))
-	for step := range uint32(2) {
-		if _, err := report(ctx, cl, "w1", a, 0, step); err != nil {
-			t.Fatal(err)
-		}
-	}
+	cl, a := twoStepsDone(t, ctx, c, 2)
 	ck, err := cl.CommitCheckpoint(ctx, &pb.CheckpointHeader{WorkerId: "w1", Generation: a.GetGeneration(), Epoch: 0, Step: 2},
 		bytes.Repeat([]byte("weights!"), 10_000))
 	if err != nil {

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // photoFolder writes two classes of three small JPEGs and one bad file.
@@ -42,13 +43,8 @@ func photoFolder(t *testing.T) string {
 // runWhorl runs the real command tree with args.
 func runWhorl(t *testing.T, args ...string) (string, error) {
 	t.Helper()
-	root := newRootCmd()
-	var out bytes.Buffer
-	root.SetOut(&out)
-	root.SetErr(&out)
-	root.SetArgs(args)
-	err := root.Execute()
-	return out.String(), err
+	out, err, _ := runWhorlFor(t, time.Hour, args...)
+	return out, err
 }
 
 func TestDataInspectJSON(t *testing.T) {
