@@ -69,20 +69,10 @@ func runDoctor(w io.Writer, o doctorOptions) error {
 		fmt.Fprintf(w, "%-8s %s  (%s)\n", r.Status, r.Path, r.Detail)
 	}
 	fmt.Fprintln(w, verdict)
-	if n := countDamaged(rs); n > 0 {
+	if n := filecheck.Count(rs, filecheck.Damaged); n > 0 {
 		return fmt.Errorf("%d damaged file(s)", n)
 	}
 	return nil
-}
-
-func countDamaged(rs []filecheck.Result) int {
-	n := 0
-	for _, r := range rs {
-		if r.Status == filecheck.Damaged {
-			n++
-		}
-	}
-	return n
 }
 
 // outVerdict says what `whorl run` with this --out will do.
@@ -96,7 +86,7 @@ func outVerdict(rs []filecheck.Result, hasCluster bool) string {
 		return "a rerun refuses this folder (its configuration or manifest is damaged): restore the file or use a new --out"
 	case status["raft.db"] == filecheck.Damaged:
 		return "a rerun cannot start the coordinator (its raft log is damaged): the job state is lost; use a new --out"
-	case filecheck.AnyDamaged(rs):
+	case filecheck.Count(rs, filecheck.Damaged) > 0:
 		return "a rerun sets damaged checkpoint blobs aside and fails the job if its committed checkpoint is among them; damaged outputs of finished phases are rewritten only by a new run"
 	case status[experiment.FileReport] == filecheck.Intact:
 		return "the run is complete: a rerun prints its report"
@@ -115,7 +105,7 @@ func dataDirVerdict(rs []filecheck.Result) string {
 			return "the node refuses to start: move this dir aside and restart it empty; the leader's snapshot catches it up (a single node has no peer to recover from)"
 		}
 	}
-	if filecheck.AnyDamaged(rs) {
+	if filecheck.Count(rs, filecheck.Damaged) > 0 {
 		return "the node starts; damaged blobs are set aside and fetched again from a peer when needed"
 	}
 	return "the node restarts from this state"

@@ -49,12 +49,12 @@ type Config struct {
 // per attempt, a 2 s long-poll margin and 15 s for a checkpoint commit. Addrs
 // must be set.
 func DefaultConfig() Config {
-	return Config{RetryTimeout: 30 * time.Second, AttemptTimeout: DefaultAttemptTimeout,
+	return Config{RetryTimeout: 30 * time.Second, AttemptTimeout: defaultAttemptTimeout,
 		LongPollMargin: 2 * time.Second, CommitTimeout: 15 * time.Second}
 }
 
-// DefaultAttemptTimeout is DefaultConfig's AttemptTimeout.
-const DefaultAttemptTimeout = time.Second
+// defaultAttemptTimeout is DefaultConfig's AttemptTimeout.
+const defaultAttemptTimeout = time.Second
 
 // Validate returns every problem of c (errors.Is(err, ErrConfig)), each
 // naming the field and its bound.

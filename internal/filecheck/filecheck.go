@@ -24,12 +24,13 @@ type Result struct {
 	Detail string
 }
 
-// AnyDamaged reports whether any result is damaged.
-func AnyDamaged(rs []Result) bool {
+// Count is how many results have status st.
+func Count(rs []Result, st Status) int {
+	n := 0
 	for _, r := range rs {
-		if r.Status == Damaged {
-			return true
+		if r.Status == st {
+			n++
 		}
 	}
-	return false
+	return n
 }
