@@ -2,7 +2,6 @@ package docker
 
 import (
 	"fmt"
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -17,7 +16,7 @@ func TestComposeFaults(t *testing.T) {
 	if err := buildImage(); err != nil {
 		t.Fatal(err)
 	}
-	p := startProject(t, compose, tinyJob(t, 24), 2)
+	p := startProject(t, compose, tinyJob(t, 16), 2)
 	f := &faults{p: p, t: t}
 	f.wait("pretraining under way", 3*time.Minute, 20)
 	workers := p.containers("worker")
@@ -35,7 +34,7 @@ func TestComposeFaults(t *testing.T) {
 		func() { must(t, "docker", "network", "connect", net, workers[1]) })
 	f.disconnectFollower(net)
 	f.emptyVolume()
-	code := waitExit(t, p.one("submit"), 5*time.Minute)
+	code := f.waitExit(p.one("submit"), 3*time.Minute, 30*time.Minute)
 	logs, _ := run(t, "docker", "logs", p.one("submit"))
 	if code != "0" || !strings.Contains(logs, "report: ") || !strings.Contains(logs, `"gain"`) {
 		t.Fatalf("submit exited %s without the report:\n%s", code, tail(logs, 20))
@@ -187,21 +186,33 @@ func networkOf(t *testing.T, c string) string {
 	return must(t, "docker", "inspect", "--format", "{{range $k, $v := .NetworkSettings.Networks}}{{$k}}{{end}}", c)
 }
 
-// waitExit waits for a container to exit and returns its exit code.
-func waitExit(t *testing.T, c string, d time.Duration) string {
-	t.Helper()
-	done := make(chan string, 1)
-	cmd := exec.Command("docker", "wait", c)
-	go func() { out, _ := cmd.Output(); done <- strings.TrimSpace(string(out)) }()
-	select {
-	case code := <-done:
-		return code
-	case <-time.After(d):
-		_ = cmd.Process.Kill()
-		<-done
-		t.Fatalf("%s did not exit within %v", c, d)
-		return ""
+// waitExit waits for a container to exit and returns its exit code. It
+// fails when the job's status (phase, committed progress) stays the same
+// for stall, or after limit in all: a slow machine is not a failure, a
+// job that stopped moving is.
+func (f *faults) waitExit(c string, stall, limit time.Duration) string {
+	f.t.Helper()
+	start, moved := time.Now(), time.Now()
+	var last status
+	for time.Since(start) < limit {
+		if out, err := run(f.t, "docker", "inspect", "--format", "{{.State.Status}} {{.State.ExitCode}}", c); err == nil {
+			if state, code, _ := strings.Cut(out, " "); state == "exited" {
+				return code
+			}
+		}
+		if s, err := f.p.status(); err == nil {
+			f.check(s)
+			if s.Phase != last.Phase || s.progress() != last.progress() {
+				last, moved = s, time.Now()
+			}
+		}
+		if time.Since(moved) > stall {
+			f.t.Fatalf("%s has not exited, and the job has not moved for %v (status %+v)", c, stall, last)
+		}
+		time.Sleep(2 * time.Second)
 	}
+	f.t.Fatalf("%s did not exit within %v (status %+v)", c, limit, last)
+	return ""
 }
 
 // tail is the last n lines of s.
