@@ -29,8 +29,9 @@ run: build ## run the main job (the seven-step experiment on the embedded data)
 test: lint unit ## lint, then every test with the race detector
 	@echo "make test: all checks passed"
 
-unit: ## go test -race ./... (unit, golden, integration and e2e suites)
+unit: ## go test -race ./... (unit, golden, integration and e2e suites), then ./model/... without -race (its ResNet-scale tests)
 	$(GO) test $(TEST_FLAGS) $(PKGS)
+	$(GO) test -timeout 30m ./model/...
 
 bench: ## go test benchmarks of every package (no race detector)
 	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
-	"strings"
 	"time"
 
 	"github.com/whorl-ml/whorl/job"
@@ -38,10 +37,8 @@ func frozenPrefix(n *model.Net, blocks int) int {
 		if s.State {
 			continue
 		}
-		for b := range blocks {
-			if strings.HasPrefix(s.Name, fmt.Sprintf("features.%d.", b)) {
-				end = max(end, s.Offset+s.Size)
-			}
+		if s.Block >= 0 && s.Block < blocks {
+			end = max(end, s.Offset+s.Size)
 		}
 	}
 	return end
@@ -51,7 +48,7 @@ func frozenPrefix(n *model.Net, blocks int) int {
 func headOffset(n *model.Net) int {
 	at := n.NumParams()
 	for _, s := range n.Specs() {
-		if !s.State && strings.HasPrefix(s.Name, "classifier.") {
+		if !s.State && s.Block < 0 {
 			at = min(at, s.Offset)
 		}
 	}
@@ -68,17 +65,15 @@ func ReinitBlocks(n *model.Net, k int, seed int64) error {
 	if err != nil {
 		return fmt.Errorf("re-initialise blocks: %w", err)
 	}
-	blocks := n.Config().Blocks
+	blocks := n.NumBlocks()
 	for _, s := range fresh.Specs() {
-		for b := blocks - k; b < blocks; b++ {
-			if !strings.HasPrefix(s.Name, fmt.Sprintf("features.%d.", b)) {
-				continue
-			}
-			if s.State {
-				copy(n.State()[s.Offset:s.Offset+s.Size], fresh.State()[s.Offset:s.Offset+s.Size])
-			} else {
-				copy(n.Params()[s.Offset:s.Offset+s.Size], fresh.Params()[s.Offset:s.Offset+s.Size])
-			}
+		if s.Block < blocks-k || s.Block >= blocks {
+			continue
+		}
+		if s.State {
+			copy(n.State()[s.Offset:s.Offset+s.Size], fresh.State()[s.Offset:s.Offset+s.Size])
+		} else {
+			copy(n.Params()[s.Offset:s.Offset+s.Size], fresh.Params()[s.Offset:s.Offset+s.Size])
 		}
 	}
 	return nil

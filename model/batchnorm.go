@@ -39,6 +39,16 @@ func newBNReLU(c int) *bnReLU {
 
 // forward normalises y ([m x c]) into z = relu(bn(y)); part is reduction scratch.
 func (b *bnReLU) forward(ctx context.Context, y, z []float32, m int, train bool, r Reducer, part []float32) error {
+	if err := b.prepare(ctx, y, m, train, r, part); err != nil {
+		return err
+	}
+	applyBNReLU(y, z, b.scale, b.shift, m)
+	return nil
+}
+
+// prepare sets the per-channel scale and shift of bn(y) = y*scale + shift: from the batch
+// statistics of y ([m x c]) in training (updating the running ones), else from the running ones.
+func (b *bnReLU) prepare(ctx context.Context, y []float32, m int, train bool, r Reducer, part []float32) error {
 	b.trained = train
 	if train {
 		if err := b.batchStats(ctx, y, m, r, part); err != nil {
@@ -54,7 +64,6 @@ func (b *bnReLU) forward(ctx context.Context, y, z []float32, m int, train bool,
 		b.scale[c] = b.gamma[c] * b.invstd[c]
 		b.shift[c] = b.beta[c] - b.mean[c]*b.scale[c]
 	}
-	applyBNReLU(y, z, b.scale, b.shift, m)
 	return nil
 }
 
@@ -153,6 +162,33 @@ func applyBNReLU(y, z, scale, shift []float32, m int) {
 	parallelFor(m, 256, func(lo, hi int) {
 		bnApply(y[lo*C:hi*C], z[lo*C:hi*C], scale, shift, hi-lo)
 	})
+}
+
+// applyBN writes z = y*scale + shift per channel (a BatchNorm without ReLU: a shortcut's).
+func applyBN(y, z, scale, shift []float32, m int) {
+	C := len(scale)
+	parallelFor(m, 256, func(lo, hi int) {
+		bnAffine(y[lo*C:hi*C], z[lo*C:hi*C], scale, shift, hi-lo)
+	})
+}
+
+// applyBNAddReLU writes z = max(0, y*scale + shift + res) per channel (z may be res): the end
+// of a residual block.
+func applyBNAddReLU(y, res, z, scale, shift []float32, m int) {
+	C := len(scale)
+	parallelFor(m, 256, func(lo, hi int) {
+		bnAddReLU(y[lo*C:hi*C], res[lo*C:hi*C], z[lo*C:hi*C], scale, shift, hi-lo)
+	})
+}
+
+// maskReLU zeroes g where z is not positive (the ReLU's backward, given its output).
+func maskReLU(g, z []float32) {
+	parallelFor(len(g), 1<<14, func(lo, hi int) { reluMask(g[lo:hi], z[lo:hi]) })
+}
+
+// addInto adds src into dst element-wise, in parallel.
+func addInto(dst, src []float32) {
+	parallelFor(len(dst), 1<<14, func(lo, hi int) { addTo(dst[lo:hi], src[lo:hi]) })
 }
 
 // backward turns dz (gradient of z, [m x c]) in place into the gradient of y, and accumulates

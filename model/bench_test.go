@@ -7,13 +7,17 @@ import (
 )
 
 // benchNet times one training step of arch at 32 px on a batch of 128 (the setting).
-func benchNet(b *testing.B, arch string) {
-	n, err := New(DefaultConfig(arch), 1)
+func benchNet(b *testing.B, arch string) { benchConfig(b, DefaultConfig(arch), 32) }
+
+// benchConfig times one training step of cfg at size px on a batch of 128.
+func benchConfig(b *testing.B, cfg Config, size int) {
+	cfg.InputSize = size
+	n, err := New(cfg, 1)
 	if err != nil {
 		b.Fatal(err)
 	}
 	const batch = 128
-	x := randSlice(rand.New(rand.NewPCG(1, 1)), batch*3*32*32)
+	x := randSlice(rand.New(rand.NewPCG(1, 1)), batch*3*size*size)
 	labels := make([]int, batch)
 	for i := range labels {
 		labels[i] = i % 4
@@ -38,6 +42,23 @@ func benchNet(b *testing.B, arch string) {
 
 func BenchmarkTrainStepSmall(b *testing.B) { benchNet(b, ArchSmall) }
 func BenchmarkTrainStepNIN4(b *testing.B)  { benchNet(b, ArchNIN4) }
+
+// BenchmarkTrainStepResNet times the ResNet settings: resnet18 at 64 and 128 px,
+// resnet18 with the small stem at 32, resnet50 at 128.
+func BenchmarkTrainStepResNet(b *testing.B) {
+	small := DefaultConfig(ArchResNet18)
+	small.Stem = StemSmall
+	for _, c := range []struct {
+		name string
+		cfg  Config
+		size int
+	}{
+		{"resnet18-64", DefaultConfig(ArchResNet18), 64}, {"resnet18-128", DefaultConfig(ArchResNet18), 128},
+		{"resnet18-small-32", small, 32}, {"resnet50-128", DefaultConfig(ArchResNet50), 128},
+	} {
+		b.Run(c.name, func(b *testing.B) { benchConfig(b, c.cfg, c.size) })
+	}
+}
 
 // BenchmarkConv times forward+backward of the convolutions of nin4 and small at batch 128 /
 // 32 px and reports the GEMM rate (2 x multiply-adds x 3 passes).

@@ -180,7 +180,7 @@ func DecodeCheckpoint(b []byte) (*Checkpoint, error) {
 	if err != nil {
 		return nil, err
 	}
-	_, np, ns := layoutSpecs(buildSpecs(cfg), cfg.Width, cfg.Classes)
+	_, np, ns := layoutSpecs(unitsOf(buildSpecs(cfg)), headName(cfg), cfg.Width, cfg.Classes)
 	if int64(np+ns)*4 > int64(len(data))+1024 {
 		return nil, fmt.Errorf("%w: %d data bytes cannot hold the %d values of %s", ErrCheckpoint, len(data), np+ns, cfg.Arch)
 	}
@@ -270,9 +270,13 @@ func checkpointConfig(md map[string]string, entries map[string]stEntry) (Config,
 	return cfg, nil
 }
 
-// inferConfig guesses the Config of a foreign (PyTorch-written) state_dict: 5x5 first conv
-// means nin, 3x3 small; blocks are counted from the names; input size is taken as 32.
+// inferConfig guesses the Config of a foreign (PyTorch-written) state_dict: an "fc" head means
+// a torchvision ResNet; otherwise a 5x5 first conv means nin, 3x3 small; blocks are counted from
+// the names; input size is taken as 32 (224 for an ImageNet-stem ResNet).
 func inferConfig(entries map[string]stEntry) Config {
+	if _, ok := entries["fc.weight"]; ok {
+		return inferResNet(entries)
+	}
 	blocks := 0
 	for name := range entries {
 		var b int
@@ -293,6 +297,29 @@ func inferConfig(entries map[string]stEntry) Config {
 		}
 	case len(first) == 4 && first[2] == 3:
 		cfg.Arch = ArchSmall
+	}
+	return cfg
+}
+
+// inferResNet guesses a torchvision ResNet's Config: depth from layer3's block count and
+// Bottleneck's conv3, stem from conv1's kernel.
+func inferResNet(entries map[string]stEntry) Config {
+	cfg := Config{Blocks: ResNetBlocks, InputSize: 224, Stem: StemImageNet}
+	if cls := entries["fc.weight"].Shape; len(cls) == 2 {
+		cfg.Classes, cfg.Width = cls[0], cls[1]
+	}
+	if c1 := entries["conv1.weight"].Shape; len(c1) == 4 && c1[2] == 3 {
+		cfg.Stem, cfg.InputSize = StemSmall, 32
+	}
+	_, bottleneck := entries["layer1.0.conv3.weight"]
+	_, deep := entries["layer3.2.conv1.weight"]
+	switch {
+	case bottleneck:
+		cfg.Arch = ArchResNet50
+	case deep:
+		cfg.Arch = ArchResNet34
+	default:
+		cfg.Arch = ArchResNet18
 	}
 	return cfg
 }

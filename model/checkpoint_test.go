@@ -10,10 +10,14 @@ import (
 
 // TestCheckpointRoundTrip saves every architecture with an optimizer and reloads it.
 func TestCheckpointRoundTrip(t *testing.T) {
-	for _, arch := range []string{ArchNIN4, ArchNIN3, ArchSmall} {
+	for _, arch := range []string{ArchNIN4, ArchNIN3, ArchSmall, ArchResNet18} {
 		t.Run(arch, func(t *testing.T) {
 			cfg := DefaultConfig(arch)
-			cfg.Width = 16 // names and layout do not depend on the width; keeps -race fast
+			if cfg.IsResNet() {
+				skipResNetUnderRace(t)
+			} else {
+				cfg.Width = 16 // names and layout do not depend on the width; keeps -race fast
+			}
 			n, err := New(cfg, 7)
 			if err != nil {
 				t.Fatal(err)
@@ -105,4 +109,36 @@ func equalF32(a, b []float32) bool {
 		}
 	}
 	return true
+}
+
+// TestInferTorchvisionConfig decodes state_dicts without whorl's metadata, as torchvision
+// writes them, and infers each ResNet's depth and stem.
+func TestInferTorchvisionConfig(t *testing.T) {
+	skipResNetUnderRace(t)
+	for _, c := range []struct{ arch, stem string }{
+		{ArchResNet18, StemImageNet}, {ArchResNet34, StemImageNet}, {ArchResNet50, StemSmall},
+	} {
+		cfg := DefaultConfig(c.arch)
+		cfg.Stem, cfg.Classes = c.stem, 5
+		n, err := New(cfg, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := EncodeCheckpoint(n, nil, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		entries, _, data, err := parseSafetensors(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := inferConfig(entries)
+		if got.Arch != c.arch || got.Stem != c.stem || got.Classes != 5 || got.Width != cfg.Width || got.Validate() != nil {
+			t.Errorf("%s %s: inferred %+v", c.arch, c.stem, got)
+		}
+		m := build(got)
+		if err := m.fill(entries, data); err != nil || !equalF32(m.Params(), n.Params()) {
+			t.Errorf("%s: refilled from the state_dict: %v", c.arch, err)
+		}
+	}
 }

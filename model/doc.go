@@ -1,7 +1,9 @@
 // Package model is whorl's training engine: the RotNet networks of the paper (Gidaris et al.,
 // ICLR 2018) as defined by the PyTorch reference rotnet.py — the Network-in-Network "nin" family
-// and a small VGG-style net — with forward and backward passes, softmax cross-entropy, SGD and
-// Adam, learning-rate schedules and safetensors checkpoints that PyTorch loads with strict=True.
+// and a small VGG-style net — and torchvision's ResNet-18/34/50 (with its ImageNet stem or a
+// small-image stem), with forward and backward passes, softmax cross-entropy, SGD and Adam,
+// learning-rate schedules and safetensors checkpoints that PyTorch (torchvision, for the ResNets)
+// loads with strict=True.
 //
 // Layout. Activations are kept channels-last (NHWC) inside the package so that every convolution is
 // one GEMM (1x1 convolutions need no im2col at all); the public inputs and feature maps are NCHW

@@ -84,3 +84,41 @@ func addToGo(dst, src []float32) {
 		dst[j] += src[j]
 	}
 }
+
+// bnAffine writes z = y*scale + shift.
+func bnAffine(y, z, scale, shift []float32, rows int) {
+	c := len(scale)
+	shift = shift[:c]
+	for r := range rows {
+		yr, zr := y[r*c:(r+1)*c], z[r*c:(r+1)*c]
+		yr, zr = yr[:len(scale)], zr[:len(scale)]
+		for j, s := range scale {
+			zr[j] = yr[j]*s + shift[j]
+		}
+	}
+}
+
+// bnAddReLU writes z = max(0, y*scale + shift + res); z may be res.
+func bnAddReLU(y, res, z, scale, shift []float32, rows int) {
+	c := len(scale)
+	shift = shift[:c]
+	for r := range rows {
+		yr, rr, zr := y[r*c:(r+1)*c], res[r*c:(r+1)*c], z[r*c:(r+1)*c]
+		yr, rr, zr = yr[:len(scale)], rr[:len(scale)], zr[:len(scale)]
+		for j, s := range scale {
+			b := math.Float32bits(yr[j]*s + shift[j] + rr[j])
+			b &^= uint32(int32(b) >> 31)
+			zr[j] = math.Float32frombits(b)
+		}
+	}
+}
+
+// reluMask zeroes g where z is +0, -0 or negative, like bnBackReduceGo's mask.
+func reluMask(g, z []float32) {
+	z = z[:len(g)]
+	for j := range g {
+		zb := math.Float32bits(z[j]) &^ (1 << 31)
+		mask := uint32(int32(zb|-zb) >> 31)
+		g[j] = math.Float32frombits(math.Float32bits(g[j]) & mask)
+	}
+}

@@ -6,15 +6,10 @@ func (n *Net) ForwardFLOPs() int64 {
 	S := n.cfg.InputSize
 	sh := shape{N: 1, H: S, W: S, C: 3}
 	var total int64
-	for _, b := range n.blocks {
-		for _, u := range b.units {
-			out := u.conv.outShape(sh)
-			total += 2 * int64(out.size()) * int64(u.conv.kdim())
-			sh = out
-		}
-		if b.pool != nil {
-			sh = b.pool.outShape(sh)
-		}
+	for _, l := range n.body {
+		sh = l.visit(sh, func(u *unit, in shape) {
+			total += 2 * int64(u.conv.outShape(in).size()) * int64(u.conv.kdim())
+		})
 	}
 	return total + 2*int64(n.head.classes)*int64(n.head.cin)
 }

@@ -20,6 +20,7 @@ type workspace struct {
 	input                        []float32 // the batch, channels-last
 	feat, dfeat, logits, dlogits []float32
 	gA, gB                       []float32 // ping-pong gradient buffers
+	gC                           []float32 // a residual block's shortcut gradient (ResNets only)
 	col                          []float32 // im2col scratch
 	part                         []float32 // reduction scratch
 	batch                        int       // batch of the last full forward
@@ -37,29 +38,28 @@ func (n *Net) ensure(batch int) *workspace {
 	in := shape{N: batch, H: S, W: S, C: 3}
 	budget := max(0, workspaceTarget-n.layerBuffers(in, false))
 	ws := &workspace{cap: batch, input: make([]float32, in.size())}
-	var grad, col, part int
+	grad, col, part := in.size(), 0, 0
 	sh := in
-	for _, b := range n.blocks {
-		for _, u := range b.units {
-			col = max(col, u.conv.colSize(sh))
-			grad = max(grad, sh.size())
+	for _, l := range n.body {
+		sh = l.visit(sh, func(u *unit, in shape) {
+			col = max(col, u.conv.colSize(in))
 			u.conv.cache = nil
-			if cs := u.conv.cacheSize(sh); cs > 0 && cs <= budget {
+			if cs := u.conv.cacheSize(in); cs > 0 && cs <= budget {
 				u.conv.cache, budget = make([]float32, cs), budget-cs
 			}
-			sh = u.conv.outShape(sh)
-			part = max(part, partialSize(sh.rows(), sh.C, 2))
-			grad = max(grad, sh.size())
-		}
-		if b.pool != nil {
-			sh = b.pool.outShape(sh)
-		}
+			out := u.conv.outShape(in)
+			part = max(part, partialSize(out.rows(), out.C, 2))
+			grad = max(grad, in.size(), out.size())
+		})
 	}
 	n.layerBuffers(in, true)
 	c := n.cfg.Classes
 	ws.feat, ws.dfeat = make([]float32, batch*n.cfg.Width), make([]float32, batch*n.cfg.Width)
 	ws.logits, ws.dlogits = make([]float32, batch*c), make([]float32, batch*c)
 	ws.gA, ws.gB = make([]float32, grad), make([]float32, grad)
+	if n.cfg.IsResNet() {
+		ws.gC = make([]float32, grad)
+	}
 	ws.col, ws.part = make([]float32, col), make([]float32, part)
 	n.ws = ws
 	return ws
@@ -70,37 +70,28 @@ func (n *Net) ensure(batch int) *workspace {
 func (n *Net) layerBuffers(in shape, alloc bool) int {
 	total, grad, col := in.size(), in.size(), 0
 	sh := in
-	for _, b := range n.blocks {
-		for _, u := range b.units {
-			col = max(col, u.conv.colSize(sh))
-			sh = u.conv.outShape(sh)
-			total += 2*sh.size() + 2*partialSize(sh.rows(), sh.C, 1)
-			grad = max(grad, sh.size())
-			if alloc {
-				u.y, u.z = make([]float32, sh.size()), make([]float32, sh.size())
-			}
-		}
-		if b.pool != nil {
-			out := b.pool.outShape(sh)
-			total += 2 * out.size()
-			if alloc {
-				b.pool.argmax = nil
-				if b.pool.kind == poolMax {
-					b.pool.argmax = make([]int32, out.size())
-				}
-				b.out = make([]float32, out.size())
-			}
-			sh = out
-		}
+	for _, l := range n.body {
+		total += l.buffers(sh, alloc)
+		sh = l.visit(sh, func(u *unit, in shape) {
+			col = max(col, u.conv.colSize(in))
+			grad = max(grad, u.conv.outShape(in).size())
+		})
 	}
-	return total + 2*grad + col
+	grads := 2
+	if n.cfg.IsResNet() {
+		grads = 3
+	}
+	return total + grads*grad + col
 }
+
+// env is the pass environment of the net's current mode and workspace.
+func (n *Net) env() *env { return &env{train: n.train, red: n.red, ws: n.ws} }
 
 // Forward runs the network on x (NCHW float32, batch x 3 x InputSize x InputSize) and returns
 // the logits (batch x classes), valid until the next call. In training mode BatchNorm uses batch
 // statistics (synchronised through the Reducer if set) and updates its running statistics.
 func (n *Net) Forward(ctx context.Context, x []float32, batch int) ([]float32, error) {
-	out, sh, err := n.forwardBlocks(ctx, x, batch, len(n.blocks))
+	out, sh, err := n.forwardBlocks(ctx, x, batch, len(n.body))
 	if err != nil {
 		return nil, err
 	}
@@ -121,24 +112,14 @@ func (n *Net) forwardBlocks(ctx context.Context, x []float32, batch, upto int) (
 	ws.ready = false
 	sh := shape{N: batch, H: S, W: S, C: 3}
 	nchwToNHWC(x, ws.input, sh)
-	cur := ws.input
-	for bi, b := range n.blocks[:upto] {
+	cur, e := ws.input, n.env()
+	for bi, l := range n.body[:upto] {
 		if err := ctx.Err(); err != nil {
 			return nil, shape{}, fmt.Errorf("forward block %d: %w", bi, err)
 		}
-		for li, u := range b.units {
-			u.x, u.in = cur, sh
-			u.conv.forward(cur, sh, u.y, ws.col)
-			sh = u.conv.outShape(sh)
-			if err := u.bn.forward(ctx, u.y, u.z, sh.rows(), n.train, n.red, ws.part); err != nil {
-				return nil, shape{}, fmt.Errorf("forward block %d layer %d: %w", bi, li, err)
-			}
-			cur = u.z
-		}
-		if b.pool != nil {
-			b.pin = sh
-			b.pool.forward(cur, sh, b.out)
-			sh, cur = b.pool.outShape(sh), b.out
+		var err error
+		if cur, sh, err = l.forward(ctx, e, cur, sh); err != nil {
+			return nil, shape{}, fmt.Errorf("forward block %d: %w", bi, err)
 		}
 	}
 	return cur, sh, nil
@@ -154,28 +135,15 @@ func (n *Net) Backward(ctx context.Context, dlogits []float32) error {
 	if len(dlogits) != ws.batch*n.cfg.Classes {
 		return fmt.Errorf("%w: backward: %d logit gradients, want %d x %d", ErrShape, len(dlogits), ws.batch, n.cfg.Classes)
 	}
-	g, other := ws.gA, ws.gB
+	g, spare, e := ws.gA, ws.gB, n.env()
 	n.head.backward(dlogits, ws.feat, ws.last, ws.dfeat, g)
-	for bi := len(n.blocks) - 1; bi >= 0; bi-- {
+	for bi := len(n.body) - 1; bi >= 0; bi-- {
 		if err := ctx.Err(); err != nil {
 			return fmt.Errorf("backward block %d: %w", bi, err)
 		}
-		b := n.blocks[bi]
-		if b.pool != nil {
-			b.pool.backward(g, b.pin, other)
-			g, other = other, g
-		}
-		for li := len(b.units) - 1; li >= 0; li-- {
-			u := b.units[li]
-			if err := u.bn.backward(ctx, g, u.y, u.z, u.conv.outShape(u.in).rows(), n.red, ws.part); err != nil {
-				return fmt.Errorf("backward block %d layer %d: %w", bi, li, err)
-			}
-			var dx []float32
-			if bi > 0 || li > 0 {
-				dx = other
-			}
-			u.conv.backward(u.x, u.in, g, dx, ws.col)
-			g, other = other, g
+		var err error
+		if g, spare, err = n.body[bi].backward(ctx, e, g, spare, bi == 0); err != nil {
+			return fmt.Errorf("backward block %d: %w", bi, err)
 		}
 	}
 	return nil
@@ -205,8 +173,8 @@ func (n *Net) TrainStep(ctx context.Context, x []float32, labels []int, scale fl
 // Features runs blocks 1..upto (1-based, like rotnet.py's forward(x, upto)) and returns a copy
 // of that block's output in NCHW order with its shape [batch, C, H, W].
 func (n *Net) Features(ctx context.Context, x []float32, batch, upto int) ([]float32, []int, error) {
-	if upto < 1 || upto > len(n.blocks) {
-		return nil, nil, fmt.Errorf("%w: features: upto %d out of range 1..%d", ErrShape, upto, len(n.blocks))
+	if upto < 1 || upto > len(n.body) {
+		return nil, nil, fmt.Errorf("%w: features: upto %d out of range 1..%d", ErrShape, upto, len(n.body))
 	}
 	out, sh, err := n.forwardBlocks(ctx, x, batch, upto)
 	if err != nil {

@@ -41,6 +41,22 @@ func fdCheck(t *testing.T, name string, x, grad []float32, samples int, f func()
 // fdCheckEps is fdCheck with step eps.
 func fdCheckEps(t *testing.T, name string, x, grad []float32, samples int, eps float32, f func() float64) {
 	t.Helper()
+	fdCheckSteps(t, name, x, grad, samples, []float32{eps}, f)
+}
+
+// fdCheckKinks is fdCheck for functions with many ReLU kinks: each element's error is the
+// smallest over steps from 1e-2 down to 1e-4, so a kink inside one step's reach (which moves that
+// difference, not the gradient) is not taken for a wrong gradient, while a wrong gradient
+// disagrees at every step.
+func fdCheckKinks(t *testing.T, name string, x, grad []float32, samples int, f func() float64) {
+	t.Helper()
+	fdCheckSteps(t, name, x, grad, samples, []float32{1e-2, 3e-3, 1e-3, 3e-4, 1e-4}, f)
+}
+
+// fdCheckSteps compares grad with central differences of f over up to samples elements of x,
+// each element's error being the smallest over the steps.
+func fdCheckSteps(t *testing.T, name string, x, grad []float32, samples int, steps []float32, f func() float64) {
+	t.Helper()
 	var scale float64
 	for _, g := range grad {
 		scale = max(scale, math.Abs(float64(g)))
@@ -52,14 +68,18 @@ func fdCheckEps(t *testing.T, name string, x, grad []float32, samples int, eps f
 	worst := 0.0
 	for range min(samples, len(x)) {
 		i := rng.IntN(len(x))
-		old := x[i]
-		x[i] = old + eps
-		fp := f()
-		x[i] = old - eps
-		fm := f()
-		x[i] = old
-		num := (fp - fm) / float64((old+eps)-(old-eps))
-		worst = max(worst, math.Abs(num-float64(grad[i]))/scale)
+		best := math.Inf(1)
+		for _, eps := range steps {
+			old := x[i]
+			x[i] = old + eps
+			fp := f()
+			x[i] = old - eps
+			fm := f()
+			x[i] = old
+			num := (fp - fm) / float64((old+eps)-(old-eps))
+			best = min(best, math.Abs(num-float64(grad[i]))/scale)
+		}
+		worst = max(worst, best)
 	}
 	if worst > fdTol {
 		t.Errorf("%s: finite-difference error %.3g of max gradient %.3g > %g", name, worst, scale, fdTol)
@@ -70,6 +90,7 @@ func TestConvGradients(t *testing.T) {
 	cases := []struct{ cin, cout, k, stride, pad, h int }{
 		{3, 4, 5, 1, 2, 7}, {4, 5, 1, 1, 0, 5}, {3, 2, 3, 2, 1, 7}, {2, 3, 3, 1, 0, 6}, {2, 2, 1, 2, 0, 5},
 		{4, 4, 3, 1, 1, 6}, {5, 3, 5, 1, 2, 5}, // transposed-convolution input gradient
+		{3, 4, 7, 2, 3, 9}, {3, 4, 7, 2, 3, 12}, // a ResNet's ImageNet stem
 	}
 	for _, c := range cases {
 		rng := rand.New(rand.NewPCG(1, uint64(c.k)))
@@ -211,3 +232,77 @@ func TestNetGradients(t *testing.T) {
 		}
 	}
 }
+
+// testResBlock builds a residual block from spec with random parameters and its buffers for
+// input geometry in, and the pass environment it runs in.
+func testResBlock(rng *rand.Rand, spec resSpec, in shape) (*resBlock, *env) {
+	r := newResBlock(spec)
+	for _, u := range r.unitList() {
+		u.conv.w, u.conv.dw = randSlice(rng, u.conv.weights()), make([]float32, u.conv.weights())
+		for i := range u.conv.w {
+			u.conv.w[i] *= 0.5
+		}
+		u.bn = newTestBN(rng, u.conv.cout)
+		for i := range u.bn.gamma { // away from dead units, where ReLU kinks rule
+			u.bn.gamma[i], u.bn.beta[i] = 0.5+abs32(u.bn.gamma[i]), 0.2*u.bn.beta[i]
+		}
+	}
+	r.buffers(in, true)
+	col, part, grad := 0, 0, in.size()
+	r.visit(in, func(u *unit, in shape) {
+		out := u.conv.outShape(in)
+		col, part, grad = max(col, u.conv.colSize(in)), max(part, partialSize(out.rows(), out.C, 2)), max(grad, out.size())
+	})
+	ws := &workspace{col: make([]float32, col+1), part: make([]float32, part), gC: make([]float32, grad)}
+	return r, &env{train: true, ws: ws}
+}
+
+// TestResidualBlockGradients checks the input and every parameter gradient of BasicBlocks and
+// Bottlenecks, with identity and downsampling shortcuts (residual add, strided 3x3 and 1x1
+// convs, the shared ReLU mask).
+func TestResidualBlockGradients(t *testing.T) {
+	cases := []struct {
+		name string
+		spec resSpec
+		in   shape
+	}{
+		{"basic identity", basicSpec("b.", 4, 4, 1), shape{N: 2, H: 5, W: 5, C: 4}},
+		{"basic downsample stride 2", basicSpec("b.", 4, 6, 2), shape{N: 2, H: 6, W: 6, C: 4}},
+		{"bottleneck identity", bottleneckSpec("b.", 16, 4, 1), shape{N: 2, H: 5, W: 5, C: 16}},
+		{"bottleneck downsample stride 2", bottleneckSpec("b.", 4, 3, 2), shape{N: 2, H: 7, W: 7, C: 4}},
+		{"bottleneck widening stride 1", bottleneckSpec("b.", 4, 3, 1), shape{N: 2, H: 5, W: 5, C: 4}},
+	}
+	ctx := context.Background()
+	for _, c := range cases {
+		rng := rand.New(rand.NewPCG(13, uint64(c.in.H)))
+		r, e := testResBlock(rng, c.spec, c.in)
+		x := randSlice(rng, c.in.size())
+		var rw []float32
+		f := func() float64 {
+			out, _, err := r.forward(ctx, e, x, c.in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if rw == nil {
+				rw = randSlice(rng, len(out))
+			}
+			return dot(out, rw)
+		}
+		f()
+		grad := max(len(rw), c.in.size(), len(e.ws.gC))
+		g, spare := make([]float32, grad), make([]float32, grad)
+		copy(g, rw)
+		dx, _, err := r.backward(ctx, e, g, spare, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fdCheckKinks(t, c.name+" dx", x, dx[:c.in.size()], 40, f)
+		for _, u := range r.unitList() {
+			fdCheckKinks(t, c.name+" "+u.name+" conv", u.conv.w, u.conv.dw, 20, f)
+			fdCheckKinks(t, c.name+" "+u.name+" gamma", u.bn.gamma, u.bn.dgamma, u.bn.c, f)
+			fdCheckKinks(t, c.name+" "+u.name+" beta", u.bn.beta, u.bn.dbeta, u.bn.c, f)
+		}
+	}
+}
+
+func abs32(v float32) float32 { return max(v, -v) }

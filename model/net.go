@@ -18,7 +18,8 @@ type Reducer interface {
 // state buffers, and the workspace of the last batch size. A Net is not safe for concurrent use.
 type Net struct {
 	cfg    Config
-	blocks []*block
+	body   []layer // the feature blocks
+	units  []*unit // every conv+BN unit of body, in state_dict order
 	head   *head
 	specs  []tensorSpec
 	params []float32
@@ -29,9 +30,12 @@ type Net struct {
 	ws     *workspace
 }
 
-// New builds the network cfg describes with PyTorch's default initialisation (Kaiming-uniform
-// conv and linear weights with bound 1/sqrt(fan_in), BatchNorm weight 1, bias 0, running
-// variance 1), drawn from a PCG generator seeded with seed. The net starts in training mode.
+// New builds the network cfg describes, initialised from a PCG generator seeded with seed:
+// for the small and NIN nets PyTorch's default initialisation (Kaiming-uniform conv and linear
+// weights with bound 1/sqrt(fan_in)); for ResNets torchvision's (Kaiming-normal conv weights
+// with std sqrt(2/fan_out), the default Linear head, and with ZeroInitResidual the last BN
+// weight of each residual block 0). BatchNorm weights start at 1, biases at 0, running
+// variances at 1. The net starts in training mode.
 func New(cfg Config, seed int64) (*Net, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("new network: %w", err)
@@ -45,20 +49,14 @@ func New(cfg Config, seed int64) (*Net, error) {
 func build(cfg Config) *Net {
 	specs := buildSpecs(cfg)
 	n := &Net{cfg: cfg, train: true}
-	for _, bs := range specs {
-		b := &block{}
-		if bs.pool != nil {
-			p := *bs.pool
-			b.pool = &p
-		}
-		for _, u := range bs.units {
-			b.units = append(b.units, &unit{conv: newConv2d(u.cin, u.cout, u.k, 1, (u.k-1)/2), bn: newBNReLU(u.cout)})
-		}
-		n.blocks = append(n.blocks, b)
+	for _, s := range specs {
+		l := newLayer(s)
+		n.body = append(n.body, l)
+		n.units = append(n.units, l.unitList()...)
 	}
 	n.head = &head{cin: cfg.Width, classes: cfg.Classes}
 	var np, ns int
-	n.specs, np, ns = layoutSpecs(specs, cfg.Width, cfg.Classes)
+	n.specs, np, ns = layoutSpecs(unitsOf(specs), headName(cfg), cfg.Width, cfg.Classes)
 	n.params, n.grads, n.state = make([]float32, np), make([]float32, np), make([]float32, ns)
 	n.bind()
 	return n
@@ -75,15 +73,13 @@ func (n *Net) bind() {
 		}
 		return n.params[t.Off : t.Off+t.Size], n.grads[t.Off : t.Off+t.Size]
 	}
-	for _, b := range n.blocks {
-		for _, u := range b.units {
-			u.conv.w, u.conv.dw = next()
-			u.bn.gamma, u.bn.dgamma = next()
-			u.bn.beta, u.bn.dbeta = next()
-			u.bn.rmean, _ = next()
-			u.bn.rvar, _ = next()
-			u.bn.nbt, _ = next()
-		}
+	for _, u := range n.units {
+		u.conv.w, u.conv.dw = next()
+		u.bn.gamma, u.bn.dgamma = next()
+		u.bn.beta, u.bn.dbeta = next()
+		u.bn.rmean, _ = next()
+		u.bn.rvar, _ = next()
+		u.bn.nbt, _ = next()
 	}
 	n.head.w, n.head.dw = next()
 	n.head.b, n.head.db = next()
@@ -92,17 +88,34 @@ func (n *Net) bind() {
 // init draws the initial parameters and resets the state.
 func (n *Net) init(seed int64) {
 	rng := rand.New(rand.NewPCG(uint64(seed), 0x726f746e6574))
-	for _, b := range n.blocks {
-		for _, u := range b.units {
+	for _, u := range n.units {
+		if n.cfg.IsResNet() {
+			normal(rng, u.conv.w, math.Sqrt(2/float64(u.conv.cout*u.conv.k*u.conv.k)))
+		} else {
 			uniform(rng, u.conv.w, 1/math.Sqrt(float64(u.conv.kdim())))
-			fill(u.bn.gamma, 1)
-			fill(u.bn.beta, 0)
-			fill(u.bn.rmean, 0)
-			fill(u.bn.rvar, 1)
-			fill(u.bn.nbt, 0)
 		}
+		fill(u.bn.gamma, 1)
+		fill(u.bn.beta, 0)
+		fill(u.bn.rmean, 0)
+		fill(u.bn.rvar, 1)
+		fill(u.bn.nbt, 0)
+	}
+	if n.cfg.ZeroInitResidual {
+		n.zeroResidualBN()
 	}
 	n.initHead(rng)
+}
+
+// zeroResidualBN sets the weight of the last BatchNorm of every residual block to 0, so each
+// block starts as its shortcut (torchvision's zero_init_residual).
+func (n *Net) zeroResidualBN() {
+	for _, l := range n.body {
+		if s, ok := l.(*stage); ok {
+			for _, b := range s.blocks {
+				fill(b.units[len(b.units)-1].bn.gamma, 0)
+			}
+		}
+	}
 }
 
 // initHead draws the classifier weights and bias like PyTorch's nn.Linear.
@@ -116,6 +129,13 @@ func (n *Net) initHead(rng *rand.Rand) {
 func uniform(rng *rand.Rand, s []float32, bound float64) {
 	for i := range s {
 		s[i] = float32((2*rng.Float64() - 1) * bound)
+	}
+}
+
+// normal fills s with draws from N(0, std^2).
+func normal(rng *rand.Rand, s []float32, std float64) {
+	for i := range s {
+		s[i] = float32(rng.NormFloat64() * std)
 	}
 }
 
@@ -156,6 +176,9 @@ func (n *Net) Training() bool { return n.train }
 // computes on the whole batch. nil means a single process.
 func (n *Net) SetReducer(r Reducer) { n.red = r }
 
+// NumBlocks is the number of feature blocks (Features' upto range, Config.Blocks).
+func (n *Net) NumBlocks() int { return len(n.body) }
+
 // NumParams is the length of Params() and Grads().
 func (n *Net) NumParams() int { return len(n.params) }
 
@@ -191,7 +214,7 @@ func (n *Net) ReplaceHead(classes int, seed int64) {
 func (n *Net) Specs() []TensorSpec {
 	out := make([]TensorSpec, len(n.specs))
 	for i, t := range n.specs {
-		out[i] = TensorSpec{Name: t.Name, Shape: slices.Clone(t.Shape), Offset: t.Off, Size: t.Size, State: t.State}
+		out[i] = TensorSpec{Name: t.Name, Shape: slices.Clone(t.Shape), Offset: t.Off, Size: t.Size, State: t.State, Block: t.Block}
 	}
 	return out
 }
@@ -204,4 +227,7 @@ type TensorSpec struct {
 	Offset int
 	Size   int
 	State  bool
+	// Block is the feature block (0-based, as Features counts them from 1) the entry belongs
+	// to: a ResNet's stem is block 0 and layerK block K; the classifier head is -1.
+	Block int
 }

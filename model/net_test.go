@@ -23,6 +23,13 @@ func TestConfigValidate(t *testing.T) {
 		{"no classes", func(c *Config) { c.Classes = 0 }, "Classes = 0, must be in 1.."},
 		{"small odd width", func(c *Config) { c.Arch, c.Blocks, c.Width = ArchSmall, 3, 130 }, "divisible by 4"},
 		{"small too deep for input", func(c *Config) { c.Arch, c.Blocks, c.InputSize = ArchSmall, 6, 16 }, "InputSize = 16, must be in 32.."},
+		{"resnet18", func(c *Config) { *c = DefaultConfig(ArchResNet18) }, ""},
+		{"resnet50 small stem at 8", func(c *Config) { *c = DefaultConfig(ArchResNet50); c.Stem, c.InputSize = StemSmall, 8 }, ""},
+		{"resnet below 32", func(c *Config) { *c = DefaultConfig(ArchResNet34); c.InputSize = 16 }, "InputSize = 16, must be in 32..1024"},
+		{"resnet width", func(c *Config) { *c = DefaultConfig(ArchResNet50); c.Width = 512 }, "Width = 512, must be 2048 for resnet50"},
+		{"resnet blocks", func(c *Config) { *c = DefaultConfig(ArchResNet18); c.Blocks = 4 }, "Blocks = 4, must be 5"},
+		{"resnet stem", func(c *Config) { *c = DefaultConfig(ArchResNet18); c.Stem = "cifar" }, "Stem"},
+		{"stem of nin", func(c *Config) { c.Stem = StemSmall }, "only ResNets have a stem"},
 	}
 	for _, c := range cases {
 		cfg := DefaultConfig(ArchNIN4)
@@ -47,9 +54,22 @@ func TestLayoutMatchesRotnet(t *testing.T) {
 		// Counts from rotnet.py: sum(p.numel() for p in MODELS[m]().parameters()).
 		{ArchNIN4, 1411140, [][]int{{2, 96, 16, 16}, {2, 192, 8, 8}, {2, 192, 8, 8}, {2, 192, 8, 8}}},
 		{ArchSmall, 287972, [][]int{{2, 32, 16, 16}, {2, 64, 8, 8}, {2, 128, 8, 8}}},
+		{ArchResNet18, 11178564, [][]int{{2, 64, 8, 8}, {2, 64, 8, 8}, {2, 128, 4, 4}, {2, 256, 2, 2}, {2, 512, 1, 1}}},
+		{ArchResNet34, 21286724, [][]int{{2, 64, 8, 8}, {2, 64, 8, 8}, {2, 128, 4, 4}, {2, 256, 2, 2}, {2, 512, 1, 1}}},
+		{ArchResNet50, 23516228, [][]int{{2, 64, 8, 8}, {2, 256, 8, 8}, {2, 512, 4, 4}, {2, 1024, 2, 2}, {2, 2048, 1, 1}}},
+		{ArchResNet18 + "-small", 11170884, [][]int{{2, 64, 32, 32}, {2, 64, 32, 32}, {2, 128, 16, 16}, {2, 256, 8, 8}, {2, 512, 4, 4}}},
 	}
 	for _, c := range cases {
-		n, err := New(DefaultConfig(c.arch), 1)
+		if raceDetector && c.params > 1e7 {
+			continue // ResNet-scale: runs without -race (see skipResNetUnderRace)
+		}
+		arch, small := strings.CutSuffix(c.arch, "-small")
+		cfg := DefaultConfig(arch)
+		cfg.InputSize = 32
+		if small {
+			cfg.Stem = StemSmall
+		}
+		n, err := New(cfg, 1)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -130,5 +150,16 @@ func TestConfigValidateReportsEveryProblem(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), field) {
 			t.Errorf("error %v does not name %s", err, field)
 		}
+	}
+}
+
+// skipResNetUnderRace skips a ResNet-scale test under the race detector, which makes the
+// element loops over 11-23 M parameters some 10x slower: `make unit` runs these tests in its
+// pass of ./model/... without -race, and the race pass covers the same code paths with the
+// small networks.
+func skipResNetUnderRace(t *testing.T) {
+	t.Helper()
+	if raceDetector {
+		t.Skip("ResNet-scale test: runs without -race (make unit's model pass)")
 	}
 }

@@ -9,9 +9,15 @@ import (
 // TestSmokeTrain checks that a few SGD steps on one batch drive the loss down (the whole
 // training loop works end to end).
 func TestSmokeTrain(t *testing.T) {
-	for _, arch := range []string{"small", "nin4"} {
+	for _, arch := range []string{"small", "nin4", "resnet18"} {
 		cfg := DefaultConfig(arch)
 		cfg.InputSize, cfg.Width = 16, 32
+		if cfg.IsResNet() {
+			if raceDetector {
+				continue // ResNet-scale: runs without -race (see skipResNetUnderRace)
+			}
+			cfg.Stem, cfg.Width = StemSmall, 512
+		}
 		n, err := New(cfg, 1)
 		if err != nil {
 			t.Fatal(err)

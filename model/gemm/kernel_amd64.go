@@ -58,3 +58,20 @@ func archKernels() []kernel {
 	}
 	return ks
 }
+
+//go:noescape
+func fmaLoopAVX512(iters int)
+
+//go:noescape
+func fmaLoopAVX2(iters int)
+
+// peakLoop is the widest FMA peak loop this CPU runs, its float32 lanes and its name.
+func peakLoop() (func(int), int, string) {
+	switch {
+	case cpu.X86.HasAVX512F:
+		return fmaLoopAVX512, 16, "avx512"
+	case cpu.X86.HasAVX2 && cpu.X86.HasFMA:
+		return fmaLoopAVX2, 8, "avx2"
+	}
+	return nil, 0, "none"
+}

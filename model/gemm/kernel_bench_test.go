@@ -1,7 +1,9 @@
 package gemm
 
 import (
+	"fmt"
 	"testing"
+	"time"
 )
 
 // BenchmarkKernel measures each micro-kernel alone on packed panels that stay in cache: the
@@ -26,6 +28,20 @@ func BenchmarkKernel(b *testing.B) {
 				}
 			}
 			reportFlops(b, 8*2*float64(kn.mr*kn.nr*kc), c0)
+		})
+	}
+}
+
+// BenchmarkPeak reports the machine's FMA ceiling (Peak) on 1 and 2 goroutines, to compare
+// the kernel's rate with in the same run.
+func BenchmarkPeak(b *testing.B) {
+	for _, threads := range []int{1, 2} {
+		b.Run(fmt.Sprintf("threads-%d", threads), func(b *testing.B) {
+			var g float64
+			for b.Loop() {
+				g, _ = Peak(threads, 200*time.Millisecond)
+			}
+			b.ReportMetric(g, "GFLOPS")
 		})
 	}
 }

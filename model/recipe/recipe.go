@@ -14,6 +14,9 @@ import (
 func Net(c job.Config, classes int, seed int64) (*model.Net, error) {
 	mc := model.DefaultConfig(c.Model.Name)
 	mc.InputSize, mc.Classes = c.Data.ImageSize, classes
+	if c.Model.IsResNet() {
+		mc.Stem, mc.ZeroInitResidual = c.Model.Stem, c.Model.ZeroInitResidual
+	}
 	n, err := model.New(mc, seed)
 	if err != nil {
 		return nil, fmt.Errorf("build %s: %w", c.Model.Name, err)
