@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/whorl-ml/whorl/internal/validate"
+	"github.com/whorl-ml/whorl/shard"
 )
 
 // Preset names accepted by Preset.
@@ -23,6 +24,22 @@ const (
 	ModelSmall = "small"
 	ModelNIN3  = "nin3"
 	ModelNIN4  = "nin4"
+	// torchvision's ResNets.
+	ModelResNet18 = "resnet18"
+	ModelResNet34 = "resnet34"
+	ModelResNet50 = "resnet50"
+)
+
+// ResNet stems accepted in ModelConfig.Stem.
+const (
+	StemImageNet = "imagenet"
+	StemSmall    = "small"
+)
+
+// ResNet input sizes: torchvision's networks at the sizes the field uses.
+const (
+	MinResNetSize = 32
+	MaxResNetSize = 224
 )
 
 // Schedule kinds.
@@ -86,8 +103,21 @@ type SplitConfig struct {
 
 // ModelConfig names the network.
 type ModelConfig struct {
-	// Name is "small", "nin3" or "nin4" (rotnet.py's networks).
+	// Name is "small", "nin3", "nin4" or "resnet18", "resnet34", "resnet50"
+	// (rotnet.py's networks; the ResNets are torchvision's).
 	Name string `json:"name"`
+	// Stem is a ResNet's first layers: "imagenet" (torchvision's 7x7
+	// stride-2 conv and max-pool; the default when empty) or "small" (a 3x3
+	// stride-1 conv, no pool: the usual choice below 64 px).
+	Stem string `json:"stem,omitempty"`
+	// ZeroInitResidual starts the last BatchNorm weight of every residual
+	// block at 0 (torchvision's zero_init_residual).
+	ZeroInitResidual bool `json:"zero_init_residual,omitempty"`
+}
+
+// IsResNet reports whether the network is one of the ResNets.
+func (m ModelConfig) IsResNet() bool {
+	return m.Name == ModelResNet18 || m.Name == ModelResNet34 || m.Name == ModelResNet50
 }
 
 // AugmentConfig is the training augmentation, applied before rotating.
@@ -214,6 +244,8 @@ func (m ModelConfig) Blocks() int {
 		return 3
 	case ModelNIN4:
 		return 4
+	case ModelResNet18, ModelResNet34, ModelResNet50:
+		return 5 // the stem and four stages
 	}
 	return 0
 }
@@ -277,16 +309,36 @@ var ErrConfig = errors.New("invalid job config")
 func (c Config) Validate() error {
 	p := validate.New(ErrConfig, "")
 	validate.InRange(p, "data.image_size", c.Data.ImageSize, 8, 512)
+	if c.Data.Dir == "" && c.Data.ImageSize > shard.EmbeddedSize {
+		p.Addf("data.image_size", "= %d, but the embedded photos are stored at %d px: pass at most %d, or data.dir (whorl run --data) with larger photos, such as the flowers photos at 128 px",
+			c.Data.ImageSize, shard.EmbeddedSize, shard.EmbeddedSize)
+	}
 	fracIn(p, "split.test_fraction", c.Split.TestFraction)
 	fracIn(p, "split.labeled_fraction", c.Split.LabeledFraction)
 	if v := c.Split.ValidationFraction; !(v >= 0 && v < 1) {
 		p.Addf("split.validation_fraction", "= %g, must be in [0, 1)", v)
 	}
-	validate.OneOf(p, "model.name", c.Model.Name, ModelSmall, ModelNIN3, ModelNIN4)
+	c.Model.validate(p, c.Data.ImageSize)
 	c.Pretrain.validate(p)
 	c.Supervised.validate(p, c.Model.Blocks())
 	validate.InRange(p, "checkpoint_every_steps", c.CheckpointEvery, 1, 1_000_000)
 	return p.Err()
+}
+
+func (m ModelConfig) validate(p *validate.Problems, size int) {
+	validate.OneOf(p, "model.name", m.Name, ModelSmall, ModelNIN3, ModelNIN4, ModelResNet18, ModelResNet34, ModelResNet50)
+	if !m.IsResNet() {
+		if m.Stem != "" || m.ZeroInitResidual {
+			p.Addf("model.stem", "= %q (zero_init_residual %v): only the ResNets have a stem; leave both out for %s", m.Stem, m.ZeroInitResidual, m.Name)
+		}
+		return
+	}
+	if m.Stem != "" {
+		validate.OneOf(p, "model.stem", m.Stem, StemImageNet, StemSmall)
+	}
+	if size < MinResNetSize || size > MaxResNetSize {
+		p.Addf("data.image_size", "= %d, must be in %d..%d for %s", size, MinResNetSize, MaxResNetSize, m.Name)
+	}
 }
 
 func (pc PretrainConfig) validate(p *validate.Problems) {

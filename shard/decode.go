@@ -47,17 +47,17 @@ func badImage(kind string, err error) error { return &BadImageError{Kind: kind, 
 // maxPixels pixels are refused before decoding. Errors are *BadImageError.
 func Decode(data []byte, size, maxPixels int) ([]uint8, error) {
 	dst := make([]uint8, size*size*3)
-	if err := decodeInto(dst, data, size, maxPixels); err != nil {
+	if _, err := decodeInto(dst, data, size, maxPixels); err != nil {
 		return nil, err
 	}
 	return dst, nil
 }
 
 // decodeInto is Decode writing into dst (len size*size*3).
-func decodeInto(dst []uint8, data []byte, size, maxPixels int) error {
+func decodeInto(dst []uint8, data []byte, size, maxPixels int) (short int, err error) {
 	img, err := decodeImage(data, maxPixels)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	b := img.Bounds()
 	w, h := b.Dx(), b.Dy()
@@ -65,7 +65,7 @@ func decodeInto(dst []uint8, data []byte, size, maxPixels int) error {
 	x0, y0 := float64(w-s)/2, float64(h-s)/2
 	if m, ok := img.(*image.YCbCr); ok {
 		resampleYCbCr(dst, m, x0, y0, float64(s), size)
-		return nil
+		return s, nil
 	}
 	fx, fy := math.Floor(x0), math.Floor(y0)
 	region := image.Rect(int(fx), int(fy), int(math.Ceil(x0+float64(s))), int(math.Ceil(y0+float64(s)))).
@@ -74,7 +74,7 @@ func decodeInto(dst []uint8, data []byte, size, maxPixels int) error {
 	tx := axisTaps(region.Dx(), x0-fx, float64(s), size)
 	ty := axisTaps(region.Dy(), y0-fy, float64(s), size)
 	resampleRGB(dst, rgb, region.Dx(), region.Dy(), tx, ty)
-	return nil
+	return s, nil
 }
 
 // decodeImage checks the header (format, dimensions, pixel limit) and then

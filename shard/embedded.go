@@ -21,6 +21,10 @@ var (
 	embeddedLicense string
 )
 
+// EmbeddedSize is the side of the embedded photos in pixels (mkdataset's
+// -size); Load refuses larger training sizes for them.
+const EmbeddedSize = 48
+
 // EmbeddedLicense returns the license and attribution text of the embedded
 // photos (Creative Commons Attribution 2.0, one credit line per photo).
 func EmbeddedLicense() string { return embeddedLicense }

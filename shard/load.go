@@ -4,8 +4,10 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"runtime"
+	"slices"
 	"sort"
 	"time"
 
@@ -69,6 +71,9 @@ func Load(ctx context.Context, cfg LoadConfig) (*Dataset, *Report, error) {
 		return nil, nil, fmt.Errorf("load %s: %w: %s: %s", at, ErrBadImage, l.skipped[0].Path, l.skipped[0].Reason)
 	}
 	d, rep, err := LoadSource(ctx, cfg, src, l.classes, l.items)
+	if err != nil && cfg.Dir == "" && errors.Is(err, ErrConfig) {
+		return nil, nil, fmt.Errorf("load embedded set (stored at 48 px; a data folder with larger photos, such as the flowers photos at 128 px, gives more): %w", err)
+	}
 	if err != nil {
 		return nil, nil, fmt.Errorf("load %s: %w", at, err)
 	}
@@ -100,7 +105,7 @@ func LoadSource(ctx context.Context, cfg LoadConfig, src Source, classes []strin
 	})
 	dec := &decoder{cfg: cfg, src: src, items: items,
 		pix: make([]uint8, len(items)*cfg.Size*cfg.Size*3), reasons: make([]string, len(items)),
-		bytes: make([]int64, len(items))}
+		bytes: make([]int64, len(items)), short: make([]int, len(items))}
 	if err := dec.run(ctx, workers); err != nil {
 		return nil, nil, err
 	}
@@ -122,6 +127,7 @@ type decoder struct {
 	pix     []uint8
 	reasons []string // "" = decoded
 	bytes   []int64
+	short   []int // shorter side of each decoded image, in pixels
 }
 
 // run decodes every item with a pool of workers goroutines.
@@ -189,7 +195,25 @@ func (dec *decoder) decodeOne(i int, data []byte, dst []uint8) error {
 		return badImage(KindChanged, fmt.Errorf("sha256 %s, expected %s", h, want))
 	}
 	dec.items[i].SHA256 = h
-	return decodeInto(dst, data, dec.cfg.Size, dec.cfg.MaxPixels)
+	var err error
+	dec.short[i], err = decodeInto(dst, data, dec.cfg.Size, dec.cfg.MaxPixels)
+	return err
+}
+
+// checkSize refuses a training size above the shorter side of most images
+// (the median): the data cannot give it, only blur an enlargement of it.
+func checkSize(size int, sides []int) error {
+	if len(sides) == 0 {
+		return nil
+	}
+	slices.Sort(sides)
+	median := sides[len(sides)/2]
+	if size <= median {
+		return nil
+	}
+	larger := len(sides) - sort.SearchInts(sides, size)
+	return errorf(ErrConfig, "image size %d px: the photos' shorter side is %d px (median; %d of %d images reach %d px), "+
+		"so the data cannot give %d px: pass a size of at most %d, or data with larger photos", size, median, larger, len(sides), size, size, median)
 }
 
 // compact drops the bad items, moving pixels down, and fills the report.
@@ -197,6 +221,7 @@ func (dec *decoder) compact(classes []string, rep *Report) (*Dataset, error) {
 	n := dec.cfg.Size * dec.cfg.Size * 3
 	kept := 0
 	rep.Counts = make([]int, len(classes))
+	var sides []int
 	for i, it := range dec.items {
 		if dec.reasons[i] != "" {
 			rep.Skipped = append(rep.Skipped, Skipped{Path: it.Path, Reason: dec.reasons[i]})
@@ -204,6 +229,7 @@ func (dec *decoder) compact(classes []string, rep *Report) (*Dataset, error) {
 		}
 		rep.Bytes += dec.bytes[i]
 		rep.Counts[it.Class]++
+		sides = append(sides, dec.short[i])
 		copy(dec.pix[kept*n:(kept+1)*n], dec.pix[i*n:(i+1)*n])
 		dec.items[kept] = it
 		kept++
@@ -212,6 +238,9 @@ func (dec *decoder) compact(classes []string, rep *Report) (*Dataset, error) {
 		if cnt == 0 {
 			return nil, errorf(ErrLayout, "class %s: none of its images could be used", classes[c])
 		}
+	}
+	if err := checkSize(dec.cfg.Size, sides); err != nil {
+		return nil, err
 	}
 	return NewDataset(classes, dec.items[:kept], dec.cfg.Size, dec.pix[:kept*n:kept*n])
 }

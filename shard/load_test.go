@@ -3,6 +3,7 @@ package shard
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -184,5 +185,33 @@ func TestLoadConfigValidate(t *testing.T) {
 	}
 	if err := DefaultLoadConfig().Validate(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestLoadRefusesSizeTheDataCannotGive loads 16 px photos at 16 (accepted) and 32 px
+// (refused, naming the size, the photos' side and what to pass), and the embedded set above
+// its stored size.
+func TestLoadRefusesSizeTheDataCannotGive(t *testing.T) {
+	dir := t.TempDir()
+	for i := range 3 {
+		for _, class := range []string{"a", "b"} {
+			writeFile(t, dir, fmt.Sprintf("%s/%d.png", class, i), pngBytes(t, gradient(20, 16, i)))
+		}
+	}
+	cfg := DefaultLoadConfig()
+	cfg.Dir, cfg.Size = dir, 16
+	if _, _, err := Load(context.Background(), cfg); err != nil {
+		t.Fatalf("size 16 of 16 px photos: %v", err)
+	}
+	cfg.Size = 32
+	_, _, err := Load(context.Background(), cfg)
+	if err == nil || !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), dir) ||
+		!strings.Contains(err.Error(), "shorter side is 16 px") || !strings.Contains(err.Error(), "at most 16") {
+		t.Errorf("size 32 of 16 px photos: %v, want an ErrConfig naming the folder, 16 px and the bound", err)
+	}
+	emb := DefaultLoadConfig()
+	emb.Size = EmbeddedSize + 1
+	if _, _, err := Load(context.Background(), emb); err == nil || !strings.Contains(err.Error(), "embedded set (stored at 48 px") {
+		t.Errorf("embedded at %d px: %v, want a refusal naming the stored size", emb.Size, err)
 	}
 }

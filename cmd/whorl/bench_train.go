@@ -44,7 +44,12 @@ type benchTrainResult struct {
 	TrainGFLOPPerSamp float64 `json:"train_gflop_per_sample"`
 	AchievedGFLOPS    float64 `json:"achieved_gflops"`
 	PeakRSSBytes      int64   `json:"peak_rss_bytes"`
-	Loss              float64 `json:"loss"`
+	// FMAPeakGFLOPS is the machine's FMA ceiling on the same threads, measured right after
+	// the steps (gemm.Peak, instruction set FMAPeakISA); PeakFraction is achieved over it.
+	FMAPeakGFLOPS float64 `json:"fma_peak_gflops"`
+	FMAPeakISA    string  `json:"fma_peak_isa"`
+	PeakFraction  float64 `json:"peak_fraction"`
+	Loss          float64 `json:"loss"`
 	// CPUSeconds is the process CPU time (user+system) of the timed steps; on a shared machine
 	// samples per CPU-second is steadier than samples per second.
 	CPUSeconds          float64 `json:"cpu_seconds"`
@@ -61,7 +66,28 @@ type torchResult struct {
 	Steps            int     `json:"steps"`
 	SamplesPerSecond float64 `json:"samples_per_second"`
 	AchievedGFLOPS   float64 `json:"achieved_gflops"`
+	PeakRSSBytes     int64   `json:"peak_rss_bytes"`
 	Torch            string  `json:"torch"`
+}
+
+// benchModelNames are the networks `whorl bench train` takes: rotnet.py's names.
+func benchModelNames() []string {
+	names := []string{model.ArchNIN4, model.ArchNIN3, model.ArchSmall}
+	for _, a := range []string{model.ArchResNet18, model.ArchResNet34, model.ArchResNet50} {
+		names = append(names, a, a+"-small")
+	}
+	return names
+}
+
+// benchConfig is the network of a rotnet.py name at input size.
+func benchConfig(name string, size int) model.Config {
+	arch, small := strings.CutSuffix(name, "-small")
+	cfg := model.DefaultConfig(arch)
+	if small {
+		cfg.Stem = model.StemSmall
+	}
+	cfg.InputSize = size
+	return cfg
 }
 
 func newBenchTrainCmd() *cobra.Command {
@@ -72,19 +98,20 @@ func newBenchTrainCmd() *cobra.Command {
 		Long: `Trains a freshly initialised network on one fixed rotation batch (batch/4 random
 images x 4 rotations, like rotnet.py bench) with SGD (momentum 0.9, Nesterov,
 weight decay 5e-4), after warm-up steps, for at least --seconds and 5 steps.
-Reports samples/s, achieved GFLOPS (3 x rotnet.py's forward FLOPs per sample)
-and the peak resident set size of the process. Compare with
-/usr/bin/python3 rotnet.py bench MODEL BATCH SECONDS THREADS in the same session.`,
+Reports samples/s, achieved GFLOPS (3 x rotnet.py's forward FLOPs per sample),
+the peak resident set size of the process, and the machine's FMA peak on the same
+threads measured right after (register-only multiply-adds of the widest vector
+ISA), with the achieved fraction of it. Compare with
+/usr/bin/python3 rotnet.py bench MODEL BATCH SECONDS THREADS CHANNELS_LAST SIZE in the
+same session (--torch-reference runs it, in both memory formats).`,
 		Example: `  whorl bench train --model nin4 --size 32 --batch 128 --seconds 20
   whorl bench train --model small --threads 2 --json
+  whorl bench train --model resnet18 --size 128 --threads 2 --torch-reference ../shared/reference/rotnet.py
   whorl bench train --model nin4 --threads 2 --torch-reference ../shared/reference/rotnet.py`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if o.batch%4 != 0 {
 				return fmt.Errorf("--batch %d: must be a multiple of 4 (images x 4 rotations)", o.batch)
-			}
-			if o.torchRef != "" && o.size != 32 {
-				return fmt.Errorf("--torch-reference: rotnet.py bench uses 32 px inputs; got --size %d", o.size)
 			}
 			res, err := runBenchTrain(cmd.Context(), o)
 			if err != nil {
@@ -99,7 +126,7 @@ and the peak resident set size of the process. Compare with
 		},
 	}
 	f := cmd.Flags()
-	Enum(f, &o.arch, "model", model.ArchNIN4, []string{model.ArchNIN4, model.ArchNIN3, model.ArchSmall}, "network")
+	Enum(f, &o.arch, "model", model.ArchNIN4, benchModelNames(), "network (rotnet.py's name; -small: a ResNet with the small stem)")
 	IntRange(f, &o.size, "size", 32, 8, 256, "input side in pixels")
 	IntRange(f, &o.batch, "batch", 128, 4, 4096, "samples per step (a multiple of 4)")
 	IntRange(f, &o.threads, "threads", runtime.GOMAXPROCS(0), 1, 256, "goroutines for GEMM and layer loops")
@@ -120,7 +147,7 @@ func runTorchBaseline(ctx context.Context, o benchTrainOpts, res *benchTrainResu
 	var best float64
 	for _, cl := range []string{"0", "1"} {
 		args := []string{o.torchRef, "bench", o.arch, strconv.Itoa(o.batch), strconv.FormatFloat(o.seconds, 'g', -1, 64),
-			strconv.Itoa(o.threads), cl}
+			strconv.Itoa(o.threads), cl, strconv.Itoa(o.size)}
 		out, err := exec.CommandContext(ctx, o.python, args...).Output()
 		if err != nil {
 			return fmt.Errorf("torch baseline %s %s: %w", o.python, strings.Join(args, " "), err)
@@ -150,9 +177,7 @@ func runBenchTrain(ctx context.Context, o benchTrainOpts) (benchTrainResult, err
 		ctx = context.Background()
 	}
 	defer model.SetThreads(model.SetThreads(o.threads))
-	cfg := model.DefaultConfig(o.arch)
-	cfg.InputSize = o.size
-	net, err := model.New(cfg, 0)
+	net, err := model.New(benchConfig(o.arch, o.size), 0)
 	if err != nil {
 		return benchTrainResult{}, fmt.Errorf("bench train: %w", err)
 	}
@@ -180,9 +205,19 @@ func runBenchTrain(ctx context.Context, o benchTrainOpts) (benchTrainResult, err
 	dt, cpu := time.Since(t0).Seconds(), cpuSeconds()-c0
 	sps := float64(steps*o.batch) / dt
 	gf := 3 * float64(net.ForwardFLOPs()) / 1e9
-	return benchTrainResult{Model: o.arch, Size: o.size, Batch: o.batch, Threads: o.threads, Kernel: gemm.Kernel(),
+	r := benchTrainResult{Model: o.arch, Size: o.size, Batch: o.batch, Threads: o.threads, Kernel: gemm.Kernel(),
 		Steps: steps, Seconds: dt, SamplesPerSecond: sps, TrainGFLOPPerSamp: gf, AchievedGFLOPS: sps * gf,
-		PeakRSSBytes: peakRSS(), Loss: loss, CPUSeconds: cpu, SamplesPerCPUSecond: float64(steps*o.batch) / cpu}, nil
+		PeakRSSBytes: peakRSS(), Loss: loss, CPUSeconds: cpu, SamplesPerCPUSecond: float64(steps*o.batch) / cpu}
+	r.FMAPeakGFLOPS, r.FMAPeakISA = gemm.Peak(o.threads, peakFor(o.seconds))
+	if r.FMAPeakGFLOPS > 0 {
+		r.PeakFraction = r.AchievedGFLOPS / r.FMAPeakGFLOPS
+	}
+	return r, nil
+}
+
+// peakFor is how long to measure the FMA peak after a benchmark of secs seconds.
+func peakFor(secs float64) time.Duration {
+	return time.Duration(min(max(secs/10, 0.05), 2) * float64(time.Second))
 }
 
 // rotationBatch is batch/4 random N(0,1) images, each in its 4 rotations (grouped by rotation,
@@ -230,15 +265,17 @@ func printBenchTrain(w io.Writer, r benchTrainResult, asJSON bool) error {
 		return json.NewEncoder(w).Encode(r)
 	}
 	_, err := fmt.Fprintf(w, "%s %dpx batch %d, %d threads (%s GEMM): %d steps in %.1fs (%.1f CPU-s)\n"+
-		"  %.2f samples/s (%.1f per CPU-s), %.2f GFLOPS achieved (%.4f GFLOP/sample), peak RSS %.0f MiB, loss %.4f\n",
+		"  %.2f samples/s (%.1f per CPU-s), %.2f GFLOPS achieved (%.4f GFLOP/sample), peak RSS %.0f MiB, loss %.4f\n"+
+		"  FMA peak on %d threads (%s, measured now): %.1f GFLOPS; achieved %.0f%% of it\n",
 		r.Model, r.Size, r.Batch, r.Threads, r.Kernel, r.Steps, r.Seconds, r.CPUSeconds, r.SamplesPerSecond,
-		r.SamplesPerCPUSecond, r.AchievedGFLOPS, r.TrainGFLOPPerSamp, float64(r.PeakRSSBytes)/(1<<20), r.Loss)
+		r.SamplesPerCPUSecond, r.AchievedGFLOPS, r.TrainGFLOPPerSamp, float64(r.PeakRSSBytes)/(1<<20), r.Loss,
+		r.Threads, r.FMAPeakISA, r.FMAPeakGFLOPS, 100*r.PeakFraction)
 	for _, t := range r.Torch {
 		if err != nil {
 			return err
 		}
-		_, err = fmt.Fprintf(w, "  PyTorch %s (channels_last=%v): %.2f samples/s, %.2f GFLOPS\n",
-			t.Torch, t.ChannelsLast, t.SamplesPerSecond, t.AchievedGFLOPS)
+		_, err = fmt.Fprintf(w, "  PyTorch %s (channels_last=%v): %.2f samples/s, %.2f GFLOPS, peak RSS %.0f MiB\n",
+			t.Torch, t.ChannelsLast, t.SamplesPerSecond, t.AchievedGFLOPS, float64(t.PeakRSSBytes)/(1<<20))
 	}
 	if err == nil && r.Speedup > 0 {
 		_, err = fmt.Fprintf(w, "  speed-up over the faster PyTorch run: %.2fx\n", r.Speedup)

@@ -32,6 +32,7 @@ func TestBenchTrainRejectsBadFlags(t *testing.T) {
 	cases := []struct{ flag, value, want string }{
 		{"--batch", "6", "multiple of 4"},
 		{"--model", "resnet", "choose one of"},
+		{"--model", "resnet18-tiny", "choose one of"},
 		{"--size", "4", "out of range"},
 		{"--seconds", "0", "out of range"},
 	}
@@ -63,8 +64,5 @@ func TestBenchTrainTorchBaseline(t *testing.T) {
 	}
 	if len(r.Torch) != 2 || r.Torch[0].SamplesPerSecond != 2 || r.Speedup != r.SamplesPerSecond/2 {
 		t.Errorf("torch runs %+v, speed-up %g for %g samples/s", r.Torch, r.Speedup, r.SamplesPerSecond)
-	}
-	if _, err := runWhorl(t, "bench", "train", "--size", "16", "--torch-reference", "rotnet.py"); err == nil {
-		t.Error("--torch-reference with --size 16 was accepted")
 	}
 }

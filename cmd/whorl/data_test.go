@@ -21,7 +21,7 @@ func photoFolder(t *testing.T) string {
 			t.Fatal(err)
 		}
 		for k := range 3 {
-			img := image.NewGray(image.Rect(0, 0, 20+k, 16))
+			img := image.NewGray(image.Rect(0, 0, 36+k, 32))
 			for i := range img.Pix {
 				img.Pix[i] = uint8(i * (k + 1))
 			}

@@ -30,8 +30,9 @@ var clusterRunner func(ctx context.Context, w io.Writer, o runOptions, c job.Con
 // runOptions are the flags of `whorl run`.
 type runOptions struct {
 	data, out, preset, job string
+	model, stem            string
 	workers, coordinators  int
-	seed                   int
+	seed, size             int
 	local                  bool
 	// changed reports whether a flag was given (command line, environment
 	// or config file) rather than left at its default.
@@ -53,11 +54,13 @@ manifest to --out.
 Rerunning with the same --out and seed resumes from the last checkpoint.
 --job-config takes a JSON experiment configuration (see report.json's "config")
 that replaces the preset. What the file sets wins over a flag's default; an
-explicit --seed, --data or --preset that differs from the file is refused;
-what the file leaves out (seed, data.dir) comes from the flags.`,
+explicit --seed, --data, --preset, --model, --stem or --size that differs from
+the file is refused; what the file leaves out (seed, data.dir) comes from the
+flags. --model, --stem and --size replace the preset's network and input size.`,
 		Example: `  whorl run                                  # embedded photos, quick preset
   whorl run --data ../shared/data/flowers --seed 2 --out runs/s2
   whorl run --preset paper --workers 4
+  whorl run --data ../shared/data/flowers --model resnet18 --size 64
   whorl run --job-config job.json --out runs/custom`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -74,6 +77,9 @@ what the file leaves out (seed, data.dir) comes from the flags.`,
 	IntRange(f, &o.coordinators, "coordinators", 1, 1, 7, "raft coordinators")
 	f.BoolVar(&o.local, "local", false, "pretrain in this process without a cluster (the single-process reference)")
 	IntRange(f, &o.seed, "seed", 1, 0, 1<<31-1, "seed of the split, initialisation, data order and augmentation")
+	f.StringVar(&o.model, "model", "", `network: small, nin3, nin4, resnet18, resnet34 or resnet50 ("" = the preset's)`)
+	f.StringVar(&o.stem, "stem", "", `a ResNet's stem: imagenet or small ("" = imagenet)`)
+	f.IntVar(&o.size, "size", 0, "training image side in pixels (0 = the preset's; ResNets take 32..224)")
 	return cmd
 }
 
@@ -92,6 +98,7 @@ func (o runOptions) jobConfig() (job.Config, error) {
 			c.Data.Dir = o.data
 		}
 		c.Seed = uint64(o.seed)
+		o.applyNetwork(&c)
 		return c, c.Validate()
 	}
 	b, err := os.ReadFile(o.job)
@@ -139,7 +146,30 @@ func (o runOptions) mergeFlags(c *job.Config, set map[string]bool) error {
 	if changed("preset") && set["preset"] && o.preset != c.Preset {
 		conflict("preset", o.preset, "preset", c.Preset)
 	}
+	for _, k := range []struct {
+		flag, key string
+		fv, jv    any
+	}{{"model", "model.name", o.model, c.Model.Name}, {"stem", "model.stem", o.stem, c.Model.Stem},
+		{"size", "data.image_size", o.size, c.Data.ImageSize}} {
+		if changed(k.flag) && set[k.key] && k.fv != k.jv {
+			conflict(k.flag, k.fv, k.key, k.jv)
+		}
+	}
+	o.applyNetwork(c)
 	return errors.Join(errs...)
+}
+
+// applyNetwork sets the network and input size the flags give.
+func (o runOptions) applyNetwork(c *job.Config) {
+	if o.model != "" {
+		c.Model.Name = o.model
+	}
+	if o.stem != "" {
+		c.Model.Stem = o.stem
+	}
+	if o.size != 0 {
+		c.Data.ImageSize = o.size
+	}
 }
 
 // runExperiment runs the job and prints the outcome.

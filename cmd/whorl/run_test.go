@@ -141,6 +141,33 @@ func TestJobConfigFlagsAndFile(t *testing.T) {
 	}
 }
 
+// TestRunNetworkFlags checks --model, --stem and --size: they replace the preset's network and
+// are refused when they differ from a job file's.
+func TestRunNetworkFlags(t *testing.T) {
+	c := job.DefaultConfig()
+	c.Data.Dir = "/photos"
+	full := writeJob(t, c)
+	net := runOptions{model: job.ModelResNet18, stem: job.StemSmall, size: 64, data: "/photos", seed: 1, preset: job.PresetQuick,
+		changed: func(name string) bool { return name == "model" || name == "stem" || name == "size" || name == "data" }}
+	got, err := net.jobConfig()
+	if err != nil || got.Model.Name != job.ModelResNet18 || got.Model.Stem != job.StemSmall || got.Data.ImageSize != 64 {
+		t.Errorf("preset with flags: %+v %d, %v; want resnet18 small stem at 64", got.Model, got.Data.ImageSize, err)
+	}
+	o := net
+	o.job = full
+	_, err = o.jobConfig()
+	for _, w := range []string{"--model resnet18", "model.name small", "--size 64", "data.image_size 32"} {
+		if err == nil || !strings.Contains(err.Error(), w) {
+			t.Errorf("flags against the file: %v, want an error naming %q", err, w)
+		}
+	}
+	o = net
+	o.data = ""
+	if _, err := o.jobConfig(); err == nil || !strings.Contains(err.Error(), "stored at 48 px") {
+		t.Errorf("resnet18 at 64 on the embedded set: %v, want a refusal naming its 48 px", err)
+	}
+}
+
 // TestRunEndToEnd runs a tiny `whorl run` and checks report.json's
 // structure and the output files; a second run with the same --out and
 // seed resumes and reports the same numbers.
