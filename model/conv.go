@@ -144,47 +144,55 @@ func (c *conv2d) backward(x []float32, in shape, dy, dx, col []float32) {
 	}
 }
 
-// flipWeights fills flip.wr[ci][kh][kw][co] = w[co][ci][k-1-kh][k-1-kw].
+// flipWeights fills flip.wr[ci][kh][kw][co] = w[co][ci][k-1-kh][k-1-kw], in parallel over ci
+// (each goroutine writes its own rows).
 func (c *conv2d) flipWeights() {
 	k, kk := c.k, c.k*c.k
 	wr := c.flip.wr
-	for co := range c.cout {
-		for ci := range c.cin {
-			src := c.w[(co*c.cin+ci)*kk : (co*c.cin+ci+1)*kk]
-			for p, v := range src {
+	parallelFor(c.cin, 8, func(lo, hi int) {
+		for ci := lo; ci < hi; ci++ {
+			for p := range kk {
 				q := (k-1-p/k)*k + (k - 1 - p%k)
-				wr[(ci*kk+q)*c.cout+co] = v
+				dst := wr[(ci*kk+q)*c.cout : (ci*kk+q+1)*c.cout]
+				for co := range dst {
+					dst[co] = c.w[(co*c.cin+ci)*kk+p]
+				}
 			}
 		}
-	}
+	})
 }
 
-// reorder copies w ([cout][cin][kh][kw]) into wr ([cout][kh][kw][cin]).
+// reorder copies w ([cout][cin][kh][kw]) into wr ([cout][kh][kw][cin]), in parallel over cout.
 func (c *conv2d) reorder() {
 	kk := c.k * c.k
-	for co := range c.cout {
-		src := c.w[co*c.cin*kk : (co+1)*c.cin*kk]
-		dst := c.wr[co*c.cin*kk : (co+1)*c.cin*kk]
-		for ci := range c.cin {
-			for p := range kk {
-				dst[p*c.cin+ci] = src[ci*kk+p]
+	parallelFor(c.cout, 8, func(lo, hi int) {
+		for co := lo; co < hi; co++ {
+			src := c.w[co*c.cin*kk : (co+1)*c.cin*kk]
+			dst := c.wr[co*c.cin*kk : (co+1)*c.cin*kk]
+			for ci := range c.cin {
+				for p := range kk {
+					dst[p*c.cin+ci] = src[ci*kk+p]
+				}
 			}
 		}
-	}
+	})
 }
 
-// accumulateGrad adds dwr ([cout][kh][kw][cin]) into dw ([cout][cin][kh][kw]).
+// accumulateGrad adds dwr ([cout][kh][kw][cin]) into dw ([cout][cin][kh][kw]), in parallel over
+// cout (each element is one addition: the result does not depend on the split).
 func (c *conv2d) accumulateGrad() {
 	kk := c.k * c.k
-	for co := range c.cout {
-		src := c.dwr[co*c.cin*kk : (co+1)*c.cin*kk]
-		dst := c.dw[co*c.cin*kk : (co+1)*c.cin*kk]
-		for ci := range c.cin {
-			for p := range kk {
-				dst[ci*kk+p] += src[p*c.cin+ci]
+	parallelFor(c.cout, 8, func(lo, hi int) {
+		for co := lo; co < hi; co++ {
+			src := c.dwr[co*c.cin*kk : (co+1)*c.cin*kk]
+			dst := c.dw[co*c.cin*kk : (co+1)*c.cin*kk]
+			for ci := range c.cin {
+				for p := range kk {
+					dst[ci*kk+p] += src[p*c.cin+ci]
+				}
 			}
 		}
-	}
+	})
 }
 
 // im2col writes the patches of images [n0, n0+nb) into col, one row of k*k*Cin per output pixel.

@@ -103,7 +103,7 @@ the peak resident set size of the process, and the machine's FMA peak on the sam
 threads measured right after (register-only multiply-adds of the widest vector
 ISA), with the achieved fraction of it. Compare with
 /usr/bin/python3 rotnet.py bench MODEL BATCH SECONDS THREADS CHANNELS_LAST SIZE in the
-same session (--torch-reference runs it, in both memory formats).`,
+same session (--torch-reference runs it first, in both memory formats).`,
 		Example: `  whorl bench train --model nin4 --size 32 --batch 128 --seconds 20
   whorl bench train --model small --threads 2 --json
   whorl bench train --model resnet18 --size 128 --threads 2 --torch-reference ../shared/reference/rotnet.py
@@ -113,15 +113,21 @@ same session (--torch-reference runs it, in both memory formats).`,
 			if o.batch%4 != 0 {
 				return fmt.Errorf("--batch %d: must be a multiple of 4 (images x 4 rotations)", o.batch)
 			}
+			// PyTorch first: a child's peak RSS starts at the parent's resident size when it
+			// is spawned (Linux keeps the high-water mark across exec), so it must be spawned
+			// before whorl's workspace exists.
+			var torch []torchResult
+			if o.torchRef != "" {
+				var err error
+				if torch, err = runTorchBaseline(cmd.Context(), o); err != nil {
+					return err
+				}
+			}
 			res, err := runBenchTrain(cmd.Context(), o)
 			if err != nil {
 				return err
 			}
-			if o.torchRef != "" {
-				if err := runTorchBaseline(cmd.Context(), o, &res); err != nil {
-					return err
-				}
-			}
+			res.setTorch(torch)
 			return printBenchTrain(cmd.OutOrStdout(), res, o.asJSON)
 		},
 	}
@@ -133,36 +139,44 @@ same session (--torch-reference runs it, in both memory formats).`,
 	IntRange(f, &o.warmup, "warmup", 3, 0, 100, "untimed steps first")
 	FloatRange(f, &o.seconds, "seconds", 20, 0.1, 3600, "minimum timed duration")
 	f.BoolVar(&o.asJSON, "json", false, "print one JSON object")
-	f.StringVar(&o.torchRef, "torch-reference", "", "rotnet.py to run right after as the PyTorch baseline (both memory formats)")
+	f.StringVar(&o.torchRef, "torch-reference", "", "rotnet.py to run first as the PyTorch baseline (both memory formats)")
 	f.StringVar(&o.python, "python", "/usr/bin/python3", "Python with torch for --torch-reference")
 	return cmd
 }
 
-// runTorchBaseline runs rotnet.py bench with the same model, batch, duration and threads, in
-// the default and the channels-last memory format, and records the speed-up over the faster.
-func runTorchBaseline(ctx context.Context, o benchTrainOpts, res *benchTrainResult) error {
+// runTorchBaseline runs rotnet.py bench with the same model, batch, duration, threads and size,
+// in the default and the channels-last memory format.
+func runTorchBaseline(ctx context.Context, o benchTrainOpts) ([]torchResult, error) {
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	var best float64
+	var runs []torchResult
 	for _, cl := range []string{"0", "1"} {
 		args := []string{o.torchRef, "bench", o.arch, strconv.Itoa(o.batch), strconv.FormatFloat(o.seconds, 'g', -1, 64),
 			strconv.Itoa(o.threads), cl, strconv.Itoa(o.size)}
 		out, err := exec.CommandContext(ctx, o.python, args...).Output()
 		if err != nil {
-			return fmt.Errorf("torch baseline %s %s: %w", o.python, strings.Join(args, " "), err)
+			return nil, fmt.Errorf("torch baseline %s %s: %w", o.python, strings.Join(args, " "), err)
 		}
 		var tr torchResult
 		if err := json.Unmarshal(lastLine(out), &tr); err != nil {
-			return fmt.Errorf("torch baseline output %q: %w", out, err)
+			return nil, fmt.Errorf("torch baseline output %q: %w", out, err)
 		}
-		res.Torch = append(res.Torch, tr)
-		best = max(best, tr.SamplesPerSecond)
+		runs = append(runs, tr)
+	}
+	return runs, nil
+}
+
+// setTorch records the PyTorch runs and the speed-up over the faster.
+func (r *benchTrainResult) setTorch(runs []torchResult) {
+	r.Torch = runs
+	var best float64
+	for _, t := range runs {
+		best = max(best, t.SamplesPerSecond)
 	}
 	if best > 0 {
-		res.Speedup = res.SamplesPerSecond / best
+		r.Speedup = r.SamplesPerSecond / best
 	}
-	return nil
 }
 
 // lastLine is the last non-empty line of b.
