@@ -10,8 +10,15 @@ import (
 	"testing"
 )
 
-// rotnetPy is the PyTorch reference, beside the repository.
-var rotnetPy, _ = filepath.Abs(filepath.Join("..", "..", "shared", "reference", "rotnet.py"))
+// rotnetPy is the PyTorch reference: $WHORL_ROTNET, else ../shared/reference/rotnet.py beside
+// the repository.
+var rotnetPy = func() string {
+	if p := os.Getenv("WHORL_ROTNET"); p != "" {
+		return p
+	}
+	p, _ := filepath.Abs(filepath.Join("..", "..", "shared", "reference", "rotnet.py"))
+	return p
+}()
 
 // requireTorch returns the Python that runs rotnet.py, skipping (or, with WHORL_TORCH=require,
 // failing) when it or PyTorch with torchvision is missing.
@@ -25,7 +32,7 @@ func requireTorch(t *testing.T) string {
 		t.Skipf("torch interop: %s (apt-get install python3-torch python3-torchvision; WHORL_TORCH=require makes this a failure)", what)
 	}
 	if _, err := os.Stat(rotnetPy); err != nil {
-		missing(fmt.Sprintf("no reference at %s", rotnetPy))
+		missing(fmt.Sprintf("no reference at %s (set WHORL_ROTNET to its path)", rotnetPy))
 	}
 	if out, err := exec.Command(py, "-c", "import torch, torchvision").CombinedOutput(); err != nil {
 		missing(fmt.Sprintf("%s cannot import torch and torchvision: %v: %s", py, err, strings.TrimSpace(string(out))))
