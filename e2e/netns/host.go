@@ -73,9 +73,10 @@ func (h *Host) Remove(ctx context.Context) error {
 		errs = append(errs, err)
 	}
 	// Deleting the namespace frees its veth end asynchronously; delete the
-	// pair now so the bridge is clean when Remove returns.
-	if err := run(ctx, "ip", "-n", h.net.bridgeNS(), "link", "del", h.link); err != nil &&
-		!strings.Contains(err.Error(), "Cannot find device") {
+	// pair now so the bridge is clean when Remove returns. The kernel may
+	// have freed it already: iproute2 then says "Cannot find device" or,
+	// when the name vanished between lookup and delete, "No such device".
+	if err := run(ctx, "ip", "-n", h.net.bridgeNS(), "link", "del", h.link); err != nil && !linkGone(err) {
 		errs = append(errs, fmt.Errorf("delete link %s: %w", h.link, err))
 	}
 	h.net.mu.Lock()
@@ -209,4 +210,11 @@ func (h *Host) nft(ctx context.Context, verdict string) error {
 func (h *Host) Heal(ctx context.Context) error {
 	_, err := h.Output(ctx, "nft", "delete", "table", "inet", faultTable)
 	return err
+}
+
+// linkGone reports whether err from "ip link del" says the link no longer
+// exists, in either of the wordings iproute2 uses.
+func linkGone(err error) bool {
+	msg := err.Error()
+	return strings.Contains(msg, "Cannot find device") || strings.Contains(msg, "No such device")
 }
