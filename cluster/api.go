@@ -31,3 +31,26 @@ func (r *Ring) SetStep(step uint64) {
 	r.step = step
 	r.mu.Unlock()
 }
+
+// Pending is an all-reduce started with Start.
+type Pending struct{ c *collective }
+
+// Start queues the sum of buf across the members, stamped with the step last
+// given to SetStep or AllReduce, and returns at once: the ring sums it in
+// the background, after the collectives called before it on this ring. buf
+// must not be touched until Wait returns. It is how gradient buckets
+// overlap backward; keep them on a ring of their own (Bulk) so that they do
+// not delay the small collectives backward itself waits for.
+func (r *Ring) Start(ctx context.Context, buf []float32) *Pending {
+	r.mu.Lock()
+	step := r.step
+	r.mu.Unlock()
+	return &Pending{c: r.submit(ctx, step, buf)}
+}
+
+// Wait returns when the sum is in place, with its error (the ring's, as
+// AllReduce returns it).
+func (p *Pending) Wait() error {
+	<-p.c.done
+	return p.c.err
+}

@@ -114,6 +114,7 @@ func testRejectsForeignChunks(t *testing.T, direct bool) {
 		{name: "other step", mutate: func(h *ringv1.TransferRequest) { h.Step = 8 }},
 		{name: "other generation", mutate: func(h *ringv1.TransferRequest) { h.Generation += 100 }},
 		{name: "other job", mutate: func(h *ringv1.TransferRequest) { h.Job = "intruder" }},
+		{name: "other channel", mutate: func(h *ringv1.TransferRequest) { h.Channel = uint32(Bulk) }},
 		{name: "other sender", mutate: func(h *ringv1.TransferRequest) { h.FromRank = 1 }},
 		{name: "other length", mutate: func(h *ringv1.TransferRequest) { h.Length = 9 }},
 		{name: "bfloat16", mutate: func(h *ringv1.TransferRequest) { h.Encoding = ringv1.Encoding_ENCODING_BFLOAT16 }},

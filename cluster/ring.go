@@ -23,7 +23,8 @@ type Ring struct {
 	svc        *Service
 	cfg        Config
 	gen        uint64
-	prevMaxGen uint64 // the service's newest generation before this one
+	ch         Channel
+	prevMaxGen uint64 // the service's newest generation on ch before this one
 	members    []string
 	rank, n    int
 
@@ -139,10 +140,18 @@ type inItem struct {
 // failed may be joined again). All members must use the same ChunkBytes
 // and Streams; a mismatch is detected and rejected.
 func (s *Service) NewRing(ctx context.Context, gen uint64, members []string, rank int) (*Ring, error) {
+	return s.NewChannelRing(ctx, Control, gen, members, rank)
+}
+
+// NewChannelRing is NewRing on channel ch: the rings of one generation on
+// different channels have their own lanes and run their collectives
+// independently of each other (see Channel).
+func (s *Service) NewChannelRing(ctx context.Context, ch Channel, gen uint64, members []string, rank int) (*Ring, error) {
 	if err := checkMembers(members, rank); err != nil {
-		return nil, fmt.Errorf("join ring generation %d: %w", gen, err)
+		return nil, fmt.Errorf("join ring generation %d%s: %w", gen, ch.suffix(), err)
 	}
 	r := s.newRing(gen, members, rank)
+	r.ch = ch
 	if err := s.add(r); err != nil {
 		r.cancel()
 		return nil, err
@@ -151,7 +160,7 @@ func (s *Service) NewRing(ctx context.Context, gen uint64, members []string, ran
 		r.fail(err)
 		r.shutdown()
 		s.abandon(r)
-		return nil, fmt.Errorf("join ring generation %d as rank %d: %w", gen, rank, err)
+		return nil, fmt.Errorf("join ring generation %d%s as rank %d: %w", gen, ch.suffix(), rank, err)
 	}
 	r.execDone = make(chan struct{})
 	r.wg.Add(1)
@@ -187,6 +196,9 @@ func (s *Service) newRing(gen uint64, members []string, rank int) *Ring {
 		laneEOF: make([]bool, s.cfg.Streams),
 	}
 }
+
+// Channel is the ring's channel.
+func (r *Ring) Channel() Channel { return r.ch }
 
 // Generation is the ring's generation.
 func (r *Ring) Generation() uint64 { return r.gen }
@@ -343,7 +355,7 @@ func (r *Ring) openDirect(l *outLane, tok []byte) error {
 func (r *Ring) header(lane int) *ringv1.TransferRequest {
 	return &ringv1.TransferRequest{
 		Job: r.cfg.Job, Generation: r.gen, FromRank: uint32(r.rank),
-		RingSize: uint32(r.n), Lane: uint32(lane),
+		RingSize: uint32(r.n), Lane: uint32(lane), Channel: uint32(r.ch),
 	}
 }
 
@@ -434,11 +446,11 @@ func (r *Ring) receiveLane(recv func(*inChunk) error, lane int, token uint64) er
 // checkSender rejects a chunk whose job, generation, sender or lane differ
 // from the lane's.
 func (r *Ring) checkSender(h *ringv1.TransferRequest, lane int) error {
-	if h.GetJob() != r.cfg.Job || h.GetGeneration() != r.gen ||
+	if h.GetJob() != r.cfg.Job || h.GetGeneration() != r.gen || Channel(h.GetChannel()) != r.ch ||
 		int(h.GetFromRank()) != r.prevRank() || int(h.GetLane()) != lane {
-		return fmt.Errorf("chunk on lane %d from %s: job %q generation %d rank %d lane %d, expected %q %d %d %d: %w",
-			lane, r.prev(), h.GetJob(), h.GetGeneration(), h.GetFromRank(), h.GetLane(),
-			r.cfg.Job, r.gen, r.prevRank(), lane, ErrRejected)
+		return fmt.Errorf("chunk on lane %d from %s: job %q generation %d channel %d rank %d lane %d, expected %q %d %d %d %d: %w",
+			lane, r.prev(), h.GetJob(), h.GetGeneration(), h.GetChannel(), h.GetFromRank(), h.GetLane(),
+			r.cfg.Job, r.gen, r.ch, r.prevRank(), lane, ErrRejected)
 	}
 	return nil
 }

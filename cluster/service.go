@@ -41,8 +41,8 @@ type Service struct {
 	cfg Config
 
 	mu      sync.Mutex
-	rings   map[uint64]*Ring // by generation
-	maxGen  uint64           // highest generation joined
+	rings   map[ringKey]*Ring
+	maxGen  map[Channel]uint64 // highest generation joined, per channel
 	changed chan struct{}    // closed and replaced when rings changes
 	direct  bool             // serving on a Listener: direct connections offered
 	pending map[token]chan directConn
@@ -53,7 +53,9 @@ func NewService(cfg Config) (*Service, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("new ring service: %w", err)
 	}
-	return &Service{cfg: cfg, rings: make(map[uint64]*Ring), changed: make(chan struct{})}, nil
+	return &Service{
+		cfg: cfg, rings: make(map[ringKey]*Ring), maxGen: make(map[Channel]uint64), changed: make(chan struct{}),
+	}, nil
 }
 
 // Config returns the service's configuration.
@@ -102,17 +104,26 @@ func (s *Service) dialOptions() []grpc.DialOption {
 	}
 }
 
-// add records r as the ring of its generation, which must be newer than
-// every generation joined before.
+// ringKey names a ring on this service: its generation and channel.
+type ringKey struct {
+	gen uint64
+	ch  Channel
+}
+
+func (r *Ring) key() ringKey { return ringKey{r.gen, r.ch} }
+
+// add records r as the ring of its generation and channel, which must be
+// newer than every generation joined on that channel before.
 func (s *Service) add(r *Ring) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if r.gen <= s.maxGen && s.maxGen != 0 || r.gen == 0 {
-		return fmt.Errorf("join ring generation %d (newest joined %d, must be > 0 and newer): %w",
-			r.gen, s.maxGen, ErrStaleGeneration)
+	newest := s.maxGen[r.ch]
+	if r.gen <= newest && newest != 0 || r.gen == 0 {
+		return fmt.Errorf("join ring generation %d%s (newest joined %d, must be > 0 and newer): %w",
+			r.gen, r.ch.suffix(), newest, ErrStaleGeneration)
 	}
-	r.prevMaxGen, s.maxGen = s.maxGen, r.gen
-	s.rings[r.gen] = r
+	r.prevMaxGen, s.maxGen[r.ch] = newest, r.gen
+	s.rings[r.key()] = r
 	close(s.changed)
 	s.changed = make(chan struct{})
 	return nil
@@ -123,11 +134,11 @@ func (s *Service) add(r *Ring) error {
 func (s *Service) abandon(r *Ring) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.rings[r.gen] == r {
-		delete(s.rings, r.gen)
+	if s.rings[r.key()] == r {
+		delete(s.rings, r.key())
 	}
-	if s.maxGen == r.gen {
-		s.maxGen = r.prevMaxGen
+	if s.maxGen[r.ch] == r.gen {
+		s.maxGen[r.ch] = r.prevMaxGen
 	}
 }
 
@@ -135,33 +146,34 @@ func (s *Service) abandon(r *Ring) {
 func (s *Service) remove(r *Ring) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.rings[r.gen] == r {
-		delete(s.rings, r.gen)
+	if s.rings[r.key()] == r {
+		delete(s.rings, r.key())
 	}
 }
 
-// awaitRing returns the ring of generation gen, waiting up to Timeout for
-// this worker to join it (peers may open lanes before it does).
-func (s *Service) awaitRing(ctx context.Context, gen uint64) (*Ring, error) {
+// awaitRing returns the ring of generation gen on channel ch, waiting up to
+// Timeout for this worker to join it (peers may open lanes before it does).
+func (s *Service) awaitRing(ctx context.Context, gen uint64, ch Channel) (*Ring, error) {
 	timer := time.NewTimer(s.cfg.Timeout)
 	defer timer.Stop()
 	for {
 		s.mu.Lock()
-		r, ok := s.rings[gen]
-		stale, changed := gen <= s.maxGen, s.changed
+		r, ok := s.rings[ringKey{gen, ch}]
+		newest := s.maxGen[ch]
+		stale, changed := gen <= newest, s.changed
 		s.mu.Unlock()
 		switch {
 		case ok:
 			return r, nil
 		case stale:
-			return nil, fmt.Errorf("open lane of generation %d (newest here %d): %w", gen, s.maxGen, ErrStaleGeneration)
+			return nil, fmt.Errorf("open lane of generation %d%s (newest here %d): %w", gen, ch.suffix(), newest, ErrStaleGeneration)
 		}
 		select {
 		case <-changed:
 		case <-timer.C:
-			return nil, fmt.Errorf("open lane: no ring of generation %d joined within %v: %w", gen, s.cfg.Timeout, ErrTimeout)
+			return nil, fmt.Errorf("open lane: no ring of generation %d%s joined within %v: %w", gen, ch.suffix(), s.cfg.Timeout, ErrTimeout)
 		case <-ctx.Done():
-			return nil, fmt.Errorf("open lane of generation %d: %w", gen, ctx.Err())
+			return nil, fmt.Errorf("open lane of generation %d%s: %w", gen, ch.suffix(), ctx.Err())
 		}
 	}
 }
@@ -208,7 +220,7 @@ func (s *Service) accept(stream ringv1.RingService_TransferServer) (*Ring, int, 
 	if h.GetJob() != s.cfg.Job {
 		return nil, 0, 0, none, fmt.Errorf("open lane: job %q, this worker runs %q: %w", h.GetJob(), s.cfg.Job, ErrRejected)
 	}
-	r, err := s.awaitRing(stream.Context(), h.GetGeneration())
+	r, err := s.awaitRing(stream.Context(), h.GetGeneration(), Channel(h.GetChannel()))
 	if err != nil {
 		return nil, 0, 0, none, err
 	}

@@ -155,7 +155,20 @@ type PretrainConfig struct {
 	Nesterov     bool           `json:"nesterov"`
 	Schedule     ScheduleConfig `json:"schedule"`
 	Augmentation AugmentConfig  `json:"augmentation"`
+	// GradBucketMiB is the size of the gradient buckets the workers sum
+	// while backward still runs (PyTorch DDP's bucket_cap_mb): each bucket
+	// of the gradient's tail starts its all-reduce, on a ring channel of its
+	// own, as soon as backward has finished it. 0 sums the whole gradient
+	// after backward. The result is the same sum, but buckets cut the
+	// buffer into other ring segments, so the last bits differ.
+	GradBucketMiB int `json:"grad_bucket_mib"`
 }
+
+// DefaultGradBucketMiB is the presets' gradient bucket size (DDP's default).
+const DefaultGradBucketMiB = 25
+
+// GradBucketElems is GradBucketMiB in float32 values (0: no buckets).
+func (pc PretrainConfig) GradBucketElems() int { return pc.GradBucketMiB << 20 / 4 }
 
 // SupervisedConfig is the recipe of the baseline and of the fine-tuning:
 // both use it unchanged, so the comparison is fair.
@@ -204,7 +217,8 @@ func Preset(name string) (Config, error) {
 		Split:  SplitConfig{TestFraction: 0.2, LabeledFraction: 0.1, ValidationFraction: 0.15},
 		Pretrain: PretrainConfig{
 			LR: 0.1, Momentum: 0.9, WeightDecay: 5e-4, Nesterov: true,
-			Augmentation: AugmentConfig{CropPad: 4, Flip: true},
+			Augmentation:  AugmentConfig{CropPad: 4, Flip: true},
+			GradBucketMiB: DefaultGradBucketMiB,
 		},
 		Supervised: SupervisedConfig{
 			Epochs: 40, Batch: 32, Optimizer: OptimizerAdam, LR: 1e-3, Momentum: 0.9,
@@ -347,6 +361,7 @@ func (pc PretrainConfig) validate(p *validate.Problems) {
 	validate.InRange(p, "pretrain.lr", pc.LR, 1e-8, 10)
 	validate.InRange(p, "pretrain.momentum", pc.Momentum, 0, 0.999)
 	validate.InRange(p, "pretrain.weight_decay", pc.WeightDecay, 0, 1)
+	validate.InRange(p, "pretrain.grad_bucket_mib", pc.GradBucketMiB, 0, 1024)
 	if pc.Nesterov && pc.Momentum == 0 {
 		p.Addf("pretrain.nesterov", "needs pretrain.momentum > 0")
 	}

@@ -85,7 +85,7 @@ func (n *Net) layerBuffers(in shape, alloc bool) int {
 }
 
 // env is the pass environment of the net's current mode and workspace.
-func (n *Net) env() *env { return &env{train: n.train, red: n.red, ws: n.ws} }
+func (n *Net) env() *env { return &env{train: n.train, red: n.red, obs: n.obs, ws: n.ws} }
 
 // Forward runs the network on x (NCHW float32, batch x 3 x InputSize x InputSize) and returns
 // the logits (batch x classes), valid until the next call. In training mode BatchNorm uses batch
@@ -137,6 +137,7 @@ func (n *Net) Backward(ctx context.Context, dlogits []float32) error {
 	}
 	g, spare, e := ws.gA, ws.gB, n.env()
 	n.head.backward(dlogits, ws.feat, ws.last, ws.dfeat, g)
+	e.gradsReady(n.headLo, len(n.grads))
 	for bi := len(n.body) - 1; bi >= 0; bi-- {
 		if err := ctx.Err(); err != nil {
 			return fmt.Errorf("backward block %d: %w", bi, err)

@@ -10,7 +10,15 @@ import (
 type env struct {
 	train bool
 	red   Reducer
+	obs   GradObserver
 	ws    *workspace
+}
+
+// gradsReady tells the observer, if any, that grads[lo:hi] are final.
+func (e *env) gradsReady(lo, hi int) {
+	if e.obs != nil {
+		e.obs.GradsReady(lo, hi)
+	}
 }
 
 // layer is one feature block of a network: a sequential block (the small and NIN blocks, a
@@ -37,6 +45,8 @@ type unit struct {
 	conv *conv2d
 	bn   *bnReLU
 	name string    // the BN's state_dict prefix, for errors
+	glo  int       // the unit's parameters (conv weight, BN weight and bias) are grads[glo:ghi]
+	ghi  int
 	in   shape     // input geometry of the last forward
 	x    []float32 // input of the last forward (the previous layer's output)
 	y, z []float32 // conv output and post-activation output (workspace)
@@ -77,6 +87,7 @@ func (u *unit) backward(ctx context.Context, e *env, g, dx []float32) error {
 		return fmt.Errorf("%s: %w", u.name, err)
 	}
 	u.conv.backward(u.x, u.in, g, dx, e.ws.col)
+	e.gradsReady(u.glo, u.ghi)
 	return nil
 }
 

@@ -27,7 +27,20 @@ type Net struct {
 	state  []float32
 	train  bool
 	red    Reducer
+	obs    GradObserver
 	ws     *workspace
+	headLo int // start of the head's weight and bias in grads
+}
+
+// GradObserver is told, during Backward, as soon as a range of Grads() holds its final value
+// for that Backward: first the head's, then each conv+BN unit's (conv weight, BN weight and
+// bias) as its backward ends, in reverse state_dict order within a block and with a residual
+// block's shortcut before its main path. Every range is reported exactly once per Backward, in
+// the same order on every replica, so a data-parallel trainer can start summing a bucket of
+// gradients while backward computes the next (PyTorch DDP's buckets). GradsReady must not
+// modify the gradients until Backward returned, and it runs on Backward's goroutine.
+type GradObserver interface {
+	GradsReady(lo, hi int)
 }
 
 // New builds the network cfg describes, initialised from a PCG generator seeded with seed:
@@ -74,13 +87,16 @@ func (n *Net) bind() {
 		return n.params[t.Off : t.Off+t.Size], n.grads[t.Off : t.Off+t.Size]
 	}
 	for _, u := range n.units {
+		u.glo = n.specs[i].Off
 		u.conv.w, u.conv.dw = next()
 		u.bn.gamma, u.bn.dgamma = next()
 		u.bn.beta, u.bn.dbeta = next()
+		u.ghi = n.specs[i-1].Off + n.specs[i-1].Size
 		u.bn.rmean, _ = next()
 		u.bn.rvar, _ = next()
 		u.bn.nbt, _ = next()
 	}
+	n.headLo = n.specs[i].Off
 	n.head.w, n.head.dw = next()
 	n.head.b, n.head.db = next()
 }
@@ -175,6 +191,10 @@ func (n *Net) Training() bool { return n.train }
 // statistics (forward and backward), so N replicas on a split batch compute what one process
 // computes on the whole batch. nil means a single process.
 func (n *Net) SetReducer(r Reducer) { n.red = r }
+
+// SetGradObserver sets the observer Backward tells of every gradient range it finished (nil:
+// none).
+func (n *Net) SetGradObserver(o GradObserver) { n.obs = o }
 
 // NumBlocks is the number of feature blocks (Features' upto range, Config.Blocks).
 func (n *Net) NumBlocks() int { return len(n.body) }

@@ -56,7 +56,11 @@ func input(id, epoch, step int, out []float32) {
 	}
 }
 
-func (r *quadReplica) ComputeGrads(ctx context.Context, c Collective, w StepWork, epoch int, scale float32) (StepStats, error) {
+// GradBucketElems cuts the 6 gradients into buckets [2, 6) and [0, 2), so
+// the loop's tests run the bucketed all-reduce.
+func (r *quadReplica) GradBucketElems() int { return 4 }
+
+func (r *quadReplica) ComputeGrads(ctx context.Context, c Collective, sink GradSink, w StepWork, epoch int, scale float32) (StepStats, error) {
 	if r.delay > 0 {
 		sleep(ctx, r.delay)
 	}
@@ -91,6 +95,11 @@ func (r *quadReplica) ComputeGrads(ctx context.Context, c Collective, w StepWork
 	}
 	for i := range r.g {
 		r.g[i] *= scale / float32(len(xs))
+	}
+	if sink != nil { // as backward would: from the end, in three ranges
+		sink.GradsReady(3, quadDim)
+		sink.GradsReady(1, 3)
+		sink.GradsReady(0, 1)
 	}
 	return StepStats{Loss: loss / float64(len(xs))}, ctx.Err()
 }

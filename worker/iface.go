@@ -57,9 +57,27 @@ type Collective interface {
 	AllReduceSum(ctx context.Context, buf []float32) error
 }
 
+// Waiter is an all-reduce started in the background.
+type Waiter interface {
+	// Wait returns when the sum is in place, with its error.
+	Wait() error
+}
+
+// GradSink is told, while ComputeGrads runs backward, that Grads()[lo:hi]
+// is final for the step (model.GradObserver): ranges come once each, in
+// strictly decreasing offsets, in the same order on every member.
+type GradSink interface {
+	GradsReady(lo, hi int)
+}
+
 // Ring is one generation of the all-reduce ring, as built by a RingFactory.
 type Ring interface {
 	Collective
+	// Start begins summing buf across the members in the background and
+	// returns at once; buf must not be touched until Wait returns. With a
+	// bulk channel (RingFactory.NewRing) it does not delay the following
+	// AllReduceSum calls; without one it runs before them.
+	Start(ctx context.Context, buf []float32) Waiter
 	// SetStep stamps the following collectives with a training step (for
 	// the ring's error messages and its checks).
 	SetStep(step uint64)
@@ -72,9 +90,12 @@ type Ring interface {
 }
 
 // RingFactory builds the ring of one generation: members are the ring
-// addresses in rank order and rank is this worker's index in members.
+// addresses in rank order and rank is this worker's index in members. With
+// bulk set the ring also joins a bulk channel for Start, so gradient
+// buckets never queue in front of batch-statistics sums; every member of a
+// generation must pass the same bulk.
 type RingFactory interface {
-	NewRing(ctx context.Context, generation uint64, members []string, rank int) (Ring, error)
+	NewRing(ctx context.Context, generation uint64, members []string, rank int, bulk bool) (Ring, error)
 }
 
 // Replica is one model replica with its optimizer: what the training loop
@@ -94,9 +115,13 @@ type Replica interface {
 	// step (image ids, the step's place in the job for augmentation seeds),
 	// scaling the loss by scale = local/global so that summing Grads over
 	// the ring gives the gradient of the global mean loss. Batch-statistics
-	// layers synchronise through c (nil: this replica alone). It returns the
-	// local mean loss and accuracy.
-	ComputeGrads(ctx context.Context, c Collective, w StepWork, epoch int, scale float32) (StepStats, error)
+	// layers synchronise through c (nil: this replica alone); sink, if not
+	// nil, hears of every gradient range as backward finishes it. It
+	// returns the local mean loss and accuracy.
+	ComputeGrads(ctx context.Context, c Collective, sink GradSink, w StepWork, epoch int, scale float32) (StepStats, error)
+	// GradBucketElems is the job's gradient bucket size in values (0: the
+	// gradient is summed in one all-reduce after backward).
+	GradBucketElems() int
 	// Apply performs the optimizer step of step (0-based) of epoch, an
 	// epoch having steps steps (for the learning-rate schedule), with the
 	// all-reduced Grads.

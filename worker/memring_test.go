@@ -41,7 +41,9 @@ type memRing struct {
 	seq  int
 }
 
-func (m *memRings) NewRing(ctx context.Context, gen uint64, members []string, rank int) (Ring, error) {
+// NewRing joins generation gen; bulk is ignored: the hub never makes a
+// started sum delay a later one.
+func (m *memRings) NewRing(ctx context.Context, gen uint64, members []string, rank int, _ bool) (Ring, error) {
 	if rank < 0 || rank >= len(members) {
 		return nil, fmt.Errorf("rank %d out of range 0..%d", rank, len(members)-1)
 	}
@@ -60,10 +62,38 @@ func (m *memRings) NewRing(ctx context.Context, gen uint64, members []string, ra
 }
 
 func (r *memRing) AllReduceSum(ctx context.Context, buf []float32) error {
+	return r.wait(ctx, r.arrive(buf), buf)
+}
+
+// Start hands buf to the hub now (fixing its place in the order) and sums
+// it in the background.
+func (r *memRing) Start(ctx context.Context, buf []float32) Waiter {
+	rd := r.arrive(buf)
+	w := &memWaiter{done: make(chan struct{})}
+	go func() {
+		defer close(w.done)
+		w.err = r.wait(ctx, rd, buf)
+	}()
+	return w
+}
+
+type memWaiter struct {
+	done chan struct{}
+	err  error
+}
+
+func (w *memWaiter) Wait() error {
+	<-w.done
+	return w.err
+}
+
+// arrive adds a copy of buf to this member's next round.
+func (r *memRing) arrive(buf []float32) *round {
 	h := r.h
 	seq := r.seq
 	r.seq++
 	h.mu.Lock()
+	defer h.mu.Unlock()
 	rd := h.rounds[seq]
 	if rd == nil {
 		rd = &round{bufs: make([][]float32, h.n), done: make(chan struct{})}
@@ -75,7 +105,12 @@ func (r *memRing) AllReduceSum(ctx context.Context, buf []float32) error {
 		rd.sum, rd.err = sumInOrder(rd.bufs)
 		close(rd.done)
 	}
-	h.mu.Unlock()
+	return rd
+}
+
+// wait waits for round rd and copies its sum into buf.
+func (r *memRing) wait(ctx context.Context, rd *round, buf []float32) error {
+	h := r.h
 	select {
 	case <-rd.done:
 	case <-h.broken:

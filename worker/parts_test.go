@@ -110,7 +110,7 @@ func TestNetReplicaCheckpointRoundTrip(t *testing.T) {
 		t.Fatalf("optimizer state of %d values before a step, want %d", len(fresh), len(r1.Params())+1)
 	}
 	st := StepWork{Step: 0, IDs: d.Split.Train[:4], Global: 4}
-	if _, err := r1.ComputeGrads(ctx, nil, st, 0, 1); err != nil {
+	if _, err := r1.ComputeGrads(ctx, nil, nil, st, 0, 1); err != nil {
 		t.Fatal(err)
 	}
 	if err := r1.Apply(0, 0, 3); err != nil {

@@ -62,7 +62,7 @@ func (r *netReplica) SetOptState(s []float32) error {
 // Batcher: the samples do not depend on how the global batch is split over
 // workers) and runs forward and backward with BatchNorm synchronised
 // through c. The stats are this rank's part's.
-func (r *netReplica) ComputeGrads(ctx context.Context, c Collective, w StepWork, epoch int, scale float32) (StepStats, error) {
+func (r *netReplica) ComputeGrads(ctx context.Context, c Collective, sink GradSink, w StepWork, epoch int, scale float32) (StepStats, error) {
 	d, idx, err := r.src.images(ctx, w.IDs)
 	if err != nil {
 		return StepStats{}, fmt.Errorf("images of step %d: %w", w.Step, err)
@@ -73,6 +73,8 @@ func (r *netReplica) ComputeGrads(ctx context.Context, c Collective, w StepWork,
 	} else {
 		r.net.SetReducer(nil)
 	}
+	r.net.SetGradObserver(sink)
+	defer r.net.SetGradObserver(nil)
 	r.net.SetTraining(true)
 	r.net.ZeroGrads()
 	loss, correct, err := r.net.TrainStep(ctx, x, labels, scale)
@@ -81,6 +83,9 @@ func (r *netReplica) ComputeGrads(ctx context.Context, c Collective, w StepWork,
 	}
 	return StepStats{Loss: loss, Accuracy: float64(correct) / float64(max(1, len(labels)))}, nil
 }
+
+// GradBucketElems is the job's gradient bucket size in values.
+func (r *netReplica) GradBucketElems() int { return r.cfg.Pretrain.GradBucketElems() }
 
 // Apply takes the SGD step with the job's learning-rate schedule.
 func (r *netReplica) Apply(epoch, step, steps int) error {

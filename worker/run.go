@@ -172,10 +172,53 @@ func incarnation() string {
 // clusterRings builds rings with the worker's cluster.Service.
 type clusterRings struct{ svc *cluster.Service }
 
-func (c clusterRings) NewRing(ctx context.Context, gen uint64, members []string, rank int) (Ring, error) {
+func (c clusterRings) NewRing(ctx context.Context, gen uint64, members []string, rank int, bulk bool) (Ring, error) {
 	r, err := c.svc.NewRing(ctx, gen, members, rank)
 	if err != nil {
 		return nil, err
 	}
-	return r, nil
+	rs := &channelRings{control: r}
+	if bulk && len(members) > 1 {
+		if rs.bulk, err = c.svc.NewChannelRing(ctx, cluster.Bulk, gen, members, rank); err != nil {
+			_ = r.Close()
+			return nil, err
+		}
+	}
+	return rs, nil
+}
+
+// channelRings is a generation's control ring and, when the job sums
+// gradient buckets during backward, its bulk ring: Start runs there, so a
+// bucket never delays the batch-statistics sums backward waits for.
+type channelRings struct{ control, bulk *cluster.Ring }
+
+func (c *channelRings) AllReduceSum(ctx context.Context, buf []float32) error {
+	return c.control.AllReduceSum(ctx, buf)
+}
+
+func (c *channelRings) Start(ctx context.Context, buf []float32) Waiter {
+	if c.bulk != nil {
+		return c.bulk.Start(ctx, buf)
+	}
+	return c.control.Start(ctx, buf)
+}
+
+func (c *channelRings) SetStep(step uint64) {
+	c.control.SetStep(step)
+	if c.bulk != nil {
+		c.bulk.SetStep(step)
+	}
+}
+
+// DirectLanes counts the control ring's direct lanes (the bulk ring's
+// lanes use the same transport).
+func (c *channelRings) DirectLanes() int { return c.control.DirectLanes() }
+
+// Close closes the bulk ring, then the control ring.
+func (c *channelRings) Close() error {
+	var err error
+	if c.bulk != nil {
+		err = c.bulk.Close()
+	}
+	return errors.Join(err, c.control.Close())
 }

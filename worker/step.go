@@ -22,13 +22,20 @@ func (t *trainer) step(ctx, gctx context.Context, a Assignment, st StepWork) err
 	t.snap = append(t.snap[:0], state...)
 	scale := float32(len(st.IDs)) / float32(st.Global)
 	t.ring.SetStep(uint64(a.Epoch)<<32 | uint64(st.Step))
-	stats, err := t.rep.ComputeGrads(gctx, t.ring, st, a.Epoch, scale)
+	var sink *buckets
+	if size := t.rep.GradBucketElems(); size > 0 {
+		sink = newBuckets(gctx, t.ring, t.rep.Grads(), size)
+	}
+	stats, err := t.rep.ComputeGrads(gctx, t.ring, gradSink(sink), st, a.Epoch, scale)
 	if err != nil {
+		if sink != nil {
+			_ = sink.wait() // the ring must let go of the buffer first
+		}
 		copy(state, t.snap)
 		return fmt.Errorf("gradients of epoch %d step %d: %w", a.Epoch, st.Step, cause(gctx, err))
 	}
 	reduceStart := time.Now()
-	if err := t.ring.AllReduceSum(gctx, t.rep.Grads()); err != nil {
+	if err := t.reduceGrads(gctx, sink); err != nil {
 		copy(state, t.snap)
 		return fmt.Errorf("all-reduce of epoch %d step %d: %w", a.Epoch, st.Step, cause(gctx, err))
 	}
@@ -49,6 +56,23 @@ func (t *trainer) step(ctx, gctx context.Context, a Assignment, st StepWork) err
 	t.met.observeStep(len(st.IDs), stats.Loss, took, wait, len(t.rep.Grads()))
 	t.complete(a, st, stats, took, wait)
 	return nil
+}
+
+// reduceGrads completes the gradient's sum: the buckets' (started during
+// backward), or one all-reduce of the whole buffer without buckets.
+func (t *trainer) reduceGrads(ctx context.Context, sink *buckets) error {
+	if sink != nil {
+		return sink.finish()
+	}
+	return t.ring.AllReduceSum(ctx, t.rep.Grads())
+}
+
+// gradSink is b as a GradSink, nil (not a typed nil) without buckets.
+func gradSink(b *buckets) GradSink {
+	if b == nil {
+		return nil
+	}
+	return b
 }
 
 // globalStats turns this rank's loss and accuracy into the global batch's

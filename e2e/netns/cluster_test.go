@@ -24,6 +24,8 @@ const (
 	raftPort   = "7400"
 	grpcPort   = "7401"
 	workerPort = "7410"
+	// metricsPort serves each worker's Prometheus /metrics.
+	metricsPort = "9100"
 )
 
 // whorlBin builds cmd/whorl once per test process (WHORL_BIN overrides).
@@ -60,7 +62,7 @@ func (n *node) addr(port string) string { return net.JoinHostPort(n.host.Addr.St
 
 // cluster is a whorl deployment over hosts of one network.
 type cluster struct {
-	t       *testing.T
+	t       testing.TB
 	dir     string
 	bin     string
 	coords  []*node
@@ -78,7 +80,7 @@ type cluster struct {
 // (-1: none) receives its ring traffic through a DelayProxy on its host
 // that starts without delay. Everything is removed when the test ends; the
 // logs are printed when it failed.
-func newCluster(t *testing.T, tag string, nc, nw, slow int, delay time.Duration) *cluster {
+func newCluster(t testing.TB, tag string, nc, nw, slow int, delay time.Duration) *cluster {
 	t.Helper()
 	n := Require(t)
 	bin, err := whorlBin()
@@ -143,7 +145,8 @@ func (c *cluster) startCoordinators() []string {
 // startWorker starts a worker; a slow one listens on loopback behind a
 // delay proxy on its advertised address.
 func (c *cluster) startWorker(wn *node, grpcs []string, slow bool, delay time.Duration) {
-	wn.args = []string{"worker", "--id", wn.id, "--coordinator", strings.Join(grpcs, ",")}
+	wn.args = []string{"worker", "--id", wn.id, "--coordinator", strings.Join(grpcs, ","),
+		"--metrics-addr", wn.addr(metricsPort)}
 	if !slow {
 		wn.args = append(wn.args, "--listen", wn.addr(workerPort))
 		c.start(wn)

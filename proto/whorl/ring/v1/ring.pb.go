@@ -108,6 +108,10 @@ type TransferRequest struct {
 	// direct, in the lane-opening request, offers to carry the lane's chunks
 	// on a direct connection (see RingService.Transfer).
 	Direct bool `protobuf:"varint,12,opt,name=direct,proto3" json:"direct,omitempty"`
+	// channel is the ring's channel: members of one generation may run
+	// several rings side by side (CHANNEL 0, ordered small collectives; 1,
+	// gradient buckets), each with its own lanes and sequence numbers.
+	Channel uint32 `protobuf:"varint,13,opt,name=channel,proto3" json:"channel,omitempty"`
 	// padding (zero bytes, ignored) makes the values of data start at a
 	// multiple of 4 bytes from the start of the gRPC message frame, so the
 	// receiver can sum them with aligned loads.
@@ -232,6 +236,13 @@ func (x *TransferRequest) GetDirect() bool {
 	return false
 }
 
+func (x *TransferRequest) GetChannel() uint32 {
+	if x != nil {
+		return x.Channel
+	}
+	return 0
+}
+
 func (x *TransferRequest) GetPadding() []byte {
 	if x != nil {
 		return x.Padding
@@ -306,7 +317,7 @@ var File_whorl_ring_v1_ring_proto protoreflect.FileDescriptor
 
 const file_whorl_ring_v1_ring_proto_rawDesc = "" +
 	"\n" +
-	"\x18whorl/ring/v1/ring.proto\x12\rwhorl.ring.v1\"\x87\x03\n" +
+	"\x18whorl/ring/v1/ring.proto\x12\rwhorl.ring.v1\"\xa1\x03\n" +
 	"\x0fTransferRequest\x12\x10\n" +
 	"\x03job\x18\x01 \x01(\tR\x03job\x12\x1e\n" +
 	"\n" +
@@ -323,6 +334,7 @@ const file_whorl_ring_v1_ring_proto_rawDesc = "" +
 	" \x01(\rR\x05piece\x123\n" +
 	"\bencoding\x18\v \x01(\x0e2\x17.whorl.ring.v1.EncodingR\bencoding\x12\x16\n" +
 	"\x06direct\x18\f \x01(\bR\x06direct\x12\x18\n" +
+	"\achannel\x18\r \x01(\rR\achannel\x12\x18\n" +
 	"\apadding\x18\x0e \x01(\fR\apadding\x12\x12\n" +
 	"\x04data\x18\x0f \x01(\fR\x04data\"U\n" +
 	"\x10TransferResponse\x12\x1e\n" +
