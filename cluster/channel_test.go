@@ -47,7 +47,9 @@ func TestChannelsAreIndependent(t *testing.T) {
 	errs := make([]error, n)
 	var wg sync.WaitGroup
 	for m := range n {
-		wg.Go(func() { errs[m] = overlapStep(control[m], bulk[m], in[m], [][]float32{stats[0][m], stats[1][m]}, m == n-1) })
+		wg.Go(func() {
+			errs[m] = overlapStep(control[m], bulk[m], in[m], [][]float32{stats[0][m], stats[1][m]}, m == n-1)
+		})
 	}
 	wg.Wait()
 	for m, err := range errs {

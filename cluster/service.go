@@ -43,8 +43,8 @@ type Service struct {
 	mu      sync.Mutex
 	rings   map[ringKey]*Ring
 	maxGen  map[Channel]uint64 // highest generation joined, per channel
-	changed chan struct{}    // closed and replaced when rings changes
-	direct  bool             // serving on a Listener: direct connections offered
+	changed chan struct{}      // closed and replaced when rings changes
+	direct  bool               // serving on a Listener: direct connections offered
 	pending map[token]chan directConn
 }
 

@@ -44,8 +44,8 @@ type layer interface {
 type unit struct {
 	conv *conv2d
 	bn   *bnReLU
-	name string    // the BN's state_dict prefix, for errors
-	glo  int       // the unit's parameters (conv weight, BN weight and bias) are grads[glo:ghi]
+	name string // the BN's state_dict prefix, for errors
+	glo  int    // the unit's parameters (conv weight, BN weight and bias) are grads[glo:ghi]
 	ghi  int
 	in   shape     // input geometry of the last forward
 	x    []float32 // input of the last forward (the previous layer's output)
