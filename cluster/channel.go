@@ -1,6 +1,10 @@
 package cluster
 
-import "fmt"
+import (
+	"fmt"
+
+	ringv1 "github.com/whorl-ml/whorl/proto/whorl/ring/v1"
+)
 
 // Channel tells apart the rings that the members of one generation run side
 // by side. Each channel's ring has its own lanes (connections) and its own
@@ -38,4 +42,34 @@ func (c Channel) suffix() string {
 		return ""
 	}
 	return " (" + c.String() + ")"
+}
+
+// Encoding is how a ring sends the values of its chunks.
+type Encoding int
+
+const (
+	// Float32 sends the values as they are: the result is the exact
+	// float32 ring-order sum (RingOrderSum).
+	Float32 Encoding = iota
+	// BFloat16 sends half the bytes: every partial sum is rounded to
+	// bfloat16 (relative error 2^-8) before it leaves a member, so the
+	// result is within N*2^-8*sum|x_i| of the exact sum; it is still
+	// bit-identical on every member. For gradients, not for statistics.
+	BFloat16
+)
+
+// String names the encoding.
+func (e Encoding) String() string {
+	if e == BFloat16 {
+		return "bfloat16"
+	}
+	return "float32"
+}
+
+// wire is the encoding's proto value.
+func (e Encoding) wire() ringv1.Encoding {
+	if e == BFloat16 {
+		return ringv1.Encoding_ENCODING_BFLOAT16
+	}
+	return ringv1.Encoding_ENCODING_FLOAT32
 }

@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"math"
 	"strings"
 	"sync"
 	"testing"
@@ -9,14 +10,14 @@ import (
 
 // joinChannel makes every node join generation gen on channel ch; the rings
 // are closed at the end of t.
-func joinChannel(t testing.TB, nodes []*node, ch Channel, gen uint64) []*Ring {
+func joinChannel(t testing.TB, nodes []*node, ch Channel, gen uint64, enc Encoding) []*Ring {
 	t.Helper()
 	rings := make([]*Ring, len(nodes))
 	errs := make([]error, len(nodes))
 	var wg sync.WaitGroup
 	for i, n := range nodes {
 		wg.Go(func() {
-			rings[i], errs[i] = n.svc.NewChannelRing(context.Background(), ch, gen, addrs(nodes), i)
+			rings[i], errs[i] = n.svc.NewChannelRing(context.Background(), ch, gen, addrs(nodes), i, enc)
 		})
 	}
 	wg.Wait()
@@ -38,7 +39,7 @@ func TestChannelsAreIndependent(t *testing.T) {
 	const n = 3
 	nodes := startNodes(t, n, testConfig())
 	control := joinAll(t, nodes, 4)
-	bulk := joinChannel(t, nodes, Bulk, 4)
+	bulk := joinChannel(t, nodes, Bulk, 4, Float32)
 	buckets := randomInputs(1, n, 300_000)
 	stats := [][][]float32{randomInputs(2, n, 64), randomInputs(3, n, 7)}
 	wantB := ringOrderSum(buckets)
@@ -94,14 +95,93 @@ func TestChannelGenerationsAreSeparate(t *testing.T) {
 	}
 	ctx := context.Background()
 	for _, ch := range []Channel{Control, Bulk} {
-		r, err := svc.NewChannelRing(ctx, ch, 5, []string{"a:1"}, 0)
+		r, err := svc.NewChannelRing(ctx, ch, 5, []string{"a:1"}, 0, Float32)
 		if err != nil {
 			t.Fatalf("join generation 5 on %v: %v", ch, err)
 		}
 		defer r.Close()
 	}
-	_, err = svc.NewChannelRing(ctx, Bulk, 3, []string{"a:1"}, 0)
+	_, err = svc.NewChannelRing(ctx, Bulk, 3, []string{"a:1"}, 0, Float32)
 	if err == nil || !strings.Contains(err.Error(), "(bulk)") {
 		t.Fatalf("stale bulk generation: %v, want an error naming the channel", err)
 	}
+}
+
+// TestBF16WithinBoundAndIdentical: with bfloat16 on the wire every member
+// still ends bit-identical (equal to the ring-order sum with the same
+// roundings), within N*2^-8*sum|x| of the exact sum, on both transports;
+// the control ring of the same generation stays exact.
+func TestBF16WithinBoundAndIdentical(t *testing.T) {
+	for _, tr := range []Transport{Direct, InStream} {
+		t.Run(tr.String(), func(t *testing.T) {
+			const n = 4
+			cfg := testConfig()
+			cfg.Transport = tr
+			nodes := startNodes(t, n, cfg)
+			control := joinAll(t, nodes, 1)
+			bulk := joinChannel(t, nodes, Bulk, 1, BFloat16)
+			in := randomInputs(11, n, 300_001)
+			bufs := clone(in)
+			for r, err := range reduceAll(bulk, 1, bufs) {
+				if err != nil {
+					t.Fatalf("rank %d: %v", r, err)
+				}
+			}
+			want := bf16RingOrderSum(in)
+			for r := range bufs {
+				if !sameBitsF32(bufs[r], want) {
+					t.Fatalf("rank %d differs from the bfloat16 ring-order sum", r)
+				}
+			}
+			checkBF16Bound(t, in, bufs[0])
+			exact := clone(in)
+			for r, err := range reduceAll(control, 2, exact) {
+				if err != nil || !sameBitsF32(exact[r], ringOrderSum(in)) {
+					t.Fatalf("control rank %d: %v, or not the exact sum", r, err)
+				}
+			}
+		})
+	}
+}
+
+// bf16RingOrderSum is ringOrderSum with the roundings of a bfloat16 ring:
+// each partial sum is rounded before it is sent, and the owner of a
+// segment keeps the rounded total it sends around.
+func bf16RingOrderSum(in [][]float32) []float32 {
+	n := len(in)
+	out := make([]float32, len(in[0]))
+	p := plan{n: n, length: len(out), pieceElems: 1, lanes: 1}
+	for c := range n {
+		lo, hi := p.segment(c)
+		for i := lo; i < hi; i++ {
+			acc := in[c][i]
+			for j := 1; j < n; j++ {
+				acc = in[(c+j)%n][i] + bf16ToF32(f32ToBF16(acc))
+			}
+			out[i] = bf16ToF32(f32ToBF16(acc))
+		}
+	}
+	return out
+}
+
+// checkBF16Bound wants every value of got within N*2^-8*sum|x| of the
+// exact sum.
+func checkBF16Bound(t *testing.T, in [][]float32, got []float32) {
+	t.Helper()
+	n := len(in)
+	var worst float64
+	for i := range got {
+		var exact, abs float64
+		for m := range n {
+			exact += float64(in[m][i])
+			abs += math.Abs(float64(in[m][i]))
+		}
+		bound := float64(n) * math.Ldexp(1, -8) * abs
+		e := math.Abs(float64(got[i]) - exact)
+		if e > bound {
+			t.Fatalf("value %d: %v, exact %v, error %g over the bound %g", i, got[i], exact, e, bound)
+		}
+		worst = max(worst, e/max(bound, 1e-30))
+	}
+	t.Logf("largest error: %.2f of the bound", worst)
 }

@@ -95,7 +95,8 @@ func (chunkCodec) Marshal(v any) (mem.BufferSlice, error) {
 		return protoCodec().Marshal(v)
 	}
 	opts := proto.MarshalOptions{}
-	plen := len(m.src) * valueBytes
+	enc := m.hdr.GetEncoding()
+	plen := len(m.src) * bytesPerValue(enc)
 	hlen := opts.Size(m.hdr)
 	pad := 0
 	if plen > 0 {
@@ -105,7 +106,8 @@ func (chunkCodec) Marshal(v any) (mem.BufferSlice, error) {
 		pad = (4 - pre%4) % 4
 		hlen = pre - grpcPrefix + pad
 	}
-	m.zeroCopy = m.release != nil && littleEndian && !mem.IsBelowBufferPoolingThreshold(plen)
+	m.zeroCopy = m.release != nil && littleEndian && enc != ringv1.Encoding_ENCODING_BFLOAT16 &&
+		!mem.IsBelowBufferPoolingThreshold(plen)
 	total := hlen
 	if !m.zeroCopy {
 		total += plen
@@ -125,7 +127,7 @@ func (chunkCodec) Marshal(v any) (mem.BufferSlice, error) {
 	}
 	*buf = (*buf)[:total]
 	if !m.zeroCopy {
-		encodeF32((*buf)[len(b):], m.src)
+		encodeValues((*buf)[len(b):], m.src, enc)
 		return mem.BufferSlice{mem.NewBuffer(buf, bufPool)}, nil
 	}
 	payload := f32Bytes(m.src)

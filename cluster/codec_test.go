@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"fmt"
 	"testing"
 
 	"google.golang.org/grpc/mem"
@@ -19,32 +20,40 @@ func marshalChunk(t testing.TB, hdr *ringv1.TransferRequest, src []float32) []by
 }
 
 // TestCodecSplitsAnywhere: the receiver sums a chunk correctly however the
-// transport splits its bytes into buffers, even inside a value.
+// transport splits its bytes into buffers, even inside a value, in both
+// encodings (the values are exact in bfloat16).
 func TestCodecSplitsAnywhere(t *testing.T) {
-	src := []float32{1.5, -2.25, 3e-3, 4e9, 5, -6, 7.125}
-	hdr := &ringv1.TransferRequest{Job: "j", Generation: 3, Sequence: 2, Encoding: wireEncoding}
-	wire := marshalChunk(t, hdr, src)
-	for cut1 := 1; cut1 < len(wire); cut1++ {
-		for _, cut2 := range []int{cut1, min(cut1+3, len(wire)), len(wire)} {
-			parts := mem.BufferSlice{mem.SliceBuffer(wire[:cut1]), mem.SliceBuffer(wire[cut1:cut2]), mem.SliceBuffer(wire[cut2:])}
-			var m inChunk
-			if err := (chunkCodec{}).Unmarshal(parts, &m); err != nil {
-				t.Fatalf("cut %d/%d: %v", cut1, cut2, err)
+	src := []float32{1.5, -2.25, 0.375, 4 << 20, 5, -6, 7.125}
+	for _, enc := range []ringv1.Encoding{ringv1.Encoding_ENCODING_FLOAT32, ringv1.Encoding_ENCODING_BFLOAT16} {
+		hdr := &ringv1.TransferRequest{Job: "j", Generation: 3, Sequence: 2, Encoding: enc}
+		wire := marshalChunk(t, hdr, src)
+		for cut1 := 1; cut1 < len(wire); cut1++ {
+			for _, cut2 := range []int{cut1, min(cut1+3, len(wire)), len(wire)} {
+				parts := mem.BufferSlice{mem.SliceBuffer(wire[:cut1]), mem.SliceBuffer(wire[cut1:cut2]), mem.SliceBuffer(wire[cut2:])}
+				checkSplitChunk(t, parts, src, enc, fmt.Sprintf("%v cut %d/%d", enc, cut1, cut2))
 			}
-			if m.hdr.GetGeneration() != 3 || m.hdr.GetSequence() != 2 || m.hdr.GetJob() != "j" {
-				t.Fatalf("cut %d/%d: header %v", cut1, cut2, &m.hdr)
-			}
-			dst := make([]float32, len(src))
-			for i := range dst {
-				dst[i] = 1
-			}
-			applyRuns(dst, &m, true)
-			m.release()
-			for i, v := range src {
-				if dst[i] != v+1 {
-					t.Fatalf("cut %d/%d: value %d = %v, want %v", cut1, cut2, i, dst[i], v+1)
-				}
-			}
+		}
+	}
+}
+
+func checkSplitChunk(t *testing.T, parts mem.BufferSlice, src []float32, enc ringv1.Encoding, what string) {
+	t.Helper()
+	var m inChunk
+	if err := (chunkCodec{}).Unmarshal(parts, &m); err != nil {
+		t.Fatalf("%s: %v", what, err)
+	}
+	if m.hdr.GetGeneration() != 3 || m.hdr.GetSequence() != 2 || m.hdr.GetJob() != "j" {
+		t.Fatalf("%s: header %v", what, &m.hdr)
+	}
+	dst := make([]float32, len(src))
+	for i := range dst {
+		dst[i] = 1
+	}
+	applyRuns(dst, &m, enc, true)
+	m.release()
+	for i, v := range src {
+		if dst[i] != v+1 {
+			t.Fatalf("%s: value %d = %v, want %v", what, i, dst[i], v+1)
 		}
 	}
 }
@@ -52,7 +61,7 @@ func TestCodecSplitsAnywhere(t *testing.T) {
 // FuzzChunkParse: arbitrary bytes from the network never panic the decoder,
 // and whatever it accepts has a data field inside the message.
 func FuzzChunkParse(f *testing.F) {
-	f.Add(marshalChunk(f, &ringv1.TransferRequest{Job: "j", Sequence: 1, Encoding: wireEncoding}, []float32{1, 2}))
+	f.Add(marshalChunk(f, &ringv1.TransferRequest{Job: "j", Sequence: 1, Encoding: ringv1.Encoding_ENCODING_FLOAT32}, []float32{1, 2}))
 	f.Add([]byte{0x7a, 0xff, 0xff, 0xff, 0x0f})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var m inChunk

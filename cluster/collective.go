@@ -154,7 +154,7 @@ type exchange struct {
 }
 
 func newExchange(r *Ring, c *collective) *exchange {
-	p := newPlan(r.n, r.rank, len(c.buf), r.cfg.chunkElems(), r.cfg.Streams)
+	p := newPlan(r.n, r.rank, len(c.buf), r.cfg.ChunkBytes/bytesPerValue(r.enc), r.cfg.Streams)
 	x := &exchange{r: r, c: c, p: p, maxP: p.maxPieces()}
 	for _, n := range p.sendPerLane() {
 		x.queues = append(x.queues, make(chan task, n))
@@ -205,7 +205,7 @@ var errSendFailed = errors.New("a sender failed")
 func (x *exchange) sendLoop(ctx context.Context, l int) error {
 	r := x.r
 	hdr := r.header(l)
-	hdr.Sequence, hdr.Step, hdr.Length, hdr.Encoding = x.c.seq, x.c.step, uint64(len(x.c.buf)), wireEncoding
+	hdr.Sequence, hdr.Step, hdr.Length, hdr.Encoding = x.c.seq, x.c.step, uint64(len(x.c.buf)), r.enc
 	for tk := range x.queues[l] {
 		lo, hi := x.p.piece(x.p.sendSeg(tk.t), tk.k)
 		hdr.RingStep, hdr.Piece = uint32(tk.t), uint32(tk.k)

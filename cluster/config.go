@@ -123,6 +123,3 @@ func (c Config) validateTLS(p *validate.Problems) {
 		p.Addf("TLS.ClientCAs", "must be set to verify peers' client certificates")
 	}
 }
-
-// chunkElems is the number of values of the largest piece.
-func (c Config) chunkElems() int { return c.ChunkBytes / valueBytes }

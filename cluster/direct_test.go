@@ -178,7 +178,7 @@ func frame(t testing.TB, hdr *ringv1.TransferRequest, values []float32) []byte {
 // a connection closed between frames is io.EOF, inside one an error.
 func TestFramesRoundTrip(t *testing.T) {
 	vals := []float32{1, -2.5, 3e-3, 65504, -0}
-	hdr := &ringv1.TransferRequest{Job: "j", Generation: 3, Sequence: 9, Step: 4, Length: 5, Piece: 2, Encoding: wireEncoding}
+	hdr := &ringv1.TransferRequest{Job: "j", Generation: 3, Sequence: 9, Step: 4, Length: 5, Piece: 2, Encoding: ringv1.Encoding_ENCODING_FLOAT32}
 	b := frame(t, hdr, vals)
 	b = append(b, b...) // two frames
 	r := newFrameReader(bytes.NewReader(b), MaxChunkBytes)
@@ -188,7 +188,7 @@ func TestFramesRoundTrip(t *testing.T) {
 			t.Fatal(err)
 		}
 		got := make([]float32, len(vals))
-		applyRuns(got, &m, false)
+		applyRuns(got, &m, ringv1.Encoding_ENCODING_FLOAT32, false)
 		m.release()
 		if m.hdr.GetSequence() != 9 || m.hdr.GetPiece() != 2 || !sameBitsF32(got, vals) {
 			t.Fatalf("header %v values %v, want %v", &m.hdr, got, vals)

@@ -10,6 +10,8 @@ import (
 
 	"google.golang.org/grpc/mem"
 	"google.golang.org/protobuf/proto"
+
+	ringv1 "github.com/whorl-ml/whorl/proto/whorl/ring/v1"
 )
 
 // Frames of a direct connection: an 8-byte prefix (header size, data size,
@@ -32,11 +34,12 @@ type frameWriter struct {
 // machine is written from m.src itself (one writev with the header); it is
 // no longer read when write returns.
 func (w *frameWriter) write(m *outChunk) error {
+	enc := m.hdr.GetEncoding()
 	payload := f32Bytes(m.src)
-	if !littleEndian {
-		buf := bufPool.Get(len(m.src) * valueBytes)
+	if !littleEndian || enc == ringv1.Encoding_ENCODING_BFLOAT16 {
+		buf := bufPool.Get(len(m.src) * bytesPerValue(enc))
 		defer bufPool.Put(buf)
-		encodeF32(*buf, m.src)
+		encodeValues(*buf, m.src, enc)
 		payload = *buf
 	}
 	h, err := proto.MarshalOptions{}.MarshalAppend(append(w.hdr[:0], make([]byte, framePrefix)...), m.hdr)

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+
+	ringv1 "github.com/whorl-ml/whorl/proto/whorl/ring/v1"
 )
 
 // receive handles every message this member expects in the collective,
@@ -99,7 +101,10 @@ func (x *exchange) accept(ctx context.Context, it inItem) error {
 	}
 	lo, hi := x.p.piece(x.p.recvSeg(t), k)
 	dst := x.c.buf[lo:hi]
-	applyRuns(dst, m, t < x.p.n-1)
+	applyRuns(dst, m, x.r.enc, t < x.p.n-1)
+	if t == x.p.n-2 && x.r.enc == ringv1.Encoding_ENCODING_BFLOAT16 {
+		roundBF16(dst) // the segment's owner keeps what the others will receive
+	}
 	x.left--
 	x.laneLeft[it.lane]--
 	if t+1 < x.p.steps() {
@@ -116,9 +121,9 @@ func (x *exchange) check(it inItem) (t, k int, err error) {
 	case h.GetSequence() != x.c.seq || h.GetStep() != x.c.step:
 		return 0, 0, fmt.Errorf("chunk of collective %d step %d, expected collective %d step %d: %w",
 			h.GetSequence(), h.GetStep(), x.c.seq, x.c.step, ErrRejected)
-	case h.GetLength() != uint64(len(x.c.buf)) || h.GetEncoding() != wireEncoding:
+	case h.GetLength() != uint64(len(x.c.buf)) || h.GetEncoding() != x.r.enc:
 		return 0, 0, fmt.Errorf("chunk of a %d-value buffer in %v, this member reduces %d values in %v: %w",
-			h.GetLength(), h.GetEncoding(), len(x.c.buf), wireEncoding, ErrRejected)
+			h.GetLength(), h.GetEncoding(), len(x.c.buf), x.r.enc, ErrRejected)
 	}
 	t, k = int(h.GetRingStep()), int(h.GetPiece())
 	if t >= x.p.steps() || k >= x.p.pieces(x.p.recvSeg(t)) || x.p.lane(k) != it.lane || x.seen[t*x.maxP+k] {
@@ -126,7 +131,7 @@ func (x *exchange) check(it inItem) (t, k int, err error) {
 			t, k, it.lane, ErrRejected)
 	}
 	lo, hi := x.p.piece(x.p.recvSeg(t), k)
-	if want := (hi - lo) * valueBytes; it.msg.size != want {
+	if want := (hi - lo) * bytesPerValue(x.r.enc); it.msg.size != want {
 		return 0, 0, fmt.Errorf("chunk of ring step %d piece %d has %d bytes, expected %d: %w",
 			t, k, it.msg.size, want, ErrRejected)
 	}

@@ -89,7 +89,7 @@ func fakeLane(t *testing.T, addr string, hello *ringv1.TransferRequest, direct b
 // TestRejectsForeignChunks plays rank 0 of a two-member ring by hand
 // against a real rank 1: a correct chunk is summed, while a chunk from
 // another collective, step, generation, job, sender, buffer length, in an
-// encoding other than float32 (bfloat16 is no longer accepted), or a
+// encoding other than the ring's (bfloat16 on a float32 ring), another channel, or a
 // repeated one fails the collective with ErrRejected and is never summed,
 // whether the chunks come in the stream or on a direct connection.
 func TestRejectsForeignChunks(t *testing.T) {
@@ -148,7 +148,7 @@ func checkFakeCollective(t *testing.T, ring *Ring, send func(*outChunk) error,
 	done := make(chan error, 1)
 	go func() { done <- ring.AllReduce(context.Background(), 5, buf) }()
 	chunk := proto.Clone(hdr).(*ringv1.TransferRequest)
-	chunk.Sequence, chunk.Step, chunk.Length, chunk.Encoding = 1, 5, 8, wireEncoding
+	chunk.Sequence, chunk.Step, chunk.Length, chunk.Encoding = 1, 5, 8, ringv1.Encoding_ENCODING_FLOAT32
 	if mutate != nil {
 		mutate(chunk)
 	}

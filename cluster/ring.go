@@ -24,7 +24,8 @@ type Ring struct {
 	cfg        Config
 	gen        uint64
 	ch         Channel
-	prevMaxGen uint64 // the service's newest generation on ch before this one
+	enc        ringv1.Encoding // of the values on the wire
+	prevMaxGen uint64          // the service's newest generation on ch before this one
 	members    []string
 	rank, n    int
 
@@ -140,18 +141,23 @@ type inItem struct {
 // failed may be joined again). All members must use the same ChunkBytes
 // and Streams; a mismatch is detected and rejected.
 func (s *Service) NewRing(ctx context.Context, gen uint64, members []string, rank int) (*Ring, error) {
-	return s.NewChannelRing(ctx, Control, gen, members, rank)
+	return s.NewChannelRing(ctx, Control, gen, members, rank, Float32)
 }
 
-// NewChannelRing is NewRing on channel ch: the rings of one generation on
-// different channels have their own lanes and run their collectives
-// independently of each other (see Channel).
-func (s *Service) NewChannelRing(ctx context.Context, ch Channel, gen uint64, members []string, rank int) (*Ring, error) {
+// NewChannelRing is NewRing on channel ch with values sent in enc: the
+// rings of one generation on different channels have their own lanes and
+// run their collectives independently of each other (see Channel). Every
+// member of the ring must pass the same enc; a chunk in another encoding is
+// rejected.
+func (s *Service) NewChannelRing(ctx context.Context, ch Channel, gen uint64, members []string, rank int, enc Encoding) (*Ring, error) {
 	if err := checkMembers(members, rank); err != nil {
 		return nil, fmt.Errorf("join ring generation %d%s: %w", gen, ch.suffix(), err)
 	}
+	if enc != Float32 && enc != BFloat16 {
+		return nil, fmt.Errorf("join ring generation %d%s: unknown encoding %d", gen, ch.suffix(), int(enc))
+	}
 	r := s.newRing(gen, members, rank)
-	r.ch = ch
+	r.ch, r.enc = ch, enc.wire()
 	if err := s.add(r); err != nil {
 		r.cancel()
 		return nil, err
@@ -189,7 +195,7 @@ func (s *Service) newRing(gen uint64, members []string, rank int) *Ring {
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Ring{
 		svc: s, cfg: s.cfg, gen: gen, members: append([]string(nil), members...),
-		rank: rank, n: len(members), ctx: ctx, cancel: cancel,
+		rank: rank, n: len(members), ctx: ctx, cancel: cancel, enc: ringv1.Encoding_ENCODING_FLOAT32,
 		inbox: make(chan inItem, inboxDepth), done: make(chan struct{}),
 		laneToken: make([]uint64, s.cfg.Streams), laneActive: make([]bool, s.cfg.Streams),
 		wake:    make(chan struct{}, 1),

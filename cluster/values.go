@@ -8,12 +8,51 @@ import (
 	ringv1 "github.com/whorl-ml/whorl/proto/whorl/ring/v1"
 )
 
-// wireEncoding is the only encoding of chunk values this package sends or
-// accepts; a chunk in any other encoding is rejected.
-const wireEncoding = ringv1.Encoding_ENCODING_FLOAT32
-
-// valueBytes is the wire size of one value in wireEncoding.
+// valueBytes is the wire size of one float32 value.
 const valueBytes = 4
+
+// bytesPerValue is the wire size of one value in encoding e.
+func bytesPerValue(e ringv1.Encoding) int {
+	if e == ringv1.Encoding_ENCODING_BFLOAT16 {
+		return 2
+	}
+	return valueBytes
+}
+
+// encodeValues writes src into dst in encoding e.
+func encodeValues(dst []byte, src []float32, e ringv1.Encoding) {
+	if e == ringv1.Encoding_ENCODING_BFLOAT16 {
+		encodeBF16(dst, src)
+		return
+	}
+	encodeF32(dst, src)
+}
+
+// f32ToBF16 rounds v to the nearest bfloat16 (ties to even), keeping NaN a NaN.
+func f32ToBF16(v float32) uint16 {
+	u := math.Float32bits(v)
+	if u&0x7fffffff > 0x7f800000 {
+		return uint16(u>>16) | 0x40
+	}
+	return uint16((u + 0x7fff + (u>>16)&1) >> 16)
+}
+
+// bf16ToF32 widens a bfloat16 exactly.
+func bf16ToF32(h uint16) float32 { return math.Float32frombits(uint32(h) << 16) }
+
+// encodeBF16 writes src as little-endian bfloat16.
+func encodeBF16(dst []byte, src []float32) {
+	for i, v := range src {
+		binary.LittleEndian.PutUint16(dst[2*i:], f32ToBF16(v))
+	}
+}
+
+// roundBF16 rounds every value of s to bfloat16 precision in place.
+func roundBF16(s []float32) {
+	for i, v := range s {
+		s[i] = bf16ToF32(f32ToBF16(v))
+	}
+}
 
 // littleEndian is true on little-endian machines, where float32 values are
 // moved with memmove and summed without byte swapping.
@@ -50,10 +89,18 @@ func encodeF32(dst []byte, src []float32) {
 	}
 }
 
-// applyValues adds (add) or copies the little-endian float32 values of b
-// into dst; len(b) must be valueBytes*len(dst).
-func applyValues(dst []float32, b []byte, add bool) {
+// applyValues adds (add) or copies the little-endian values of b, in
+// encoding e, into dst; len(b) must be len(dst) values.
+func applyValues(dst []float32, b []byte, e ringv1.Encoding, add bool) {
 	switch {
+	case e == ringv1.Encoding_ENCODING_BFLOAT16 && add:
+		for i := range dst {
+			dst[i] += bf16ToF32(binary.LittleEndian.Uint16(b[2*i:]))
+		}
+	case e == ringv1.Encoding_ENCODING_BFLOAT16:
+		for i := range dst {
+			dst[i] = bf16ToF32(binary.LittleEndian.Uint16(b[2*i:]))
+		}
 	case !add && littleEndian:
 		copy(f32Bytes(dst), b)
 	case add:
@@ -77,11 +124,12 @@ func addF32(dst []float32, b []byte) {
 	}
 }
 
-// applyRuns adds (add) or copies the values of m's data field into dst; the
-// field may be split across buffers anywhere, even inside a value.
-func applyRuns(dst []float32, m *inChunk, add bool) {
-	const vb = valueBytes
-	var carry [vb]byte
+// applyRuns adds (add) or copies the values of m's data field, in encoding
+// e, into dst; the field may be split across buffers anywhere, even inside
+// a value.
+func applyRuns(dst []float32, m *inChunk, e ringv1.Encoding, add bool) {
+	vb := bytesPerValue(e)
+	var carry [valueBytes]byte
 	nc, i := 0, 0
 	m.runs(func(b []byte) {
 		if nc > 0 {
@@ -92,11 +140,11 @@ func applyRuns(dst []float32, m *inChunk, add bool) {
 			if nc < vb {
 				return
 			}
-			applyValues(dst[i:i+1], carry[:vb], add)
+			applyValues(dst[i:i+1], carry[:vb], e, add)
 			i, nc = i+1, 0
 		}
 		whole := len(b) / vb
-		applyValues(dst[i:i+whole], b[:whole*vb], add)
+		applyValues(dst[i:i+whole], b[:whole*vb], e, add)
 		i += whole
 		nc = copy(carry[:], b[whole*vb:])
 	})

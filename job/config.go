@@ -162,6 +162,10 @@ type PretrainConfig struct {
 	// after backward. The result is the same sum, but buckets cut the
 	// buffer into other ring segments, so the last bits differ.
 	GradBucketMiB int `json:"grad_bucket_mib"`
+	// GradBF16 sends the gradient buckets as bfloat16 (half the bytes;
+	// every partial sum rounded to 8 significant bits). It needs buckets;
+	// batch statistics and the loss always travel as float32.
+	GradBF16 bool `json:"grad_bf16"`
 }
 
 // DefaultGradBucketMiB is the presets' gradient bucket size (DDP's default).
@@ -362,6 +366,9 @@ func (pc PretrainConfig) validate(p *validate.Problems) {
 	validate.InRange(p, "pretrain.momentum", pc.Momentum, 0, 0.999)
 	validate.InRange(p, "pretrain.weight_decay", pc.WeightDecay, 0, 1)
 	validate.InRange(p, "pretrain.grad_bucket_mib", pc.GradBucketMiB, 0, 1024)
+	if pc.GradBF16 && pc.GradBucketMiB == 0 {
+		p.Addf("pretrain.grad_bf16", "needs pretrain.grad_bucket_mib > 0 (bfloat16 applies to the gradient buckets)")
+	}
 	if pc.Nesterov && pc.Momentum == 0 {
 		p.Addf("pretrain.nesterov", "needs pretrain.momentum > 0")
 	}

@@ -63,6 +63,9 @@ func TestValidate(t *testing.T) {
 		{name: "negative lr", edit: func(c *Config) { c.Pretrain.LR = -1 }, errHas: []string{"pretrain.lr"}},
 		{name: "momentum 1", edit: func(c *Config) { c.Pretrain.Momentum = 1 }, errHas: []string{"pretrain.momentum", "0..0.999"}},
 		{name: "nesterov without momentum", edit: func(c *Config) { c.Pretrain.Momentum = 0 }, errHas: []string{"pretrain.nesterov"}},
+		{name: "bucket too large", edit: func(c *Config) { c.Pretrain.GradBucketMiB = 2048 }, errHas: []string{"pretrain.grad_bucket_mib", "0..1024"}},
+		{name: "bf16 without buckets", edit: func(c *Config) { c.Pretrain.GradBucketMiB, c.Pretrain.GradBF16 = 0, true },
+			errHas: []string{"pretrain.grad_bf16", "grad_bucket_mib > 0"}},
 		{name: "schedule kind", edit: func(c *Config) { c.Pretrain.Schedule.Kind = "linear" }, errHas: []string{"pretrain.schedule.kind"}},
 		{name: "milestones", edit: func(c *Config) {
 			c.Pretrain.Schedule = ScheduleConfig{Kind: ScheduleStep, Gamma: 0.1, Milestones: []int{5, 3}}

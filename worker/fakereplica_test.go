@@ -56,9 +56,9 @@ func input(id, epoch, step int, out []float32) {
 	}
 }
 
-// GradBucketElems cuts the 6 gradients into buckets [2, 6) and [0, 2), so
+// GradReduce cuts the 6 gradients into buckets [2, 6) and [0, 2), so
 // the loop's tests run the bucketed all-reduce.
-func (r *quadReplica) GradBucketElems() int { return 4 }
+func (r *quadReplica) GradReduce() GradReduce { return GradReduce{BucketElems: 4} }
 
 func (r *quadReplica) ComputeGrads(ctx context.Context, c Collective, sink GradSink, w StepWork, epoch int, scale float32) (StepStats, error) {
 	if r.delay > 0 {

@@ -70,6 +70,15 @@ type GradSink interface {
 	GradsReady(lo, hi int)
 }
 
+// GradReduce is how a job sums its gradients over the ring.
+type GradReduce struct {
+	// BucketElems is the bucket size in values: buckets start on the bulk
+	// channel during backward. 0: one all-reduce after backward.
+	BucketElems int
+	// BF16 sends the buckets as bfloat16.
+	BF16 bool
+}
+
 // Ring is one generation of the all-reduce ring, as built by a RingFactory.
 type Ring interface {
 	Collective
@@ -91,11 +100,11 @@ type Ring interface {
 
 // RingFactory builds the ring of one generation: members are the ring
 // addresses in rank order and rank is this worker's index in members. With
-// bulk set the ring also joins a bulk channel for Start, so gradient
-// buckets never queue in front of batch-statistics sums; every member of a
-// generation must pass the same bulk.
+// gr.BucketElems > 0 the ring also joins a bulk channel for Start (in
+// bfloat16 with gr.BF16), so gradient buckets never queue in front of
+// batch-statistics sums; every member of a generation passes the same gr.
 type RingFactory interface {
-	NewRing(ctx context.Context, generation uint64, members []string, rank int, bulk bool) (Ring, error)
+	NewRing(ctx context.Context, generation uint64, members []string, rank int, gr GradReduce) (Ring, error)
 }
 
 // Replica is one model replica with its optimizer: what the training loop
@@ -119,9 +128,8 @@ type Replica interface {
 	// nil, hears of every gradient range as backward finishes it. It
 	// returns the local mean loss and accuracy.
 	ComputeGrads(ctx context.Context, c Collective, sink GradSink, w StepWork, epoch int, scale float32) (StepStats, error)
-	// GradBucketElems is the job's gradient bucket size in values (0: the
-	// gradient is summed in one all-reduce after backward).
-	GradBucketElems() int
+	// GradReduce is how the job sums the gradient.
+	GradReduce() GradReduce
 	// Apply performs the optimizer step of step (0-based) of epoch, an
 	// epoch having steps steps (for the learning-rate schedule), with the
 	// all-reduced Grads.

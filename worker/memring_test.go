@@ -41,9 +41,9 @@ type memRing struct {
 	seq  int
 }
 
-// NewRing joins generation gen; bulk is ignored: the hub never makes a
-// started sum delay a later one.
-func (m *memRings) NewRing(ctx context.Context, gen uint64, members []string, rank int, _ bool) (Ring, error) {
+// NewRing joins generation gen; gr is ignored: the hub never makes a
+// started sum delay a later one, and sums exactly.
+func (m *memRings) NewRing(ctx context.Context, gen uint64, members []string, rank int, _ GradReduce) (Ring, error) {
 	if rank < 0 || rank >= len(members) {
 		return nil, fmt.Errorf("rank %d out of range 0..%d", rank, len(members)-1)
 	}

@@ -84,8 +84,10 @@ func (r *netReplica) ComputeGrads(ctx context.Context, c Collective, sink GradSi
 	return StepStats{Loss: loss, Accuracy: float64(correct) / float64(max(1, len(labels)))}, nil
 }
 
-// GradBucketElems is the job's gradient bucket size in values.
-func (r *netReplica) GradBucketElems() int { return r.cfg.Pretrain.GradBucketElems() }
+// GradReduce is the job's gradient buckets and their encoding.
+func (r *netReplica) GradReduce() GradReduce {
+	return GradReduce{BucketElems: r.cfg.Pretrain.GradBucketElems(), BF16: r.cfg.Pretrain.GradBF16}
+}
 
 // Apply takes the SGD step with the job's learning-rate schedule.
 func (r *netReplica) Apply(epoch, step, steps int) error {

@@ -172,14 +172,18 @@ func incarnation() string {
 // clusterRings builds rings with the worker's cluster.Service.
 type clusterRings struct{ svc *cluster.Service }
 
-func (c clusterRings) NewRing(ctx context.Context, gen uint64, members []string, rank int, bulk bool) (Ring, error) {
+func (c clusterRings) NewRing(ctx context.Context, gen uint64, members []string, rank int, gr GradReduce) (Ring, error) {
 	r, err := c.svc.NewRing(ctx, gen, members, rank)
 	if err != nil {
 		return nil, err
 	}
 	rs := &channelRings{control: r}
-	if bulk && len(members) > 1 {
-		if rs.bulk, err = c.svc.NewChannelRing(ctx, cluster.Bulk, gen, members, rank); err != nil {
+	if gr.BucketElems > 0 && len(members) > 1 {
+		enc := cluster.Float32
+		if gr.BF16 {
+			enc = cluster.BFloat16
+		}
+		if rs.bulk, err = c.svc.NewChannelRing(ctx, cluster.Bulk, gen, members, rank, enc); err != nil {
 			_ = r.Close()
 			return nil, err
 		}

@@ -23,7 +23,7 @@ func (t *trainer) step(ctx, gctx context.Context, a Assignment, st StepWork) err
 	scale := float32(len(st.IDs)) / float32(st.Global)
 	t.ring.SetStep(uint64(a.Epoch)<<32 | uint64(st.Step))
 	var sink *buckets
-	if size := t.rep.GradBucketElems(); size > 0 {
+	if size := t.rep.GradReduce().BucketElems; size > 0 {
 		sink = newBuckets(gctx, t.ring, t.rep.Grads(), size)
 	}
 	stats, err := t.rep.ComputeGrads(gctx, t.ring, gradSink(sink), st, a.Epoch, scale)

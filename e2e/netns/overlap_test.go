@@ -23,7 +23,8 @@ import (
 // WHORL_OVERLAP_MODEL (default resnet18) at 64 px on the photos in
 // WHORL_FLOWERS (default ../../../shared/data/flowers), once with
 // pretrain.grad_bucket_mib 0 (one all-reduce after backward) and once with
-// the default buckets, each round in a fresh cluster. Reported per mode: the
+// WHORL_OVERLAP_BUCKET_MIB buckets (default the presets'), then with those
+// buckets in bfloat16, each in a fresh cluster. Reported per mode: the
 // median step, and from the workers' metrics the mean step and the mean
 // all-reduce wait after backward; without buckets, step - wait is the
 // compute and wait the communication, so max of the two is the ideal step
@@ -34,17 +35,28 @@ import (
 func BenchmarkOverlapTBF(b *testing.B) {
 	Require(b)
 	dir := flowersDir(b)
+	bucket := job.DefaultGradBucketMiB
+	if v := os.Getenv("WHORL_OVERLAP_BUCKET_MIB"); v != "" {
+		var err error
+		if bucket, err = strconv.Atoi(v); err != nil {
+			b.Fatalf("WHORL_OVERLAP_BUCKET_MIB=%q: %v", v, err)
+		}
+	}
 	for i := 0; i < b.N; i++ {
-		off := measureOverlap(b, fmt.Sprintf("o%d", 2*i), dir, 0)
-		on := measureOverlap(b, fmt.Sprintf("o%d", 2*i+1), dir, job.DefaultGradBucketMiB)
+		off := measureOverlap(b, fmt.Sprintf("o%d", 3*i), dir, 0, false)
+		on := measureOverlap(b, fmt.Sprintf("o%d", 3*i+1), dir, bucket, false)
+		bf := measureOverlap(b, fmt.Sprintf("o%d", 3*i+2), dir, bucket, true)
 		compute, comm := off.step-off.wait, off.wait
 		ideal := max(compute, comm)
 		hidden := 100 * (off.step - on.step) / min(compute, comm)
-		b.Logf("round %d: without buckets step %.0f ms (median %.0f; compute %.0f, all-reduce %.0f), "+
-			"with buckets step %.0f ms (median %.0f; wait after backward %.0f); ideal %.0f ms; hidden %.0f%% of %.0f ms",
-			i, off.step, off.median, compute, comm, on.step, on.median, on.wait, ideal, hidden, min(compute, comm))
+		b.Logf("round %d: without buckets step %.0f ms (median %.0f; compute %.0f, all-reduce %.0f); "+
+			"%d MiB buckets step %.0f ms (median %.0f; wait after backward %.0f); ideal %.0f ms; hidden %.0f%% of %.0f ms; "+
+			"bfloat16 buckets step %.0f ms (median %.0f; wait %.0f)",
+			i, off.step, off.median, compute, comm, bucket, on.step, on.median, on.wait, ideal, hidden, min(compute, comm),
+			bf.step, bf.median, bf.wait)
 		b.ReportMetric(off.step, "ms/step-serial")
 		b.ReportMetric(on.step, "ms/step-overlap")
+		b.ReportMetric(bf.step, "ms/step-bf16")
 		b.ReportMetric(ideal, "ms/step-ideal")
 		b.ReportMetric(hidden, "hidden-%")
 	}
@@ -71,7 +83,7 @@ type overlapRun struct{ step, wait, median float64 }
 
 // measureOverlap runs one cluster with gradient buckets of bucketMiB (0:
 // none) and measures steps 3..13 of the first epoch, then stops it.
-func measureOverlap(b *testing.B, tag, dir string, bucketMiB int) overlapRun {
+func measureOverlap(b *testing.B, tag, dir string, bucketMiB int, bf16 bool) overlapRun {
 	c := newCluster(b, tag, 1, 4, -1, 0)
 	defer c.kill()
 	rate := os.Getenv("WHORL_TBF_RATE")
@@ -89,7 +101,7 @@ func measureOverlap(b *testing.B, tag, dir string, bucketMiB int) overlapRun {
 	r, stop := c.record(ctx, 100*time.Millisecond)
 	defer stop()
 	if err := c.call(ctx, func(ctx context.Context, cl *client.Client) error {
-		_, err := cl.SubmitJob(ctx, overlapJob(b, dir, bucketMiB).JSON())
+		_, err := cl.SubmitJob(ctx, overlapJob(b, dir, bucketMiB, bf16).JSON())
 		return err
 	}); err != nil {
 		b.Fatalf("submit: %v", err)
@@ -111,7 +123,7 @@ func measureOverlap(b *testing.B, tag, dir string, bucketMiB int) overlapRun {
 }
 
 // overlapJob is the benchmark's job: 64 px photos, 32 images per step.
-func overlapJob(b *testing.B, dir string, bucketMiB int) job.Config {
+func overlapJob(b *testing.B, dir string, bucketMiB int, bf16 bool) job.Config {
 	c, err := job.Preset(job.PresetQuick)
 	if err != nil {
 		b.Fatal(err)
@@ -121,8 +133,8 @@ func overlapJob(b *testing.B, dir string, bucketMiB int) job.Config {
 		c.Model.Name = job.ModelResNet18
 	}
 	c.Data = job.DataConfig{Dir: dir, ImageSize: 64}
-	c.Pretrain.Epochs, c.Pretrain.GlobalBatch, c.Pretrain.GradBucketMiB = 1, 32, bucketMiB
-	c.Supervised.Epochs, c.CheckpointEvery = 1, 0
+	c.Pretrain.Epochs, c.Pretrain.GlobalBatch, c.Pretrain.GradBucketMiB, c.Pretrain.GradBF16 = 1, 32, bucketMiB, bf16
+	c.Supervised.Epochs, c.CheckpointEvery = 1, 1000
 	if err := c.Validate(); err != nil {
 		b.Fatal(err)
 	}
