@@ -6,8 +6,11 @@
 // Service.Listener(lis)) and, for every ring generation the
 // coordinator announces, joins the ring with Service.NewRing. The Ring then
 // sums buffers in place, one collective at a time: AllReduce, or
-// AllReduceSum, which satisfies model.Reducer (synchronised BatchNorm) and
-// sums the worker's gradients after backward.
+// AllReduceSum, which satisfies model.Reducer (synchronised BatchNorm), or
+// Start, which sums in the background. A generation may also be joined on
+// the Bulk channel (Service.NewChannelRing, optionally in bfloat16): a ring
+// with lanes and an order of its own, where the worker's gradient buckets
+// travel during backward without delaying the Control ring's small sums.
 //
 // # Algorithm
 //

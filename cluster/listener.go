@@ -81,6 +81,12 @@ func (m *muxListener) acceptLoop() {
 			return
 		}
 		wait = 5 * time.Millisecond
+		if tc, ok := c.(*net.TCPConn); ok {
+			// What a worker sends back on accepted connections is small
+			// (acknowledgements, TCP ACKs): ahead of bulk data, or the
+			// senders' windows stall behind this worker's own buckets.
+			setPriority(tc, Control)
+		}
 		if m.track(c) {
 			go m.route(c)
 		}

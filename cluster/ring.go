@@ -63,6 +63,7 @@ type Ring struct {
 // outLane is one outgoing stream to the next member, on its own connection.
 type outLane struct {
 	idx    int
+	ch     Channel // marks the lane's packets (setPriority)
 	conn   *grpc.ClientConn
 	stream ringv1.RingService_TransferClient
 	ended  chan struct{}
@@ -107,6 +108,7 @@ func (l *outLane) dial(ctx context.Context, addr string) (net.Conn, error) {
 	}
 	if tc, ok := c.(*net.TCPConn); ok {
 		_ = tc.SetWriteBuffer(sendBufBytes) // best effort: see sendBufBytes
+		setPriority(tc, l.ch)
 	}
 	l.mu.Lock()
 	l.raw = append(l.raw, c)
@@ -241,7 +243,7 @@ func (r *Ring) connect(ctx context.Context) error {
 	}
 	ready := make(chan error, r.cfg.Streams)
 	for i := range r.cfg.Streams {
-		l := &outLane{idx: i, ended: make(chan struct{})}
+		l := &outLane{idx: i, ch: r.ch, ended: make(chan struct{})}
 		opts := append(r.svc.dialOptions(), grpc.WithContextDialer(l.dial))
 		conn, err := grpc.NewClient(r.next(), opts...)
 		if err != nil {

@@ -17,8 +17,11 @@
 // not rolled back. Then every step is: the rotation batch of the local ids
 // (each image augmented from its own seed, so the batches do not depend on
 // the worker count), forward and backward with the loss scaled by
-// local/global images, the ring all-reduce of the gradient buffer, the same
-// optimizer step on every replica, and a checkpoint from rank 0 every K steps
+// local/global images, the ring all-reduce of the gradient buffer (by
+// default in buckets that start during backward on the generation's bulk
+// ring, so they never delay the batch-statistics sums on the control ring;
+// pretrain.grad_bucket_mib, pretrain.grad_bf16), the same optimizer step
+// on every replica, and a checkpoint from rank 0 every K steps
 // and after each epoch.
 //
 // Progress: a step is reported to the coordinator only once a later

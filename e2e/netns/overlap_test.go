@@ -19,7 +19,7 @@ import (
 
 // BenchmarkOverlapTBF measures what summing gradient buckets during
 // backward buys on slow links: 4 workers (one network namespace each, every
-// link limited by tc tbf to WHORL_TBF_RATE, default 1gbit) pretrain
+// link limited by tc tbf to WHORL_TBF_RATE, default 1gbit, see shapeLink) pretrain
 // WHORL_OVERLAP_MODEL (default resnet18) at 64 px on the photos in
 // WHORL_FLOWERS (default ../../../shared/data/flowers), once with
 // pretrain.grad_bucket_mib 0 (one all-reduce after backward) and once with
@@ -93,10 +93,7 @@ func measureOverlap(b *testing.B, tag, dir string, bucketMiB int, bf16 bool) ove
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()
 	for _, w := range c.workers {
-		if out, err := w.host.Output(ctx, "tc", "qdisc", "replace", "dev", hostIf, "root", "tbf",
-			"rate", rate, "burst", "512kb", "latency", "50ms"); err != nil {
-			b.Fatalf("tbf on %s: %v\n%s", w.id, err, out)
-		}
+		shapeLink(ctx, b, w.host, rate)
 	}
 	r, stop := c.record(ctx, 100*time.Millisecond)
 	defer stop()
@@ -120,6 +117,27 @@ func measureOverlap(b *testing.B, tag, dir string, bucketMiB int, bf16 bool) ove
 	m1 := c.scrape(b)
 	d := m1.minus(m0)
 	return overlapRun{step: 1000 * d.step / d.steps, wait: 1000 * d.wait / d.steps, median: float64(r.medianStep(from, to).Milliseconds())}
+}
+
+// shapeLink limits the host's egress to rate with tbf; the queue behind it
+// is WHORL_TBF_QUEUE: pfifo_fast (the default: Linux's default qdisc, whose
+// bands follow the socket priority the ring sets per channel, so a control
+// sum overtakes queued bucket bytes) or bfifo (one FIFO: a control message
+// waits behind every queued bucket byte). fq_codel, sfq and prio are not
+// built into these kernels.
+func shapeLink(ctx context.Context, b *testing.B, h *Host, rate string) {
+	queue := os.Getenv("WHORL_TBF_QUEUE")
+	if queue == "" {
+		queue = "pfifo_fast"
+	}
+	for _, args := range [][]string{
+		{"qdisc", "replace", "dev", hostIf, "root", "handle", "1:", "tbf", "rate", rate, "burst", "512kb", "latency", "50ms"},
+		{"qdisc", "replace", "dev", hostIf, "parent", "1:1", queue},
+	} {
+		if out, err := h.Output(ctx, "tc", args...); err != nil {
+			b.Fatalf("tc %s on %s: %v\n%s", strings.Join(args, " "), h.Name, err, out)
+		}
+	}
 }
 
 // overlapJob is the benchmark's job: 64 px photos, 32 images per step.
