@@ -1,6 +1,8 @@
 package cluster
 
 import (
+	"context"
+	"errors"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -117,5 +119,34 @@ func testNetworkDrop(t *testing.T, tr Transport) {
 	closeAll(rings)
 	for _, n := range nodes {
 		n.gs.Stop()
+	}
+}
+
+// TestAbortDoesNotWaitForASilentPeer: Close of an idle ring waits up to the
+// timeout for the next member to end the lanes; Abort does not, even when
+// that member went silent, and later collectives fail with ErrClosed.
+func TestAbortDoesNotWaitForASilentPeer(t *testing.T) {
+	cfg := testConfig()
+	cfg.Timeout = 20 * time.Second
+	nodes := startNodes(t, 2, cfg)
+	proxy := newFreezer(t, nodes[1].addr)
+	defer proxy.close()
+	real := nodes[1].addr
+	nodes[1].addr = proxy.addr()
+	rings := joinAll(t, nodes, 1)
+	nodes[1].addr = real
+	for r, err := range reduceAll(rings, 1, randomInputs(1, 2, 1000)) {
+		if err != nil {
+			t.Fatalf("rank %d: %v", r, err)
+		}
+	}
+	proxy.freezeAfter(0)
+	start := time.Now()
+	rings[0].Abort()
+	if took := time.Since(start); took > cfg.Timeout/2 {
+		t.Fatalf("Abort took %v with a silent next member (timeout %v)", took, cfg.Timeout)
+	}
+	if err := rings[0].AllReduceSum(context.Background(), []float32{1}); !errors.Is(err, ErrClosed) {
+		t.Fatalf("AllReduceSum after Abort: %v, want ErrClosed", err)
 	}
 }

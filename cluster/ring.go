@@ -510,6 +510,19 @@ func (r *Ring) Close() error {
 	return nil
 }
 
+// Abort stops the ring at once, as a failure does: collectives in flight
+// and later ones fail with ErrClosed, and the lanes are cancelled without
+// the graceful end Close gives an idle ring (which waits up to Timeout for
+// the next member, who may be the very peer that vanished). For a ring
+// whose collectives are all waited for before anything depends on them,
+// such as a bulk ring of gradient buckets.
+func (r *Ring) Abort() {
+	r.closeOnce.Do(func() {
+		r.fail(fmt.Errorf("ring generation %d%s aborted: %w", r.gen, r.ch.suffix(), ErrClosed))
+		r.shutdown()
+	})
+}
+
 // shutdown waits for the executor, ends the outgoing lanes (cleanly when
 // the ring was closed while idle), closes the connections and forgets the
 // ring.

@@ -218,11 +218,13 @@ func (c *channelRings) SetStep(step uint64) {
 // lanes use the same transport).
 func (c *channelRings) DirectLanes() int { return c.control.DirectLanes() }
 
-// Close closes the bulk ring, then the control ring.
+// Close aborts the bulk ring, then closes the control ring. The bulk ring
+// needs no graceful end (every bucket is waited for inside its step), and
+// a graceful one would wait up to the ring timeout for a next member that
+// may be the peer whose loss ended the generation.
 func (c *channelRings) Close() error {
-	var err error
 	if c.bulk != nil {
-		err = c.bulk.Close()
+		c.bulk.Abort()
 	}
-	return errors.Join(err, c.control.Close())
+	return c.control.Close()
 }
