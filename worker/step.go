@@ -22,15 +22,8 @@ func (t *trainer) step(ctx, gctx context.Context, a Assignment, st StepWork) err
 	t.snap = append(t.snap[:0], state...)
 	scale := float32(len(st.IDs)) / float32(st.Global)
 	t.ring.SetStep(uint64(a.Epoch)<<32 | uint64(st.Step))
-	var sink *buckets
-	if size := t.rep.GradReduce().BucketElems; size > 0 {
-		sink = newBuckets(gctx, t.ring, t.rep.Grads(), size)
-	}
-	stats, err := t.rep.ComputeGrads(gctx, t.ring, gradSink(sink), st, a.Epoch, scale)
+	stats, sink, err := t.computeGrads(gctx, a, st, scale)
 	if err != nil {
-		if sink != nil {
-			_ = sink.wait() // the ring must let go of the buffer first
-		}
 		copy(state, t.snap)
 		return fmt.Errorf("gradients of epoch %d step %d: %w", a.Epoch, st.Step, cause(gctx, err))
 	}
@@ -56,6 +49,21 @@ func (t *trainer) step(ctx, gctx context.Context, a Assignment, st StepWork) err
 	t.met.observeStep(len(st.IDs), stats.Loss, took, wait, len(t.rep.Grads()))
 	t.complete(a, st, stats, took, wait)
 	return nil
+}
+
+// computeGrads runs forward and backward, starting the gradient buckets
+// (if the job has them) as backward finishes them; on failure it waits for
+// the started ones, as the ring must let go of the buffer first.
+func (t *trainer) computeGrads(gctx context.Context, a Assignment, st StepWork, scale float32) (StepStats, *buckets, error) {
+	var sink *buckets
+	if size := t.rep.GradReduce().BucketElems; size > 0 {
+		sink = newBuckets(gctx, t.ring, t.rep.Grads(), size)
+	}
+	stats, err := t.rep.ComputeGrads(gctx, t.ring, gradSink(sink), st, a.Epoch, scale)
+	if err != nil && sink != nil {
+		_ = sink.wait()
+	}
+	return stats, sink, err
 }
 
 // reduceGrads completes the gradient's sum: the buckets' (started during
