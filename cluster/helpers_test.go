@@ -62,26 +62,11 @@ func addrs(nodes []*node) []string {
 	return out
 }
 
-// joinAll makes every node join generation gen concurrently; the rings are
-// closed at the end of t.
+// joinAll makes every node join generation gen on the control channel
+// concurrently; the rings are closed at the end of t.
 func joinAll(t testing.TB, nodes []*node, gen uint64) []*Ring {
 	t.Helper()
-	rings := make([]*Ring, len(nodes))
-	errs := make([]error, len(nodes))
-	var wg sync.WaitGroup
-	for i, n := range nodes {
-		wg.Go(func() {
-			rings[i], errs[i] = n.svc.NewRing(context.Background(), gen, addrs(nodes), i)
-		})
-	}
-	wg.Wait()
-	for i, err := range errs {
-		if err != nil {
-			t.Fatalf("rank %d joins generation %d: %v", i, gen, err)
-		}
-	}
-	t.Cleanup(func() { closeAll(rings) })
-	return rings
+	return joinChannel(t, nodes, Control, gen, Float32)
 }
 
 func closeAll(rings []*Ring) {
