@@ -17,12 +17,7 @@ func (r *Ring) AllReduce(ctx context.Context, step uint64, buf []float32) error 
 // AllReduceSum sums buf across the members in place, stamped with the step
 // last given to SetStep or AllReduce. It satisfies model.Reducer.
 func (r *Ring) AllReduceSum(ctx context.Context, buf []float32) error {
-	r.mu.Lock()
-	step := r.step
-	r.mu.Unlock()
-	c := r.submit(ctx, step, buf)
-	<-c.done
-	return c.err
+	return r.Start(ctx, buf).Wait()
 }
 
 // SetStep sets the training step that AllReduceSum stamps on its messages.
