@@ -8,11 +8,16 @@
 //     the same budget and augmentation for both;
 //   - evaluation: accuracy, per-class accuracy, confusion matrix and the
 //     rotation accuracy of the pretrained network on the test split;
+//   - evaluation of frozen features (EvaluateFrozen): per feature block, a
+//     linear probe (softmax regression by L-BFGS on standardised pooled
+//     features, its penalty chosen on validation) and a weighted cosine kNN,
+//     for the pretrained, baseline and random networks;
 //   - the single-process rotation pretraining loop (Pretrain, `whorl run
 //     --local`), which follows the job's plan and batches exactly and is
 //     the reference every cluster size is compared with;
 //   - Runner, which implements the coordinator's Phases interface as is,
-//     and the report (report.json, report.md, curves.png, confusion.png).
+//     and the report (report.json, report.md, curves.png, confusion.png,
+//     probes.png).
 //
 // The job configuration, its data and the epoch plan are package job's.
 // experiment imports job, model and shard; it never imports the

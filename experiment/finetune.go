@@ -47,6 +47,10 @@ func (r *Runner) FineTune(ctx context.Context, configJSON []byte, pretrained []b
 	if pr.Checkpoint, err = r.saveNet(FilePretrained, pre, d, rotationNames); err != nil {
 		return nil, fmt.Errorf("fine-tune: %w", err)
 	}
+	frozen, err := frozenResults(ctx, c, d, pre, base.Frozen)
+	if err != nil {
+		return nil, fmt.Errorf("fine-tune: %w", err)
+	}
 	n := pre.Clone()
 	n.ReplaceHead(len(d.Set.Classes), int64(c.Seed)+headInitOffset)
 	if err := ReinitBlocks(n, c.Supervised.ReinitBlocks, int64(c.Seed)+reinitOffset); err != nil {
@@ -65,6 +69,7 @@ func (r *Runner) FineTune(ctx context.Context, configJSON []byte, pretrained []b
 		return nil, fmt.Errorf("fine-tune: %w", err)
 	}
 	rep := r.report(c, d, base.Result, pr, ft)
+	rep.Frozen = frozen
 	if r.OutDir != "" {
 		if err := WriteReport(r.OutDir, rep); err != nil {
 			return nil, fmt.Errorf("fine-tune: %w", err)
@@ -75,6 +80,32 @@ func (r *Runner) FineTune(ctx context.Context, configJSON []byte, pretrained []b
 		return nil, fmt.Errorf("fine-tune: encode report: %w", err)
 	}
 	return b, nil
+}
+
+// frozenResults evaluates the frozen features of the pretrained network
+// and of a random one of its architecture, and lists them with the
+// baseline's (evaluated by Baseline) in report order.
+func frozenResults(ctx context.Context, c job.Config, d *job.Data, pre *model.Net, base *FrozenResult) ([]FrozenResult, error) {
+	if !c.Eval.Any() {
+		return nil, nil
+	}
+	pr, err := EvaluateFrozen(ctx, NetPretrained, pre, d, c.Eval)
+	if err != nil {
+		return nil, err
+	}
+	random, err := model.New(pre.Config(), int64(c.Seed)+randomInitOffset)
+	if err != nil {
+		return nil, fmt.Errorf("random network: %w", err)
+	}
+	rr, err := EvaluateFrozen(ctx, NetRandom, random, d, c.Eval)
+	if err != nil {
+		return nil, err
+	}
+	out := []FrozenResult{pr}
+	if base != nil {
+		out = append(out, *base)
+	}
+	return append(out, rr), nil
 }
 
 // pretrainedNet decodes the pretrained checkpoint; no checkpoint (a job
@@ -133,12 +164,15 @@ func (r *Runner) report(c job.Config, d *job.Data, base ModelResult, pretext Pre
 		rep.Files = map[string]string{"report": FileReport, "summary": FileReportMD, "curves": FileCurves,
 			"confusion": FileConfusion, "manifest": FileManifest, "config": FileConfig,
 			"pretrained": FilePretrained, "finetuned": FileFinetuned, "baseline": FileBaselineCk}
+		if c.Eval.Any() {
+			rep.Files["probes"] = FileProbes
+		}
 	}
 	return rep
 }
 
-// WriteReport writes report.json, report.md, curves.png and confusion.png
-// to dir.
+// WriteReport writes report.json, report.md, curves.png, confusion.png and,
+// when the report has frozen-feature evaluations, probes.png to dir.
 func WriteReport(dir string, rep Report) error {
 	if err := writeJSON(dir, FileReport, rep); err != nil {
 		return err
@@ -157,7 +191,17 @@ func WriteReport(dir string, rep Report) error {
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(filepath.Join(dir, FileConfusion), conf)
+	if err := writeFileAtomic(filepath.Join(dir, FileConfusion), conf); err != nil {
+		return err
+	}
+	if len(rep.Frozen) == 0 {
+		return nil
+	}
+	probes, err := ProbesPNG(rep)
+	if err != nil {
+		return err
+	}
+	return writeFileAtomic(filepath.Join(dir, FileProbes), probes)
 }
 
 // RunLocal runs all seven steps in this process, pretraining with the

@@ -51,6 +51,7 @@ func RenderMarkdown(r Report) string {
 	}
 	p("| **this run** | %.1f | %.1f | %+.1f | rotation test accuracy %s, %.0f s in total |\n\n",
 		100*r.Baseline.TestAccuracy, 100*r.Finetune.TestAccuracy, 100*r.Gain, pct(r.Pretext.TestRotationAccuracy), r.Timing.TotalSeconds)
+	renderFrozen(&b, r)
 	renderPerClass(&b, r)
 	renderConfusion(&b, "baseline", r.Dataset.Classes, r.Baseline.Confusion)
 	renderConfusion(&b, "fine-tuned", r.Dataset.Classes, r.Finetune.Confusion)
@@ -106,4 +107,53 @@ func renderConfusion(b *strings.Builder, name string, classes []string, c Confus
 		b.WriteString("\n")
 	}
 	b.WriteString("\n")
+}
+
+// renderFrozen renders the frozen-feature table: per block, the test
+// accuracy of the linear probe and of the kNN of every evaluated network.
+func renderFrozen(b *strings.Builder, r Report) {
+	if len(r.Frozen) == 0 {
+		return
+	}
+	e := r.Config.Eval
+	fmt.Fprintf(b, "## Frozen features, block by block (test accuracy)\n\n")
+	fmt.Fprintf(b, "Each block's output, global-average-pooled, of the rotation-pretrained network, the supervised baseline and a randomly initialised network of the same architecture (the floor).")
+	if e.LinearProbes {
+		fmt.Fprintf(b, " Linear probe: softmax regression on the standardised features of the %d labeled training images, its L2 penalty chosen on the %d validation images.",
+			r.Dataset.Labeled-r.Dataset.Validation, r.Dataset.Validation)
+	}
+	if e.KNN {
+		fmt.Fprintf(b, " kNN: the %d most cosine-similar labeled training images vote, weighted exp(similarity/%g).", e.KNNK, e.KNNTemperature)
+	}
+	b.WriteString("\n\n| block (features) |")
+	var cols []string
+	for _, kind := range []string{"probe", "kNN"} {
+		if (kind == "probe" && !e.LinearProbes) || (kind == "kNN" && !e.KNN) {
+			continue
+		}
+		for _, f := range r.Frozen {
+			cols = append(cols, kind+": "+f.Network)
+		}
+	}
+	b.WriteString(" " + strings.Join(cols, " | ") + " |\n|---|" + strings.Repeat("---|", len(cols)) + "\n")
+	for bi, blk := range r.Frozen[0].Blocks {
+		fmt.Fprintf(b, "| %d (%d) |", blk.Block, blk.Dim)
+		for _, kind := range []string{"probe", "kNN"} {
+			for _, f := range r.Frozen {
+				if bi >= len(f.Blocks) {
+					continue
+				}
+				if v := f.Blocks[bi]; kind == "probe" && v.Probe != nil {
+					fmt.Fprintf(b, " %s |", pct(v.Probe.TestAccuracy))
+				} else if kind == "kNN" && v.KNN != nil {
+					fmt.Fprintf(b, " %s |", pct(v.KNN.TestAccuracy))
+				}
+			}
+		}
+		b.WriteString("\n")
+	}
+	b.WriteString("\n")
+	if name := r.Files["probes"]; name != "" {
+		fmt.Fprintf(b, "The same as a picture: `%s`.\n\n", name)
+	}
 }

@@ -22,17 +22,32 @@ type series struct {
 	color color.Color
 }
 
-// CurvesPNG draws curves.png: loss (left) and training accuracy (right) per
-// epoch for the baseline, the pretext task and the fine-tuning.
+// CurvesPNG draws curves.png: the rotation pretraining's loss and accuracy
+// per pretraining epoch (top row) and the supervised runs', baseline and
+// fine-tuning, per supervised epoch (bottom row): each phase on its own
+// epoch axis.
 func CurvesPNG(r Report) ([]byte, error) {
-	all := []series{
+	pretext := []series{{"pretext (rotation)", r.Pretext.History, color.RGBA{R: 40, G: 90, B: 200, A: 255}}}
+	supervised := []series{
 		{"baseline", r.Baseline.History, color.RGBA{R: 200, G: 60, B: 40, A: 255}},
-		{"pretext (rotation)", r.Pretext.History, color.RGBA{R: 40, G: 90, B: 200, A: 255}},
 		{"fine-tune", r.Finetune.History, color.RGBA{R: 30, G: 150, B: 60, A: 255}},
 	}
+	top, err := curvePlots("rotation pretraining", "pretraining epoch", pretext)
+	if err != nil {
+		return nil, err
+	}
+	bottom, err := curvePlots("supervised training on the labeled subset", "supervised epoch", supervised)
+	if err != nil {
+		return nil, err
+	}
+	return tilePNG([][]*plot.Plot{top, bottom}, 12*vg.Inch, 9*vg.Inch)
+}
+
+// curvePlots draws a phase's loss and accuracy panels for the given series.
+func curvePlots(phase, xLabel string, all []series) ([]*plot.Plot, error) {
 	loss, acc := plot.New(), plot.New()
-	loss.Title.Text, loss.X.Label.Text, loss.Y.Label.Text = "training loss", "epoch", "cross-entropy"
-	acc.Title.Text, acc.X.Label.Text, acc.Y.Label.Text = "accuracy", "epoch", "accuracy"
+	loss.Title.Text, loss.X.Label.Text, loss.Y.Label.Text = phase+": loss", xLabel, "cross-entropy"
+	acc.Title.Text, acc.X.Label.Text, acc.Y.Label.Text = phase+": accuracy", xLabel, "accuracy"
 	acc.Y.Min, acc.Y.Max = 0, 1
 	for _, s := range all {
 		if len(s.stats) == 0 {
@@ -62,7 +77,59 @@ func CurvesPNG(r Report) ([]byte, error) {
 	}
 	acc.Legend.Top, acc.Legend.Left = false, false
 	loss.Legend.Top = true
-	return tilePNG([]*plot.Plot{loss, acc}, 12*vg.Inch, 4.5*vg.Inch)
+	return []*plot.Plot{loss, acc}, nil
+}
+
+// networkColors colour the frozen-feature evaluations' networks.
+var networkColors = map[string]color.Color{
+	NetPretrained: color.RGBA{R: 40, G: 90, B: 200, A: 255},
+	NetBaseline:   color.RGBA{R: 200, G: 60, B: 40, A: 255},
+	NetRandom:     color.RGBA{R: 120, G: 120, B: 120, A: 255},
+}
+
+// ProbesPNG draws probes.png: the test accuracy of the linear probe (left)
+// and of the kNN (right) on each block's frozen features, one line per
+// network (the RotNet paper's Table 1 as a picture). It needs r.Frozen.
+func ProbesPNG(r Report) ([]byte, error) {
+	if len(r.Frozen) == 0 {
+		return nil, fmt.Errorf("plot probes: the report has no frozen-feature evaluations")
+	}
+	probe, knn := plot.New(), plot.New()
+	probe.Title.Text, knn.Title.Text = "linear probe on frozen features", "weighted kNN on frozen features"
+	var ticks []plot.Tick
+	for _, p := range []*plot.Plot{probe, knn} {
+		p.X.Label.Text, p.Y.Label.Text = "block", "test accuracy"
+		p.Y.Min, p.Y.Max = 0, 1
+		p.Legend.Top, p.Legend.Left = false, true
+	}
+	for _, f := range r.Frozen {
+		pp, kp := plotter.XYs{}, plotter.XYs{}
+		for _, b := range f.Blocks {
+			if b.Probe != nil {
+				pp = append(pp, plotter.XY{X: float64(b.Block), Y: b.Probe.TestAccuracy})
+			}
+			if b.KNN != nil {
+				kp = append(kp, plotter.XY{X: float64(b.Block), Y: b.KNN.TestAccuracy})
+			}
+			if len(ticks) < b.Block {
+				ticks = append(ticks, plot.Tick{Value: float64(b.Block), Label: fmt.Sprintf("%d (%d)", b.Block, b.Dim)})
+			}
+		}
+		for _, l := range []struct {
+			p   *plot.Plot
+			xys plotter.XYs
+		}{{probe, pp}, {knn, kp}} {
+			if len(l.xys) == 0 {
+				continue
+			}
+			if err := addLine(l.p, f.Network, l.xys, networkColors[f.Network], f.Network == NetRandom); err != nil {
+				return nil, err
+			}
+		}
+	}
+	probe.X.Tick.Marker, knn.X.Tick.Marker = plot.ConstantTicks(ticks), plot.ConstantTicks(ticks)
+	probe.X.Label.Text, knn.X.Label.Text = "block (features)", "block (features)"
+	return tilePNG([][]*plot.Plot{{probe, knn}}, 12*vg.Inch, 4.5*vg.Inch)
 }
 
 // hasAccuracy reports whether a history measured training accuracy (the
@@ -106,7 +173,7 @@ func ConfusionPNG(r Report) ([]byte, error) {
 		}
 		plots = append(plots, p)
 	}
-	return tilePNG(plots, 12*vg.Inch, 5.5*vg.Inch)
+	return tilePNG([][]*plot.Plot{plots}, 12*vg.Inch, 5.5*vg.Inch)
 }
 
 // confGrid adapts a confusion matrix to plotter.GridXYZ: column c is the
@@ -149,15 +216,18 @@ func confusionPlot(title string, classes []string, c Confusion) (*plot.Plot, err
 	return p, nil
 }
 
-// tilePNG lays plots out in one row and encodes the image as PNG.
-func tilePNG(plots []*plot.Plot, w, h vg.Length) ([]byte, error) {
+// tilePNG lays plots out in rows (each row as long as the first) and
+// encodes the image as PNG.
+func tilePNG(rows [][]*plot.Plot, w, h vg.Length) ([]byte, error) {
 	img := vgimg.New(w, h)
 	dc := draw.New(img)
-	t := draw.Tiles{Rows: 1, Cols: len(plots), PadX: vg.Inch / 2, PadTop: vg.Inch / 8,
+	t := draw.Tiles{Rows: len(rows), Cols: len(rows[0]), PadX: vg.Inch / 2, PadY: vg.Inch / 3, PadTop: vg.Inch / 8,
 		PadBottom: vg.Inch / 8, PadLeft: vg.Inch / 8, PadRight: vg.Inch / 8}
-	canvases := plot.Align([][]*plot.Plot{plots}, t, dc)
-	for i, p := range plots {
-		p.Draw(canvases[0][i])
+	canvases := plot.Align(rows, t, dc)
+	for i, row := range rows {
+		for j, p := range row {
+			p.Draw(canvases[i][j])
+		}
 	}
 	var buf bytes.Buffer
 	if _, err := (vgimg.PngCanvas{Canvas: img}).WriteTo(&buf); err != nil {

@@ -17,6 +17,9 @@ type Report struct {
 	Baseline ModelResult   `json:"baseline"`
 	Pretext  PretextResult `json:"pretext"`
 	Finetune ModelResult   `json:"finetune"`
+	// Frozen evaluates the frozen features of the pretrained, baseline and
+	// random networks block by block (job.EvalConfig; empty when off).
+	Frozen []FrozenResult `json:"frozen,omitempty"`
 	// Gain is finetune minus baseline test accuracy, in points of 0..1.
 	Gain    float64     `json:"gain"`
 	Seed    uint64      `json:"seed"`

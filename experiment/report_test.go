@@ -27,7 +27,21 @@ func sampleReport() Report {
 		Cluster: ClusterInfo{Workers: 2, Coordinators: 1},
 		Timing:  Timing{TotalSeconds: 100, PretrainSeconds: 60, PretrainSamplesPerSecond: 500},
 		Config:  job.DefaultConfig(),
+		Frozen: []FrozenResult{
+			sampleFrozen(NetPretrained, 0.5, 0.6), sampleFrozen(NetBaseline, 0.45, 0.55), sampleFrozen(NetRandom, 0.3, 0.35),
+		},
+		Files: map[string]string{"probes": FileProbes},
 	}
+}
+
+// sampleFrozen is a two-block frozen evaluation with the given test
+// accuracies for block 1 (probe) and block 2 (probe); kNN 0.1 lower.
+func sampleFrozen(name string, b1, b2 float64) FrozenResult {
+	blk := func(i int, acc float64) BlockResult {
+		return BlockResult{Block: i, Dim: 16 * i, Probe: &ProbeResult{TestAccuracy: acc, WeightDecay: 1e-2},
+			KNN: &KNNResult{TestAccuracy: acc - 0.1, K: 20, Temperature: 0.07}}
+	}
+	return FrozenResult{Network: name, Blocks: []BlockResult{blk(1, b1), blk(2, b2)}}
 }
 
 func TestRenderMarkdown(t *testing.T) {
@@ -42,6 +56,10 @@ func TestRenderMarkdown(t *testing.T) {
 		"| rose | 60.0% | 80.0% | +20.0 |",
 		"| tulip | 0 | 1 | 9 |",
 		"2 workers and 1 coordinator(s) on loopback",
+		"| block (features) | probe: pretrained | probe: baseline | probe: random | kNN: pretrained | kNN: baseline | kNN: random |",
+		"| 1 (16) | 50.0% | 45.0% | 30.0% | 40.0% | 35.0% | 20.0% |",
+		"| 2 (32) | 60.0% | 55.0% | 35.0% | 50.0% | 45.0% | 25.0% |",
+		"exp(similarity/0.07)", "`probes.png`",
 	} {
 		if !strings.Contains(md, want) {
 			t.Errorf("report.md lacks %q:\n%s", want, md)
@@ -69,7 +87,7 @@ func TestReportJSONKeys(t *testing.T) {
 
 func TestPlots(t *testing.T) {
 	r := sampleReport()
-	for name, f := range map[string]func(Report) ([]byte, error){"curves": CurvesPNG, "confusion": ConfusionPNG} {
+	for name, f := range map[string]func(Report) ([]byte, error){"curves": CurvesPNG, "confusion": ConfusionPNG, "probes": ProbesPNG} {
 		b, err := f(r)
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
@@ -81,6 +99,9 @@ func TestPlots(t *testing.T) {
 		if img.Bounds().Dx() < 500 {
 			t.Errorf("%s: image only %d px wide", name, img.Bounds().Dx())
 		}
+	}
+	if _, err := ProbesPNG(Report{}); err == nil {
+		t.Error("ProbesPNG without frozen evaluations: want an error")
 	}
 	r.Finetune.Confusion = Confusion{{1}}
 	if _, err := ConfusionPNG(r); err == nil {

@@ -25,6 +25,7 @@ const (
 	FileReportMD   = "report.md"
 	FileCurves     = "curves.png"
 	FileConfusion  = "confusion.png"
+	FileProbes     = "probes.png"
 	FileManifest   = "manifest.json"
 	FileConfig     = "config.json"
 	FileBaseline   = "baseline.json"
@@ -41,6 +42,7 @@ const (
 	baselineInitOffset = 1000
 	headInitOffset     = 2000
 	reinitOffset       = 3000
+	randomInitOffset   = 4000
 	supervisedStream   = 0x7375706572766973
 )
 
@@ -170,6 +172,8 @@ func keepManifest(path string, d *job.Data) error {
 type baselineResult struct {
 	ConfigDigest string      `json:"config_sha256"`
 	Result       ModelResult `json:"result"`
+	// Frozen evaluates the baseline's frozen features (job.EvalConfig).
+	Frozen *FrozenResult `json:"frozen,omitempty"`
 }
 
 // Baseline trains the supervised baseline from scratch on the labeled
@@ -213,11 +217,20 @@ func (r *Runner) Baseline(ctx context.Context, configJSON []byte) ([]byte, error
 	if err != nil {
 		return nil, fmt.Errorf("baseline: %w", err)
 	}
+	br := baselineResult{ConfigDigest: job.Digest(c)}
+	if c.Eval.Any() {
+		fr, err := EvaluateFrozen(ctx, NetBaseline, n, d, c.Eval)
+		if err != nil {
+			return nil, fmt.Errorf("baseline: %w", err)
+		}
+		br.Frozen = &fr
+	}
 	res.Seconds = time.Since(t0).Seconds()
 	if res.Checkpoint, err = r.saveNet(FileBaselineCk, n, d, d.Set.Classes); err != nil {
 		return nil, fmt.Errorf("baseline: %w", err)
 	}
-	b, err := json.Marshal(baselineResult{ConfigDigest: job.Digest(c), Result: res})
+	br.Result = res
+	b, err := json.Marshal(br)
 	if err != nil {
 		return nil, fmt.Errorf("baseline: encode result: %w", err)
 	}

@@ -83,7 +83,7 @@ func TestRunLocalWritesReport(t *testing.T) {
 	if err := CheckReportKeys(m); err != nil {
 		t.Error(err)
 	}
-	for _, f := range []string{FileReportMD, FileCurves, FileConfusion, FileManifest, FilePretrained, FileFinetuned, FileBaselineCk} {
+	for _, f := range []string{FileReportMD, FileCurves, FileConfusion, FileProbes, FileManifest, FilePretrained, FileFinetuned, FileBaselineCk} {
 		if st, err := os.Stat(filepath.Join(out, f)); err != nil || st.Size() == 0 {
 			t.Errorf("output %s missing or empty: %v", f, err)
 		}
@@ -107,6 +107,49 @@ func TestRunLocalWritesReport(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkPredictMeta(t, pre.Meta, 4)
+	checkFrozen(t, rep, c.Model.Blocks())
+}
+
+// checkFrozen checks the frozen-feature evaluations of a report: the three
+// networks in order, every block probed and kNN-classified with accuracies
+// in [0, 1] and a penalty of the grid.
+func checkFrozen(t *testing.T, rep Report, blocks int) {
+	t.Helper()
+	if len(rep.Frozen) != 3 {
+		t.Fatalf("%d frozen evaluations, want 3", len(rep.Frozen))
+	}
+	for i, name := range []string{NetPretrained, NetBaseline, NetRandom} {
+		f := rep.Frozen[i]
+		if f.Network != name || len(f.Blocks) != blocks {
+			t.Errorf("frozen[%d] is %q with %d blocks, want %q with %d", i, f.Network, len(f.Blocks), name, blocks)
+			continue
+		}
+		for _, b := range f.Blocks {
+			if b.Probe == nil || b.KNN == nil || b.Dim < 1 || !slices.Contains(probeWeightDecays, b.Probe.WeightDecay) ||
+				b.Probe.TestAccuracy < 0 || b.Probe.TestAccuracy > 1 || b.KNN.TestAccuracy < 0 || b.KNN.TestAccuracy > 1 ||
+				b.KNN.K != min(job.DefaultKNNK, rep.Dataset.Labeled-rep.Dataset.Validation) {
+				t.Errorf("%s block %d: %+v (probe %+v, kNN %+v)", name, b.Block, b, b.Probe, b.KNN)
+			}
+		}
+	}
+}
+
+// TestFrozenEvaluationsOff checks a configuration without evaluations
+// reports none and draws no probes.png.
+func TestFrozenEvaluationsOff(t *testing.T) {
+	c := tinyConfig(writeImageFolder(t, 3, 16))
+	c.Eval = job.EvalConfig{}
+	out := t.TempDir()
+	rep, err := (&Runner{OutDir: out}).RunLocal(context.Background(), c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Frozen) != 0 || rep.Files["probes"] != "" {
+		t.Errorf("evaluations off: frozen %v, files %v", rep.Frozen, rep.Files)
+	}
+	if _, err := os.Stat(filepath.Join(out, FileProbes)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("probes.png with evaluations off: %v", err)
+	}
 }
 
 // checkPredictMeta checks that a checkpoint carries what `whorl predict`

@@ -76,10 +76,42 @@ type Config struct {
 	// Supervised is the training on the labeled subset, the same for the
 	// baseline and the fine-tuning.
 	Supervised SupervisedConfig `json:"supervised"`
+	// Eval chooses the evaluations of frozen features run after training.
+	Eval EvalConfig `json:"eval"`
 	// CheckpointEvery is the number of pretraining steps between
 	// checkpoints committed through the coordinator.
 	CheckpointEvery int `json:"checkpoint_every_steps"`
 }
+
+// EvalConfig chooses the evaluations of frozen features: each reads the
+// global-average-pooled output of every feature block of three networks
+// (the rotation-pretrained one, the supervised baseline and a randomly
+// initialised one of the same architecture, the floor), with the labeled
+// training images as the training set, the validation images for every
+// choice and the test images for the figure reported. Both cost seconds;
+// the presets turn them on, and a configuration that leaves them out runs
+// neither.
+type EvalConfig struct {
+	// LinearProbes trains a softmax classifier on each block's features
+	// (standardised with the training images' mean and deviation: a
+	// BatchNorm without affine), its L2 penalty chosen on validation.
+	LinearProbes bool `json:"linear_probes"`
+	// KNN classifies by the KNNK nearest labeled training images in cosine
+	// similarity, votes weighted exp(similarity/KNNTemperature) (the
+	// DINO and solo-learn protocol).
+	KNN            bool    `json:"knn"`
+	KNNK           int     `json:"knn_k,omitempty"`
+	KNNTemperature float64 `json:"knn_temperature,omitempty"`
+}
+
+// Default kNN settings (DINO's: k=20, temperature 0.07).
+const (
+	DefaultKNNK           = 20
+	DefaultKNNTemperature = 0.07
+)
+
+// Any reports whether any frozen-feature evaluation is on.
+func (e EvalConfig) Any() bool { return e.LinearProbes || e.KNN }
 
 // DataConfig locates and prepares the images.
 type DataConfig struct {
@@ -235,6 +267,7 @@ func Preset(name string) (Config, error) {
 			Schedule:     ScheduleConfig{Kind: ScheduleCosine},
 			Augmentation: AugmentConfig{CropPad: 4, Flip: true},
 		},
+		Eval:            EvalConfig{LinearProbes: true, KNN: true, KNNK: DefaultKNNK, KNNTemperature: DefaultKNNTemperature},
 		CheckpointEvery: 50,
 	}
 	switch name {
@@ -345,8 +378,20 @@ func (c Config) Validate() error {
 	c.Model.validate(p, c.Data.ImageSize)
 	c.Pretrain.validate(p)
 	c.Supervised.validate(p, c.Model.Blocks())
+	c.Eval.validate(p)
 	validate.InRange(p, "checkpoint_every_steps", c.CheckpointEvery, 1, 1_000_000)
 	return p.Err()
+}
+
+func (e EvalConfig) validate(p *validate.Problems) {
+	if !e.KNN {
+		if e.KNNK != 0 || e.KNNTemperature != 0 {
+			p.Addf("eval.knn_k", "= %d (knn_temperature %g) with eval.knn off: turn eval.knn on or leave both out", e.KNNK, e.KNNTemperature)
+		}
+		return
+	}
+	validate.InRange(p, "eval.knn_k", e.KNNK, 1, 1000)
+	validate.InRange(p, "eval.knn_temperature", e.KNNTemperature, 1e-3, 10)
 }
 
 func (m ModelConfig) validate(p *validate.Problems, size int) {

@@ -91,7 +91,7 @@ func (n *Net) env() *env { return &env{train: n.train, red: n.red, obs: n.obs, w
 // the logits (batch x classes), valid until the next call. In training mode BatchNorm uses batch
 // statistics (synchronised through the Reducer if set) and updates its running statistics.
 func (n *Net) Forward(ctx context.Context, x []float32, batch int) ([]float32, error) {
-	out, sh, err := n.forwardBlocks(ctx, x, batch, len(n.body))
+	out, sh, err := n.forwardBlocks(ctx, x, batch, len(n.body), nil)
 	if err != nil {
 		return nil, err
 	}
@@ -101,8 +101,10 @@ func (n *Net) Forward(ctx context.Context, x []float32, batch int) ([]float32, e
 	return ws.logits[:batch*n.cfg.Classes], nil
 }
 
-// forwardBlocks runs blocks [0, upto) and returns the last output and its geometry.
-func (n *Net) forwardBlocks(ctx context.Context, x []float32, batch, upto int) ([]float32, shape, error) {
+// forwardBlocks runs blocks [0, upto) and returns the last output and its geometry; each, if
+// set, sees every block's output before the next block runs.
+func (n *Net) forwardBlocks(ctx context.Context, x []float32, batch, upto int,
+	each func(bi int, out []float32, sh shape)) ([]float32, shape, error) {
 	S := n.cfg.InputSize
 	if batch < 1 || len(x) != batch*3*S*S {
 		return nil, shape{}, fmt.Errorf("%w: forward: input has %d values, want batch %d x 3 x %d x %d",
@@ -120,6 +122,9 @@ func (n *Net) forwardBlocks(ctx context.Context, x []float32, batch, upto int) (
 		var err error
 		if cur, sh, err = l.forward(ctx, e, cur, sh); err != nil {
 			return nil, shape{}, fmt.Errorf("forward block %d: %w", bi, err)
+		}
+		if each != nil {
+			each(bi, cur, sh)
 		}
 	}
 	return cur, sh, nil
@@ -177,11 +182,27 @@ func (n *Net) Features(ctx context.Context, x []float32, batch, upto int) ([]flo
 	if upto < 1 || upto > len(n.body) {
 		return nil, nil, fmt.Errorf("%w: features: upto %d out of range 1..%d", ErrShape, upto, len(n.body))
 	}
-	out, sh, err := n.forwardBlocks(ctx, x, batch, upto)
+	out, sh, err := n.forwardBlocks(ctx, x, batch, upto, nil)
 	if err != nil {
 		return nil, nil, fmt.Errorf("features: %w", err)
 	}
 	res := make([]float32, sh.size())
 	nhwcToNCHW(out, res, sh)
 	return res, []int{sh.N, sh.C, sh.H, sh.W}, nil
+}
+
+// PooledFeatures runs every block once on x and returns, per block, the global average pool of
+// its output: batch x channels values, image-major (float64 accumulation). These are the
+// features that linear probes and kNN read (VISSL's and solo-learn's per-block protocol). The
+// mode is the net's own: call SetTraining(false) for frozen features.
+func (n *Net) PooledFeatures(ctx context.Context, x []float32, batch int) ([][]float32, error) {
+	feats := make([][]float32, len(n.body))
+	_, _, err := n.forwardBlocks(ctx, x, batch, len(n.body), func(bi int, out []float32, sh shape) {
+		feats[bi] = make([]float32, sh.N*sh.C)
+		globalAvgPool(out, sh, feats[bi])
+	})
+	if err != nil {
+		return nil, fmt.Errorf("pooled features: %w", err)
+	}
+	return feats, nil
 }

@@ -3,6 +3,7 @@ package model
 import (
 	"context"
 	"errors"
+	"math"
 	"math/rand/v2"
 	"strings"
 	"testing"
@@ -161,5 +162,51 @@ func skipResNetUnderRace(t *testing.T) {
 	t.Helper()
 	if raceDetector {
 		t.Skip("ResNet-scale test: runs without -race (make unit's model pass)")
+	}
+}
+
+// TestPooledFeaturesAreBlockMeans checks PooledFeatures against Features: block b's pooled
+// value is the mean over the pixels of Features(upto=b+1), for a sequential net and a ResNet.
+func TestPooledFeaturesAreBlockMeans(t *testing.T) {
+	for _, arch := range []string{ArchSmall, ArchResNet18} {
+		if raceDetector && arch == ArchResNet18 {
+			continue // ResNet-scale: runs without -race (see skipResNetUnderRace)
+		}
+		cfg := DefaultConfig(arch)
+		cfg.InputSize = 32
+		n, err := New(cfg, 3)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n.SetTraining(false)
+		x := randSlice(rand.New(rand.NewPCG(2, 2)), 3*3*32*32)
+		pooled, err := n.PooledFeatures(context.Background(), x, 3)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(pooled) != n.NumBlocks() {
+			t.Fatalf("%s: %d blocks pooled, want %d", arch, len(pooled), n.NumBlocks())
+		}
+		for b := range pooled {
+			f, shp, err := n.Features(context.Background(), x, 3, b+1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			N, C, hw := shp[0], shp[1], shp[2]*shp[3]
+			if len(pooled[b]) != N*C {
+				t.Fatalf("%s block %d: %d pooled values, want %d", arch, b+1, len(pooled[b]), N*C)
+			}
+			for i := range N {
+				for c := range C {
+					var sum float64
+					for _, v := range f[(i*C+c)*hw : (i*C+c+1)*hw] {
+						sum += float64(v)
+					}
+					if want, got := sum/float64(hw), float64(pooled[b][i*C+c]); math.Abs(got-want) > 1e-5*(1+math.Abs(want)) {
+						t.Fatalf("%s block %d image %d channel %d: pooled %g, mean of Features %g", arch, b+1, i, c, got, want)
+					}
+				}
+			}
+		}
 	}
 }
