@@ -33,6 +33,7 @@ type runOptions struct {
 	model, stem            string
 	workers, coordinators  int
 	seed, size             int
+	seeds                  []int
 	local                  bool
 	// changed reports whether a flag was given (command line, environment
 	// or config file) rather than left at its default.
@@ -52,6 +53,11 @@ report.json, report.md, curves.png, confusion.png, the checkpoints and the split
 manifest to --out.
 
 Rerunning with the same --out and seed resumes from the last checkpoint.
+--seeds 1,2,3 runs the experiment once per split seed, each a complete run in
+--out/seed-N (an interrupted sweep resumes; finished seeds are not redone), and
+writes the aggregate report.json and report.md to --out: mean ± sample sd of
+every accuracy, the paired gain per seed with its 95% t-interval, and the
+per-block probe table.
 --job-config takes a JSON experiment configuration (see report.json's "config")
 that replaces the preset. What the file sets wins over a flag's default; an
 explicit --seed, --data, --preset, --model, --stem or --size that differs from
@@ -59,12 +65,16 @@ the file is refused; what the file leaves out (seed, data.dir) comes from the
 flags. --model, --stem and --size replace the preset's network and input size.`,
 		Example: `  whorl run                                  # embedded photos, quick preset
   whorl run --data ../shared/data/flowers --seed 2 --out runs/s2
+  whorl run --seeds 1,2,3 --out runs/sweep        # aggregate in runs/sweep/report.md
   whorl run --preset paper --workers 4
   whorl run --data ../shared/data/flowers --model resnet18 --size 64
   whorl run --job-config job.json --out runs/custom`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			o.changed = cmd.Flags().Changed
+			if len(o.seeds) > 0 {
+				return runSweep(cmd.Context(), cmd.OutOrStdout(), o)
+			}
 			return runExperiment(cmd.Context(), cmd.OutOrStdout(), o)
 		},
 	}
@@ -77,6 +87,7 @@ flags. --model, --stem and --size replace the preset's network and input size.`,
 	IntRange(f, &o.coordinators, "coordinators", 1, 1, 7, "raft coordinators")
 	f.BoolVar(&o.local, "local", false, "pretrain in this process without a cluster (the single-process reference)")
 	IntRange(f, &o.seed, "seed", 1, 0, 1<<31-1, "seed of the split, initialisation, data order and augmentation")
+	f.IntSliceVar(&o.seeds, "seeds", nil, "run once per seed (1,2,3), each in --out/seed-N, and write the aggregate report (mean ± sd, the paired gain's 95% t-interval) to --out")
 	f.StringVar(&o.model, "model", "", `network: small, nin3, nin4, resnet18, resnet34 or resnet50 ("" = the preset's)`)
 	f.StringVar(&o.stem, "stem", "", `a ResNet's stem: imagenet or small ("" = imagenet)`)
 	f.IntVar(&o.size, "size", 0, "training image side in pixels (0 = the preset's; ResNets take 32..224)")

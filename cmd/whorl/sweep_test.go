@@ -1,0 +1,72 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/whorl-ml/whorl/experiment"
+	"github.com/whorl-ml/whorl/job"
+)
+
+// TestRunSweep runs `whorl run --seeds` on a tiny job: one complete run
+// per seed in --out/seed-N and the aggregate report in --out, whose figures
+// are those of the seeds' reports; a rerun redoes no finished seed.
+func TestRunSweep(t *testing.T) {
+	data, jobFile, out := flowerFolder(t, 3, 16), tinyJob(t), t.TempDir()
+	args := []string{"run", "--data", data, "--job-config", jobFile, "--out", out, "--seeds", "3,4", "--local"}
+	text, err := runWhorl(t, args...)
+	if err != nil {
+		t.Fatalf("whorl run --seeds: %v\n%s", err, text)
+	}
+	var sum experiment.Summary
+	b, err := os.ReadFile(filepath.Join(out, experiment.FileReport))
+	if err != nil || json.Unmarshal(b, &sum) != nil {
+		t.Fatalf("aggregate report.json: %v", err)
+	}
+	if !slices.Equal(sum.Seeds, []uint64{3, 4}) || len(sum.Runs) != 2 {
+		t.Fatalf("aggregate seeds %v, runs %d; want [3 4]", sum.Seeds, len(sum.Runs))
+	}
+	var gains []float64
+	for i, s := range []string{"seed-3", "seed-4"} {
+		rep := readReport(t, filepath.Join(out, s))
+		if rep.Seed != sum.Seeds[i] || sum.Runs[i].Dir != s || sum.Runs[i].Gain != rep.Gain {
+			t.Errorf("%s: report seed %d gain %g, aggregate row %+v", s, rep.Seed, rep.Gain, sum.Runs[i])
+		}
+		gains = append(gains, rep.Gain)
+	}
+	if want := (gains[0] + gains[1]) / 2; sum.Gain.Mean != want || sum.GainCI == nil {
+		t.Errorf("aggregate gain %+v (interval %v), want mean %g with an interval", sum.Gain, sum.GainCI, want)
+	}
+	if md, err := os.ReadFile(filepath.Join(out, experiment.FileReportMD)); err != nil || !strings.Contains(string(md), "95% t-interval") {
+		t.Errorf("aggregate report.md: %v\n%s", err, md)
+	}
+	again, err := runWhorl(t, args...)
+	if err != nil || strings.Count(again, "is complete") != 2 {
+		t.Errorf("rerun: %v, want both seeds reported complete:\n%s", err, again)
+	}
+}
+
+func TestRunSweepRefusals(t *testing.T) {
+	withSeed := writeJob(t, job.DefaultConfig())
+	for _, tt := range []struct {
+		name   string
+		args   []string
+		errHas string
+	}{
+		{"with --seed", []string{"--seeds", "1,2", "--seed", "3"}, "--seed and --seeds"},
+		{"twice", []string{"--seeds", "1,2,1"}, "1 is given twice"},
+		{"negative", []string{"--seeds", "-1"}, "out of range"},
+		{"job file seed", []string{"--seeds", "1,2", "--job-config", withSeed}, "seed in --job-config"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			text, err := runWhorl(t, append([]string{"run", "--out", t.TempDir()}, tt.args...)...)
+			if err == nil || !strings.Contains(err.Error(), tt.errHas) {
+				t.Errorf("whorl run %v: %v, want an error naming %q\n%s", tt.args, err, tt.errHas, text)
+			}
+		})
+	}
+}

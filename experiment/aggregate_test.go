@@ -1,0 +1,69 @@
+package experiment
+
+import (
+	"errors"
+	"math"
+	"strings"
+	"testing"
+)
+
+// seedReport is sampleReport at another seed with the given test accuracies.
+func seedReport(seed uint64, base, ft, probe float64) Report {
+	r := sampleReport()
+	r.Seed, r.Baseline.TestAccuracy, r.Finetune.TestAccuracy, r.Gain = seed, base, ft, ft-base
+	r.Frozen[0].Blocks[0].Probe.TestAccuracy = probe
+	return r
+}
+
+func TestAggregateKnownAnswer(t *testing.T) {
+	reps := []Report{seedReport(1, 0.60, 0.62, 0.5), seedReport(2, 0.62, 0.66, 0.6), seedReport(3, 0.64, 0.70, 0.7)}
+	s, err := Aggregate(reps, []string{"seed-1", "seed-2", "seed-3"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	near := func(name string, got, want float64) {
+		t.Helper()
+		if math.Abs(got-want) > 1e-9 {
+			t.Errorf("%s = %.12g, want %.12g", name, got, want)
+		}
+	}
+	near("baseline mean", s.Baseline.Mean, 0.62)
+	near("baseline sd", s.Baseline.Std, 0.02)
+	near("gain mean", s.Gain.Mean, 0.04)
+	near("gain sd", s.Gain.Std, 0.02)
+	// t(0.975, 2 df) = 4.302652729911275 (scipy.stats.t.ppf).
+	half := 4.302652729911275 * 0.02 / math.Sqrt(3)
+	if s.GainCI == nil {
+		t.Fatal("no gain interval for 3 seeds")
+	}
+	near("gain CI low", s.GainCI.Low, 0.04-half)
+	near("gain CI high", s.GainCI.High, 0.04+half)
+	if len(s.Frozen) != 3 || s.Frozen[0].Network != NetPretrained || s.Frozen[0].Blocks[0].Probe == nil {
+		t.Fatalf("frozen summary %+v", s.Frozen)
+	}
+	near("pretrained block 1 probe mean", s.Frozen[0].Blocks[0].Probe.Mean, 0.6)
+	near("pretrained block 1 probe sd", s.Frozen[0].Blocks[0].Probe.Std, 0.1)
+	md := RenderSummary(s)
+	for _, want := range []string{
+		"| 2 | 62.0 | 66.0 | +4.0 |",
+		"| **mean ± sd** | **62.0 ± 2.0** | **66.0 ± 4.0** | **+4.0 ± 2.0** |",
+		"95% t-interval [-1.0, +9.0]",
+		"| 1 (16) | 60.0 ± 10.0 | 45.0 ± 0.0 |",
+	} {
+		if !strings.Contains(md, want) {
+			t.Errorf("summary lacks %q:\n%s", want, md)
+		}
+	}
+}
+
+func TestAggregateRefusesMixedExperiments(t *testing.T) {
+	a, b := seedReport(1, 0.6, 0.6, 0.5), seedReport(2, 0.6, 0.6, 0.5)
+	b.Model = "nin4"
+	if _, err := Aggregate([]Report{a, b}, []string{"a", "b"}); !errors.Is(err, ErrMixedSweep) || !strings.Contains(err.Error(), "nin4") {
+		t.Errorf("Aggregate of small and nin4 = %v, want ErrMixedSweep naming nin4", err)
+	}
+	s, err := Aggregate([]Report{a}, []string{"a"})
+	if err != nil || s.GainCI != nil || s.Gain.Std != 0 {
+		t.Errorf("one seed: %v, interval %v, sd %g; want no interval", err, s.GainCI, s.Gain.Std)
+	}
+}
