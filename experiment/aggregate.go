@@ -21,16 +21,7 @@ type Stat struct {
 // newStat summarises values.
 func newStat(values []float64) Stat {
 	s := Stat{Values: values}
-	for _, v := range values {
-		s.Mean += v / float64(len(values))
-	}
-	if len(values) > 1 {
-		var ss float64
-		for _, v := range values {
-			ss += (v - s.Mean) * (v - s.Mean)
-		}
-		s.Std = math.Sqrt(ss / float64(len(values)-1))
-	}
+	s.Mean, s.Std = MeanStd(values)
 	return s
 }
 

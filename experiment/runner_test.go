@@ -177,7 +177,20 @@ func checkPredictMeta(t *testing.T, meta map[string]string, outputs int) {
 // TestPretrainResumeIsExact interrupts pretraining and resumes it from the
 // checkpoint: the weights must equal an uninterrupted run's bit for bit.
 func TestPretrainResumeIsExact(t *testing.T) {
-	c := tinyConfig(writeImageFolder(t, 3, 16))
+	dir := writeImageFolder(t, 3, 16)
+	for _, opt := range []string{job.OptimizerSGD, job.OptimizerAdam} {
+		t.Run(opt, func(t *testing.T) {
+			c := tinyConfig(dir)
+			c.Pretrain.Optimizer = opt
+			if opt == job.OptimizerAdam {
+				c.Pretrain.LR, c.Pretrain.Momentum, c.Pretrain.Nesterov = 1e-3, 0, false
+			}
+			testPretrainResume(t, c)
+		})
+	}
+}
+
+func testPretrainResume(t *testing.T, c job.Config) {
 	ctx := context.Background()
 	d, err := job.LoadData(ctx, c)
 	if err != nil {

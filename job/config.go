@@ -17,6 +17,7 @@ import (
 const (
 	PresetQuick = "quick"
 	PresetPaper = "paper"
+	PresetSeed  = "seed"
 )
 
 // Model names: the networks of the PyTorch reference (rotnet.py).
@@ -173,14 +174,18 @@ type ScheduleConfig struct {
 	WarmupEpochs int `json:"warmup_epochs,omitempty"`
 }
 
-// PretrainConfig is the rotation pretraining recipe: SGD with Nesterov
-// momentum on batches of images that each appear at all four rotations.
+// PretrainConfig is the rotation pretraining recipe: SGD (with Nesterov
+// momentum in the presets) or Adam on batches of images that each appear at
+// all four rotations.
 type PretrainConfig struct {
 	// Epochs over the training images.
 	Epochs int `json:"epochs"`
 	// GlobalBatch is the number of images per step over all workers; each
 	// appears at four rotations, so a step sees 4*GlobalBatch samples.
-	GlobalBatch  int            `json:"global_batch"`
+	GlobalBatch int `json:"global_batch"`
+	// Optimizer is "sgd" (uses Momentum and Nesterov; the default when
+	// empty) or "adam" (β 0.9, 0.999; WeightDecay as L2).
+	Optimizer    string         `json:"optimizer,omitempty"`
 	LR           float64        `json:"lr"`
 	Momentum     float64        `json:"momentum"`
 	WeightDecay  float64        `json:"weight_decay"`
@@ -246,11 +251,14 @@ func DefaultConfig() Config {
 }
 
 // Presets lists the names Preset accepts.
-func Presets() []string { return []string{PresetQuick, PresetPaper} }
+func Presets() []string { return []string{PresetQuick, PresetPaper, PresetSeed} }
 
 // Preset returns a named configuration: "quick" (the small network at
-// 32 px, a few minutes on two cores) or "paper" (the paper's NIN-4 recipe:
-// SGD Nesterov 0.1, step decay, 128 images x 4 rotations per step).
+// 32 px, a few minutes on two cores), "paper" (the paper's NIN-4 recipe:
+// SGD Nesterov 0.1, step decay, 128 images x 4 rotations per step) or
+// "seed" (the seed project's protocol: ResNet-18 at 128 px, Adam 1e-3,
+// batch 16; it needs photos of at least 128 px, data.dir, and several
+// machines).
 func Preset(name string) (Config, error) {
 	c := Config{
 		Preset: name,
@@ -288,10 +296,29 @@ func Preset(name string) (Config, error) {
 		c.Pretrain.Schedule = ScheduleConfig{Kind: ScheduleStep, Milestones: []int{30, 60, 80}, Gamma: 0.2}
 		c.Supervised.Epochs = 100
 		c.CheckpointEvery = 100
+	case PresetSeed:
+		seedPreset(&c)
 	default:
 		return Config{}, fmt.Errorf("preset %q: unknown; choose one of %s", name, strings.Join(Presets(), ", "))
 	}
 	return c, nil
+}
+
+// seedPreset sets the seed project's protocol: torchvision's ResNet-18
+// from scratch at 128 px, Adam at a constant 1e-3 and batches of 16 for
+// both the rotation pretraining and the supervised runs, crop and flip.
+func seedPreset(c *Config) {
+	c.Data.ImageSize = 128
+	c.Model = ModelConfig{Name: ModelResNet18}
+	c.Pretrain.Optimizer, c.Pretrain.LR, c.Pretrain.Momentum, c.Pretrain.Nesterov = OptimizerAdam, 1e-3, 0, false
+	c.Pretrain.WeightDecay = 0
+	c.Pretrain.Epochs, c.Pretrain.GlobalBatch = 30, 16
+	c.Pretrain.Schedule = ScheduleConfig{Kind: ScheduleConstant}
+	c.Pretrain.Augmentation.CropPad = 16
+	c.Supervised.Batch = 16
+	c.Supervised.Schedule = ScheduleConfig{Kind: ScheduleConstant}
+	c.Supervised.Augmentation.CropPad = 16
+	c.CheckpointEvery = 200
 }
 
 // Blocks is the number of feature blocks of the named network.
@@ -416,6 +443,9 @@ func (pc PretrainConfig) validate(p *validate.Problems) {
 	validate.InRange(p, "pretrain.lr", pc.LR, 1e-8, 10)
 	validate.InRange(p, "pretrain.momentum", pc.Momentum, 0, 0.999)
 	validate.InRange(p, "pretrain.weight_decay", pc.WeightDecay, 0, 1)
+	if pc.Optimizer != "" {
+		validate.OneOf(p, "pretrain.optimizer", pc.Optimizer, OptimizerSGD, OptimizerAdam)
+	}
 	validate.InRange(p, "pretrain.grad_bucket_mib", pc.GradBucketMiB, 0, 1024)
 	if pc.GradBF16 && pc.GradBucketMiB == 0 {
 		p.Addf("pretrain.grad_bf16", "needs pretrain.grad_bucket_mib > 0 (bfloat16 applies to the gradient buckets)")

@@ -12,6 +12,12 @@ func TestPresetsValidate(t *testing.T) {
 		if err != nil {
 			t.Fatalf("Preset(%q): %v", name, err)
 		}
+		if name == PresetSeed { // 128 px: photos larger than the embedded ones
+			if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "data.dir") {
+				t.Errorf("Preset(seed) on the embedded photos: %v, want a refusal naming data.dir", err)
+			}
+			c.Data.Dir = "photos"
+		}
 		if err := c.Validate(); err != nil {
 			t.Errorf("Preset(%q) does not validate: %v", name, err)
 		}
@@ -23,7 +29,7 @@ func TestPresetsValidate(t *testing.T) {
 			t.Errorf("round trip of %q changed the config:\n%s\n%s", name, c.JSON(), back.JSON())
 		}
 	}
-	if _, err := Preset("huge"); err == nil || !strings.Contains(err.Error(), "quick, paper") {
+	if _, err := Preset("huge"); err == nil || !strings.Contains(err.Error(), "quick, paper, seed") {
 		t.Errorf("Preset(huge) = %v, want an error listing the presets", err)
 	}
 	if DefaultConfig().Preset != PresetQuick {
@@ -78,6 +84,10 @@ func TestValidate(t *testing.T) {
 		{name: "crop pad", edit: func(c *Config) { c.Supervised.Augmentation.CropPad = -1 }, errHas: []string{"supervised.augmentation.crop_pad"}},
 		{name: "optimizer", edit: func(c *Config) { c.Supervised.Optimizer = "rmsprop" }, errHas: []string{"supervised.optimizer", "adam, sgd"}},
 		{name: "epochs", edit: func(c *Config) { c.Supervised.Epochs = 0 }, errHas: []string{"supervised.epochs", "1..10000"}},
+		{name: "pretrain adam", edit: func(c *Config) {
+			c.Pretrain.Optimizer, c.Pretrain.Momentum, c.Pretrain.Nesterov = OptimizerAdam, 0, false
+		}},
+		{name: "pretrain optimizer", edit: func(c *Config) { c.Pretrain.Optimizer = "lamb" }, errHas: []string{"pretrain.optimizer", "sgd, adam"}},
 		{name: "no frozen evaluations", edit: func(c *Config) { c.Eval = EvalConfig{} }},
 		{name: "knn k 0", edit: func(c *Config) { c.Eval.KNNK = 0 }, errHas: []string{"eval.knn_k", "1..1000"}},
 		{name: "knn temperature", edit: func(c *Config) { c.Eval.KNNTemperature = 0 }, errHas: []string{"eval.knn_temperature", "0.001..10"}},

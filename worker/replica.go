@@ -16,7 +16,7 @@ import (
 type netReplica struct {
 	cfg     job.Config
 	net     *model.Net
-	opt     *model.SGD
+	opt     recipe.StatefulOptimizer
 	src     imageSource
 	batcher *job.Batcher
 }

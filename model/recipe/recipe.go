@@ -28,9 +28,21 @@ func Net(c job.Config, classes int, seed int64) (*model.Net, error) {
 // the initial weights of every replica and of the single-process loop.
 func PretrainNet(c job.Config) (*model.Net, error) { return Net(c, shard.Rotations, int64(c.Seed)) }
 
-// PretrainOptimizer is c's pretraining optimiser (SGD).
-func PretrainOptimizer(c job.Config) *model.SGD {
+// StatefulOptimizer is an optimiser whose state a checkpoint restores.
+type StatefulOptimizer interface {
+	model.Optimizer
+	SetState(s []float32, n int) error
+}
+
+// PretrainOptimizer is c's pretraining optimiser: SGD, or Adam when
+// pretrain.optimizer is "adam".
+func PretrainOptimizer(c job.Config) StatefulOptimizer {
 	p := c.Pretrain
+	if p.Optimizer == job.OptimizerAdam {
+		a := model.DefaultAdamConfig()
+		a.WeightDecay = p.WeightDecay
+		return model.NewAdam(a)
+	}
 	return model.NewSGD(model.SGDConfig{Momentum: p.Momentum, WeightDecay: p.WeightDecay, Nesterov: p.Nesterov})
 }
 
