@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/whorl-ml/whorl/job"
 	"github.com/whorl-ml/whorl/shard"
 )
 
@@ -50,5 +51,23 @@ func TestPrepareKeepsTheManifest(t *testing.T) {
 				t.Error("Prepare overwrote the damaged manifest (the evidence)")
 			}
 		})
+	}
+}
+
+// TestTestPerClassSplit checks split.test_per_class reaches the split: the
+// same number of test images of every class, whatever the fraction says.
+func TestTestPerClassSplit(t *testing.T) {
+	c := tinyConfig(writeImageFolder(t, 3, 16))
+	c.Split.TestPerClass = 5
+	d, err := job.LoadData(context.Background(), c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	per := map[int]int{}
+	for _, i := range d.Split.Test {
+		per[d.Set.Items[i].Class]++
+	}
+	if len(d.Split.Test) != 15 || per[0] != 5 || per[1] != 5 || per[2] != 5 {
+		t.Errorf("test split %d images, per class %v; want 5 of each of 3 classes", len(d.Split.Test), per)
 	}
 }

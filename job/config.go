@@ -127,6 +127,10 @@ type DataConfig struct {
 type SplitConfig struct {
 	// TestFraction of every class goes to test, the rest to train.
 	TestFraction float64 `json:"test_fraction"`
+	// TestPerClass, when positive, holds out exactly this many images of
+	// every class for test instead (the seed project's 60); TestFraction is
+	// then not used.
+	TestPerClass int `json:"test_per_class,omitempty"`
 	// LabeledFraction of the training images keep their labels.
 	LabeledFraction float64 `json:"labeled_fraction"`
 	// ValidationFraction of the labeled images are held out for tuning;
@@ -398,6 +402,7 @@ func (c Config) Validate() error {
 			c.Data.ImageSize, shard.EmbeddedSize, shard.EmbeddedSize)
 	}
 	fracIn(p, "split.test_fraction", c.Split.TestFraction)
+	validate.InRange(p, "split.test_per_class", c.Split.TestPerClass, 0, 1_000_000)
 	fracIn(p, "split.labeled_fraction", c.Split.LabeledFraction)
 	if v := c.Split.ValidationFraction; !(v >= 0 && v < 1) {
 		p.Addf("split.validation_fraction", "= %g, must be in [0, 1)", v)

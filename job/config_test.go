@@ -48,6 +48,8 @@ func TestValidate(t *testing.T) {
 		{name: "no pretraining", edit: func(c *Config) { c.Pretrain.Epochs = 0; c.Pretrain.Schedule.Kind = ScheduleConstant }},
 		{name: "image size small", edit: func(c *Config) { c.Data.ImageSize = 4 }, errHas: []string{"data.image_size", "8..512"}},
 		{name: "test fraction 1", edit: func(c *Config) { c.Split.TestFraction = 1 }, errHas: []string{"split.test_fraction", "(0, 1)"}},
+		{name: "test per class", edit: func(c *Config) { c.Split.TestPerClass = 60 }},
+		{name: "test per class negative", edit: func(c *Config) { c.Split.TestPerClass = -1 }, errHas: []string{"split.test_per_class", "0..1000000"}},
 		{name: "labeled fraction 0", edit: func(c *Config) { c.Split.LabeledFraction = 0 }, errHas: []string{"split.labeled_fraction"}},
 		{name: "validation 1", edit: func(c *Config) { c.Split.ValidationFraction = 1 }, errHas: []string{"split.validation_fraction", "[0, 1)"}},
 		{name: "model", edit: func(c *Config) { c.Model.Name = "resnet" }, errHas: []string{"model.name", "small, nin3, nin4"}},

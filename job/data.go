@@ -41,7 +41,7 @@ func LoadData(ctx context.Context, c Config) (*Data, error) {
 		return nil, fmt.Errorf("prepare data: %w", err)
 	}
 	split, err := shard.MakeSplit(set, shard.SplitConfig{Seed: int64(c.Seed), TestFraction: c.Split.TestFraction,
-		LabeledFraction: c.Split.LabeledFraction})
+		TestPerClass: c.Split.TestPerClass, LabeledFraction: c.Split.LabeledFraction})
 	if err != nil {
 		return nil, fmt.Errorf("prepare data: %w", err)
 	}

@@ -27,6 +27,7 @@ func main() {
 	patch := flag.String("patch", "{}", "JSON merged into the whole config first")
 	variants := flag.String("variants", `[{}]`, "JSON list of supervised-config patches for fine-tuning")
 	baselines := flag.String("baselines", `[{}]`, "JSON list of supervised-config patches for the baseline")
+	from := flag.String("pretrained", "", "pretrained checkpoint to fine-tune (a run's pretrained.safetensors of the same config; \"\" = pretrain here, cached in /tmp)")
 	flag.Parse()
 	c, err := job.Preset(*preset)
 	check(err)
@@ -39,7 +40,14 @@ func main() {
 	check(err)
 	log.Printf("loaded %d images in %v; train %d labeled %d val %d test %d", d.Set.Len(), time.Since(t0),
 		len(d.Split.Train), len(d.LabeledTrain), len(d.Validation), len(d.Split.Test))
-	pre := pretrained(ctx, c, d)
+	var pre *model.Net
+	if *from != "" {
+		ck, err := model.ReadCheckpoint(*from)
+		check(err)
+		pre = ck.Net
+	} else {
+		pre = pretrained(ctx, c, d)
+	}
 	rot, err := experiment.RotationAccuracy(ctx, pre, d, d.Split.Test)
 	check(err)
 	fmt.Printf(`{"seed":%d,"variant":"pretext","rot_test":%.4f}`+"\n", c.Seed, rot)
