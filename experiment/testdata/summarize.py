@@ -18,7 +18,8 @@ for arg in sys.argv[1:]:
             if r.get("variant") == "pretext":
                 rot[name].append(r["rot_test"])
                 continue
-            runs[(name, r["kind"], json.dumps(r["patch"], sort_keys=True))].append((r["seed"], r["val"], r["test"]))
+            kind = {"fine-tuning": "finetune"}.get(r["kind"], r["kind"])  # tune prints the phase label
+            runs[(name, kind, json.dumps(r["patch"], sort_keys=True))].append((r["seed"], r["val"], r["test"]))
 
 def ms(xs):
     return (statistics.mean(xs), statistics.stdev(xs) if len(xs) > 1 else 0.0)
