@@ -207,12 +207,26 @@ func renderFrozenSummary(b *strings.Builder, fs []FrozenSummary) {
 	if len(fs) == 0 || len(fs[0].Blocks) == 0 {
 		return
 	}
-	b.WriteString("## Frozen features, block by block (test accuracy, mean ± sd)\n\n| block (features) |")
-	var cols int
-	for _, kind := range []string{"probe", "kNN"} {
+	b.WriteString("## Frozen features, block by block (test accuracy, mean ± sd)\n\n")
+	renderFrozenTable(b, fs, pm)
+}
+
+// renderFrozenTable renders one row per block and one column per (probe or
+// kNN, network), each cell formatted by cell.
+func renderFrozenTable(b *strings.Builder, fs []FrozenSummary, cell func(Stat) string) {
+	if len(fs) == 0 || len(fs[0].Blocks) == 0 {
+		return
+	}
+	pick := []func(BlockSummary) *Stat{
+		func(v BlockSummary) *Stat { return v.Probe },
+		func(v BlockSummary) *Stat { return v.KNN },
+	}
+	b.WriteString("| block (features) |")
+	cols := 0
+	for k, name := range []string{"probe", "kNN"} {
 		for _, f := range fs {
-			if has := (kind == "probe" && f.Blocks[0].Probe != nil) || (kind == "kNN" && f.Blocks[0].KNN != nil); has {
-				fmt.Fprintf(b, " %s: %s |", kind, f.Network)
+			if pick[k](f.Blocks[0]) != nil {
+				fmt.Fprintf(b, " %s: %s |", name, f.Network)
 				cols++
 			}
 		}
@@ -220,15 +234,12 @@ func renderFrozenSummary(b *strings.Builder, fs []FrozenSummary) {
 	b.WriteString("\n|---|" + strings.Repeat("---|", cols) + "\n")
 	for bi, blk := range fs[0].Blocks {
 		fmt.Fprintf(b, "| %d (%d) |", blk.Block, blk.Dim)
-		for _, kind := range []string{"probe", "kNN"} {
+		for k := range pick {
 			for _, f := range fs {
-				if bi >= len(f.Blocks) {
-					continue
-				}
-				if v := f.Blocks[bi]; kind == "probe" && v.Probe != nil {
-					fmt.Fprintf(b, " %s |", pm(*v.Probe))
-				} else if kind == "kNN" && v.KNN != nil {
-					fmt.Fprintf(b, " %s |", pm(*v.KNN))
+				if bi < len(f.Blocks) {
+					if v := pick[k](f.Blocks[bi]); v != nil {
+						fmt.Fprintf(b, " %s |", cell(*v))
+					}
 				}
 			}
 		}

@@ -61,7 +61,7 @@ func (c *knnClassifier) predict(query []float64) int {
 	for _, n := range nb[:c.k] {
 		votes[c.labels[n.row]] += math.Exp(n.sim / c.temperature)
 	}
-	return argmax64(votes)
+	return argmax(votes)
 }
 
 // accuracy is the share of rows of x whose predicted class is labels'.

@@ -125,34 +125,8 @@ func renderFrozen(b *strings.Builder, r Report) {
 	if e.KNN {
 		fmt.Fprintf(b, " kNN: the %d most cosine-similar labeled training images vote, weighted exp(similarity/%g).", e.KNNK, e.KNNTemperature)
 	}
-	b.WriteString("\n\n| block (features) |")
-	var cols []string
-	for _, kind := range []string{"probe", "kNN"} {
-		if (kind == "probe" && !e.LinearProbes) || (kind == "kNN" && !e.KNN) {
-			continue
-		}
-		for _, f := range r.Frozen {
-			cols = append(cols, kind+": "+f.Network)
-		}
-	}
-	b.WriteString(" " + strings.Join(cols, " | ") + " |\n|---|" + strings.Repeat("---|", len(cols)) + "\n")
-	for bi, blk := range r.Frozen[0].Blocks {
-		fmt.Fprintf(b, "| %d (%d) |", blk.Block, blk.Dim)
-		for _, kind := range []string{"probe", "kNN"} {
-			for _, f := range r.Frozen {
-				if bi >= len(f.Blocks) {
-					continue
-				}
-				if v := f.Blocks[bi]; kind == "probe" && v.Probe != nil {
-					fmt.Fprintf(b, " %s |", pct(v.Probe.TestAccuracy))
-				} else if kind == "kNN" && v.KNN != nil {
-					fmt.Fprintf(b, " %s |", pct(v.KNN.TestAccuracy))
-				}
-			}
-		}
-		b.WriteString("\n")
-	}
-	b.WriteString("\n")
+	b.WriteString("\n\n")
+	renderFrozenTable(b, aggregateFrozen([]Report{r}), func(s Stat) string { return pct(s.Mean) })
 	if name := r.Files["probes"]; name != "" {
 		fmt.Fprintf(b, "The same as a picture: `%s`.\n\n", name)
 	}

@@ -140,7 +140,7 @@ func (p *linearProbe) evaluate(x matrix, labels []int) (acc, loss float64) {
 	ok := 0
 	for i := range x.n {
 		p.logits(x.row(i), z)
-		if argmax64(z) == labels[i] {
+		if argmax(z) == labels[i] {
 			ok++
 		}
 		softmaxInPlace(z)
@@ -151,7 +151,7 @@ func (p *linearProbe) evaluate(x matrix, labels []int) (acc, loss float64) {
 
 // softmaxInPlace replaces z by its softmax.
 func softmaxInPlace(z []float64) {
-	top := z[argmax64(z)]
+	top := z[argmax(z)]
 	var sum float64
 	for i, v := range z {
 		z[i] = math.Exp(v - top)
@@ -185,14 +185,4 @@ func axpy(alpha float64, x, y []float64) {
 	for i, v := range x {
 		y[i] += alpha * v
 	}
-}
-
-func argmax64(v []float64) int {
-	best := 0
-	for i, x := range v {
-		if x > v[best] {
-			best = i
-		}
-	}
-	return best
 }

@@ -228,7 +228,8 @@ func RotationAccuracy(ctx context.Context, n *model.Net, d *job.Data, idx []int)
 	return float64(ok) / float64(total), nil
 }
 
-func argmax(v []float32) int {
+// argmax is the index of v's largest value (the first of equals).
+func argmax[T float32 | float64](v []T) int {
 	best := 0
 	for i, x := range v {
 		if x > v[best] {
