@@ -162,3 +162,30 @@ func BenchmarkHeadAndLoss(b *testing.B) {
 		h.backward(dl, feat, in, dfeat, dx)
 	}
 }
+
+// BenchmarkIm2colCache times training steps with the im2col cache (the default workspace
+// target) and without it (target 0: backward rebuilds each chunk's im2col in L2-sized
+// scratch), in the same run, for the networks whose peak memory the cache decides.
+func BenchmarkIm2colCache(b *testing.B) {
+	small := DefaultConfig(ArchResNet18)
+	small.Stem = StemSmall
+	for _, c := range []struct {
+		name string
+		cfg  Config
+		size int
+	}{
+		{"small-32", DefaultConfig(ArchSmall), 32}, {"nin4-32", DefaultConfig(ArchNIN4), 32},
+		{"resnet18-64", DefaultConfig(ArchResNet18), 64}, {"resnet18-small-32", small, 32},
+	} {
+		for _, target := range []struct {
+			name   string
+			floats int
+		}{{"cache", workspaceTarget}, {"nocache", 0}} {
+			b.Run(c.name+"/"+target.name, func(b *testing.B) {
+				defer func(v int) { workspaceTarget = v }(workspaceTarget)
+				workspaceTarget = target.floats
+				benchConfig(b, c.cfg, c.size)
+			})
+		}
+	}
+}

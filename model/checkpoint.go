@@ -23,8 +23,17 @@ const (
 	// The data keys (normaliser, class names) and the pretraining position
 	// are package job's.
 	formatVersion = "whorl-checkpoint-v1"
-	maxHeader     = 100 << 20
+	// maxHeader is safetensors' own bound on the JSON header (the Rust
+	// reader refuses more than 100 MB), so tensors never go in the header.
+	maxHeader = 100 << 20
 )
+
+// TensorOptimizerState names the tensor (F32, one dimension) that holds the optimizer state of
+// a checkpoint written with one: in the data, not the header, where ResNet-50's SGD state or
+// ResNet-18's Adam state would pass safetensors' 100 MB header bound. Checkpoints without an
+// optimizer (the ones meant for PyTorch) have only the state_dict's tensors. Older checkpoints
+// kept the state base64-encoded under MetaOptimizerState; both are read.
+const TensorOptimizerState = "whorl.optimizer_state"
 
 // Checkpoint is a decoded checkpoint: the network, the metadata (without the optimizer state
 // blob) and the optimizer kind ("sgd", "adam" or "") and state.
@@ -55,10 +64,6 @@ func EncodeCheckpoint(n *Net, opt Optimizer, meta map[string]string) ([]byte, er
 		return nil, fmt.Errorf("encode checkpoint config: %w", err)
 	}
 	md[MetaFormat], md[MetaConfig] = formatVersion, string(cfg)
-	if opt != nil {
-		md[MetaOptimizer] = optimizerKind(opt)
-		md[MetaOptimizerState] = base64.StdEncoding.EncodeToString(f32Bytes(opt.State()))
-	}
 	header := map[string]any{"__metadata__": md}
 	var data bytes.Buffer
 	for _, t := range n.specs {
@@ -72,6 +77,12 @@ func EncodeCheckpoint(n *Net, opt Optimizer, meta map[string]string) ([]byte, er
 		}
 		e.DataOffsets = [2]int64{lo, int64(data.Len())}
 		header[t.Name] = e
+	}
+	if opt != nil {
+		md[MetaOptimizer] = optimizerKind(opt)
+		st, lo := opt.State(), int64(data.Len())
+		data.Write(f32Bytes(st))
+		header[TensorOptimizerState] = stEntry{Dtype: "F32", Shape: []int{len(st)}, DataOffsets: [2]int64{lo, int64(data.Len())}}
 	}
 	h, err := json.Marshal(header)
 	if err != nil {
@@ -184,18 +195,38 @@ func DecodeCheckpoint(b []byte) (*Checkpoint, error) {
 	if int64(np+ns)*4 > int64(len(data))+1024 {
 		return nil, fmt.Errorf("%w: %d data bytes cannot hold the %d values of %s", ErrCheckpoint, len(data), np+ns, cfg.Arch)
 	}
-	n := build(cfg)
-	if err := n.fill(entries, data); err != nil {
+	c := &Checkpoint{Meta: md, Optimizer: md[MetaOptimizer]}
+	if c.OptimizerState, err = optimizerState(entries, md, data); err != nil {
 		return nil, err
 	}
-	c := &Checkpoint{Net: n, Meta: md, Optimizer: md[MetaOptimizer]}
-	if s, ok := md[MetaOptimizerState]; ok {
-		if c.OptimizerState, err = decodeF32(s); err != nil {
-			return nil, err
-		}
-		delete(md, MetaOptimizerState)
+	c.Net = build(cfg)
+	if err := c.Net.fill(entries, data); err != nil {
+		return nil, err
 	}
 	return c, nil
+}
+
+// optimizerState takes the optimizer state out of entries (the TensorOptimizerState tensor) or,
+// in an older checkpoint, out of the metadata; nil when the checkpoint has none.
+func optimizerState(entries map[string]stEntry, md map[string]string, data []byte) ([]float32, error) {
+	if e, ok := entries[TensorOptimizerState]; ok {
+		delete(entries, TensorOptimizerState)
+		if e.Dtype != "F32" || len(e.Shape) != 1 {
+			return nil, fmt.Errorf("%w: tensor %q is %s%v, want one F32 dimension", ErrCheckpoint, TensorOptimizerState, e.Dtype, e.Shape)
+		}
+		raw := data[e.DataOffsets[0]:e.DataOffsets[1]]
+		out := make([]float32, len(raw)/4)
+		for i := range out {
+			out[i] = math.Float32frombits(binary.LittleEndian.Uint32(raw[4*i:]))
+		}
+		return out, nil
+	}
+	s, ok := md[MetaOptimizerState]
+	if !ok {
+		return nil, nil
+	}
+	delete(md, MetaOptimizerState)
+	return decodeF32(s)
 }
 
 // parseSafetensors splits and validates the header, returning entries, metadata and data.

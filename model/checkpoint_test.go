@@ -2,6 +2,9 @@ package model
 
 import (
 	"bytes"
+	"encoding/base64"
+	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
@@ -140,5 +143,66 @@ func TestInferTorchvisionConfig(t *testing.T) {
 		if err := m.fill(entries, data); err != nil || !equalF32(m.Params(), n.Params()) {
 			t.Errorf("%s: refilled from the state_dict: %v", c.arch, err)
 		}
+	}
+}
+
+// TestOptimizerStateOutsideTheHeader checks the optimizer state travels as a tensor of the data:
+// the header stays a few kilobytes however large the state (ResNet-18's Adam state is 89 MB,
+// which as base64 metadata passed safetensors' 100 MB header bound and failed fine-tuning), the
+// state round-trips, and a checkpoint of the older layout (state in the metadata) still reads.
+func TestOptimizerStateOutsideTheHeader(t *testing.T) {
+	cfg := DefaultConfig(ArchSmall)
+	n, err := New(cfg, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opt := NewAdam(DefaultAdamConfig())
+	for i := range n.Grads() {
+		n.Grads()[i] = float32(i%5) * 1e-2
+	}
+	opt.Step(n.Params(), n.Grads(), 1e-3)
+	b, err := EncodeCheckpoint(n, opt, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if hl := binary.LittleEndian.Uint64(b); hl > 16<<10 {
+		t.Errorf("header of %d bytes for %d parameters with Adam state: the state is in the header", hl, n.NumParams())
+	}
+	c, err := DecodeCheckpoint(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	restored := NewAdam(DefaultAdamConfig())
+	if err := c.RestoreOptimizer(restored); err != nil || !equalF32(restored.State(), opt.State()) {
+		t.Fatalf("Adam state after the round trip: %v", err)
+	}
+	if _, ok := c.Meta[MetaOptimizerState]; ok {
+		t.Error("the decoded metadata still holds the optimizer state")
+	}
+
+	// The older layout: no state tensor, the state base64 in the metadata.
+	entries, md, data, err := parseSafetensors(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	delete(entries, TensorOptimizerState)
+	md[MetaOptimizerState] = base64.StdEncoding.EncodeToString(f32Bytes(opt.State()))
+	header := map[string]any{"__metadata__": md}
+	for k, e := range entries {
+		header[k] = e
+	}
+	h, err := json.Marshal(header)
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := binary.LittleEndian.AppendUint64(nil, uint64(len(h)))
+	old = append(append(old, h...), data...)
+	c, err = DecodeCheckpoint(old)
+	if err != nil {
+		t.Fatalf("older checkpoint layout: %v", err)
+	}
+	restored = NewAdam(DefaultAdamConfig())
+	if err := c.RestoreOptimizer(restored); err != nil || !equalF32(restored.State(), opt.State()) || !equalF32(c.Net.Params(), n.Params()) {
+		t.Fatalf("older layout: state or parameters differ (%v)", err)
 	}
 }
