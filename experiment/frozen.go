@@ -10,7 +10,6 @@ import (
 
 	"github.com/whorl-ml/whorl/job"
 	"github.com/whorl-ml/whorl/model"
-	"github.com/whorl-ml/whorl/shard"
 )
 
 // The networks whose frozen features are evaluated, in report order.
@@ -144,28 +143,22 @@ func probeBlock(tr, va, te matrix, ytr, yva, yte []int, classes int) *ProbeResul
 // poolFeatures returns the pooled features of every block for images idx,
 // without augmentation, with n in evaluation mode.
 func poolFeatures(ctx context.Context, n *model.Net, d *job.Data, idx []int) (pooledSet, error) {
-	wasTraining := n.Training()
-	n.SetTraining(false)
-	defer n.SetTraining(wasTraining)
 	set := pooledSet{blocks: make([]matrix, n.NumBlocks())}
-	var x []float32
-	var labels []int
-	for a := 0; a < len(idx); a += evalBatch {
-		part := idx[a:min(a+evalBatch, len(idx))]
-		x, labels = shard.ClassBatch(d.Set, part, d.Norm, shard.Augment{}, nil, x, labels)
-		feats, err := n.PooledFeatures(ctx, x, len(part))
+	err := evalClassBatches(n, d, idx, func(x []float32, labels []int) error {
+		feats, err := n.PooledFeatures(ctx, x, len(labels))
 		if err != nil {
-			return pooledSet{}, err
+			return err
 		}
 		for b, f := range feats {
 			m := &set.blocks[b]
-			m.dim = len(f) / len(part)
-			m.n += len(part)
+			m.dim = len(f) / len(labels)
+			m.n += len(labels)
 			for _, v := range f {
 				m.v = append(m.v, float64(v))
 			}
 		}
 		set.labels = append(set.labels, labels...)
-	}
-	return set, nil
+		return nil
+	})
+	return set, err
 }

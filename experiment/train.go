@@ -178,6 +178,28 @@ func (r *supervisedRun) report(e Event) {
 func Classify(ctx context.Context, n *model.Net, d *job.Data, idx []int) (Confusion, error) {
 	k := len(d.Set.Classes)
 	conf := NewConfusion(k)
+	err := evalClassBatches(n, d, idx, func(x []float32, labels []int) error {
+		logits, err := n.Forward(ctx, x, len(labels))
+		if err != nil {
+			return err
+		}
+		for i, t := range labels {
+			if err := conf.Add(t, argmax(logits[i*k:(i+1)*k])); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("classify: %w", err)
+	}
+	return conf, nil
+}
+
+// evalClassBatches puts n in evaluation mode (restored on return) and hands
+// fn images idx, unaugmented, in batches of evalBatch with their labels
+// (valid until the next call).
+func evalClassBatches(n *model.Net, d *job.Data, idx []int, fn func(x []float32, labels []int) error) error {
 	wasTraining := n.Training()
 	n.SetTraining(false)
 	defer n.SetTraining(wasTraining)
@@ -186,17 +208,11 @@ func Classify(ctx context.Context, n *model.Net, d *job.Data, idx []int) (Confus
 	for a := 0; a < len(idx); a += evalBatch {
 		part := idx[a:min(a+evalBatch, len(idx))]
 		x, labels = shard.ClassBatch(d.Set, part, d.Norm, shard.Augment{}, nil, x, labels)
-		logits, err := n.Forward(ctx, x, len(part))
-		if err != nil {
-			return nil, fmt.Errorf("classify: %w", err)
-		}
-		for i, t := range labels {
-			if err := conf.Add(t, argmax(logits[i*k:(i+1)*k])); err != nil {
-				return nil, fmt.Errorf("classify: %w", err)
-			}
+		if err := fn(x, labels); err != nil {
+			return err
 		}
 	}
-	return conf, nil
+	return nil
 }
 
 // RotationAccuracy is the pretext accuracy of a 4-output network on images

@@ -2,7 +2,9 @@ package model
 
 import (
 	"context"
+	"fmt"
 	"math/rand/v2"
+	"strings"
 	"testing"
 )
 
@@ -46,18 +48,31 @@ func BenchmarkTrainStepNIN4(b *testing.B)  { benchNet(b, ArchNIN4) }
 // BenchmarkTrainStepResNet times the ResNet settings: resnet18 at 64 and 128 px,
 // resnet18 with the small stem at 32, resnet50 at 128.
 func BenchmarkTrainStepResNet(b *testing.B) {
-	small := DefaultConfig(ArchResNet18)
-	small.Stem = StemSmall
-	for _, c := range []struct {
-		name string
-		cfg  Config
-		size int
-	}{
-		{"resnet18-64", DefaultConfig(ArchResNet18), 64}, {"resnet18-128", DefaultConfig(ArchResNet18), 128},
-		{"resnet18-small-32", small, 32}, {"resnet50-128", DefaultConfig(ArchResNet50), 128},
+	for _, c := range []benchCase{
+		benchCaseOf("resnet18-64"), benchCaseOf("resnet18-128"), benchCaseOf("resnet18-small-32"), benchCaseOf("resnet50-128"),
 	} {
 		b.Run(c.name, func(b *testing.B) { benchConfig(b, c.cfg, c.size) })
 	}
+}
+
+// benchCase is a network at an input size.
+type benchCase struct {
+	name string
+	cfg  Config
+	size int
+}
+
+// benchCaseOf parses "ARCH[-small]-SIZE" (the -small suffix is the small ResNet stem).
+func benchCaseOf(name string) benchCase {
+	i := strings.LastIndexByte(name, '-')
+	arch, size := name[:i], 0
+	fmt.Sscan(name[i+1:], &size)
+	arch, small := strings.CutSuffix(arch, "-small")
+	cfg := DefaultConfig(arch)
+	if small {
+		cfg.Stem = StemSmall
+	}
+	return benchCase{name: name, cfg: cfg, size: size}
 }
 
 // BenchmarkConv times forward+backward of the convolutions of nin4 and small at batch 128 /
@@ -167,15 +182,8 @@ func BenchmarkHeadAndLoss(b *testing.B) {
 // target) and without it (target 0: backward rebuilds each chunk's im2col in L2-sized
 // scratch), in the same run, for the networks whose peak memory the cache decides.
 func BenchmarkIm2colCache(b *testing.B) {
-	small := DefaultConfig(ArchResNet18)
-	small.Stem = StemSmall
-	for _, c := range []struct {
-		name string
-		cfg  Config
-		size int
-	}{
-		{"small-32", DefaultConfig(ArchSmall), 32}, {"nin4-32", DefaultConfig(ArchNIN4), 32},
-		{"resnet18-64", DefaultConfig(ArchResNet18), 64}, {"resnet18-small-32", small, 32},
+	for _, c := range []benchCase{
+		benchCaseOf("small-32"), benchCaseOf("nin4-32"), benchCaseOf("resnet18-64"), benchCaseOf("resnet18-small-32"),
 	} {
 		for _, target := range []struct {
 			name   string
