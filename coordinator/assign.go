@@ -58,6 +58,7 @@ func BuildAssignment(s *State, id string, orders *orderCache) *pb.GetAssignmentR
 	a.CheckpointInterval = uint32(j.Params.CheckpointInterval)
 	a.Latest = checkpointPB(j.Checkpoint)
 	a.Resume = j.Resume
+	a.Classes = uint32(j.Classes)
 	if j.Resume {
 		a.Restore = checkpointPB(j.Checkpoint)
 	}
@@ -65,6 +66,7 @@ func BuildAssignment(s *State, id string, orders *orderCache) *pb.GetAssignmentR
 		return a
 	}
 	plan := orders.get(j)
+	classOf := j.labeledClasses()
 	for step := j.NextStep; step < plan.Steps(); step++ {
 		batch := plan.Batch(step)
 		part := job.SplitRank(batch, int(a.Rank), len(s.Ring))
@@ -72,9 +74,25 @@ func BuildAssignment(s *State, id string, orders *orderCache) *pb.GetAssignmentR
 		for i, v := range part {
 			ids[i] = int32(v)
 		}
-		a.Steps = append(a.Steps, &pb.StepShard{Step: uint32(step), ImageIds: ids, GlobalCount: uint32(len(batch))})
+		sh := &pb.StepShard{Step: uint32(step), ImageIds: ids, GlobalCount: uint32(len(batch))}
+		labeledShard(sh, j, classOf, int(a.Rank), len(s.Ring), plan.Steps())
+		a.Steps = append(a.Steps, sh)
 	}
 	return a
+}
+
+// labeledShard adds rank's part of the step's labeled batch (the joint
+// mode's job.LabeledBatch, split like the images) to sh.
+func labeledShard(sh *pb.StepShard, j *Job, class map[int]int, rank, world, steps int) {
+	if j.Params.LabeledBatch == 0 || len(j.LabeledIDs) == 0 {
+		return
+	}
+	batch := job.LabeledBatch(j.LabeledIDs, j.Params.Seed, j.Epoch, int(sh.Step), steps, j.Params.LabeledBatch)
+	for _, id := range job.SplitRank(batch, rank, world) {
+		sh.LabeledIds = append(sh.LabeledIds, int32(id))
+		sh.LabeledClasses = append(sh.LabeledClasses, int32(class[id]))
+	}
+	sh.LabeledGlobalCount = uint32(len(batch))
 }
 
 // assignment answers GetAssignment: it returns as soon as the worker's
@@ -120,3 +138,16 @@ func (n *Node) assignment(ctx context.Context, req *pb.GetAssignmentRequest) (*p
 
 // durationPB converts a duration for the wire.
 func durationPB(d time.Duration) *durationpb.Duration { return durationpb.New(d) }
+
+// labeledClasses maps the job's labeled images to their classes (nil
+// outside the joint mode).
+func (j *Job) labeledClasses() map[int]int {
+	if j.Params.LabeledBatch == 0 {
+		return nil
+	}
+	class := make(map[int]int, len(j.LabeledIDs))
+	for i, id := range j.LabeledIDs {
+		class[id] = j.LabeledClasses[i]
+	}
+	return class
+}

@@ -118,6 +118,9 @@ type StartPretraining struct {
 	JobID          string     `json:"job_id"`
 	ManifestDigest string     `json:"manifest_digest"`
 	TrainIDs       []int      `json:"train_ids"`
+	LabeledIDs     []int      `json:"labeled_ids,omitempty"`
+	LabeledClasses []int      `json:"labeled_classes,omitempty"`
+	Classes        int        `json:"classes,omitempty"`
 	Mean           [3]float32 `json:"mean"`
 	Std            [3]float32 `json:"std"`
 	Time           time.Time  `json:"time"`
@@ -136,7 +139,12 @@ func (c *StartPretraining) apply(s *State) (Result, error) {
 	if len(c.TrainIDs) == 0 {
 		return s.result(), fmt.Errorf("start pretraining of job %s: no training images: %w", j.ID, client.ErrBadJob)
 	}
+	if len(c.LabeledIDs) != len(c.LabeledClasses) {
+		return s.result(), fmt.Errorf("start pretraining of job %s: %d labeled images with %d classes: %w",
+			j.ID, len(c.LabeledIDs), len(c.LabeledClasses), client.ErrBadJob)
+	}
 	j.ManifestDigest, j.TrainIDs, j.Mean, j.Std = c.ManifestDigest, c.TrainIDs, c.Mean, c.Std
+	j.LabeledIDs, j.LabeledClasses, j.Classes = c.LabeledIDs, c.LabeledClasses, c.Classes
 	j.Phase, j.Epoch, j.NextStep, j.Resume = PhasePretraining, 0, 0, true
 	s.Synced, s.LeftSynced = nil, nil
 	s.newGeneration(c.Time)

@@ -117,6 +117,7 @@ func (d *driver) prepare(ctx context.Context, v jobView) error {
 	}
 	_, err = d.n.propose(ctx, &StartPretraining{
 		JobID: v.id, ManifestDigest: p.ManifestDigest, TrainIDs: p.TrainIDs, Mean: p.Mean, Std: p.Std, Time: time.Now(),
+		LabeledIDs: p.LabeledIDs, LabeledClasses: p.LabeledClasses, Classes: p.Classes,
 	})
 	if err == nil {
 		d.n.log.Info("pretraining started", "job", v.id, "images", len(p.TrainIDs))

@@ -181,6 +181,9 @@ func (n *Node) submit(ctx context.Context, configJSON []byte) (string, error) {
 			CheckpointInterval: cfg.CheckpointEvery,
 		},
 	}
+	if cfg.IsJoint() {
+		jb.Params.LabeledBatch = cfg.Joint.LabeledBatch
+	}
 	res, err := n.propose(ctx, &SubmitJob{Job: jb})
 	if err != nil {
 		return "", err
@@ -226,6 +229,7 @@ func (n *Node) reportProgress(ctx context.Context, req *pb.ReportProgressRequest
 	n.metrics.observeStep(req, global)
 	return n.propose(ctx, &StepDone{
 		JobID: res.JobID, Generation: req.GetGeneration(), Epoch: int(req.GetEpoch()), Step: int(req.GetStep()),
-		Metric: StepMetric{Loss: req.GetLoss(), Accuracy: req.GetAccuracy(), Samples: global, StepTime: req.GetStepTime().AsDuration(), Time: time.Now()},
+		Metric: StepMetric{Loss: req.GetLoss(), Accuracy: req.GetAccuracy(), ClassLoss: req.GetClassLoss(), ClassAccuracy: req.GetClassAccuracy(),
+			Samples: global, StepTime: req.GetStepTime().AsDuration(), Time: time.Now()},
 	})
 }

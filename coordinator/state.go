@@ -75,8 +75,14 @@ type Job struct {
 	FailureReason string `json:"failure_reason,omitempty"`
 
 	// Prepared data (set when pretraining starts).
-	ManifestDigest string     `json:"manifest_digest,omitempty"`
-	TrainIDs       []int      `json:"train_ids,omitempty"`
+	ManifestDigest string `json:"manifest_digest,omitempty"`
+	TrainIDs       []int  `json:"train_ids,omitempty"`
+	// LabeledIDs and LabeledClasses are the labeled training images and
+	// their classes (the joint mode's labeled batches); Classes is the
+	// data's number of classes.
+	LabeledIDs     []int      `json:"labeled_ids,omitempty"`
+	LabeledClasses []int      `json:"labeled_classes,omitempty"`
+	Classes        int        `json:"classes,omitempty"`
 	Mean           [3]float32 `json:"mean"`
 	Std            [3]float32 `json:"std"`
 
@@ -113,6 +119,9 @@ type JobParams struct {
 	Epochs             int    `json:"epochs"`
 	GlobalBatch        int    `json:"global_batch"`
 	CheckpointInterval int    `json:"checkpoint_interval"`
+	// LabeledBatch is the joint mode's labeled images per step (0 in the
+	// other mode).
+	LabeledBatch int `json:"labeled_batch,omitempty"`
 }
 
 // WorkerInfo is a registered worker. Its lease lives on the leader (see
@@ -135,14 +144,17 @@ type Checkpoint struct {
 
 // StepMetric is one completed step in the metrics history.
 type StepMetric struct {
-	Epoch      int           `json:"epoch"`
-	Step       int           `json:"step"`
-	Generation uint64        `json:"generation"`
-	Loss       float32       `json:"loss"`
-	Accuracy   float32       `json:"accuracy,omitempty"`
-	Samples    int           `json:"samples"`
-	StepTime   time.Duration `json:"step_time"`
-	Time       time.Time     `json:"time"`
+	Epoch      int     `json:"epoch"`
+	Step       int     `json:"step"`
+	Generation uint64  `json:"generation"`
+	Loss       float32 `json:"loss"`
+	Accuracy   float32 `json:"accuracy,omitempty"`
+	// ClassLoss and ClassAccuracy are the joint mode's labeled images'.
+	ClassLoss     float32       `json:"class_loss,omitempty"`
+	ClassAccuracy float32       `json:"class_accuracy,omitempty"`
+	Samples       int           `json:"samples"`
+	StepTime      time.Duration `json:"step_time"`
+	Time          time.Time     `json:"time"`
 }
 
 // EpochMetric summarises a completed pretraining epoch: job.EpochMean of
@@ -154,6 +166,9 @@ type EpochMetric struct {
 	Steps    int     `json:"steps"`
 	Loss     float64 `json:"loss"`
 	Accuracy float64 `json:"accuracy"`
+	// ClassLoss and ClassAccuracy are the joint mode's labeled images'.
+	ClassLoss     float64 `json:"class_loss,omitempty"`
+	ClassAccuracy float64 `json:"class_accuracy,omitempty"`
 }
 
 // summarize returns the metric of epoch from the newest record of each of
@@ -168,16 +183,18 @@ func summarize(ms []StepMetric, epoch int) EpochMetric {
 			continue
 		}
 		seen[m.Step] = true
-		steps = append(steps, job.StepStat{Images: max(m.Samples, 1), Loss: float64(m.Loss), Accuracy: float64(m.Accuracy)})
+		steps = append(steps, job.StepStat{Images: max(m.Samples, 1), Loss: float64(m.Loss), Accuracy: float64(m.Accuracy),
+			ClassLoss: float64(m.ClassLoss), ClassAccuracy: float64(m.ClassAccuracy)})
 	}
 	slices.Reverse(steps) // step order, as the single-process loop sums
 	es := job.EpochMean(epoch+1, steps)
-	return EpochMetric{Epoch: epoch, Steps: len(steps), Loss: es.Loss, Accuracy: es.Accuracy}
+	return EpochMetric{Epoch: epoch, Steps: len(steps), Loss: es.Loss, Accuracy: es.Accuracy,
+		ClassLoss: es.ClassLoss, ClassAccuracy: es.ClassAccuracy}
 }
 
 // Stat is the epoch's statistic in the job's terms (1-based epoch).
 func (e EpochMetric) Stat() job.EpochStat {
-	return job.EpochStat{Epoch: e.Epoch + 1, Loss: e.Loss, Accuracy: e.Accuracy}
+	return job.EpochStat{Epoch: e.Epoch + 1, Loss: e.Loss, Accuracy: e.Accuracy, ClassLoss: e.ClassLoss, ClassAccuracy: e.ClassAccuracy}
 }
 
 // NewState returns the empty state.

@@ -243,13 +243,13 @@ func TestPretextHistory(t *testing.T) {
 	mustApply(t, s, &CommitCheckpoint{JobID: "j1", Generation: s.Generation, Checkpoint: Checkpoint{Digest: digestOf("e0"), Epoch: 1, Step: 0}})
 	done(1, 0, 5, 0.5)
 	done(1, 1, 7, 0.5)
-	want(t, "history after 2 epochs", s.Job.History, []EpochMetric{{0, 2, 2, 0.5}, {1, 2, 6, 0.5}})
+	want(t, "history after 2 epochs", s.Job.History, []EpochMetric{{Epoch: 0, Steps: 2, Loss: 2, Accuracy: 0.5}, {Epoch: 1, Steps: 2, Loss: 6, Accuracy: 0.5}})
 	mustApply(t, s, &RemoveWorkers{IDs: []string{"a"}, Time: t0}) // rollback to the checkpoint at 1/0
-	want(t, "history after the rollback", s.Job.History, []EpochMetric{{0, 2, 2, 0.5}})
+	want(t, "history after the rollback", s.Job.History, []EpochMetric{{Epoch: 0, Steps: 2, Loss: 2, Accuracy: 0.5}})
 	mustApply(t, s, &RegisterWorker{ID: "b", RingAddr: "b:1", Time: t0})
 	done(1, 0, 9, 1)
 	done(1, 1, 11, 1)
-	want(t, "history after epoch 1 again", s.Job.History, []EpochMetric{{0, 2, 2, 0.5}, {1, 2, 10, 1}})
+	want(t, "history after epoch 1 again", s.Job.History, []EpochMetric{{Epoch: 0, Steps: 2, Loss: 2, Accuracy: 0.5}, {Epoch: 1, Steps: 2, Loss: 10, Accuracy: 1}})
 }
 
 // TestSubmitRetryGetsRunningJob: while a job runs, submitting the same
@@ -318,4 +318,49 @@ func TestLeftSyncedRejoins(t *testing.T) {
 			t.Fatal("a restarted worker counted as holding the weights")
 		}
 	})
+}
+
+// TestJointAssignment checks the joint mode's assignment: each step's
+// labeled parts over the ranks are job.LabeledBatch of the labeled images,
+// in rank order, each with its class, and the assignment names the
+// class count; a start whose labeled images and classes disagree is
+// refused.
+func TestJointAssignment(t *testing.T) {
+	s := NewState()
+	j := testJob(40, 8, 1)
+	j.Params.LabeledBatch = 5
+	mustApply(t, s, &SubmitJob{Job: j})
+	for i, w := range []string{"a", "b", "c"} {
+		mustApply(t, s, &RegisterWorker{ID: w, RingAddr: w + ":1", Time: t0.Add(time.Duration(i))})
+	}
+	labeled, classes := []int{3, 7, 11, 19, 23, 31}, []int{0, 1, 2, 0, 1, 2}
+	bad := &StartPretraining{JobID: "j1", TrainIDs: ids(40), LabeledIDs: labeled, LabeledClasses: classes[:2], Classes: 3, Time: t0}
+	if _, err := bad.apply(s.Clone()); !errors.Is(err, client.ErrBadJob) {
+		t.Fatalf("6 labeled images with 2 classes: %v, want ErrBadJob", err)
+	}
+	mustApply(t, s, &StartPretraining{JobID: "j1", TrainIDs: ids(40), LabeledIDs: labeled, LabeledClasses: classes, Classes: 3, Time: t0})
+	steps := job.NumSteps(40, 8)
+	got := make([][]int, steps)
+	for _, w := range s.Ring {
+		a := BuildAssignment(s, w, &orderCache{})
+		if a.GetClasses() != 3 || len(a.GetSteps()) != steps {
+			t.Fatalf("%s: %d classes, %d steps", w, a.GetClasses(), len(a.GetSteps()))
+		}
+		for i, st := range a.GetSteps() {
+			if st.GetLabeledGlobalCount() != 5 || len(st.GetLabeledIds()) != len(st.GetLabeledClasses()) {
+				t.Fatalf("%s step %d: %d of %d labeled, %d classes", w, i, len(st.GetLabeledIds()), st.GetLabeledGlobalCount(), len(st.GetLabeledClasses()))
+			}
+			for k, id := range st.GetLabeledIds() {
+				if want := classes[slices.Index(labeled, int(id))]; int(st.GetLabeledClasses()[k]) != want {
+					t.Fatalf("%s step %d: image %d has class %d, want %d", w, i, id, st.GetLabeledClasses()[k], want)
+				}
+				got[i] = append(got[i], int(id))
+			}
+		}
+	}
+	for step := range steps {
+		if want := job.LabeledBatch(labeled, 9, 0, step, steps, 5); !slices.Equal(got[step], want) {
+			t.Errorf("step %d: the ranks' labeled parts are %v, want the plan's %v", step, got[step], want)
+		}
+	}
 }

@@ -85,7 +85,7 @@ func cpuTime() time.Duration {
 func processPretrain(b *testing.B, c job.Config, d *job.Data) time.Duration {
 	prev := model.SetThreads(runtime.GOMAXPROCS(0))
 	defer model.SetThreads(prev)
-	st, err := experiment.NewPretrainState(c)
+	st, err := experiment.NewPretrainState(c, len(d.Set.Classes))
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -30,22 +30,34 @@ const equivalenceTolerance = 1e-5
 // (`whorl run --local`'s loop) and on clusters of 1, 2 and 4 workers (real
 // coordinator, real ring, synchronised BatchNorm), and compares the
 // committed pretrained checkpoints and the pretext histories with the
-// local run's.
+// local run's. The joint mode runs on 2 and 3 workers: its labeled batch
+// of 5 splits unevenly over 3, so each rank's share of both losses counts.
 func TestClusterReproducesLocalLoop(t *testing.T) {
 	dir := tinyDataDir(t, 3, 12)
-	c := tinyJob(t, dir, 2)
-	c.Pretrain.Augmentation.CropPad = 0
-	c.Pretrain.LR = 0.01
-	want, wantHist := localPretrain(t, c)
-	for _, n := range []int{1, 2, 4} {
-		got, hist := pretrainOnCluster(t, c, dir, n)
-		dp, ds := maxDiff(want.Params(), got.Params()), maxDiff(want.State(), got.State())
-		dh := historyDiff(wantHist, hist)
-		t.Logf("%d workers vs --local: max difference %.3g in weights, %.3g in BatchNorm state, %.3g in history", n, dp, ds, dh)
-		if dp > equivalenceTolerance || ds > equivalenceTolerance || dh > equivalenceTolerance {
-			t.Errorf("%d workers: weights differ by %g, state by %g, history by %g from --local's (tolerance %g)",
-				n, dp, ds, dh, equivalenceTolerance)
-		}
+	for _, tc := range []struct {
+		mode    string
+		workers []int
+	}{{job.ModePretrainFinetune, []int{1, 2, 4}}, {job.ModeJoint, []int{2, 3}}} {
+		t.Run(tc.mode, func(t *testing.T) {
+			c := tinyJob(t, dir, 2)
+			c.Pretrain.Augmentation.CropPad = 0
+			c.Pretrain.LR = 0.01
+			if tc.mode == job.ModeJoint {
+				c.Mode, c.Joint = job.ModeJoint, job.JointConfig{Weight: 0.5, LabeledBatch: 5}
+				c.Supervised.Augmentation.CropPad = 0
+			}
+			want, wantHist := localPretrain(t, c)
+			for _, n := range tc.workers {
+				got, hist := pretrainOnCluster(t, c, dir, n)
+				dp, ds := maxDiff(want.Params(), got.Params()), maxDiff(want.State(), got.State())
+				dh := historyDiff(wantHist, hist)
+				t.Logf("%d workers vs --local: max difference %.3g in weights, %.3g in BatchNorm state, %.3g in history", n, dp, ds, dh)
+				if dp > equivalenceTolerance || ds > equivalenceTolerance || dh > equivalenceTolerance {
+					t.Errorf("%d workers: weights differ by %g, state by %g, history by %g from --local's (tolerance %g)",
+						n, dp, ds, dh, equivalenceTolerance)
+				}
+			}
+		})
 	}
 }
 
@@ -57,7 +69,7 @@ func localPretrain(t *testing.T, c job.Config) (*model.Net, []job.EpochStat) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err := experiment.NewPretrainState(c)
+	st, err := experiment.NewPretrainState(c, len(d.Set.Classes))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/whorl-ml/whorl/job"
 	"github.com/whorl-ml/whorl/model"
+	"github.com/whorl-ml/whorl/model/recipe"
 	pb "github.com/whorl-ml/whorl/proto/whorl/coordinator/v1"
 	"github.com/whorl-ml/whorl/shard"
 )
@@ -33,30 +34,32 @@ func (r *Runner) FineTune(ctx context.Context, configJSON []byte, pretrained []b
 	if err != nil {
 		return nil, err
 	}
-	pre, meta, err := pretrainedNet(c, pretrained)
+	pre, meta, err := pretrainedNet(c, len(d.Set.Classes), pretrained)
 	if err != nil {
 		return nil, fmt.Errorf("fine-tune: %w", err)
 	}
 	if got, want := pre.Config().InputSize, c.Data.ImageSize; got != want {
 		return nil, fmt.Errorf("fine-tune: pretrained network takes %d px inputs, the job %d px", got, want)
 	}
+	if got, want := pre.Config().Classes, c.PretrainOutputs(len(d.Set.Classes)); got != want {
+		return nil, fmt.Errorf("fine-tune: the pretrained network has %d outputs, the job's mode %q needs %d", got, c.Mode, want)
+	}
+	rot := pre
+	if c.IsJoint() {
+		rot = recipe.RotationNet(pre)
+	}
 	pr := PretextResult{History: pretextHistory(meta, pretext)}
-	if pr.TestRotationAccuracy, err = RotationAccuracy(ctx, pre, d, d.Split.Test); err != nil {
+	if pr.TestRotationAccuracy, err = RotationAccuracy(ctx, rot, d, d.Split.Test); err != nil {
 		return nil, fmt.Errorf("fine-tune: %w", err)
 	}
-	if pr.Checkpoint, err = r.saveNet(FilePretrained, pre, d, rotationNames); err != nil {
+	if pr.Checkpoint, err = r.saveNet(FilePretrained, rot, d, rotationNames); err != nil {
 		return nil, fmt.Errorf("fine-tune: %w", err)
 	}
-	frozen, err := frozenResults(ctx, c, d, pre, base.Frozen)
+	frozen, err := frozenResults(ctx, c, d, rot, base.Frozen)
 	if err != nil {
 		return nil, fmt.Errorf("fine-tune: %w", err)
 	}
-	n := pre.Clone()
-	n.ReplaceHead(len(d.Set.Classes), int64(c.Seed)+headInitOffset)
-	if err := ReinitBlocks(n, c.Supervised.ReinitBlocks, int64(c.Seed)+reinitOffset); err != nil {
-		return nil, fmt.Errorf("fine-tune: %w", err)
-	}
-	hist, err := Supervised(ctx, n, d, c.Supervised, c.Supervised.FreezeBlocks, c.Seed^supervisedStream, pb.Phase_PHASE_FINETUNING, r.Progress)
+	n, hist, err := r.classifier(ctx, c, d, pre)
 	if err != nil {
 		return nil, fmt.Errorf("fine-tune: %w", err)
 	}
@@ -80,6 +83,31 @@ func (r *Runner) FineTune(ctx context.Context, configJSON []byte, pretrained []b
 		return nil, fmt.Errorf("fine-tune: encode report: %w", err)
 	}
 	return b, nil
+}
+
+// classifier is the network evaluated against the baseline, with its
+// training history: in the pretrain-finetune mode the pretrained network
+// with a new class head (and the last ReinitBlocks re-initialised),
+// fine-tuned with the supervised recipe; in the joint mode the jointly
+// trained network's own class head, fine-tuned for joint.finetune_epochs
+// (none by default).
+func (r *Runner) classifier(ctx context.Context, c job.Config, d *job.Data, pre *model.Net) (*model.Net, []job.EpochStat, error) {
+	s, freeze := c.Supervised, c.Supervised.FreezeBlocks
+	var n *model.Net
+	if c.IsJoint() {
+		n, s.Epochs, freeze = recipe.ClassNet(pre), c.Joint.FinetuneEpochs, 0
+		if s.Epochs == 0 {
+			return n, nil, nil
+		}
+	} else {
+		n = pre.Clone()
+		n.ReplaceHead(len(d.Set.Classes), int64(c.Seed)+headInitOffset)
+		if err := ReinitBlocks(n, s.ReinitBlocks, int64(c.Seed)+reinitOffset); err != nil {
+			return nil, nil, err
+		}
+	}
+	hist, err := Supervised(ctx, n, d, s, freeze, c.Seed^supervisedStream, pb.Phase_PHASE_FINETUNING, r.Progress)
+	return n, hist, err
 }
 
 // frozenResults evaluates the frozen features of the pretrained network
@@ -110,9 +138,9 @@ func frozenResults(ctx context.Context, c job.Config, d *job.Data, pre *model.Ne
 
 // pretrainedNet decodes the pretrained checkpoint; no checkpoint (a job
 // without pretraining epochs) gives the untrained network of the seed.
-func pretrainedNet(c job.Config, pretrained []byte) (*model.Net, map[string]string, error) {
+func pretrainedNet(c job.Config, classes int, pretrained []byte) (*model.Net, map[string]string, error) {
 	if len(pretrained) == 0 {
-		st, err := NewPretrainState(c)
+		st, err := NewPretrainState(c, classes)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -223,7 +251,7 @@ func (r *Runner) RunLocal(ctx context.Context, c job.Config) (Report, error) {
 		return Report{}, err
 	}
 	t0 := time.Now()
-	st, err := r.pretrainState(c)
+	st, err := r.pretrainState(c, len(d.Set.Classes))
 	if err != nil {
 		return Report{}, err
 	}
@@ -255,12 +283,12 @@ func (r *Runner) RunLocal(ctx context.Context, c job.Config) (Report, error) {
 }
 
 // pretrainState resumes from OutDir's checkpoint or starts fresh.
-func (r *Runner) pretrainState(c job.Config) (*PretrainState, error) {
+func (r *Runner) pretrainState(c job.Config, classes int) (*PretrainState, error) {
 	if r.OutDir != "" {
-		st, err := ResumePretrain(filepath.Join(r.OutDir, FileResume), c)
+		st, err := ResumePretrain(filepath.Join(r.OutDir, FileResume), c, classes)
 		if err != nil || st != nil {
 			return st, err
 		}
 	}
-	return NewPretrainState(c)
+	return NewPretrainState(c, classes)
 }

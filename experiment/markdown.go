@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+
+	"github.com/whorl-ml/whorl/job"
 )
 
 // referenceRow is a published or previously measured result shown beside
@@ -39,12 +41,17 @@ func RenderMarkdown(r Report) string {
 	p("## Result\n\n")
 	p("| model | test accuracy | validation accuracy |\n|---|---|---|\n")
 	p("| supervised baseline (from scratch, labeled subset only) | %s | %s |\n", pct(r.Baseline.TestAccuracy), pct(r.Baseline.ValidationAccuracy))
-	p("| rotation-pretrained, fine-tuned on the same subset | %s | %s |\n", pct(r.Finetune.TestAccuracy), pct(r.Finetune.ValidationAccuracy))
+	p("| %s | %s | %s |\n", modeRow(r.Config), pct(r.Finetune.TestAccuracy), pct(r.Finetune.ValidationAccuracy))
 	p("| **gain** | **%+.1f points** | %+.1f points |\n\n", 100*r.Gain, 100*(r.Finetune.ValidationAccuracy-r.Baseline.ValidationAccuracy))
 	p("Rotation (pretext) accuracy of the pretrained network on the test images: %s.\n\n", pct(r.Pretext.TestRotationAccuracy))
-	p("Both supervised runs use the same recipe: %d epochs, batch %d, %s lr %g, %s schedule, crop pad %d, flip %v.\n\n",
-		r.Config.Supervised.Epochs, r.Config.Supervised.Batch, r.Config.Supervised.Optimizer, r.Config.Supervised.LR,
-		r.Config.Supervised.Schedule.Kind, r.Config.Supervised.Augmentation.CropPad, r.Config.Supervised.Augmentation.Flip)
+	s := r.Config.Supervised
+	recipe := fmt.Sprintf("batch %d, %s lr %g, %s schedule, crop pad %d, flip %v", s.Batch, s.Optimizer, s.LR, s.Schedule.Kind, s.Augmentation.CropPad, s.Augmentation.Flip)
+	if j := r.Config.Joint; r.Config.IsJoint() {
+		p("Joint mode (S4L-Rotation): every pretraining step added %g x the cross-entropy of %d labeled images to the rotation loss; the network's class head was then fine-tuned for %d epochs (%s). The baseline trained %d epochs with that recipe.\n\n",
+			j.Weight, j.LabeledBatch, j.FinetuneEpochs, recipe, s.Epochs)
+	} else {
+		p("Both supervised runs use the same recipe: %d epochs, %s.\n\n", s.Epochs, recipe)
+	}
 	p("## For comparison\n\n| reference | baseline | fine-tuned | gain | note |\n|---|---|---|---|---|\n")
 	for _, ref := range references {
 		p("| %s | %s | %s | %s | %s |\n", ref.what, ref.baseline, ref.finetuned, ref.gain, ref.note)
@@ -107,6 +114,14 @@ func renderConfusion(b *strings.Builder, name string, classes []string, c Confus
 		b.WriteString("\n")
 	}
 	b.WriteString("\n")
+}
+
+// modeRow names the model compared with the baseline.
+func modeRow(c job.Config) string {
+	if c.IsJoint() {
+		return "trained jointly on rotations and the labeled subset (S4L)"
+	}
+	return "rotation-pretrained, fine-tuned on the same subset"
 }
 
 // renderFrozen renders the frozen-feature table: per block, the test

@@ -32,7 +32,12 @@ func CurvesPNG(r Report) ([]byte, error) {
 		{"baseline", r.Baseline.History, color.RGBA{R: 200, G: 60, B: 40, A: 255}},
 		{"fine-tune", r.Finetune.History, color.RGBA{R: 30, G: 150, B: 60, A: 255}},
 	}
-	top, err := curvePlots("rotation pretraining", "pretraining epoch", pretext)
+	title := "rotation pretraining"
+	if r.Config.IsJoint() {
+		title = "joint training"
+		pretext = append(pretext, series{"labeled classes", classHistory(r.Pretext.History), color.RGBA{R: 150, G: 60, B: 170, A: 255}})
+	}
+	top, err := curvePlots(title, "pretraining epoch", pretext)
 	if err != nil {
 		return nil, err
 	}
@@ -41,6 +46,16 @@ func CurvesPNG(r Report) ([]byte, error) {
 		return nil, err
 	}
 	return tilePNG([][]*plot.Plot{top, bottom}, 12*vg.Inch, 9*vg.Inch)
+}
+
+// classHistory is the joint mode's labeled-image curve of a pretraining
+// history (its class loss and accuracy as the loss and accuracy).
+func classHistory(h []job.EpochStat) []job.EpochStat {
+	out := make([]job.EpochStat, len(h))
+	for i, e := range h {
+		out[i] = job.EpochStat{Epoch: e.Epoch, Loss: e.ClassLoss, Accuracy: e.ClassAccuracy}
+	}
+	return out
 }
 
 // curvePlots draws a phase's loss and accuracy panels for the given series.

@@ -26,10 +26,11 @@ type PretrainState struct {
 	History     []job.EpochStat
 }
 
-// NewPretrainState is a fresh rotation network seeded from the config, the
-// same as every worker's replica starts from.
-func NewPretrainState(c job.Config) (*PretrainState, error) {
-	n, err := recipe.PretrainNet(c)
+// NewPretrainState is a fresh pretraining network seeded from the config
+// (for data of classes classes: the joint mode's head has them), the same
+// as every worker's replica starts from.
+func NewPretrainState(c job.Config, classes int) (*PretrainState, error) {
+	n, err := recipe.PretrainNet(c, classes)
 	if err != nil {
 		return nil, err
 	}
@@ -37,8 +38,8 @@ func NewPretrainState(c job.Config) (*PretrainState, error) {
 }
 
 // ResumePretrain restores a pretraining checkpoint written for the same
-// config; a missing file gives (nil, nil).
-func ResumePretrain(path string, c job.Config) (*PretrainState, error) {
+// config and data of classes classes; a missing file gives (nil, nil).
+func ResumePretrain(path string, c job.Config, classes int) (*PretrainState, error) {
 	data, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil
@@ -46,7 +47,7 @@ func ResumePretrain(path string, c job.Config) (*PretrainState, error) {
 	if err != nil {
 		return nil, fmt.Errorf("resume pretraining: %w", err)
 	}
-	st, err := NewPretrainState(c)
+	st, err := NewPretrainState(c, classes)
 	if err != nil {
 		return nil, err
 	}
@@ -92,7 +93,7 @@ func Pretrain(ctx context.Context, c job.Config, d *job.Data, st *PretrainState,
 			return err
 		}
 		st.History = append(st.History, es)
-		run.report(Event{Epoch: st.Epoch + 1, Step: run.steps, Loss: es.Loss, Accuracy: es.Accuracy, EpochDone: true})
+		run.report(Event{Epoch: st.Epoch + 1, Step: run.steps, Loss: es.Loss, Accuracy: es.Accuracy, ClassAccuracy: es.ClassAccuracy, EpochDone: true})
 		if save != nil {
 			next := *st
 			next.Epoch, next.Step = st.Epoch+1, 0
@@ -135,7 +136,7 @@ func (r *pretrainRun) epoch(ctx context.Context) (job.EpochStat, error) {
 		}
 		done, seen = append(done, ss), seen+ss.Images
 		sofar := job.EpochMean(st.Epoch+1, done)
-		r.report(Event{Epoch: st.Epoch + 1, Step: st.Step + 1, Loss: sofar.Loss, Accuracy: sofar.Accuracy,
+		r.report(Event{Epoch: st.Epoch + 1, Step: st.Step + 1, Loss: sofar.Loss, Accuracy: sofar.Accuracy, ClassAccuracy: sofar.ClassAccuracy,
 			SamplesPerSec: float64(4*seen) / time.Since(start).Seconds()})
 		if err := r.checkpoint(); err != nil {
 			return job.EpochStat{}, err
@@ -147,14 +148,40 @@ func (r *pretrainRun) epoch(ctx context.Context) (job.EpochStat, error) {
 // step trains global batch ids at the current position.
 func (r *pretrainRun) step(ctx context.Context, ids []int) (job.StepStat, error) {
 	st, p := r.st, r.c.Pretrain
-	x, labels := r.batcher.Build(r.d.Set, ids, ids, st.Epoch, st.Step)
 	st.Net.ZeroGrads()
-	loss, ok, err := st.Net.TrainStep(ctx, x, labels, 1)
+	ss, err := r.grads(ctx, ids)
 	if err != nil {
 		return job.StepStat{}, err
 	}
 	st.Opt.Step(st.Net.Params(), st.Net.Grads(), p.Schedule.Rate(p.LR, st.Epoch, st.Step, r.steps, p.Epochs))
-	return job.StepStat{Images: len(ids), Loss: loss, Accuracy: float64(ok) / float64(len(labels))}, nil
+	return ss, nil
+}
+
+// grads runs forward and backward on the step's batch: the rotation batch
+// of ids and, in the joint mode, the step's labeled batch (the plan's
+// job.LabeledBatch of the labeled training images, as the coordinator
+// assigns it to the workers).
+func (r *pretrainRun) grads(ctx context.Context, ids []int) (job.StepStat, error) {
+	st := r.st
+	if !r.c.IsJoint() {
+		x, labels := r.batcher.Build(r.d.Set, ids, ids, st.Epoch, st.Step)
+		loss, ok, err := st.Net.TrainStep(ctx, x, labels, 1)
+		if err != nil {
+			return job.StepStat{}, err
+		}
+		return job.StepStat{Images: len(ids), Loss: loss, Accuracy: float64(ok) / float64(len(labels))}, nil
+	}
+	lab := job.LabeledBatch(r.d.LabeledTrain, r.c.Seed, st.Epoch, st.Step, r.steps, r.c.Joint.LabeledBatch)
+	classes := make([]int, len(lab))
+	for k, id := range lab {
+		classes[k] = r.d.Set.Items[id].Class
+	}
+	x, labels := r.batcher.BuildJoint(r.d.Set, ids, ids, lab, lab, st.Epoch, st.Step)
+	js, err := recipe.JointStep(ctx, r.c, st.Net, x, labels, classes, 1, 1)
+	if err != nil {
+		return job.StepStat{}, err
+	}
+	return job.StepStat{Images: len(ids), Loss: js.Loss, Accuracy: js.Accuracy, ClassLoss: js.ClassLoss, ClassAccuracy: js.ClassAccuracy}, nil
 }
 
 // checkpoint saves the position after the step just done every

@@ -140,8 +140,15 @@ func (r *Runner) Prepare(ctx context.Context, configJSON []byte) (job.Prepared, 
 	r.mu.Lock()
 	r.prepared = time.Now()
 	r.mu.Unlock()
-	return job.Prepared{TrainIDs: append([]int(nil), d.Split.Train...), Mean: d.Norm.Mean, Std: d.Norm.Std,
-		ManifestDigest: d.ManifestDigest, Images: d}, nil
+	p := job.Prepared{TrainIDs: append([]int(nil), d.Split.Train...), Mean: d.Norm.Mean, Std: d.Norm.Std,
+		Classes: len(d.Set.Classes), ManifestDigest: d.ManifestDigest, Images: d}
+	if c.IsJoint() { // the labeled batches' images and classes
+		p.LabeledIDs = append([]int(nil), d.LabeledTrain...)
+		for _, id := range d.LabeledTrain {
+			p.LabeledClasses = append(p.LabeledClasses, d.Set.Items[id].Class)
+		}
+	}
+	return p, nil
 }
 
 // keepManifest writes d's manifest to path unless the file is there: a run

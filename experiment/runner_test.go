@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/whorl-ml/whorl/job"
@@ -188,6 +189,11 @@ func TestPretrainResumeIsExact(t *testing.T) {
 			testPretrainResume(t, c)
 		})
 	}
+	t.Run("joint", func(t *testing.T) {
+		c := tinyConfig(dir)
+		c.Mode, c.Joint = job.ModeJoint, job.JointConfig{Weight: 1, LabeledBatch: 4}
+		testPretrainResume(t, c)
+	})
 }
 
 func testPretrainResume(t *testing.T, c job.Config) {
@@ -196,7 +202,7 @@ func testPretrainResume(t *testing.T, c job.Config) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	whole, err := NewPretrainState(c)
+	whole, err := NewPretrainState(c, len(d.Set.Classes))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -205,7 +211,7 @@ func testPretrainResume(t *testing.T, c job.Config) {
 	}
 	path := filepath.Join(t.TempDir(), "resume.safetensors")
 	save := func(s *PretrainState) error { return SavePretrain(path, c, s) }
-	part, err := NewPretrainState(c)
+	part, err := NewPretrainState(c, len(d.Set.Classes))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -219,7 +225,7 @@ func testPretrainResume(t *testing.T, c job.Config) {
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("interrupted pretraining returned %v, want context.Canceled", err)
 	}
-	resumed, err := ResumePretrain(path, c)
+	resumed, err := ResumePretrain(path, c, len(d.Set.Classes))
 	if err != nil || resumed == nil {
 		t.Fatalf("resume: %v", err)
 	}
@@ -234,7 +240,44 @@ func testPretrainResume(t *testing.T, c job.Config) {
 	}
 	other := c
 	other.Seed++
-	if _, err := ResumePretrain(path, other); err == nil {
+	if _, err := ResumePretrain(path, other, len(d.Set.Classes)); err == nil {
 		t.Error("resuming a checkpoint of another seed: want an error")
+	}
+}
+
+// TestRunLocalJoint runs the joint mode's seven steps: the pretrained
+// checkpoint is the rotation head's network (rotnet.py's 4 outputs), the
+// evaluated classifier is the jointly trained class head (fine-tuned for
+// joint.finetune_epochs when set), the pretext history carries the labeled
+// images' accuracy, and the report names the mode.
+func TestRunLocalJoint(t *testing.T) {
+	dir := writeImageFolder(t, 3, 16)
+	for _, ft := range []int{0, 1} {
+		t.Run(fmt.Sprintf("finetune_epochs=%d", ft), func(t *testing.T) {
+			c := tinyConfig(dir)
+			c.Mode, c.Joint = job.ModeJoint, job.JointConfig{Weight: 1, LabeledBatch: 4, FinetuneEpochs: ft}
+			out := t.TempDir()
+			rep, err := (&Runner{OutDir: out}).RunLocal(context.Background(), c)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(rep.Finetune.History) != ft {
+				t.Errorf("classifier history has %d epochs, want joint.finetune_epochs %d", len(rep.Finetune.History), ft)
+			}
+			if h := rep.Pretext.History; len(h) != 2 || h[1].ClassAccuracy <= 0 || h[1].ClassLoss <= 0 {
+				t.Errorf("pretext history %+v: want 2 epochs with the labeled images' loss and accuracy", h)
+			}
+			for file, classes := range map[string]int{FilePretrained: 4, FileFinetuned: 3} {
+				ck, err := model.ReadCheckpoint(filepath.Join(out, file))
+				if err != nil || ck.Net.Config().Classes != classes {
+					t.Fatalf("%s: %v (want %d outputs)", file, err, classes)
+				}
+			}
+			md, err := os.ReadFile(filepath.Join(out, FileReportMD))
+			if err != nil || !strings.Contains(string(md), "trained jointly") {
+				t.Errorf("report.md does not name the joint mode: %v", err)
+			}
+			checkFrozen(t, rep, c.Model.Blocks())
+		})
 	}
 }

@@ -25,6 +25,8 @@ type Event struct {
 	Step, Steps   int      // 1-based step within the epoch
 	Loss          float64
 	Accuracy      float64
+	// ClassAccuracy is the joint mode's labeled images' accuracy.
+	ClassAccuracy float64
 	SamplesPerSec float64
 	EpochDone     bool
 }

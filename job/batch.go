@@ -27,6 +27,9 @@ type Batcher struct {
 	Norm shard.Normalizer
 	// Aug is the pretraining augmentation (see PretrainAugment).
 	Aug shard.Augment
+	// LabeledAug is the augmentation of the joint mode's labeled images
+	// (the supervised recipe's).
+	LabeledAug shard.Augment
 
 	pcg    rand.PCG
 	rng    *rand.Rand
@@ -37,7 +40,8 @@ type Batcher struct {
 // NewBatcher is the batcher of job c with the normaliser of its training
 // images.
 func NewBatcher(c Config, norm shard.Normalizer) *Batcher {
-	return &Batcher{Seed: c.Seed, Norm: norm, Aug: PretrainAugment(c)}
+	a := c.Supervised.Augmentation
+	return &Batcher{Seed: c.Seed, Norm: norm, Aug: PretrainAugment(c), LabeledAug: shard.Augment{Pad: a.CropPad, Flip: a.Flip}}
 }
 
 // PretrainAugment is the augmentation of c's pretraining.
@@ -49,14 +53,39 @@ func PretrainAugment(c Config) shard.Augment {
 // Build returns the rotation batch of images ids of step (epoch, step); idx
 // are the positions of ids in d (the same slice when d holds every image).
 func (b *Batcher) Build(d *shard.Dataset, idx, ids []int, epoch, step int) ([]float32, []int) {
+	b.x, b.labels = shard.RotationBatchEach(d, idx, b.Norm, b.Aug, b.rngOf(ids, 0, epoch, step), b.x, b.labels)
+	return b.x, b.labels
+}
+
+// BuildJoint returns the joint mode's batch of step (epoch, step): Build's
+// rotation batch of ids (its samples and labels, first), followed by the
+// labeled images labIDs (positions labIdx in d) once each at 0 degrees
+// with LabeledAug, image labIDs[k]'s draw from a generator of its own
+// seeded like Build's but apart from it. The caller holds the labeled
+// images' classes.
+func (b *Batcher) BuildJoint(d *shard.Dataset, idx, ids, labIdx, labIDs []int, epoch, step int) ([]float32, []int) {
+	x, labels := b.Build(d, idx, ids, epoch, step)
+	rot, extra := len(x), len(labIDs)*3*d.Size*d.Size
+	if cap(x) < rot+extra {
+		grown := make([]float32, rot+extra)
+		copy(grown, x)
+		x = grown
+	}
+	x = x[:rot+extra]
+	shard.ImagesEach(d, labIdx, b.Norm, b.LabeledAug, b.rngOf(labIDs, labeledSalt, epoch, step), x[rot:])
+	b.x = x
+	return x, labels
+}
+
+// rngOf is the generator of image ids[k] in step (epoch, step), salt
+// separating the labeled draws from the rotation batch's (0).
+func (b *Batcher) rngOf(ids []int, salt uint64, epoch, step int) func(k int) *rand.Rand {
 	if b.rng == nil {
 		b.rng = rand.New(&b.pcg)
 	}
 	stream := uint64(epoch)<<32 | uint64(step)
-	rngOf := func(k int) *rand.Rand {
-		b.pcg.Seed(b.Seed^uint64(ids[k])*0x9e3779b97f4a7c15, stream)
+	return func(k int) *rand.Rand {
+		b.pcg.Seed(b.Seed^salt^uint64(ids[k])*0x9e3779b97f4a7c15, stream)
 		return b.rng
 	}
-	b.x, b.labels = shard.RotationBatchEach(d, idx, b.Norm, b.Aug, rngOf, b.x, b.labels)
-	return b.x, b.labels
 }

@@ -74,3 +74,62 @@ func TestBatchIndependentOfSplit(t *testing.T) {
 		t.Error("another step draws the same augmentation")
 	}
 }
+
+// TestLabeledBatchPasses checks the joint mode's labeled draws: every pass
+// over the labeled images takes each once, the draw of a global step does
+// not depend on how steps are counted in epochs, and another seed draws
+// another order.
+func TestLabeledBatchPasses(t *testing.T) {
+	labeled := []int{3, 9, 11, 20, 21, 40, 41}
+	const batch = 3
+	var seq []int
+	for step := range 7 { // 21 draws: three passes
+		seq = append(seq, LabeledBatch(labeled, 5, 0, step, 7, batch)...)
+	}
+	for pass := range 3 {
+		got := slices.Sorted(slices.Values(seq[pass*len(labeled) : (pass+1)*len(labeled)]))
+		if !slices.Equal(got, labeled) {
+			t.Fatalf("pass %d draws %v, want each of %v once", pass, got, labeled)
+		}
+	}
+	if slices.Equal(seq[:7], seq[7:14]) {
+		t.Error("two passes draw the same order")
+	}
+	if a, b := LabeledBatch(labeled, 5, 1, 2, 4, batch), seq[6*batch:7*batch]; !slices.Equal(a, b) {
+		t.Errorf("epoch 1 step 2 of 4 steps draws %v, the 7th global step %v", a, b)
+	}
+	if slices.Equal(LabeledBatch(labeled, 6, 0, 0, 7, 7), seq[:7]) {
+		t.Error("another seed draws the same first pass")
+	}
+	if LabeledBatch(nil, 5, 0, 0, 7, batch) != nil {
+		t.Error("no labeled images give a batch")
+	}
+}
+
+// TestJointBatchIndependentOfSplit checks the joint batch: its rotation rows
+// are Build's, and each labeled image's row is the same whichever rank
+// builds it and whatever else that rank builds.
+func TestJointBatchIndependentOfSplit(t *testing.T) {
+	const size = 8
+	d := noiseSet(t, 20, size)
+	c := DefaultConfig()
+	norm := shard.Normalizer{Mean: [3]float32{100, 110, 120}, Std: [3]float32{50, 60, 70}}
+	ids, lab := []int{0, 1, 2, 3}, []int{10, 11, 12}
+	rot, _ := NewBatcher(c, norm).Build(d, ids, ids, 2, 3)
+	x, labels := NewBatcher(c, norm).BuildJoint(d, ids, ids, lab, lab, 2, 3)
+	sample := 3 * size * size
+	if len(labels) != 4*len(ids) || len(x) != len(rot)+len(lab)*sample || !slices.Equal(x[:len(rot)], rot) {
+		t.Fatalf("joint batch: %d labels, %d values; want Build's %d rows then %d labeled", len(labels), len(x), len(labels), len(lab))
+	}
+	b := NewBatcher(c, norm)
+	for k, id := range lab {
+		part, _ := b.BuildJoint(d, ids[k:k+1], ids[k:k+1], []int{id}, []int{id}, 2, 3)
+		if !slices.Equal(part[4*sample:], x[len(rot)+k*sample:len(rot)+(k+1)*sample]) {
+			t.Fatalf("labeled image %d built alone differs from the global batch's row", id)
+		}
+	}
+	plain := shard.Augment{}
+	if b.LabeledAug == plain {
+		t.Fatal("the labeled images are not augmented (the supervised recipe has crop and flip)")
+	}
+}

@@ -77,6 +77,11 @@ type Config struct {
 	// Supervised is the training on the labeled subset, the same for the
 	// baseline and the fine-tuning.
 	Supervised SupervisedConfig `json:"supervised"`
+	// Mode is the training mode: ModePretrainFinetune ("" means it) or
+	// ModeJoint.
+	Mode string `json:"mode,omitempty"`
+	// Joint is the joint mode's recipe (set only with Mode ModeJoint).
+	Joint JointConfig `json:"joint,omitzero"`
 	// Eval chooses the evaluations of frozen features run after training.
 	Eval EvalConfig `json:"eval"`
 	// CheckpointEvery is the number of pretraining steps between
@@ -411,6 +416,7 @@ func (c Config) Validate() error {
 	c.Pretrain.validate(p)
 	c.Supervised.validate(p, c.Model.Blocks())
 	c.Eval.validate(p)
+	c.validateJoint(p)
 	validate.InRange(p, "checkpoint_every_steps", c.CheckpointEvery, 1, 1_000_000)
 	return p.Err()
 }

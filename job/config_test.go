@@ -96,6 +96,16 @@ func TestValidate(t *testing.T) {
 		{name: "knn settings with knn off", edit: func(c *Config) { c.Eval.KNN = false }, errHas: []string{"eval.knn_k", "eval.knn off"}},
 		{name: "freeze", edit: func(c *Config) { c.Supervised.FreezeBlocks = 4 }, errHas: []string{"supervised.freeze_blocks", "0..3"}},
 		{name: "checkpoint", edit: func(c *Config) { c.CheckpointEvery = 0 }, errHas: []string{"checkpoint_every_steps"}},
+		{name: "joint", edit: func(c *Config) {
+			c.Mode, c.Joint = ModeJoint, JointConfig{Weight: 1, LabeledBatch: 16, FinetuneEpochs: 5}
+		}},
+		{name: "pretrain-finetune named", edit: func(c *Config) { c.Mode = ModePretrainFinetune }},
+		{name: "mode", edit: func(c *Config) { c.Mode = "s4l" }, errHas: []string{"mode", "pretrain-finetune, joint"}},
+		{name: "joint recipe without the mode", edit: func(c *Config) { c.Joint.Weight = 1 }, errHas: []string{"joint", `set mode "joint"`}},
+		{name: "joint weight", edit: func(c *Config) { c.Mode, c.Joint = ModeJoint, JointConfig{LabeledBatch: 16} },
+			errHas: []string{"joint.weight", "1e-06..1000"}},
+		{name: "joint batch", edit: func(c *Config) { c.Mode, c.Joint = ModeJoint, JointConfig{Weight: 1} },
+			errHas: []string{"joint.labeled_batch", "1..65536"}},
 		{name: "two errors", edit: func(c *Config) { c.Supervised.Batch = 0; c.Data.ImageSize = 0 },
 			errHas: []string{"supervised.batch", "data.image_size"}},
 	}

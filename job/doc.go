@@ -12,7 +12,11 @@
 //     images, the steps, the global batches and each rank's part, with
 //     exactly-once coverage across membership changes);
 //   - the single seeded batch function (Batcher: which images, which
-//     augmentation draw, which rotation order);
+//     augmentation draw, which rotation order; BuildJoint adds the joint
+//     mode's labeled images);
+//   - the training modes (ModePretrainFinetune, ModeJoint with JointConfig)
+//     and the joint mode's labeled draw per global step (LabeledBatch),
+//     which the coordinator assigns and the single-process loop follows;
 //   - the pretraining checkpoint's metadata keys and EpochStat, and
 //     Prepared, the job's data as the coordinator hands it to workers.
 //

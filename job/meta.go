@@ -30,6 +30,10 @@ type EpochStat struct {
 	Loss               float64 `json:"loss"`
 	Accuracy           float64 `json:"accuracy"`
 	ValidationAccuracy float64 `json:"validation_accuracy,omitempty"`
+	// ClassLoss and ClassAccuracy are the joint mode's labeled images'
+	// cross-entropy and accuracy on the class head (zero otherwise).
+	ClassLoss     float64 `json:"class_loss,omitempty"`
+	ClassAccuracy float64 `json:"class_accuracy,omitempty"`
 }
 
 // StepStat is one global step's mean loss and accuracy over its Images
@@ -38,6 +42,9 @@ type StepStat struct {
 	Images   int
 	Loss     float64
 	Accuracy float64
+	// ClassLoss and ClassAccuracy are the joint mode's labeled images'
+	// (the step's mean; every step has the same number of them).
+	ClassLoss, ClassAccuracy float64
 }
 
 // EpochMean is the epoch's statistic from its steps: the means of loss and
@@ -50,10 +57,13 @@ func EpochMean(epoch int, steps []StepStat) EpochStat {
 	for _, s := range steps {
 		es.Loss += s.Loss * float64(s.Images)
 		es.Accuracy += s.Accuracy * float64(s.Images)
+		es.ClassLoss += s.ClassLoss
+		es.ClassAccuracy += s.ClassAccuracy
 		n += s.Images
 	}
 	if n > 0 {
 		es.Loss, es.Accuracy = es.Loss/float64(n), es.Accuracy/float64(n)
+		es.ClassLoss, es.ClassAccuracy = es.ClassLoss/float64(len(steps)), es.ClassAccuracy/float64(len(steps))
 	}
 	return es
 }

@@ -10,6 +10,12 @@ type Prepared struct {
 	// TrainIDs are the ids of the images pretrained on, in a fixed order;
 	// PlanEpoch permutes them per epoch with the job seed.
 	TrainIDs []int
+	// LabeledIDs are the labeled training images (the validation images
+	// held out) and LabeledClasses their classes, in a fixed order: the
+	// joint mode's labeled batches draw from them (LabeledBatch).
+	LabeledIDs, LabeledClasses []int
+	// Classes is the number of classes of the data.
+	Classes int
 	// Mean and Std are the per-channel (RGB) normaliser of the inputs.
 	Mean, Std [3]float32
 	// ManifestDigest is the hex SHA-256 of the dataset manifest.

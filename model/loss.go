@@ -1,9 +1,6 @@
 package model
 
-import (
-	"fmt"
-	"math"
-)
+import "fmt"
 
 // SoftmaxCrossEntropy returns the mean cross-entropy of logits ([n x classes]) against labels,
 // the number of rows whose arg-max equals the label, and writes into dlogits the gradient of the
@@ -16,34 +13,15 @@ func SoftmaxCrossEntropy(logits []float32, labels []int, classes int, scale floa
 	}
 	var total float64
 	correct := 0
+	k := float64(scale) / float64(n)
 	for i, y := range labels {
 		if y < 0 || y >= classes {
 			return 0, 0, fmt.Errorf("%w: label %d of row %d out of range 0..%d", ErrShape, y, i, classes-1)
 		}
-		row := logits[i*classes : (i+1)*classes]
-		best, mx := 0, float64(row[0])
-		for j, v := range row {
-			if float64(v) > mx {
-				best, mx = j, float64(v)
-			}
-		}
-		if best == y {
+		loss, ok := rowCrossEntropy(logits[i*classes:(i+1)*classes], y, k, dlogits[i*classes:(i+1)*classes])
+		total += loss
+		if ok {
 			correct++
-		}
-		var sum float64
-		for _, v := range row {
-			sum += math.Exp(float64(v) - mx)
-		}
-		lse := mx + math.Log(sum)
-		total += lse - float64(row[y])
-		g := dlogits[i*classes : (i+1)*classes]
-		k := float64(scale) / float64(n)
-		for j, v := range row {
-			p := math.Exp(float64(v) - lse)
-			if j == y {
-				p--
-			}
-			g[j] = float32(p * k)
 		}
 	}
 	return total / float64(n), correct, nil

@@ -113,3 +113,19 @@ func growInts(buf []int, n int) []int {
 	}
 	return buf[:n]
 }
+
+// ImagesEach writes images idx, each augmented (image idx[k]'s draw from
+// rngOf(k)) and normalised, as NCHW float32 into dst, which must hold
+// exactly len(idx) images of d.Size. Sample k is image idx[k], unrotated;
+// the caller holds the labels (a worker's images carry none).
+func ImagesEach(d *Dataset, idx []int, norm Normalizer, aug Augment, rngOf func(k int) *rand.Rand, dst []float32) {
+	plane := d.Size * d.Size
+	if len(dst) != len(idx)*3*plane {
+		panic("shard: images: destination does not hold the images")
+	}
+	px := make([]uint8, plane*3)
+	for k, i := range idx {
+		aug.draw(rngOf(k)).render(px, d.Image(i), d.Size)
+		norm.toCHW(dst[k*3*plane:(k+1)*3*plane], px)
+	}
+}

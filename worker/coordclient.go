@@ -52,22 +52,32 @@ func assignmentFrom(r *pb.GetAssignmentResponse) Assignment {
 		Generation: r.GetGeneration(), Members: r.GetMembers(), Rank: int(r.GetRank()),
 		Epoch: int(r.GetEpoch()), TotalEpochs: int(r.GetTotalEpochs()), StartStep: int(r.GetStartStep()),
 		TotalSteps: int(r.GetTotalSteps()), ManifestDigest: r.GetManifestDigest(), Resume: r.GetResume(),
-		RestoreDigest: r.GetRestore().GetDigest(), CheckpointEvery: int(r.GetCheckpointInterval())}
+		RestoreDigest: r.GetRestore().GetDigest(), CheckpointEvery: int(r.GetCheckpointInterval()), Classes: int(r.GetClasses())}
 	copy(a.Mean[:], r.GetNormMean())
 	copy(a.Std[:], r.GetNormStd())
 	for _, s := range r.GetSteps() {
-		ids := make([]int, len(s.GetImageIds()))
-		for i, v := range s.GetImageIds() {
-			ids[i] = int(v)
-		}
-		a.Steps = append(a.Steps, StepWork{Step: int(s.GetStep()), IDs: ids, Global: int(s.GetGlobalCount())})
+		a.Steps = append(a.Steps, StepWork{Step: int(s.GetStep()), IDs: ints(s.GetImageIds()), Global: int(s.GetGlobalCount()),
+			LabeledIDs: ints(s.GetLabeledIds()), LabeledClasses: ints(s.GetLabeledClasses()), LabeledGlobal: int(s.GetLabeledGlobalCount())})
 	}
 	return a
+}
+
+// ints converts wire ids (nil for none).
+func ints(v []int32) []int {
+	if len(v) == 0 {
+		return nil
+	}
+	out := make([]int, len(v))
+	for i, x := range v {
+		out[i] = int(x)
+	}
+	return out
 }
 
 func (c *coordClient) ReportProgress(ctx context.Context, p Progress) (uint64, error) {
 	r, err := c.c.ReportProgress(ctx, &pb.ReportProgressRequest{WorkerId: p.WorkerID, Generation: p.Generation,
 		Epoch: uint32(p.Epoch), Step: uint32(p.Step), Rank: int32(p.Rank), Loss: float32(p.Loss), Accuracy: float32(p.Accuracy),
+		ClassLoss: float32(p.ClassLoss), ClassAccuracy: float32(p.ClassAccuracy),
 		Samples: uint32(p.Images), StepTime: durationpb.New(p.StepTime), AllreduceWait: durationpb.New(p.ReduceWait)})
 	if err != nil {
 		return 0, err

@@ -205,6 +205,9 @@ type Assignment struct {
 	// CheckpointEvery is the checkpoint interval K in steps (0: only at the
 	// end of each epoch).
 	CheckpointEvery int
+	// Classes is the number of classes of the data (the joint mode's class
+	// head).
+	Classes int
 }
 
 // StepWork is this worker's part of one global step.
@@ -215,6 +218,11 @@ type StepWork struct {
 	IDs []int
 	// Global is the number of images of the whole global step.
 	Global int
+	// LabeledIDs and LabeledClasses are this worker's part of the step's
+	// labeled images in the joint mode; LabeledGlobal is the step's number
+	// of them.
+	LabeledIDs, LabeledClasses []int
+	LabeledGlobal              int
 }
 
 // Progress reports one completed step with the rank's timings.
@@ -229,7 +237,9 @@ type Progress struct {
 	// Accuracy is the fraction of the rank's rotated images it predicted
 	// right before the update (0 for replicas that do not classify).
 	Accuracy float64
-	Images   int
+	// ClassLoss and ClassAccuracy are the joint mode's labeled images'.
+	ClassLoss, ClassAccuracy float64
+	Images                   int
 	// StepTime is the wall time of the whole step; ReduceWait the part
 	// spent in the gradient all-reduce (waiting for the slowest rank).
 	StepTime   time.Duration
@@ -243,6 +253,9 @@ type StepStats struct {
 	Loss float64
 	// Accuracy is the fraction of local samples predicted right.
 	Accuracy float64
+	// ClassLoss and ClassAccuracy are the joint mode's local labeled
+	// images' mean loss and accuracy on the class head.
+	ClassLoss, ClassAccuracy float64
 }
 
 // HeartbeatInfo is what a heartbeat carries.

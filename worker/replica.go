@@ -29,7 +29,10 @@ type imageSource interface {
 
 // newNetReplica builds the job's network from the config seed.
 func newNetReplica(cfg job.Config, a Assignment, src imageSource) (*netReplica, error) {
-	net, err := recipe.PretrainNet(cfg)
+	if cfg.IsJoint() && a.Classes < 2 {
+		return nil, fmt.Errorf("joint mode: the assignment names %d classes (a coordinator older than the joint mode?)", a.Classes)
+	}
+	net, err := recipe.PretrainNet(cfg, a.Classes)
 	if err != nil {
 		return nil, err
 	}
@@ -63,25 +66,40 @@ func (r *netReplica) SetOptState(s []float32) error {
 // workers) and runs forward and backward with BatchNorm synchronised
 // through c. The stats are this rank's part's.
 func (r *netReplica) ComputeGrads(ctx context.Context, c Collective, sink GradSink, w StepWork, epoch int, scale float32) (StepStats, error) {
-	d, idx, err := r.src.images(ctx, w.IDs)
+	d, idx, err := r.src.images(ctx, append(w.IDs[:len(w.IDs):len(w.IDs)], w.LabeledIDs...))
 	if err != nil {
 		return StepStats{}, fmt.Errorf("images of step %d: %w", w.Step, err)
 	}
-	x, labels := r.batcher.Build(d, idx, w.IDs, epoch, w.Step)
+	r.prepare(c, sink)
+	defer r.net.SetGradObserver(nil)
+	n := len(w.IDs)
+	if r.cfg.IsJoint() {
+		x, labels := r.batcher.BuildJoint(d, idx[:n], w.IDs, idx[n:], w.LabeledIDs, epoch, w.Step)
+		js, err := recipe.JointStep(ctx, r.cfg, r.net, x, labels, w.LabeledClasses, scale, labeledShare(w))
+		if err != nil {
+			return StepStats{}, fmt.Errorf("train step: %w", err)
+		}
+		return StepStats{Loss: js.Loss, Accuracy: js.Accuracy, ClassLoss: js.ClassLoss, ClassAccuracy: js.ClassAccuracy}, nil
+	}
+	x, labels := r.batcher.Build(d, idx[:n], w.IDs, epoch, w.Step)
+	loss, correct, err := r.net.TrainStep(ctx, x, labels, scale)
+	if err != nil {
+		return StepStats{}, fmt.Errorf("train step: %w", err)
+	}
+	return StepStats{Loss: loss, Accuracy: float64(correct) / float64(max(1, len(labels)))}, nil
+}
+
+// prepare readies the network for a training step: BatchNorm synchronised
+// through c (nil: local), gradients observed by sink, zero gradients.
+func (r *netReplica) prepare(c Collective, sink GradSink) {
 	if c != nil {
 		r.net.SetReducer(c)
 	} else {
 		r.net.SetReducer(nil)
 	}
 	r.net.SetGradObserver(sink)
-	defer r.net.SetGradObserver(nil)
 	r.net.SetTraining(true)
 	r.net.ZeroGrads()
-	loss, correct, err := r.net.TrainStep(ctx, x, labels, scale)
-	if err != nil {
-		return StepStats{}, fmt.Errorf("train step: %w", err)
-	}
-	return StepStats{Loss: loss, Accuracy: float64(correct) / float64(max(1, len(labels)))}, nil
 }
 
 // GradReduce is the job's gradient buckets and their encoding.

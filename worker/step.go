@@ -32,7 +32,7 @@ func (t *trainer) step(ctx, gctx context.Context, a Assignment, st StepWork) err
 		copy(state, t.snap)
 		return fmt.Errorf("all-reduce of epoch %d step %d: %w", a.Epoch, st.Step, cause(gctx, err))
 	}
-	if stats, err = t.globalStats(gctx, stats, scale); err != nil {
+	if stats, err = t.globalStats(gctx, stats, scale, labeledShare(st)); err != nil {
 		copy(state, t.snap)
 		return fmt.Errorf("all-reduce of epoch %d step %d stats: %w", a.Epoch, st.Step, cause(gctx, err))
 	}
@@ -84,15 +84,26 @@ func gradSink(b *buckets) GradSink {
 }
 
 // globalStats turns this rank's loss and accuracy into the global batch's
-// (each rank's weighted by its share of the images, summed over the ring),
-// so every rank reports what the single-process loop would compute for
-// the step.
-func (t *trainer) globalStats(ctx context.Context, local StepStats, scale float32) (StepStats, error) {
-	t.statBuf = append(t.statBuf[:0], float32(local.Loss)*scale, float32(local.Accuracy)*scale)
+// (each rank's weighted by its share of the images, and of the labeled
+// images, summed over the ring), so every rank reports what the
+// single-process loop would compute for the step.
+func (t *trainer) globalStats(ctx context.Context, local StepStats, scale, labeled float32) (StepStats, error) {
+	t.statBuf = append(t.statBuf[:0], float32(local.Loss)*scale, float32(local.Accuracy)*scale,
+		float32(local.ClassLoss)*labeled, float32(local.ClassAccuracy)*labeled)
 	if err := t.ring.AllReduceSum(ctx, t.statBuf); err != nil {
 		return StepStats{}, err
 	}
-	return StepStats{Loss: float64(t.statBuf[0]), Accuracy: float64(t.statBuf[1])}, nil
+	b := t.statBuf
+	return StepStats{Loss: float64(b[0]), Accuracy: float64(b[1]), ClassLoss: float64(b[2]), ClassAccuracy: float64(b[3])}, nil
+}
+
+// labeledShare is this rank's share of the step's labeled images (0
+// outside the joint mode).
+func labeledShare(st StepWork) float32 {
+	if st.LabeledGlobal == 0 {
+		return 0
+	}
+	return float32(len(st.LabeledIDs)) / float32(st.LabeledGlobal)
 }
 
 // cause prefers the reason gctx was cancelled (a superseded generation) over
@@ -171,6 +182,7 @@ func (t *trainer) complete(a Assignment, st StepWork, stats StepStats, took, wai
 	t.mu.Unlock()
 	t.pending = append(t.pending, Progress{WorkerID: t.id, JobID: a.JobID, Generation: a.Generation, Rank: a.Rank,
 		Epoch: a.Epoch, Step: st.Step, Loss: stats.Loss, Accuracy: stats.Accuracy, Images: len(st.IDs),
+		ClassLoss: stats.ClassLoss, ClassAccuracy: stats.ClassAccuracy,
 		StepTime: took, ReduceWait: wait})
 }
 

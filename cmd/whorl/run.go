@@ -30,7 +30,7 @@ var clusterRunner func(ctx context.Context, w io.Writer, o runOptions, c job.Con
 // runOptions are the flags of `whorl run`.
 type runOptions struct {
 	data, out, preset, job string
-	model, stem            string
+	model, stem, mode      string
 	workers, coordinators  int
 	seed, size             int
 	seeds                  []int
@@ -60,9 +60,10 @@ every accuracy, the paired gain per seed with its 95% t-interval, and the
 per-block probe table.
 --job-config takes a JSON experiment configuration (see report.json's "config")
 that replaces the preset. What the file sets wins over a flag's default; an
-explicit --seed, --data, --preset, --model, --stem or --size that differs from
+explicit --seed, --data, --preset, --model, --stem, --size or --mode that differs from
 the file is refused; what the file leaves out (seed, data.dir) comes from the
-flags. --model, --stem and --size replace the preset's network and input size.`,
+flags. --model, --stem and --size replace the preset's network and input size,
+--mode its training mode.`,
 		Example: `  whorl run                                  # embedded photos, quick preset
   whorl run --data ../shared/data/flowers --seed 2 --out runs/s2
   whorl run --seeds 1,2,3 --out runs/sweep        # aggregate in runs/sweep/report.md
@@ -91,6 +92,8 @@ flags. --model, --stem and --size replace the preset's network and input size.`,
 	f.StringVar(&o.model, "model", "", `network: small, nin3, nin4, resnet18, resnet34 or resnet50 ("" = the preset's)`)
 	f.StringVar(&o.stem, "stem", "", `a ResNet's stem: imagenet or small ("" = imagenet)`)
 	f.IntVar(&o.size, "size", 0, "training image side in pixels (0 = the preset's; ResNets take 32..224)")
+	Enum(f, &o.mode, "mode", "", []string{job.ModePretrainFinetune, job.ModeJoint},
+		"training mode (default the preset's): rotation pretraining then fine-tuning, or joint (S4L: every rotation step adds a labeled batch's loss; job.DefaultJoint's recipe unless the job file sets one)")
 	return cmd
 }
 
@@ -161,7 +164,7 @@ func (o runOptions) mergeFlags(c *job.Config, set map[string]bool) error {
 		flag, key string
 		fv, jv    any
 	}{{"model", "model.name", o.model, c.Model.Name}, {"stem", "model.stem", o.stem, c.Model.Stem},
-		{"size", "data.image_size", o.size, c.Data.ImageSize}} {
+		{"size", "data.image_size", o.size, c.Data.ImageSize}, {"mode", "mode", o.mode, c.Mode}} {
 		if changed(k.flag) && set[k.key] && k.fv != k.jv {
 			conflict(k.flag, k.fv, k.key, k.jv)
 		}
@@ -180,6 +183,12 @@ func (o runOptions) applyNetwork(c *job.Config) {
 	}
 	if o.size != 0 {
 		c.Data.ImageSize = o.size
+	}
+	if o.mode != "" && o.mode != c.Mode {
+		c.Mode = o.mode
+		if c.IsJoint() && c.Joint == (job.JointConfig{}) {
+			c.Joint = job.DefaultJoint(*c)
+		}
 	}
 }
 
@@ -316,6 +325,9 @@ func (p *progressPrinter) event(e experiment.Event) {
 			acc := ""
 			if e.Accuracy > 0 {
 				acc = fmt.Sprintf("  train acc %5.1f%%", 100*e.Accuracy)
+			}
+			if e.ClassAccuracy > 0 {
+				acc += fmt.Sprintf("  labeled acc %5.1f%%", 100*e.ClassAccuracy)
 			}
 			fmt.Fprintf(p.w, "%-11s epoch %3d/%d  loss %.4f%s  elapsed %s  eta %s\n", e.Phase.Label(), e.Epoch, e.Epochs,
 				e.Loss, acc, time.Since(p.start[e.Phase]).Round(time.Second), eta)

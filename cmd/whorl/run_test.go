@@ -168,6 +168,22 @@ func TestRunNetworkFlags(t *testing.T) {
 	}
 }
 
+// TestRunModeFlag checks --mode: joint on a preset takes job.DefaultJoint's
+// recipe; on a job file that sets another mode it is refused, naming both.
+func TestRunModeFlag(t *testing.T) {
+	o := runOptions{mode: job.ModeJoint, seed: 1, preset: job.PresetQuick, changed: func(name string) bool { return name == "mode" }}
+	got, err := o.jobConfig()
+	if err != nil || !got.IsJoint() || got.Joint != job.DefaultJoint(got) {
+		t.Fatalf("--mode joint on the quick preset: mode %q joint %+v, %v; want the default joint recipe", got.Mode, got.Joint, err)
+	}
+	c := job.DefaultConfig()
+	c.Mode = job.ModePretrainFinetune
+	o.job = writeJob(t, c)
+	if _, err := o.jobConfig(); err == nil || !strings.Contains(err.Error(), "--mode joint") || !strings.Contains(err.Error(), "mode pretrain-finetune") {
+		t.Errorf("--mode joint against a file's pretrain-finetune: %v, want a refusal naming both", err)
+	}
+}
+
 // TestRunEndToEnd runs a tiny `whorl run` and checks report.json's
 // structure and the output files; a second run with the same --out and
 // seed resumes and reports the same numbers.

@@ -7,7 +7,6 @@ import (
 
 	"github.com/whorl-ml/whorl/job"
 	"github.com/whorl-ml/whorl/model"
-	"github.com/whorl-ml/whorl/shard"
 )
 
 // Net builds c's network with classes outputs, its weights drawn from seed.
@@ -24,9 +23,13 @@ func Net(c job.Config, classes int, seed int64) (*model.Net, error) {
 	return n, nil
 }
 
-// PretrainNet is c's rotation network (4 outputs) seeded from the job seed:
-// the initial weights of every replica and of the single-process loop.
-func PretrainNet(c job.Config) (*model.Net, error) { return Net(c, shard.Rotations, int64(c.Seed)) }
+// PretrainNet is c's pretraining network seeded from the job seed: the
+// initial weights of every replica and of the single-process loop. Its
+// classifier has c.PretrainOutputs(classes) outputs: the 4 rotations, then
+// in the joint mode the data's classes.
+func PretrainNet(c job.Config, classes int) (*model.Net, error) {
+	return Net(c, c.PretrainOutputs(classes), int64(c.Seed))
+}
 
 // StatefulOptimizer is an optimiser whose state a checkpoint restores.
 type StatefulOptimizer interface {

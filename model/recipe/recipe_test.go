@@ -19,7 +19,7 @@ func tinyConfig() job.Config {
 // a fresh network and optimiser of the same job.
 func TestPretrainCheckpointRoundTrip(t *testing.T) {
 	c := tinyConfig()
-	n, err := PretrainNet(c)
+	n, err := PretrainNet(c, 5)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -33,7 +33,7 @@ func TestPretrainCheckpointRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, _ := PretrainNet(c)
+	m, _ := PretrainNet(c, 5)
 	opt2 := PretrainOptimizer(c)
 	pos, got, err := RestorePretrain(c, b, m, opt2)
 	if err != nil {
@@ -51,14 +51,14 @@ func TestPretrainCheckpointRoundTrip(t *testing.T) {
 // another seed) is refused and leaves the network untouched.
 func TestRestoreRefusesAnotherJob(t *testing.T) {
 	c := tinyConfig()
-	n, _ := PretrainNet(c)
+	n, _ := PretrainNet(c, 5)
 	b, err := EncodePretrain(c, n, PretrainOptimizer(c), Position{}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	other := c
 	other.Seed++
-	m, _ := PretrainNet(other)
+	m, _ := PretrainNet(other, 5)
 	before := slices.Clone(m.Params())
 	if _, _, err := RestorePretrain(other, b, m, PretrainOptimizer(other)); !errors.Is(err, model.ErrCheckpoint) {
 		t.Fatalf("restoring another job's checkpoint: %v, want ErrCheckpoint", err)

@@ -93,7 +93,7 @@ func pretrained(ctx context.Context, c job.Config, d *job.Data) *model.Net {
 	if ck, err := model.ReadCheckpoint(path); err == nil {
 		return ck.Net
 	}
-	st, err := experiment.NewPretrainState(c)
+	st, err := experiment.NewPretrainState(c, len(d.Set.Classes))
 	check(err)
 	t := time.Now()
 	check(experiment.Pretrain(ctx, c, d, st, nil, func(e experiment.Event) {

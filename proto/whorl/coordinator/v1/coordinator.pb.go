@@ -579,9 +579,16 @@ type StepShard struct {
 	ImageIds []int32 `protobuf:"varint,2,rep,packed,name=image_ids,json=imageIds,proto3" json:"image_ids,omitempty"`
 	// global_count is the number of images of the whole global batch
 	// (gradient scale = len(image_ids) / global_count).
-	GlobalCount   uint32 `protobuf:"varint,3,opt,name=global_count,json=globalCount,proto3" json:"global_count,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	GlobalCount uint32 `protobuf:"varint,3,opt,name=global_count,json=globalCount,proto3" json:"global_count,omitempty"`
+	// labeled_ids are this rank's part of the step's labeled images in the
+	// joint mode (job.LabeledBatch split like image_ids), trained once each
+	// at 0 degrees on the class head; labeled_classes are their classes.
+	LabeledIds     []int32 `protobuf:"varint,4,rep,packed,name=labeled_ids,json=labeledIds,proto3" json:"labeled_ids,omitempty"`
+	LabeledClasses []int32 `protobuf:"varint,5,rep,packed,name=labeled_classes,json=labeledClasses,proto3" json:"labeled_classes,omitempty"`
+	// labeled_global_count is the number of labeled images of the whole step.
+	LabeledGlobalCount uint32 `protobuf:"varint,6,opt,name=labeled_global_count,json=labeledGlobalCount,proto3" json:"labeled_global_count,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
 }
 
 func (x *StepShard) Reset() {
@@ -631,6 +638,27 @@ func (x *StepShard) GetImageIds() []int32 {
 func (x *StepShard) GetGlobalCount() uint32 {
 	if x != nil {
 		return x.GlobalCount
+	}
+	return 0
+}
+
+func (x *StepShard) GetLabeledIds() []int32 {
+	if x != nil {
+		return x.LabeledIds
+	}
+	return nil
+}
+
+func (x *StepShard) GetLabeledClasses() []int32 {
+	if x != nil {
+		return x.LabeledClasses
+	}
+	return nil
+}
+
+func (x *StepShard) GetLabeledGlobalCount() uint32 {
+	if x != nil {
+		return x.LabeledGlobalCount
 	}
 	return 0
 }
@@ -736,7 +764,10 @@ type GetAssignmentResponse struct {
 	// after the last step of pretraining.
 	CheckpointInterval uint32 `protobuf:"varint,17,opt,name=checkpoint_interval,json=checkpointInterval,proto3" json:"checkpoint_interval,omitempty"`
 	// latest is the latest committed checkpoint (informational).
-	Latest        *Checkpoint `protobuf:"bytes,18,opt,name=latest,proto3" json:"latest,omitempty"`
+	Latest *Checkpoint `protobuf:"bytes,18,opt,name=latest,proto3" json:"latest,omitempty"`
+	// classes is the number of classes of the data: the joint mode's network
+	// has 4 + classes outputs (job.Config.PretrainOutputs).
+	Classes       uint32 `protobuf:"varint,19,opt,name=classes,proto3" json:"classes,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -897,6 +928,13 @@ func (x *GetAssignmentResponse) GetLatest() *Checkpoint {
 	return nil
 }
 
+func (x *GetAssignmentResponse) GetClasses() uint32 {
+	if x != nil {
+		return x.Classes
+	}
+	return 0
+}
+
 type ReportProgressRequest struct {
 	state      protoimpl.MessageState `protogen:"open.v1"`
 	WorkerId   string                 `protobuf:"bytes,1,opt,name=worker_id,json=workerId,proto3" json:"worker_id,omitempty"`
@@ -911,7 +949,12 @@ type ReportProgressRequest struct {
 	AllreduceWait *durationpb.Duration `protobuf:"bytes,9,opt,name=allreduce_wait,json=allreduceWait,proto3" json:"allreduce_wait,omitempty"`
 	// accuracy is the fraction of this rank's rotated images whose rotation
 	// it predicted right in the step (before the update), like loss.
-	Accuracy      float32 `protobuf:"fixed32,10,opt,name=accuracy,proto3" json:"accuracy,omitempty"`
+	Accuracy float32 `protobuf:"fixed32,10,opt,name=accuracy,proto3" json:"accuracy,omitempty"`
+	// class_loss and class_accuracy are the joint mode's labeled images'
+	// cross-entropy and accuracy on the class head in the step (global, like
+	// loss); zero in the other mode.
+	ClassLoss     float32 `protobuf:"fixed32,11,opt,name=class_loss,json=classLoss,proto3" json:"class_loss,omitempty"`
+	ClassAccuracy float32 `protobuf:"fixed32,12,opt,name=class_accuracy,json=classAccuracy,proto3" json:"class_accuracy,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1012,6 +1055,20 @@ func (x *ReportProgressRequest) GetAllreduceWait() *durationpb.Duration {
 func (x *ReportProgressRequest) GetAccuracy() float32 {
 	if x != nil {
 		return x.Accuracy
+	}
+	return 0
+}
+
+func (x *ReportProgressRequest) GetClassLoss() float32 {
+	if x != nil {
+		return x.ClassLoss
+	}
+	return 0
+}
+
+func (x *ReportProgressRequest) GetClassAccuracy() float32 {
+	if x != nil {
+		return x.ClassAccuracy
 	}
 	return 0
 }
@@ -2372,17 +2429,21 @@ const file_whorl_coordinator_v1_coordinator_proto_rawDesc = "" +
 	"knownEpoch\x12<\n" +
 	"\vknown_phase\x18\x04 \x01(\x0e2\x1b.whorl.coordinator.v1.PhaseR\n" +
 	"knownPhase\x12-\n" +
-	"\x04wait\x18\x05 \x01(\v2\x19.google.protobuf.DurationR\x04wait\"_\n" +
+	"\x04wait\x18\x05 \x01(\v2\x19.google.protobuf.DurationR\x04wait\"\xdb\x01\n" +
 	"\tStepShard\x12\x12\n" +
 	"\x04step\x18\x01 \x01(\rR\x04step\x12\x1b\n" +
 	"\timage_ids\x18\x02 \x03(\x05R\bimageIds\x12!\n" +
-	"\fglobal_count\x18\x03 \x01(\rR\vglobalCount\"b\n" +
+	"\fglobal_count\x18\x03 \x01(\rR\vglobalCount\x12\x1f\n" +
+	"\vlabeled_ids\x18\x04 \x03(\x05R\n" +
+	"labeledIds\x12'\n" +
+	"\x0flabeled_classes\x18\x05 \x03(\x05R\x0elabeledClasses\x120\n" +
+	"\x14labeled_global_count\x18\x06 \x01(\rR\x12labeledGlobalCount\"b\n" +
 	"\n" +
 	"Checkpoint\x12\x16\n" +
 	"\x06digest\x18\x01 \x01(\tR\x06digest\x12\x14\n" +
 	"\x05epoch\x18\x02 \x01(\rR\x05epoch\x12\x12\n" +
 	"\x04step\x18\x03 \x01(\rR\x04step\x12\x12\n" +
-	"\x04size\x18\x04 \x01(\x04R\x04size\"\xa0\x05\n" +
+	"\x04size\x18\x04 \x01(\x04R\x04size\"\xba\x05\n" +
 	"\x15GetAssignmentResponse\x12\x15\n" +
 	"\x06job_id\x18\x01 \x01(\tR\x05jobId\x12\x1f\n" +
 	"\vconfig_json\x18\x02 \x01(\fR\n" +
@@ -2407,7 +2468,8 @@ const file_whorl_coordinator_v1_coordinator_proto_rawDesc = "" +
 	"\arestore\x18\x0f \x01(\v2 .whorl.coordinator.v1.CheckpointR\arestore\x12\x16\n" +
 	"\x06resume\x18\x10 \x01(\bR\x06resume\x12/\n" +
 	"\x13checkpoint_interval\x18\x11 \x01(\rR\x12checkpointInterval\x128\n" +
-	"\x06latest\x18\x12 \x01(\v2 .whorl.coordinator.v1.CheckpointR\x06latest\"\xd6\x02\n" +
+	"\x06latest\x18\x12 \x01(\v2 .whorl.coordinator.v1.CheckpointR\x06latest\x12\x18\n" +
+	"\aclasses\x18\x13 \x01(\rR\aclasses\"\x9c\x03\n" +
 	"\x15ReportProgressRequest\x12\x1b\n" +
 	"\tworker_id\x18\x01 \x01(\tR\bworkerId\x12\x1e\n" +
 	"\n" +
@@ -2421,7 +2483,10 @@ const file_whorl_coordinator_v1_coordinator_proto_rawDesc = "" +
 	"\tstep_time\x18\b \x01(\v2\x19.google.protobuf.DurationR\bstepTime\x12@\n" +
 	"\x0eallreduce_wait\x18\t \x01(\v2\x19.google.protobuf.DurationR\rallreduceWait\x12\x1a\n" +
 	"\baccuracy\x18\n" +
-	" \x01(\x02R\baccuracy\"k\n" +
+	" \x01(\x02R\baccuracy\x12\x1d\n" +
+	"\n" +
+	"class_loss\x18\v \x01(\x02R\tclassLoss\x12%\n" +
+	"\x0eclass_accuracy\x18\f \x01(\x02R\rclassAccuracy\"k\n" +
 	"\x16ReportProgressResponse\x12\x1e\n" +
 	"\n" +
 	"generation\x18\x01 \x01(\x04R\n" +
