@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/whorl-ml/whorl/job"
 	"gonum.org/v1/gonum/stat/distuv"
 )
 
@@ -59,7 +60,9 @@ type SeedRun struct {
 // standard deviation over the seeds, the paired gain's 95% t-interval and
 // the per-block frozen-feature table.
 type Summary struct {
-	Preset    string    `json:"preset"`
+	Preset string `json:"preset"`
+	// Mode is the training mode (job.ModePretrainFinetune or ModeJoint).
+	Mode      string    `json:"mode"`
 	Model     string    `json:"model"`
 	ImageSize int       `json:"image_size"`
 	Source    string    `json:"source"`
@@ -106,12 +109,14 @@ func Aggregate(reps []Report, dirs []string) (Summary, error) {
 		return Summary{}, errors.New("aggregate: no reports")
 	}
 	r0 := reps[0]
-	s := Summary{Preset: r0.Preset, Model: r0.Model, ImageSize: r0.Dataset.ImageSize, Source: r0.Dataset.Source}
+	s := Summary{Preset: r0.Preset, Mode: reportMode(r0), Model: r0.Model, ImageSize: r0.Dataset.ImageSize, Source: r0.Dataset.Source}
 	cols := make([][]float64, 7)
 	for i, r := range reps {
-		if r.Preset != r0.Preset || r.Model != r0.Model || r.Dataset.ImageSize != r0.Dataset.ImageSize || r.Dataset.Source != r0.Dataset.Source {
-			return Summary{}, fmt.Errorf("aggregate: %w: seed %d is %s %s at %d px on %s, seed %d %s %s at %d px on %s", ErrMixedSweep,
-				r.Seed, r.Preset, r.Model, r.Dataset.ImageSize, r.Dataset.Source, r0.Seed, r0.Preset, r0.Model, r0.Dataset.ImageSize, r0.Dataset.Source)
+		if r.Preset != r0.Preset || r.Model != r0.Model || r.Dataset.ImageSize != r0.Dataset.ImageSize || r.Dataset.Source != r0.Dataset.Source ||
+			reportMode(r) != s.Mode {
+			return Summary{}, fmt.Errorf("aggregate: %w: seed %d is %s %s %s at %d px on %s, seed %d %s %s %s at %d px on %s", ErrMixedSweep,
+				r.Seed, r.Preset, reportMode(r), r.Model, r.Dataset.ImageSize, r.Dataset.Source,
+				r0.Seed, r0.Preset, s.Mode, r0.Model, r0.Dataset.ImageSize, r0.Dataset.Source)
 		}
 		s.Seeds = append(s.Seeds, r.Seed)
 		s.Runs = append(s.Runs, SeedRun{Seed: r.Seed, Dir: dirs[i], Baseline: r.Baseline.TestAccuracy, Finetune: r.Finetune.TestAccuracy,
@@ -129,6 +134,15 @@ func Aggregate(reps []Report, dirs []string) (Summary, error) {
 	}
 	s.Frozen = aggregateFrozen(reps)
 	return s, nil
+}
+
+// reportMode is the training mode of a report's job ("" read as the
+// default, pretrain-finetune).
+func reportMode(r Report) string {
+	if r.Config.Mode == "" {
+		return job.ModePretrainFinetune
+	}
+	return r.Config.Mode
 }
 
 // aggregateFrozen summarises the frozen-feature evaluations every report

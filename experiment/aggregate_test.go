@@ -5,6 +5,8 @@ import (
 	"math"
 	"strings"
 	"testing"
+
+	"github.com/whorl-ml/whorl/job"
 )
 
 // seedReport is sampleReport at another seed with the given test accuracies.
@@ -65,5 +67,57 @@ func TestAggregateRefusesMixedExperiments(t *testing.T) {
 	s, err := Aggregate([]Report{a}, []string{"a"})
 	if err != nil || s.GainCI != nil || s.Gain.Std != 0 {
 		t.Errorf("one seed: %v, interval %v, sd %g; want no interval", err, s.GainCI, s.Gain.Std)
+	}
+}
+
+// TestCompareModesKnownAnswer compares two modes over three seeds: the
+// difference is paired by seed (its sd is the per-seed differences', not
+// the modes' spread), and modes of other seeds or experiments are refused.
+func TestCompareModesKnownAnswer(t *testing.T) {
+	summary := func(mode string, ft ...float64) Summary {
+		var reps []Report
+		for i, v := range ft {
+			r := seedReport(uint64(i+1), 0.60+0.02*float64(i), v, 0.5)
+			r.Config.Mode = mode
+			reps = append(reps, r)
+		}
+		s, err := Aggregate(reps, []string{"seed-1", "seed-2", "seed-3"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	pf, joint := summary("", 0.62, 0.66, 0.70), summary(job.ModeJoint, 0.63, 0.68, 0.70)
+	if pf.Mode != job.ModePretrainFinetune || joint.Mode != job.ModeJoint {
+		t.Fatalf("modes %q, %q", pf.Mode, joint.Mode)
+	}
+	c, err := CompareModes([]Summary{pf, joint})
+	if err != nil || len(c.Differences) != 1 {
+		t.Fatalf("compare: %v, %d differences", err, len(c.Differences))
+	}
+	d := c.Differences[0]
+	if math.Abs(d.Difference.Mean-0.01) > 1e-9 || math.Abs(d.Difference.Std-0.01) > 1e-9 || d.CI == nil {
+		t.Errorf("joint minus pretrain-finetune = %+v (interval %v), want 1.0 ± 1.0 points with an interval", d.Difference, d.CI)
+	}
+	md := RenderComparison(c)
+	for _, want := range []string{"| `joint` | 62.0 ± 2.0 | 67.0 ± 3.6 |", "`joint` minus `pretrain-finetune`, paired by seed: +1.0 ± 1.0 points"} {
+		if !strings.Contains(md, want) {
+			t.Errorf("comparison lacks %q:\n%s", want, md)
+		}
+	}
+	short := joint
+	short.Seeds = short.Seeds[:2]
+	if _, err := CompareModes([]Summary{pf, short}); !errors.Is(err, ErrUnpairedModes) {
+		t.Errorf("modes of other seeds: %v, want ErrUnpairedModes", err)
+	}
+	other := joint
+	other.Model = "nin4"
+	if _, err := CompareModes([]Summary{pf, other}); !errors.Is(err, ErrMixedSweep) {
+		t.Errorf("modes of other networks: %v, want ErrMixedSweep", err)
+	}
+	mixed := []Report{seedReport(1, 0.6, 0.6, 0.5), seedReport(2, 0.6, 0.6, 0.5)}
+	mixed[1].Config.Mode = job.ModeJoint
+	if _, err := Aggregate(mixed, []string{"a", "b"}); !errors.Is(err, ErrMixedSweep) || !strings.Contains(err.Error(), "joint") {
+		t.Errorf("aggregate of two modes: %v, want ErrMixedSweep naming joint", err)
 	}
 }

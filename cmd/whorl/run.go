@@ -34,6 +34,7 @@ type runOptions struct {
 	workers, coordinators  int
 	seed, size             int
 	seeds                  []int
+	modes                  []string
 	local                  bool
 	// changed reports whether a flag was given (command line, environment
 	// or config file) rather than left at its default.
@@ -58,6 +59,9 @@ Rerunning with the same --out and seed resumes from the last checkpoint.
 writes the aggregate report.json and report.md to --out: mean ± sample sd of
 every accuracy, the paired gain per seed with its 95% t-interval, and the
 per-block probe table.
+--modes pretrain-finetune,joint runs the sweep (or the one seed) in each training
+mode, in --out/MODE, and writes to --out the comparison: each mode's gain over the
+same baselines and the paired difference between the modes with its t-interval.
 --job-config takes a JSON experiment configuration (see report.json's "config")
 that replaces the preset. What the file sets wins over a flag's default; an
 explicit --seed, --data, --preset, --model, --stem, --size or --mode that differs from
@@ -73,6 +77,9 @@ flags. --model, --stem and --size replace the preset's network and input size,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			o.changed = cmd.Flags().Changed
+			if len(o.modes) > 0 {
+				return runModes(cmd.Context(), cmd.OutOrStdout(), o)
+			}
 			if len(o.seeds) > 0 {
 				return runSweep(cmd.Context(), cmd.OutOrStdout(), o)
 			}
@@ -88,6 +95,7 @@ flags. --model, --stem and --size replace the preset's network and input size,
 	IntRange(f, &o.coordinators, "coordinators", 1, 1, 7, "raft coordinators")
 	f.BoolVar(&o.local, "local", false, "pretrain in this process without a cluster (the single-process reference)")
 	IntRange(f, &o.seed, "seed", 1, 0, 1<<31-1, "seed of the split, initialisation, data order and augmentation")
+	f.StringSliceVar(&o.modes, "modes", nil, "run every training mode given (pretrain-finetune,joint) over --seeds (or --seed), each in --out/MODE, and write their comparison (paired by seed) to --out")
 	f.IntSliceVar(&o.seeds, "seeds", nil, "run once per seed (1,2,3), each in --out/seed-N, and write the aggregate report (mean ± sd, the paired gain's 95% t-interval) to --out")
 	f.StringVar(&o.model, "model", "", `network: small, nin3, nin4, resnet18, resnet34 or resnet50 ("" = the preset's)`)
 	f.StringVar(&o.stem, "stem", "", `a ResNet's stem: imagenet or small ("" = imagenet)`)
@@ -186,7 +194,10 @@ func (o runOptions) applyNetwork(c *job.Config) {
 	}
 	if o.mode != "" && o.mode != c.Mode {
 		c.Mode = o.mode
-		if c.IsJoint() && c.Joint == (job.JointConfig{}) {
+		switch {
+		case !c.IsJoint():
+			c.Joint = job.JointConfig{} // a job file's joint recipe is for the joint mode only
+		case c.Joint == (job.JointConfig{}):
 			c.Joint = job.DefaultJoint(*c)
 		}
 	}

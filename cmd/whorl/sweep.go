@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -78,6 +79,86 @@ func runSweep(ctx context.Context, w io.Writer, o runOptions) error {
 	}
 	printSweep(w, sum, o.out)
 	return nil
+}
+
+// runModes runs the sweep (or the one seed) once per training mode of
+// --modes, each in --out/MODE, then writes the modes' comparison to --out.
+func runModes(ctx context.Context, w io.Writer, o runOptions) error {
+	if err := o.checkModes(); err != nil {
+		return err
+	}
+	if len(o.seeds) == 0 { // one seed: a sweep of it (--seed is then not a conflict)
+		o.seeds = []int{o.seed}
+		if prev := o.changed; prev != nil {
+			o.changed = func(name string) bool { return name != "seed" && prev(name) }
+		}
+	}
+	var sums []experiment.Summary
+	for _, m := range o.modes {
+		one := o
+		one.modes, one.mode, one.out = nil, m, filepath.Join(o.out, m)
+		fmt.Fprintf(w, "\n=== mode %s: %s\n", m, one.out)
+		if err := runSweep(ctx, w, one); err != nil {
+			return fmt.Errorf("mode %s: %w", m, err)
+		}
+		s, err := readSummary(one.out)
+		if err != nil {
+			return fmt.Errorf("mode %s: %w", m, err)
+		}
+		sums = append(sums, s)
+	}
+	cmp, err := experiment.CompareModes(sums)
+	if err != nil {
+		return err
+	}
+	if err := experiment.WriteComparison(o.out, cmp); err != nil {
+		return fmt.Errorf("write the comparison: %w", err)
+	}
+	for _, d := range cmp.Differences {
+		fmt.Fprintf(w, "\n%s minus %s, paired by seed: %+.1f ± %.1f points", d.Mode, d.From, 100*d.Difference.Mean, 100*d.Difference.Std)
+	}
+	fmt.Fprintf(w, "\ncomparison: %s\n", filepath.Join(o.out, experiment.FileReportMD))
+	return nil
+}
+
+// checkModes refuses --modes with --mode or a job file's mode, an unknown
+// or repeated mode.
+func (o runOptions) checkModes() error {
+	if o.mode != "" {
+		return errors.New("--mode and --modes: give one (--modes runs each mode given)")
+	}
+	for i, m := range o.modes {
+		if m != job.ModePretrainFinetune && m != job.ModeJoint {
+			return fmt.Errorf("--modes: %q is not a mode; choose from %s, %s", m, job.ModePretrainFinetune, job.ModeJoint)
+		}
+		if slices.Contains(o.modes[:i], m) {
+			return fmt.Errorf("--modes: %s is given twice", m)
+		}
+	}
+	if o.job == "" {
+		return nil
+	}
+	b, err := os.ReadFile(o.job)
+	if err != nil {
+		return fmt.Errorf("read --job-config: %w", err)
+	}
+	if set, err := job.SetKeys(b); err == nil && set["mode"] {
+		return fmt.Errorf("--modes and mode in --job-config %s: drop the key, --modes sets the mode", o.job)
+	}
+	return nil
+}
+
+// readSummary reads the aggregate report a sweep wrote to dir.
+func readSummary(dir string) (experiment.Summary, error) {
+	var s experiment.Summary
+	b, err := os.ReadFile(filepath.Join(dir, experiment.FileReport))
+	if err == nil {
+		err = json.Unmarshal(b, &s)
+	}
+	if err != nil {
+		return s, fmt.Errorf("read the sweep's report in %s: %w", dir, err)
+	}
+	return s, nil
 }
 
 // printSweep prints the sweep's headline figures.

@@ -70,3 +70,41 @@ func TestRunSweepRefusals(t *testing.T) {
 		})
 	}
 }
+
+// TestRunModes runs `whorl run --modes pretrain-finetune,joint --seeds` on a
+// tiny job: each mode's sweep in --out/MODE, and the comparison in --out
+// with the joint classifier's paired difference from the fine-tuned one.
+func TestRunModes(t *testing.T) {
+	data, jobFile, out := flowerFolder(t, 3, 16), tinyJob(t), t.TempDir()
+	args := []string{"run", "--data", data, "--job-config", jobFile, "--out", out, "--seeds", "3,4", "--local",
+		"--modes", job.ModePretrainFinetune + "," + job.ModeJoint}
+	if text, err := runWhorl(t, args...); err != nil {
+		t.Fatalf("whorl run --modes: %v\n%s", err, text)
+	}
+	var cmp experiment.Comparison
+	b, err := os.ReadFile(filepath.Join(out, experiment.FileReport))
+	if err != nil || json.Unmarshal(b, &cmp) != nil || len(cmp.Modes) != 2 || len(cmp.Differences) != 1 {
+		t.Fatalf("comparison report.json: %v, %+v", err, cmp)
+	}
+	pf, joint := readReport(t, filepath.Join(out, job.ModePretrainFinetune, "seed-4")), readReport(t, filepath.Join(out, job.ModeJoint, "seed-4"))
+	if !joint.Config.IsJoint() || pf.Config.IsJoint() || joint.Baseline.TestAccuracy != pf.Baseline.TestAccuracy {
+		t.Errorf("seed 4: modes %q / %q, baselines %g / %g; want the same baseline in both modes",
+			pf.Config.Mode, joint.Config.Mode, pf.Baseline.TestAccuracy, joint.Baseline.TestAccuracy)
+	}
+	if got, want := cmp.Differences[0].Difference.Values[1], joint.Finetune.TestAccuracy-pf.Finetune.TestAccuracy; got != want {
+		t.Errorf("seed 4 difference %g, want %g", got, want)
+	}
+	for _, tt := range []struct {
+		args   []string
+		errHas string
+	}{
+		{[]string{"--modes", "joint", "--mode", "joint"}, "--mode and --modes"},
+		{[]string{"--modes", "joint,s4l"}, `"s4l" is not a mode`},
+		{[]string{"--modes", "joint,joint"}, "joint is given twice"},
+	} {
+		text, err := runWhorl(t, append([]string{"run", "--out", t.TempDir()}, tt.args...)...)
+		if err == nil || !strings.Contains(err.Error(), tt.errHas) {
+			t.Errorf("whorl run %v: %v, want an error naming %q\n%s", tt.args, err, tt.errHas, text)
+		}
+	}
+}
