@@ -1,6 +1,7 @@
 package k8s
 
 import (
+	"bytes"
 	"strconv"
 	"strings"
 	"testing"
@@ -237,6 +238,10 @@ func checkJob(t *testing.T, objs []object, preset string) {
 	}
 	if c.Preset != preset {
 		t.Errorf("job.json preset %q, want %q", c.Preset, preset)
+	}
+	if want, _ := job.Preset(preset); !bytes.Equal(c.JSON(), want.JSON()) {
+		t.Errorf("ConfigMap %s job.json is not the %s preset (a job on Kubernetes would differ from whorl run's):\n got %s\nwant %s",
+			cm.Name, preset, c.JSON(), want.JSON())
 	}
 }
 
