@@ -16,6 +16,7 @@ import (
 	"github.com/whorl-ml/whorl/coordinator/client"
 	"github.com/whorl-ml/whorl/internal/tlsfiles"
 	"github.com/whorl-ml/whorl/job"
+	pb "github.com/whorl-ml/whorl/proto/whorl/coordinator/v1"
 )
 
 // coordClientOptions are the flags shared by the commands that call a
@@ -49,6 +50,8 @@ type submitOptions struct {
 	job, preset  string
 	wait         bool
 	pollInterval time.Duration
+	seeds        []int
+	out          string
 }
 
 func newSubmitCmd() *cobra.Command {
@@ -63,7 +66,13 @@ pretrain.epochs). Unknown keys and out-of-range values are rejected, naming the
 key. --job is distinct from the global --config, which sets flags.
 
 With --wait, submit follows the job until it is done (or failed) and prints the
-results.`,
+results.
+
+--seeds 1,2,3 --out DIR runs the job once per split seed on the same cluster, one
+after the other (a cluster runs one job at a time), keeps each seed's report in
+DIR/seed-N (report.json, report.md and the plots; a rerun skips the seeds already
+there) and writes the aggregate report.json and report.md to DIR: mean ± sd of
+every accuracy and the paired gain's 95% t-interval, as whorl run --seeds.`,
 		Example: `  whorl submit --coordinator 127.0.0.1:7401
   whorl submit --coordinator c0:7401,c1:7401 --preset paper --job job.yaml --wait
   cat job.yaml
@@ -82,6 +91,8 @@ results.`,
 	Enum(f, &o.preset, "preset", job.PresetQuick, job.Presets(), "base experiment configuration")
 	f.BoolVar(&o.wait, "wait", false, "follow the job until it ends and print its results")
 	DurationRange(f, &o.pollInterval, "poll", 2*time.Second, 100*time.Millisecond, time.Minute, "status poll interval with --wait")
+	f.IntSliceVar(&o.seeds, "seeds", nil, "run the job once per seed (1,2,3) on this cluster, one after another, and write each seed's report and the aggregate to --out (implies --wait)")
+	f.StringVar(&o.out, "out", "", "folder for --seeds' reports (DIR/seed-N and the aggregate)")
 	return cmd
 }
 
@@ -144,6 +155,9 @@ func runSubmit(ctx context.Context, w io.Writer, o submitOptions) error {
 		return err
 	}
 	defer cl.Close()
+	if len(o.seeds) > 0 {
+		return submitSeeds(ctx, w, cl, o, cfg)
+	}
 	id, err := cl.SubmitJob(ctx, cfg)
 	if err != nil {
 		return err
@@ -152,16 +166,18 @@ func runSubmit(ctx context.Context, w io.Writer, o submitOptions) error {
 	if !o.wait {
 		return nil
 	}
-	return followJob(ctx, w, cl, id, o.pollInterval)
+	_, err = followJob(ctx, w, cl, id, o.pollInterval)
+	return err
 }
 
-// followJob prints progress until the job ends, then its results.
-func followJob(ctx context.Context, w io.Writer, cl *client.Client, id string, every time.Duration) error {
+// followJob prints progress until the job ends, then its results, and
+// returns them.
+func followJob(ctx context.Context, w io.Writer, cl *client.Client, id string, every time.Duration) (*pb.FetchResultsResponse, error) {
 	last := ""
 	for {
 		st, err := cl.JobStatus(ctx)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if line := statusLine(st); line != last {
 			fmt.Fprintln(w, line)
@@ -169,14 +185,14 @@ func followJob(ctx context.Context, w io.Writer, cl *client.Client, id string, e
 		}
 		r, err := cl.FetchResults(ctx, id)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if done, err := printResults(w, r); done {
-			return err
+			return r, err
 		}
 		select {
 		case <-ctx.Done():
-			return ctx.Err()
+			return nil, ctx.Err()
 		case <-time.After(every):
 		}
 	}

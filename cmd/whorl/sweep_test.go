@@ -1,7 +1,10 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
+	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
@@ -106,5 +109,50 @@ func TestRunModes(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), tt.errHas) {
 			t.Errorf("whorl run %v: %v, want an error naming %q\n%s", tt.args, err, tt.errHas, text)
 		}
+	}
+}
+
+// TestSubmitSeeds runs `whorl submit --seeds 3,4 --out DIR` against one
+// running cluster (a coordinator and a worker): each seed a job of its own,
+// one after the other, its report in DIR/seed-N, the aggregate in DIR; a
+// rerun submits nothing and reports both seeds complete.
+func TestSubmitSeeds(t *testing.T) {
+	c := job.DefaultConfig()
+	c.Data = job.DataConfig{Dir: flowerFolder(t, 3, 16), ImageSize: 8}
+	c.Split = job.SplitConfig{TestFraction: 0.25, LabeledFraction: 0.5, ValidationFraction: 0.2}
+	c.Pretrain.Epochs, c.Pretrain.GlobalBatch = 1, 8
+	c.Supervised.Epochs, c.Supervised.Batch = 1, 8
+	jobFile := writeJob(t, c, "seed")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	lc, err := startCluster(ctx, t.TempDir(), runOptions{workers: 1, coordinators: 1}, c, &experiment.Runner{},
+		slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lc.stop()
+	out := t.TempDir()
+	args := []string{"submit", "--coordinator", strings.Join(lc.coords.Addrs(), ","), "--job", jobFile,
+		"--seeds", "3,4", "--out", out, "--poll", "100ms", "--timeout", "1m"}
+	if text, err := runWhorl(t, args...); err != nil {
+		t.Fatalf("whorl submit --seeds: %v\n%s", err, text)
+	}
+	var sum experiment.Summary
+	b, err := os.ReadFile(filepath.Join(out, experiment.FileReport))
+	if err != nil || json.Unmarshal(b, &sum) != nil || !slices.Equal(sum.Seeds, []uint64{3, 4}) {
+		t.Fatalf("aggregate report: %v, seeds %v", err, sum.Seeds)
+	}
+	for i, s := range []string{"seed-3", "seed-4"} {
+		rep := readReport(t, filepath.Join(out, s))
+		if rep.Seed != sum.Seeds[i] || sum.Runs[i].Gain != rep.Gain {
+			t.Errorf("%s: report seed %d gain %g, aggregate row %+v", s, rep.Seed, rep.Gain, sum.Runs[i])
+		}
+	}
+	again, err := runWhorl(t, args...)
+	if err != nil || strings.Count(again, "is complete") != 2 || strings.Contains(again, "submitted job") {
+		t.Errorf("rerun: %v, want both seeds complete and nothing submitted:\n%s", err, again)
+	}
+	if _, err := runWhorl(t, "submit", "--coordinator", "127.0.0.1:1", "--seeds", "1"); err == nil || !strings.Contains(err.Error(), "--out") {
+		t.Errorf("--seeds without --out: %v, want an error naming --out", err)
 	}
 }
