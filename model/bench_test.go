@@ -190,8 +190,8 @@ func BenchmarkIm2colCache(b *testing.B) {
 			floats int
 		}{{"cache", workspaceTarget}, {"nocache", 0}} {
 			b.Run(c.name+"/"+target.name, func(b *testing.B) {
-				defer func(v int) { workspaceTarget = v }(workspaceTarget)
-				workspaceTarget = target.floats
+				defer func(v, r int) { workspaceTarget, resNetWorkspaceTarget = v, r }(workspaceTarget, resNetWorkspaceTarget)
+				workspaceTarget, resNetWorkspaceTarget = target.floats, target.floats
 				benchConfig(b, c.cfg, c.size)
 			})
 		}
