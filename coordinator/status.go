@@ -44,7 +44,8 @@ func fillJobStatus(resp *pb.JobStatusResponse, j *Job) {
 	}
 	for _, e := range j.History {
 		resp.PretextHistory = append(resp.PretextHistory, &pb.EpochMetrics{Epoch: uint32(e.Epoch + 1),
-			Loss: float32(e.Loss), Accuracy: float32(e.Accuracy), Steps: uint32(e.Steps)})
+			Loss: float32(e.Loss), Accuracy: float32(e.Accuracy), Steps: uint32(e.Steps),
+			ClassLoss: float32(e.ClassLoss), ClassAccuracy: float32(e.ClassAccuracy)})
 	}
 	for _, m := range recent {
 		resp.Recent = append(resp.Recent, &pb.StepMetrics{

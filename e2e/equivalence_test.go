@@ -109,8 +109,8 @@ func pretrainOnCluster(t *testing.T, c job.Config, dir string, n int) (*model.Ne
 	return ck.Net, st.GetPretextHistory()
 }
 
-// historyDiff is the largest difference of epoch loss or accuracy (+Inf
-// when the epochs differ).
+// historyDiff is the largest difference of epoch loss or accuracy, the
+// joint mode's labeled ones included (+Inf when the epochs differ).
 func historyDiff(want []job.EpochStat, got []*pb.EpochMetrics) float64 {
 	if len(want) != len(got) {
 		return math.Inf(1)
@@ -121,7 +121,8 @@ func historyDiff(want []job.EpochStat, got []*pb.EpochMetrics) float64 {
 		if int(g.GetEpoch()) != w.Epoch {
 			return math.Inf(1)
 		}
-		d = max(d, math.Abs(w.Loss-float64(g.GetLoss())), math.Abs(w.Accuracy-float64(g.GetAccuracy())))
+		d = max(d, math.Abs(w.Loss-float64(g.GetLoss())), math.Abs(w.Accuracy-float64(g.GetAccuracy())),
+			math.Abs(w.ClassLoss-float64(g.GetClassLoss())), math.Abs(w.ClassAccuracy-float64(g.GetClassAccuracy())))
 	}
 	return d
 }

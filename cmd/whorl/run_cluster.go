@@ -279,7 +279,8 @@ func (t *pretrainTracker) finish(st *pb.JobStatusResponse) {
 		}
 		t.shown = e.GetEpoch()
 		t.p.event(experiment.Event{Phase: pb.Phase_PHASE_PRETRAINING, Epoch: int(e.GetEpoch()), Epochs: int(st.GetTotalEpochs()),
-			Step: steps, Steps: steps, Loss: float64(e.GetLoss()), Accuracy: float64(e.GetAccuracy()), EpochDone: true})
+			Step: steps, Steps: steps, Loss: float64(e.GetLoss()), Accuracy: float64(e.GetAccuracy()),
+			ClassAccuracy: float64(e.GetClassAccuracy()), EpochDone: true})
 	}
 }
 

@@ -2193,7 +2193,11 @@ type EpochMetrics struct {
 	Loss     float32 `protobuf:"fixed32,2,opt,name=loss,proto3" json:"loss,omitempty"`
 	Accuracy float32 `protobuf:"fixed32,3,opt,name=accuracy,proto3" json:"accuracy,omitempty"`
 	// steps is the number of steps the means cover.
-	Steps         uint32 `protobuf:"varint,4,opt,name=steps,proto3" json:"steps,omitempty"`
+	Steps uint32 `protobuf:"varint,4,opt,name=steps,proto3" json:"steps,omitempty"`
+	// class_loss and class_accuracy are the joint mode's labeled images'
+	// (zero in the other mode).
+	ClassLoss     float32 `protobuf:"fixed32,5,opt,name=class_loss,json=classLoss,proto3" json:"class_loss,omitempty"`
+	ClassAccuracy float32 `protobuf:"fixed32,6,opt,name=class_accuracy,json=classAccuracy,proto3" json:"class_accuracy,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2252,6 +2256,20 @@ func (x *EpochMetrics) GetAccuracy() float32 {
 func (x *EpochMetrics) GetSteps() uint32 {
 	if x != nil {
 		return x.Steps
+	}
+	return 0
+}
+
+func (x *EpochMetrics) GetClassLoss() float32 {
+	if x != nil {
+		return x.ClassLoss
+	}
+	return 0
+}
+
+func (x *EpochMetrics) GetClassAccuracy() float32 {
+	if x != nil {
+		return x.ClassAccuracy
 	}
 	return 0
 }
@@ -2580,12 +2598,15 @@ const file_whorl_coordinator_v1_coordinator_proto_rawDesc = "" +
 	"\rwaiting_since\x18\x12 \x01(\v2\x1a.google.protobuf.TimestampR\fwaitingSince\x12K\n" +
 	"\x0fpretext_history\x18\x13 \x03(\v2\".whorl.coordinator.v1.EpochMetricsR\x0epretextHistory\x12\x1f\n" +
 	"\vstore_error\x18\x14 \x01(\tR\n" +
-	"storeError\"j\n" +
+	"storeError\"\xb0\x01\n" +
 	"\fEpochMetrics\x12\x14\n" +
 	"\x05epoch\x18\x01 \x01(\rR\x05epoch\x12\x12\n" +
 	"\x04loss\x18\x02 \x01(\x02R\x04loss\x12\x1a\n" +
 	"\baccuracy\x18\x03 \x01(\x02R\baccuracy\x12\x14\n" +
-	"\x05steps\x18\x04 \x01(\rR\x05steps\",\n" +
+	"\x05steps\x18\x04 \x01(\rR\x05steps\x12\x1d\n" +
+	"\n" +
+	"class_loss\x18\x05 \x01(\x02R\tclassLoss\x12%\n" +
+	"\x0eclass_accuracy\x18\x06 \x01(\x02R\rclassAccuracy\",\n" +
 	"\x13FetchResultsRequest\x12\x15\n" +
 	"\x06job_id\x18\x01 \x01(\tR\x05jobId\"\x8f\x02\n" +
 	"\x14FetchResultsResponse\x12\x15\n" +
