@@ -18,6 +18,8 @@ const (
 	PresetQuick = "quick"
 	PresetPaper = "paper"
 	PresetSeed  = "seed"
+	// PresetFlowers is the recipe for all the flowers photos (data.dir).
+	PresetFlowers = "flowers"
 )
 
 // Model names: the networks of the PyTorch reference (rotnet.py).
@@ -260,7 +262,7 @@ func DefaultConfig() Config {
 }
 
 // Presets lists the names Preset accepts.
-func Presets() []string { return []string{PresetQuick, PresetPaper, PresetSeed} }
+func Presets() []string { return []string{PresetQuick, PresetFlowers, PresetPaper, PresetSeed} }
 
 // Preset returns a named configuration: "quick" (the small network at
 // 32 px, a few minutes on two cores), "paper" (the paper's NIN-4 recipe:
@@ -307,10 +309,26 @@ func Preset(name string) (Config, error) {
 		c.CheckpointEvery = 100
 	case PresetSeed:
 		seedPreset(&c)
+	case PresetFlowers:
+		flowersPreset(&c)
 	default:
 		return Config{}, fmt.Errorf("preset %q: unknown; choose one of %s", name, strings.Join(Presets(), ", "))
 	}
 	return c, nil
+}
+
+// flowersPreset is the quick preset's recipe at 64 px for photos of at
+// least 64 px (the flowers photos, data.dir): `small`, 12 pretraining
+// epochs, crops padded by 8 px. Measured on all 4,311 photos against the
+// others tried (seed 1; README): about 10 minutes per seed on two cores.
+func flowersPreset(c *Config) {
+	c.Data.ImageSize = 64
+	c.Model = ModelConfig{Name: ModelSmall}
+	c.Pretrain.Epochs, c.Pretrain.GlobalBatch = 12, 32
+	c.Pretrain.Schedule = ScheduleConfig{Kind: ScheduleCosine}
+	c.Pretrain.Augmentation.CropPad = 8
+	c.Supervised.Augmentation.CropPad = 8
+	c.Supervised.ReinitBlocks = 1
 }
 
 // seedPreset sets the seed project's protocol: torchvision's ResNet-18
