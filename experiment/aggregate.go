@@ -196,10 +196,14 @@ func pm(s Stat) string { return fmt.Sprintf("%.1f ± %.1f", 100*s.Mean, 100*s.St
 func RenderSummary(s Summary) string {
 	var b strings.Builder
 	p := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
-	p("# whorl run over %d seeds: rotation pretraining vs. supervised baseline\n\n", len(s.Seeds))
+	what, title := "fine-tuned", "rotation pretraining"
+	if s.Mode == job.ModeJoint {
+		what, title = "joint", "joint training (S4L)"
+	}
+	p("# whorl run over %d seeds: %s vs. supervised baseline\n\n", len(s.Seeds), title)
 	p("Preset `%s`, network `%s` at %d px, data %s, split seeds %v; each seed's own report is in its folder.\n\n",
 		s.Preset, s.Model, s.ImageSize, s.Source, s.Seeds)
-	p("| seed | baseline | fine-tuned | gain | rotation | seconds | report |\n|---|---|---|---|---|---|---|\n")
+	p("| seed | baseline | %s | gain | rotation | seconds | report |\n|---|---|---|---|---|---|---|\n", what)
 	for _, r := range s.Runs {
 		p("| %d | %.1f | %.1f | %+.1f | %.1f | %.0f | `%s` |\n", r.Seed, 100*r.Baseline, 100*r.Finetune, 100*r.Gain,
 			100*r.Rotation, r.Seconds, filepath.Join(r.Dir, FileReportMD))
@@ -207,11 +211,11 @@ func RenderSummary(s Summary) string {
 	p("| **mean ± sd** | **%s** | **%s** | **%+.1f ± %.1f** | %s | %.0f | |\n\n", pm(s.Baseline), pm(s.Finetune),
 		100*s.Gain.Mean, 100*s.Gain.Std, pm(s.Rotation), s.Seconds.Mean)
 	if s.GainCI != nil {
-		p("Paired gain (fine-tuned minus baseline on the same split): %+.1f points, 95%% t-interval [%+.1f, %+.1f] (%d seeds, t with %d degrees of freedom).\n\n",
+		p("Paired gain (%s minus baseline on the same split): %+.1f points, 95%% t-interval [%+.1f, %+.1f] (%d seeds, t with %d degrees of freedom).\n\n", what,
 			100*s.Gain.Mean, 100*s.GainCI.Low, 100*s.GainCI.High, len(s.Seeds), len(s.Seeds)-1)
 	}
-	p("Validation accuracy (the labeled images held out for choices): baseline %s, fine-tuned %s.\n\n",
-		pm(s.BaselineValidation), pm(s.FinetuneValidation))
+	p("Validation accuracy (the labeled images held out for choices): baseline %s, %s %s.\n\n",
+		pm(s.BaselineValidation), what, pm(s.FinetuneValidation))
 	renderFrozenSummary(&b, s.Frozen)
 	return b.String()
 }
