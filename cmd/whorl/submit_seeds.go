@@ -44,15 +44,7 @@ func submitSeeds(ctx context.Context, w io.Writer, cl *client.Client, o submitOp
 		}
 		reps, dirs = append(reps, rep), append(dirs, filepath.Base(dir))
 	}
-	sum, err := experiment.Aggregate(reps, dirs)
-	if err != nil {
-		return err
-	}
-	if err := experiment.WriteSummary(o.out, sum); err != nil {
-		return fmt.Errorf("write the sweep's report: %w", err)
-	}
-	printSweep(w, sum, o.out)
-	return nil
+	return writeSweep(w, o.out, reps, dirs)
 }
 
 // submitSeed runs base at seed on the cluster, waits for it and writes its

@@ -70,15 +70,7 @@ func runSweep(ctx context.Context, w io.Writer, o runOptions) error {
 		}
 		reps, dirs = append(reps, rep), append(dirs, filepath.Base(one.out))
 	}
-	sum, err := experiment.Aggregate(reps, dirs)
-	if err != nil {
-		return err
-	}
-	if err := experiment.WriteSummary(o.out, sum); err != nil {
-		return fmt.Errorf("write the sweep's report: %w", err)
-	}
-	printSweep(w, sum, o.out)
-	return nil
+	return writeSweep(w, o.out, reps, dirs)
 }
 
 // runModes runs the sweep (or the one seed) once per training mode of
@@ -159,6 +151,20 @@ func readSummary(dir string) (experiment.Summary, error) {
 		return s, fmt.Errorf("read the sweep's report in %s: %w", dir, err)
 	}
 	return s, nil
+}
+
+// writeSweep aggregates the seeds' reports (dirs[i] holds reps[i]), writes
+// the aggregate report to out and prints its headline figures.
+func writeSweep(w io.Writer, out string, reps []experiment.Report, dirs []string) error {
+	sum, err := experiment.Aggregate(reps, dirs)
+	if err != nil {
+		return err
+	}
+	if err := experiment.WriteSummary(out, sum); err != nil {
+		return fmt.Errorf("write the sweep's report: %w", err)
+	}
+	printSweep(w, sum, out)
+	return nil
 }
 
 // printSweep prints the sweep's headline figures.
