@@ -22,11 +22,6 @@ import (
 
 func init() { register(newRunCmd) }
 
-// clusterRunner runs the job on a local raft + worker cluster; nil until
-// the cluster packages are wired in (run_cluster.go).
-var clusterRunner func(ctx context.Context, w io.Writer, o runOptions, c job.Config, r *experiment.Runner,
-	p *progressPrinter) (experiment.Report, error)
-
 // runOptions are the flags of `whorl run`.
 type runOptions struct {
 	data, out, preset, job string
@@ -54,8 +49,9 @@ report.json, report.md, curves.png, confusion.png, the checkpoints and the split
 manifest to --out.
 
 Rerunning with the same --out and seed resumes from the last checkpoint.
---seeds 1,2,3 runs the experiment once per split seed, each a complete run in
---out/seed-N (an interrupted sweep resumes; finished seeds are not redone), and
+--seeds 1,2,3 runs the experiment once per split seed, each seed a job of one
+local cluster (its state in --out/cluster) with its run in --out/seed-N (an
+interrupted sweep resumes; finished seeds are not redone), and
 writes the aggregate report.json and report.md to --out: mean ± sample sd of
 every accuracy, the paired gain per seed with its 95% t-interval, and the
 per-block probe table.
@@ -226,7 +222,7 @@ func runExperiment(ctx context.Context, w io.Writer, o runOptions) error {
 	fmt.Fprintf(w, "whorl run: preset %s, model %s at %d px, seed %d, data %s, out %s\n",
 		c.Preset, c.Model.Name, c.Data.ImageSize, c.Seed, dataName(c.Data.Dir), o.out)
 	var rep experiment.Report
-	if o.local || clusterRunner == nil {
+	if o.local {
 		r.Cluster = experiment.ClusterInfo{Workers: 1, Coordinators: 0}
 		fmt.Fprintf(w, "pretraining in this process (1 worker, no coordinator)\n")
 		rep, err = r.RunLocal(ctx, c)
@@ -235,7 +231,7 @@ func runExperiment(ctx context.Context, w io.Writer, o runOptions) error {
 		fmt.Fprintf(w, "local cluster on loopback: %d coordinator(s), %d worker(s); logs in %s\n",
 			o.coordinators, o.workers, filepath.Join(o.out, "cluster.log"))
 		r.SetStart(time.Now())
-		rep, err = clusterRunner(ctx, w, o, c, r, p)
+		rep, err = runOnCluster(ctx, w, o, c, r, p)
 	}
 	p.finish()
 	if err != nil {

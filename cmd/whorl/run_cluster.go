@@ -21,8 +21,6 @@ import (
 	"github.com/whorl-ml/whorl/worker"
 )
 
-func init() { clusterRunner = runOnCluster }
-
 // localCluster is a raft coordinator group (coordinator.StartLocal) and
 // workers in this process, talking gRPC over loopback like a deployed
 // cluster.
@@ -37,12 +35,12 @@ type localCluster struct {
 // startCluster starts the coordinators on the ports remembered in dir (so a
 // rerun restarts raft on the addresses its log remembers) and then the
 // workers. On any failure everything started is stopped again.
-func startCluster(ctx context.Context, dir string, o runOptions, c job.Config, r *experiment.Runner, log *slog.Logger) (*localCluster, error) {
+func startCluster(ctx context.Context, dir string, o runOptions, c job.Config, phases coordinator.Phases, log *slog.Logger) (*localCluster, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("create %s: %w", dir, err)
 	}
 	base := coordinator.DefaultConfig()
-	base.Phases, base.Logger = r, log
+	base.Phases, base.Logger = phases, log
 	coords, err := coordinator.StartLocal(dir, o.coordinators, base, coordinator.RememberPorts(filepath.Join(dir, "ports.json")))
 	if err != nil {
 		return nil, fmt.Errorf("start the coordinators: %w", err)
@@ -91,52 +89,93 @@ func (lc *localCluster) stop() {
 	}
 }
 
-// runOnCluster submits the job (or follows the one a previous run left in
-// --out) and waits for its report.
-func runOnCluster(ctx context.Context, w io.Writer, o runOptions, c job.Config, r *experiment.Runner, p *progressPrinter) (experiment.Report, error) {
+// clusterSession is a local cluster started for a run in --out (its state
+// in --out/cluster, its log in --out/cluster.log) and a client of it.
+type clusterSession struct {
+	lc        *localCluster
+	cl        *client.Client
+	logFile   *os.File
+	restarted bool // the cluster's folder held a previous run's cluster
+}
+
+// openCluster starts the local cluster of the run in out, whose
+// coordinators run the non-distributed phases with phases.
+func openCluster(ctx context.Context, out string, o runOptions, c job.Config, phases coordinator.Phases) (*clusterSession, error) {
+	s := &clusterSession{}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	if lf, err := os.OpenFile(filepath.Join(o.out, "cluster.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644); err == nil {
-		defer lf.Close()
+	if lf, err := os.OpenFile(filepath.Join(out, "cluster.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644); err == nil {
+		s.logFile = lf
 		log = slog.New(slog.NewTextHandler(lf, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	}
-	dir := filepath.Join(o.out, "cluster")
+	dir := filepath.Join(out, "cluster")
 	_, statErr := os.Stat(filepath.Join(dir, "ports.json"))
-	lc, err := startCluster(ctx, dir, o, c, r, log)
+	s.restarted = statErr == nil
+	lc, err := startCluster(ctx, dir, o, c, phases, log)
 	if err != nil {
+		s.close()
+		return nil, err
+	}
+	s.lc = lc
+	if s.cl, err = lc.coords.Client(log); err != nil {
+		s.close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// close stops the client, then the cluster, then closes the log.
+func (s *clusterSession) close() {
+	if s.cl != nil {
+		s.cl.Close()
+	}
+	if s.lc != nil {
+		s.lc.stop()
+	}
+	if s.logFile != nil {
+		s.logFile.Close()
+	}
+}
+
+// wait follows job id until it is done and returns its report.
+func (s *clusterSession) wait(ctx context.Context, id string, p *progressPrinter) (experiment.Report, error) {
+	if err := follow(ctx, s.cl, id, p); err != nil {
 		return experiment.Report{}, err
 	}
-	defer lc.stop()
-	cl, err := lc.coords.Client(log)
+	res, err := s.cl.FetchResults(ctx, id)
 	if err != nil {
-		return experiment.Report{}, err
-	}
-	defer cl.Close()
-	jobID, err := submitOrResume(ctx, w, cl, c, statErr == nil)
-	if err != nil {
-		return experiment.Report{}, err
-	}
-	if err := follow(ctx, cl, p); err != nil {
-		return experiment.Report{}, err
-	}
-	res, err := cl.FetchResults(ctx, jobID)
-	if err != nil {
-		return experiment.Report{}, fmt.Errorf("fetch the results of %s: %w", jobID, err)
+		return experiment.Report{}, fmt.Errorf("fetch the results of %s: %w", id, err)
 	}
 	if res.GetPhase() != pb.Phase_PHASE_DONE {
-		return experiment.Report{}, fmt.Errorf("job %s %s: %s", jobID, res.GetPhase().Label(), res.GetFailureReason())
+		return experiment.Report{}, fmt.Errorf("job %s %s: %s", id, res.GetPhase().Label(), res.GetFailureReason())
 	}
 	var rep experiment.Report
 	if err := json.Unmarshal(res.GetReportJson(), &rep); err != nil {
-		return experiment.Report{}, fmt.Errorf("decode the report of %s: %w", jobID, err)
+		return experiment.Report{}, fmt.Errorf("decode the report of %s: %w", id, err)
 	}
 	return rep, nil
 }
 
+// runOnCluster submits the job (or follows the one a previous run left in
+// --out) to the run's local cluster and waits for its report.
+func runOnCluster(ctx context.Context, w io.Writer, o runOptions, c job.Config, r *experiment.Runner, p *progressPrinter) (experiment.Report, error) {
+	s, err := openCluster(ctx, o.out, o, c, r)
+	if err != nil {
+		return experiment.Report{}, err
+	}
+	defer s.close()
+	id, err := submitOrResume(ctx, w, s.cl, c, s.restarted, "")
+	if err != nil {
+		return experiment.Report{}, err
+	}
+	return s.wait(ctx, id, p)
+}
+
 // submitOrResume follows the job already in the cluster's state (a rerun
-// with the same --out, whose configuration runExperiment checked), else
-// submits c. Right after a restart the replicated state may not yet show
-// the old job; its submission is then refused as ErrJobRunning and retried.
-func submitOrResume(ctx context.Context, w io.Writer, cl *client.Client, c job.Config, resuming bool) (string, error) {
+// with the same --out, whose configuration runExperiment checked) when it
+// is want (any job for ""), else submits c. Right after a restart the
+// replicated state may not yet show the old job; its submission is then
+// refused as ErrJobRunning and retried.
+func submitOrResume(ctx context.Context, w io.Writer, cl *client.Client, c job.Config, resuming bool, want string) (string, error) {
 	deadline, told := time.Now().Add(30*time.Second), false
 	for attempt := 0; ; attempt++ {
 		st, err := cl.JobStatus(ctx)
@@ -148,12 +187,13 @@ func submitOrResume(ctx context.Context, w io.Writer, cl *client.Client, c job.C
 			}
 			continue
 		}
-		if err == nil && st.GetJobId() != "" && st.GetPhase() != pb.Phase_PHASE_FAILED {
+		ours := resuming && st.GetJobId() != "" && (want == "" || st.GetJobId() == want)
+		if err == nil && ours && st.GetPhase() != pb.Phase_PHASE_FAILED {
 			fmt.Fprintf(w, "resuming job %s (phase %s, epoch %d/%d, step %d)\n", st.GetJobId(), st.GetPhase().Label(),
 				min(st.GetEpoch()+1, st.GetTotalEpochs()), st.GetTotalEpochs(), st.GetNextStep())
 			return st.GetJobId(), nil
 		}
-		if err == nil && st.GetPhase() == pb.Phase_PHASE_FAILED && !told {
+		if err == nil && ours && st.GetPhase() == pb.Phase_PHASE_FAILED && !told {
 			told = true
 			fmt.Fprintf(w, "job %s failed: %s\nstarting the job again from the beginning\n", st.GetJobId(), st.GetFailureReason())
 		}
@@ -181,9 +221,9 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 	}
 }
 
-// follow polls the job status until it is done or failed, reporting
+// follow polls the status of job id until it is done or failed, reporting
 // pretraining progress.
-func follow(ctx context.Context, cl *client.Client, p *progressPrinter) error {
+func follow(ctx context.Context, cl *client.Client, id string, p *progressPrinter) error {
 	t := time.NewTicker(250 * time.Millisecond)
 	defer t.Stop()
 	tr := newPretrainTracker(p)
@@ -199,6 +239,9 @@ func follow(ctx context.Context, cl *client.Client, p *progressPrinter) error {
 				return ctx.Err()
 			}
 			continue // elections and restarts: the client retries
+		}
+		if st.GetJobId() != id {
+			continue // the state does not show the job yet (a restart)
 		}
 		if err := storeError(st); err != nil {
 			return err

@@ -47,13 +47,17 @@ func (o runOptions) checkSeeds() error {
 // runSweep runs the experiment once per seed of --seeds, each in its own
 // folder of --out (seed-N, a complete run that resumes like one: a finished
 // seed is not redone), then writes the aggregate report.json and report.md
-// to --out.
+// to --out. On a cluster every seed is a job of one local cluster
+// (sweepOnCluster); with --local each seed runs in this process.
 func runSweep(ctx context.Context, w io.Writer, o runOptions) error {
 	if err := o.checkSeeds(); err != nil {
 		return err
 	}
 	if err := os.MkdirAll(o.out, 0o755); err != nil {
 		return fmt.Errorf("create --out: %w", err)
+	}
+	if !o.local {
+		return sweepOnCluster(ctx, w, o)
 	}
 	var reps []experiment.Report
 	var dirs []string

@@ -156,3 +156,61 @@ func TestSubmitSeeds(t *testing.T) {
 		t.Errorf("--seeds without --out: %v, want an error naming --out", err)
 	}
 }
+
+// TestRunSweepOnCluster runs `whorl run --seeds 3,4` on a local cluster:
+// one cluster in --out/cluster runs both seeds as two jobs (no cluster per
+// seed), seed 4 gives the result it gives alone, and a rerun after seed 4's
+// report is lost follows seed 4's finished job instead of submitting again.
+func TestRunSweepOnCluster(t *testing.T) {
+	data, jobFile, out := flowerFolder(t, 3, 16), tinyJob(t), t.TempDir()
+	args := []string{"run", "--data", data, "--job-config", jobFile, "--out", out, "--seeds", "3,4", "--workers", "1"}
+	text, err := runWhorl(t, args...)
+	if err != nil {
+		t.Fatalf("whorl run --seeds: %v\n%s", err, text)
+	}
+	if n := strings.Count(text, "local cluster on loopback"); n != 1 || strings.Count(text, "submitted job") != 2 {
+		t.Errorf("%d clusters started and %d jobs submitted, want 1 and 2:\n%s", n, strings.Count(text, "submitted job"), text)
+	}
+	if _, err := os.Stat(filepath.Join(out, "cluster", "ports.json")); err != nil {
+		t.Errorf("the sweep's cluster: %v", err)
+	}
+	ids := map[string]bool{}
+	for _, s := range []string{"seed-3", "seed-4"} {
+		if _, err := os.Stat(filepath.Join(out, s, "cluster")); err == nil {
+			t.Errorf("%s has a cluster of its own", s)
+		}
+		ids[strings.TrimSpace(readFile(t, filepath.Join(out, s, fileJobID)))] = true
+	}
+	if len(ids) != 2 {
+		t.Errorf("job ids %v, want one per seed", ids)
+	}
+	alone := t.TempDir()
+	if text, err := runWhorl(t, "run", "--data", data, "--job-config", jobFile, "--out", alone, "--seed", "4", "--workers", "1"); err != nil {
+		t.Fatalf("whorl run --seed 4: %v\n%s", err, text)
+	}
+	swept, single := readReport(t, filepath.Join(out, "seed-4")), readReport(t, alone)
+	if swept.Baseline.TestAccuracy != single.Baseline.TestAccuracy || swept.Finetune.TestAccuracy != single.Finetune.TestAccuracy {
+		t.Errorf("seed 4 in the sweep: baseline %g fine-tuned %g; alone %g %g", swept.Baseline.TestAccuracy,
+			swept.Finetune.TestAccuracy, single.Baseline.TestAccuracy, single.Finetune.TestAccuracy)
+	}
+	if err := os.Remove(filepath.Join(out, "seed-4", experiment.FileReport)); err != nil {
+		t.Fatal(err)
+	}
+	again, err := runWhorl(t, args...)
+	if err != nil || !strings.Contains(again, "resuming job") || strings.Contains(again, "submitted job") {
+		t.Errorf("rerun: %v, want seed 4's job followed and nothing submitted:\n%s", err, again)
+	}
+	if rep := readReport(t, filepath.Join(out, "seed-4")); rep.Finetune.TestAccuracy != swept.Finetune.TestAccuracy {
+		t.Errorf("seed 4's report after the rerun: %g, want %g", rep.Finetune.TestAccuracy, swept.Finetune.TestAccuracy)
+	}
+}
+
+// readFile returns the file's contents, failing the test if it is unreadable.
+func readFile(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
