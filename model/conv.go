@@ -46,10 +46,17 @@ func (c *conv2d) outShape(in shape) shape {
 	return shape{N: in.N, H: (in.H+2*c.pad-c.k)/c.stride + 1, W: (in.W+2*c.pad-c.k)/c.stride + 1, C: c.cout}
 }
 
-// chunk is how many images one im2col pass holds.
+// chunk is how many images one im2col pass holds: the batch cut into the fewest chunks that fit
+// colLimit, all of one size but the last (a short last chunk would pay the per-call GEMM costs,
+// packing the weights and loading the weight gradient, for a few rows).
 func (c *conv2d) chunk(in shape) int {
 	o := c.outShape(in)
-	return max(1, colLimit/(o.H*o.W*c.kdim()))
+	most := max(1, colLimit/(o.H*o.W*c.kdim()))
+	if in.N <= most {
+		return max(1, in.N)
+	}
+	n := (in.N + most - 1) / most
+	return (in.N + n - 1) / n
 }
 
 // colSize is the im2col scratch this layer needs for input geometry in.
