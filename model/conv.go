@@ -1,5 +1,7 @@
 package model
 
+import "github.com/whorl-ml/whorl/model/gemm"
+
 // colLimit bounds the im2col scratch (in floats); convolutions run over chunks of whole images
 // that fit. The chunking depends only on the layer geometry, never on the thread count.
 const colLimit = 1 << 23
@@ -82,10 +84,16 @@ func (c *conv2d) forward(x []float32, in shape, y, col []float32) {
 	c.gemmForward(x, in, y, col)
 }
 
-// gemmForward computes y from x with the reordered weights wr, chunk by chunk.
+// gemmForward computes y from x with the reordered weights wr. Without an im2col cache the
+// GEMM builds the patches itself, one cache-sized block at a time (patches); a layer that keeps
+// them for backward writes them chunk by chunk into its cache first.
 func (c *conv2d) gemmForward(x []float32, in shape, y, col []float32) {
 	o := c.outShape(in)
 	kd, per, cb := c.kdim(), o.H*o.W, c.chunk(in)
+	if c.cache == nil {
+		sgemmRows(true, in.N*per, c.cout, kd, 1, c.patches(x, in), c.wr, kd, 0, y, c.cout)
+		return
+	}
 	for n0 := 0; n0 < in.N; n0 += cb {
 		nb := min(cb, in.N-n0)
 		cc := c.colFor(n0, per, col)
@@ -113,7 +121,9 @@ func (c *conv2d) cacheSize(in shape) int {
 }
 
 // backward accumulates the weight gradient into dw and, when dx is not nil, writes the input
-// gradient into dx. x is the forward input; dy the output gradient; col is scratch.
+// gradient into dx. x is the forward input; dy the output gradient; col is scratch. The weight
+// gradient dy^T * im2col(x) reads the forward's im2col cache, or, without one, has the GEMM
+// build the patches block by block (one call over the whole batch).
 func (c *conv2d) backward(x []float32, in shape, dy, dx, col []float32) {
 	if c.pointwise() {
 		m := in.rows()
@@ -125,20 +135,19 @@ func (c *conv2d) backward(x []float32, in shape, dy, dx, col []float32) {
 	}
 	o := c.outShape(in)
 	kd, per, cb := c.kdim(), o.H*o.W, c.chunk(in)
+	if c.cache == nil {
+		sgemmRowsB(true, c.cout, kd, in.N*per, 1, dy, c.cout, c.patches(x, in), 0, c.dwr, kd)
+	}
 	for n0 := 0; n0 < in.N; n0 += cb {
 		nb := min(cb, in.N-n0)
 		dyc := dy[n0*per*c.cout:]
-		cc := col
 		if c.cache != nil {
-			cc = c.colFor(n0, per, col)
-		} else {
-			c.im2col(x, in, n0, nb, cc)
+			beta := float32(1)
+			if n0 == 0 {
+				beta = 0
+			}
+			sgemm(true, false, c.cout, kd, nb*per, 1, dyc, c.cout, c.colFor(n0, per, col), kd, beta, c.dwr, kd)
 		}
-		beta := float32(1)
-		if n0 == 0 {
-			beta = 0
-		}
-		sgemm(true, false, c.cout, kd, nb*per, 1, dyc, c.cout, cc, kd, beta, c.dwr, kd)
 		if dx != nil && c.flip == nil {
 			sgemm(false, false, nb*per, kd, c.cout, 1, dyc, c.cout, c.wr, kd, 0, col, kd)
 			c.col2im(col, in, n0, nb, dx)
@@ -225,6 +234,49 @@ func (c *conv2d) im2col(x []float32, in shape, n0, nb int, col []float32) {
 			}
 		}
 	})
+}
+
+// patches is im2col(x) as a gemm.Rows: row i is output pixel i of the batch (image, oh, ow),
+// column p is (kh, kw, cin) as im2col orders them. It writes the same values im2col does.
+func (c *conv2d) patches(x []float32, in shape) gemm.Rows {
+	o := c.outShape(in)
+	per, seg := o.H*o.W, c.k*c.cin
+	return func(dst []float32, i0, rows, p0, kc int) {
+		n, oh, ow := i0/per, i0%per/o.W, i0%o.W
+		kh0, off0 := p0/seg, p0%seg
+		for r := range rows {
+			d := dst[r*kc : (r+1)*kc]
+			ih0, iw0 := oh*c.stride-c.pad, ow*c.stride-c.pad
+			for kh, off, q := kh0, off0, 0; q < kc; kh, off = kh+1, 0 {
+				end := min(seg, off+kc-q)
+				c.patchPart(d[q:q+end-off], x, in, n, ih0+kh, iw0, off, end)
+				q += end - off
+			}
+			if ow++; ow == o.W {
+				if ow, oh = 0, oh+1; oh == o.H {
+					oh, n = 0, n+1
+				}
+			}
+		}
+	}
+}
+
+// patchPart writes floats off..end-1 of one kernel row (k pixels of Cin channels from input
+// row ih, columns iw0..iw0+k-1, of image n) into d, zero where the row or a column is padding.
+func (c *conv2d) patchPart(d, x []float32, in shape, n, ih, iw0, off, end int) {
+	if ih < 0 || ih >= in.H {
+		clear(d)
+		return
+	}
+	lo, hi := max(off, max(0, -iw0)*c.cin), min(end, min(c.k, in.W-iw0)*c.cin)
+	if lo >= hi {
+		clear(d)
+		return
+	}
+	base := ((n*in.H+ih)*in.W + iw0) * c.cin
+	clear(d[:lo-off])
+	copy(d[lo-off:hi-off], x[base+lo:base+hi])
+	clear(d[hi-off:])
 }
 
 // copyRow fills one kernel row (k pixels of Cin channels) starting at input column iw0 of the

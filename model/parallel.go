@@ -27,6 +27,12 @@ func Threads() int { return int(workers.Load()) }
 // sgemm is the package's single matrix-multiply entry point (row-major, see gemm.Sgemm).
 var sgemm = gemm.Sgemm
 
+// sgemmRows is the entry point for a GEMM whose A is built block by block (gemm.SgemmRows).
+var sgemmRows = gemm.SgemmRows
+
+// sgemmRowsB is the entry point for a GEMM whose B is built block by block (gemm.SgemmRowsB).
+var sgemmRowsB = gemm.SgemmRowsB
+
 // parallelFor splits [0, n) into at most Threads() contiguous ranges and runs fn on each in its
 // own goroutine, returning when all are done. Work below grain items runs inline.
 func parallelFor(n, grain int, fn func(lo, hi int)) {

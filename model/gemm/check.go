@@ -5,18 +5,28 @@ import "fmt"
 // checkArgs panics with a message naming the bad argument when the shapes, strides or slice
 // lengths are inconsistent.
 func checkArgs(transA, transB bool, m, n, k int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int) {
-	if m < 0 || n < 0 || k < 0 {
-		panic(fmt.Sprintf("gemm: negative dimension m=%d n=%d k=%d", m, n, k))
-	}
+	checkDims(m, n, k)
 	ar, ac := m, k
 	if transA {
 		ar, ac = k, m
 	}
+	checkMatrix("a", ar, ac, a, lda)
+	checkBC(transB, m, n, k, b, ldb, c, ldc)
+}
+
+// checkDims panics when a dimension is negative.
+func checkDims(m, n, k int) {
+	if m < 0 || n < 0 || k < 0 {
+		panic(fmt.Sprintf("gemm: negative dimension m=%d n=%d k=%d", m, n, k))
+	}
+}
+
+// checkBC panics unless b holds op(B) (k x n) and c holds C (m x n) with their strides.
+func checkBC(transB bool, m, n, k int, b []float32, ldb int, c []float32, ldc int) {
 	br, bc := k, n
 	if transB {
 		br, bc = n, k
 	}
-	checkMatrix("a", ar, ac, a, lda)
 	checkMatrix("b", br, bc, b, ldb)
 	checkMatrix("c", m, n, c, ldc)
 }

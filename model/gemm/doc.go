@@ -42,6 +42,11 @@
 // per core on cached panels (BenchmarkKernel). The default build stays static: no cgo, no
 // external BLAS.
 //
+// SgemmRows and SgemmRowsB take A (or B) as a function that writes any block of it: the
+// convolutions pass their im2col matrix that way, so the GEMM builds each cache-sized block of
+// patches right before it multiplies it instead of reading a matrix k*k times the activation
+// from memory. The result is bit-identical to Sgemm on the stored matrix.
+//
 // # Determinism
 //
 // Sgemm returns bit-identical results whatever SetThreads says. Work is split among goroutines

@@ -22,6 +22,8 @@ type problem struct {
 	alpha, beta    float32
 	a, b, c        []float32
 	lda, ldb, ldc  int
+	rows           Rows // when set, A comes from rows (SgemmRows) and a is nil
+	rowsB          Rows // when set, B comes from rowsB (SgemmRowsB) and b is nil
 	kern           kernel
 	id             uint64 // distinct for every call
 }
@@ -29,6 +31,7 @@ type problem struct {
 // workspace holds one goroutine's packing buffers, 64-byte aligned.
 type workspace struct {
 	packA, packB, tile []float32
+	rowsA, rowsB       []float32 // the blocks of A and B that Rows filled (SgemmRows, SgemmRowsB)
 	// packedFor, packedJ0 and packedJ1 say that packB holds all of K for the columns
 	// packedJ0..packedJ1-1 of the call numbered packedFor (see residentB).
 	packedFor          uint64
@@ -71,11 +74,12 @@ func (pr *problem) block(w *workspace, i0, i1, j0, j1 int) {
 		inPlace := !pr.transB && i1-i0 <= kn.inPlaceBRows*kn.mr
 		for pc := 0; pc < pr.k; pc += kn.kc {
 			kc := min(kn.kc, pr.k-pc)
+			src := pr.bSource(w, pc, kc, jc, nc)
 			bb := bBlock{packed: w.packB, kc: kc, nr: kn.nr, full: nc}
 			if inPlace {
-				bb = pr.inPlaceB(w, pc, kc, jc, nc)
+				bb = pr.inPlaceB(w, &src, pc, kc, jc, nc)
 			} else {
-				packB(w.packB, pr.b, pr.ldb, pr.transB, pc, kc, jc, nc, kn.nr)
+				packB(w.packB, src.b, src.ldb, pr.transB, pc-src.p0, kc, jc-src.j0, nc, kn.nr)
 			}
 			for ic := i0; ic < i1; ic += kn.mc {
 				pr.macro(w, ic, min(kn.mc, i1-ic), pc, kc, jc, nc, &bb)
@@ -109,15 +113,35 @@ func (bb *bBlock) panel(jr int) (*float32, int) {
 	}
 }
 
-// inPlaceB returns the block of an untransposed B read in place, packing only a partial last
-// panel (reading it in place could run past the end of B).
-func (pr *problem) inPlaceB(w *workspace, pc, kc, jc, nc int) bBlock {
+// inPlaceB returns the block of an untransposed B read in place (from memory or from the block
+// Rows filled), packing only a partial last panel (reading it in place could run past the end).
+func (pr *problem) inPlaceB(w *workspace, src *bSource, pc, kc, jc, nc int) bBlock {
 	nr := pr.kern.nr
 	full := nc / nr * nr
 	if full < nc {
-		packB(w.packB, pr.b, pr.ldb, false, pc, kc, jc+full, nc-full, nr)
+		packB(w.packB, src.b, src.ldb, false, pc-src.p0, kc, jc+full-src.j0, nc-full, nr)
 	}
-	return bBlock{packed: w.packB, kc: kc, nr: nr, full: full, b: pr.b, off: pc*pr.ldb + jc, ldb: pr.ldb, inPlace: true}
+	return bBlock{packed: w.packB, kc: kc, nr: nr, full: full, b: src.b, off: (pc-src.p0)*src.ldb + jc - src.j0,
+		ldb: src.ldb, inPlace: true}
+}
+
+// bSource is where op(B) is read: element (p, j) at b[(p-p0)*ldb+j-j0] (untransposed; p0 and
+// j0 are the corner of a block that Rows filled) or b[j*ldb+p] (transposed, never filled).
+type bSource struct {
+	b      []float32
+	ldb    int
+	p0, j0 int
+}
+
+// bSource returns B itself, or with Rows the kc x nc block at (pc, jc) filled into the
+// goroutine's buffer.
+func (pr *problem) bSource(w *workspace, pc, kc, jc, nc int) bSource {
+	if pr.rowsB == nil {
+		return bSource{b: pr.b, ldb: pr.ldb}
+	}
+	w.rowsB = aligned(w.rowsB, kc*nc)
+	pr.rowsB(w.rowsB, pc, kc, jc, nc)
+	return bSource{b: w.rowsB, ldb: nc, p0: pc, j0: jc}
 }
 
 // residentB packs all of K for the columns jc..jc+nc-1 once, then sums each mc-row block of C
@@ -127,7 +151,9 @@ func (pr *problem) residentB(w *workspace, i0, i1, jc, nc, ncPad int) {
 	if w.packedFor != pr.id || w.packedJ0 != jc || w.packedJ1 != jc+nc {
 		w.packB = aligned(w.packB, ncPad*pr.k)
 		for pc := 0; pc < pr.k; pc += kn.kc {
-			packB(w.packB[pc*ncPad:], pr.b, pr.ldb, pr.transB, pc, min(kn.kc, pr.k-pc), jc, nc, kn.nr)
+			kc := min(kn.kc, pr.k-pc)
+			src := pr.bSource(w, pc, kc, jc, nc)
+			packB(w.packB[pc*ncPad:], src.b, src.ldb, pr.transB, pc-src.p0, kc, jc-src.j0, nc, kn.nr)
 		}
 		w.packedFor, w.packedJ0, w.packedJ1 = pr.id, jc, jc+nc
 	}
@@ -142,15 +168,21 @@ func (pr *problem) residentB(w *workspace, i0, i1, jc, nc, ncPad int) {
 
 // macro runs the micro-kernels over rows ic..ic+mc-1 and columns jc..jc+nc-1 of C for the
 // steps pc..pc+kc-1, with that block of B in bb. Full row tiles read A in place when
-// the kernel can; partial ones (and all of A when it cannot) are packed first.
+// the kernel can; partial ones (and all of A when it cannot) are packed first. With Rows, A is
+// first filled for the block and then read from there exactly as from memory.
 func (pr *problem) macro(w *workspace, ic, mc, pc, kc, jc, nc int, bb *bBlock) {
 	kn := &pr.kern
+	src := aSource{a: pr.a, lda: pr.lda}
+	if pr.rows != nil {
+		blk, ld := pr.fillA(w, ic, mc, pc, kc)
+		src = aSource{a: blk, lda: ld, i0: ic, p0: pc}
+	}
 	packAll := !pr.transA && kn.rowMajor == nil
 	edge := mc % kn.mr
 	if packAll {
-		packA(w.packA, pr.a, pr.lda, pr.transA, ic, mc, pc, kc, kn.mr)
+		packA(w.packA, src.a, src.lda, pr.transA, ic-src.i0, mc, pc-src.p0, kc, kn.mr)
 	} else if edge != 0 {
-		packA(w.packA, pr.a, pr.lda, pr.transA, ic+mc-edge, edge, pc, kc, kn.mr)
+		packA(w.packA, src.a, src.lda, pr.transA, ic+mc-edge-src.i0, edge, pc-src.p0, kc, kn.mr)
 	}
 	beta := pr.beta
 	if pc > 0 {
@@ -161,25 +193,33 @@ func (pr *problem) macro(w *workspace, ic, mc, pc, kc, jc, nc int, bb *bBlock) {
 		bp, ldb := bb.panel(jr)
 		for ir := 0; ir < mc; ir += kn.mr {
 			rows := min(kn.mr, mc-ir)
-			ap, lda, rowMajor := pr.aTile(w, packAll, rows, ic+ir, ir, pc, kc)
+			ap, lda, rowMajor := pr.aTile(w, &src, packAll, rows, ic+ir, ir, pc, kc)
 			pr.tileAt(w, kc, ap, lda, rowMajor, bp, ldb, ic+ir, jc+jr, rows, cols, beta)
 		}
 	}
 }
 
+// aSource is where op(A) is read: element (i, p) at a[(i-i0)*lda+p-p0] (untransposed; i0 and
+// p0 are the corner of a block that Rows filled) or a[p*lda+i] (transposed, never filled).
+type aSource struct {
+	a      []float32
+	lda    int
+	i0, p0 int
+}
+
 // aTile returns where the kernel reads the row tile of op(A) starting at row i (offset ir in
 // its mc block), step pc: the packed block, the packed partial tile, or A in place (step-major
 // when transposed, row-major otherwise).
-func (pr *problem) aTile(w *workspace, packAll bool, rows, i, ir, pc, kc int) (ap *float32, lda int, rowMajor bool) {
+func (pr *problem) aTile(w *workspace, src *aSource, packAll bool, rows, i, ir, pc, kc int) (ap *float32, lda int, rowMajor bool) {
 	switch {
 	case packAll:
 		return &w.packA[ir*kc], pr.kern.mr, false
 	case rows < pr.kern.mr:
 		return &w.packA[0], pr.kern.mr, false
 	case pr.transA:
-		return &pr.a[pc*pr.lda+i], pr.lda, false
+		return &src.a[pc*src.lda+i], src.lda, false
 	default:
-		return &pr.a[i*pr.lda+pc], pr.lda, true
+		return &src.a[(i-src.i0)*src.lda+pc-src.p0], src.lda, true
 	}
 }
 

@@ -17,12 +17,18 @@ var calls atomic.Uint64
 // sgemm computes the checked, non-empty call with kernel kn on up to threads goroutines.
 // Partitions are unit-tested through this function, so it does not cap threads by size.
 func sgemm(kn kernel, threads int, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
-	if k == 0 || alpha == 0 {
-		scale(c, ldc, m, n, beta)
+	run(kn, threads, problem{transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, beta: beta,
+		a: a, b: b, c: c, lda: lda, ldb: ldb, ldc: ldc})
+}
+
+// run computes the non-empty problem pr with kernel kn on up to threads goroutines.
+func run(kn kernel, threads int, pr problem) {
+	if pr.k == 0 || pr.alpha == 0 {
+		scale(pr.c, pr.ldc, pr.m, pr.n, pr.beta)
 		return
 	}
-	pr := problem{transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, beta: beta,
-		a: a, b: b, c: c, lda: lda, ldb: ldb, ldc: ldc, kern: kn, id: calls.Add(1)}
+	pr.kern, pr.id = kn, calls.Add(1)
+	m, n, k := pr.m, pr.n, pr.k
 	tm, tn := ceilDiv(m, kn.mr), ceilDiv(n, kn.nr)
 	pm, pn := partition(tm, tn, threads, kn)
 	if pm*pn > 1 {
