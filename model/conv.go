@@ -244,13 +244,14 @@ func (c *conv2d) patches(x []float32, in shape) gemm.Rows {
 	return func(dst []float32, i0, rows, p0, kc int) {
 		n, oh, ow := i0/per, i0%per/o.W, i0%o.W
 		kh0, off0 := p0/seg, p0%seg
+		span := (off0 + kc + seg - 1) / seg // kernel rows the columns touch
 		for r := range rows {
 			d := dst[r*kc : (r+1)*kc]
-			ih0, iw0 := oh*c.stride-c.pad, ow*c.stride-c.pad
-			for kh, off, q := kh0, off0, 0; q < kc; kh, off = kh+1, 0 {
-				end := min(seg, off+kc-q)
-				c.patchPart(d[q:q+end-off], x, in, n, ih0+kh, iw0, off, end)
-				q += end - off
+			ih0, iw0 := oh*c.stride-c.pad+kh0, ow*c.stride-c.pad
+			if ih0 >= 0 && ih0+span <= in.H && iw0 >= 0 && iw0+c.k <= in.W {
+				c.patchInside(d, x, in, n, ih0, iw0, off0)
+			} else {
+				c.patchRow(d, x, in, n, ih0, iw0, off0)
 			}
 			if ow++; ow == o.W {
 				if ow, oh = 0, oh+1; oh == o.H {
@@ -258,6 +259,30 @@ func (c *conv2d) patches(x []float32, in shape) gemm.Rows {
 				}
 			}
 		}
+	}
+}
+
+// patchInside writes columns off0.. of a patch row (len(d) of them) starting in the kernel row
+// at input row ih0, columns iw0..iw0+k-1 of image n, when every pixel it reads is inside the
+// image: one copy per kernel row, no padding.
+func (c *conv2d) patchInside(d, x []float32, in shape, n, ih0, iw0, off0 int) {
+	seg, stride := c.k*c.cin, in.W*c.cin
+	src := ((n*in.H+ih0)*in.W+iw0)*c.cin + off0
+	for q, l := 0, min(seg-off0, len(d)); q < len(d); l = min(seg, len(d)-q) {
+		copy(d[q:q+l], x[src:src+l])
+		q, src = q+l, src+stride-off0
+		off0 = 0
+	}
+}
+
+// patchRow writes columns off0.. of a patch row (len(d) of them) starting in the kernel row at
+// input row ih0, kernel row by kernel row, with the padding as zeros.
+func (c *conv2d) patchRow(d, x []float32, in shape, n, ih0, iw0, off0 int) {
+	seg := c.k * c.cin
+	for ih, off, q := ih0, off0, 0; q < len(d); ih, off = ih+1, 0 {
+		end := min(seg, off+len(d)-q)
+		c.patchPart(d[q:q+end-off], x, in, n, ih, iw0, off, end)
+		q += end - off
 	}
 }
 
