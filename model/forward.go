@@ -34,13 +34,14 @@ type workspace struct {
 	cap                          int
 	input                        []float32 // the batch, channels-last
 	feat, dfeat, logits, dlogits []float32
-	gA, gB                       []float32 // ping-pong gradient buffers
-	gC                           []float32 // a residual block's shortcut gradient (ResNets only)
-	col                          []float32 // im2col scratch
-	part                         []float32 // reduction scratch
-	batch                        int       // batch of the last full forward
-	last                         shape     // geometry of the last block's output
-	ready                        bool      // activations of a full forward are in place
+	gA, gB                       []float32    // ping-pong gradient buffers
+	gC                           []float32    // a residual block's shortcut gradient (ResNets only)
+	col                          []float32    // im2col scratch
+	zs                           [2][]float32 // activations recomputed in backward (ResNets' inner units)
+	part                         []float32    // reduction scratch
+	batch                        int          // batch of the last full forward
+	last                         shape        // geometry of the last block's output
+	ready                        bool         // activations of a full forward are in place
 }
 
 // ensure returns a workspace for batch images, allocating the layer buffers when it grows.
@@ -76,6 +77,8 @@ func (n *Net) ensure(batch int) *workspace {
 		ws.gC = make([]float32, grad)
 	}
 	ws.col, ws.part = make([]float32, col), make([]float32, part)
+	z := n.recomputed(in)
+	ws.zs = [2][]float32{make([]float32, z), make([]float32, z)}
 	n.ws = ws
 	return ws
 }
@@ -96,7 +99,17 @@ func (n *Net) layerBuffers(in shape, alloc bool) int {
 	if n.cfg.IsResNet() {
 		grads = 3
 	}
-	return total + grads*grad + col
+	return total + grads*grad + col + 2*n.recomputed(in)
+}
+
+// recomputed is the size of each of the workspace's two buffers for recomputed activations.
+func (n *Net) recomputed(in shape) int {
+	most, sh := 0, in
+	for _, l := range n.body {
+		most = max(most, l.recomputed(sh))
+		sh = l.visit(sh, func(*unit, shape) {})
+	}
+	return most
 }
 
 // env is the pass environment of the net's current mode and workspace.

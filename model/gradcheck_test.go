@@ -253,7 +253,9 @@ func testResBlock(rng *rand.Rand, spec resSpec, in shape) (*resBlock, *env) {
 		out := u.conv.outShape(in)
 		col, part, grad = max(col, u.conv.colSize(in)), max(part, partialSize(out.rows(), out.C, 2)), max(grad, out.size())
 	})
-	ws := &workspace{col: make([]float32, col+1), part: make([]float32, part), gC: make([]float32, grad)}
+	z := r.recomputed(in)
+	ws := &workspace{col: make([]float32, col+1), part: make([]float32, part), gC: make([]float32, grad),
+		zs: [2][]float32{make([]float32, z), make([]float32, z)}}
 	return r, &env{train: true, ws: ws}
 }
 

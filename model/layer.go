@@ -31,6 +31,9 @@ type layer interface {
 	visit(in shape, fn func(u *unit, in shape)) shape
 	// buffers counts (and, with alloc, allocates) the block's activation buffers in floats.
 	buffers(in shape, alloc bool) int
+	// recomputed is how many floats each of the workspace's two buffers for recomputed
+	// activations (workspace.zs) must hold for this block: 0 when it keeps them all.
+	recomputed(in shape) int
 	// forward runs the block on x (geometry in) and returns its output and geometry.
 	forward(ctx context.Context, e *env, x []float32, in shape) ([]float32, shape, error)
 	// backward turns g, the gradient of the last forward's output, into the gradient of its
@@ -148,6 +151,8 @@ func (b *block) buffers(in shape, alloc bool) int {
 	}
 	return total
 }
+
+func (b *block) recomputed(shape) int { return 0 }
 
 func (b *block) forward(ctx context.Context, e *env, x []float32, in shape) ([]float32, shape, error) {
 	cur, sh := x, in

@@ -5,7 +5,9 @@ import "context"
 // resBlock is one residual block: out = relu(bn_last(conv_last(...)) + shortcut(x)), the
 // shortcut being x itself or bn(conv1x1(x)). The last main-path unit and the shortcut unit both
 // have out as their z: out > 0 is the ReLU mask of both branches, so their backward passes are
-// the plain unit's.
+// the plain unit's. The inner units' z = relu(bn(y)) are not kept: forward writes them into the
+// workspace's two shared buffers (alternating), and backward recomputes each from its y, once,
+// right before the next unit's backward needs it as its input.
 type resBlock struct {
 	units []*unit
 	down  *unit
@@ -53,11 +55,8 @@ func (r *resBlock) buffers(in shape, alloc bool) int {
 		total += sh.size() + 2*partialSize(sh.rows(), sh.C, 1)
 		if alloc {
 			u.y = make([]float32, sh.size())
-		}
-		if i < last {
-			total += sh.size()
-			if alloc {
-				u.z = make([]float32, sh.size())
+			if i < last {
+				u.z = nil // a slice of workspace.zs from each forward
 			}
 		}
 	}
@@ -75,11 +74,22 @@ func (r *resBlock) buffers(in shape, alloc bool) int {
 	return total
 }
 
+// recomputed is the largest inner unit output: the inner z live in workspace.zs.
+func (r *resBlock) recomputed(in shape) int {
+	most, sh := 0, in
+	for _, u := range r.units[:len(r.units)-1] {
+		sh = u.conv.outShape(sh)
+		most = max(most, sh.size())
+	}
+	return most
+}
+
 func (r *resBlock) forward(ctx context.Context, e *env, x []float32, in shape) ([]float32, shape, error) {
 	r.x, r.in = x, in
 	cur, sh := x, in
 	last := r.units[len(r.units)-1]
-	for _, u := range r.units[:len(r.units)-1] {
+	for i, u := range r.units[:len(r.units)-1] {
+		u.z = e.ws.zs[i%2][:u.conv.outShape(sh).size()]
 		var err error
 		if sh, err = u.forward(ctx, e, cur, sh); err != nil {
 			return nil, sh, err
@@ -122,6 +132,10 @@ func (r *resBlock) backward(ctx context.Context, e *env, g, spare []float32, fir
 		dx := spare
 		if first && i == 0 {
 			dx = nil
+		}
+		if i > 0 { // unit i's input is z of unit i-1: recompute it (its y and BN are unchanged)
+			p := r.units[i-1]
+			applyBNReLU(p.y, p.z, p.bn.scale, p.bn.shift, p.conv.outShape(p.in).rows())
 		}
 		if err := r.units[i].backward(ctx, e, g, dx); err != nil {
 			return nil, nil, err
@@ -168,6 +182,15 @@ func (s *stage) buffers(in shape, alloc bool) int {
 		in = b.visit(in, func(*unit, shape) {})
 	}
 	return total
+}
+
+func (s *stage) recomputed(in shape) int {
+	most := 0
+	for _, b := range s.blocks {
+		most = max(most, b.recomputed(in))
+		in = b.visit(in, func(*unit, shape) {})
+	}
+	return most
 }
 
 func (s *stage) forward(ctx context.Context, e *env, x []float32, in shape) ([]float32, shape, error) {
