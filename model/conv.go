@@ -211,33 +211,19 @@ func (c *conv2d) accumulateGrad() {
 	})
 }
 
-// im2col writes the patches of images [n0, n0+nb) into col, one row of k*k*Cin per output pixel.
+// im2col writes the patches of images [n0, n0+nb) into col, one row of k*k*Cin per output
+// pixel (the rows patches gives), in parallel over output rows.
 func (c *conv2d) im2col(x []float32, in shape, n0, nb int, col []float32) {
 	o := c.outShape(in)
-	kd, seg := c.kdim(), c.k*c.cin
+	kd, fill := c.kdim(), c.patches(x, in)
 	parallelFor(nb*o.H, 4, func(lo, hi int) {
-		for r := lo; r < hi; r++ {
-			n, oh := n0+r/o.H, r%o.H
-			for ow := range o.W {
-				dst := col[(r*o.W+ow)*kd : (r*o.W+ow+1)*kd]
-				iw0 := ow*c.stride - c.pad
-				for kh := range c.k {
-					ih := oh*c.stride - c.pad + kh
-					row := dst[kh*seg : (kh+1)*seg]
-					if ih < 0 || ih >= in.H {
-						clear(row)
-						continue
-					}
-					base := (n*in.H + ih) * in.W
-					c.copyRow(row, x, base, iw0, in.W)
-				}
-			}
-		}
+		fill(col[lo*o.W*kd:hi*o.W*kd], (n0*o.H+lo)*o.W, (hi-lo)*o.W, 0, kd)
 	})
 }
 
 // patches is im2col(x) as a gemm.Rows: row i is output pixel i of the batch (image, oh, ow),
-// column p is (kh, kw, cin) as im2col orders them. It writes the same values im2col does.
+// column p is (kh, kw, cin), the value x[image, oh*stride-pad+kh, ow*stride-pad+kw, cin] or 0
+// in the padding.
 func (c *conv2d) patches(x []float32, in shape) gemm.Rows {
 	o := c.outShape(in)
 	per, seg := o.H*o.W, c.k*c.cin
@@ -302,19 +288,6 @@ func (c *conv2d) patchPart(d, x []float32, in shape, n, ih, iw0, off, end int) {
 	clear(d[:lo-off])
 	copy(d[lo-off:hi-off], x[base+lo:base+hi])
 	clear(d[hi-off:])
-}
-
-// copyRow fills one kernel row (k pixels of Cin channels) starting at input column iw0 of the
-// input row at pixel offset base, zero-filling the columns that fall in the padding.
-func (c *conv2d) copyRow(row, x []float32, base, iw0, width int) {
-	lo, hi := max(0, -iw0), min(c.k, width-iw0)
-	if lo >= hi {
-		clear(row)
-		return
-	}
-	clear(row[:lo*c.cin])
-	copy(row[lo*c.cin:hi*c.cin], x[(base+iw0+lo)*c.cin:(base+iw0+hi)*c.cin])
-	clear(row[hi*c.cin:])
 }
 
 // col2im adds the column gradients of images [n0, n0+nb) back into dx (zeroing it first).

@@ -3,6 +3,7 @@ package model
 import (
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 )
 
@@ -63,9 +64,35 @@ var convGeometries = []struct {
 	{"3x3-pad2", 3, 4, 3, 1, 2, shape{N: 1, H: 4, W: 4, C: 3}},
 }
 
+// im2colRef is the im2col matrix by its definition: row (n, oh, ow), column (kh, kw, ci) holds
+// x[n, oh*stride-pad+kh, ow*stride-pad+kw, ci], or 0 in the padding.
+func im2colRef(c *conv2d, x []float32, in shape) []float32 {
+	o := c.outShape(in)
+	col := make([]float32, in.N*o.H*o.W*c.kdim())
+	i := 0
+	for n := range in.N {
+		for oh := range o.H {
+			for ow := range o.W {
+				for kh := range c.k {
+					for kw := range c.k {
+						ih, iw := oh*c.stride-c.pad+kh, ow*c.stride-c.pad+kw
+						for ci := range c.cin {
+							if ih >= 0 && ih < in.H && iw >= 0 && iw < in.W {
+								col[i] = x[((n*in.H+ih)*in.W+iw)*c.cin+ci]
+							}
+							i++
+						}
+					}
+				}
+			}
+		}
+	}
+	return col
+}
+
 // TestPatchesAreIm2col checks that every block patches writes equals the same block of the
-// stored im2col matrix, for blocks that start and end anywhere (inside a kernel row, at the
-// first and last pixel, across images).
+// im2col matrix, for blocks that start and end anywhere (inside a kernel row, at the first and
+// last pixel, across images), and that im2col writes the whole matrix chunk by chunk.
 func TestPatchesAreIm2col(t *testing.T) {
 	rng := rand.New(rand.NewPCG(11, 5))
 	for _, g := range convGeometries {
@@ -74,8 +101,15 @@ func TestPatchesAreIm2col(t *testing.T) {
 			x := randSlice(rng, g.in.size())
 			o := c.outShape(g.in)
 			m, kd := g.in.N*o.H*o.W, c.kdim()
-			col := make([]float32, m*kd)
-			c.im2col(x, g.in, 0, g.in.N, col)
+			col := im2colRef(c, x, g.in)
+			chunked := make([]float32, m*kd)
+			for n0 := 0; n0 < g.in.N; n0 += 2 {
+				nb := min(2, g.in.N-n0)
+				c.im2col(x, g.in, n0, nb, chunked[n0*o.H*o.W*kd:])
+			}
+			if !slices.Equal(chunked, col) {
+				t.Fatal("im2col in chunks of 2 images differs from the definition")
+			}
 			rows := c.patches(x, g.in)
 			for range 200 {
 				i0, p0 := rng.IntN(m), rng.IntN(kd)

@@ -6,12 +6,17 @@ import "fmt"
 // lengths are inconsistent.
 func checkArgs(transA, transB bool, m, n, k int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int) {
 	checkDims(m, n, k)
+	checkA(transA, m, k, a, lda)
+	checkBC(transB, m, n, k, b, ldb, c, ldc)
+}
+
+// checkA panics unless a holds op(A) (m x k) with stride lda.
+func checkA(transA bool, m, k int, a []float32, lda int) {
 	ar, ac := m, k
 	if transA {
 		ar, ac = k, m
 	}
 	checkMatrix("a", ar, ac, a, lda)
-	checkBC(transB, m, n, k, b, ldb, c, ldc)
 }
 
 // checkDims panics when a dimension is negative.

@@ -35,6 +35,9 @@ func Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int
 	if m == 0 || n == 0 {
 		return
 	}
-	threads := min(Threads(), max(1, 2*m*n*k/minFlopsPerThread))
-	sgemm(*current.Load(), threads, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+	sgemm(*current.Load(), threadsFor(m, n, k), transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 }
+
+// threadsFor is how many goroutines a call of 2*m*n*k FLOPs may use: Threads(), fewer for
+// small calls.
+func threadsFor(m, n, k int) int { return min(Threads(), max(1, 2*m*n*k/minFlopsPerThread)) }

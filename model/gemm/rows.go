@@ -11,7 +11,8 @@ type Rows func(dst []float32, i0, rows, p0, kc int)
 // comes from rows, one mc x kc block at a time into a per-goroutine buffer that stays in L2,
 // instead of from memory. Every element of C gets exactly the arithmetic Sgemm gives it on the
 // materialised A, so the result is bit-identical to Sgemm's (and so for every thread count).
-// Blocks of A are asked once per column block of C, which for N <= nc is once.
+// Each block of A is asked once per column block of C that a goroutine computes: once when
+// N <= nc and the goroutines split C by rows (the convolution shapes).
 func SgemmRows(transB bool, m, n, k int, alpha float32, rows Rows, b []float32, ldb int, beta float32, c []float32, ldc int) {
 	if rows == nil {
 		panic("gemm: nil Rows")
@@ -21,8 +22,7 @@ func SgemmRows(transB bool, m, n, k int, alpha float32, rows Rows, b []float32, 
 	if m == 0 || n == 0 {
 		return
 	}
-	threads := min(Threads(), max(1, 2*m*n*k/minFlopsPerThread))
-	run(*current.Load(), threads, problem{transB: transB, m: m, n: n, k: k, alpha: alpha, beta: beta,
+	run(*current.Load(), threadsFor(m, n, k), problem{transB: transB, m: m, n: n, k: k, alpha: alpha, beta: beta,
 		rows: rows, b: b, c: c, ldb: ldb, ldc: ldc})
 }
 
@@ -36,17 +36,12 @@ func SgemmRowsB(transA bool, m, n, k int, alpha float32, a []float32, lda int, r
 		panic("gemm: nil Rows")
 	}
 	checkDims(m, n, k)
-	ar, ac := m, k
-	if transA {
-		ar, ac = k, m
-	}
-	checkMatrix("a", ar, ac, a, lda)
+	checkA(transA, m, k, a, lda)
 	checkMatrix("c", m, n, c, ldc)
 	if m == 0 || n == 0 {
 		return
 	}
-	threads := min(Threads(), max(1, 2*m*n*k/minFlopsPerThread))
-	run(*current.Load(), threads, problem{transA: transA, m: m, n: n, k: k, alpha: alpha, beta: beta,
+	run(*current.Load(), threadsFor(m, n, k), problem{transA: transA, m: m, n: n, k: k, alpha: alpha, beta: beta,
 		a: a, rowsB: rows, c: c, lda: lda, ldb: max(n, 1), ldc: ldc})
 }
 
