@@ -187,14 +187,24 @@ func TestSgemm(t *testing.T) {
 	}
 }
 
+// kernelVariant is a kernel at a blocking, path and thread count the tests run it with.
+type kernelVariant struct {
+	name    string
+	kn      kernel
+	threads int
+}
+
+// variantsOf lists how the tests run kn: its own blocking on 1 and 3 goroutines, tiny blocks on
+// 1 and 2, and everything packed on 2.
+func variantsOf(kn kernel) []kernelVariant {
+	return []kernelVariant{{"default", kn, 1}, {"default-3threads", kn, 3}, {"tiny", tiny(kn), 1},
+		{"tiny-2threads", tiny(kn), 2}, {"packed", packed(tiny(kn)), 2}}
+}
+
 func TestKernels(t *testing.T) {
 	t.Logf("selected kernel %q; testing %d kernels", Kernel(), len(kernels))
 	for _, kn := range kernels {
-		for _, v := range []struct {
-			name    string
-			kn      kernel
-			threads int
-		}{{"default", kn, 1}, {"default-3threads", kn, 3}, {"tiny", tiny(kn), 1}, {"tiny-2threads", tiny(kn), 2}, {"packed", packed(tiny(kn)), 2}} {
+		for _, v := range variantsOf(kn) {
 			t.Run(kn.name+"/"+v.name, func(t *testing.T) {
 				for i, tc := range allCases() {
 					tc.run(t, uint64(i), with(v.kn, v.threads))

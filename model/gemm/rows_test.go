@@ -45,11 +45,7 @@ func rowsBWith(kn kernel, threads int) func(transA bool, m, n, k int, alpha floa
 // is only asked for blocks inside the matrix.
 func TestSgemmRowsMatchesSgemm(t *testing.T) {
 	for _, kn := range kernels {
-		for _, v := range []struct {
-			name    string
-			kn      kernel
-			threads int
-		}{{"default", kn, 1}, {"default-3threads", kn, 3}, {"tiny", tiny(kn), 1}, {"tiny-2threads", tiny(kn), 2}, {"packed", packed(tiny(kn)), 2}} {
+		for _, v := range variantsOf(kn) {
 			t.Run(kn.name+"/"+v.name, func(t *testing.T) {
 				for i, tc := range allCases() {
 					want := tc.run(t, uint64(i), with(v.kn, v.threads))
