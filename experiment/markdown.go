@@ -50,7 +50,7 @@ func RenderMarkdown(r Report) string {
 		p("Joint mode (S4L-Rotation): every pretraining step added %g x the cross-entropy of %d labeled images to the rotation loss; the network's class head was then fine-tuned for %d epochs (%s). The baseline trained %d epochs with that recipe.\n\n",
 			j.Weight, j.LabeledBatch, j.FinetuneEpochs, recipe, s.Epochs)
 	} else {
-		p("Both supervised runs use the same recipe: %d epochs, %s.\n\n", s.Epochs, recipe)
+		p("Both supervised runs use the same recipe: %d epochs, %s.%s\n\n", s.Epochs, recipe, fineTuneText(s))
 	}
 	p("## For comparison\n\n| reference | baseline | fine-tuned | gain | note |\n|---|---|---|---|---|\n")
 	for _, ref := range references {
@@ -117,6 +117,25 @@ func renderConfusion(b *strings.Builder, name string, classes []string, c Confus
 }
 
 // modeRow names the model compared with the baseline.
+// fineTuneText says what fine-tuning does beyond the shared recipe ("" when
+// nothing: every layer kept and trained at one rate).
+func fineTuneText(s job.SupervisedConfig) string {
+	var parts []string
+	if s.ReinitBlocks > 0 {
+		parts = append(parts, fmt.Sprintf("re-initialised the last %d feature block(s)", s.ReinitBlocks))
+	}
+	if s.FreezeBlocks > 0 {
+		parts = append(parts, fmt.Sprintf("kept the first %d frozen", s.FreezeBlocks))
+	}
+	if s.BodyLRScale != 0 && s.BodyLRScale != 1 {
+		parts = append(parts, fmt.Sprintf("trained the pretrained blocks at %gx the learning rate", s.BodyLRScale))
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return " Fine-tuning " + strings.Join(parts, ", ") + "."
+}
+
 func modeRow(c job.Config) string {
 	if c.IsJoint() {
 		return "trained jointly on rotations and the labeled subset (S4L)"

@@ -60,6 +60,7 @@ func TestRenderMarkdown(t *testing.T) {
 		"| 1 (16) | 50.0% | 45.0% | 30.0% | 40.0% | 35.0% | 20.0% |",
 		"| 2 (32) | 60.0% | 55.0% | 35.0% | 50.0% | 45.0% | 25.0% |",
 		"exp(similarity/0.07)", "`probes.png`",
+		"Both supervised runs use the same recipe: 40 epochs, batch 32, adam lr 0.001, cosine schedule, crop pad 4, flip true. Fine-tuning re-initialised the last 1 feature block(s).",
 	} {
 		if !strings.Contains(md, want) {
 			t.Errorf("report.md lacks %q:\n%s", want, md)
@@ -106,5 +107,22 @@ func TestPlots(t *testing.T) {
 	r.Finetune.Confusion = Confusion{{1}}
 	if _, err := ConfusionPNG(r); err == nil {
 		t.Error("ConfusionPNG with a matrix of the wrong size: want an error")
+	}
+}
+
+func TestFineTuneText(t *testing.T) {
+	for _, tc := range []struct {
+		s    job.SupervisedConfig
+		want string
+	}{
+		{job.SupervisedConfig{}, ""},
+		{job.SupervisedConfig{BodyLRScale: 1}, ""},
+		{job.SupervisedConfig{FreezeBlocks: 2}, " Fine-tuning kept the first 2 frozen."},
+		{job.SupervisedConfig{ReinitBlocks: 2, BodyLRScale: 0.5},
+			" Fine-tuning re-initialised the last 2 feature block(s), trained the pretrained blocks at 0.5x the learning rate."},
+	} {
+		if got := fineTuneText(tc.s); got != tc.want {
+			t.Errorf("fineTuneText(%+v) = %q, want %q", tc.s, got, tc.want)
+		}
 	}
 }
