@@ -116,7 +116,6 @@ func renderConfusion(b *strings.Builder, name string, classes []string, c Confus
 	b.WriteString("\n")
 }
 
-// modeRow names the model compared with the baseline.
 // fineTuneText says what fine-tuning does beyond the shared recipe ("" when
 // nothing: every layer kept and trained at one rate).
 func fineTuneText(s job.SupervisedConfig) string {
@@ -136,6 +135,7 @@ func fineTuneText(s job.SupervisedConfig) string {
 	return " Fine-tuning " + strings.Join(parts, ", ") + "."
 }
 
+// modeRow names the model compared with the baseline.
 func modeRow(c job.Config) string {
 	if c.IsJoint() {
 		return "trained jointly on rotations and the labeled subset (S4L)"
