@@ -125,6 +125,9 @@ func frozenResults(ctx context.Context, c job.Config, d *job.Data, pre *model.Ne
 	if err != nil {
 		return nil, fmt.Errorf("random network: %w", err)
 	}
+	if err := RecalibrateBN(ctx, random, d); err != nil {
+		return nil, fmt.Errorf("random network: %w", err)
+	}
 	rr, err := EvaluateFrozen(ctx, NetRandom, random, d, c.Eval)
 	if err != nil {
 		return nil, err
@@ -177,7 +180,7 @@ func (r *Runner) report(c job.Config, d *job.Data, base ModelResult, pretext Pre
 	rep := Report{
 		Dataset: DatasetInfo{Source: src, Classes: d.Set.Classes, Train: len(d.Split.Train), Test: len(d.Split.Test),
 			Labeled: len(d.Split.Labeled), Validation: len(d.Validation), Unlabeled: len(d.Split.Unlabeled),
-			ImageSize: d.Set.Size, ManifestDigest: d.ManifestDigest},
+			ImageSize: c.Data.ImageSize, ManifestDigest: d.ManifestDigest},
 		Baseline: base, Pretext: pretext, Finetune: ft,
 		Gain: ft.TestAccuracy - base.TestAccuracy, Seed: c.Seed, Preset: c.Preset, Model: c.Model.Name,
 		Cluster: r.Cluster, Config: c,

@@ -3,13 +3,16 @@ package experiment
 import (
 	"context"
 	"fmt"
+	"math"
 	"runtime"
+	"slices"
 	"time"
 
 	"golang.org/x/sync/errgroup"
 
 	"github.com/whorl-ml/whorl/job"
 	"github.com/whorl-ml/whorl/model"
+	"github.com/whorl-ml/whorl/shard"
 )
 
 // The networks whose frozen features are evaluated, in report order.
@@ -46,11 +49,17 @@ type BlockResult struct {
 	KNN   *KNNResult   `json:"knn,omitempty"`
 }
 
-// ProbeResult is a linear probe's accuracy with the penalty validation chose.
+// ProbeResult is a linear probe's accuracy with the penalty validation or
+// cross-validation chose.
 type ProbeResult struct {
-	TestAccuracy       float64 `json:"test_accuracy"`
+	TestAccuracy float64 `json:"test_accuracy"`
+	// ValidationAccuracy is the chosen penalty's accuracy on the validation
+	// images, or with Folds its cross-validated accuracy over every labeled
+	// image (each held out once).
 	ValidationAccuracy float64 `json:"validation_accuracy"`
 	WeightDecay        float64 `json:"weight_decay"`
+	// Folds is the cross-validation's (0: chosen on the validation images).
+	Folds int `json:"folds,omitempty"`
 }
 
 // KNNResult is the weighted kNN's accuracy with the labeled training images
@@ -82,6 +91,10 @@ func EvaluateFrozen(ctx context.Context, name string, n *model.Net, d *job.Data,
 		}
 	}
 	res := FrozenResult{Network: name, Blocks: make([]BlockResult, n.NumBlocks())}
+	var folds []int
+	if e.ProbeFolds > 0 {
+		folds = foldOfRows(d, e.ProbeFolds)
+	}
 	g, ctx := errgroup.WithContext(ctx)
 	g.SetLimit(runtime.GOMAXPROCS(0))
 	for b := range res.Blocks {
@@ -89,7 +102,7 @@ func EvaluateFrozen(ctx context.Context, name string, n *model.Net, d *job.Data,
 			if err := ctx.Err(); err != nil {
 				return fmt.Errorf("frozen features of the %s network: %w", name, err)
 			}
-			res.Blocks[b] = evaluateBlock(b, sets[0], sets[1], sets[2], len(d.Set.Classes), e)
+			res.Blocks[b] = evaluateBlock(b, sets[0], sets[1], sets[2], len(d.Set.Classes), e, folds)
 			return nil
 		})
 	}
@@ -100,11 +113,17 @@ func EvaluateFrozen(ctx context.Context, name string, n *model.Net, d *job.Data,
 	return res, nil
 }
 
-// evaluateBlock probes block b of the three sets.
-func evaluateBlock(b int, train, val, test pooledSet, classes int, e job.EvalConfig) BlockResult {
+// evaluateBlock probes block b of the three sets; folds, when set, is the
+// cross-validation fold of every labeled row (training rows, then
+// validation rows).
+func evaluateBlock(b int, train, val, test pooledSet, classes int, e job.EvalConfig, folds []int) BlockResult {
 	tr, va, te := train.blocks[b], val.blocks[b], test.blocks[b]
 	br := BlockResult{Block: b + 1, Dim: tr.dim}
-	if e.LinearProbes {
+	switch {
+	case e.LinearProbes && folds != nil:
+		br.Probe = probeBlockCV(stack(tr, va), append(slices.Clone(train.labels), val.labels...), te, test.labels, classes,
+			folds, e.ProbeFolds)
+	case e.LinearProbes:
 		br.Probe = probeBlock(tr, va, te, train.labels, val.labels, test.labels, classes)
 	}
 	if e.KNN {
@@ -138,6 +157,113 @@ func probeBlock(tr, va, te matrix, ytr, yva, yte []int, classes int) *ProbeResul
 	res.ValidationAccuracy = bestAcc
 	res.TestAccuracy, _ = best.evaluate(te, yte)
 	return res
+}
+
+// probeBlockCV chooses the penalty by k-fold cross-validation over the
+// labeled rows x (fold of row i: folds[i]; the standardiser fitted on each
+// fold's training rows), by the most held-out rows right (ties: the lower
+// held-out loss, then the stronger penalty), then fits it on every labeled
+// row and measures it on test.
+func probeBlockCV(x matrix, y []int, te matrix, yte []int, classes int, folds []int, k int) *ProbeResult {
+	parts := make([]cvFold, k)
+	for f := range parts {
+		parts[f] = splitFold(x, y, folds, f)
+	}
+	res := &ProbeResult{Folds: k}
+	bestLoss := math.Inf(1)
+	for _, wd := range probeWeightDecays {
+		var ok, loss float64
+		for _, p := range parts {
+			acc, l := trainProbe(p.train, p.ytrain, classes, wd).evaluate(p.held, p.yheld)
+			ok += acc * float64(p.held.n)
+			loss += l * float64(p.held.n)
+		}
+		acc := ok / float64(x.n)
+		if acc > res.ValidationAccuracy || (acc == res.ValidationAccuracy && loss < bestLoss) {
+			res.ValidationAccuracy, res.WeightDecay, bestLoss = acc, wd, loss
+		}
+	}
+	s := fitStandardizer(x)
+	res.TestAccuracy, _ = trainProbe(s.apply(x), y, classes, res.WeightDecay).evaluate(s.apply(te), yte)
+	return res
+}
+
+// cvFold is one fold's standardised training and held-out rows.
+type cvFold struct {
+	train, held   matrix
+	ytrain, yheld []int
+}
+
+// splitFold holds out the rows of fold f and standardises both parts with
+// the statistics of the others.
+func splitFold(x matrix, y []int, folds []int, f int) cvFold {
+	var p cvFold
+	p.train.dim, p.held.dim = x.dim, x.dim
+	for i := range x.n {
+		if folds[i] == f {
+			p.held.v, p.yheld = append(p.held.v, x.row(i)...), append(p.yheld, y[i])
+			p.held.n++
+		} else {
+			p.train.v, p.ytrain = append(p.train.v, x.row(i)...), append(p.ytrain, y[i])
+			p.train.n++
+		}
+	}
+	s := fitStandardizer(p.train)
+	p.train, p.held = s.apply(p.train), s.apply(p.held)
+	return p
+}
+
+// stack returns the rows of a followed by those of b.
+func stack(a, b matrix) matrix {
+	return matrix{n: a.n + b.n, dim: a.dim, v: append(slices.Clone(a.v), b.v...)}
+}
+
+// foldOfRows is the fold (d.LabeledFolds) of every labeled row in the
+// order EvaluateFrozen pools them: d.LabeledTrain, then d.Validation.
+func foldOfRows(d *job.Data, k int) []int {
+	of := map[int]int{}
+	for f, ids := range d.LabeledFolds(k) {
+		for _, i := range ids {
+			of[i] = f
+		}
+	}
+	out := make([]int, 0, len(d.LabeledTrain)+len(d.Validation))
+	for _, i := range append(slices.Clone(d.LabeledTrain), d.Validation...) {
+		out = append(out, of[i])
+	}
+	return out
+}
+
+// recalibrationImages bounds the training images RecalibrateBN reads.
+const recalibrationImages = 1024
+
+// RecalibrateBN sets n's BatchNorm running statistics to the average batch
+// statistics of up to recalibrationImages training images (evenly spaced
+// over d.Split.Train, unaugmented, in batches of evalBatch): what the
+// random network needs before its frozen features are a fair floor (at
+// initialisation its running statistics are 0 and 1, which normalise
+// nothing).
+func RecalibrateBN(ctx context.Context, n *model.Net, d *job.Data) error {
+	idx := d.Split.Train
+	if step := (len(idx) + recalibrationImages - 1) / recalibrationImages; step > 1 {
+		var spaced []int
+		for i := 0; i < len(idx); i += step {
+			spaced = append(spaced, idx[i])
+		}
+		idx = spaced
+	}
+	return n.RecalibrateBN(ctx, func(yield func([]float32, int) error) error {
+		var x []float32
+		var labels []int
+		for a := 0; a < len(idx); a += evalBatch {
+			part := idx[a:min(a+evalBatch, len(idx))]
+			x, labels = shard.ClassBatch(d.Set, part, d.Norm, job.EvalAugment(n.Config().InputSize), nil, x, labels)
+			if err := yield(x, len(part)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 }
 
 // poolFeatures returns the pooled features of every block for images idx,

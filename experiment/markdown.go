@@ -151,8 +151,12 @@ func renderFrozen(b *strings.Builder, r Report) {
 	}
 	e := r.Config.Eval
 	fmt.Fprintf(b, "## Frozen features, block by block (test accuracy)\n\n")
-	fmt.Fprintf(b, "Each block's output, global-average-pooled, of the rotation-pretrained network, the supervised baseline and a randomly initialised network of the same architecture (the floor).")
-	if e.LinearProbes {
+	fmt.Fprintf(b, "Each block's output, global-average-pooled, of the rotation-pretrained network, the supervised baseline and a randomly initialised network of the same architecture (the floor; its BatchNorm statistics recomputed on the training images).")
+	switch {
+	case e.LinearProbes && e.ProbeFolds > 0:
+		fmt.Fprintf(b, " Linear probe: softmax regression on the standardised features of the %d labeled images, its L2 penalty chosen by %d-fold cross-validation among them.",
+			r.Dataset.Labeled, e.ProbeFolds)
+	case e.LinearProbes:
 		fmt.Fprintf(b, " Linear probe: softmax regression on the standardised features of the %d labeled training images, its L2 penalty chosen on the %d validation images.",
 			r.Dataset.Labeled-r.Dataset.Validation, r.Dataset.Validation)
 	}

@@ -3,6 +3,7 @@ package experiment
 import (
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 )
 
@@ -149,5 +150,44 @@ func BenchmarkTrainProbe(b *testing.B) {
 	x, y := clusters(rand.New(rand.NewPCG(7, 8)), 5, 60, 512, 2)
 	for b.Loop() {
 		trainProbe(x, y, 5, 1e-2)
+	}
+}
+
+// TestProbeBlockCVChoosesByFolds: on separated clusters the cross-validated
+// accuracy is high and the chosen penalty is of the grid; with labels that
+// carry no information it sits near chance (every row is held out once, so
+// a probe that memorises cannot score), and the strongest penalty wins the
+// ties there are.
+func TestProbeBlockCVChoosesByFolds(t *testing.T) {
+	rng := rand.New(rand.NewPCG(9, 10))
+	x, y := clusters(rng, 5, 20, 16, 1)
+	te, yte := clusters(rng, 5, 20, 16, 1)
+	folds := make([]int, x.n)
+	for i := range folds {
+		folds[i] = (i / 5) % 4 // every class in every fold
+	}
+	r := probeBlockCV(x, y, te, yte, 5, folds, 4)
+	if !slices.Contains(probeWeightDecays, r.WeightDecay) || r.Folds != 4 || r.ValidationAccuracy < 0.85 || r.TestAccuracy < 0.85 {
+		t.Errorf("separated clusters: %+v, want a penalty of the grid, 4 folds, accuracies >= 0.85", *r)
+	}
+	noise := make([]int, x.n)
+	for i := range noise {
+		noise[i] = rng.IntN(5)
+	}
+	r = probeBlockCV(x, noise, te, yte, 5, folds, 4)
+	if r.ValidationAccuracy > 0.4 {
+		t.Errorf("random labels: cross-validated accuracy %.2f, want near 0.2", r.ValidationAccuracy)
+	}
+}
+
+// TestSplitFoldStandardisesOnTrainingRows: the held-out rows are scaled
+// with the other rows' statistics, not their own.
+func TestSplitFoldStandardisesOnTrainingRows(t *testing.T) {
+	x := matrix{n: 4, dim: 1, v: []float64{0, 2, 4, 10}}
+	p := splitFold(x, []int{0, 1, 0, 1}, []int{0, 0, 0, 1}, 1)
+	// Training rows 0, 2, 4: mean 2, deviation sqrt(8/3).
+	want := (10 - 2) / math.Sqrt(8.0/3)
+	if p.held.n != 1 || p.train.n != 3 || math.Abs(p.held.v[0]-want) > 1e-12 || p.yheld[0] != 1 {
+		t.Errorf("held-out row %v (labels %v), want [%g] ([1])", p.held.v, p.yheld, want)
 	}
 }

@@ -92,7 +92,7 @@ func Supervised(ctx context.Context, n *model.Net, d *job.Data, s job.Supervised
 	run := &supervisedRun{n: n, d: d, s: s, phase: phase, progress: progress,
 		body: recipe.SupervisedOptimizer(s), head: recipe.SupervisedOptimizer(s),
 		skip: frozenPrefix(n, freeze), headAt: headOffset(n), bodyScale: s.BodyLRScale,
-		aug: shard.Augment{Pad: s.Augmentation.CropPad, Flip: s.Augmentation.Flip},
+		aug: s.Augmentation.Shard(n.Config().InputSize),
 		idx: append([]int(nil), d.LabeledTrain...)}
 	if run.bodyScale == 0 {
 		run.bodyScale = 1
@@ -209,7 +209,7 @@ func evalClassBatches(n *model.Net, d *job.Data, idx []int, fn func(x []float32,
 	var labels []int
 	for a := 0; a < len(idx); a += evalBatch {
 		part := idx[a:min(a+evalBatch, len(idx))]
-		x, labels = shard.ClassBatch(d.Set, part, d.Norm, shard.Augment{}, nil, x, labels)
+		x, labels = shard.ClassBatch(d.Set, part, d.Norm, job.EvalAugment(n.Config().InputSize), nil, x, labels)
 		if err := fn(x, labels); err != nil {
 			return err
 		}
@@ -228,7 +228,7 @@ func RotationAccuracy(ctx context.Context, n *model.Net, d *job.Data, idx []int)
 	ok, total := 0, 0
 	for a := 0; a < len(idx); a += evalBatch / shard.Rotations {
 		part := idx[a:min(a+evalBatch/shard.Rotations, len(idx))]
-		x, labels = shard.RotationBatch(d.Set, part, d.Norm, shard.Augment{}, nil, x, labels)
+		x, labels = shard.RotationBatch(d.Set, part, d.Norm, job.EvalAugment(n.Config().InputSize), nil, x, labels)
 		logits, err := n.Forward(ctx, x, len(labels))
 		if err != nil {
 			return 0, fmt.Errorf("rotation accuracy: %w", err)

@@ -25,7 +25,7 @@ type Batcher struct {
 	Seed uint64
 	// Norm is the job's per-channel normaliser.
 	Norm shard.Normalizer
-	// Aug is the pretraining augmentation (see PretrainAugment).
+	// Aug is the pretraining augmentation (Config.Pretrain.Augmentation).
 	Aug shard.Augment
 	// LabeledAug is the augmentation of the joint mode's labeled images
 	// (the supervised recipe's).
@@ -40,15 +40,28 @@ type Batcher struct {
 // NewBatcher is the batcher of job c with the normaliser of its training
 // images.
 func NewBatcher(c Config, norm shard.Normalizer) *Batcher {
-	a := c.Supervised.Augmentation
-	return &Batcher{Seed: c.Seed, Norm: norm, Aug: PretrainAugment(c), LabeledAug: shard.Augment{Pad: a.CropPad, Flip: a.Flip}}
+	return &Batcher{Seed: c.Seed, Norm: norm, Aug: c.Pretrain.Augmentation.Shard(c.Data.ImageSize),
+		LabeledAug: c.Supervised.Augmentation.Shard(c.Data.ImageSize)}
 }
 
-// PretrainAugment is the augmentation of c's pretraining.
-func PretrainAugment(c Config) shard.Augment {
-	a := c.Pretrain.Augmentation
-	return shard.Augment{Pad: a.CropPad, Flip: a.Flip}
+// Shard is the augmentation a that renders images of side size.
+func (a AugmentConfig) Shard(size int) shard.Augment {
+	out := shard.Augment{Pad: a.CropPad, Flip: a.Flip, Size: size, Gray: a.Grayscale,
+		Jitter: shard.ColorJitter{Brightness: a.ColorJitter.Brightness, Contrast: a.ColorJitter.Contrast,
+			Saturation: a.ColorJitter.Saturation, Prob: a.ColorJitter.Prob}}
+	if len(a.CropScale) == 2 {
+		ratio := a.CropRatio
+		if len(ratio) != 2 {
+			ratio = DefaultCropRatio
+		}
+		out.Crop = shard.ResizedCrop{MinScale: a.CropScale[0], MaxScale: a.CropScale[1], MinRatio: ratio[0], MaxRatio: ratio[1]}
+	}
+	return out
 }
+
+// EvalAugment renders images of side size without augmentation (the
+// evaluations'): the whole stored photo, resampled when stored larger.
+func EvalAugment(size int) shard.Augment { return shard.Augment{Size: size} }
 
 // Build returns the rotation batch of images ids of step (epoch, step); idx
 // are the positions of ids in d (the same slice when d holds every image).
@@ -65,7 +78,8 @@ func (b *Batcher) Build(d *shard.Dataset, idx, ids []int, epoch, step int) ([]fl
 // images' classes.
 func (b *Batcher) BuildJoint(d *shard.Dataset, idx, ids, labIdx, labIDs []int, epoch, step int) ([]float32, []int) {
 	x, labels := b.Build(d, idx, ids, epoch, step)
-	rot, extra := len(x), len(labIDs)*3*d.Size*d.Size
+	s := b.LabeledAug.OutSize(d)
+	rot, extra := len(x), len(labIDs)*3*s*s
 	if cap(x) < rot+extra {
 		grown := make([]float32, rot+extra)
 		copy(grown, x)

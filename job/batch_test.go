@@ -39,39 +39,60 @@ func samples(x []float32, labels, ids []int, sample int) map[[2]int][]float32 {
 
 // TestBatchIndependentOfSplit builds a global batch at once and as the parts
 // of 1, 2 and 3 ranks: every (image, rotation) sample is the same, so the
-// cluster trains on what the single-process loop trains on.
+// cluster trains on what the single-process loop trains on. It holds for
+// the paper's crop and flip and for the random-resized crop with colour
+// jitter and grayscale from photos stored larger than the training size.
 func TestBatchIndependentOfSplit(t *testing.T) {
 	const size = 8
-	d := noiseSet(t, 20, size)
-	c := DefaultConfig()
-	c.Seed = 7
-	ids := make([]int, d.Len())
-	for i := range ids {
-		ids[i] = i
-	}
-	plan := PlanEpoch(ids, c.Seed, 1, 12)
-	norm := shard.Normalizer{Mean: [3]float32{100, 110, 120}, Std: [3]float32{50, 60, 70}}
-	global := plan.Batch(0)
-	x, labels := NewBatcher(c, norm).Build(d, global, global, 1, 0)
-	want := samples(x, labels, global, 3*size*size)
-	if len(want) != 4*len(global) {
-		t.Fatalf("%d distinct samples, want %d", len(want), 4*len(global))
-	}
-	for _, world := range []int{1, 2, 3} {
-		b := NewBatcher(c, norm)
-		for r := range world {
-			part := plan.Part(0, r, world)
-			x, labels := b.Build(d, part, part, 1, 0)
-			for k, v := range samples(x, labels, part, 3*size*size) {
-				if !slices.Equal(v, want[k]) {
-					t.Fatalf("world %d rank %d: sample of image %d rotation %d differs from the global batch's", world, r, k[0], k[1])
+	heavy := AugmentConfig{Flip: true, CropScale: []float64{0.2, 1},
+		ColorJitter: JitterConfig{Brightness: 0.4, Contrast: 0.4, Saturation: 0.4, Prob: 0.8}, Grayscale: 0.2}
+	for _, tc := range []struct {
+		name  string
+		store int
+		aug   AugmentConfig
+	}{
+		{"crop and flip", size, AugmentConfig{CropPad: 4, Flip: true}},
+		{"resized crop, jitter, grayscale from 16 px", 2 * size, heavy},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d := noiseSet(t, 20, tc.store)
+			c := DefaultConfig()
+			c.Seed, c.Data.ImageSize, c.Data.StoreSize, c.Pretrain.Augmentation = 7, size, tc.store, tc.aug
+			if err := c.Validate(); err != nil {
+				t.Fatal(err)
+			}
+			ids := make([]int, d.Len())
+			for i := range ids {
+				ids[i] = i
+			}
+			plan := PlanEpoch(ids, c.Seed, 1, 12)
+			norm := shard.Normalizer{Mean: [3]float32{100, 110, 120}, Std: [3]float32{50, 60, 70}}
+			global := plan.Batch(0)
+			x, labels := NewBatcher(c, norm).Build(d, global, global, 1, 0)
+			if len(x) != len(labels)*3*size*size {
+				t.Fatalf("%d values for %d samples, want samples of %d px", len(x), len(labels), size)
+			}
+			want := samples(x, labels, global, 3*size*size)
+			if len(want) != 4*len(global) {
+				t.Fatalf("%d distinct samples, want %d", len(want), 4*len(global))
+			}
+			for _, world := range []int{1, 2, 3} {
+				b := NewBatcher(c, norm)
+				for r := range world {
+					part := plan.Part(0, r, world)
+					x, labels := b.Build(d, part, part, 1, 0)
+					for k, v := range samples(x, labels, part, 3*size*size) {
+						if !slices.Equal(v, want[k]) {
+							t.Fatalf("world %d rank %d: sample of image %d rotation %d differs from the global batch's", world, r, k[0], k[1])
+						}
+					}
 				}
 			}
-		}
-	}
-	x2, _ := NewBatcher(c, norm).Build(d, global, global, 1, 1)
-	if slices.Equal(x, x2) {
-		t.Error("another step draws the same augmentation")
+			x2, _ := NewBatcher(c, norm).Build(d, global, global, 1, 1)
+			if slices.Equal(x, x2) {
+				t.Error("another step draws the same augmentation")
+			}
+		})
 	}
 }
 
@@ -113,6 +134,7 @@ func TestJointBatchIndependentOfSplit(t *testing.T) {
 	const size = 8
 	d := noiseSet(t, 20, size)
 	c := DefaultConfig()
+	c.Data.ImageSize = size
 	norm := shard.Normalizer{Mean: [3]float32{100, 110, 120}, Std: [3]float32{50, 60, 70}}
 	ids, lab := []int{0, 1, 2, 3}, []int{10, 11, 12}
 	rot, _ := NewBatcher(c, norm).Build(d, ids, ids, 2, 3)

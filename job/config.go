@@ -110,7 +110,16 @@ type EvalConfig struct {
 	KNN            bool    `json:"knn"`
 	KNNK           int     `json:"knn_k,omitempty"`
 	KNNTemperature float64 `json:"knn_temperature,omitempty"`
+	// ProbeFolds, when positive, chooses each probe's L2 penalty by
+	// stratified ProbeFolds-fold cross-validation over every labeled image
+	// (training and validation pooled) and then fits the probe on all of
+	// them; 0 chooses on the validation images alone (40-50 on the
+	// flowers, one image 2 points: too few to steer by).
+	ProbeFolds int `json:"probe_folds,omitempty"`
 }
+
+// DefaultProbeFolds is the presets' probe cross-validation.
+const DefaultProbeFolds = 5
 
 // Default kNN settings (DINO's: k=20, temperature 0.07).
 const (
@@ -128,6 +137,21 @@ type DataConfig struct {
 	Dir string `json:"dir"`
 	// ImageSize is the side of the square training images in pixels.
 	ImageSize int `json:"image_size"`
+	// StoreSize is the side at which the photos are decoded and held in
+	// memory; 0 means ImageSize. A store larger than the training size
+	// gives the random-resized crop real detail to take (a crop of a third
+	// of a 128 px photo still has 74 px across); every image a network
+	// sees is rendered at ImageSize, the whole photo area-filtered down
+	// when nothing crops it.
+	StoreSize int `json:"store_size,omitempty"`
+}
+
+// Stored is the side the photos are held at: StoreSize, or ImageSize.
+func (d DataConfig) Stored() int {
+	if d.StoreSize > 0 {
+		return d.StoreSize
+	}
+	return d.ImageSize
 }
 
 // SplitConfig gives the stratified split fractions (per class).
@@ -164,13 +188,41 @@ func (m ModelConfig) IsResNet() bool {
 	return m.Name == ModelResNet18 || m.Name == ModelResNet34 || m.Name == ModelResNet50
 }
 
-// AugmentConfig is the training augmentation, applied before rotating.
+// AugmentConfig is the training augmentation, applied to each image
+// before it is rotated (so the rotations are of the square the network
+// sees, and no border gives a rotation away). The pretraining and the
+// supervised runs each have one; shard.Augment documents the order.
 type AugmentConfig struct {
 	// CropPad is the zero padding of the random crop in pixels (0 = none).
 	CropPad int `json:"crop_pad"`
 	// Flip enables random horizontal flips.
 	Flip bool `json:"flip"`
+	// CropScale, when set, is a random-resized crop (torchvision's
+	// RandomResizedCrop) instead of the padded one: [min, max] of the
+	// crop's area as a fraction of the stored photo's, resampled to the
+	// training size (data.store_size sets how much detail it has).
+	CropScale []float64 `json:"crop_scale,omitempty"`
+	// CropRatio is [min, max] of the crop's aspect ratio (width/height),
+	// drawn log-uniformly; empty means DefaultCropRatio.
+	CropRatio []float64 `json:"crop_ratio,omitempty"`
+	// ColorJitter changes brightness, contrast and saturation by random
+	// factors (torchvision's ColorJitter without hue); off when zero.
+	ColorJitter JitterConfig `json:"color_jitter,omitzero"`
+	// Grayscale is the probability of turning an image to grayscale.
+	Grayscale float64 `json:"grayscale,omitempty"`
 }
+
+// JitterConfig is a colour jitter: each strength s draws a factor uniform in
+// [max(0, 1-s), 1+s]; the jitter applies to an image with probability Prob.
+type JitterConfig struct {
+	Brightness float64 `json:"brightness"`
+	Contrast   float64 `json:"contrast"`
+	Saturation float64 `json:"saturation"`
+	Prob       float64 `json:"prob"`
+}
+
+// DefaultCropRatio is torchvision's RandomResizedCrop aspect-ratio range.
+var DefaultCropRatio = []float64{3.0 / 4, 4.0 / 3}
 
 // ScheduleConfig is a learning-rate schedule over epochs.
 type ScheduleConfig struct {
@@ -286,7 +338,8 @@ func Preset(name string) (Config, error) {
 			Schedule:     ScheduleConfig{Kind: ScheduleCosine},
 			Augmentation: AugmentConfig{CropPad: 4, Flip: true},
 		},
-		Eval:            EvalConfig{LinearProbes: true, KNN: true, KNNK: DefaultKNNK, KNNTemperature: DefaultKNNTemperature},
+		Eval: EvalConfig{LinearProbes: true, KNN: true, KNNK: DefaultKNNK, KNNTemperature: DefaultKNNTemperature,
+			ProbeFolds: DefaultProbeFolds},
 		CheckpointEvery: 50,
 	}
 	switch name {
@@ -427,6 +480,13 @@ func (c Config) Validate() error {
 		p.Addf("data.image_size", "= %d, but the embedded photos are stored at %d px: pass at most %d, or data.dir (whorl run --data) with larger photos, such as the flowers photos at 128 px",
 			c.Data.ImageSize, shard.EmbeddedSize, shard.EmbeddedSize)
 	}
+	if c.Data.StoreSize != 0 {
+		validate.InRange(p, "data.store_size", c.Data.StoreSize, c.Data.ImageSize, 512)
+		if c.Data.Dir == "" && c.Data.StoreSize > shard.EmbeddedSize {
+			p.Addf("data.store_size", "= %d, but the embedded photos are stored at %d px: pass at most %d, or data.dir with larger photos",
+				c.Data.StoreSize, shard.EmbeddedSize, shard.EmbeddedSize)
+		}
+	}
 	fracIn(p, "split.test_fraction", c.Split.TestFraction)
 	validate.InRange(p, "split.test_per_class", c.Split.TestPerClass, 0, 1_000_000)
 	fracIn(p, "split.labeled_fraction", c.Split.LabeledFraction)
@@ -443,6 +503,12 @@ func (c Config) Validate() error {
 }
 
 func (e EvalConfig) validate(p *validate.Problems) {
+	if e.ProbeFolds != 0 {
+		if !e.LinearProbes {
+			p.Addf("eval.probe_folds", "= %d with eval.linear_probes off: turn the probes on or leave it out", e.ProbeFolds)
+		}
+		validate.InRange(p, "eval.probe_folds", e.ProbeFolds, 2, 20)
+	}
 	if !e.KNN {
 		if e.KNNK != 0 || e.KNNTemperature != 0 {
 			p.Addf("eval.knn_k", "= %d (knn_temperature %g) with eval.knn off: turn eval.knn on or leave both out", e.KNNK, e.KNNTemperature)
@@ -532,6 +598,34 @@ func (s ScheduleConfig) validate(p *validate.Problems, field string, epochs int)
 
 func (a AugmentConfig) validate(p *validate.Problems, field string) {
 	validate.InRange(p, field+".crop_pad", a.CropPad, 0, 64)
+	if a.CropScale != nil {
+		rangeIn(p, field+".crop_scale", a.CropScale, 1e-3, 1)
+		if a.CropPad != 0 {
+			p.Addf(field+".crop_pad", "= %d with %s.crop_scale: the random-resized crop replaces the padded one, set crop_pad 0", a.CropPad, field)
+		}
+	}
+	if a.CropRatio != nil {
+		if a.CropScale == nil {
+			p.Addf(field+".crop_ratio", "is set without %s.crop_scale: the ratio is the random-resized crop's", field)
+		}
+		rangeIn(p, field+".crop_ratio", a.CropRatio, 0.1, 10)
+	}
+	j := a.ColorJitter
+	validate.InRange(p, field+".color_jitter.brightness", j.Brightness, 0, 1)
+	validate.InRange(p, field+".color_jitter.contrast", j.Contrast, 0, 1)
+	validate.InRange(p, field+".color_jitter.saturation", j.Saturation, 0, 1)
+	validate.InRange(p, field+".color_jitter.prob", j.Prob, 0, 1)
+	if on := j.Brightness > 0 || j.Contrast > 0 || j.Saturation > 0; on != (j.Prob > 0) {
+		p.Addf(field+".color_jitter", "= %+v: give a strength and a prob > 0 together (SimCLR: 0.4, 0.4, 0.4, prob 0.8), or neither", j)
+	}
+	validate.InRange(p, field+".grayscale", a.Grayscale, 0, 1)
+}
+
+// rangeIn accepts a [min, max] pair with lo <= min <= max <= hi.
+func rangeIn(p *validate.Problems, field string, v []float64, lo, hi float64) {
+	if len(v) != 2 || !(v[0] >= lo && v[0] <= v[1] && v[1] <= hi) {
+		p.Addf(field, "= %v, must be [min, max] with %g <= min <= max <= %g", v, lo, hi)
+	}
 }
 
 // fracIn accepts the open interval (0, 1).

@@ -8,6 +8,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"math/rand/v2"
+	"slices"
 	"sort"
 
 	"github.com/whorl-ml/whorl/shard"
@@ -30,12 +32,14 @@ type Data struct {
 	Source shard.Source
 	// Skipped counts the unreadable files left out.
 	Skipped int
+	// Seed is the job seed the split was made with.
+	Seed uint64
 }
 
 // LoadData loads and splits the data c describes.
 func LoadData(ctx context.Context, c Config) (*Data, error) {
 	lc := shard.DefaultLoadConfig()
-	lc.Dir, lc.Size = c.Data.Dir, c.Data.ImageSize
+	lc.Dir, lc.Size = c.Data.Dir, c.Data.Stored()
 	set, rep, err := shard.Load(ctx, lc)
 	if err != nil {
 		return nil, fmt.Errorf("prepare data: %w", err)
@@ -45,7 +49,7 @@ func LoadData(ctx context.Context, c Config) (*Data, error) {
 	if err != nil {
 		return nil, fmt.Errorf("prepare data: %w", err)
 	}
-	d := &Data{Set: set, Split: split, Skipped: len(rep.Skipped)}
+	d := &Data{Set: set, Split: split, Skipped: len(rep.Skipped), Seed: c.Seed}
 	d.LabeledTrain, d.Validation = holdOut(set, split.Labeled, c.Seed, c.Split.ValidationFraction)
 	d.Norm = shard.ComputeNormalizer(set, split.Train)
 	d.Manifest = set.Manifest(split)
@@ -95,6 +99,28 @@ func holdOut(set *shard.Dataset, labeled []int, seed uint64, frac float64) (trai
 	sort.Ints(val)
 	return train, val
 }
+
+// LabeledFolds deals every labeled image (training and validation pooled)
+// into k stratified folds for cross-validation inside the labeled set: the
+// pool, sorted, is shuffled by a PCG generator seeded with the job seed,
+// then each class's images go to folds 0, 1, ..., k-1 in turn. The test
+// images are never in a fold.
+func (d *Data) LabeledFolds(k int) [][]int {
+	pool := append(append([]int(nil), d.LabeledTrain...), d.Validation...)
+	slices.Sort(pool)
+	rand.New(rand.NewPCG(d.Seed, foldStream)).Shuffle(len(pool), func(a, b int) { pool[a], pool[b] = pool[b], pool[a] })
+	out := make([][]int, k)
+	next := map[int]int{}
+	for _, i := range pool {
+		c := d.Set.Items[i].Class
+		out[next[c]%k] = append(out[next[c]%k], i)
+		next[c]++
+	}
+	return out
+}
+
+// foldStream is the PCG stream of LabeledFolds' shuffle ("folds").
+const foldStream = 0x666f6c6473
 
 // ReadImage returns the original file name and bytes of image id (for a
 // coordinator that serves images to workers without the data).

@@ -28,6 +28,7 @@ type bnReLU struct {
 	red              []float32
 	ga, gk, gofs     []float32 // per-channel coefficients of the input gradient
 	k                []float32 // shift of the one-pass statistics
+	cumulative       bool      // running statistics are the plain average of the batches' (RecalibrateBN)
 }
 
 // newBNReLU returns a fused BatchNorm+ReLU over c channels; parameter views are bound later.
@@ -117,9 +118,14 @@ func (b *bnReLU) momentsFromSums() (illConditioned bool) {
 	return illConditioned
 }
 
-// updateRunning sets invstd from the biased variance in sums[C:] and moves the running statistics.
+// updateRunning sets invstd from the biased variance in sums[C:] and moves the running statistics
+// (by momentum 0.1, or to the cumulative average of the batches in RecalibrateBN).
 func (b *bnReLU) updateRunning() {
 	n, C := b.count, b.c
+	mom := bnMomentum
+	if b.cumulative { // PyTorch's momentum=None: the k-th batch weighs 1/k
+		mom = 1 / (float64(b.nbt[0]) + 1)
+	}
 	for c := range C {
 		v := b.sums[C+c]
 		b.invstd[c] = float32(1 / math.Sqrt(v+bnEps))
@@ -127,8 +133,8 @@ func (b *bnReLU) updateRunning() {
 		if n > 1 {
 			unbiased = v * n / (n - 1)
 		}
-		b.rmean[c] = float32((1-bnMomentum)*float64(b.rmean[c]) + bnMomentum*float64(b.mean[c]))
-		b.rvar[c] = float32((1-bnMomentum)*float64(b.rvar[c]) + bnMomentum*unbiased)
+		b.rmean[c] = float32((1-mom)*float64(b.rmean[c]) + mom*float64(b.mean[c]))
+		b.rvar[c] = float32((1-mom)*float64(b.rvar[c]) + mom*unbiased)
 	}
 	b.nbt[0]++
 }

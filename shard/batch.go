@@ -3,6 +3,8 @@ package shard
 import (
 	"math"
 	"math/rand/v2"
+
+	"github.com/whorl-ml/whorl/internal/validate"
 )
 
 // Normalizer holds the per-channel mean and standard deviation of pixel
@@ -43,19 +45,76 @@ func ComputeNormalizer(d *Dataset, idx []int) Normalizer {
 	return nz
 }
 
-// Augment is the training augmentation of the paper: a random crop of the
-// image padded with Pad black pixels on every side (like torchvision's
-// RandomCrop(size, padding=Pad)), then a horizontal flip with probability
-// one half when Flip is set. The zero value is no augmentation.
+// Augment is the training augmentation: the paper's (a random crop of the
+// image padded with Pad black pixels on every side, like torchvision's
+// RandomCrop(size, padding=Pad), then a horizontal flip with probability
+// one half when Flip is set) and SimCLR's (Crop, Jitter, Gray). The zero
+// value is no augmentation.
+//
+// An image is rendered in this order: the stored image (side d.Size), or
+// the region Crop draws from it, is resampled to OutSize x OutSize (area
+// filter when shrinking, bilinear when enlarging); the pad-crop and the
+// flip apply at that size; then Jitter, then Gray; then normalisation.
+// Without Crop and at OutSize d.Size nothing is resampled: with Pad and
+// Flip alone the images and draws are exactly those of before Size, Crop,
+// Jitter and Gray existed.
+//
+// One image's draws from its generator, in order: Crop's region (see
+// ResizedCrop), dx then dy (Pad > 0), the flip (Flip), Jitter's coin and
+// factors (see ColorJitter), Gray's coin. A draw whose outcome is fixed (a
+// uniform over an interval of zero width, a probability of 0 or 1) takes
+// nothing from the generator, so an augmentation without random parts
+// never touches it (it may be nil).
 type Augment struct {
-	// Pad is the padding of the random crop in pixels (0 = no crop).
+	// Pad is the padding of the random crop in pixels (0 = no crop),
+	// applied at OutSize. It must be 0 with Crop, which replaces it.
 	Pad int
 	// Flip enables random horizontal flips.
 	Flip bool
+	// Size is the side of the rendered images in pixels; 0 means the
+	// dataset's (d.Size). A dataset stored larger than the training size
+	// (the "store size") is rendered down to Size (area filter); one
+	// stored smaller is enlarged (bilinear).
+	Size int
+	// Crop is the random-resized crop; its zero value takes none.
+	Crop ResizedCrop
+	// Jitter is the colour jitter; its zero value applies none.
+	Jitter ColorJitter
+	// Gray is the probability of turning an image to grayscale: after
+	// Jitter, each pixel's three channels become its ITU-R 601 luma
+	// 0.299 R + 0.587 G + 0.114 B.
+	Gray float64
 }
 
 // DefaultAugment returns the paper's augmentation: padding 4 and flips.
 func DefaultAugment() Augment { return Augment{Pad: 4, Flip: true} }
+
+// OutSize is the side of the images a batch function renders from d:
+// Size, or d.Size when Size is 0.
+func (a Augment) OutSize(d *Dataset) int {
+	if a.Size > 0 {
+		return a.Size
+	}
+	return d.Size
+}
+
+// Validate checks every field and returns all problems, each naming the
+// field and its bound (errors.Is(err, ErrConfig)). The batch functions
+// panic on an augmentation that fails it.
+func (a Augment) Validate() error {
+	p := validate.New(ErrConfig, "Augment.")
+	validate.InRange(p, "Pad", a.Pad, 0, MaxSize)
+	validate.InRange(p, "Size", a.Size, 0, MaxSize)
+	if a.Crop.on() {
+		a.Crop.validate(p)
+		if a.Pad != 0 {
+			p.Addf("Pad", "= %d, must be 0 with Crop", a.Pad)
+		}
+	}
+	a.Jitter.validate(p)
+	validate.InRange(p, "Gray", a.Gray, 0, 1)
+	return p.Err()
+}
 
 // view says where sample pixel (y, x) comes from: the augmented source
 // pixel is (y+dy, x+dx) (outside the image = padding) after an optional
@@ -79,7 +138,7 @@ func (a Augment) draw(rng *rand.Rand) view {
 	return v
 }
 
-// render writes the augmented image into out (Size*Size*3 HWC); padding is
+// render writes the augmented image into out (s*s*3 HWC, like px); padding is
 // value 0 (black, before normalisation, as in torchvision).
 func (v view) render(out, px []uint8, s int) {
 	for y := range s {

@@ -76,3 +76,43 @@ func BenchmarkRotationBatch(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkRotationBatchHeavy builds one 128-sample rotation batch (32
+// images x 4 rotations) with SimCLR's augmentation (a random-resized crop
+// of scale [0.2, 1] and ratio [3/4, 4/3], flip, colour jitter 0.4 with
+// probability 0.8, grayscale 0.2) from a 128 px store rendered at 64 px
+// and from a 48 px store at 32 px; beside them the whole-image resample
+// with the paper's pad-crop and flip, and the plain path (the paper's
+// augmentation on images stored at the training size).
+func BenchmarkRotationBatchHeavy(b *testing.B) {
+	heavy := func(size int) Augment { a := simclr; a.Size = size; return a }
+	resize := func(size int) Augment { a := DefaultAugment(); a.Size = size; return a }
+	for _, bc := range []struct {
+		name        string
+		store, size int
+		aug         Augment
+	}{
+		{"simclr-128to64", 128, 64, heavy(64)},
+		{"resize-128to64", 128, 64, resize(64)},
+		{"plain-64", 64, 64, DefaultAugment()},
+		{"simclr-48to32", 48, 32, heavy(32)},
+		{"resize-48to32", 48, 32, resize(32)},
+		{"plain-32", 32, 32, DefaultAugment()},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			d := tiny(64, bc.store, 1)
+			idx := make([]int, 32)
+			for i := range idx {
+				idx[i] = 2 * i
+			}
+			nz := ComputeNormalizer(d, idx)
+			rng := rand.New(rand.NewPCG(1, 2))
+			var x []float32
+			var l []int
+			b.ReportAllocs()
+			for b.Loop() {
+				x, l = RotationBatch(d, idx, nz, bc.aug, rng, x, l)
+			}
+		})
+	}
+}

@@ -8,7 +8,7 @@ import (
 
 // Errors returned (wrapped) by this package; test with errors.Is.
 var (
-	// ErrConfig marks an invalid LoadConfig or SplitConfig.
+	// ErrConfig marks an invalid LoadConfig, SplitConfig or Augment.
 	ErrConfig = errors.New("invalid configuration")
 	// ErrLayout marks a data folder that cannot be used: missing, not a
 	// folder, fewer than two classes, or a class without images.

@@ -1,9 +1,8 @@
 // Package shard turns a folder of photos into what training needs: it lists
 // and decodes the images once into memory (uint8, HWC, RGB, square at the
-// training size), makes the seeded stratified train/test/labeled split and
-// its JSON manifest, builds normalised rotation and classification batches
-// with the paper's augmentation, and assigns each epoch's training images to
-// workers exactly once.
+// training size or a larger store size), makes the seeded stratified train/test/labeled split and
+// its JSON manifest, and builds normalised rotation and classification
+// batches with the paper's augmentation or SimCLR's.
 //
 // # Reading
 //
@@ -34,6 +33,19 @@
 // bytes, path) and so depends only on the seed and the set of files, never on
 // directory listing order. A Manifest records the split; ApplyManifest
 // restores it and fails if a listed file is missing or changed.
+//
+// # Augmentation
+//
+// The batch functions (RotationBatch, RotationBatchEach, ClassBatch,
+// ImagesEach) render each image under an Augment at Augment.OutSize: the
+// stored image, or a random-resized crop of it (ResizedCrop, with
+// sub-pixel regions), is resampled to that side with the same filters as
+// loading; then come the padded crop and the flip of the paper, a colour
+// jitter (ColorJitter: brightness, contrast, saturation, in that order)
+// and a random grayscale. Images can thus be stored larger than they are
+// trained at, so that crops have real detail. Rotations turn the rendered
+// square. Augment documents the order of the draws; with Pad and Flip
+// alone at the stored size the batches are the paper's, bit for bit.
 //
 // The epoch plan and the pretraining batches built from a Dataset are the
 // job package's (job.PlanEpoch, job.Batcher): shard provides the images and

@@ -6,15 +6,17 @@ import "math/rand/v2"
 const Rotations = 4
 
 // RotationBatch builds the rotation-task batch of images idx. Each image is
-// augmented first (aug, drawn from rng in idx order; rng may be nil when
-// aug is the zero value), normalised, and written at rotations of 0, 90,
-// 180 and 270 degrees counter-clockwise with labels 0, 1, 2, 3. Rotations
-// are exact pixel permutations, the same as torch.rot90(x, r, (2, 3)).
+// rendered and augmented first (aug, drawn from rng in idx order; rng may
+// be nil when aug has no random part, see Augment), normalised, and
+// written at rotations of 0, 90, 180 and 270 degrees counter-clockwise with
+// labels 0, 1, 2, 3. Rotations are exact pixel permutations of the
+// rendered square, the same as torch.rot90(x, r, (2, 3)).
 //
 // Layout, rotation-major like the reference (torch.cat over r): sample
 // r*len(idx)+k is image idx[k] rotated by r*90 degrees, label r. Samples
-// are NCHW float32 of C=3, H=W=d.Size. dst and labels are reused when
-// large enough and returned resliced to 4*len(idx) samples.
+// are NCHW float32 of C=3, H=W=aug.OutSize(d). dst and labels are reused
+// when large enough and returned resliced to 4*len(idx) samples. Like
+// every batch function it panics if aug.Validate fails.
 func RotationBatch(d *Dataset, idx []int, norm Normalizer, aug Augment, rng *rand.Rand, dst []float32, labels []int) ([]float32, []int) {
 	return RotationBatchEach(d, idx, norm, aug, func(int) *rand.Rand { return rng }, dst, labels)
 }
@@ -23,36 +25,33 @@ func RotationBatch(d *Dataset, idx []int, norm Normalizer, aug Augment, rng *ran
 // from rngOf(k), so each image can have a generator of its own (the job's
 // batches do: an image's draw does not depend on which worker builds it).
 func RotationBatchEach(d *Dataset, idx []int, norm Normalizer, aug Augment, rngOf func(k int) *rand.Rand, dst []float32, labels []int) ([]float32, []int) {
-	s, n := d.Size, len(idx)
+	r := newRenderer(d, aug)
+	s, n := r.out, len(idx)
 	plane := s * s
 	dst = grow(dst, Rotations*n*3*plane)
 	labels = growInts(labels, Rotations*n)
-	px := make([]uint8, plane*3)
 	chw := make([]float32, plane*3)
 	for k, i := range idx {
-		aug.draw(rngOf(k)).render(px, d.Image(i), s)
-		norm.toCHW(chw, px)
-		for r := range Rotations {
-			sample := r*n + k
-			rotateCHW(dst[sample*3*plane:(sample+1)*3*plane], chw, s, r)
-			labels[sample] = r
+		norm.toCHW(chw, r.image(i, rngOf(k)))
+		for rot := range Rotations {
+			sample := rot*n + k
+			rotateCHW(dst[sample*3*plane:(sample+1)*3*plane], chw, s, rot)
+			labels[sample] = rot
 		}
 	}
 	return dst, labels
 }
 
 // ClassBatch builds a classification batch of images idx: each augmented
-// (as in RotationBatch), normalised, NCHW float32, label = class index.
-// Sample k is image idx[k].
+// (as in RotationBatch), normalised, NCHW float32 of side aug.OutSize(d),
+// label = class index. Sample k is image idx[k].
 func ClassBatch(d *Dataset, idx []int, norm Normalizer, aug Augment, rng *rand.Rand, dst []float32, labels []int) ([]float32, []int) {
-	s, n := d.Size, len(idx)
-	plane := s * s
+	r := newRenderer(d, aug)
+	n, plane := len(idx), r.out*r.out
 	dst = grow(dst, n*3*plane)
 	labels = growInts(labels, n)
-	px := make([]uint8, plane*3)
 	for k, i := range idx {
-		aug.draw(rng).render(px, d.Image(i), s)
-		norm.toCHW(dst[k*3*plane:(k+1)*3*plane], px)
+		norm.toCHW(dst[k*3*plane:(k+1)*3*plane], r.image(i, rng))
 		labels[k] = d.Items[i].Class
 	}
 	return dst, labels
@@ -84,13 +83,18 @@ func rotateCHW(dst, src []float32, s, r int) {
 		in, out := src[c*plane:(c+1)*plane], dst[c*plane:(c+1)*plane]
 		for i := range s {
 			row := out[i*s : (i+1)*s]
-			for j := range row {
-				switch r {
-				case 1:
+			switch r {
+			case 1:
+				for j := range row {
 					row[j] = in[j*s+s-1-i]
-				case 2:
-					row[j] = in[(s-1-i)*s+s-1-j]
-				default:
+				}
+			case 2:
+				from := in[(s-1-i)*s : (s-i)*s]
+				for j := range row {
+					row[j] = from[s-1-j]
+				}
+			default:
+				for j := range row {
 					row[j] = in[(s-1-j)*s+i]
 				}
 			}
@@ -116,16 +120,15 @@ func growInts(buf []int, n int) []int {
 
 // ImagesEach writes images idx, each augmented (image idx[k]'s draw from
 // rngOf(k)) and normalised, as NCHW float32 into dst, which must hold
-// exactly len(idx) images of d.Size. Sample k is image idx[k], unrotated;
-// the caller holds the labels (a worker's images carry none).
+// exactly len(idx) images of side aug.OutSize(d). Sample k is image idx[k],
+// unrotated; the caller holds the labels (a worker's images carry none).
 func ImagesEach(d *Dataset, idx []int, norm Normalizer, aug Augment, rngOf func(k int) *rand.Rand, dst []float32) {
-	plane := d.Size * d.Size
+	r := newRenderer(d, aug)
+	plane := r.out * r.out
 	if len(dst) != len(idx)*3*plane {
 		panic("shard: images: destination does not hold the images")
 	}
-	px := make([]uint8, plane*3)
 	for k, i := range idx {
-		aug.draw(rngOf(k)).render(px, d.Image(i), d.Size)
-		norm.toCHW(dst[k*3*plane:(k+1)*3*plane], px)
+		norm.toCHW(dst[k*3*plane:(k+1)*3*plane], r.image(i, rngOf(k)))
 	}
 }

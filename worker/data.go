@@ -50,8 +50,8 @@ func (f *netFactory) source(ctx context.Context, cfg job.Config, manifest string
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.mode == DataCoordinator {
-		if f.cache == nil || f.cache.size != cfg.Data.ImageSize {
-			f.cache = &remoteSource{fetch: f.fetch, size: cfg.Data.ImageSize, pix: map[int][]uint8{}}
+		if f.cache == nil || f.cache.size != cfg.Data.Stored() {
+			f.cache = &remoteSource{fetch: f.fetch, size: cfg.Data.Stored(), pix: map[int][]uint8{}}
 		}
 		return f.cache, nil
 	}

@@ -3,6 +3,10 @@
 //
 //	go run ./experiment/testdata/tune -data DIR -seed 1 -variants '[{"lr":0.001},{"reinit_blocks":1}]'
 //
+// With -probes it scores the pretext instead (pretext recipes go in
+// -patch): the per-block linear probes, cross-validated inside the labeled
+// set, and kNN of the pretrained network and of a random one.
+//
 // With -folds K it scores each recipe by stratified K-fold cross-validation
 // inside the labeled set instead (training and validation images pooled,
 // every fold held out once; the test images are not touched), which is
@@ -16,9 +20,9 @@ import (
 	"flag"
 	"fmt"
 	"log"
-	"math/rand/v2"
 	"os"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/whorl-ml/whorl/experiment"
@@ -37,6 +41,7 @@ func main() {
 	variants := flag.String("variants", `[{}]`, "JSON list of supervised-config patches for fine-tuning")
 	baselines := flag.String("baselines", `[{}]`, "JSON list of supervised-config patches for the baseline")
 	folds := flag.Int("folds", 0, "K-fold cross-validation inside the labeled set (0 = the split's validation images)")
+	probes := flag.Bool("probes", false, "score the pretext instead: per-block linear probes (eval.probe_folds-fold CV inside the labeled set) and kNN of the pretrained and a random network, one line each")
 	from := flag.String("pretrained", "", "pretrained checkpoint to fine-tune (a run's pretrained.safetensors of the same config; \"\" = pretrain here, cached in /tmp)")
 	flag.Parse()
 	c, err := job.Preset(*preset)
@@ -60,7 +65,23 @@ func main() {
 	}
 	rot, err := experiment.RotationAccuracy(ctx, pre, d, d.Split.Test)
 	check(err)
-	fmt.Printf(`{"seed":%d,"variant":"pretext","rot_test":%.4f}`+"\n", c.Seed, rot)
+	var perClass []string
+	for ci := range d.Set.Classes {
+		var idx []int
+		for _, i := range d.Split.Test {
+			if d.Set.Items[i].Class == ci {
+				idx = append(idx, i)
+			}
+		}
+		a, err := experiment.RotationAccuracy(ctx, pre, d, idx)
+		check(err)
+		perClass = append(perClass, fmt.Sprintf("%q:%.4f", d.Set.Classes[ci], a))
+	}
+	fmt.Printf(`{"seed":%d,"variant":"pretext","patch":%s,"rot_test":%.4f,"rot_test_class":{%s}}`+"\n", c.Seed, *patch, rot, strings.Join(perClass, ","))
+	if *probes {
+		scoreFeatures(ctx, c, d, pre, *patch)
+		return
+	}
 	run := func(phase pb.Phase, p string, from *model.Net) {
 		s := c.Supervised
 		check(json.Unmarshal([]byte(p), &s))
@@ -89,6 +110,37 @@ func main() {
 	}
 	for _, v := range vs {
 		run(pb.Phase_PHASE_FINETUNING, string(v), pre)
+	}
+}
+
+// scoreFeatures prints the frozen-feature evaluation of the pretrained
+// network and of a random one (BatchNorm recalibrated), one line each:
+// per block the probe's cross-validated and test accuracy and the kNN's
+// test accuracy.
+func scoreFeatures(ctx context.Context, c job.Config, d *job.Data, pre *model.Net, patch string) {
+	e := c.Eval
+	e.LinearProbes, e.KNN = true, true
+	e.KNNK, e.KNNTemperature = job.DefaultKNNK, job.DefaultKNNTemperature
+	if e.ProbeFolds == 0 {
+		e.ProbeFolds = job.DefaultProbeFolds
+	}
+	random, err := model.New(pre.Config(), int64(c.Seed)+7000)
+	check(err)
+	check(experiment.RecalibrateBN(ctx, random, d))
+	for _, net := range []struct {
+		name string
+		n    *model.Net
+	}{{experiment.NetPretrained, pre}, {experiment.NetRandom, random}} {
+		fr, err := experiment.EvaluateFrozen(ctx, net.name, net.n, d, e)
+		check(err)
+		var cv, test, knn []float64
+		for _, b := range fr.Blocks {
+			cv, test, knn = append(cv, b.Probe.ValidationAccuracy), append(test, b.Probe.TestAccuracy), append(knn, b.KNN.TestAccuracy)
+		}
+		line, err := json.Marshal(map[string]any{"seed": c.Seed, "network": net.name, "patch": json.RawMessage(patch),
+			"probe_cv": cv, "probe_test": test, "knn_test": knn, "seconds": fr.Seconds})
+		check(err)
+		fmt.Println(string(line))
 	}
 }
 
@@ -141,7 +193,7 @@ func train(ctx context.Context, c job.Config, d *job.Data, from *model.Net, phas
 // and validation pooled, stratified by class) and returns the accuracy over
 // all held-out images, plain and with the flip averaged in.
 func crossValidate(ctx context.Context, c job.Config, d *job.Data, from *model.Net, phase pb.Phase, k int) (float64, float64) {
-	fold := folds(d, k, c.Seed)
+	fold := d.LabeledFolds(k)
 	var ok, okFlip, total float64
 	for f := range k {
 		dd := *d
@@ -161,22 +213,6 @@ func crossValidate(ctx context.Context, c job.Config, d *job.Data, from *model.N
 	return ok / total, okFlip / total
 }
 
-// folds deals the labeled images of each class, in a seeded order, into k
-// folds in turn.
-func folds(d *job.Data, k int, seed uint64) [][]int {
-	pool := append(append([]int(nil), d.LabeledTrain...), d.Validation...)
-	slices.Sort(pool)
-	rand.New(rand.NewPCG(seed, 0x666f6c6473)).Shuffle(len(pool), func(a, b int) { pool[a], pool[b] = pool[b], pool[a] })
-	out := make([][]int, k)
-	next := map[int]int{}
-	for _, i := range pool {
-		c := d.Set.Items[i].Class
-		out[next[c]%k] = append(out[next[c]%k], i)
-		next[c]++
-	}
-	return out
-}
-
 // classify is the accuracy of n on images idx, plain and with each image's
 // logits averaged with those of its horizontal mirror.
 func classify(ctx context.Context, n *model.Net, d *job.Data, idx []int) (float64, float64) {
@@ -185,12 +221,12 @@ func classify(ctx context.Context, n *model.Net, d *job.Data, idx []int) (float6
 	}
 	n.SetTraining(false)
 	defer n.SetTraining(true)
-	k, s := len(d.Set.Classes), d.Set.Size
+	k, s := len(d.Set.Classes), n.Config().InputSize
 	var x []float32
 	var labels []int
 	ok, okFlip := 0, 0
 	for a := 0; a < len(idx); a += 128 {
-		x, labels = shard.ClassBatch(d.Set, idx[a:min(a+128, len(idx))], d.Norm, shard.Augment{}, nil, x, labels)
+		x, labels = shard.ClassBatch(d.Set, idx[a:min(a+128, len(idx))], d.Norm, job.EvalAugment(s), nil, x, labels)
 		out, err := n.Forward(ctx, x, len(labels))
 		check(err)
 		plain := slices.Clone(out[:len(labels)*k])
