@@ -43,9 +43,9 @@ func RenderMarkdown(r Report) string {
 	p("| supervised baseline (from scratch, labeled subset only) | %s | %s |\n", pct(r.Baseline.TestAccuracy), pct(r.Baseline.ValidationAccuracy))
 	p("| %s | %s | %s |\n", modeRow(r.Config), pct(r.Finetune.TestAccuracy), pct(r.Finetune.ValidationAccuracy))
 	p("| **gain** | **%+.1f points** | %+.1f points |\n\n", 100*r.Gain, 100*(r.Finetune.ValidationAccuracy-r.Baseline.ValidationAccuracy))
-	p("Rotation (pretext) accuracy of the pretrained network on the test images: %s.\n\n", pct(r.Pretext.TestRotationAccuracy))
+	p("Rotation (pretext) accuracy of the pretrained network on the test images: %s. %s\n\n", pct(r.Pretext.TestRotationAccuracy), pretextText(r.Config))
 	s := r.Config.Supervised
-	recipe := fmt.Sprintf("batch %d, %s lr %g, %s schedule, crop pad %d, flip %v", s.Batch, s.Optimizer, s.LR, s.Schedule.Kind, s.Augmentation.CropPad, s.Augmentation.Flip)
+	recipe := fmt.Sprintf("batch %d, %s lr %g, %s schedule, %s", s.Batch, s.Optimizer, s.LR, s.Schedule.Kind, augText(s.Augmentation))
 	if j := r.Config.Joint; r.Config.IsJoint() {
 		p("Joint mode (S4L-Rotation): every pretraining step added %g x the cross-entropy of %d labeled images to the rotation loss; the network's class head was then fine-tuned for %d epochs (%s). The baseline trained %d epochs with that recipe.\n\n",
 			j.Weight, j.LabeledBatch, j.FinetuneEpochs, recipe, s.Epochs)
@@ -77,6 +77,47 @@ func RenderMarkdown(r Report) string {
 		}
 	}
 	return b.String()
+}
+
+// pretextText says what the pretext saw: how many images, how rendered.
+func pretextText(c job.Config) string {
+	pc := c.Pretrain
+	held := ""
+	if c.Data.Stored() != c.Data.ImageSize {
+		held = fmt.Sprintf(", rendered from photos held at %d px", c.Data.Stored())
+	}
+	return fmt.Sprintf("The pretext saw %d epochs of %d images x 4 rotations per step at %d px%s; augmentation before rotating: %s.",
+		pc.Epochs, pc.GlobalBatch, c.Data.ImageSize, held, augText(pc.Augmentation))
+}
+
+// augText describes an augmentation in the order it applies.
+func augText(a job.AugmentConfig) string {
+	var parts []string
+	switch {
+	case len(a.CropScale) == 2:
+		ratio := a.CropRatio
+		if len(ratio) != 2 {
+			ratio = job.DefaultCropRatio
+		}
+		parts = append(parts, fmt.Sprintf("random-resized crop of %g-%g of the area (aspect %.2f-%.2f)",
+			a.CropScale[0], a.CropScale[1], ratio[0], ratio[1]))
+	case a.CropPad > 0:
+		parts = append(parts, fmt.Sprintf("crop pad %d", a.CropPad))
+	}
+	if a.Flip {
+		parts = append(parts, "flip")
+	}
+	if j := a.ColorJitter; j.Prob > 0 {
+		parts = append(parts, fmt.Sprintf("colour jitter %g/%g/%g (brightness/contrast/saturation) with probability %g",
+			j.Brightness, j.Contrast, j.Saturation, j.Prob))
+	}
+	if a.Grayscale > 0 {
+		parts = append(parts, fmt.Sprintf("grayscale with probability %g", a.Grayscale))
+	}
+	if len(parts) == 0 {
+		return "none"
+	}
+	return strings.Join(parts, ", ")
 }
 
 func clusterText(c ClusterInfo) string {

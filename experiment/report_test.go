@@ -60,7 +60,8 @@ func TestRenderMarkdown(t *testing.T) {
 		"| 1 (16) | 50.0% | 45.0% | 30.0% | 40.0% | 35.0% | 20.0% |",
 		"| 2 (32) | 60.0% | 55.0% | 35.0% | 50.0% | 45.0% | 25.0% |",
 		"exp(similarity/0.07)", "`probes.png`",
-		"Both supervised runs use the same recipe: 40 epochs, batch 32, adam lr 0.001, cosine schedule, crop pad 4, flip true. Fine-tuning re-initialised the last 1 feature block(s).",
+		"The pretext saw 10 epochs of 32 images x 4 rotations per step at 32 px; augmentation before rotating: crop pad 4, flip.",
+		"Both supervised runs use the same recipe: 40 epochs, batch 32, adam lr 0.001, cosine schedule, crop pad 4, flip. Fine-tuning re-initialised the last 1 feature block(s).",
 	} {
 		if !strings.Contains(md, want) {
 			t.Errorf("report.md lacks %q:\n%s", want, md)
@@ -123,6 +124,24 @@ func TestFineTuneText(t *testing.T) {
 	} {
 		if got := fineTuneText(tc.s); got != tc.want {
 			t.Errorf("fineTuneText(%+v) = %q, want %q", tc.s, got, tc.want)
+		}
+	}
+}
+
+func TestAugText(t *testing.T) {
+	for _, tc := range []struct {
+		a    job.AugmentConfig
+		want string
+	}{
+		{job.AugmentConfig{}, "none"},
+		{job.AugmentConfig{CropPad: 8}, "crop pad 8"},
+		{job.AugmentConfig{Flip: true, CropScale: []float64{0.25, 1},
+			ColorJitter: job.JitterConfig{Brightness: 0.4, Contrast: 0.3, Saturation: 0.2, Prob: 0.8}, Grayscale: 0.2},
+			"random-resized crop of 0.25-1 of the area (aspect 0.75-1.33), flip, colour jitter 0.4/0.3/0.2 (brightness/contrast/saturation) with probability 0.8, grayscale with probability 0.2"},
+		{job.AugmentConfig{CropScale: []float64{0.5, 0.9}, CropRatio: []float64{1, 1}}, "random-resized crop of 0.5-0.9 of the area (aspect 1.00-1.00)"},
+	} {
+		if got := augText(tc.a); got != tc.want {
+			t.Errorf("augText(%+v) = %q, want %q", tc.a, got, tc.want)
 		}
 	}
 }
