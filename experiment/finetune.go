@@ -49,7 +49,7 @@ func (r *Runner) FineTune(ctx context.Context, configJSON []byte, pretrained []b
 		rot = recipe.RotationNet(pre)
 	}
 	pr := PretextResult{History: pretextHistory(meta, pretext)}
-	if pr.TestRotationAccuracy, err = RotationAccuracy(ctx, rot, d, d.Split.Test); err != nil {
+	if pr.TestRotationAccuracy, pr.PerClassRotation, err = RotationAccuracyPerClass(ctx, rot, d, d.Split.Test); err != nil {
 		return nil, fmt.Errorf("fine-tune: %w", err)
 	}
 	if pr.Checkpoint, err = r.saveNet(FilePretrained, rot, d, rotationNames); err != nil {

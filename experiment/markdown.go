@@ -130,10 +130,19 @@ func clusterText(c ClusterInfo) string {
 func pct(x float64) string { return fmt.Sprintf("%.1f%%", 100*x) }
 
 func renderPerClass(b *strings.Builder, r Report) {
-	fmt.Fprintf(b, "## Per class (test accuracy)\n\n| class | baseline | fine-tuned | gain |\n|---|---|---|---|\n")
+	rot := len(r.Pretext.PerClassRotation) > 0
+	fmt.Fprintf(b, "## Per class (test accuracy)\n\n| class | baseline | fine-tuned | gain |")
+	if rot {
+		b.WriteString(" rotation (pretext) |")
+	}
+	b.WriteString("\n|---|---|---|---|" + map[bool]string{true: "---|"}[rot] + "\n")
 	for _, c := range r.Dataset.Classes {
 		base, ft := r.Baseline.PerClass[c], r.Finetune.PerClass[c]
-		fmt.Fprintf(b, "| %s | %s | %s | %+.1f |\n", c, pct(base), pct(ft), 100*(ft-base))
+		fmt.Fprintf(b, "| %s | %s | %s | %+.1f |", c, pct(base), pct(ft), 100*(ft-base))
+		if rot {
+			fmt.Fprintf(b, " %s |", pct(r.Pretext.PerClassRotation[c]))
+		}
+		b.WriteString("\n")
 	}
 	b.WriteString("\n")
 }

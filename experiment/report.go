@@ -61,7 +61,11 @@ type ModelResult struct {
 
 // PretextResult is the rotation pretraining's outcome.
 type PretextResult struct {
-	TestRotationAccuracy float64         `json:"test_rotation_accuracy"`
+	TestRotationAccuracy float64 `json:"test_rotation_accuracy"`
+	// PerClassRotation is the rotation accuracy on each class's test
+	// images: how much of the pretext's error is photos without a natural
+	// "up" (flowers seen from above).
+	PerClassRotation map[string]float64 `json:"per_class_rotation,omitempty"`
 	History              []job.EpochStat `json:"history"`
 	Checkpoint           string          `json:"checkpoint,omitempty"`
 }

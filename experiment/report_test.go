@@ -20,7 +20,7 @@ func sampleReport() Report {
 		Dataset: DatasetInfo{Source: "embedded", Classes: classes, Train: 120, Test: 30, Labeled: 12, Validation: 2, Unlabeled: 108, ImageSize: 32},
 		Baseline: ModelResult{TestAccuracy: base.Accuracy(), ValidationAccuracy: 0.5, PerClass: perClassMap(classes, base),
 			Confusion: base, History: hist},
-		Pretext: PretextResult{TestRotationAccuracy: 0.75, History: hist},
+		Pretext: PretextResult{TestRotationAccuracy: 0.75, History: hist, PerClassRotation: map[string]float64{"rose": 0.7, "tulip": 0.8}},
 		Finetune: ModelResult{TestAccuracy: ft.Accuracy(), ValidationAccuracy: 0.6, PerClass: perClassMap(classes, ft),
 			Confusion: ft, History: hist},
 		Gain: ft.Accuracy() - base.Accuracy(), Seed: 3, Preset: "quick", Model: "small",
@@ -53,7 +53,8 @@ func TestRenderMarkdown(t *testing.T) {
 		"ResNet-18 at 128 px", "72.5", "75.2", // the seed experiment's numbers
 		"63.0 ± 3.6", // the PyTorch reference
 		"| **this run** | 73.3 | 86.7 | +13.3 |",
-		"| rose | 60.0% | 80.0% | +20.0 |",
+		"| class | baseline | fine-tuned | gain | rotation (pretext) |",
+		"| rose | 60.0% | 80.0% | +20.0 | 70.0% |",
 		"| tulip | 0 | 1 | 9 |",
 		"2 workers and 1 coordinator(s) on loopback",
 		"| block (features) | probe: pretrained | probe: baseline | probe: random | kNN: pretrained | kNN: baseline | kNN: random |",

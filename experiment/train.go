@@ -220,30 +220,55 @@ func evalClassBatches(n *model.Net, d *job.Data, idx []int, fn func(x []float32,
 // RotationAccuracy is the pretext accuracy of a 4-output network on images
 // idx, each at the four rotations, without augmentation.
 func RotationAccuracy(ctx context.Context, n *model.Net, d *job.Data, idx []int) (float64, error) {
+	acc, _, err := RotationAccuracyPerClass(ctx, n, d, idx)
+	return acc, err
+}
+
+// RotationAccuracyPerClass is RotationAccuracy, also per class (by name;
+// classes without images in idx are left out).
+func RotationAccuracyPerClass(ctx context.Context, n *model.Net, d *job.Data, idx []int) (float64, map[string]float64, error) {
+	ok, total := make([]int, len(d.Set.Classes)), make([]int, len(d.Set.Classes))
+	if err := rotationCounts(ctx, n, d, idx, ok, total); err != nil {
+		return 0, nil, err
+	}
+	var allOK, all int
+	per := map[string]float64{}
+	for c, t := range total {
+		if t > 0 {
+			per[d.Set.Classes[c]] = float64(ok[c]) / float64(t)
+		}
+		allOK, all = allOK+ok[c], all+t
+	}
+	if all == 0 {
+		return 0, per, nil
+	}
+	return float64(allOK) / float64(all), per, nil
+}
+
+// rotationCounts adds to ok[c] and total[c] the correctly classified and
+// all rotated samples of class c among images idx.
+func rotationCounts(ctx context.Context, n *model.Net, d *job.Data, idx []int, ok, total []int) error {
 	wasTraining := n.Training()
 	n.SetTraining(false)
 	defer n.SetTraining(wasTraining)
 	var x []float32
 	var labels []int
-	ok, total := 0, 0
 	for a := 0; a < len(idx); a += evalBatch / shard.Rotations {
 		part := idx[a:min(a+evalBatch/shard.Rotations, len(idx))]
 		x, labels = shard.RotationBatch(d.Set, part, d.Norm, job.EvalAugment(n.Config().InputSize), nil, x, labels)
 		logits, err := n.Forward(ctx, x, len(labels))
 		if err != nil {
-			return 0, fmt.Errorf("rotation accuracy: %w", err)
+			return fmt.Errorf("rotation accuracy: %w", err)
 		}
 		for i, t := range labels {
+			c := d.Set.Items[part[i%len(part)]].Class
 			if argmax(logits[i*shard.Rotations:(i+1)*shard.Rotations]) == t {
-				ok++
+				ok[c]++
 			}
-			total++
+			total[c]++
 		}
 	}
-	if total == 0 {
-		return 0, nil
-	}
-	return float64(ok) / float64(total), nil
+	return nil
 }
 
 // argmax is the index of v's largest value (the first of equals).

@@ -22,7 +22,6 @@ import (
 	"log"
 	"os"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/whorl-ml/whorl/experiment"
@@ -63,21 +62,11 @@ func main() {
 	} else {
 		pre = pretrained(ctx, c, d)
 	}
-	rot, err := experiment.RotationAccuracy(ctx, pre, d, d.Split.Test)
+	rot, perClass, err := experiment.RotationAccuracyPerClass(ctx, pre, d, d.Split.Test)
 	check(err)
-	var perClass []string
-	for ci := range d.Set.Classes {
-		var idx []int
-		for _, i := range d.Split.Test {
-			if d.Set.Items[i].Class == ci {
-				idx = append(idx, i)
-			}
-		}
-		a, err := experiment.RotationAccuracy(ctx, pre, d, idx)
-		check(err)
-		perClass = append(perClass, fmt.Sprintf("%q:%.4f", d.Set.Classes[ci], a))
-	}
-	fmt.Printf(`{"seed":%d,"variant":"pretext","patch":%s,"rot_test":%.4f,"rot_test_class":{%s}}`+"\n", c.Seed, *patch, rot, strings.Join(perClass, ","))
+	byClass, err := json.Marshal(perClass)
+	check(err)
+	fmt.Printf(`{"seed":%d,"variant":"pretext","patch":%s,"rot_test":%.4f,"rot_test_class":%s}`+"\n", c.Seed, *patch, rot, byClass)
 	if *probes {
 		scoreFeatures(ctx, c, d, pre, *patch)
 		return
