@@ -126,7 +126,7 @@ func scoreFeatures(ctx context.Context, c job.Config, d *job.Data, pre *model.Ne
 		for _, b := range fr.Blocks {
 			cv, test, knn = append(cv, b.Probe.ValidationAccuracy), append(test, b.Probe.TestAccuracy), append(knn, b.KNN.TestAccuracy)
 		}
-		line, err := json.Marshal(map[string]any{"seed": c.Seed, "network": net.name, "patch": json.RawMessage(patch),
+		line, err := json.Marshal(map[string]any{"seed": c.Seed, "preset": c.Preset, "data": c.Data.Dir, "network": net.name, "patch": json.RawMessage(patch),
 			"probe_cv": cv, "probe_test": test, "knn_test": knn, "seconds": fr.Seconds})
 		check(err)
 		fmt.Println(string(line))
