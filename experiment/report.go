@@ -66,8 +66,8 @@ type PretextResult struct {
 	// images: how much of the pretext's error is photos without a natural
 	// "up" (flowers seen from above).
 	PerClassRotation map[string]float64 `json:"per_class_rotation,omitempty"`
-	History              []job.EpochStat `json:"history"`
-	Checkpoint           string          `json:"checkpoint,omitempty"`
+	History          []job.EpochStat    `json:"history"`
+	Checkpoint       string             `json:"checkpoint,omitempty"`
 }
 
 // ClusterInfo says where pretraining ran. Coordinators is 0 when it ran in
