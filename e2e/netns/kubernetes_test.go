@@ -53,8 +53,11 @@ func TestKubernetesBase(t *testing.T) {
 		pods = append(pods, &pod{name: fmt.Sprintf("%s-%d", dep.Name, i), tpl: dep.Spec.Template})
 	}
 	pods = append(pods, &pod{name: job.Name, tpl: job.Spec.Template})
-	hosts := addPodHosts(t, n, pods, int(*sts.Spec.Replicas), sts.Spec.ServiceName)
+	// The pods' folders first: cleanups run last-registered first, so the
+	// hosts (and the processes writing into these folders) are gone before
+	// the folders are removed.
 	dir := t.TempDir()
+	hosts := addPodHosts(t, n, pods, int(*sts.Spec.Replicas), sts.Spec.ServiceName)
 	begin := time.Now()
 	for _, p := range pods {
 		p.start(t, bin, dir, hosts)
