@@ -56,13 +56,7 @@ func itoa(n int) string {
 // 32 images, which does the augmentation and normalisation without the
 // rotated copies.
 func BenchmarkRotationBatch(b *testing.B) {
-	d := tiny(64, 32, 1)
-	idx := make([]int, 32)
-	for i := range idx {
-		idx[i] = 2 * i
-	}
-	nz := ComputeNormalizer(d, idx)
-	rng := rand.New(rand.NewPCG(1, 2))
+	d, idx, nz, rng := benchBatch(32)
 	var x []float32
 	var l []int
 	b.Run("class", func(b *testing.B) {
@@ -100,13 +94,7 @@ func BenchmarkRotationBatchHeavy(b *testing.B) {
 		{"plain-32", 32, 32, DefaultAugment()},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
-			d := tiny(64, bc.store, 1)
-			idx := make([]int, 32)
-			for i := range idx {
-				idx[i] = 2 * i
-			}
-			nz := ComputeNormalizer(d, idx)
-			rng := rand.New(rand.NewPCG(1, 2))
+			d, idx, nz, rng := benchBatch(bc.store)
 			var x []float32
 			var l []int
 			b.ReportAllocs()
@@ -115,4 +103,15 @@ func BenchmarkRotationBatchHeavy(b *testing.B) {
 			}
 		})
 	}
+}
+
+// benchBatch is the batch benchmarks' set-up: 64 images stored at store px,
+// every other one (32) in the batch, their normaliser and a seeded rng.
+func benchBatch(store int) (*Dataset, []int, Normalizer, *rand.Rand) {
+	d := tiny(64, store, 1)
+	idx := make([]int, 32)
+	for i := range idx {
+		idx[i] = 2 * i
+	}
+	return d, idx, ComputeNormalizer(d, idx), rand.New(rand.NewPCG(1, 2))
 }
