@@ -74,10 +74,11 @@ type Config struct {
 	// Transport is how the lanes this Service opens carry their chunks.
 	Transport Transport
 	// TLS, when set, enables mutual TLS on the server (ServerOptions) and
-	// on the lanes this Service dials: it must hold this worker's
-	// certificate, RootCAs to verify peers' servers and ClientCAs to verify
-	// peers' clients. Peers without a certificate signed by ClientCAs are
-	// refused.
+	// on the lanes this Service dials: it must present this worker's
+	// certificate at both ends and verify peers' servers and clients,
+	// either by VerifyPeerCertificate (internal/tlsfiles' Peers: SPIFFE
+	// identities, workers only) or by RootCAs and ClientCAs. Peers
+	// without a client certificate are refused.
 	TLS *tls.Config
 }
 
@@ -116,10 +117,13 @@ func (c Config) validateTLS(p *validate.Problems) {
 	if len(t.Certificates) == 0 && t.GetCertificate == nil {
 		p.Addf("TLS.Certificates", "must hold this worker's certificate")
 	}
+	if t.VerifyPeerCertificate != nil && t.InsecureSkipVerify {
+		return // verified by the callback at both ends (SPIFFE)
+	}
 	if t.RootCAs == nil {
-		p.Addf("TLS.RootCAs", "must be set to verify peers")
+		p.Addf("TLS.RootCAs", "must be set to verify peers (or VerifyPeerCertificate with InsecureSkipVerify)")
 	}
 	if t.ClientCAs == nil {
-		p.Addf("TLS.ClientCAs", "must be set to verify peers' client certificates")
+		p.Addf("TLS.ClientCAs", "must be set to verify peers' client certificates (or VerifyPeerCertificate with InsecureSkipVerify)")
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/whorl-ml/whorl/internal/identity"
 	"github.com/whorl-ml/whorl/internal/tlsfiles/tlstest"
 	ringv1 "github.com/whorl-ml/whorl/proto/whorl/ring/v1"
 )
@@ -116,13 +117,10 @@ func TestDirectRefusesPeersWithoutCertificates(t *testing.T) {
 	}
 	in := randomInputs(9, 2, 30_001)
 	checkReduce(t, rings, 1, clone(in), ringOrderSum(in))
-	rogueCfg := tlsConfig(t, rogue, ca).TLS
-	rogueCert := rogueCfg.Certificates[0]
-	// Present it even though the server asks for certificates of its CA.
-	rogueCfg.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return &rogueCert, nil }
 	for name, cfg := range map[string]*tls.Config{
-		"no certificate":    {RootCAs: ca.Pool, MinVersion: tls.VersionTLS13},
-		"rogue certificate": rogueCfg,
+		"no certificate":       {RootCAs: ca.Pool, MinVersion: tls.VersionTLS13},
+		"rogue certificate":    tlsConfig(t, rogue, ca).TLS,
+		"a client certificate": tlstest.Intruder(t, ca.Issue(t, identity.Client, "alice"), ca),
 	} {
 		c := dialTCP(t, nodes[0].addr)
 		_, err := handshakeDirect(c, nodes[0].addr, make([]byte, tokenBytes), cfg, time.Second)

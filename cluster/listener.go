@@ -185,9 +185,7 @@ func (s *Service) acceptDirect(c net.Conn) {
 	raw := c
 	_ = c.SetDeadline(time.Now().Add(s.cfg.Timeout))
 	if s.cfg.TLS != nil {
-		t := s.cfg.TLS.Clone()
-		t.ClientAuth = tls.RequireAndVerifyClientCert
-		tc := tls.Server(c, t)
+		tc := tls.Server(c, serverTLS(s.cfg.TLS))
 		if err := tc.Handshake(); err != nil {
 			_ = c.Close()
 			return

@@ -81,9 +81,7 @@ func (s *Service) ServerOptions() []grpc.ServerOption {
 		experimental.BufferPool(bufPool),
 	}
 	if s.cfg.TLS != nil {
-		t := s.cfg.TLS.Clone()
-		t.ClientAuth = tls.RequireAndVerifyClientCert
-		opts = append(opts, grpc.Creds(credentials.NewTLS(t)))
+		opts = append(opts, grpc.Creds(credentials.NewTLS(serverTLS(s.cfg.TLS))))
 	}
 	return opts
 }
@@ -262,9 +260,22 @@ func (s *Service) acknowledge(stream ringv1.RingService_TransferServer, r *Ring,
 	return d, nil
 }
 
-// authenticate refuses a peer without a verified client certificate when
-// mutual TLS is configured (also when the worker's server lacks the
-// credentials of ServerOptions).
+// serverTLS is cfg for the accepting end: a client certificate is always
+// required. A configuration that already requires one keeps its own
+// verification (internal/tlsfiles' SPIFFE check); one that asks for none
+// gets the standard chain verification against its ClientCAs (no ClientCAs
+// refuses every peer: fail closed).
+func serverTLS(cfg *tls.Config) *tls.Config {
+	t := cfg.Clone()
+	if t.ClientAuth < tls.RequireAnyClientCert || (t.ClientAuth == tls.RequireAnyClientCert && t.VerifyPeerCertificate == nil) {
+		t.ClientAuth = tls.RequireAndVerifyClientCert
+	}
+	return t
+}
+
+// authenticate refuses a peer without a client certificate when mutual TLS
+// is configured (also when the worker's server lacks the credentials of
+// ServerOptions); the handshake verified the certificate (serverTLS).
 func (s *Service) authenticate(ctx context.Context) error {
 	if s.cfg.TLS == nil {
 		return nil
@@ -274,7 +285,7 @@ func (s *Service) authenticate(ctx context.Context) error {
 		return fmt.Errorf("open lane: no peer information: %w", ErrUnauthenticated)
 	}
 	info, ok := p.AuthInfo.(credentials.TLSInfo)
-	if !ok || len(info.State.VerifiedChains) == 0 {
+	if !ok || len(info.State.PeerCertificates) == 0 {
 		return fmt.Errorf("open lane from %v: no verified client certificate: %w", p.Addr, ErrUnauthenticated)
 	}
 	return nil

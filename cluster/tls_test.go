@@ -11,17 +11,25 @@ import (
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/status"
 
+	"github.com/whorl-ml/whorl/internal/identity"
 	"github.com/whorl-ml/whorl/internal/tlsfiles/tlstest"
 )
 
-// tlsConfig is a worker's configuration: its certificate from issuer,
+// tlsConfig is a worker's configuration as whorl's worker builds it
+// (internal/tlsfiles' Peers: workers only): its certificate from issuer,
 // trusting peers whose certificates trusted signed.
 func tlsConfig(t testing.TB, issuer, trusted *tlstest.CA) Config {
+	return roleConfig(t, issuer, trusted, identity.Worker)
+}
+
+// roleConfig is tlsConfig with a certificate of role.
+func roleConfig(t testing.TB, issuer, trusted *tlstest.CA, role identity.Role) Config {
 	cfg := testConfig()
 	cfg.Timeout = time.Second
-	cfg.TLS = &tls.Config{
-		Certificates: []tls.Certificate{issuer.Issue(t, "worker")},
-		RootCAs:      trusted.Pool, ClientCAs: trusted.Pool, MinVersion: tls.VersionTLS13,
+	if issuer == trusted {
+		cfg.TLS = issuer.Configs(t, role, "w").Peers(nil, identity.Worker)
+	} else {
+		cfg.TLS = tlstest.Intruder(t, issuer.Issue(t, role, "w"), trusted)
 	}
 	return cfg
 }
@@ -59,19 +67,25 @@ func TestMutualTLS(t *testing.T) {
 		t.Logf("rogue server certificate refused: %v", err)
 	}
 
-	// A client without any certificate.
-	creds := credentials.NewTLS(&tls.Config{RootCAs: ca.Pool, MinVersion: tls.VersionTLS13})
-	conn, err := grpc.NewClient(nodes[0].addr, grpc.WithTransportCredentials(creds))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	// Its lane would be a repeat of the open lane 0 (InvalidArgument) if the
-	// handshake let it through.
-	if _, err := openLane(conn, &outChunk{hdr: rings[1].header(0)}); status.Code(err) != codes.Unavailable {
-		t.Fatalf("lane from a peer without a certificate: %v, want the handshake refused (Unavailable)", err)
-	} else {
-		t.Logf("no certificate refused: %v", err)
+	// A client without any certificate, and the cluster CA's certificates
+	// of the other roles (only workers open lanes).
+	for name, cfg := range map[string]*tls.Config{
+		"no certificate":            {RootCAs: ca.Pool, MinVersion: tls.VersionTLS13},
+		"a client's certificate":    tlstest.Intruder(t, ca.Issue(t, identity.Client, "alice"), ca),
+		"a coordinator certificate": tlstest.Intruder(t, ca.Issue(t, identity.Coordinator, "c0"), ca),
+	} {
+		conn, err := grpc.NewClient(nodes[0].addr, grpc.WithTransportCredentials(credentials.NewTLS(cfg)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		// Its lane would be a repeat of the open lane 0 (InvalidArgument) if
+		// the handshake let it through.
+		if _, err := openLane(conn, &outChunk{hdr: rings[1].header(0)}); status.Code(err) != codes.Unavailable {
+			t.Fatalf("lane from a peer with %s: %v, want the handshake refused (Unavailable)", name, err)
+		} else {
+			t.Logf("%s refused: %v", name, err)
+		}
 	}
 }
 

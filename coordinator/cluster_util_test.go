@@ -107,9 +107,9 @@ func fastConfig(t *testing.T, tweak func(*Config)) Config {
 }
 
 // newCluster starts size nodes with fastConfig.
-func newCluster(t *testing.T, size int, tweak func(*Config)) *tcluster {
+func newCluster(t *testing.T, size int, tweak func(*Config), opts ...LocalOption) *tcluster {
 	t.Helper()
-	lc, err := StartLocal(t.TempDir(), size, fastConfig(t, tweak))
+	lc, err := StartLocal(t.TempDir(), size, fastConfig(t, tweak), opts...)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -35,7 +35,16 @@ type localNode struct {
 // LocalOption changes how StartLocal starts a group.
 type LocalOption func(*localOptions)
 
-type localOptions struct{ portsFile string }
+type localOptions struct {
+	portsFile string
+	tlsFor    func(id string) TLSFiles
+}
+
+// NodeTLS gives each member its own TLS files (its identity is
+// coordinator/<id>: c0, c1, ...), replacing base's TLS.
+func NodeTLS(files func(id string) TLSFiles) LocalOption {
+	return func(o *localOptions) { o.tlsFor = files }
+}
 
 // RememberPorts keeps the members' loopback ports in path (JSON) and reuses
 // them when the file exists, so a group restarted on the same data dirs
@@ -72,6 +81,9 @@ func StartLocal(dir string, size int, base Config, opts ...LocalOption) (*LocalC
 		cfg.ID, cfg.DataDir = peers[i].ID, filepath.Join(dir, peers[i].ID)
 		cfg.RaftAddr, cfg.GRPCAddr = raftLns[i].Addr().String(), grpcLns[i].Addr().String()
 		cfg.Peers, cfg.PeersDNS = nil, ""
+		if o.tlsFor != nil {
+			cfg.TLS = o.tlsFor(cfg.ID)
+		}
 		if size > 1 {
 			cfg.Peers = peers
 		}

@@ -19,6 +19,7 @@ type nodeMetrics struct {
 	leaderChanges prometheus.Counter
 	samplesPerSec prometheus.Gauge
 	stepSeconds   prometheus.Histogram
+	denied        *prometheus.CounterVec
 }
 
 func newNodeMetrics(n *Node) *nodeMetrics {
@@ -35,8 +36,9 @@ func newNodeMetrics(n *Node) *nodeMetrics {
 			Name: "whorl_coordinator_step_seconds", Help: "Wall time of completed steps as reported by the first rank.",
 			Buckets: prometheus.ExponentialBuckets(0.01, 2, 14),
 		}),
+		denied: deniedCounter(),
 	}
-	m.reg.MustRegister(m.leaderChanges, m.samplesPerSec, m.stepSeconds, &stateCollector{n: n},
+	m.reg.MustRegister(m.leaderChanges, m.samplesPerSec, m.stepSeconds, m.denied, &stateCollector{n: n},
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

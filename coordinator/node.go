@@ -20,6 +20,7 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/whorl-ml/whorl/coordinator/client"
+	"github.com/whorl-ml/whorl/internal/identity"
 	"github.com/whorl-ml/whorl/internal/tlsfiles"
 	pb "github.com/whorl-ml/whorl/proto/whorl/coordinator/v1"
 )
@@ -86,6 +87,9 @@ func New(cfg Config) (*Node, error) {
 	var err error
 	if n.tls, err = tlsfiles.Load(cfg.TLS); err != nil {
 		return nil, fmt.Errorf("coordinator %s: %w: %w", cfg.ID, ErrConfig, err)
+	}
+	if err := n.checkSelf(); err != nil {
+		return nil, err
 	}
 	if n.raftLn, err = listen(cfg.RaftListener, cfg.RaftAddr, "raft"); err != nil {
 		return nil, err
@@ -182,7 +186,7 @@ func (n *Node) Close() error {
 // stores).
 func (n *Node) Run(ctx context.Context) error {
 	defer n.Close()
-	rp, err := openRaft(n.cfg, n.peers, n.fsm, n.raftLn, n.tls.Both, n.notify)
+	rp, err := openRaft(n.cfg, n.peers, n.fsm, n.raftLn, n.tls.Peers(n.allowRaftPeer, identity.Coordinator), n.notify)
 	if err != nil {
 		return err
 	}
@@ -250,12 +254,18 @@ func (n *Node) detach(ctx context.Context, timeout time.Duration) (context.Conte
 	return dctx, cancel
 }
 
-// newGRPCServer registers the services (with mTLS when configured).
+// newGRPCServer registers the services behind the panic-recovery
+// interceptors and, with mTLS, the authorization policy (authz.go).
 func (n *Node) newGRPCServer() *grpc.Server {
+	unary := []grpc.UnaryServerInterceptor{n.recoverUnary}
+	stream := []grpc.StreamServerInterceptor{n.recoverStream}
 	var opts []grpc.ServerOption
-	if n.tls.Server != nil {
+	if n.tls.Enabled() {
+		p := n.policy()
 		opts = append(opts, grpc.Creds(credentials.NewTLS(n.tls.Server)))
+		unary, stream = append(unary, p.UnaryInterceptor()), append(stream, p.StreamInterceptor())
 	}
+	opts = append(opts, grpc.ChainUnaryInterceptor(unary...), grpc.ChainStreamInterceptor(stream...))
 	s := grpc.NewServer(opts...)
 	pb.RegisterCoordinatorServiceServer(s, &coordinatorServer{n: n})
 	pb.RegisterPeerServiceServer(s, &peerServer{n: n})

@@ -14,7 +14,7 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/whorl-ml/whorl/coordinator/client"
-	"github.com/whorl-ml/whorl/internal/tlsfiles"
+	"github.com/whorl-ml/whorl/internal/identity"
 	"github.com/whorl-ml/whorl/internal/tlsfiles/tlstest"
 	pb "github.com/whorl-ml/whorl/proto/whorl/coordinator/v1"
 )
@@ -142,20 +142,16 @@ func TestHealthAndMetrics(t *testing.T) {
 	}
 }
 
-// TestMutualTLS runs a 3-node cluster with mTLS on raft and gRPC: a client
-// with the certificate works (through leader redirects), one without is
-// refused.
+// TestMutualTLS runs a 3-node cluster with mTLS on raft and gRPC: a worker
+// with its certificate works (through leader redirects), a plaintext client
+// is refused.
 func TestMutualTLS(t *testing.T) {
-	files := tlstest.NewCA(t, "whorl test CA").Files(t, t.TempDir(), "node")
-	c := newCluster(t, 3, func(cfg *Config) { cfg.TLS = files })
+	ca := tlstest.NewCA(t, "whorl test CA")
+	c := newCluster(t, 3, nil, NodeTLS(func(id string) TLSFiles { return ca.Files(t, t.TempDir(), identity.Coordinator, id) }))
 	c.waitLeader(15 * time.Second)
-	tc, err := tlsfiles.Load(files)
-	if err != nil {
-		t.Fatal(err)
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	cl, _ := dialTest(c.addrs(), func(c *client.Config) { c.TLS = tc.Client })
+	cl, _ := dialTest(c.addrs(), func(c *client.Config) { c.TLS = ca.Configs(t, identity.Worker, "w").Client })
 	defer cl.Close()
 	if _, err := cl.Register(ctx, "w", "w:1"); err != nil {
 		t.Fatalf("register over mTLS: %v", err)

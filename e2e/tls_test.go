@@ -12,6 +12,7 @@ import (
 	"github.com/whorl-ml/whorl/coordinator"
 	"github.com/whorl-ml/whorl/coordinator/client"
 	"github.com/whorl-ml/whorl/experiment"
+	"github.com/whorl-ml/whorl/internal/identity"
 	"github.com/whorl-ml/whorl/internal/tlsfiles"
 	"github.com/whorl-ml/whorl/internal/tlsfiles/tlstest"
 	"github.com/whorl-ml/whorl/worker"
@@ -25,14 +26,14 @@ func TestMutualTLSAndMetrics(t *testing.T) {
 	dir := tinyDataDir(t, 3, 12)
 	certs := t.TempDir()
 	ca := tlstest.NewCA(t, "whorl test CA")
-	lc, client := tlsCoordinator(t, ca.Files(t, certs, "coordinator"))
+	lc, client := tlsCoordinator(t, ca.Files(t, certs, identity.Coordinator, "c0"), ca.Files(t, certs, identity.Client, "e2e"))
 	metricsAddr := freeAddrs(t, 1)[0]
 	ringAddrs := freeAddrs(t, 2)
 	for i, id := range []string{"w0", "w1"} {
 		cfg := worker.DefaultConfig()
 		cfg.ID, cfg.Coordinators, cfg.Listen, cfg.DataDir, cfg.Threads = id, lc.Addrs(), ringAddrs[i], dir, 1
 		cfg.AssignmentWait, cfg.Logger = 2*time.Second, logger(id)
-		cfg.TLS = ca.Files(t, certs, id)
+		cfg.TLS = ca.Files(t, certs, identity.Worker, id)
 		if i == 0 {
 			cfg.MetricsAddr = metricsAddr
 		}
@@ -58,8 +59,9 @@ func TestMutualTLSAndMetrics(t *testing.T) {
 	}
 }
 
-// tlsCoordinator starts one coordinator with mutual TLS and a client of it.
-func tlsCoordinator(t *testing.T, files tlsfiles.Files) (*coordinator.LocalCluster, *client.Client) {
+// tlsCoordinator starts one coordinator (c0) with mutual TLS and a client
+// of it holding the client's files.
+func tlsCoordinator(t *testing.T, files, clientFiles tlsfiles.Files) (*coordinator.LocalCluster, *client.Client) {
 	t.Helper()
 	base := coordinator.DefaultConfig()
 	base.Phases, base.Logger, base.AssignmentWait = &experiment.Runner{}, logger("coordinator"), 2*time.Second
@@ -69,7 +71,7 @@ func tlsCoordinator(t *testing.T, files tlsfiles.Files) (*coordinator.LocalClust
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = lc.Close() })
-	tc, err := tlsfiles.Load(base.TLS)
+	tc, err := tlsfiles.Load(clientFiles)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -19,6 +19,7 @@ import (
 
 	"github.com/whorl-ml/whorl/cluster"
 	"github.com/whorl-ml/whorl/coordinator/client"
+	"github.com/whorl-ml/whorl/internal/identity"
 	"github.com/whorl-ml/whorl/internal/tlsfiles"
 )
 
@@ -47,8 +48,14 @@ func (w *Worker) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("worker %s: %w: %w", w.cfg.ID, ErrConfig, err)
 	}
+	if err := w.checkSelf(tc); err != nil {
+		return err
+	}
 	ccfg := cluster.DefaultConfig()
-	ccfg.Job, ccfg.TLS, ccfg.Transport = ringJob, tc.Both, w.cfg.RingTransport
+	// Ring lanes are between workers only: both ends present a worker
+	// identity. Which worker may hold which rank is not checked yet (a
+	// worker certificate can open a lane as any rank of the generation).
+	ccfg.Job, ccfg.TLS, ccfg.Transport = ringJob, tc.Peers(nil, identity.Worker), w.cfg.RingTransport
 	if w.cfg.RingTimeout > 0 {
 		ccfg.Timeout = w.cfg.RingTimeout
 	}
@@ -72,6 +79,19 @@ func (w *Worker) Run(ctx context.Context) error {
 	}
 	defer stopMetrics()
 	return w.runClient(ctx, svc, lis.Addr().String(), tc.Client)
+}
+
+// checkSelf refuses a certificate that is not this worker's identity
+// (spiffe://<trust domain>/worker/<ID>): a worker acts only as itself.
+func (w *Worker) checkSelf(tc tlsfiles.Configs) error {
+	if !tc.Enabled() {
+		return nil
+	}
+	if self := tc.Self; self.Role != identity.Worker || self.Name != w.cfg.ID {
+		want := identity.ID{TrustDomain: self.TrustDomain, Role: identity.Worker, Name: w.cfg.ID}
+		return fmt.Errorf("worker %s: %w: TLS certificate %s is %s, want %s", w.cfg.ID, ErrConfig, w.cfg.TLS.Cert, self, want)
+	}
+	return nil
 }
 
 // runClient trains with the real coordinator client and ring service.

@@ -2,10 +2,13 @@ package tlsfiles
 
 import (
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
-	"os"
+
+	"github.com/spiffe/go-spiffe/v2/spiffeid"
+	"github.com/spiffe/go-spiffe/v2/spiffetls/tlsconfig"
+
+	"github.com/whorl-ml/whorl/internal/identity"
 )
 
 // ErrFiles: the TLS files are incomplete or unusable (the message names
@@ -14,37 +17,67 @@ var ErrFiles = errors.New("invalid TLS files")
 
 // Files are the PEM files of mutual TLS; all empty means plaintext.
 type Files struct {
-	// Cert and Key are this process's certificate and private key.
+	// Cert and Key are this process's certificate (its SPIFFE ID
+	// spiffe://<TrustDomain>/<role>/<name> as the one URI SAN) and private
+	// key (PKCS#8, PKCS#1 or SEC 1).
 	Cert, Key string
 	// CA is the certificate authority that signs every peer.
 	CA string
+	// TrustDomain is the SPIFFE trust domain of every identity
+	// (identity.DefaultTrustDomain when empty).
+	TrustDomain string
 }
 
 // Enabled reports whether any file is set.
 func (f Files) Enabled() bool { return f.Cert != "" || f.Key != "" || f.CA != "" }
 
-// Validate reports files given partly: Cert, Key and CA go together.
+// Validate reports files given partly (Cert, Key and CA go together) and a
+// malformed trust domain.
 func (f Files) Validate() error {
 	if f.Enabled() && (f.Cert == "" || f.Key == "" || f.CA == "") {
 		return fmt.Errorf("%w: TLS needs the certificate, key and CA files together (got cert=%q key=%q ca=%q)",
 			ErrFiles, f.Cert, f.Key, f.CA)
 	}
+	if _, err := f.trustDomain(); err != nil {
+		return err
+	}
 	return nil
 }
 
-// Configs are the three TLS configurations of one certificate. All are nil
-// when the files are not Enabled (plaintext).
-type Configs struct {
-	// Server requires and verifies client certificates signed by the CA.
-	Server *tls.Config
-	// Client presents the certificate and verifies servers against the CA.
-	Client *tls.Config
-	// Both serves both ends of a connection (raft's transport, the ring's
-	// lanes): the server configuration plus the client's roots.
-	Both *tls.Config
+// trustDomain parses TrustDomain (the default when empty).
+func (f Files) trustDomain() (spiffeid.TrustDomain, error) {
+	name := f.TrustDomain
+	if name == "" {
+		name = identity.DefaultTrustDomain
+	}
+	td, err := spiffeid.TrustDomainFromString(name)
+	if err != nil {
+		return spiffeid.TrustDomain{}, fmt.Errorf("%w: trust domain %q: %w", ErrFiles, name, err)
+	}
+	return td, nil
 }
 
-// Load reads the files and returns the configurations (TLS 1.3 minimum).
+// Configs are the TLS configurations of one process's identity. The
+// configurations are nil when the files are not Enabled (plaintext).
+// Peers are verified by SPIFFE rules (go-spiffe): the chain against the
+// CA, the identity from the one URI SAN, no host names.
+type Configs struct {
+	// Self is this process's identity (zero in plaintext).
+	Self identity.ID
+	// Server requires a client certificate of any whorl role of the trust
+	// domain (each call is then authorized by its server's
+	// identity.Policy).
+	Server *tls.Config
+	// Client presents the certificate and accepts only coordinator servers.
+	Client *tls.Config
+
+	src *source
+	td  spiffeid.TrustDomain
+}
+
+// Load reads and checks the files and returns the configurations (TLS 1.3
+// minimum). The certificate, key and CA are re-read when they change on
+// disk (certificate rotation without a restart).
 func Load(f Files) (Configs, error) {
 	if !f.Enabled() {
 		return Configs{}, nil
@@ -52,24 +85,36 @@ func Load(f Files) (Configs, error) {
 	if err := f.Validate(); err != nil {
 		return Configs{}, err
 	}
-	cert, err := tls.LoadX509KeyPair(f.Cert, f.Key)
+	td, _ := f.trustDomain()
+	src, err := newSource(f, td)
 	if err != nil {
-		return Configs{}, fmt.Errorf("load TLS key pair %s, %s: %w: %w", f.Cert, f.Key, ErrFiles, err)
+		return Configs{}, err
 	}
-	pem, err := os.ReadFile(f.CA)
-	if err != nil {
-		return Configs{}, fmt.Errorf("read TLS CA %s: %w: %w", f.CA, ErrFiles, err)
+	c := Configs{Self: src.self, src: src, td: td}
+	c.Server = tlsconfig.MTLSServerConfig(src, src, identity.Authorizer(td, nil))
+	c.Client = tlsconfig.MTLSClientConfig(src, src, identity.Authorizer(td, nil, identity.Coordinator))
+	for _, cfg := range []*tls.Config{c.Server, c.Client} {
+		cfg.MinVersion = tls.VersionTLS13
 	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(pem) {
-		return Configs{}, fmt.Errorf("TLS CA %s: no PEM certificates: %w", f.CA, ErrFiles)
-	}
-	c := Configs{
-		Server: &tls.Config{Certificates: []tls.Certificate{cert}, ClientCAs: pool,
-			ClientAuth: tls.RequireAndVerifyClientCert, MinVersion: tls.VersionTLS13},
-		Client: &tls.Config{Certificates: []tls.Certificate{cert}, RootCAs: pool, MinVersion: tls.VersionTLS13},
-	}
-	c.Both = c.Server.Clone()
-	c.Both.RootCAs = pool
 	return c, nil
+}
+
+// Enabled reports whether the configurations are TLS (not plaintext).
+func (c Configs) Enabled() bool { return c.src != nil }
+
+// Peers returns a configuration for both ends of a connection between
+// peers of one role (raft between coordinators, ring lanes between
+// workers): it presents the certificate as server and as client, and
+// accepts only peers with one of roles for which allow (when not nil)
+// returns nil. Nil in plaintext.
+func (c Configs) Peers(allow func(identity.ID) error, roles ...identity.Role) *tls.Config {
+	if !c.Enabled() {
+		return nil
+	}
+	auth := identity.Authorizer(c.td, allow, roles...)
+	cfg := tlsconfig.MTLSServerConfig(c.src, c.src, auth)
+	cfg.GetClientCertificate = tlsconfig.GetClientCertificate(c.src)
+	cfg.InsecureSkipVerify = true // go-spiffe verifies the chain and the SPIFFE ID instead of a host name
+	cfg.MinVersion = tls.VersionTLS13
+	return cfg
 }

@@ -7,49 +7,60 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/whorl-ml/whorl/internal/identity"
 	"github.com/whorl-ml/whorl/internal/tlsfiles"
 	"github.com/whorl-ml/whorl/internal/tlsfiles/tlstest"
 )
 
 func TestLoadPlaintext(t *testing.T) {
 	c, err := tlsfiles.Load(tlsfiles.Files{})
-	if err != nil || c.Server != nil || c.Client != nil || c.Both != nil {
+	if err != nil || c.Server != nil || c.Client != nil || c.Peers(nil) != nil || c.Enabled() {
 		t.Fatalf("Load(no files) = %+v, %v; want all nil", c, err)
 	}
 }
 
 func TestLoadConfigs(t *testing.T) {
-	f := tlstest.NewCA(t, "ca").Files(t, t.TempDir(), "node")
-	c, err := tlsfiles.Load(f)
+	ca := tlstest.NewCA(t, "ca")
+	c, err := tlsfiles.Load(ca.Files(t, t.TempDir(), identity.Worker, "w0"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Server.ClientAuth != tls.RequireAndVerifyClientCert || c.Server.ClientCAs == nil {
-		t.Error("server config does not require verified client certificates")
+	if want := ca.ID(identity.Worker, "w0"); c.Self != want {
+		t.Errorf("Self = %v, want %v", c.Self, want)
 	}
-	if c.Client.RootCAs == nil || len(c.Client.Certificates) != 1 {
-		t.Error("client config lacks the roots or its certificate")
+	if c.Server.ClientAuth != tls.RequireAnyClientCert || c.Server.VerifyPeerCertificate == nil {
+		t.Error("server config does not require and verify client certificates")
 	}
-	if c.Both.ClientAuth != tls.RequireAndVerifyClientCert || c.Both.RootCAs == nil || c.Both.ClientCAs == nil {
-		t.Error("both-ends config must verify servers and clients")
+	if c.Client.GetClientCertificate == nil || c.Client.VerifyPeerCertificate == nil {
+		t.Error("client config lacks its certificate or the server's verification")
 	}
-	for _, cfg := range []*tls.Config{c.Server, c.Client, c.Both} {
+	both := c.Peers(nil, identity.Worker)
+	if both.GetClientCertificate == nil || both.GetCertificate == nil || both.ClientAuth != tls.RequireAnyClientCert {
+		t.Error("both-ends config must present and verify certificates on both ends")
+	}
+	for _, cfg := range []*tls.Config{c.Server, c.Client, both} {
 		if cfg.MinVersion != tls.VersionTLS13 {
 			t.Errorf("MinVersion %x, want TLS 1.3", cfg.MinVersion)
 		}
 	}
 }
 
-// TestLoadErrors: each broken triple is refused with ErrFiles and a message
-// naming the file at fault.
+// TestLoadErrors: each broken set is refused with ErrFiles and a message
+// naming the file or the setting at fault.
 func TestLoadErrors(t *testing.T) {
 	dir := t.TempDir()
-	good := tlstest.NewCA(t, "ca").Files(t, dir, "node")
+	ca := tlstest.NewCA(t, "ca")
+	good := ca.Files(t, dir, identity.Worker, "w0")
 	junk := filepath.Join(dir, "junk.pem")
 	if err := os.WriteFile(junk, []byte("not pem"), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	other := tlstest.NewCA(t, "other").Files(t, t.TempDir(), identity.Worker, "w0")
+	elsewhere := tlstest.NewCAIn(t, "elsewhere", "example.org").Files(t, t.TempDir(), identity.Worker, "w0")
+	noID := filepath.Join(dir, "noid.pem")
+	tlstest.WritePEM(t, noID, "CERTIFICATE", ca.Crafted(t, "no SAN").Certificate[0])
 	tests := []struct {
 		name string
 		f    tlsfiles.Files
@@ -57,10 +68,14 @@ func TestLoadErrors(t *testing.T) {
 	}{
 		{"cert only", tlsfiles.Files{Cert: good.Cert}, "together"},
 		{"no ca", tlsfiles.Files{Cert: good.Cert, Key: good.Key}, "together"},
+		{"bad trust domain", tlsfiles.Files{Cert: good.Cert, Key: good.Key, CA: good.CA, TrustDomain: "Not A Domain"}, "trust domain"},
 		{"missing key file", tlsfiles.Files{Cert: good.Cert, Key: filepath.Join(dir, "nope.pem"), CA: good.CA}, "nope.pem"},
 		{"ca not pem", tlsfiles.Files{Cert: good.Cert, Key: good.Key, CA: junk}, "junk.pem"},
 		{"missing ca", tlsfiles.Files{Cert: good.Cert, Key: good.Key, CA: filepath.Join(dir, "ca2.pem")}, "ca2.pem"},
 		{"key swapped with cert", tlsfiles.Files{Cert: good.Key, Key: good.Cert, CA: good.CA}, "key pair"},
+		{"certificate of another CA", tlsfiles.Files{Cert: other.Cert, Key: other.Key, CA: good.CA}, "against CA"},
+		{"identity of another trust domain", tlsfiles.Files{Cert: elsewhere.Cert, Key: elsewhere.Key, CA: good.CA}, "trust domain \"whorl\""},
+		{"no identity", tlsfiles.Files{Cert: noID, Key: good.Key, CA: good.CA}, "noid.pem"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -69,5 +84,80 @@ func TestLoadErrors(t *testing.T) {
 				t.Fatalf("Load = %v, want ErrFiles naming %q", err, tt.want)
 			}
 		})
+	}
+}
+
+// TestAuthorityRoundTrip: a CA written by WriteCA and read back by
+// LoadAuthority issues identities that verify against the first.
+func TestAuthorityRoundTrip(t *testing.T) {
+	dir := t.TempDir()
+	a, err := tlsfiles.NewAuthority("whorl CA", "", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.WriteCA(dir); err != nil {
+		t.Fatal(err)
+	}
+	b, err := tlsfiles.LoadAuthority(dir, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := b.WriteIdentity(dir, identity.ID{Role: identity.Client, Name: "alice"}, nil, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := tlsfiles.Load(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Self.String() != "spiffe://whorl/client/alice" {
+		t.Errorf("Self = %s", c.Self)
+	}
+	if st, err := os.Stat(filepath.Join(dir, tlsfiles.CAKeyFile)); err != nil || st.Mode().Perm() != 0o600 {
+		t.Errorf("CA key mode %v, %v; want 0600", st.Mode(), err)
+	}
+	if _, err := tlsfiles.LoadAuthority(t.TempDir(), ""); !errors.Is(err, tlsfiles.ErrFiles) {
+		t.Errorf("LoadAuthority(empty folder) = %v, want ErrFiles", err)
+	}
+}
+
+// TestRotation: a certificate rewritten on disk is served on the next
+// handshake after the re-check interval; a rewrite naming another identity
+// is ignored (the last good certificate stays).
+func TestRotation(t *testing.T) {
+	dir := t.TempDir()
+	ca := tlstest.NewCA(t, "ca")
+	f := ca.Files(t, dir, identity.Worker, "w0")
+	c, err := tlsfiles.Load(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	serial := func() string {
+		cert, err := c.Server.GetCertificate(&tls.ClientHelloInfo{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cert.Leaf.SerialNumber.String()
+	}
+	first := serial()
+	ca.Files(t, dir, identity.Worker, "w0") // the same files, a new certificate and key
+	time.Sleep(1100 * time.Millisecond)
+	second := serial()
+	if second == first {
+		t.Fatal("the rotated certificate was not served")
+	}
+	impostor := ca.Files(t, t.TempDir(), identity.Worker, "w1")
+	for _, p := range [][2]string{{impostor.Cert, f.Cert}, {impostor.Key, f.Key}} {
+		b, err := os.ReadFile(p[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p[1], b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	time.Sleep(1100 * time.Millisecond)
+	if got := serial(); got != second {
+		t.Fatal("a certificate of another identity replaced the process's own")
 	}
 }

@@ -1,7 +1,9 @@
-// Package tlstest makes throw-away certificate authorities and leaf
-// certificates for tests of mutual TLS (the ring, the coordinator, the
-// multi-process suites): one CA per test, leaves for 127.0.0.1 and
-// localhost valid as server and client, valid for an hour.
+// Package tlstest makes throw-away certificate authorities and whorl
+// identities for tests of mutual TLS (the ring, the coordinator, the
+// multi-process suites): one CA per test, in trust domain "whorl" unless
+// told otherwise, leaves valid for an hour. It wraps tlsfiles.Authority
+// (the code `whorl certs` runs) and adds crafted certificates for the
+// refusal tests.
 package tlstest
 
 import (
@@ -12,107 +14,130 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
-	"math/big"
-	"net"
-	"path/filepath"
-	"sync/atomic"
+	"net/url"
 	"testing"
 	"time"
 
+	"github.com/spiffe/go-spiffe/v2/bundle/x509bundle"
+	"github.com/spiffe/go-spiffe/v2/spiffeid"
+	"github.com/spiffe/go-spiffe/v2/spiffetls/tlsconfig"
+
 	"github.com/whorl-ml/whorl/internal/atomicfile"
+	"github.com/whorl-ml/whorl/internal/identity"
 	"github.com/whorl-ml/whorl/internal/tlsfiles"
 )
 
 // CA is a certificate authority made for one test.
 type CA struct {
-	// Cert is the CA's self-signed certificate.
-	Cert *x509.Certificate
-	// Pool holds Cert alone.
+	*tlsfiles.Authority
+	// Pool holds the CA's certificate alone.
 	Pool *x509.CertPool
-	key  *ecdsa.PrivateKey
 }
 
-// serial numbers leaves uniquely within the process.
-var serial atomic.Int64
+// NewCA returns a fresh CA named name for trust domain "whorl".
+func NewCA(t testing.TB, name string) *CA { return NewCAIn(t, name, identity.DefaultTrustDomain) }
 
-// NewCA returns a fresh CA named name.
-func NewCA(t testing.TB, name string) *CA {
+// NewCAIn returns a fresh CA named name for trust domain td.
+func NewCAIn(t testing.TB, name, td string) *CA {
 	t.Helper()
-	key := newKey(t)
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(serial.Add(1)), Subject: pkix.Name{CommonName: name},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
-	}
-	cert := create(t, tmpl, tmpl, key, key)
-	pool := x509.NewCertPool()
-	pool.AddCert(cert)
-	return &CA{Cert: cert, Pool: pool, key: key}
-}
-
-// Issue returns a leaf certificate named name for 127.0.0.1 and localhost,
-// valid for server and client authentication.
-func (ca *CA) Issue(t testing.TB, name string) tls.Certificate {
-	t.Helper()
-	key := newKey(t)
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(serial.Add(1)), Subject: pkix.Name{CommonName: name},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		KeyUsage:    x509.KeyUsageDigitalSignature,
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
-		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, DNSNames: []string{"localhost"},
-	}
-	leaf := create(t, tmpl, ca.Cert, key, ca.key)
-	return tls.Certificate{Certificate: [][]byte{leaf.Raw}, PrivateKey: key, Leaf: leaf}
-}
-
-// Files issues a leaf named name and writes it to dir as name.pem and
-// name-key.pem, with the CA as ca.pem (rewritten atomically with the same
-// bytes when several leaves share dir), and returns the three files.
-func (ca *CA) Files(t testing.TB, dir, name string) tlsfiles.Files {
-	t.Helper()
-	leaf := ca.Issue(t, name)
-	keyDER, err := x509.MarshalECPrivateKey(leaf.PrivateKey.(*ecdsa.PrivateKey))
+	a, err := tlsfiles.NewAuthority(name, td, time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := tlsfiles.Files{Cert: filepath.Join(dir, name+".pem"), Key: filepath.Join(dir, name+"-key.pem"),
-		CA: filepath.Join(dir, "ca.pem")}
-	WritePEM(t, f.Cert, "CERTIFICATE", leaf.Leaf.Raw)
-	WritePEM(t, f.Key, "EC PRIVATE KEY", keyDER)
-	WritePEM(t, f.CA, "CERTIFICATE", ca.Cert.Raw)
+	pool := x509.NewCertPool()
+	pool.AddCert(a.Cert)
+	return &CA{Authority: a, Pool: pool}
+}
+
+// ID returns the identity role/name in the CA's trust domain.
+func (ca *CA) ID(role identity.Role, name string) identity.ID {
+	return identity.ID{TrustDomain: ca.TrustDomain, Role: role, Name: name}
+}
+
+// Issue returns a certificate of role/name, with 127.0.0.1 and localhost
+// as host names.
+func (ca *CA) Issue(t testing.TB, role identity.Role, name string) tls.Certificate {
+	t.Helper()
+	c, err := ca.Authority.Issue(ca.ID(role, name), []string{"127.0.0.1", "localhost"}, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// Files writes role/name's certificate and key to dir beside the CA's
+// ca.pem and returns the files.
+func (ca *CA) Files(t testing.TB, dir string, role identity.Role, name string) tlsfiles.Files {
+	t.Helper()
+	f, err := ca.WriteIdentity(dir, ca.ID(role, name), []string{"127.0.0.1", "localhost"}, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
 	return f
 }
 
-// WritePEM writes one PEM block of type typ to path atomically
-// (internal/atomicfile), so a process reading path while it is rewritten,
-// such as a running coordinator reading ca.pem while a test issues the next
-// worker's files, sees the old or the new file, never a truncated one.
-func WritePEM(t testing.TB, path, typ string, der []byte) {
+// Configs loads role/name's configurations from files in a fresh folder.
+func (ca *CA) Configs(t testing.TB, role identity.Role, name string) tlsfiles.Configs {
 	t.Helper()
-	if err := atomicfile.Write(path, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
+	c, err := tlsfiles.Load(ca.Files(t, t.TempDir(), role, name))
+	if err != nil {
 		t.Fatal(err)
+	}
+	return c
+}
+
+// Intruder returns a configuration for both ends of a connection that
+// presents cert and trusts trusted's CA, accepting any member of its trust
+// domain: a peer that knows the cluster's CA but holds a certificate the
+// cluster should refuse (another CA's, no identity, another trust domain).
+func Intruder(t testing.TB, cert tls.Certificate, trusted *CA) *tls.Config {
+	t.Helper()
+	td := spiffeid.RequireTrustDomainFromString(trusted.TrustDomain)
+	bundle := x509bundle.FromX509Authorities(td, []*x509.Certificate{trusted.Cert})
+	get := func() (*tls.Certificate, error) { return &cert, nil }
+	return &tls.Config{
+		MinVersion:            tls.VersionTLS13,
+		ClientAuth:            tls.RequireAnyClientCert,
+		InsecureSkipVerify:    true, // verified by go-spiffe below, as whorl's own configurations are
+		GetCertificate:        func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return get() },
+		GetClientCertificate:  func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return get() },
+		VerifyPeerCertificate: tlsconfig.VerifyPeerCertificate(bundle, tlsconfig.AuthorizeMemberOf(td)),
 	}
 }
 
-func newKey(t testing.TB) *ecdsa.PrivateKey {
+// Crafted returns a certificate signed by ca whose URI SANs are uris (none
+// for a certificate without an identity) and whose common name is cn.
+func (ca *CA) Crafted(t testing.TB, cn string, uris ...string) tls.Certificate {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return key
+	tmpl := &x509.Certificate{
+		Subject: pkix.Name{CommonName: cn}, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		KeyUsage:    x509.KeyUsageDigitalSignature,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
+	}
+	for _, s := range uris {
+		u, err := url.Parse(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tmpl.URIs = append(tmpl.URIs, u)
+	}
+	leaf, err := ca.Sign(tmpl, key.Public())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tls.Certificate{Certificate: [][]byte{leaf.Raw}, PrivateKey: key, Leaf: leaf}
 }
 
-func create(t testing.TB, tmpl, parent *x509.Certificate, key, signer *ecdsa.PrivateKey) *x509.Certificate {
+// WritePEM writes one PEM block of type typ to path atomically
+// (internal/atomicfile), so a process reading path while it is rewritten
+// sees the old or the new file, never a truncated one.
+func WritePEM(t testing.TB, path, typ string, der []byte) {
 	t.Helper()
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, parent, &key.PublicKey, signer)
-	if err != nil {
+	if err := atomicfile.Write(path, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return cert
 }

@@ -1,0 +1,126 @@
+package coordinator
+
+import (
+	"context"
+	"fmt"
+	"runtime/debug"
+	"slices"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/status"
+
+	"github.com/whorl-ml/whorl/internal/identity"
+	pb "github.com/whorl-ml/whorl/proto/whorl/coordinator/v1"
+)
+
+// Who may call what on a coordinator's gRPC port with mutual TLS (DESIGN.md,
+// "Trust"). A worker acts only for its own id (the request's worker_id, or
+// a checkpoint header's, must equal its identity's name).
+var (
+	workers        = []identity.Role{identity.Worker}
+	clients        = []identity.Role{identity.Client}
+	coordinators   = []identity.Role{identity.Coordinator}
+	everyone       = identity.Roles
+	workersOrUsers = []identity.Role{identity.Worker, identity.Client}
+)
+
+// method is the full gRPC method name of a CoordinatorService method.
+func method(name string) string {
+	return "/" + pb.CoordinatorService_ServiceDesc.ServiceName + "/" + name
+}
+
+// checkpointWorker is the worker a CommitCheckpoint message acts for (its
+// header; the data chunks name none).
+func checkpointWorker(msg any) (string, bool) {
+	m, ok := msg.(*pb.CommitCheckpointRequest)
+	if !ok || m.GetHeader() == nil {
+		return "", false
+	}
+	return m.GetHeader().GetWorkerId(), true
+}
+
+// authzTable is the coordinator's authorization table.
+func authzTable() map[string]identity.Rule {
+	self := identity.Rule{Roles: workers, WorkerOf: identity.WorkerID}
+	return map[string]identity.Rule{
+		method("RegisterWorker"):                            self,
+		method("Heartbeat"):                                 self,
+		method("LeaveWorker"):                               self,
+		method("GetAssignment"):                             self,
+		method("ReportProgress"):                            self,
+		method("CommitCheckpoint"):                          {Roles: workers, WorkerOf: checkpointWorker},
+		method("FetchImages"):                               {Roles: workers},
+		method("FetchCheckpoint"):                           {Roles: workersOrUsers},
+		method("SubmitJob"):                                 {Roles: clients},
+		method("JobStatus"):                                 {Roles: everyone},
+		method("FetchResults"):                              {Roles: clients},
+		"/" + pb.PeerService_ServiceDesc.ServiceName + "/":  {Roles: coordinators},
+		"/" + healthpb.Health_ServiceDesc.ServiceName + "/": {Roles: everyone},
+	}
+}
+
+// policy is the node's authorization: the table, with every refusal logged
+// and counted in whorl_coordinator_denied_total.
+func (n *Node) policy() identity.Policy {
+	return identity.Policy{
+		Server:  "coordinator " + n.cfg.ID,
+		Methods: authzTable(),
+		Denied: func(m string, id identity.ID, err error) {
+			n.metrics.denied.WithLabelValues(m, string(id.Role)).Inc()
+			n.log.Warn("call refused", "method", m, "peer", id.String(), "err", err)
+		},
+	}
+}
+
+// checkSelf refuses a certificate that is not this coordinator's identity.
+func (n *Node) checkSelf() error {
+	if !n.tls.Enabled() {
+		return nil
+	}
+	if self := n.tls.Self; self.Role != identity.Coordinator || self.Name != n.cfg.ID {
+		want := identity.ID{TrustDomain: self.TrustDomain, Role: identity.Coordinator, Name: n.cfg.ID}
+		return fmt.Errorf("coordinator %s: %w: TLS certificate %s is %s, want %s", n.cfg.ID, ErrConfig, n.cfg.TLS.Cert, self, want)
+	}
+	return nil
+}
+
+// allowRaftPeer admits a raft connection from a configured peer only.
+func (n *Node) allowRaftPeer(id identity.ID) error {
+	if slices.ContainsFunc(n.peers, func(p Peer) bool { return p.ID == id.Name }) ||
+		(len(n.peers) == 0 && id.Name == n.cfg.ID) {
+		return nil
+	}
+	n.metrics.denied.WithLabelValues("raft", string(id.Role)).Inc()
+	return fmt.Errorf("%w: %s is not a raft peer of coordinator %s", identity.ErrPermissionDenied, id, n.cfg.ID)
+}
+
+// recoverUnary turns a handler's panic into Internal (the process lives on).
+func (n *Node) recoverUnary(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (resp any, err error) {
+	defer n.recovered(info.FullMethod, &err)
+	return h(ctx, req)
+}
+
+// recoverStream turns a stream handler's panic into Internal.
+func (n *Node) recoverStream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, h grpc.StreamHandler) (err error) {
+	defer n.recovered(info.FullMethod, &err)
+	return h(srv, ss)
+}
+
+// recovered logs a recovered panic with its stack and sets *err.
+func (n *Node) recovered(m string, err *error) {
+	if r := recover(); r != nil {
+		n.log.Error("handler panicked", "method", m, "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+		*err = status.Errorf(codes.Internal, "%s: internal error (the coordinator logged it)", m)
+	}
+}
+
+// deniedCounter counts refused calls by method and role.
+func deniedCounter() *prometheus.CounterVec {
+	return prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "whorl_coordinator_denied_total",
+		Help: "Calls and raft connections refused by authorization, by method (or raft) and the caller's role.",
+	}, []string{"method", "role"})
+}
