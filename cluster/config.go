@@ -80,6 +80,23 @@ type Config struct {
 	// identities, workers only) or by RootCAs and ClientCAs. Peers
 	// without a client certificate are refused.
 	TLS *tls.Config
+	// DialTLS, when set, replaces TLS on the lanes this Service dials
+	// (e.g. to accept only workers as servers while TLS's accepting end
+	// admits more roles, such as health checks).
+	DialTLS *tls.Config
+	// AuthorizePeer, when set with TLS, is asked about the peer of every
+	// lane this Service accepts (the gRPC lane's opener and each direct
+	// connection) after the handshake verified its certificate; an error
+	// refuses the lane.
+	AuthorizePeer func(tls.ConnectionState) error
+}
+
+// dialTLS is the configuration of the lanes this Service dials.
+func (c Config) dialTLS() *tls.Config {
+	if c.DialTLS != nil {
+		return c.DialTLS
+	}
+	return c.TLS
 }
 
 // DefaultConfig returns the configuration used when nothing is set.

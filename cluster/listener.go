@@ -190,6 +190,10 @@ func (s *Service) acceptDirect(c net.Conn) {
 			_ = c.Close()
 			return
 		}
+		if s.cfg.AuthorizePeer != nil && s.cfg.AuthorizePeer(tc.ConnectionState()) != nil {
+			_ = c.Close()
+			return
+		}
 		c = tc
 	}
 	var tok token

@@ -348,7 +348,7 @@ func (r *Ring) openDirect(l *outLane, tok []byte) error {
 		return fmt.Errorf("dial direct connection: %w", err)
 	}
 	raw := c
-	c, err = handshakeDirect(c, r.next(), tok, r.cfg.TLS, r.cfg.Timeout)
+	c, err = handshakeDirect(c, r.next(), tok, r.cfg.dialTLS(), r.cfg.Timeout)
 	if err != nil {
 		return fmt.Errorf("open direct connection (if only HTTP/2 passes between workers, use Transport InStream: "+
 			"whorl worker --ring-transport grpc): %w", err)

@@ -90,7 +90,7 @@ func (s *Service) ServerOptions() []grpc.ServerOption {
 func (s *Service) dialOptions() []grpc.DialOption {
 	creds := insecure.NewCredentials()
 	if s.cfg.TLS != nil {
-		creds = credentials.NewTLS(s.cfg.TLS)
+		creds = credentials.NewTLS(s.cfg.dialTLS())
 	}
 	return []grpc.DialOption{
 		grpc.WithTransportCredentials(creds),
@@ -287,6 +287,11 @@ func (s *Service) authenticate(ctx context.Context) error {
 	info, ok := p.AuthInfo.(credentials.TLSInfo)
 	if !ok || len(info.State.PeerCertificates) == 0 {
 		return fmt.Errorf("open lane from %v: no verified client certificate: %w", p.Addr, ErrUnauthenticated)
+	}
+	if s.cfg.AuthorizePeer != nil {
+		if err := s.cfg.AuthorizePeer(info.State); err != nil {
+			return fmt.Errorf("open lane from %v: %w: %w", p.Addr, ErrUnauthenticated, err)
+		}
 	}
 	return nil
 }

@@ -27,11 +27,21 @@ func roleConfig(t testing.TB, issuer, trusted *tlstest.CA, role identity.Role) C
 	cfg := testConfig()
 	cfg.Timeout = time.Second
 	if issuer == trusted {
-		cfg.TLS = issuer.Configs(t, role, "w").Peers(nil, identity.Worker)
+		c := issuer.Configs(t, role, "w")
+		cfg.TLS, cfg.DialTLS, cfg.AuthorizePeer = c.Peers(nil), c.Peers(nil, identity.Worker), workerLanes
 	} else {
 		cfg.TLS = tlstest.Intruder(t, issuer.Issue(t, role, "w"), trusted)
 	}
 	return cfg
+}
+
+// workerLanes admits lanes from worker identities only, as the worker does.
+func workerLanes(cs tls.ConnectionState) error {
+	id, err := identity.FromConnState(cs)
+	if err == nil && id.Role != identity.Worker {
+		err = identity.ErrPermissionDenied
+	}
+	return err
 }
 
 // TestMutualTLS: members with certificates of the cluster's CA form a ring
@@ -69,11 +79,15 @@ func TestMutualTLS(t *testing.T) {
 
 	// A client without any certificate, and the cluster CA's certificates
 	// of the other roles (only workers open lanes).
-	for name, cfg := range map[string]*tls.Config{
-		"no certificate":            {RootCAs: ca.Pool, MinVersion: tls.VersionTLS13},
-		"a client's certificate":    tlstest.Intruder(t, ca.Issue(t, identity.Client, "alice"), ca),
-		"a coordinator certificate": tlstest.Intruder(t, ca.Issue(t, identity.Coordinator, "c0"), ca),
+	for name, c := range map[string]struct {
+		cfg  *tls.Config
+		code codes.Code
+	}{
+		"no certificate":            {&tls.Config{RootCAs: ca.Pool, MinVersion: tls.VersionTLS13}, codes.Unavailable},
+		"a client's certificate":    {tlstest.Intruder(t, ca.Issue(t, identity.Client, "alice"), ca), codes.Unauthenticated},
+		"a coordinator certificate": {tlstest.Intruder(t, ca.Issue(t, identity.Coordinator, "c0"), ca), codes.Unauthenticated},
 	} {
+		cfg := c.cfg
 		conn, err := grpc.NewClient(nodes[0].addr, grpc.WithTransportCredentials(credentials.NewTLS(cfg)))
 		if err != nil {
 			t.Fatal(err)
@@ -81,8 +95,8 @@ func TestMutualTLS(t *testing.T) {
 		defer conn.Close()
 		// Its lane would be a repeat of the open lane 0 (InvalidArgument) if
 		// the handshake let it through.
-		if _, err := openLane(conn, &outChunk{hdr: rings[1].header(0)}); status.Code(err) != codes.Unavailable {
-			t.Fatalf("lane from a peer with %s: %v, want the handshake refused (Unavailable)", name, err)
+		if _, err := openLane(conn, &outChunk{hdr: rings[1].header(0)}); status.Code(err) != c.code {
+			t.Fatalf("lane from a peer with %s: %v, want %v", name, err, c.code)
 		} else {
 			t.Logf("%s refused: %v", name, err)
 		}

@@ -13,6 +13,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/whorl-ml/whorl/internal/identity"
+	"github.com/whorl-ml/whorl/internal/tlsfiles"
 	pb "github.com/whorl-ml/whorl/proto/whorl/coordinator/v1"
 )
 
@@ -85,6 +86,18 @@ func (n *Node) checkSelf() error {
 		return fmt.Errorf("coordinator %s: %w: TLS certificate %s is %s, want %s", n.cfg.ID, ErrConfig, n.cfg.TLS.Cert, self, want)
 	}
 	return nil
+}
+
+// warnPlaintext warns once when Insecure let raft or gRPC serve plaintext
+// beyond loopback.
+func (n *Node) warnPlaintext() {
+	if n.tls.Enabled() || !n.cfg.Insecure {
+		return
+	}
+	if !tlsfiles.Loopback(n.cfg.RaftAddr) || !tlsfiles.Loopback(n.cfg.GRPCAddr) {
+		n.log.Warn("serving plaintext beyond loopback (--insecure): anyone who reaches the raft or gRPC port can call everything",
+			"raft", n.cfg.RaftAddr, "grpc", n.cfg.GRPCAddr)
+	}
 }
 
 // allowRaftPeer admits a raft connection from a configured peer only.

@@ -75,6 +75,9 @@ type Config struct {
 	MetricsAddr string
 	// TLS enables mTLS on raft, gRPC (server and peer clients).
 	TLS TLSFiles
+	// Insecure allows plaintext raft and gRPC on non-loopback addresses
+	// (refused otherwise: Validate); the node then warns once.
+	Insecure bool
 	// Phases runs the non-distributed phases of a job (nil: jobs fail at
 	// pending with a reason).
 	Phases Phases
@@ -137,12 +140,30 @@ func (c Config) Validate() error {
 	if err := c.TLS.Validate(); err != nil {
 		p.Wrap("TLS", err)
 	}
+	c.validatePlaintext(p)
 	if c.PeersDNS != "" {
 		validate.InRange(p, "Replicas", c.Replicas, 1, 9)
 	}
 	c.validateTimings(p)
 	c.validateRaft(p)
 	return p.Err()
+}
+
+// validatePlaintext refuses raft or gRPC on a non-loopback address without
+// TLS unless Insecure is set.
+func (c Config) validatePlaintext(p *validate.Problems) {
+	for _, f := range []struct {
+		name, addr string
+		ln         net.Listener
+	}{{"RaftAddr", c.RaftAddr, c.RaftListener}, {"GRPCAddr", c.GRPCAddr, c.GRPCListener}} {
+		addr := f.addr
+		if f.ln != nil {
+			addr = f.ln.Addr().String()
+		}
+		if msg := tlsfiles.PlaintextProblem(c.TLS, c.Insecure, addr); msg != "" {
+			p.Addf(f.name, "%s", msg)
+		}
+	}
 }
 
 // validateTimings checks the worker-facing timings and limits.

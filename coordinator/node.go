@@ -91,6 +91,7 @@ func New(cfg Config) (*Node, error) {
 	if err := n.checkSelf(); err != nil {
 		return nil, err
 	}
+	n.warnPlaintext()
 	if n.raftLn, err = listen(cfg.RaftListener, cfg.RaftAddr, "raft"); err != nil {
 		return nil, err
 	}

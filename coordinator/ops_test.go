@@ -54,6 +54,11 @@ func TestConfigValidate(t *testing.T) {
 	if err := ok.Validate(); err != nil {
 		t.Fatalf("valid config: %v", err)
 	}
+	insecure := ok
+	insecure.RaftAddr, insecure.GRPCAddr, insecure.Insecure = "0.0.0.0:7400", "10.1.2.3:7401", true
+	if err := insecure.Validate(); err != nil {
+		t.Fatalf("plaintext beyond loopback with Insecure: %v", err)
+	}
 	for _, tc := range []struct {
 		field string
 		mod   func(*Config)
@@ -67,6 +72,8 @@ func TestConfigValidate(t *testing.T) {
 		{"RaftHeartbeatTimeout", func(c *Config) { c.RaftHeartbeatTimeout = 2 * time.Second }}, // above raft's default election timeout
 		{"RaftHeartbeatTimeout", func(c *Config) { c.RaftHeartbeatTimeout = time.Millisecond }},
 		{"SnapshotInterval", func(c *Config) { c.SnapshotInterval = time.Microsecond }},
+		{"GRPCAddr = 0.0.0.0:7401 is not a loopback address", func(c *Config) { c.GRPCAddr = "0.0.0.0:7401" }},
+		{"RaftAddr = 10.1.2.3:7400 is not a loopback address", func(c *Config) { c.RaftAddr = "10.1.2.3:7400" }},
 	} {
 		c := ok
 		tc.mod(&c)

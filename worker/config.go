@@ -74,6 +74,9 @@ type Config struct {
 	MetricsAddr string
 	// TLS enables mutual TLS on every connection when configured.
 	TLS TLSFiles
+	// Insecure allows a plaintext ring server on a non-loopback Listen
+	// address (refused otherwise: Validate); the worker then warns once.
+	Insecure bool
 	// Threads is the number of compute goroutines of the model (0: all cores).
 	Threads int
 	// Logger receives structured logs (nil: slog.Default()).
@@ -126,6 +129,9 @@ func (c Config) Validate() error {
 		p.Wrap("TLS", err)
 	}
 	c.validateAddrs(p)
+	if msg := tlsfiles.PlaintextProblem(c.TLS, c.Insecure, c.Listen); msg != "" {
+		p.Addf("Listen", "%s", msg)
+	}
 	return p.Err()
 }
 

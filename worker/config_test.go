@@ -28,6 +28,10 @@ func TestConfigValidate(t *testing.T) {
 		{"bad listen", func(c *Config) { c.Listen = "" }, "Listen"},
 		{"bad metrics", func(c *Config) { c.MetricsAddr = "9090" }, "MetricsAddr"},
 		{"metrics off", func(c *Config) { c.MetricsAddr = "" }, ""},
+		{"plaintext beyond loopback", func(c *Config) { c.Listen = "0.0.0.0:7410" }, "Listen"},
+		{"plaintext beyond loopback, insecure", func(c *Config) { c.Listen, c.Insecure = "10.0.0.5:7410", true }, ""},
+		{"plaintext on localhost", func(c *Config) { c.Listen = "localhost:7410" }, ""},
+		{"plaintext on ::1", func(c *Config) { c.Listen = "[::1]:7410" }, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -51,11 +51,19 @@ func (w *Worker) Run(ctx context.Context) error {
 	if err := w.checkSelf(tc); err != nil {
 		return err
 	}
+	if !tc.Enabled() && w.cfg.Insecure && !tlsfiles.Loopback(w.cfg.Listen) {
+		w.log.Warn("serving the ring in plaintext beyond loopback (--insecure): anyone who reaches it can open lanes",
+			"listen", w.cfg.Listen)
+	}
 	ccfg := cluster.DefaultConfig()
-	// Ring lanes are between workers only: both ends present a worker
-	// identity. Which worker may hold which rank is not checked yet (a
-	// worker certificate can open a lane as any rank of the generation).
-	ccfg.Job, ccfg.TLS, ccfg.Transport = ringJob, tc.Peers(nil, identity.Worker), w.cfg.RingTransport
+	// The ring server admits any whorl identity (health checks), but lanes
+	// only from workers, and this worker's lanes go to workers only. Which
+	// worker may hold which rank is not checked yet (a worker certificate
+	// can open a lane as any rank of the generation).
+	ccfg.Job, ccfg.Transport = ringJob, w.cfg.RingTransport
+	if tc.Enabled() {
+		ccfg.TLS, ccfg.DialTLS, ccfg.AuthorizePeer = tc.Peers(nil), tc.Peers(nil, identity.Worker), workersOnly
+	}
 	if w.cfg.RingTimeout > 0 {
 		ccfg.Timeout = w.cfg.RingTimeout
 	}
@@ -79,6 +87,18 @@ func (w *Worker) Run(ctx context.Context) error {
 	}
 	defer stopMetrics()
 	return w.runClient(ctx, svc, lis.Addr().String(), tc.Client)
+}
+
+// workersOnly admits a ring lane from a worker identity only.
+func workersOnly(cs tls.ConnectionState) error {
+	id, err := identity.FromConnState(cs)
+	if err != nil {
+		return err
+	}
+	if id.Role != identity.Worker {
+		return fmt.Errorf("%w: %s may not open ring lanes (workers only)", identity.ErrPermissionDenied, id)
+	}
+	return nil
 }
 
 // checkSelf refuses a certificate that is not this worker's identity

@@ -75,6 +75,7 @@ finetuning -> evaluating -> done, writing the report to --out.`,
 	IntRange(f, &o.snapshotThreshold, "snapshot-threshold", int(c.SnapshotThreshold), 16, 1<<20, "raft log entries between snapshots")
 	f.StringVar(&o.out, "out", "whorl-out", "folder of the job report, plots and manifest (written by the leader)")
 	tlsFlags(f, &o.tls, "PEM certificate")
+	insecureFlag(f, &c.Insecure)
 	return cmd
 }
 

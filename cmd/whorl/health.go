@@ -11,6 +11,7 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/whorl-ml/whorl/coordinator/client"
+	"github.com/whorl-ml/whorl/internal/identity"
 	"github.com/whorl-ml/whorl/internal/tlsfiles"
 )
 
@@ -34,7 +35,7 @@ serving, unknown service, unreachable). It needs no shell, so a container of the
 image (FROM scratch) can run it as its healthcheck. A coordinator's services:
 "" and whorl.coordinator.v1.CoordinatorService (ready: a raft leader is known),
 whorl.coordinator.v1.Liveness (the process answers). A worker's "" is SERVING
-while it runs.`,
+while it runs. With --tls-*, any whorl identity of the trust domain may ask.`,
 		Example: `  whorl health --addr 127.0.0.1:7401
   whorl health --addr c0:7401 --service whorl.coordinator.v1.CoordinatorService`,
 		Args: cobra.NoArgs,
@@ -55,7 +56,7 @@ func runHealth(ctx context.Context, w io.Writer, o healthOptions) error {
 	if err != nil {
 		return err
 	}
-	conn, err := grpc.NewClient(o.addr, client.DialOptions(tc.Client)...)
+	conn, err := grpc.NewClient(o.addr, client.DialOptions(tc.ClientOf(identity.Coordinator, identity.Worker))...)
 	if err != nil {
 		return fmt.Errorf("health of %s: %w", o.addr, err)
 	}

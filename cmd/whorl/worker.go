@@ -73,6 +73,7 @@ the coordinator, so the worker needs no volume.`,
 	IntRange(f, &c.Threads, "threads", 0, 0, worker.MaxThreads, "compute goroutines (0 = all cores)")
 	f.StringVar(&c.MetricsAddr, "metrics-addr", "", `Prometheus /metrics address HOST:PORT ("" = off)`)
 	tlsFlags(f, &c.TLS, "PEM certificate")
+	insecureFlag(f, &c.Insecure)
 	Enum(f, &o.logFormat, "log-format", "text", []string{"text", "json"}, "log format")
 	Enum(f, &o.logLevel, "log-level", "info", []string{"debug", "info", "warn", "error"}, "log level")
 	return cmd

@@ -136,7 +136,7 @@ func (c *cluster) startCoordinators() []string {
 	for _, cn := range c.coords {
 		cn.args = []string{"coordinator", "--id", cn.id, "--raft-addr", cn.addr(raftPort), "--grpc-addr", cn.addr(grpcPort),
 			"--data-dir", filepath.Join(c.dir, cn.id), "--out", filepath.Join(c.dir, cn.id, "report"),
-			"--peers", strings.Join(peers, ","), "--worker-wait", "2m"}
+			"--peers", strings.Join(peers, ","), "--worker-wait", "2m", "--insecure"}
 		c.start(cn)
 	}
 	return grpcs
@@ -146,7 +146,7 @@ func (c *cluster) startCoordinators() []string {
 // delay proxy on its advertised address.
 func (c *cluster) startWorker(wn *node, grpcs []string, slow bool, delay time.Duration) {
 	wn.args = []string{"worker", "--id", wn.id, "--coordinator", strings.Join(grpcs, ","),
-		"--metrics-addr", wn.addr(metricsPort)}
+		"--metrics-addr", wn.addr(metricsPort), "--insecure"}
 	if !slow {
 		wn.args = append(wn.args, "--listen", wn.addr(workerPort))
 		c.start(wn)

@@ -92,11 +92,20 @@ func Load(f Files) (Configs, error) {
 	}
 	c := Configs{Self: src.self, src: src, td: td}
 	c.Server = tlsconfig.MTLSServerConfig(src, src, identity.Authorizer(td, nil))
-	c.Client = tlsconfig.MTLSClientConfig(src, src, identity.Authorizer(td, nil, identity.Coordinator))
-	for _, cfg := range []*tls.Config{c.Server, c.Client} {
-		cfg.MinVersion = tls.VersionTLS13
-	}
+	c.Server.MinVersion = tls.VersionTLS13
+	c.Client = c.ClientOf(identity.Coordinator)
 	return c, nil
+}
+
+// ClientOf returns a client configuration that presents the certificate
+// and accepts servers with one of roles. Nil in plaintext.
+func (c Configs) ClientOf(roles ...identity.Role) *tls.Config {
+	if !c.Enabled() {
+		return nil
+	}
+	cfg := tlsconfig.MTLSClientConfig(c.src, c.src, identity.Authorizer(c.td, nil, roles...))
+	cfg.MinVersion = tls.VersionTLS13
+	return cfg
 }
 
 // Enabled reports whether the configurations are TLS (not plaintext).

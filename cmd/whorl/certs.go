@@ -1,0 +1,123 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/whorl-ml/whorl/internal/identity"
+	"github.com/whorl-ml/whorl/internal/tlsfiles"
+)
+
+func init() { register(newCertsCmd) }
+
+// certsOptions are the flags of `whorl certs`.
+type certsOptions struct {
+	out, trustDomain               string
+	coordinators, workers, clients []string
+	hosts                          []string
+	validity                       time.Duration
+}
+
+func newCertsCmd() *cobra.Command {
+	var o certsOptions
+	cmd := &cobra.Command{
+		Use:   "certs",
+		Short: "Make a CA and per-identity mTLS certificates for local clusters (compose, kind, tests)",
+		Long: `certs writes a certificate authority (ca.pem, ca-key.pem) to --out, or reuses the
+one already there, and issues one certificate and key per identity:
+coordinator-<id>.pem, worker-<id>.pem, client-<name>.pem (each with -key.pem).
+Each certificate's one URI SAN is its SPIFFE ID spiffe://<trust-domain>/<role>/<name>,
+which is what whorl checks: a coordinator's name must be its --id (raft peer id), a
+worker's its --id, a client's is free (a person or a tool). --hosts adds DNS names or
+IPs for tools that check host names; whorl itself does not.
+
+Keep ca-key.pem away from the cluster: it can issue any identity. On Kubernetes,
+issue the same identities with your own CA (for example cert-manager).`,
+		Example: `  whorl certs --out certs --coordinators c0,c1,c2 --workers w0,w1 --clients admin
+  whorl coordinator --id c0 --tls-cert certs/coordinator-c0.pem --tls-key certs/coordinator-c0-key.pem --tls-ca certs/ca.pem ...
+  whorl certs --out certs --workers w2        # one more worker, same CA`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runCerts(cmd.OutOrStdout(), o)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.out, "out", "", "folder of the CA and the certificates (created; required)")
+	f.StringVar(&o.trustDomain, "trust-domain", identity.DefaultTrustDomain, "SPIFFE trust domain of the identities")
+	f.StringSliceVar(&o.coordinators, "coordinators", nil, "coordinator ids (their --id)")
+	f.StringSliceVar(&o.workers, "workers", nil, "worker ids (their --id)")
+	f.StringSliceVar(&o.clients, "clients", nil, "client names (people or tools that submit and read jobs)")
+	f.StringSliceVar(&o.hosts, "hosts", nil, "DNS names or IPs added to every certificate (whorl does not check them)")
+	DurationRange(f, &o.validity, "validity", 365*24*time.Hour, time.Hour, 10*365*24*time.Hour, "how long the certificates are valid")
+	return cmd
+}
+
+// runCerts makes or loads the CA and issues every identity asked for.
+func runCerts(w io.Writer, o certsOptions) error {
+	if o.out == "" {
+		return errors.New("--out is required")
+	}
+	ids, err := certIdentities(o)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(o.out, 0o755); err != nil {
+		return fmt.Errorf("create --out: %w", err)
+	}
+	ca, made, err := certAuthority(o)
+	if err != nil {
+		return err
+	}
+	if made {
+		fmt.Fprintf(w, "CA        %s (key %s: keep it off the cluster)\n", filepath.Join(o.out, tlsfiles.CAFile), filepath.Join(o.out, tlsfiles.CAKeyFile))
+	}
+	for _, id := range ids {
+		f, err := ca.WriteIdentity(o.out, id, o.hosts, o.validity)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(w, "%-9s %s  --tls-cert %s --tls-key %s --tls-ca %s\n", id.Role, id, f.Cert, f.Key, f.CA)
+	}
+	return nil
+}
+
+// certIdentities validates every name as a SPIFFE path segment.
+func certIdentities(o certsOptions) ([]identity.ID, error) {
+	var ids []identity.ID
+	for _, g := range []struct {
+		flag  string
+		role  identity.Role
+		names []string
+	}{{"--coordinators", identity.Coordinator, o.coordinators}, {"--workers", identity.Worker, o.workers}, {"--clients", identity.Client, o.clients}} {
+		for _, name := range g.names {
+			id, err := identity.New(o.trustDomain, g.role, name)
+			if err != nil {
+				return nil, fmt.Errorf("%s %q: %w", g.flag, name, err)
+			}
+			ids = append(ids, id)
+		}
+	}
+	if len(ids) == 0 {
+		return nil, errors.New("nothing to issue: give --coordinators, --workers or --clients")
+	}
+	return ids, nil
+}
+
+// certAuthority loads the CA in --out, or makes one when there is none.
+func certAuthority(o certsOptions) (*tlsfiles.Authority, bool, error) {
+	if _, err := os.Stat(filepath.Join(o.out, tlsfiles.CAKeyFile)); err == nil {
+		ca, err := tlsfiles.LoadAuthority(o.out, o.trustDomain)
+		return ca, false, err
+	}
+	ca, err := tlsfiles.NewAuthority("whorl CA ("+o.trustDomain+")", o.trustDomain, o.validity)
+	if err != nil {
+		return nil, false, err
+	}
+	return ca, true, ca.WriteCA(o.out)
+}
