@@ -4,6 +4,8 @@ import (
 	"context"
 	"io"
 	"net"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -14,6 +16,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
 	"github.com/whorl-ml/whorl/internal/identity"
@@ -188,4 +191,57 @@ func TestRaftRefusesNonPeers(t *testing.T) {
 		t.Fatalf("TimeoutNow with peer %s's certificate: %v", peer, err)
 	}
 	eventually(t, 5*time.Second, "the term to move after a peer's TimeoutNow", func() bool { return term() > before })
+}
+
+// TestPutBlobBounded: a PutBlob that streams more than it declared is
+// refused as soon as the bytes pass the declared size (the declared size
+// itself is bounded by MaxCheckpointBytes), and leaves no file behind.
+func TestPutBlobBounded(t *testing.T) {
+	n := startNode(t, func(n *Node) { n.cfg.MaxCheckpointBytes = 4 << 20 })
+	conn, err := grpc.NewClient(n.Addr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	peer := pb.NewPeerServiceClient(conn)
+	digest := strings.Repeat("ab", 32)
+	chunk := make([]byte, 256<<10)
+	for _, tc := range []struct {
+		name     string
+		declared uint64
+		send     int // chunks of 256 KiB
+		errHas   string
+	}{
+		{"more than declared", 1 << 20, 48, "more than the 1048576 bytes declared"},
+		{"declared above the maximum", 64 << 20, 1, "not in 1..4194304"},
+		{"declared zero", 0, 1, "not in 1..4194304"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			s, err := peer.PutBlob(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := s.Send(&pb.PutBlobRequest{Msg: &pb.PutBlobRequest_Header{Header: &pb.BlobHeader{Digest: digest, Size: tc.declared}}}); err != nil {
+				t.Fatal(err)
+			}
+			sent := 0
+			for range tc.send {
+				if s.Send(&pb.PutBlobRequest{Msg: &pb.PutBlobRequest_Chunk{Chunk: chunk}}) != nil {
+					break // the server refused and closed the stream
+				}
+				sent++
+			}
+			_, err = s.CloseAndRecv()
+			if status.Code(err) != codes.InvalidArgument || !strings.Contains(err.Error(), tc.errHas) {
+				t.Fatalf("PutBlob: %v, want InvalidArgument naming %q", err, tc.errHas)
+			}
+			entries, _ := os.ReadDir(filepath.Join(n.cfg.DataDir, "blobs"))
+			for _, e := range entries {
+				t.Errorf("file left in the blob store: %s", e.Name())
+			}
+			t.Logf("refused after %d of %d chunks sent: %s", sent, tc.send, status.Convert(err).Message())
+		})
+	}
 }

@@ -213,6 +213,9 @@ func (s *peerServer) PutBlob(stream grpc.ClientStreamingServer[pb.PutBlobRequest
 	if hdr == nil || !validDigest(hdr.GetDigest()) {
 		return client.Status(fmt.Errorf("put blob: first message must be a header with a sha256 digest: %w", client.ErrBadCheckpoint))
 	}
+	if size := int64(hdr.GetSize()); size <= 0 || size > s.n.cfg.MaxCheckpointBytes {
+		return client.Status(fmt.Errorf("put blob %s: size %d not in 1..%d: %w", hdr.GetDigest(), size, s.n.cfg.MaxCheckpointBytes, client.ErrBadCheckpoint))
+	}
 	if s.n.blobs.Has(hdr.GetDigest()) {
 		return stream.SendAndClose(&pb.PutBlobResponse{})
 	}
@@ -220,7 +223,7 @@ func (s *peerServer) PutBlob(stream grpc.ClientStreamingServer[pb.PutBlobRequest
 	if err != nil {
 		return client.Status(err)
 	}
-	if err := recvChunks(w, func() ([]byte, error) {
+	if err := recvChunks(w, int64(hdr.GetSize()), func() ([]byte, error) {
 		m, err := stream.Recv()
 		return m.GetChunk(), err
 	}); err != nil {
@@ -232,8 +235,10 @@ func (s *peerServer) PutBlob(stream grpc.ClientStreamingServer[pb.PutBlobRequest
 	return stream.SendAndClose(&pb.PutBlobResponse{})
 }
 
-// recvChunks writes received chunks to w until EOF; it aborts w on error.
-func recvChunks(w *BlobWriter, recv func() ([]byte, error)) error {
+// recvChunks writes received chunks to w until EOF; it aborts w (no file
+// is left) on error, and as soon as the bytes would exceed limit, the size
+// the sender declared, before writing them.
+func recvChunks(w *BlobWriter, limit int64, recv func() ([]byte, error)) error {
 	for {
 		b, err := recv()
 		if errors.Is(err, io.EOF) {
@@ -242,6 +247,10 @@ func recvChunks(w *BlobWriter, recv func() ([]byte, error)) error {
 		if err != nil {
 			w.Abort()
 			return err
+		}
+		if w.n+int64(len(b)) > limit {
+			w.Abort()
+			return fmt.Errorf("more than the %d bytes declared: %w", limit, client.ErrBadCheckpoint)
 		}
 		if _, err := w.Write(b); err != nil {
 			w.Abort()
