@@ -89,6 +89,12 @@ type Config struct {
 	// connection) after the handshake verified its certificate; an error
 	// refuses the lane.
 	AuthorizePeer func(tls.ConnectionState) error
+	// AuthorizeLane, when set with TLS, is asked about every gRPC lane
+	// this Service accepts once its opening names the generation and the
+	// sender's rank (and the ring of that generation exists here): an
+	// error refuses the lane (Unauthenticated). Direct connections are
+	// bound to such a lane by its secret token.
+	AuthorizeLane func(cs tls.ConnectionState, generation uint64, fromRank int) error
 }
 
 // dialTLS is the configuration of the lanes this Service dials.

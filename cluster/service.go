@@ -222,6 +222,9 @@ func (s *Service) accept(stream ringv1.RingService_TransferServer) (*Ring, int, 
 	if err != nil {
 		return nil, 0, 0, none, err
 	}
+	if err := s.authorizeLane(stream.Context(), h); err != nil {
+		return nil, 0, 0, none, err
+	}
 	lane, token, err := r.attach(h)
 	if err != nil {
 		return nil, 0, 0, none, err
@@ -258,6 +261,22 @@ func (s *Service) acknowledge(stream ringv1.RingService_TransferServer, r *Ring,
 	}
 	context.AfterFunc(stream.Context(), d.Close) // the sender's stream ended: stop reading
 	return d, nil
+}
+
+// authorizeLane asks AuthorizeLane about the lane h opens.
+func (s *Service) authorizeLane(ctx context.Context, h *ringv1.TransferRequest) error {
+	if s.cfg.TLS == nil || s.cfg.AuthorizeLane == nil {
+		return nil
+	}
+	p, _ := peer.FromContext(ctx)
+	info, ok := p.AuthInfo.(credentials.TLSInfo)
+	if !ok {
+		return fmt.Errorf("open lane: no TLS peer: %w", ErrUnauthenticated)
+	}
+	if err := s.cfg.AuthorizeLane(info.State, h.GetGeneration(), int(h.GetFromRank())); err != nil {
+		return fmt.Errorf("open lane from %v: %w: %w", p.Addr, ErrUnauthenticated, err)
+	}
+	return nil
 }
 
 // serverTLS is cfg for the accepting end: a client certificate is always

@@ -3,6 +3,8 @@ package cluster
 import (
 	"context"
 	"crypto/tls"
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -116,4 +118,55 @@ func openLane(conn *grpc.ClientConn, hello *outChunk) (bool, error) {
 	}
 	_, err = stream.Recv()
 	return err == nil, err
+}
+
+// TestLaneRankIdentity: with AuthorizeLane (the worker's check), a lane is
+// accepted only from the identity the generation places at the sender's
+// rank: members w0 and w1 form a ring and reduce; a third worker w9, with a
+// valid worker certificate of the same CA, opening a lane as rank 0 of a
+// generation where rank 0 is w0, is refused with the check's reason.
+func TestLaneRankIdentity(t *testing.T) {
+	ca := tlstest.NewCA(t, "whorl")
+	ids := []string{"w0", "w1"}
+	byRank := func(cs tls.ConnectionState, _ uint64, from int) error {
+		id, err := identity.FromConnState(cs)
+		if err != nil {
+			return err
+		}
+		if from < 0 || from >= len(ids) || id.Name != ids[from] {
+			return fmt.Errorf("%w: %s is not rank %d's worker", identity.ErrPermissionDenied, id, from)
+		}
+		return nil
+	}
+	member := func(name string) Config {
+		cfg := testConfig()
+		cfg.Timeout = time.Second
+		c := ca.Configs(t, identity.Worker, name)
+		cfg.TLS, cfg.DialTLS, cfg.AuthorizePeer, cfg.AuthorizeLane = c.Peers(nil), c.Peers(nil, identity.Worker), workerLanes, byRank
+		return cfg
+	}
+	nodes := []*node{startNode(t, member("w0")), startNode(t, member("w1"))}
+	rings := joinAll(t, nodes, 1)
+	in := randomInputs(11, 2, 5003)
+	checkReduce(t, rings, 1, clone(in), ringOrderSum(in))
+
+	impostor := startNode(t, member("w9"))
+	members := []string{impostor.addr, nodes[1].addr}
+	joined := make(chan error, 1)
+	go func() {
+		r, err := nodes[1].svc.NewRing(context.Background(), 2, members, 1)
+		if err == nil {
+			_ = r.Close()
+		}
+		joined <- err
+	}()
+	if r, err := impostor.svc.NewRing(context.Background(), 2, members, 0); err == nil {
+		_ = r.Close()
+		t.Fatal("w9 opened a lane as rank 0, which is w0's")
+	} else if !strings.Contains(err.Error(), "spiffe://whorl/worker/w9 is not rank 0's worker") {
+		t.Fatalf("impostor's lane: %v, want the rank check's reason", err)
+	} else {
+		t.Logf("impostor refused: %v", err)
+	}
+	<-joined
 }

@@ -45,7 +45,8 @@ func (c *orderCache) get(j *Job) job.Epoch {
 // current ring and its part of every remaining step of the epoch. It is a
 // pure function of the state (plus the order cache).
 func BuildAssignment(s *State, id string, orders *orderCache) *pb.GetAssignmentResponse {
-	a := &pb.GetAssignmentResponse{Generation: s.Generation, Rank: int32(s.Rank(id)), Members: s.ringAddrs()}
+	a := &pb.GetAssignmentResponse{Generation: s.Generation, Rank: int32(s.Rank(id)), Members: s.ringAddrs(),
+		MemberIds: slices.Clone(s.Ring)}
 	j := s.Job
 	if j == nil {
 		return a

@@ -49,7 +49,7 @@ func (c *coordClient) GetAssignment(ctx context.Context, id string, known Known)
 // assignmentFrom converts the wire assignment.
 func assignmentFrom(r *pb.GetAssignmentResponse) Assignment {
 	a := Assignment{JobID: r.GetJobId(), ConfigJSON: r.GetConfigJson(), Phase: r.GetPhase(),
-		Generation: r.GetGeneration(), Members: r.GetMembers(), Rank: int(r.GetRank()),
+		Generation: r.GetGeneration(), Members: r.GetMembers(), MemberIDs: r.GetMemberIds(), Rank: int(r.GetRank()),
 		Epoch: int(r.GetEpoch()), TotalEpochs: int(r.GetTotalEpochs()), StartStep: int(r.GetStartStep()),
 		TotalSteps: int(r.GetTotalSteps()), ManifestDigest: r.GetManifestDigest(), Resume: r.GetResume(),
 		RestoreDigest: r.GetRestore().GetDigest(), CheckpointEvery: int(r.GetCheckpointInterval()), Classes: int(r.GetClasses())}

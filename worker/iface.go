@@ -99,12 +99,14 @@ type Ring interface {
 }
 
 // RingFactory builds the ring of one generation: members are the ring
-// addresses in rank order and rank is this worker's index in members. With
+// addresses in rank order, ids the members' worker ids (with mutual TLS a
+// lane from rank r must hold worker/<ids[r]>'s identity) and rank is this
+// worker's index in members. With
 // gr.BucketElems > 0 the ring also joins a bulk channel for Start (in
 // bfloat16 with gr.BF16), so gradient buckets never queue in front of
 // batch-statistics sums; every member of a generation passes the same gr.
 type RingFactory interface {
-	NewRing(ctx context.Context, generation uint64, members []string, rank int, gr GradReduce) (Ring, error)
+	NewRing(ctx context.Context, generation uint64, members, ids []string, rank int, gr GradReduce) (Ring, error)
 }
 
 // Replica is one model replica with its optimizer: what the training loop
@@ -183,9 +185,11 @@ type Assignment struct {
 	ConfigJSON []byte
 	Phase      pb.Phase
 	Generation uint64
-	// Members are the ring addresses in rank order; Rank is this worker's.
-	Members []string
-	Rank    int
+	// Members are the ring addresses in rank order, MemberIDs their worker
+	// ids; Rank is this worker's.
+	Members   []string
+	MemberIDs []string
+	Rank      int
 	// Epoch (of TotalEpochs) and the steps of it that remain, from
 	// StartStep of TotalSteps.
 	Epoch       int

@@ -221,7 +221,7 @@ func (t *trainer) ensureRing(ctx context.Context, a Assignment) error {
 			return err
 		}
 	}
-	ring, err := t.rings.NewRing(ctx, a.Generation, a.Members, a.Rank, t.rep.GradReduce())
+	ring, err := t.rings.NewRing(ctx, a.Generation, a.Members, a.MemberIDs, a.Rank, t.rep.GradReduce())
 	if err != nil {
 		return fmt.Errorf("build ring of generation %d: %w", a.Generation, err)
 	}

@@ -43,7 +43,7 @@ type memRing struct {
 
 // NewRing joins generation gen; gr is ignored: the hub never makes a
 // started sum delay a later one, and sums exactly.
-func (m *memRings) NewRing(ctx context.Context, gen uint64, members []string, rank int, _ GradReduce) (Ring, error) {
+func (m *memRings) NewRing(ctx context.Context, gen uint64, members, _ []string, rank int, _ GradReduce) (Ring, error) {
 	if rank < 0 || rank >= len(members) {
 		return nil, fmt.Errorf("rank %d out of range 0..%d", rank, len(members)-1)
 	}

@@ -57,12 +57,13 @@ func (w *Worker) Run(ctx context.Context) error {
 	}
 	ccfg := cluster.DefaultConfig()
 	// The ring server admits any whorl identity (health checks), but lanes
-	// only from workers, and this worker's lanes go to workers only. Which
-	// worker may hold which rank is not checked yet (a worker certificate
-	// can open a lane as any rank of the generation).
+	// only from workers, each only as the rank the coordinator gave it
+	// (laneIdentities), and this worker's lanes go to workers only.
 	ccfg.Job, ccfg.Transport = ringJob, w.cfg.RingTransport
+	w.lanes = &laneIdentities{}
 	if tc.Enabled() {
 		ccfg.TLS, ccfg.DialTLS, ccfg.AuthorizePeer = tc.Peers(nil), tc.Peers(nil, identity.Worker), workersOnly
+		ccfg.AuthorizeLane = w.lanes.authorize
 	}
 	if w.cfg.RingTimeout > 0 {
 		ccfg.Timeout = w.cfg.RingTimeout
@@ -130,7 +131,7 @@ func (w *Worker) runClient(ctx context.Context, svc *cluster.Service, listenAddr
 	}
 	w.log.Info("worker serving", "listen", listenAddr, "advertise", advertise, "coordinators", w.cfg.Coordinators,
 		"data", w.cfg.Data, "dir", w.cfg.DataDir, "tls", w.cfg.TLS.Enabled())
-	p := parts{coord: cc, rings: clusterRings{svc}, ringAddr: advertise,
+	p := parts{coord: cc, rings: clusterRings{svc: svc, lanes: w.lanes}, ringAddr: advertise,
 		replicas: &netFactory{mode: w.cfg.Data, dir: w.cfg.DataDir, fetch: cc, threads: w.cfg.Threads}}
 	return w.train(ctx, p)
 }
@@ -209,10 +210,15 @@ func incarnation() string {
 	return hex.EncodeToString(b[:])
 }
 
-// clusterRings builds rings with the worker's cluster.Service.
-type clusterRings struct{ svc *cluster.Service }
+// clusterRings builds rings with the worker's cluster.Service; lanes names
+// the members' identities of each generation for the lane check.
+type clusterRings struct {
+	svc   *cluster.Service
+	lanes *laneIdentities
+}
 
-func (c clusterRings) NewRing(ctx context.Context, gen uint64, members []string, rank int, gr GradReduce) (Ring, error) {
+func (c clusterRings) NewRing(ctx context.Context, gen uint64, members, ids []string, rank int, gr GradReduce) (Ring, error) {
+	c.lanes.set(gen, ids)
 	r, err := c.svc.NewRing(ctx, gen, members, rank)
 	if err != nil {
 		return nil, err

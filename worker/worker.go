@@ -16,6 +16,8 @@ type Worker struct {
 	log *slog.Logger
 	met *metrics
 	tr  atomic.Pointer[trainer] // the running loop, for position
+	// lanes are the members' identities per generation (set in Run).
+	lanes *laneIdentities
 }
 
 // position returns the next step the worker will train (tests wait on it).

@@ -767,7 +767,11 @@ type GetAssignmentResponse struct {
 	Latest *Checkpoint `protobuf:"bytes,18,opt,name=latest,proto3" json:"latest,omitempty"`
 	// classes is the number of classes of the data: the joint mode's network
 	// has 4 + classes outputs (job.Config.PretrainOutputs).
-	Classes       uint32 `protobuf:"varint,19,opt,name=classes,proto3" json:"classes,omitempty"`
+	Classes uint32 `protobuf:"varint,19,opt,name=classes,proto3" json:"classes,omitempty"`
+	// member_ids are the members' worker ids in rank order: with mutual TLS a
+	// ring lane from rank r is accepted only from the identity
+	// worker/<member_ids[r]>.
+	MemberIds     []string `protobuf:"bytes,20,rep,name=member_ids,json=memberIds,proto3" json:"member_ids,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -933,6 +937,13 @@ func (x *GetAssignmentResponse) GetClasses() uint32 {
 		return x.Classes
 	}
 	return 0
+}
+
+func (x *GetAssignmentResponse) GetMemberIds() []string {
+	if x != nil {
+		return x.MemberIds
+	}
+	return nil
 }
 
 type ReportProgressRequest struct {
@@ -2461,7 +2472,7 @@ const file_whorl_coordinator_v1_coordinator_proto_rawDesc = "" +
 	"\x06digest\x18\x01 \x01(\tR\x06digest\x12\x14\n" +
 	"\x05epoch\x18\x02 \x01(\rR\x05epoch\x12\x12\n" +
 	"\x04step\x18\x03 \x01(\rR\x04step\x12\x12\n" +
-	"\x04size\x18\x04 \x01(\x04R\x04size\"\xba\x05\n" +
+	"\x04size\x18\x04 \x01(\x04R\x04size\"\xd9\x05\n" +
 	"\x15GetAssignmentResponse\x12\x15\n" +
 	"\x06job_id\x18\x01 \x01(\tR\x05jobId\x12\x1f\n" +
 	"\vconfig_json\x18\x02 \x01(\fR\n" +
@@ -2487,7 +2498,9 @@ const file_whorl_coordinator_v1_coordinator_proto_rawDesc = "" +
 	"\x06resume\x18\x10 \x01(\bR\x06resume\x12/\n" +
 	"\x13checkpoint_interval\x18\x11 \x01(\rR\x12checkpointInterval\x128\n" +
 	"\x06latest\x18\x12 \x01(\v2 .whorl.coordinator.v1.CheckpointR\x06latest\x12\x18\n" +
-	"\aclasses\x18\x13 \x01(\rR\aclasses\"\x9c\x03\n" +
+	"\aclasses\x18\x13 \x01(\rR\aclasses\x12\x1d\n" +
+	"\n" +
+	"member_ids\x18\x14 \x03(\tR\tmemberIds\"\x9c\x03\n" +
 	"\x15ReportProgressRequest\x12\x1b\n" +
 	"\tworker_id\x18\x01 \x01(\tR\bworkerId\x12\x1e\n" +
 	"\n" +
