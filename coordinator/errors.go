@@ -12,4 +12,8 @@ var (
 	// ErrDamaged: this node's data dir holds a damaged raft log or
 	// snapshot (the message names the file and the recovery).
 	ErrDamaged = errors.New("damaged coordinator state")
+	// ErrBadState: a state decoded from a raft snapshot breaks an
+	// invariant every applied command keeps (the message names the
+	// field); the snapshot is not used.
+	ErrBadState = errors.New("invalid replicated state")
 )

@@ -89,6 +89,9 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 	if s.Coordinators == nil {
 		s.Coordinators = map[string]string{}
 	}
+	if err := s.Check(); err != nil {
+		return fmt.Errorf("restore state snapshot: %w", err)
+	}
 	f.mu.Lock()
 	f.state = s
 	ch := f.changed

@@ -1,8 +1,11 @@
 package coordinator
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
+	"io"
 	"testing"
 )
 
@@ -45,5 +48,43 @@ func FuzzApplyEntry(f *testing.F) {
 		if len(s.Ring) != len(s.Workers) {
 			t.Fatalf("ring %v but workers %d", s.Ring, len(s.Workers))
 		}
+		if err := s.Check(); err != nil {
+			t.Fatalf("an applied command broke an invariant a restored snapshot must keep: %v", err)
+		}
+	})
+}
+
+// FuzzRestore restores arbitrary snapshot bytes: the FSM refuses them or
+// holds a state that keeps its invariants, which the leader's readers
+// (assignments, epoch summaries) then use without panicking.
+func FuzzRestore(f *testing.F) {
+	s := NewState()
+	for _, c := range []Command{&SubmitJob{Job: testJob(20, 8, 2)}, &RegisterWorker{ID: "a", RingAddr: "a:1", Time: t0},
+		&RegisterWorker{ID: "b", RingAddr: "b:1", Time: t0}, &StartPretraining{JobID: "j1", TrainIDs: ids(20), Time: t0},
+		&StepDone{JobID: "j1", Generation: 2, Step: 0}} {
+		_, _ = c.apply(s)
+	}
+	good, _ := json.Marshal(s)
+	f.Add(good)
+	f.Add([]byte(`{"workers":{"a":null},"ring":["a"]}`))
+	f.Add([]byte(`{"workers":{},"ring":["ghost"]}`))
+	f.Add([]byte(`{"job":{"id":"j","phase":"pretraining","params":{"epochs":1,"global_batch":0}}}`))
+	f.Add([]byte(`{"job":{"id":"j","phase":"pretraining","params":{"epochs":2,"global_batch":4},"train_ids":[1,2],"epoch":0,"next_step":99}}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		fsm := NewFSM()
+		if err := fsm.Restore(io.NopCloser(bytes.NewReader(b))); err != nil {
+			return
+		}
+		fsm.View(func(s *State) {
+			if err := s.Check(); err != nil {
+				t.Fatalf("restored a state that breaks an invariant: %v", err)
+			}
+			for _, id := range s.Ring {
+				_ = BuildAssignment(s, id, &orderCache{})
+			}
+			if s.Job != nil {
+				_ = summarize(s.Job.Metrics, s.Job.Epoch)
+			}
+		})
 	})
 }

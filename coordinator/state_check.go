@@ -1,0 +1,77 @@
+package coordinator
+
+import (
+	"fmt"
+	"slices"
+)
+
+// phases are the known phases.
+var phases = []Phase{PhasePending, PhasePretraining, PhaseBaseline, PhaseFinetuning, PhaseEvaluating, PhaseDone, PhaseFailed}
+
+// Check reports the first broken invariant of s: the ones the commands
+// keep, so that a snapshot restored from disk or sent by a leader is used
+// only when a state machine could have produced it.
+func (s *State) Check() error {
+	if err := s.checkMembers(); err != nil {
+		return err
+	}
+	if s.Job == nil {
+		return nil
+	}
+	return s.Job.check()
+}
+
+// checkMembers: workers keyed by their ids with ring addresses; the ring
+// is the workers, each once.
+func (s *State) checkMembers() error {
+	for id, w := range s.Workers {
+		if w == nil || w.ID != id || id == "" || w.RingAddr == "" {
+			return fmt.Errorf("%w: workers[%q] = %+v", ErrBadState, id, w)
+		}
+	}
+	seen := map[string]bool{}
+	for r, id := range s.Ring {
+		if s.Workers[id] == nil || seen[id] {
+			return fmt.Errorf("%w: ring[%d] = %q is not a registered worker or is there twice", ErrBadState, r, id)
+		}
+		seen[id] = true
+	}
+	if len(s.Ring) != len(s.Workers) {
+		return fmt.Errorf("%w: ring of %d, %d workers", ErrBadState, len(s.Ring), len(s.Workers))
+	}
+	return nil
+}
+
+// check: a known phase, sane parameters, progress and checkpoints inside
+// the plan, labeled images with their classes, digests that are digests.
+func (j *Job) check() error {
+	p := j.Params
+	switch {
+	case j.ID == "":
+		return fmt.Errorf("%w: job without an id", ErrBadState)
+	case !slices.Contains(phases, j.Phase):
+		return fmt.Errorf("%w: job %s: phase %q", ErrBadState, j.ID, j.Phase)
+	case p.Epochs < 1 || p.GlobalBatch < 1 || p.CheckpointInterval < 0 || p.LabeledBatch < 0:
+		return fmt.Errorf("%w: job %s: params %+v", ErrBadState, j.ID, p)
+	case len(j.LabeledIDs) != len(j.LabeledClasses):
+		return fmt.Errorf("%w: job %s: %d labeled images, %d classes", ErrBadState, j.ID, len(j.LabeledIDs), len(j.LabeledClasses))
+	case slices.ContainsFunc(j.TrainIDs, func(i int) bool { return i < 0 }) || slices.ContainsFunc(j.LabeledIDs, func(i int) bool { return i < 0 }):
+		return fmt.Errorf("%w: job %s: a negative image id", ErrBadState, j.ID)
+	case j.Epoch < 0 || j.Epoch > p.Epochs || j.NextStep < 0 || (len(j.TrainIDs) > 0 && j.NextStep > j.StepsInEpoch()):
+		return fmt.Errorf("%w: job %s: progress epoch %d step %d, plan of %d epochs of %d steps", ErrBadState, j.ID, j.Epoch, j.NextStep, p.Epochs, j.StepsInEpoch())
+	}
+	return j.checkCheckpoints()
+}
+
+// checkCheckpoints: digests are sha256 hex, positions non-negative.
+func (j *Job) checkCheckpoints() error {
+	if c := j.Checkpoint; c != nil && (!validDigest(c.Digest) || c.Epoch < 0 || c.Step < 0 || c.Size < 0) {
+		return fmt.Errorf("%w: job %s: checkpoint %+v", ErrBadState, j.ID, *c)
+	}
+	for i, d := range j.Checkpoints {
+		if !validDigest(d) {
+			return fmt.Errorf("%w: job %s: checkpoints[%d] = %q is not a sha256 digest", ErrBadState, j.ID, i, d)
+		}
+	}
+	return nil
+}
