@@ -58,6 +58,7 @@ func authzTable() map[string]identity.Rule {
 		method("SubmitJob"):                                 {Roles: clients},
 		method("JobStatus"):                                 {Roles: everyone},
 		method("FetchResults"):                              {Roles: clients},
+		method("CancelJob"):                                 {Roles: clients},
 		"/" + pb.PeerService_ServiceDesc.ServiceName + "/":  {Roles: coordinators},
 		"/" + healthpb.Health_ServiceDesc.ServiceName + "/": {Roles: everyone},
 	}

@@ -78,6 +78,10 @@ func TestAuthorization(t *testing.T) {
 			_, err := alice.RegisterWorker(ctx, &pb.RegisterWorkerRequest{WorkerId: "ghost", RingAddr: "127.0.0.1:3"})
 			return err
 		}, "allows worker"},
+		{"a worker cancels the job", func() error {
+			_, err := w0.CancelJob(ctx, &pb.CancelJobRequest{})
+			return err
+		}, "allows client"},
 		{"a client reports progress", func() error {
 			_, err := alice.ReportProgress(ctx, &pb.ReportProgressRequest{WorkerId: "w0"})
 			return err

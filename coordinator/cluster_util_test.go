@@ -40,6 +40,8 @@ type fakePhases struct {
 	blockBaseline bool
 	baselines     int
 	inBaseline    chan struct{}
+	// baselineEnded, when set, is closed once the blocked Baseline returns.
+	baselineEnded chan struct{}
 }
 
 func (p *fakePhases) Prepare(context.Context, []byte) (job.Prepared, error) {
@@ -55,6 +57,9 @@ func (p *fakePhases) Baseline(ctx context.Context, _ []byte) ([]byte, error) {
 	if first && p.blockBaseline {
 		close(p.inBaseline)
 		<-ctx.Done()
+		if p.baselineEnded != nil {
+			close(p.baselineEnded)
+		}
 		return nil, ctx.Err()
 	}
 	return []byte(`{"accuracy":0.4}`), nil

@@ -83,17 +83,17 @@ func (d *driver) step(ctx context.Context) error {
 	case PhasePretraining:
 		return d.pretraining(ctx, v)
 	case PhaseBaseline:
-		return d.runPhase(ctx, v, PhaseFinetuning, func() (*SetPhase, error) {
+		return d.runPhase(ctx, v, PhaseFinetuning, func(ctx context.Context) (*SetPhase, error) {
 			res, err := d.n.cfg.Phases.Baseline(ctx, v.config)
 			return &SetPhase{Baseline: res}, err
 		})
 	case PhaseFinetuning:
-		return d.runPhase(ctx, v, PhaseEvaluating, func() (*SetPhase, error) {
+		return d.runPhase(ctx, v, PhaseEvaluating, func(ctx context.Context) (*SetPhase, error) {
 			res, err := d.fineTune(ctx, v)
 			return &SetPhase{Report: res}, err
 		})
 	case PhaseEvaluating:
-		return d.runPhase(ctx, v, PhaseDone, func() (*SetPhase, error) {
+		return d.runPhase(ctx, v, PhaseDone, func(context.Context) (*SetPhase, error) {
 			if !json.Valid(v.report) || !json.Valid(v.baseline) {
 				return nil, fmt.Errorf("evaluate job %s: the baseline or report is not valid JSON", v.id)
 			}
@@ -163,8 +163,9 @@ func (d *driver) fineTune(ctx context.Context, v jobView) ([]byte, error) {
 }
 
 // runPhase runs one non-distributed phase and commits its result and the
-// next phase; a phase error fails the job with the error as the reason.
-func (d *driver) runPhase(ctx context.Context, v jobView, next Phase, fn func() (*SetPhase, error)) error {
+// next phase; a phase error fails the job with the error as the reason. fn
+// runs under a context that ends when the job leaves the phase (a cancel).
+func (d *driver) runPhase(ctx context.Context, v jobView, next Phase, fn func(context.Context) (*SetPhase, error)) error {
 	if d.n.cfg.Phases == nil {
 		return d.fail(ctx, v, "no Phases configured on the coordinator")
 	}
@@ -175,7 +176,14 @@ func (d *driver) runPhase(ctx context.Context, v jobView, next Phase, fn func() 
 	_, err := d.n.prepared(ctx, v.id, v.config)
 	var c *SetPhase
 	if err == nil {
-		c, err = fn()
+		pctx, cancel := d.n.phaseContext(ctx, v.id, v.phase)
+		c, err = fn(pctx)
+		left := pctx.Err() != nil && ctx.Err() == nil
+		cancel()
+		if left {
+			d.n.log.Info("phase stopped: the job left it", "job", v.id, "phase", v.phase)
+			return nil
+		}
 	}
 	if err != nil {
 		if ctx.Err() != nil {

@@ -215,6 +215,18 @@ func (c *Client) JobStatus(ctx context.Context) (*pb.JobStatusResponse, error) {
 	return out, err
 }
 
+// CancelJob cancels job jobID ("" = the current one) on the leader and
+// returns the job's id and the phase it was cancelled in; a job already
+// over is refused with ErrWrongPhase.
+func (c *Client) CancelJob(ctx context.Context, jobID string) (*pb.CancelJobResponse, error) {
+	var out *pb.CancelJobResponse
+	err := c.do(ctx, "cancel job", c.cfg.AttemptTimeout, func(a *attempt) (err error) {
+		out, err = svc(a.conn).CancelJob(a.ctx, &pb.CancelJobRequest{JobId: jobID})
+		return err
+	})
+	return out, err
+}
+
 // FetchResults returns a job's results ("" = the current job).
 func (c *Client) FetchResults(ctx context.Context, jobID string) (*pb.FetchResultsResponse, error) {
 	var out *pb.FetchResultsResponse

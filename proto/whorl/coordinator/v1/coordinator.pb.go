@@ -2414,6 +2414,104 @@ func (x *FetchResultsResponse) GetPretrained() *Checkpoint {
 	return nil
 }
 
+type CancelJobRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// job_id is the job to cancel ("" = the current one).
+	JobId         string `protobuf:"bytes,1,opt,name=job_id,json=jobId,proto3" json:"job_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CancelJobRequest) Reset() {
+	*x = CancelJobRequest{}
+	mi := &file_whorl_coordinator_v1_coordinator_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CancelJobRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CancelJobRequest) ProtoMessage() {}
+
+func (x *CancelJobRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_whorl_coordinator_v1_coordinator_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CancelJobRequest.ProtoReflect.Descriptor instead.
+func (*CancelJobRequest) Descriptor() ([]byte, []int) {
+	return file_whorl_coordinator_v1_coordinator_proto_rawDescGZIP(), []int{30}
+}
+
+func (x *CancelJobRequest) GetJobId() string {
+	if x != nil {
+		return x.JobId
+	}
+	return ""
+}
+
+type CancelJobResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	JobId string                 `protobuf:"bytes,1,opt,name=job_id,json=jobId,proto3" json:"job_id,omitempty"`
+	// phase is the phase the job was cancelled in.
+	Phase         Phase `protobuf:"varint,2,opt,name=phase,proto3,enum=whorl.coordinator.v1.Phase" json:"phase,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CancelJobResponse) Reset() {
+	*x = CancelJobResponse{}
+	mi := &file_whorl_coordinator_v1_coordinator_proto_msgTypes[31]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CancelJobResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CancelJobResponse) ProtoMessage() {}
+
+func (x *CancelJobResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_whorl_coordinator_v1_coordinator_proto_msgTypes[31]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CancelJobResponse.ProtoReflect.Descriptor instead.
+func (*CancelJobResponse) Descriptor() ([]byte, []int) {
+	return file_whorl_coordinator_v1_coordinator_proto_rawDescGZIP(), []int{31}
+}
+
+func (x *CancelJobResponse) GetJobId() string {
+	if x != nil {
+		return x.JobId
+	}
+	return ""
+}
+
+func (x *CancelJobResponse) GetPhase() Phase {
+	if x != nil {
+		return x.Phase
+	}
+	return Phase_PHASE_UNSPECIFIED
+}
+
 var File_whorl_coordinator_v1_coordinator_proto protoreflect.FileDescriptor
 
 const file_whorl_coordinator_v1_coordinator_proto_rawDesc = "" +
@@ -2631,7 +2729,12 @@ const file_whorl_coordinator_v1_coordinator_proto_rawDesc = "" +
 	"reportJson\x12@\n" +
 	"\n" +
 	"pretrained\x18\x06 \x01(\v2 .whorl.coordinator.v1.CheckpointR\n" +
-	"pretrained*\xaa\x01\n" +
+	"pretrained\")\n" +
+	"\x10CancelJobRequest\x12\x15\n" +
+	"\x06job_id\x18\x01 \x01(\tR\x05jobId\"]\n" +
+	"\x11CancelJobResponse\x12\x15\n" +
+	"\x06job_id\x18\x01 \x01(\tR\x05jobId\x121\n" +
+	"\x05phase\x18\x02 \x01(\x0e2\x1b.whorl.coordinator.v1.PhaseR\x05phase*\xaa\x01\n" +
 	"\x05Phase\x12\x15\n" +
 	"\x11PHASE_UNSPECIFIED\x10\x00\x12\x11\n" +
 	"\rPHASE_PENDING\x10\x01\x12\x15\n" +
@@ -2641,7 +2744,7 @@ const file_whorl_coordinator_v1_coordinator_proto_rawDesc = "" +
 	"\x10PHASE_EVALUATING\x10\x05\x12\x0e\n" +
 	"\n" +
 	"PHASE_DONE\x10\x06\x12\x10\n" +
-	"\fPHASE_FAILED\x10\a2\x8a\t\n" +
+	"\fPHASE_FAILED\x10\a2\xe8\t\n" +
 	"\x12CoordinatorService\x12k\n" +
 	"\x0eRegisterWorker\x12+.whorl.coordinator.v1.RegisterWorkerRequest\x1a,.whorl.coordinator.v1.RegisterWorkerResponse\x12\\\n" +
 	"\tHeartbeat\x12&.whorl.coordinator.v1.HeartbeatRequest\x1a'.whorl.coordinator.v1.HeartbeatResponse\x12b\n" +
@@ -2653,7 +2756,8 @@ const file_whorl_coordinator_v1_coordinator_proto_rawDesc = "" +
 	"\vFetchImages\x12(.whorl.coordinator.v1.FetchImagesRequest\x1a).whorl.coordinator.v1.FetchImagesResponse0\x01\x12\\\n" +
 	"\tSubmitJob\x12&.whorl.coordinator.v1.SubmitJobRequest\x1a'.whorl.coordinator.v1.SubmitJobResponse\x12\\\n" +
 	"\tJobStatus\x12&.whorl.coordinator.v1.JobStatusRequest\x1a'.whorl.coordinator.v1.JobStatusResponse\x12e\n" +
-	"\fFetchResults\x12).whorl.coordinator.v1.FetchResultsRequest\x1a*.whorl.coordinator.v1.FetchResultsResponseBDZBgithub.com/whorl-ml/whorl/proto/whorl/coordinator/v1;coordinatorv1b\x06proto3"
+	"\fFetchResults\x12).whorl.coordinator.v1.FetchResultsRequest\x1a*.whorl.coordinator.v1.FetchResultsResponse\x12\\\n" +
+	"\tCancelJob\x12&.whorl.coordinator.v1.CancelJobRequest\x1a'.whorl.coordinator.v1.CancelJobResponseBDZBgithub.com/whorl-ml/whorl/proto/whorl/coordinator/v1;coordinatorv1b\x06proto3"
 
 var (
 	file_whorl_coordinator_v1_coordinator_proto_rawDescOnce sync.Once
@@ -2668,7 +2772,7 @@ func file_whorl_coordinator_v1_coordinator_proto_rawDescGZIP() []byte {
 }
 
 var file_whorl_coordinator_v1_coordinator_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_whorl_coordinator_v1_coordinator_proto_msgTypes = make([]protoimpl.MessageInfo, 30)
+var file_whorl_coordinator_v1_coordinator_proto_msgTypes = make([]protoimpl.MessageInfo, 32)
 var file_whorl_coordinator_v1_coordinator_proto_goTypes = []any{
 	(Phase)(0),                       // 0: whorl.coordinator.v1.Phase
 	(*JobSpec)(nil),                  // 1: whorl.coordinator.v1.JobSpec
@@ -2701,66 +2805,71 @@ var file_whorl_coordinator_v1_coordinator_proto_goTypes = []any{
 	(*EpochMetrics)(nil),             // 28: whorl.coordinator.v1.EpochMetrics
 	(*FetchResultsRequest)(nil),      // 29: whorl.coordinator.v1.FetchResultsRequest
 	(*FetchResultsResponse)(nil),     // 30: whorl.coordinator.v1.FetchResultsResponse
-	(*durationpb.Duration)(nil),      // 31: google.protobuf.Duration
-	(*timestamppb.Timestamp)(nil),    // 32: google.protobuf.Timestamp
+	(*CancelJobRequest)(nil),         // 31: whorl.coordinator.v1.CancelJobRequest
+	(*CancelJobResponse)(nil),        // 32: whorl.coordinator.v1.CancelJobResponse
+	(*durationpb.Duration)(nil),      // 33: google.protobuf.Duration
+	(*timestamppb.Timestamp)(nil),    // 34: google.protobuf.Timestamp
 }
 var file_whorl_coordinator_v1_coordinator_proto_depIdxs = []int32{
-	31, // 0: whorl.coordinator.v1.RegisterWorkerResponse.heartbeat_interval:type_name -> google.protobuf.Duration
-	31, // 1: whorl.coordinator.v1.RegisterWorkerResponse.lease:type_name -> google.protobuf.Duration
+	33, // 0: whorl.coordinator.v1.RegisterWorkerResponse.heartbeat_interval:type_name -> google.protobuf.Duration
+	33, // 1: whorl.coordinator.v1.RegisterWorkerResponse.lease:type_name -> google.protobuf.Duration
 	0,  // 2: whorl.coordinator.v1.HeartbeatResponse.phase:type_name -> whorl.coordinator.v1.Phase
 	0,  // 3: whorl.coordinator.v1.GetAssignmentRequest.known_phase:type_name -> whorl.coordinator.v1.Phase
-	31, // 4: whorl.coordinator.v1.GetAssignmentRequest.wait:type_name -> google.protobuf.Duration
+	33, // 4: whorl.coordinator.v1.GetAssignmentRequest.wait:type_name -> google.protobuf.Duration
 	0,  // 5: whorl.coordinator.v1.GetAssignmentResponse.phase:type_name -> whorl.coordinator.v1.Phase
 	9,  // 6: whorl.coordinator.v1.GetAssignmentResponse.steps:type_name -> whorl.coordinator.v1.StepShard
 	10, // 7: whorl.coordinator.v1.GetAssignmentResponse.restore:type_name -> whorl.coordinator.v1.Checkpoint
 	10, // 8: whorl.coordinator.v1.GetAssignmentResponse.latest:type_name -> whorl.coordinator.v1.Checkpoint
-	31, // 9: whorl.coordinator.v1.ReportProgressRequest.step_time:type_name -> google.protobuf.Duration
-	31, // 10: whorl.coordinator.v1.ReportProgressRequest.allreduce_wait:type_name -> google.protobuf.Duration
+	33, // 9: whorl.coordinator.v1.ReportProgressRequest.step_time:type_name -> google.protobuf.Duration
+	33, // 10: whorl.coordinator.v1.ReportProgressRequest.allreduce_wait:type_name -> google.protobuf.Duration
 	14, // 11: whorl.coordinator.v1.CommitCheckpointRequest.header:type_name -> whorl.coordinator.v1.CheckpointHeader
 	10, // 12: whorl.coordinator.v1.CommitCheckpointResponse.checkpoint:type_name -> whorl.coordinator.v1.Checkpoint
 	10, // 13: whorl.coordinator.v1.FetchCheckpointResponse.info:type_name -> whorl.coordinator.v1.Checkpoint
 	1,  // 14: whorl.coordinator.v1.SubmitJobRequest.spec:type_name -> whorl.coordinator.v1.JobSpec
-	32, // 15: whorl.coordinator.v1.WorkerStatus.last_heartbeat:type_name -> google.protobuf.Timestamp
-	31, // 16: whorl.coordinator.v1.WorkerStatus.step_time:type_name -> google.protobuf.Duration
-	31, // 17: whorl.coordinator.v1.WorkerStatus.allreduce_wait:type_name -> google.protobuf.Duration
-	31, // 18: whorl.coordinator.v1.StepMetrics.step_time:type_name -> google.protobuf.Duration
-	32, // 19: whorl.coordinator.v1.StepMetrics.time:type_name -> google.protobuf.Timestamp
+	34, // 15: whorl.coordinator.v1.WorkerStatus.last_heartbeat:type_name -> google.protobuf.Timestamp
+	33, // 16: whorl.coordinator.v1.WorkerStatus.step_time:type_name -> google.protobuf.Duration
+	33, // 17: whorl.coordinator.v1.WorkerStatus.allreduce_wait:type_name -> google.protobuf.Duration
+	33, // 18: whorl.coordinator.v1.StepMetrics.step_time:type_name -> google.protobuf.Duration
+	34, // 19: whorl.coordinator.v1.StepMetrics.time:type_name -> google.protobuf.Timestamp
 	0,  // 20: whorl.coordinator.v1.JobStatusResponse.phase:type_name -> whorl.coordinator.v1.Phase
 	24, // 21: whorl.coordinator.v1.JobStatusResponse.workers:type_name -> whorl.coordinator.v1.WorkerStatus
 	10, // 22: whorl.coordinator.v1.JobStatusResponse.latest_checkpoint:type_name -> whorl.coordinator.v1.Checkpoint
 	25, // 23: whorl.coordinator.v1.JobStatusResponse.coordinators:type_name -> whorl.coordinator.v1.CoordinatorInfo
 	26, // 24: whorl.coordinator.v1.JobStatusResponse.recent:type_name -> whorl.coordinator.v1.StepMetrics
-	32, // 25: whorl.coordinator.v1.JobStatusResponse.waiting_since:type_name -> google.protobuf.Timestamp
+	34, // 25: whorl.coordinator.v1.JobStatusResponse.waiting_since:type_name -> google.protobuf.Timestamp
 	28, // 26: whorl.coordinator.v1.JobStatusResponse.pretext_history:type_name -> whorl.coordinator.v1.EpochMetrics
 	0,  // 27: whorl.coordinator.v1.FetchResultsResponse.phase:type_name -> whorl.coordinator.v1.Phase
 	10, // 28: whorl.coordinator.v1.FetchResultsResponse.pretrained:type_name -> whorl.coordinator.v1.Checkpoint
-	2,  // 29: whorl.coordinator.v1.CoordinatorService.RegisterWorker:input_type -> whorl.coordinator.v1.RegisterWorkerRequest
-	4,  // 30: whorl.coordinator.v1.CoordinatorService.Heartbeat:input_type -> whorl.coordinator.v1.HeartbeatRequest
-	6,  // 31: whorl.coordinator.v1.CoordinatorService.LeaveWorker:input_type -> whorl.coordinator.v1.LeaveWorkerRequest
-	8,  // 32: whorl.coordinator.v1.CoordinatorService.GetAssignment:input_type -> whorl.coordinator.v1.GetAssignmentRequest
-	12, // 33: whorl.coordinator.v1.CoordinatorService.ReportProgress:input_type -> whorl.coordinator.v1.ReportProgressRequest
-	15, // 34: whorl.coordinator.v1.CoordinatorService.CommitCheckpoint:input_type -> whorl.coordinator.v1.CommitCheckpointRequest
-	17, // 35: whorl.coordinator.v1.CoordinatorService.FetchCheckpoint:input_type -> whorl.coordinator.v1.FetchCheckpointRequest
-	19, // 36: whorl.coordinator.v1.CoordinatorService.FetchImages:input_type -> whorl.coordinator.v1.FetchImagesRequest
-	21, // 37: whorl.coordinator.v1.CoordinatorService.SubmitJob:input_type -> whorl.coordinator.v1.SubmitJobRequest
-	23, // 38: whorl.coordinator.v1.CoordinatorService.JobStatus:input_type -> whorl.coordinator.v1.JobStatusRequest
-	29, // 39: whorl.coordinator.v1.CoordinatorService.FetchResults:input_type -> whorl.coordinator.v1.FetchResultsRequest
-	3,  // 40: whorl.coordinator.v1.CoordinatorService.RegisterWorker:output_type -> whorl.coordinator.v1.RegisterWorkerResponse
-	5,  // 41: whorl.coordinator.v1.CoordinatorService.Heartbeat:output_type -> whorl.coordinator.v1.HeartbeatResponse
-	7,  // 42: whorl.coordinator.v1.CoordinatorService.LeaveWorker:output_type -> whorl.coordinator.v1.LeaveWorkerResponse
-	11, // 43: whorl.coordinator.v1.CoordinatorService.GetAssignment:output_type -> whorl.coordinator.v1.GetAssignmentResponse
-	13, // 44: whorl.coordinator.v1.CoordinatorService.ReportProgress:output_type -> whorl.coordinator.v1.ReportProgressResponse
-	16, // 45: whorl.coordinator.v1.CoordinatorService.CommitCheckpoint:output_type -> whorl.coordinator.v1.CommitCheckpointResponse
-	18, // 46: whorl.coordinator.v1.CoordinatorService.FetchCheckpoint:output_type -> whorl.coordinator.v1.FetchCheckpointResponse
-	20, // 47: whorl.coordinator.v1.CoordinatorService.FetchImages:output_type -> whorl.coordinator.v1.FetchImagesResponse
-	22, // 48: whorl.coordinator.v1.CoordinatorService.SubmitJob:output_type -> whorl.coordinator.v1.SubmitJobResponse
-	27, // 49: whorl.coordinator.v1.CoordinatorService.JobStatus:output_type -> whorl.coordinator.v1.JobStatusResponse
-	30, // 50: whorl.coordinator.v1.CoordinatorService.FetchResults:output_type -> whorl.coordinator.v1.FetchResultsResponse
-	40, // [40:51] is the sub-list for method output_type
-	29, // [29:40] is the sub-list for method input_type
-	29, // [29:29] is the sub-list for extension type_name
-	29, // [29:29] is the sub-list for extension extendee
-	0,  // [0:29] is the sub-list for field type_name
+	0,  // 29: whorl.coordinator.v1.CancelJobResponse.phase:type_name -> whorl.coordinator.v1.Phase
+	2,  // 30: whorl.coordinator.v1.CoordinatorService.RegisterWorker:input_type -> whorl.coordinator.v1.RegisterWorkerRequest
+	4,  // 31: whorl.coordinator.v1.CoordinatorService.Heartbeat:input_type -> whorl.coordinator.v1.HeartbeatRequest
+	6,  // 32: whorl.coordinator.v1.CoordinatorService.LeaveWorker:input_type -> whorl.coordinator.v1.LeaveWorkerRequest
+	8,  // 33: whorl.coordinator.v1.CoordinatorService.GetAssignment:input_type -> whorl.coordinator.v1.GetAssignmentRequest
+	12, // 34: whorl.coordinator.v1.CoordinatorService.ReportProgress:input_type -> whorl.coordinator.v1.ReportProgressRequest
+	15, // 35: whorl.coordinator.v1.CoordinatorService.CommitCheckpoint:input_type -> whorl.coordinator.v1.CommitCheckpointRequest
+	17, // 36: whorl.coordinator.v1.CoordinatorService.FetchCheckpoint:input_type -> whorl.coordinator.v1.FetchCheckpointRequest
+	19, // 37: whorl.coordinator.v1.CoordinatorService.FetchImages:input_type -> whorl.coordinator.v1.FetchImagesRequest
+	21, // 38: whorl.coordinator.v1.CoordinatorService.SubmitJob:input_type -> whorl.coordinator.v1.SubmitJobRequest
+	23, // 39: whorl.coordinator.v1.CoordinatorService.JobStatus:input_type -> whorl.coordinator.v1.JobStatusRequest
+	29, // 40: whorl.coordinator.v1.CoordinatorService.FetchResults:input_type -> whorl.coordinator.v1.FetchResultsRequest
+	31, // 41: whorl.coordinator.v1.CoordinatorService.CancelJob:input_type -> whorl.coordinator.v1.CancelJobRequest
+	3,  // 42: whorl.coordinator.v1.CoordinatorService.RegisterWorker:output_type -> whorl.coordinator.v1.RegisterWorkerResponse
+	5,  // 43: whorl.coordinator.v1.CoordinatorService.Heartbeat:output_type -> whorl.coordinator.v1.HeartbeatResponse
+	7,  // 44: whorl.coordinator.v1.CoordinatorService.LeaveWorker:output_type -> whorl.coordinator.v1.LeaveWorkerResponse
+	11, // 45: whorl.coordinator.v1.CoordinatorService.GetAssignment:output_type -> whorl.coordinator.v1.GetAssignmentResponse
+	13, // 46: whorl.coordinator.v1.CoordinatorService.ReportProgress:output_type -> whorl.coordinator.v1.ReportProgressResponse
+	16, // 47: whorl.coordinator.v1.CoordinatorService.CommitCheckpoint:output_type -> whorl.coordinator.v1.CommitCheckpointResponse
+	18, // 48: whorl.coordinator.v1.CoordinatorService.FetchCheckpoint:output_type -> whorl.coordinator.v1.FetchCheckpointResponse
+	20, // 49: whorl.coordinator.v1.CoordinatorService.FetchImages:output_type -> whorl.coordinator.v1.FetchImagesResponse
+	22, // 50: whorl.coordinator.v1.CoordinatorService.SubmitJob:output_type -> whorl.coordinator.v1.SubmitJobResponse
+	27, // 51: whorl.coordinator.v1.CoordinatorService.JobStatus:output_type -> whorl.coordinator.v1.JobStatusResponse
+	30, // 52: whorl.coordinator.v1.CoordinatorService.FetchResults:output_type -> whorl.coordinator.v1.FetchResultsResponse
+	32, // 53: whorl.coordinator.v1.CoordinatorService.CancelJob:output_type -> whorl.coordinator.v1.CancelJobResponse
+	42, // [42:54] is the sub-list for method output_type
+	30, // [30:42] is the sub-list for method input_type
+	30, // [30:30] is the sub-list for extension type_name
+	30, // [30:30] is the sub-list for extension extendee
+	0,  // [0:30] is the sub-list for field type_name
 }
 
 func init() { file_whorl_coordinator_v1_coordinator_proto_init() }
@@ -2782,7 +2891,7 @@ func file_whorl_coordinator_v1_coordinator_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_whorl_coordinator_v1_coordinator_proto_rawDesc), len(file_whorl_coordinator_v1_coordinator_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   30,
+			NumMessages:   32,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -42,6 +42,7 @@ const (
 	CoordinatorService_SubmitJob_FullMethodName        = "/whorl.coordinator.v1.CoordinatorService/SubmitJob"
 	CoordinatorService_JobStatus_FullMethodName        = "/whorl.coordinator.v1.CoordinatorService/JobStatus"
 	CoordinatorService_FetchResults_FullMethodName     = "/whorl.coordinator.v1.CoordinatorService/FetchResults"
+	CoordinatorService_CancelJob_FullMethodName        = "/whorl.coordinator.v1.CoordinatorService/CancelJob"
 )
 
 // CoordinatorServiceClient is the client API for CoordinatorService service.
@@ -84,6 +85,10 @@ type CoordinatorServiceClient interface {
 	JobStatus(ctx context.Context, in *JobStatusRequest, opts ...grpc.CallOption) (*JobStatusResponse, error)
 	// FetchResults returns the phase results of a job.
 	FetchResults(ctx context.Context, in *FetchResultsRequest, opts ...grpc.CallOption) (*FetchResultsResponse, error)
+	// CancelJob ends the running job (phase failed, reason "cancelled by
+	// <caller>"): its workers go idle, a phase in flight on the leader is
+	// stopped, and the cluster accepts the next job.
+	CancelJob(ctx context.Context, in *CancelJobRequest, opts ...grpc.CallOption) (*CancelJobResponse, error)
 }
 
 type coordinatorServiceClient struct {
@@ -225,6 +230,16 @@ func (c *coordinatorServiceClient) FetchResults(ctx context.Context, in *FetchRe
 	return out, nil
 }
 
+func (c *coordinatorServiceClient) CancelJob(ctx context.Context, in *CancelJobRequest, opts ...grpc.CallOption) (*CancelJobResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(CancelJobResponse)
+	err := c.cc.Invoke(ctx, CoordinatorService_CancelJob_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // CoordinatorServiceServer is the server API for CoordinatorService service.
 // All implementations must embed UnimplementedCoordinatorServiceServer
 // for forward compatibility.
@@ -265,6 +280,10 @@ type CoordinatorServiceServer interface {
 	JobStatus(context.Context, *JobStatusRequest) (*JobStatusResponse, error)
 	// FetchResults returns the phase results of a job.
 	FetchResults(context.Context, *FetchResultsRequest) (*FetchResultsResponse, error)
+	// CancelJob ends the running job (phase failed, reason "cancelled by
+	// <caller>"): its workers go idle, a phase in flight on the leader is
+	// stopped, and the cluster accepts the next job.
+	CancelJob(context.Context, *CancelJobRequest) (*CancelJobResponse, error)
 	mustEmbedUnimplementedCoordinatorServiceServer()
 }
 
@@ -307,6 +326,9 @@ func (UnimplementedCoordinatorServiceServer) JobStatus(context.Context, *JobStat
 }
 func (UnimplementedCoordinatorServiceServer) FetchResults(context.Context, *FetchResultsRequest) (*FetchResultsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method FetchResults not implemented")
+}
+func (UnimplementedCoordinatorServiceServer) CancelJob(context.Context, *CancelJobRequest) (*CancelJobResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method CancelJob not implemented")
 }
 func (UnimplementedCoordinatorServiceServer) mustEmbedUnimplementedCoordinatorServiceServer() {}
 func (UnimplementedCoordinatorServiceServer) testEmbeddedByValue()                            {}
@@ -502,6 +524,24 @@ func _CoordinatorService_FetchResults_Handler(srv interface{}, ctx context.Conte
 	return interceptor(ctx, in, info, handler)
 }
 
+func _CoordinatorService_CancelJob_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CancelJobRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(CoordinatorServiceServer).CancelJob(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: CoordinatorService_CancelJob_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(CoordinatorServiceServer).CancelJob(ctx, req.(*CancelJobRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // CoordinatorService_ServiceDesc is the grpc.ServiceDesc for CoordinatorService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -540,6 +580,10 @@ var CoordinatorService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "FetchResults",
 			Handler:    _CoordinatorService_FetchResults_Handler,
+		},
+		{
+			MethodName: "CancelJob",
+			Handler:    _CoordinatorService_CancelJob_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{
