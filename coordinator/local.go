@@ -2,6 +2,7 @@ package coordinator
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -173,11 +174,12 @@ func (lc *LocalCluster) Addrs() []string {
 	return out
 }
 
-// Client returns a plaintext client of every member (default
-// configuration, logging to log; slog.Default when nil).
-func (lc *LocalCluster) Client(log *slog.Logger) (*client.Client, error) {
+// Client returns a client of every member (default configuration, logging
+// to log, slog.Default when nil; mutual TLS with tlsCfg, plaintext when
+// nil).
+func (lc *LocalCluster) Client(log *slog.Logger, tlsCfg *tls.Config) (*client.Client, error) {
 	cfg := client.DefaultConfig()
-	cfg.Addrs, cfg.Logger = lc.Addrs(), log
+	cfg.Addrs, cfg.Logger, cfg.TLS = lc.Addrs(), log, tlsCfg
 	return client.New(cfg)
 }
 

@@ -16,6 +16,8 @@ import (
 	"github.com/whorl-ml/whorl/coordinator"
 	"github.com/whorl-ml/whorl/coordinator/client"
 	"github.com/whorl-ml/whorl/experiment"
+	"github.com/whorl-ml/whorl/internal/identity"
+	"github.com/whorl-ml/whorl/internal/tlsfiles"
 	"github.com/whorl-ml/whorl/job"
 	pb "github.com/whorl-ml/whorl/proto/whorl/coordinator/v1"
 	"github.com/whorl-ml/whorl/worker"
@@ -23,13 +25,28 @@ import (
 
 // localCluster is a raft coordinator group (coordinator.StartLocal) and
 // workers in this process, talking gRPC over loopback like a deployed
-// cluster.
+// cluster, with mutual TLS and throwaway identities (localCerts).
 type localCluster struct {
 	coords  *coordinator.LocalCluster
 	workers sync.WaitGroup
 	stopW   context.CancelFunc
 	errs    chan error
 	log     *slog.Logger
+	certs   *localCerts
+}
+
+// client returns a client of the coordinators holding the run's client
+// identity.
+func (lc *localCluster) client(log *slog.Logger) (*client.Client, error) {
+	f, err := lc.certs.files(identity.Client, "whorl-run")
+	if err != nil {
+		return nil, err
+	}
+	tc, err := tlsfiles.Load(f)
+	if err != nil {
+		return nil, err
+	}
+	return lc.coords.Client(log, tc.Client)
 }
 
 // startCluster starts the coordinators on the ports remembered in dir (so a
@@ -39,13 +56,24 @@ func startCluster(ctx context.Context, dir string, o runOptions, c job.Config, p
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("create %s: %w", dir, err)
 	}
+	certs, err := newLocalCerts(filepath.Join(dir, "certs"))
+	if err != nil {
+		return nil, fmt.Errorf("the local cluster's certificates: %w", err)
+	}
+	var certErr error
+	nodeTLS := func(id string) coordinator.TLSFiles {
+		f, err := certs.files(identity.Coordinator, id)
+		certErr = errors.Join(certErr, err)
+		return f
+	}
 	base := coordinator.DefaultConfig()
 	base.Phases, base.Logger = phases, log
-	coords, err := coordinator.StartLocal(dir, o.coordinators, base, coordinator.RememberPorts(filepath.Join(dir, "ports.json")))
-	if err != nil {
-		return nil, fmt.Errorf("start the coordinators: %w", err)
+	coords, err := coordinator.StartLocal(dir, o.coordinators, base, coordinator.RememberPorts(filepath.Join(dir, "ports.json")),
+		coordinator.NodeTLS(nodeTLS))
+	if err != nil || certErr != nil {
+		return nil, fmt.Errorf("start the coordinators: %w", errors.Join(err, certErr))
 	}
-	lc := &localCluster{coords: coords, errs: make(chan error, o.workers), log: log}
+	lc := &localCluster{coords: coords, errs: make(chan error, o.workers), log: log, certs: certs}
 	if err := lc.startWorkers(ctx, o, c.Data.Dir); err != nil {
 		lc.stop()
 		return nil, err
@@ -58,11 +86,15 @@ func (lc *localCluster) startWorkers(ctx context.Context, o runOptions, data str
 	wctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	lc.stopW = cancel
 	threads := max(1, runtime.GOMAXPROCS(0)/o.workers)
+	var err error
 	for i := range o.workers {
 		cfg := worker.DefaultConfig()
 		cfg.ID, cfg.Coordinators, cfg.Listen = fmt.Sprintf("w%d", i), lc.coords.Addrs(), "127.0.0.1:0"
 		cfg.Data, cfg.DataDir, cfg.Threads = worker.DataLocal, data, threads
 		cfg.Logger = lc.log // the worker names itself
+		if cfg.TLS, err = lc.certs.files(identity.Worker, cfg.ID); err != nil {
+			return err
+		}
 		w, err := worker.New(cfg)
 		if err != nil {
 			return fmt.Errorf("start worker %s: %w", cfg.ID, err)
@@ -116,7 +148,7 @@ func openCluster(ctx context.Context, out string, o runOptions, c job.Config, ph
 		return nil, err
 	}
 	s.lc = lc
-	if s.cl, err = lc.coords.Client(log); err != nil {
+	if s.cl, err = lc.client(log); err != nil {
 		s.close()
 		return nil, err
 	}

@@ -211,6 +211,16 @@ func TestRunEndToEnd(t *testing.T) {
 	if first.Cluster.Workers < 1 {
 		t.Errorf("report cluster %+v", first.Cluster)
 	}
+	// The local cluster ran with mutual TLS: the run's own CA (its key
+	// readable by the owner only) and one identity per member.
+	for _, f := range []string{"ca.pem", "coordinator-c0.pem", "worker-w0.pem", "worker-w1.pem", "client-whorl-run.pem"} {
+		if _, err := os.Stat(filepath.Join(out, "cluster", "certs", f)); err != nil {
+			t.Errorf("the local cluster's certificate %s: %v", f, err)
+		}
+	}
+	if st, err := os.Stat(filepath.Join(out, "cluster", "certs", "ca-key.pem")); err != nil || st.Mode().Perm() != 0o600 {
+		t.Errorf("the run's CA key: %v, %v; want mode 0600", st, err)
+	}
 	if len(first.Pretext.History) == 0 {
 		t.Error("report has no pretext history")
 	}

@@ -1,0 +1,48 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/whorl-ml/whorl/internal/identity"
+	"github.com/whorl-ml/whorl/internal/tlsfiles"
+)
+
+// runCertValidity is how long the local cluster's certificates live; they
+// are issued again at every start.
+const runCertValidity = 7 * 24 * time.Hour
+
+// localCerts are the throwaway identities of `whorl run`'s local cluster:
+// a CA of the run (made once in its folder, so a resumed run keeps it) and
+// a certificate per coordinator, worker and the run's client, so another
+// local user cannot join or drive the cluster through its loopback ports.
+type localCerts struct {
+	dir string
+	ca  *tlsfiles.Authority
+}
+
+// newLocalCerts loads the run's CA from dir or makes it there.
+func newLocalCerts(dir string) (*localCerts, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("create %s: %w", dir, err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, tlsfiles.CAKeyFile)); err == nil {
+		ca, err := tlsfiles.LoadAuthority(dir, "")
+		return &localCerts{dir: dir, ca: ca}, err
+	}
+	ca, err := tlsfiles.NewAuthority("whorl run CA", "", 10*365*24*time.Hour)
+	if err != nil {
+		return nil, err
+	}
+	if err := ca.WriteCA(dir); err != nil {
+		return nil, err
+	}
+	return &localCerts{dir: dir, ca: ca}, nil
+}
+
+// files issues role/name's certificate and returns its files.
+func (c *localCerts) files(role identity.Role, name string) (tlsfiles.Files, error) {
+	return c.ca.WriteIdentity(c.dir, identity.ID{Role: role, Name: name}, []string{"127.0.0.1", "localhost"}, runCertValidity)
+}
