@@ -2,6 +2,7 @@ package coordinator
 
 import (
 	"context"
+	"errors"
 	"io"
 	"net"
 	"os"
@@ -19,6 +20,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
+	"github.com/whorl-ml/whorl/coordinator/client"
 	"github.com/whorl-ml/whorl/internal/identity"
 	"github.com/whorl-ml/whorl/internal/tlsfiles/tlstest"
 	pb "github.com/whorl-ml/whorl/proto/whorl/coordinator/v1"
@@ -247,5 +249,37 @@ func TestPutBlobBounded(t *testing.T) {
 			}
 			t.Logf("refused after %d of %d chunks sent: %s", sent, tc.send, status.Convert(err).Message())
 		})
+	}
+}
+
+// TestMaxWorkers: a new worker id beyond MaxWorkers is refused with
+// ResourceExhausted naming the bound; a registered worker re-registers,
+// and once one leaves a new one fits; ids and ring addresses are bounded.
+func TestMaxWorkers(t *testing.T) {
+	n := startNode(t, func(n *Node) { n.cfg.MaxWorkers = 2 })
+	cl, _ := dialTest([]string{n.Addr()})
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	for _, id := range []string{"w1", "w2", "w1"} {
+		if _, err := cl.Register(ctx, id, "127.0.0.1:1"); err != nil {
+			t.Fatalf("register %s: %v", id, err)
+		}
+	}
+	_, err := cl.Register(ctx, "w3", "127.0.0.1:1")
+	if !errors.Is(err, client.ErrTooManyWorkers) || !strings.Contains(err.Error(), "MaxWorkers") {
+		t.Fatalf("third worker: %v, want ErrTooManyWorkers naming MaxWorkers", err)
+	}
+	t.Logf("refused: %v", err)
+	if _, err := cl.Leave(ctx, "w2"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cl.Register(ctx, "w3", "127.0.0.1:1"); err != nil {
+		t.Fatalf("w3 after w2 left: %v", err)
+	}
+	for _, bad := range []struct{ id, addr string }{{strings.Repeat("w", 300), "127.0.0.1:1"}, {"w4", "no port"}} {
+		if _, err := cl.Register(ctx, bad.id, bad.addr); !errors.Is(err, client.ErrBadRequest) {
+			t.Errorf("register %.20q at %q: %v, want ErrBadRequest", bad.id, bad.addr, err)
+		}
 	}
 }

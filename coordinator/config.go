@@ -71,6 +71,12 @@ type Config struct {
 
 	// MaxCheckpointBytes bounds an uploaded checkpoint.
 	MaxCheckpointBytes int64
+	// MaxWorkers bounds the registered workers (the lease table and the
+	// ring): a new worker id beyond it is refused (ResourceExhausted).
+	MaxWorkers int
+	// MaxStreams bounds the concurrent calls of one client connection on
+	// the gRPC port (grpc.MaxConcurrentStreams).
+	MaxStreams int
 	// MetricsAddr serves Prometheus /metrics when not empty.
 	MetricsAddr string
 	// TLS enables mTLS on raft, gRPC (server and peer clients).
@@ -107,6 +113,8 @@ func DefaultConfig() Config {
 		TrailingLogs:       512,
 		SnapshotInterval:   30 * time.Second,
 		MaxCheckpointBytes: 1 << 30,
+		MaxWorkers:         256,
+		MaxStreams:         128,
 	}
 }
 
@@ -183,6 +191,8 @@ func (c Config) validateTimings(p *validate.Problems) {
 	if c.MaxCheckpointBytes <= 0 {
 		p.Addf("MaxCheckpointBytes", "= %d, must be > 0", c.MaxCheckpointBytes)
 	}
+	validate.InRange(p, "MaxWorkers", c.MaxWorkers, 1, 1<<16)
+	validate.InRange(p, "MaxStreams", c.MaxStreams, 8, 1<<16)
 }
 
 // validateRaft checks the raft timings as hashicorp/raft will (on the

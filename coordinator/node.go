@@ -266,7 +266,8 @@ func (n *Node) newGRPCServer() *grpc.Server {
 		opts = append(opts, grpc.Creds(credentials.NewTLS(n.tls.Server)))
 		unary, stream = append(unary, p.UnaryInterceptor()), append(stream, p.StreamInterceptor())
 	}
-	opts = append(opts, grpc.ChainUnaryInterceptor(unary...), grpc.ChainStreamInterceptor(stream...))
+	opts = append(opts, grpc.ChainUnaryInterceptor(unary...), grpc.ChainStreamInterceptor(stream...),
+		grpc.MaxConcurrentStreams(uint32(n.cfg.MaxStreams)))
 	s := grpc.NewServer(opts...)
 	pb.RegisterCoordinatorServiceServer(s, &coordinatorServer{n: n})
 	pb.RegisterPeerServiceServer(s, &peerServer{n: n})

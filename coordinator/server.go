@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"net"
 	"slices"
 	"time"
 
@@ -27,7 +28,16 @@ func (s *coordinatorServer) RegisterWorker(ctx context.Context, req *pb.Register
 	if req.GetWorkerId() == "" || req.GetRingAddr() == "" {
 		return nil, client.Status(fmt.Errorf("register worker: worker_id and ring_addr are required: %w", client.ErrBadRequest))
 	}
+	if len(req.GetWorkerId()) > maxWorkerID {
+		return nil, client.Status(fmt.Errorf("register worker: worker_id of %d bytes, at most %d: %w", len(req.GetWorkerId()), maxWorkerID, client.ErrBadRequest))
+	}
+	if _, _, err := net.SplitHostPort(req.GetRingAddr()); err != nil || len(req.GetRingAddr()) > maxWorkerID+8 {
+		return nil, client.Status(fmt.Errorf("register worker %s: ring_addr %.80q is not HOST:PORT: %w", req.GetWorkerId(), req.GetRingAddr(), client.ErrBadRequest))
+	}
 	if err := s.n.requireLeader(); err != nil {
+		return nil, client.Status(err)
+	}
+	if err := s.n.admitWorker(req.GetWorkerId()); err != nil {
 		return nil, client.Status(err)
 	}
 	now := time.Now()
@@ -40,6 +50,21 @@ func (s *coordinatorServer) RegisterWorker(ctx context.Context, req *pb.Register
 	return &pb.RegisterWorkerResponse{
 		HeartbeatInterval: durationPB(s.n.cfg.HeartbeatInterval), Lease: durationPB(s.n.cfg.Lease), Generation: res.Generation,
 	}, nil
+}
+
+// maxWorkerID bounds a worker id (a DNS name or a pod name fits).
+const maxWorkerID = 253
+
+// admitWorker refuses a new worker id beyond MaxWorkers (a known id
+// re-registering is always admitted).
+func (n *Node) admitWorker(id string) error {
+	var known bool
+	var count int
+	n.fsm.View(func(s *State) { _, known = s.Workers[id]; count = len(s.Workers) })
+	if !known && count >= n.cfg.MaxWorkers {
+		return fmt.Errorf("register worker %s: %d workers registered, the most this coordinator takes (MaxWorkers): %w", id, count, client.ErrTooManyWorkers)
+	}
+	return nil
 }
 
 // Heartbeat renews a lease; NOT_FOUND when the worker is not registered.

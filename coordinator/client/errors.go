@@ -44,6 +44,9 @@ var (
 	ErrNoImages = errors.New("coordinator does not serve images")
 	// ErrShutdown: the coordinator is shutting down.
 	ErrShutdown = errors.New("coordinator shutting down")
+	// ErrTooManyWorkers: the coordinator's MaxWorkers are registered; a
+	// new worker id is refused until one leaves.
+	ErrTooManyWorkers = errors.New("too many workers")
 	// ErrConfig: an invalid client Config (the message names the field
 	// and the bound). It never crosses the wire.
 	ErrConfig = errors.New("invalid coordinator client configuration")

@@ -36,6 +36,7 @@ var wireErrors = []struct {
 	{ErrWrongPhase, codes.FailedPrecondition, "WRONG_PHASE"},
 	{ErrBadStep, codes.FailedPrecondition, "BAD_STEP"},
 	{ErrNoImages, codes.FailedPrecondition, "NO_IMAGES"},
+	{ErrTooManyWorkers, codes.ResourceExhausted, "TOO_MANY_WORKERS"},
 }
 
 // Status is the one function that maps a coordinator's errors to gRPC
