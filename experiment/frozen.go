@@ -86,7 +86,7 @@ func EvaluateFrozen(ctx context.Context, name string, n *model.Net, d *job.Data,
 	sets := make([]pooledSet, 3)
 	for i, idx := range [][]int{d.LabeledTrain, d.Validation, d.Split.Test} {
 		var err error
-		if sets[i], err = poolFeatures(ctx, n, d, idx); err != nil {
+		if sets[i], err = poolFeatures(ctx, n, d, idx, e.ProbeDims); err != nil {
 			return FrozenResult{}, fmt.Errorf("frozen features of the %s network: %w", name, err)
 		}
 	}
@@ -267,11 +267,18 @@ func RecalibrateBN(ctx context.Context, n *model.Net, d *job.Data) error {
 }
 
 // poolFeatures returns the pooled features of every block for images idx,
-// without augmentation, with n in evaluation mode.
-func poolFeatures(ctx context.Context, n *model.Net, d *job.Data, idx []int) (pooledSet, error) {
+// without augmentation, with n in evaluation mode: global averages, or
+// grids of at most dims values (job.EvalConfig.ProbeDims) when dims > 0.
+func poolFeatures(ctx context.Context, n *model.Net, d *job.Data, idx []int, dims int) (pooledSet, error) {
 	set := pooledSet{blocks: make([]matrix, n.NumBlocks())}
 	err := evalClassBatches(n, d, idx, func(x []float32, labels []int) error {
-		feats, err := n.PooledFeatures(ctx, x, len(labels))
+		var feats [][]float32
+		var err error
+		if dims > 0 {
+			feats, _, err = n.GridFeatures(ctx, x, len(labels), dims)
+		} else {
+			feats, err = n.PooledFeatures(ctx, x, len(labels))
+		}
 		if err != nil {
 			return err
 		}

@@ -116,7 +116,15 @@ type EvalConfig struct {
 	// them; 0 chooses on the validation images alone (40-50 on the
 	// flowers, one image 2 points: too few to steer by).
 	ProbeFolds int `json:"probe_folds,omitempty"`
+	// ProbeDims, when positive, average-pools each block's output to the
+	// largest g x g grid whose channels x g x g values fit in it (VISSL
+	// pools conv blocks to about 9k for its probes) for the probes and
+	// kNN; 0 takes the global average (channels values).
+	ProbeDims int `json:"probe_dims,omitempty"`
 }
+
+// MaxProbeDims bounds eval.probe_dims.
+const MaxProbeDims = 1 << 16
 
 // DefaultProbeFolds is the presets' probe cross-validation.
 const DefaultProbeFolds = 5
@@ -503,6 +511,9 @@ func (c Config) Validate() error {
 }
 
 func (e EvalConfig) validate(p *validate.Problems) {
+	if e.ProbeDims != 0 {
+		validate.InRange(p, "eval.probe_dims", e.ProbeDims, 1, MaxProbeDims)
+	}
 	if e.ProbeFolds != 0 {
 		if !e.LinearProbes {
 			p.Addf("eval.probe_folds", "= %d with eval.linear_probes off: turn the probes on or leave it out", e.ProbeFolds)

@@ -91,6 +91,7 @@ func TestValidate(t *testing.T) {
 		{name: "grayscale", edit: func(c *Config) { c.Pretrain.Augmentation.Grayscale = 1.5 },
 			errHas: []string{"pretrain.augmentation.grayscale = 1.5", "0..1"}},
 		{name: "probe folds", edit: func(c *Config) { c.Eval.ProbeFolds = 1 }, errHas: []string{"eval.probe_folds = 1", "2..20"}},
+		{name: "probe dims", edit: func(c *Config) { c.Eval.ProbeDims = -3 }, errHas: []string{"eval.probe_dims = -3", "1..65536"}},
 		{name: "probe folds without probes", edit: func(c *Config) { c.Eval.LinearProbes = false },
 			errHas: []string{"eval.probe_folds = 5", "linear_probes off"}},
 		{name: "batch 0", edit: func(c *Config) { c.Pretrain.GlobalBatch = 0 }, errHas: []string{"pretrain.global_batch", "1..65536"}},

@@ -219,6 +219,24 @@ func (n *Net) Features(ctx context.Context, x []float32, batch, upto int) ([]flo
 	return res, []int{sh.N, sh.C, sh.H, sh.W}, nil
 }
 
+// GridFeatures is PooledFeatures with each block's output average-pooled to
+// the largest g x g grid whose channels x g x g values fit in maxDims
+// (AdaptiveAvgPool2d; VISSL pools conv blocks to about 9k values for its
+// linear probes), per image channel-major; g is 1 (the global average) when
+// even 2 x 2 does not fit. It also returns each block's g.
+func (n *Net) GridFeatures(ctx context.Context, x []float32, batch, maxDims int) ([][]float32, []int, error) {
+	feats, grids := make([][]float32, len(n.body)), make([]int, len(n.body))
+	_, _, err := n.forwardBlocks(ctx, x, batch, len(n.body), func(bi int, out []float32, sh shape) {
+		g := gridSide(sh, maxDims)
+		feats[bi], grids[bi] = make([]float32, sh.N*sh.C*g*g), g
+		adaptiveAvgPool(out, sh, g, feats[bi])
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("grid features: %w", err)
+	}
+	return feats, grids, nil
+}
+
 // PooledFeatures runs every block once on x and returns, per block, the global average pool of
 // its output: batch x channels values, image-major (float64 accumulation). These are the
 // features that linear probes and kNN read (VISSL's and solo-learn's per-block protocol). The

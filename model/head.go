@@ -63,3 +63,45 @@ func globalAvgPool(x []float32, in shape, out []float32) {
 		}
 	})
 }
+
+// gridSide is the side g of the largest g x g grid (at most the map's
+// side) whose pooled features, channels x g x g, fit in maxDims; at least 1.
+func gridSide(in shape, maxDims int) int {
+	g := 1
+	for g < min(in.H, in.W) && in.C*(g+1)*(g+1) <= maxDims {
+		g++
+	}
+	return g
+}
+
+// adaptiveAvgPool averages each channel of x over a g x g grid of bins as
+// PyTorch's AdaptiveAvgPool2d does (bin i spans rows floor(i*H/g) up to
+// ceil((i+1)*H/g), so bins may overlap), writing per image the C x g x g
+// values channel-major (the order of a flattened NCHW tensor).
+func adaptiveAvgPool(x []float32, in shape, g int, out []float32) {
+	per := in.C * g * g
+	parallelFor(in.N, 1, func(lo, hi int) {
+		acc := make([]float64, in.C)
+		for n := lo; n < hi; n++ {
+			img := x[n*in.H*in.W*in.C : (n+1)*in.H*in.W*in.C]
+			for by := range g {
+				y0, y1 := by*in.H/g, ((by+1)*in.H+g-1)/g
+				for bx := range g {
+					x0, x1 := bx*in.W/g, ((bx+1)*in.W+g-1)/g
+					clear(acc)
+					for y := y0; y < y1; y++ {
+						for xx := x0; xx < x1; xx++ {
+							for c, v := range img[(y*in.W+xx)*in.C : (y*in.W+xx+1)*in.C] {
+								acc[c] += float64(v)
+							}
+						}
+					}
+					area := float64((y1 - y0) * (x1 - x0))
+					for c, v := range acc {
+						out[n*per+c*g*g+by*g+bx] = float32(v / area)
+					}
+				}
+			}
+		}
+	})
+}
