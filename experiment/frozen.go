@@ -38,12 +38,13 @@ type FrozenResult struct {
 	Seconds float64       `json:"seconds"`
 }
 
-// BlockResult is the evaluation of one feature block's global-average-pooled
-// output.
+// BlockResult is the evaluation of one feature block's pooled output
+// (global average, or a grid with job.EvalConfig.ProbeDims).
 type BlockResult struct {
 	// Block is 1-based (model.Net.Features' upto).
 	Block int `json:"block"`
-	// Dim is the number of features (the block's output channels).
+	// Dim is the number of features (the block's output channels, times
+	// the grid's cells with a grid).
 	Dim   int          `json:"dim"`
 	Probe *ProbeResult `json:"linear_probe,omitempty"`
 	KNN   *KNNResult   `json:"knn,omitempty"`

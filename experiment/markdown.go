@@ -201,7 +201,11 @@ func renderFrozen(b *strings.Builder, r Report) {
 	}
 	e := r.Config.Eval
 	fmt.Fprintf(b, "## Frozen features, block by block (test accuracy)\n\n")
-	fmt.Fprintf(b, "Each block's output, global-average-pooled, of the rotation-pretrained network, the supervised baseline and a randomly initialised network of the same architecture (the floor; its BatchNorm statistics recomputed on the training images).")
+	pooled := "global-average-pooled"
+	if e.ProbeDims > 0 {
+		pooled = fmt.Sprintf("average-pooled to the largest grid of at most %d values", e.ProbeDims)
+	}
+	fmt.Fprintf(b, "Each block's output, %s, of the rotation-pretrained network, the supervised baseline and a randomly initialised network of the same architecture (the floor; its BatchNorm statistics recomputed on the training images).", pooled)
 	switch {
 	case e.LinearProbes && e.ProbeFolds > 0:
 		fmt.Fprintf(b, " Linear probe: softmax regression on the standardised features of the %d labeled images, its L2 penalty chosen by %d-fold cross-validation among them.",
