@@ -52,7 +52,9 @@ func runDoctor(w io.Writer, o doctorOptions) error {
 			return fmt.Errorf("--out: %w", err)
 		}
 		rs = experiment.CheckOut(o.out)
-		coords, _ := filepath.Glob(filepath.Join(o.out, "cluster", "c*"))
+		// The members' folders c0, c1, ... (cluster/certs holds the run's
+		// certificates, not a member).
+		coords, _ := filepath.Glob(filepath.Join(o.out, "cluster", "c[0-9]*"))
 		sort.Strings(coords)
 		for _, d := range coords {
 			rs = append(rs, coordinator.CheckDataDir(d)...)

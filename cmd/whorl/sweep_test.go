@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/whorl-ml/whorl/experiment"
+	"github.com/whorl-ml/whorl/internal/identity"
 	"github.com/whorl-ml/whorl/job"
 )
 
@@ -132,8 +133,13 @@ func TestSubmitSeeds(t *testing.T) {
 	}
 	defer lc.stop()
 	out := t.TempDir()
+	cert, err := lc.certs.files(identity.Client, "test") // the local cluster runs on mutual TLS
+	if err != nil {
+		t.Fatal(err)
+	}
 	args := []string{"submit", "--coordinator", strings.Join(lc.coords.Addrs(), ","), "--job", jobFile,
-		"--seeds", "3,4", "--out", out, "--poll", "100ms", "--timeout", "1m"}
+		"--seeds", "3,4", "--out", out, "--poll", "100ms", "--timeout", "1m",
+		"--tls-cert", cert.Cert, "--tls-key", cert.Key, "--tls-ca", cert.CA}
 	if text, err := runWhorl(t, args...); err != nil {
 		t.Fatalf("whorl submit --seeds: %v\n%s", err, text)
 	}
