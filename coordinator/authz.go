@@ -79,12 +79,8 @@ func (n *Node) policy() identity.Policy {
 
 // checkSelf refuses a certificate that is not this coordinator's identity.
 func (n *Node) checkSelf() error {
-	if !n.tls.Enabled() {
-		return nil
-	}
-	if self := n.tls.Self; self.Role != identity.Coordinator || self.Name != n.cfg.ID {
-		want := identity.ID{TrustDomain: self.TrustDomain, Role: identity.Coordinator, Name: n.cfg.ID}
-		return fmt.Errorf("coordinator %s: %w: TLS certificate %s is %s, want %s", n.cfg.ID, ErrConfig, n.cfg.TLS.Cert, self, want)
+	if err := n.tls.RequireSelf(n.cfg.TLS, identity.Coordinator, n.cfg.ID); err != nil {
+		return fmt.Errorf("coordinator %s: %w: %w", n.cfg.ID, ErrConfig, err)
 	}
 	return nil
 }

@@ -105,12 +105,8 @@ func workersOnly(cs tls.ConnectionState) error {
 // checkSelf refuses a certificate that is not this worker's identity
 // (spiffe://<trust domain>/worker/<ID>): a worker acts only as itself.
 func (w *Worker) checkSelf(tc tlsfiles.Configs) error {
-	if !tc.Enabled() {
-		return nil
-	}
-	if self := tc.Self; self.Role != identity.Worker || self.Name != w.cfg.ID {
-		want := identity.ID{TrustDomain: self.TrustDomain, Role: identity.Worker, Name: w.cfg.ID}
-		return fmt.Errorf("worker %s: %w: TLS certificate %s is %s, want %s", w.cfg.ID, ErrConfig, w.cfg.TLS.Cert, self, want)
+	if err := tc.RequireSelf(w.cfg.TLS, identity.Worker, w.cfg.ID); err != nil {
+		return fmt.Errorf("worker %s: %w: %w", w.cfg.ID, ErrConfig, err)
 	}
 	return nil
 }

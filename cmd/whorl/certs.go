@@ -70,7 +70,7 @@ func runCerts(w io.Writer, o certsOptions) error {
 	if err := os.MkdirAll(o.out, 0o755); err != nil {
 		return fmt.Errorf("create --out: %w", err)
 	}
-	ca, made, err := certAuthority(o)
+	ca, made, err := tlsfiles.OpenAuthority(o.out, "whorl CA ("+o.trustDomain+")", o.trustDomain, o.validity)
 	if err != nil {
 		return err
 	}
@@ -107,17 +107,4 @@ func certIdentities(o certsOptions) ([]identity.ID, error) {
 		return nil, errors.New("nothing to issue: give --coordinators, --workers or --clients")
 	}
 	return ids, nil
-}
-
-// certAuthority loads the CA in --out, or makes one when there is none.
-func certAuthority(o certsOptions) (*tlsfiles.Authority, bool, error) {
-	if _, err := os.Stat(filepath.Join(o.out, tlsfiles.CAKeyFile)); err == nil {
-		ca, err := tlsfiles.LoadAuthority(o.out, o.trustDomain)
-		return ca, false, err
-	}
-	ca, err := tlsfiles.NewAuthority("whorl CA ("+o.trustDomain+")", o.trustDomain, o.validity)
-	if err != nil {
-		return nil, false, err
-	}
-	return ca, true, ca.WriteCA(o.out)
 }

@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/whorl-ml/whorl/internal/identity"
@@ -28,15 +27,8 @@ func newLocalCerts(dir string) (*localCerts, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("create %s: %w", dir, err)
 	}
-	if _, err := os.Stat(filepath.Join(dir, tlsfiles.CAKeyFile)); err == nil {
-		ca, err := tlsfiles.LoadAuthority(dir, "")
-		return &localCerts{dir: dir, ca: ca}, err
-	}
-	ca, err := tlsfiles.NewAuthority("whorl run CA", "", 10*365*24*time.Hour)
+	ca, _, err := tlsfiles.OpenAuthority(dir, "whorl run CA", "", 10*365*24*time.Hour)
 	if err != nil {
-		return nil, err
-	}
-	if err := ca.WriteCA(dir); err != nil {
 		return nil, err
 	}
 	return &localCerts{dir: dir, ca: ca}, nil

@@ -13,6 +13,7 @@ import (
 	"math/big"
 	"net"
 	"net/url"
+	"os"
 	"path/filepath"
 	"time"
 
@@ -155,6 +156,19 @@ func (a *Authority) WriteIdentity(dir string, id identity.ID, hosts []string, va
 		return Files{}, err
 	}
 	return f, nil
+}
+
+// OpenAuthority loads the CA in dir, or makes one named name (valid for
+// validity) and writes it there; made reports which.
+func OpenAuthority(dir, name, trustDomain string, validity time.Duration) (a *Authority, made bool, err error) {
+	if _, err := os.Stat(filepath.Join(dir, CAKeyFile)); err == nil {
+		a, err := LoadAuthority(dir, trustDomain)
+		return a, false, err
+	}
+	if a, err = NewAuthority(name, trustDomain, validity); err != nil {
+		return nil, false, err
+	}
+	return a, true, a.WriteCA(dir)
 }
 
 // LoadAuthority reads a CA that WriteCA wrote to dir.

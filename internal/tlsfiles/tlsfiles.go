@@ -108,6 +108,17 @@ func (c Configs) ClientOf(roles ...identity.Role) *tls.Config {
 	return cfg
 }
 
+// RequireSelf reports, naming the certificate file, a certificate that is
+// not role/name (nil in plaintext): a coordinator or a worker runs only as
+// its own identity.
+func (c Configs) RequireSelf(f Files, role identity.Role, name string) error {
+	if !c.Enabled() || (c.Self.Role == role && c.Self.Name == name) {
+		return nil
+	}
+	want := identity.ID{TrustDomain: c.Self.TrustDomain, Role: role, Name: name}
+	return fmt.Errorf("TLS certificate %s is %s, want %s", f.Cert, c.Self, want)
+}
+
 // Enabled reports whether the configurations are TLS (not plaintext).
 func (c Configs) Enabled() bool { return c.src != nil }
 

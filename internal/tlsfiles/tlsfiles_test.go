@@ -161,3 +161,28 @@ func TestRotation(t *testing.T) {
 		t.Fatal("a certificate of another identity replaced the process's own")
 	}
 }
+
+// TestRequireSelf: a process runs only as its own identity; plaintext has
+// none to check.
+func TestRequireSelf(t *testing.T) {
+	f := tlstest.NewCA(t, "ca").Files(t, t.TempDir(), identity.Worker, "w0")
+	c, err := tlsfiles.Load(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.RequireSelf(f, identity.Worker, "w0"); err != nil {
+		t.Errorf("own identity refused: %v", err)
+	}
+	for _, want := range []struct {
+		role identity.Role
+		name string
+	}{{identity.Worker, "w1"}, {identity.Coordinator, "w0"}} {
+		err := c.RequireSelf(f, want.role, want.name)
+		if err == nil || !strings.Contains(err.Error(), f.Cert) || !strings.Contains(err.Error(), "want spiffe://whorl/"+string(want.role)+"/"+want.name) {
+			t.Errorf("RequireSelf(%s/%s) = %v, want the file and the wanted identity named", want.role, want.name, err)
+		}
+	}
+	if err := (tlsfiles.Configs{}).RequireSelf(tlsfiles.Files{}, identity.Worker, "w0"); err != nil {
+		t.Errorf("plaintext: %v", err)
+	}
+}
