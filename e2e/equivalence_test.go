@@ -32,16 +32,24 @@ const equivalenceTolerance = 1e-5
 // committed pretrained checkpoints and the pretext histories with the
 // local run's. The joint mode runs on 2 and 3 workers: its labeled batch
 // of 5 splits unevenly over 3, so each rank's share of both losses counts.
+// A resolution curriculum (an epoch at 8 px, then 16) runs on 3 workers.
 func TestClusterReproducesLocalLoop(t *testing.T) {
 	dir := tinyDataDir(t, 3, 12)
 	for _, tc := range []struct {
-		mode    string
-		workers []int
-	}{{job.ModePretrainFinetune, []int{1, 2, 4}}, {job.ModeJoint, []int{2, 3}}} {
-		t.Run(tc.mode, func(t *testing.T) {
+		name       string
+		mode       string
+		workers    []int
+		curriculum []job.CurriculumStage
+	}{
+		{job.ModePretrainFinetune, job.ModePretrainFinetune, []int{1, 2, 4}, nil},
+		{job.ModeJoint, job.ModeJoint, []int{2, 3}, nil},
+		{"curriculum", job.ModePretrainFinetune, []int{3}, []job.CurriculumStage{{Epochs: 1, Size: 8}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
 			c := tinyJob(t, dir, 2)
 			c.Pretrain.Augmentation.CropPad = 0
 			c.Pretrain.LR = 0.01
+			c.Pretrain.Curriculum = tc.curriculum
 			if tc.mode == job.ModeJoint {
 				c.Mode, c.Joint = job.ModeJoint, job.JointConfig{Weight: 0.5, LabeledBatch: 5}
 				c.Supervised.Augmentation.CropPad = 0

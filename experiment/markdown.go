@@ -86,8 +86,25 @@ func pretextText(c job.Config) string {
 	if c.Data.Stored() != c.Data.ImageSize {
 		held = fmt.Sprintf(", rendered from photos held at %d px", c.Data.Stored())
 	}
-	return fmt.Sprintf("The pretext saw %d epochs of %d images x 4 rotations per step at %d px%s; augmentation before rotating: %s.",
-		pc.Epochs, pc.GlobalBatch, c.Data.ImageSize, held, augText(pc.Augmentation))
+	return fmt.Sprintf("The pretext saw %d epochs of %d images x 4 rotations per step at %s%s; augmentation before rotating: %s.",
+		pc.Epochs, pc.GlobalBatch, sizesText(c), held, augText(pc.Augmentation))
+}
+
+// sizesText is the pretraining's image sides: "32 px", or the resolution
+// curriculum's stages, such as "32 px (6 epochs), then 48 px (4 epochs)".
+func sizesText(c job.Config) string {
+	pc := c.Pretrain
+	if len(pc.Curriculum) == 0 {
+		return fmt.Sprintf("%d px", c.Data.ImageSize)
+	}
+	var parts []string
+	rest := pc.Epochs
+	for _, st := range pc.Curriculum {
+		parts = append(parts, fmt.Sprintf("%d px (%d epochs)", st.Size, st.Epochs))
+		rest -= st.Epochs
+	}
+	parts = append(parts, fmt.Sprintf("%d px (%d epochs)", c.Data.ImageSize, rest))
+	return strings.Join(parts, ", then ")
 }
 
 // augText describes an augmentation in the order it applies.

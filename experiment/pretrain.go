@@ -157,12 +157,15 @@ func (r *pretrainRun) step(ctx context.Context, ids []int) (job.StepStat, error)
 	return ss, nil
 }
 
-// grads runs forward and backward on the step's batch: the rotation batch
-// of ids and, in the joint mode, the step's labeled batch (the plan's
+// grads runs forward and backward on the step's batch, at the epoch's side
+// (the resolution curriculum's): the rotation batch of ids and, in the joint mode, the step's labeled batch (the plan's
 // job.LabeledBatch of the labeled training images, as the coordinator
 // assigns it to the workers).
 func (r *pretrainRun) grads(ctx context.Context, ids []int) (job.StepStat, error) {
 	st := r.st
+	if err := st.Net.SetInputSize(r.batcher.SizeAt(st.Epoch)); err != nil {
+		return job.StepStat{}, err
+	}
 	if !r.c.IsJoint() {
 		x, labels := r.batcher.Build(r.d.Set, ids, ids, st.Epoch, st.Step)
 		loss, ok, err := st.Net.TrainStep(ctx, x, labels, 1)

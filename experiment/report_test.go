@@ -146,3 +146,16 @@ func TestAugText(t *testing.T) {
 		}
 	}
 }
+
+// TestPretextTextNamesTheCurriculum checks report.md's account of a
+// resolution curriculum: each stage's side and epochs, then the training
+// size's.
+func TestPretextTextNamesTheCurriculum(t *testing.T) {
+	c := job.DefaultConfig()
+	c.Data.ImageSize = 48
+	c.Pretrain.Curriculum = []job.CurriculumStage{{Epochs: 5, Size: 24}, {Epochs: 2, Size: 32}}
+	want := "at 24 px (5 epochs), then 32 px (2 epochs), then 48 px (3 epochs);"
+	if got := pretextText(c); !strings.Contains(got, want) {
+		t.Errorf("pretext text %q lacks %q", got, want)
+	}
+}

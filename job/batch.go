@@ -30,6 +30,10 @@ type Batcher struct {
 	// LabeledAug is the augmentation of the joint mode's labeled images
 	// (the supervised recipe's).
 	LabeledAug shard.Augment
+	// Pretrain gives the side of each epoch's images (its Curriculum);
+	// Size is the training size, the side after the curriculum.
+	Pretrain PretrainConfig
+	Size     int
 
 	pcg    rand.PCG
 	rng    *rand.Rand
@@ -41,8 +45,12 @@ type Batcher struct {
 // images.
 func NewBatcher(c Config, norm shard.Normalizer) *Batcher {
 	return &Batcher{Seed: c.Seed, Norm: norm, Aug: c.Pretrain.Augmentation.Shard(c.Data.ImageSize),
-		LabeledAug: c.Supervised.Augmentation.Shard(c.Data.ImageSize)}
+		LabeledAug: c.Supervised.Augmentation.Shard(c.Data.ImageSize), Pretrain: c.Pretrain, Size: c.Data.ImageSize}
 }
+
+// SizeAt is the side of epoch's images (the curriculum's, or Size): the
+// network's input size for the epoch's steps.
+func (b *Batcher) SizeAt(epoch int) int { return b.Pretrain.SizeAt(epoch, b.Size) }
 
 // Shard is the augmentation a that renders images of side size.
 func (a AugmentConfig) Shard(size int) shard.Augment {
@@ -66,7 +74,11 @@ func EvalAugment(size int) shard.Augment { return shard.Augment{Size: size} }
 // Build returns the rotation batch of images ids of step (epoch, step); idx
 // are the positions of ids in d (the same slice when d holds every image).
 func (b *Batcher) Build(d *shard.Dataset, idx, ids []int, epoch, step int) ([]float32, []int) {
-	b.x, b.labels = shard.RotationBatchEach(d, idx, b.Norm, b.Aug, b.rngOf(ids, 0, epoch, step), b.x, b.labels)
+	aug := b.Aug
+	if b.Size > 0 {
+		aug.Size = b.SizeAt(epoch)
+	}
+	b.x, b.labels = shard.RotationBatchEach(d, idx, b.Norm, aug, b.rngOf(ids, 0, epoch, step), b.x, b.labels)
 	return b.x, b.labels
 }
 
@@ -78,7 +90,11 @@ func (b *Batcher) Build(d *shard.Dataset, idx, ids []int, epoch, step int) ([]fl
 // images' classes.
 func (b *Batcher) BuildJoint(d *shard.Dataset, idx, ids, labIdx, labIDs []int, epoch, step int) ([]float32, []int) {
 	x, labels := b.Build(d, idx, ids, epoch, step)
-	s := b.LabeledAug.OutSize(d)
+	lab := b.LabeledAug
+	if b.Size > 0 {
+		lab.Size = b.SizeAt(epoch)
+	}
+	s := lab.OutSize(d)
 	rot, extra := len(x), len(labIDs)*3*s*s
 	if cap(x) < rot+extra {
 		grown := make([]float32, rot+extra)
@@ -86,7 +102,7 @@ func (b *Batcher) BuildJoint(d *shard.Dataset, idx, ids, labIdx, labIDs []int, e
 		x = grown
 	}
 	x = x[:rot+extra]
-	shard.ImagesEach(d, labIdx, b.Norm, b.LabeledAug, b.rngOf(labIDs, labeledSalt, epoch, step), x[rot:])
+	shard.ImagesEach(d, labIdx, b.Norm, lab, b.rngOf(labIDs, labeledSalt, epoch, step), x[rot:])
 	b.x = x
 	return x, labels
 }

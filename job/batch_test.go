@@ -155,3 +155,37 @@ func TestJointBatchIndependentOfSplit(t *testing.T) {
 		t.Fatal("the labeled images are not augmented (the supervised recipe has crop and flip)")
 	}
 }
+
+// TestCurriculumBatches checks a resolution curriculum's batches: each
+// epoch's images at its stage's side, drawn exactly as a job trained at that
+// side throughout draws them (the same crops, flips and rotations), the
+// joint mode's labeled rows at the same side.
+func TestCurriculumBatches(t *testing.T) {
+	const size = 16
+	d := noiseSet(t, 12, size)
+	c := DefaultConfig()
+	c.Seed, c.Data.ImageSize, c.Pretrain.Epochs = 3, size, 4
+	c.Pretrain.Curriculum = []CurriculumStage{{Epochs: 1, Size: 8}, {Epochs: 1, Size: 12}}
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	norm := shard.Normalizer{Mean: [3]float32{100, 110, 120}, Std: [3]float32{50, 60, 70}}
+	ids, lab := []int{0, 1, 2, 3, 4}, []int{7, 8}
+	b := NewBatcher(c, norm)
+	for epoch, side := range []int{8, 12, 16, 16} {
+		if got := b.SizeAt(epoch); got != side {
+			t.Fatalf("SizeAt(%d) = %d, want %d", epoch, got, side)
+		}
+		x, labels := b.Build(d, ids, ids, epoch, 2)
+		flat := c
+		flat.Data.ImageSize, flat.Data.StoreSize, flat.Pretrain.Curriculum = side, size, nil
+		want, wantLabels := NewBatcher(flat, norm).Build(d, ids, ids, epoch, 2)
+		if len(x) != len(labels)*3*side*side || !slices.Equal(x, want) || !slices.Equal(labels, wantLabels) {
+			t.Fatalf("epoch %d: %d values for %d samples, or samples other than a %d-px job's", epoch, len(x), len(labels), side)
+		}
+		jx, _ := b.BuildJoint(d, ids, ids, lab, lab, epoch, 2)
+		if len(jx) != (len(labels)+len(lab))*3*side*side {
+			t.Fatalf("epoch %d: joint batch of %d values, want %d-px rows", epoch, len(jx), side)
+		}
+	}
+}

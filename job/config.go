@@ -275,6 +275,34 @@ type PretrainConfig struct {
 	// every partial sum rounded to 8 significant bits). It needs buckets;
 	// batch statistics and the loss always travel as float32.
 	GradBF16 bool `json:"grad_bf16"`
+	// Curriculum is a resolution curriculum: the first epochs of
+	// pretraining at smaller sides than data.image_size, stage after
+	// stage, and the epochs after the last stage at data.image_size (which
+	// the supervised runs and the evaluations use). Empty: every epoch at
+	// data.image_size. Each stage renders the photos at its side through
+	// the same augmentation (crop_pad is in pixels of the side rendered).
+	Curriculum []CurriculumStage `json:"curriculum,omitempty"`
+}
+
+// CurriculumStage is a run of pretraining epochs at one image side.
+type CurriculumStage struct {
+	// Epochs is the stage's number of epochs (at least 1).
+	Epochs int `json:"epochs"`
+	// Size is the side of the images the stage trains on, in pixels
+	// (8 .. data.image_size; at least MinResNetSize for the ResNets).
+	Size int `json:"size"`
+}
+
+// SizeAt is the image side pretraining epoch (0-based) trains at: its
+// curriculum stage's, or final (data.image_size) after the last stage.
+func (pc PretrainConfig) SizeAt(epoch, final int) int {
+	for _, st := range pc.Curriculum {
+		if epoch < st.Epochs {
+			return st.Size
+		}
+		epoch -= st.Epochs
+	}
+	return final
 }
 
 // DefaultGradBucketMiB is the presets' gradient bucket size. DDP's 25 MB
@@ -503,6 +531,7 @@ func (c Config) Validate() error {
 	}
 	c.Model.validate(p, c.Data.ImageSize)
 	c.Pretrain.validate(p)
+	c.validateCurriculum(p)
 	c.Supervised.validate(p, c.Model.Blocks())
 	c.Eval.validate(p)
 	c.validateJoint(p)
@@ -543,6 +572,27 @@ func (m ModelConfig) validate(p *validate.Problems, size int) {
 	}
 	if size < MinResNetSize || size > MaxResNetSize {
 		p.Addf("data.image_size", "= %d, must be in %d..%d for %s", size, MinResNetSize, MaxResNetSize, m.Name)
+	}
+}
+
+// validateCurriculum checks the resolution curriculum against the
+// training size and the epochs: at least the last epoch trains at
+// data.image_size.
+func (c Config) validateCurriculum(p *validate.Problems) {
+	minSize := 8
+	if c.Model.IsResNet() {
+		minSize = MinResNetSize
+	}
+	total := 0
+	for i, st := range c.Pretrain.Curriculum {
+		field := fmt.Sprintf("pretrain.curriculum[%d]", i)
+		validate.InRange(p, field+".epochs", st.Epochs, 1, 10_000)
+		validate.InRange(p, field+".size", st.Size, minSize, c.Data.ImageSize)
+		total += max(0, st.Epochs)
+	}
+	if n := len(c.Pretrain.Curriculum); n > 0 && total >= c.Pretrain.Epochs {
+		p.Addf("pretrain.curriculum", "covers %d epochs, must be fewer than pretrain.epochs (%d): at least the last epoch trains at data.image_size",
+			total, c.Pretrain.Epochs)
 	}
 }
 

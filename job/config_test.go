@@ -71,6 +71,19 @@ func TestValidate(t *testing.T) {
 		{name: "store below image size", edit: func(c *Config) { c.Data.StoreSize = 16 }, errHas: []string{"data.store_size = 16", "32..512"}},
 		{name: "embedded store above its size", edit: func(c *Config) { c.Data.StoreSize = 64 },
 			errHas: []string{"data.store_size = 64", "stored at 48 px"}},
+		{name: "curriculum", edit: func(c *Config) {
+			c.Data.ImageSize, c.Pretrain.Curriculum = 48, []CurriculumStage{{Epochs: 6, Size: 24}, {Epochs: 2, Size: 32}}
+		}},
+		{name: "curriculum over every epoch", edit: func(c *Config) { c.Pretrain.Curriculum = []CurriculumStage{{Epochs: 10, Size: 16}} },
+			errHas: []string{"pretrain.curriculum covers 10 epochs", "fewer than pretrain.epochs (10)"}},
+		{name: "curriculum stage bounds", edit: func(c *Config) { c.Pretrain.Curriculum = []CurriculumStage{{Epochs: 1, Size: 48}, {Epochs: 0, Size: 4}} },
+			errHas: []string{"pretrain.curriculum[0].size = 48", "8..32", "pretrain.curriculum[1].epochs = 0", "pretrain.curriculum[1].size = 4"}},
+		{name: "curriculum of a resnet", edit: func(c *Config) {
+			c.Model.Name, c.Data.ImageSize, c.Pretrain.Curriculum = ModelResNet18, 48, []CurriculumStage{{Epochs: 2, Size: 24}}
+		}, errHas: []string{"pretrain.curriculum[0].size = 24", "32..48"}},
+		{name: "curriculum without pretraining", edit: func(c *Config) {
+			c.Pretrain.Epochs, c.Pretrain.Schedule.Kind, c.Pretrain.Curriculum = 0, ScheduleConstant, []CurriculumStage{{Epochs: 1, Size: 16}}
+		}, errHas: []string{"pretrain.curriculum covers 1 epochs", "(0)"}},
 		{name: "random-resized crop", edit: func(c *Config) {
 			c.Pretrain.Augmentation = AugmentConfig{Flip: true, CropScale: []float64{0.2, 1}, CropRatio: []float64{0.75, 1.25},
 				ColorJitter: JitterConfig{Brightness: 0.4, Contrast: 0.4, Saturation: 0.4, Prob: 0.8}, Grayscale: 0.2}
@@ -194,5 +207,20 @@ func TestSetKeys(t *testing.T) {
 	}
 	if _, err := SetKeys([]byte(`[1]`)); !errors.Is(err, ErrConfig) {
 		t.Errorf("SetKeys(array) = %v, want ErrConfig", err)
+	}
+}
+
+// TestSizeAt walks a curriculum's epochs: each stage's side for its
+// epochs, in order, then the training size.
+func TestSizeAt(t *testing.T) {
+	pc := PretrainConfig{Curriculum: []CurriculumStage{{Epochs: 2, Size: 16}, {Epochs: 1, Size: 24}}}
+	want := []int{16, 16, 24, 32, 32}
+	for e, w := range want {
+		if got := pc.SizeAt(e, 32); got != w {
+			t.Errorf("SizeAt(%d) = %d, want %d", e, got, w)
+		}
+	}
+	if got := (PretrainConfig{}).SizeAt(0, 32); got != 32 {
+		t.Errorf("SizeAt without a curriculum = %d, want 32", got)
 	}
 }

@@ -184,6 +184,24 @@ func (n *Net) State() []float32 { return n.state }
 // evaluation mode (running statistics).
 func (n *Net) SetTraining(train bool) { n.train = train }
 
+// SetInputSize changes the side of the square input the network takes (Config.InputSize) for
+// the calls that follow; a resolution curriculum trains the same parameters at several sizes,
+// since every layer but the input is size-free (the head pools globally). A new size drops the
+// workspace (the next Forward allocates one for it); the parameters, gradients, BatchNorm
+// statistics and mode are kept. The size must be one Config.Validate accepts for the network.
+func (n *Net) SetInputSize(size int) error {
+	if size == n.cfg.InputSize {
+		return nil
+	}
+	cfg := n.cfg
+	cfg.InputSize = size
+	if err := cfg.Validate(); err != nil {
+		return fmt.Errorf("set input size: %w", err)
+	}
+	n.cfg, n.ws = cfg, nil
+	return nil
+}
+
 // Training reports whether the net is in training mode.
 func (n *Net) Training() bool { return n.train }
 
