@@ -76,7 +76,9 @@ func TestValidate(t *testing.T) {
 		}},
 		{name: "curriculum over every epoch", edit: func(c *Config) { c.Pretrain.Curriculum = []CurriculumStage{{Epochs: 10, Size: 16}} },
 			errHas: []string{"pretrain.curriculum covers 10 epochs", "fewer than pretrain.epochs (10)"}},
-		{name: "curriculum stage bounds", edit: func(c *Config) { c.Pretrain.Curriculum = []CurriculumStage{{Epochs: 1, Size: 48}, {Epochs: 0, Size: 4}} },
+		{name: "curriculum stage bounds", edit: func(c *Config) {
+			c.Pretrain.Curriculum = []CurriculumStage{{Epochs: 1, Size: 48}, {Epochs: 0, Size: 4}}
+		},
 			errHas: []string{"pretrain.curriculum[0].size = 48", "8..32", "pretrain.curriculum[1].epochs = 0", "pretrain.curriculum[1].size = 4"}},
 		{name: "curriculum of a resnet", edit: func(c *Config) {
 			c.Model.Name, c.Data.ImageSize, c.Pretrain.Curriculum = ModelResNet18, 48, []CurriculumStage{{Epochs: 2, Size: 24}}
