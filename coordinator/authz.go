@@ -1,16 +1,11 @@
 package coordinator
 
 import (
-	"context"
 	"fmt"
-	"runtime/debug"
 	"slices"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/codes"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
-	"google.golang.org/grpc/status"
 
 	"github.com/whorl-ml/whorl/internal/identity"
 	"github.com/whorl-ml/whorl/internal/tlsfiles"
@@ -105,26 +100,6 @@ func (n *Node) allowRaftPeer(id identity.ID) error {
 	}
 	n.metrics.denied.WithLabelValues("raft", string(id.Role)).Inc()
 	return fmt.Errorf("%w: %s is not a raft peer of coordinator %s", identity.ErrPermissionDenied, id, n.cfg.ID)
-}
-
-// recoverUnary turns a handler's panic into Internal (the process lives on).
-func (n *Node) recoverUnary(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (resp any, err error) {
-	defer n.recovered(info.FullMethod, &err)
-	return h(ctx, req)
-}
-
-// recoverStream turns a stream handler's panic into Internal.
-func (n *Node) recoverStream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, h grpc.StreamHandler) (err error) {
-	defer n.recovered(info.FullMethod, &err)
-	return h(srv, ss)
-}
-
-// recovered logs a recovered panic with its stack and sets *err.
-func (n *Node) recovered(m string, err *error) {
-	if r := recover(); r != nil {
-		n.log.Error("handler panicked", "method", m, "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
-		*err = status.Errorf(codes.Internal, "%s: internal error (the coordinator logged it)", m)
-	}
 }
 
 // deniedCounter counts refused calls by method and role.

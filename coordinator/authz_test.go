@@ -283,24 +283,3 @@ func TestMaxWorkers(t *testing.T) {
 		}
 	}
 }
-
-// TestRecoverInterceptors: a handler's panic becomes Internal naming the
-// method, for unary calls and streams, and the node goes on.
-func TestRecoverInterceptors(t *testing.T) {
-	n := newNode(t)
-	defer n.Close()
-	_, err := n.recoverUnary(context.Background(), nil, &grpc.UnaryServerInfo{FullMethod: "/x.Y/Unary"},
-		func(context.Context, any) (any, error) { panic("boom") })
-	if status.Code(err) != codes.Internal || !strings.Contains(err.Error(), "/x.Y/Unary") {
-		t.Errorf("unary panic: %v, want Internal naming the method", err)
-	}
-	err = n.recoverStream(nil, nil, &grpc.StreamServerInfo{FullMethod: "/x.Y/Stream"},
-		func(any, grpc.ServerStream) error { panic(errors.New("boom")) })
-	if status.Code(err) != codes.Internal || !strings.Contains(err.Error(), "/x.Y/Stream") {
-		t.Errorf("stream panic: %v, want Internal naming the method", err)
-	}
-	if _, err := n.recoverUnary(context.Background(), nil, &grpc.UnaryServerInfo{FullMethod: "/x.Y/Unary"},
-		func(context.Context, any) (any, error) { return "ok", nil }); err != nil {
-		t.Errorf("a handler that does not panic: %v", err)
-	}
-}

@@ -21,6 +21,7 @@ import (
 
 	"github.com/whorl-ml/whorl/coordinator/client"
 	"github.com/whorl-ml/whorl/internal/identity"
+	"github.com/whorl-ml/whorl/internal/rpcguard"
 	"github.com/whorl-ml/whorl/internal/tlsfiles"
 	pb "github.com/whorl-ml/whorl/proto/whorl/coordinator/v1"
 )
@@ -258,8 +259,9 @@ func (n *Node) detach(ctx context.Context, timeout time.Duration) (context.Conte
 // newGRPCServer registers the services behind the panic-recovery
 // interceptors and, with mTLS, the authorization policy (authz.go).
 func (n *Node) newGRPCServer() *grpc.Server {
-	unary := []grpc.UnaryServerInterceptor{n.recoverUnary}
-	stream := []grpc.StreamServerInterceptor{n.recoverStream}
+	guard := rpcguard.New(n.log, "coordinator")
+	unary := []grpc.UnaryServerInterceptor{guard.Unary}
+	stream := []grpc.StreamServerInterceptor{guard.Stream}
 	var opts []grpc.ServerOption
 	if n.tls.Enabled() {
 		p := n.policy()

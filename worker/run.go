@@ -20,6 +20,7 @@ import (
 	"github.com/whorl-ml/whorl/cluster"
 	"github.com/whorl-ml/whorl/coordinator/client"
 	"github.com/whorl-ml/whorl/internal/identity"
+	"github.com/whorl-ml/whorl/internal/rpcguard"
 	"github.com/whorl-ml/whorl/internal/tlsfiles"
 )
 
@@ -76,7 +77,8 @@ func (w *Worker) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("worker %s: listen on %s: %w", w.cfg.ID, w.cfg.Listen, err)
 	}
-	gs, hs := grpc.NewServer(svc.ServerOptions()...), health.NewServer()
+	opts := append(rpcguard.New(w.log, "worker").Options(), svc.ServerOptions()...)
+	gs, hs := grpc.NewServer(opts...), health.NewServer()
 	svc.Register(gs)
 	healthpb.RegisterHealthServer(gs, hs)
 	served := make(chan error, 1)
