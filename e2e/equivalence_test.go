@@ -43,7 +43,7 @@ func TestClusterReproducesLocalLoop(t *testing.T) {
 	}{
 		{job.ModePretrainFinetune, job.ModePretrainFinetune, []int{1, 2, 4}, nil},
 		{job.ModeJoint, job.ModeJoint, []int{2, 3}, nil},
-		{"curriculum", job.ModePretrainFinetune, []int{3}, []job.CurriculumStage{{Epochs: 1, Size: 8}}},
+		{"curriculum", job.ModePretrainFinetune, []int{3}, []job.CurriculumStage{{Until: 0.5, Scale: 0.5}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := tinyJob(t, dir, 2)

@@ -55,9 +55,16 @@ func (r *Runner) FineTune(ctx context.Context, configJSON []byte, pretrained []b
 	if pr.Checkpoint, err = r.saveNet(FilePretrained, rot, d, rotationNames); err != nil {
 		return nil, fmt.Errorf("fine-tune: %w", err)
 	}
-	frozen, err := frozenResults(ctx, c, d, rot, base.Frozen)
+	feat, err := recipe.FeatureNet(c, rot)
 	if err != nil {
 		return nil, fmt.Errorf("fine-tune: %w", err)
+	}
+	frozen, err := frozenResults(ctx, c, d, feat, base.Frozen)
+	if err != nil {
+		return nil, fmt.Errorf("fine-tune: %w", err)
+	}
+	if !c.IsJoint() {
+		pre = feat
 	}
 	n, hist, err := r.classifier(ctx, c, d, pre)
 	if err != nil {

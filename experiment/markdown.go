@@ -86,24 +86,32 @@ func pretextText(c job.Config) string {
 	if c.Data.Stored() != c.Data.ImageSize {
 		held = fmt.Sprintf(", rendered from photos held at %d px", c.Data.Stored())
 	}
-	return fmt.Sprintf("The pretext saw %d epochs of %d images x 4 rotations per step at %s%s; augmentation before rotating: %s.",
-		pc.Epochs, pc.GlobalBatch, sizesText(c), held, augText(pc.Augmentation))
+	extra := ""
+	if k := c.Model.PretextBlocks; k > 0 {
+		extra = fmt.Sprintf(" Its network had %d feature block(s) beyond %s's %d, dropped before fine-tuning and the frozen-feature evaluations.",
+			k, c.Model.Name, c.Model.Blocks())
+	}
+	return fmt.Sprintf("The pretext saw %d epochs of %d images x 4 rotations per step at %s%s; augmentation before rotating: %s.%s",
+		pc.Epochs, pc.GlobalBatch, sizesText(c), held, augText(pc.Augmentation), extra)
 }
 
 // sizesText is the pretraining's image sides: "32 px", or the resolution
-// curriculum's stages, such as "32 px (6 epochs), then 48 px (4 epochs)".
+// curriculum's runs of epochs, such as "24 px (6 epochs), then 48 px (4
+// epochs)".
 func sizesText(c job.Config) string {
-	pc := c.Pretrain
-	if len(pc.Curriculum) == 0 {
+	sizes := c.PretrainSizes()
+	if len(c.Pretrain.Curriculum) == 0 || len(sizes) == 0 {
 		return fmt.Sprintf("%d px", c.Data.ImageSize)
 	}
 	var parts []string
-	rest := pc.Epochs
-	for _, st := range pc.Curriculum {
-		parts = append(parts, fmt.Sprintf("%d px (%d epochs)", st.Size, st.Epochs))
-		rest -= st.Epochs
+	for lo := 0; lo < len(sizes); {
+		hi := lo
+		for hi < len(sizes) && sizes[hi] == sizes[lo] {
+			hi++
+		}
+		parts = append(parts, fmt.Sprintf("%d px (%d epochs)", sizes[lo], hi-lo))
+		lo = hi
 	}
-	parts = append(parts, fmt.Sprintf("%d px (%d epochs)", c.Data.ImageSize, rest))
 	return strings.Join(parts, ", then ")
 }
 

@@ -61,7 +61,7 @@ func TestRenderMarkdown(t *testing.T) {
 		"| 1 (16) | 50.0% | 45.0% | 30.0% | 40.0% | 35.0% | 20.0% |",
 		"| 2 (32) | 60.0% | 55.0% | 35.0% | 50.0% | 45.0% | 25.0% |",
 		"exp(similarity/0.07)", "`probes.png`",
-		"The pretext saw 10 epochs of 32 images x 4 rotations per step at 32 px; augmentation before rotating: crop pad 4, flip.",
+		"The pretext saw 12 epochs of 32 images x 4 rotations per step at 24 px (6 epochs), then 32 px (3 epochs), then 48 px (3 epochs); augmentation before rotating: crop pad 4, flip.",
 		"Both supervised runs use the same recipe: 40 epochs, batch 32, adam lr 0.001, cosine schedule, crop pad 4, flip. Fine-tuning re-initialised the last 1 feature block(s).",
 	} {
 		if !strings.Contains(md, want) {
@@ -152,10 +152,14 @@ func TestAugText(t *testing.T) {
 // size's.
 func TestPretextTextNamesTheCurriculum(t *testing.T) {
 	c := job.DefaultConfig()
-	c.Data.ImageSize = 48
-	c.Pretrain.Curriculum = []job.CurriculumStage{{Epochs: 5, Size: 24}, {Epochs: 2, Size: 32}}
-	want := "at 24 px (5 epochs), then 32 px (2 epochs), then 48 px (3 epochs);"
+	c.Data.ImageSize, c.Pretrain.Epochs = 48, 10
+	c.Pretrain.Curriculum = []job.CurriculumStage{{Until: 0.5, Scale: 0.5}, {Until: 0.7, Scale: 0.6667}}
+	want := "10 epochs of 32 images x 4 rotations per step at 24 px (5 epochs), then 32 px (2 epochs), then 48 px (3 epochs);"
 	if got := pretextText(c); !strings.Contains(got, want) {
+		t.Errorf("pretext text %q lacks %q", got, want)
+	}
+	c.Model.PretextBlocks = 1
+	if got, want := pretextText(c), "Its network had 1 feature block(s) beyond small's 3, dropped before fine-tuning"; !strings.Contains(got, want) {
 		t.Errorf("pretext text %q lacks %q", got, want)
 	}
 }

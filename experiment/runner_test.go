@@ -281,3 +281,37 @@ func TestRunLocalJoint(t *testing.T) {
 		})
 	}
 }
+
+// TestRunLocalPretextBlocks pretrains with an extra block
+// (model.pretext_blocks): the pretrained checkpoint has it (rotnet.py's
+// layout with 4 blocks), fine-tuning and the frozen-feature evaluations
+// take the model's 3 blocks of it, so the fine-tuned checkpoint is a plain
+// `small` whose first blocks start from the pretext network's.
+func TestRunLocalPretextBlocks(t *testing.T) {
+	c := tinyConfig(writeImageFolder(t, 3, 16))
+	c.Model.PretextBlocks = 1
+	c.Supervised.ReinitBlocks = 0
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	out := t.TempDir()
+	rep, err := (&Runner{OutDir: out}).RunLocal(context.Background(), c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pre, err := model.ReadCheckpoint(filepath.Join(out, FilePretrained))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ft, err := model.ReadCheckpoint(filepath.Join(out, FileFinetuned))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pre.Net.NumBlocks() != 4 || ft.Net.NumBlocks() != 3 {
+		t.Fatalf("pretrained %d blocks, fine-tuned %d; want 4 and 3", pre.Net.NumBlocks(), ft.Net.NumBlocks())
+	}
+	if !slices.ContainsFunc(pre.Net.Specs(), func(s model.TensorSpec) bool { return strings.HasPrefix(s.Name, "features.3.") }) {
+		t.Error("the pretrained checkpoint lacks features.3 (the pretext block)")
+	}
+	checkFrozen(t, rep, c.Model.Blocks())
+}

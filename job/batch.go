@@ -30,10 +30,10 @@ type Batcher struct {
 	// LabeledAug is the augmentation of the joint mode's labeled images
 	// (the supervised recipe's).
 	LabeledAug shard.Augment
-	// Pretrain gives the side of each epoch's images (its Curriculum);
-	// Size is the training size, the side after the curriculum.
-	Pretrain PretrainConfig
-	Size     int
+	// Sizes is the side of each epoch's images (Config.PretrainSizes:
+	// the resolution curriculum); an epoch past its end, or a Batcher
+	// without it, renders at the augmentations' own Size.
+	Sizes []int
 
 	pcg    rand.PCG
 	rng    *rand.Rand
@@ -45,12 +45,17 @@ type Batcher struct {
 // images.
 func NewBatcher(c Config, norm shard.Normalizer) *Batcher {
 	return &Batcher{Seed: c.Seed, Norm: norm, Aug: c.Pretrain.Augmentation.Shard(c.Data.ImageSize),
-		LabeledAug: c.Supervised.Augmentation.Shard(c.Data.ImageSize), Pretrain: c.Pretrain, Size: c.Data.ImageSize}
+		LabeledAug: c.Supervised.Augmentation.Shard(c.Data.ImageSize), Sizes: c.PretrainSizes()}
 }
 
-// SizeAt is the side of epoch's images (the curriculum's, or Size): the
+// SizeAt is the side of epoch's images (Sizes', or Aug.Size): the
 // network's input size for the epoch's steps.
-func (b *Batcher) SizeAt(epoch int) int { return b.Pretrain.SizeAt(epoch, b.Size) }
+func (b *Batcher) SizeAt(epoch int) int {
+	if epoch >= 0 && epoch < len(b.Sizes) {
+		return b.Sizes[epoch]
+	}
+	return b.Aug.Size
+}
 
 // Shard is the augmentation a that renders images of side size.
 func (a AugmentConfig) Shard(size int) shard.Augment {
@@ -75,9 +80,7 @@ func EvalAugment(size int) shard.Augment { return shard.Augment{Size: size} }
 // are the positions of ids in d (the same slice when d holds every image).
 func (b *Batcher) Build(d *shard.Dataset, idx, ids []int, epoch, step int) ([]float32, []int) {
 	aug := b.Aug
-	if b.Size > 0 {
-		aug.Size = b.SizeAt(epoch)
-	}
+	aug.Size = b.SizeAt(epoch)
 	b.x, b.labels = shard.RotationBatchEach(d, idx, b.Norm, aug, b.rngOf(ids, 0, epoch, step), b.x, b.labels)
 	return b.x, b.labels
 }
@@ -91,9 +94,7 @@ func (b *Batcher) Build(d *shard.Dataset, idx, ids []int, epoch, step int) ([]fl
 func (b *Batcher) BuildJoint(d *shard.Dataset, idx, ids, labIdx, labIDs []int, epoch, step int) ([]float32, []int) {
 	x, labels := b.Build(d, idx, ids, epoch, step)
 	lab := b.LabeledAug
-	if b.Size > 0 {
-		lab.Size = b.SizeAt(epoch)
-	}
+	lab.Size = b.SizeAt(epoch)
 	s := lab.OutSize(d)
 	rot, extra := len(x), len(labIDs)*3*s*s
 	if cap(x) < rot+extra {

@@ -165,7 +165,7 @@ func TestCurriculumBatches(t *testing.T) {
 	d := noiseSet(t, 12, size)
 	c := DefaultConfig()
 	c.Seed, c.Data.ImageSize, c.Pretrain.Epochs = 3, size, 4
-	c.Pretrain.Curriculum = []CurriculumStage{{Epochs: 1, Size: 8}, {Epochs: 1, Size: 12}}
+	c.Pretrain.Curriculum = []CurriculumStage{{Until: 0.25, Scale: 0.5}, {Until: 0.5, Scale: 0.75}}
 	if err := c.Validate(); err != nil {
 		t.Fatal(err)
 	}

@@ -2,6 +2,7 @@ package job
 
 import (
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -68,24 +69,24 @@ func TestValidate(t *testing.T) {
 		{name: "freeze resnet", edit: func(c *Config) { c.Model.Name, c.Data.ImageSize, c.Supervised.FreezeBlocks = ModelResNet18, 32, 6 },
 			errHas: []string{"supervised.freeze_blocks", "0..5"}},
 		{name: "store size", edit: func(c *Config) { c.Data.StoreSize = 48 }},
-		{name: "store below image size", edit: func(c *Config) { c.Data.StoreSize = 16 }, errHas: []string{"data.store_size = 16", "32..512"}},
+		{name: "store below image size", edit: func(c *Config) { c.Data.StoreSize = 16 }, errHas: []string{"data.store_size = 16", "48..512"}},
 		{name: "embedded store above its size", edit: func(c *Config) { c.Data.StoreSize = 64 },
 			errHas: []string{"data.store_size = 64", "stored at 48 px"}},
 		{name: "curriculum", edit: func(c *Config) {
-			c.Data.ImageSize, c.Pretrain.Curriculum = 48, []CurriculumStage{{Epochs: 6, Size: 24}, {Epochs: 2, Size: 32}}
+			c.Data.ImageSize, c.Pretrain.Curriculum = 48, []CurriculumStage{{Until: 0.5, Scale: 0.5}, {Until: 0.75, Scale: 0.6667}}
 		}},
-		{name: "curriculum over every epoch", edit: func(c *Config) { c.Pretrain.Curriculum = []CurriculumStage{{Epochs: 10, Size: 16}} },
-			errHas: []string{"pretrain.curriculum covers 10 epochs", "fewer than pretrain.epochs (10)"}},
+		{name: "curriculum to the end", edit: func(c *Config) { c.Pretrain.Curriculum = []CurriculumStage{{Until: 1, Scale: 0.5}} },
+			errHas: []string{"pretrain.curriculum[0].until = 1", "must be in (0, 1)", "the last epochs train at data.image_size"}},
 		{name: "curriculum stage bounds", edit: func(c *Config) {
-			c.Pretrain.Curriculum = []CurriculumStage{{Epochs: 1, Size: 48}, {Epochs: 0, Size: 4}}
-		},
-			errHas: []string{"pretrain.curriculum[0].size = 48", "8..32", "pretrain.curriculum[1].epochs = 0", "pretrain.curriculum[1].size = 4"}},
-		{name: "curriculum of a resnet", edit: func(c *Config) {
-			c.Model.Name, c.Data.ImageSize, c.Pretrain.Curriculum = ModelResNet18, 48, []CurriculumStage{{Epochs: 2, Size: 24}}
-		}, errHas: []string{"pretrain.curriculum[0].size = 24", "32..48"}},
-		{name: "curriculum without pretraining", edit: func(c *Config) {
-			c.Pretrain.Epochs, c.Pretrain.Schedule.Kind, c.Pretrain.Curriculum = 0, ScheduleConstant, []CurriculumStage{{Epochs: 1, Size: 16}}
-		}, errHas: []string{"pretrain.curriculum covers 1 epochs", "(0)"}},
+			c.Pretrain.Curriculum = []CurriculumStage{{Until: 0.5, Scale: 1.5}, {Until: 0.4, Scale: 0}}
+		}, errHas: []string{"pretrain.curriculum[0].scale = 1.5", "(0, 1]", "pretrain.curriculum[1].until = 0.4", "must be in (0.5, 1)", "pretrain.curriculum[1].scale = 0"}},
+		{name: "pretext blocks", edit: func(c *Config) { c.Model.PretextBlocks = 1 }},
+		{name: "pretext blocks bounds", edit: func(c *Config) { c.Model.PretextBlocks = 3 }, errHas: []string{"model.pretext_blocks = 3", "0..2"}},
+		{name: "pretext blocks of a resnet", edit: func(c *Config) { c.Model.Name, c.Model.PretextBlocks = ModelResNet18, 1 },
+			errHas: []string{"model.pretext_blocks = 1", "only the small and NIN networks", "resnet18"}},
+		{name: "pretext blocks in the joint mode", edit: func(c *Config) {
+			c.Model.PretextBlocks, c.Mode, c.Joint = 1, ModeJoint, DefaultJoint(*c)
+		}, errHas: []string{"model.pretext_blocks = 1 with mode \"joint\"", "keeps every block"}},
 		{name: "random-resized crop", edit: func(c *Config) {
 			c.Pretrain.Augmentation = AugmentConfig{Flip: true, CropScale: []float64{0.2, 1}, CropRatio: []float64{0.75, 1.25},
 				ColorJitter: JitterConfig{Brightness: 0.4, Contrast: 0.4, Saturation: 0.4, Prob: 0.8}, Grayscale: 0.2}
@@ -122,7 +123,7 @@ func TestValidate(t *testing.T) {
 		}, errHas: []string{"pretrain.schedule.milestones[1]"}},
 		{name: "milestone past end", edit: func(c *Config) {
 			c.Pretrain.Schedule = ScheduleConfig{Kind: ScheduleStep, Gamma: 0.1, Milestones: []int{50}}
-		}, errHas: []string{"pretrain.schedule.milestones[0]", "1..10"}},
+		}, errHas: []string{"pretrain.schedule.milestones[0]", "1..12"}},
 		{name: "gamma", edit: func(c *Config) { c.Pretrain.Schedule = ScheduleConfig{Kind: ScheduleStep} }, errHas: []string{"pretrain.schedule.gamma"}},
 		{name: "warmup", edit: func(c *Config) { c.Supervised.Schedule.WarmupEpochs = 100 }, errHas: []string{"supervised.schedule.warmup_epochs", "0..40"}},
 		{name: "crop pad", edit: func(c *Config) { c.Supervised.Augmentation.CropPad = -1 }, errHas: []string{"supervised.augmentation.crop_pad"}},
@@ -212,17 +213,30 @@ func TestSetKeys(t *testing.T) {
 	}
 }
 
-// TestSizeAt walks a curriculum's epochs: each stage's side for its
-// epochs, in order, then the training size.
-func TestSizeAt(t *testing.T) {
-	pc := PretrainConfig{Curriculum: []CurriculumStage{{Epochs: 2, Size: 16}, {Epochs: 1, Size: 24}}}
-	want := []int{16, 16, 24, 32, 32}
-	for e, w := range want {
-		if got := pc.SizeAt(e, 32); got != w {
-			t.Errorf("SizeAt(%d) = %d, want %d", e, got, w)
+// TestPretrainSizes walks a curriculum's epochs: each stage's side for
+// the epochs before its end, then the training size; the sides follow
+// the image size and never go below the network's smallest input.
+func TestPretrainSizes(t *testing.T) {
+	stages := []CurriculumStage{{Until: 0.5, Scale: 0.5}, {Until: 0.75, Scale: 0.6667}}
+	for _, tc := range []struct {
+		name         string
+		model        string
+		size, epochs int
+		stages       []CurriculumStage
+		want         []int
+	}{
+		{"quick", ModelSmall, 48, 12, stages, []int{24, 24, 24, 24, 24, 24, 32, 32, 32, 48, 48, 48}},
+		{"another size", ModelSmall, 32, 4, stages, []int{16, 16, 21, 32}},
+		{"few epochs", ModelSmall, 16, 2, stages, []int{8, 16}},
+		{"one epoch", ModelSmall, 48, 1, stages, []int{48}},
+		{"the smallest side", ModelSmall, 12, 4, stages, []int{8, 8, 8, 12}},
+		{"a resnet", ModelResNet18, 48, 4, stages, []int{32, 32, 32, 48}},
+		{"none", ModelSmall, 32, 3, nil, []int{32, 32, 32}},
+	} {
+		c := DefaultConfig()
+		c.Model.Name, c.Data.ImageSize, c.Pretrain.Epochs, c.Pretrain.Curriculum = tc.model, tc.size, tc.epochs, tc.stages
+		if got := c.PretrainSizes(); !slices.Equal(got, tc.want) {
+			t.Errorf("%s: PretrainSizes() = %v, want %v", tc.name, got, tc.want)
 		}
-	}
-	if got := (PretrainConfig{}).SizeAt(0, 32); got != 32 {
-		t.Errorf("SizeAt without a curriculum = %d, want 32", got)
 	}
 }

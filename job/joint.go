@@ -68,6 +68,9 @@ func (c Config) validateJoint(p *validate.Problems) {
 		}
 		return
 	}
+	if c.Model.PretextBlocks != 0 {
+		p.Addf("model.pretext_blocks", "= %d with mode %q: the joint mode trains its class head on the network's last block, so it keeps every block; leave pretext_blocks out", c.Model.PretextBlocks, ModeJoint)
+	}
 	validate.InRange(p, "joint.weight", c.Joint.Weight, 1e-6, 1000)
 	validate.InRange(p, "joint.labeled_batch", c.Joint.LabeledBatch, 1, 65_536)
 	validate.InRange(p, "joint.finetune_epochs", c.Joint.FinetuneEpochs, 0, 10_000)

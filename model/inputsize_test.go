@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"math/rand/v2"
+	"strings"
 	"testing"
 )
 
@@ -79,5 +80,69 @@ func TestSetInputSizeRejectsWhatTheNetCannotTake(t *testing.T) {
 	}
 	if _, err := n.Forward(context.Background(), randSlice(rand.New(rand.NewPCG(1, 1)), 2*3*8*8), 2); !errors.Is(err, ErrShape) {
 		t.Fatalf("forward of 8 px at 16 px: %v, want ErrShape", err)
+	}
+}
+
+// TestTruncateKeepsTheFirstBlocks truncates 4-block small and NIN networks to 3 blocks: the
+// truncated network's features at every block equal the original's (the same weights and
+// statistics), its state_dict is the 3-block network's (rotnet.py's small and nin3), and a
+// block count the layout cannot give is refused.
+func TestTruncateKeepsTheFirstBlocks(t *testing.T) {
+	ctx := context.Background()
+	for _, cfg := range []Config{
+		{Arch: ArchSmall, Blocks: 4, Width: 16, InputSize: 16, Classes: 4},
+		{Arch: ArchNIN4, Blocks: 4, Width: 24, InputSize: 16, Classes: 4},
+	} {
+		t.Run(string(cfg.Arch), func(t *testing.T) {
+			n, err := New(cfg, 5)
+			if err != nil {
+				t.Fatal(err)
+			}
+			x := randSlice(rand.New(rand.NewPCG(6, 6)), 2*3*16*16)
+			n.SetTraining(true)
+			if _, err := n.Forward(ctx, x, 2); err != nil { // move the running statistics
+				t.Fatal(err)
+			}
+			n.SetTraining(false)
+			m, err := n.Truncate(3, 9)
+			if err != nil {
+				t.Fatal(err)
+			}
+			three := cfg
+			three.Blocks = 3
+			ref, err := New(three, 1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(m.Specs()) != len(ref.Specs()) || m.NumParams() != ref.NumParams() {
+				t.Fatalf("truncated: %d tensors, %d params; a 3-block network has %d, %d", len(m.Specs()), m.NumParams(), len(ref.Specs()), ref.NumParams())
+			}
+			for i, s := range m.Specs() {
+				if s.Name != ref.Specs()[i].Name {
+					t.Fatalf("tensor %d is %s, want %s", i, s.Name, ref.Specs()[i].Name)
+				}
+			}
+			for b := 1; b <= 2; b++ { // block 3 of the 4-block small net is pooled; 1-2 are identical
+				got, _, err := m.Features(ctx, x, 2, b)
+				if err != nil {
+					t.Fatal(err)
+				}
+				got = append([]float32(nil), got...)
+				want, _, err := n.Features(ctx, x, 2, b)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !equalF32(got, want) {
+					t.Fatalf("block %d features differ after truncating", b)
+				}
+			}
+			if _, err := n.Truncate(5, 1); !errors.Is(err, ErrConfig) {
+				t.Fatalf("Truncate(5) of 4 blocks: %v, want ErrConfig", err)
+			}
+		})
+	}
+	small, _ := New(Config{Arch: ArchSmall, Blocks: 4, Width: 16, InputSize: 16, Classes: 4}, 1)
+	if _, err := small.Truncate(2, 1); !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), "laid out differently") {
+		t.Fatalf("Truncate(2) of a 4-block small net (other widths): %v, want ErrConfig", err)
 	}
 }

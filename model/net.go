@@ -248,6 +248,42 @@ func (n *Net) ReplaceHead(classes int, seed int64) {
 	*n = *c
 }
 
+// Truncate returns a new network of n's first blocks feature blocks, their parameters and
+// BatchNorm statistics copied, with a fresh head for the same classes initialised from seed (n's
+// head read its last block). It is how a pretext network with extra blocks hands its features
+// to fine-tuning and the probes (RotNet's deeper pretext networks): the tensors keep their
+// rotnet.py names. The blocks must exist and be laid out as in a network built with that many
+// (a small net's widths depend on its block count below 3).
+func (n *Net) Truncate(blocks int, seed int64) (*Net, error) {
+	if blocks < 1 || blocks > len(n.body) {
+		return nil, fmt.Errorf("%w: truncate to %d blocks: the network has %d", ErrConfig, blocks, len(n.body))
+	}
+	cfg := n.cfg
+	cfg.Blocks = blocks
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("truncate to %d blocks: %w", blocks, err)
+	}
+	m := build(cfg)
+	m.init(seed)
+	src := make(map[string]tensorSpec, len(n.specs))
+	for _, t := range n.specs {
+		src[t.Name] = t
+	}
+	for _, t := range m.specs {
+		if t.Block < 0 {
+			continue // the head
+		}
+		from, ok := src[t.Name]
+		if !ok || !slices.Equal(from.Shape, t.Shape) || from.State != t.State {
+			return nil, fmt.Errorf("%w: truncate to %d blocks: %s is laid out differently in a %d-block network",
+				ErrConfig, blocks, t.Name, len(n.body))
+		}
+		copy(m.bufferOf(t)[t.Off:t.Off+t.Size], n.bufferOf(from)[from.Off:from.Off+from.Size])
+	}
+	m.train = n.train
+	return m, nil
+}
+
 // Specs returns the names, shapes and buffer offsets of the state_dict entries, in order.
 func (n *Net) Specs() []TensorSpec {
 	out := make([]TensorSpec, len(n.specs))

@@ -124,3 +124,43 @@ func firstDiff(got, want string) string {
 }
 
 func abs(v float64) float64 { return max(v, -v) }
+
+// TestPretextNetworksLoadInTorch checks the pretext networks with extra blocks
+// (job config model.pretext_blocks) against the repository's PyTorch reference
+// (model/pretext_reference.py, built from rotnet.py's modules): the same state_dict names and
+// shapes in order, and a strict load of whorl's checkpoint.
+func TestPretextNetworksLoadInTorch(t *testing.T) {
+	py := requireTorch(t)
+	for _, m := range []struct {
+		name   string
+		arch   string
+		blocks int
+	}{{"small+1", ArchSmall, 4}, {"small+2", ArchSmall, 5}, {"nin3+1", ArchNIN3, 4}} {
+		t.Run(m.name, func(t *testing.T) {
+			cfg := DefaultConfig(m.arch)
+			cfg.Blocks, cfg.InputSize = m.blocks, 32
+			n, err := New(cfg, 7)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out, err := exec.Command(py, "pretext_reference.py", rotnetPy, "names", m.name).Output()
+			if err != nil {
+				t.Fatalf("pretext_reference.py names %s: %v", m.name, err)
+			}
+			var ours []string
+			for _, s := range n.Specs() {
+				ours = append(ours, fmt.Sprintf("%s %v", s.Name, strings.ReplaceAll(fmt.Sprint(s.Shape), " ", ", ")))
+			}
+			if got, want := strings.Join(ours, "\n"), strings.TrimSpace(string(out)); got != want {
+				t.Fatalf("state_dict differs from the reference's %s:\n%s", m.name, firstDiff(got, want))
+			}
+			path := filepath.Join(t.TempDir(), "ckpt.safetensors")
+			if err := SaveCheckpoint(path, n, nil, nil); err != nil {
+				t.Fatal(err)
+			}
+			if out, err := exec.Command(py, "pretext_reference.py", rotnetPy, "load", m.name, path).CombinedOutput(); err != nil {
+				t.Fatalf("pretext_reference.py load %s: %v\n%s", m.name, err, out)
+			}
+		})
+	}
+}

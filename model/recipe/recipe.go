@@ -11,25 +11,57 @@ import (
 
 // Net builds c's network with classes outputs, its weights drawn from seed.
 func Net(c job.Config, classes int, seed int64) (*model.Net, error) {
-	mc := model.DefaultConfig(c.Model.Name)
-	mc.InputSize, mc.Classes = c.Data.ImageSize, classes
-	if c.Model.IsResNet() {
-		mc.Stem, mc.ZeroInitResidual = c.Model.Stem, c.Model.ZeroInitResidual
-	}
-	n, err := model.New(mc, seed)
+	n, err := model.New(netConfig(c, classes), seed)
 	if err != nil {
 		return nil, fmt.Errorf("build %s: %w", c.Model.Name, err)
 	}
 	return n, nil
 }
 
+// netConfig is the engine configuration of c's network with classes
+// outputs.
+func netConfig(c job.Config, classes int) model.Config {
+	mc := model.DefaultConfig(c.Model.Name)
+	mc.InputSize, mc.Classes = c.Data.ImageSize, classes
+	if c.Model.IsResNet() {
+		mc.Stem, mc.ZeroInitResidual = c.Model.Stem, c.Model.ZeroInitResidual
+	}
+	return mc
+}
+
 // PretrainNet is c's pretraining network seeded from the job seed: the
 // initial weights of every replica and of the single-process loop. Its
 // classifier has c.PretrainOutputs(classes) outputs: the 4 rotations, then
-// in the joint mode the data's classes.
+// in the joint mode the data's classes; it has model.pretext_blocks feature
+// blocks beyond the model's (FeatureNet drops them).
 func PretrainNet(c job.Config, classes int) (*model.Net, error) {
-	return Net(c, c.PretrainOutputs(classes), int64(c.Seed))
+	mc := netConfig(c, c.PretrainOutputs(classes))
+	mc.Blocks += c.Model.PretextBlocks
+	n, err := model.New(mc, int64(c.Seed))
+	if err != nil {
+		return nil, fmt.Errorf("build the pretext %s: %w", c.Model.Name, err)
+	}
+	return n, nil
 }
+
+// FeatureNet is the model's part of a pretrained network: pre itself, or,
+// when the job pretrained extra blocks (model.pretext_blocks), a network of
+// the model's blocks with pre's weights and statistics and a fresh head
+// (the blocks fine-tuning and the frozen-feature evaluations take).
+func FeatureNet(c job.Config, pre *model.Net) (*model.Net, error) {
+	want := c.Model.Blocks()
+	if pre.NumBlocks() == want {
+		return pre, nil
+	}
+	n, err := pre.Truncate(want, int64(c.Seed)+featureHeadSeed)
+	if err != nil {
+		return nil, fmt.Errorf("the %s features of a %d-block pretext network: %w", c.Model.Name, pre.NumBlocks(), err)
+	}
+	return n, nil
+}
+
+// featureHeadSeed separates the seed of FeatureNet's head from the others.
+const featureHeadSeed = 8000
 
 // StatefulOptimizer is an optimiser whose state a checkpoint restores.
 type StatefulOptimizer interface {

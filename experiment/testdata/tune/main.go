@@ -41,7 +41,6 @@ func main() {
 	baselines := flag.String("baselines", `[{}]`, "JSON list of supervised-config patches for the baseline")
 	folds := flag.Int("folds", 0, "K-fold cross-validation inside the labeled set (0 = the split's validation images)")
 	probes := flag.Bool("probes", false, "score the pretext instead: per-block linear probes (eval.probe_folds-fold CV inside the labeled set) and kNN of the pretrained and a random network, one line each")
-	pretextBlocks := flag.Int("pretext-blocks", 0, "pretrain a network of this many blocks (0 = the model's): the blocks past the model's are pretext capacity that fine-tuning would drop; the probes score every block")
 	from := flag.String("pretrained", "", "pretrained checkpoint to fine-tune (a run's pretrained.safetensors of the same config; \"\" = pretrain here, cached in /tmp)")
 	flag.Parse()
 	c, err := job.Preset(*preset)
@@ -61,7 +60,7 @@ func main() {
 		check(err)
 		pre = ck.Net
 	} else {
-		pre = pretrained(ctx, c, d, *pretextBlocks)
+		pre = pretrained(ctx, c, d)
 	}
 	rot, perClass, err := experiment.RotationAccuracyPerClass(ctx, pre, d, d.Split.Test)
 	check(err)
@@ -135,22 +134,13 @@ func scoreFeatures(ctx context.Context, c job.Config, d *job.Data, pre *model.Ne
 }
 
 // pretrained pretrains (or loads the cached result for the same config).
-func pretrained(ctx context.Context, c job.Config, d *job.Data, blocks int) *model.Net {
+func pretrained(ctx context.Context, c job.Config, d *job.Data) *model.Net {
 	path := fmt.Sprintf("/tmp/whorl-tune-%s.safetensors", job.Digest(c)[:16])
-	if blocks > 0 {
-		path = fmt.Sprintf("/tmp/whorl-tune-%s-b%d.safetensors", job.Digest(c)[:16], blocks)
-	}
 	if ck, err := model.ReadCheckpoint(path); err == nil {
 		return ck.Net
 	}
 	st, err := experiment.NewPretrainState(c, len(d.Set.Classes))
 	check(err)
-	if blocks > 0 {
-		mc := st.Net.Config()
-		mc.Blocks = blocks
-		st.Net, err = model.New(mc, int64(c.Seed))
-		check(err)
-	}
 	t := time.Now()
 	check(experiment.Pretrain(ctx, c, d, st, nil, func(e experiment.Event) {
 		if e.EpochDone {
