@@ -44,7 +44,7 @@ func (s *Service) Listener(inner net.Listener) net.Listener {
 	s.direct = true
 	s.mu.Unlock()
 	m := &muxListener{Listener: inner, svc: s, conns: make(chan net.Conn), done: make(chan struct{}),
-		routing: make(map[net.Conn]struct{})}
+		routing: make(map[net.Conn]struct{}), maxPending: MaxPendingConns}
 	go m.acceptLoop()
 	return m
 }
@@ -58,10 +58,20 @@ type muxListener struct {
 	err       error         // why, set before done is closed
 	closeOnce sync.Once
 
-	mu      sync.Mutex
-	routing map[net.Conn]struct{} // connections being sniffed or handshaken
-	closed  bool
+	mu         sync.Mutex
+	routing    map[net.Conn]struct{} // connections being sniffed or handshaken
+	maxPending int                   // the most routing holds (MaxPendingConns)
+	refused    int                   // connections closed at once for want of room
+	closed     bool
 }
+
+// MaxPendingConns bounds the connections a worker's port holds before they
+// have said what they are (the direct preface, or the first bytes of TLS or
+// HTTP/2), each for up to Config.Timeout: beyond it a new connection is
+// closed at once, so a flood of silent connections costs the worker neither
+// a goroutine nor a descriptor each. A ring forming opens Streams
+// connections per link and channel, far fewer.
+const MaxPendingConns = 1024
 
 // acceptLoop accepts from the inner listener until it fails; each
 // connection is sniffed on its own goroutine so a silent client delays no
@@ -94,11 +104,14 @@ func (m *muxListener) acceptLoop() {
 }
 
 // track records c as being routed; false (and c closed) once the listener
-// is closed.
+// is closed or while maxPending connections are.
 func (m *muxListener) track(c net.Conn) bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if m.closed {
+	if m.closed || len(m.routing) >= m.maxPending {
+		if !m.closed {
+			m.refused++
+		}
 		_ = c.Close()
 		return false
 	}

@@ -69,8 +69,9 @@ func (s *Service) Register(gs *grpc.Server) { ringv1.RegisterRingServiceServer(g
 
 // ServerOptions are the grpc.NewServer options the ring needs: credentials
 // requiring a verified client certificate when Config.TLS is set, flow
-// control windows and buffer sizes for bulk transfer, and keepalive so a
-// vanished peer's connection is dropped.
+// control windows and buffer sizes for bulk transfer, keepalive so a
+// vanished peer's connection is dropped, and Config.Timeout for a
+// connection's handshake.
 func (s *Service) ServerOptions() []grpc.ServerOption {
 	opts := []grpc.ServerOption{
 		grpc.InitialWindowSize(windowBytes),
@@ -78,6 +79,9 @@ func (s *Service) ServerOptions() []grpc.ServerOption {
 		grpc.ReadBufferSize(ioBufBytes),
 		grpc.WriteBufferSize(ioBufBytes),
 		grpc.KeepaliveParams(keepalive.ServerParameters{Time: 10 * time.Second, Timeout: 5 * time.Second}),
+		// a connection that stalls in its TLS or HTTP/2 handshake is
+		// dropped within the collective's deadline, not gRPC's 120 s
+		grpc.ConnectionTimeout(s.cfg.Timeout),
 		experimental.BufferPool(bufPool),
 	}
 	if s.cfg.TLS != nil {
