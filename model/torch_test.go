@@ -58,20 +58,27 @@ func TestCheckpointsLoadInTorchvision(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			out, err := exec.Command(py, rotnetPy, "names", m.name).Output()
-			if err != nil {
-				t.Fatalf("rotnet.py names %s: %v", m.name, err)
-			}
-			var ours []string
-			for _, s := range n.Specs() {
-				ours = append(ours, fmt.Sprintf("%s %v", s.Name, strings.ReplaceAll(fmt.Sprint(s.Shape), " ", ", ")))
-			}
-			if got, want := strings.Join(ours, "\n"), strings.TrimSpace(string(out)); got != want {
-				t.Fatalf("state_dict differs from rotnet.py's %s:\n%s", m.name, firstDiff(got, want))
-			}
+			checkNames(t, n, m.name, py, rotnetPy, "names", m.name)
 			n.ReplaceHead(5, 1)
 			loadInTorch(t, py, m.name, n)
 		})
+	}
+}
+
+// checkNames runs the reference's "names" command (py with args) and wants n's state_dict names
+// and shapes, in order, to be its lines.
+func checkNames(t *testing.T, n *Net, name, py string, args ...string) {
+	t.Helper()
+	out, err := exec.Command(py, args...).Output()
+	if err != nil {
+		t.Fatalf("%s names %s: %v", args[0], name, err)
+	}
+	var ours []string
+	for _, s := range n.Specs() {
+		ours = append(ours, fmt.Sprintf("%s %v", s.Name, strings.ReplaceAll(fmt.Sprint(s.Shape), " ", ", ")))
+	}
+	if got, want := strings.Join(ours, "\n"), strings.TrimSpace(string(out)); got != want {
+		t.Fatalf("state_dict differs from %s's %s:\n%s", args[0], name, firstDiff(got, want))
 	}
 }
 
@@ -143,17 +150,7 @@ func TestPretextNetworksLoadInTorch(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			out, err := exec.Command(py, "pretext_reference.py", rotnetPy, "names", m.name).Output()
-			if err != nil {
-				t.Fatalf("pretext_reference.py names %s: %v", m.name, err)
-			}
-			var ours []string
-			for _, s := range n.Specs() {
-				ours = append(ours, fmt.Sprintf("%s %v", s.Name, strings.ReplaceAll(fmt.Sprint(s.Shape), " ", ", ")))
-			}
-			if got, want := strings.Join(ours, "\n"), strings.TrimSpace(string(out)); got != want {
-				t.Fatalf("state_dict differs from the reference's %s:\n%s", m.name, firstDiff(got, want))
-			}
+			checkNames(t, n, m.name, py, "pretext_reference.py", rotnetPy, "names", m.name)
 			path := filepath.Join(t.TempDir(), "ckpt.safetensors")
 			if err := SaveCheckpoint(path, n, nil, nil); err != nil {
 				t.Fatal(err)
