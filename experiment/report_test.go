@@ -61,7 +61,7 @@ func TestRenderMarkdown(t *testing.T) {
 		"| 1 (16) | 50.0% | 45.0% | 30.0% | 40.0% | 35.0% | 20.0% |",
 		"| 2 (32) | 60.0% | 55.0% | 35.0% | 50.0% | 45.0% | 25.0% |",
 		"exp(similarity/0.07)", "`probes.png`",
-		"The pretext saw 12 epochs of 32 images x 4 rotations per step at 24 px (6 epochs), then 32 px (3 epochs), then 48 px (3 epochs); augmentation before rotating: crop pad 4, flip.",
+		"The pretext saw 10 epochs of 32 images x 4 rotations per step at 32 px; augmentation before rotating: crop pad 4, flip.",
 		"Both supervised runs use the same recipe: 40 epochs, batch 32, adam lr 0.001, cosine schedule, crop pad 4, flip. Fine-tuning re-initialised the last 1 feature block(s).",
 	} {
 		if !strings.Contains(md, want) {

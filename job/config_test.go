@@ -30,7 +30,7 @@ func TestPresetsValidate(t *testing.T) {
 			t.Errorf("round trip of %q changed the config:\n%s\n%s", name, c.JSON(), back.JSON())
 		}
 	}
-	if _, err := Preset("huge"); err == nil || !strings.Contains(err.Error(), "quick, flowers, paper, seed") {
+	if _, err := Preset("huge"); err == nil || !strings.Contains(err.Error(), "quick, quick48, flowers, paper, seed") {
 		t.Errorf("Preset(huge) = %v, want an error listing the presets", err)
 	}
 	if DefaultConfig().Preset != PresetQuick {
@@ -69,7 +69,7 @@ func TestValidate(t *testing.T) {
 		{name: "freeze resnet", edit: func(c *Config) { c.Model.Name, c.Data.ImageSize, c.Supervised.FreezeBlocks = ModelResNet18, 32, 6 },
 			errHas: []string{"supervised.freeze_blocks", "0..5"}},
 		{name: "store size", edit: func(c *Config) { c.Data.StoreSize = 48 }},
-		{name: "store below image size", edit: func(c *Config) { c.Data.StoreSize = 16 }, errHas: []string{"data.store_size = 16", "48..512"}},
+		{name: "store below image size", edit: func(c *Config) { c.Data.StoreSize = 16 }, errHas: []string{"data.store_size = 16", "32..512"}},
 		{name: "embedded store above its size", edit: func(c *Config) { c.Data.StoreSize = 64 },
 			errHas: []string{"data.store_size = 64", "stored at 48 px"}},
 		{name: "curriculum", edit: func(c *Config) {
@@ -123,7 +123,7 @@ func TestValidate(t *testing.T) {
 		}, errHas: []string{"pretrain.schedule.milestones[1]"}},
 		{name: "milestone past end", edit: func(c *Config) {
 			c.Pretrain.Schedule = ScheduleConfig{Kind: ScheduleStep, Gamma: 0.1, Milestones: []int{50}}
-		}, errHas: []string{"pretrain.schedule.milestones[0]", "1..12"}},
+		}, errHas: []string{"pretrain.schedule.milestones[0]", "1..10"}},
 		{name: "gamma", edit: func(c *Config) { c.Pretrain.Schedule = ScheduleConfig{Kind: ScheduleStep} }, errHas: []string{"pretrain.schedule.gamma"}},
 		{name: "warmup", edit: func(c *Config) { c.Supervised.Schedule.WarmupEpochs = 100 }, errHas: []string{"supervised.schedule.warmup_epochs", "0..40"}},
 		{name: "crop pad", edit: func(c *Config) { c.Supervised.Augmentation.CropPad = -1 }, errHas: []string{"supervised.augmentation.crop_pad"}},
