@@ -158,9 +158,9 @@ func (r *pretrainRun) step(ctx context.Context, ids []int) (job.StepStat, error)
 }
 
 // grads runs forward and backward on the step's batch, at the epoch's side
-// (the resolution curriculum's): the rotation batch of ids and, in the joint mode, the step's labeled batch (the plan's
-// job.LabeledBatch of the labeled training images, as the coordinator
-// assigns it to the workers).
+// (the resolution curriculum's): the rotation batch of ids and, in the
+// joint mode, the step's labeled batch (the plan's job.LabeledBatch of the
+// labeled training images, as the coordinator assigns it to the workers).
 func (r *pretrainRun) grads(ctx context.Context, ids []int) (job.StepStat, error) {
 	st := r.st
 	if err := st.Net.SetInputSize(r.batcher.SizeAt(st.Epoch)); err != nil {

@@ -63,8 +63,9 @@ func (r *netReplica) SetOptState(s []float32) error {
 
 // ComputeGrads builds the rotation batch of the step's images (the job's
 // Batcher: the samples do not depend on how the global batch is split over
-// workers), at the epoch's side (the resolution curriculum's), and runs forward and backward with BatchNorm synchronised
-// through c. The stats are this rank's part's.
+// workers) at the epoch's side (the resolution curriculum's), and runs
+// forward and backward with BatchNorm synchronised through c. The stats are
+// this rank's part's.
 func (r *netReplica) ComputeGrads(ctx context.Context, c Collective, sink GradSink, w StepWork, epoch int, scale float32) (StepStats, error) {
 	d, idx, err := r.src.images(ctx, append(w.IDs[:len(w.IDs):len(w.IDs)], w.LabeledIDs...))
 	if err != nil {
