@@ -22,6 +22,9 @@ var (
 	// ErrRejected: a message from another job, generation, sender or
 	// collective, or one that does not fit the collective, was rejected.
 	ErrRejected = errors.New("cluster: message rejected")
+	// ErrNonFinite: a chunk held a NaN or an infinity (a diverged or
+	// hostile sender); the lane fails naming the sender's rank.
+	ErrNonFinite = errors.New("cluster: non-finite value")
 	// ErrStaleGeneration: a ring generation older than (or equal to) one
 	// this service already joined.
 	ErrStaleGeneration = errors.New("cluster: stale ring generation")
@@ -42,7 +45,7 @@ func toStatus(err error) error {
 	}
 	code := codes.Internal
 	switch {
-	case errors.Is(err, ErrRejected):
+	case errors.Is(err, ErrRejected), errors.Is(err, ErrNonFinite):
 		code = codes.InvalidArgument
 	case errors.Is(err, ErrStaleGeneration):
 		code = codes.FailedPrecondition

@@ -88,6 +88,9 @@ func (x *exchange) accept(ctx context.Context, it inItem) error {
 	}
 	defer m.release()
 	t, k, err := x.check(it)
+	if err == nil {
+		err = finite(m, x.r.enc, t, k)
+	}
 	if err != nil {
 		return x.failure(ctx, "check chunk from", x.r.prev(), x.r.prevRank(), err)
 	}
@@ -109,6 +112,17 @@ func (x *exchange) accept(ctx context.Context, it inItem) error {
 	x.laneLeft[it.lane]--
 	if t+1 < x.p.steps() {
 		x.queues[x.p.lane(k)] <- task{t + 1, k}
+	}
+	return nil
+}
+
+// finite refuses a chunk (ring step t, piece k) holding a NaN or an
+// infinity: a sender's diverged or forged values would otherwise reach
+// every replica's weights. The lane fails naming the sender's rank, and the
+// generation re-forms.
+func finite(m *inChunk, e ringv1.Encoding, t, k int) error {
+	if j := firstNonFinite(m, e); j >= 0 {
+		return fmt.Errorf("chunk of ring step %d piece %d: value %d is not finite (NaN or infinity): %w", t, k, j, ErrNonFinite)
 	}
 	return nil
 }

@@ -129,6 +129,13 @@ func addF32(dst []float32, b []byte) {
 // a value.
 func applyRuns(dst []float32, m *inChunk, e ringv1.Encoding, add bool) {
 	vb := bytesPerValue(e)
+	valueRuns(m, vb, func(i int, b []byte) { applyValues(dst[i:i+len(b)/vb], b, e, add) })
+}
+
+// valueRuns calls fn with the whole values of m's data field (vb bytes
+// each), run by run, and i the index of a run's first value; a value split
+// across buffers comes alone, from a carry.
+func valueRuns(m *inChunk, vb int, fn func(i int, b []byte)) {
 	var carry [valueBytes]byte
 	nc, i := 0, 0
 	m.runs(func(b []byte) {
@@ -140,14 +147,64 @@ func applyRuns(dst []float32, m *inChunk, e ringv1.Encoding, add bool) {
 			if nc < vb {
 				return
 			}
-			applyValues(dst[i:i+1], carry[:vb], e, add)
+			fn(i, carry[:vb])
 			i, nc = i+1, 0
 		}
 		whole := len(b) / vb
-		applyValues(dst[i:i+whole], b[:whole*vb], e, add)
+		if whole > 0 {
+			fn(i, b[:whole*vb])
+		}
 		i += whole
 		nc = copy(carry[:], b[whole*vb:])
 	})
+}
+
+// firstNonFinite is the index of the first NaN or infinity among the values
+// of m's data field in encoding e, or -1 when all are finite.
+func firstNonFinite(m *inChunk, e ringv1.Encoding) int {
+	at := -1
+	vb := bytesPerValue(e)
+	valueRuns(m, vb, func(i int, b []byte) {
+		if at < 0 {
+			if j := nonFinite(b, e); j >= 0 {
+				at = i + j
+			}
+		}
+	})
+	return at
+}
+
+// nonFinite is the index of the first NaN or infinity among the
+// little-endian values of b in encoding e, or -1: a value whose exponent
+// bits are all ones. Binary32 values are tested 16 at a time without
+// branches (adding one to an all-ones exponent carries into the top bit).
+func nonFinite(b []byte, e ringv1.Encoding) int {
+	if e == ringv1.Encoding_ENCODING_BFLOAT16 {
+		for i := 0; i+2 <= len(b); i += 2 {
+			if binary.LittleEndian.Uint16(b[i:])&0x7f80 == 0x7f80 {
+				return i / 2
+			}
+		}
+		return -1
+	}
+	const exp, one, top = 0x7f800000, 0x00800000, 0x80000000
+	n, i := len(b)/4, 0
+	for ; i+16 <= n; i += 16 {
+		var acc uint32
+		w := b[4*i : 4*i+64 : 4*i+64]
+		for k := 0; k < 64; k += 4 {
+			acc |= binary.LittleEndian.Uint32(w[k:])&exp + one
+		}
+		if acc&top != 0 {
+			break
+		}
+	}
+	for ; i < n; i++ {
+		if binary.LittleEndian.Uint32(b[4*i:])&exp == exp {
+			return i
+		}
+	}
+	return -1
 }
 
 // addAligned adds src to dst (equal lengths), eight values a round.
