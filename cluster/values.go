@@ -176,8 +176,9 @@ func firstNonFinite(m *inChunk, e ringv1.Encoding) int {
 
 // nonFinite is the index of the first NaN or infinity among the
 // little-endian values of b in encoding e, or -1: a value whose exponent
-// bits are all ones. Binary32 values are tested 16 at a time without
-// branches (adding one to an all-ones exponent carries into the top bit).
+// bits are all ones. Binary32 values are tested 16 at a time, two to a
+// 64-bit word, without branches (adding one to an all-ones exponent
+// carries into its value's top bit).
 func nonFinite(b []byte, e ringv1.Encoding) int {
 	if e == ringv1.Encoding_ENCODING_BFLOAT16 {
 		for i := 0; i+2 <= len(b); i += 2 {
@@ -187,15 +188,21 @@ func nonFinite(b []byte, e ringv1.Encoding) int {
 		}
 		return -1
 	}
-	const exp, one, top = 0x7f800000, 0x00800000, 0x80000000
+	// two values per 64-bit word: a lane's sum stays within its 32 bits
+	const exp2, one2, top2 = 0x7f8000007f800000, 0x0080000000800000, 0x8000000080000000
+	const exp = 0x7f800000
 	n, i := len(b)/4, 0
 	for ; i+16 <= n; i += 16 {
-		var acc uint32
 		w := b[4*i : 4*i+64 : 4*i+64]
-		for k := 0; k < 64; k += 4 {
-			acc |= binary.LittleEndian.Uint32(w[k:])&exp + one
-		}
-		if acc&top != 0 {
+		acc := (binary.LittleEndian.Uint64(w[0:])&exp2 + one2) |
+			(binary.LittleEndian.Uint64(w[8:])&exp2 + one2) |
+			(binary.LittleEndian.Uint64(w[16:])&exp2 + one2) |
+			(binary.LittleEndian.Uint64(w[24:])&exp2 + one2) |
+			(binary.LittleEndian.Uint64(w[32:])&exp2 + one2) |
+			(binary.LittleEndian.Uint64(w[40:])&exp2 + one2) |
+			(binary.LittleEndian.Uint64(w[48:])&exp2 + one2) |
+			(binary.LittleEndian.Uint64(w[56:])&exp2 + one2)
+		if acc&top2 != 0 {
 			break
 		}
 	}
