@@ -19,6 +19,7 @@ import (
 	"github.com/whorl-ml/whorl/internal/identity"
 	"github.com/whorl-ml/whorl/internal/tlsfiles"
 	"github.com/whorl-ml/whorl/job"
+	"github.com/whorl-ml/whorl/model"
 	pb "github.com/whorl-ml/whorl/proto/whorl/coordinator/v1"
 	"github.com/whorl-ml/whorl/worker"
 )
@@ -67,7 +68,7 @@ func startCluster(ctx context.Context, dir string, o runOptions, c job.Config, p
 		return f
 	}
 	base := coordinator.DefaultConfig()
-	base.Phases, base.Logger = phases, log
+	base.Phases, base.Logger = allCores{phases}, log
 	coords, err := coordinator.StartLocal(dir, o.coordinators, base, coordinator.RememberPorts(filepath.Join(dir, "ports.json")),
 		coordinator.NodeTLS(nodeTLS))
 	if err != nil || certErr != nil {
@@ -79,6 +80,26 @@ func startCluster(ctx context.Context, dir string, o runOptions, c job.Config, p
 		return nil, err
 	}
 	return lc, nil
+}
+
+// allCores runs the coordinators' phases (baseline, fine-tuning and the
+// evaluations) on every core. In this one-process cluster each worker sets
+// the engine's thread count, which is process-wide, to its share of the
+// cores for pretraining (model.SetThreads); the phases come after
+// pretraining, while the workers wait, and would otherwise run on one
+// worker's share.
+type allCores struct{ coordinator.Phases }
+
+// Baseline runs the baseline phase with every core.
+func (p allCores) Baseline(ctx context.Context, configJSON []byte) ([]byte, error) {
+	defer model.SetThreads(model.SetThreads(runtime.GOMAXPROCS(0)))
+	return p.Phases.Baseline(ctx, configJSON)
+}
+
+// FineTune runs the fine-tuning phase with every core.
+func (p allCores) FineTune(ctx context.Context, configJSON, pretrained, baselineJSON []byte, pretext []job.EpochStat) ([]byte, error) {
+	defer model.SetThreads(model.SetThreads(runtime.GOMAXPROCS(0)))
+	return p.Phases.FineTune(ctx, configJSON, pretrained, baselineJSON, pretext)
 }
 
 // startWorkers starts the workers, each with an equal share of the cores.
