@@ -21,9 +21,10 @@ import (
 var want = map[string]struct {
 	coordinators, workers int32
 	image, preset         string
+	tls                   bool // mutual TLS with one cert-manager identity per pod (checkTLS)
 }{
 	"kind":       {coordinators: 3, workers: 3, image: "whorl:dev", preset: job.PresetQuick},
-	"production": {coordinators: 5, workers: 8, image: "ghcr.io/whorl-ml/whorl:latest", preset: job.PresetPaper},
+	"production": {coordinators: 5, workers: 8, image: "ghcr.io/whorl-ml/whorl:latest", preset: job.PresetPaper, tls: true},
 }
 
 func TestStrictDecodeRejectsBadManifests(t *testing.T) {
@@ -70,6 +71,7 @@ func TestOverlays(t *testing.T) {
 				long bool
 			}{{"coordinator", sts.Spec.Template, true}, {"worker", dep.Spec.Template, true}, {"submit", job.Spec.Template, false}} {
 				checkPod(t, p.what, p.tpl, p.long, w.image)
+				checkTLS(t, p.what, p.tpl, w.tls)
 			}
 			checkServices(t, objs)
 			checkNetworkPolicies(t, objs)
@@ -147,21 +149,57 @@ func checkPod(t *testing.T, what string, tpl corev1.PodTemplateSpec, long bool, 
 	}
 }
 
-// checkProbes wants native gRPC health probes on a port of the container.
+// checkProbes wants grpc.health.v1 probes on a port of the container: the
+// kubelet's native gRPC probe in plaintext, and under mutual TLS (which the
+// kubelet cannot speak) an exec probe running `/whorl health --addr
+// ${POD_IP}:<port>` with the container's own certificate.
 func checkProbes(t *testing.T, what string, c corev1.Container) {
 	t.Helper()
+	tls := envValue(c, "WHORL_TLS_CERT") != ""
 	for _, p := range []struct {
 		kind  string
 		probe *corev1.Probe
 	}{{"readiness", c.ReadinessProbe}, {"liveness", c.LivenessProbe}} {
-		if p.probe == nil || p.probe.GRPC == nil {
-			t.Errorf("%s/%s: want a gRPC %s probe (grpc.health.v1)", what, c.Name, p.kind)
+		var port string
+		switch {
+		case p.probe == nil:
+		case p.probe.GRPC != nil && !tls:
+			port = strconv.Itoa(int(p.probe.GRPC.Port))
+		case p.probe.Exec != nil && tls:
+			port = healthProbePort(p.probe.Exec.Command)
+		}
+		if port == "" {
+			t.Errorf("%s/%s: want a %s probe of grpc.health.v1 (the kubelet's gRPC probe in plaintext, `/whorl health --addr ${POD_IP}:PORT` under TLS; TLS %v): %+v",
+				what, c.Name, p.kind, tls, p.probe)
 			continue
 		}
-		if containerPort(c, strconv.Itoa(int(p.probe.GRPC.Port))) == nil {
-			t.Errorf("%s/%s: %s probe port %d is not a container port", what, c.Name, p.kind, p.probe.GRPC.Port)
+		if containerPort(c, port) == nil {
+			t.Errorf("%s/%s: %s probe port %s is not a container port", what, c.Name, p.kind, port)
 		}
 	}
+}
+
+// healthProbePort is the port of an exec probe `/whorl health --addr
+// ${POD_IP}:PORT ...` ("" for any other command).
+func healthProbePort(cmd []string) string {
+	if len(cmd) < 4 || cmd[0] != "/whorl" || cmd[1] != "health" || cmd[2] != "--addr" {
+		return ""
+	}
+	port, ok := strings.CutPrefix(cmd[3], "${POD_IP}:")
+	if !ok {
+		return ""
+	}
+	return port
+}
+
+// envValue is the value of the container's variable name ("" when unset).
+func envValue(c corev1.Container, name string) string {
+	for _, e := range c.Env {
+		if e.Name == name {
+			return e.Value
+		}
+	}
+	return ""
 }
 
 // checkScrape wants the Prometheus annotations to name the metrics port.

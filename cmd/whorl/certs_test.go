@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -70,6 +71,55 @@ func TestCertsCommand(t *testing.T) {
 			t.Errorf("certs %q accepted:\n%s", bad, out)
 		} else if len(bad) > 0 && !strings.Contains(err.Error(), bad[0]) {
 			t.Errorf("certs %q: %v, want the flag named", bad, err)
+		}
+	}
+}
+
+// TestCertsDirsLayout: --layout dirs writes each identity into a folder of
+// its own (tls.crt, tls.key, ca.crt; the folder and the key owner-only)
+// that loads as that identity and holds no other key, into a folder that
+// already exists (a mounted volume), and --owner hands them to a user;
+// a malformed --owner is refused naming the flag.
+func TestCertsDirsLayout(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.Mkdir(filepath.Join(dir, "worker-w0"), 0o755); err != nil { // as a mounted volume
+		t.Fatal(err)
+	}
+	owner := fmt.Sprintf("%d:%d", os.Getuid(), os.Getgid())
+	out, err := runWhorl(t, "certs", "--out", dir, "--layout", "dirs", "--owner", owner, "--workers", "w0", "--clients", "submit")
+	if err != nil {
+		t.Fatal(err, out)
+	}
+	for _, c := range []struct{ folder, id string }{{"worker-w0", "spiffe://whorl/worker/w0"}, {"client-submit", "spiffe://whorl/client/submit"}} {
+		d := filepath.Join(dir, c.folder)
+		entries, err := os.ReadDir(d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var names []string
+		for _, e := range entries {
+			names = append(names, e.Name())
+		}
+		if strings.Join(names, " ") != "ca.crt tls.crt tls.key" {
+			t.Errorf("%s holds %v, want ca.crt tls.crt tls.key", c.folder, names)
+		}
+		for path, want := range map[string]os.FileMode{d: 0o700 | os.ModeDir, filepath.Join(d, "tls.key"): 0o600} {
+			if st, err := os.Stat(path); err != nil || st.Mode() != want {
+				t.Errorf("%s: mode %v (%v), want %v", path, st.Mode(), err, want)
+			}
+		}
+		f := tlsfiles.Files{Cert: filepath.Join(d, "tls.crt"), Key: filepath.Join(d, "tls.key"), CA: filepath.Join(d, "ca.crt")}
+		if cfg, err := tlsfiles.Load(f); err != nil || cfg.Self.String() != c.id {
+			t.Errorf("%s loads as %v (%v), want %s", c.folder, cfg.Self, err, c.id)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, "ca-key.pem")); err != nil {
+		t.Errorf("the CA key is not beside the folders: %v", err)
+	}
+	for _, bad := range []string{"65532", "a:b", "-1:0"} {
+		if out, err := runWhorl(t, "certs", "--out", dir, "--layout", "dirs", "--owner", bad, "--workers", "w1"); err == nil ||
+			!strings.Contains(err.Error(), "--owner") {
+			t.Errorf("--owner %q: %v, want it refused naming --owner\n%s", bad, err, out)
 		}
 	}
 }

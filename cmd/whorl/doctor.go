@@ -36,8 +36,8 @@ nothing. The exit status is 1 when a file is damaged.`,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runDoctor(cmd.OutOrStdout(), o) },
 	}
 	f := cmd.Flags()
-	f.StringVar(&o.out, "out", "", "output folder of `whorl run` (its cluster/ state included)")
-	f.StringVar(&o.dataDir, "data-dir", "", "data dir of one `whorl coordinator`")
+	f.StringVar(&o.out, "out", "", "output folder of a whorl run (its cluster/ state included)")
+	f.StringVar(&o.dataDir, "data-dir", "", "data dir of one whorl coordinator")
 	return cmd
 }
 

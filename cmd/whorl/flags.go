@@ -101,7 +101,7 @@ func transportFlag(fs *pflag.FlagSet, p *string, name string) {
 // tlsFlags binds --tls-cert, --tls-key, --tls-ca and --trust-domain to t;
 // cert says what the certificate is (e.g. "PEM client certificate").
 func tlsFlags(f *pflag.FlagSet, t *tlsfiles.Files, cert string) {
-	f.StringVar(&t.Cert, "tls-cert", "", cert+" for mTLS, its SPIFFE ID spiffe://<trust-domain>/<role>/<name> as URI SAN (with --tls-key and --tls-ca; `whorl certs` makes them)")
+	f.StringVar(&t.Cert, "tls-cert", "", cert+" for mTLS, its SPIFFE ID spiffe://<trust-domain>/<role>/<name> as URI SAN (with --tls-key and --tls-ca; whorl certs makes them)")
 	f.StringVar(&t.Key, "tls-key", "", "PEM private key for mTLS")
 	f.StringVar(&t.CA, "tls-ca", "", "PEM CA certificate that signs every whorl peer")
 	f.StringVar(&t.TrustDomain, "trust-domain", identity.DefaultTrustDomain, "SPIFFE trust domain of every whorl identity")

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -35,9 +37,15 @@ serving, unknown service, unreachable). It needs no shell, so a container of the
 image (FROM scratch) can run it as its healthcheck. A coordinator's services:
 "" and whorl.coordinator.v1.CoordinatorService (ready: a raft leader is known),
 whorl.coordinator.v1.Liveness (the process answers). A worker's "" is SERVING
-while it runs. With --tls-*, any whorl identity of the trust domain may ask.`,
+while it runs. With --tls-*, any whorl identity of the trust domain may ask.
+
+--addr may name environment variables as ${NAME}: a Kubernetes exec probe has
+no shell to expand them, and the pod's own address is only in its environment
+(--addr '${POD_IP}:7410' with the container's WHORL_TLS_* files: a probe
+that can present the pod's certificate, which the kubelet's gRPC probe cannot).`,
 		Example: `  whorl health --addr 127.0.0.1:7401
-  whorl health --addr c0:7401 --service whorl.coordinator.v1.CoordinatorService`,
+  whorl health --addr c0:7401 --service whorl.coordinator.v1.CoordinatorService
+  whorl health --addr '${POD_IP}:7410'    # a Kubernetes exec probe`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runHealth(cmd.Context(), cmd.OutOrStdout(), o)
@@ -52,6 +60,11 @@ while it runs. With --tls-*, any whorl identity of the trust domain may ask.`,
 }
 
 func runHealth(ctx context.Context, w io.Writer, o healthOptions) error {
+	addr, err := expandAddr(o.addr)
+	if err != nil {
+		return err
+	}
+	o.addr = addr
 	tc, err := tlsfiles.Load(o.tls)
 	if err != nil {
 		return err
@@ -72,4 +85,21 @@ func runHealth(ctx context.Context, w io.Writer, o healthOptions) error {
 	}
 	fmt.Fprintf(w, "%s %q SERVING\n", o.addr, o.service)
 	return nil
+}
+
+// expandAddr replaces ${NAME} (and $NAME) in --addr by the environment
+// variable, refusing one that is unset or empty.
+func expandAddr(addr string) (string, error) {
+	var missing []string
+	out := os.Expand(addr, func(name string) string {
+		v := os.Getenv(name)
+		if v == "" {
+			missing = append(missing, name)
+		}
+		return v
+	})
+	if len(missing) > 0 {
+		return "", fmt.Errorf("--addr %q: environment variable %s is not set", addr, strings.Join(missing, ", "))
+	}
+	return out, nil
 }

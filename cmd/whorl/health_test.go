@@ -40,6 +40,15 @@ func TestHealthCommand(t *testing.T) {
 			t.Errorf("health %q: %v %s", svc, err, text)
 		}
 	}
+	host, port, _ := strings.Cut(addr, ":")
+	t.Setenv("WHORL_TEST_POD_IP", host)
+	if text, err := runWhorl(t, "health", "--addr", "${WHORL_TEST_POD_IP}:"+port, "--service", coordinator.LivenessService); err != nil ||
+		!strings.Contains(text, addr) {
+		t.Errorf("health with the address from the environment: %v %s", err, text)
+	}
+	if _, err := runWhorl(t, "health", "--addr", "${WHORL_TEST_UNSET}:"+port); err == nil || !strings.Contains(err.Error(), "WHORL_TEST_UNSET is not set") {
+		t.Errorf("health with an unset variable in --addr: %v, want it named", err)
+	}
 	start := time.Now()
 	for _, args := range [][]string{
 		{"--addr", addr, "--service", "no.such.Service"},

@@ -16,13 +16,11 @@ func TestComposeFaults(t *testing.T) {
 	if err := buildImage(); err != nil {
 		t.Fatal(err)
 	}
-	p := startProject(t, compose, tinyJob(t, 16), 2)
+	p := startProject(t, compose, tinyJob(t, 16))
 	f := &faults{p: p, t: t}
 	f.wait("pretraining under way", 3*time.Minute, 20)
-	workers := p.containers("worker")
-	if len(workers) != 2 {
-		t.Fatalf("workers %v, want 2", workers)
-	}
+	workers := p.workers()
+	checkMutualTLS(t, p, workers)
 	f.run("docker kill of a worker", func() { must(t, "docker", "kill", workers[0]) },
 		func() { must(t, "docker", "start", workers[0]) })
 	f.stopWorker(workers[1])

@@ -78,15 +78,29 @@ type project struct {
 	env     []string
 }
 
-// startProject brings the compose cluster up with workers workers and the
-// job file job; everything it made is removed at cleanup.
-func startProject(t *testing.T, compose []string, job string, workers int) *project {
+// workerServices are the compose file's workers, each its own identity.
+var workerServices = []string{"worker-0", "worker-1"}
+
+// startProject brings the compose cluster up (its certificates, three
+// coordinators, the workers of workerServices) with the job file job;
+// everything it made is removed at cleanup.
+func startProject(t *testing.T, compose []string, job string) *project {
 	t.Helper()
 	p := &project{t: t, name: fmt.Sprintf("whorle2e%d", os.Getpid()), compose: compose,
 		env: append(os.Environ(), "WHORL_IMAGE="+image, "WHORL_JOB="+job)}
 	t.Cleanup(p.remove)
-	p.compose1("up", "-d", "--scale", fmt.Sprintf("worker=%d", workers))
+	p.compose1("up", "-d")
 	return p
+}
+
+// workers are the project's worker containers, one per service.
+func (p *project) workers() []string {
+	p.t.Helper()
+	var cs []string
+	for _, svc := range workerServices {
+		cs = append(cs, p.one(svc))
+	}
+	return cs
 }
 
 // compose1 runs a compose subcommand of the project.
@@ -107,7 +121,7 @@ func (p *project) compose1(args ...string) string {
 // test failed.
 func (p *project) remove() {
 	if p.t.Failed() {
-		for _, svc := range []string{"submit", "whorl-coordinator-0", "worker"} {
+		for _, svc := range append([]string{"certs", "submit", "whorl-coordinator-0"}, workerServices...) {
 			for _, c := range p.containers(svc) {
 				out, _ := exec.Command("docker", "logs", "--tail", "30", c).CombinedOutput()
 				p.t.Logf("--- %s:\n%s", c, out)

@@ -132,10 +132,49 @@ func (a *Authority) WriteCA(dir string) error {
 	return writePEM(filepath.Join(dir, CAKeyFile), "PRIVATE KEY", key)
 }
 
+// Identity file names in an identity's own folder (WriteIdentityDir): the
+// keys of a Kubernetes TLS Secret and the files cert-manager's CSI driver
+// mounts, so one set of --tls-* paths serves compose and Kubernetes.
+const (
+	DirCertFile = "tls.crt"
+	DirKeyFile  = "tls.key"
+	DirCAFile   = "ca.crt"
+)
+
+// IdentityDir is the folder under dir that WriteIdentityDir fills for id:
+// <role>-<name>.
+func IdentityDir(dir string, id identity.ID) string {
+	return filepath.Join(dir, string(id.Role)+"-"+id.Name)
+}
+
 // WriteIdentity issues id's certificate and writes it to dir as
 // <role>-<name>.pem and <role>-<name>-key.pem beside the CA's ca.pem, and
 // returns the files.
 func (a *Authority) WriteIdentity(dir string, id identity.ID, hosts []string, validity time.Duration) (Files, error) {
+	base := IdentityDir(dir, id)
+	return a.writeIdentity(id, hosts, validity,
+		Files{Cert: base + ".pem", Key: base + "-key.pem", CA: filepath.Join(dir, CAFile), TrustDomain: a.TrustDomain})
+}
+
+// WriteIdentityDir issues id's certificate and writes it, with the CA's
+// certificate, into its own folder IdentityDir(dir, id) (created, owner
+// only) as tls.crt, tls.key and ca.crt: a folder that can be handed to
+// one process (a compose volume, a Secret) without the others' keys.
+func (a *Authority) WriteIdentityDir(dir string, id identity.ID, hosts []string, validity time.Duration) (Files, error) {
+	d := IdentityDir(dir, id)
+	if err := os.MkdirAll(d, 0o700); err != nil {
+		return Files{}, fmt.Errorf("create %s: %w", d, err)
+	}
+	if err := os.Chmod(d, 0o700); err != nil { // also when it existed (a mounted volume)
+		return Files{}, fmt.Errorf("chmod %s: %w", d, err)
+	}
+	return a.writeIdentity(id, hosts, validity, Files{Cert: filepath.Join(d, DirCertFile), Key: filepath.Join(d, DirKeyFile),
+		CA: filepath.Join(d, DirCAFile), TrustDomain: a.TrustDomain})
+}
+
+// writeIdentity issues id's certificate and writes it, its key and the CA's
+// certificate to f's paths.
+func (a *Authority) writeIdentity(id identity.ID, hosts []string, validity time.Duration, f Files) (Files, error) {
 	c, err := a.Issue(id, hosts, validity)
 	if err != nil {
 		return Files{}, err
@@ -144,8 +183,6 @@ func (a *Authority) WriteIdentity(dir string, id identity.ID, hosts []string, va
 	if err != nil {
 		return Files{}, err
 	}
-	base := filepath.Join(dir, string(id.Role)+"-"+id.Name)
-	f := Files{Cert: base + ".pem", Key: base + "-key.pem", CA: filepath.Join(dir, CAFile), TrustDomain: a.TrustDomain}
 	if err := writePEM(f.Cert, "CERTIFICATE", c.Certificate[0]); err != nil {
 		return Files{}, err
 	}
