@@ -87,6 +87,10 @@ type Config struct {
 	// Phases runs the non-distributed phases of a job (nil: jobs fail at
 	// pending with a reason).
 	Phases Phases
+	// JobMemoryLimit refuses at submit (ErrJobTooLarge) a job whose
+	// estimated peak memory on the leader exceeds it, in bytes, when
+	// Phases is a MemoryEstimator; 0 admits every job.
+	JobMemoryLimit int64
 	// Logger receives structured logs (slog.Default when nil).
 	Logger *slog.Logger
 
@@ -149,6 +153,9 @@ func (c Config) Validate() error {
 		p.Wrap("TLS", err)
 	}
 	c.validatePlaintext(p)
+	if c.JobMemoryLimit < 0 {
+		p.Addf("JobMemoryLimit", "must be >= 0 (0: no limit), got %d", c.JobMemoryLimit)
+	}
 	if c.PeersDNS != "" {
 		validate.InRange(p, "Replicas", c.Replicas, 1, 9)
 	}

@@ -28,3 +28,11 @@ type Phases interface {
 	// history for the report.
 	FineTune(ctx context.Context, configJSON []byte, pretrained []byte, baselineJSON []byte, pretext []job.EpochStat) (reportJSON []byte, err error)
 }
+
+// MemoryEstimator is what Phases may also implement: the peak memory the
+// leader's phases of a job are estimated to need, in bytes, and what it is
+// made of (for the refusal's message). With Config.JobMemoryLimit, the
+// leader refuses at submit a job whose estimate exceeds the limit.
+type MemoryEstimator interface {
+	EstimateMemory(configJSON []byte) (bytes int64, parts string, err error)
+}

@@ -194,6 +194,9 @@ func (n *Node) submit(ctx context.Context, configJSON []byte) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("submit job: %w: %w", client.ErrBadJob, err)
 	}
+	if err := n.admit(configJSON); err != nil {
+		return "", err
+	}
 	sum := sha256.Sum256(configJSON)
 	now := time.Now()
 	jb := Job{
@@ -219,6 +222,32 @@ func (n *Node) submit(ctx context.Context, configJSON []byte) (string, error) {
 	}
 	n.log.Info("job submitted", "job", jb.ID, "config_sha256", jb.ConfigSHA256)
 	return jb.ID, nil
+}
+
+// admit refuses a job whose estimated peak memory on the leader exceeds
+// the coordinator's JobMemoryLimit (when Phases can estimate it).
+func (n *Node) admit(configJSON []byte) error {
+	est, ok := n.cfg.Phases.(MemoryEstimator)
+	if !ok || n.cfg.JobMemoryLimit <= 0 {
+		return nil
+	}
+	need, parts, err := est.EstimateMemory(configJSON)
+	if err != nil {
+		return fmt.Errorf("submit job: estimate its memory: %w: %w", client.ErrBadJob, err)
+	}
+	if need > n.cfg.JobMemoryLimit {
+		return fmt.Errorf("submit job: %w: its phases on the leader need an estimated %s (%s), over the coordinator's job memory limit of %s",
+			client.ErrJobTooLarge, humanBytes(need), parts, humanBytes(n.cfg.JobMemoryLimit))
+	}
+	return nil
+}
+
+// humanBytes is b in MiB or GiB with one decimal.
+func humanBytes(b int64) string {
+	if b >= 1<<30 {
+		return fmt.Sprintf("%.1f GiB", float64(b)/(1<<30))
+	}
+	return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20))
 }
 
 // reportProgress records timings and proposes the step's completion unless

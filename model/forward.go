@@ -50,25 +50,11 @@ func (n *Net) ensure(batch int) *workspace {
 		return n.ws
 	}
 	n.ws = nil // let the old buffers go before allocating the new ones
-	S := n.cfg.InputSize
-	in := shape{N: batch, H: S, W: S, C: 3}
-	budget := max(0, n.cacheTarget()-n.layerBuffers(in, false))
+	in := shape{N: batch, H: n.cfg.InputSize, W: n.cfg.InputSize, C: 3}
+	n.planCaches(in, true)
 	ws := &workspace{cap: batch, input: make([]float32, in.size())}
-	grad, col, part := in.size(), 0, 0
-	sh := in
-	for _, l := range n.body {
-		sh = l.visit(sh, func(u *unit, in shape) {
-			col = max(col, u.conv.colSize(in))
-			u.conv.cache = nil
-			if cs := u.conv.cacheSize(in); cs > 0 && cs <= budget {
-				u.conv.cache, budget = make([]float32, cs), budget-cs
-			}
-			out := u.conv.outShape(in)
-			part = max(part, partialSize(out.rows(), out.C, 2))
-			grad = max(grad, in.size(), out.size())
-		})
-	}
 	n.layerBuffers(in, true)
+	grad, col := n.scratch(in)
 	c := n.cfg.Classes
 	ws.feat, ws.dfeat = make([]float32, batch*n.cfg.Width), make([]float32, batch*n.cfg.Width)
 	ws.logits, ws.dlogits = make([]float32, batch*c), make([]float32, batch*c)
@@ -76,25 +62,83 @@ func (n *Net) ensure(batch int) *workspace {
 	if n.cfg.IsResNet() {
 		ws.gC = make([]float32, grad)
 	}
-	ws.col, ws.part = make([]float32, col), make([]float32, part)
+	ws.col, ws.part = make([]float32, col), make([]float32, n.partSize(in))
 	z := n.recomputed(in)
 	ws.zs = [2][]float32{make([]float32, z), make([]float32, z)}
 	n.ws = ws
 	return ws
 }
 
+// WorkspaceBytes is what the workspace for batches of batch images at the net's input size
+// occupies: the activations, gradients, scratch and im2col caches that the first Forward of
+// such a batch allocates (and training then reuses), in bytes. The parameters, their gradients
+// and state are apart (NumParams, len(State)). For estimates before a job runs: the count is
+// the allocation's, without allocating.
+func (n *Net) WorkspaceBytes(batch int) int64 {
+	in := shape{N: batch, H: n.cfg.InputSize, W: n.cfg.InputSize, C: 3}
+	floats := n.layerBuffers(in, false) + n.planCaches(in, false) + n.partSize(in) +
+		2*batch*n.cfg.Width + 2*batch*n.cfg.Classes
+	return 4 * int64(floats)
+}
+
+// planCaches gives layers (with alloc: allocates) im2col caches first-fit in forward order
+// within the cache target left after the layer buffers, and returns their total in floats.
+func (n *Net) planCaches(in shape, alloc bool) int {
+	budget := max(0, n.cacheTarget()-n.layerBuffers(in, false))
+	total := 0
+	n.visitUnits(in, func(u *unit, in shape) {
+		if alloc {
+			u.conv.cache = nil
+		}
+		if cs := u.conv.cacheSize(in); cs > 0 && cs <= budget {
+			budget, total = budget-cs, total+cs
+			if alloc {
+				u.conv.cache = make([]float32, cs)
+			}
+		}
+	})
+	return total
+}
+
+// scratch is the size of each gradient buffer (the largest unit input or output) and of the
+// im2col scratch (the largest unit's matrix) for input geometry in, in floats.
+func (n *Net) scratch(in shape) (grad, col int) {
+	grad = in.size()
+	n.visitUnits(in, func(u *unit, in shape) {
+		col = max(col, u.conv.colSize(in))
+		grad = max(grad, in.size(), u.conv.outShape(in).size())
+	})
+	return grad, col
+}
+
+// partSize is the size of the reduction scratch: the largest unit's BatchNorm partial sums.
+func (n *Net) partSize(in shape) int {
+	part := 0
+	n.visitUnits(in, func(u *unit, in shape) {
+		out := u.conv.outShape(in)
+		part = max(part, partialSize(out.rows(), out.C, 2))
+	})
+	return part
+}
+
+// visitUnits calls fn for every conv+BN unit in forward order with its input geometry.
+func (n *Net) visitUnits(in shape, fn func(u *unit, in shape)) {
+	sh := in
+	for _, l := range n.body {
+		sh = l.visit(sh, fn)
+	}
+}
+
 // layerBuffers counts (and, with alloc, allocates) the per-layer activation buffers for input
-// geometry in, plus the shared gradient and scratch buffers, in floats.
+// geometry in, plus the input and the shared gradient and scratch buffers, in floats.
 func (n *Net) layerBuffers(in shape, alloc bool) int {
-	total, grad, col := in.size(), in.size(), 0
+	total := in.size()
 	sh := in
 	for _, l := range n.body {
 		total += l.buffers(sh, alloc)
-		sh = l.visit(sh, func(u *unit, in shape) {
-			col = max(col, u.conv.colSize(in))
-			grad = max(grad, u.conv.outShape(in).size())
-		})
+		sh = l.visit(sh, func(*unit, shape) {})
 	}
+	grad, col := n.scratch(in)
 	grads := 2
 	if n.cfg.IsResNet() {
 		grads = 3
@@ -251,4 +295,16 @@ func (n *Net) PooledFeatures(ctx context.Context, x []float32, batch int) ([][]f
 		return nil, fmt.Errorf("pooled features: %w", err)
 	}
 	return feats, nil
+}
+
+// FeatureDims is the number of pooled features of each block (its output channels), what
+// PooledFeatures returns per image.
+func (n *Net) FeatureDims() []int {
+	sh := shape{N: 1, H: n.cfg.InputSize, W: n.cfg.InputSize, C: 3}
+	dims := make([]int, 0, len(n.body))
+	for _, l := range n.body {
+		sh = l.visit(sh, func(*unit, shape) {})
+		dims = append(dims, sh.C)
+	}
+	return dims
 }

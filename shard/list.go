@@ -138,3 +138,21 @@ func (l *listing) addClass(dir, class string) error {
 func sortSkipped(s []Skipped) {
 	sort.Slice(s, func(i, j int) bool { return s[i].Path < s[j].Path })
 }
+
+// CountImages is how many image files the data folder dir holds (its
+// class folders' images, as Load would list them before decoding), or the
+// embedded set when dir is "": a cheap count for estimates before loading.
+func CountImages(dir string) (int, error) {
+	if dir == "" {
+		l, _, err := embeddedListing()
+		if err != nil {
+			return 0, err
+		}
+		return len(l.items), nil
+	}
+	l, err := listFolder(dir)
+	if err != nil {
+		return 0, err
+	}
+	return len(l.items), nil
+}

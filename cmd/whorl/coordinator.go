@@ -5,7 +5,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"os"
+	"runtime/debug"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -24,6 +28,7 @@ type coordinatorOptions struct {
 	out               string
 	tls               tlsfiles.Files
 	snapshotThreshold int
+	jobMemory         string
 }
 
 func newCoordinatorCmd() *cobra.Command {
@@ -46,7 +51,13 @@ Service NAME: with --id coordinator-K the peers are coordinator-0..N-1.NAME
 only when it has no raft state.
 
 The leader runs the job: pending -> pretraining (workers) -> baseline ->
-finetuning -> evaluating -> done, writing the report to --out.`,
+finetuning -> evaluating -> done, writing the report to --out.
+
+Admission: the leader refuses at submit a job whose estimated peak memory for
+the phases it runs (the photos, the supervised network and its workspace, the
+probes' features) exceeds --job-memory-limit, naming the estimate and its
+parts. "auto" takes GOMEMLIMIT when set (the manifests set it to the
+container's memory limit), else the cgroup's memory.max, else admits all.`,
 		Example: `  whorl coordinator --id c0 --data-dir /tmp/c0          # single embedded node
   whorl coordinator --id c0 --raft-addr 127.0.0.1:7400 --grpc-addr 127.0.0.1:7401 --data-dir /tmp/c0 \
       --peers c0=127.0.0.1:7400,c1=127.0.0.1:7410,c2=127.0.0.1:7420
@@ -74,9 +85,46 @@ finetuning -> evaluating -> done, writing the report to --out.`,
 	FloatRange(f, &c.StragglerFactor, "straggler-factor", c.StragglerFactor, 1.05, 100, "name ranks slower than the median compute time by this factor")
 	IntRange(f, &o.snapshotThreshold, "snapshot-threshold", int(c.SnapshotThreshold), 16, 1<<20, "raft log entries between snapshots")
 	f.StringVar(&o.out, "out", "whorl-out", "folder of the job report, plots and manifest (written by the leader)")
+	f.StringVar(&o.jobMemory, "job-memory-limit", "auto", `refuse jobs estimated to need more memory on the leader: a size (4GiB), "auto" (GOMEMLIMIT, else the cgroup's memory.max) or "off"`)
 	tlsFlags(f, &o.tls, "PEM certificate")
 	insecureFlag(f, &c.Insecure)
 	return cmd
+}
+
+// jobMemoryLimit resolves --job-memory-limit to bytes (0: admit every
+// job) and says where the limit came from.
+func jobMemoryLimit(s string) (int64, string, error) {
+	switch s {
+	case "off", "0":
+		return 0, "off", nil
+	case "auto":
+		if l := debug.SetMemoryLimit(-1); l > 0 && l < math.MaxInt64 {
+			return l, "GOMEMLIMIT", nil
+		}
+		if l, ok := cgroupMemoryMax(cgroupMemoryFile); ok {
+			return l, cgroupMemoryFile, nil
+		}
+		return 0, "off (no GOMEMLIMIT, no cgroup limit)", nil
+	}
+	b, err := parseBytes(s)
+	if err != nil || b < 1<<20 {
+		return 0, "", fmt.Errorf(`--job-memory-limit %q: want a size of at least 1MiB (4GiB), "auto" or "off"`, s)
+	}
+	return b, "--job-memory-limit", nil
+}
+
+// cgroupMemoryFile is the cgroup v2 memory limit of this process's group.
+const cgroupMemoryFile = "/sys/fs/cgroup/memory.max"
+
+// cgroupMemoryMax reads a cgroup v2 memory.max: a number of bytes, or
+// "max" (no limit: ok is false).
+func cgroupMemoryMax(path string) (int64, bool) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0, false
+	}
+	v, err := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
+	return v, err == nil && v > 0
 }
 
 // runCoordinator builds the node from the options and runs it until ctx
@@ -101,6 +149,12 @@ func runCoordinator(ctx context.Context, logw io.Writer, o coordinatorOptions) e
 		return fmt.Errorf("create --out: %w", err)
 	}
 	c.Phases = &experiment.Runner{OutDir: o.out}
+	limit, from, err := jobMemoryLimit(o.jobMemory)
+	if err != nil {
+		return err
+	}
+	c.JobMemoryLimit = limit
+	c.Logger.Info("job admission", "job_memory_limit_bytes", limit, "from", from)
 	n, err := coordinator.New(c)
 	if err != nil {
 		return err

@@ -47,6 +47,10 @@ var (
 	// ErrTooManyWorkers: the coordinator's MaxWorkers are registered; a
 	// new worker id is refused until one leaves.
 	ErrTooManyWorkers = errors.New("too many workers")
+	// ErrJobTooLarge: the job's estimated peak memory on the leader (the
+	// baseline, fine-tuning and evaluation it runs) exceeds the
+	// coordinator's job memory limit; the message names both.
+	ErrJobTooLarge = errors.New("job too large for the coordinator")
 	// ErrConfig: an invalid client Config (the message names the field
 	// and the bound). It never crosses the wire.
 	ErrConfig = errors.New("invalid coordinator client configuration")

@@ -37,6 +37,7 @@ var wireErrors = []struct {
 	{ErrBadStep, codes.FailedPrecondition, "BAD_STEP"},
 	{ErrNoImages, codes.FailedPrecondition, "NO_IMAGES"},
 	{ErrTooManyWorkers, codes.ResourceExhausted, "TOO_MANY_WORKERS"},
+	{ErrJobTooLarge, codes.ResourceExhausted, "JOB_TOO_LARGE"},
 }
 
 // Status is the one function that maps a coordinator's errors to gRPC

@@ -1,0 +1,108 @@
+package main
+
+import (
+	"context"
+	"io"
+	"math"
+	"net"
+	"os"
+	"path/filepath"
+	"runtime/debug"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/whorl-ml/whorl/coordinator"
+)
+
+// TestJobMemoryLimitFlag: --job-memory-limit takes a size, "off", or
+// "auto" (GOMEMLIMIT first, then the cgroup's memory.max), and refuses
+// anything else naming the flag.
+func TestJobMemoryLimitFlag(t *testing.T) {
+	old := debug.SetMemoryLimit(-1)
+	defer debug.SetMemoryLimit(old)
+	for _, c := range []struct {
+		in    string
+		gomem int64
+		want  int64
+		from  string
+	}{
+		{"off", math.MaxInt64, 0, "off"},
+		{"4GiB", math.MaxInt64, 4 << 30, "--job-memory-limit"},
+		{"auto", 3 << 30, 3 << 30, "GOMEMLIMIT"},
+	} {
+		debug.SetMemoryLimit(c.gomem)
+		got, from, err := jobMemoryLimit(c.in)
+		if err != nil || got != c.want || from != c.from {
+			t.Errorf("%q: %d from %q (%v), want %d from %q", c.in, got, from, err, c.want, c.from)
+		}
+	}
+	for _, bad := range []string{"lots", "10", "-1GiB"} {
+		if _, _, err := jobMemoryLimit(bad); err == nil || !strings.Contains(err.Error(), "--job-memory-limit") {
+			t.Errorf("%q: %v, want it refused naming the flag", bad, err)
+		}
+	}
+	dir := t.TempDir()
+	for content, want := range map[string]int64{"max\n": 0, "1073741824\n": 1 << 30, "garbage": 0} {
+		p := filepath.Join(dir, "memory.max")
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if got, ok := cgroupMemoryMax(p); got != want && ok || ok != (want > 0) {
+			t.Errorf("memory.max %q: %d %v, want %d", content, got, ok, want)
+		}
+	}
+}
+
+// TestCoordinatorRefusesJobsTooLarge runs `whorl coordinator` with a
+// 1 GiB job memory limit and submits a job like the issue's (ResNet-50, at the embedded photos' 48 px,
+// supervised batches of 4096): it is refused at submit naming the estimate,
+// its largest part and the limit, while the quick preset is admitted.
+func TestCoordinatorRefusesJobsTooLarge(t *testing.T) {
+	addr := freeAddr(t)
+	o := coordinatorOptions{cfg: coordinator.DefaultConfig(), out: t.TempDir(), logFormat: "text", snapshotThreshold: 1024, jobMemory: "1GiB"}
+	o.cfg.ID, o.cfg.DataDir, o.cfg.RaftAddr, o.cfg.GRPCAddr = "c0", t.TempDir(), freeAddr(t), addr
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- runCoordinator(ctx, io.Discard, o) }()
+	defer func() {
+		cancel()
+		<-done
+	}()
+	big := filepath.Join(t.TempDir(), "big.json")
+	if err := os.WriteFile(big, []byte(`{"model": {"name": "resnet50"}, "data": {"image_size": 48},
+		"supervised": {"batch": 4096}}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var out string
+	var err error
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		out, err, _ = runWhorlFor(t, 30*time.Second, "submit", "--coordinator", addr, "--job", big)
+		if err == nil || !strings.Contains(err.Error(), "leader") || time.Now().After(deadline) {
+			break
+		}
+	}
+	if err == nil {
+		t.Fatalf("the ResNet-50 job at batch 4096 was admitted:\n%s", out)
+	}
+	for _, want := range []string{"job too large", "training resnet50 at batch 4096", "limit of 1.0 GiB"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("refusal lacks %q: %v", want, err)
+		}
+	}
+	t.Logf("refused: %v", err)
+	if out, err, _ := runWhorlFor(t, 30*time.Second, "submit", "--coordinator", addr, "--preset", "quick"); err != nil {
+		t.Fatalf("the quick preset was refused: %v\n%s", err, out)
+	}
+}
+
+// freeAddr is a loopback address with a port free a moment ago.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}

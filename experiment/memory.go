@@ -1,0 +1,119 @@
+package experiment
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/whorl-ml/whorl/job"
+	"github.com/whorl-ml/whorl/model/recipe"
+	"github.com/whorl-ml/whorl/shard"
+)
+
+// MemoryPart is one term of a job's memory estimate.
+type MemoryPart struct {
+	// What the bytes hold.
+	What string
+	// Bytes is its estimated size.
+	Bytes int64
+}
+
+// runtimeBytes is the fixed part of a coordinator's memory beside a job's
+// phases: the Go runtime, raft's log cache and the gRPC servers.
+const runtimeBytes = 128 << 20
+
+// EstimateMemory estimates the peak memory of the phases the raft leader
+// runs for cfg (the supervised baseline, fine-tuning, the evaluations and
+// the frozen-feature probes; pretraining runs on the workers), as terms
+// that add up to the peak:
+//   - the photos decoded at data's stored side (3 bytes a pixel), counted
+//     in the data folder (or the embedded set) without decoding;
+//   - the supervised network being trained: weights, gradients, the
+//     optimiser's state (2 per weight for Adam, 1 for SGD with momentum),
+//     BatchNorm state, and its workspace at the larger of the supervised
+//     and evaluation batches (model.Net.WorkspaceBytes, the engine's own
+//     count of what it allocates);
+//   - two more networks' weights held at once (the pretrained and the
+//     baseline network while fine-tuning and probing);
+//   - the probes' features of every photo for one network (each block's
+//     pooled features, or eval.probe_dims of them);
+//   - the runtime, raft and gRPC (a fixed 128 MiB).
+//
+// It builds the network once to count (its weights are allocated and
+// dropped), so it costs what one network's weights do.
+func EstimateMemory(cfg job.Config) ([]MemoryPart, error) {
+	images, err := shard.CountImages(cfg.Data.Dir)
+	if err != nil {
+		return nil, fmt.Errorf("estimate memory: count the photos: %w", err)
+	}
+	n, err := recipe.Net(cfg, 5, 0)
+	if err != nil {
+		return nil, fmt.Errorf("estimate memory: %w", err)
+	}
+	side := int64(cfg.Data.Stored())
+	weights := int64(n.NumParams()+len(n.State())) * 4
+	opt := int64(0)
+	switch {
+	case cfg.Supervised.Optimizer == job.OptimizerAdam:
+		opt = 2
+	case cfg.Supervised.Momentum > 0:
+		opt = 1
+	}
+	batch := max(cfg.Supervised.Batch, evalBatch)
+	features := int64(0)
+	if cfg.Eval.LinearProbes || cfg.Eval.KNN {
+		for _, d := range n.FeatureDims() {
+			if cfg.Eval.ProbeDims > 0 {
+				d = max(d, cfg.Eval.ProbeDims)
+			}
+			features += int64(d)
+		}
+	}
+	return []MemoryPart{
+		{fmt.Sprintf("%d photos at %d px", images, side), int64(images) * 3 * side * side},
+		{fmt.Sprintf("training %s at batch %d", cfg.Model.Name, batch),
+			weights + int64(n.NumParams())*4*(1+opt) + n.WorkspaceBytes(batch) + int64(batch)*3*int64(cfg.Data.ImageSize*cfg.Data.ImageSize)*4},
+		{"two more networks' weights", 2 * weights},
+		{"probe features", int64(images) * features * 4},
+		{"runtime, raft and gRPC", runtimeBytes},
+	}, nil
+}
+
+// TotalBytes is the sum of the parts.
+func TotalBytes(parts []MemoryPart) int64 {
+	var t int64
+	for _, p := range parts {
+		t += p.Bytes
+	}
+	return t
+}
+
+// FormatParts lists the parts as "what: 1.2 GiB, ...".
+func FormatParts(parts []MemoryPart) string {
+	s := make([]string, len(parts))
+	for i, p := range parts {
+		s[i] = fmt.Sprintf("%s: %s", p.What, formatMiB(p.Bytes))
+	}
+	return strings.Join(s, ", ")
+}
+
+// formatMiB is b in MiB or GiB with one decimal.
+func formatMiB(b int64) string {
+	if b >= 1<<30 {
+		return fmt.Sprintf("%.1f GiB", float64(b)/(1<<30))
+	}
+	return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20))
+}
+
+// EstimateMemory is EstimateMemory for a job's configuration bytes, as
+// coordinator.MemoryEstimator asks for it at submit.
+func (r *Runner) EstimateMemory(configJSON []byte) (int64, string, error) {
+	cfg, err := job.Parse(configJSON)
+	if err != nil {
+		return 0, "", err
+	}
+	parts, err := EstimateMemory(cfg)
+	if err != nil {
+		return 0, "", err
+	}
+	return TotalBytes(parts), FormatParts(parts), nil
+}
