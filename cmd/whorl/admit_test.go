@@ -37,13 +37,18 @@ func TestJobMemoryLimitFlag(t *testing.T) {
 			t.Errorf("%q: %d from %q (%v), want %d from %q", c.in, got, from, err, c.want, c.from)
 		}
 	}
+	if f := cgroupMemoryFile(); f != "" && !strings.HasSuffix(f, "/memory.max") && !strings.HasSuffix(f, "/memory.limit_in_bytes") {
+		t.Errorf("this process's cgroup memory file %q", f)
+	} else {
+		t.Logf("this process's cgroup memory file: %q", f)
+	}
 	for _, bad := range []string{"lots", "10", "-1GiB"} {
 		if _, _, err := jobMemoryLimit(bad); err == nil || !strings.Contains(err.Error(), "--job-memory-limit") {
 			t.Errorf("%q: %v, want it refused naming the flag", bad, err)
 		}
 	}
 	dir := t.TempDir()
-	for content, want := range map[string]int64{"max\n": 0, "1073741824\n": 1 << 30, "garbage": 0} {
+	for content, want := range map[string]int64{"max\n": 0, "1073741824\n": 1 << 30, "garbage": 0, "9223372036854771712\n": 0} {
 		p := filepath.Join(dir, "memory.max")
 		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
 			t.Fatal(err)

@@ -7,7 +7,9 @@ import (
 	"log/slog"
 	"math"
 	"os"
+	"path/filepath"
 	"runtime/debug"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -57,7 +59,8 @@ Admission: the leader refuses at submit a job whose estimated peak memory for
 the phases it runs (the photos, the supervised network and its workspace, the
 probes' features) exceeds --job-memory-limit, naming the estimate and its
 parts. "auto" takes GOMEMLIMIT when set (the manifests set it to the
-container's memory limit), else the cgroup's memory.max, else admits all.`,
+container's memory limit), else the cgroup's memory limit (v2 memory.max or v1
+memory.limit_in_bytes), else admits all.`,
 		Example: `  whorl coordinator --id c0 --data-dir /tmp/c0          # single embedded node
   whorl coordinator --id c0 --raft-addr 127.0.0.1:7400 --grpc-addr 127.0.0.1:7401 --data-dir /tmp/c0 \
       --peers c0=127.0.0.1:7400,c1=127.0.0.1:7410,c2=127.0.0.1:7420
@@ -85,7 +88,7 @@ container's memory limit), else the cgroup's memory.max, else admits all.`,
 	FloatRange(f, &c.StragglerFactor, "straggler-factor", c.StragglerFactor, 1.05, 100, "name ranks slower than the median compute time by this factor")
 	IntRange(f, &o.snapshotThreshold, "snapshot-threshold", int(c.SnapshotThreshold), 16, 1<<20, "raft log entries between snapshots")
 	f.StringVar(&o.out, "out", "whorl-out", "folder of the job report, plots and manifest (written by the leader)")
-	f.StringVar(&o.jobMemory, "job-memory-limit", "auto", `refuse jobs estimated to need more memory on the leader: a size (4GiB), "auto" (GOMEMLIMIT, else the cgroup's memory.max) or "off"`)
+	f.StringVar(&o.jobMemory, "job-memory-limit", "auto", `refuse jobs estimated to need more memory on the leader: a size (4GiB), "auto" (GOMEMLIMIT, else the cgroup's memory limit) or "off"`)
 	tlsFlags(f, &o.tls, "PEM certificate")
 	insecureFlag(f, &c.Insecure)
 	return cmd
@@ -101,8 +104,10 @@ func jobMemoryLimit(s string) (int64, string, error) {
 		if l := debug.SetMemoryLimit(-1); l > 0 && l < math.MaxInt64 {
 			return l, "GOMEMLIMIT", nil
 		}
-		if l, ok := cgroupMemoryMax(cgroupMemoryFile); ok {
-			return l, cgroupMemoryFile, nil
+		if f := cgroupMemoryFile(); f != "" {
+			if l, ok := cgroupMemoryMax(f); ok {
+				return l, f, nil
+			}
 		}
 		return 0, "off (no GOMEMLIMIT, no cgroup limit)", nil
 	}
@@ -113,18 +118,42 @@ func jobMemoryLimit(s string) (int64, string, error) {
 	return b, "--job-memory-limit", nil
 }
 
-// cgroupMemoryFile is the cgroup v2 memory limit of this process's group.
-const cgroupMemoryFile = "/sys/fs/cgroup/memory.max"
+// cgroupMemoryFile is the memory limit file of this process's cgroup, from
+// /proc/self/cgroup: v2's "0::PATH" gives /sys/fs/cgroup/PATH/memory.max,
+// v1's "N:memory:PATH" /sys/fs/cgroup/memory/PATH/memory.limit_in_bytes
+// (preferred: on a hybrid host the v2 tree holds no controller); "" when
+// neither is listed.
+func cgroupMemoryFile() string {
+	b, err := os.ReadFile("/proc/self/cgroup")
+	if err != nil {
+		return ""
+	}
+	v2 := ""
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.SplitN(line, ":", 3)
+		if len(f) != 3 {
+			continue
+		}
+		path := filepath.Clean("/" + f[2])
+		switch {
+		case slices.Contains(strings.Split(f[1], ","), "memory"):
+			return filepath.Join("/sys/fs/cgroup/memory", path, "memory.limit_in_bytes")
+		case f[0] == "0" && f[1] == "":
+			v2 = filepath.Join("/sys/fs/cgroup", path, "memory.max")
+		}
+	}
+	return v2
+}
 
-// cgroupMemoryMax reads a cgroup v2 memory.max: a number of bytes, or
-// "max" (no limit: ok is false).
+// cgroupMemoryMax reads a cgroup memory limit: a number of bytes, or
+// "max" (v2) or a value near 2^63 (v1) for no limit (ok is false).
 func cgroupMemoryMax(path string) (int64, bool) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return 0, false
 	}
 	v, err := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
-	return v, err == nil && v > 0
+	return v, err == nil && v > 0 && v < 1<<62
 }
 
 // runCoordinator builds the node from the options and runs it until ctx
