@@ -79,14 +79,14 @@ func TestCoordinatorRefusesJobsTooLarge(t *testing.T) {
 		"supervised": {"batch": 4096}}`), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	var out string
-	var err error
-	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(200 * time.Millisecond) {
-		out, err, _ = runWhorlFor(t, 30*time.Second, "submit", "--coordinator", addr, "--job", big)
-		if err == nil || !strings.Contains(err.Error(), "leader") || time.Now().After(deadline) {
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(100 * time.Millisecond) { // ready: a leader
+		if _, err, _ := runWhorlFor(t, time.Second, "health", "--addr", addr, "--timeout", "500ms"); err == nil {
 			break
+		} else if time.Now().After(deadline) {
+			t.Fatalf("the coordinator is not ready: %v", err)
 		}
 	}
+	out, err, _ := runWhorlFor(t, 30*time.Second, "submit", "--coordinator", addr, "--job", big)
 	if err == nil {
 		t.Fatalf("the ResNet-50 job at batch 4096 was admitted:\n%s", out)
 	}
