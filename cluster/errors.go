@@ -34,6 +34,10 @@ var (
 	// ErrUnauthenticated: a peer without a verified client certificate
 	// tried to open a lane while mutual TLS is configured.
 	ErrUnauthenticated = errors.New("cluster: peer not authenticated")
+	// ErrTooManyLanes: MaxOpenLanes lane streams are already open on this
+	// service; the new one is refused (the sender's ring fails and
+	// re-forms, as after any refused lane).
+	ErrTooManyLanes = errors.New("cluster: too many open lanes")
 	// ErrConfig: an invalid Config (the message names the field and bound).
 	ErrConfig = errors.New("cluster: invalid configuration")
 )
@@ -53,6 +57,8 @@ func toStatus(err error) error {
 		code = codes.Unauthenticated
 	case errors.Is(err, ErrTimeout):
 		code = codes.DeadlineExceeded
+	case errors.Is(err, ErrTooManyLanes):
+		code = codes.ResourceExhausted
 	case errors.Is(err, ErrClosed), errors.Is(err, ErrBroken), errors.Is(err, ErrPeer):
 		code = codes.Aborted
 	case errors.Is(err, errLaneTakenOver):

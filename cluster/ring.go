@@ -47,6 +47,7 @@ type Ring struct {
 	// its join); a stream whose lane was taken over is ignored.
 	laneToken  []uint64
 	laneActive []bool
+	laneTaken  []chan struct{} // closed when a newer stream takes the lane over
 	tokens     uint64
 	seq        uint64 // sequence number of the last collective submitted
 	step       uint64 // training step for AllReduceSum
@@ -200,8 +201,9 @@ func (s *Service) newRing(gen uint64, members []string, rank int) *Ring {
 		rank: rank, n: len(members), ctx: ctx, cancel: cancel, enc: ringv1.Encoding_ENCODING_FLOAT32,
 		inbox: make(chan inItem, inboxDepth), done: make(chan struct{}),
 		laneToken: make([]uint64, s.cfg.Streams), laneActive: make([]bool, s.cfg.Streams),
-		wake:    make(chan struct{}, 1),
-		laneEOF: make([]bool, s.cfg.Streams),
+		laneTaken: make([]chan struct{}, s.cfg.Streams),
+		wake:      make(chan struct{}, 1),
+		laneEOF:   make([]bool, s.cfg.Streams),
 	}
 }
 
@@ -389,6 +391,24 @@ func (r *Ring) attach(h *ringv1.TransferRequest) (int, uint64, error) {
 	r.tokens++
 	r.laneToken[lane] = r.tokens
 	return lane, r.tokens, nil
+}
+
+// takeover marks the stream with token the holder of lane and returns a
+// channel closed when a newer stream takes the lane over; the previous
+// holder's channel is closed now.
+func (r *Ring) takeover(lane int, token uint64) <-chan struct{} {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	ch := make(chan struct{})
+	if r.laneToken[lane] != token { // already taken over between attach and now
+		close(ch)
+		return ch
+	}
+	if old := r.laneTaken[lane]; old != nil {
+		close(old)
+	}
+	r.laneTaken[lane] = ch
+	return ch
 }
 
 // errLaneTakenOver ends the stream of a lane that a newer stream took over.

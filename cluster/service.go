@@ -46,6 +46,39 @@ type Service struct {
 	changed chan struct{}      // closed and replaced when rings changes
 	direct  bool               // serving on a Listener: direct connections offered
 	pending map[token]chan directConn
+	open    int // Transfer streams in progress (MaxOpenLanes)
+}
+
+// MaxOpenLanes bounds the Transfer streams a service holds at once, from
+// whoever opens them (before authentication too): a ring needs Streams
+// lanes per channel from its one predecessor, and a generation change
+// briefly twice that, far below it. Beyond it a new stream is refused at
+// once with ResourceExhausted.
+const MaxOpenLanes = 4 * MaxStreams
+
+// enter counts a Transfer stream in, or reports false at MaxOpenLanes.
+func (s *Service) enter() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.open >= MaxOpenLanes {
+		return false
+	}
+	s.open++
+	return true
+}
+
+// leave counts a Transfer stream out.
+func (s *Service) leave() {
+	s.mu.Lock()
+	s.open--
+	s.mu.Unlock()
+}
+
+// OpenLanes is the number of Transfer streams in progress.
+func (s *Service) OpenLanes() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.open
 }
 
 // NewService validates cfg and returns a Service with no rings.
@@ -184,10 +217,15 @@ func (s *Service) awaitRing(ctx context.Context, gen uint64, ch Channel) (*Ring,
 // member and feeds its chunks, received in the stream or on the lane's
 // direct connection, to the ring until the lane or the ring ends.
 func (s *Service) Transfer(stream ringv1.RingService_TransferServer) error {
+	if !s.enter() {
+		return toStatus(fmt.Errorf("open lane: %d lane streams open here already: %w", MaxOpenLanes, ErrTooManyLanes))
+	}
+	defer s.leave()
 	r, lane, token, direct, err := s.accept(stream)
 	if err != nil {
 		return toStatus(err)
 	}
+	taken := r.takeover(lane, token)
 	recv := func(m *inChunk) error { return stream.RecvMsg(m) }
 	if direct.c != nil {
 		defer direct.Close()
@@ -201,6 +239,11 @@ func (s *Service) Transfer(stream ringv1.RingService_TransferServer) error {
 		return toStatus(err)
 	case <-r.done:
 		return toStatus(r.leaveErr())
+	case <-taken:
+		// A newer stream took the lane over: end this one now (its
+		// receive unblocks as the stream closes) rather than holding it
+		// until the ring ends.
+		return toStatus(fmt.Errorf("lane %d from %s: %w", lane, r.prev(), errLaneTakenOver))
 	}
 }
 
@@ -214,8 +257,8 @@ func (s *Service) accept(stream ringv1.RingService_TransferServer) (*Ring, int, 
 		return nil, 0, 0, none, err
 	}
 	var hello inChunk
-	if err := stream.RecvMsg(&hello); err != nil {
-		return nil, 0, 0, none, fmt.Errorf("open lane: receive first message: %w", err)
+	if err := s.receiveHello(stream, &hello); err != nil {
+		return nil, 0, 0, none, err
 	}
 	hello.release()
 	h := &hello.hdr
@@ -235,6 +278,25 @@ func (s *Service) accept(stream ringv1.RingService_TransferServer) (*Ring, int, 
 	}
 	d, err := s.acknowledge(stream, r, lane, h.GetDirect())
 	return r, lane, token, d, err
+}
+
+// receiveHello receives a lane's opening message within Timeout: a stream
+// that says nothing is ended then (returning closes it, which unblocks the
+// receive) instead of holding a lane slot for as long as its sender likes.
+func (s *Service) receiveHello(stream ringv1.RingService_TransferServer, hello *inChunk) error {
+	errc := make(chan error, 1)
+	go func() { errc <- stream.RecvMsg(hello) }()
+	timer := time.NewTimer(s.cfg.Timeout)
+	defer timer.Stop()
+	select {
+	case err := <-errc:
+		if err != nil {
+			return fmt.Errorf("open lane: receive first message: %w", err)
+		}
+		return nil
+	case <-timer.C:
+		return fmt.Errorf("open lane: no first message within %v: %w", s.cfg.Timeout, ErrTimeout)
+	}
 }
 
 // acknowledge accepts the lane, offering a direct connection when the
