@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"hash/fnv"
 	"io"
@@ -22,6 +23,8 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/whorl-ml/whorl/cluster"
+	"github.com/whorl-ml/whorl/internal/identity"
+	"github.com/whorl-ml/whorl/internal/tlsfiles"
 )
 
 func init() { registerBench(newBenchAllreduceCmd, newBenchAllreduceWorkerCmd) }
@@ -31,7 +34,7 @@ type allreduceOpts struct {
 	workers, iters, warmup, streams int
 	bytes                           int64
 	chunk                           int64
-	procs, asJSON                   bool
+	procs, asJSON, tls              bool
 	timeout                         time.Duration
 	transport                       string
 }
@@ -52,6 +55,8 @@ type allreduceResult struct {
 	ChunkBytes    int64   `json:"chunk_bytes"`
 	StreamsPerLnk int     `json:"streams_per_link"`
 	Transport     string  `json:"transport"`
+	// TLS: the ring ran on mutual TLS (--tls).
+	TLS bool `json:"tls"`
 }
 
 func newBenchAllreduceCmd() *cobra.Command {
@@ -68,7 +73,8 @@ loopback connections arranged as the same ring, all sending at once; tcp is
 the per-link bandwidth and ratio = busbw/tcp.`,
 		Example: `  whorl bench allreduce --workers 4 --bytes 64MiB
   whorl bench allreduce --workers 2 --bytes 1MiB --iters 50 --json
-  whorl bench allreduce --workers 4 --bytes 16MiB --procs`,
+  whorl bench allreduce --workers 4 --bytes 16MiB --procs
+  whorl bench allreduce --workers 4 --bytes 16MiB --tls     # the cost of mutual TLS: compare with the line above`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			res, err := runAllreduceBench(cmd.Context(), o)
@@ -88,6 +94,7 @@ the per-link bandwidth and ratio = busbw/tcp.`,
 	ByteSize(f, &o.chunk, "chunk", int64(cluster.DefaultConfig().ChunkBytes), cluster.MinChunkBytes, cluster.MaxChunkBytes, "largest message payload")
 	DurationRange(f, &o.timeout, "timeout", time.Minute, time.Second, time.Hour, "deadline of one all-reduce")
 	f.BoolVar(&o.procs, "procs", false, "run every member in its own process (re-executes this binary)")
+	f.BoolVar(&o.tls, "tls", false, "mutual TLS on the ring, as workers with --tls-* run it (throwaway worker identities; in-process only)")
 	f.BoolVar(&o.asJSON, "json", false, "print one JSON object")
 	return cmd
 }
@@ -108,11 +115,14 @@ func runAllreduceBench(ctx context.Context, o allreduceOpts) (allreduceResult, e
 		ctx = context.Background()
 	}
 	res := allreduceResult{Workers: o.workers, Bytes: o.bytes &^ 3, Iters: o.iters, Procs: o.procs,
-		ChunkBytes: o.chunk, StreamsPerLnk: o.streams, Transport: o.transport}
+		ChunkBytes: o.chunk, StreamsPerLnk: o.streams, Transport: o.transport, TLS: o.tls}
 	n := float64(o.workers)
 	res.TCPLinkBytes = int64(float64(res.Bytes) * 2 * max(n-1, 1) / max(n, 2))
 	var secs, tcpSecs float64
 	var err error
+	if o.procs && o.tls {
+		return res, errors.New("--tls runs the members in-process only; drop --procs")
+	}
 	if o.procs {
 		secs, tcpSecs, res.Correct, err = runAllreduceProcs(ctx, o, res.TCPLinkBytes)
 	} else {
@@ -138,6 +148,9 @@ func printAllreduce(w io.Writer, r allreduceResult, asJSON bool) error {
 	mode := "goroutines"
 	if r.Procs {
 		mode = "processes"
+	}
+	if r.TLS {
+		mode += ", mutual TLS"
 	}
 	_, err := fmt.Fprintf(w, "all-reduce  workers=%d (%s) transport=%s bytes=%s iters=%d  time/op=%.3f ms\n"+
 		"  algbw %.3f GiB/s  busbw %.3f GiB/s  |  raw TCP ring, per link: %.3f GiB/s  |  busbw/tcp %.2f  correct=%v\n",
@@ -246,14 +259,43 @@ func runAllreduceInProcess(ctx context.Context, o allreduceOpts, linkBytes int64
 	return secs, tcpSecs, correct, nil
 }
 
+// benchRingTLS issues a throwaway CA and worker identity in a temporary
+// folder (removed once loaded) and loads them as a worker would.
+func benchRingTLS() (tlsfiles.Configs, error) {
+	dir, err := os.MkdirTemp("", "whorl-bench-tls-")
+	if err != nil {
+		return tlsfiles.Configs{}, err
+	}
+	defer os.RemoveAll(dir)
+	ca, _, err := tlsfiles.OpenAuthority(dir, "whorl bench CA", "", time.Hour)
+	if err != nil {
+		return tlsfiles.Configs{}, err
+	}
+	f, err := ca.WriteIdentity(dir, identity.ID{Role: identity.Worker, Name: "bench"}, nil, time.Hour)
+	if err != nil {
+		return tlsfiles.Configs{}, err
+	}
+	return tlsfiles.Load(f)
+}
+
 // startLocalRing starts o.workers members with their inputs and joins them
 // in a ring; it returns them (also on error, to be stopped) and the
 // expected result.
 func startLocalRing(ctx context.Context, o allreduceOpts) ([]*localMember, []float32, error) {
 	members := make([]*localMember, 0, o.workers)
 	addrs := make([]string, o.workers)
+	cfg := o.ringConfig()
+	if o.tls {
+		tc, err := benchRingTLS()
+		if err != nil {
+			return members, nil, err
+		}
+		// What a worker's ring gets from its --tls-* files (worker/run.go):
+		// SPIFFE verification of every peer, lanes dialled to workers only.
+		cfg.TLS, cfg.DialTLS = tc.Peers(nil), tc.Peers(nil, identity.Worker)
+	}
 	for i := range o.workers {
-		m, err := startLocalMember(o.ringConfig())
+		m, err := startLocalMember(cfg)
 		if err != nil {
 			return members, nil, err
 		}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"strings"
 	"testing"
 )
 
@@ -48,5 +49,26 @@ func TestBenchAllreduceJSON(t *testing.T) {
 	}
 	if m["correct"] != true || res.BusBW <= 0 || res.TCP <= 0 {
 		t.Fatalf("result %+v", res)
+	}
+}
+
+// TestBenchAllreduceTLS: --tls runs the ring on mutual TLS with a worker's
+// identity, bit-exact like plaintext, says so, and refuses --procs.
+func TestBenchAllreduceTLS(t *testing.T) {
+	o := allreduceOpts{workers: 3, iters: 2, warmup: 1, streams: 2, bytes: 100_003 * 4, chunk: 64 << 10, timeout: 30e9, tls: true}
+	for _, tr := range []string{"direct", "grpc"} {
+		o.transport = tr
+		res, err := runAllreduceBench(context.Background(), o)
+		if err != nil || !res.Correct || !res.TLS {
+			t.Fatalf("%s: %+v, %v", tr, res, err)
+		}
+		var out bytes.Buffer
+		if err := printAllreduce(&out, res, false); err != nil || !strings.Contains(out.String(), "mutual TLS") {
+			t.Errorf("%s: output does not say TLS: %q (%v)", tr, out.String(), err)
+		}
+	}
+	o.procs = true
+	if _, err := runAllreduceBench(context.Background(), o); err == nil || !strings.Contains(err.Error(), "--procs") {
+		t.Errorf("--tls --procs: %v, want a refusal naming --procs", err)
 	}
 }
