@@ -292,13 +292,42 @@ func checkpointConfig(md map[string]string, entries map[string]stEntry) (Config,
 		if err := json.Unmarshal([]byte(s), &cfg); err != nil {
 			return cfg, fmt.Errorf("%w: metadata %s: %v", ErrCheckpoint, MetaConfig, err)
 		}
-	} else {
-		cfg = inferConfig(entries)
+		if err := cfg.Validate(); err != nil {
+			return cfg, fmt.Errorf("%w: network configuration: %w", ErrCheckpoint, err)
+		}
+		return cfg, nil
 	}
+	cfg = inferConfig(entries)
 	if err := cfg.Validate(); err != nil {
-		return cfg, fmt.Errorf("%w: network configuration: %w", ErrCheckpoint, err)
+		return cfg, fmt.Errorf("%w: not a network whorl can load (%s) without whorl's %s metadata: it holds %s; the network it looks like: %w",
+			ErrCheckpoint, loadableNetworks, MetaConfig, describeTensors(entries, 6), err)
 	}
 	return cfg, nil
+}
+
+// loadableNetworks names the state_dicts whorl infers a network from.
+const loadableNetworks = "rotnet.py's small, nin3 and nin4 (features.N.*, classifier.*), torchvision's resnet18/34/50 (conv1, layer1-4, fc)"
+
+// describeTensors lists up to max tensors of a checkpoint (name dtype[shape], sorted by name)
+// and how many there are, for an error about a file whorl does not recognise.
+func describeTensors(entries map[string]stEntry, max int) string {
+	names := make([]string, 0, len(entries))
+	for name := range entries {
+		names = append(names, name)
+	}
+	if len(names) == 0 {
+		return "no tensors"
+	}
+	sort.Strings(names)
+	parts := make([]string, 0, max+1)
+	for _, name := range names[:min(max, len(names))] {
+		e := entries[name]
+		parts = append(parts, fmt.Sprintf("%s %s%v", name, e.Dtype, e.Shape))
+	}
+	if len(names) > max {
+		parts = append(parts, fmt.Sprintf("... (%d tensors)", len(names)))
+	}
+	return strings.Join(parts, ", ")
 }
 
 // inferConfig guesses the Config of a foreign (PyTorch-written) state_dict: an "fc" head means

@@ -94,6 +94,9 @@ func FuzzDecodeCheckpoint(f *testing.F) {
 	f.Add(good)
 	f.Add(good[:len(good)/2])
 	f.Add([]byte{})
+	for _, b := range foreignCheckpoints {
+		f.Add(b)
+	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		c, err := DecodeCheckpoint(b)
 		if err == nil && c.Net == nil {

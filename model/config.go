@@ -175,5 +175,5 @@ func (c Config) minInputSize() int {
 	if c.isNIN() {
 		return 4
 	}
-	return 1 << min(c.Blocks-1, 8)
+	return 1 << min(max(c.Blocks-1, 0), 8) // Blocks < 1 is Validate's to refuse, not a negative shift
 }

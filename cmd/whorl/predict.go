@@ -134,26 +134,29 @@ func decodeImages(paths []string, size int) (*shard.Dataset, error) {
 func predictNormalizer(meta map[string]string, o predictOpts) (shard.Normalizer, error) {
 	var nz shard.Normalizer
 	mean, std := o.mean, o.std
+	meanFrom, stdFrom := "--mean", "--std"
 	if mean == "" {
 		mean = strings.Trim(meta[job.MetaNormMean], "[]")
+		meanFrom = fmt.Sprintf("checkpoint %s metadata %s", o.checkpoint, job.MetaNormMean)
 	}
 	if std == "" {
 		std = strings.Trim(meta[job.MetaNormStd], "[]")
+		stdFrom = fmt.Sprintf("checkpoint %s metadata %s", o.checkpoint, job.MetaNormStd)
 	}
 	if mean == "" || std == "" {
 		return nz, fmt.Errorf("predict: checkpoint %s has no input normaliser (%s, %s); pass --mean and --std",
 			o.checkpoint, job.MetaNormMean, job.MetaNormStd)
 	}
 	var err error
-	if nz.Mean, err = parseTriple("--mean", mean); err != nil {
+	if nz.Mean, err = parseTriple(meanFrom, mean); err != nil {
 		return nz, err
 	}
-	if nz.Std, err = parseTriple("--std", std); err != nil {
+	if nz.Std, err = parseTriple(stdFrom, std); err != nil {
 		return nz, err
 	}
 	for c, s := range nz.Std {
 		if !(s > 0) {
-			return nz, fmt.Errorf("predict: --std channel %d is %g; want > 0", c, s)
+			return nz, fmt.Errorf("predict: %s channel %d is %g; want > 0", stdFrom, c, s)
 		}
 	}
 	return nz, nil

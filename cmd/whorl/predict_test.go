@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/binary"
 	"encoding/json"
 	"image"
 	"image/color"
@@ -82,6 +83,22 @@ func TestPredictErrors(t *testing.T) {
 	if err := os.WriteFile(bad, []byte("not an image"), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	// A safetensors file of another model (it once panicked: negative shift).
+	foreign := filepath.Join(t.TempDir(), "other.safetensors")
+	header := `{"encoder.weight":{"dtype":"F32","shape":[2,2],"data_offsets":[0,16]}}`
+	raw := binary.LittleEndian.AppendUint64(nil, uint64(len(header)))
+	if err := os.WriteFile(foreign, append(append(raw, header...), make([]byte, 16)...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// A checkpoint whose normaliser metadata is malformed.
+	n, err := model.New(model.Config{Arch: model.ArchSmall, Blocks: 2, Width: 8, InputSize: 8, Classes: 3}, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	badNorm := filepath.Join(t.TempDir(), "badnorm.safetensors")
+	if err := model.SaveCheckpoint(badNorm, n, nil, map[string]string{job.MetaNormMean: "[1,2]", job.MetaNormStd: "[1,1,1]"}); err != nil {
+		t.Fatal(err)
+	}
 	cases := []struct {
 		name string
 		args []string
@@ -92,6 +109,8 @@ func TestPredictErrors(t *testing.T) {
 		{"zero std", []string{"--checkpoint", ckpt, "--image", imgs[0], "--mean", "0,0,0", "--std", "1,0,1"}, "want > 0"},
 		{"bad image", []string{"--checkpoint", ckpt, "--image", bad, "--mean", "0,0,0", "--std", "1,1,1"}, bad},
 		{"not a checkpoint", []string{"--checkpoint", imgs[0], "--image", imgs[0]}, "invalid checkpoint"},
+		{"another model", []string{"--checkpoint", foreign, "--image", imgs[0]}, foreign + ": invalid checkpoint: not a network whorl can load"},
+		{"bad metadata mean", []string{"--checkpoint", badNorm, "--image", imgs[0]}, "checkpoint " + badNorm + " metadata " + job.MetaNormMean + ` "1,2": want 3`},
 	}
 	for _, c := range cases {
 		_, err := runWhorl(t, append([]string{"predict"}, c.args...)...)
