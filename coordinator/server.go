@@ -145,14 +145,15 @@ func (s *coordinatorServer) SubmitJob(ctx context.Context, req *pb.SubmitJobRequ
 	return &pb.SubmitJobResponse{JobId: id}, nil
 }
 
-// JobStatus reports the job as the ready leader sees it. While a leader
-// exists but is not ready (a new leader before its barrier, or one whose
-// address is not known yet) the caller is told to retry, since this node's
-// applied state may lag what was committed. Only when no leader is known at
-// all does a node answer from its own applied state, with an empty
-// leader_id, so operators still see something during an election and
-// clients can tell the answer may be stale.
-func (s *coordinatorServer) JobStatus(_ context.Context, _ *pb.JobStatusRequest) (*pb.JobStatusResponse, error) {
+// JobStatus reports the job as the ready leader sees it. Any other node's
+// applied state may lag what was committed (a restarted node holds its last
+// snapshot until the leader catches it up; a wiped one, nothing), so a
+// follower tells the caller where the leader is, and a leader that is not
+// ready yet to retry. A node that knows no leader answers UNAVAILABLE
+// naming its applied index, unless the caller allows a stale answer
+// (allow_stale: operators during an election): then its own applied state,
+// with an empty leader_id.
+func (s *coordinatorServer) JobStatus(_ context.Context, req *pb.JobStatusRequest) (*pb.JobStatusResponse, error) {
 	err := s.n.requireLeader()
 	if err == nil {
 		return s.n.status(), nil
@@ -160,13 +161,30 @@ func (s *coordinatorServer) JobStatus(_ context.Context, _ *pb.JobStatusRequest)
 	if id, _ := s.n.leader(); id != "" {
 		return nil, client.Status(err)
 	}
+	if !req.GetAllowStale() {
+		return nil, client.Status(fmt.Errorf("job status: %w: %s", client.ErrNoLeader, s.n.staleness()))
+	}
 	resp := s.n.status()
 	resp.LeaderId, resp.LeaderAddr = "", ""
 	return resp, nil
 }
 
-// FetchResults returns the phase results from the local replicated state.
+// staleness says how far this node's applied state may be behind.
+func (n *Node) staleness() string {
+	return fmt.Sprintf("coordinator %s has applied raft index %d of %d in its log and cannot tell whether the group committed more",
+		n.cfg.ID, n.rp.raft.AppliedIndex(), n.rp.raft.LastIndex())
+}
+
+// FetchResults returns the phase results as the ready leader holds them
+// (another node's applied state may lag, as for JobStatus; clients follow
+// the leader).
 func (s *coordinatorServer) FetchResults(_ context.Context, req *pb.FetchResultsRequest) (*pb.FetchResultsResponse, error) {
+	if err := s.n.requireLeader(); err != nil {
+		if id, _ := s.n.leader(); id == "" {
+			err = fmt.Errorf("fetch results: %w: %s", client.ErrNoLeader, s.n.staleness())
+		}
+		return nil, client.Status(err)
+	}
 	var resp *pb.FetchResultsResponse
 	var err error
 	s.n.fsm.View(func(st *State) {

@@ -29,28 +29,29 @@ const runtimeBytes = 128 << 20
 //     in the data folder (or the embedded set) without decoding;
 //   - the supervised network being trained: weights, gradients, the
 //     optimiser's state (2 per weight for Adam, 1 for SGD with momentum),
-//     BatchNorm state, and its workspace at the larger of the supervised
-//     and evaluation batches (model.Net.WorkspaceBytes, the engine's own
-//     count of what it allocates);
+//     BatchNorm state, and its workspace (activations, scratch, caches,
+//     reordered weights) at the larger of the supervised and evaluation
+//     batches: the engine's own count of what it allocates
+//     (model.MeasureFootprint);
 //   - two more networks' weights held at once (the pretrained and the
 //     baseline network while fine-tuning and probing);
 //   - the probes' features of every photo for one network (each block's
 //     pooled features, or eval.probe_dims of them);
-//   - the runtime, raft and gRPC (a fixed 128 MiB).
+//   - the runtime, raft, gRPC and GEMM's packing buffers (a fixed 128 MiB).
 //
-// It builds the network once to count (its weights are allocated and
-// dropped), so it costs what one network's weights do.
+// Nothing is built or decoded: it costs a listing of the data folder.
 func EstimateMemory(cfg job.Config) ([]MemoryPart, error) {
 	images, err := shard.CountImages(cfg.Data.Dir)
 	if err != nil {
 		return nil, fmt.Errorf("estimate memory: count the photos: %w", err)
 	}
-	n, err := recipe.Net(cfg, 5, 0)
+	batch := max(cfg.Supervised.Batch, evalBatch)
+	n, err := recipe.Footprint(cfg, 5, batch)
 	if err != nil {
 		return nil, fmt.Errorf("estimate memory: %w", err)
 	}
 	side := int64(cfg.Data.Stored())
-	weights := int64(n.NumParams()+len(n.State())) * 4
+	weights := int64(n.Params+n.State) * 4
 	opt := int64(0)
 	switch {
 	case cfg.Supervised.Optimizer == job.OptimizerAdam:
@@ -58,10 +59,9 @@ func EstimateMemory(cfg job.Config) ([]MemoryPart, error) {
 	case cfg.Supervised.Momentum > 0:
 		opt = 1
 	}
-	batch := max(cfg.Supervised.Batch, evalBatch)
 	features := int64(0)
 	if cfg.Eval.LinearProbes || cfg.Eval.KNN {
-		for _, d := range n.FeatureDims() {
+		for _, d := range n.FeatureDims {
 			if cfg.Eval.ProbeDims > 0 {
 				d = max(d, cfg.Eval.ProbeDims)
 			}
@@ -71,7 +71,7 @@ func EstimateMemory(cfg job.Config) ([]MemoryPart, error) {
 	return []MemoryPart{
 		{fmt.Sprintf("%d photos at %d px", images, side), int64(images) * 3 * side * side},
 		{fmt.Sprintf("training %s at batch %d", cfg.Model.Name, batch),
-			weights + int64(n.NumParams())*4*(1+opt) + n.WorkspaceBytes(batch) + int64(batch)*3*int64(cfg.Data.ImageSize*cfg.Data.ImageSize)*4},
+			weights + int64(n.Params)*4*(1+opt) + n.Workspace + int64(batch)*3*int64(cfg.Data.ImageSize*cfg.Data.ImageSize)*4},
 		{"two more networks' weights", 2 * weights},
 		{"probe features", int64(images) * features * 4},
 		{"runtime, raft and gRPC", runtimeBytes},

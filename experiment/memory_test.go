@@ -22,7 +22,7 @@ func TestEstimateMemory(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	n, err := recipe.Net(c, 5, 0)
+	n, err := recipe.Net(c, 5, 0) // the network itself, built
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -18,20 +18,41 @@ type conv2d struct {
 	flip                      *conv2d   // the transposed convolution computing dx, when that is cheaper
 }
 
-// newConv2d returns a convolution with its reorder buffers; w and dw are bound later.
+// newConv2d returns a convolution; w and dw are bound later, and the reorder buffers are
+// allocated by the first forward (ensureReorder), so that a network can be built to count its
+// memory without holding it.
 func newConv2d(cin, cout, k, stride, pad int) *conv2d {
 	c := &conv2d{cin: cin, cout: cout, k: k, stride: stride, pad: pad}
-	if !c.pointwise() {
-		c.wr = make([]float32, cout*c.kdim())
-		c.dwr = make([]float32, cout*c.kdim())
-	}
 	if stride == 1 && 2*pad == k-1 && k > 1 && cout <= cin {
 		// dx of a stride-1 "same" convolution is the same convolution of dy with the weights
 		// transposed and flipped: one im2col copy of k*k*cout per pixel and a GEMM writing dx,
 		// instead of a GEMM writing k*k*cin column gradients per pixel and scatter-adding them.
-		c.flip = &conv2d{cin: cout, cout: cin, k: k, stride: 1, pad: pad, wr: make([]float32, cin*k*k*cout)}
+		c.flip = &conv2d{cin: cout, cout: cin, k: k, stride: 1, pad: pad}
 	}
 	return c
+}
+
+// reorderSize is the floats of the reorder buffers: wr and dwr, and the flipped weights.
+func (c *conv2d) reorderSize() int {
+	if c.pointwise() {
+		return 0
+	}
+	n := 2 * c.weights()
+	if c.flip != nil {
+		n += c.weights()
+	}
+	return n
+}
+
+// ensureReorder allocates the reorder buffers on first use.
+func (c *conv2d) ensureReorder() {
+	if c.pointwise() || c.wr != nil {
+		return
+	}
+	c.wr, c.dwr = make([]float32, c.weights()), make([]float32, c.weights())
+	if c.flip != nil {
+		c.flip.wr = make([]float32, c.weights())
+	}
 }
 
 // pointwise reports whether the convolution is a plain GEMM on the activation.
@@ -80,6 +101,7 @@ func (c *conv2d) forward(x []float32, in shape, y, col []float32) {
 		sgemm(false, true, in.rows(), c.cout, c.cin, 1, x, c.cin, c.w, c.cin, 0, y, c.cout)
 		return
 	}
+	c.ensureReorder()
 	c.reorder()
 	c.gemmForward(x, in, y, col)
 }
@@ -133,6 +155,7 @@ func (c *conv2d) backward(x []float32, in shape, dy, dx, col []float32) {
 		}
 		return
 	}
+	c.ensureReorder() // a backward without a forward before it (tests)
 	o := c.outShape(in)
 	kd, per, cb := c.kdim(), o.H*o.W, c.chunk(in)
 	if c.cache == nil {

@@ -69,15 +69,18 @@ func (n *Net) ensure(batch int) *workspace {
 	return ws
 }
 
-// WorkspaceBytes is what the workspace for batches of batch images at the net's input size
-// occupies: the activations, gradients, scratch and im2col caches that the first Forward of
-// such a batch allocates (and training then reuses), in bytes. The parameters, their gradients
-// and state are apart (NumParams, len(State)). For estimates before a job runs: the count is
-// the allocation's, without allocating.
+// WorkspaceBytes is what the first Forward of a batch of batch images at the net's input size
+// allocates (and training then reuses), in bytes: the activations, gradients, scratch, im2col
+// caches and the convolutions' reordered weights. The parameters, their gradients and state
+// are apart (NumParams, len(State)). For estimates before a job runs: the count is the
+// allocation's, without allocating.
 func (n *Net) WorkspaceBytes(batch int) int64 {
 	in := shape{N: batch, H: n.cfg.InputSize, W: n.cfg.InputSize, C: 3}
 	floats := n.layerBuffers(in, false) + n.planCaches(in, false) + n.partSize(in) +
 		2*batch*n.cfg.Width + 2*batch*n.cfg.Classes
+	for _, u := range n.units {
+		floats += u.conv.reorderSize()
+	}
 	return 4 * int64(floats)
 }
 

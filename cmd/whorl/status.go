@@ -18,6 +18,7 @@ import (
 type statusOptions struct {
 	client coordClientOptions
 	json   bool
+	stale  bool
 }
 
 func newStatusCmd() *cobra.Command {
@@ -29,7 +30,12 @@ func newStatusCmd() *cobra.Command {
 raft leader and members, the latest checkpoint, and every worker with its rank,
 last heartbeat, median compute time and all-reduce wait; stragglers (slower
 than the median by the coordinator's --straggler-factor) are marked. --json
-prints the JobStatus message as JSON.`,
+prints the JobStatus message as JSON.
+
+Only the raft leader's view is shown: a coordinator that knows no leader
+(during an election, or right after a restart, when its state may be old or
+empty) is retried until --timeout. --stale then takes that coordinator's own
+state instead, marked as such (an empty leaderId in JSON).`,
 		Example: `  whorl status --coordinator 127.0.0.1:7401
   whorl status --coordinator c0:7401,c1:7401,c2:7401 --json | jq .phase`,
 		Args: cobra.NoArgs,
@@ -39,6 +45,7 @@ prints the JobStatus message as JSON.`,
 	}
 	o.client.flags(cmd.Flags())
 	cmd.Flags().BoolVar(&o.json, "json", false, "print JSON")
+	cmd.Flags().BoolVar(&o.stale, "stale", false, "when no raft leader is known, show the reached coordinator's own, possibly old, state")
 	return cmd
 }
 
@@ -48,7 +55,11 @@ func runStatus(ctx context.Context, w io.Writer, o statusOptions) error {
 		return err
 	}
 	defer cl.Close()
-	st, err := cl.JobStatus(ctx)
+	status := cl.JobStatus
+	if o.stale {
+		status = cl.JobStatusAllowStale
+	}
+	st, err := status(ctx)
 	if err != nil {
 		return err
 	}
@@ -82,6 +93,9 @@ func statusLine(st *pb.JobStatusResponse) string {
 
 // printStatus prints a human-readable status.
 func printStatus(w io.Writer, st *pb.JobStatusResponse) {
+	if st.GetLeaderId() == "" {
+		fmt.Fprintln(w, "NO RAFT LEADER KNOWN: this is one coordinator's own state, possibly old (--stale)")
+	}
 	if st.GetJobId() == "" {
 		fmt.Fprintln(w, "no job submitted")
 	} else {

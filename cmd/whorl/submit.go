@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -176,6 +177,15 @@ func followJob(ctx context.Context, w io.Writer, cl *client.Client, id string, e
 	last := ""
 	for {
 		st, err := cl.JobStatus(ctx)
+		if errors.Is(err, client.ErrNoLeader) && ctx.Err() == nil {
+			// No leader for the client's whole retry time (a quorum down):
+			// the job's state is unknown, not ended; keep waiting.
+			if line := "no raft leader known; waiting: " + err.Error(); line != last {
+				fmt.Fprintln(w, line)
+				last = line
+			}
+			continue
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -184,6 +194,9 @@ func followJob(ctx context.Context, w io.Writer, cl *client.Client, id string, e
 			last = line
 		}
 		r, err := cl.FetchResults(ctx, id)
+		if errors.Is(err, client.ErrNoLeader) && ctx.Err() == nil {
+			continue
+		}
 		if err != nil {
 			return nil, err
 		}

@@ -205,11 +205,23 @@ func (c *Client) SubmitJob(ctx context.Context, configJSON []byte) (string, erro
 	return out.GetJobId(), err
 }
 
-// JobStatus returns the leader's view of the job.
+// JobStatus returns the leader's view of the job; while no leader is known
+// it retries (ErrNoLeader once RetryTimeout passes).
 func (c *Client) JobStatus(ctx context.Context) (*pb.JobStatusResponse, error) {
+	return c.jobStatus(ctx, &pb.JobStatusRequest{})
+}
+
+// JobStatusAllowStale is JobStatus that, when the coordinator it reaches
+// knows no leader, takes that node's own applied state instead (an empty
+// LeaderId marks it; it may be old or empty after a restart).
+func (c *Client) JobStatusAllowStale(ctx context.Context) (*pb.JobStatusResponse, error) {
+	return c.jobStatus(ctx, &pb.JobStatusRequest{AllowStale: true})
+}
+
+func (c *Client) jobStatus(ctx context.Context, req *pb.JobStatusRequest) (*pb.JobStatusResponse, error) {
 	var out *pb.JobStatusResponse
 	err := c.do(ctx, "job status", c.cfg.AttemptTimeout, func(a *attempt) (err error) {
-		out, err = svc(a.conn).JobStatus(a.ctx, &pb.JobStatusRequest{})
+		out, err = svc(a.conn).JobStatus(a.ctx, req)
 		return err
 	})
 	return out, err

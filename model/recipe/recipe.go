@@ -18,6 +18,16 @@ func Net(c job.Config, classes int, seed int64) (*model.Net, error) {
 	return n, nil
 }
 
+// Footprint counts c's network (classes outputs) in training at batch
+// images per step, without building it (model.MeasureFootprint).
+func Footprint(c job.Config, classes, batch int) (model.Footprint, error) {
+	f, err := model.MeasureFootprint(netConfig(c, classes), batch)
+	if err != nil {
+		return f, fmt.Errorf("measure %s: %w", c.Model.Name, err)
+	}
+	return f, nil
+}
+
 // netConfig is the engine configuration of c's network with classes
 // outputs.
 func netConfig(c job.Config, classes int) model.Config {

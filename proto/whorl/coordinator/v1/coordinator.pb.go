@@ -1678,7 +1678,12 @@ func (x *SubmitJobResponse) GetJobId() string {
 }
 
 type JobStatusRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// allow_stale lets a coordinator that knows no raft leader answer from its
+	// own applied state (marked by an empty leader_id), which may be old: after
+	// a restart or a wiped disk it may show no job at all. Without it such a
+	// coordinator answers UNAVAILABLE naming its applied index.
+	AllowStale    bool `protobuf:"varint,1,opt,name=allow_stale,json=allowStale,proto3" json:"allow_stale,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1711,6 +1716,13 @@ func (x *JobStatusRequest) ProtoReflect() protoreflect.Message {
 // Deprecated: Use JobStatusRequest.ProtoReflect.Descriptor instead.
 func (*JobStatusRequest) Descriptor() ([]byte, []int) {
 	return file_whorl_coordinator_v1_coordinator_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *JobStatusRequest) GetAllowStale() bool {
+	if x != nil {
+		return x.AllowStale
+	}
+	return false
 }
 
 // WorkerStatus is one worker as the leader sees it.
@@ -2654,8 +2666,10 @@ const file_whorl_coordinator_v1_coordinator_proto_rawDesc = "" +
 	"\x10SubmitJobRequest\x121\n" +
 	"\x04spec\x18\x01 \x01(\v2\x1d.whorl.coordinator.v1.JobSpecR\x04spec\"*\n" +
 	"\x11SubmitJobResponse\x12\x15\n" +
-	"\x06job_id\x18\x01 \x01(\tR\x05jobId\"\x12\n" +
-	"\x10JobStatusRequest\"\xb7\x02\n" +
+	"\x06job_id\x18\x01 \x01(\tR\x05jobId\"3\n" +
+	"\x10JobStatusRequest\x12\x1f\n" +
+	"\vallow_stale\x18\x01 \x01(\bR\n" +
+	"allowStale\"\xb7\x02\n" +
 	"\fWorkerStatus\x12\x1b\n" +
 	"\tworker_id\x18\x01 \x01(\tR\bworkerId\x12\x1b\n" +
 	"\tring_addr\x18\x02 \x01(\tR\bringAddr\x12\x12\n" +
