@@ -23,6 +23,19 @@ func openStream(t *testing.T, ctx context.Context, conn *grpc.ClientConn) ringv1
 	return s
 }
 
+// dialRaw is a plaintext connection to addr and a 20 s context, both
+// closed at the end of t.
+func dialRaw(t *testing.T, addr string) (*grpc.ClientConn, context.Context) {
+	t.Helper()
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	t.Cleanup(func() { cancel(); _ = conn.Close() })
+	return conn, ctx
+}
+
 // TestLaneStreamsAreBounded floods a worker's ring service with Transfer
 // streams that never say anything: past MaxOpenLanes a new one is refused
 // at once with ResourceExhausted, the silent ones are ended after
@@ -31,13 +44,7 @@ func TestLaneStreamsAreBounded(t *testing.T) {
 	cfg := testConfig()
 	cfg.Streams, cfg.Timeout = 1, time.Second
 	b := startNode(t, cfg)
-	conn, err := grpc.NewClient(b.addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
+	conn, ctx := dialRaw(t, b.addr)
 	silent := make([]ringv1.RingService_TransferClient, MaxOpenLanes)
 	// A hello of another job is refused, and frees its slot.
 	other := openStream(t, ctx, conn)
@@ -82,13 +89,7 @@ func TestTakenOverLaneEndsAtOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ring.Close()
-	conn, err := grpc.NewClient(b.addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
+	conn, ctx := dialRaw(t, b.addr)
 	hello := &outChunk{hdr: &ringv1.TransferRequest{Job: cfg.Job, Generation: 1, RingSize: 2}}
 	var streams []ringv1.RingService_TransferClient
 	for range 10 {
