@@ -82,13 +82,17 @@ func (c *conv2d) chunk(in shape) int {
 	return (in.N + n - 1) / n
 }
 
-// colSize is the im2col scratch this layer needs for input geometry in.
+// colSize is the im2col scratch this layer needs for input geometry in and for every smaller
+// batch of the same images (a workspace serves them all): the chunk of a smaller batch can be
+// larger than the full batch's (128 images at 101 a chunk run as two of 64, 100 as one of
+// 100), so the scratch holds the most images a chunk can, min(N, colLimit / per-image).
 func (c *conv2d) colSize(in shape) int {
 	if c.pointwise() {
 		return 0
 	}
 	o := c.outShape(in)
-	n := min(c.chunk(in), in.N) * o.H * o.W * c.kdim()
+	most := max(1, colLimit/(o.H*o.W*c.kdim()))
+	n := min(most, in.N) * o.H * o.W * c.kdim()
 	if c.flip != nil {
 		n = max(n, c.flip.colSize(o))
 	}
