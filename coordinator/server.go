@@ -12,6 +12,7 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/whorl-ml/whorl/coordinator/client"
+	"github.com/whorl-ml/whorl/internal/bytesize"
 	"github.com/whorl-ml/whorl/job"
 	pb "github.com/whorl-ml/whorl/proto/whorl/coordinator/v1"
 )
@@ -255,17 +256,9 @@ func (n *Node) admit(configJSON []byte) error {
 	}
 	if need > n.cfg.JobMemoryLimit {
 		return fmt.Errorf("submit job: %w: its phases on the leader need an estimated %s (%s), over the coordinator's job memory limit of %s",
-			client.ErrJobTooLarge, humanBytes(need), parts, humanBytes(n.cfg.JobMemoryLimit))
+			client.ErrJobTooLarge, bytesize.Human(need), parts, bytesize.Human(n.cfg.JobMemoryLimit))
 	}
 	return nil
-}
-
-// humanBytes is b in MiB or GiB with one decimal.
-func humanBytes(b int64) string {
-	if b >= 1<<30 {
-		return fmt.Sprintf("%.1f GiB", float64(b)/(1<<30))
-	}
-	return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20))
 }
 
 // reportProgress records timings and proposes the step's completion unless

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/whorl-ml/whorl/internal/bytesize"
 	"github.com/whorl-ml/whorl/job"
 	"github.com/whorl-ml/whorl/model/recipe"
 	"github.com/whorl-ml/whorl/shard"
@@ -91,17 +92,9 @@ func TotalBytes(parts []MemoryPart) int64 {
 func FormatParts(parts []MemoryPart) string {
 	s := make([]string, len(parts))
 	for i, p := range parts {
-		s[i] = fmt.Sprintf("%s: %s", p.What, formatMiB(p.Bytes))
+		s[i] = fmt.Sprintf("%s: %s", p.What, bytesize.Human(p.Bytes))
 	}
 	return strings.Join(s, ", ")
-}
-
-// formatMiB is b in MiB or GiB with one decimal.
-func formatMiB(b int64) string {
-	if b >= 1<<30 {
-		return fmt.Sprintf("%.1f GiB", float64(b)/(1<<30))
-	}
-	return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20))
 }
 
 // EstimateMemory is EstimateMemory for a job's configuration bytes, as
