@@ -1,5 +1,3 @@
-// Package bytesize writes byte counts for people: the one form whorl's
-// messages and reports use for memory sizes.
 package bytesize
 
 import "fmt"
