@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"net"
 	"slices"
@@ -155,35 +156,38 @@ func (s *coordinatorServer) SubmitJob(ctx context.Context, req *pb.SubmitJobRequ
 // (allow_stale: operators during an election): then its own applied state,
 // with an empty leader_id.
 func (s *coordinatorServer) JobStatus(_ context.Context, req *pb.JobStatusRequest) (*pb.JobStatusResponse, error) {
-	err := s.n.requireLeader()
+	err := s.n.requireRead("job status")
 	if err == nil {
 		return s.n.status(), nil
 	}
-	if id, _ := s.n.leader(); id != "" {
+	if !errors.Is(err, client.ErrNoLeader) || !req.GetAllowStale() {
 		return nil, client.Status(err)
-	}
-	if !req.GetAllowStale() {
-		return nil, client.Status(fmt.Errorf("job status: %w: %s", client.ErrNoLeader, s.n.staleness()))
 	}
 	resp := s.n.status()
 	resp.LeaderId, resp.LeaderAddr = "", ""
 	return resp, nil
 }
 
-// staleness says how far this node's applied state may be behind.
-func (n *Node) staleness() string {
-	return fmt.Sprintf("coordinator %s has applied raft index %d of %d in its log and cannot tell whether the group committed more",
-		n.cfg.ID, n.rp.raft.AppliedIndex(), n.rp.raft.LastIndex())
+// requireRead is requireLeader for a read of the job's state (op names
+// it): on a node that knows no leader, ErrNoLeader naming how far its
+// applied state may be behind.
+func (n *Node) requireRead(op string) error {
+	err := n.requireLeader()
+	if err == nil {
+		return nil
+	}
+	if id, _ := n.leader(); id != "" {
+		return err
+	}
+	return fmt.Errorf("%s: %w: coordinator %s has applied raft index %d of %d in its log and cannot tell whether the group committed more",
+		op, client.ErrNoLeader, n.cfg.ID, n.rp.raft.AppliedIndex(), n.rp.raft.LastIndex())
 }
 
 // FetchResults returns the phase results as the ready leader holds them
 // (another node's applied state may lag, as for JobStatus; clients follow
 // the leader).
 func (s *coordinatorServer) FetchResults(_ context.Context, req *pb.FetchResultsRequest) (*pb.FetchResultsResponse, error) {
-	if err := s.n.requireLeader(); err != nil {
-		if id, _ := s.n.leader(); id == "" {
-			err = fmt.Errorf("fetch results: %w: %s", client.ErrNoLeader, s.n.staleness())
-		}
+	if err := s.n.requireRead("fetch results"); err != nil {
 		return nil, client.Status(err)
 	}
 	var resp *pb.FetchResultsResponse

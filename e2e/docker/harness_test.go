@@ -160,7 +160,7 @@ func (p *project) one(service string) string {
 
 // status is the job status as JSON fields, as the raft leader sees it,
 // asked through any running coordinator (a killed one is skipped; an
-// answer without a leader, a node's own possibly lagging state, too).
+// answer that names no leader, which only `whorl status --stale` gives, too).
 type status struct {
 	Phase      string `json:"phase"`
 	Epoch      int    `json:"epoch"`
