@@ -197,10 +197,13 @@ func TestWorkersGoneFailsAfterBound(t *testing.T) {
 
 // TestLogCompaction applies many entries with a low snapshot threshold and
 // checks raft compacts the log (bounded length), and a restart restores the
-// state from the snapshot plus the trailing log.
+// state from the snapshot plus the trailing log. The worker never
+// heartbeats, so its lease is long: a lease expiring mid-test would remove
+// it (and advance the generation) between the two reads of the state.
 func TestLogCompaction(t *testing.T) {
 	c := newCluster(t, 1, func(cfg *Config) {
 		cfg.SnapshotThreshold, cfg.TrailingLogs, cfg.SnapshotInterval = 64, 16, 50*time.Millisecond
+		cfg.Lease = time.Hour
 	})
 	c.waitLeader(10 * time.Second)
 	n := c.node(0)
@@ -224,8 +227,9 @@ func TestLogCompaction(t *testing.T) {
 		return c.node(0).State().Index >= want.Index
 	})
 	got := c.node(0).State()
-	if got.Generation != want.Generation || got.Workers["w"].RingAddr != "399" {
-		t.Fatalf("after restart: generation %d (want %d), ring addr %q", got.Generation, want.Generation, got.Workers["w"].RingAddr)
+	w, ok := got.Workers["w"]
+	if !ok || got.Generation != want.Generation || w.RingAddr != "399" {
+		t.Fatalf("after restart: generation %d (want %d), worker w %+v (registered %v), want ring addr 399", got.Generation, want.Generation, w, ok)
 	}
 }
 
