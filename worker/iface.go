@@ -94,8 +94,14 @@ type Ring interface {
 	// chunks on direct TCP connections (0 when all fell back to the gRPC
 	// stream, or for a ring without such lanes); logged when a ring forms.
 	DirectLanes() int
-	// Close releases the ring's connections; in-flight calls fail.
+	// Close releases the ring's connections; in-flight calls fail. An idle
+	// ring ends gracefully: the next member receives everything sent
+	// before, which may take up to the ring timeout when it does not answer.
 	Close() error
+	// Abort releases the ring's connections at once, without the graceful
+	// end: for a generation that failed or was superseded, whose next
+	// member may be the very peer that vanished.
+	Abort()
 }
 
 // RingFactory builds the ring of one generation: members are the ring

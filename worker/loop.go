@@ -95,7 +95,7 @@ func (t *trainer) run(ctx context.Context) error {
 			}
 			t.log.Warn("generation aborted", "generation", a.Generation, "err", err)
 			t.met.ringErrors.Inc()
-			t.dropRing()
+			t.abortRing()
 			failedGen, failedAt = a.Generation, time.Now()
 		}
 	}
@@ -228,7 +228,7 @@ func (t *trainer) ensureRing(ctx context.Context, a Assignment) error {
 	t.ring, t.ringGen, t.rank = ring, a.Generation, a.Rank
 	root, err := t.broadcast(ctx, len(a.Members))
 	if err != nil {
-		t.dropRing()
+		t.abortRing()
 		return fmt.Errorf("broadcast weights in generation %d: %w", a.Generation, err)
 	}
 	t.moved(a.Generation)
@@ -241,14 +241,26 @@ func (t *trainer) ensureRing(ctx context.Context, a Assignment) error {
 	return nil
 }
 
-// dropRing waits for the reports in flight and closes the ring, if any.
-func (t *trainer) dropRing() {
+// dropRing waits for the reports in flight and closes the ring, if any,
+// gracefully: its generation ended without a failure here.
+func (t *trainer) dropRing() { t.releaseRing(false) }
+
+// abortRing is dropRing for a generation that failed here or was
+// superseded: the ring is aborted. A graceful close would wait, up to the
+// ring timeout, for a next member that may be the peer whose loss ended
+// the generation (a silent link: seen as a 3.5 s stall in e2e/netns
+// worker-link-down-up, on top of the lease).
+func (t *trainer) abortRing() { t.releaseRing(true) }
+
+func (t *trainer) releaseRing(abort bool) {
 	t.joinReports()
 	if t.ring == nil {
 		return
 	}
 	t.pending = t.pending[:0] // reported again, if still needed, in the next generation
-	if err := t.ring.Close(); err != nil {
+	if abort {
+		t.ring.Abort()
+	} else if err := t.ring.Close(); err != nil {
 		t.log.Debug("close ring", "generation", t.ringGen, "err", err)
 	}
 	t.ring, t.rank = nil, -1

@@ -162,6 +162,9 @@ func TestBrokenRingWithoutDeathForcesNewGeneration(t *testing.T) {
 	if coord.leaves == 0 {
 		t.Error("no worker left to force a new generation")
 	}
+	if n := rings.gracefulAfterFailure(); n > 0 {
+		t.Errorf("%d worker(s) closed a failed generation's ring gracefully instead of aborting it", n)
+	}
 	sameReplicas(t, want, p.replicas(testEpochs), 1e-5)
 }
 

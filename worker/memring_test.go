@@ -22,6 +22,10 @@ func newMemRings() *memRings { return &memRings{hubs: map[uint64]*hub{}, joined:
 type hub struct {
 	mu     sync.Mutex
 	n      int
+	// gracefulAfterFailure counts members that closed the ring gracefully
+	// after one of their own collectives failed (a real ring would wait
+	// for a next member that may be gone: they must Abort).
+	gracefulAfterFailure int
 	rounds map[int]*round
 	broken chan struct{}
 	once   sync.Once
@@ -36,9 +40,10 @@ type round struct {
 }
 
 type memRing struct {
-	h    *hub
-	rank int
-	seq  int
+	h      *hub
+	rank   int
+	seq    int
+	failed bool // a collective of this member failed
 }
 
 // NewRing joins generation gen; gr is ignored: the hub never makes a
@@ -114,8 +119,10 @@ func (r *memRing) wait(ctx context.Context, rd *round, buf []float32) error {
 	select {
 	case <-rd.done:
 	case <-h.broken:
+		r.fail()
 		return errors.New("memring: ring broken")
 	case <-ctx.Done():
+		r.fail()
 		h.breakRing()
 		return ctx.Err()
 	}
@@ -146,9 +153,37 @@ func (r *memRing) SetStep(uint64) {}
 // DirectLanes is 0: an in-memory ring has no TCP lanes.
 func (r *memRing) DirectLanes() int { return 0 }
 
+// fail records that a collective of this member failed.
+func (r *memRing) fail() {
+	r.h.mu.Lock()
+	r.failed = true
+	r.h.mu.Unlock()
+}
+
 func (r *memRing) Close() error {
+	r.h.mu.Lock()
+	if r.failed {
+		r.h.gracefulAfterFailure++
+	}
+	r.h.mu.Unlock()
 	r.h.breakRing()
 	return nil
+}
+
+func (r *memRing) Abort() { r.h.breakRing() }
+
+// gracefulAfterFailure sums the hubs' counts of graceful closes by members
+// whose own collective had failed.
+func (m *memRings) gracefulAfterFailure() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	n := 0
+	for _, h := range m.hubs {
+		h.mu.Lock()
+		n += h.gracefulAfterFailure
+		h.mu.Unlock()
+	}
+	return n
 }
 
 // breakNewest breaks the newest generation's ring, as a stalled link does,

@@ -262,6 +262,14 @@ func (c *channelRings) SetStep(step uint64) {
 // lanes use the same transport).
 func (c *channelRings) DirectLanes() int { return c.control.DirectLanes() }
 
+// Abort aborts both rings.
+func (c *channelRings) Abort() {
+	if c.bulk != nil {
+		c.bulk.Abort()
+	}
+	c.control.Abort()
+}
+
 // Close aborts the bulk ring, then closes the control ring. The bulk ring
 // needs no graceful end (every bucket is waited for inside its step), and
 // a graceful one would wait up to the ring timeout for a next member that

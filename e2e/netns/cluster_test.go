@@ -118,6 +118,7 @@ func (c *cluster) addNode(n *Network, tag, name string) *node {
 		if t.Failed() {
 			t.Logf("--- %s (%s) log tail:\n%s", name, h.Addr, tailFile(nd.log, logLines()))
 		}
+		keepLog(t, nd.log)
 		if err := h.Remove(context.Background()); err != nil {
 			t.Errorf("remove host %s: %v", h.Name, err)
 		}
@@ -270,6 +271,27 @@ func logLines() int {
 		return 25
 	}
 	return n
+}
+
+// keepLog copies a node's log into $WHORL_E2E_KEEP_LOGS/<test name>/ when
+// that is set, to read a scenario's timeline whether it passed or not.
+func keepLog(t testing.TB, name string) {
+	dir := os.Getenv("WHORL_E2E_KEEP_LOGS")
+	if dir == "" {
+		return
+	}
+	b, err := os.ReadFile(name)
+	if err != nil {
+		t.Logf("keep log %s: %v", name, err)
+		return
+	}
+	dst := filepath.Join(dir, strings.ReplaceAll(t.Name(), "/", "_"))
+	if err := os.MkdirAll(dst, 0o755); err == nil {
+		err = os.WriteFile(filepath.Join(dst, filepath.Base(name)), b, 0o644)
+	}
+	if err != nil {
+		t.Logf("keep log %s: %v", name, err)
+	}
 }
 
 // tailFile returns the last n lines of a file.

@@ -23,6 +23,10 @@
 // the pods of k8s/base run as hosts with their manifests' arguments and
 // environment and /etc/hosts standing in for cluster DNS.
 //
+// A failed scenario prints each node's last WHORL_E2E_LOG_LINES log lines
+// (25); WHORL_E2E_KEEP_LOGS=DIR keeps every node's whole log under
+// DIR/<test name>/, passed or failed.
+//
 // Everything here needs root, iproute2, nftables and util-linux; without
 // root Main runs the tests, which skip with a message saying so.
 package netns
