@@ -20,15 +20,15 @@ type memRings struct {
 func newMemRings() *memRings { return &memRings{hubs: map[uint64]*hub{}, joined: map[string]uint64{}} }
 
 type hub struct {
-	mu     sync.Mutex
-	n      int
+	mu sync.Mutex
+	n  int
 	// gracefulAfterFailure counts members that closed the ring gracefully
 	// after one of their own collectives failed (a real ring would wait
 	// for a next member that may be gone: they must Abort).
 	gracefulAfterFailure int
-	rounds map[int]*round
-	broken chan struct{}
-	once   sync.Once
+	rounds               map[int]*round
+	broken               chan struct{}
+	once                 sync.Once
 }
 
 type round struct {
