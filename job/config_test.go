@@ -13,7 +13,7 @@ func TestPresetsValidate(t *testing.T) {
 		if err != nil {
 			t.Fatalf("Preset(%q): %v", name, err)
 		}
-		if name == PresetSeed || name == PresetFlowers { // 128 and 64 px: photos larger than the embedded ones
+		if name == PresetSeed || name == PresetFlowers || name == PresetFlowers96 { // 128, 64 and 96 px: photos larger than the embedded ones
 			if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "data.dir") {
 				t.Errorf("Preset(seed) on the embedded photos: %v, want a refusal naming data.dir", err)
 			}
@@ -30,7 +30,7 @@ func TestPresetsValidate(t *testing.T) {
 			t.Errorf("round trip of %q changed the config:\n%s\n%s", name, c.JSON(), back.JSON())
 		}
 	}
-	if _, err := Preset("huge"); err == nil || !strings.Contains(err.Error(), "quick, quick48, flowers, paper, seed") {
+	if _, err := Preset("huge"); err == nil || !strings.Contains(err.Error(), "quick, quick48, flowers, flowers96, paper, seed") {
 		t.Errorf("Preset(huge) = %v, want an error listing the presets", err)
 	}
 	if DefaultConfig().Preset != PresetQuick {
