@@ -113,12 +113,17 @@ func (n *Node) assignment(ctx context.Context, req *pb.GetAssignmentRequest) (*p
 		changed := n.fsm.Changed()
 		var a *pb.GetAssignmentResponse
 		var known bool
+		var fenced error
 		n.fsm.View(func(s *State) {
 			_, known = s.Workers[req.GetWorkerId()]
-			if known {
+			fenced = s.checkIncarnation("get assignment", req.GetWorkerId(), req.GetIncarnation())
+			if known && fenced == nil {
 				a = BuildAssignment(s, req.GetWorkerId(), &n.orders)
 			}
 		})
+		if fenced != nil {
+			return nil, fenced
+		}
 		if !known {
 			return nil, fmt.Errorf("get assignment of %q: %w", req.GetWorkerId(), client.ErrUnknownWorker)
 		}

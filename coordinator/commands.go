@@ -184,16 +184,24 @@ func (c *RegisterWorker) apply(s *State) (Result, error) {
 	return s.result(), nil
 }
 
-// RemoveWorkers removes workers (lease expired or graceful leave).
+// RemoveWorkers removes workers (lease expired or graceful leave). With
+// Incarnation set (a leave: one id) it removes nothing and fails with
+// client.ErrReplaced when another process registered the id since.
 type RemoveWorkers struct {
-	IDs    []string  `json:"ids"`
-	Reason string    `json:"reason"`
-	Time   time.Time `json:"time"`
+	IDs         []string  `json:"ids"`
+	Reason      string    `json:"reason"`
+	Incarnation string    `json:"incarnation,omitempty"`
+	Time        time.Time `json:"time"`
 }
 
 func (*RemoveWorkers) kind() string { return "remove" }
 
 func (c *RemoveWorkers) apply(s *State) (Result, error) {
+	for _, id := range c.IDs {
+		if err := s.checkIncarnation("leave", id, c.Incarnation); err != nil {
+			return s.result(), err
+		}
+	}
 	removed := false
 	for _, id := range c.IDs {
 		if w, ok := s.Workers[id]; ok {

@@ -76,13 +76,18 @@ func (s *coordinatorServer) Heartbeat(_ context.Context, req *pb.HeartbeatReques
 	}
 	resp := &pb.HeartbeatResponse{}
 	var known bool
+	var fenced error
 	s.n.fsm.View(func(st *State) {
 		_, known = st.Workers[req.GetWorkerId()]
+		fenced = st.checkIncarnation("heartbeat", req.GetWorkerId(), req.GetIncarnation())
 		resp.Generation = st.Generation
 		if st.Job != nil {
 			resp.Phase, resp.JobId = phasePB[st.Job.Phase], st.Job.ID
 		}
 	})
+	if fenced != nil {
+		return nil, client.Status(fenced)
+	}
 	if !known {
 		return nil, client.Status(fmt.Errorf("heartbeat of %q: %w", req.GetWorkerId(), client.ErrUnknownWorker))
 	}
@@ -95,7 +100,7 @@ func (s *coordinatorServer) LeaveWorker(ctx context.Context, req *pb.LeaveWorker
 	if err := s.n.requireLeader(); err != nil {
 		return nil, client.Status(err)
 	}
-	res, err := s.n.propose(ctx, &RemoveWorkers{IDs: []string{req.GetWorkerId()}, Reason: "left", Time: time.Now()})
+	res, err := s.n.propose(ctx, &RemoveWorkers{IDs: []string{req.GetWorkerId()}, Reason: "left", Incarnation: req.GetIncarnation(), Time: time.Now()})
 	if err != nil {
 		return nil, client.Status(err)
 	}

@@ -2,9 +2,11 @@ package coordinator
 
 import (
 	"encoding/json"
+	"fmt"
 	"slices"
 	"time"
 
+	"github.com/whorl-ml/whorl/coordinator/client"
 	"github.com/whorl-ml/whorl/job"
 )
 
@@ -122,6 +124,19 @@ type JobParams struct {
 	// LabeledBatch is the joint mode's labeled images per step (0 in the
 	// other mode).
 	LabeledBatch int `json:"labeled_batch,omitempty"`
+}
+
+// checkIncarnation fails with client.ErrReplaced when worker id is
+// registered by another process than incarnation inc (a newer process with
+// the same id fences the older one, which must stop). An empty inc, an
+// unknown id or a worker registered without an incarnation pass.
+func (s *State) checkIncarnation(op, id, inc string) error {
+	w, ok := s.Workers[id]
+	if inc == "" || !ok || w.Incarnation == "" || w.Incarnation == inc {
+		return nil
+	}
+	return fmt.Errorf("%s of worker %q (incarnation %s): another process registered this id since, from ring address %s (incarnation %s); "+
+		"two processes cannot share a worker id, and this one must stop: %w", op, id, inc, w.RingAddr, w.Incarnation, client.ErrReplaced)
 }
 
 // WorkerInfo is a registered worker. Its lease lives on the leader (see

@@ -49,10 +49,11 @@ func whorlBinary(t *testing.T) string {
 
 // proc is a whorl subprocess.
 type proc struct {
-	name string
-	cmd  *exec.Cmd
-	out  *bytes.Buffer
-	done chan struct{}
+	name    string
+	cmd     *exec.Cmd
+	out     *bytes.Buffer
+	done    chan struct{}
+	waitErr error // cmd.Wait's, once done is closed
 }
 
 // procs starts and kills whorl subprocesses; Cleanup kills what is left.
@@ -80,7 +81,7 @@ func (p *procs) start(name string, args ...string) {
 		p.t.Fatalf("start %s: %v", name, err)
 	}
 	pr := &proc{name: name, cmd: cmd, out: &out, done: make(chan struct{})}
-	go func() { _ = cmd.Wait(); close(pr.done) }()
+	go func() { pr.waitErr = cmd.Wait(); close(pr.done) }()
 	p.mu.Lock()
 	p.all[name] = pr
 	p.mu.Unlock()
@@ -107,6 +108,27 @@ func (p *procs) signal(name string, sig syscall.Signal) {
 	if os.Getenv("WHORL_TEST_LOG") != "" || p.t.Failed() {
 		p.t.Logf("--- output of %s (%v) ---\n%s", name, sig, tail(pr.out.String(), 40))
 	}
+}
+
+// exited waits (bounded) for name to exit by itself and returns its
+// output and exit error; it fails the test if name is still running.
+func (p *procs) exited(name string, within time.Duration) (string, error) {
+	p.t.Helper()
+	p.mu.Lock()
+	pr := p.all[name]
+	p.mu.Unlock()
+	if pr == nil {
+		p.t.Fatalf("no process %s", name)
+	}
+	select {
+	case <-pr.done:
+	case <-time.After(within):
+		p.t.Fatalf("%s still runs %v later; output:\n%s", name, within, tail(pr.out.String(), 20))
+	}
+	p.mu.Lock()
+	delete(p.all, name)
+	p.mu.Unlock()
+	return pr.out.String(), pr.waitErr
 }
 
 func (p *procs) killAll() {
@@ -226,6 +248,8 @@ func TestProcessesSurviveKills(t *testing.T) {
 		return false
 	})
 
+	checkDuplicateID(t, p, client, coords, dir)
+
 	before := status(t, client)
 	p.signal("w2", syscall.SIGTERM)
 	left := time.Now()
@@ -241,6 +265,34 @@ func TestProcessesSurviveKills(t *testing.T) {
 	t.Logf("kill -9 of leader %s at %s", leader, describe(before))
 	waitUntil(t, 5*time.Minute, "job done", phaseIs(t, client, pb.Phase_PHASE_DONE))
 	t.Logf("done: %s", describe(status(t, client)))
+}
+
+// checkDuplicateID starts a second process with worker id w0 while w0
+// trains: the newer one fences the older, which must exit at once (within
+// two heartbeats) with an error naming the id and the newer one's ring
+// address, while the newer one trains on.
+func checkDuplicateID(t *testing.T, p *procs, cl *client.Client, coords []string, dir string) {
+	t.Helper()
+	p.start("w0-again", "worker", "--id", "w0", "--coordinator", strings.Join(coords, ","), "--listen", "127.0.0.1:0",
+		"--data", dir, "--threads", "1", "--assignment-wait", "2s")
+	started := time.Now()
+	out, err := p.exited("w0", 10*time.Second)
+	t.Logf("the first w0 exited %v after a second process registered w0: %v", time.Since(started).Round(time.Millisecond), err)
+	if err == nil {
+		t.Errorf("the replaced w0 exited with status 0; want an error")
+	}
+	if !strings.Contains(out, `worker "w0"`) || !strings.Contains(out, "another process registered this id since, from ring address 127.0.0.1:") {
+		t.Errorf("the replaced w0's output does not name the id and the other process's address:\n%s", tail(out, 10))
+	}
+	before := status(t, cl)
+	waitUntil(t, time.Minute, "training with the second w0", func() bool {
+		s := status(t, cl)
+		return stepsDone(s) > stepsDone(before)+1 || s.GetPhase() != pb.Phase_PHASE_PRETRAINING
+	})
+	p.mu.Lock()
+	p.all["w0"] = p.all["w0-again"] // the name later steps use
+	delete(p.all, "w0-again")
+	p.mu.Unlock()
 }
 
 // killWorker kills -9 worker id and returns how long until the job

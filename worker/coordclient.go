@@ -28,7 +28,7 @@ func (c *coordClient) Register(ctx context.Context, id, ringAddr string) (Regist
 }
 
 func (c *coordClient) Heartbeat(ctx context.Context, hb HeartbeatInfo) (uint64, error) {
-	r, err := c.c.Heartbeat(ctx, hb.WorkerID, hb.Generation)
+	r, err := c.c.HeartbeatWorker(ctx, &pb.HeartbeatRequest{WorkerId: hb.WorkerID, Generation: hb.Generation, Incarnation: c.incarnation})
 	if err != nil {
 		return 0, err
 	}
@@ -39,7 +39,7 @@ func (c *coordClient) GetAssignment(ctx context.Context, id string, known Known)
 	ctx, cancel := context.WithTimeout(ctx, c.wait+10*time.Second)
 	defer cancel()
 	r, err := c.c.GetAssignment(ctx, &pb.GetAssignmentRequest{WorkerId: id, KnownGeneration: known.Generation,
-		KnownEpoch: uint32(known.Epoch), KnownPhase: known.Phase, Wait: durationpb.New(c.wait)})
+		KnownEpoch: uint32(known.Epoch), KnownPhase: known.Phase, Wait: durationpb.New(c.wait), Incarnation: c.incarnation})
 	if err != nil {
 		return Assignment{}, err
 	}
@@ -100,7 +100,7 @@ func (c *coordClient) FetchCheckpoint(ctx context.Context, digest string) ([]byt
 }
 
 func (c *coordClient) Leave(ctx context.Context, id string) error {
-	_, err := c.c.Leave(ctx, id)
+	_, err := c.c.LeaveWorker(ctx, &pb.LeaveWorkerRequest{WorkerId: id, Incarnation: c.incarnation})
 	return err
 }
 

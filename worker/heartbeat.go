@@ -45,6 +45,8 @@ func (t *trainer) heartbeat(ctx context.Context, every time.Duration) error {
 		switch {
 		case ctx.Err() != nil:
 			return nil
+		case t.replaced(err):
+			return err
 		case errors.Is(err, client.ErrUnknownWorker):
 			t.log.Warn("lease lost; registering again")
 			if _, err := t.coord.Register(ctx, t.id, t.ringAddr); err != nil {

@@ -49,6 +49,11 @@ type trainer struct {
 	ringGen uint64
 	rank    int
 
+	// fence ends the worker when the coordinator says another process
+	// registered its id since (client.ErrReplaced); nil in tests that
+	// build a trainer without train.
+	fence context.CancelCauseFunc
+
 	latest atomic.Uint64 // newest generation heard from the coordinator
 	mu     sync.Mutex
 	abort  context.CancelFunc // cancels the work of generation abortGen
@@ -109,6 +114,8 @@ func (t *trainer) fetch(ctx context.Context, known Known) (a Assignment, ok bool
 	switch {
 	case ctx.Err() != nil:
 		return a, false
+	case t.replaced(err):
+		return a, false
 	case errors.Is(err, client.ErrUnknownWorker):
 		t.reRegister(ctx)
 		return a, false
@@ -126,7 +133,9 @@ func (t *trainer) fetch(ctx context.Context, known Known) (a Assignment, ok bool
 func (t *trainer) rejoin(ctx context.Context) {
 	t.log.Warn("ring failed but the generation did not change; leaving and registering again to force a new one",
 		"after", t.stuckAfter)
-	if err := t.coord.Leave(ctx, t.id); err != nil {
+	if err := t.coord.Leave(ctx, t.id); t.replaced(err) {
+		return
+	} else if err != nil {
 		t.log.Warn("leave", "err", err)
 	}
 	t.reRegister(ctx)
@@ -300,7 +309,7 @@ func (t *trainer) watchGeneration(ctx context.Context, known Known) {
 	for ctx.Err() == nil {
 		a, err := t.coord.GetAssignment(ctx, t.id, known)
 		switch {
-		case ctx.Err() != nil:
+		case ctx.Err() != nil, t.replaced(err):
 			return
 		case err == nil && a.Generation > known.Generation:
 			t.noteGeneration(a.Generation)
@@ -331,6 +340,19 @@ func (t *trainer) noteGeneration(g uint64) {
 		t.abort()
 		t.abort = nil
 	}
+}
+
+// replaced reports whether err says another process registered this
+// worker's id since (client.ErrReplaced); if so it ends the worker.
+func (t *trainer) replaced(err error) bool {
+	if !errors.Is(err, client.ErrReplaced) {
+		return false
+	}
+	t.log.Error("another process registered this worker id; stopping", "err", err)
+	if t.fence != nil {
+		t.fence(err)
+	}
+	return true
 }
 
 // reRegister registers again after the coordinator forgot this worker.

@@ -1,9 +1,15 @@
 package worker
 
 import (
+	"context"
+	"errors"
 	"fmt"
+	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/whorl-ml/whorl/coordinator/client"
 )
 
 const (
@@ -186,4 +192,86 @@ func members(c *fakeCoord) int {
 	defer c.mu.Unlock()
 	c.expire()
 	return len(c.members)
+}
+
+// replacingCoord is a fakeCoord that, once replace(id) was called, answers
+// worker id's calls as a coordinator does after another process registered
+// the same id: client.ErrReplaced.
+type replacingCoord struct {
+	*fakeCoord
+	mu       sync.Mutex
+	replaced map[string]bool
+	leaves   map[string]int // leaves by id after it was replaced
+}
+
+func (c *replacingCoord) replace(id string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.replaced[id] = true
+}
+
+func (c *replacingCoord) check(op, id string) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.replaced[id] {
+		if op == "leave" {
+			c.leaves[id]++
+		}
+		return fmt.Errorf("%s of worker %q: another process registered this id since, from ring address mem://other: %w", op, id, client.ErrReplaced)
+	}
+	return nil
+}
+
+func (c *replacingCoord) Heartbeat(ctx context.Context, hb HeartbeatInfo) (uint64, error) {
+	if err := c.check("heartbeat", hb.WorkerID); err != nil {
+		return 0, err
+	}
+	return c.fakeCoord.Heartbeat(ctx, hb)
+}
+
+func (c *replacingCoord) GetAssignment(ctx context.Context, id string, known Known) (Assignment, error) {
+	if err := c.check("get assignment", id); err != nil {
+		return Assignment{}, err
+	}
+	return c.fakeCoord.GetAssignment(ctx, id, known)
+}
+
+func (c *replacingCoord) Leave(ctx context.Context, id string) error {
+	if err := c.check("leave", id); err != nil {
+		return err
+	}
+	return c.fakeCoord.Leave(ctx, id)
+}
+
+// TestReplacedWorkerStops: when the coordinator answers that another
+// process registered this worker's id, the worker stops within about a
+// heartbeat with an error wrapping client.ErrReplaced, and does not try to
+// leave (the id is the other process's now).
+func TestReplacedWorkerStops(t *testing.T) {
+	fc := newFakeCoord(testImages, testBatch, testEpochs, 2)
+	fc.minStart = 2
+	coord := &replacingCoord{fakeCoord: fc, replaced: map[string]bool{}, leaves: map[string]int{}}
+	p := newInProcess(t, coord, newMemRings(), func() ReplicaFactory { return &quadFactory{delay: 10 * time.Millisecond} })
+	a := p.start("a")
+	p.start("b")
+	waitFor(t, 10*time.Second, "a few steps", func() bool { return stepsDone(fc) >= 2 })
+	coord.replace("a")
+	start := time.Now()
+	select {
+	case err := <-a.done:
+		t.Logf("replaced worker stopped %v after the coordinator replaced it: %v", time.Since(start).Round(time.Millisecond), err)
+		if !errors.Is(err, client.ErrReplaced) || !strings.Contains(err.Error(), "mem://other") {
+			t.Errorf("replaced worker returned %v, want ErrReplaced naming the other process", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the replaced worker still runs 5 s after the coordinator replaced it")
+	}
+	p.mu.Lock()
+	delete(p.running, "a")
+	p.mu.Unlock()
+	coord.mu.Lock()
+	defer coord.mu.Unlock()
+	if coord.leaves["a"] > 0 {
+		t.Errorf("the replaced worker tried to leave %d time(s)", coord.leaves["a"])
+	}
 }

@@ -2,10 +2,14 @@ package worker
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"log/slog"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/whorl-ml/whorl/coordinator/client"
 )
 
 // Worker is one training process of a job: it registers with the
@@ -61,12 +65,19 @@ func (w *Worker) train(ctx context.Context, p parts) error {
 	if reg.Lease > 0 {
 		t.stuckAfter = 3 * reg.Lease
 	}
+	// A newer process registered with this id ends this one (fenced).
+	ctx, fence := context.WithCancelCause(ctx)
+	defer fence(nil)
+	t.fence = fence
 	hctx, stopHeartbeat := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	wg.Go(func() { _ = t.heartbeat(hctx, every) })
 	err = t.run(ctx)
 	stopHeartbeat()
 	wg.Wait()
+	if cause := context.Cause(ctx); errors.Is(cause, client.ErrReplaced) {
+		return fmt.Errorf("worker %s stops: %w", w.cfg.ID, cause) // no leave: the id is the other process's now
+	}
 	if p.crash == nil || !p.crash.Load() {
 		w.leave(p.coord)
 	}

@@ -151,9 +151,15 @@ func (c *Client) RegisterWorker(ctx context.Context, req *pb.RegisterWorkerReque
 
 // Heartbeat renews a worker's lease (ErrUnknownWorker: register again).
 func (c *Client) Heartbeat(ctx context.Context, id string, generation uint64) (*pb.HeartbeatResponse, error) {
+	return c.HeartbeatWorker(ctx, &pb.HeartbeatRequest{WorkerId: id, Generation: generation})
+}
+
+// HeartbeatWorker renews a worker's lease; with req.Incarnation set it
+// fails with ErrReplaced once another process registered the same id.
+func (c *Client) HeartbeatWorker(ctx context.Context, req *pb.HeartbeatRequest) (*pb.HeartbeatResponse, error) {
 	var out *pb.HeartbeatResponse
 	err := c.do(ctx, "heartbeat", c.cfg.AttemptTimeout, func(a *attempt) (err error) {
-		out, err = svc(a.conn).Heartbeat(a.ctx, &pb.HeartbeatRequest{WorkerId: id, Generation: generation})
+		out, err = svc(a.conn).Heartbeat(a.ctx, req)
 		return err
 	})
 	return out, err
@@ -161,9 +167,16 @@ func (c *Client) Heartbeat(ctx context.Context, id string, generation uint64) (*
 
 // Leave deregisters a worker.
 func (c *Client) Leave(ctx context.Context, id string) (*pb.LeaveWorkerResponse, error) {
+	return c.LeaveWorker(ctx, &pb.LeaveWorkerRequest{WorkerId: id})
+}
+
+// LeaveWorker deregisters a worker; with req.Incarnation set it fails with
+// ErrReplaced (and removes nothing) once another process registered the
+// same id.
+func (c *Client) LeaveWorker(ctx context.Context, req *pb.LeaveWorkerRequest) (*pb.LeaveWorkerResponse, error) {
 	var out *pb.LeaveWorkerResponse
 	err := c.do(ctx, "leave", c.cfg.AttemptTimeout, func(a *attempt) (err error) {
-		out, err = svc(a.conn).LeaveWorker(a.ctx, &pb.LeaveWorkerRequest{WorkerId: id})
+		out, err = svc(a.conn).LeaveWorker(a.ctx, req)
 		return err
 	})
 	return out, err

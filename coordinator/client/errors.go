@@ -51,6 +51,10 @@ var (
 	// baseline, fine-tuning and evaluation it runs) exceeds the
 	// coordinator's job memory limit; the message names both.
 	ErrJobTooLarge = errors.New("job too large for the coordinator")
+	// ErrReplaced: another process registered this worker id since the
+	// caller did (a newer incarnation fences the older); the message names
+	// the newer process's ring address. The caller must stop.
+	ErrReplaced = errors.New("worker replaced by another process with its id")
 	// ErrConfig: an invalid client Config (the message names the field
 	// and the bound). It never crosses the wire.
 	ErrConfig = errors.New("invalid coordinator client configuration")

@@ -36,6 +36,7 @@ var wireErrors = []struct {
 	{ErrWrongPhase, codes.FailedPrecondition, "WRONG_PHASE"},
 	{ErrBadStep, codes.FailedPrecondition, "BAD_STEP"},
 	{ErrNoImages, codes.FailedPrecondition, "NO_IMAGES"},
+	{ErrReplaced, codes.FailedPrecondition, "WORKER_REPLACED"},
 	{ErrTooManyWorkers, codes.ResourceExhausted, "TOO_MANY_WORKERS"},
 	{ErrJobTooLarge, codes.ResourceExhausted, "JOB_TOO_LARGE"},
 }

@@ -296,7 +296,12 @@ type HeartbeatRequest struct {
 	state    protoimpl.MessageState `protogen:"open.v1"`
 	WorkerId string                 `protobuf:"bytes,1,opt,name=worker_id,json=workerId,proto3" json:"worker_id,omitempty"`
 	// generation is the generation the worker trains in (0: none yet).
-	Generation    uint64 `protobuf:"varint,2,opt,name=generation,proto3" json:"generation,omitempty"`
+	Generation uint64 `protobuf:"varint,2,opt,name=generation,proto3" json:"generation,omitempty"`
+	// incarnation is the one the worker registered with: when another
+	// process registered the same worker_id since, the call fails with
+	// FAILED_PRECONDITION (reason WORKER_REPLACED) naming that process's
+	// address, and this one must stop. Empty: not checked.
+	Incarnation   string `protobuf:"bytes,3,opt,name=incarnation,proto3" json:"incarnation,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -343,6 +348,13 @@ func (x *HeartbeatRequest) GetGeneration() uint64 {
 		return x.Generation
 	}
 	return 0
+}
+
+func (x *HeartbeatRequest) GetIncarnation() string {
+	if x != nil {
+		return x.Incarnation
+	}
+	return ""
 }
 
 type HeartbeatResponse struct {
@@ -406,8 +418,11 @@ func (x *HeartbeatResponse) GetJobId() string {
 }
 
 type LeaveWorkerRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	WorkerId      string                 `protobuf:"bytes,1,opt,name=worker_id,json=workerId,proto3" json:"worker_id,omitempty"`
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	WorkerId string                 `protobuf:"bytes,1,opt,name=worker_id,json=workerId,proto3" json:"worker_id,omitempty"`
+	// incarnation: as in HeartbeatRequest (a replaced process cannot remove
+	// the worker that replaced it).
+	Incarnation   string `protobuf:"bytes,2,opt,name=incarnation,proto3" json:"incarnation,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -445,6 +460,13 @@ func (*LeaveWorkerRequest) Descriptor() ([]byte, []int) {
 func (x *LeaveWorkerRequest) GetWorkerId() string {
 	if x != nil {
 		return x.WorkerId
+	}
+	return ""
+}
+
+func (x *LeaveWorkerRequest) GetIncarnation() string {
+	if x != nil {
+		return x.Incarnation
 	}
 	return ""
 }
@@ -500,7 +522,9 @@ type GetAssignmentRequest struct {
 	KnownEpoch      uint32                 `protobuf:"varint,3,opt,name=known_epoch,json=knownEpoch,proto3" json:"known_epoch,omitempty"`
 	KnownPhase      Phase                  `protobuf:"varint,4,opt,name=known_phase,json=knownPhase,proto3,enum=whorl.coordinator.v1.Phase" json:"known_phase,omitempty"`
 	// wait bounds the long poll (server caps it).
-	Wait          *durationpb.Duration `protobuf:"bytes,5,opt,name=wait,proto3" json:"wait,omitempty"`
+	Wait *durationpb.Duration `protobuf:"bytes,5,opt,name=wait,proto3" json:"wait,omitempty"`
+	// incarnation: as in HeartbeatRequest.
+	Incarnation   string `protobuf:"bytes,6,opt,name=incarnation,proto3" json:"incarnation,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -568,6 +592,13 @@ func (x *GetAssignmentRequest) GetWait() *durationpb.Duration {
 		return x.Wait
 	}
 	return nil
+}
+
+func (x *GetAssignmentRequest) GetIncarnation() string {
+	if x != nil {
+		return x.Incarnation
+	}
+	return ""
 }
 
 // StepShard is this worker's part of one global batch.
@@ -2543,24 +2574,26 @@ const file_whorl_coordinator_v1_coordinator_proto_rawDesc = "" +
 	"\x05lease\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\x05lease\x12\x1e\n" +
 	"\n" +
 	"generation\x18\x03 \x01(\x04R\n" +
-	"generation\"O\n" +
+	"generation\"q\n" +
 	"\x10HeartbeatRequest\x12\x1b\n" +
 	"\tworker_id\x18\x01 \x01(\tR\bworkerId\x12\x1e\n" +
 	"\n" +
 	"generation\x18\x02 \x01(\x04R\n" +
-	"generation\"}\n" +
+	"generation\x12 \n" +
+	"\vincarnation\x18\x03 \x01(\tR\vincarnation\"}\n" +
 	"\x11HeartbeatResponse\x12\x1e\n" +
 	"\n" +
 	"generation\x18\x01 \x01(\x04R\n" +
 	"generation\x121\n" +
 	"\x05phase\x18\x02 \x01(\x0e2\x1b.whorl.coordinator.v1.PhaseR\x05phase\x12\x15\n" +
-	"\x06job_id\x18\x03 \x01(\tR\x05jobId\"1\n" +
+	"\x06job_id\x18\x03 \x01(\tR\x05jobId\"S\n" +
 	"\x12LeaveWorkerRequest\x12\x1b\n" +
-	"\tworker_id\x18\x01 \x01(\tR\bworkerId\"5\n" +
+	"\tworker_id\x18\x01 \x01(\tR\bworkerId\x12 \n" +
+	"\vincarnation\x18\x02 \x01(\tR\vincarnation\"5\n" +
 	"\x13LeaveWorkerResponse\x12\x1e\n" +
 	"\n" +
 	"generation\x18\x01 \x01(\x04R\n" +
-	"generation\"\xec\x01\n" +
+	"generation\"\x8e\x02\n" +
 	"\x14GetAssignmentRequest\x12\x1b\n" +
 	"\tworker_id\x18\x01 \x01(\tR\bworkerId\x12)\n" +
 	"\x10known_generation\x18\x02 \x01(\x04R\x0fknownGeneration\x12\x1f\n" +
@@ -2568,7 +2601,8 @@ const file_whorl_coordinator_v1_coordinator_proto_rawDesc = "" +
 	"knownEpoch\x12<\n" +
 	"\vknown_phase\x18\x04 \x01(\x0e2\x1b.whorl.coordinator.v1.PhaseR\n" +
 	"knownPhase\x12-\n" +
-	"\x04wait\x18\x05 \x01(\v2\x19.google.protobuf.DurationR\x04wait\"\xdb\x01\n" +
+	"\x04wait\x18\x05 \x01(\v2\x19.google.protobuf.DurationR\x04wait\x12 \n" +
+	"\vincarnation\x18\x06 \x01(\tR\vincarnation\"\xdb\x01\n" +
 	"\tStepShard\x12\x12\n" +
 	"\x04step\x18\x01 \x01(\rR\x04step\x12\x1b\n" +
 	"\timage_ids\x18\x02 \x03(\x05R\bimageIds\x12!\n" +
