@@ -187,7 +187,7 @@ func (r *Runner) report(c job.Config, d *job.Data, base ModelResult, pretext Pre
 	rep := Report{
 		Dataset: DatasetInfo{Source: src, Classes: d.Set.Classes, Train: len(d.Split.Train), Test: len(d.Split.Test),
 			Labeled: len(d.Split.Labeled), Validation: len(d.Validation), Unlabeled: len(d.Split.Unlabeled),
-			ImageSize: c.Data.ImageSize, ManifestDigest: d.ManifestDigest},
+			ImageSize: c.Data.ImageSize, ManifestDigest: d.ManifestDigest, Skipped: d.Skipped},
 		Baseline: base, Pretext: pretext, Finetune: ft,
 		Gain: ft.TestAccuracy - base.TestAccuracy, Seed: c.Seed, Preset: c.Preset, Model: c.Model.Name,
 		Cluster: r.Cluster, Config: c,

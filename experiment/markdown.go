@@ -38,6 +38,14 @@ func RenderMarkdown(r Report) string {
 		r.Preset, r.Model, r.Dataset.ImageSize, r.Seed, r.Dataset.Source, clusterText(r.Cluster))
 	p("Split: %d training images (%d labeled, of which %d held out for validation; %d unlabeled), %d test images, %d classes.\n\n",
 		r.Dataset.Train, r.Dataset.Labeled, r.Dataset.Validation, r.Dataset.Unlabeled, r.Dataset.Test, len(r.Dataset.Classes))
+	if n := len(r.Dataset.Skipped); n > 0 {
+		p("Left out: %d image file(s) that could not be read (at most %g of the files may be: data.max_skipped_fraction):\n\n",
+			n, r.Config.Data.MaxSkipped())
+		for _, s := range r.Dataset.Skipped {
+			p("- `%s`: %s\n", s.Path, s.Reason)
+		}
+		p("\n")
+	}
 	p("## Result\n\n")
 	p("| model | test accuracy | validation accuracy |\n|---|---|---|\n")
 	p("| supervised baseline (from scratch, labeled subset only) | %s | %s |\n", pct(r.Baseline.TestAccuracy), pct(r.Baseline.ValidationAccuracy))

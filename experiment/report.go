@@ -8,6 +8,7 @@ import (
 
 	"github.com/whorl-ml/whorl/internal/atomicfile"
 	"github.com/whorl-ml/whorl/job"
+	"github.com/whorl-ml/whorl/shard"
 )
 
 // Report is report.json: both models' test results side by side, the
@@ -46,6 +47,8 @@ type DatasetInfo struct {
 	Unlabeled      int    `json:"unlabeled"`
 	ImageSize      int    `json:"image_size"`
 	ManifestDigest string `json:"manifest_digest"`
+	// Skipped are the unreadable image files left out of the data.
+	Skipped []shard.Skipped `json:"skipped,omitempty"`
 }
 
 // ModelResult is one classifier's evaluation and training history.

@@ -159,6 +159,23 @@ type DataConfig struct {
 	// sees is rendered at ImageSize, the whole photo area-filtered down
 	// when nothing crops it.
 	StoreSize int `json:"store_size,omitempty"`
+	// MaxSkippedFraction is the largest share of a data folder's image
+	// files that may be unreadable (left out, and listed in the report and
+	// the manifest) before the job refuses to start; 0 means
+	// DefaultMaxSkippedFraction, 1 takes any share.
+	MaxSkippedFraction float64 `json:"max_skipped_fraction,omitempty"`
+}
+
+// DefaultMaxSkippedFraction is data.max_skipped_fraction's default: a
+// folder with more than 1% unreadable photos is refused.
+const DefaultMaxSkippedFraction = 0.01
+
+// MaxSkipped is MaxSkippedFraction, or its default.
+func (d DataConfig) MaxSkipped() float64 {
+	if d.MaxSkippedFraction > 0 {
+		return d.MaxSkippedFraction
+	}
+	return DefaultMaxSkippedFraction
 }
 
 // Stored is the side the photos are held at: StoreSize, or ImageSize.
@@ -611,6 +628,9 @@ func (c Config) Validate() error {
 			p.Addf("data.store_size", "= %d, but the embedded photos are stored at %d px: pass at most %d, or data.dir with larger photos",
 				c.Data.StoreSize, shard.EmbeddedSize, shard.EmbeddedSize)
 		}
+	}
+	if v := c.Data.MaxSkippedFraction; !(v >= 0 && v <= 1) {
+		p.Addf("data.max_skipped_fraction", "= %g, must be in [0, 1] (0: the default %g)", v, DefaultMaxSkippedFraction)
 	}
 	fracIn(p, "split.test_fraction", c.Split.TestFraction)
 	validate.InRange(p, "split.test_per_class", c.Split.TestPerClass, 0, 1_000_000)

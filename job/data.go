@@ -11,6 +11,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"sort"
+	"strings"
 
 	"github.com/whorl-ml/whorl/shard"
 )
@@ -30,8 +31,8 @@ type Data struct {
 	ManifestDigest string
 	// Source serves the original file bytes of the images.
 	Source shard.Source
-	// Skipped counts the unreadable files left out.
-	Skipped int
+	// Skipped are the unreadable image files left out, sorted by path.
+	Skipped []shard.Skipped
 	// Seed is the job seed the split was made with.
 	Seed uint64
 }
@@ -44,15 +45,19 @@ func LoadData(ctx context.Context, c Config) (*Data, error) {
 	if err != nil {
 		return nil, fmt.Errorf("prepare data: %w", err)
 	}
+	if err := checkSkipped(c.Data, set.Len(), rep.Skipped); err != nil {
+		return nil, fmt.Errorf("prepare data: %w", err)
+	}
 	split, err := shard.MakeSplit(set, shard.SplitConfig{Seed: int64(c.Seed), TestFraction: c.Split.TestFraction,
 		TestPerClass: c.Split.TestPerClass, LabeledFraction: c.Split.LabeledFraction})
 	if err != nil {
 		return nil, fmt.Errorf("prepare data: %w", err)
 	}
-	d := &Data{Set: set, Split: split, Skipped: len(rep.Skipped), Seed: c.Seed}
+	d := &Data{Set: set, Split: split, Skipped: rep.Skipped, Seed: c.Seed}
 	d.LabeledTrain, d.Validation = holdOut(set, split.Labeled, c.Seed, c.Split.ValidationFraction)
 	d.Norm = shard.ComputeNormalizer(set, split.Train)
 	d.Manifest = set.Manifest(split)
+	d.Manifest.Skipped = rep.Skipped
 	b, err := json.Marshal(d.Manifest)
 	if err != nil {
 		return nil, fmt.Errorf("prepare data: encode manifest: %w", err)
@@ -137,4 +142,30 @@ func (d *Data) ReadImage(ctx context.Context, id int) (string, []byte, error) {
 		return "", nil, fmt.Errorf("read image %s: %w", it.Path, blobs[0].Err)
 	}
 	return it.Path, blobs[0].Data, nil
+}
+
+// checkSkipped refuses a folder whose unreadable image files are more than
+// data.max_skipped_fraction of all its image files, naming the first few.
+func checkSkipped(c DataConfig, loaded int, skipped []shard.Skipped) error {
+	total := loaded + len(skipped)
+	if len(skipped) == 0 || float64(len(skipped)) <= c.MaxSkipped()*float64(total) {
+		return nil
+	}
+	return fmt.Errorf("%d of %d image files under %s could not be read (%.1f%%), more than data.max_skipped_fraction allows (%g): %s; "+
+		"fix or remove them (whorl data inspect lists them all), or raise data.max_skipped_fraction: %w",
+		len(skipped), total, c.Dir, 100*float64(len(skipped))/float64(total), c.MaxSkipped(), SkippedSummary(skipped, 3), ErrConfig)
+}
+
+// SkippedSummary names the first n skipped files and why, and how many
+// more there are.
+func SkippedSummary(skipped []shard.Skipped, n int) string {
+	var parts []string
+	for _, s := range skipped[:min(n, len(skipped))] {
+		parts = append(parts, fmt.Sprintf("%s (%s)", s.Path, s.Reason))
+	}
+	out := strings.Join(parts, ", ")
+	if more := len(skipped) - n; more > 0 {
+		out += fmt.Sprintf(" and %d more", more)
+	}
+	return out
 }

@@ -27,6 +27,8 @@ type Manifest struct {
 	Classes []string `json:"classes"`
 	// Images are the images of the split, sorted by path.
 	Images []ManifestImage `json:"images"`
+	// Skipped are the image files left out as unreadable, sorted by path.
+	Skipped []Skipped `json:"skipped,omitempty"`
 }
 
 // ManifestImage is one image of a Manifest. Split is "test", "labeled"

@@ -294,6 +294,10 @@ func printSummary(w io.Writer, rep experiment.Report, out string) {
 		"gain", 100*rep.Gain,
 		"rotation test accuracy", 100*rep.Pretext.TestRotationAccuracy,
 		"total time", rep.Timing.TotalSeconds)
+	if sk := rep.Dataset.Skipped; len(sk) > 0 {
+		fmt.Fprintf(w, "left out: %d image file(s) that could not be read: %s (all listed in report.md and manifest.json)\n",
+			len(sk), job.SkippedSummary(sk, 3))
+	}
 	fmt.Fprintf(w, "report: %s\n", filepath.Join(out, experiment.FileReportMD))
 }
 
