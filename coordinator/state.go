@@ -184,6 +184,8 @@ type EpochMetric struct {
 	// ClassLoss and ClassAccuracy are the joint mode's labeled images'.
 	ClassLoss     float64 `json:"class_loss,omitempty"`
 	ClassAccuracy float64 `json:"class_accuracy,omitempty"`
+	// Seconds sums the step times of the epoch's steps (job.EpochStat).
+	Seconds float64 `json:"seconds,omitempty"`
 }
 
 // summarize returns the metric of epoch from the newest record of each of
@@ -199,17 +201,18 @@ func summarize(ms []StepMetric, epoch int) EpochMetric {
 		}
 		seen[m.Step] = true
 		steps = append(steps, job.StepStat{Images: max(m.Samples, 1), Loss: float64(m.Loss), Accuracy: float64(m.Accuracy),
-			ClassLoss: float64(m.ClassLoss), ClassAccuracy: float64(m.ClassAccuracy)})
+			ClassLoss: float64(m.ClassLoss), ClassAccuracy: float64(m.ClassAccuracy), Seconds: m.StepTime.Seconds()})
 	}
 	slices.Reverse(steps) // step order, as the single-process loop sums
 	es := job.EpochMean(epoch+1, steps)
 	return EpochMetric{Epoch: epoch, Steps: len(steps), Loss: es.Loss, Accuracy: es.Accuracy,
-		ClassLoss: es.ClassLoss, ClassAccuracy: es.ClassAccuracy}
+		ClassLoss: es.ClassLoss, ClassAccuracy: es.ClassAccuracy, Seconds: es.Seconds}
 }
 
 // Stat is the epoch's statistic in the job's terms (1-based epoch).
 func (e EpochMetric) Stat() job.EpochStat {
-	return job.EpochStat{Epoch: e.Epoch + 1, Loss: e.Loss, Accuracy: e.Accuracy, ClassLoss: e.ClassLoss, ClassAccuracy: e.ClassAccuracy}
+	return job.EpochStat{Epoch: e.Epoch + 1, Loss: e.Loss, Accuracy: e.Accuracy, ClassLoss: e.ClassLoss, ClassAccuracy: e.ClassAccuracy,
+		Seconds: e.Seconds}
 }
 
 // NewState returns the empty state.

@@ -191,12 +191,12 @@ func (r *Runner) report(c job.Config, d *job.Data, base ModelResult, pretext Pre
 		Baseline: base, Pretext: pretext, Finetune: ft,
 		Gain: ft.TestAccuracy - base.TestAccuracy, Seed: c.Seed, Preset: c.Preset, Model: c.Model.Name,
 		Cluster: r.Cluster, Config: c,
-		Timing: Timing{TotalSeconds: time.Since(r.start).Seconds(), PretrainSeconds: r.pretrain.Seconds(),
+		Timing: Timing{TotalSeconds: time.Since(r.start).Seconds(), PretrainSeconds: pretrainSeconds(pretext.History, r.pretrain),
 			BaselineSeconds: base.Seconds, FinetuneSeconds: ft.Seconds},
 	}
-	if r.pretrain > 0 {
+	if s := rep.Timing.PretrainSeconds; s > 0 {
 		samples := float64(c.Pretrain.Epochs * len(d.Split.Train) * shard.Rotations)
-		rep.Timing.PretrainSamplesPerSecond = samples / r.pretrain.Seconds()
+		rep.Timing.PretrainSamplesPerSecond = samples / s
 	}
 	if r.OutDir != "" {
 		rep.Files = map[string]string{"report": FileReport, "summary": FileReportMD, "curves": FileCurves,
@@ -301,4 +301,22 @@ func (r *Runner) pretrainState(c job.Config, classes int) (*PretrainState, error
 		}
 	}
 	return NewPretrainState(c, classes)
+}
+
+// pretrainSeconds is the pretraining's time: its epochs' step times summed
+// when every epoch measured them (so a run interrupted and resumed counts
+// the steps it did before), else the leader's clock from the end of Prepare
+// to the start of the baseline (clock).
+func pretrainSeconds(history []job.EpochStat, clock time.Duration) float64 {
+	var s float64
+	for _, e := range history {
+		if e.Seconds <= 0 {
+			return clock.Seconds()
+		}
+		s += e.Seconds
+	}
+	if len(history) == 0 {
+		return clock.Seconds()
+	}
+	return s
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"time"
 
 	"github.com/whorl-ml/whorl/job"
@@ -24,6 +25,10 @@ type PretrainState struct {
 	Opt         model.Optimizer
 	Epoch, Step int
 	History     []job.EpochStat
+	// Partial are the step statistics of the epoch in progress (its first
+	// Step steps), kept in checkpoints so a resumed epoch's statistic is
+	// the uninterrupted one's.
+	Partial []job.StepStat
 }
 
 // NewPretrainState is a fresh pretraining network seeded from the config
@@ -51,11 +56,11 @@ func ResumePretrain(path string, c job.Config, classes int) (*PretrainState, err
 	if err != nil {
 		return nil, err
 	}
-	pos, hist, err := recipe.RestorePretrain(c, data, st.Net, st.Opt)
+	p, err := recipe.RestorePretrain(c, data, st.Net, st.Opt)
 	if err != nil {
 		return nil, fmt.Errorf("resume pretraining from %s: %w; use another --out for another configuration or seed", path, err)
 	}
-	st.Epoch, st.Step, st.History = pos.Epoch, pos.Step, hist
+	st.Epoch, st.Step, st.History, st.Partial = p.Epoch, p.Step, p.History, p.Partial
 	return st, nil
 }
 
@@ -65,7 +70,7 @@ func SavePretrain(path string, c job.Config, st *PretrainState) error {
 	if hist == nil {
 		hist = []job.EpochStat{}
 	}
-	meta, err := recipe.PretrainMeta(c, recipe.Position{Epoch: st.Epoch, Step: st.Step}, hist)
+	meta, err := recipe.PretrainMeta(c, recipe.Progress{Position: recipe.Position{Epoch: st.Epoch, Step: st.Step}, History: hist, Partial: st.Partial})
 	if err == nil {
 		err = model.SaveCheckpoint(path, st.Net, st.Opt, meta)
 	}
@@ -94,6 +99,7 @@ func Pretrain(ctx context.Context, c job.Config, d *job.Data, st *PretrainState,
 		}
 		st.History = append(st.History, es)
 		run.report(Event{Epoch: st.Epoch + 1, Step: run.steps, Loss: es.Loss, Accuracy: es.Accuracy, ClassAccuracy: es.ClassAccuracy, EpochDone: true})
+		st.Partial = nil
 		if save != nil {
 			next := *st
 			next.Epoch, next.Step = st.Epoch+1, 0
@@ -121,7 +127,15 @@ type pretrainRun struct {
 func (r *pretrainRun) epoch(ctx context.Context) (job.EpochStat, error) {
 	st := r.st
 	plan := job.PlanEpoch(r.d.Split.Train, r.c.Seed, st.Epoch, r.c.Pretrain.GlobalBatch)
+	// A resumed epoch goes on from the steps its checkpoint recorded (an
+	// older checkpoint without them: from this process's steps only).
 	var done []job.StepStat
+	track := len(st.Partial) == st.Step
+	if track {
+		done = slices.Clone(st.Partial)
+	} else {
+		st.Partial = nil
+	}
 	start, seen := time.Now(), 0
 	for ; st.Step < r.steps; st.Step++ {
 		if err := ctx.Err(); err != nil { // interrupted between steps: keep the position
@@ -130,11 +144,16 @@ func (r *pretrainRun) epoch(ctx context.Context) (job.EpochStat, error) {
 			}
 			return job.EpochStat{}, fmt.Errorf("pretrain epoch %d step %d: %w", st.Epoch+1, st.Step+1, err)
 		}
+		t0 := time.Now()
 		ss, err := r.step(ctx, plan.Batch(st.Step))
 		if err != nil {
 			return job.EpochStat{}, fmt.Errorf("pretrain epoch %d step %d: %w", st.Epoch+1, st.Step+1, err)
 		}
+		ss.Seconds = time.Since(t0).Seconds()
 		done, seen = append(done, ss), seen+ss.Images
+		if track { // the checkpoint below holds the steps up to st.Step+1
+			st.Partial = done[:len(done):len(done)]
+		}
 		sofar := job.EpochMean(st.Epoch+1, done)
 		r.report(Event{Epoch: st.Epoch + 1, Step: st.Step + 1, Loss: sofar.Loss, Accuracy: sofar.Accuracy, ClassAccuracy: sofar.ClassAccuracy,
 			SamplesPerSec: float64(4*seen) / time.Since(start).Seconds()})

@@ -8,6 +8,7 @@ const (
 	MetaStep         = "whorl.step"          // steps of that epoch completed
 	MetaConfigDigest = "whorl.config_sha256" // Digest of the job config the weights belong to
 	MetaHistory      = "whorl.history"       // JSON []EpochStat of the finished epochs
+	MetaPartial      = "whorl.partial_epoch" // JSON []StepStat of the epoch in progress (its first MetaStep steps)
 )
 
 // Data metadata keys of a supervised checkpoint (baseline, fine-tuned), which
@@ -34,22 +35,30 @@ type EpochStat struct {
 	// cross-entropy and accuracy on the class head (zero otherwise).
 	ClassLoss     float64 `json:"class_loss,omitempty"`
 	ClassAccuracy float64 `json:"class_accuracy,omitempty"`
+	// Seconds is the time the epoch's steps took, summed: each step once,
+	// in whichever process or ring generation it completed, so a run
+	// interrupted and resumed counts the steps done before too (0: not
+	// measured).
+	Seconds float64 `json:"seconds,omitempty"`
 }
 
 // StepStat is one global step's mean loss and accuracy over its Images
-// images (at four rotations each).
+// images (at four rotations each), and the time it took.
 type StepStat struct {
-	Images   int
-	Loss     float64
-	Accuracy float64
+	Images   int     `json:"images"`
+	Loss     float64 `json:"loss"`
+	Accuracy float64 `json:"accuracy"`
 	// ClassLoss and ClassAccuracy are the joint mode's labeled images'
 	// (the step's mean; every step has the same number of them).
-	ClassLoss, ClassAccuracy float64
+	ClassLoss     float64 `json:"class_loss,omitempty"`
+	ClassAccuracy float64 `json:"class_accuracy,omitempty"`
+	Seconds       float64 `json:"seconds,omitempty"`
 }
 
 // EpochMean is the epoch's statistic from its steps: the means of loss and
 // accuracy weighted by the images of each step (every sample of the epoch
-// counts once, as if it were one batch). No steps give a zero statistic.
+// counts once, as if it were one batch), and the steps' seconds summed. No
+// steps give a zero statistic.
 // The single-process loop and the coordinator's epoch summary both use it.
 func EpochMean(epoch int, steps []StepStat) EpochStat {
 	es := EpochStat{Epoch: epoch}
@@ -59,6 +68,7 @@ func EpochMean(epoch int, steps []StepStat) EpochStat {
 		es.Accuracy += s.Accuracy * float64(s.Images)
 		es.ClassLoss += s.ClassLoss
 		es.ClassAccuracy += s.ClassAccuracy
+		es.Seconds += s.Seconds
 		n += s.Images
 	}
 	if n > 0 {

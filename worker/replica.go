@@ -122,14 +122,14 @@ func (r *netReplica) Apply(epoch, step, steps int) error {
 // job's metadata keys (model/recipe), so experiment.FineTune and `whorl
 // run`'s resume read it.
 func (r *netReplica) Checkpoint(pos Position) ([]byte, error) {
-	return recipe.EncodePretrain(r.cfg, r.net, r.opt, recipe.Position{Epoch: pos.Epoch, Step: pos.Step}, nil)
+	return recipe.EncodePretrain(r.cfg, r.net, r.opt, recipe.Progress{Position: recipe.Position{Epoch: pos.Epoch, Step: pos.Step}})
 }
 
 // Restore loads a checkpoint of the same job into the replica.
 func (r *netReplica) Restore(data []byte) (Position, error) {
-	pos, _, err := recipe.RestorePretrain(r.cfg, data, r.net, r.opt)
+	p, err := recipe.RestorePretrain(r.cfg, data, r.net, r.opt)
 	if err != nil {
 		return Position{}, err
 	}
-	return Position{Epoch: pos.Epoch, Step: pos.Step}, nil
+	return Position{Epoch: p.Epoch, Step: p.Step}, nil
 }

@@ -104,10 +104,19 @@ func SupervisedOptimizer(s job.SupervisedConfig) model.Optimizer {
 // Position is where a pretraining run is: Step steps of 0-based Epoch done.
 type Position struct{ Epoch, Step int }
 
-// EncodePretrain encodes a pretraining checkpoint of job c at pos with the
-// history of the finished epochs (nil: none recorded).
-func EncodePretrain(c job.Config, n *model.Net, opt model.Optimizer, pos Position, history []job.EpochStat) ([]byte, error) {
-	meta, err := PretrainMeta(c, pos, history)
+// Progress is a pretraining checkpoint's position and what the run measured
+// before it: the finished epochs' statistics (nil: none recorded) and the
+// steps of the epoch in progress (Partial: its first Step steps, or nil), so
+// that a resumed epoch's statistic is the uninterrupted one's.
+type Progress struct {
+	Position
+	History []job.EpochStat
+	Partial []job.StepStat
+}
+
+// EncodePretrain encodes a pretraining checkpoint of job c at p.
+func EncodePretrain(c job.Config, n *model.Net, opt model.Optimizer, p Progress) ([]byte, error) {
+	meta, err := PretrainMeta(c, p)
 	if err != nil {
 		return nil, err
 	}
@@ -118,63 +127,82 @@ func EncodePretrain(c job.Config, n *model.Net, opt model.Optimizer, pos Positio
 	return b, nil
 }
 
-// PretrainMeta is the metadata of a pretraining checkpoint of job c at pos
+// PretrainMeta is the metadata of a pretraining checkpoint of job c at p
 // (for model.SaveCheckpoint; EncodePretrain uses it).
-func PretrainMeta(c job.Config, pos Position, history []job.EpochStat) (map[string]string, error) {
-	meta := map[string]string{job.MetaEpoch: strconv.Itoa(pos.Epoch), job.MetaStep: strconv.Itoa(pos.Step),
+func PretrainMeta(c job.Config, p Progress) (map[string]string, error) {
+	meta := map[string]string{job.MetaEpoch: strconv.Itoa(p.Epoch), job.MetaStep: strconv.Itoa(p.Step),
 		job.MetaConfigDigest: job.Digest(c)}
-	if history != nil {
-		h, err := json.Marshal(history)
+	if p.History != nil {
+		h, err := json.Marshal(p.History)
 		if err != nil {
 			return nil, fmt.Errorf("encode checkpoint history: %w", err)
 		}
 		meta[job.MetaHistory] = string(h)
 	}
+	if len(p.Partial) > 0 {
+		if len(p.Partial) != p.Step {
+			return nil, fmt.Errorf("encode checkpoint: %d step statistics of the epoch in progress, at step %d", len(p.Partial), p.Step)
+		}
+		b, err := json.Marshal(p.Partial)
+		if err != nil {
+			return nil, fmt.Errorf("encode checkpoint steps: %w", err)
+		}
+		meta[job.MetaPartial] = string(b)
+	}
 	return meta, nil
 }
 
 // RestorePretrain loads a pretraining checkpoint of job c into n and opt
-// (the job's network and optimiser) and returns its position and history.
-// A checkpoint of another job or network is refused with model.ErrCheckpoint
-// and n and opt are left as they were.
-func RestorePretrain(c job.Config, data []byte, n *model.Net, opt model.Optimizer) (Position, []job.EpochStat, error) {
+// (the job's network and optimiser) and returns its progress. A checkpoint
+// of another job or network is refused with model.ErrCheckpoint and n and
+// opt are left as they were.
+func RestorePretrain(c job.Config, data []byte, n *model.Net, opt model.Optimizer) (Progress, error) {
 	ck, err := model.DecodeCheckpoint(data)
 	if err != nil {
-		return Position{}, nil, err
+		return Progress{}, err
 	}
 	if d, want := ck.Meta[job.MetaConfigDigest], job.Digest(c); d != want {
-		return Position{}, nil, fmt.Errorf("%w: checkpoint of job config %.12s, this job's is %.12s", model.ErrCheckpoint, d, want)
+		return Progress{}, fmt.Errorf("%w: checkpoint of job config %.12s, this job's is %.12s", model.ErrCheckpoint, d, want)
 	}
 	if len(ck.Net.Params()) != n.NumParams() || len(ck.Net.State()) != len(n.State()) {
-		return Position{}, nil, fmt.Errorf("%w: checkpoint network differs from the job's", model.ErrCheckpoint)
+		return Progress{}, fmt.Errorf("%w: checkpoint network differs from the job's", model.ErrCheckpoint)
 	}
-	pos, hist, err := position(ck.Meta)
+	p, err := progress(ck.Meta)
 	if err != nil {
-		return Position{}, nil, err
+		return Progress{}, err
 	}
 	if err := ck.RestoreOptimizer(opt); err != nil {
-		return Position{}, nil, err
+		return Progress{}, err
 	}
 	copy(n.Params(), ck.Net.Params())
 	copy(n.State(), ck.Net.State())
-	return pos, hist, nil
+	return p, nil
 }
 
-// position reads the position and history keys of a checkpoint.
-func position(meta map[string]string) (Position, []job.EpochStat, error) {
-	var pos Position
+// progress reads the position, history and partial-epoch keys of a
+// checkpoint.
+func progress(meta map[string]string) (Progress, error) {
+	var p Progress
 	var err error
-	if pos.Epoch, err = strconv.Atoi(meta[job.MetaEpoch]); err != nil || pos.Epoch < 0 {
-		return Position{}, nil, fmt.Errorf("%w: metadata %s %q is not an epoch", model.ErrCheckpoint, job.MetaEpoch, meta[job.MetaEpoch])
+	if p.Epoch, err = strconv.Atoi(meta[job.MetaEpoch]); err != nil || p.Epoch < 0 {
+		return Progress{}, fmt.Errorf("%w: metadata %s %q is not an epoch", model.ErrCheckpoint, job.MetaEpoch, meta[job.MetaEpoch])
 	}
-	if pos.Step, err = strconv.Atoi(meta[job.MetaStep]); err != nil || pos.Step < 0 {
-		return Position{}, nil, fmt.Errorf("%w: metadata %s %q is not a step", model.ErrCheckpoint, job.MetaStep, meta[job.MetaStep])
+	if p.Step, err = strconv.Atoi(meta[job.MetaStep]); err != nil || p.Step < 0 {
+		return Progress{}, fmt.Errorf("%w: metadata %s %q is not a step", model.ErrCheckpoint, job.MetaStep, meta[job.MetaStep])
 	}
-	var hist []job.EpochStat
 	if h := meta[job.MetaHistory]; h != "" {
-		if err := json.Unmarshal([]byte(h), &hist); err != nil {
-			return Position{}, nil, fmt.Errorf("%w: metadata %s: %w", model.ErrCheckpoint, job.MetaHistory, err)
+		if err := json.Unmarshal([]byte(h), &p.History); err != nil {
+			return Progress{}, fmt.Errorf("%w: metadata %s: %w", model.ErrCheckpoint, job.MetaHistory, err)
 		}
 	}
-	return pos, hist, nil
+	if s := meta[job.MetaPartial]; s != "" {
+		if err := json.Unmarshal([]byte(s), &p.Partial); err != nil {
+			return Progress{}, fmt.Errorf("%w: metadata %s: %w", model.ErrCheckpoint, job.MetaPartial, err)
+		}
+		if len(p.Partial) != p.Step {
+			return Progress{}, fmt.Errorf("%w: metadata %s holds %d steps, but %s says %d were done", model.ErrCheckpoint,
+				job.MetaPartial, len(p.Partial), job.MetaStep, p.Step)
+		}
+	}
+	return p, nil
 }

@@ -28,19 +28,26 @@ func TestPretrainCheckpointRoundTrip(t *testing.T) {
 		n.Grads()[i] = float32(i%7) * 1e-3
 	}
 	opt.Step(n.Params(), n.Grads(), 0.1)
-	hist := []job.EpochStat{{Epoch: 1, Loss: 1.2, Accuracy: 0.4}}
-	b, err := EncodePretrain(c, n, opt, Position{Epoch: 1, Step: 3}, hist)
+	hist := []job.EpochStat{{Epoch: 1, Loss: 1.2, Accuracy: 0.4, Seconds: 12.5}}
+	// Values that only survive an exact round trip (the resumed epoch's
+	// mean must be the uninterrupted one's to the bit).
+	partial := []job.StepStat{{Images: 32, Loss: 1.0 / 3, Accuracy: 0.1 + 0.2, Seconds: 0.0123},
+		{Images: 32, Loss: 1e-17, Accuracy: 0.5}, {Images: 25, Loss: 2.000000000000001, ClassLoss: 0.7, ClassAccuracy: 0.25}}
+	b, err := EncodePretrain(c, n, opt, Progress{Position: Position{Epoch: 1, Step: 3}, History: hist, Partial: partial})
 	if err != nil {
 		t.Fatal(err)
 	}
 	m, _ := PretrainNet(c, 5)
 	opt2 := PretrainOptimizer(c)
-	pos, got, err := RestorePretrain(c, b, m, opt2)
+	got, err := RestorePretrain(c, b, m, opt2)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if pos != (Position{1, 3}) || !slices.Equal(got, hist) {
-		t.Errorf("restored position %v history %v, want {1 3} %v", pos, got, hist)
+	if got.Position != (Position{1, 3}) || !slices.Equal(got.History, hist) || !slices.Equal(got.Partial, partial) {
+		t.Errorf("restored %+v, want {1 3} %v %v", got, hist, partial)
+	}
+	if _, err := EncodePretrain(c, n, opt, Progress{Position: Position{Epoch: 1, Step: 2}, Partial: partial}); err == nil {
+		t.Error("3 step statistics encoded at step 2")
 	}
 	if !slices.Equal(m.Params(), n.Params()) || !slices.Equal(opt2.State(), opt.State()) {
 		t.Error("restored weights or optimiser state differ")
@@ -52,7 +59,7 @@ func TestPretrainCheckpointRoundTrip(t *testing.T) {
 func TestRestoreRefusesAnotherJob(t *testing.T) {
 	c := tinyConfig()
 	n, _ := PretrainNet(c, 5)
-	b, err := EncodePretrain(c, n, PretrainOptimizer(c), Position{}, nil)
+	b, err := EncodePretrain(c, n, PretrainOptimizer(c), Progress{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,7 +67,7 @@ func TestRestoreRefusesAnotherJob(t *testing.T) {
 	other.Seed++
 	m, _ := PretrainNet(other, 5)
 	before := slices.Clone(m.Params())
-	if _, _, err := RestorePretrain(other, b, m, PretrainOptimizer(other)); !errors.Is(err, model.ErrCheckpoint) {
+	if _, err := RestorePretrain(other, b, m, PretrainOptimizer(other)); !errors.Is(err, model.ErrCheckpoint) {
 		t.Fatalf("restoring another job's checkpoint: %v, want ErrCheckpoint", err)
 	}
 	if !slices.Equal(m.Params(), before) {
