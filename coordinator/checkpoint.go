@@ -140,10 +140,12 @@ func (n *Node) commitCheckpoint(ctx context.Context, stream grpc.ClientStreaming
 	}
 	var jobID string
 	var known bool
+	var last *StepMetric
 	n.fsm.View(func(s *State) {
 		_, known = s.Workers[hdr.GetWorkerId()]
 		if s.Job != nil {
 			jobID = s.Job.ID
+			last = lastStepMetric(hdr.GetLastStep(), s.Job, &n.orders)
 		}
 	})
 	if !known {
@@ -153,7 +155,7 @@ func (n *Node) commitCheckpoint(ctx context.Context, stream grpc.ClientStreaming
 		return nil, err
 	}
 	ck := Checkpoint{Digest: digest, Epoch: int(hdr.GetEpoch()), Step: int(hdr.GetStep()), Size: size}
-	if _, err := n.propose(ctx, &CommitCheckpoint{JobID: jobID, Generation: hdr.GetGeneration(), Checkpoint: ck}); err != nil {
+	if _, err := n.propose(ctx, &CommitCheckpoint{JobID: jobID, Generation: hdr.GetGeneration(), Checkpoint: ck, LastStep: last}); err != nil {
 		return nil, err
 	}
 	var out *pb.Checkpoint
@@ -234,4 +236,16 @@ func (a *atomicString) Swap(s string) string {
 		return *old
 	}
 	return ""
+}
+
+// lastStepMetric is the metric a checkpoint header carries for the step its
+// weights applied last, as StepDone would record it from that step's report
+// (the step's images counted from the epoch plan); nil without one.
+func lastStepMetric(m *pb.StepMetrics, j *Job, orders *orderCache) *StepMetric {
+	if m == nil || j.Phase != PhasePretraining || int(m.GetEpoch()) != j.Epoch {
+		return nil
+	}
+	return &StepMetric{Epoch: int(m.GetEpoch()), Step: int(m.GetStep()), Generation: m.GetGeneration(),
+		Loss: m.GetLoss(), Accuracy: m.GetAccuracy(), ClassLoss: m.GetClassLoss(), ClassAccuracy: m.GetClassAccuracy(),
+		Samples: len(orders.get(j).Batch(int(m.GetStep()))), StepTime: m.GetStepTime().AsDuration()}
 }

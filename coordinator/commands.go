@@ -278,8 +278,17 @@ func (s *State) adjustPretraining(synced int, now time.Time) {
 // start when there is none): no worker holds newer weights.
 func (j *Job) rollback(gen uint64) {
 	j.Epoch, j.NextStep = 0, 0
-	if j.Checkpoint != nil {
-		j.Epoch, j.NextStep = j.Checkpoint.Epoch, j.Checkpoint.Step
+	if ck := j.Checkpoint; ck != nil {
+		j.Epoch, j.NextStep = ck.Epoch, ck.Step
+		if m := ck.Ahead; m != nil {
+			// The checkpoint holds a step whose report never came: record it
+			// from the checkpoint, and close its epoch if it was the last.
+			j.record(*m)
+			if m.Step == j.StepsInEpoch()-1 && len(j.History) == m.Epoch {
+				j.History = append(j.History, summarize(j.Metrics, m.Epoch))
+			}
+			ck.Ahead = nil
+		}
 	}
 	j.History = j.History[:min(len(j.History), j.Epoch)] // later epochs are trained again
 	j.Resume = true

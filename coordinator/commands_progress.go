@@ -40,16 +40,24 @@ func (c *StepDone) apply(s *State) (Result, error) {
 	s.LeftSynced = nil // whoever left before this step lacks it
 	m := c.Metric
 	m.Epoch, m.Step, m.Generation = c.Epoch, c.Step, c.Generation
-	j.Metrics = append(j.Metrics, m)
-	if n := len(j.Metrics); n > 2*metricsHistory { // trimmed in batches: amortised O(1)
-		j.Metrics = append(j.Metrics[:0:0], j.Metrics[n-metricsHistory:]...)
+	if ck := j.Checkpoint; ck != nil && ck.Ahead != nil && ck.Ahead.Epoch == c.Epoch && ck.Ahead.Step == c.Step {
+		ck.Ahead = nil // recorded now
 	}
+	j.record(m)
 	if j.NextStep >= j.StepsInEpoch() {
 		j.History = append(j.History, summarize(j.Metrics, j.Epoch))
 		j.Epoch++
 		j.NextStep = 0
 	}
 	return s.result(), nil
+}
+
+// record appends a step's metric to the bounded history.
+func (j *Job) record(m StepMetric) {
+	j.Metrics = append(j.Metrics, m)
+	if n := len(j.Metrics); n > 2*metricsHistory { // trimmed in batches: amortised O(1)
+		j.Metrics = append(j.Metrics[:0:0], j.Metrics[n-metricsHistory:]...)
+	}
 }
 
 // check refuses a report that does not fit the job's progress.
@@ -76,6 +84,9 @@ type CommitCheckpoint struct {
 	JobID      string     `json:"job_id"`
 	Generation uint64     `json:"generation"`
 	Checkpoint Checkpoint `json:"checkpoint"`
+	// LastStep is the uploader's metric of the step its weights applied
+	// last (kept as Checkpoint.Ahead when that step is not recorded yet).
+	LastStep *StepMetric `json:"last_step,omitempty"`
 }
 
 func (*CommitCheckpoint) kind() string { return "checkpoint" }
@@ -91,6 +102,12 @@ func (c *CommitCheckpoint) apply(s *State) (Result, error) {
 	}
 	if j.Checkpoint != nil && j.Checkpoint.Digest == ck.Digest {
 		return s.result(), nil
+	}
+	ck.Ahead = nil
+	if m := c.LastStep; m != nil && before(j.Epoch, j.NextStep, ck.Epoch, ck.Step) && m.Epoch == j.Epoch && m.Step == j.NextStep {
+		ahead := *m
+		ahead.Generation = c.Generation
+		ck.Ahead = &ahead
 	}
 	j.Checkpoint = &ck
 	j.Checkpoints = append(j.Checkpoints, ck.Digest)

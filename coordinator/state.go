@@ -155,6 +155,10 @@ type Checkpoint struct {
 	Epoch  int    `json:"epoch"`
 	Step   int    `json:"step"`
 	Size   int64  `json:"size"`
+	// Ahead is the metric of the step before the checkpoint's position
+	// while that step is not recorded (the checkpoint came one step ahead
+	// of the progress); a rollback to the checkpoint records it.
+	Ahead *StepMetric `json:"ahead,omitempty"`
 }
 
 // StepMetric is one completed step in the metrics history.

@@ -86,8 +86,14 @@ func (c *coordClient) ReportProgress(ctx context.Context, p Progress) (uint64, e
 }
 
 func (c *coordClient) CommitCheckpoint(ctx context.Context, m CheckpointMeta, data []byte) (string, error) {
-	ck, err := c.c.CommitCheckpoint(ctx, &pb.CheckpointHeader{WorkerId: m.WorkerID, Generation: m.Generation,
-		Epoch: uint32(m.Position.Epoch), Step: uint32(m.Position.Step)}, data)
+	h := &pb.CheckpointHeader{WorkerId: m.WorkerID, Generation: m.Generation,
+		Epoch: uint32(m.Position.Epoch), Step: uint32(m.Position.Step)}
+	if p := m.LastStep; p != nil {
+		h.LastStep = &pb.StepMetrics{Epoch: uint32(p.Epoch), Step: uint32(p.Step), Generation: p.Generation,
+			Loss: float32(p.Loss), Accuracy: float32(p.Accuracy), ClassLoss: float32(p.ClassLoss), ClassAccuracy: float32(p.ClassAccuracy),
+			Samples: uint32(p.Images), StepTime: durationpb.New(p.StepTime)}
+	}
+	ck, err := c.c.CommitCheckpoint(ctx, h, data)
 	if err != nil {
 		return "", err
 	}

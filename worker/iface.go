@@ -285,4 +285,7 @@ type CheckpointMeta struct {
 	JobID      string
 	Generation uint64
 	Position   Position
+	// LastStep is the report of the step the weights applied last (the one
+	// before Position), sent before that report itself; nil for none.
+	LastStep *Progress
 }

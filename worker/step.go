@@ -43,7 +43,8 @@ func (t *trainer) step(ctx, gctx context.Context, a Assignment, st StepWork) err
 	}
 	t.advance(a, st)
 	if t.rank == 0 && checkpointDue(a, st) {
-		t.checkpoint(ctx, a)
+		last := t.progress(a, st, stats, time.Since(start), wait)
+		t.checkpoint(ctx, a, &last)
 	}
 	took := time.Since(start)
 	t.met.observeStep(len(st.IDs), stats.Loss, took, wait, len(t.rep.Grads()))
@@ -134,14 +135,14 @@ func checkpointDue(a Assignment, st StepWork) bool {
 
 // checkpoint encodes the replica and commits it through the coordinator. A
 // failure is logged, not fatal: the next checkpoint supersedes it.
-func (t *trainer) checkpoint(ctx context.Context, a Assignment) {
+func (t *trainer) checkpoint(ctx context.Context, a Assignment, last *Progress) {
 	start := time.Now()
 	data, err := t.rep.Checkpoint(t.pos)
 	if err != nil {
 		t.log.Error("encode checkpoint", "epoch", t.pos.Epoch, "step", t.pos.Step, "err", err)
 		return
 	}
-	meta := CheckpointMeta{WorkerID: t.id, JobID: a.JobID, Generation: a.Generation, Position: t.pos}
+	meta := CheckpointMeta{WorkerID: t.id, JobID: a.JobID, Generation: a.Generation, Position: t.pos, LastStep: last}
 	t.joinReports() // the coordinator accepts a checkpoint at most one step ahead of the progress
 	digest, err := t.coord.CommitCheckpoint(ctx, meta, data)
 	for wait := time.Second; err != nil && retryFinal(ctx, a, t.pos, err); wait = min(2*wait, 30*time.Second) {
@@ -180,10 +181,15 @@ func (t *trainer) complete(a Assignment, st StepWork, stats StepStats, took, wai
 	t.last = HeartbeatInfo{WorkerID: t.id, Generation: a.Generation, Epoch: t.pos.Epoch, Step: t.pos.Step,
 		StepTime: took, ReduceWait: wait}
 	t.mu.Unlock()
-	t.pending = append(t.pending, Progress{WorkerID: t.id, JobID: a.JobID, Generation: a.Generation, Rank: a.Rank,
+	t.pending = append(t.pending, t.progress(a, st, stats, took, wait))
+}
+
+// progress is the report of step st.
+func (t *trainer) progress(a Assignment, st StepWork, stats StepStats, took, wait time.Duration) Progress {
+	return Progress{WorkerID: t.id, JobID: a.JobID, Generation: a.Generation, Rank: a.Rank,
 		Epoch: a.Epoch, Step: st.Step, Loss: stats.Loss, Accuracy: stats.Accuracy, Images: len(st.IDs),
 		ClassLoss: stats.ClassLoss, ClassAccuracy: stats.ClassAccuracy,
-		StepTime: took, ReduceWait: wait})
+		StepTime: took, ReduceWait: wait}
 }
 
 // moved records the position and generation after a broadcast for the

@@ -1185,7 +1185,14 @@ type CheckpointHeader struct {
 	Step       uint32                 `protobuf:"varint,4,opt,name=step,proto3" json:"step,omitempty"`
 	Size       uint64                 `protobuf:"varint,5,opt,name=size,proto3" json:"size,omitempty"`
 	// sha256 is the expected hex digest (optional; verified when set).
-	Sha256        string `protobuf:"bytes,6,opt,name=sha256,proto3" json:"sha256,omitempty"`
+	Sha256 string `protobuf:"bytes,6,opt,name=sha256,proto3" json:"sha256,omitempty"`
+	// last_step is the statistic of the step the checkpoint's weights applied
+	// last (epoch, step: the one before the checkpoint's position), as its
+	// progress report will carry it (loss, accuracy, step_time). A checkpoint
+	// may be committed before that report (one step ahead of the progress);
+	// if the job then rolls back to it, the coordinator records the step
+	// from here, so the epoch's statistic still counts it. Optional.
+	LastStep      *StepMetrics `protobuf:"bytes,7,opt,name=last_step,json=lastStep,proto3" json:"last_step,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1260,6 +1267,13 @@ func (x *CheckpointHeader) GetSha256() string {
 		return x.Sha256
 	}
 	return ""
+}
+
+func (x *CheckpointHeader) GetLastStep() *StepMetrics {
+	if x != nil {
+		return x.LastStep
+	}
+	return nil
 }
 
 type CommitCheckpointRequest struct {
@@ -1940,7 +1954,10 @@ type StepMetrics struct {
 	Time       *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=time,proto3" json:"time,omitempty"`
 	Generation uint64                 `protobuf:"varint,7,opt,name=generation,proto3" json:"generation,omitempty"`
 	// accuracy is the pretext training accuracy the step reported.
-	Accuracy      float32 `protobuf:"fixed32,8,opt,name=accuracy,proto3" json:"accuracy,omitempty"`
+	Accuracy float32 `protobuf:"fixed32,8,opt,name=accuracy,proto3" json:"accuracy,omitempty"`
+	// class_loss and class_accuracy are the joint mode's (zero otherwise).
+	ClassLoss     float32 `protobuf:"fixed32,9,opt,name=class_loss,json=classLoss,proto3" json:"class_loss,omitempty"`
+	ClassAccuracy float32 `protobuf:"fixed32,10,opt,name=class_accuracy,json=classAccuracy,proto3" json:"class_accuracy,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2027,6 +2044,20 @@ func (x *StepMetrics) GetGeneration() uint64 {
 func (x *StepMetrics) GetAccuracy() float32 {
 	if x != nil {
 		return x.Accuracy
+	}
+	return 0
+}
+
+func (x *StepMetrics) GetClassLoss() float32 {
+	if x != nil {
+		return x.ClassLoss
+	}
+	return 0
+}
+
+func (x *StepMetrics) GetClassAccuracy() float32 {
+	if x != nil {
+		return x.ClassAccuracy
 	}
 	return 0
 }
@@ -2667,7 +2698,7 @@ const file_whorl_coordinator_v1_coordinator_proto_rawDesc = "" +
 	"generation\x18\x01 \x01(\x04R\n" +
 	"generation\x12\x14\n" +
 	"\x05epoch\x18\x02 \x01(\rR\x05epoch\x12\x1b\n" +
-	"\tnext_step\x18\x03 \x01(\rR\bnextStep\"\xa5\x01\n" +
+	"\tnext_step\x18\x03 \x01(\rR\bnextStep\"\xe5\x01\n" +
 	"\x10CheckpointHeader\x12\x1b\n" +
 	"\tworker_id\x18\x01 \x01(\tR\bworkerId\x12\x1e\n" +
 	"\n" +
@@ -2676,7 +2707,8 @@ const file_whorl_coordinator_v1_coordinator_proto_rawDesc = "" +
 	"\x05epoch\x18\x03 \x01(\rR\x05epoch\x12\x12\n" +
 	"\x04step\x18\x04 \x01(\rR\x04step\x12\x12\n" +
 	"\x04size\x18\x05 \x01(\x04R\x04size\x12\x16\n" +
-	"\x06sha256\x18\x06 \x01(\tR\x06sha256\"z\n" +
+	"\x06sha256\x18\x06 \x01(\tR\x06sha256\x12>\n" +
+	"\tlast_step\x18\a \x01(\v2!.whorl.coordinator.v1.StepMetricsR\blastStep\"z\n" +
 	"\x17CommitCheckpointRequest\x12@\n" +
 	"\x06header\x18\x01 \x01(\v2&.whorl.coordinator.v1.CheckpointHeaderH\x00R\x06header\x12\x16\n" +
 	"\x05chunk\x18\x02 \x01(\fH\x00R\x05chunkB\x05\n" +
@@ -2717,7 +2749,7 @@ const file_whorl_coordinator_v1_coordinator_proto_rawDesc = "" +
 	"\traft_addr\x18\x02 \x01(\tR\braftAddr\x12\x1b\n" +
 	"\tgrpc_addr\x18\x03 \x01(\tR\bgrpcAddr\x12\x16\n" +
 	"\x06leader\x18\x04 \x01(\bR\x06leader\x12\x1a\n" +
-	"\bsuffrage\x18\x05 \x01(\tR\bsuffrage\"\x89\x02\n" +
+	"\bsuffrage\x18\x05 \x01(\tR\bsuffrage\"\xcf\x02\n" +
 	"\vStepMetrics\x12\x14\n" +
 	"\x05epoch\x18\x01 \x01(\rR\x05epoch\x12\x12\n" +
 	"\x04step\x18\x02 \x01(\rR\x04step\x12\x12\n" +
@@ -2728,7 +2760,11 @@ const file_whorl_coordinator_v1_coordinator_proto_rawDesc = "" +
 	"\n" +
 	"generation\x18\a \x01(\x04R\n" +
 	"generation\x12\x1a\n" +
-	"\baccuracy\x18\b \x01(\x02R\baccuracy\"\x8d\a\n" +
+	"\baccuracy\x18\b \x01(\x02R\baccuracy\x12\x1d\n" +
+	"\n" +
+	"class_loss\x18\t \x01(\x02R\tclassLoss\x12%\n" +
+	"\x0eclass_accuracy\x18\n" +
+	" \x01(\x02R\rclassAccuracy\"\x8d\a\n" +
 	"\x11JobStatusResponse\x12\x15\n" +
 	"\x06job_id\x18\x01 \x01(\tR\x05jobId\x121\n" +
 	"\x05phase\x18\x02 \x01(\x0e2\x1b.whorl.coordinator.v1.PhaseR\x05phase\x12%\n" +
@@ -2870,54 +2906,55 @@ var file_whorl_coordinator_v1_coordinator_proto_depIdxs = []int32{
 	10, // 8: whorl.coordinator.v1.GetAssignmentResponse.latest:type_name -> whorl.coordinator.v1.Checkpoint
 	33, // 9: whorl.coordinator.v1.ReportProgressRequest.step_time:type_name -> google.protobuf.Duration
 	33, // 10: whorl.coordinator.v1.ReportProgressRequest.allreduce_wait:type_name -> google.protobuf.Duration
-	14, // 11: whorl.coordinator.v1.CommitCheckpointRequest.header:type_name -> whorl.coordinator.v1.CheckpointHeader
-	10, // 12: whorl.coordinator.v1.CommitCheckpointResponse.checkpoint:type_name -> whorl.coordinator.v1.Checkpoint
-	10, // 13: whorl.coordinator.v1.FetchCheckpointResponse.info:type_name -> whorl.coordinator.v1.Checkpoint
-	1,  // 14: whorl.coordinator.v1.SubmitJobRequest.spec:type_name -> whorl.coordinator.v1.JobSpec
-	34, // 15: whorl.coordinator.v1.WorkerStatus.last_heartbeat:type_name -> google.protobuf.Timestamp
-	33, // 16: whorl.coordinator.v1.WorkerStatus.step_time:type_name -> google.protobuf.Duration
-	33, // 17: whorl.coordinator.v1.WorkerStatus.allreduce_wait:type_name -> google.protobuf.Duration
-	33, // 18: whorl.coordinator.v1.StepMetrics.step_time:type_name -> google.protobuf.Duration
-	34, // 19: whorl.coordinator.v1.StepMetrics.time:type_name -> google.protobuf.Timestamp
-	0,  // 20: whorl.coordinator.v1.JobStatusResponse.phase:type_name -> whorl.coordinator.v1.Phase
-	24, // 21: whorl.coordinator.v1.JobStatusResponse.workers:type_name -> whorl.coordinator.v1.WorkerStatus
-	10, // 22: whorl.coordinator.v1.JobStatusResponse.latest_checkpoint:type_name -> whorl.coordinator.v1.Checkpoint
-	25, // 23: whorl.coordinator.v1.JobStatusResponse.coordinators:type_name -> whorl.coordinator.v1.CoordinatorInfo
-	26, // 24: whorl.coordinator.v1.JobStatusResponse.recent:type_name -> whorl.coordinator.v1.StepMetrics
-	34, // 25: whorl.coordinator.v1.JobStatusResponse.waiting_since:type_name -> google.protobuf.Timestamp
-	28, // 26: whorl.coordinator.v1.JobStatusResponse.pretext_history:type_name -> whorl.coordinator.v1.EpochMetrics
-	0,  // 27: whorl.coordinator.v1.FetchResultsResponse.phase:type_name -> whorl.coordinator.v1.Phase
-	10, // 28: whorl.coordinator.v1.FetchResultsResponse.pretrained:type_name -> whorl.coordinator.v1.Checkpoint
-	0,  // 29: whorl.coordinator.v1.CancelJobResponse.phase:type_name -> whorl.coordinator.v1.Phase
-	2,  // 30: whorl.coordinator.v1.CoordinatorService.RegisterWorker:input_type -> whorl.coordinator.v1.RegisterWorkerRequest
-	4,  // 31: whorl.coordinator.v1.CoordinatorService.Heartbeat:input_type -> whorl.coordinator.v1.HeartbeatRequest
-	6,  // 32: whorl.coordinator.v1.CoordinatorService.LeaveWorker:input_type -> whorl.coordinator.v1.LeaveWorkerRequest
-	8,  // 33: whorl.coordinator.v1.CoordinatorService.GetAssignment:input_type -> whorl.coordinator.v1.GetAssignmentRequest
-	12, // 34: whorl.coordinator.v1.CoordinatorService.ReportProgress:input_type -> whorl.coordinator.v1.ReportProgressRequest
-	15, // 35: whorl.coordinator.v1.CoordinatorService.CommitCheckpoint:input_type -> whorl.coordinator.v1.CommitCheckpointRequest
-	17, // 36: whorl.coordinator.v1.CoordinatorService.FetchCheckpoint:input_type -> whorl.coordinator.v1.FetchCheckpointRequest
-	19, // 37: whorl.coordinator.v1.CoordinatorService.FetchImages:input_type -> whorl.coordinator.v1.FetchImagesRequest
-	21, // 38: whorl.coordinator.v1.CoordinatorService.SubmitJob:input_type -> whorl.coordinator.v1.SubmitJobRequest
-	23, // 39: whorl.coordinator.v1.CoordinatorService.JobStatus:input_type -> whorl.coordinator.v1.JobStatusRequest
-	29, // 40: whorl.coordinator.v1.CoordinatorService.FetchResults:input_type -> whorl.coordinator.v1.FetchResultsRequest
-	31, // 41: whorl.coordinator.v1.CoordinatorService.CancelJob:input_type -> whorl.coordinator.v1.CancelJobRequest
-	3,  // 42: whorl.coordinator.v1.CoordinatorService.RegisterWorker:output_type -> whorl.coordinator.v1.RegisterWorkerResponse
-	5,  // 43: whorl.coordinator.v1.CoordinatorService.Heartbeat:output_type -> whorl.coordinator.v1.HeartbeatResponse
-	7,  // 44: whorl.coordinator.v1.CoordinatorService.LeaveWorker:output_type -> whorl.coordinator.v1.LeaveWorkerResponse
-	11, // 45: whorl.coordinator.v1.CoordinatorService.GetAssignment:output_type -> whorl.coordinator.v1.GetAssignmentResponse
-	13, // 46: whorl.coordinator.v1.CoordinatorService.ReportProgress:output_type -> whorl.coordinator.v1.ReportProgressResponse
-	16, // 47: whorl.coordinator.v1.CoordinatorService.CommitCheckpoint:output_type -> whorl.coordinator.v1.CommitCheckpointResponse
-	18, // 48: whorl.coordinator.v1.CoordinatorService.FetchCheckpoint:output_type -> whorl.coordinator.v1.FetchCheckpointResponse
-	20, // 49: whorl.coordinator.v1.CoordinatorService.FetchImages:output_type -> whorl.coordinator.v1.FetchImagesResponse
-	22, // 50: whorl.coordinator.v1.CoordinatorService.SubmitJob:output_type -> whorl.coordinator.v1.SubmitJobResponse
-	27, // 51: whorl.coordinator.v1.CoordinatorService.JobStatus:output_type -> whorl.coordinator.v1.JobStatusResponse
-	30, // 52: whorl.coordinator.v1.CoordinatorService.FetchResults:output_type -> whorl.coordinator.v1.FetchResultsResponse
-	32, // 53: whorl.coordinator.v1.CoordinatorService.CancelJob:output_type -> whorl.coordinator.v1.CancelJobResponse
-	42, // [42:54] is the sub-list for method output_type
-	30, // [30:42] is the sub-list for method input_type
-	30, // [30:30] is the sub-list for extension type_name
-	30, // [30:30] is the sub-list for extension extendee
-	0,  // [0:30] is the sub-list for field type_name
+	26, // 11: whorl.coordinator.v1.CheckpointHeader.last_step:type_name -> whorl.coordinator.v1.StepMetrics
+	14, // 12: whorl.coordinator.v1.CommitCheckpointRequest.header:type_name -> whorl.coordinator.v1.CheckpointHeader
+	10, // 13: whorl.coordinator.v1.CommitCheckpointResponse.checkpoint:type_name -> whorl.coordinator.v1.Checkpoint
+	10, // 14: whorl.coordinator.v1.FetchCheckpointResponse.info:type_name -> whorl.coordinator.v1.Checkpoint
+	1,  // 15: whorl.coordinator.v1.SubmitJobRequest.spec:type_name -> whorl.coordinator.v1.JobSpec
+	34, // 16: whorl.coordinator.v1.WorkerStatus.last_heartbeat:type_name -> google.protobuf.Timestamp
+	33, // 17: whorl.coordinator.v1.WorkerStatus.step_time:type_name -> google.protobuf.Duration
+	33, // 18: whorl.coordinator.v1.WorkerStatus.allreduce_wait:type_name -> google.protobuf.Duration
+	33, // 19: whorl.coordinator.v1.StepMetrics.step_time:type_name -> google.protobuf.Duration
+	34, // 20: whorl.coordinator.v1.StepMetrics.time:type_name -> google.protobuf.Timestamp
+	0,  // 21: whorl.coordinator.v1.JobStatusResponse.phase:type_name -> whorl.coordinator.v1.Phase
+	24, // 22: whorl.coordinator.v1.JobStatusResponse.workers:type_name -> whorl.coordinator.v1.WorkerStatus
+	10, // 23: whorl.coordinator.v1.JobStatusResponse.latest_checkpoint:type_name -> whorl.coordinator.v1.Checkpoint
+	25, // 24: whorl.coordinator.v1.JobStatusResponse.coordinators:type_name -> whorl.coordinator.v1.CoordinatorInfo
+	26, // 25: whorl.coordinator.v1.JobStatusResponse.recent:type_name -> whorl.coordinator.v1.StepMetrics
+	34, // 26: whorl.coordinator.v1.JobStatusResponse.waiting_since:type_name -> google.protobuf.Timestamp
+	28, // 27: whorl.coordinator.v1.JobStatusResponse.pretext_history:type_name -> whorl.coordinator.v1.EpochMetrics
+	0,  // 28: whorl.coordinator.v1.FetchResultsResponse.phase:type_name -> whorl.coordinator.v1.Phase
+	10, // 29: whorl.coordinator.v1.FetchResultsResponse.pretrained:type_name -> whorl.coordinator.v1.Checkpoint
+	0,  // 30: whorl.coordinator.v1.CancelJobResponse.phase:type_name -> whorl.coordinator.v1.Phase
+	2,  // 31: whorl.coordinator.v1.CoordinatorService.RegisterWorker:input_type -> whorl.coordinator.v1.RegisterWorkerRequest
+	4,  // 32: whorl.coordinator.v1.CoordinatorService.Heartbeat:input_type -> whorl.coordinator.v1.HeartbeatRequest
+	6,  // 33: whorl.coordinator.v1.CoordinatorService.LeaveWorker:input_type -> whorl.coordinator.v1.LeaveWorkerRequest
+	8,  // 34: whorl.coordinator.v1.CoordinatorService.GetAssignment:input_type -> whorl.coordinator.v1.GetAssignmentRequest
+	12, // 35: whorl.coordinator.v1.CoordinatorService.ReportProgress:input_type -> whorl.coordinator.v1.ReportProgressRequest
+	15, // 36: whorl.coordinator.v1.CoordinatorService.CommitCheckpoint:input_type -> whorl.coordinator.v1.CommitCheckpointRequest
+	17, // 37: whorl.coordinator.v1.CoordinatorService.FetchCheckpoint:input_type -> whorl.coordinator.v1.FetchCheckpointRequest
+	19, // 38: whorl.coordinator.v1.CoordinatorService.FetchImages:input_type -> whorl.coordinator.v1.FetchImagesRequest
+	21, // 39: whorl.coordinator.v1.CoordinatorService.SubmitJob:input_type -> whorl.coordinator.v1.SubmitJobRequest
+	23, // 40: whorl.coordinator.v1.CoordinatorService.JobStatus:input_type -> whorl.coordinator.v1.JobStatusRequest
+	29, // 41: whorl.coordinator.v1.CoordinatorService.FetchResults:input_type -> whorl.coordinator.v1.FetchResultsRequest
+	31, // 42: whorl.coordinator.v1.CoordinatorService.CancelJob:input_type -> whorl.coordinator.v1.CancelJobRequest
+	3,  // 43: whorl.coordinator.v1.CoordinatorService.RegisterWorker:output_type -> whorl.coordinator.v1.RegisterWorkerResponse
+	5,  // 44: whorl.coordinator.v1.CoordinatorService.Heartbeat:output_type -> whorl.coordinator.v1.HeartbeatResponse
+	7,  // 45: whorl.coordinator.v1.CoordinatorService.LeaveWorker:output_type -> whorl.coordinator.v1.LeaveWorkerResponse
+	11, // 46: whorl.coordinator.v1.CoordinatorService.GetAssignment:output_type -> whorl.coordinator.v1.GetAssignmentResponse
+	13, // 47: whorl.coordinator.v1.CoordinatorService.ReportProgress:output_type -> whorl.coordinator.v1.ReportProgressResponse
+	16, // 48: whorl.coordinator.v1.CoordinatorService.CommitCheckpoint:output_type -> whorl.coordinator.v1.CommitCheckpointResponse
+	18, // 49: whorl.coordinator.v1.CoordinatorService.FetchCheckpoint:output_type -> whorl.coordinator.v1.FetchCheckpointResponse
+	20, // 50: whorl.coordinator.v1.CoordinatorService.FetchImages:output_type -> whorl.coordinator.v1.FetchImagesResponse
+	22, // 51: whorl.coordinator.v1.CoordinatorService.SubmitJob:output_type -> whorl.coordinator.v1.SubmitJobResponse
+	27, // 52: whorl.coordinator.v1.CoordinatorService.JobStatus:output_type -> whorl.coordinator.v1.JobStatusResponse
+	30, // 53: whorl.coordinator.v1.CoordinatorService.FetchResults:output_type -> whorl.coordinator.v1.FetchResultsResponse
+	32, // 54: whorl.coordinator.v1.CoordinatorService.CancelJob:output_type -> whorl.coordinator.v1.CancelJobResponse
+	43, // [43:55] is the sub-list for method output_type
+	31, // [31:43] is the sub-list for method input_type
+	31, // [31:31] is the sub-list for extension type_name
+	31, // [31:31] is the sub-list for extension extendee
+	0,  // [0:31] is the sub-list for field type_name
 }
 
 func init() { file_whorl_coordinator_v1_coordinator_proto_init() }
