@@ -58,15 +58,16 @@ type proc struct {
 
 // procs starts and kills whorl subprocesses; Cleanup kills what is left.
 type procs struct {
-	t   *testing.T
-	bin string
-	dir string
-	mu  sync.Mutex
-	all map[string]*proc
+	t    *testing.T
+	bin  string
+	dir  string
+	mu   sync.Mutex
+	all  map[string]*proc
+	args map[string][]string // each name's last arguments, for restart
 }
 
 func newProcs(t *testing.T) *procs {
-	p := &procs{t: t, bin: whorlBinary(t), dir: t.TempDir(), all: map[string]*proc{}}
+	p := &procs{t: t, bin: whorlBinary(t), dir: t.TempDir(), all: map[string]*proc{}, args: map[string][]string{}}
 	t.Cleanup(p.killAll)
 	return p
 }
@@ -84,7 +85,17 @@ func (p *procs) start(name string, args ...string) {
 	go func() { pr.waitErr = cmd.Wait(); close(pr.done) }()
 	p.mu.Lock()
 	p.all[name] = pr
+	p.args[name] = args
 	p.mu.Unlock()
+}
+
+// restart starts name again with its last arguments (after signal).
+func (p *procs) restart(name string) {
+	p.t.Helper()
+	p.mu.Lock()
+	args := p.args[name]
+	p.mu.Unlock()
+	p.start(name, args...)
 }
 
 // signal sends sig to name and waits (bounded) for it to exit.
@@ -314,4 +325,96 @@ func killWorker(t *testing.T, p *procs, cl *client.Client, id string) time.Durat
 	}
 	t.Fatalf("training did not resume within a minute of killing %s", id)
 	return 0
+}
+
+// TestRestartedFollowerNeverAnswersStale kills -9 a follower coordinator
+// process three times while two workers train (the raft log grows with
+// every step), restarts it, and asks it alone for the job status in a loop
+// from the moment it starts, with a new client each time as `whorl status`
+// is: at least 50 tries in all, each either the job with progress at or
+// past the last answer's, or an error (connection refused, no leader known
+// yet); never no job, an empty state or progress going back (issue 35: a
+// restarted follower answered "no job submitted" 6 times in 30).
+func TestRestartedFollowerNeverAnswersStale(t *testing.T) {
+	dir := tinyDataDir(t, 5, 40)
+	p := newProcs(t)
+	coords, cl := coordinatorProcs(t, p)
+	for _, w := range []string{"w0", "w1"} {
+		startWorkerProc(p, w, coords, dir)
+	}
+	id := submit(t, cl, tinyJob(t, dir, 40))
+	waitUntil(t, time.Minute, "training", func() bool { return stepsDone(status(t, cl)) >= 10 })
+	var high [3]uint64 // phase, epoch, step of the furthest answer so far
+	answers, refusals := 0, 0
+	for restart := range 3 {
+		leader := leaderName(t, cl)
+		n := (int(leader[1]-'0') + 1 + restart%2) % 3
+		follower, addr := fmt.Sprintf("c%d", n), coords[n]
+		p.signal(follower, syscall.SIGKILL)
+		p.restart(follower)
+		for tries := 0; tries < 25 || (answers < 17*(restart+1) && tries < 400); tries++ {
+			alone, err := dialClient([]string{addr}, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 400*time.Millisecond)
+			st, err := alone.JobStatus(ctx)
+			cancel()
+			_ = alone.Close()
+			if err != nil {
+				refusals++
+				continue
+			}
+			answers++
+			got := [3]uint64{uint64(st.GetPhase()), uint64(st.GetEpoch()), uint64(st.GetNextStep())}
+			if st.GetPhase() != pb.Phase_PHASE_PRETRAINING {
+				got[1], got[2] = 0, 0
+			}
+			if st.GetJobId() != id || st.GetPhase() == pb.Phase_PHASE_FAILED || less(got, high) {
+				t.Errorf("restart %d of %s, try %d: job %q phase %v epoch %d step %d; the job is %s and was at %v",
+					restart+1, follower, tries, st.GetJobId(), st.GetPhase(), st.GetEpoch(), st.GetNextStep(), id, high)
+			} else {
+				high = got
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	t.Logf("%d answers, none behind an earlier one, and %d errors from a follower restarted 3 times; last %v", answers, refusals, high)
+	if answers+refusals < 50 || answers == 0 {
+		t.Errorf("%d answers and %d errors: want at least 50 tries and some answers", answers, refusals)
+	}
+	// Then every coordinator is killed and one comes back alone: it knows no
+	// leader and holds only what it applied before, so it must not answer.
+	for _, c := range []string{"c0", "c1", "c2"} {
+		p.signal(c, syscall.SIGKILL)
+	}
+	p.restart("c0")
+	alone := 0
+	for try := range 20 {
+		cl, err := dialClient([]string{coords[0]}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 400*time.Millisecond)
+		st, err := cl.JobStatus(ctx)
+		cancel()
+		_ = cl.Close()
+		if err == nil {
+			alone++
+			t.Errorf("c0 restarted alone, try %d: answered job %q phase %v epoch %d step %d (the job was at %v), want an error",
+				try, st.GetJobId(), st.GetPhase(), st.GetEpoch(), st.GetNextStep(), high)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Logf("c0 restarted alone: %d answers in 20 tries", alone)
+}
+
+// less orders (phase, epoch, step) positions.
+func less(a, b [3]uint64) bool {
+	for i := range a {
+		if a[i] != b[i] {
+			return a[i] < b[i]
+		}
+	}
+	return false
 }
