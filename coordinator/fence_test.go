@@ -71,3 +71,4 @@ func TestNewerIncarnationFencesOlder(t *testing.T) {
 		t.Error("worker w still registered after its current process left")
 	}
 }
+

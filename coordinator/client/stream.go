@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"io"
 
+	"google.golang.org/protobuf/proto"
+
 	pb "github.com/whorl-ml/whorl/proto/whorl/coordinator/v1"
 )
 
@@ -20,10 +22,8 @@ import (
 // filled in) and returns the committed checkpoint.
 func (c *Client) CommitCheckpoint(ctx context.Context, hdr *pb.CheckpointHeader, data []byte) (*pb.Checkpoint, error) {
 	sum := sha256.Sum256(data)
-	h := &pb.CheckpointHeader{
-		WorkerId: hdr.GetWorkerId(), Generation: hdr.GetGeneration(), Epoch: hdr.GetEpoch(), Step: hdr.GetStep(),
-		Size: uint64(len(data)), Sha256: hex.EncodeToString(sum[:]),
-	}
+	h := proto.CloneOf(hdr)
+	h.Size, h.Sha256 = uint64(len(data)), hex.EncodeToString(sum[:])
 	var out *pb.Checkpoint
 	err := c.do(ctx, "commit checkpoint", c.cfg.AttemptTimeout, func(a *attempt) error {
 		resp, err := c.upload(a, h, data)
