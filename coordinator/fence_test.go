@@ -71,4 +71,3 @@ func TestNewerIncarnationFencesOlder(t *testing.T) {
 		t.Error("worker w still registered after its current process left")
 	}
 }
-
