@@ -1,7 +1,6 @@
 package coordinator
 
 import (
-	"context"
 	"testing"
 	"time"
 
@@ -14,15 +13,7 @@ import (
 // drops it once the step's own report comes. The client once rebuilt the
 // header and lost the field.
 func TestCheckpointCarriesLastStep(t *testing.T) {
-	c := newCluster(t, 1, func(cfg *Config) { cfg.Lease = time.Hour })
-	c.waitLeader(10 * time.Second)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	cl, err := dialTest(c.addrs())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
+	c, cl, ctx := longLeaseNode(t)
 	a := startPretraining(t, ctx, cl, "w", testConfig(t, 1, 8, 1))
 	if _, err := report(ctx, cl, "w", a, 0, 0); err != nil {
 		t.Fatal(err)

@@ -16,15 +16,7 @@ import (
 // ErrReplaced naming b's ring address, and a's leave removes nothing;
 // b's calls, and calls that name no incarnation, go through.
 func TestNewerIncarnationFencesOlder(t *testing.T) {
-	c := newCluster(t, 1, func(cfg *Config) { cfg.Lease = time.Hour })
-	c.waitLeader(10 * time.Second)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	cl, err := dialTest(c.addrs())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
+	c, cl, ctx := longLeaseNode(t)
 	for _, r := range []*pb.RegisterWorkerRequest{
 		{WorkerId: "w", RingAddr: "127.0.0.1:1001", Incarnation: "a"},
 		{WorkerId: "w", RingAddr: "127.0.0.1:1002", Incarnation: "b"},
@@ -70,4 +62,20 @@ func TestNewerIncarnationFencesOlder(t *testing.T) {
 	if _, ok := c.node(0).State().Workers["w"]; ok {
 		t.Error("worker w still registered after its current process left")
 	}
+}
+
+// longLeaseNode starts a one-node cluster whose workers never lose their
+// lease (the tests drive them by hand) and a client of it, for the test.
+func longLeaseNode(t *testing.T) (*tcluster, *client.Client, context.Context) {
+	t.Helper()
+	c := newCluster(t, 1, func(cfg *Config) { cfg.Lease = time.Hour })
+	c.waitLeader(10 * time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	t.Cleanup(cancel)
+	cl, err := dialTest(c.addrs())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cl.Close() })
+	return c, cl, ctx
 }
