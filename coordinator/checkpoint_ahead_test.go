@@ -2,7 +2,6 @@ package coordinator
 
 import (
 	"testing"
-	"time"
 
 	pb "github.com/whorl-ml/whorl/proto/whorl/coordinator/v1"
 )
