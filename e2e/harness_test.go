@@ -78,6 +78,16 @@ func tinyJob(t testing.TB, dir string, epochs int) job.Config {
 	return c
 }
 
+// jobFile writes c as a job config file for `whorl run --job-config`.
+func jobFile(t testing.TB, c job.Config) string {
+	t.Helper()
+	name := filepath.Join(t.TempDir(), "job.json")
+	if err := os.WriteFile(name, c.JSON(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return name
+}
+
 // startCoordinators starts n coordinators in this process with the default
 // worker timings (heartbeat 1 s, lease 3 s).
 func startCoordinators(t testing.TB, n int) (*coordinator.LocalCluster, *client.Client) {

@@ -353,14 +353,7 @@ func TestRestartedFollowerNeverAnswersStale(t *testing.T) {
 		p.signal(follower, syscall.SIGKILL)
 		p.restart(follower)
 		for tries := 0; tries < 25 || (answers < 17*(restart+1) && tries < 400); tries++ {
-			alone, err := dialClient([]string{addr}, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			ctx, cancel := context.WithTimeout(context.Background(), 400*time.Millisecond)
-			st, err := alone.JobStatus(ctx)
-			cancel()
-			_ = alone.Close()
+			st, err := askAlone(t, addr)
 			if err != nil {
 				refusals++
 				continue
@@ -391,15 +384,7 @@ func TestRestartedFollowerNeverAnswersStale(t *testing.T) {
 	p.restart("c0")
 	alone := 0
 	for try := range 20 {
-		cl, err := dialClient([]string{coords[0]}, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), 400*time.Millisecond)
-		st, err := cl.JobStatus(ctx)
-		cancel()
-		_ = cl.Close()
-		if err == nil {
+		if st, err := askAlone(t, coords[0]); err == nil {
 			alone++
 			t.Errorf("c0 restarted alone, try %d: answered job %q phase %v epoch %d step %d (the job was at %v), want an error",
 				try, st.GetJobId(), st.GetPhase(), st.GetEpoch(), st.GetNextStep(), high)
@@ -407,6 +392,20 @@ func TestRestartedFollowerNeverAnswersStale(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	t.Logf("c0 restarted alone: %d answers in 20 tries", alone)
+}
+
+// askAlone asks the coordinator at addr for the job status with a new
+// client, as `whorl status` does: it connects the moment the port opens.
+func askAlone(t *testing.T, addr string) (*pb.JobStatusResponse, error) {
+	t.Helper()
+	cl, err := dialClient([]string{addr}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 400*time.Millisecond)
+	defer cancel()
+	return cl.JobStatus(ctx)
 }
 
 // less orders (phase, epoch, step) positions.

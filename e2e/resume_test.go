@@ -28,10 +28,7 @@ func TestInterruptedRunResumesToTheSameReport(t *testing.T) {
 	dir := tinyDataDir(t, 5, 120)
 	c := tinyJob(t, dir, 6)
 	c.CheckpointEvery = 5
-	cfg := filepath.Join(t.TempDir(), "job.json")
-	if err := os.WriteFile(cfg, c.JSON(), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	cfg := jobFile(t, c)
 	for _, mode := range []struct{ name, flag string }{{"local", "--local"}, {"cluster", ""}} {
 		t.Run(mode.name, func(t *testing.T) {
 			args := func(out string) []string {

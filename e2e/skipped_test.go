@@ -29,10 +29,7 @@ func TestRunNamesSkippedPhotos(t *testing.T) {
 	run := func(maxSkipped float64) (string, string, error) {
 		c := tinyJob(t, dir, 1)
 		c.Data.MaxSkippedFraction = maxSkipped
-		cfg := filepath.Join(t.TempDir(), "job.json")
-		if err := os.WriteFile(cfg, c.JSON(), 0o644); err != nil {
-			t.Fatal(err)
-		}
+		cfg := jobFile(t, c)
 		out := filepath.Join(t.TempDir(), "out")
 		b, err := exec.Command(bin, "run", "--local", "--job-config", cfg, "--out", out).CombinedOutput()
 		return string(b), out, err
