@@ -189,7 +189,7 @@ func (r *Runner) report(c job.Config, d *job.Data, base ModelResult, pretext Pre
 			Labeled: len(d.Split.Labeled), Validation: len(d.Validation), Unlabeled: len(d.Split.Unlabeled),
 			ImageSize: c.Data.ImageSize, ManifestDigest: d.ManifestDigest, Skipped: d.Skipped},
 		Baseline: base, Pretext: pretext, Finetune: ft,
-		Gain: ft.TestAccuracy - base.TestAccuracy, Seed: c.Seed, Preset: c.Preset, Model: c.Model.Name,
+		Gain: ft.TestAccuracy - base.TestAccuracy, Seed: c.Seed, Preset: c.Preset, Model: c.Model.Label(),
 		Cluster: r.Cluster, Config: c,
 		Timing: Timing{TotalSeconds: time.Since(r.start).Seconds(), PretrainSeconds: pretrainSeconds(pretext.History, r.pretrain),
 			BaselineSeconds: base.Seconds, FinetuneSeconds: ft.Seconds},

@@ -34,7 +34,7 @@ func RenderMarkdown(r Report) string {
 	var b strings.Builder
 	p := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
 	p("# whorl run: rotation pretraining vs. supervised baseline\n\n")
-	p("job.Preset `%s`, network `%s` at %d px, seed %d, data %s. Pretraining ran on %s.\n\n",
+	p("Preset `%s`, network `%s` at %d px, seed %d, data %s. Pretraining ran on %s.\n\n",
 		r.Preset, r.Model, r.Dataset.ImageSize, r.Seed, r.Dataset.Source, clusterText(r.Cluster))
 	p("Split: %d training images (%d labeled, of which %d held out for validation; %d unlabeled), %d test images, %d classes.\n\n",
 		r.Dataset.Train, r.Dataset.Labeled, r.Dataset.Validation, r.Dataset.Unlabeled, r.Dataset.Test, len(r.Dataset.Classes))

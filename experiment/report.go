@@ -22,9 +22,10 @@ type Report struct {
 	// random networks block by block (job.EvalConfig; empty when off).
 	Frozen []FrozenResult `json:"frozen,omitempty"`
 	// Gain is finetune minus baseline test accuracy, in points of 0..1.
-	Gain    float64     `json:"gain"`
-	Seed    uint64      `json:"seed"`
-	Preset  string      `json:"preset"`
+	Gain   float64 `json:"gain"`
+	Seed   uint64  `json:"seed"`
+	Preset string  `json:"preset"`
+	// Model is the network's job.ModelConfig.Label ("small", "small@256").
 	Model   string      `json:"model"`
 	Cluster ClusterInfo `json:"cluster"`
 	Timing  Timing      `json:"timing"`

@@ -221,10 +221,32 @@ type ModelConfig struct {
 	// last blocks are the most task-specific). nin3 with 1 is nin4's
 	// pretext network.
 	PretextBlocks int `json:"pretext_blocks,omitempty"`
+	// Width is the channel width of a small or NIN network's wide layers
+	// (0 = the reference's: small 128, its blocks 32/64/128 scaled alike;
+	// NIN 192): a wider network for a pretext (Kolesnikov et al. 2019:
+	// rotation features of wider networks transfer better). A multiple of
+	// 4 in MinModelWidth..MaxModelWidth; not for the ResNets.
+	Width int `json:"width,omitempty"`
 }
 
 // MaxPretextBlocks bounds ModelConfig.PretextBlocks.
 const MaxPretextBlocks = 2
+
+// Bounds of ModelConfig.Width.
+const (
+	MinModelWidth = 16
+	MaxModelWidth = 1024
+)
+
+// Label names the network as reports and model/pretext_reference.py do:
+// the name, then "@width" for a width other than the reference's
+// ("small@256").
+func (m ModelConfig) Label() string {
+	if m.Width == 0 {
+		return m.Name
+	}
+	return fmt.Sprintf("%s@%d", m.Name, m.Width)
+}
 
 // IsResNet reports whether the network is one of the ResNets.
 func (m ModelConfig) IsResNet() bool {
@@ -674,6 +696,15 @@ func (m ModelConfig) validate(p *validate.Problems, size int) {
 		validate.InRange(p, "model.pretext_blocks", m.PretextBlocks, 0, MaxPretextBlocks)
 		if m.IsResNet() {
 			p.Addf("model.pretext_blocks", "= %d: only the small and NIN networks take pretext blocks, not %s", m.PretextBlocks, m.Name)
+		}
+	}
+	if m.Width != 0 {
+		validate.InRange(p, "model.width", m.Width, MinModelWidth, MaxModelWidth)
+		if m.Width%4 != 0 {
+			p.Addf("model.width", "= %d, must be a multiple of 4 (small's blocks are width/4 and width/2 wide)", m.Width)
+		}
+		if m.IsResNet() {
+			p.Addf("model.width", "= %d: only the small and NIN networks take a width, not %s", m.Width, m.Name)
 		}
 	}
 	if !m.IsResNet() {

@@ -87,6 +87,12 @@ func TestValidate(t *testing.T) {
 		{name: "pretext blocks in the joint mode", edit: func(c *Config) {
 			c.Model.PretextBlocks, c.Mode, c.Joint = 1, ModeJoint, DefaultJoint(*c)
 		}, errHas: []string{"model.pretext_blocks = 1 with mode \"joint\"", "keeps every block"}},
+		{name: "wider small", edit: func(c *Config) { c.Model.Width = 256 }},
+		{name: "wider small with pretext blocks", edit: func(c *Config) { c.Model.Width, c.Model.PretextBlocks = 192, 1 }},
+		{name: "width bounds", edit: func(c *Config) { c.Model.Width = 2048 }, errHas: []string{"model.width = 2048", "16..1024"}},
+		{name: "width not a multiple of 4", edit: func(c *Config) { c.Model.Width = 130 }, errHas: []string{"model.width = 130", "multiple of 4"}},
+		{name: "width of a resnet", edit: func(c *Config) { c.Model.Name, c.Model.Width = ModelResNet18, 256 },
+			errHas: []string{"model.width = 256", "only the small and NIN networks", "resnet18"}},
 		{name: "random-resized crop", edit: func(c *Config) {
 			c.Pretrain.Augmentation = AugmentConfig{Flip: true, CropScale: []float64{0.2, 1}, CropRatio: []float64{0.75, 1.25},
 				ColorJitter: JitterConfig{Brightness: 0.4, Contrast: 0.4, Saturation: 0.4, Prob: 0.8}, Grayscale: 0.2}

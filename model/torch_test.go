@@ -133,7 +133,7 @@ func firstDiff(got, want string) string {
 func abs(v float64) float64 { return max(v, -v) }
 
 // TestPretextNetworksLoadInTorch checks the pretext networks with extra blocks
-// (job config model.pretext_blocks) against the repository's PyTorch reference
+// (job config model.pretext_blocks) and the wider ones (model.width) against the repository's PyTorch reference
 // (model/pretext_reference.py, built from rotnet.py's modules): the same state_dict names and
 // shapes in order, and a strict load of whorl's checkpoint.
 func TestPretextNetworksLoadInTorch(t *testing.T) {
@@ -142,10 +142,15 @@ func TestPretextNetworksLoadInTorch(t *testing.T) {
 		name   string
 		arch   string
 		blocks int
-	}{{"small+1", ArchSmall, 4}, {"small+2", ArchSmall, 5}, {"nin3+1", ArchNIN3, 4}} {
+		width  int
+	}{{"small+1", ArchSmall, 4, 0}, {"small+2", ArchSmall, 5, 0}, {"nin3+1", ArchNIN3, 4, 0},
+		{"small@256", ArchSmall, 3, 256}, {"small@64+1", ArchSmall, 4, 64}, {"nin3@96", ArchNIN3, 3, 96}} {
 		t.Run(m.name, func(t *testing.T) {
 			cfg := DefaultConfig(m.arch)
 			cfg.Blocks, cfg.InputSize = m.blocks, 32
+			if m.width != 0 {
+				cfg.Width = m.width
+			}
 			n, err := New(cfg, 7)
 			if err != nil {
 				t.Fatal(err)

@@ -36,6 +36,9 @@ func netConfig(c job.Config, classes int) model.Config {
 	if c.Model.IsResNet() {
 		mc.Stem, mc.ZeroInitResidual = c.Model.Stem, c.Model.ZeroInitResidual
 	}
+	if c.Model.Width != 0 {
+		mc.Width = c.Model.Width
+	}
 	return mc
 }
 

@@ -74,3 +74,45 @@ func TestRestoreRefusesAnotherJob(t *testing.T) {
 		t.Error("a refused checkpoint changed the network")
 	}
 }
+
+// TestModelWidthBuildsTheWiderNetwork checks model.width reaches the
+// networks: small's blocks are width/4, width/2 and width wide, the pretext
+// blocks keep the width, and FeatureNet's head takes the width.
+func TestModelWidthBuildsTheWiderNetwork(t *testing.T) {
+	c := tinyConfig()
+	c.Model.Width, c.Model.PretextBlocks = 192, 1
+	pre, err := PretrainNet(c, 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string][]int{
+		"features.0.layers.0.conv.weight": {48, 3, 3, 3},
+		"features.1.layers.1.conv.weight": {96, 96, 3, 3},
+		"features.2.layers.1.conv.weight": {192, 192, 3, 3},
+		"features.3.layers.0.conv.weight": {192, 192, 3, 3},
+		"classifier.weight":               {4, 192},
+	}
+	checkShapes(t, "pretext", pre, want)
+	feat, err := FeatureNet(c, pre)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if feat.NumBlocks() != 3 {
+		t.Errorf("FeatureNet has %d blocks, want 3", feat.NumBlocks())
+	}
+	delete(want, "features.3.layers.0.conv.weight")
+	checkShapes(t, "features", feat, want)
+}
+
+func checkShapes(t *testing.T, what string, n *model.Net, want map[string][]int) {
+	t.Helper()
+	got := map[string][]int{}
+	for _, s := range n.Specs() {
+		got[s.Name] = s.Shape
+	}
+	for name, shape := range want {
+		if !slices.Equal(got[name], shape) {
+			t.Errorf("%s: %s has shape %v, want %v", what, name, got[name], shape)
+		}
+	}
+}
