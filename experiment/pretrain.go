@@ -19,12 +19,12 @@ import (
 func PretrainSteps(c job.Config, n int) int { return job.NumSteps(n, c.Pretrain.GlobalBatch) }
 
 // PretrainState is where a pretraining run is: the network, its optimizer
-// and the position (epoch, step) of the next step.
+// and the position of the next step.
 type PretrainState struct {
-	Net         *model.Net
-	Opt         model.Optimizer
-	Epoch, Step int
-	History     []job.EpochStat
+	Net *model.Net
+	Opt model.Optimizer
+	job.Position
+	History []job.EpochStat
 	// Partial are the step statistics of the epoch in progress (its first
 	// Step steps), kept in checkpoints so a resumed epoch's statistic is
 	// the uninterrupted one's.
@@ -60,7 +60,7 @@ func ResumePretrain(path string, c job.Config, classes int) (*PretrainState, err
 	if err != nil {
 		return nil, fmt.Errorf("resume pretraining from %s: %w; use another --out for another configuration or seed", path, err)
 	}
-	st.Epoch, st.Step, st.History, st.Partial = p.Epoch, p.Step, p.History, p.Partial
+	st.Position, st.History, st.Partial = p.Position, p.History, p.Partial
 	return st, nil
 }
 
@@ -70,7 +70,7 @@ func SavePretrain(path string, c job.Config, st *PretrainState) error {
 	if hist == nil {
 		hist = []job.EpochStat{}
 	}
-	meta, err := recipe.PretrainMeta(c, recipe.Progress{Position: recipe.Position{Epoch: st.Epoch, Step: st.Step}, History: hist, Partial: st.Partial})
+	meta, err := recipe.PretrainMeta(c, recipe.Progress{Position: st.Position, History: hist, Partial: st.Partial})
 	if err == nil {
 		err = model.SaveCheckpoint(path, st.Net, st.Opt, meta)
 	}
@@ -90,8 +90,7 @@ func SavePretrain(path string, c job.Config, st *PretrainState) error {
 // CheckpointEvery steps and at the end of every epoch.
 func Pretrain(ctx context.Context, c job.Config, d *job.Data, st *PretrainState, save func(*PretrainState) error, progress func(Event)) error {
 	run := &pretrainRun{c: c, d: d, st: st, save: save, progress: progress,
-		batcher: job.NewBatcher(c, d.Norm), steps: PretrainSteps(c, len(d.Split.Train))}
-	st.Net.SetTraining(true)
+		trainer: recipe.NewPretrainer(c, st.Net, st.Opt, d.Norm), steps: PretrainSteps(c, len(d.Split.Train))}
 	for ; st.Epoch < c.Pretrain.Epochs; st.Epoch, st.Step = st.Epoch+1, 0 {
 		es, err := run.epoch(ctx)
 		if err != nil {
@@ -118,7 +117,7 @@ type pretrainRun struct {
 	st       *PretrainState
 	save     func(*PretrainState) error
 	progress func(Event)
-	batcher  *job.Batcher
+	trainer  *recipe.Pretrainer
 	steps    int
 }
 
@@ -164,46 +163,26 @@ func (r *pretrainRun) epoch(ctx context.Context) (job.EpochStat, error) {
 	return job.EpochMean(st.Epoch+1, done), nil // zero when resumed exactly at the end of an epoch
 }
 
-// step trains global batch ids at the current position.
+// step trains global batch ids at the current position: the whole step as
+// one part (the joint mode's labeled images are the plan's
+// job.LabeledBatch of the labeled training images, as the coordinator
+// assigns them to the workers).
 func (r *pretrainRun) step(ctx context.Context, ids []int) (job.StepStat, error) {
-	st, p := r.st, r.c.Pretrain
-	st.Net.ZeroGrads()
-	ss, err := r.grads(ctx, ids)
-	if err != nil {
-		return job.StepStat{}, err
-	}
-	st.Opt.Step(st.Net.Params(), st.Net.Grads(), p.Schedule.Rate(p.LR, st.Epoch, st.Step, r.steps, p.Epochs))
-	return ss, nil
-}
-
-// grads runs forward and backward on the step's batch, at the epoch's side
-// (the resolution curriculum's): the rotation batch of ids and, in the
-// joint mode, the step's labeled batch (the plan's job.LabeledBatch of the
-// labeled training images, as the coordinator assigns it to the workers).
-func (r *pretrainRun) grads(ctx context.Context, ids []int) (job.StepStat, error) {
 	st := r.st
-	if err := st.Net.SetInputSize(r.batcher.SizeAt(st.Epoch)); err != nil {
-		return job.StepStat{}, err
-	}
-	if !r.c.IsJoint() {
-		x, labels := r.batcher.Build(r.d.Set, ids, ids, st.Epoch, st.Step)
-		loss, ok, err := st.Net.TrainStep(ctx, x, labels, 1)
-		if err != nil {
-			return job.StepStat{}, err
+	b := recipe.StepBatch{Epoch: st.Epoch, Step: st.Step, Set: r.d.Set, Idx: ids, IDs: ids, Share: 1, LabeledShare: 1}
+	if r.c.IsJoint() {
+		b.LabeledIDs = job.LabeledBatch(r.d.LabeledTrain, r.c.Seed, st.Epoch, st.Step, r.steps, r.c.Joint.LabeledBatch)
+		b.LabeledIdx, b.Classes = b.LabeledIDs, make([]int, len(b.LabeledIDs))
+		for k, id := range b.LabeledIDs {
+			b.Classes[k] = r.d.Set.Items[id].Class
 		}
-		return job.StepStat{Images: len(ids), Loss: loss, Accuracy: float64(ok) / float64(len(labels))}, nil
 	}
-	lab := job.LabeledBatch(r.d.LabeledTrain, r.c.Seed, st.Epoch, st.Step, r.steps, r.c.Joint.LabeledBatch)
-	classes := make([]int, len(lab))
-	for k, id := range lab {
-		classes[k] = r.d.Set.Items[id].Class
-	}
-	x, labels := r.batcher.BuildJoint(r.d.Set, ids, ids, lab, lab, st.Epoch, st.Step)
-	js, err := recipe.JointStep(ctx, r.c, st.Net, x, labels, classes, 1, 1)
+	ss, err := r.trainer.Grads(ctx, b)
 	if err != nil {
 		return job.StepStat{}, err
 	}
-	return job.StepStat{Images: len(ids), Loss: js.Loss, Accuracy: js.Accuracy, ClassLoss: js.ClassLoss, ClassAccuracy: js.ClassAccuracy}, nil
+	r.trainer.Apply(st.Epoch, st.Step, r.steps)
+	return ss, nil
 }
 
 // checkpoint saves the position after the step just done every

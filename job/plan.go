@@ -91,3 +91,17 @@ func SplitRank(batch []int, rank, world int) []int {
 	}
 	return batch[lo : lo+size]
 }
+
+// Position is where a pretraining run is: Step steps of 0-based Epoch
+// done, so {Epoch, Step} is also the next step to train (Step 0 of the
+// next epoch once an epoch ends). The single-process loop, the workers and
+// the pretraining checkpoints all count with it.
+type Position struct {
+	Epoch int `json:"epoch"`
+	Step  int `json:"step"`
+}
+
+// Before reports whether p is earlier than step of epoch.
+func (p Position) Before(epoch, step int) bool {
+	return p.Epoch < epoch || (p.Epoch == epoch && p.Step < step)
+}

@@ -76,9 +76,9 @@ func ints(v []int32) []int {
 
 func (c *coordClient) ReportProgress(ctx context.Context, p Progress) (uint64, error) {
 	r, err := c.c.ReportProgress(ctx, &pb.ReportProgressRequest{WorkerId: p.WorkerID, Generation: p.Generation,
-		Epoch: uint32(p.Epoch), Step: uint32(p.Step), Rank: int32(p.Rank), Loss: float32(p.Loss), Accuracy: float32(p.Accuracy),
-		ClassLoss: float32(p.ClassLoss), ClassAccuracy: float32(p.ClassAccuracy),
-		Samples: uint32(p.Images), StepTime: durationpb.New(p.StepTime), AllreduceWait: durationpb.New(p.ReduceWait)})
+		Epoch: uint32(p.Epoch), Step: uint32(p.Step), Rank: int32(p.Rank), Loss: float32(p.Stat.Loss), Accuracy: float32(p.Stat.Accuracy),
+		ClassLoss: float32(p.Stat.ClassLoss), ClassAccuracy: float32(p.Stat.ClassAccuracy),
+		Samples: uint32(p.Part), StepTime: durationpb.New(p.StepTime), AllreduceWait: durationpb.New(p.ReduceWait)})
 	if err != nil {
 		return 0, err
 	}
@@ -90,8 +90,8 @@ func (c *coordClient) CommitCheckpoint(ctx context.Context, m CheckpointMeta, da
 		Epoch: uint32(m.Position.Epoch), Step: uint32(m.Position.Step)}
 	if p := m.LastStep; p != nil {
 		h.LastStep = &pb.StepMetrics{Epoch: uint32(p.Epoch), Step: uint32(p.Step), Generation: p.Generation,
-			Loss: float32(p.Loss), Accuracy: float32(p.Accuracy), ClassLoss: float32(p.ClassLoss), ClassAccuracy: float32(p.ClassAccuracy),
-			Samples: uint32(p.Images), StepTime: durationpb.New(p.StepTime)}
+			Loss: float32(p.Stat.Loss), Accuracy: float32(p.Stat.Accuracy), ClassLoss: float32(p.Stat.ClassLoss), ClassAccuracy: float32(p.Stat.ClassAccuracy),
+			Samples: uint32(p.Part), StepTime: durationpb.New(p.StepTime)}
 	}
 	ck, err := c.c.CommitCheckpoint(ctx, h, data)
 	if err != nil {

@@ -14,10 +14,12 @@
 // advanced member's weights, BatchNorm state and optimizer state are summed
 // with zeros from the others, which copies them exactly. So a joiner gets
 // the current weights and a member that applied a step the others aborted is
-// not rolled back. Then every step is: the rotation batch of the local ids
-// (each image augmented from its own seed, so the batches do not depend on
-// the worker count), forward and backward with the loss scaled by
-// local/global images, the ring all-reduce of the gradient buffer (by
+// not rolled back. Then every step is the job's one pretraining step
+// (model/recipe's Pretrainer, which the single-process run drives too) on
+// the local part: the rotation batch of the local ids (each image augmented
+// from its own seed, so the batches do not depend on the worker count),
+// forward and backward with the loss scaled by local/global images, the
+// ring all-reduce of the gradient buffer (by
 // default in buckets that start during backward on the generation's bulk
 // ring, so they never delay the batch-statistics sums on the control ring;
 // pretrain.grad_bucket_mib, pretrain.grad_bf16), the same optimizer step

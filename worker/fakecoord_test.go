@@ -42,7 +42,7 @@ type fakeCoord struct {
 	consumed map[[2]int]int // (epoch, image) -> times its step completed
 	ckpts    map[string][]byte
 	latest   string
-	latestAt Position
+	latestAt job.Position
 	resume   bool
 	genAt    map[uint64]time.Time
 	leaves   int
@@ -239,7 +239,7 @@ func (f *fakeCoord) CommitCheckpoint(_ context.Context, meta CheckpointMeta, dat
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.ckpts[d] = slices.Clone(data)
-	if f.latestAt.before(meta.Position.Epoch, meta.Position.Step) || f.latest == "" {
+	if f.latestAt.Before(meta.Position.Epoch, meta.Position.Step) || f.latest == "" {
 		f.latest, f.latestAt = d, meta.Position
 	}
 	return d, nil

@@ -7,6 +7,8 @@ import (
 	"math"
 	"sync/atomic"
 	"time"
+
+	"github.com/whorl-ml/whorl/job"
 )
 
 // quadReplica is a small model with the same data-parallel structure as the
@@ -60,7 +62,7 @@ func input(id, epoch, step int, out []float32) {
 // the loop's tests run the bucketed all-reduce.
 func (r *quadReplica) GradReduce() GradReduce { return GradReduce{BucketElems: 4} }
 
-func (r *quadReplica) ComputeGrads(ctx context.Context, c Collective, sink GradSink, w StepWork, epoch int, scale float32) (StepStats, error) {
+func (r *quadReplica) ComputeGrads(ctx context.Context, c Collective, sink GradSink, w StepWork, epoch int, scale float32) (job.StepStat, error) {
 	if r.delay > 0 {
 		sleep(ctx, r.delay)
 	}
@@ -76,7 +78,7 @@ func (r *quadReplica) ComputeGrads(ctx context.Context, c Collective, sink GradS
 	stat[quadDim] = float32(len(w.IDs))
 	if c != nil {
 		if err := c.AllReduceSum(ctx, stat); err != nil {
-			return StepStats{}, fmt.Errorf("sync statistic: %w", err)
+			return job.StepStat{}, fmt.Errorf("sync statistic: %w", err)
 		}
 	}
 	for i := range quadDim {
@@ -101,7 +103,7 @@ func (r *quadReplica) ComputeGrads(ctx context.Context, c Collective, sink GradS
 		sink.GradsReady(1, 3)
 		sink.GradsReady(0, 1)
 	}
-	return StepStats{Loss: loss / float64(len(xs))}, ctx.Err()
+	return job.StepStat{Loss: loss / float64(len(xs))}, ctx.Err()
 }
 
 func (r *quadReplica) Apply(epoch, step, steps int) error {
@@ -116,17 +118,17 @@ func (r *quadReplica) Apply(epoch, step, steps int) error {
 
 type quadCheckpoint struct {
 	W, S, M []float32
-	Pos     Position
+	Pos     job.Position
 }
 
-func (r *quadReplica) Checkpoint(pos Position) ([]byte, error) {
+func (r *quadReplica) Checkpoint(pos job.Position) ([]byte, error) {
 	return json.Marshal(quadCheckpoint{W: r.w, S: r.s, M: r.m, Pos: pos})
 }
 
-func (r *quadReplica) Restore(data []byte) (Position, error) {
+func (r *quadReplica) Restore(data []byte) (job.Position, error) {
 	var c quadCheckpoint
 	if err := json.Unmarshal(data, &c); err != nil {
-		return Position{}, err
+		return job.Position{}, err
 	}
 	copy(r.w, c.W)
 	copy(r.s, c.S)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"time"
 
+	"github.com/whorl-ml/whorl/job"
 	pb "github.com/whorl-ml/whorl/proto/whorl/coordinator/v1"
 )
 
@@ -134,8 +135,9 @@ type Replica interface {
 	// the ring gives the gradient of the global mean loss. Batch-statistics
 	// layers synchronise through c (nil: this replica alone); sink, if not
 	// nil, hears of every gradient range as backward finishes it. It
-	// returns the local mean loss and accuracy.
-	ComputeGrads(ctx context.Context, c Collective, sink GradSink, w StepWork, epoch int, scale float32) (StepStats, error)
+	// returns the local part's statistic (its images, mean loss and
+	// accuracy), which the trainer all-reduces into the global step's.
+	ComputeGrads(ctx context.Context, c Collective, sink GradSink, w StepWork, epoch int, scale float32) (job.StepStat, error)
 	// GradReduce is how the job sums the gradient.
 	GradReduce() GradReduce
 	// Apply performs the optimizer step of step (0-based) of epoch, an
@@ -144,28 +146,16 @@ type Replica interface {
 	Apply(epoch, step, steps int) error
 	// Checkpoint encodes the replica (weights, state, optimizer state) and
 	// its position.
-	Checkpoint(pos Position) ([]byte, error)
+	Checkpoint(pos job.Position) ([]byte, error)
 	// Restore loads a checkpoint written by Checkpoint and returns its
 	// position.
-	Restore(data []byte) (Position, error)
+	Restore(data []byte) (job.Position, error)
 }
 
 // ReplicaFactory builds the replica of a job from its configuration; the
 // replica starts from the job's seeded initial weights.
 type ReplicaFactory interface {
 	NewReplica(ctx context.Context, a Assignment) (Replica, error)
-}
-
-// Position is how far a replica's weights are in the job: the next step to
-// train is Step of Epoch (every earlier step is applied).
-type Position struct {
-	Epoch int `json:"epoch"`
-	Step  int `json:"step"`
-}
-
-// before reports whether p is earlier than (epoch, step).
-func (p Position) before(epoch, step int) bool {
-	return p.Epoch < epoch || (p.Epoch == epoch && p.Step < step)
 }
 
 // Registration is the coordinator's answer to Register.
@@ -243,29 +233,18 @@ type Progress struct {
 	Rank       int
 	Epoch      int
 	Step       int
-	Loss       float64
-	// Accuracy is the fraction of the rank's rotated images it predicted
-	// right before the update (0 for replicas that do not classify).
-	Accuracy float64
-	// ClassLoss and ClassAccuracy are the joint mode's labeled images'.
-	ClassLoss, ClassAccuracy float64
-	Images                   int
+	// Stat is the global step's statistic, the same on every rank (the
+	// parts' all-reduced: recipe.Weighted), measured before the update:
+	// Images is the step's images, Accuracy the fraction of its rotated
+	// images predicted right (0 for replicas that do not classify). A step
+	// already in the weights when reported again has a zero Stat.
+	Stat job.StepStat
+	// Part is the number of images this rank trained on in the step.
+	Part int
 	// StepTime is the wall time of the whole step; ReduceWait the part
 	// spent in the gradient all-reduce (waiting for the slowest rank).
 	StepTime   time.Duration
 	ReduceWait time.Duration
-}
-
-// StepStats is what a replica measured on its part of one step (the
-// trainer then all-reduces it into the global batch's).
-type StepStats struct {
-	// Loss is the local mean loss (unscaled).
-	Loss float64
-	// Accuracy is the fraction of local samples predicted right.
-	Accuracy float64
-	// ClassLoss and ClassAccuracy are the joint mode's local labeled
-	// images' mean loss and accuracy on the class head.
-	ClassLoss, ClassAccuracy float64
 }
 
 // HeartbeatInfo is what a heartbeat carries.
@@ -284,7 +263,7 @@ type CheckpointMeta struct {
 	WorkerID   string
 	JobID      string
 	Generation uint64
-	Position   Position
+	Position   job.Position
 	// LastStep is the report of the step the weights applied last (the one
 	// before Position), sent before that report itself; nil for none.
 	LastStep *Progress

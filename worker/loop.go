@@ -11,6 +11,7 @@ import (
 
 	"github.com/whorl-ml/whorl/cluster"
 	"github.com/whorl-ml/whorl/coordinator/client"
+	"github.com/whorl-ml/whorl/job"
 	pb "github.com/whorl-ml/whorl/proto/whorl/coordinator/v1"
 )
 
@@ -37,7 +38,7 @@ type trainer struct {
 	jobID     string
 	idlePhase pb.Phase // phase of the last assignment without work (logged once)
 	rep       Replica
-	pos       Position
+	pos       job.Position
 	snap      []float32 // State() before the step in flight, restored on abort
 	statBuf   []float32 // the step's loss and accuracy for their all-reduce
 	// pending are applied steps not yet reported (see flush); reporting is
@@ -168,11 +169,11 @@ func (t *trainer) work(ctx context.Context, a Assignment) error {
 		case a.Epoch < t.pos.Epoch || (a.Epoch == t.pos.Epoch && st.Step < t.pos.Step):
 			// Already in the weights (applied before the generation changed).
 			t.pending = append(t.pending, Progress{WorkerID: t.id, JobID: a.JobID, Generation: a.Generation,
-				Rank: a.Rank, Epoch: a.Epoch, Step: st.Step, Images: len(st.IDs)})
+				Rank: a.Rank, Epoch: a.Epoch, Step: st.Step, Part: len(st.IDs)})
 			continue
-		case t.pos.before(a.Epoch, st.Step):
+		case t.pos.Before(a.Epoch, st.Step):
 			t.log.Warn("assignment skips steps the weights lack", "have", t.pos, "epoch", a.Epoch, "step", st.Step)
-			t.pos = Position{Epoch: a.Epoch, Step: st.Step}
+			t.pos = job.Position{Epoch: a.Epoch, Step: st.Step}
 		}
 		if err := t.step(ctx, gctx, a, st); err != nil {
 			return err
@@ -192,7 +193,7 @@ func (t *trainer) ensureReplica(ctx context.Context, a Assignment) error {
 	if err != nil {
 		return fmt.Errorf("build replica of job %s: %w", a.JobID, err)
 	}
-	t.rep, t.jobID, t.pos = rep, a.JobID, Position{}
+	t.rep, t.jobID, t.pos = rep, a.JobID, job.Position{}
 	t.log.Info("replica ready", "job", a.JobID)
 	return nil
 }

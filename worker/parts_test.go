@@ -116,7 +116,7 @@ func TestNetReplicaCheckpointRoundTrip(t *testing.T) {
 	if err := r1.Apply(0, 0, 3); err != nil {
 		t.Fatal(err)
 	}
-	b, err := r1.Checkpoint(Position{Epoch: 0, Step: 1})
+	b, err := r1.Checkpoint(job.Position{Epoch: 0, Step: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -128,7 +128,7 @@ func TestNetReplicaCheckpointRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if pos != (Position{Epoch: 0, Step: 1}) {
+	if pos != (job.Position{Epoch: 0, Step: 1}) {
 		t.Errorf("restored position %+v", pos)
 	}
 	sameReplicas(t, r1, map[string]Replica{"restored": r2}, 0)
@@ -160,16 +160,16 @@ func TestRetryFinal(t *testing.T) {
 	tests := []struct {
 		name string
 		ctx  context.Context
-		pos  Position
+		pos  job.Position
 		err  error
 		want bool
 	}{
-		{"final, disk full", live, Position{Epoch: 3}, disk, true},
-		{"not final", live, Position{Epoch: 2, Step: 4}, disk, false},
-		{"stopping", stopped, Position{Epoch: 3}, disk, false},
-		{"new generation", live, Position{Epoch: 3}, fmt.Errorf("commit: %w", cluster.ErrStaleGeneration), false},
-		{"lease lost", live, Position{Epoch: 3}, fmt.Errorf("commit: %w", client.ErrUnknownWorker), false},
-		{"other phase", live, Position{Epoch: 3}, fmt.Errorf("commit: %w", client.ErrWrongPhase), false},
+		{"final, disk full", live, job.Position{Epoch: 3}, disk, true},
+		{"not final", live, job.Position{Epoch: 2, Step: 4}, disk, false},
+		{"stopping", stopped, job.Position{Epoch: 3}, disk, false},
+		{"new generation", live, job.Position{Epoch: 3}, fmt.Errorf("commit: %w", cluster.ErrStaleGeneration), false},
+		{"lease lost", live, job.Position{Epoch: 3}, fmt.Errorf("commit: %w", client.ErrUnknownWorker), false},
+		{"other phase", live, job.Position{Epoch: 3}, fmt.Errorf("commit: %w", client.ErrWrongPhase), false},
 	}
 	for _, tt := range tests {
 		if got := retryFinal(tt.ctx, a, tt.pos, tt.err); got != tt.want {

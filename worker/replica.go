@@ -10,15 +10,15 @@ import (
 	"github.com/whorl-ml/whorl/shard"
 )
 
-// netReplica is the real replica: the job's network on the rotation task
-// with the job's SGD (both from model/recipe), fed by an imageSource
-// through the job's Batcher.
+// netReplica is the real replica: the job's pretraining step
+// (recipe.Pretrainer, the one the single-process run drives) on the
+// images of an imageSource.
 type netReplica struct {
-	cfg     job.Config
-	net     *model.Net
-	opt     recipe.StatefulOptimizer
-	src     imageSource
-	batcher *job.Batcher
+	cfg   job.Config
+	net   *model.Net
+	opt   recipe.StatefulOptimizer
+	src   imageSource
+	train *recipe.Pretrainer
 }
 
 // imageSource gives the decoded images of a step: a dataset and the indices
@@ -36,8 +36,9 @@ func newNetReplica(cfg job.Config, a Assignment, src imageSource) (*netReplica, 
 	if err != nil {
 		return nil, err
 	}
-	return &netReplica{cfg: cfg, net: net, opt: recipe.PretrainOptimizer(cfg), src: src,
-		batcher: job.NewBatcher(cfg, shard.Normalizer{Mean: a.Mean, Std: a.Std})}, nil
+	opt := recipe.PretrainOptimizer(cfg)
+	return &netReplica{cfg: cfg, net: net, opt: opt, src: src,
+		train: recipe.NewPretrainer(cfg, net, opt, shard.Normalizer{Mean: a.Mean, Std: a.Std})}, nil
 }
 
 func (r *netReplica) Params() []float32 { return r.net.Params() }
@@ -61,49 +62,25 @@ func (r *netReplica) SetOptState(s []float32) error {
 	return r.opt.SetState(s, r.net.NumParams())
 }
 
-// ComputeGrads builds the rotation batch of the step's images (the job's
-// Batcher: the samples do not depend on how the global batch is split over
-// workers) at the epoch's side (the resolution curriculum's), and runs
-// forward and backward with BatchNorm synchronised through c. The stats are
-// this rank's part's.
-func (r *netReplica) ComputeGrads(ctx context.Context, c Collective, sink GradSink, w StepWork, epoch int, scale float32) (StepStats, error) {
+// ComputeGrads trains the replica's part of the step (recipe.Pretrainer:
+// the samples do not depend on how the global batch is split over
+// workers) with BatchNorm synchronised through c and the gradients
+// observed by sink. The statistic is this rank's part's.
+func (r *netReplica) ComputeGrads(ctx context.Context, c Collective, sink GradSink, w StepWork, epoch int, scale float32) (job.StepStat, error) {
 	d, idx, err := r.src.images(ctx, append(w.IDs[:len(w.IDs):len(w.IDs)], w.LabeledIDs...))
 	if err != nil {
-		return StepStats{}, fmt.Errorf("images of step %d: %w", w.Step, err)
+		return job.StepStat{}, fmt.Errorf("images of step %d: %w", w.Step, err)
 	}
-	if err := r.net.SetInputSize(r.batcher.SizeAt(epoch)); err != nil {
-		return StepStats{}, fmt.Errorf("step %d of epoch %d: %w", w.Step, epoch+1, err)
-	}
-	r.prepare(c, sink)
-	defer r.net.SetGradObserver(nil)
-	n := len(w.IDs)
-	if r.cfg.IsJoint() {
-		x, labels := r.batcher.BuildJoint(d, idx[:n], w.IDs, idx[n:], w.LabeledIDs, epoch, w.Step)
-		js, err := recipe.JointStep(ctx, r.cfg, r.net, x, labels, w.LabeledClasses, scale, labeledShare(w))
-		if err != nil {
-			return StepStats{}, fmt.Errorf("train step: %w", err)
-		}
-		return StepStats{Loss: js.Loss, Accuracy: js.Accuracy, ClassLoss: js.ClassLoss, ClassAccuracy: js.ClassAccuracy}, nil
-	}
-	x, labels := r.batcher.Build(d, idx[:n], w.IDs, epoch, w.Step)
-	loss, correct, err := r.net.TrainStep(ctx, x, labels, scale)
-	if err != nil {
-		return StepStats{}, fmt.Errorf("train step: %w", err)
-	}
-	return StepStats{Loss: loss, Accuracy: float64(correct) / float64(max(1, len(labels)))}, nil
-}
-
-// prepare readies the network for a training step: BatchNorm synchronised
-// through c (nil: local), gradients observed by sink, zero gradients.
-func (r *netReplica) prepare(c Collective, sink GradSink) {
 	if c != nil {
 		r.net.SetReducer(c)
 	} else {
 		r.net.SetReducer(nil)
 	}
 	r.net.SetGradObserver(sink)
-	r.net.SetTraining(true)
-	r.net.ZeroGrads()
+	defer r.net.SetGradObserver(nil)
+	n := len(w.IDs)
+	return r.train.Grads(ctx, recipe.StepBatch{Epoch: epoch, Step: w.Step, Set: d, Idx: idx[:n], IDs: w.IDs,
+		LabeledIdx: idx[n:], LabeledIDs: w.LabeledIDs, Classes: w.LabeledClasses, Share: scale, LabeledShare: labeledShare(w)})
 }
 
 // GradReduce is the job's gradient buckets and their encoding.
@@ -111,25 +88,24 @@ func (r *netReplica) GradReduce() GradReduce {
 	return GradReduce{BucketElems: r.cfg.Pretrain.GradBucketElems(), BF16: r.cfg.Pretrain.GradBF16}
 }
 
-// Apply takes the SGD step with the job's learning-rate schedule.
+// Apply takes the optimiser step with the job's learning-rate schedule.
 func (r *netReplica) Apply(epoch, step, steps int) error {
-	p := r.cfg.Pretrain
-	r.opt.Step(r.net.Params(), r.net.Grads(), p.Schedule.Rate(p.LR, epoch, step, steps, p.Epochs))
+	r.train.Apply(epoch, step, steps)
 	return nil
 }
 
 // Checkpoint encodes the network and optimizer with the position in the
 // job's metadata keys (model/recipe), so experiment.FineTune and `whorl
 // run`'s resume read it.
-func (r *netReplica) Checkpoint(pos Position) ([]byte, error) {
-	return recipe.EncodePretrain(r.cfg, r.net, r.opt, recipe.Progress{Position: recipe.Position{Epoch: pos.Epoch, Step: pos.Step}})
+func (r *netReplica) Checkpoint(pos job.Position) ([]byte, error) {
+	return recipe.EncodePretrain(r.cfg, r.net, r.opt, recipe.Progress{Position: job.Position{Epoch: pos.Epoch, Step: pos.Step}})
 }
 
 // Restore loads a checkpoint of the same job into the replica.
-func (r *netReplica) Restore(data []byte) (Position, error) {
+func (r *netReplica) Restore(data []byte) (job.Position, error) {
 	p, err := recipe.RestorePretrain(r.cfg, data, r.net, r.opt)
 	if err != nil {
-		return Position{}, err
+		return job.Position{}, err
 	}
-	return Position{Epoch: p.Epoch, Step: p.Step}, nil
+	return job.Position{Epoch: p.Epoch, Step: p.Step}, nil
 }

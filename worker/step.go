@@ -8,6 +8,8 @@ import (
 
 	"github.com/whorl-ml/whorl/cluster"
 	"github.com/whorl-ml/whorl/coordinator/client"
+	"github.com/whorl-ml/whorl/job"
+	"github.com/whorl-ml/whorl/model/recipe"
 )
 
 // step trains one global step: local gradients (with synchronised batch
@@ -32,7 +34,7 @@ func (t *trainer) step(ctx, gctx context.Context, a Assignment, st StepWork) err
 		copy(state, t.snap)
 		return fmt.Errorf("all-reduce of epoch %d step %d: %w", a.Epoch, st.Step, cause(gctx, err))
 	}
-	if stats, err = t.globalStats(gctx, stats, scale, labeledShare(st)); err != nil {
+	if stats, err = t.globalStats(gctx, stats, st, scale, labeledShare(st)); err != nil {
 		copy(state, t.snap)
 		return fmt.Errorf("all-reduce of epoch %d step %d stats: %w", a.Epoch, st.Step, cause(gctx, err))
 	}
@@ -55,7 +57,7 @@ func (t *trainer) step(ctx, gctx context.Context, a Assignment, st StepWork) err
 // computeGrads runs forward and backward, starting the gradient buckets
 // (if the job has them) as backward finishes them; on failure it waits for
 // the started ones, as the ring must let go of the buffer first.
-func (t *trainer) computeGrads(gctx context.Context, a Assignment, st StepWork, scale float32) (StepStats, *buckets, error) {
+func (t *trainer) computeGrads(gctx context.Context, a Assignment, st StepWork, scale float32) (job.StepStat, *buckets, error) {
 	var sink *buckets
 	if size := t.rep.GradReduce().BucketElems; size > 0 {
 		sink = newBuckets(gctx, t.ring, t.rep.Grads(), size)
@@ -88,14 +90,13 @@ func gradSink(b *buckets) GradSink {
 // (each rank's weighted by its share of the images, and of the labeled
 // images, summed over the ring), so every rank reports what the
 // single-process loop would compute for the step.
-func (t *trainer) globalStats(ctx context.Context, local StepStats, scale, labeled float32) (StepStats, error) {
-	t.statBuf = append(t.statBuf[:0], float32(local.Loss)*scale, float32(local.Accuracy)*scale,
-		float32(local.ClassLoss)*labeled, float32(local.ClassAccuracy)*labeled)
+func (t *trainer) globalStats(ctx context.Context, local job.StepStat, st StepWork, scale, labeled float32) (job.StepStat, error) {
+	w := recipe.Weighted(local, scale, labeled)
+	t.statBuf = append(t.statBuf[:0], w[:]...)
 	if err := t.ring.AllReduceSum(ctx, t.statBuf); err != nil {
-		return StepStats{}, err
+		return job.StepStat{}, err
 	}
-	b := t.statBuf
-	return StepStats{Loss: float64(b[0]), Accuracy: float64(b[1]), ClassLoss: float64(b[2]), ClassAccuracy: float64(b[3])}, nil
+	return recipe.Unweighted([4]float32(t.statBuf), st.Global), nil
 }
 
 // labeledShare is this rank's share of the step's labeled images (0
@@ -118,9 +119,9 @@ func cause(gctx context.Context, err error) error {
 
 // advance moves the position past step st of the assignment.
 func (t *trainer) advance(a Assignment, st StepWork) {
-	t.pos = Position{Epoch: a.Epoch, Step: st.Step + 1}
+	t.pos = job.Position{Epoch: a.Epoch, Step: st.Step + 1}
 	if t.pos.Step >= a.TotalSteps {
-		t.pos = Position{Epoch: a.Epoch + 1}
+		t.pos = job.Position{Epoch: a.Epoch + 1}
 	}
 }
 
@@ -166,7 +167,7 @@ func (t *trainer) checkpoint(ctx context.Context, a Assignment, last *Progress) 
 // pretraining (no later one supersedes it: the job waits for it) should be
 // tried again: unless ctx ended or the coordinator refused it for good (a
 // new generation, a lost registration, another phase).
-func retryFinal(ctx context.Context, a Assignment, pos Position, err error) bool {
+func retryFinal(ctx context.Context, a Assignment, pos job.Position, err error) bool {
 	if pos.Epoch < a.TotalEpochs || ctx.Err() != nil {
 		return false
 	}
@@ -176,7 +177,7 @@ func retryFinal(ctx context.Context, a Assignment, pos Position, err error) bool
 
 // complete records that step st is applied here: the heartbeat carries the
 // new position and timings, and the step waits in pending for its report.
-func (t *trainer) complete(a Assignment, st StepWork, stats StepStats, took, wait time.Duration) {
+func (t *trainer) complete(a Assignment, st StepWork, stats job.StepStat, took, wait time.Duration) {
 	t.mu.Lock()
 	t.last = HeartbeatInfo{WorkerID: t.id, Generation: a.Generation, Epoch: t.pos.Epoch, Step: t.pos.Step,
 		StepTime: took, ReduceWait: wait}
@@ -185,11 +186,9 @@ func (t *trainer) complete(a Assignment, st StepWork, stats StepStats, took, wai
 }
 
 // progress is the report of step st.
-func (t *trainer) progress(a Assignment, st StepWork, stats StepStats, took, wait time.Duration) Progress {
+func (t *trainer) progress(a Assignment, st StepWork, stats job.StepStat, took, wait time.Duration) Progress {
 	return Progress{WorkerID: t.id, JobID: a.JobID, Generation: a.Generation, Rank: a.Rank,
-		Epoch: a.Epoch, Step: st.Step, Loss: stats.Loss, Accuracy: stats.Accuracy, Images: len(st.IDs),
-		ClassLoss: stats.ClassLoss, ClassAccuracy: stats.ClassAccuracy,
-		StepTime: took, ReduceWait: wait}
+		Epoch: a.Epoch, Step: st.Step, Stat: stats, Part: len(st.IDs), StepTime: took, ReduceWait: wait}
 }
 
 // moved records the position and generation after a broadcast for the
@@ -302,7 +301,7 @@ func (t *trainer) broadcast(ctx context.Context, members int) (int, error) {
 		if err := t.rep.SetOptState(parts[2]); err != nil {
 			return -1, fmt.Errorf("%w: optimizer state from rank %d: %w", errFatal, root, err)
 		}
-		t.pos = Position{Epoch: int(buf[off]), Step: int(buf[off+1])}
+		t.pos = job.Position{Epoch: int(buf[off]), Step: int(buf[off+1])}
 	}
 	return root, nil
 }

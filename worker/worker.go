@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/whorl-ml/whorl/coordinator/client"
+	"github.com/whorl-ml/whorl/job"
 )
 
 // Worker is one training process of a job: it registers with the
@@ -25,13 +26,13 @@ type Worker struct {
 }
 
 // position returns the next step the worker will train (tests wait on it).
-func (w *Worker) position() Position {
+func (w *Worker) position() job.Position {
 	t := w.tr.Load()
 	if t == nil {
-		return Position{}
+		return job.Position{}
 	}
 	hb := t.heartbeatInfo()
-	return Position{Epoch: hb.Epoch, Step: hb.Step}
+	return job.Position{Epoch: hb.Epoch, Step: hb.Step}
 }
 
 // parts are what a worker trains with: the real ones come from Run, the

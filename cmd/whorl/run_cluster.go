@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -10,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sync"
 	"time"
 
@@ -384,19 +386,24 @@ func (t *pretrainTracker) finish(st *pb.JobStatusResponse) {
 // and the samples per second of its recent steps.
 type epochSummary struct{ loss, accuracy, sps float64 }
 
-// epochStats summarises an epoch's seen steps, with the samples per second
-// over the steps of the last window (0: none).
+// epochStats summarises an epoch's seen steps by job.EpochMean (the rule
+// of the single-process loop and of the coordinator's history: each step
+// weighted by its images), with the samples per second over the steps of
+// the last window (0: none).
 func (t *pretrainTracker) epochStats(epoch uint32, window time.Duration) epochSummary {
-	var e epochSummary
-	var n, samples int
-	var first, last time.Time
-	for k, s := range t.steps {
-		if k[0] != epoch {
-			continue
+	var keys [][2]uint32
+	for k := range t.steps {
+		if k[0] == epoch {
+			keys = append(keys, k)
 		}
-		e.loss += s.loss
-		e.accuracy += s.accuracy
-		n++
+	}
+	slices.SortFunc(keys, func(a, b [2]uint32) int { return cmp.Compare(a[1], b[1]) })
+	steps := make([]job.StepStat, len(keys))
+	var samples int
+	var first, last time.Time
+	for i, k := range keys {
+		s := t.steps[k]
+		steps[i] = job.StepStat{Images: max(s.samples, 1), Loss: s.loss, Accuracy: s.accuracy}
 		if window > 0 && time.Since(s.at) < window {
 			samples += s.samples
 			if first.IsZero() || s.at.Before(first) {
@@ -407,10 +414,8 @@ func (t *pretrainTracker) epochStats(epoch uint32, window time.Duration) epochSu
 			}
 		}
 	}
-	if n > 0 {
-		e.loss /= float64(n)
-		e.accuracy /= float64(n)
-	}
+	es := job.EpochMean(int(epoch)+1, steps)
+	e := epochSummary{loss: es.Loss, accuracy: es.Accuracy}
 	if span := last.Sub(first).Seconds(); span > 0 {
 		e.sps = float64(samples) / span
 	}

@@ -104,15 +104,12 @@ func SupervisedOptimizer(s job.SupervisedConfig) model.Optimizer {
 	return model.NewAdam(a)
 }
 
-// Position is where a pretraining run is: Step steps of 0-based Epoch done.
-type Position struct{ Epoch, Step int }
-
 // Progress is a pretraining checkpoint's position and what the run measured
 // before it: the finished epochs' statistics (nil: none recorded) and the
 // steps of the epoch in progress (Partial: its first Step steps, or nil), so
 // that a resumed epoch's statistic is the uninterrupted one's.
 type Progress struct {
-	Position
+	job.Position
 	History []job.EpochStat
 	Partial []job.StepStat
 }

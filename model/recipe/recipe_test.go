@@ -33,7 +33,7 @@ func TestPretrainCheckpointRoundTrip(t *testing.T) {
 	// mean must be the uninterrupted one's to the bit).
 	partial := []job.StepStat{{Images: 32, Loss: 1.0 / 3, Accuracy: 0.1 + 0.2, Seconds: 0.0123},
 		{Images: 32, Loss: 1e-17, Accuracy: 0.5}, {Images: 25, Loss: 2.000000000000001, ClassLoss: 0.7, ClassAccuracy: 0.25}}
-	b, err := EncodePretrain(c, n, opt, Progress{Position: Position{Epoch: 1, Step: 3}, History: hist, Partial: partial})
+	b, err := EncodePretrain(c, n, opt, Progress{Position: job.Position{Epoch: 1, Step: 3}, History: hist, Partial: partial})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -43,10 +43,10 @@ func TestPretrainCheckpointRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.Position != (Position{1, 3}) || !slices.Equal(got.History, hist) || !slices.Equal(got.Partial, partial) {
+	if got.Position != (job.Position{Epoch: 1, Step: 3}) || !slices.Equal(got.History, hist) || !slices.Equal(got.Partial, partial) {
 		t.Errorf("restored %+v, want {1 3} %v %v", got, hist, partial)
 	}
-	if _, err := EncodePretrain(c, n, opt, Progress{Position: Position{Epoch: 1, Step: 2}, Partial: partial}); err == nil {
+	if _, err := EncodePretrain(c, n, opt, Progress{Position: job.Position{Epoch: 1, Step: 2}, Partial: partial}); err == nil {
 		t.Error("3 step statistics encoded at step 2")
 	}
 	if !slices.Equal(m.Params(), n.Params()) || !slices.Equal(opt2.State(), opt.State()) {
