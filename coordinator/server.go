@@ -2,8 +2,6 @@ package coordinator
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
@@ -222,15 +220,18 @@ func (n *Node) submit(ctx context.Context, configJSON []byte) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("submit job: %w: %w", client.ErrBadJob, err)
 	}
-	if err := n.admit(configJSON); err != nil {
+	// The job is its parsed config, re-encoded (job.Digest's bytes): the
+	// same job written with other whitespace or key order is the same job,
+	// and its checkpoints' whorl.config_sha256 is this digest.
+	canon, digest := cfg.JSON(), job.Digest(cfg)
+	if err := n.admit(canon); err != nil {
 		return "", err
 	}
-	sum := sha256.Sum256(configJSON)
 	now := time.Now()
 	jb := Job{
-		ID:           fmt.Sprintf("job-%s-%d", hex.EncodeToString(sum[:4]), now.Unix()),
-		ConfigJSON:   append([]byte(nil), configJSON...),
-		ConfigSHA256: hex.EncodeToString(sum[:]),
+		ID:           fmt.Sprintf("job-%s-%d", digest[:8], now.Unix()),
+		ConfigJSON:   canon,
+		ConfigSHA256: digest,
 		SubmittedAt:  now,
 		Params: JobParams{
 			Seed: cfg.Seed, Epochs: cfg.Pretrain.Epochs, GlobalBatch: cfg.Pretrain.GlobalBatch,
