@@ -238,6 +238,12 @@ const (
 	MaxModelWidth = 1024
 )
 
+// ModelNames lists the networks model.name accepts (model/recipe's tests
+// pin it to the engine's catalogue, model.DefaultConfig).
+func ModelNames() []string {
+	return []string{ModelSmall, ModelNIN3, ModelNIN4, ModelResNet18, ModelResNet34, ModelResNet50}
+}
+
 // Label names the network as reports and model/pretext_reference.py do:
 // the name, then "@width" for a width other than the reference's
 // ("small@256").
@@ -691,7 +697,7 @@ func (e EvalConfig) validate(p *validate.Problems) {
 }
 
 func (m ModelConfig) validate(p *validate.Problems, size int) {
-	validate.OneOf(p, "model.name", m.Name, ModelSmall, ModelNIN3, ModelNIN4, ModelResNet18, ModelResNet34, ModelResNet50)
+	validate.OneOf(p, "model.name", m.Name, ModelNames()...)
 	if m.PretextBlocks != 0 {
 		validate.InRange(p, "model.pretext_blocks", m.PretextBlocks, 0, MaxPretextBlocks)
 		if m.IsResNet() {

@@ -74,6 +74,11 @@ type Config struct {
 	Classes int `json:"classes"`
 }
 
+// Archs lists the architectures Config.Arch accepts.
+func Archs() []string {
+	return []string{ArchSmall, ArchNIN3, ArchNIN4, ArchResNet18, ArchResNet34, ArchResNet50}
+}
+
 // DefaultConfig returns the reference configuration of arch: nin4 has 4 blocks of width 192,
 // nin3 3 blocks, small 3 blocks with widths 32/64/128, all taking 32x32 inputs; the ResNets
 // have torchvision's ImageNet stem and take 224x224 inputs. All have 4 classes.
@@ -122,7 +127,7 @@ func (c Config) resnetWidth() int {
 // field and its bound (errors.Is(err, ErrConfig)).
 func (c Config) Validate() error {
 	p := validate.New(ErrConfig, "")
-	validate.OneOf(p, "Arch", c.Arch, ArchNIN4, ArchNIN3, ArchSmall, ArchResNet18, ArchResNet34, ArchResNet50)
+	validate.OneOf(p, "Arch", c.Arch, Archs()...)
 	if c.IsResNet() {
 		c.validateResNet(p)
 	} else {

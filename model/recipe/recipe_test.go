@@ -116,3 +116,31 @@ func checkShapes(t *testing.T, what string, n *model.Net, want map[string][]int)
 		}
 	}
 }
+
+// TestCatalogueMatchesTheEngine pins the job's network vocabulary to the
+// engine's (job cannot import model): every model.name builds a network of
+// model.Blocks() feature blocks at a size the job accepts, the stems are
+// the engine's, and the engine knows no network the job cannot name.
+func TestCatalogueMatchesTheEngine(t *testing.T) {
+	if names, engine := job.ModelNames(), model.Archs(); !slices.Equal(names, engine) {
+		t.Errorf("job.ModelNames() = %v, the engine's architectures %v", names, engine)
+	}
+	if job.StemImageNet != model.StemImageNet || job.StemSmall != model.StemSmall {
+		t.Errorf("stems: job %q/%q, model %q/%q", job.StemImageNet, job.StemSmall, model.StemImageNet, model.StemSmall)
+	}
+	for _, name := range job.ModelNames() {
+		c := job.DefaultConfig()
+		c.Model.Name, c.Data.ImageSize = name, job.MinResNetSize
+		if c.Model.IsResNet() != model.DefaultConfig(name).IsResNet() {
+			t.Errorf("%s: job and model disagree on whether it is a ResNet", name)
+		}
+		n, err := PretrainNet(c, 5)
+		if err != nil {
+			t.Errorf("%s: %v", name, err)
+			continue
+		}
+		if n.NumBlocks() != c.Model.Blocks() {
+			t.Errorf("%s: %d feature blocks, job.ModelConfig.Blocks says %d", name, n.NumBlocks(), c.Model.Blocks())
+		}
+	}
+}
