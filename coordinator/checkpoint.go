@@ -245,7 +245,6 @@ func lastStepMetric(m *pb.StepMetrics, j *Job, orders *orderCache) *StepMetric {
 	if m == nil || j.Phase != PhasePretraining || int(m.GetEpoch()) != j.Epoch {
 		return nil
 	}
-	return &StepMetric{Epoch: int(m.GetEpoch()), Step: int(m.GetStep()), Generation: m.GetGeneration(),
-		Loss: m.GetLoss(), Accuracy: m.GetAccuracy(), ClassLoss: m.GetClassLoss(), ClassAccuracy: m.GetClassAccuracy(),
-		Samples: len(orders.get(j).Batch(int(m.GetStep()))), StepTime: m.GetStepTime().AsDuration()}
+	sm := stepMetricOf(m, len(orders.get(j).Batch(int(m.GetStep()))))
+	return &sm
 }

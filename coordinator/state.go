@@ -204,19 +204,10 @@ func summarize(ms []StepMetric, epoch int) EpochMetric {
 			continue
 		}
 		seen[m.Step] = true
-		steps = append(steps, job.StepStat{Images: max(m.Samples, 1), Loss: float64(m.Loss), Accuracy: float64(m.Accuracy),
-			ClassLoss: float64(m.ClassLoss), ClassAccuracy: float64(m.ClassAccuracy), Seconds: m.StepTime.Seconds()})
+		steps = append(steps, m.Stat())
 	}
 	slices.Reverse(steps) // step order, as the single-process loop sums
-	es := job.EpochMean(epoch+1, steps)
-	return EpochMetric{Epoch: epoch, Steps: len(steps), Loss: es.Loss, Accuracy: es.Accuracy,
-		ClassLoss: es.ClassLoss, ClassAccuracy: es.ClassAccuracy, Seconds: es.Seconds}
-}
-
-// Stat is the epoch's statistic in the job's terms (1-based epoch).
-func (e EpochMetric) Stat() job.EpochStat {
-	return job.EpochStat{Epoch: e.Epoch + 1, Loss: e.Loss, Accuracy: e.Accuracy, ClassLoss: e.ClassLoss, ClassAccuracy: e.ClassAccuracy,
-		Seconds: e.Seconds}
+	return epochMetricOf(epoch, len(steps), job.EpochMean(epoch+1, steps))
 }
 
 // NewState returns the empty state.

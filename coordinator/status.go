@@ -43,15 +43,10 @@ func fillJobStatus(resp *pb.JobStatusResponse, j *Job) {
 		recent = recent[len(recent)-statusRecent:]
 	}
 	for _, e := range j.History {
-		resp.PretextHistory = append(resp.PretextHistory, &pb.EpochMetrics{Epoch: uint32(e.Epoch + 1),
-			Loss: float32(e.Loss), Accuracy: float32(e.Accuracy), Steps: uint32(e.Steps),
-			ClassLoss: float32(e.ClassLoss), ClassAccuracy: float32(e.ClassAccuracy)})
+		resp.PretextHistory = append(resp.PretextHistory, epochMetricPB(e))
 	}
 	for _, m := range recent {
-		resp.Recent = append(resp.Recent, &pb.StepMetrics{
-			Epoch: uint32(m.Epoch), Step: uint32(m.Step), Loss: m.Loss, Accuracy: m.Accuracy, Samples: uint32(m.Samples),
-			StepTime: durationPB(m.StepTime), Time: timestamppb.New(m.Time), Generation: m.Generation,
-		})
+		resp.Recent = append(resp.Recent, stepMetricPB(m))
 	}
 }
 
