@@ -7,8 +7,9 @@
 // to move a job through its phases.
 //
 // The FSM is a thin adapter (fsm.go) over the plain State type (state.go):
-// every replicated change is a small typed Command applied by State.Apply,
-// so the state machine is tested without raft. Checkpoint blobs never go
+// every replicated change is a small typed Command whose apply method
+// changes the State (FSM.Apply decodes the raft entry and calls it), so the
+// state machine is tested without raft. Checkpoint blobs never go
 // through the raft log: they are stored content-addressed on each
 // coordinator's disk and replicated to a quorum before their digest is
 // committed (see DESIGN.md).

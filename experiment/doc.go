@@ -20,6 +20,8 @@
 //     probes.png).
 //
 // The job configuration, its data and the epoch plan are package job's.
-// experiment imports job, model and shard; it never imports the
-// coordinator, the worker, the cluster or gRPC.
+// experiment imports job, model and shard, and the coordinator's proto
+// package for one type, pb.Phase (its progress events name the phase as
+// `whorl status` does), which links gRPC's generated stubs; it never
+// imports the coordinator, the worker or the cluster.
 package experiment

@@ -1,8 +1,8 @@
 // Package model is whorl's training engine: the RotNet networks of the paper (Gidaris et al.,
 // ICLR 2018) as defined by the PyTorch reference rotnet.py — the Network-in-Network "nin" family
 // and a small VGG-style net — and torchvision's ResNet-18/34/50 (with its ImageNet stem or a
-// small-image stem), with forward and backward passes, softmax cross-entropy, SGD and Adam,
-// learning-rate schedules and safetensors checkpoints that PyTorch (torchvision, for the ResNets)
+// small-image stem), with forward and backward passes, softmax cross-entropy, SGD and Adam
+// (the learning-rate schedules are the job's: job.ScheduleConfig), and safetensors checkpoints that PyTorch (torchvision, for the ResNets)
 // loads with strict=True.
 //
 // Layout. Activations are kept channels-last (NHWC) inside the package so that every convolution is
