@@ -8,16 +8,12 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"strings"
-	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
-	"golang.org/x/term"
-
 	"github.com/whorl-ml/whorl/experiment"
 	"github.com/whorl-ml/whorl/job"
-	pb "github.com/whorl-ml/whorl/proto/whorl/coordinator/v1"
+	"github.com/whorl-ml/whorl/session"
 )
 
 func init() { register(newRunCmd) }
@@ -216,9 +212,9 @@ func runExperiment(ctx context.Context, w io.Writer, o runOptions) error {
 		printSummary(w, rep, o.out)
 		return nil
 	}
-	p := newProgressPrinter(w)
-	defer p.finish()
-	r := &experiment.Runner{OutDir: o.out, Progress: p.event}
+	p := session.NewPrinter(w)
+	defer p.Finish()
+	r := &experiment.Runner{OutDir: o.out, Progress: p.Event}
 	fmt.Fprintf(w, "whorl run: preset %s, model %s at %d px, seed %d, data %s, out %s\n",
 		c.Preset, c.Model.Name, c.Data.ImageSize, c.Seed, dataName(c.Data.Dir), o.out)
 	var rep experiment.Report
@@ -231,9 +227,9 @@ func runExperiment(ctx context.Context, w io.Writer, o runOptions) error {
 		fmt.Fprintf(w, "local cluster on loopback: %d coordinator(s), %d worker(s); logs in %s\n",
 			o.coordinators, o.workers, filepath.Join(o.out, "cluster.log"))
 		r.SetStart(time.Now())
-		rep, err = runOnCluster(ctx, w, o, c, r, p)
+		rep, err = session.Run(ctx, w, o.out, o.clusterConfig(c), c, r, p.Event)
 	}
-	p.finish()
+	p.Finish()
 	if err != nil {
 		if ctx.Err() != nil {
 			fmt.Fprintf(w, "interrupted; rerun the same command to resume from the last checkpoint in %s\n", o.out)
@@ -242,6 +238,11 @@ func runExperiment(ctx context.Context, w io.Writer, o runOptions) error {
 	}
 	printSummary(w, rep, o.out)
 	return nil
+}
+
+// clusterConfig sizes the run's local cluster for job c.
+func (o runOptions) clusterConfig(c job.Config) session.ClusterConfig {
+	return session.ClusterConfig{Coordinators: o.coordinators, Workers: o.workers, DataDir: c.Data.Dir}
 }
 
 // checkOutConfig refuses an --out that holds a run of another
@@ -299,74 +300,4 @@ func printSummary(w io.Writer, rep experiment.Report, out string) {
 			len(sk), job.SkippedSummary(sk, 3))
 	}
 	fmt.Fprintf(w, "report: %s\n", filepath.Join(out, experiment.FileReportMD))
-}
-
-// progressPrinter shows training progress: a redrawn bar per phase on a
-// terminal, one log line per epoch otherwise.
-type progressPrinter struct {
-	mu    sync.Mutex
-	w     io.Writer
-	tty   bool
-	last  time.Time
-	start map[pb.Phase]time.Time
-	open  bool
-}
-
-func newProgressPrinter(w io.Writer) *progressPrinter {
-	tty := false
-	if f, ok := w.(*os.File); ok {
-		tty = term.IsTerminal(int(f.Fd()))
-	}
-	return &progressPrinter{w: w, tty: tty, start: map[pb.Phase]time.Time{}}
-}
-
-func (p *progressPrinter) event(e experiment.Event) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if _, ok := p.start[e.Phase]; !ok {
-		p.start[e.Phase] = time.Now()
-	}
-	done := float64((e.Epoch-1)*e.Steps+e.Step) / float64(e.Epochs*e.Steps)
-	eta := time.Duration(0)
-	if done > 0 {
-		eta = time.Duration(float64(time.Since(p.start[e.Phase])) * (1 - done) / done).Round(time.Second)
-	}
-	if !p.tty {
-		if e.EpochDone {
-			acc := ""
-			if e.Accuracy > 0 {
-				acc = fmt.Sprintf("  train acc %5.1f%%", 100*e.Accuracy)
-			}
-			if e.ClassAccuracy > 0 {
-				acc += fmt.Sprintf("  labeled acc %5.1f%%", 100*e.ClassAccuracy)
-			}
-			fmt.Fprintf(p.w, "%-11s epoch %3d/%d  loss %.4f%s  elapsed %s  eta %s\n", e.Phase.Label(), e.Epoch, e.Epochs,
-				e.Loss, acc, time.Since(p.start[e.Phase]).Round(time.Second), eta)
-		}
-		return
-	}
-	if !e.EpochDone && time.Since(p.last) < 100*time.Millisecond {
-		return
-	}
-	p.last = time.Now()
-	const width = 24
-	fill := int(done * width)
-	bar := strings.Repeat("=", fill) + strings.Repeat(" ", width-fill)
-	fmt.Fprintf(p.w, "\r%-11s [%s] epoch %d/%d step %d/%d  loss %.3f  acc %5.1f%%  %4.0f samples/s  eta %-8s",
-		e.Phase.Label(), bar, e.Epoch, e.Epochs, e.Step, e.Steps, e.Loss, 100*e.Accuracy, e.SamplesPerSec, eta)
-	p.open = true
-	if e.EpochDone && e.Epoch == e.Epochs {
-		fmt.Fprintln(p.w)
-		p.open = false
-	}
-}
-
-// finish ends an open progress line.
-func (p *progressPrinter) finish() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.open {
-		fmt.Fprintln(p.w)
-		p.open = false
-	}
 }

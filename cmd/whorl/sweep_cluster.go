@@ -12,6 +12,7 @@ import (
 	"github.com/whorl-ml/whorl/experiment"
 	"github.com/whorl-ml/whorl/internal/atomicfile"
 	"github.com/whorl-ml/whorl/job"
+	"github.com/whorl-ml/whorl/session"
 )
 
 // fileJobID, in a seed's folder, names the cluster job that runs the seed,
@@ -70,7 +71,7 @@ type sweepSeed struct {
 	c    job.Config
 	dir  string
 	r    *experiment.Runner
-	p    *progressPrinter
+	p    *session.Printer
 	rep  experiment.Report
 	done bool // its folder holds its complete report
 }
@@ -86,7 +87,7 @@ func planSweep(w io.Writer, o runOptions) ([]*sweepSeed, error) {
 		if err != nil {
 			return nil, err
 		}
-		ss := &sweepSeed{seed: s, c: c, dir: seedDir(o.out, s), p: newProgressPrinter(w)}
+		ss := &sweepSeed{seed: s, c: c, dir: seedDir(o.out, s), p: session.NewPrinter(w)}
 		if err := os.MkdirAll(ss.dir, 0o755); err != nil {
 			return nil, fmt.Errorf("create %s: %w", ss.dir, err)
 		}
@@ -94,7 +95,7 @@ func planSweep(w io.Writer, o runOptions) ([]*sweepSeed, error) {
 			return nil, fmt.Errorf("seed %d: %w", s, err)
 		}
 		ss.rep, ss.done = finishedRun(ss.dir)
-		ss.r = &experiment.Runner{OutDir: ss.dir, Progress: ss.p.event,
+		ss.r = &experiment.Runner{OutDir: ss.dir, Progress: ss.p.Event,
 			Cluster: experiment.ClusterInfo{Workers: o.workers, Coordinators: o.coordinators}}
 		seeds = append(seeds, ss)
 	}
@@ -139,11 +140,11 @@ func runSeeds(ctx context.Context, w io.Writer, o runOptions, seeds []*sweepSeed
 	}
 	fmt.Fprintf(w, "local cluster on loopback for seeds %s: %d coordinator(s), %d worker(s); logs in %s\n",
 		seedList(seeds), o.coordinators, o.workers, filepath.Join(o.out, "cluster.log"))
-	s, err := openCluster(ctx, o.out, o, seeds[0].c, phases)
+	s, err := session.Open(ctx, o.out, o.clusterConfig(seeds[0].c), phases)
 	if err != nil {
 		return err
 	}
-	defer s.close()
+	defer s.Close()
 	for i, ss := range seeds {
 		if ss.done {
 			continue
@@ -161,8 +162,8 @@ func runSeeds(ctx context.Context, w io.Writer, o runOptions, seeds []*sweepSeed
 
 // run submits the seed's job (or follows the one its folder names), waits
 // for its report and keeps it in the seed's folder.
-func (ss *sweepSeed) run(ctx context.Context, w io.Writer, s *clusterSession) error {
-	defer ss.p.finish()
+func (ss *sweepSeed) run(ctx context.Context, w io.Writer, s *session.Session) error {
+	defer ss.p.Finish()
 	want := ""
 	if b, err := os.ReadFile(filepath.Join(ss.dir, fileJobID)); err == nil {
 		want = strings.TrimSpace(string(b))
@@ -170,7 +171,7 @@ func (ss *sweepSeed) run(ctx context.Context, w io.Writer, s *clusterSession) er
 	fmt.Fprintf(w, "whorl run: preset %s, model %s at %d px, seed %d, data %s\n",
 		ss.c.Preset, ss.c.Model.Name, ss.c.Data.ImageSize, ss.c.Seed, dataName(ss.c.Data.Dir))
 	ss.r.SetStart(time.Now())
-	id, err := submitOrResume(ctx, w, s.cl, ss.c, s.restarted && want != "", want)
+	id, err := s.SubmitOrResume(ctx, w, ss.c, want)
 	if err != nil {
 		return err
 	}
@@ -179,11 +180,11 @@ func (ss *sweepSeed) run(ctx context.Context, w io.Writer, s *clusterSession) er
 			return fmt.Errorf("record the job id: %w", err)
 		}
 	}
-	rep, err := s.wait(ctx, id, ss.p)
+	rep, err := s.Wait(ctx, id, ss.p.Event)
 	if err != nil {
 		return err
 	}
-	ss.p.finish()
+	ss.p.Finish()
 	if _, ok := finishedRun(ss.dir); !ok { // a job finished before this run wrote no files here
 		if err := experiment.WriteReport(ss.dir, rep); err != nil {
 			return fmt.Errorf("write the report: %w", err)

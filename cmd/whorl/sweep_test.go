@@ -14,6 +14,7 @@ import (
 	"github.com/whorl-ml/whorl/experiment"
 	"github.com/whorl-ml/whorl/internal/identity"
 	"github.com/whorl-ml/whorl/job"
+	"github.com/whorl-ml/whorl/session"
 )
 
 // TestRunSweep runs `whorl run --seeds` on a tiny job: one complete run
@@ -126,18 +127,18 @@ func TestSubmitSeeds(t *testing.T) {
 	jobFile := writeJob(t, c, "seed")
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	lc, err := startCluster(ctx, t.TempDir(), runOptions{workers: 1, coordinators: 1}, c, &experiment.Runner{},
-		slog.New(slog.NewTextHandler(io.Discard, nil)))
+	lc, err := session.StartCluster(ctx, t.TempDir(), session.ClusterConfig{Workers: 1, Coordinators: 1, DataDir: c.Data.Dir},
+		&experiment.Runner{}, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer lc.stop()
+	defer lc.Stop()
 	out := t.TempDir()
-	cert, err := lc.certs.files(identity.Client, "test") // the local cluster runs on mutual TLS
+	cert, err := lc.Certs().Files(identity.Client, "test") // the local cluster runs on mutual TLS
 	if err != nil {
 		t.Fatal(err)
 	}
-	args := []string{"submit", "--coordinator", strings.Join(lc.coords.Addrs(), ","), "--job", jobFile,
+	args := []string{"submit", "--coordinator", strings.Join(lc.Addrs(), ","), "--job", jobFile,
 		"--seeds", "3,4", "--out", out, "--poll", "100ms", "--timeout", "1m",
 		"--tls-cert", cert.Cert, "--tls-key", cert.Key, "--tls-ca", cert.CA}
 	if text, err := runWhorl(t, args...); err != nil {

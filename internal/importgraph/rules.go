@@ -55,6 +55,8 @@ func Rules() []Rule {
 		{From: m("experiment/..."), Forbid: []string{m("coordinator/..."), m("worker/..."),
 			m("cluster/...")},
 			Why: "the experiment steps run in one process: no cluster roles (proto's types, such as the phase, are shared)"},
+		{From: m("..."), Exempt: []string{m("cmd/..."), m("session/..."), m("e2e/...")}, Forbid: []string{m("session/...")},
+			Why: "session is whorl run's local cluster over the roles: only cmd and the end-to-end tests use it"},
 		{From: m("..."), Exempt: []string{m("cmd/...")}, Forbid: []string{m("cmd/...")},
 			Why: "cmd is the top of the graph: it reads flags, files and environment"},
 	}

@@ -1,4 +1,4 @@
-package main
+package session
 
 import (
 	"fmt"
@@ -13,17 +13,17 @@ import (
 // are issued again at every start.
 const runCertValidity = 7 * 24 * time.Hour
 
-// localCerts are the throwaway identities of `whorl run`'s local cluster:
+// Certs are the throwaway identities of `whorl run`'s local cluster:
 // a CA of the run (made once in its folder, so a resumed run keeps it) and
 // a certificate per coordinator, worker and the run's client, so another
 // local user cannot join or drive the cluster through its loopback ports.
-type localCerts struct {
+type Certs struct {
 	dir string
 	ca  *tlsfiles.Authority
 }
 
-// newLocalCerts loads the run's CA from dir or makes it there.
-func newLocalCerts(dir string) (*localCerts, error) {
+// OpenCerts loads the run's CA from dir or makes it there.
+func OpenCerts(dir string) (*Certs, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("create %s: %w", dir, err)
 	}
@@ -31,10 +31,10 @@ func newLocalCerts(dir string) (*localCerts, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &localCerts{dir: dir, ca: ca}, nil
+	return &Certs{dir: dir, ca: ca}, nil
 }
 
-// files issues role/name's certificate and returns its files.
-func (c *localCerts) files(role identity.Role, name string) (tlsfiles.Files, error) {
+// Files issues role/name's certificate and returns its files.
+func (c *Certs) Files(role identity.Role, name string) (tlsfiles.Files, error) {
 	return c.ca.WriteIdentity(c.dir, identity.ID{Role: role, Name: name}, []string{"127.0.0.1", "localhost"}, runCertValidity)
 }
