@@ -1,25 +1,23 @@
 package coordinator
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"hash/crc64"
 	"io"
 	"os"
 	"path/filepath"
 	"strings"
 
+	"github.com/whorl-ml/whorl/coordinator/storecheck"
 	"github.com/whorl-ml/whorl/internal/filecheck"
 )
 
 // CheckDataDir reads every file of a coordinator's data dir and says which
 // are intact, damaged or missing: the raft log (as checkBolt does before
-// every start), raft's snapshots (their CRC) and the checkpoint blobs
-// (their digest). It changes nothing.
+// every start), raft's snapshots (their version and CRC; both storecheck's)
+// and the checkpoint blobs (their digest). It changes nothing.
 func CheckDataDir(dir string) []filecheck.Result {
 	out := []filecheck.Result{checkRaftLog(filepath.Join(dir, "raft.db"))}
 	out = append(out, checkSnapshots(filepath.Join(dir, "snapshots"))...)
@@ -50,40 +48,12 @@ func checkSnapshots(dir string) []filecheck.Result {
 		}
 		path := filepath.Join(dir, e.Name())
 		r := filecheck.Result{Path: path, Status: filecheck.Intact, Detail: "raft snapshot"}
-		if err := checkSnapshot(path); err != nil {
+		if err := storecheck.Snapshot(path); err != nil {
 			r.Status, r.Detail = filecheck.Damaged, "raft snapshot: "+err.Error()
 		}
 		out = append(out, r)
 	}
 	return out
-}
-
-func checkSnapshot(dir string) error {
-	b, err := os.ReadFile(filepath.Join(dir, "meta.json"))
-	if err != nil {
-		return err
-	}
-	var meta struct {
-		Size int64
-		CRC  []byte
-	}
-	if err := json.Unmarshal(b, &meta); err != nil {
-		return fmt.Errorf("meta.json: %w", err)
-	}
-	f, err := os.Open(filepath.Join(dir, "state.bin"))
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	h := crc64.New(crc64.MakeTable(crc64.ECMA))
-	n, err := io.Copy(h, f)
-	if err != nil {
-		return fmt.Errorf("state.bin: %w", err)
-	}
-	if n != meta.Size || !bytes.Equal(h.Sum(nil), meta.CRC) {
-		return fmt.Errorf("state.bin is %d bytes with CRC %x, meta.json says %d bytes with CRC %x", n, h.Sum(nil), meta.Size, meta.CRC)
-	}
-	return nil
 }
 
 // checkBlobs hashes every checkpoint blob against its name.
@@ -122,4 +92,19 @@ func checkBlob(path, digest string) filecheck.Result {
 			Detail: fmt.Sprintf("checkpoint blob: %d bytes hashing to %s, not its name", n, got)}
 	}
 	return filecheck.Result{Path: path, Status: filecheck.Intact, Detail: fmt.Sprintf("checkpoint blob, %d bytes", n)}
+}
+
+// checkBolt checks the raft log at path with storecheck.Bolt, a damaged
+// file being ErrDamaged (whose message says how to recover); a file of
+// another bbolt format is refused as storecheck.ErrUnknownFormat and left
+// as it is: it is not damaged, only not this whorl's to read.
+func checkBolt(path string) error {
+	err := storecheck.Bolt(path)
+	if errors.Is(err, storecheck.ErrDamaged) {
+		return fmt.Errorf("raft log: %w: %w", ErrDamaged, err)
+	}
+	if err != nil {
+		return fmt.Errorf("raft log: %w", err)
+	}
+	return nil
 }

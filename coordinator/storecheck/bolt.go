@@ -1,4 +1,4 @@
-package coordinator
+package storecheck
 
 import (
 	"encoding/binary"
@@ -12,53 +12,64 @@ import (
 	bolt "go.etcd.io/bbolt"
 )
 
-// bbolt's on-disk constants (go.etcd.io/bbolt db.go, page.go): a page
-// starts with a 16-byte header (id, flags, count, overflow); the two meta
-// pages hold the fields read below, checksummed with FNV-64a over the
+// bbolt's on-disk constants (go.etcd.io/bbolt db.go, page.go; the same
+// in every bbolt release up to v1.4, whose data format is version 2): a
+// page starts with a 16-byte header (id, flags, count, overflow); the two
+// meta pages hold the fields read below, checksummed with FNV-64a over the
 // first 56 bytes of the meta.
 const (
-	boltMagic        = 0xED0CDAED
-	boltVersion      = 2
+	boltMagic = 0xED0CDAED
+	// BoltVersion is the bbolt data format this package reads; a file of
+	// another one is refused by name, never read.
+	BoltVersion      = 2
 	boltPageHeader   = 16
 	boltMetaSum      = 56
 	boltFreelistFlag = 0x10
 	boltNoFreelist   = ^uint64(0)
 )
 
-// boltMeta is the part of a bbolt meta page checkBolt needs.
+// boltMeta is the part of a bbolt meta page Bolt needs.
 type boltMeta struct {
 	pageSize             uint32
 	root, freelist, pgid uint64
 	txid                 uint64
 	valid                bool
+	// version is the data format a meta page with bbolt's magic names
+	// (0: no such page).
+	version uint32
 }
 
-// checkBolt verifies the raft store at path before bbolt maps it: bbolt
-// trusts its file, and a truncated one makes it read past the end of the
-// mapping (a SIGBUS no recover catches) or panic on a bad freelist page. A
-// missing or empty file is fine (bbolt creates it). It then opens the file
-// read-only and runs bbolt's own consistency check over every page.
-func checkBolt(path string) error {
+// Bolt verifies the bbolt file at path (the raft log) before bbolt maps
+// it: bbolt trusts its file, and a truncated one makes it read past the
+// end of the mapping (a SIGBUS no recover catches) or panic on a bad
+// freelist page. A missing or empty file is fine (bbolt creates it). It
+// then opens the file read-only and runs bbolt's own consistency check
+// over every page. A problem with the file is ErrDamaged, a file of
+// another bbolt data format ErrUnknownFormat; the error names the file.
+func Bolt(path string) error {
 	f, err := os.Open(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil
 	}
 	if err != nil {
-		return fmt.Errorf("open raft log %s: %w", path, err)
+		return fmt.Errorf("open %s: %w", path, err)
 	}
 	defer f.Close()
 	st, err := f.Stat()
 	if err != nil {
-		return fmt.Errorf("stat raft log %s: %w", path, err)
+		return fmt.Errorf("stat %s: %w", path, err)
 	}
 	if st.Size() == 0 {
 		return nil
 	}
 	if err := checkBoltLayout(f, st.Size()); err != nil {
-		return fmt.Errorf("raft log %s: %w: %w", path, ErrDamaged, err)
+		if !errors.Is(err, ErrUnknownFormat) && !errors.Is(err, ErrDamaged) {
+			err = fmt.Errorf("%w: %w", ErrDamaged, err)
+		}
+		return fmt.Errorf("%s: %w", path, err)
 	}
 	if err := checkBoltPages(path); err != nil {
-		return fmt.Errorf("raft log %s: %w: %w", path, ErrDamaged, err)
+		return fmt.Errorf("%s: %w: %w", path, ErrDamaged, err)
 	}
 	return nil
 }
@@ -77,7 +88,12 @@ func checkBoltLayout(f io.ReaderAt, size int64) error {
 		m = m1
 	}
 	if !m.valid {
-		return errors.New("neither meta page is valid (magic, version or checksum)")
+		for _, v := range []uint32{m0.version, m1.version} {
+			if v != 0 && v != BoltVersion {
+				return fmt.Errorf("%w: bbolt data format %d, and this whorl reads format %d only (go.etcd.io/bbolt up to v1.4); nothing was changed: open it with the whorl that wrote it", ErrUnknownFormat, v, BoltVersion)
+			}
+		}
+		return fmt.Errorf("%w: neither meta page is valid (magic, version or checksum)", ErrDamaged)
 	}
 	ps := int64(m.pageSize)
 	if need := int64(m.pgid) * ps; need > size {
@@ -118,7 +134,13 @@ func readBoltMeta(f io.ReaderAt, off int64) boltMeta {
 	h := fnv.New64a()
 	h.Write(m[:boltMetaSum])
 	sum := le.Uint64(m[boltMetaSum:])
-	if le.Uint32(m[0:]) != boltMagic || le.Uint32(m[4:]) != boltVersion || (sum != 0 && sum != h.Sum64()) {
+	if le.Uint32(m[0:]) != boltMagic {
+		return boltMeta{}
+	}
+	if v := le.Uint32(m[4:]); v != BoltVersion || (sum != 0 && sum != h.Sum64()) {
+		if sum == h.Sum64() {
+			return boltMeta{version: v} // a sound page of another format
+		}
 		return boltMeta{}
 	}
 	ps := le.Uint32(m[8:])
@@ -126,7 +148,7 @@ func readBoltMeta(f io.ReaderAt, off int64) boltMeta {
 		return boltMeta{}
 	}
 	return boltMeta{pageSize: ps, root: le.Uint64(m[16:]), freelist: le.Uint64(m[32:]),
-		pgid: le.Uint64(m[40:]), txid: le.Uint64(m[48:]), valid: true}
+		pgid: le.Uint64(m[40:]), txid: le.Uint64(m[48:]), valid: true, version: BoltVersion}
 }
 
 // checkBoltPages runs bbolt's consistency check (every page reachable once,
