@@ -2,65 +2,25 @@ package main
 
 import (
 	"context"
-	"encoding/binary"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"hash/fnv"
 	"io"
-	"math"
-	"math/rand/v2"
-	"net"
 	"os"
 	"os/exec"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
-	"github.com/spf13/pflag"
-	"golang.org/x/sync/errgroup"
-	"google.golang.org/grpc"
 
 	"github.com/whorl-ml/whorl/cluster"
-	"github.com/whorl-ml/whorl/internal/identity"
-	"github.com/whorl-ml/whorl/internal/tlsfiles"
+	"github.com/whorl-ml/whorl/cluster/ringbench"
 )
 
 func init() { registerBench(newBenchAllreduceCmd, newBenchAllreduceWorkerCmd) }
 
-// allreduceOpts are the flags of `whorl bench allreduce`.
-type allreduceOpts struct {
-	workers, iters, warmup, streams int
-	bytes                           int64
-	chunk                           int64
-	procs, asJSON, tls              bool
-	timeout                         time.Duration
-	transport                       string
-}
-
-// allreduceResult is what `whorl bench allreduce` reports.
-type allreduceResult struct {
-	Workers       int     `json:"workers"`
-	Bytes         int64   `json:"bytes"`
-	Iters         int     `json:"iters"`
-	Procs         bool    `json:"procs"`
-	SecondsPerOp  float64 `json:"seconds_per_op"`
-	AlgBW         float64 `json:"algbw_gibps"`
-	BusBW         float64 `json:"busbw_gibps"`
-	TCP           float64 `json:"tcp_gibps"`
-	Ratio         float64 `json:"ratio"`
-	Correct       bool    `json:"correct"`
-	TCPLinkBytes  int64   `json:"tcp_link_bytes_per_round"`
-	ChunkBytes    int64   `json:"chunk_bytes"`
-	StreamsPerLnk int     `json:"streams_per_link"`
-	Transport     string  `json:"transport"`
-	// TLS: the ring ran on mutual TLS (--tls).
-	TLS bool `json:"tls"`
-}
-
 func newBenchAllreduceCmd() *cobra.Command {
-	var o allreduceOpts
+	var o ringbench.Options
+	var asJSON bool
 	cmd := &cobra.Command{
 		Use:   "allreduce",
 		Short: "Measure the ring all-reduce on loopback against raw TCP in the same ring",
@@ -77,71 +37,30 @@ the per-link bandwidth and ratio = busbw/tcp.`,
   whorl bench allreduce --workers 4 --bytes 16MiB --tls     # the cost of mutual TLS: compare with the line above`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			res, err := runAllreduceBench(cmd.Context(), o)
+			res, err := ringbench.Run(cmd.Context(), o, spawnBenchWorker)
 			if err != nil {
 				return err
 			}
-			return printAllreduce(cmd.OutOrStdout(), res, o.asJSON)
+			return printAllreduce(cmd.OutOrStdout(), res, asJSON)
 		},
 	}
 	f := cmd.Flags()
-	IntRange(f, &o.workers, "workers", 4, 1, 64, "ring members")
-	ByteSize(f, &o.bytes, "bytes", 64<<20, 4, 4<<30, "buffer size (forms: 1048576, 64KiB, 16MiB, 1GiB)")
-	IntRange(f, &o.iters, "iters", 10, 1, 100000, "timed iterations")
-	IntRange(f, &o.warmup, "warmup", 2, 1, 1000, "warm-up iterations (the first is checked)")
-	IntRange(f, &o.streams, "streams", cluster.DefaultConfig().Streams, 1, cluster.MaxStreams, "gRPC streams per ring link")
-	transportFlag(f, &o.transport, "transport")
-	ByteSize(f, &o.chunk, "chunk", int64(cluster.DefaultConfig().ChunkBytes), cluster.MinChunkBytes, cluster.MaxChunkBytes, "largest message payload")
-	DurationRange(f, &o.timeout, "timeout", time.Minute, time.Second, time.Hour, "deadline of one all-reduce")
-	f.BoolVar(&o.procs, "procs", false, "run every member in its own process (re-executes this binary)")
-	f.BoolVar(&o.tls, "tls", false, "mutual TLS on the ring, as workers with --tls-* run it (throwaway worker identities; in-process only)")
-	f.BoolVar(&o.asJSON, "json", false, "print one JSON object")
+	IntRange(f, &o.Workers, "workers", 4, 1, 64, "ring members")
+	ByteSize(f, &o.Bytes, "bytes", 64<<20, 4, 4<<30, "buffer size (forms: 1048576, 64KiB, 16MiB, 1GiB)")
+	IntRange(f, &o.Iters, "iters", 10, 1, 100000, "timed iterations")
+	IntRange(f, &o.Warmup, "warmup", 2, 1, 1000, "warm-up iterations (the first is checked)")
+	IntRange(f, &o.Streams, "streams", cluster.DefaultConfig().Streams, 1, cluster.MaxStreams, "gRPC streams per ring link")
+	transportFlag(f, &o.Transport, "transport")
+	ByteSize(f, &o.Chunk, "chunk", int64(cluster.DefaultConfig().ChunkBytes), cluster.MinChunkBytes, cluster.MaxChunkBytes, "largest message payload")
+	DurationRange(f, &o.Timeout, "timeout", time.Minute, time.Second, time.Hour, "deadline of one all-reduce")
+	f.BoolVar(&o.Procs, "procs", false, "run every member in its own process (re-executes this binary)")
+	f.BoolVar(&o.TLS, "tls", false, "mutual TLS on the ring, as workers with --tls-* run it (throwaway worker identities; in-process only)")
+	f.BoolVar(&asJSON, "json", false, "print one JSON object")
 	return cmd
 }
 
-// ringConfig is the cluster configuration of the benchmark's members.
-func (o allreduceOpts) ringConfig() cluster.Config {
-	cfg := cluster.DefaultConfig()
-	cfg.Job = "bench"
-	cfg.Timeout = o.timeout
-	cfg.Streams = o.streams
-	cfg.ChunkBytes = int(o.chunk)
-	cfg.Transport, _ = cluster.ParseTransport(o.transport) // the flag accepts valid names only
-	return cfg
-}
-
-func runAllreduceBench(ctx context.Context, o allreduceOpts) (allreduceResult, error) {
-	if ctx == nil {
-		ctx = context.Background()
-	}
-	res := allreduceResult{Workers: o.workers, Bytes: o.bytes &^ 3, Iters: o.iters, Procs: o.procs,
-		ChunkBytes: o.chunk, StreamsPerLnk: o.streams, Transport: o.transport, TLS: o.tls}
-	n := float64(o.workers)
-	res.TCPLinkBytes = int64(float64(res.Bytes) * 2 * max(n-1, 1) / max(n, 2))
-	var secs, tcpSecs float64
-	var err error
-	if o.procs && o.tls {
-		return res, errors.New("--tls runs the members in-process only; drop --procs")
-	}
-	if o.procs {
-		secs, tcpSecs, res.Correct, err = runAllreduceProcs(ctx, o, res.TCPLinkBytes)
-	} else {
-		secs, tcpSecs, res.Correct, err = runAllreduceInProcess(ctx, o, res.TCPLinkBytes)
-	}
-	if err != nil {
-		return res, err
-	}
-	res.SecondsPerOp = secs / float64(o.iters)
-	res.AlgBW = float64(res.Bytes) / res.SecondsPerOp / (1 << 30)
-	res.BusBW = res.AlgBW * 2 * (n - 1) / n
-	res.TCP = float64(res.TCPLinkBytes) * float64(o.iters) / tcpSecs / (1 << 30)
-	if res.TCP > 0 {
-		res.Ratio = res.BusBW / res.TCP
-	}
-	return res, nil
-}
-
-func printAllreduce(w io.Writer, r allreduceResult, asJSON bool) error {
+// printAllreduce prints r as a line of text or one JSON object.
+func printAllreduce(w io.Writer, r ringbench.Result, asJSON bool) error {
 	if asJSON {
 		return json.NewEncoder(w).Encode(r)
 	}
@@ -159,448 +78,8 @@ func printAllreduce(w io.Writer, r allreduceResult, asJSON bool) error {
 	return err
 }
 
-// benchInputs is member rank's deterministic input buffer.
-func benchInputs(rank, length int) []float32 {
-	rng := rand.New(rand.NewPCG(uint64(rank)+1, 42))
-	b := make([]float32, length)
-	for i := range b {
-		b[i] = rng.Float32()*2 - 1
-	}
-	return b
-}
-
-// sameBits reports whether a and b are bit-identical.
-func sameBits(a, b []float32) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if math.Float32bits(a[i]) != math.Float32bits(b[i]) {
-			return false
-		}
-	}
-	return true
-}
-
-// localMember is one ring member of the in-process benchmark.
-type localMember struct {
-	svc  *cluster.Service
-	gs   *grpc.Server
-	addr string
-	ring *cluster.Ring
-	buf  []float32
-}
-
-func startLocalMember(cfg cluster.Config) (*localMember, error) {
-	svc, err := cluster.NewService(cfg)
-	if err != nil {
-		return nil, err
-	}
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, fmt.Errorf("listen on loopback: %w", err)
-	}
-	gs := grpc.NewServer(svc.ServerOptions()...)
-	svc.Register(gs)
-	go func() { _ = gs.Serve(svc.Listener(lis)) }()
-	return &localMember{svc: svc, gs: gs, addr: lis.Addr().String()}, nil
-}
-
-func (m *localMember) stop() {
-	if m.ring != nil {
-		_ = m.ring.Close()
-	}
-	m.gs.Stop()
-}
-
-// runAllreduceInProcess runs the members as goroutines and returns the ring
-// and TCP baseline times: a TCP round (linkBytes on every link) runs after
-// every timed iteration so both see the same machine load.
-func runAllreduceInProcess(ctx context.Context, o allreduceOpts, linkBytes int64) (float64, float64, bool, error) {
-	tr, err := newTCPRing(ctx, max(o.workers, 2))
-	if err != nil {
-		return 0, 0, false, err
-	}
-	defer tr.close()
-	members, want, err := startLocalRing(ctx, o)
-	defer func() {
-		for _, m := range members {
-			m.stop()
-		}
-	}()
-	if err != nil {
-		return 0, 0, false, err
-	}
-	correct := true
-	for it := range o.warmup {
-		if err := reduceMembers(ctx, members, uint64(it)); err != nil {
-			return 0, 0, false, err
-		}
-		for _, m := range members {
-			correct = correct && (it > 0 || sameBits(m.buf, want))
-		}
-	}
-	var secs, tcpSecs float64
-	for it := range o.iters {
-		start := time.Now()
-		if err := reduceMembers(ctx, members, uint64(o.warmup+it)); err != nil {
-			return 0, 0, false, err
-		}
-		secs += time.Since(start).Seconds()
-		d, err := tr.round(linkBytes)
-		if err != nil {
-			return 0, 0, false, err
-		}
-		tcpSecs += d.Seconds()
-	}
-	for _, m := range members {
-		correct = correct && sameBits(m.buf, members[0].buf)
-	}
-	return secs, tcpSecs, correct, nil
-}
-
-// benchRingTLS issues a throwaway CA and worker identity in a temporary
-// folder (removed once loaded) and loads them as a worker would.
-func benchRingTLS() (tlsfiles.Configs, error) {
-	dir, err := os.MkdirTemp("", "whorl-bench-tls-")
-	if err != nil {
-		return tlsfiles.Configs{}, err
-	}
-	defer os.RemoveAll(dir)
-	ca, _, err := tlsfiles.OpenAuthority(dir, "whorl bench CA", "", time.Hour)
-	if err != nil {
-		return tlsfiles.Configs{}, err
-	}
-	f, err := ca.WriteIdentity(dir, identity.ID{Role: identity.Worker, Name: "bench"}, nil, time.Hour)
-	if err != nil {
-		return tlsfiles.Configs{}, err
-	}
-	return tlsfiles.Load(f)
-}
-
-// startLocalRing starts o.workers members with their inputs and joins them
-// in a ring; it returns them (also on error, to be stopped) and the
-// expected result.
-func startLocalRing(ctx context.Context, o allreduceOpts) ([]*localMember, []float32, error) {
-	members := make([]*localMember, 0, o.workers)
-	addrs := make([]string, o.workers)
-	cfg := o.ringConfig()
-	if o.tls {
-		tc, err := benchRingTLS()
-		if err != nil {
-			return members, nil, err
-		}
-		// What a worker's ring gets from its --tls-* files (worker/run.go):
-		// SPIFFE verification of every peer, lanes dialled to workers only.
-		cfg.TLS, cfg.DialTLS = tc.Peers(nil), tc.Peers(nil, identity.Worker)
-	}
-	for i := range o.workers {
-		m, err := startLocalMember(cfg)
-		if err != nil {
-			return members, nil, err
-		}
-		members = append(members, m)
-		addrs[i] = m.addr
-	}
-	inputs := make([][]float32, o.workers)
-	g, gctx := errgroup.WithContext(ctx)
-	for i, m := range members {
-		inputs[i] = benchInputs(i, int(o.bytes/4))
-		m.buf = append([]float32(nil), inputs[i]...)
-		g.Go(func() (err error) {
-			m.ring, err = m.svc.NewRing(gctx, 1, addrs, i)
-			return err
-		})
-	}
-	if err := g.Wait(); err != nil {
-		return members, nil, err
-	}
-	return members, cluster.RingOrderSum(inputs), nil
-}
-
-// reduceMembers runs one all-reduce on every member at once.
-func reduceMembers(ctx context.Context, members []*localMember, step uint64) error {
-	g, gctx := errgroup.WithContext(ctx)
-	for _, m := range members {
-		g.Go(func() error { return m.ring.AllReduce(gctx, step, m.buf) })
-	}
-	return g.Wait()
-}
-
-// tcpRing is the baseline: n plain loopback TCP connections arranged as
-// the ring (member i sends to member i+1).
-type tcpRing struct {
-	senders, receivers []net.Conn
-	lis                []net.Listener
-	buf                [][]byte
-}
-
-func newTCPRing(ctx context.Context, n int) (*tcpRing, error) {
-	tr := &tcpRing{}
-	var d net.Dialer
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			tr.close()
-			return nil, fmt.Errorf("tcp baseline: listen: %w", err)
-		}
-		tr.lis = append(tr.lis, l)
-	}
-	for i := range n {
-		c, err := d.DialContext(ctx, "tcp", tr.lis[(i+1)%n].Addr().String())
-		if err != nil {
-			tr.close()
-			return nil, fmt.Errorf("tcp baseline: dial: %w", err)
-		}
-		tr.senders = append(tr.senders, c)
-		rc, err := tr.lis[(i+1)%n].Accept()
-		if err != nil {
-			tr.close()
-			return nil, fmt.Errorf("tcp baseline: accept: %w", err)
-		}
-		tr.receivers = append(tr.receivers, rc)
-		tr.buf = append(tr.buf, make([]byte, 1<<20), make([]byte, 1<<20))
-	}
-	return tr, nil
-}
-
-// round makes every connection carry linkBytes at once and returns when all
-// of them were received.
-func (tr *tcpRing) round(linkBytes int64) (time.Duration, error) {
-	var g errgroup.Group
-	start := time.Now()
-	for i := range tr.senders {
-		g.Go(func() error { return tcpSend(tr.senders[i], tr.buf[2*i], linkBytes) })
-		g.Go(func() error { return tcpReceive(tr.receivers[i], tr.buf[2*i+1], linkBytes) })
-	}
-	if err := g.Wait(); err != nil {
-		return 0, fmt.Errorf("tcp baseline: %w", err)
-	}
-	return time.Since(start), nil
-}
-
-func (tr *tcpRing) close() {
-	for _, c := range append(append([]net.Conn(nil), tr.senders...), tr.receivers...) {
-		_ = c.Close()
-	}
-	for _, l := range tr.lis {
-		_ = l.Close()
-	}
-}
-
-func tcpSend(c net.Conn, buf []byte, total int64) error {
-	for sent := int64(0); sent < total; {
-		k, err := c.Write(buf[:min(int64(len(buf)), total-sent)])
-		if err != nil {
-			return err
-		}
-		sent += int64(k)
-	}
-	return nil
-}
-
-func tcpReceive(c net.Conn, buf []byte, total int64) error {
-	for got := int64(0); got < total; {
-		k, err := c.Read(buf[:min(int64(len(buf)), total-got)])
-		if err != nil {
-			return err
-		}
-		got += int64(k)
-	}
-	return nil
-}
-
-// byteSize is an int64 flag in bytes that accepts unit suffixes.
-type byteSize struct {
-	p        *int64
-	min, max int64
-}
-
-// ByteSize defines a size flag (1048576, 64KiB, 16MiB, 1GiB, 16MB) limited to [min, max].
-func ByteSize(fs *pflag.FlagSet, p *int64, name string, def, min, max int64, usage string) {
-	*p = def
-	fs.Var(&byteSize{p: p, min: min, max: max}, name,
-		fmt.Sprintf("%s (%s..%s)", usage, formatBytes(min), formatBytes(max)))
-}
-
-func (b *byteSize) String() string { return formatBytes(*b.p) }
-func (b *byteSize) Type() string   { return "bytes" }
-
-func (b *byteSize) Set(s string) error {
-	n, err := parseBytes(s)
-	if err != nil {
-		return fmt.Errorf("%w; accepted range is %s..%s", err, formatBytes(b.min), formatBytes(b.max))
-	}
-	if n < b.min || n > b.max {
-		return fmt.Errorf("%s is out of range; accepted range is %s..%s", s, formatBytes(b.min), formatBytes(b.max))
-	}
-	*b.p = n
-	return nil
-}
-
-var byteUnits = []struct {
-	suffix string
-	mult   int64
-}{
-	{"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10},
-	{"GB", 1e9}, {"MB", 1e6}, {"KB", 1e3}, {"kB", 1e3}, {"B", 1},
-}
-
-// parseBytes reads a size such as 1048576, 64KiB, 16MiB or 1GiB.
-func parseBytes(s string) (int64, error) {
-	s = strings.TrimSpace(s)
-	mult := int64(1)
-	for _, u := range byteUnits {
-		if strings.HasSuffix(s, u.suffix) {
-			s, mult = strings.TrimSpace(strings.TrimSuffix(s, u.suffix)), u.mult
-			break
-		}
-	}
-	v, err := strconv.ParseFloat(s, 64)
-	if err != nil || v < 0 || math.IsInf(v, 0) {
-		return 0, fmt.Errorf("%q is not a size such as 1048576, 64KiB or 16MiB", s)
-	}
-	return int64(v * float64(mult)), nil
-}
-
-func formatBytes(n int64) string {
-	for _, u := range byteUnits[:3] {
-		if n >= u.mult && n%u.mult == 0 {
-			return fmt.Sprintf("%d%s", n/u.mult, u.suffix)
-		}
-	}
-	return strconv.FormatInt(n, 10)
-}
-
-// workerHello is a child's first line: the addresses of its ring service
-// and of its TCP baseline listener.
-type workerHello struct {
-	Addr string `json:"addr"`
-	TCP  string `json:"tcp"`
-}
-
-// workerStart is the parent's line to every child: the ring's members and
-// the TCP baseline's listeners, in ring order.
-type workerStart struct {
-	Members []string `json:"members"`
-	TCP     []string `json:"tcp"`
-	// LinkBytes is what each TCP link carries per baseline round.
-	LinkBytes int64 `json:"link_bytes"`
-}
-
-// workerReport is a child's last line.
-type workerReport struct {
-	Seconds    float64 `json:"seconds"`
-	TCPSeconds float64 `json:"tcp_seconds"`
-	Correct    bool    `json:"correct"`
-	Hash       uint64  `json:"hash"`
-}
-
-// runAllreduceProcs runs every member in a child process (the hidden
-// `whorl bench allreduce-worker`) and returns the slowest member's ring
-// time and TCP baseline time: the children run a TCP round over their own
-// ring of connections after each timed iteration.
-func runAllreduceProcs(ctx context.Context, o allreduceOpts, linkBytes int64) (float64, float64, bool, error) {
-	exe, err := os.Executable()
-	if err != nil {
-		return 0, 0, false, fmt.Errorf("find this binary to re-execute: %w", err)
-	}
-	ctx, cancel := context.WithTimeout(ctx, o.timeout*time.Duration(o.iters+o.warmup+2))
-	defer cancel()
-	children := make([]*benchChild, o.workers)
-	defer func() {
-		for _, c := range children {
-			if c != nil {
-				c.stop()
-			}
-		}
-	}()
-	start := workerStart{LinkBytes: linkBytes}
-	for i := range children {
-		c, err := startBenchChild(ctx, exe, o, i)
-		if err != nil {
-			return 0, 0, false, err
-		}
-		children[i] = c
-		start.Members = append(start.Members, c.hello.Addr)
-		start.TCP = append(start.TCP, c.hello.TCP)
-	}
-	for _, c := range children {
-		if err := c.enc.Encode(start); err != nil {
-			return 0, 0, false, fmt.Errorf("start worker %d: %w", c.rank, err)
-		}
-	}
-	return collectReports(children)
-}
-
-// collectReports reads every child's report: the time is the slowest
-// member's; correct needs every check to pass and every buffer to match.
-func collectReports(children []*benchChild) (float64, float64, bool, error) {
-	reps := make([]workerReport, len(children))
-	for i, c := range children {
-		if err := c.dec.Decode(&reps[i]); err != nil {
-			return 0, 0, false, fmt.Errorf("report of worker %d: %w", c.rank, err)
-		}
-	}
-	var secs, tcp float64
-	correct := true
-	for _, rep := range reps {
-		secs, tcp = max(secs, rep.Seconds), max(tcp, rep.TCPSeconds)
-		correct = correct && rep.Correct && rep.Hash == reps[0].Hash
-	}
-	return secs, tcp, correct, nil
-}
-
-// benchChild is one worker process of --procs.
-type benchChild struct {
-	rank  int
-	cmd   *exec.Cmd
-	stdin io.WriteCloser
-	enc   *json.Encoder
-	dec   *json.Decoder
-	hello workerHello
-}
-
-func startBenchChild(ctx context.Context, exe string, o allreduceOpts, rank int) (*benchChild, error) {
-	cmd := exec.CommandContext(ctx, exe, "bench", "allreduce-worker",
-		"--rank", strconv.Itoa(rank), "--workers", strconv.Itoa(o.workers),
-		"--bytes", strconv.FormatInt(o.bytes, 10), "--iters", strconv.Itoa(o.iters),
-		"--warmup", strconv.Itoa(o.warmup), "--streams", strconv.Itoa(o.streams),
-		"--chunk", strconv.FormatInt(o.chunk, 10), "--timeout", o.timeout.String(), "--transport", o.transport)
-	cmd.Stderr = os.Stderr
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		return nil, fmt.Errorf("worker %d: %w", rank, err)
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		return nil, fmt.Errorf("worker %d: %w", rank, err)
-	}
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start worker %d: %w", rank, err)
-	}
-	c := &benchChild{rank: rank, cmd: cmd, stdin: stdin, enc: json.NewEncoder(stdin), dec: json.NewDecoder(stdout)}
-	if err := c.dec.Decode(&c.hello); err != nil {
-		c.stop()
-		return nil, fmt.Errorf("worker %d: read its address: %w", rank, err)
-	}
-	return c, nil
-}
-
-func (c *benchChild) stop() {
-	_ = c.stdin.Close()
-	done := make(chan struct{})
-	go func() { _ = c.cmd.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(10 * time.Second):
-		_ = c.cmd.Process.Kill()
-		<-done
-	}
-}
-
 func newBenchAllreduceWorkerCmd() *cobra.Command {
-	var o allreduceOpts
+	var o ringbench.Options
 	var rank int
 	cmd := &cobra.Command{
 		Use:     "allreduce-worker",
@@ -609,153 +88,32 @@ func newBenchAllreduceWorkerCmd() *cobra.Command {
 		Hidden:  true,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return runBenchWorker(cmd.Context(), o, rank, cmd.InOrStdin(), cmd.OutOrStdout())
+			return ringbench.Worker(cmd.Context(), o, rank, cmd.InOrStdin(), cmd.OutOrStdout())
 		},
 	}
 	f := cmd.Flags()
 	IntRange(f, &rank, "rank", 0, 0, 63, "this member's rank")
-	IntRange(f, &o.workers, "workers", 4, 1, 64, "ring members")
-	ByteSize(f, &o.bytes, "bytes", 64<<20, 4, 4<<30, "buffer size")
-	IntRange(f, &o.iters, "iters", 10, 1, 100000, "timed iterations")
-	IntRange(f, &o.warmup, "warmup", 2, 1, 1000, "warm-up iterations")
-	IntRange(f, &o.streams, "streams", cluster.DefaultConfig().Streams, 1, cluster.MaxStreams, "streams per link")
-	transportFlag(f, &o.transport, "transport")
-	ByteSize(f, &o.chunk, "chunk", int64(cluster.DefaultConfig().ChunkBytes), cluster.MinChunkBytes, cluster.MaxChunkBytes, "largest payload")
-	DurationRange(f, &o.timeout, "timeout", time.Minute, time.Second, time.Hour, "deadline of one all-reduce")
+	IntRange(f, &o.Workers, "workers", 4, 1, 64, "ring members")
+	ByteSize(f, &o.Bytes, "bytes", 64<<20, 4, 4<<30, "buffer size")
+	IntRange(f, &o.Iters, "iters", 10, 1, 100000, "timed iterations")
+	IntRange(f, &o.Warmup, "warmup", 2, 1, 1000, "warm-up iterations")
+	IntRange(f, &o.Streams, "streams", cluster.DefaultConfig().Streams, 1, cluster.MaxStreams, "streams per link")
+	transportFlag(f, &o.Transport, "transport")
+	ByteSize(f, &o.Chunk, "chunk", int64(cluster.DefaultConfig().ChunkBytes), cluster.MinChunkBytes, cluster.MaxChunkBytes, "largest payload")
+	DurationRange(f, &o.Timeout, "timeout", time.Minute, time.Second, time.Hour, "deadline of one all-reduce")
 	return cmd
 }
 
-// runBenchWorker is one child of --procs: it reports its addresses, joins
-// the ring it is given, checks the first warm-up result, times the
-// iterations (each followed by a TCP baseline round) and reports.
-func runBenchWorker(ctx context.Context, o allreduceOpts, rank int, in io.Reader, out io.Writer) error {
-	if ctx == nil {
-		ctx = context.Background()
-	}
-	m, err := startLocalMember(o.ringConfig())
+// spawnBenchWorker starts this binary's hidden `bench allreduce-worker`
+// as member rank of a --procs benchmark.
+func spawnBenchWorker(ctx context.Context, o ringbench.Options, rank int) *exec.Cmd {
+	exe, err := os.Executable()
 	if err != nil {
-		return err
+		exe = os.Args[0]
 	}
-	defer m.stop()
-	tcpLis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return fmt.Errorf("tcp baseline: listen: %w", err)
-	}
-	defer tcpLis.Close()
-	enc, dec := json.NewEncoder(out), json.NewDecoder(in)
-	if err := enc.Encode(workerHello{Addr: m.addr, TCP: tcpLis.Addr().String()}); err != nil {
-		return err
-	}
-	var start workerStart
-	if err := dec.Decode(&start); err != nil {
-		return fmt.Errorf("read the ring's members: %w", err)
-	}
-	link, err := joinTCPLink(ctx, tcpLis, start.TCP[(rank+1)%len(start.TCP)])
-	if err != nil {
-		return err
-	}
-	defer link.close()
-	if m.ring, err = m.svc.NewRing(ctx, 1, start.Members, rank); err != nil {
-		return err
-	}
-	length := int(o.bytes / 4)
-	inputs := make([][]float32, o.workers)
-	for i := range inputs {
-		inputs[i] = benchInputs(i, length)
-	}
-	m.buf = append([]float32(nil), inputs[rank]...)
-	want := cluster.RingOrderSum(inputs)
-	inputs = nil
-	rep, err := timeWorker(ctx, m, o, want, func() (time.Duration, error) { return link.round(start.LinkBytes) })
-	if err != nil {
-		return err
-	}
-	return enc.Encode(rep)
-}
-
-// tcpLink is one child's part of the TCP baseline ring: a connection to the
-// next member and one from the previous member.
-type tcpLink struct {
-	send, recv net.Conn
-	sbuf, rbuf []byte
-}
-
-func joinTCPLink(ctx context.Context, lis net.Listener, next string) (*tcpLink, error) {
-	accepted := make(chan net.Conn, 1)
-	go func() {
-		c, err := lis.Accept()
-		if err != nil {
-			c = nil
-		}
-		accepted <- c
-	}()
-	var d net.Dialer
-	send, err := d.DialContext(ctx, "tcp", next)
-	if err != nil {
-		return nil, fmt.Errorf("tcp baseline: dial: %w", err)
-	}
-	recv := <-accepted
-	if recv == nil {
-		_ = send.Close()
-		return nil, fmt.Errorf("tcp baseline: accept failed")
-	}
-	return &tcpLink{send: send, recv: recv, sbuf: make([]byte, 1<<20), rbuf: make([]byte, 1<<20)}, nil
-}
-
-// round sends n bytes to the next member while receiving n from the
-// previous one.
-func (l *tcpLink) round(n int64) (time.Duration, error) {
-	var g errgroup.Group
-	start := time.Now()
-	g.Go(func() error { return tcpSend(l.send, l.sbuf, n) })
-	g.Go(func() error { return tcpReceive(l.recv, l.rbuf, n) })
-	err := g.Wait()
-	return time.Since(start), err
-}
-
-func (l *tcpLink) close() {
-	_ = l.send.Close()
-	_ = l.recv.Close()
-}
-
-func timeWorker(ctx context.Context, m *localMember, o allreduceOpts, want []float32,
-	baseline func() (time.Duration, error)) (workerReport, error) {
-	var rep workerReport
-	for it := range o.warmup {
-		if err := m.ring.AllReduce(ctx, uint64(it), m.buf); err != nil {
-			return rep, err
-		}
-		if it == 0 {
-			rep.Correct = sameBits(m.buf, want)
-		}
-	}
-	barrier := []float32{1}
-	for it := range o.iters {
-		if err := m.ring.AllReduce(ctx, 0, barrier); err != nil {
-			return rep, fmt.Errorf("barrier: %w", err)
-		}
-		start := time.Now()
-		if err := m.ring.AllReduce(ctx, uint64(o.warmup+it), m.buf); err != nil {
-			return rep, err
-		}
-		rep.Seconds += time.Since(start).Seconds()
-		d, err := baseline()
-		if err != nil {
-			return rep, fmt.Errorf("tcp baseline: %w", err)
-		}
-		rep.TCPSeconds += d.Seconds()
-	}
-	rep.Hash = hashBits(m.buf)
-	return rep, nil
-}
-
-// hashBits is the FNV-1a hash of the values' bits.
-func hashBits(buf []float32) uint64 {
-	h := fnv.New64a()
-	var b [4]byte
-	for _, v := range buf {
-		binary.LittleEndian.PutUint32(b[:], math.Float32bits(v))
-		h.Write(b[:])
-	}
-	return h.Sum64()
+	return exec.CommandContext(ctx, exe, "bench", "allreduce-worker",
+		"--rank", strconv.Itoa(rank), "--workers", strconv.Itoa(o.Workers),
+		"--bytes", strconv.FormatInt(o.Bytes, 10), "--iters", strconv.Itoa(o.Iters),
+		"--warmup", strconv.Itoa(o.Warmup), "--streams", strconv.Itoa(o.Streams),
+		"--chunk", strconv.FormatInt(o.Chunk, 10), "--timeout", o.Timeout.String(), "--transport", o.Transport)
 }

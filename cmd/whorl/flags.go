@@ -3,6 +3,7 @@ package main
 import (
 	"cmp"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -110,4 +111,66 @@ func tlsFlags(f *pflag.FlagSet, t *tlsfiles.Files, cert string) {
 // insecureFlag binds --insecure: plaintext beyond loopback.
 func insecureFlag(f *pflag.FlagSet, p *bool) {
 	f.BoolVar(p, "insecure", false, "allow plaintext (no --tls-*) on a non-loopback address: anyone who reaches the ports can call everything")
+}
+
+// byteSize is an int64 flag in bytes that accepts unit suffixes.
+type byteSize struct {
+	p        *int64
+	min, max int64
+}
+
+// ByteSize defines a size flag (1048576, 64KiB, 16MiB, 1GiB, 16MB) limited to [min, max].
+func ByteSize(fs *pflag.FlagSet, p *int64, name string, def, min, max int64, usage string) {
+	*p = def
+	fs.Var(&byteSize{p: p, min: min, max: max}, name,
+		fmt.Sprintf("%s (%s..%s)", usage, formatBytes(min), formatBytes(max)))
+}
+
+func (b *byteSize) String() string { return formatBytes(*b.p) }
+func (b *byteSize) Type() string   { return "bytes" }
+
+func (b *byteSize) Set(s string) error {
+	n, err := parseBytes(s)
+	if err != nil {
+		return fmt.Errorf("%w; accepted range is %s..%s", err, formatBytes(b.min), formatBytes(b.max))
+	}
+	if n < b.min || n > b.max {
+		return fmt.Errorf("%s is out of range; accepted range is %s..%s", s, formatBytes(b.min), formatBytes(b.max))
+	}
+	*b.p = n
+	return nil
+}
+
+var byteUnits = []struct {
+	suffix string
+	mult   int64
+}{
+	{"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10},
+	{"GB", 1e9}, {"MB", 1e6}, {"KB", 1e3}, {"kB", 1e3}, {"B", 1},
+}
+
+// parseBytes reads a size such as 1048576, 64KiB, 16MiB or 1GiB.
+func parseBytes(s string) (int64, error) {
+	s = strings.TrimSpace(s)
+	mult := int64(1)
+	for _, u := range byteUnits {
+		if strings.HasSuffix(s, u.suffix) {
+			s, mult = strings.TrimSpace(strings.TrimSuffix(s, u.suffix)), u.mult
+			break
+		}
+	}
+	v, err := strconv.ParseFloat(s, 64)
+	if err != nil || v < 0 || math.IsInf(v, 0) {
+		return 0, fmt.Errorf("%q is not a size such as 1048576, 64KiB or 16MiB", s)
+	}
+	return int64(v * float64(mult)), nil
+}
+
+func formatBytes(n int64) string {
+	for _, u := range byteUnits[:3] {
+		if n >= u.mult && n%u.mult == 0 {
+			return fmt.Sprintf("%d%s", n/u.mult, u.suffix)
+		}
+	}
+	return strconv.FormatInt(n, 10)
 }
