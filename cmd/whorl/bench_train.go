@@ -1,97 +1,22 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
-	"math/rand/v2"
-	"os/exec"
 	"runtime"
-	"strconv"
-	"strings"
-	"syscall"
-	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/whorl-ml/whorl/model"
-	"github.com/whorl-ml/whorl/model/gemm"
+	"github.com/whorl-ml/whorl/model/trainbench"
 )
 
 func init() { registerBench(newBenchTrainCmd) }
 
-// benchTrainOpts are the flags of `whorl bench train`.
-type benchTrainOpts struct {
-	arch                 string
-	size, batch, threads int
-	warmup               int
-	seconds              float64
-	asJSON               bool
-	torchRef, python     string
-}
-
-// benchTrainResult is what `whorl bench train` reports.
-type benchTrainResult struct {
-	Model             string  `json:"model"`
-	Size              int     `json:"size"`
-	Batch             int     `json:"batch"`
-	Threads           int     `json:"threads"`
-	Kernel            string  `json:"kernel"`
-	Steps             int     `json:"steps"`
-	Seconds           float64 `json:"seconds"`
-	SamplesPerSecond  float64 `json:"samples_per_second"`
-	TrainGFLOPPerSamp float64 `json:"train_gflop_per_sample"`
-	AchievedGFLOPS    float64 `json:"achieved_gflops"`
-	PeakRSSBytes      int64   `json:"peak_rss_bytes"`
-	// FMAPeakGFLOPS is the machine's FMA ceiling on the same threads, measured right after
-	// the steps (gemm.Peak, instruction set FMAPeakISA); PeakFraction is achieved over it.
-	FMAPeakGFLOPS float64 `json:"fma_peak_gflops"`
-	FMAPeakISA    string  `json:"fma_peak_isa"`
-	PeakFraction  float64 `json:"peak_fraction"`
-	Loss          float64 `json:"loss"`
-	// CPUSeconds is the process CPU time (user+system) of the timed steps; on a shared machine
-	// samples per CPU-second is steadier than samples per second.
-	CPUSeconds          float64 `json:"cpu_seconds"`
-	SamplesPerCPUSecond float64 `json:"samples_per_cpu_second"`
-	// Torch holds the PyTorch reference runs of the same session (--torch-reference).
-	Torch []torchResult `json:"torch,omitempty"`
-	// Speedup is samples_per_second over the fastest PyTorch run.
-	Speedup float64 `json:"speedup_vs_torch,omitempty"`
-}
-
-// torchResult is the JSON line rotnet.py bench prints.
-type torchResult struct {
-	ChannelsLast     bool    `json:"channels_last"`
-	Steps            int     `json:"steps"`
-	SamplesPerSecond float64 `json:"samples_per_second"`
-	AchievedGFLOPS   float64 `json:"achieved_gflops"`
-	PeakRSSBytes     int64   `json:"peak_rss_bytes"`
-	Torch            string  `json:"torch"`
-}
-
-// benchModelNames are the networks `whorl bench train` takes: rotnet.py's names.
-func benchModelNames() []string {
-	names := []string{model.ArchNIN4, model.ArchNIN3, model.ArchSmall}
-	for _, a := range []string{model.ArchResNet18, model.ArchResNet34, model.ArchResNet50} {
-		names = append(names, a, a+"-small")
-	}
-	return names
-}
-
-// benchConfig is the network of a rotnet.py name at input size.
-func benchConfig(name string, size int) model.Config {
-	arch, small := strings.CutSuffix(name, "-small")
-	cfg := model.DefaultConfig(arch)
-	if small {
-		cfg.Stem = model.StemSmall
-	}
-	cfg.InputSize = size
-	return cfg
-}
-
 func newBenchTrainCmd() *cobra.Command {
-	var o benchTrainOpts
+	var o trainbench.Options
+	var asJSON bool
 	cmd := &cobra.Command{
 		Use:   "train",
 		Short: "Measure rotation-task training throughput of a RotNet network",
@@ -110,171 +35,40 @@ same session (--torch-reference runs it first, in both memory formats).`,
   whorl bench train --model nin4 --threads 2 --torch-reference ../shared/reference/rotnet.py`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if o.batch%4 != 0 {
-				return fmt.Errorf("--batch %d: must be a multiple of 4 (images x 4 rotations)", o.batch)
+			if o.Batch%4 != 0 {
+				return fmt.Errorf("--batch %d: must be a multiple of 4 (images x 4 rotations)", o.Batch)
 			}
-			// PyTorch first: a child's peak RSS starts at the parent's resident size when it
-			// is spawned (Linux keeps the high-water mark across exec), so it must be spawned
-			// before whorl's workspace exists.
-			var torch []torchResult
-			if o.torchRef != "" {
+			// PyTorch first, before whorl's workspace exists (trainbench.Torch says why).
+			var torch []trainbench.TorchResult
+			if o.TorchRef != "" {
 				var err error
-				if torch, err = runTorchBaseline(cmd.Context(), o); err != nil {
+				if torch, err = trainbench.Torch(cmd.Context(), o); err != nil {
 					return err
 				}
 			}
-			res, err := runBenchTrain(cmd.Context(), o)
+			res, err := trainbench.Run(cmd.Context(), o)
 			if err != nil {
 				return err
 			}
-			res.setTorch(torch)
-			return printBenchTrain(cmd.OutOrStdout(), res, o.asJSON)
+			res.SetTorch(torch)
+			return printBenchTrain(cmd.OutOrStdout(), res, asJSON)
 		},
 	}
 	f := cmd.Flags()
-	Enum(f, &o.arch, "model", model.ArchNIN4, benchModelNames(), "network (rotnet.py's name; -small: a ResNet with the small stem)")
-	IntRange(f, &o.size, "size", 32, 8, 256, "input side in pixels")
-	IntRange(f, &o.batch, "batch", 128, 4, 4096, "samples per step (a multiple of 4)")
-	IntRange(f, &o.threads, "threads", runtime.GOMAXPROCS(0), 1, 256, "goroutines for GEMM and layer loops")
-	IntRange(f, &o.warmup, "warmup", 3, 0, 100, "untimed steps first")
-	FloatRange(f, &o.seconds, "seconds", 20, 0.1, 3600, "minimum timed duration")
-	f.BoolVar(&o.asJSON, "json", false, "print one JSON object")
-	f.StringVar(&o.torchRef, "torch-reference", "", "rotnet.py to run first as the PyTorch baseline (both memory formats)")
-	f.StringVar(&o.python, "python", "/usr/bin/python3", "Python with torch for --torch-reference")
+	Enum(f, &o.Arch, "model", model.ArchNIN4, trainbench.ModelNames(), "network (rotnet.py's name; -small: a ResNet with the small stem)")
+	IntRange(f, &o.Size, "size", 32, 8, 256, "input side in pixels")
+	IntRange(f, &o.Batch, "batch", 128, 4, 4096, "samples per step (a multiple of 4)")
+	IntRange(f, &o.Threads, "threads", runtime.GOMAXPROCS(0), 1, 256, "goroutines for GEMM and layer loops")
+	IntRange(f, &o.Warmup, "warmup", 3, 0, 100, "untimed steps first")
+	FloatRange(f, &o.Seconds, "seconds", 20, 0.1, 3600, "minimum timed duration")
+	f.BoolVar(&asJSON, "json", false, "print one JSON object")
+	f.StringVar(&o.TorchRef, "torch-reference", "", "rotnet.py to run first as the PyTorch baseline (both memory formats)")
+	f.StringVar(&o.Python, "python", "/usr/bin/python3", "Python with torch for --torch-reference")
 	return cmd
 }
 
-// runTorchBaseline runs rotnet.py bench with the same model, batch, duration, threads and size,
-// in the default and the channels-last memory format.
-func runTorchBaseline(ctx context.Context, o benchTrainOpts) ([]torchResult, error) {
-	if ctx == nil {
-		ctx = context.Background()
-	}
-	var runs []torchResult
-	for _, cl := range []string{"0", "1"} {
-		args := []string{o.torchRef, "bench", o.arch, strconv.Itoa(o.batch), strconv.FormatFloat(o.seconds, 'g', -1, 64),
-			strconv.Itoa(o.threads), cl, strconv.Itoa(o.size)}
-		out, err := exec.CommandContext(ctx, o.python, args...).Output()
-		if err != nil {
-			return nil, fmt.Errorf("torch baseline %s %s: %w", o.python, strings.Join(args, " "), err)
-		}
-		var tr torchResult
-		if err := json.Unmarshal(lastLine(out), &tr); err != nil {
-			return nil, fmt.Errorf("torch baseline output %q: %w", out, err)
-		}
-		runs = append(runs, tr)
-	}
-	return runs, nil
-}
-
-// setTorch records the PyTorch runs and the speed-up over the faster.
-func (r *benchTrainResult) setTorch(runs []torchResult) {
-	r.Torch = runs
-	var best float64
-	for _, t := range runs {
-		best = max(best, t.SamplesPerSecond)
-	}
-	if best > 0 {
-		r.Speedup = r.SamplesPerSecond / best
-	}
-}
-
-// lastLine is the last non-empty line of b.
-func lastLine(b []byte) []byte {
-	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
-	return []byte(lines[len(lines)-1])
-}
-
-// runBenchTrain builds the network and batch and times training steps.
-func runBenchTrain(ctx context.Context, o benchTrainOpts) (benchTrainResult, error) {
-	if ctx == nil {
-		ctx = context.Background()
-	}
-	defer model.SetThreads(model.SetThreads(o.threads))
-	net, err := model.New(benchConfig(o.arch, o.size), 0)
-	if err != nil {
-		return benchTrainResult{}, fmt.Errorf("bench train: %w", err)
-	}
-	x, labels := rotationBatch(o.batch, o.size)
-	opt := model.NewSGD(model.DefaultSGDConfig())
-	step := func() (float64, error) {
-		net.ZeroGrads()
-		loss, _, err := net.TrainStep(ctx, x, labels, 1)
-		opt.Step(net.Params(), net.Grads(), 0.1)
-		return loss, err
-	}
-	for range o.warmup {
-		if _, err := step(); err != nil {
-			return benchTrainResult{}, fmt.Errorf("bench train warm-up: %w", err)
-		}
-	}
-	var loss float64
-	steps, t0, c0 := 0, time.Now(), cpuSeconds()
-	for time.Since(t0).Seconds() < o.seconds || steps < 5 {
-		if loss, err = step(); err != nil {
-			return benchTrainResult{}, fmt.Errorf("bench train step %d: %w", steps, err)
-		}
-		steps++
-	}
-	dt, cpu := time.Since(t0).Seconds(), cpuSeconds()-c0
-	sps := float64(steps*o.batch) / dt
-	gf := 3 * float64(net.ForwardFLOPs()) / 1e9
-	r := benchTrainResult{Model: o.arch, Size: o.size, Batch: o.batch, Threads: o.threads, Kernel: gemm.Kernel(),
-		Steps: steps, Seconds: dt, SamplesPerSecond: sps, TrainGFLOPPerSamp: gf, AchievedGFLOPS: sps * gf,
-		PeakRSSBytes: peakRSS(), Loss: loss, CPUSeconds: cpu, SamplesPerCPUSecond: float64(steps*o.batch) / cpu}
-	r.FMAPeakGFLOPS, r.FMAPeakISA = gemm.Peak(o.threads, peakFor(o.seconds))
-	if r.FMAPeakGFLOPS > 0 {
-		r.PeakFraction = r.AchievedGFLOPS / r.FMAPeakGFLOPS
-	}
-	return r, nil
-}
-
-// peakFor is how long to measure the FMA peak after a benchmark of secs seconds.
-func peakFor(secs float64) time.Duration {
-	return time.Duration(min(max(secs/10, 0.05), 2) * float64(time.Second))
-}
-
-// rotationBatch is batch/4 random N(0,1) images, each in its 4 rotations (grouped by rotation,
-// like rotnet.py bench), with the rotation index as label.
-func rotationBatch(batch, size int) ([]float32, []int) {
-	img := 3 * size * size
-	q := batch / 4
-	rng := rand.New(rand.NewPCG(0, 0))
-	base := make([]float32, q*img)
-	for i := range base {
-		base[i] = float32(rng.NormFloat64())
-	}
-	x, labels := make([]float32, batch*img), make([]int, batch)
-	for r := range 4 {
-		for i := range q {
-			k := r*q + i
-			model.Rotate90(x[k*img:(k+1)*img], base[i*img:(i+1)*img], 3, size, r)
-			labels[k] = r
-		}
-	}
-	return x, labels
-}
-
-// cpuSeconds is the process's user+system CPU time so far (0 when unknown).
-func cpuSeconds() float64 {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
-}
-
-// peakRSS is the process's maximum resident set size in bytes (0 when unknown).
-func peakRSS() int64 {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return int64(ru.Maxrss) * 1024
-}
-
 // printBenchTrain writes the result as text or JSON.
-func printBenchTrain(w io.Writer, r benchTrainResult, asJSON bool) error {
+func printBenchTrain(w io.Writer, r trainbench.Result, asJSON bool) error {
 	if asJSON {
 		return json.NewEncoder(w).Encode(r)
 	}

@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/whorl-ml/whorl/model/trainbench"
 )
 
 func TestBenchTrainJSON(t *testing.T) {
@@ -58,7 +60,7 @@ func TestBenchTrainTorchBaseline(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var r benchTrainResult
+	var r trainbench.Result
 	if err := json.Unmarshal([]byte(out), &r); err != nil {
 		t.Fatal(err)
 	}
