@@ -1,9 +1,13 @@
-// Package session is `whorl run`'s side of a cluster: a raft coordinator
-// group and workers in one process on loopback with mutual TLS and
-// throwaway identities (Cluster, StartCluster, Certs), a run's cluster kept
-// in its output folder so a rerun resumes (Session, Open, Run), following a
-// job through its statuses to its report (pretraining progress by
-// job.EpochMean, the coordinator's own rule), and the progress printer.
+// Package session runs `whorl run`'s experiments: one job in an output
+// folder that a rerun resumes (RunJob: in this process or on a local
+// cluster), a sweep of seeds (Sweep: each seed's run in OUT/seed-N, one
+// cluster for all, then the aggregate report) and the comparison of
+// training modes (CompareModes). Its cluster is a raft coordinator group
+// and workers in one process on loopback with mutual TLS and throwaway
+// identities (Cluster, StartCluster, Certs), kept in the run's folder
+// (Session, Open); it follows a job through its statuses to its report
+// (pretraining progress by job.EpochMean, the coordinator's own rule) and
+// prints progress (Printer).
 //
 // It imports coordinator, worker and experiment and is imported by
 // cmd/whorl (flags and wiring) and the end-to-end tests, so both run the

@@ -89,10 +89,10 @@ func (s *Session) Wait(ctx context.Context, id string, progress func(experiment.
 	return rep, nil
 }
 
-// Run submits job c (or follows the one a previous run left in out) to
-// the local cluster of the run in out, whose coordinators run the other
-// phases with r, and waits for its report; w hears of the submission.
-func Run(ctx context.Context, w io.Writer, out string, cc ClusterConfig, c job.Config, r *experiment.Runner, progress func(experiment.Event)) (experiment.Report, error) {
+// runOnCluster submits job c (or follows the one a previous run left in
+// out) to the local cluster of the run in out, whose coordinators run the
+// other phases with r, and waits for its report; w hears of the submission.
+func runOnCluster(ctx context.Context, w io.Writer, out string, cc ClusterConfig, c job.Config, r *experiment.Runner, progress func(experiment.Event)) (experiment.Report, error) {
 	s, err := Open(ctx, out, cc, r)
 	if err != nil {
 		return experiment.Report{}, err

@@ -2,16 +2,13 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
-	"time"
 
 	"github.com/spf13/cobra"
-	"github.com/whorl-ml/whorl/experiment"
 	"github.com/whorl-ml/whorl/job"
 	"github.com/whorl-ml/whorl/session"
 )
@@ -195,109 +192,57 @@ func (o runOptions) applyNetwork(c *job.Config) {
 	}
 }
 
-// runExperiment runs the job and prints the outcome.
+// where is where the flags say the run trains.
+func (o runOptions) where() session.Where {
+	return session.Where{Out: o.out, Local: o.local, Coordinators: o.coordinators, Workers: o.workers}
+}
+
+// runExperiment runs the job the flags give and prints the outcome.
 func runExperiment(ctx context.Context, w io.Writer, o runOptions) error {
 	c, err := o.jobConfig()
 	if err != nil {
 		return err
 	}
-	if err := os.MkdirAll(o.out, 0o755); err != nil {
-		return fmt.Errorf("create --out: %w", err)
-	}
-	if err := checkOutConfig(o.out, c); err != nil {
+	return session.RunJob(ctx, w, o.where(), c)
+}
+
+// runSweep runs the job once per seed of --seeds (session.Sweep).
+func runSweep(ctx context.Context, w io.Writer, o runOptions) error {
+	if err := o.checkSeeds(); err != nil {
 		return err
 	}
-	if rep, ok := finishedRun(o.out); ok {
-		fmt.Fprintf(w, "the run in %s is complete (rerun with a new --out to repeat it)\n", o.out)
-		printSummary(w, rep, o.out)
-		return nil
-	}
-	p := session.NewPrinter(w)
-	defer p.Finish()
-	r := &experiment.Runner{OutDir: o.out, Progress: p.Event}
-	fmt.Fprintf(w, "whorl run: preset %s, model %s at %d px, seed %d, data %s, out %s\n",
-		c.Preset, c.Model.Name, c.Data.ImageSize, c.Seed, dataName(c.Data.Dir), o.out)
-	var rep experiment.Report
-	if o.local {
-		r.Cluster = experiment.ClusterInfo{Workers: 1, Coordinators: 0}
-		fmt.Fprintf(w, "pretraining in this process (1 worker, no coordinator)\n")
-		rep, err = r.RunLocal(ctx, c)
-	} else {
-		r.Cluster = experiment.ClusterInfo{Workers: o.workers, Coordinators: o.coordinators}
-		fmt.Fprintf(w, "local cluster on loopback: %d coordinator(s), %d worker(s); logs in %s\n",
-			o.coordinators, o.workers, filepath.Join(o.out, "cluster.log"))
-		r.SetStart(time.Now())
-		rep, err = session.Run(ctx, w, o.out, o.clusterConfig(c), c, r, p.Event)
-	}
-	p.Finish()
-	if err != nil {
-		if ctx.Err() != nil {
-			fmt.Fprintf(w, "interrupted; rerun the same command to resume from the last checkpoint in %s\n", o.out)
+	var configs []job.Config
+	for _, s := range o.seeds {
+		one := o
+		one.seeds, one.seed = nil, s
+		c, err := one.jobConfig()
+		if err != nil {
+			return err
 		}
+		configs = append(configs, c)
+	}
+	return session.Sweep(ctx, w, o.where(), configs)
+}
+
+// runModes runs the sweep (or the one seed) once per training mode of
+// --modes, each in --out/MODE, then writes the modes' comparison to --out.
+func runModes(ctx context.Context, w io.Writer, o runOptions) error {
+	if err := o.checkModes(); err != nil {
 		return err
 	}
-	printSummary(w, rep, o.out)
-	return nil
-}
-
-// clusterConfig sizes the run's local cluster for job c.
-func (o runOptions) clusterConfig(c job.Config) session.ClusterConfig {
-	return session.ClusterConfig{Coordinators: o.coordinators, Workers: o.workers, DataDir: c.Data.Dir}
-}
-
-// checkOutConfig refuses an --out that holds a run of another
-// configuration (resuming it would mix two experiments).
-func checkOutConfig(out string, c job.Config) error {
-	b, err := os.ReadFile(filepath.Join(out, experiment.FileConfig))
-	if errors.Is(err, os.ErrNotExist) {
-		return nil
+	if len(o.seeds) == 0 { // one seed: a sweep of it (--seed is then not a conflict)
+		o.seeds = []int{o.seed}
+		if prev := o.changed; prev != nil {
+			o.changed = func(name string) bool { return name != "seed" && prev(name) }
+		}
 	}
-	if err != nil {
-		return fmt.Errorf("read the configuration of the run in --out: %w", err)
+	for _, m := range o.modes {
+		one := o
+		one.modes, one.mode, one.out = nil, m, filepath.Join(o.out, m)
+		fmt.Fprintf(w, "\n=== mode %s: %s\n", m, one.out)
+		if err := runSweep(ctx, w, one); err != nil {
+			return fmt.Errorf("mode %s: %w", m, err)
+		}
 	}
-	prev, err := job.Parse(b)
-	if err != nil {
-		return fmt.Errorf("--out %s holds an unreadable %s: %w", out, experiment.FileConfig, err)
-	}
-	if job.Digest(prev) != job.Digest(c) {
-		return fmt.Errorf("--out %s holds a run of another configuration (seed %d, preset %s); use a new --out or the same settings to resume",
-			out, prev.Seed, prev.Preset)
-	}
-	return nil
-}
-
-// finishedRun returns the report of a complete run in out (whose
-// configuration checkOutConfig matched).
-func finishedRun(out string) (experiment.Report, bool) {
-	b, err := os.ReadFile(filepath.Join(out, experiment.FileReport))
-	if err != nil {
-		return experiment.Report{}, false
-	}
-	var rep experiment.Report
-	if json.Unmarshal(b, &rep) != nil || rep.Finetune.Confusion == nil {
-		return experiment.Report{}, false
-	}
-	return rep, true
-}
-
-func dataName(dir string) string {
-	if dir == "" {
-		return "embedded"
-	}
-	return dir
-}
-
-// printSummary prints the headline numbers and where the outputs are.
-func printSummary(w io.Writer, rep experiment.Report, out string) {
-	fmt.Fprintf(w, "\n%-28s %6.1f%%\n%-28s %6.1f%%\n%-28s %+6.1f points\n%-28s %6.1f%%\n%-28s %6.0f s\n",
-		"baseline test accuracy", 100*rep.Baseline.TestAccuracy,
-		"fine-tuned test accuracy", 100*rep.Finetune.TestAccuracy,
-		"gain", 100*rep.Gain,
-		"rotation test accuracy", 100*rep.Pretext.TestRotationAccuracy,
-		"total time", rep.Timing.TotalSeconds)
-	if sk := rep.Dataset.Skipped; len(sk) > 0 {
-		fmt.Fprintf(w, "left out: %d image file(s) that could not be read: %s (all listed in report.md and manifest.json)\n",
-			len(sk), job.SkippedSummary(sk, 3))
-	}
-	fmt.Fprintf(w, "report: %s\n", filepath.Join(out, experiment.FileReportMD))
+	return session.CompareModes(w, o.out, o.modes)
 }

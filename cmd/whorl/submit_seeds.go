@@ -13,6 +13,7 @@ import (
 	"github.com/whorl-ml/whorl/coordinator/client"
 	"github.com/whorl-ml/whorl/experiment"
 	"github.com/whorl-ml/whorl/job"
+	"github.com/whorl-ml/whorl/session"
 )
 
 // submitSeeds runs the job cfg once per seed of --seeds on the cluster, one
@@ -32,8 +33,8 @@ func submitSeeds(ctx context.Context, w io.Writer, cl *client.Client, o submitOp
 		if s < 0 || slices.Contains(o.seeds[:i], s) {
 			return fmt.Errorf("--seeds: %d is negative or given twice", s)
 		}
-		dir := seedDir(o.out, s)
-		rep, ok := finishedRun(dir)
+		dir := session.SeedDir(o.out, uint64(s))
+		rep, ok := session.Finished(dir)
 		if !ok {
 			fmt.Fprintf(w, "\n== seed %d (%d of %d): %s\n", s, i+1, len(o.seeds), dir)
 			if rep, err = submitSeed(ctx, w, cl, o, base, uint64(s), dir); err != nil {
@@ -44,7 +45,7 @@ func submitSeeds(ctx context.Context, w io.Writer, cl *client.Client, o submitOp
 		}
 		reps, dirs = append(reps, rep), append(dirs, filepath.Base(dir))
 	}
-	return writeSweep(w, o.out, reps, dirs)
+	return session.WriteSweep(w, o.out, reps, dirs)
 }
 
 // submitSeed runs base at seed on the cluster, waits for it and writes its

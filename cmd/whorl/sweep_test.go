@@ -186,7 +186,7 @@ func TestRunSweepOnCluster(t *testing.T) {
 		if _, err := os.Stat(filepath.Join(out, s, "cluster")); err == nil {
 			t.Errorf("%s has a cluster of its own", s)
 		}
-		ids[strings.TrimSpace(readFile(t, filepath.Join(out, s, fileJobID)))] = true
+		ids[strings.TrimSpace(readFile(t, filepath.Join(out, s, session.FileJobID)))] = true
 	}
 	if len(ids) != 2 {
 		t.Errorf("job ids %v, want one per seed", ids)

@@ -1,4 +1,4 @@
-package main
+package session
 
 import (
 	"context"
@@ -12,12 +12,11 @@ import (
 	"github.com/whorl-ml/whorl/experiment"
 	"github.com/whorl-ml/whorl/internal/atomicfile"
 	"github.com/whorl-ml/whorl/job"
-	"github.com/whorl-ml/whorl/session"
 )
 
-// fileJobID, in a seed's folder, names the cluster job that runs the seed,
+// FileJobID, in a seed's folder, names the cluster job that runs the seed,
 // so that a rerun follows that job instead of submitting the seed again.
-const fileJobID = "job-id"
+const FileJobID = "job-id"
 
 // seedRunners runs the non-distributed phases of a sweep's jobs on the
 // coordinators: each job goes to the runner of its configuration's seed,
@@ -67,47 +66,42 @@ func (s seedRunners) FineTune(ctx context.Context, configJSON, pretrained, basel
 // sweepSeed is one seed of a sweep: its configuration, folder, runner and
 // progress.
 type sweepSeed struct {
-	seed int
+	seed uint64
 	c    job.Config
 	dir  string
 	r    *experiment.Runner
-	p    *session.Printer
+	p    *Printer
 	rep  experiment.Report
 	done bool // its folder holds its complete report
 }
 
 // planSweep builds each seed's configuration and checks its folder: a
 // folder of another configuration is refused, a complete one is done.
-func planSweep(w io.Writer, o runOptions) ([]*sweepSeed, error) {
+func planSweep(w io.Writer, wh Where, configs []job.Config) ([]*sweepSeed, error) {
 	var seeds []*sweepSeed
-	for _, s := range o.seeds {
-		one := o
-		one.seeds, one.seed = nil, s
-		c, err := one.jobConfig()
-		if err != nil {
-			return nil, err
-		}
-		ss := &sweepSeed{seed: s, c: c, dir: seedDir(o.out, s), p: session.NewPrinter(w)}
+	for _, c := range configs {
+		s := c.Seed
+		ss := &sweepSeed{seed: s, c: c, dir: SeedDir(wh.Out, s), p: NewPrinter(w)}
 		if err := os.MkdirAll(ss.dir, 0o755); err != nil {
 			return nil, fmt.Errorf("create %s: %w", ss.dir, err)
 		}
-		if err := checkOutConfig(ss.dir, c); err != nil {
+		if err := CheckOut(ss.dir, c); err != nil {
 			return nil, fmt.Errorf("seed %d: %w", s, err)
 		}
-		ss.rep, ss.done = finishedRun(ss.dir)
+		ss.rep, ss.done = Finished(ss.dir)
 		ss.r = &experiment.Runner{OutDir: ss.dir, Progress: ss.p.Event,
-			Cluster: experiment.ClusterInfo{Workers: o.workers, Coordinators: o.coordinators}}
+			Cluster: experiment.ClusterInfo{Workers: wh.Workers, Coordinators: wh.Coordinators}}
 		seeds = append(seeds, ss)
 	}
 	return seeds, nil
 }
 
-// sweepOnCluster runs every seed of --seeds as a job of one local cluster
-// (its state in --out/cluster), one after the other, each seed's run in
-// --out/seed-N, then writes the aggregate report. A rerun follows the job
+// sweepOnCluster runs every seed as a job of one local cluster (its state
+// in wh.Out/cluster), one after the other, each seed's run in
+// wh.Out/seed-N, then writes the aggregate report. A rerun follows the job
 // a seed's folder names and redoes no finished seed.
-func sweepOnCluster(ctx context.Context, w io.Writer, o runOptions) error {
-	seeds, err := planSweep(w, o)
+func sweepOnCluster(ctx context.Context, w io.Writer, wh Where, configs []job.Config) error {
+	seeds, err := planSweep(w, wh, configs)
 	if err != nil {
 		return err
 	}
@@ -120,7 +114,7 @@ func sweepOnCluster(ctx context.Context, w io.Writer, o runOptions) error {
 		}
 	}
 	if todo > 0 {
-		if err := runSeeds(ctx, w, o, seeds); err != nil {
+		if err := runSeeds(ctx, w, wh, seeds); err != nil {
 			return err
 		}
 	}
@@ -129,18 +123,18 @@ func sweepOnCluster(ctx context.Context, w io.Writer, o runOptions) error {
 	for _, ss := range seeds {
 		reps, dirs = append(reps, ss.rep), append(dirs, filepath.Base(ss.dir))
 	}
-	return writeSweep(w, o.out, reps, dirs)
+	return WriteSweep(w, wh.Out, reps, dirs)
 }
 
 // runSeeds starts the sweep's cluster and runs its unfinished seeds.
-func runSeeds(ctx context.Context, w io.Writer, o runOptions, seeds []*sweepSeed) error {
+func runSeeds(ctx context.Context, w io.Writer, wh Where, seeds []*sweepSeed) error {
 	phases := seedRunners{}
 	for _, ss := range seeds {
 		phases[ss.c.Seed] = ss.r
 	}
 	fmt.Fprintf(w, "local cluster on loopback for seeds %s: %d coordinator(s), %d worker(s); logs in %s\n",
-		seedList(seeds), o.coordinators, o.workers, filepath.Join(o.out, "cluster.log"))
-	s, err := session.Open(ctx, o.out, o.clusterConfig(seeds[0].c), phases)
+		seedList(seeds), wh.Coordinators, wh.Workers, filepath.Join(wh.Out, "cluster.log"))
+	s, err := Open(ctx, wh.Out, wh.cluster(seeds[0].c), phases)
 	if err != nil {
 		return err
 	}
@@ -152,7 +146,7 @@ func runSeeds(ctx context.Context, w io.Writer, o runOptions, seeds []*sweepSeed
 		fmt.Fprintf(w, "\n== seed %d (%d of %d): %s\n", ss.seed, i+1, len(seeds), ss.dir)
 		if err := ss.run(ctx, w, s); err != nil {
 			if ctx.Err() != nil {
-				fmt.Fprintf(w, "interrupted; rerun the same command to resume from the last checkpoint in %s\n", o.out)
+				fmt.Fprintf(w, "interrupted; rerun the same command to resume from the last checkpoint in %s\n", wh.Out)
 			}
 			return fmt.Errorf("seed %d: %w (rerun the same command to resume; finished seeds are kept)", ss.seed, err)
 		}
@@ -162,21 +156,21 @@ func runSeeds(ctx context.Context, w io.Writer, o runOptions, seeds []*sweepSeed
 
 // run submits the seed's job (or follows the one its folder names), waits
 // for its report and keeps it in the seed's folder.
-func (ss *sweepSeed) run(ctx context.Context, w io.Writer, s *session.Session) error {
+func (ss *sweepSeed) run(ctx context.Context, w io.Writer, s *Session) error {
 	defer ss.p.Finish()
 	want := ""
-	if b, err := os.ReadFile(filepath.Join(ss.dir, fileJobID)); err == nil {
+	if b, err := os.ReadFile(filepath.Join(ss.dir, FileJobID)); err == nil {
 		want = strings.TrimSpace(string(b))
 	}
 	fmt.Fprintf(w, "whorl run: preset %s, model %s at %d px, seed %d, data %s\n",
-		ss.c.Preset, ss.c.Model.Name, ss.c.Data.ImageSize, ss.c.Seed, dataName(ss.c.Data.Dir))
+		ss.c.Preset, ss.c.Model.Label(), ss.c.Data.ImageSize, ss.c.Seed, DataName(ss.c.Data.Dir))
 	ss.r.SetStart(time.Now())
 	id, err := s.SubmitOrResume(ctx, w, ss.c, want)
 	if err != nil {
 		return err
 	}
 	if id != want {
-		if err := atomicfile.Write(filepath.Join(ss.dir, fileJobID), []byte(id+"\n"), 0o644); err != nil {
+		if err := atomicfile.Write(filepath.Join(ss.dir, FileJobID), []byte(id+"\n"), 0o644); err != nil {
 			return fmt.Errorf("record the job id: %w", err)
 		}
 	}
@@ -185,13 +179,13 @@ func (ss *sweepSeed) run(ctx context.Context, w io.Writer, s *session.Session) e
 		return err
 	}
 	ss.p.Finish()
-	if _, ok := finishedRun(ss.dir); !ok { // a job finished before this run wrote no files here
+	if _, ok := Finished(ss.dir); !ok { // a job finished before this run wrote no files here
 		if err := experiment.WriteReport(ss.dir, rep); err != nil {
 			return fmt.Errorf("write the report: %w", err)
 		}
 	}
 	ss.rep, ss.done = rep, true
-	printSummary(w, rep, ss.dir)
+	PrintSummary(w, rep, ss.dir)
 	return nil
 }
 
