@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-
+	"github.com/spf13/pflag"
 	"github.com/whorl-ml/whorl/cluster"
 	"github.com/whorl-ml/whorl/cluster/ringbench"
 )
@@ -45,14 +45,7 @@ the per-link bandwidth and ratio = busbw/tcp.`,
 		},
 	}
 	f := cmd.Flags()
-	IntRange(f, &o.Workers, "workers", 4, 1, 64, "ring members")
-	ByteSize(f, &o.Bytes, "bytes", 64<<20, 4, 4<<30, "buffer size (forms: 1048576, 64KiB, 16MiB, 1GiB)")
-	IntRange(f, &o.Iters, "iters", 10, 1, 100000, "timed iterations")
-	IntRange(f, &o.Warmup, "warmup", 2, 1, 1000, "warm-up iterations (the first is checked)")
-	IntRange(f, &o.Streams, "streams", cluster.DefaultConfig().Streams, 1, cluster.MaxStreams, "gRPC streams per ring link")
-	transportFlag(f, &o.Transport, "transport")
-	ByteSize(f, &o.Chunk, "chunk", int64(cluster.DefaultConfig().ChunkBytes), cluster.MinChunkBytes, cluster.MaxChunkBytes, "largest message payload")
-	DurationRange(f, &o.Timeout, "timeout", time.Minute, time.Second, time.Hour, "deadline of one all-reduce")
+	allreduceFlags(f, &o)
 	f.BoolVar(&o.Procs, "procs", false, "run every member in its own process (re-executes this binary)")
 	f.BoolVar(&o.TLS, "tls", false, "mutual TLS on the ring, as workers with --tls-* run it (throwaway worker identities; in-process only)")
 	f.BoolVar(&asJSON, "json", false, "print one JSON object")
@@ -93,15 +86,21 @@ func newBenchAllreduceWorkerCmd() *cobra.Command {
 	}
 	f := cmd.Flags()
 	IntRange(f, &rank, "rank", 0, 0, 63, "this member's rank")
-	IntRange(f, &o.Workers, "workers", 4, 1, 64, "ring members")
-	ByteSize(f, &o.Bytes, "bytes", 64<<20, 4, 4<<30, "buffer size")
-	IntRange(f, &o.Iters, "iters", 10, 1, 100000, "timed iterations")
-	IntRange(f, &o.Warmup, "warmup", 2, 1, 1000, "warm-up iterations")
-	IntRange(f, &o.Streams, "streams", cluster.DefaultConfig().Streams, 1, cluster.MaxStreams, "streams per link")
-	transportFlag(f, &o.Transport, "transport")
-	ByteSize(f, &o.Chunk, "chunk", int64(cluster.DefaultConfig().ChunkBytes), cluster.MinChunkBytes, cluster.MaxChunkBytes, "largest payload")
-	DurationRange(f, &o.Timeout, "timeout", time.Minute, time.Second, time.Hour, "deadline of one all-reduce")
+	allreduceFlags(f, &o)
 	return cmd
+}
+
+// allreduceFlags are the ring's settings, which `bench allreduce` passes
+// on to each `bench allreduce-worker` of --procs (spawnBenchWorker).
+func allreduceFlags(f *pflag.FlagSet, o *ringbench.Options) {
+	IntRange(f, &o.Workers, "workers", 4, 1, 64, "ring members")
+	ByteSize(f, &o.Bytes, "bytes", 64<<20, 4, 4<<30, "buffer size (forms: 1048576, 64KiB, 16MiB, 1GiB)")
+	IntRange(f, &o.Iters, "iters", 10, 1, 100000, "timed iterations")
+	IntRange(f, &o.Warmup, "warmup", 2, 1, 1000, "warm-up iterations (the first is checked)")
+	IntRange(f, &o.Streams, "streams", cluster.DefaultConfig().Streams, 1, cluster.MaxStreams, "gRPC streams per ring link")
+	transportFlag(f, &o.Transport, "transport")
+	ByteSize(f, &o.Chunk, "chunk", int64(cluster.DefaultConfig().ChunkBytes), cluster.MinChunkBytes, cluster.MaxChunkBytes, "largest message payload")
+	DurationRange(f, &o.Timeout, "timeout", time.Minute, time.Second, time.Hour, "deadline of one all-reduce")
 }
 
 // spawnBenchWorker starts this binary's hidden `bench allreduce-worker`
