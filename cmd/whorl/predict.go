@@ -6,13 +6,12 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 
 	"github.com/spf13/cobra"
 
+	"github.com/whorl-ml/whorl/experiment"
 	"github.com/whorl-ml/whorl/job"
 	"github.com/whorl-ml/whorl/model"
 	"github.com/whorl-ml/whorl/shard"
@@ -26,16 +25,6 @@ type predictOpts struct {
 	images     []string
 	mean, std  string
 	asJSON     bool
-}
-
-// prediction is one image's result.
-type prediction struct {
-	Image         string    `json:"image"`
-	Class         int       `json:"class"`
-	Label         string    `json:"label"`
-	Probability   float64   `json:"probability"`
-	Logits        []float32 `json:"logits"`
-	Probabilities []float64 `json:"probabilities"`
 }
 
 func newPredictCmd() *cobra.Command {
@@ -69,65 +58,6 @@ logits and the predicted class. The normaliser comes from the checkpoint metadat
 	_ = cmd.MarkFlagRequired("checkpoint")
 	_ = cmd.MarkFlagRequired("image")
 	return cmd
-}
-
-// runPredict loads the checkpoint and images and classifies them in one batch.
-func runPredict(ctx context.Context, o predictOpts) ([]prediction, error) {
-	if ctx == nil {
-		ctx = context.Background()
-	}
-	ck, err := model.ReadCheckpoint(o.checkpoint)
-	if err != nil {
-		return nil, err
-	}
-	norm, err := predictNormalizer(ck.Meta, o)
-	if err != nil {
-		return nil, err
-	}
-	cfg := ck.Net.Config()
-	ds, err := decodeImages(o.images, cfg.InputSize)
-	if err != nil {
-		return nil, err
-	}
-	idx := make([]int, len(o.images))
-	for i := range idx {
-		idx[i] = i
-	}
-	x, _ := shard.ClassBatch(ds, idx, norm, shard.Augment{}, nil, nil, nil)
-	ck.Net.SetTraining(false)
-	logits, err := ck.Net.Forward(ctx, x, len(idx))
-	if err != nil {
-		return nil, fmt.Errorf("predict: %w", err)
-	}
-	names := classNames(ck.Meta, cfg.Classes)
-	out := make([]prediction, len(idx))
-	for i, path := range o.images {
-		out[i] = newPrediction(path, logits[i*cfg.Classes:(i+1)*cfg.Classes], names)
-	}
-	return out, nil
-}
-
-// decodeImages decodes every image to size x size RGB and wraps them in a Dataset.
-func decodeImages(paths []string, size int) (*shard.Dataset, error) {
-	pix := make([]uint8, 0, len(paths)*size*size*3)
-	items := make([]shard.Item, len(paths))
-	for i, p := range paths {
-		data, err := os.ReadFile(p)
-		if err != nil {
-			return nil, fmt.Errorf("predict: %w", err)
-		}
-		px, err := shard.Decode(data, size, shard.DefaultMaxPixels)
-		if err != nil {
-			return nil, fmt.Errorf("predict: image %s: %w", p, err)
-		}
-		pix = append(pix, px...)
-		items[i] = shard.Item{Path: filepath.ToSlash(p)}
-	}
-	ds, err := shard.NewDataset([]string{"?"}, items, size, pix)
-	if err != nil {
-		return nil, fmt.Errorf("predict: %w", err)
-	}
-	return ds, nil
 }
 
 // predictNormalizer takes the flags if given, else the checkpoint metadata.
@@ -179,42 +109,25 @@ func parseTriple(name, s string) ([3]float32, error) {
 	return out, nil
 }
 
-// classNames reads the class names from the metadata, or numbers the classes.
-func classNames(meta map[string]string, classes int) []string {
-	var names []string
-	if err := json.Unmarshal([]byte(meta[job.MetaClassNames]), &names); err == nil && len(names) == classes {
-		return names
+// runPredict loads the checkpoint and its normaliser (or the flags') and
+// classifies the images (experiment.Predict).
+func runPredict(ctx context.Context, o predictOpts) ([]experiment.Prediction, error) {
+	if ctx == nil {
+		ctx = context.Background()
 	}
-	names = make([]string, classes)
-	for i := range names {
-		names[i] = "class " + strconv.Itoa(i)
+	ck, err := model.ReadCheckpoint(o.checkpoint)
+	if err != nil {
+		return nil, err
 	}
-	return names
-}
-
-// newPrediction computes the softmax and arg-max of one image's logits.
-func newPrediction(path string, logits []float32, names []string) prediction {
-	p := prediction{Image: path, Logits: append([]float32(nil), logits...), Probabilities: make([]float64, len(logits))}
-	mx := math.Inf(-1)
-	for j, v := range logits {
-		if float64(v) > mx {
-			mx, p.Class = float64(v), j
-		}
+	norm, err := predictNormalizer(ck.Meta, o)
+	if err != nil {
+		return nil, err
 	}
-	var sum float64
-	for j, v := range logits {
-		p.Probabilities[j] = math.Exp(float64(v) - mx)
-		sum += p.Probabilities[j]
-	}
-	for j := range p.Probabilities {
-		p.Probabilities[j] /= sum
-	}
-	p.Label, p.Probability = names[p.Class], p.Probabilities[p.Class]
-	return p
+	return experiment.Predict(ctx, ck, o.images, norm)
 }
 
 // printPredictions writes one line per image, or a JSON array.
-func printPredictions(w io.Writer, preds []prediction, asJSON bool) error {
+func printPredictions(w io.Writer, preds []experiment.Prediction, asJSON bool) error {
 	if asJSON {
 		return json.NewEncoder(w).Encode(preds)
 	}

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/whorl-ml/whorl/experiment"
 	"github.com/whorl-ml/whorl/job"
 	"github.com/whorl-ml/whorl/model"
 )
@@ -56,7 +57,7 @@ func TestPredictJSON(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var preds []prediction
+	var preds []experiment.Prediction
 	if err := json.Unmarshal([]byte(out), &preds); err != nil {
 		t.Fatalf("%v in %q", err, out)
 	}
