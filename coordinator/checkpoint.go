@@ -8,10 +8,10 @@ import (
 	"time"
 
 	"github.com/hashicorp/raft"
-	"google.golang.org/grpc"
-
+	"github.com/whorl-ml/whorl/coordinator/blobstore"
 	"github.com/whorl-ml/whorl/coordinator/client"
 	pb "github.com/whorl-ml/whorl/proto/whorl/coordinator/v1"
+	"google.golang.org/grpc"
 )
 
 // replicateTimeout bounds each copy of a blob to another coordinator (the
@@ -205,7 +205,7 @@ func (n *Node) fetchCheckpoint(ctx context.Context, digest string, stream grpc.S
 }
 
 // noteStore records the outcome of storing a blob here: a disk failure
-// (errStore) is kept for JobStatus.StoreError and logged; a success clears
+// (blobstore.ErrStore) is kept for JobStatus.StoreError and logged; a success clears
 // it. Other errors (a bad upload, a broken stream) leave it as it is.
 func (n *Node) noteStore(err error) {
 	switch {
@@ -213,7 +213,7 @@ func (n *Node) noteStore(err error) {
 		if old := n.storeErr.Swap(""); old != "" {
 			n.log.Info("checkpoint storage works again", "was", old)
 		}
-	case errors.Is(err, errStore):
+	case errors.Is(err, blobstore.ErrStore):
 		n.storeErr.Store(err.Error())
 		n.log.Error("cannot store a checkpoint", "err", err)
 	}

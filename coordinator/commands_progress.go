@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/whorl-ml/whorl/cluster"
+	"github.com/whorl-ml/whorl/coordinator/blobstore"
 	"github.com/whorl-ml/whorl/coordinator/client"
 )
 
@@ -131,7 +132,7 @@ func checkCheckpoint(j *Job, gen uint64, ck Checkpoint) error {
 	if j.Phase != PhasePretraining {
 		return fmt.Errorf("checkpoint of job %s in phase %s: %w", j.ID, j.Phase, client.ErrWrongPhase)
 	}
-	if ck.Epoch < 0 || ck.Step < 0 || !validDigest(ck.Digest) {
+	if ck.Epoch < 0 || ck.Step < 0 || !blobstore.ValidDigest(ck.Digest) {
 		return fmt.Errorf("checkpoint of job %s at %d/%d with digest %q: %w", j.ID, ck.Epoch, ck.Step, ck.Digest, client.ErrBadCheckpoint)
 	}
 	if gen < j.RolledBackAt {

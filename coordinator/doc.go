@@ -32,6 +32,6 @@
 // fsm.go and raft.go the raft glue; server.go, assign.go, checkpoint.go,
 // images.go, status.go and peers.go the gRPC services; leader.go, leases.go
 // and driver.go the leader's duties; local*.go the in-process cluster;
-// blobs.go the checkpoint store; doctor.go `whorl doctor`'s check of a data
+// package blobstore the checkpoint store; doctor.go `whorl doctor`'s check of a data
 // dir, whose parsers of bbolt's and raft's formats are package storecheck's.
 package coordinator

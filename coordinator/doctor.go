@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/whorl-ml/whorl/coordinator/blobstore"
 	"github.com/whorl-ml/whorl/coordinator/storecheck"
 	"github.com/whorl-ml/whorl/internal/filecheck"
 )
@@ -69,7 +70,7 @@ func checkBlobs(dir string) []filecheck.Result {
 		case strings.HasSuffix(name, ".damaged"):
 			out = append(out, filecheck.Result{Path: path, Status: filecheck.Damaged,
 				Detail: "checkpoint blob found damaged and moved aside (kept as evidence)"})
-		case validDigest(name):
+		case blobstore.ValidDigest(name):
 			out = append(out, checkBlob(path, name))
 		}
 	}

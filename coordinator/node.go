@@ -13,17 +13,17 @@ import (
 	"time"
 
 	"github.com/hashicorp/raft"
-	"golang.org/x/sync/errgroup"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials"
-	"google.golang.org/grpc/health"
-	healthpb "google.golang.org/grpc/health/grpc_health_v1"
-
+	"github.com/whorl-ml/whorl/coordinator/blobstore"
 	"github.com/whorl-ml/whorl/coordinator/client"
 	"github.com/whorl-ml/whorl/internal/identity"
 	"github.com/whorl-ml/whorl/internal/rpcguard"
 	"github.com/whorl-ml/whorl/internal/tlsfiles"
 	pb "github.com/whorl-ml/whorl/proto/whorl/coordinator/v1"
+	"golang.org/x/sync/errgroup"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 )
 
 // Node is one coordinator: raft, the gRPC server (CoordinatorService,
@@ -33,7 +33,7 @@ type Node struct {
 	cfg    Config
 	log    *slog.Logger
 	fsm    *FSM
-	blobs  *BlobStore
+	blobs  *blobstore.Store
 	peers  []Peer
 	raftLn net.Listener
 	grpcLn net.Listener
@@ -104,7 +104,7 @@ func New(cfg Config) (*Node, error) {
 		n.Close()
 		return nil, err
 	}
-	if n.blobs, err = NewBlobStore(filepath.Join(cfg.DataDir, "blobs")); err != nil {
+	if n.blobs, err = blobstore.New(filepath.Join(cfg.DataDir, "blobs")); err != nil {
 		n.Close()
 		return nil, err
 	}

@@ -7,10 +7,10 @@ import (
 	"io"
 	"time"
 
-	"google.golang.org/grpc"
-
+	"github.com/whorl-ml/whorl/coordinator/blobstore"
 	"github.com/whorl-ml/whorl/coordinator/client"
 	pb "github.com/whorl-ml/whorl/proto/whorl/coordinator/v1"
+	"google.golang.org/grpc"
 )
 
 // peer returns the PeerService client of the coordinator at addr.
@@ -210,7 +210,7 @@ func (s *peerServer) PutBlob(stream grpc.ClientStreamingServer[pb.PutBlobRequest
 		return client.Status(fmt.Errorf("put blob: read header: %w", err))
 	}
 	hdr := first.GetHeader()
-	if hdr == nil || !validDigest(hdr.GetDigest()) {
+	if hdr == nil || !blobstore.ValidDigest(hdr.GetDigest()) {
 		return client.Status(fmt.Errorf("put blob: first message must be a header with a sha256 digest: %w", client.ErrBadCheckpoint))
 	}
 	if size := int64(hdr.GetSize()); size <= 0 || size > s.n.cfg.MaxCheckpointBytes {
@@ -238,7 +238,7 @@ func (s *peerServer) PutBlob(stream grpc.ClientStreamingServer[pb.PutBlobRequest
 // recvChunks writes received chunks to w until EOF; it aborts w (no file
 // is left) on error, and as soon as the bytes would exceed limit, the size
 // the sender declared, before writing them.
-func recvChunks(w *BlobWriter, limit int64, recv func() ([]byte, error)) error {
+func recvChunks(w *blobstore.Writer, limit int64, recv func() ([]byte, error)) error {
 	for {
 		b, err := recv()
 		if errors.Is(err, io.EOF) {
@@ -248,7 +248,7 @@ func recvChunks(w *BlobWriter, limit int64, recv func() ([]byte, error)) error {
 			w.Abort()
 			return err
 		}
-		if w.n+int64(len(b)) > limit {
+		if w.Written()+int64(len(b)) > limit {
 			w.Abort()
 			return fmt.Errorf("more than the %d bytes declared: %w", limit, client.ErrBadCheckpoint)
 		}

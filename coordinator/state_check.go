@@ -3,6 +3,8 @@ package coordinator
 import (
 	"fmt"
 	"slices"
+
+	"github.com/whorl-ml/whorl/coordinator/blobstore"
 )
 
 // phases are the known phases.
@@ -65,11 +67,11 @@ func (j *Job) check() error {
 
 // checkCheckpoints: digests are sha256 hex, positions non-negative.
 func (j *Job) checkCheckpoints() error {
-	if c := j.Checkpoint; c != nil && (!validDigest(c.Digest) || c.Epoch < 0 || c.Step < 0 || c.Size < 0) {
+	if c := j.Checkpoint; c != nil && (!blobstore.ValidDigest(c.Digest) || c.Epoch < 0 || c.Step < 0 || c.Size < 0) {
 		return fmt.Errorf("%w: job %s: checkpoint %+v", ErrBadState, j.ID, *c)
 	}
 	for i, d := range j.Checkpoints {
-		if !validDigest(d) {
+		if !blobstore.ValidDigest(d) {
 			return fmt.Errorf("%w: job %s: checkpoints[%d] = %q is not a sha256 digest", ErrBadState, j.ID, i, d)
 		}
 	}

@@ -1,4 +1,4 @@
-package coordinator
+package blobstore
 
 import (
 	"crypto/sha256"
@@ -18,22 +18,23 @@ import (
 	"github.com/whorl-ml/whorl/internal/atomicfile"
 )
 
-// BlobStore keeps content-addressed blobs (checkpoints) in a directory:
+// Store keeps content-addressed blobs (checkpoints) in a directory:
 // <dir>/<sha256 hex>. A blob becomes visible only after its bytes are
 // written, synced and verified, by an atomic rename (and a sync of the
 // directory). Open verifies a blob's bytes against its name before use (once
 // per file version): a damaged blob is moved aside as <digest>.damaged and
 // reported as not found, so a peer's intact copy replaces it.
-type BlobStore struct {
+type Store struct {
 	dir string
 
 	mu       sync.Mutex
 	verified map[string]blobStamp // digest -> the file version that hashed right
 }
 
-// errStore marks a failure of this node's disk to take a blob (no space,
-// I/O error), as opposed to a bad upload: Node records it for JobStatus.
-var errStore = errors.New("cannot store on this coordinator's disk")
+// ErrStore marks a failure of this node's disk to take a blob (no space,
+// I/O error), as opposed to a bad upload: the coordinator records it for
+// JobStatus.
+var ErrStore = errors.New("cannot store on this coordinator's disk")
 
 // blobStamp identifies a version of a blob file.
 type blobStamp struct {
@@ -42,15 +43,15 @@ type blobStamp struct {
 }
 
 // NewBlobStore opens (creating) a blob directory.
-func NewBlobStore(dir string) (*BlobStore, error) {
+func New(dir string) (*Store, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("create blob directory %s: %w", dir, err)
 	}
-	return &BlobStore{dir: dir, verified: map[string]blobStamp{}}, nil
+	return &Store{dir: dir, verified: map[string]blobStamp{}}, nil
 }
 
-// validDigest reports whether d is a lower-case hex SHA-256.
-func validDigest(d string) bool {
+// ValidDigest reports whether d is a lower-case hex SHA-256 (a blob's name).
+func ValidDigest(d string) bool {
 	if len(d) != sha256.Size*2 || strings.ToLower(d) != d {
 		return false
 	}
@@ -58,11 +59,11 @@ func validDigest(d string) bool {
 	return err == nil
 }
 
-func (b *BlobStore) path(digest string) string { return filepath.Join(b.dir, digest) }
+func (b *Store) path(digest string) string { return filepath.Join(b.dir, digest) }
 
 // Has reports whether the blob is stored.
-func (b *BlobStore) Has(digest string) bool {
-	if !validDigest(digest) {
+func (b *Store) Has(digest string) bool {
+	if !ValidDigest(digest) {
 		return false
 	}
 	_, err := os.Stat(b.path(digest))
@@ -70,8 +71,8 @@ func (b *BlobStore) Has(digest string) bool {
 }
 
 // Open opens a stored blob for reading and returns its size.
-func (b *BlobStore) Open(digest string) (*os.File, int64, error) {
-	if !validDigest(digest) {
+func (b *Store) Open(digest string) (*os.File, int64, error) {
+	if !ValidDigest(digest) {
 		return nil, 0, fmt.Errorf("open blob %q: not a sha256 digest: %w", digest, client.ErrBlobNotFound)
 	}
 	f, err := os.Open(b.path(digest))
@@ -95,7 +96,7 @@ func (b *BlobStore) Open(digest string) (*os.File, int64, error) {
 
 // verify hashes f (unless this version of it hashed right before) and
 // rewinds it; a mismatch quarantines the file and wraps ErrBlobNotFound.
-func (b *BlobStore) verify(f *os.File, digest string, stamp blobStamp) error {
+func (b *Store) verify(f *os.File, digest string, stamp blobStamp) error {
 	b.mu.Lock()
 	ok := b.verified[digest] == stamp
 	b.mu.Unlock()
@@ -125,8 +126,8 @@ func (b *BlobStore) verify(f *os.File, digest string, stamp blobStamp) error {
 
 // Damaged returns where a damaged copy of the blob was moved aside, if one
 // was.
-func (b *BlobStore) Damaged(digest string) (string, bool) {
-	if !validDigest(digest) {
+func (b *Store) Damaged(digest string) (string, bool) {
+	if !ValidDigest(digest) {
 		return "", false
 	}
 	aside := b.path(digest) + ".damaged"
@@ -135,7 +136,7 @@ func (b *BlobStore) Damaged(digest string) (string, bool) {
 }
 
 // ReadAll returns a stored blob's bytes.
-func (b *BlobStore) ReadAll(digest string) ([]byte, error) {
+func (b *Store) ReadAll(digest string) ([]byte, error) {
 	f, _, err := b.Open(digest)
 	if err != nil {
 		return nil, err
@@ -149,16 +150,16 @@ func (b *BlobStore) ReadAll(digest string) ([]byte, error) {
 }
 
 // Create starts writing a new blob.
-func (b *BlobStore) Create() (*BlobWriter, error) {
+func (b *Store) Create() (*Writer, error) {
 	f, err := os.CreateTemp(b.dir, ".incoming-*")
 	if err != nil {
-		return nil, fmt.Errorf("create blob temp file in %s: %w: %w", b.dir, errStore, err)
+		return nil, fmt.Errorf("create blob temp file in %s: %w: %w", b.dir, ErrStore, err)
 	}
-	return &BlobWriter{store: b, f: f, h: sha256.New()}, nil
+	return &Writer{store: b, f: f, h: sha256.New()}, nil
 }
 
 // Put stores data and returns its digest.
-func (b *BlobStore) Put(data []byte) (string, error) {
+func (b *Store) Put(data []byte) (string, error) {
 	w, err := b.Create()
 	if err != nil {
 		return "", err
@@ -173,7 +174,7 @@ func (b *BlobStore) Put(data []byte) (string, error) {
 // Prune deletes the blobs not in keep that were last modified more than
 // grace ago (a blob being replicated is not referenced by the state until
 // its digest commits), and abandoned temp files older than grace.
-func (b *BlobStore) Prune(keep []string, grace time.Duration) error {
+func (b *Store) Prune(keep []string, grace time.Duration) error {
 	entries, err := os.ReadDir(b.dir)
 	if err != nil {
 		return fmt.Errorf("list blobs in %s: %w", b.dir, err)
@@ -186,7 +187,7 @@ func (b *BlobStore) Prune(keep []string, grace time.Duration) error {
 		if err != nil || time.Since(info.ModTime()) < grace {
 			continue
 		}
-		if validDigest(e.Name()) || strings.HasPrefix(e.Name(), ".incoming-") {
+		if ValidDigest(e.Name()) || strings.HasPrefix(e.Name(), ".incoming-") {
 			if err := os.Remove(filepath.Join(b.dir, e.Name())); err != nil {
 				return fmt.Errorf("prune blob %s: %w", e.Name(), err)
 			}
@@ -195,29 +196,32 @@ func (b *BlobStore) Prune(keep []string, grace time.Duration) error {
 	return nil
 }
 
-// BlobWriter writes one blob; Commit verifies and publishes it, Abort
+// Writer writes one blob; Commit verifies and publishes it, Abort
 // discards it.
-type BlobWriter struct {
-	store *BlobStore
+type Writer struct {
+	store *Store
 	f     *os.File
 	h     hash.Hash
 	n     int64
 }
 
+// Written is the number of bytes written so far.
+func (w *Writer) Written() int64 { return w.n }
+
 // Write appends bytes to the blob.
-func (w *BlobWriter) Write(p []byte) (int, error) {
+func (w *Writer) Write(p []byte) (int, error) {
 	n, err := w.f.Write(p)
 	w.h.Write(p[:n])
 	w.n += int64(n)
 	if err != nil {
-		return n, fmt.Errorf("write blob %s: %w: %w", w.f.Name(), errStore, err)
+		return n, fmt.Errorf("write blob %s: %w: %w", w.f.Name(), ErrStore, err)
 	}
 	return n, nil
 }
 
 // Commit checks the size and (when want is not empty) the digest, syncs and
 // publishes the blob under its digest.
-func (w *BlobWriter) Commit(want string, size int64) (string, error) {
+func (w *Writer) Commit(want string, size int64) (string, error) {
 	digest := hex.EncodeToString(w.h.Sum(nil))
 	if size >= 0 && w.n != size {
 		w.Abort()
@@ -229,24 +233,24 @@ func (w *BlobWriter) Commit(want string, size int64) (string, error) {
 	}
 	if err := w.f.Sync(); err != nil {
 		w.Abort()
-		return "", fmt.Errorf("sync blob %s: %w: %w", w.f.Name(), errStore, err)
+		return "", fmt.Errorf("sync blob %s: %w: %w", w.f.Name(), ErrStore, err)
 	}
 	if err := w.f.Close(); err != nil {
 		os.Remove(w.f.Name())
-		return "", fmt.Errorf("close blob %s: %w: %w", w.f.Name(), errStore, err)
+		return "", fmt.Errorf("close blob %s: %w: %w", w.f.Name(), ErrStore, err)
 	}
 	if err := os.Rename(w.f.Name(), w.store.path(digest)); err != nil {
 		os.Remove(w.f.Name())
-		return "", fmt.Errorf("publish blob %s: %w: %w", w.store.path(digest), errStore, err)
+		return "", fmt.Errorf("publish blob %s: %w: %w", w.store.path(digest), ErrStore, err)
 	}
 	if err := atomicfile.SyncDir(w.store.dir); err != nil {
-		return "", fmt.Errorf("publish blob %s: %w: %w", w.store.path(digest), errStore, err)
+		return "", fmt.Errorf("publish blob %s: %w: %w", w.store.path(digest), ErrStore, err)
 	}
 	return digest, nil
 }
 
 // Abort discards the blob.
-func (w *BlobWriter) Abort() {
+func (w *Writer) Abort() {
 	w.f.Close()
 	os.Remove(w.f.Name())
 }

@@ -1,4 +1,4 @@
-package coordinator
+package blobstore
 
 import (
 	"bytes"
@@ -12,7 +12,7 @@ import (
 )
 
 func TestBlobStore(t *testing.T) {
-	b, err := NewBlobStore(t.TempDir())
+	b, err := New(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
