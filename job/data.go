@@ -152,8 +152,8 @@ func checkSkipped(c DataConfig, loaded int, skipped []shard.Skipped) error {
 		return nil
 	}
 	return fmt.Errorf("%d of %d image files under %s could not be read (%.1f%%), more than data.max_skipped_fraction allows (%g): %s; "+
-		"fix or remove them (whorl data inspect lists them all), or raise data.max_skipped_fraction: %w",
-		len(skipped), total, c.Dir, 100*float64(len(skipped))/float64(total), c.MaxSkipped(), SkippedSummary(skipped, 3), ErrConfig)
+		"fix or remove them (whorl data inspect lists them all), or raise data.max_skipped_fraction (%w)",
+		len(skipped), total, c.Dir, 100*float64(len(skipped))/float64(total), c.MaxSkipped(), SkippedSummary(skipped, 3), shard.ErrBadImage)
 }
 
 // SkippedSummary names the first n skipped files and why, and how many
