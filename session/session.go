@@ -65,10 +65,6 @@ func (s *Session) Close() {
 	}
 }
 
-// Restarted reports whether the cluster's folder held a previous run's
-// cluster (whose job a rerun resumes).
-func (s *Session) Restarted() bool { return s.restarted }
-
 // Wait follows job id until it is done, passing pretraining progress to
 // progress, and returns its report.
 func (s *Session) Wait(ctx context.Context, id string, progress func(experiment.Event)) (experiment.Report, error) {
