@@ -81,6 +81,18 @@ type Summary struct {
 	// seed).
 	GainCI *Interval       `json:"gain_ci95,omitempty"`
 	Frozen []FrozenSummary `json:"frozen,omitempty"`
+	// SelfTrained is both arms after self-training (absent when the runs
+	// did not self-train).
+	SelfTrained *SelfTrainSummary `json:"self_trained,omitempty"`
+}
+
+// SelfTrainSummary is both arms' test accuracy after self-training over
+// the seeds, and their paired gain.
+type SelfTrainSummary struct {
+	Baseline Stat      `json:"baseline_test_accuracy"`
+	Finetune Stat      `json:"finetune_test_accuracy"`
+	Gain     Stat      `json:"gain"`
+	GainCI   *Interval `json:"gain_ci95,omitempty"`
 }
 
 // FrozenSummary is one network's frozen-feature test accuracies per block
@@ -118,6 +130,10 @@ func Aggregate(reps []Report, dirs []string) (Summary, error) {
 				r.Seed, r.Preset, reportMode(r), r.Model, r.Dataset.ImageSize, r.Dataset.Source,
 				r0.Seed, r0.Preset, s.Mode, r0.Model, r0.Dataset.ImageSize, r0.Dataset.Source)
 		}
+		if (r.SelfTraining != nil) != (r0.SelfTraining != nil) {
+			return Summary{}, fmt.Errorf("aggregate: %w: seed %d self-trained: %v, seed %d: %v", ErrMixedSweep,
+				r.Seed, r.SelfTraining != nil, r0.Seed, r0.SelfTraining != nil)
+		}
 		s.Seeds = append(s.Seeds, r.Seed)
 		s.Runs = append(s.Runs, SeedRun{Seed: r.Seed, Dir: dirs[i], Baseline: r.Baseline.TestAccuracy, Finetune: r.Finetune.TestAccuracy,
 			Gain: r.Gain, Rotation: r.Pretext.TestRotationAccuracy, Seconds: r.Timing.TotalSeconds})
@@ -133,7 +149,26 @@ func Aggregate(reps []Report, dirs []string) (Summary, error) {
 		s.GainCI = &ci
 	}
 	s.Frozen = aggregateFrozen(reps)
+	s.SelfTrained = aggregateSelfTraining(reps)
 	return s, nil
+}
+
+// aggregateSelfTraining summarises the self-trained arms of reports that
+// all self-trained (nil otherwise).
+func aggregateSelfTraining(reps []Report) *SelfTrainSummary {
+	var base, ft, gain []float64
+	for _, r := range reps {
+		if r.SelfTraining == nil {
+			return nil
+		}
+		base, ft = append(base, r.SelfTraining.Baseline.Result.TestAccuracy), append(ft, r.SelfTraining.Finetune.Result.TestAccuracy)
+		gain = append(gain, r.SelfTraining.Gain)
+	}
+	st := &SelfTrainSummary{Baseline: newStat(base), Finetune: newStat(ft), Gain: newStat(gain)}
+	if ci, ok := tInterval(st.Gain, 0.95); ok {
+		st.GainCI = &ci
+	}
+	return st
 }
 
 // reportMode is the training mode of a report's job ("" read as the
@@ -216,6 +251,14 @@ func RenderSummary(s Summary) string {
 	}
 	p("Validation accuracy (the labeled images held out for choices): baseline %s, %s %s.\n\n",
 		pm(s.BaselineValidation), what, pm(s.FinetuneValidation))
+	if st := s.SelfTrained; st != nil {
+		p("With self-training in both arms (report.md of each seed has the pseudo-labels): baseline %s, %s %s, paired gain %+.1f ± %.1f points",
+			pm(st.Baseline), what, pm(st.Finetune), 100*st.Gain.Mean, 100*st.Gain.Std)
+		if st.GainCI != nil {
+			p(", 95%% t-interval [%+.1f, %+.1f]", 100*st.GainCI.Low, 100*st.GainCI.High)
+		}
+		p(".\n\n")
+	}
 	renderFrozenSummary(&b, s.Frozen)
 	return b.String()
 }

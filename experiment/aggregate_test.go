@@ -70,6 +70,32 @@ func TestAggregateRefusesMixedExperiments(t *testing.T) {
 	}
 }
 
+func TestAggregateSelfTraining(t *testing.T) {
+	var reps []Report
+	for i, acc := range [][2]float64{{0.60, 0.65}, {0.62, 0.70}, {0.64, 0.72}} {
+		r := seedReport(uint64(i+1), 0.6, 0.6, 0.5)
+		r.SelfTraining = &SelfTraining{Baseline: SelfTrainResult{Result: ModelResult{TestAccuracy: acc[0]}},
+			Finetune: SelfTrainResult{Result: ModelResult{TestAccuracy: acc[1]}}, Gain: acc[1] - acc[0]}
+		reps = append(reps, r)
+	}
+	s, err := Aggregate(reps, []string{"a", "b", "c"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := s.SelfTrained
+	if st == nil || math.Abs(st.Baseline.Mean-0.62) > 1e-9 || math.Abs(st.Finetune.Mean-0.69) > 1e-9 ||
+		math.Abs(st.Gain.Mean-0.07) > 1e-9 || st.GainCI == nil {
+		t.Fatalf("self-trained summary %+v", st)
+	}
+	if md := RenderSummary(s); !strings.Contains(md, "With self-training in both arms") || !strings.Contains(md, "paired gain +7.0 ± 1.7 points") {
+		t.Errorf("summary lacks the self-training line:\n%s", md)
+	}
+	reps[1].SelfTraining = nil
+	if _, err := Aggregate(reps, []string{"a", "b", "c"}); !errors.Is(err, ErrMixedSweep) || !strings.Contains(err.Error(), "self-trained") {
+		t.Errorf("a sweep with and without self-training: %v, want ErrMixedSweep", err)
+	}
+}
+
 // TestCompareModesKnownAnswer compares two modes over three seeds: the
 // difference is paired by seed (its sd is the per-seed differences', not
 // the modes' spread), and modes of other seeds or experiments are refused.

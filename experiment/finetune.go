@@ -74,12 +74,25 @@ func (r *Runner) FineTune(ctx context.Context, configJSON []byte, pretrained []b
 	if err != nil {
 		return nil, fmt.Errorf("fine-tune: %w", err)
 	}
-	ft.Seconds = time.Since(t0).Seconds()
 	if ft.Checkpoint, err = r.saveNet(FileFinetuned, n, d, d.Set.Classes); err != nil {
 		return nil, fmt.Errorf("fine-tune: %w", err)
 	}
+	self, err := r.selfTrain(ctx, c, d, n, fineTuneStart(c, d, pre), c.Supervised, pb.Phase_PHASE_FINETUNING, FileFinetunedSelfCk)
+	if err != nil {
+		return nil, fmt.Errorf("fine-tune: %w", err)
+	}
+	ft.Seconds = time.Since(t0).Seconds()
 	rep := r.report(c, d, base.Result, pr, ft)
 	rep.Frozen = frozen
+	if self != nil && base.SelfTrained != nil {
+		rep.SelfTraining = &SelfTraining{Baseline: *base.SelfTrained, Finetune: *self,
+			Gain: self.Result.TestAccuracy - base.SelfTrained.Result.TestAccuracy}
+		if rep.Files != nil {
+			rep.Files["baseline_selftrained"], rep.Files["finetuned_selftrained"] = FileBaselineSelfCk, FileFinetunedSelfCk
+		}
+	} else if self != nil {
+		return nil, fmt.Errorf("fine-tune: %w: the baseline result carries no self-training; rerun the baseline", ErrSelfTrainMissing)
+	}
 	if r.OutDir != "" {
 		if err := WriteReport(r.OutDir, rep); err != nil {
 			return nil, fmt.Errorf("fine-tune: %w", err)
@@ -107,14 +120,28 @@ func (r *Runner) classifier(ctx context.Context, c job.Config, d *job.Data, pre 
 			return n, nil, nil
 		}
 	} else {
-		n = pre.Clone()
-		n.ReplaceHead(len(d.Set.Classes), int64(c.Seed)+headInitOffset)
-		if err := ReinitBlocks(n, s.ReinitBlocks, int64(c.Seed)+reinitOffset); err != nil {
+		var err error
+		if n, freeze, err = fineTuneStart(c, d, pre)(); err != nil {
 			return nil, nil, err
 		}
 	}
 	hist, err := Supervised(ctx, n, d, s, freeze, c.Seed^supervisedStream, pb.Phase_PHASE_FINETUNING, r.Progress)
 	return n, hist, err
+}
+
+// fineTuneStart is where the pretrain-finetune mode's classifiers start:
+// the pretrained network with a new class head and its last
+// supervised.reinit_blocks re-initialised, its first
+// supervised.freeze_blocks kept fixed.
+func fineTuneStart(c job.Config, d *job.Data, pre *model.Net) Student {
+	return func() (*model.Net, int, error) {
+		n := pre.Clone()
+		n.ReplaceHead(len(d.Set.Classes), int64(c.Seed)+headInitOffset)
+		if err := ReinitBlocks(n, c.Supervised.ReinitBlocks, int64(c.Seed)+reinitOffset); err != nil {
+			return nil, 0, err
+		}
+		return n, c.Supervised.FreezeBlocks, nil
+	}
 }
 
 // frozenResults evaluates the frozen features of the pretrained network

@@ -60,6 +60,7 @@ func RenderMarkdown(r Report) string {
 	} else {
 		p("Both supervised runs use the same recipe: %d epochs, %s.%s\n\n", s.Epochs, recipe, fineTuneText(s))
 	}
+	renderSelfTraining(&b, r)
 	p("## For comparison\n\n| reference | baseline | fine-tuned | gain | note |\n|---|---|---|---|---|\n")
 	for _, ref := range references {
 		p("| %s | %s | %s | %s | %s |\n", ref.what, ref.baseline, ref.finetuned, ref.gain, ref.note)
@@ -255,4 +256,33 @@ func renderFrozen(b *strings.Builder, r Report) {
 	if name := r.Files["probes"]; name != "" {
 		fmt.Fprintf(b, "The same as a picture: `%s`.\n\n", name)
 	}
+}
+
+// renderSelfTraining renders the self-training section: both arms with and
+// without it, and the pseudo-labels of the last round.
+func renderSelfTraining(b *strings.Builder, r Report) {
+	s := r.SelfTraining
+	if s == nil {
+		return
+	}
+	st := r.Config.SelfTrain
+	p := func(format string, args ...any) { fmt.Fprintf(b, format, args...) }
+	p("## Self-training (both arms alike)\n\n")
+	p("In each of %d round(s), each arm's classifier labeled the %d unlabeled training photos; those it was most sure of (probability at least %g, at most %.0f%% of them, balanced over the classes) joined the labeled images as pseudo-labels, and a student starting where its arm started (the baseline from scratch, the fine-tuning from the pretrained network) trained on both for %d epochs with the supervised recipe. The gain below still compares like with like.\n\n",
+		st.Rounds, r.Dataset.Unlabeled, st.MinConfidence, 100*st.Keep, st.Epochs)
+	p("| arm | test accuracy without | with self-training | validation with | pseudo-labels kept (last round) | of them right |\n|---|---|---|---|---|---|\n")
+	row := func(name string, without ModelResult, with SelfTrainResult) {
+		kept, right := "-", "-"
+		if n := len(with.Rounds); n > 0 {
+			last := with.Rounds[n-1]
+			kept, right = fmt.Sprintf("%d of %d", last.KeptTotal(), last.Candidates), pct(last.Accuracy)
+		}
+		p("| %s | %s | %s | %s | %s | %s |\n", name, pct(without.TestAccuracy), pct(with.Result.TestAccuracy),
+			pct(with.Result.ValidationAccuracy), kept, right)
+	}
+	row("supervised baseline", r.Baseline, s.Baseline)
+	row("fine-tuned", r.Finetune, s.Finetune)
+	p("| **gain** | **%+.1f points** | **%+.1f points** | %+.1f points | | |\n\n", 100*r.Gain, 100*s.Gain,
+		100*(s.Finetune.Result.ValidationAccuracy-s.Baseline.Result.ValidationAccuracy))
+	p("The pseudo-labels' accuracy is measured against the photos' withheld labels after the fact; nothing is chosen by it.\n\n")
 }

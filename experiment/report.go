@@ -21,6 +21,9 @@ type Report struct {
 	// Frozen evaluates the frozen features of the pretrained, baseline and
 	// random networks block by block (job.EvalConfig; empty when off).
 	Frozen []FrozenResult `json:"frozen,omitempty"`
+	// SelfTraining is both arms after the self-training stage
+	// (job.SelfTrainConfig; absent when it is off).
+	SelfTraining *SelfTraining `json:"self_training,omitempty"`
 	// Gain is finetune minus baseline test accuracy, in points of 0..1.
 	Gain   float64 `json:"gain"`
 	Seed   uint64  `json:"seed"`

@@ -33,6 +33,9 @@ const (
 	FileFinetuned  = "finetuned.safetensors"
 	FileBaselineCk = "baseline.safetensors"
 	FileResume     = "pretrain-resume.safetensors"
+	// The self-trained students (job.SelfTrainConfig) of both arms.
+	FileBaselineSelfCk  = "baseline-selftrained.safetensors"
+	FileFinetunedSelfCk = "finetuned-selftrained.safetensors"
 )
 
 // Seed offsets: the baseline's initial weights and the fine-tuning head
@@ -181,6 +184,8 @@ type baselineResult struct {
 	Result       ModelResult `json:"result"`
 	// Frozen evaluates the baseline's frozen features (job.EvalConfig).
 	Frozen *FrozenResult `json:"frozen,omitempty"`
+	// SelfTrained is the baseline arm's self-training (job.SelfTrainConfig).
+	SelfTrained *SelfTrainResult `json:"self_trained,omitempty"`
 }
 
 // Baseline trains the supervised baseline from scratch on the labeled
@@ -214,9 +219,9 @@ func (r *Runner) Baseline(ctx context.Context, configJSON []byte) ([]byte, error
 	if err != nil {
 		return nil, err
 	}
-	recipe := c.Supervised
-	recipe.BodyLRScale = 1 // from scratch: one rate for every layer
-	hist, err := Supervised(ctx, n, d, recipe, 0, c.Seed^supervisedStream, pb.Phase_PHASE_BASELINE, r.Progress)
+	sup := c.Supervised
+	sup.BodyLRScale = 1 // from scratch: one rate for every layer
+	hist, err := Supervised(ctx, n, d, sup, 0, c.Seed^supervisedStream, pb.Phase_PHASE_BASELINE, r.Progress)
 	if err != nil {
 		return nil, fmt.Errorf("baseline: %w", err)
 	}
@@ -237,6 +242,13 @@ func (r *Runner) Baseline(ctx context.Context, configJSON []byte) ([]byte, error
 		return nil, fmt.Errorf("baseline: %w", err)
 	}
 	br.Result = res
+	start := func() (*model.Net, int, error) {
+		n, err := recipe.Net(c, len(d.Set.Classes), int64(c.Seed)+baselineInitOffset)
+		return n, 0, err
+	}
+	if br.SelfTrained, err = r.selfTrain(ctx, c, d, n, start, sup, pb.Phase_PHASE_BASELINE, FileBaselineSelfCk); err != nil {
+		return nil, fmt.Errorf("baseline: %w", err)
+	}
 	b, err := json.Marshal(br)
 	if err != nil {
 		return nil, fmt.Errorf("baseline: encode result: %w", err)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"time"
 
 	"github.com/whorl-ml/whorl/job"
@@ -89,11 +90,31 @@ func ReinitBlocks(n *model.Net, k int, seed int64) error {
 // head's rate.
 func Supervised(ctx context.Context, n *model.Net, d *job.Data, s job.SupervisedConfig, freeze int, seed uint64,
 	phase pb.Phase, progress func(Event)) ([]job.EpochStat, error) {
+	return SupervisedOn(ctx, n, d, Examples{IDs: d.LabeledTrain}, s, freeze, seed, phase, progress)
+}
+
+// Examples are the images a supervised run trains on.
+type Examples struct {
+	// IDs are the images, in a fixed order (each epoch shuffles a copy).
+	IDs []int
+	// Pseudo gives the class of the images it holds (pseudo-labels); the
+	// others have their dataset class.
+	Pseudo map[int]int
+	// Soft, when set, makes the run learn target distributions: the
+	// images it holds learn theirs (a teacher's probabilities), the others
+	// their class as a one-hot row.
+	Soft map[int][]float32
+}
+
+// SupervisedOn is Supervised on the images ex instead of the labeled
+// training images.
+func SupervisedOn(ctx context.Context, n *model.Net, d *job.Data, ex Examples, s job.SupervisedConfig, freeze int, seed uint64,
+	phase pb.Phase, progress func(Event)) ([]job.EpochStat, error) {
 	run := &supervisedRun{n: n, d: d, s: s, phase: phase, progress: progress,
 		body: recipe.SupervisedOptimizer(s), head: recipe.SupervisedOptimizer(s),
 		skip: frozenPrefix(n, freeze), headAt: headOffset(n), bodyScale: s.BodyLRScale,
 		aug: s.Augmentation.Shard(n.Config().InputSize),
-		idx: append([]int(nil), d.LabeledTrain...)}
+		idx: append([]int(nil), ex.IDs...), pseudo: ex.Pseudo, soft: ex.Soft}
 	if run.bodyScale == 0 {
 		run.bodyScale = 1
 	}
@@ -124,6 +145,9 @@ type supervisedRun struct {
 	bodyScale    float64
 	aug          shard.Augment
 	idx          []int
+	pseudo       map[int]int
+	soft         map[int][]float32
+	targets      []float32
 	steps        int
 	x            []float32
 	labels       []int
@@ -139,8 +163,13 @@ func (r *supervisedRun) epoch(ctx context.Context, e int, rng *rand.Rand) (job.E
 	for st := range r.steps {
 		part := r.idx[st*r.s.Batch : min((st+1)*r.s.Batch, len(r.idx))]
 		r.x, r.labels = shard.ClassBatch(r.d.Set, part, r.d.Norm, r.aug, rng, r.x, r.labels)
+		for k, id := range part {
+			if c, ok := r.pseudo[id]; ok {
+				r.labels[k] = c
+			}
+		}
 		r.n.ZeroGrads()
-		loss, ok, err := r.n.TrainStep(ctx, r.x, r.labels, 1)
+		loss, ok, err := r.trainStep(ctx, part)
 		if err != nil {
 			return job.EpochStat{}, fmt.Errorf("%s epoch %d step %d: %w", r.phase.Label(), e+1, st+1, err)
 		}
@@ -165,6 +194,27 @@ func (r *supervisedRun) epoch(ctx context.Context, e int, rng *rand.Rand) (job.E
 	}
 	r.report(Event{Epoch: e + 1, Step: r.steps, Loss: es.Loss, Accuracy: es.Accuracy, EpochDone: true})
 	return es, nil
+}
+
+// trainStep runs forward and backward on the batch of images part (in
+// r.x and r.labels): against the labels, or against target distributions
+// when the run has soft targets.
+func (r *supervisedRun) trainStep(ctx context.Context, part []int) (float64, int, error) {
+	if r.soft == nil {
+		return r.n.TrainStep(ctx, r.x, r.labels, 1)
+	}
+	k := r.n.Config().Classes
+	r.targets = slices.Grow(r.targets[:0], len(part)*k)[:len(part)*k]
+	for i, id := range part {
+		row := r.targets[i*k : (i+1)*k]
+		if t, ok := r.soft[id]; ok {
+			copy(row, t)
+			continue
+		}
+		clear(row)
+		row[r.labels[i]] = 1
+	}
+	return r.n.TrainStepSoft(ctx, r.x, r.targets, 1)
 }
 
 // report fills in the phase and sizes of an event and passes it on.

@@ -91,6 +91,9 @@ type Config struct {
 	Mode string `json:"mode,omitempty"`
 	// Joint is the joint mode's recipe (set only with Mode ModeJoint).
 	Joint JointConfig `json:"joint,omitzero"`
+	// SelfTrain is the self-training stage applied to both arms (off
+	// unless set).
+	SelfTrain SelfTrainConfig `json:"self_train,omitzero"`
 	// Eval chooses the evaluations of frozen features run after training.
 	Eval EvalConfig `json:"eval"`
 	// CheckpointEvery is the number of pretraining steps between
@@ -672,6 +675,7 @@ func (c Config) Validate() error {
 	c.Supervised.validate(p, c.Model.Blocks())
 	c.Eval.validate(p)
 	c.validateJoint(p)
+	c.validateSelfTrain(p)
 	validate.InRange(p, "checkpoint_every_steps", c.CheckpointEvery, 1, 1_000_000)
 	return p.Err()
 }

@@ -155,6 +155,25 @@ func TestValidate(t *testing.T) {
 			errHas: []string{"joint.weight", "1e-06..1000"}},
 		{name: "joint batch", edit: func(c *Config) { c.Mode, c.Joint = ModeJoint, JointConfig{Weight: 1} },
 			errHas: []string{"joint.labeled_batch", "1..65536"}},
+		{name: "self-training", edit: func(c *Config) { c.SelfTrain = SelfTrainConfig{Rounds: 1, Keep: 0.5, MinConfidence: 0.5, Epochs: 10} }},
+		{name: "self-training settings while off", edit: func(c *Config) { c.SelfTrain.Keep = 0.5 },
+			errHas: []string{"self_train.rounds = 0", "leave self_train out"}},
+		{name: "self-training rounds", edit: func(c *Config) { c.SelfTrain = SelfTrainConfig{Rounds: 6, Keep: 0.5, Epochs: 10} },
+			errHas: []string{"self_train.rounds", "1..5"}},
+		{name: "self-training keep", edit: func(c *Config) { c.SelfTrain = SelfTrainConfig{Rounds: 1, Keep: 1.5, Epochs: 10} },
+			errHas: []string{"self_train.keep = 1.5", "(0, 1]"}},
+		{name: "self-training confidence", edit: func(c *Config) { c.SelfTrain = SelfTrainConfig{Rounds: 1, Keep: 1, MinConfidence: 1, Epochs: 10} },
+			errHas: []string{"self_train.min_confidence = 1", "[0, 1)"}},
+		{name: "self-training epochs", edit: func(c *Config) { c.SelfTrain = SelfTrainConfig{Rounds: 1, Keep: 1} },
+			errHas: []string{"self_train.epochs", "1..10000"}},
+		{name: "self-training schedule", edit: func(c *Config) {
+			c.Supervised.Schedule = ScheduleConfig{Kind: ScheduleStep, Milestones: []int{20}, Gamma: 0.1}
+			c.SelfTrain = SelfTrainConfig{Rounds: 1, Keep: 1, Epochs: 10}
+		}, errHas: []string{"supervised.schedule (over self_train.epochs).milestones[0] = 20", "1..10"}},
+		{name: "self-training in the joint mode", edit: func(c *Config) {
+			c.Mode, c.Joint = ModeJoint, JointConfig{Weight: 1, LabeledBatch: 16, FinetuneEpochs: 5}
+			c.SelfTrain = SelfTrainConfig{Rounds: 1, Keep: 1, Epochs: 10}
+		}, errHas: []string{"self_train.rounds = 1 in the joint mode"}},
 		{name: "two errors", edit: func(c *Config) { c.Supervised.Batch = 0; c.Data.ImageSize = 0 },
 			errHas: []string{"supervised.batch", "data.image_size"}},
 	}

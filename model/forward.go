@@ -251,6 +251,26 @@ func (n *Net) TrainStep(ctx context.Context, x []float32, labels []int, scale fl
 	return loss, correct, nil
 }
 
+// TrainStepSoft is TrainStep against target distributions (SoftCrossEntropy; classes values
+// per image) instead of labels: a student learning a teacher's probabilities. It returns the
+// mean loss and the number of images whose arg-max agrees with the target's.
+func (n *Net) TrainStepSoft(ctx context.Context, x, targets []float32, scale float32) (float64, int, error) {
+	rows := len(targets) / max(n.cfg.Classes, 1)
+	logits, err := n.Forward(ctx, x, rows)
+	if err != nil {
+		return 0, 0, fmt.Errorf("soft train step: %w", err)
+	}
+	dl := n.ws.dlogits[:len(logits)]
+	loss, correct, err := SoftCrossEntropy(logits, targets, n.cfg.Classes, scale, dl)
+	if err != nil {
+		return 0, 0, fmt.Errorf("soft train step: %w", err)
+	}
+	if err := n.Backward(ctx, dl); err != nil {
+		return 0, 0, fmt.Errorf("soft train step: %w", err)
+	}
+	return loss, correct, nil
+}
+
 // Features runs blocks 1..upto (1-based, like rotnet.py's forward(x, upto)) and returns a copy
 // of that block's output in NCHW order with its shape [batch, C, H, W].
 func (n *Net) Features(ctx context.Context, x []float32, batch, upto int) ([]float32, []int, error) {

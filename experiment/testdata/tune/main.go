@@ -41,6 +41,7 @@ func main() {
 	baselines := flag.String("baselines", `[{}]`, "JSON list of supervised-config patches for the baseline")
 	folds := flag.Int("folds", 0, "K-fold cross-validation inside the labeled set (0 = the split's validation images)")
 	probes := flag.Bool("probes", false, "score the pretext instead: per-block linear probes (eval.probe_folds-fold CV inside the labeled set) and kNN of the pretrained and a random network, one line each")
+	selfTrain := flag.String("selftrain", "", "JSON list of self_train settings: run the runner's baseline and fine-tuning with each (the pretraining cached once), one line each with both arms with and without it")
 	from := flag.String("pretrained", "", "pretrained checkpoint to fine-tune (a run's pretrained.safetensors of the same config; \"\" = pretrain here, cached in /tmp)")
 	flag.Parse()
 	c, err := job.Preset(*preset)
@@ -69,6 +70,14 @@ func main() {
 	fmt.Printf(`{"seed":%d,"variant":"pretext","patch":%s,"rot_test":%.4f,"rot_test_class":%s}`+"\n", c.Seed, *patch, rot, byClass)
 	if *probes {
 		scoreFeatures(ctx, c, d, pre, *patch)
+		return
+	}
+	if *selfTrain != "" && *folds > 0 {
+		crossValidateSelfTraining(ctx, c, d, pre, *selfTrain, *folds)
+		return
+	}
+	if *selfTrain != "" {
+		scoreSelfTraining(ctx, c, pre, *selfTrain)
 		return
 	}
 	run := func(phase pb.Phase, p string, from *model.Net) {
@@ -133,9 +142,131 @@ func scoreFeatures(ctx context.Context, c job.Config, d *job.Data, pre *model.Ne
 	}
 }
 
-// pretrained pretrains (or loads the cached result for the same config).
+// scoreSelfTraining runs the runner's baseline and fine-tuning of c with
+// each self_train setting in list (frozen features off) from the
+// pretrained network pre and prints one line per setting: both arms'
+// validation and test accuracy with and without self-training, and the
+// pseudo-labels of each round.
+func scoreSelfTraining(ctx context.Context, c job.Config, pre *model.Net, list string) {
+	var settings []job.SelfTrainConfig
+	check(json.Unmarshal([]byte(list), &settings))
+	ck, err := model.EncodeCheckpoint(pre, nil, nil)
+	check(err)
+	c.Eval = job.EvalConfig{}
+	for _, st := range settings {
+		cc := c
+		cc.SelfTrain = st
+		check(cc.Validate())
+		t := time.Now()
+		var r experiment.Runner
+		cj := cc.JSON()
+		_, err := r.Prepare(ctx, cj)
+		check(err)
+		base, err := r.Baseline(ctx, cj)
+		check(err)
+		b, err := r.FineTune(ctx, cj, ck, base, nil)
+		check(err)
+		var rep experiment.Report
+		check(json.Unmarshal(b, &rep))
+		line := map[string]any{"seed": c.Seed, "preset": c.Preset, "data": c.Data.Dir, "self_train": st,
+			"baseline_val": rep.Baseline.ValidationAccuracy, "baseline_test": rep.Baseline.TestAccuracy,
+			"finetune_val": rep.Finetune.ValidationAccuracy, "finetune_test": rep.Finetune.TestAccuracy,
+			"seconds": time.Since(t).Seconds()}
+		if s := rep.SelfTraining; s != nil {
+			line["st_baseline_val"], line["st_baseline_test"] = s.Baseline.Result.ValidationAccuracy, s.Baseline.Result.TestAccuracy
+			line["st_finetune_val"], line["st_finetune_test"] = s.Finetune.Result.ValidationAccuracy, s.Finetune.Result.TestAccuracy
+			line["st_baseline_rounds"], line["st_finetune_rounds"] = s.Baseline.Rounds, s.Finetune.Rounds
+		}
+		out, err := json.Marshal(line)
+		check(err)
+		fmt.Println(string(out))
+	}
+}
+
+// crossValidateSelfTraining scores each self_train setting in list by
+// stratified k-fold cross-validation inside the labeled set: per fold, each
+// arm's teacher trains on the other folds, pseudo-labels the unlabeled
+// photos, and its student trains; teacher and student are scored on the
+// held-out fold. One line per setting: both arms' CV accuracy without and
+// with self-training (the teachers are trained once per fold).
+func crossValidateSelfTraining(ctx context.Context, c job.Config, d *job.Data, pre *model.Net, list string, k int) {
+	var settings []job.SelfTrainConfig
+	check(json.Unmarshal([]byte(list), &settings))
+	type arm struct {
+		teachers []*model.Net
+		ok       float64
+		student  []float64
+	}
+	folds := d.LabeledFolds(k)
+	data := make([]*job.Data, k)
+	arms := map[string]*arm{"baseline": {student: make([]float64, len(settings))}, "finetune": {student: make([]float64, len(settings))}}
+	total := 0.0
+	for f := range k {
+		dd := *d
+		dd.LabeledTrain, dd.Validation = nil, nil
+		for i, ids := range folds {
+			if i == f {
+				dd.Validation = ids
+			} else {
+				dd.LabeledTrain = append(dd.LabeledTrain, ids...)
+			}
+		}
+		data[f] = &dd
+		total += float64(len(dd.Validation))
+		for name, a := range arms {
+			var from *model.Net
+			phase := pb.Phase_PHASE_BASELINE
+			if name == "finetune" {
+				from, phase = pre, pb.Phase_PHASE_FINETUNING
+			}
+			n := train(ctx, c, &dd, from, phase)
+			a.teachers = append(a.teachers, n)
+			acc, _ := classify(ctx, n, &dd, dd.Validation)
+			a.ok += acc * float64(len(dd.Validation))
+		}
+	}
+	for i, st := range settings {
+		cc := c
+		cc.SelfTrain = st
+		check(cc.Validate())
+		t := time.Now()
+		for name, a := range arms {
+			for f := range k {
+				dd := data[f]
+				start := func() (*model.Net, int, error) {
+					if name == "baseline" {
+						n, err := recipe.Net(cc, len(dd.Set.Classes), int64(cc.Seed)+1000)
+						return n, 0, err
+					}
+					n := pre.Clone()
+					n.ReplaceHead(len(dd.Set.Classes), int64(cc.Seed)+2000)
+					return n, cc.Supervised.FreezeBlocks, experiment.ReinitBlocks(n, cc.Supervised.ReinitBlocks, int64(cc.Seed)+3000)
+				}
+				s := cc.Supervised
+				if name == "baseline" {
+					s.BodyLRScale = 1
+				}
+				n, _, _, err := experiment.SelfTrain(ctx, cc, dd, a.teachers[f], start, s, pb.Phase_PHASE_BASELINE, nil)
+				check(err)
+				acc, _ := classify(ctx, n, dd, dd.Validation)
+				a.student[i] += acc * float64(len(dd.Validation))
+			}
+		}
+		line, err := json.Marshal(map[string]any{"seed": c.Seed, "preset": c.Preset, "data": c.Data.Dir, "folds": k, "self_train": st,
+			"cv_baseline": arms["baseline"].ok / total, "cv_baseline_self": arms["baseline"].student[i] / total,
+			"cv_finetune": arms["finetune"].ok / total, "cv_finetune_self": arms["finetune"].student[i] / total,
+			"seconds": time.Since(t).Seconds()})
+		check(err)
+		fmt.Println(string(line))
+	}
+}
+
+// pretrained pretrains (or loads the cached result for the same config:
+// the settings after pretraining do not count).
 func pretrained(ctx context.Context, c job.Config, d *job.Data) *model.Net {
-	path := fmt.Sprintf("/tmp/whorl-tune-%s.safetensors", job.Digest(c)[:16])
+	key := c
+	key.SelfTrain, key.Supervised, key.Eval = job.SelfTrainConfig{}, job.SupervisedConfig{}, job.EvalConfig{}
+	path := fmt.Sprintf("/tmp/whorl-tune-%s.safetensors", job.Digest(key)[:16])
 	if ck, err := model.ReadCheckpoint(path); err == nil {
 		return ck.Net
 	}
