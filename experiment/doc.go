@@ -6,6 +6,10 @@
 //   - supervised training on the labeled subset (the baseline from scratch
 //     and the fine-tuning of the pretrained network with a new head), with
 //     the same budget and augmentation for both;
+//   - the self-training stage (SelfTrain, job.SelfTrainConfig): each arm's
+//     classifier pseudo-labels the unlabeled training photos and a student
+//     starting where the arm started trains on them and the labeled images;
+//     the report gives both arms with and without it;
 //   - evaluation: accuracy, per-class accuracy, confusion matrix and the
 //     rotation accuracy of the pretrained network on the test split;
 //   - evaluation of frozen features (EvaluateFrozen): per feature block, a

@@ -17,6 +17,8 @@
 //   - the training modes (ModePretrainFinetune, ModeJoint with JointConfig)
 //     and the joint mode's labeled draw per global step (LabeledBatch),
 //     which the coordinator assigns and the single-process loop follows;
+//   - the self-training stage's settings (SelfTrainConfig), which both
+//     arms follow alike;
 //   - the pretraining checkpoint's metadata keys and EpochStat, and
 //     Prepared, the job's data as the coordinator hands it to workers.
 //

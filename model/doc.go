@@ -1,7 +1,8 @@
 // Package model is whorl's training engine: the RotNet networks of the paper (Gidaris et al.,
 // ICLR 2018) as defined by the PyTorch reference rotnet.py — the Network-in-Network "nin" family
 // and a small VGG-style net — and torchvision's ResNet-18/34/50 (with its ImageNet stem or a
-// small-image stem), with forward and backward passes, softmax cross-entropy, SGD and Adam
+// small-image stem), with forward and backward passes, softmax cross-entropy against labels or target distributions
+// (SoftCrossEntropy: a student learning a teacher's probabilities), SGD and Adam
 // (the learning-rate schedules are the job's: job.ScheduleConfig), and safetensors checkpoints that PyTorch (torchvision, for the ResNets)
 // loads with strict=True.
 //

@@ -22,6 +22,7 @@ import (
 	"log"
 	"os"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/whorl-ml/whorl/experiment"
@@ -148,8 +149,7 @@ func scoreFeatures(ctx context.Context, c job.Config, d *job.Data, pre *model.Ne
 // validation and test accuracy with and without self-training, and the
 // pseudo-labels of each round.
 func scoreSelfTraining(ctx context.Context, c job.Config, pre *model.Net, list string) {
-	var settings []job.SelfTrainConfig
-	check(json.Unmarshal([]byte(list), &settings))
+	settings := selfTrainSettings(list)
 	ck, err := model.EncodeCheckpoint(pre, nil, nil)
 	check(err)
 	c.Eval = job.EvalConfig{}
@@ -190,8 +190,7 @@ func scoreSelfTraining(ctx context.Context, c job.Config, pre *model.Net, list s
 // held-out fold. One line per setting: both arms' CV accuracy without and
 // with self-training (the teachers are trained once per fold).
 func crossValidateSelfTraining(ctx context.Context, c job.Config, d *job.Data, pre *model.Net, list string, k int) {
-	var settings []job.SelfTrainConfig
-	check(json.Unmarshal([]byte(list), &settings))
+	settings := selfTrainSettings(list)
 	type arm struct {
 		teachers []*model.Net
 		ok       float64
@@ -259,6 +258,16 @@ func crossValidateSelfTraining(ctx context.Context, c job.Config, d *job.Data, p
 		check(err)
 		fmt.Println(string(line))
 	}
+}
+
+// selfTrainSettings decodes -selftrain's list, refusing unknown keys (a
+// misspelt or newer setting must not run as the default).
+func selfTrainSettings(list string) []job.SelfTrainConfig {
+	dec := json.NewDecoder(strings.NewReader(list))
+	dec.DisallowUnknownFields()
+	var settings []job.SelfTrainConfig
+	check(dec.Decode(&settings))
+	return settings
 }
 
 // pretrained pretrains (or loads the cached result for the same config:
