@@ -119,7 +119,7 @@ func SelfTrain(ctx context.Context, c job.Config, d *job.Data, teacher *model.Ne
 		if st.Soft {
 			ex.Soft = softTargets(d.Split.Unlabeled, probs, pseudo, len(d.Set.Classes))
 		}
-		hist, err = SupervisedOn(ctx, student, d, ex, st.Student(s), freeze, c.Seed^selfTrainStream+uint64(r), phase, progress)
+		hist, err = SupervisedOn(ctx, student, d, ex, st.Student(s), freeze, c.Seed^selfTrainStream+uint64(r), phase, staged(progress, r))
 		if err != nil {
 			return nil, nil, nil, fmt.Errorf("self-training round %d: %w", r+1, err)
 		}
@@ -130,6 +130,18 @@ func SelfTrain(ctx context.Context, c job.Config, d *job.Data, teacher *model.Ne
 		teacher = student
 	}
 	return teacher, hist, rounds, nil
+}
+
+// staged marks progress events as round r's student's (nil stays nil).
+func staged(progress func(Event), r int) func(Event) {
+	if progress == nil {
+		return nil
+	}
+	stage := fmt.Sprintf("self-training %d", r+1)
+	return func(e Event) {
+		e.Stage = stage
+		progress(e)
+	}
 }
 
 // Probabilities returns n's class probabilities for images idx, each the

@@ -136,10 +136,20 @@ func testSelfTrainsBothArms(t *testing.T, dir string, soft bool) {
 	c.Eval = job.EvalConfig{}
 	c.SelfTrain = job.SelfTrainConfig{Rounds: 2, Keep: 1, MinConfidence: 0, Epochs: 2, Soft: soft}
 	out := t.TempDir()
-	r := &Runner{OutDir: out}
+	stages := map[string]int{} // epochs done by phase and stage
+	r := &Runner{OutDir: out, Progress: func(e Event) {
+		if e.EpochDone {
+			stages[e.Phase.Label()+"/"+e.Stage]++
+		}
+	}}
 	rep, err := r.RunLocal(context.Background(), c)
 	if err != nil {
 		t.Fatal(err)
+	}
+	for _, k := range []string{"baseline/self-training 1", "baseline/self-training 2", "fine-tuning/self-training 2"} {
+		if stages[k] != 2 {
+			t.Errorf("%d epochs reported as %q, want 2 (all: %v)", stages[k], k, stages)
+		}
 	}
 	s := rep.SelfTraining
 	if s == nil {

@@ -21,9 +21,12 @@ const evalBatch = 128
 // Event is a progress report of a training phase, one per step and one per
 // finished epoch (EpochDone).
 type Event struct {
-	Phase         pb.Phase // PHASE_PRETRAINING, PHASE_BASELINE or PHASE_FINETUNING
-	Epoch, Epochs int      // 1-based epoch
-	Step, Steps   int      // 1-based step within the epoch
+	Phase pb.Phase // PHASE_PRETRAINING, PHASE_BASELINE or PHASE_FINETUNING
+	// Stage names a part of the phase with its own epochs: "" for the
+	// phase itself, "self-training N" for round N's student.
+	Stage         string
+	Epoch, Epochs int // 1-based epoch
+	Step, Steps   int // 1-based step within the epoch
 	Loss          float64
 	Accuracy      float64
 	// ClassAccuracy is the joint mode's labeled images' accuracy.
