@@ -77,16 +77,17 @@ func (r *Runner) FineTune(ctx context.Context, configJSON []byte, pretrained []b
 	if ft.Checkpoint, err = r.saveNet(FileFinetuned, n, d, d.Set.Classes); err != nil {
 		return nil, fmt.Errorf("fine-tune: %w", err)
 	}
+	ft.Seconds = time.Since(t0).Seconds()
 	self, err := r.selfTrain(ctx, c, d, n, fineTuneStart(c, d, pre), c.Supervised, pb.Phase_PHASE_FINETUNING, FileFinetunedSelfCk)
 	if err != nil {
 		return nil, fmt.Errorf("fine-tune: %w", err)
 	}
-	ft.Seconds = time.Since(t0).Seconds()
 	rep := r.report(c, d, base.Result, pr, ft)
 	rep.Frozen = frozen
 	if self != nil && base.SelfTrained != nil {
 		rep.SelfTraining = &SelfTraining{Baseline: *base.SelfTrained, Finetune: *self,
 			Gain: self.Result.TestAccuracy - base.SelfTrained.Result.TestAccuracy}
+		rep.Timing.SelfTrainSeconds = base.SelfTrained.Result.Seconds + self.Result.Seconds
 		if rep.Files != nil {
 			rep.Files["baseline_selftrained"], rep.Files["finetuned_selftrained"] = FileBaselineSelfCk, FileFinetunedSelfCk
 		}

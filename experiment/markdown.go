@@ -72,8 +72,12 @@ func RenderMarkdown(r Report) string {
 	renderConfusion(&b, "baseline", r.Dataset.Classes, r.Baseline.Confusion)
 	renderConfusion(&b, "fine-tuned", r.Dataset.Classes, r.Finetune.Confusion)
 	p("## Timing\n\n| phase | seconds |\n|---|---|\n")
-	p("| pretraining (%.0f samples/s) | %.1f |\n| baseline | %.1f |\n| fine-tuning and evaluation | %.1f |\n| total | %.1f |\n",
-		r.Timing.PretrainSamplesPerSecond, r.Timing.PretrainSeconds, r.Timing.BaselineSeconds, r.Timing.FinetuneSeconds, r.Timing.TotalSeconds)
+	p("| pretraining (%.0f samples/s) | %.1f |\n| baseline | %.1f |\n| fine-tuning and evaluation | %.1f |\n",
+		r.Timing.PretrainSamplesPerSecond, r.Timing.PretrainSeconds, r.Timing.BaselineSeconds, r.Timing.FinetuneSeconds)
+	if r.SelfTraining != nil {
+		p("| self-training (both arms) | %.1f |\n", r.Timing.SelfTrainSeconds)
+	}
+	p("| total | %.1f |\n", r.Timing.TotalSeconds)
 	if len(r.Files) > 0 {
 		p("\n## Files\n\n")
 		keys := make([]string, 0, len(r.Files))

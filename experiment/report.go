@@ -91,6 +91,9 @@ type Timing struct {
 	PretrainSamplesPerSecond float64 `json:"pretrain_samples_per_second"`
 	BaselineSeconds          float64 `json:"baseline_seconds"`
 	FinetuneSeconds          float64 `json:"finetune_seconds"`
+	// SelfTrainSeconds is both arms' self-training (not counted in
+	// BaselineSeconds and FinetuneSeconds).
+	SelfTrainSeconds float64 `json:"self_train_seconds,omitempty"`
 }
 
 // perClassMap names per-class accuracies.

@@ -155,6 +155,9 @@ func testSelfTrainsBothArms(t *testing.T, dir string, soft bool) {
 	if s == nil {
 		t.Fatal("report has no self-training")
 	}
+	if want := s.Baseline.Result.Seconds + s.Finetune.Result.Seconds; rep.Timing.SelfTrainSeconds != want || want <= 0 {
+		t.Errorf("self-training seconds %v, want the students' %v", rep.Timing.SelfTrainSeconds, want)
+	}
 	if s.Gain != s.Finetune.Result.TestAccuracy-s.Baseline.Result.TestAccuracy {
 		t.Errorf("self-trained gain %v inconsistent", s.Gain)
 	}
@@ -185,7 +188,8 @@ func testSelfTrainsBothArms(t *testing.T, dir string, soft bool) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(string(md), "## Self-training") || !strings.Contains(string(md), "pseudo-labels") {
+	if !strings.Contains(string(md), "## Self-training") || !strings.Contains(string(md), "pseudo-labels") ||
+		!strings.Contains(string(md), "| self-training (both arms) |") {
 		t.Errorf("report.md lacks the self-training section:\n%s", md)
 	}
 }
