@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"slices"
 	"time"
@@ -15,7 +16,7 @@ import (
 )
 
 // selfTrainStream is the PCG stream of the students' data order and
-// augmentation (plus the round): both arms' students see the same batches.
+// augmentation (plus the round), the same for both arms' students.
 const selfTrainStream = 0x73656c6674726e00
 
 // ErrSelfTrainMissing is returned by FineTune when the job self-trains but
@@ -90,8 +91,9 @@ func (p PseudoLabels) KeptTotal() int {
 	return n
 }
 
-// Student is where a self-training arm starts each student: a new network
-// and the feature blocks kept frozen while it trains.
+// Student is where a self-training arm starts each student: it returns a
+// new network and the number of leading feature blocks kept frozen while
+// it trains.
 type Student func() (n *model.Net, freeze int, err error)
 
 // SelfTrain runs c.SelfTrain's rounds from teacher (an arm's trained
@@ -115,7 +117,7 @@ func SelfTrain(ctx context.Context, c job.Config, d *job.Data, teacher *model.Ne
 		if err != nil {
 			return nil, nil, nil, fmt.Errorf("self-training round %d: %w", r+1, err)
 		}
-		ex := Examples{IDs: append(append([]int(nil), d.LabeledTrain...), sortedKeys(pseudo)...), Pseudo: pseudo}
+		ex := Examples{IDs: append(append([]int(nil), d.LabeledTrain...), slices.Sorted(maps.Keys(pseudo))...), Pseudo: pseudo}
 		if st.Soft {
 			ex.Soft = softTargets(d.Split.Unlabeled, probs, pseudo, len(d.Set.Classes))
 		}
@@ -250,14 +252,4 @@ func softTargets(idx []int, probs []float64, pseudo map[int]int, classes int) ma
 		soft[id] = row
 	}
 	return soft
-}
-
-// sortedKeys returns m's keys in increasing order.
-func sortedKeys(m map[int]int) []int {
-	keys := make([]int, 0, len(m))
-	for id := range m {
-		keys = append(keys, id)
-	}
-	slices.Sort(keys)
-	return keys
 }
