@@ -78,9 +78,9 @@ func runStatus(ctx context.Context, w io.Writer, o statusOptions) error {
 // statusLine is a one-line summary of a status.
 func statusLine(st *pb.JobStatusResponse) string {
 	s := fmt.Sprintf("job %s  %s", st.GetJobId(), st.GetPhase().Label())
-	if st.GetPhase() == pb.Phase_PHASE_PRETRAINING {
+	if st.GetPhase() == pb.Phase_PHASE_PRETRAINING { // the wire's epoch is 0-based, the one in progress
 		s += fmt.Sprintf("  epoch %d/%d step %d/%d  generation %d  workers %d",
-			st.GetEpoch(), st.GetTotalEpochs(), st.GetNextStep(), st.GetTotalSteps(), st.GetGeneration(), len(st.GetWorkers()))
+			min(st.GetEpoch()+1, st.GetTotalEpochs()), st.GetTotalEpochs(), st.GetNextStep(), st.GetTotalSteps(), st.GetGeneration(), len(st.GetWorkers()))
 	}
 	if r := st.GetFailureReason(); r != "" {
 		s += "  reason: " + r
@@ -107,7 +107,7 @@ func printStatus(w io.Writer, st *pb.JobStatusResponse) {
 		fmt.Fprintf(w, "waiting for workers since %s\n", ws.AsTime().Format(time.RFC3339))
 	}
 	if ck := st.GetLatestCheckpoint(); ck != nil {
-		fmt.Fprintf(w, "checkpoint %s at epoch %d step %d (%d bytes)\n", ck.GetDigest()[:12], ck.GetEpoch(), ck.GetStep(), ck.GetSize())
+		fmt.Fprintf(w, "checkpoint %s at epoch %d step %d (%d bytes)\n", ck.GetDigest()[:min(12, len(ck.GetDigest()))], ck.GetEpoch()+1, ck.GetStep(), ck.GetSize())
 	}
 	if s := st.GetStragglers(); len(s) > 0 {
 		fmt.Fprintf(w, "stragglers: %s\n", strings.Join(s, ", "))
