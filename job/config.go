@@ -631,6 +631,39 @@ func SetKeys(b []byte) (map[string]bool, error) {
 	return set, nil
 }
 
+// Overlay returns base with the keys of the JSON document overlay laid over
+// it key by key, nested mappings merged (a key overlay leaves out keeps
+// base's value), parsed and validated: unknown keys and bad values are
+// refused naming the key.
+func Overlay(base Config, overlay []byte) (Config, error) {
+	var dst, src map[string]any
+	if err := json.Unmarshal(base.JSON(), &dst); err != nil {
+		return Config{}, fmt.Errorf("overlay: %w", err)
+	}
+	if err := json.Unmarshal(overlay, &src); err != nil {
+		return Config{}, fmt.Errorf("%w: overlay: want a mapping of configuration keys: %w", ErrConfig, err)
+	}
+	merged, err := json.Marshal(mergeKeys(dst, src))
+	if err != nil {
+		return Config{}, fmt.Errorf("overlay: %w", err)
+	}
+	return Parse(merged)
+}
+
+// mergeKeys overlays src onto dst, recursing into nested mappings.
+func mergeKeys(dst, src map[string]any) map[string]any {
+	for k, v := range src {
+		if sm, ok := v.(map[string]any); ok {
+			if dm, ok := dst[k].(map[string]any); ok {
+				dst[k] = mergeKeys(dm, sm)
+				continue
+			}
+		}
+		dst[k] = v
+	}
+	return dst
+}
+
 // JSON encodes the configuration (the form stored in the coordinator).
 func (c Config) JSON() []byte {
 	b, err := json.Marshal(c)

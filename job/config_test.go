@@ -265,3 +265,25 @@ func TestPretrainSizes(t *testing.T) {
 		}
 	}
 }
+
+func TestOverlayMergesKeyByKey(t *testing.T) {
+	base, _ := Preset(PresetQuick)
+	c, err := Overlay(base, []byte(`{"pretrain":{"epochs":3,"augmentation":{"flip":false}},"self_train":{"rounds":1,"keep":1,"epochs":2}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Pretrain.Epochs != 3 || c.Pretrain.Augmentation.Flip || c.Pretrain.Augmentation.CropPad != base.Pretrain.Augmentation.CropPad ||
+		c.Pretrain.GlobalBatch != base.Pretrain.GlobalBatch || c.SelfTrain.Rounds != 1 {
+		t.Errorf("overlay gave %+v", c)
+	}
+	for doc, want := range map[string]string{
+		`{"pretrain":{"epochz":3}}`:   "epochz",
+		`{"supervised":{"batch":0}}`:  "supervised.batch",
+		`["a list"]`:                  "mapping",
+		`{"self_train":{"keep":0.5}}`: "self_train.rounds",
+	} {
+		if _, err := Overlay(base, []byte(doc)); !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), want) {
+			t.Errorf("overlay %s: %v, want ErrConfig naming %s", doc, err, want)
+		}
+	}
+}

@@ -6,7 +6,8 @@
 // It owns:
 //   - Config, the job configuration (JSON-encoded into the coordinator's
 //     raft state), with DefaultConfig, the presets, Validate (every problem,
-//     each naming the JSON path and the bound), Parse and Digest;
+//     each naming the JSON path and the bound), Parse, Overlay (a document
+//     of keys laid over a preset, as `whorl submit --job` takes) and Digest;
 //   - the learning-rate schedules (ScheduleConfig.Rate);
 //   - the single epoch plan (Epoch, PlanEpoch: the order of the training
 //     images, the steps, the global batches and each rank's part, with

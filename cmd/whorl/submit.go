@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -97,7 +96,8 @@ every accuracy and the paired gain's 95% t-interval, as whorl run --seeds.`,
 	return cmd
 }
 
-// jobJSON builds the job configuration: the preset overlaid with the file.
+// jobJSON builds the job configuration: the preset overlaid with the file
+// (YAML or JSON).
 func jobJSON(preset, file string) ([]byte, error) {
 	base, err := job.Preset(preset)
 	if err != nil {
@@ -114,35 +114,11 @@ func jobJSON(preset, file string) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("--job %s: %w", file, err)
 	}
-	var dst, src map[string]any
-	if err := json.Unmarshal(base.JSON(), &dst); err != nil {
-		return nil, err
-	}
-	if err := json.Unmarshal(overlay, &src); err != nil {
-		return nil, fmt.Errorf("--job %s: want a mapping of configuration keys: %w", file, err)
-	}
-	merged, err := json.Marshal(mergeKeys(dst, src))
+	c, err := job.Overlay(base, overlay)
 	if err != nil {
-		return nil, err
-	}
-	if _, err := job.Parse(merged); err != nil {
 		return nil, fmt.Errorf("--job %s: %w", file, err)
 	}
-	return merged, nil
-}
-
-// mergeKeys overlays src onto dst, recursing into nested mappings.
-func mergeKeys(dst, src map[string]any) map[string]any {
-	for k, v := range src {
-		if sm, ok := v.(map[string]any); ok {
-			if dm, ok := dst[k].(map[string]any); ok {
-				dst[k] = mergeKeys(dm, sm)
-				continue
-			}
-		}
-		dst[k] = v
-	}
-	return dst
+	return c.JSON(), nil
 }
 
 // runSubmit submits the job and, with --wait, follows it.
