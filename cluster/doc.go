@@ -47,9 +47,10 @@
 // buffers. Either way every chunk carries job, generation, sender,
 // collective sequence number and training step; the receiver rejects, and
 // never sums, anything that does not match the collective it is running,
-// and the stream's end is the lane's end. Values always travel as
-// little-endian float32 (ENCODING_FLOAT32; a chunk in another encoding is
-// rejected). All members must use the same ChunkBytes and Streams (a
+// and the stream's end is the lane's end. Values travel as little-endian
+// float32 (ENCODING_FLOAT32), or as bfloat16 on a ring opened with BFloat16
+// (ENCODING_BFLOAT16); a chunk in another encoding than the ring's is
+// rejected. All members must use the same ChunkBytes and Streams (a
 // mismatch is rejected).
 //
 // A collective never returns while gRPC may still read its buffer: on

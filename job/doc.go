@@ -1,6 +1,6 @@
 // Package job is what every role of whorl reads about a job, and nothing
 // else: the coordinator, the workers, `whorl run --local`, `whorl submit`
-// and the test fakes all import it, and it imports only shard (data), never
+// and the test fakes all import it, and it imports only shard (data) and internal/..., never
 // the training engine or networking, so reading a job links neither.
 //
 // It owns:

@@ -8,5 +8,6 @@
 // environment, which wins over the configuration file.
 //
 // Subcommands live one per file (or one family per file); each is built by a
-// newXxxCmd function and registered in root.go.
+// newXxxCmd function and registered by an init() calling register or
+// registerBench (root.go).
 package main

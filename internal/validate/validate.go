@@ -6,7 +6,7 @@
 // callers test errors.Is(err, pkg.ErrConfig).
 //
 //	p := validate.New(ErrConfig, "")
-//	p.InRange("Streams", c.Streams, 1, MaxStreams)
+//	validate.InRange(p, "Streams", c.Streams, 1, MaxStreams)
 //	if c.Election < c.Heartbeat {
 //		p.Addf("RaftElectionTimeout", "= %v, must be at least RaftHeartbeatTimeout (%v)", c.Election, c.Heartbeat)
 //	}
