@@ -140,7 +140,11 @@ func TestLaneRankIdentity(t *testing.T) {
 	}
 	member := func(name string) Config {
 		cfg := testConfig()
-		cfg.Timeout = time.Second
+		// w1 waits this long for rank 0's lane before it gives generation 2
+		// up; the impostor's lane must reach it first, or it is refused as
+		// stale instead of by the rank check (seen at 1 s under -race on
+		// two loaded cores). The test waits for w1 to give up, at the end.
+		cfg.Timeout = 5 * time.Second
 		c := ca.Configs(t, identity.Worker, name)
 		cfg.TLS, cfg.DialTLS, cfg.AuthorizePeer, cfg.AuthorizeLane = c.Peers(nil), c.Peers(nil, identity.Worker), workerLanes, byRank
 		return cfg
