@@ -66,7 +66,6 @@ type Runner struct {
 	start    time.Time
 	prepared time.Time // end of the last Prepare
 	pretrain time.Duration
-	baseline time.Duration
 }
 
 // SetStart sets the start of the job for timing.total_seconds (default: the
@@ -258,9 +257,6 @@ func (r *Runner) Baseline(ctx context.Context, configJSON []byte) ([]byte, error
 			return nil, fmt.Errorf("baseline: %w", err)
 		}
 	}
-	r.mu.Lock()
-	r.baseline = time.Since(t0)
-	r.mu.Unlock()
 	return b, nil
 }
 
@@ -278,9 +274,6 @@ func (r *Runner) cachedBaseline(c job.Config) ([]byte, bool) {
 	if json.Unmarshal(b, &br) != nil || br.ConfigDigest != job.Digest(c) {
 		return nil, false
 	}
-	r.mu.Lock()
-	r.baseline = time.Duration(br.Result.Seconds * float64(time.Second))
-	r.mu.Unlock()
 	return b, true
 }
 

@@ -236,39 +236,37 @@ func (n *Net) Backward(ctx context.Context, dlogits []float32) error {
 // 1 for a single process). Call ZeroGrads before. It returns the local mean loss and the number
 // of correctly classified images.
 func (n *Net) TrainStep(ctx context.Context, x []float32, labels []int, scale float32) (float64, int, error) {
-	logits, err := n.Forward(ctx, x, len(labels))
+	return n.trainWith(ctx, x, len(labels), "train step", func(logits, dl []float32) (float64, int, error) {
+		return SoftmaxCrossEntropy(logits, labels, n.cfg.Classes, scale, dl)
+	})
+}
+
+// trainWith runs Forward on rows images, loss (which writes the logits'
+// gradient into dl) and Backward; op names the step in errors.
+func (n *Net) trainWith(ctx context.Context, x []float32, rows int, op string,
+	loss func(logits, dl []float32) (float64, int, error)) (float64, int, error) {
+	logits, err := n.Forward(ctx, x, rows)
 	if err != nil {
-		return 0, 0, fmt.Errorf("train step: %w", err)
+		return 0, 0, fmt.Errorf("%s: %w", op, err)
 	}
 	dl := n.ws.dlogits[:len(logits)]
-	loss, correct, err := SoftmaxCrossEntropy(logits, labels, n.cfg.Classes, scale, dl)
+	l, correct, err := loss(logits, dl)
 	if err != nil {
-		return 0, 0, fmt.Errorf("train step: %w", err)
+		return 0, 0, fmt.Errorf("%s: %w", op, err)
 	}
 	if err := n.Backward(ctx, dl); err != nil {
-		return 0, 0, fmt.Errorf("train step: %w", err)
+		return 0, 0, fmt.Errorf("%s: %w", op, err)
 	}
-	return loss, correct, nil
+	return l, correct, nil
 }
 
 // TrainStepSoft is TrainStep against target distributions (SoftCrossEntropy; classes values
 // per image) instead of labels: a student learning a teacher's probabilities. It returns the
 // mean loss and the number of images whose arg-max agrees with the target's.
 func (n *Net) TrainStepSoft(ctx context.Context, x, targets []float32, scale float32) (float64, int, error) {
-	rows := len(targets) / max(n.cfg.Classes, 1)
-	logits, err := n.Forward(ctx, x, rows)
-	if err != nil {
-		return 0, 0, fmt.Errorf("soft train step: %w", err)
-	}
-	dl := n.ws.dlogits[:len(logits)]
-	loss, correct, err := SoftCrossEntropy(logits, targets, n.cfg.Classes, scale, dl)
-	if err != nil {
-		return 0, 0, fmt.Errorf("soft train step: %w", err)
-	}
-	if err := n.Backward(ctx, dl); err != nil {
-		return 0, 0, fmt.Errorf("soft train step: %w", err)
-	}
-	return loss, correct, nil
+	return n.trainWith(ctx, x, len(targets)/max(n.cfg.Classes, 1), "soft train step", func(logits, dl []float32) (float64, int, error) {
+		return SoftCrossEntropy(logits, targets, n.cfg.Classes, scale, dl)
+	})
 }
 
 // Features runs blocks 1..upto (1-based, like rotnet.py's forward(x, upto)) and returns a copy

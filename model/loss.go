@@ -56,7 +56,8 @@ func SoftCrossEntropy(logits, targets []float32, classes int, scale float32, dlo
 		if math.Abs(sum-1) > 1e-3 {
 			return 0, 0, fmt.Errorf("%w: targets of row %d sum to %g, must sum to 1", ErrShape, i, sum)
 		}
-		mx := float64(row[argmax32(row)])
+		best := argmax32(row)
+		mx := float64(row[best])
 		var z float64
 		for _, v := range row {
 			z += math.Exp(float64(v) - mx)
@@ -66,7 +67,7 @@ func SoftCrossEntropy(logits, targets []float32, classes int, scale float32, dlo
 			total += float64(t[j]) * (lse - float64(v))
 			g[j] = float32((math.Exp(float64(v)-lse) - float64(t[j])) * k)
 		}
-		if argmax32(row) == argmax32(t) {
+		if best == argmax32(t) {
 			correct++
 		}
 	}
