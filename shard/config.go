@@ -21,6 +21,13 @@ var (
 	// ErrManifest marks a manifest that is malformed or does not match the
 	// dataset (a listed file missing or changed).
 	ErrManifest = errors.New("manifest mismatch")
+	// ErrPack marks a packed dataset that cannot be used: a malformed
+	// index, a damaged or changed shard, an image whose bytes do not match
+	// its digest.
+	ErrPack = errors.New("damaged packed dataset")
+	// ErrStore marks a packed dataset's store that cannot be reached or
+	// read (after retries), or a URL no store is registered for.
+	ErrStore = errors.New("store unavailable")
 )
 
 // Limits of LoadConfig.

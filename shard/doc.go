@@ -23,6 +23,14 @@
 // and bilinear interpolation when enlarging. That is the same as resizing
 // the shorter side to Size and then cropping the centre.
 //
+// A packed dataset (Pack; `whorl data pack`) is the same photos as tar
+// shards in WebDataset's layout plus an index that places every image; it
+// lives in a folder or behind a URL (a Store: DirStore, or whatever
+// RegisterStore was given for the URL's scheme; package bucket gives
+// file://, s3:// and gs://). OpenOrigin reads only its index; PackedSource
+// reads each image with a range request and checks its digest. The layout
+// is in DESIGN.md.
+//
 // With LoadConfig.Dir empty, Load uses the embedded set: the 3,480 CC BY 2.0
 // photos of the flowers data set credited in EmbeddedLicense, stored as
 // 48x48 JPEGs and rebuilt reproducibly by `make dataset`.
@@ -52,5 +60,6 @@
 // RotationBatchEach, not who trains on what.
 //
 // The package imports no networking; Source abstracts where image bytes come
-// from (a shared folder, memory, or the coordinator).
+// from (a shared folder, memory, a packed dataset's Store, or the
+// coordinator), and Store where a packed dataset's objects live.
 package shard

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"runtime"
 	"slices"
@@ -45,40 +44,43 @@ func (r *Report) ClassCounts() map[string]int {
 	return m
 }
 
-// Load lists, reads, decodes and resizes a data folder (or the embedded set
-// when cfg.Dir is empty) into memory.
+// Load lists, reads, decodes and resizes the images at cfg.Dir (see
+// OpenOrigin: a class folder, a packed dataset, or the embedded set when
+// empty) into memory.
 func Load(ctx context.Context, cfg LoadConfig) (*Dataset, *Report, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, nil, fmt.Errorf("load: %w", err)
 	}
-	var (
-		l   *listing
-		src Source
-		err error
-		at  = cfg.Dir
-	)
-	if cfg.Dir == "" {
-		at = "embedded"
-		l, src, err = embeddedListing()
-	} else {
-		l, err = listFolder(cfg.Dir)
-		src = FolderSource{Dir: cfg.Dir}
+	o, err := OpenOrigin(ctx, cfg.Dir)
+	if err != nil {
+		return nil, nil, fmt.Errorf("load %s: %w", originName(cfg.Dir), err)
+	}
+	defer o.Close()
+	return LoadOrigin(ctx, cfg, o)
+}
+
+// originName is how messages name a data location.
+func originName(loc string) string {
+	if loc == "" {
+		return "embedded"
+	}
+	return loc
+}
+
+// LoadOrigin decodes the images of an opened origin (cfg.Dir is not used).
+func LoadOrigin(ctx context.Context, cfg LoadConfig, o *Origin) (*Dataset, *Report, error) {
+	if cfg.Strict && len(o.Skipped) > 0 {
+		return nil, nil, fmt.Errorf("load %s: %w: %s: %s", o.Name, ErrBadImage, o.Skipped[0].Path, o.Skipped[0].Reason)
+	}
+	d, rep, err := LoadSource(ctx, cfg, o.Source, o.Classes, o.Items)
+	if err != nil && o.Name == "embedded" {
+		return nil, nil, embeddedHint(err)
 	}
 	if err != nil {
-		return nil, nil, fmt.Errorf("load %s: %w", at, err)
+		return nil, nil, fmt.Errorf("load %s: %w", o.Name, err)
 	}
-	if cfg.Strict && len(l.skipped) > 0 {
-		return nil, nil, fmt.Errorf("load %s: %w: %s: %s", at, ErrBadImage, l.skipped[0].Path, l.skipped[0].Reason)
-	}
-	d, rep, err := LoadSource(ctx, cfg, src, l.classes, l.items)
-	if err != nil && cfg.Dir == "" && errors.Is(err, ErrConfig) {
-		return nil, nil, fmt.Errorf("load embedded set (stored at 48 px; a data folder with larger photos, such as the flowers photos at 128 px, gives more): %w", err)
-	}
-	if err != nil {
-		return nil, nil, fmt.Errorf("load %s: %w", at, err)
-	}
-	rep.Source, rep.Ignored = at, l.ignored
-	rep.Skipped = append(l.skipped, rep.Skipped...)
+	rep.Source, rep.Ignored = o.Name, o.Ignored
+	rep.Skipped = append(slices.Clone(o.Skipped), rep.Skipped...)
 	sortSkipped(rep.Skipped)
 	return d, rep, nil
 }
