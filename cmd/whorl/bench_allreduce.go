@@ -14,6 +14,8 @@ import (
 	"github.com/spf13/pflag"
 	"github.com/whorl-ml/whorl/cluster"
 	"github.com/whorl-ml/whorl/cluster/ringbench"
+	"github.com/whorl-ml/whorl/internal/bytesize"
+	"github.com/whorl-ml/whorl/internal/cliflag"
 )
 
 func init() { registerBench(newBenchAllreduceCmd, newBenchAllreduceWorkerCmd) }
@@ -66,7 +68,7 @@ func printAllreduce(w io.Writer, r ringbench.Result, asJSON bool) error {
 	}
 	_, err := fmt.Fprintf(w, "all-reduce  workers=%d (%s) transport=%s bytes=%s iters=%d  time/op=%.3f ms\n"+
 		"  algbw %.3f GiB/s  busbw %.3f GiB/s  |  raw TCP ring, per link: %.3f GiB/s  |  busbw/tcp %.2f  correct=%v\n",
-		r.Workers, mode, r.Transport, formatBytes(r.Bytes), r.Iters, r.SecondsPerOp*1e3,
+		r.Workers, mode, r.Transport, bytesize.Format(r.Bytes), r.Iters, r.SecondsPerOp*1e3,
 		r.AlgBW, r.BusBW, r.TCP, r.Ratio, r.Correct)
 	return err
 }
@@ -85,7 +87,7 @@ func newBenchAllreduceWorkerCmd() *cobra.Command {
 		},
 	}
 	f := cmd.Flags()
-	IntRange(f, &rank, "rank", 0, 0, 63, "this member's rank")
+	cliflag.IntRange(f, &rank, "rank", 0, 0, 63, "this member's rank")
 	allreduceFlags(f, &o)
 	return cmd
 }
@@ -93,14 +95,14 @@ func newBenchAllreduceWorkerCmd() *cobra.Command {
 // allreduceFlags are the ring's settings, which `bench allreduce` passes
 // on to each `bench allreduce-worker` of --procs (spawnBenchWorker).
 func allreduceFlags(f *pflag.FlagSet, o *ringbench.Options) {
-	IntRange(f, &o.Workers, "workers", 4, 1, 64, "ring members")
-	ByteSize(f, &o.Bytes, "bytes", 64<<20, 4, 4<<30, "buffer size (forms: 1048576, 64KiB, 16MiB, 1GiB)")
-	IntRange(f, &o.Iters, "iters", 10, 1, 100000, "timed iterations")
-	IntRange(f, &o.Warmup, "warmup", 2, 1, 1000, "warm-up iterations (the first is checked)")
-	IntRange(f, &o.Streams, "streams", cluster.DefaultConfig().Streams, 1, cluster.MaxStreams, "gRPC streams per ring link")
+	cliflag.IntRange(f, &o.Workers, "workers", 4, 1, 64, "ring members")
+	cliflag.ByteSize(f, &o.Bytes, "bytes", 64<<20, 4, 4<<30, "buffer size (forms: 1048576, 64KiB, 16MiB, 1GiB)")
+	cliflag.IntRange(f, &o.Iters, "iters", 10, 1, 100000, "timed iterations")
+	cliflag.IntRange(f, &o.Warmup, "warmup", 2, 1, 1000, "warm-up iterations (the first is checked)")
+	cliflag.IntRange(f, &o.Streams, "streams", cluster.DefaultConfig().Streams, 1, cluster.MaxStreams, "gRPC streams per ring link")
 	transportFlag(f, &o.Transport, "transport")
-	ByteSize(f, &o.Chunk, "chunk", int64(cluster.DefaultConfig().ChunkBytes), cluster.MinChunkBytes, cluster.MaxChunkBytes, "largest message payload")
-	DurationRange(f, &o.Timeout, "timeout", time.Minute, time.Second, time.Hour, "deadline of one all-reduce")
+	cliflag.ByteSize(f, &o.Chunk, "chunk", int64(cluster.DefaultConfig().ChunkBytes), cluster.MinChunkBytes, cluster.MaxChunkBytes, "largest message payload")
+	cliflag.DurationRange(f, &o.Timeout, "timeout", time.Minute, time.Second, time.Hour, "deadline of one all-reduce")
 }
 
 // spawnBenchWorker starts this binary's hidden `bench allreduce-worker`

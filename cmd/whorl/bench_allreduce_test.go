@@ -9,23 +9,6 @@ import (
 	"github.com/whorl-ml/whorl/cluster/ringbench"
 )
 
-func TestParseBytes(t *testing.T) {
-	for _, tc := range []struct {
-		in   string
-		want int64
-		ok   bool
-	}{
-		{"1048576", 1 << 20, true}, {"1MiB", 1 << 20, true}, {"16MiB", 16 << 20, true},
-		{"64KiB", 64 << 10, true}, {"1GiB", 1 << 30, true}, {"2MB", 2e6, true}, {" 3 MiB ", 3 << 20, true},
-		{"MiB", 0, false}, {"-1MiB", 0, false}, {"1XiB", 0, false},
-	} {
-		got, err := parseBytes(tc.in)
-		if (err == nil) != tc.ok || got != tc.want {
-			t.Errorf("parseBytes(%q) = %d, %v; want %d (ok=%v)", tc.in, got, err, tc.want, tc.ok)
-		}
-	}
-}
-
 // TestBenchAllreduceCommand runs `whorl bench allreduce --json` on a small
 // in-process ring: the JSON carries the keys the issue names and the
 // result is checked against the serial sum (cluster/ringbench's tests hold

@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/whorl-ml/whorl/internal/cliflag"
 	"github.com/whorl-ml/whorl/model"
 	"github.com/whorl-ml/whorl/model/trainbench"
 )
@@ -55,12 +56,12 @@ same session (--torch-reference runs it first, in both memory formats).`,
 		},
 	}
 	f := cmd.Flags()
-	Enum(f, &o.Arch, "model", model.ArchNIN4, trainbench.ModelNames(), "network (rotnet.py's name; -small: a ResNet with the small stem)")
-	IntRange(f, &o.Size, "size", 32, 8, 256, "input side in pixels")
-	IntRange(f, &o.Batch, "batch", 128, 4, 4096, "samples per step (a multiple of 4)")
-	IntRange(f, &o.Threads, "threads", runtime.GOMAXPROCS(0), 1, 256, "goroutines for GEMM and layer loops")
-	IntRange(f, &o.Warmup, "warmup", 3, 0, 100, "untimed steps first")
-	FloatRange(f, &o.Seconds, "seconds", 20, 0.1, 3600, "minimum timed duration")
+	cliflag.Enum(f, &o.Arch, "model", model.ArchNIN4, trainbench.ModelNames(), "network (rotnet.py's name; -small: a ResNet with the small stem)")
+	cliflag.IntRange(f, &o.Size, "size", 32, 8, 256, "input side in pixels")
+	cliflag.IntRange(f, &o.Batch, "batch", 128, 4, 4096, "samples per step (a multiple of 4)")
+	cliflag.IntRange(f, &o.Threads, "threads", runtime.GOMAXPROCS(0), 1, 256, "goroutines for GEMM and layer loops")
+	cliflag.IntRange(f, &o.Warmup, "warmup", 3, 0, 100, "untimed steps first")
+	cliflag.FloatRange(f, &o.Seconds, "seconds", 20, 0.1, 3600, "minimum timed duration")
 	f.BoolVar(&asJSON, "json", false, "print one JSON object")
 	f.StringVar(&o.TorchRef, "torch-reference", "", "rotnet.py to run first as the PyTorch baseline (both memory formats)")
 	f.StringVar(&o.Python, "python", "/usr/bin/python3", "Python with torch for --torch-reference")

@@ -12,6 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/whorl-ml/whorl/internal/cliflag"
 	"github.com/whorl-ml/whorl/internal/identity"
 	"github.com/whorl-ml/whorl/internal/tlsfiles"
 )
@@ -71,10 +72,10 @@ issue the same identities with your own CA (for example cert-manager).`,
 	f.StringSliceVar(&o.workers, "workers", nil, "worker ids (their --id)")
 	f.StringSliceVar(&o.clients, "clients", nil, "client names (people or tools that submit and read jobs)")
 	f.StringSliceVar(&o.hosts, "hosts", nil, "DNS names or IPs added to every certificate (whorl does not check them)")
-	Enum(f, &o.layout, "layout", layoutFiles, []string{layoutFiles, layoutDirs},
+	cliflag.Enum(f, &o.layout, "layout", layoutFiles, []string{layoutFiles, layoutDirs},
 		"files: <role>-<name>.pem beside ca.pem; dirs: <role>-<name>/tls.crt, tls.key, ca.crt")
 	f.StringVar(&o.owner, "owner", "", `UID:GID to own the identities' files and folders ("" = the caller)`)
-	DurationRange(f, &o.validity, "validity", 365*24*time.Hour, time.Hour, 10*365*24*time.Hour, "how long the certificates are valid")
+	cliflag.DurationRange(f, &o.validity, "validity", 365*24*time.Hour, time.Hour, 10*365*24*time.Hour, "how long the certificates are valid")
 	return cmd
 }
 

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/whorl-ml/whorl/internal/cliflag"
 )
 
 // testTree is a root with one subcommand that has range-checked flags.
@@ -21,10 +22,10 @@ func testTree(got *struct {
 	root := &cobra.Command{Use: "whorl", SilenceUsage: true, SilenceErrors: true, PersistentPreRunE: loadConfig}
 	root.PersistentFlags().String("config", "", "")
 	sub := &cobra.Command{Use: "run", RunE: func(*cobra.Command, []string) error { return nil }}
-	IntRange(sub.Flags(), &got.workers, "workers", 2, 1, 64, "workers")
-	FloatRange(sub.Flags(), &got.lr, "learning-rate", 0.1, 0, 10, "lr")
-	Enum(sub.Flags(), &got.preset, "preset", "quick", []string{"quick", "paper"}, "preset")
-	DurationRange(sub.Flags(), &got.timeout, "peer-timeout", 10*time.Second, time.Second, time.Hour, "timeout")
+	cliflag.IntRange(sub.Flags(), &got.workers, "workers", 2, 1, 64, "workers")
+	cliflag.FloatRange(sub.Flags(), &got.lr, "learning-rate", 0.1, 0, 10, "lr")
+	cliflag.Enum(sub.Flags(), &got.preset, "preset", "quick", []string{"quick", "paper"}, "preset")
+	cliflag.DurationRange(sub.Flags(), &got.timeout, "peer-timeout", 10*time.Second, time.Second, time.Hour, "timeout")
 	root.AddCommand(sub)
 	return root
 }

@@ -18,6 +18,8 @@ import (
 
 	"github.com/whorl-ml/whorl/coordinator"
 	"github.com/whorl-ml/whorl/experiment"
+	"github.com/whorl-ml/whorl/internal/bytesize"
+	"github.com/whorl-ml/whorl/internal/cliflag"
 	"github.com/whorl-ml/whorl/internal/tlsfiles"
 )
 
@@ -79,14 +81,14 @@ memory.limit_in_bytes), else admits all.`,
 	f.StringVar(&c.DataDir, "data-dir", "", "directory of the raft log, snapshots and checkpoint blobs (required)")
 	f.StringVar(&o.peers, "peers", "", "static raft membership ID=HOST:PORT,... (raft addresses; first one bootstraps)")
 	f.StringVar(&c.PeersDNS, "peers-dns", "", "headless Service name giving the peers <name>-<i>.<service>")
-	IntRange(f, &c.Replicas, "replicas", c.Replicas, 1, 9, "number of coordinators with --peers-dns")
+	cliflag.IntRange(f, &c.Replicas, "replicas", c.Replicas, 1, 9, "number of coordinators with --peers-dns")
 	f.StringVar(&c.MetricsAddr, "metrics-addr", "", `Prometheus /metrics address HOST:PORT ("" = off)`)
-	Enum(f, &o.logFormat, "log-format", "text", []string{"text", "json"}, "log format")
-	DurationRange(f, &c.HeartbeatInterval, "heartbeat", c.HeartbeatInterval, 50*time.Millisecond, time.Minute, "worker heartbeat interval")
-	DurationRange(f, &c.Lease, "lease", c.Lease, 200*time.Millisecond, 10*time.Minute, "worker lease (>= 2x --heartbeat)")
-	DurationRange(f, &c.WorkerWait, "worker-wait", c.WorkerWait, time.Second, 24*time.Hour, "how long pretraining waits with no workers before the job fails")
-	FloatRange(f, &c.StragglerFactor, "straggler-factor", c.StragglerFactor, 1.05, 100, "name ranks slower than the median compute time by this factor")
-	IntRange(f, &o.snapshotThreshold, "snapshot-threshold", int(c.SnapshotThreshold), 16, 1<<20, "raft log entries between snapshots")
+	cliflag.Enum(f, &o.logFormat, "log-format", "text", []string{"text", "json"}, "log format")
+	cliflag.DurationRange(f, &c.HeartbeatInterval, "heartbeat", c.HeartbeatInterval, 50*time.Millisecond, time.Minute, "worker heartbeat interval")
+	cliflag.DurationRange(f, &c.Lease, "lease", c.Lease, 200*time.Millisecond, 10*time.Minute, "worker lease (>= 2x --heartbeat)")
+	cliflag.DurationRange(f, &c.WorkerWait, "worker-wait", c.WorkerWait, time.Second, 24*time.Hour, "how long pretraining waits with no workers before the job fails")
+	cliflag.FloatRange(f, &c.StragglerFactor, "straggler-factor", c.StragglerFactor, 1.05, 100, "name ranks slower than the median compute time by this factor")
+	cliflag.IntRange(f, &o.snapshotThreshold, "snapshot-threshold", int(c.SnapshotThreshold), 16, 1<<20, "raft log entries between snapshots")
 	f.StringVar(&o.out, "out", "whorl-out", "folder of the job report, plots and manifest (written by the leader)")
 	f.StringVar(&o.jobMemory, "job-memory-limit", "auto", `refuse jobs estimated to need more memory on the leader: a size (4GiB), "auto" (GOMEMLIMIT, else the cgroup's memory limit) or "off"`)
 	tlsFlags(f, &o.tls, "PEM certificate")
@@ -111,7 +113,7 @@ func jobMemoryLimit(s string) (int64, string, error) {
 		}
 		return 0, "off (no GOMEMLIMIT, no cgroup limit)", nil
 	}
-	b, err := parseBytes(s)
+	b, err := bytesize.Parse(s)
 	if err != nil || b < 1<<20 {
 		return 0, "", fmt.Errorf(`--job-memory-limit %q: want a size of at least 1MiB (4GiB), "auto" or "off"`, s)
 	}

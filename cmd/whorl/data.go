@@ -7,6 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/whorl-ml/whorl/internal/cliflag"
 	"github.com/whorl-ml/whorl/shard"
 )
 
@@ -64,13 +65,13 @@ file that is missing or changed.`,
 	f.BoolVar(&o.strict, "strict", false, "fail on the first bad image instead of skipping it")
 	f.StringVar(&o.manifest, "write-manifest", "", "write the split manifest (JSON) to this file")
 	f.StringVar(&o.apply, "manifest", "", "use the split of this manifest (fails if a listed file is missing or changed)")
-	IntRange(f, &o.seed, "seed", 1, 0, 1<<31-1, "seed of the split")
-	IntRange(f, &o.size, "size", 32, shard.MinSize, shard.MaxSize, "training image size in pixels")
-	IntRange(f, &o.maxPixels, "max-pixels", shard.DefaultMaxPixels, 1, 1<<30, "refuse images whose header declares more pixels")
-	IntRange(f, &o.workers, "decode-workers", 0, 0, shard.MaxWorkers, "decoding goroutines (0 = one per core)")
-	IntRange(f, &o.testPer, "test-per-class", 0, 0, 1<<20, "test images per class (0 = use --test-fraction)")
-	FloatRange(f, &o.testFrac, "test-fraction", 0.2, 0, 0.95, "share of each class held out for test")
-	FloatRange(f, &o.labeledFrac, "labeled-fraction", 0.1, 0.001, 1, "share of each class's training images that keep labels")
+	cliflag.IntRange(f, &o.seed, "seed", 1, 0, 1<<31-1, "seed of the split")
+	cliflag.IntRange(f, &o.size, "size", 32, shard.MinSize, shard.MaxSize, "training image size in pixels")
+	cliflag.IntRange(f, &o.maxPixels, "max-pixels", shard.DefaultMaxPixels, 1, 1<<30, "refuse images whose header declares more pixels")
+	cliflag.IntRange(f, &o.workers, "decode-workers", 0, 0, shard.MaxWorkers, "decoding goroutines (0 = one per core)")
+	cliflag.IntRange(f, &o.testPer, "test-per-class", 0, 0, 1<<20, "test images per class (0 = use --test-fraction)")
+	cliflag.FloatRange(f, &o.testFrac, "test-fraction", 0.2, 0, 0.95, "share of each class held out for test")
+	cliflag.FloatRange(f, &o.labeledFrac, "labeled-fraction", 0.1, 0.001, 1, "share of each class's training images that keep labels")
 	return cmd
 }
 

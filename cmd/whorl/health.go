@@ -13,6 +13,7 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/whorl-ml/whorl/coordinator/client"
+	"github.com/whorl-ml/whorl/internal/cliflag"
 	"github.com/whorl-ml/whorl/internal/identity"
 	"github.com/whorl-ml/whorl/internal/tlsfiles"
 )
@@ -54,7 +55,7 @@ that can present the pod's certificate, which the kubelet's gRPC probe cannot).`
 	f := cmd.Flags()
 	f.StringVar(&o.addr, "addr", "127.0.0.1:7401", "gRPC address HOST:PORT of the coordinator or worker")
 	f.StringVar(&o.service, "service", "", `grpc.health.v1 service name ("" = the whole server)`)
-	DurationRange(f, &o.timeout, "timeout", 3*time.Second, 100*time.Millisecond, time.Minute, "give up after this long")
+	cliflag.DurationRange(f, &o.timeout, "timeout", 3*time.Second, 100*time.Millisecond, time.Minute, "give up after this long")
 	tlsFlags(f, &o.tls, "PEM client certificate")
 	return cmd
 }

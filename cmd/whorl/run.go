@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 
 	"github.com/spf13/cobra"
+	"github.com/whorl-ml/whorl/internal/cliflag"
 	"github.com/whorl-ml/whorl/job"
 	"github.com/whorl-ml/whorl/session"
 )
@@ -78,18 +79,18 @@ flags. --model, --stem and --size replace the preset's network and input size,
 	f := cmd.Flags()
 	f.StringVar(&o.data, "data", "", `image folder with one sub-folder per class ("" = the embedded CC-BY photos)`)
 	f.StringVar(&o.out, "out", "whorl-out", "output folder (report, plots, checkpoints, manifest)")
-	Enum(f, &o.preset, "preset", job.PresetQuick, job.Presets(), "experiment preset")
+	cliflag.Enum(f, &o.preset, "preset", job.PresetQuick, job.Presets(), "experiment preset")
 	f.StringVar(&o.job, "job-config", "", "JSON experiment configuration replacing the preset")
-	IntRange(f, &o.workers, "workers", 2, 1, 64, "pretraining workers")
-	IntRange(f, &o.coordinators, "coordinators", 1, 1, 7, "raft coordinators")
+	cliflag.IntRange(f, &o.workers, "workers", 2, 1, 64, "pretraining workers")
+	cliflag.IntRange(f, &o.coordinators, "coordinators", 1, 1, 7, "raft coordinators")
 	f.BoolVar(&o.local, "local", false, "pretrain in this process without a cluster (the single-process reference)")
-	IntRange(f, &o.seed, "seed", 1, 0, 1<<31-1, "seed of the split, initialisation, data order and augmentation")
+	cliflag.IntRange(f, &o.seed, "seed", 1, 0, 1<<31-1, "seed of the split, initialisation, data order and augmentation")
 	f.StringSliceVar(&o.modes, "modes", nil, "run every training mode given (pretrain-finetune,joint) over --seeds (or --seed), each in --out/MODE, and write their comparison (paired by seed) to --out")
 	f.IntSliceVar(&o.seeds, "seeds", nil, "run once per seed (1,2,3), each in --out/seed-N, and write the aggregate report (mean ± sd, the paired gain's 95% t-interval) to --out")
 	f.StringVar(&o.model, "model", "", `network: small, nin3, nin4, resnet18, resnet34 or resnet50 ("" = the preset's)`)
 	f.StringVar(&o.stem, "stem", "", `a ResNet's stem: imagenet or small ("" = imagenet)`)
 	f.IntVar(&o.size, "size", 0, "training image side in pixels (0 = the preset's; ResNets take 32..224)")
-	Enum(f, &o.mode, "mode", "", []string{job.ModePretrainFinetune, job.ModeJoint},
+	cliflag.Enum(f, &o.mode, "mode", "", []string{job.ModePretrainFinetune, job.ModeJoint},
 		"training mode (default the preset's): rotation pretraining then fine-tuning, or joint (S4L: every rotation step adds a labeled batch's loss; job.DefaultJoint's recipe unless the job file sets one)")
 	return cmd
 }

@@ -14,6 +14,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/whorl-ml/whorl/coordinator/client"
+	"github.com/whorl-ml/whorl/internal/cliflag"
 	"github.com/whorl-ml/whorl/internal/tlsfiles"
 	"github.com/whorl-ml/whorl/job"
 	pb "github.com/whorl-ml/whorl/proto/whorl/coordinator/v1"
@@ -29,7 +30,7 @@ type coordClientOptions struct {
 
 func (o *coordClientOptions) flags(f *pflag.FlagSet) {
 	f.StringVar(&o.addrs, "coordinator", "127.0.0.1:7401", "coordinator gRPC address(es) HOST:PORT,...; any member works, the client follows the leader")
-	DurationRange(f, &o.timeout, "timeout", 30*time.Second, time.Second, time.Hour, "give up after this long (leader elections are retried)")
+	cliflag.DurationRange(f, &o.timeout, "timeout", 30*time.Second, time.Second, time.Hour, "give up after this long (leader elections are retried)")
 	tlsFlags(f, &o.tls, "PEM client certificate")
 }
 
@@ -88,9 +89,9 @@ every accuracy and the paired gain's 95% t-interval, as whorl run --seeds.`,
 	f := cmd.Flags()
 	o.client.flags(f)
 	f.StringVar(&o.job, "job", "", "YAML/JSON file of experiment configuration keys overlaying --preset")
-	Enum(f, &o.preset, "preset", job.PresetQuick, job.Presets(), "base experiment configuration")
+	cliflag.Enum(f, &o.preset, "preset", job.PresetQuick, job.Presets(), "base experiment configuration")
 	f.BoolVar(&o.wait, "wait", false, "follow the job until it ends and print its results")
-	DurationRange(f, &o.pollInterval, "poll", 2*time.Second, 100*time.Millisecond, time.Minute, "status poll interval with --wait")
+	cliflag.DurationRange(f, &o.pollInterval, "poll", 2*time.Second, 100*time.Millisecond, time.Minute, "status poll interval with --wait")
 	f.IntSliceVar(&o.seeds, "seeds", nil, "run the job once per seed (1,2,3) on this cluster, one after another, and write each seed's report and the aggregate to --out (implies --wait)")
 	f.StringVar(&o.out, "out", "", "folder for --seeds' reports (DIR/seed-N and the aggregate)")
 	return cmd

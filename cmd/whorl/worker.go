@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/whorl-ml/whorl/cluster"
+	"github.com/whorl-ml/whorl/internal/cliflag"
 	"github.com/whorl-ml/whorl/worker"
 )
 
@@ -63,19 +64,19 @@ the coordinator, so the worker needs no volume.`,
 	f.StringVar(&o.coordinators, "coordinator", strings.Join(c.Coordinators, ","), "coordinator gRPC address(es) HOST:PORT[,HOST:PORT...]")
 	f.StringVar(&c.Listen, "listen", c.Listen, "address of the ring all-reduce gRPC server (port 0: any free port)")
 	f.StringVar(&c.Advertise, "advertise", "", `ring address announced to the coordinator ("" = the listener's; on 0.0.0.0 or ::, the host's first non-loopback IPv4)`)
-	Enum(f, &c.Data, "data-source", c.Data, []string{worker.DataLocal, worker.DataCoordinator}, "where the images come from")
+	cliflag.Enum(f, &c.Data, "data-source", c.Data, []string{worker.DataLocal, worker.DataCoordinator}, "where the images come from")
 	f.StringVar(&c.DataDir, "data", "", `data folder with one sub-folder per class ("" = the job's folder, or the embedded set)`)
-	DurationRange(f, &c.Heartbeat, "heartbeat", c.Heartbeat, worker.MinHeartbeat, worker.MaxHeartbeat, "lease renewal interval (the coordinator may ask for less)")
-	DurationRange(f, &c.AssignmentWait, "assignment-wait", c.AssignmentWait, worker.MinWait, worker.MaxWait, "bound of one long poll for a new assignment")
-	DurationRange(f, &c.RingTimeout, "ring-timeout", c.RingTimeout, worker.MinRing, worker.MaxRing, "deadline of one ring collective (covers the slowest rank's compute)")
+	cliflag.DurationRange(f, &c.Heartbeat, "heartbeat", c.Heartbeat, worker.MinHeartbeat, worker.MaxHeartbeat, "lease renewal interval (the coordinator may ask for less)")
+	cliflag.DurationRange(f, &c.AssignmentWait, "assignment-wait", c.AssignmentWait, worker.MinWait, worker.MaxWait, "bound of one long poll for a new assignment")
+	cliflag.DurationRange(f, &c.RingTimeout, "ring-timeout", c.RingTimeout, worker.MinRing, worker.MaxRing, "deadline of one ring collective (covers the slowest rank's compute)")
 	transportFlag(f, &o.ringTransport, "ring-transport")
-	DurationRange(f, &c.LeaveTimeout, "leave-timeout", c.LeaveTimeout, worker.MinLeave, worker.MaxLeave, "bound of the graceful leave on SIGTERM")
-	IntRange(f, &c.Threads, "threads", 0, 0, worker.MaxThreads, "compute goroutines (0 = all cores)")
+	cliflag.DurationRange(f, &c.LeaveTimeout, "leave-timeout", c.LeaveTimeout, worker.MinLeave, worker.MaxLeave, "bound of the graceful leave on SIGTERM")
+	cliflag.IntRange(f, &c.Threads, "threads", 0, 0, worker.MaxThreads, "compute goroutines (0 = all cores)")
 	f.StringVar(&c.MetricsAddr, "metrics-addr", "", `Prometheus /metrics address HOST:PORT ("" = off)`)
 	tlsFlags(f, &c.TLS, "PEM certificate")
 	insecureFlag(f, &c.Insecure)
-	Enum(f, &o.logFormat, "log-format", "text", []string{"text", "json"}, "log format")
-	Enum(f, &o.logLevel, "log-level", "info", []string{"debug", "info", "warn", "error"}, "log level")
+	cliflag.Enum(f, &o.logFormat, "log-format", "text", []string{"text", "json"}, "log format")
+	cliflag.Enum(f, &o.logLevel, "log-level", "info", []string{"debug", "info", "warn", "error"}, "log level")
 	return cmd
 }
 

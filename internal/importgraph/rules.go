@@ -57,6 +57,12 @@ func Rules() []Rule {
 			Why: "the experiment steps run in one process: no cluster roles (proto's types, such as the phase, are shared)"},
 		{From: m("..."), Exempt: []string{m("cmd/..."), m("session/..."), m("e2e/...")}, Forbid: []string{m("session/...")},
 			Why: "session is whorl run's local cluster over the roles: only cmd and the end-to-end tests use it"},
+		{From: m("internal/..."), Forbid: []string{m("cmd/..."), m("session/..."), m("coordinator/..."),
+			m("worker/..."), m("experiment/..."), m("cluster/..."), m("model/..."), m("job/..."),
+			m("shard/..."), m("proto/...")},
+			Why: "internal/... is the bottom of the graph: small mechanisms every layer may use, above none"},
+		{From: m("..."), Exempt: []string{m("cmd/..."), m("internal/cliflag")}, Forbid: []string{"github.com/spf13/..."},
+			Why: "cmd is the only package that reads flags, files and environment (cobra, pflag, viper); internal/cliflag holds its flag values"},
 		{From: m("..."), Exempt: []string{m("cmd/...")}, Forbid: []string{m("cmd/...")},
 			Why: "cmd is the top of the graph: it reads flags, files and environment"},
 	}
