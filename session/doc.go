@@ -5,9 +5,11 @@
 // training modes (CompareModes). Its cluster is a raft coordinator group
 // and workers in one process on loopback with mutual TLS and throwaway
 // identities (Cluster, StartCluster, Certs), kept in the run's folder
-// (Session, Open); it follows a job through its statuses to its report
-// (pretraining progress by job.EpochMean, the coordinator's own rule) and
-// prints progress (Printer).
+// (Session, Open). FollowJob is the one loop that follows a job through
+// its statuses to its results, for Session.Wait (pretraining progress by
+// job.EpochMean, the coordinator's own rule, shown by Printer) and for
+// `whorl submit --wait` and `--seeds` on any cluster (WatchJob,
+// SubmitSeeds); StatusLine and PrintStatus print a status for people.
 //
 // It imports coordinator, worker and experiment and is imported by
 // cmd/whorl (flags and wiring) and the end-to-end tests, so both run the

@@ -65,15 +65,25 @@ func (s *Session) Close() {
 	}
 }
 
-// Wait follows job id until it is done, passing pretraining progress to
-// progress, and returns its report.
+// Wait follows job id until it is done (FollowJob), passing pretraining
+// progress to progress, and returns its report. The coordinator's report
+// that its disk refuses the job's state stops it (storeError).
 func (s *Session) Wait(ctx context.Context, id string, progress func(experiment.Event)) (experiment.Report, error) {
-	if err := follow(ctx, s.cl, id, progress); err != nil {
-		return experiment.Report{}, err
-	}
-	res, err := s.cl.FetchResults(ctx, id)
+	tr := newPretrainTracker(progress)
+	res, err := FollowJob(ctx, s.cl, id, Follow{Every: 250 * time.Millisecond, Status: func(st *pb.JobStatusResponse) error {
+		if err := storeError(st); err != nil {
+			return err
+		}
+		switch st.GetPhase() {
+		case pb.Phase_PHASE_PRETRAINING:
+			tr.update(st)
+		case pb.Phase_PHASE_BASELINE, pb.Phase_PHASE_FINETUNING:
+			tr.finish(st)
+		}
+		return nil
+	}})
 	if err != nil {
-		return experiment.Report{}, fmt.Errorf("fetch the results of %s: %w", id, err)
+		return experiment.Report{}, err
 	}
 	if res.GetPhase() != pb.Phase_PHASE_DONE {
 		return experiment.Report{}, fmt.Errorf("job %s %s: %s", id, res.GetPhase().Label(), res.GetFailureReason())
@@ -160,42 +170,6 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 		return ctx.Err()
 	case <-time.After(d):
 		return nil
-	}
-}
-
-// follow polls the status of job id until it is done or failed, reporting
-// pretraining progress.
-func follow(ctx context.Context, cl *client.Client, id string, p func(experiment.Event)) error {
-	t := time.NewTicker(250 * time.Millisecond)
-	defer t.Stop()
-	tr := newPretrainTracker(p)
-	for {
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-t.C:
-		}
-		st, err := cl.JobStatus(ctx)
-		if err != nil {
-			if ctx.Err() != nil {
-				return ctx.Err()
-			}
-			continue // elections and restarts: the client retries
-		}
-		if st.GetJobId() != id {
-			continue // the state does not show the job yet (a restart)
-		}
-		if err := storeError(st); err != nil {
-			return err
-		}
-		switch st.GetPhase() {
-		case pb.Phase_PHASE_DONE, pb.Phase_PHASE_FAILED:
-			return nil
-		case pb.Phase_PHASE_PRETRAINING:
-			tr.update(st)
-		case pb.Phase_PHASE_BASELINE, pb.Phase_PHASE_FINETUNING:
-			tr.finish(st)
-		}
 	}
 }
 

@@ -17,7 +17,7 @@ import (
 	"github.com/whorl-ml/whorl/internal/cliflag"
 	"github.com/whorl-ml/whorl/internal/tlsfiles"
 	"github.com/whorl-ml/whorl/job"
-	pb "github.com/whorl-ml/whorl/proto/whorl/coordinator/v1"
+	"github.com/whorl-ml/whorl/session"
 )
 
 // coordClientOptions are the flags shared by the commands that call a
@@ -134,7 +134,14 @@ func runSubmit(ctx context.Context, w io.Writer, o submitOptions) error {
 	}
 	defer cl.Close()
 	if len(o.seeds) > 0 {
-		return submitSeeds(ctx, w, cl, o, cfg)
+		if o.out == "" {
+			return errors.New("--seeds needs --out (the folder for each seed's report and the aggregate)")
+		}
+		base, err := job.Parse(cfg)
+		if err != nil {
+			return err
+		}
+		return session.SubmitSeeds(ctx, w, cl, base, o.seeds, o.out, o.pollInterval)
 	}
 	id, err := cl.SubmitJob(ctx, cfg)
 	if err != nil {
@@ -144,46 +151,6 @@ func runSubmit(ctx context.Context, w io.Writer, o submitOptions) error {
 	if !o.wait {
 		return nil
 	}
-	_, err = followJob(ctx, w, cl, id, o.pollInterval)
+	_, err = session.WatchJob(ctx, w, cl, id, o.pollInterval)
 	return err
-}
-
-// followJob prints progress until the job ends, then its results, and
-// returns them.
-func followJob(ctx context.Context, w io.Writer, cl *client.Client, id string, every time.Duration) (*pb.FetchResultsResponse, error) {
-	last := ""
-	for {
-		st, err := cl.JobStatus(ctx)
-		if errors.Is(err, client.ErrNoLeader) && ctx.Err() == nil {
-			// No leader for the client's whole retry time (a quorum down):
-			// the job's state is unknown, not ended; keep waiting.
-			if line := "no raft leader known; waiting: " + err.Error(); line != last {
-				fmt.Fprintln(w, line)
-				last = line
-			}
-			continue
-		}
-		if err != nil {
-			return nil, err
-		}
-		if line := statusLine(st); line != last {
-			fmt.Fprintln(w, line)
-			last = line
-		}
-		r, err := cl.FetchResults(ctx, id)
-		if errors.Is(err, client.ErrNoLeader) && ctx.Err() == nil {
-			continue
-		}
-		if err != nil {
-			return nil, err
-		}
-		if done, err := printResults(w, r); done {
-			return r, err
-		}
-		select {
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case <-time.After(every):
-		}
-	}
 }

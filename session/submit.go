@@ -1,43 +1,38 @@
-package main
+package session
 
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"slices"
+	"time"
 
 	"github.com/whorl-ml/whorl/coordinator/client"
 	"github.com/whorl-ml/whorl/experiment"
 	"github.com/whorl-ml/whorl/job"
-	"github.com/whorl-ml/whorl/session"
 )
 
-// submitSeeds runs the job cfg once per seed of --seeds on the cluster, one
-// after the other, keeping each seed's report in --out/seed-N (a seed whose
-// report is there is not run again), then writes the aggregate report.
-func submitSeeds(ctx context.Context, w io.Writer, cl *client.Client, o submitOptions, cfg []byte) error {
-	if o.out == "" {
-		return errors.New("--seeds needs --out (the folder for each seed's report and the aggregate)")
-	}
-	base, err := job.Parse(cfg)
-	if err != nil {
-		return err
-	}
+// SubmitSeeds runs job base once per seed on the cluster of cl (`whorl
+// submit --seeds`), one after the other, each followed by WatchJob polling
+// every every, keeping each seed's report in out/seed-N (a seed whose
+// report is there is not run again), then writes the aggregate report to
+// out.
+func SubmitSeeds(ctx context.Context, w io.Writer, cl *client.Client, base job.Config, seeds []int, out string, every time.Duration) error {
 	var reps []experiment.Report
 	var dirs []string
-	for i, s := range o.seeds {
-		if s < 0 || slices.Contains(o.seeds[:i], s) {
+	for i, s := range seeds {
+		if s < 0 || slices.Contains(seeds[:i], s) {
 			return fmt.Errorf("--seeds: %d is negative or given twice", s)
 		}
-		dir := session.SeedDir(o.out, uint64(s))
-		rep, ok := session.Finished(dir)
+		dir := SeedDir(out, uint64(s))
+		rep, ok := Finished(dir)
 		if !ok {
-			fmt.Fprintf(w, "\n== seed %d (%d of %d): %s\n", s, i+1, len(o.seeds), dir)
-			if rep, err = submitSeed(ctx, w, cl, o, base, uint64(s), dir); err != nil {
+			fmt.Fprintf(w, "\n== seed %d (%d of %d): %s\n", s, i+1, len(seeds), dir)
+			var err error
+			if rep, err = submitSeed(ctx, w, cl, base, uint64(s), dir, every); err != nil {
 				return fmt.Errorf("seed %d: %w (rerun the same command to go on; finished seeds are kept)", s, err)
 			}
 		} else {
@@ -45,12 +40,12 @@ func submitSeeds(ctx context.Context, w io.Writer, cl *client.Client, o submitOp
 		}
 		reps, dirs = append(reps, rep), append(dirs, filepath.Base(dir))
 	}
-	return session.WriteSweep(w, o.out, reps, dirs)
+	return WriteSweep(w, out, reps, dirs)
 }
 
 // submitSeed runs base at seed on the cluster, waits for it and writes its
 // report to dir.
-func submitSeed(ctx context.Context, w io.Writer, cl *client.Client, o submitOptions, base job.Config, seed uint64, dir string) (experiment.Report, error) {
+func submitSeed(ctx context.Context, w io.Writer, cl *client.Client, base job.Config, seed uint64, dir string, every time.Duration) (experiment.Report, error) {
 	c := base
 	c.Seed = seed
 	id, err := cl.SubmitJob(ctx, c.JSON())
@@ -58,7 +53,7 @@ func submitSeed(ctx context.Context, w io.Writer, cl *client.Client, o submitOpt
 		return experiment.Report{}, err
 	}
 	fmt.Fprintf(w, "submitted job %s\n", id)
-	res, err := followJob(ctx, w, cl, id, o.pollInterval)
+	res, err := WatchJob(ctx, w, cl, id, every)
 	if err != nil {
 		return experiment.Report{}, err
 	}
