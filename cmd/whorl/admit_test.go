@@ -3,61 +3,15 @@ package main
 import (
 	"context"
 	"io"
-	"math"
 	"net"
 	"os"
 	"path/filepath"
-	"runtime/debug"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/whorl-ml/whorl/coordinator"
 )
-
-// TestJobMemoryLimitFlag: --job-memory-limit takes a size, "off", or
-// "auto" (GOMEMLIMIT first, then the cgroup's memory.max), and refuses
-// anything else naming the flag.
-func TestJobMemoryLimitFlag(t *testing.T) {
-	old := debug.SetMemoryLimit(-1)
-	defer debug.SetMemoryLimit(old)
-	for _, c := range []struct {
-		in    string
-		gomem int64
-		want  int64
-		from  string
-	}{
-		{"off", math.MaxInt64, 0, "off"},
-		{"4GiB", math.MaxInt64, 4 << 30, "--job-memory-limit"},
-		{"auto", 3 << 30, 3 << 30, "GOMEMLIMIT"},
-	} {
-		debug.SetMemoryLimit(c.gomem)
-		got, from, err := jobMemoryLimit(c.in)
-		if err != nil || got != c.want || from != c.from {
-			t.Errorf("%q: %d from %q (%v), want %d from %q", c.in, got, from, err, c.want, c.from)
-		}
-	}
-	if f := cgroupMemoryFile(); f != "" && !strings.HasSuffix(f, "/memory.max") && !strings.HasSuffix(f, "/memory.limit_in_bytes") {
-		t.Errorf("this process's cgroup memory file %q", f)
-	} else {
-		t.Logf("this process's cgroup memory file: %q", f)
-	}
-	for _, bad := range []string{"lots", "10", "-1GiB"} {
-		if _, _, err := jobMemoryLimit(bad); err == nil || !strings.Contains(err.Error(), "--job-memory-limit") {
-			t.Errorf("%q: %v, want it refused naming the flag", bad, err)
-		}
-	}
-	dir := t.TempDir()
-	for content, want := range map[string]int64{"max\n": 0, "1073741824\n": 1 << 30, "garbage": 0, "9223372036854771712\n": 0} {
-		p := filepath.Join(dir, "memory.max")
-		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		if got, ok := cgroupMemoryMax(p); got != want && ok || ok != (want > 0) {
-			t.Errorf("memory.max %q: %d %v, want %d", content, got, ok, want)
-		}
-	}
-}
 
 // TestCoordinatorRefusesJobsTooLarge runs `whorl coordinator` with a
 // 1 GiB job memory limit and submits a job like the issue's (ResNet-50, at the embedded photos' 48 px,

@@ -1,13 +1,6 @@
 package main
 
 import (
-	"errors"
-	"fmt"
-	"io"
-	"os"
-	"path/filepath"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -19,23 +12,8 @@ import (
 
 func init() { register(newCertsCmd) }
 
-// certsOptions are the flags of `whorl certs`.
-type certsOptions struct {
-	out, trustDomain               string
-	coordinators, workers, clients []string
-	hosts                          []string
-	validity                       time.Duration
-	layout, owner                  string
-}
-
-// Layouts of `whorl certs --layout`.
-const (
-	layoutFiles = "files" // <role>-<name>.pem and -key.pem beside ca.pem
-	layoutDirs  = "dirs"  // <role>-<name>/tls.crt, tls.key, ca.crt
-)
-
 func newCertsCmd() *cobra.Command {
-	var o certsOptions
+	var o tlsfiles.IssueConfig
 	cmd := &cobra.Command{
 		Use:   "certs",
 		Short: "Make a CA and per-identity mTLS certificates for local clusters (compose, kind, tests)",
@@ -62,113 +40,19 @@ issue the same identities with your own CA (for example cert-manager).`,
   whorl certs --out /certs --layout dirs --owner 65532:65532 --workers worker-2`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return runCerts(cmd.OutOrStdout(), o)
+			return tlsfiles.Issue(cmd.OutOrStdout(), o)
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&o.out, "out", "", "folder of the CA and the certificates (created; required)")
-	f.StringVar(&o.trustDomain, "trust-domain", identity.DefaultTrustDomain, "SPIFFE trust domain of the identities")
-	f.StringSliceVar(&o.coordinators, "coordinators", nil, "coordinator ids (their --id)")
-	f.StringSliceVar(&o.workers, "workers", nil, "worker ids (their --id)")
-	f.StringSliceVar(&o.clients, "clients", nil, "client names (people or tools that submit and read jobs)")
-	f.StringSliceVar(&o.hosts, "hosts", nil, "DNS names or IPs added to every certificate (whorl does not check them)")
-	cliflag.Enum(f, &o.layout, "layout", layoutFiles, []string{layoutFiles, layoutDirs},
+	f.StringVar(&o.Out, "out", "", "folder of the CA and the certificates (created; required)")
+	f.StringVar(&o.TrustDomain, "trust-domain", identity.DefaultTrustDomain, "SPIFFE trust domain of the identities")
+	f.StringSliceVar(&o.Coordinators, "coordinators", nil, "coordinator ids (their --id)")
+	f.StringSliceVar(&o.Workers, "workers", nil, "worker ids (their --id)")
+	f.StringSliceVar(&o.Clients, "clients", nil, "client names (people or tools that submit and read jobs)")
+	f.StringSliceVar(&o.Hosts, "hosts", nil, "DNS names or IPs added to every certificate (whorl does not check them)")
+	cliflag.Enum(f, &o.Layout, "layout", tlsfiles.LayoutFiles, []string{tlsfiles.LayoutFiles, tlsfiles.LayoutDirs},
 		"files: <role>-<name>.pem beside ca.pem; dirs: <role>-<name>/tls.crt, tls.key, ca.crt")
-	f.StringVar(&o.owner, "owner", "", `UID:GID to own the identities' files and folders ("" = the caller)`)
-	cliflag.DurationRange(f, &o.validity, "validity", 365*24*time.Hour, time.Hour, 10*365*24*time.Hour, "how long the certificates are valid")
+	f.StringVar(&o.Owner, "owner", "", `UID:GID to own the identities' files and folders ("" = the caller)`)
+	cliflag.DurationRange(f, &o.Validity, "validity", 365*24*time.Hour, time.Hour, 10*365*24*time.Hour, "how long the certificates are valid")
 	return cmd
-}
-
-// runCerts makes or loads the CA and issues every identity asked for.
-func runCerts(w io.Writer, o certsOptions) error {
-	if o.out == "" {
-		return errors.New("--out is required")
-	}
-	ids, err := certIdentities(o)
-	if err != nil {
-		return err
-	}
-	uid, gid, err := parseOwner(o.owner)
-	if err != nil {
-		return err
-	}
-	if err := os.MkdirAll(o.out, 0o755); err != nil {
-		return fmt.Errorf("create --out: %w", err)
-	}
-	ca, made, err := tlsfiles.OpenAuthority(o.out, "whorl CA ("+o.trustDomain+")", o.trustDomain, o.validity)
-	if err != nil {
-		return err
-	}
-	if made {
-		fmt.Fprintf(w, "CA        %s (key %s: keep it off the cluster)\n", filepath.Join(o.out, tlsfiles.CAFile), filepath.Join(o.out, tlsfiles.CAKeyFile))
-	}
-	for _, id := range ids {
-		write := ca.WriteIdentity
-		if o.layout == layoutDirs {
-			write = ca.WriteIdentityDir
-		}
-		f, err := write(o.out, id, o.hosts, o.validity)
-		if err != nil {
-			return err
-		}
-		if uid >= 0 {
-			if err := chownIdentity(f, o.layout == layoutDirs, uid, gid); err != nil {
-				return err
-			}
-		}
-		fmt.Fprintf(w, "%-9s %s  --tls-cert %s --tls-key %s --tls-ca %s\n", id.Role, id, f.Cert, f.Key, f.CA)
-	}
-	return nil
-}
-
-// certIdentities validates every name as a SPIFFE path segment.
-func certIdentities(o certsOptions) ([]identity.ID, error) {
-	var ids []identity.ID
-	for _, g := range []struct {
-		flag  string
-		role  identity.Role
-		names []string
-	}{{"--coordinators", identity.Coordinator, o.coordinators}, {"--workers", identity.Worker, o.workers}, {"--clients", identity.Client, o.clients}} {
-		for _, name := range g.names {
-			id, err := identity.New(o.trustDomain, g.role, name)
-			if err != nil {
-				return nil, fmt.Errorf("%s %q: %w", g.flag, name, err)
-			}
-			ids = append(ids, id)
-		}
-	}
-	if len(ids) == 0 {
-		return nil, errors.New("nothing to issue: give --coordinators, --workers or --clients")
-	}
-	return ids, nil
-}
-
-// parseOwner parses --owner UID:GID (-1, -1 when empty).
-func parseOwner(s string) (uid, gid int, err error) {
-	if s == "" {
-		return -1, -1, nil
-	}
-	u, g, ok := strings.Cut(s, ":")
-	uid, err1 := strconv.Atoi(u)
-	gid, err2 := strconv.Atoi(g)
-	if !ok || err1 != nil || err2 != nil || uid < 0 || gid < 0 {
-		return 0, 0, fmt.Errorf("--owner %q: want UID:GID, two numbers >= 0", s)
-	}
-	return uid, gid, nil
-}
-
-// chownIdentity hands an identity's certificate, key and CA copy (and, in
-// the dirs layout, its folder) to uid:gid. The shared ca.pem of the files
-// layout stays the caller's: it is no secret.
-func chownIdentity(f tlsfiles.Files, dir bool, uid, gid int) error {
-	paths := []string{f.Cert, f.Key}
-	if dir {
-		paths = append(paths, f.CA, filepath.Dir(f.Cert))
-	}
-	for _, p := range paths {
-		if err := os.Chown(p, uid, gid); err != nil {
-			return fmt.Errorf("--owner: %w", err)
-		}
-	}
-	return nil
 }

@@ -5,21 +5,15 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math"
 	"os"
-	"path/filepath"
-	"runtime/debug"
-	"slices"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/whorl-ml/whorl/coordinator"
 	"github.com/whorl-ml/whorl/experiment"
-	"github.com/whorl-ml/whorl/internal/bytesize"
 	"github.com/whorl-ml/whorl/internal/cliflag"
+	"github.com/whorl-ml/whorl/internal/memlimit"
 	"github.com/whorl-ml/whorl/internal/tlsfiles"
 )
 
@@ -96,68 +90,6 @@ memory.limit_in_bytes), else admits all.`,
 	return cmd
 }
 
-// jobMemoryLimit resolves --job-memory-limit to bytes (0: admit every
-// job) and says where the limit came from.
-func jobMemoryLimit(s string) (int64, string, error) {
-	switch s {
-	case "off", "0":
-		return 0, "off", nil
-	case "auto":
-		if l := debug.SetMemoryLimit(-1); l > 0 && l < math.MaxInt64 {
-			return l, "GOMEMLIMIT", nil
-		}
-		if f := cgroupMemoryFile(); f != "" {
-			if l, ok := cgroupMemoryMax(f); ok {
-				return l, f, nil
-			}
-		}
-		return 0, "off (no GOMEMLIMIT, no cgroup limit)", nil
-	}
-	b, err := bytesize.Parse(s)
-	if err != nil || b < 1<<20 {
-		return 0, "", fmt.Errorf(`--job-memory-limit %q: want a size of at least 1MiB (4GiB), "auto" or "off"`, s)
-	}
-	return b, "--job-memory-limit", nil
-}
-
-// cgroupMemoryFile is the memory limit file of this process's cgroup, from
-// /proc/self/cgroup: v2's "0::PATH" gives /sys/fs/cgroup/PATH/memory.max,
-// v1's "N:memory:PATH" /sys/fs/cgroup/memory/PATH/memory.limit_in_bytes
-// (preferred: on a hybrid host the v2 tree holds no controller); "" when
-// neither is listed.
-func cgroupMemoryFile() string {
-	b, err := os.ReadFile("/proc/self/cgroup")
-	if err != nil {
-		return ""
-	}
-	v2 := ""
-	for _, line := range strings.Split(string(b), "\n") {
-		f := strings.SplitN(line, ":", 3)
-		if len(f) != 3 {
-			continue
-		}
-		path := filepath.Clean("/" + f[2])
-		switch {
-		case slices.Contains(strings.Split(f[1], ","), "memory"):
-			return filepath.Join("/sys/fs/cgroup/memory", path, "memory.limit_in_bytes")
-		case f[0] == "0" && f[1] == "":
-			v2 = filepath.Join("/sys/fs/cgroup", path, "memory.max")
-		}
-	}
-	return v2
-}
-
-// cgroupMemoryMax reads a cgroup memory limit: a number of bytes, or
-// "max" (v2) or a value near 2^63 (v1) for no limit (ok is false).
-func cgroupMemoryMax(path string) (int64, bool) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return 0, false
-	}
-	v, err := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
-	return v, err == nil && v > 0 && v < 1<<62
-}
-
 // runCoordinator builds the node from the options and runs it until ctx
 // ends (SIGINT/SIGTERM).
 func runCoordinator(ctx context.Context, logw io.Writer, o coordinatorOptions) error {
@@ -180,7 +112,7 @@ func runCoordinator(ctx context.Context, logw io.Writer, o coordinatorOptions) e
 		return fmt.Errorf("create --out: %w", err)
 	}
 	c.Phases = &experiment.Runner{OutDir: o.out}
-	limit, from, err := jobMemoryLimit(o.jobMemory)
+	limit, from, err := memlimit.Resolve("--job-memory-limit", o.jobMemory)
 	if err != nil {
 		return err
 	}

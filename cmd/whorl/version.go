@@ -3,10 +3,10 @@ package main
 import (
 	"encoding/json"
 	"fmt"
-	"runtime"
-	"runtime/debug"
 
 	"github.com/spf13/cobra"
+
+	"github.com/whorl-ml/whorl/internal/buildinfo"
 )
 
 // Set at link time by the Makefile (-ldflags "-X main.version=...").
@@ -14,30 +14,6 @@ var (
 	version = "dev"
 	commit  = ""
 )
-
-// buildInfo describes the running binary.
-type buildInfo struct {
-	Version   string `json:"version"`
-	Commit    string `json:"commit"`
-	GoVersion string `json:"go_version"`
-	Platform  string `json:"platform"`
-}
-
-func currentBuild() buildInfo {
-	b := buildInfo{Version: version, Commit: commit, GoVersion: runtime.Version(),
-		Platform: runtime.GOOS + "/" + runtime.GOARCH}
-	if b.Commit == "" {
-		b.Commit = "unknown"
-		if info, ok := debug.ReadBuildInfo(); ok {
-			for _, s := range info.Settings {
-				if s.Key == "vcs.revision" {
-					b.Commit = s.Value
-				}
-			}
-		}
-	}
-	return b
-}
 
 func newVersionCmd() *cobra.Command {
 	var asJSON bool
@@ -48,12 +24,11 @@ func newVersionCmd() *cobra.Command {
   whorl version --json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			b := currentBuild()
+			b := buildinfo.Current(version, commit)
 			if asJSON {
 				return json.NewEncoder(cmd.OutOrStdout()).Encode(b)
 			}
-			_, err := fmt.Fprintf(cmd.OutOrStdout(), "whorl %s (commit %s, %s, %s)\n",
-				b.Version, b.Commit, b.GoVersion, b.Platform)
+			_, err := fmt.Fprintln(cmd.OutOrStdout(), b)
 			return err
 		},
 	}

@@ -3,6 +3,7 @@ package tlsfiles_test
 import (
 	"crypto/tls"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -184,5 +185,26 @@ func TestRequireSelf(t *testing.T) {
 	}
 	if err := (tlsfiles.Configs{}).RequireSelf(tlsfiles.Files{}, identity.Worker, "w0"); err != nil {
 		t.Errorf("plaintext: %v", err)
+	}
+}
+
+// TestIssueRefusals: Issue names the setting it refuses and writes nothing.
+func TestIssueRefusals(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "certs")
+	for _, tc := range []struct {
+		c    tlsfiles.IssueConfig
+		want string
+	}{
+		{tlsfiles.IssueConfig{Workers: []string{"w0"}}, "--out"},
+		{tlsfiles.IssueConfig{Out: dir}, "nothing to issue"},
+		{tlsfiles.IssueConfig{Out: dir, TrustDomain: "whorl", Workers: []string{"a/b"}}, `--workers "a/b"`},
+		{tlsfiles.IssueConfig{Out: dir, TrustDomain: "whorl", Workers: []string{"w0"}, Owner: "1:x"}, "--owner"},
+	} {
+		if err := tlsfiles.Issue(io.Discard, tc.c); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%+v: %v, want an error naming %q", tc.c, err, tc.want)
+		}
+	}
+	if _, err := os.Stat(dir); !os.IsNotExist(err) {
+		t.Errorf("a refused Issue made %s: %v", dir, err)
 	}
 }
