@@ -109,3 +109,17 @@ func checkBolt(path string) error {
 	}
 	return nil
 }
+
+// DataDirVerdict says what restarting the coordinator on a data dir whose
+// files CheckDataDir found rs does.
+func DataDirVerdict(rs []filecheck.Result) string {
+	for _, r := range rs {
+		if filepath.Base(r.Path) == "raft.db" && r.Status == filecheck.Damaged {
+			return "the node refuses to start: move this dir aside and restart it empty; the leader's snapshot catches it up (a single node has no peer to recover from)"
+		}
+	}
+	if filecheck.Count(rs, filecheck.Damaged) > 0 {
+		return "the node starts; damaged blobs are set aside and fetched again from a peer when needed"
+	}
+	return "the node restarts from this state"
+}

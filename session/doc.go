@@ -10,6 +10,8 @@
 // job.EpochMean, the coordinator's own rule, shown by Printer) and for
 // `whorl submit --wait` and `--seeds` on any cluster (WatchJob,
 // SubmitSeeds); StatusLine and PrintStatus print a status for people.
+// CheckRun reads a run's folder, its cluster's data dirs included, the way
+// a rerun would (`whorl doctor --out`).
 //
 // It imports coordinator, worker and experiment and is imported by
 // cmd/whorl (flags and wiring) and the end-to-end tests, so both run the

@@ -1,8 +1,11 @@
 package shard
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/binary"
+	"fmt"
+	"io"
 	"math"
 	"sort"
 
@@ -120,4 +123,101 @@ func orderBy(d *Dataset, idx []int, seed int64, purpose string) {
 		}
 		return d.Items[idx[a]].Path < d.Items[idx[b]].Path
 	})
+}
+
+// InspectConfig is what Inspect loads and how it splits (`whorl data
+// inspect`).
+type InspectConfig struct {
+	Load  LoadConfig
+	Split SplitConfig
+	// Manifest, when set, is a saved split to apply instead of making one
+	// (ApplyManifest: a listed file that is missing or changed fails).
+	Manifest string
+	// WriteManifest, when set, is the file the split is saved to.
+	WriteManifest string
+}
+
+// Inspection is what Inspect found: the data set, what was skipped and
+// ignored, the split's sizes and the decoding time (`whorl data inspect
+// --json`).
+type Inspection struct {
+	Source        string         `json:"source"`
+	Classes       map[string]int `json:"classes"`
+	Images        int            `json:"images"`
+	Skipped       []Skipped      `json:"skipped"`
+	Ignored       Ignored        `json:"ignored"`
+	Split         SplitSizes     `json:"split"`
+	Seed          int            `json:"seed"`
+	Size          int            `json:"size"`
+	Bytes         int64          `json:"bytes"`
+	DecodeSeconds float64        `json:"decode_seconds"`
+	Workers       int            `json:"workers"`
+
+	classes  []string // the class names in order
+	manifest string   // where the split was saved
+}
+
+// SplitSizes counts the images of each part of a split.
+type SplitSizes struct {
+	Train     int `json:"train"`
+	Test      int `json:"test"`
+	Labeled   int `json:"labeled"`
+	Unlabeled int `json:"unlabeled"`
+}
+
+// Inspect loads a data set, splits it (or applies c.Manifest), saves the
+// split when c.WriteManifest is set, and says what it found.
+func Inspect(ctx context.Context, c InspectConfig) (Inspection, error) {
+	d, rep, err := Load(ctx, c.Load)
+	if err != nil {
+		return Inspection{}, err
+	}
+	s, err := inspectSplit(d, c)
+	if err != nil {
+		return Inspection{}, fmt.Errorf("split %s: %w", rep.Source, err)
+	}
+	if c.WriteManifest != "" {
+		if err := WriteManifest(c.WriteManifest, d.Manifest(s)); err != nil {
+			return Inspection{}, err
+		}
+	}
+	return Inspection{Source: rep.Source, Classes: rep.ClassCounts(), Images: d.Len(),
+		Skipped: append([]Skipped{}, rep.Skipped...), Ignored: rep.Ignored,
+		Split: SplitSizes{len(s.Train), len(s.Test), len(s.Labeled), len(s.Unlabeled)},
+		Seed:  int(c.Split.Seed), Size: c.Load.Size, Bytes: rep.Bytes, DecodeSeconds: rep.Decode.Seconds(),
+		Workers: rep.Workers, classes: rep.Classes, manifest: c.WriteManifest}, nil
+}
+
+// inspectSplit makes the seeded split, or applies c.Manifest.
+func inspectSplit(d *Dataset, c InspectConfig) (Split, error) {
+	if c.Manifest != "" {
+		m, err := ReadManifest(c.Manifest)
+		if err != nil {
+			return Split{}, err
+		}
+		return ApplyManifest(d, m)
+	}
+	return MakeSplit(d, c.Split)
+}
+
+// Print writes the inspection for people.
+func (s Inspection) Print(w io.Writer) {
+	fmt.Fprintf(w, "data: %s: %d images in %d classes (%.1f MB read)\n", s.Source, s.Images, len(s.classes), float64(s.Bytes)/1e6)
+	for _, c := range s.classes {
+		fmt.Fprintf(w, "  %-20s %6d\n", c, s.Classes[c])
+	}
+	ig := s.Ignored
+	fmt.Fprintf(w, "ignored: %d hidden, %d nested folders, %d non-image files, %d special files\n",
+		ig.Hidden, ig.Folders, ig.NonImage, ig.Other)
+	fmt.Fprintf(w, "skipped: %d\n", len(s.Skipped))
+	for _, k := range s.Skipped {
+		fmt.Fprintf(w, "  %s: %s\n", k.Path, k.Reason)
+	}
+	fmt.Fprintf(w, "split (seed %d): train %d (labeled %d, unlabeled %d), test %d\n",
+		s.Seed, s.Split.Train, s.Split.Labeled, s.Split.Unlabeled, s.Split.Test)
+	rate := float64(s.Images+len(s.Skipped)) / max(s.DecodeSeconds, 1e-9)
+	fmt.Fprintf(w, "decode: %.2f s with %d workers at %d px (%.0f images/s)\n", s.DecodeSeconds, s.Workers, s.Size, rate)
+	if s.manifest != "" {
+		fmt.Fprintf(w, "manifest: %s\n", s.manifest)
+	}
 }

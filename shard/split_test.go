@@ -1,6 +1,7 @@
 package shard
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -9,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -208,4 +210,34 @@ func FuzzManifest(f *testing.F) {
 			t.Fatalf("split %v does not partition %d images", s, len(m.Images))
 		}
 	})
+}
+
+// TestInspect: Inspect loads, splits and saves the split, and applying
+// that manifest gives the same sizes; its print names every class.
+func TestInspect(t *testing.T) {
+	dir := makeFolder(t, []string{"daisy", "rose"}, 10)
+	manifest := filepath.Join(t.TempDir(), "split.json")
+	lc := DefaultLoadConfig()
+	lc.Dir, lc.Size = dir, 8
+	c := InspectConfig{Load: lc, Split: SplitConfig{Seed: 3, TestFraction: 0.2, LabeledFraction: 0.5}, WriteManifest: manifest}
+	in, err := Inspect(context.Background(), c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := SplitSizes{Train: 16, Test: 4, Labeled: 8, Unlabeled: 8}
+	if in.Images != 20 || in.Split != want || in.Seed != 3 || in.Size != 8 || in.Classes["rose"] != 10 {
+		t.Errorf("inspection %+v, want 20 images split %+v", in, want)
+	}
+	c.Manifest, c.WriteManifest, c.Split.Seed = manifest, "", 9
+	again, err := Inspect(context.Background(), c)
+	if err != nil || again.Split != in.Split {
+		t.Errorf("with the manifest: %+v, %v; want the split %+v", again.Split, err, in.Split)
+	}
+	var b bytes.Buffer
+	in.Print(&b)
+	for _, s := range []string{"20 images in 2 classes", "daisy", "rose", "split (seed 3): train 16 (labeled 8, unlabeled 8), test 4", "manifest: " + manifest} {
+		if !strings.Contains(b.String(), s) {
+			t.Errorf("print lacks %q:\n%s", s, b.String())
+		}
+	}
 }

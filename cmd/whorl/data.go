@@ -2,8 +2,6 @@ package main
 
 import (
 	"encoding/json"
-	"fmt"
-	"io"
 
 	"github.com/spf13/cobra"
 
@@ -75,89 +73,20 @@ file that is missing or changed.`,
 	return cmd
 }
 
-// inspectSummary is the --json output.
-type inspectSummary struct {
-	Source        string          `json:"source"`
-	Classes       map[string]int  `json:"classes"`
-	Images        int             `json:"images"`
-	Skipped       []shard.Skipped `json:"skipped"`
-	Ignored       shard.Ignored   `json:"ignored"`
-	Split         splitSizes      `json:"split"`
-	Seed          int             `json:"seed"`
-	Size          int             `json:"size"`
-	Bytes         int64           `json:"bytes"`
-	DecodeSeconds float64         `json:"decode_seconds"`
-	Workers       int             `json:"workers"`
-}
-
-// splitSizes counts the images of each part of a split.
-type splitSizes struct {
-	Train     int `json:"train"`
-	Test      int `json:"test"`
-	Labeled   int `json:"labeled"`
-	Unlabeled int `json:"unlabeled"`
-}
-
-// inspectData loads, splits and reports.
+// inspectData loads, splits and reports (shard.Inspect).
 func inspectData(cmd *cobra.Command, o dataOptions) error {
-	lc := shard.LoadConfig{Dir: o.dir, Size: o.size, MaxPixels: o.maxPixels, Strict: o.strict, Workers: o.workers}
-	d, rep, err := shard.Load(cmd.Context(), lc)
+	in, err := shard.Inspect(cmd.Context(), shard.InspectConfig{
+		Load: shard.LoadConfig{Dir: o.dir, Size: o.size, MaxPixels: o.maxPixels, Strict: o.strict, Workers: o.workers},
+		Split: shard.SplitConfig{Seed: int64(o.seed), TestFraction: o.testFrac, TestPerClass: o.testPer,
+			LabeledFraction: o.labeledFrac}, Manifest: o.apply, WriteManifest: o.manifest})
 	if err != nil {
 		return err
 	}
-	s, err := splitData(d, o)
-	if err != nil {
-		return fmt.Errorf("split %s: %w", rep.Source, err)
-	}
-	if o.manifest != "" {
-		if err := shard.WriteManifest(o.manifest, d.Manifest(s)); err != nil {
-			return err
-		}
-	}
-	sum := inspectSummary{Source: rep.Source, Classes: rep.ClassCounts(), Images: d.Len(),
-		Skipped: append([]shard.Skipped{}, rep.Skipped...), Ignored: rep.Ignored,
-		Split: splitSizes{len(s.Train), len(s.Test), len(s.Labeled), len(s.Unlabeled)},
-		Seed:  o.seed, Size: o.size, Bytes: rep.Bytes, DecodeSeconds: rep.Decode.Seconds(), Workers: rep.Workers}
 	if o.asJSON {
 		enc := json.NewEncoder(cmd.OutOrStdout())
 		enc.SetIndent("", "  ")
-		return enc.Encode(sum)
+		return enc.Encode(in)
 	}
-	printInspect(cmd.OutOrStdout(), sum, rep.Classes, o.manifest)
+	in.Print(cmd.OutOrStdout())
 	return nil
-}
-
-// splitData makes the seeded split, or applies --manifest.
-func splitData(d *shard.Dataset, o dataOptions) (shard.Split, error) {
-	if o.apply != "" {
-		m, err := shard.ReadManifest(o.apply)
-		if err != nil {
-			return shard.Split{}, err
-		}
-		return shard.ApplyManifest(d, m)
-	}
-	return shard.MakeSplit(d, shard.SplitConfig{Seed: int64(o.seed), TestFraction: o.testFrac,
-		TestPerClass: o.testPer, LabeledFraction: o.labeledFrac})
-}
-
-// printInspect writes the human-readable report.
-func printInspect(w io.Writer, s inspectSummary, classes []string, manifest string) {
-	fmt.Fprintf(w, "data: %s: %d images in %d classes (%.1f MB read)\n", s.Source, s.Images, len(classes), float64(s.Bytes)/1e6)
-	for _, c := range classes {
-		fmt.Fprintf(w, "  %-20s %6d\n", c, s.Classes[c])
-	}
-	ig := s.Ignored
-	fmt.Fprintf(w, "ignored: %d hidden, %d nested folders, %d non-image files, %d special files\n",
-		ig.Hidden, ig.Folders, ig.NonImage, ig.Other)
-	fmt.Fprintf(w, "skipped: %d\n", len(s.Skipped))
-	for _, k := range s.Skipped {
-		fmt.Fprintf(w, "  %s: %s\n", k.Path, k.Reason)
-	}
-	fmt.Fprintf(w, "split (seed %d): train %d (labeled %d, unlabeled %d), test %d\n",
-		s.Seed, s.Split.Train, s.Split.Labeled, s.Split.Unlabeled, s.Split.Test)
-	rate := float64(s.Images+len(s.Skipped)) / max(s.DecodeSeconds, 1e-9)
-	fmt.Fprintf(w, "decode: %.2f s with %d workers at %d px (%.0f images/s)\n", s.DecodeSeconds, s.Workers, s.Size, rate)
-	if manifest != "" {
-		fmt.Fprintf(w, "manifest: %s\n", manifest)
-	}
 }
