@@ -1,4 +1,6 @@
-// Package session runs `whorl run`'s experiments: one job in an output
+// Package session runs `whorl run`'s experiments (Run: its Settings, the
+// flags' preset or job file and overrides, to one job, a sweep of seeds or
+// a comparison of training modes): one job in an output
 // folder that a rerun resumes (RunJob: in this process or on a local
 // cluster), a sweep of seeds (Sweep: each seed's run in OUT/seed-N, one
 // cluster for all, then the aggregate report) and the comparison of
