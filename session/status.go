@@ -8,6 +8,7 @@ import (
 	"time"
 
 	pb "github.com/whorl-ml/whorl/proto/whorl/coordinator/v1"
+	"google.golang.org/protobuf/encoding/protojson"
 )
 
 // StatusLine is a one-line summary of a job's status (what `whorl submit
@@ -27,10 +28,18 @@ func StatusLine(st *pb.JobStatusResponse) string {
 	return s
 }
 
-// PrintStatus prints a status for people (`whorl status`): the job, the
-// leader, the checkpoint, the stragglers, then a table of the coordinators
-// and one of the workers.
-func PrintStatus(w io.Writer, st *pb.JobStatusResponse) {
+// PrintStatus prints a status (`whorl status`) as the JobStatus message in
+// JSON, or for people: the job, the leader, the checkpoint, the
+// stragglers, then a table of the coordinators and one of the workers.
+func PrintStatus(w io.Writer, st *pb.JobStatusResponse, asJSON bool) error {
+	if asJSON {
+		b, err := protojson.MarshalOptions{Multiline: true, EmitUnpopulated: true}.Marshal(st)
+		if err != nil {
+			return fmt.Errorf("encode status: %w", err)
+		}
+		_, err = fmt.Fprintln(w, string(b))
+		return err
+	}
 	if st.GetLeaderId() == "" {
 		fmt.Fprintln(w, "NO RAFT LEADER KNOWN: this is one coordinator's own state, possibly old (--stale)")
 	}
@@ -68,7 +77,7 @@ func PrintStatus(w io.Writer, st *pb.JobStatusResponse) {
 		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%v\t%v\t%v\n", wk.GetWorkerId(), wk.GetRank(), wk.GetRingAddr(), hb,
 			wk.GetStepTime().AsDuration().Round(time.Millisecond), wk.GetAllreduceWait().AsDuration().Round(time.Millisecond), wk.GetStraggler())
 	}
-	tw.Flush()
+	return tw.Flush()
 }
 
 // PrintResults prints a finished job's results; done is false while the

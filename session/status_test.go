@@ -19,7 +19,9 @@ func TestStatusCountsEpochsFromOne(t *testing.T) {
 		t.Errorf("status line %q, want epoch 1/9", got)
 	}
 	var b bytes.Buffer
-	PrintStatus(&b, st)
+	if err := PrintStatus(&b, st, false); err != nil {
+		t.Fatal(err)
+	}
 	if !strings.Contains(b.String(), "checkpoint 0123456789ab at epoch 1 step 5") {
 		t.Errorf("status:\n%s", b.String())
 	}

@@ -19,6 +19,7 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/whorl-ml/whorl/cluster"
+	"github.com/whorl-ml/whorl/internal/bytesize"
 	"github.com/whorl-ml/whorl/internal/identity"
 	"github.com/whorl-ml/whorl/internal/tlsfiles"
 )
@@ -60,6 +61,26 @@ type Result struct {
 	Transport     string  `json:"transport"`
 	// TLS: the ring ran on mutual TLS (--tls).
 	TLS bool `json:"tls"`
+}
+
+// Print writes r as two lines of text (`whorl bench allreduce`) or one
+// JSON object.
+func (r Result) Print(w io.Writer, asJSON bool) error {
+	if asJSON {
+		return json.NewEncoder(w).Encode(r)
+	}
+	mode := "goroutines"
+	if r.Procs {
+		mode = "processes"
+	}
+	if r.TLS {
+		mode += ", mutual TLS"
+	}
+	_, err := fmt.Fprintf(w, "all-reduce  workers=%d (%s) transport=%s bytes=%s iters=%d  time/op=%.3f ms\n"+
+		"  algbw %.3f GiB/s  busbw %.3f GiB/s  |  raw TCP ring, per link: %.3f GiB/s  |  busbw/tcp %.2f  correct=%v\n",
+		r.Workers, mode, r.Transport, bytesize.Format(r.Bytes), r.Iters, r.SecondsPerOp*1e3,
+		r.AlgBW, r.BusBW, r.TCP, r.Ratio, r.Correct)
+	return err
 }
 
 // RingConfig is the cluster configuration of the benchmark's members.

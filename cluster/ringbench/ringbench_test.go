@@ -1,6 +1,7 @@
 package ringbench
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"os"
@@ -84,5 +85,15 @@ func TestRunRefusesTLSInProcesses(t *testing.T) {
 	o.TLS = false
 	if _, err := Run(context.Background(), o, nil); err == nil {
 		t.Error("processes without a spawn function: no error")
+	}
+}
+
+// TestResultPrint: the text form says how the ring ran (processes, mutual
+// TLS) and the size in bytesize's form.
+func TestResultPrint(t *testing.T) {
+	var out bytes.Buffer
+	if err := (Result{Workers: 3, TLS: true, Transport: "direct", Bytes: 16 << 20}).Print(&out, false); err != nil ||
+		!strings.Contains(out.String(), "mutual TLS") || !strings.Contains(out.String(), "bytes=16MiB") {
+		t.Errorf("text output does not say TLS and 16MiB: %q (%v)", out.String(), err)
 	}
 }

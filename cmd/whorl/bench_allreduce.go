@@ -2,9 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
-	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"strconv"
@@ -14,7 +11,6 @@ import (
 	"github.com/spf13/pflag"
 	"github.com/whorl-ml/whorl/cluster"
 	"github.com/whorl-ml/whorl/cluster/ringbench"
-	"github.com/whorl-ml/whorl/internal/bytesize"
 	"github.com/whorl-ml/whorl/internal/cliflag"
 )
 
@@ -43,7 +39,7 @@ the per-link bandwidth and ratio = busbw/tcp.`,
 			if err != nil {
 				return err
 			}
-			return printAllreduce(cmd.OutOrStdout(), res, asJSON)
+			return res.Print(cmd.OutOrStdout(), asJSON)
 		},
 	}
 	f := cmd.Flags()
@@ -52,25 +48,6 @@ the per-link bandwidth and ratio = busbw/tcp.`,
 	f.BoolVar(&o.TLS, "tls", false, "mutual TLS on the ring, as workers with --tls-* run it (throwaway worker identities; in-process only)")
 	f.BoolVar(&asJSON, "json", false, "print one JSON object")
 	return cmd
-}
-
-// printAllreduce prints r as a line of text or one JSON object.
-func printAllreduce(w io.Writer, r ringbench.Result, asJSON bool) error {
-	if asJSON {
-		return json.NewEncoder(w).Encode(r)
-	}
-	mode := "goroutines"
-	if r.Procs {
-		mode = "processes"
-	}
-	if r.TLS {
-		mode += ", mutual TLS"
-	}
-	_, err := fmt.Fprintf(w, "all-reduce  workers=%d (%s) transport=%s bytes=%s iters=%d  time/op=%.3f ms\n"+
-		"  algbw %.3f GiB/s  busbw %.3f GiB/s  |  raw TCP ring, per link: %.3f GiB/s  |  busbw/tcp %.2f  correct=%v\n",
-		r.Workers, mode, r.Transport, bytesize.Format(r.Bytes), r.Iters, r.SecondsPerOp*1e3,
-		r.AlgBW, r.BusBW, r.TCP, r.Ratio, r.Correct)
-	return err
 }
 
 func newBenchAllreduceWorkerCmd() *cobra.Command {

@@ -1,12 +1,8 @@
 package main
 
 import (
-	"bytes"
 	"encoding/json"
-	"strings"
 	"testing"
-
-	"github.com/whorl-ml/whorl/cluster/ringbench"
 )
 
 // TestBenchAllreduceCommand runs `whorl bench allreduce --json` on a small
@@ -30,8 +26,5 @@ func TestBenchAllreduceCommand(t *testing.T) {
 	if m["correct"] != true {
 		t.Errorf("result not correct: %s", text)
 	}
-	var out bytes.Buffer
-	if err := printAllreduce(&out, ringbench.Result{Workers: 3, TLS: true, Transport: "direct"}, false); err != nil || !strings.Contains(out.String(), "mutual TLS") {
-		t.Errorf("text output does not say TLS: %q (%v)", out.String(), err)
-	}
+
 }

@@ -1,9 +1,7 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
-	"io"
 	"runtime"
 
 	"github.com/spf13/cobra"
@@ -52,7 +50,7 @@ same session (--torch-reference runs it first, in both memory formats).`,
 				return err
 			}
 			res.SetTorch(torch)
-			return printBenchTrain(cmd.OutOrStdout(), res, asJSON)
+			return res.Print(cmd.OutOrStdout(), asJSON)
 		},
 	}
 	f := cmd.Flags()
@@ -66,28 +64,4 @@ same session (--torch-reference runs it first, in both memory formats).`,
 	f.StringVar(&o.TorchRef, "torch-reference", "", "rotnet.py to run first as the PyTorch baseline (both memory formats)")
 	f.StringVar(&o.Python, "python", "/usr/bin/python3", "Python with torch for --torch-reference")
 	return cmd
-}
-
-// printBenchTrain writes the result as text or JSON.
-func printBenchTrain(w io.Writer, r trainbench.Result, asJSON bool) error {
-	if asJSON {
-		return json.NewEncoder(w).Encode(r)
-	}
-	_, err := fmt.Fprintf(w, "%s %dpx batch %d, %d threads (%s GEMM): %d steps in %.1fs (%.1f CPU-s)\n"+
-		"  %.2f samples/s (%.1f per CPU-s), %.2f GFLOPS achieved (%.4f GFLOP/sample), peak RSS %.0f MiB, loss %.4f\n"+
-		"  FMA peak on %d threads (%s, measured now): %.1f GFLOPS; achieved %.0f%% of it\n",
-		r.Model, r.Size, r.Batch, r.Threads, r.Kernel, r.Steps, r.Seconds, r.CPUSeconds, r.SamplesPerSecond,
-		r.SamplesPerCPUSecond, r.AchievedGFLOPS, r.TrainGFLOPPerSamp, float64(r.PeakRSSBytes)/(1<<20), r.Loss,
-		r.Threads, r.FMAPeakISA, r.FMAPeakGFLOPS, 100*r.PeakFraction)
-	for _, t := range r.Torch {
-		if err != nil {
-			return err
-		}
-		_, err = fmt.Fprintf(w, "  PyTorch %s (channels_last=%v): %.2f samples/s, %.2f GFLOPS, peak RSS %.0f MiB\n",
-			t.Torch, t.ChannelsLast, t.SamplesPerSecond, t.AchievedGFLOPS, float64(t.PeakRSSBytes)/(1<<20))
-	}
-	if err == nil && r.Speedup > 0 {
-		_, err = fmt.Fprintf(w, "  speed-up over the faster PyTorch run: %.2fx\n", r.Speedup)
-	}
-	return err
 }

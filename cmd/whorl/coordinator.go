@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"time"
 
@@ -107,7 +106,7 @@ func runCoordinator(ctx context.Context, logw io.Writer, o coordinatorOptions) e
 	c.SnapshotThreshold = uint64(o.snapshotThreshold)
 	c.TrailingLogs = max(c.SnapshotThreshold/2, 8)
 	c.TLS = o.tls
-	c.Logger = coordLogger(logw, o.logFormat)
+	c.Logger = newLogger(logw, o.logFormat, "info")
 	if err := os.MkdirAll(o.out, 0o755); err != nil {
 		return fmt.Errorf("create --out: %w", err)
 	}
@@ -123,12 +122,4 @@ func runCoordinator(ctx context.Context, logw io.Writer, o coordinatorOptions) e
 		return err
 	}
 	return n.Run(ctx)
-}
-
-// coordLogger is a slog logger writing text or JSON to w.
-func coordLogger(w io.Writer, format string) *slog.Logger {
-	if format == "json" {
-		return slog.New(slog.NewJSONHandler(w, nil))
-	}
-	return slog.New(slog.NewTextHandler(w, nil))
 }

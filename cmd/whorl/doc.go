@@ -9,5 +9,8 @@
 //
 // Subcommands live one per file (or one family per file); each is built by a
 // newXxxCmd function and registered by an init() calling register or
-// registerBench (root.go).
+// registerBench (root.go). A command's file holds its flags and the wiring
+// of its parts; what it does lives in the package that owns it (session,
+// experiment, shard, internal/tlsfiles, ...), its checked flag values in
+// internal/cliflag.
 package main

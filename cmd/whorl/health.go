@@ -9,8 +9,6 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	"google.golang.org/grpc"
-	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/whorl-ml/whorl/coordinator/client"
 	"github.com/whorl-ml/whorl/internal/cliflag"
@@ -70,19 +68,8 @@ func runHealth(ctx context.Context, w io.Writer, o healthOptions) error {
 	if err != nil {
 		return err
 	}
-	conn, err := grpc.NewClient(o.addr, client.DialOptions(tc.ClientOf(identity.Coordinator, identity.Worker))...)
-	if err != nil {
-		return fmt.Errorf("health of %s: %w", o.addr, err)
-	}
-	defer conn.Close()
-	ctx, cancel := context.WithTimeout(ctx, o.timeout)
-	defer cancel()
-	resp, err := healthpb.NewHealthClient(conn).Check(ctx, &healthpb.HealthCheckRequest{Service: o.service})
-	if err != nil {
-		return fmt.Errorf("health of %s service %q: %w", o.addr, o.service, err)
-	}
-	if st := resp.GetStatus(); st != healthpb.HealthCheckResponse_SERVING {
-		return fmt.Errorf("health of %s service %q: %s", o.addr, o.service, st)
+	if err := client.Health(ctx, o.addr, o.service, tc.ClientOf(identity.Coordinator, identity.Worker), o.timeout); err != nil {
+		return err
 	}
 	fmt.Fprintf(w, "%s %q SERVING\n", o.addr, o.service)
 	return nil

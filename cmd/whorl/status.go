@@ -2,12 +2,10 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"io"
 
 	"github.com/spf13/cobra"
 	"github.com/whorl-ml/whorl/session"
-	"google.golang.org/protobuf/encoding/protojson"
 )
 
 // statusOptions are the flags of `whorl status`.
@@ -59,14 +57,5 @@ func runStatus(ctx context.Context, w io.Writer, o statusOptions) error {
 	if err != nil {
 		return err
 	}
-	if o.json {
-		b, err := protojson.MarshalOptions{Multiline: true, EmitUnpopulated: true}.Marshal(st)
-		if err != nil {
-			return fmt.Errorf("encode status: %w", err)
-		}
-		_, err = fmt.Fprintln(w, string(b))
-		return err
-	}
-	session.PrintStatus(w, st)
-	return nil
+	return session.PrintStatus(w, st, o.json)
 }

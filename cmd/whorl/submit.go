@@ -5,13 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
-	"sigs.k8s.io/yaml"
 
 	"github.com/whorl-ml/whorl/coordinator/client"
 	"github.com/whorl-ml/whorl/internal/cliflag"
@@ -97,36 +95,11 @@ every accuracy and the paired gain's 95% t-interval, as whorl run --seeds.`,
 	return cmd
 }
 
-// jobJSON builds the job configuration: the preset overlaid with the file
-// (YAML or JSON).
-func jobJSON(preset, file string) ([]byte, error) {
-	base, err := job.Preset(preset)
-	if err != nil {
-		return nil, err
-	}
-	if file == "" {
-		return base.JSON(), nil
-	}
-	raw, err := os.ReadFile(file)
-	if err != nil {
-		return nil, fmt.Errorf("read --job: %w", err)
-	}
-	overlay, err := yaml.YAMLToJSON(raw)
-	if err != nil {
-		return nil, fmt.Errorf("--job %s: %w", file, err)
-	}
-	c, err := job.Overlay(base, overlay)
-	if err != nil {
-		return nil, fmt.Errorf("--job %s: %w", file, err)
-	}
-	return c.JSON(), nil
-}
-
 // runSubmit submits the job and, with --wait, follows it.
 func runSubmit(ctx context.Context, w io.Writer, o submitOptions) error {
-	cfg, err := jobJSON(o.preset, o.job)
+	base, err := job.PresetWithFile(o.preset, o.job)
 	if err != nil {
-		return err
+		return fmt.Errorf("--job: %w", err)
 	}
 	cl, err := o.client.dial()
 	if err != nil {
@@ -137,13 +110,9 @@ func runSubmit(ctx context.Context, w io.Writer, o submitOptions) error {
 		if o.out == "" {
 			return errors.New("--seeds needs --out (the folder for each seed's report and the aggregate)")
 		}
-		base, err := job.Parse(cfg)
-		if err != nil {
-			return err
-		}
 		return session.SubmitSeeds(ctx, w, cl, base, o.seeds, o.out, o.pollInterval)
 	}
-	id, err := cl.SubmitJob(ctx, cfg)
+	id, err := cl.SubmitJob(ctx, base.JSON())
 	if err != nil {
 		return err
 	}

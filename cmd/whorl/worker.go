@@ -90,7 +90,7 @@ func runWorker(ctx context.Context, logw io.Writer, o workerOptions) error {
 			c.Coordinators = append(c.Coordinators, a)
 		}
 	}
-	c.Logger = workerLogger(logw, o.logFormat, o.logLevel)
+	c.Logger = newLogger(logw, o.logFormat, o.logLevel)
 	c.RingTransport, _ = cluster.ParseTransport(o.ringTransport) // the flag accepts valid names only
 	w, err := worker.New(c)
 	if err != nil {
@@ -102,8 +102,9 @@ func runWorker(ctx context.Context, logw io.Writer, o workerOptions) error {
 	return err
 }
 
-// workerLogger is a slog logger writing text or JSON at level to w.
-func workerLogger(w io.Writer, format, level string) *slog.Logger {
+// newLogger is the slog logger of a coordinator or worker: text or JSON at
+// level to w.
+func newLogger(w io.Writer, format, level string) *slog.Logger {
 	var l slog.Level
 	_ = l.UnmarshalText([]byte(level))
 	opts := &slog.HandlerOptions{Level: l}

@@ -9,5 +9,6 @@
 // Files: client.go the configuration and unary calls; retry.go leader
 // following, attempt bounds and failover; stream.go the checkpoint and
 // image streams; conns.go the connection cache and dial options shared
-// with the coordinator's peer calls.
+// with the coordinator's peer calls; health.go the grpc.health.v1 check
+// of a coordinator or worker (`whorl health`).
 package client

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"os/exec"
 	"strconv"
@@ -111,6 +112,31 @@ func Torch(ctx context.Context, o Options) ([]TorchResult, error) {
 		runs = append(runs, tr)
 	}
 	return runs, nil
+}
+
+// Print writes r as text (`whorl bench train`: throughput, the FMA peak and
+// the PyTorch runs) or one JSON object.
+func (r Result) Print(w io.Writer, asJSON bool) error {
+	if asJSON {
+		return json.NewEncoder(w).Encode(r)
+	}
+	_, err := fmt.Fprintf(w, "%s %dpx batch %d, %d threads (%s GEMM): %d steps in %.1fs (%.1f CPU-s)\n"+
+		"  %.2f samples/s (%.1f per CPU-s), %.2f GFLOPS achieved (%.4f GFLOP/sample), peak RSS %.0f MiB, loss %.4f\n"+
+		"  FMA peak on %d threads (%s, measured now): %.1f GFLOPS; achieved %.0f%% of it\n",
+		r.Model, r.Size, r.Batch, r.Threads, r.Kernel, r.Steps, r.Seconds, r.CPUSeconds, r.SamplesPerSecond,
+		r.SamplesPerCPUSecond, r.AchievedGFLOPS, r.TrainGFLOPPerSamp, float64(r.PeakRSSBytes)/(1<<20), r.Loss,
+		r.Threads, r.FMAPeakISA, r.FMAPeakGFLOPS, 100*r.PeakFraction)
+	for _, t := range r.Torch {
+		if err != nil {
+			return err
+		}
+		_, err = fmt.Fprintf(w, "  PyTorch %s (channels_last=%v): %.2f samples/s, %.2f GFLOPS, peak RSS %.0f MiB\n",
+			t.Torch, t.ChannelsLast, t.SamplesPerSecond, t.AchievedGFLOPS, float64(t.PeakRSSBytes)/(1<<20))
+	}
+	if err == nil && r.Speedup > 0 {
+		_, err = fmt.Fprintf(w, "  speed-up over the faster PyTorch run: %.2fx\n", r.Speedup)
+	}
+	return err
 }
 
 // SetTorch records the PyTorch runs and the speed-up over the faster.

@@ -1,17 +1,15 @@
-package main
+package job
 
 import (
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-
-	"github.com/whorl-ml/whorl/job"
 )
 
-// TestJobJSONOverlay checks --job overlays the preset key by key and that
+// TestPresetWithFile checks a job file (submit --job) overlays the preset key by key and that
 // unknown keys and bad values are rejected naming the key.
-func TestJobJSONOverlay(t *testing.T) {
+func TestPresetWithFile(t *testing.T) {
 	dir := t.TempDir()
 	write := func(name, body string) string {
 		p := filepath.Join(dir, name)
@@ -20,15 +18,11 @@ func TestJobJSONOverlay(t *testing.T) {
 		}
 		return p
 	}
-	b, err := jobJSON("quick", write("ok.yaml", "pretrain:\n  epochs: 3\ncheckpoint_every_steps: 7\n"))
+	c, err := PresetWithFile("quick", write("ok.yaml", "pretrain:\n  epochs: 3\ncheckpoint_every_steps: 7\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := job.Parse(b)
-	if err != nil {
-		t.Fatal(err)
-	}
-	quick, _ := job.Preset("quick")
+	quick, _ := Preset("quick")
 	if c.Pretrain.Epochs != 3 || c.CheckpointEvery != 7 || c.Pretrain.GlobalBatch != quick.Pretrain.GlobalBatch {
 		t.Fatalf("overlay: epochs %d every %d batch %d", c.Pretrain.Epochs, c.CheckpointEvery, c.Pretrain.GlobalBatch)
 	}
@@ -37,7 +31,7 @@ func TestJobJSONOverlay(t *testing.T) {
 		{"pretrain:\n  global_batch: 0\n", "pretrain.global_batch"},
 		{"- a list\n", "mapping"},
 	} {
-		_, err := jobJSON("quick", write("bad.yaml", tc.body))
+		_, err := PresetWithFile("quick", write("bad.yaml", tc.body))
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("--job %q: %v, want an error naming %s", tc.body, err, tc.want)
 		}
