@@ -12,7 +12,6 @@ import (
 	"gocloud.dev/blob"
 	_ "gocloud.dev/blob/fileblob" // file://
 	_ "gocloud.dev/blob/gcsblob"  // gs://
-	_ "gocloud.dev/blob/s3blob"   // s3://
 
 	"github.com/whorl-ml/whorl/internal/validate"
 	"github.com/whorl-ml/whorl/shard"
@@ -31,6 +30,10 @@ func init() {
 
 // ErrConfig marks invalid Options or an unusable URL.
 var ErrConfig = errors.New("invalid bucket configuration")
+
+// errNoBucket is a store's answer that the bucket is not there (not
+// retried).
+var errNoBucket = errors.New("the bucket does not exist")
 
 // Options set how a Bucket is opened and how its reads are retried.
 type Options struct {
@@ -75,11 +78,7 @@ func Open(ctx context.Context, rawURL string, opts Options) (*Bucket, error) {
 	if err := opts.Validate(); err != nil {
 		return nil, err
 	}
-	u, err := gocloudURL(rawURL, opts.Create)
-	if err != nil {
-		return nil, err
-	}
-	b, err := blob.OpenBucket(ctx, u)
+	b, err := openBlob(ctx, rawURL, opts.Create)
 	if err != nil {
 		return nil, fmt.Errorf("%w: open %s: %w", shard.ErrStore, rawURL, err)
 	}
@@ -87,7 +86,7 @@ func Open(ctx context.Context, rawURL string, opts Options) (*Bucket, error) {
 	if err := bk.retry(ctx, "check", func(ctx context.Context) error {
 		ok, err := b.IsAccessible(ctx)
 		if err == nil && !ok {
-			err = errors.New("the bucket does not exist")
+			err = errNoBucket
 		}
 		return err
 	}); err != nil {
@@ -95,6 +94,30 @@ func Open(ctx context.Context, rawURL string, opts Options) (*Bucket, error) {
 		return nil, err
 	}
 	return bk, nil
+}
+
+// openBlob opens the gocloud bucket of a whorl URL, under its prefix.
+func openBlob(ctx context.Context, raw string, create bool) (*blob.Bucket, error) {
+	g, err := gocloudURL(raw, create)
+	if err != nil {
+		return nil, err
+	}
+	u, err := url.Parse(g)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s: %v", ErrConfig, raw, err)
+	}
+	if u.Scheme != "s3" {
+		return blob.OpenBucket(ctx, g)
+	}
+	q := u.Query()
+	prefix := q.Get("prefix")
+	q.Del("prefix")
+	u.RawQuery = q.Encode()
+	b, err := openS3(ctx, u)
+	if err != nil || prefix == "" {
+		return b, err
+	}
+	return blob.PrefixedBucket(b, prefix), nil
 }
 
 // gocloudURL turns whorl's URL form (the path after the bucket is a

@@ -50,13 +50,21 @@ func (b *Bucket) attempt(ctx context.Context, op func(context.Context) error) er
 // transient reports whether err may pass on retry: not when the caller
 // gave up, and not for an answer the store will give again.
 func transient(ctx context.Context, err error) bool {
-	if ctx.Err() != nil {
+	if ctx.Err() != nil || errors.Is(err, errNoBucket) {
 		return false
 	}
 	switch gcerrors.Code(err) {
 	case gcerrors.NotFound, gcerrors.PermissionDenied, gcerrors.InvalidArgument,
 		gcerrors.FailedPrecondition, gcerrors.Unimplemented, gcerrors.Canceled, gcerrors.AlreadyExists:
 		return false
+	}
+	// An HTTP answer of 4xx (a bad signature is 403 with code Unknown) is
+	// the store's verdict, but for a timeout (408) or throttling (429).
+	var h interface{ HTTPStatusCode() int }
+	if errors.As(err, &h) {
+		if c := h.HTTPStatusCode(); c >= 400 && c < 500 && c != 408 && c != 429 {
+			return false
+		}
 	}
 	return !errors.Is(err, context.Canceled)
 }

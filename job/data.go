@@ -37,43 +37,56 @@ type Data struct {
 	Seed uint64
 }
 
-// LoadData loads and splits the data c describes.
+// LoadData loads and splits the data c describes: a class folder, a packed
+// dataset (a folder or URL; see shard.OpenOrigin) or the embedded set. The
+// Data's Source keeps serving the images' bytes, so a packed dataset's store
+// stays open while the Data is used.
 func LoadData(ctx context.Context, c Config) (*Data, error) {
 	lc := shard.DefaultLoadConfig()
 	lc.Dir, lc.Size = c.Data.Dir, c.Data.Stored()
-	set, rep, err := shard.Load(ctx, lc)
+	if err := lc.Validate(); err != nil {
+		return nil, fmt.Errorf("prepare data: %w", err)
+	}
+	o, err := shard.OpenOrigin(ctx, c.Data.Dir)
 	if err != nil {
+		return nil, fmt.Errorf("prepare data: open %s: %w", dataName(c.Data.Dir), err)
+	}
+	set, rep, err := shard.LoadOrigin(ctx, lc, o)
+	if err != nil {
+		o.Close()
 		return nil, fmt.Errorf("prepare data: %w", err)
 	}
 	if err := checkSkipped(c.Data, set.Len(), rep.Skipped); err != nil {
+		o.Close()
 		return nil, fmt.Errorf("prepare data: %w", err)
 	}
 	split, err := shard.MakeSplit(set, shard.SplitConfig{Seed: int64(c.Seed), TestFraction: c.Split.TestFraction,
 		TestPerClass: c.Split.TestPerClass, LabeledFraction: c.Split.LabeledFraction})
 	if err != nil {
+		o.Close()
 		return nil, fmt.Errorf("prepare data: %w", err)
 	}
-	d := &Data{Set: set, Split: split, Skipped: rep.Skipped, Seed: c.Seed}
+	d := &Data{Set: set, Split: split, Skipped: rep.Skipped, Seed: c.Seed, Source: o.Source}
 	d.LabeledTrain, d.Validation = holdOut(set, split.Labeled, c.Seed, c.Split.ValidationFraction)
 	d.Norm = shard.ComputeNormalizer(set, split.Train)
 	d.Manifest = set.Manifest(split)
 	d.Manifest.Skipped = rep.Skipped
 	b, err := json.Marshal(d.Manifest)
 	if err != nil {
+		o.Close()
 		return nil, fmt.Errorf("prepare data: encode manifest: %w", err)
 	}
 	sum := sha256.Sum256(b)
 	d.ManifestDigest = hex.EncodeToString(sum[:])
-	if c.Data.Dir == "" {
-		src, err := shard.EmbeddedSource()
-		if err != nil {
-			return nil, fmt.Errorf("prepare data: %w", err)
-		}
-		d.Source = src
-	} else {
-		d.Source = shard.FolderSource{Dir: c.Data.Dir}
-	}
 	return d, nil
+}
+
+// dataName names a data location in messages.
+func dataName(dir string) string {
+	if dir == "" {
+		return "the embedded set"
+	}
+	return dir
 }
 
 // holdOut splits the labeled images per class: the first

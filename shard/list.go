@@ -1,6 +1,7 @@
 package shard
 
 import (
+	"context"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -139,20 +140,14 @@ func sortSkipped(s []Skipped) {
 	sort.Slice(s, func(i, j int) bool { return s[i].Path < s[j].Path })
 }
 
-// CountImages is how many image files the data folder dir holds (its
-// class folders' images, as Load would list them before decoding), or the
+// CountImages is how many image files dir holds (a class folder's images
+// as Load would list them before decoding, or a packed dataset's index), or the
 // embedded set when dir is "": a cheap count for estimates before loading.
 func CountImages(dir string) (int, error) {
-	if dir == "" {
-		l, _, err := embeddedListing()
-		if err != nil {
-			return 0, err
-		}
-		return len(l.items), nil
-	}
-	l, err := listFolder(dir)
+	o, err := OpenOrigin(context.Background(), dir)
 	if err != nil {
 		return 0, err
 	}
-	return len(l.items), nil
+	defer o.Close()
+	return len(o.Items), nil
 }

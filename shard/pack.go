@@ -231,3 +231,12 @@ func (p *packer) finish(ctx context.Context) error {
 	}
 	return nil
 }
+
+// Print writes the report for a person: what was packed where, and each
+// file left out.
+func (r *PackReport) Print(w io.Writer, url string) {
+	fmt.Fprintf(w, "packed %d images (%d bytes) into %d shards at %s\n", r.Images, r.Bytes, r.Shards, url)
+	for _, s := range r.Skipped {
+		fmt.Fprintf(w, "  skipped %s: %s\n", s.Path, s.Reason)
+	}
+}

@@ -143,7 +143,7 @@ func (x *Index) checkImages() error {
 			return bad("not sorted by class then path")
 		case im.Shard < 0 || im.Shard >= len(x.Shards):
 			return bad(fmt.Sprintf("shard %d of %d", im.Shard, len(x.Shards)))
-		case im.Size <= 0 || im.Offset < end[im.Shard]+tarBlock || im.Offset%tarBlock != 0 || im.Offset+im.Size > x.Shards[im.Shard].Bytes:
+		case im.Size < 0 || im.Offset < end[im.Shard]+tarBlock || im.Offset%tarBlock != 0 || im.Offset+im.Size > x.Shards[im.Shard].Bytes:
 			return bad(fmt.Sprintf("bytes [%d, %d) are not after the previous member inside shard %d (%d bytes)",
 				im.Offset, im.Offset+im.Size, im.Shard, x.Shards[im.Shard].Bytes))
 		case !isDigest(im.SHA256):

@@ -164,3 +164,20 @@ func (v *shardVerifier) member(h *tar.Header, off int64, r io.Reader) error {
 	}
 	return nil
 }
+
+// Print writes each problem, then a summary line.
+func (r *VerifyReport) Print(w io.Writer, url string) {
+	for _, p := range r.Problems {
+		fmt.Fprintln(w, p)
+	}
+	fmt.Fprintf(w, "%s: %d shards, %d images, %d bytes: %d problems\n", url, r.Shards, r.Images, r.Bytes, len(r.Problems))
+}
+
+// Err is nil for an intact pack, else an ErrPack error counting the
+// problems.
+func (r *VerifyReport) Err(url string) error {
+	if len(r.Problems) == 0 {
+		return nil
+	}
+	return errorf(ErrPack, "%s: %d problems", url, len(r.Problems))
+}

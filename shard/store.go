@@ -173,6 +173,9 @@ func (w *dirWriter) Close() error {
 		err = cerr
 	}
 	if err == nil {
+		err = os.Chmod(tmp, 0o644)
+	}
+	if err == nil {
 		err = os.Rename(tmp, w.path)
 	}
 	if err != nil {

@@ -23,15 +23,17 @@ type dataOptions struct {
 // newDataCmd is the parent of the data commands.
 func newDataCmd() *cobra.Command {
 	cmd := &cobra.Command{
-		Use:     "data",
-		Short:   "Inspect image data sets",
-		Example: `  whorl data inspect --data ../shared/data/flowers`,
-		Args:    cobra.NoArgs,
+		Use:   "data",
+		Short: "Inspect, pack and verify image data sets",
+		Example: `  whorl data inspect --data ../shared/data/flowers
+  whorl data pack --src ../shared/data/flowers --out /data/flowers-packed
+  whorl data verify /data/flowers-packed`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return cmd.Help()
 		},
 	}
-	cmd.AddCommand(newDataInspectCmd())
+	cmd.AddCommand(newDataInspectCmd(), newDataPackCmd(), newDataVerifyCmd())
 	return cmd
 }
 

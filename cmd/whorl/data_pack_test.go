@@ -1,0 +1,50 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestDataPackVerifyInspect packs a photo folder into a file:// URL with
+// small shards, verifies it, inspects it by URL as it inspects the folder,
+// then damages a shard: verify names it and fails.
+func TestDataPackVerifyInspect(t *testing.T) {
+	src := photoFolder(t)
+	out := filepath.Join(t.TempDir(), "packed")
+	url := "file://" + out
+	got, err := runWhorl(t, "data", "pack", "--src", src, "--out", url, "--shard-size", "2KiB")
+	if err != nil || !strings.Contains(got, "packed 7 images") || !strings.Contains(got, "at "+url) {
+		t.Fatalf("pack: %v\n%s", err, got)
+	}
+	if got, err := runWhorl(t, "data", "verify", url); err != nil || !strings.Contains(got, "0 problems") {
+		t.Fatalf("verify: %v\n%s", err, got)
+	}
+	folder, err := runWhorl(t, "data", "inspect", "--data", src, "--size", "8")
+	if err != nil {
+		t.Fatal(err)
+	}
+	packed, err := runWhorl(t, "data", "inspect", "--data", url, "--size", "8")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"6 images in 2 classes", "empty.png", "train"} {
+		if !strings.Contains(folder, want) || !strings.Contains(packed, want) {
+			t.Errorf("inspect lacks %q:\nfolder:\n%s\npacked:\n%s", want, folder, packed)
+		}
+	}
+	shards, _ := filepath.Glob(filepath.Join(out, "shard-*.tar"))
+	if len(shards) < 2 {
+		t.Fatalf("shards %v: want several of 2 KiB", shards)
+	}
+	b, _ := os.ReadFile(shards[1])
+	b[700] ^= 0xff
+	if err := os.WriteFile(shards[1], b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	got, err = runWhorl(t, "data", "verify", url)
+	if err == nil || !strings.Contains(got, filepath.Base(shards[1])) || !strings.Contains(err.Error(), "damaged packed dataset") {
+		t.Fatalf("verify of a damaged shard: %v\n%s", err, got)
+	}
+}
