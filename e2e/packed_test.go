@@ -1,0 +1,56 @@
+package e2e
+
+import (
+	"context"
+	"testing"
+
+	"github.com/whorl-ml/whorl/bucket"
+	"github.com/whorl-ml/whorl/internal/s3test"
+	"github.com/whorl-ml/whorl/shard"
+)
+
+// TestPackedDataTrainsTheSameWeights pretrains one job from a class
+// folder, from its packed shards by file:// and from the same shards in a
+// real S3 server by s3://: the single-process loop ends with bit-identical
+// weights and history from all three, and a 2-worker cluster whose workers
+// read the images from S3 ends as the same cluster does from the folder.
+func TestPackedDataTrainsTheSameWeights(t *testing.T) {
+	srv := s3test.Start(t)
+	dir := tinyDataDir(t, 3, 12)
+	s3URL := srv.Bucket(t, "packed", "tiny")
+	fileURL := "file://" + t.TempDir()
+	for _, u := range []string{fileURL, s3URL} {
+		b, err := bucket.Open(context.Background(), u, bucket.DefaultOptions())
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg := shard.DefaultPackConfig()
+		cfg.ShardBytes = 8 << 10 // several shards
+		if _, _, err := shard.Pack(context.Background(), dir, b, cfg); err != nil {
+			t.Fatal(err)
+		}
+		b.Close()
+	}
+	c := tinyJob(t, dir, 2)
+	want, wantHist := localPretrain(t, c)
+	for _, u := range []string{fileURL, s3URL} {
+		c.Data.Dir = u
+		got, hist := localPretrain(t, c)
+		if d := maxDiff(want.Params(), got.Params()) + maxDiff(want.State(), got.State()); d != 0 {
+			t.Errorf("%s: weights differ by %g from the folder's", u, d)
+		}
+		for e := range wantHist {
+			if e >= len(hist) || hist[e].Loss != wantHist[e].Loss || hist[e].Accuracy != wantHist[e].Accuracy {
+				t.Errorf("%s: history %+v, the folder's %+v", u, hist, wantHist)
+				break
+			}
+		}
+	}
+	c.Data.Dir = dir
+	folder, _ := pretrainOnCluster(t, c, "", 2)
+	c.Data.Dir = s3URL
+	packed, _ := pretrainOnCluster(t, c, "", 2)
+	if d := maxDiff(folder.Params(), packed.Params()); d != 0 {
+		t.Errorf("2 workers reading from S3: weights differ by %g from the folder's", d)
+	}
+}
