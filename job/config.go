@@ -673,8 +673,14 @@ func (c Config) JSON() []byte {
 	return b
 }
 
-// ErrConfig is wrapped by every problem Validate and Parse report.
-var ErrConfig = errors.New("invalid job config")
+// Errors of the package (wrapped; test with errors.Is).
+var (
+	// ErrConfig is wrapped by every problem Validate and Parse report.
+	ErrConfig = errors.New("invalid job config")
+	// ErrNotPacked marks data that is not a packed dataset
+	// (OpenCatalogue).
+	ErrNotPacked = errors.New("not a packed dataset")
+)
 
 // Validate checks every field and returns all problems, each naming the
 // field (by its JSON path) and the accepted bound (errors.Is(err,

@@ -52,29 +52,73 @@ func LoadData(ctx context.Context, c Config) (*Data, error) {
 		return nil, fmt.Errorf("prepare data: open %s: %w", dataName(c.Data.Dir), err)
 	}
 	set, rep, err := shard.LoadOrigin(ctx, lc, o)
+	if err == nil {
+		err = checkSkipped(c.Data, set.Len(), rep.Skipped)
+	}
+	var d *Data
+	if err == nil {
+		d, err = splitData(c, set, rep.Skipped)
+	}
 	if err != nil {
 		o.Close()
 		return nil, fmt.Errorf("prepare data: %w", err)
 	}
-	if err := checkSkipped(c.Data, set.Len(), rep.Skipped); err != nil {
-		o.Close()
-		return nil, fmt.Errorf("prepare data: %w", err)
+	d.Source = o.Source
+	d.Norm = shard.ComputeNormalizer(set, d.Split.Train)
+	return d, nil
+}
+
+// Catalogue is a packed dataset's images as the coordinator numbers them
+// when none is left out, read from its index alone (nothing is decoded):
+// the split and the manifest digest LoadData would give, the images' items
+// by id and where their bytes are. A worker that streams a job's images
+// checks ManifestDigest against the job's: equal digests mean equal ids.
+type Catalogue struct {
+	// Data has no pixels (Set.Size is 0) and no normaliser.
+	Data *Data
+	// Origin is the opened packed dataset; Close it when done.
+	Origin *shard.Origin
+}
+
+// OpenCatalogue reads the index of the packed dataset c names. A class
+// folder or the embedded set is not packed: ErrNotPacked.
+func OpenCatalogue(ctx context.Context, c Config) (*Catalogue, error) {
+	o, err := shard.OpenOrigin(ctx, c.Data.Dir)
+	if err != nil {
+		return nil, fmt.Errorf("catalogue of %s: %w", dataName(c.Data.Dir), err)
 	}
+	if o.Index == nil {
+		o.Close()
+		return nil, fmt.Errorf("catalogue of %s: %w", dataName(c.Data.Dir), ErrNotPacked)
+	}
+	set, err := shard.NewDataset(o.Classes, o.Items, 0, nil)
+	var d *Data
+	if err == nil {
+		d, err = splitData(c, set, nil)
+	}
+	if err != nil {
+		o.Close()
+		return nil, fmt.Errorf("catalogue of %s: %w", dataName(c.Data.Dir), err)
+	}
+	d.Source = o.Source
+	return &Catalogue{Data: d, Origin: o}, nil
+}
+
+// splitData makes the split of set, the labeled images held out for
+// validation, and the manifest (with the images left out) and its digest.
+func splitData(c Config, set *shard.Dataset, skipped []shard.Skipped) (*Data, error) {
 	split, err := shard.MakeSplit(set, shard.SplitConfig{Seed: int64(c.Seed), TestFraction: c.Split.TestFraction,
 		TestPerClass: c.Split.TestPerClass, LabeledFraction: c.Split.LabeledFraction})
 	if err != nil {
-		o.Close()
-		return nil, fmt.Errorf("prepare data: %w", err)
+		return nil, err
 	}
-	d := &Data{Set: set, Split: split, Skipped: rep.Skipped, Seed: c.Seed, Source: o.Source}
+	d := &Data{Set: set, Split: split, Skipped: skipped, Seed: c.Seed}
 	d.LabeledTrain, d.Validation = holdOut(set, split.Labeled, c.Seed, c.Split.ValidationFraction)
-	d.Norm = shard.ComputeNormalizer(set, split.Train)
 	d.Manifest = set.Manifest(split)
-	d.Manifest.Skipped = rep.Skipped
+	d.Manifest.Skipped = skipped
 	b, err := json.Marshal(d.Manifest)
 	if err != nil {
-		o.Close()
-		return nil, fmt.Errorf("prepare data: encode manifest: %w", err)
+		return nil, fmt.Errorf("encode manifest: %w", err)
 	}
 	sum := sha256.Sum256(b)
 	d.ManifestDigest = hex.EncodeToString(sum[:])

@@ -19,12 +19,21 @@ const (
 	MinLeave, MaxLeave         = 100 * time.Millisecond, 5 * time.Minute
 	MinRing, MaxRing           = 100 * time.Millisecond, 10 * time.Minute
 	MaxThreads                 = 1024
+	// DefaultImageCache, MinImageCache and MaxImageCache bound
+	// Config.ImageCache; MaxReadAhead bounds Config.ReadAhead.
+	DefaultImageCache = 256 << 20
+	MinImageCache     = 4 << 20
+	MaxImageCache     = 1 << 40
+	MaxReadAhead      = 64
 )
 
 // Data sources of Config.Data.
 const (
-	// DataLocal reads the dataset itself: the folder Config.DataDir, or the
-	// embedded set when DataDir is "".
+	// DataLocal reads the dataset itself: the folder or URL
+	// Config.DataDir (else the job's), or the embedded set. A packed
+	// dataset is streamed (only each step's images, ImageCache bytes of
+	// them kept) when its catalogue numbers the images as the coordinator
+	// does; anything else is loaded whole.
 	DataLocal = "local"
 	// DataCoordinator fetches the image bytes of its steps from the
 	// coordinator (FetchImages), so the worker needs no volume.
@@ -79,6 +88,13 @@ type Config struct {
 	Insecure bool
 	// Threads is the number of compute goroutines of the model (0: all cores).
 	Threads int
+	// ImageCache bounds the decoded images a worker keeps of a packed
+	// dataset it streams (DataLocal with a packed --data): the step's,
+	// ReadAhead steps ahead, and as many earlier ones as fit.
+	ImageCache int64
+	// ReadAhead is how many steps of images a streaming worker fetches and
+	// decodes while the current step trains.
+	ReadAhead int
 	// Logger receives structured logs (nil: slog.Default()).
 	Logger *slog.Logger
 }
@@ -100,6 +116,8 @@ func DefaultConfig() Config {
 		AssignmentWait: 10 * time.Second,
 		RingTimeout:    30 * time.Second,
 		LeaveTimeout:   5 * time.Second,
+		ImageCache:     DefaultImageCache,
+		ReadAhead:      2,
 	}
 }
 
@@ -125,6 +143,8 @@ func (c Config) Validate() error {
 	validate.InRange(p, "RingTimeout", c.RingTimeout, MinRing, MaxRing)
 	validate.OneOf(p, "RingTransport", c.RingTransport, cluster.Direct, cluster.InStream)
 	validate.InRange(p, "Threads", c.Threads, 0, MaxThreads)
+	validate.InRange(p, "ImageCache", c.ImageCache, MinImageCache, MaxImageCache)
+	validate.InRange(p, "ReadAhead", c.ReadAhead, 0, MaxReadAhead)
 	if err := c.TLS.Validate(); err != nil {
 		p.Wrap("TLS", err)
 	}

@@ -2,7 +2,9 @@ package worker
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"log/slog"
 	"sync"
 
 	"github.com/whorl-ml/whorl/job"
@@ -23,10 +25,16 @@ type netFactory struct {
 	dir     string // local folder overriding the job's ("": the job's)
 	fetch   ImageFetcher
 	threads int
+	// cacheBytes and ahead size a streamed packed dataset's cache and
+	// read-ahead (0 cache: never stream).
+	cacheBytes int64
+	ahead      int
+	log        *slog.Logger
 
-	mu    sync.Mutex
-	data  map[string]*job.Data // by config digest
-	cache *remoteSource
+	mu      sync.Mutex
+	data    map[string]*job.Data     // by config digest
+	streams map[string]*streamSource // by config digest
+	cache   *remoteSource
 }
 
 // NewReplica builds the replica of the assignment's job.
@@ -59,6 +67,9 @@ func (f *netFactory) source(ctx context.Context, cfg job.Config, manifest string
 		cfg.Data.Dir = f.dir
 	}
 	key := job.Digest(cfg)
+	if src := f.stream(ctx, cfg, key, manifest); src != nil {
+		return src, nil
+	}
 	d := f.data[key]
 	if d == nil {
 		var err error
@@ -152,4 +163,46 @@ func (s *remoteSource) ensure(ctx context.Context, ids []int) error {
 	}
 	s.mu.Unlock()
 	return nil
+}
+
+// stream returns a streaming source of the job's packed dataset, or nil
+// when the data is not packed or its catalogue does not number the images
+// as the coordinator does (its manifest, which lists any image left out,
+// differs): the caller then loads the data whole.
+func (f *netFactory) stream(ctx context.Context, cfg job.Config, key, manifest string) *streamSource {
+	if f.cacheBytes == 0 {
+		return nil
+	}
+	if s := f.streams[key]; s != nil {
+		return s
+	}
+	cat, err := job.OpenCatalogue(ctx, cfg)
+	if errors.Is(err, job.ErrNotPacked) {
+		return nil
+	}
+	if err != nil {
+		f.logger().Warn("cannot stream the packed dataset; loading it whole", "data", cfg.Data.Dir, "err", err)
+		return nil
+	}
+	if manifest != "" && cat.Data.ManifestDigest != manifest {
+		cat.Origin.Close()
+		f.logger().Warn("the packed dataset's catalogue numbers the images otherwise than the job (an image left out?); loading it whole",
+			"data", cfg.Data.Dir, "catalogue", cat.Data.ManifestDigest[:12], "job", manifest[:min(12, len(manifest))])
+		return nil
+	}
+	s := newStreamSource(cat, cfg.Data.Stored(), f.cacheBytes, f.ahead, f.threads)
+	if f.streams == nil {
+		f.streams = map[string]*streamSource{}
+	}
+	f.streams[key] = s
+	f.logger().Info("streaming the packed dataset", "data", cfg.Data.Dir, "images", len(s.items),
+		"cache_bytes", f.cacheBytes, "read_ahead_steps", f.ahead)
+	return s
+}
+
+func (f *netFactory) logger() *slog.Logger {
+	if f.log == nil {
+		return slog.Default()
+	}
+	return f.log
 }

@@ -164,7 +164,10 @@ func (t *trainer) work(ctx context.Context, a Assignment) error {
 	if err := t.ensureRing(gctx, a); err != nil {
 		return err
 	}
-	for _, st := range a.Steps {
+	for k, st := range a.Steps {
+		if p, ok := t.rep.(interface{ Prefetch([]StepWork) }); ok {
+			p.Prefetch(a.Steps[k+1:])
+		}
 		switch {
 		case a.Epoch < t.pos.Epoch || (a.Epoch == t.pos.Epoch && st.Step < t.pos.Step):
 			// Already in the weights (applied before the generation changed).

@@ -27,6 +27,26 @@ type imageSource interface {
 	images(ctx context.Context, ids []int) (*shard.Dataset, []int, error)
 }
 
+// prefetcher is an imageSource that reads ahead: it is told the image ids
+// of the steps after the current one.
+type prefetcher interface {
+	Prefetch(next [][]int)
+}
+
+// Prefetch passes the ids of the steps after the current one to a source
+// that reads ahead.
+func (r *netReplica) Prefetch(next []StepWork) {
+	p, ok := r.src.(prefetcher)
+	if !ok {
+		return
+	}
+	ids := make([][]int, len(next))
+	for k, w := range next {
+		ids[k] = append(w.IDs[:len(w.IDs):len(w.IDs)], w.LabeledIDs...)
+	}
+	p.Prefetch(ids)
+}
+
 // newNetReplica builds the job's network from the config seed.
 func newNetReplica(cfg job.Config, a Assignment, src imageSource) (*netReplica, error) {
 	if cfg.IsJoint() && a.Classes < 2 {

@@ -130,7 +130,8 @@ func (w *Worker) runClient(ctx context.Context, svc *cluster.Service, listenAddr
 	w.log.Info("worker serving", "listen", listenAddr, "advertise", advertise, "coordinators", w.cfg.Coordinators,
 		"data", w.cfg.Data, "dir", w.cfg.DataDir, "tls", w.cfg.TLS.Enabled())
 	p := parts{coord: cc, rings: clusterRings{svc: svc, lanes: w.lanes}, ringAddr: advertise,
-		replicas: &netFactory{mode: w.cfg.Data, dir: w.cfg.DataDir, fetch: cc, threads: w.cfg.Threads}}
+		replicas: &netFactory{mode: w.cfg.Data, dir: w.cfg.DataDir, fetch: cc, threads: w.cfg.Threads,
+			cacheBytes: w.cfg.ImageCache, ahead: w.cfg.ReadAhead, log: w.log}}
 	return w.train(ctx, p)
 }
 
