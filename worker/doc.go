@@ -47,6 +47,17 @@
 // context ends (SIGTERM) the worker aborts its step, closes its ring, stops
 // the heartbeat and deregisters within Config.LeaveTimeout.
 //
+// Images: a worker reads the job's data itself (Config.Data DataLocal) or
+// fetches its steps' image bytes from the coordinator (DataCoordinator).
+// Reading itself, it streams a packed dataset (a folder or file://, s3://,
+// gs:// URL of shard's packed layout): it numbers the images from the index
+// alone (job.OpenCatalogue), and when that numbering's manifest is the
+// job's it fetches only each step's images, reads the assignment's next
+// Config.ReadAhead steps in the background, decodes them in parallel and
+// keeps Config.ImageCache bytes of them; so its memory does not grow with
+// the dataset. A class folder, the embedded set, or a packed set of which
+// the coordinator left an image out, is loaded whole.
+//
 // The training loop is written against small interfaces declared here
 // (Coordinator, RingFactory, Replica): Run wires the real gRPC coordinator
 // client, the cluster ring and the model; the tests use in-memory fakes.

@@ -16,7 +16,12 @@ import (
 
 // packedJob packs 3 classes x 8 embedded photos into a folder and returns
 // a job on the class folder and the same job on the packed one.
-func packedJob(t *testing.T) (folder, packed job.Config) {
+func packedJob(t testing.TB) (folder, packed job.Config) {
+	return packedJobOf(t, 3, 8)
+}
+
+// packedJobOf is packedJob with classes x perClass photos.
+func packedJobOf(t testing.TB, classes, perClass int) (folder, packed job.Config) {
 	t.Helper()
 	src, err := shard.EmbeddedSource()
 	if err != nil {
@@ -30,7 +35,7 @@ func packedJob(t *testing.T) (folder, packed job.Config) {
 	dir, count := t.TempDir(), map[string]int{}
 	for _, p := range paths {
 		class, _, _ := strings.Cut(p, "/")
-		if (count[class] == 0 && len(count) == 3) || count[class] == 8 {
+		if (count[class] == 0 && len(count) == classes) || count[class] == perClass {
 			continue
 		}
 		count[class]++
