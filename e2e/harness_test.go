@@ -8,8 +8,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"sort"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -19,7 +17,7 @@ import (
 	"github.com/whorl-ml/whorl/experiment"
 	"github.com/whorl-ml/whorl/job"
 	pb "github.com/whorl-ml/whorl/proto/whorl/coordinator/v1"
-	"github.com/whorl-ml/whorl/shard"
+	"github.com/whorl-ml/whorl/shard/shardtest"
 	"github.com/whorl-ml/whorl/worker"
 )
 
@@ -34,32 +32,7 @@ func logger(name string) *slog.Logger {
 // tinyDataDir writes perClass photos of each of classes classes of the
 // embedded set into a folder (one sub-folder per class) and returns it.
 func tinyDataDir(t testing.TB, classes, perClass int) string {
-	t.Helper()
-	src, err := shard.EmbeddedSource()
-	if err != nil {
-		t.Fatal(err)
-	}
-	paths := make([]string, 0, len(src))
-	for p := range src {
-		paths = append(paths, p)
-	}
-	sort.Strings(paths)
-	dir := t.TempDir()
-	count := map[string]int{}
-	for _, p := range paths {
-		class, _, ok := strings.Cut(p, "/")
-		if !ok || (count[class] == 0 && len(count) == classes) || count[class] == perClass {
-			continue
-		}
-		count[class]++
-		if err := os.MkdirAll(filepath.Join(dir, class), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(dir, filepath.FromSlash(p)), src[p], 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return dir
+	return shardtest.EmbeddedFolder(t, classes, perClass)
 }
 
 // tinyJob is a short job on dir: the small network at 16 px, epochs of

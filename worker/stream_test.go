@@ -3,15 +3,13 @@ package worker
 import (
 	"bytes"
 	"context"
-	"os"
-	"path/filepath"
-	"sort"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/whorl-ml/whorl/job"
 	"github.com/whorl-ml/whorl/shard"
+	"github.com/whorl-ml/whorl/shard/shardtest"
 )
 
 // packedJob packs 3 classes x 8 embedded photos into a folder and returns
@@ -23,27 +21,7 @@ func packedJob(t testing.TB) (folder, packed job.Config) {
 // packedJobOf is packedJob with classes x perClass photos.
 func packedJobOf(t testing.TB, classes, perClass int) (folder, packed job.Config) {
 	t.Helper()
-	src, err := shard.EmbeddedSource()
-	if err != nil {
-		t.Fatal(err)
-	}
-	paths := make([]string, 0, len(src))
-	for p := range src {
-		paths = append(paths, p)
-	}
-	sort.Strings(paths)
-	dir, count := t.TempDir(), map[string]int{}
-	for _, p := range paths {
-		class, _, _ := strings.Cut(p, "/")
-		if (count[class] == 0 && len(count) == classes) || count[class] == perClass {
-			continue
-		}
-		count[class]++
-		os.MkdirAll(filepath.Join(dir, class), 0o755)
-		if err := os.WriteFile(filepath.Join(dir, filepath.FromSlash(p)), src[p], 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	dir := shardtest.EmbeddedFolder(t, classes, perClass)
 	out := t.TempDir()
 	cfg := shard.DefaultPackConfig()
 	cfg.ShardBytes = 8 << 10
