@@ -2,11 +2,15 @@ package e2e
 
 import (
 	"context"
+	"errors"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/whorl-ml/whorl/bucket"
 	"github.com/whorl-ml/whorl/internal/s3test"
 	"github.com/whorl-ml/whorl/shard"
+	"github.com/whorl-ml/whorl/worker"
 )
 
 // TestPackedDataTrainsTheSameWeights pretrains one job from a class
@@ -52,5 +56,52 @@ func TestPackedDataTrainsTheSameWeights(t *testing.T) {
 	packed, _ := pretrainOnCluster(t, c, "", 2)
 	if d := maxDiff(folder.Params(), packed.Params()); d != 0 {
 		t.Errorf("2 workers reading from S3: weights differ by %g from the folder's", d)
+	}
+}
+
+// TestS3GoneMidTrainingStopsTheWorker: a worker streams a packed set from
+// a real S3 server with a cache of a few images; the server is killed
+// after the first steps. The worker gives up after its bounded retries
+// and stops with an error naming the store's URL and the image, rather
+// than rejoining forever.
+func TestS3GoneMidTrainingStopsTheWorker(t *testing.T) {
+	srv := s3test.Start(t)
+	dir := tinyDataDir(t, 3, 100) // 30 steps an epoch: most images are fetched after the kill
+	u := srv.Bucket(t, "gone", "tiny")
+	b, err := bucket.Open(context.Background(), u, bucket.DefaultOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := shard.Pack(context.Background(), dir, b, shard.DefaultPackConfig()); err != nil {
+		t.Fatal(err)
+	}
+	b.Close()
+	c := tinyJob(t, dir, 2)
+	c.Data.Dir = u
+	lc, client := startCoordinators(t, 1)
+	defer lc.Close()
+	cfg := worker.DefaultConfig()
+	cfg.ID, cfg.Coordinators, cfg.Listen, cfg.Threads = "w0", lc.Addrs(), "127.0.0.1:0", 1
+	cfg.ImageCache, cfg.ReadAhead, cfg.Logger = worker.MinImageCache, 0, logger("w0")
+	w, err := worker.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- w.Run(ctx) }()
+	submit(t, client, c)
+	waitUntil(t, time.Minute, "a few steps", func() bool { return stepsDone(status(t, client)) >= 3 })
+	srv.Kill()
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(err.Error(), "gone/tiny") || !strings.Contains(err.Error(), ".jpg") ||
+			!errors.Is(err, shard.ErrStore) {
+			t.Fatalf("worker stopped with %v: want the store's URL and an image named", err)
+		}
+		t.Logf("worker stopped: %v", err)
+	case <-time.After(2 * time.Minute):
+		t.Fatal("the worker kept going without its store")
 	}
 }

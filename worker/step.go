@@ -10,6 +10,7 @@ import (
 	"github.com/whorl-ml/whorl/coordinator/client"
 	"github.com/whorl-ml/whorl/job"
 	"github.com/whorl-ml/whorl/model/recipe"
+	"github.com/whorl-ml/whorl/shard"
 )
 
 // step trains one global step: local gradients (with synchronised batch
@@ -27,6 +28,9 @@ func (t *trainer) step(ctx, gctx context.Context, a Assignment, st StepWork) err
 	stats, sink, err := t.computeGrads(gctx, a, st, scale)
 	if err != nil {
 		copy(state, t.snap)
+		if dataFault(gctx, err) {
+			return fmt.Errorf("%w: images of epoch %d step %d: %w", errFatal, a.Epoch, st.Step, err)
+		}
 		return fmt.Errorf("gradients of epoch %d step %d: %w", a.Epoch, st.Step, cause(gctx, err))
 	}
 	reduceStart := time.Now()
@@ -304,4 +308,13 @@ func (t *trainer) broadcast(ctx context.Context, members int) (int, error) {
 		t.pos = job.Position{Epoch: int(buf[off]), Step: int(buf[off+1])}
 	}
 	return root, nil
+}
+
+// dataFault reports whether a step failed for its images, not its ring: a
+// store that stayed unreachable through its retries (shard.ErrStore) or
+// bytes that do not match the index (shard.ErrPack). A new generation would
+// meet them again, so the worker stops with the error (it names the URL
+// and the image) instead of rejoining forever.
+func dataFault(gctx context.Context, err error) bool {
+	return gctx.Err() == nil && (errors.Is(err, shard.ErrStore) || errors.Is(err, shard.ErrPack))
 }
