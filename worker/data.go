@@ -115,18 +115,34 @@ func (s *remoteSource) images(ctx context.Context, ids []int) (*shard.Dataset, [
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	n := s.size * s.size * 3
-	pix := make([]uint8, 0, n*len(ids))
+	return stepDataset(ids, s.size, []string{"images"}, func(id int) (shard.Item, []uint8, bool) {
+		px, ok := s.pix[id]
+		return shard.Item{Path: fmt.Sprint(id)}, px, ok
+	})
+}
+
+// stepDataset copies the images of a step's ids (at of each: its item and
+// pixels, or false when it has none) into a dataset of the step, image k
+// at index k.
+func stepDataset(ids []int, size int, classes []string, at func(id int) (shard.Item, []uint8, bool)) (*shard.Dataset, []int, error) {
+	pix := make([]uint8, 0, size*size*3*len(ids))
 	items := make([]shard.Item, len(ids))
 	idx := make([]int, len(ids))
 	for k, id := range ids {
-		pix = append(pix, s.pix[id]...)
-		items[k] = shard.Item{Path: fmt.Sprint(id)}
-		idx[k] = k
+		it, px, ok := at(id)
+		if !ok {
+			return nil, nil, fmt.Errorf("image %d (%s) is not held: %w", id, it.Path, errNotHeld)
+		}
+		pix = append(pix, px...)
+		items[k], idx[k] = it, k
 	}
-	d, err := shard.NewDataset([]string{"images"}, items, s.size, pix)
+	d, err := shard.NewDataset(classes, items, size, pix)
 	return d, idx, err
 }
+
+// errNotHeld marks an image a source no longer (or never) held when its
+// step came.
+var errNotHeld = errors.New("image not held")
 
 // ensure fetches and decodes the ids not yet held.
 func (s *remoteSource) ensure(ctx context.Context, ids []int) error {

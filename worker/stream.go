@@ -63,8 +63,12 @@ func (s *streamSource) images(ctx context.Context, ids []int) (*shard.Dataset, [
 			return nil, nil, fmt.Errorf("image id %d out of range 0..%d", id, len(s.items)-1)
 		}
 	}
-	// A read-ahead running beside this step can push the step's images out
-	// of a small cache between load and assemble: load them again.
+	// The cache holds at least the step, the steps read ahead and one more,
+	// whatever its budget. A read-ahead running beside this step can still
+	// push the step's images out between load and assemble: load them again.
+	s.mu.Lock()
+	s.cache.budget = max(s.cache.budget, int64(len(ids)*(s.ahead+2)*s.size*s.size*3))
+	s.mu.Unlock()
 	for try := 1; ; try++ {
 		if err := s.load(ctx, ids); err != nil {
 			return nil, nil, err
@@ -81,25 +85,14 @@ func (s *streamSource) images(ctx context.Context, ids []int) (*shard.Dataset, [
 }
 
 // assemble copies the ids' pixels out of the cache into a dataset of the
-// step (missing ones, evicted since load, are an internal error).
+// step (one evicted since load is errNotHeld: a read-ahead pushed it out).
 func (s *streamSource) assemble(ids []int) (*shard.Dataset, []int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	n := s.size * s.size * 3
-	pix := make([]uint8, 0, n*len(ids))
-	items := make([]shard.Item, len(ids))
-	idx := make([]int, len(ids))
-	for k, id := range ids {
+	return stepDataset(ids, s.size, s.classes, func(id int) (shard.Item, []uint8, bool) {
 		px, ok := s.cache.get(id)
-		if !ok {
-			return nil, nil, fmt.Errorf("image %d (%s) left the cache before its step: the image cache is smaller than one step", id, s.items[id].Path)
-		}
-		pix = append(pix, px...)
-		items[k] = s.items[id]
-		idx[k] = k
-	}
-	d, err := shard.NewDataset(s.classes, items, s.size, pix)
-	return d, idx, err
+		return s.items[id], px, ok
+	})
 }
 
 // readAhead loads the next steps' images in the background, one run at a
