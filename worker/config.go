@@ -88,8 +88,8 @@ type Config struct {
 	Insecure bool
 	// Threads is the number of compute goroutines of the model (0: all cores).
 	Threads int
-	// ImageCache bounds the decoded images a worker keeps of a packed
-	// dataset it streams (DataLocal with a packed --data): the step's,
+	// ImageCache bounds the decoded images a worker keeps when it streams
+	// (DataCoordinator, or DataLocal with a packed dataset): the step's,
 	// ReadAhead steps ahead, and as many earlier ones as fit.
 	ImageCache int64
 	// ReadAhead is how many steps of images a streaming worker fetches and

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"sync"
 
 	"github.com/whorl-ml/whorl/job"
@@ -34,7 +35,7 @@ type netFactory struct {
 	mu      sync.Mutex
 	data    map[string]*job.Data     // by config digest
 	streams map[string]*streamSource // by config digest
-	cache   *remoteSource
+	cache   *streamSource            // the coordinator-fed source (DataCoordinator)
 }
 
 // NewReplica builds the replica of the assignment's job.
@@ -59,7 +60,7 @@ func (f *netFactory) source(ctx context.Context, cfg job.Config, manifest string
 	defer f.mu.Unlock()
 	if f.mode == DataCoordinator {
 		if f.cache == nil || f.cache.size != cfg.Data.Stored() {
-			f.cache = &remoteSource{fetch: f.fetch, size: cfg.Data.Stored(), pix: map[int][]uint8{}}
+			f.cache = newStreamSource(nil, nil, coordSource{fetch: f.fetch}, cfg.Data.Stored(), f.coordCache(), f.ahead, f.threads)
 		}
 		return f.cache, nil
 	}
@@ -100,25 +101,42 @@ func (s localSource) images(_ context.Context, ids []int) (*shard.Dataset, []int
 	return s.set, ids, nil
 }
 
-// remoteSource fetches the bytes of images it has not seen from the
-// coordinator, decodes them once and keeps the pixels.
-type remoteSource struct {
-	fetch ImageFetcher
-	size  int
-	mu    sync.Mutex
-	pix   map[int][]uint8
+// coordSource is a shard.Source over the coordinator's FetchImages, for
+// workers without the dataset: an item's Path is its image id.
+type coordSource struct{ fetch ImageFetcher }
+
+// Fetch asks the coordinator for the items' bytes in one call.
+func (c coordSource) Fetch(ctx context.Context, items []shard.Item) ([]shard.Blob, error) {
+	ids := make([]int, len(items))
+	for k, it := range items {
+		id, err := strconv.Atoi(it.Path)
+		if err != nil {
+			return nil, fmt.Errorf("coordinator image %q: not an id", it.Path)
+		}
+		ids[k] = id
+	}
+	got, err := c.fetch.FetchImages(ctx, ids)
+	if err != nil {
+		return nil, fmt.Errorf("fetch %d images from the coordinator: %w", len(ids), err)
+	}
+	out := make([]shard.Blob, len(ids))
+	for k, id := range ids {
+		b, ok := got[id]
+		if !ok {
+			return nil, fmt.Errorf("fetch images: the coordinator did not send image %d", id)
+		}
+		out[k].Data = b
+	}
+	return out, nil
 }
 
-func (s *remoteSource) images(ctx context.Context, ids []int) (*shard.Dataset, []int, error) {
-	if err := s.ensure(ctx, ids); err != nil {
-		return nil, nil, err
+// coordCache is the coordinator-fed source's cache budget (a factory
+// built without one keeps the default).
+func (f *netFactory) coordCache() int64 {
+	if f.cacheBytes == 0 {
+		return DefaultImageCache
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return stepDataset(ids, s.size, []string{"images"}, func(id int) (shard.Item, []uint8, bool) {
-		px, ok := s.pix[id]
-		return shard.Item{Path: fmt.Sprint(id)}, px, ok
-	})
+	return f.cacheBytes
 }
 
 // stepDataset copies the images of a step's ids (at of each: its item and
@@ -143,43 +161,6 @@ func stepDataset(ids []int, size int, classes []string, at func(id int) (shard.I
 // errNotHeld marks an image a source no longer (or never) held when its
 // step came.
 var errNotHeld = errors.New("image not held")
-
-// ensure fetches and decodes the ids not yet held.
-func (s *remoteSource) ensure(ctx context.Context, ids []int) error {
-	s.mu.Lock()
-	var missing []int
-	for _, id := range ids {
-		if _, ok := s.pix[id]; !ok {
-			missing = append(missing, id)
-		}
-	}
-	s.mu.Unlock()
-	if len(missing) == 0 {
-		return nil
-	}
-	blobs, err := s.fetch.FetchImages(ctx, missing)
-	if err != nil {
-		return fmt.Errorf("fetch %d images from the coordinator: %w", len(missing), err)
-	}
-	decoded := make(map[int][]uint8, len(missing))
-	for _, id := range missing {
-		b, ok := blobs[id]
-		if !ok {
-			return fmt.Errorf("fetch images: the coordinator did not send image %d", id)
-		}
-		px, err := shard.Decode(b, s.size, shard.DefaultMaxPixels)
-		if err != nil {
-			return fmt.Errorf("decode image %d from the coordinator: %w", id, err)
-		}
-		decoded[id] = px
-	}
-	s.mu.Lock()
-	for id, px := range decoded {
-		s.pix[id] = px
-	}
-	s.mu.Unlock()
-	return nil
-}
 
 // stream returns a streaming source of the job's packed dataset, or nil
 // when the data is not packed or its catalogue does not number the images
@@ -206,7 +187,7 @@ func (f *netFactory) stream(ctx context.Context, cfg job.Config, key, manifest s
 			"data", cfg.Data.Dir, "catalogue", cat.Data.ManifestDigest[:12], "job", manifest[:min(12, len(manifest))])
 		return nil
 	}
-	s := newStreamSource(cat, cfg.Data.Stored(), f.cacheBytes, f.ahead, f.threads)
+	s := newStreamSource(cat.Data.Set.Classes, cat.Data.Set.Items, cat.Data.Source, cfg.Data.Stored(), f.cacheBytes, f.ahead, f.threads)
 	if f.streams == nil {
 		f.streams = map[string]*streamSource{}
 	}

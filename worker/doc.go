@@ -48,7 +48,8 @@
 // the heartbeat and deregisters within Config.LeaveTimeout.
 //
 // Images: a worker reads the job's data itself (Config.Data DataLocal) or
-// fetches its steps' image bytes from the coordinator (DataCoordinator).
+// fetches its steps' image bytes from the coordinator (DataCoordinator),
+// streaming them as below with the coordinator as the store.
 // Reading itself, it streams a packed dataset (a folder or file://, s3://,
 // gs:// URL of shard's packed layout): it numbers the images from the index
 // alone (job.OpenCatalogue), and when that numbering's manifest is the

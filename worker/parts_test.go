@@ -61,7 +61,7 @@ func TestRemoteSourceMatchesLocal(t *testing.T) {
 		t.Fatal(err)
 	}
 	f := &fetcher{set: d.Set, src: src}
-	r := &remoteSource{fetch: f, size: c.Data.ImageSize, pix: map[int][]uint8{}}
+	r := newStreamSource(nil, nil, coordSource{fetch: f}, c.Data.ImageSize, DefaultImageCache, 0, 2)
 	ids := []int{d.Split.Train[3], d.Split.Train[0], d.Split.Train[7]}
 	for range 2 {
 		got, idx, err := r.images(context.Background(), ids)

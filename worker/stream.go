@@ -5,11 +5,11 @@ import (
 	"context"
 	"fmt"
 	"runtime"
+	"strconv"
 	"sync"
 
 	"golang.org/x/sync/errgroup"
 
-	"github.com/whorl-ml/whorl/job"
 	"github.com/whorl-ml/whorl/shard"
 )
 
@@ -17,12 +17,13 @@ import (
 // (neighbours in a shard are one range request).
 const streamChunk = 8
 
-// streamSource serves the images of a packed dataset step by step: it
-// fetches only the ids a step needs (and, read ahead in the background,
-// those of the next steps), decodes them in parallel and keeps them in a
-// cache bounded in bytes, so that a worker's memory does not grow with the
-// dataset. Ids are the catalogue's (job.OpenCatalogue), which equal the
-// coordinator's when the manifests agree.
+// streamSource serves images step by step from a shard.Source: a packed
+// dataset's (ids are the catalogue's, job.OpenCatalogue, which equal the
+// coordinator's when the manifests agree) or the coordinator's bytes
+// (coordSource; items unknown, an id is all there is). It fetches only the
+// ids a step needs (and, read ahead in the background, those of the next
+// steps), decodes them in parallel and keeps them in a cache bounded in
+// bytes, so that a worker's memory does not grow with the dataset.
 type streamSource struct {
 	classes []string
 	items   []shard.Item
@@ -38,13 +39,26 @@ type streamSource struct {
 	fetch int     // images fetched (for tests and metrics)
 }
 
-// newStreamSource streams cat's images at the job's store size.
-func newStreamSource(cat *job.Catalogue, size int, cacheBytes int64, ahead, threads int) *streamSource {
+// newStreamSource streams the images of src at the job's store size: with
+// items (and their classes), ids index items; without, an id is the
+// item's Path.
+func newStreamSource(classes []string, items []shard.Item, src shard.Source, size int, cacheBytes int64, ahead, threads int) *streamSource {
 	if threads <= 0 {
 		threads = runtime.GOMAXPROCS(0)
 	}
-	return &streamSource{classes: cat.Data.Set.Classes, items: cat.Data.Set.Items, src: cat.Data.Source, size: size, threads: threads, ahead: ahead,
+	if items == nil {
+		classes = []string{"images"}
+	}
+	return &streamSource{classes: classes, items: items, src: src, size: size, threads: threads, ahead: ahead,
 		cache: newPixCache(cacheBytes)}
+}
+
+// item is image id's item.
+func (s *streamSource) item(id int) shard.Item {
+	if s.items == nil {
+		return shard.Item{Path: strconv.Itoa(id)}
+	}
+	return s.items[id]
 }
 
 // Prefetch records the steps that follow the current one: images reads
@@ -59,7 +73,7 @@ func (s *streamSource) Prefetch(next [][]int) {
 // then starts reading ahead.
 func (s *streamSource) images(ctx context.Context, ids []int) (*shard.Dataset, []int, error) {
 	for _, id := range ids {
-		if id < 0 || id >= len(s.items) {
+		if id < 0 || (s.items != nil && id >= len(s.items)) {
 			return nil, nil, fmt.Errorf("image id %d out of range 0..%d", id, len(s.items)-1)
 		}
 	}
@@ -91,7 +105,7 @@ func (s *streamSource) assemble(ids []int) (*shard.Dataset, []int, error) {
 	defer s.mu.Unlock()
 	return stepDataset(ids, s.size, s.classes, func(id int) (shard.Item, []uint8, bool) {
 		px, ok := s.cache.get(id)
-		return s.items[id], px, ok
+		return s.item(id), px, ok
 	})
 }
 
@@ -144,7 +158,7 @@ func (s *streamSource) load(ctx context.Context, ids []int) error {
 func (s *streamSource) loadChunk(ctx context.Context, ids []int) error {
 	items := make([]shard.Item, len(ids))
 	for k, id := range ids {
-		items[k] = s.items[id]
+		items[k] = s.item(id)
 	}
 	blobs, err := s.src.Fetch(ctx, items)
 	if err != nil {

@@ -23,7 +23,7 @@ func BenchmarkStreamLoader(b *testing.B) {
 	b.ResetTimer()
 	images := 0
 	for b.Loop() {
-		s := newStreamSource(cat, 32, MinImageCache, 0, 2)
+		s := newStreamSource(cat.Data.Set.Classes, cat.Data.Set.Items, cat.Data.Source, 32, MinImageCache, 0, 2)
 		for a := 0; a+32 <= n; a += 32 {
 			ids := make([]int, 32)
 			for k := range ids {
@@ -64,7 +64,9 @@ func BenchmarkPretrainStep(b *testing.B) {
 		src  func() imageSource
 	}{
 		{"in-memory", func() imageSource { return localSource{set: d.Set} }},
-		{"streamed", func() imageSource { return newStreamSource(cat, 32, 8*32*32*32*3, 2, 2) }},
+		{"streamed", func() imageSource {
+			return newStreamSource(cat.Data.Set.Classes, cat.Data.Set.Items, cat.Data.Source, 32, 8*32*32*32*3, 2, 2)
+		}},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
 			r, err := newNetReplica(fc, a, tc.src())

@@ -54,7 +54,7 @@ func TestStreamSourceServesTheLoadedPixels(t *testing.T) {
 		t.Fatalf("catalogue manifest %s, the whole load's %s", cat.Data.ManifestDigest, whole.ManifestDigest)
 	}
 	per := int64(16 * 16 * 3)
-	s := newStreamSource(cat, 16, 10*per, 1, 2)
+	s := newStreamSource(cat.Data.Set.Classes, cat.Data.Set.Items, cat.Data.Source, 16, 10*per, 1, 2)
 	steps := [][]int{{0, 5, 9}, {1, 2, 20}, {3, 4, 23}}
 	for k, ids := range steps {
 		s.Prefetch(steps[k+1:])
