@@ -77,3 +77,30 @@ func TestAdmissionByEstimatedMemory(t *testing.T) {
 		})
 	}
 }
+
+// checkingPhases are fakePhases whose data check refuses every job,
+// naming a location.
+type checkingPhases struct{ fakePhases }
+
+func (p *checkingPhases) CheckData(context.Context, []byte) error {
+	return errors.New("s3://nosuchbucket/x: the bucket does not exist")
+}
+
+// TestSubmitRefusesDataThatCannotBeOpened: the leader runs the phases'
+// data check at submit; a refusal is ErrBadJob (InvalidArgument) naming
+// the location, and nothing is recorded.
+func TestSubmitRefusesDataThatCannotBeOpened(t *testing.T) {
+	cl := newCluster(t, 1, func(cfg *Config) { cfg.Phases = &checkingPhases{fakePhases{n: 40}} })
+	cl.waitLeader(10 * time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	cc, _ := dialTest(cl.addrs())
+	defer cc.Close()
+	_, err := cc.SubmitJob(ctx, testConfig(t, 2, 16, 100))
+	if !errors.Is(err, client.ErrBadJob) || !strings.Contains(err.Error(), "s3://nosuchbucket/x") {
+		t.Fatalf("submit: %v, want ErrBadJob naming the data", err)
+	}
+	if _, err := cc.FetchResults(ctx, ""); !errors.Is(err, client.ErrNoJob) {
+		t.Errorf("after the refusal: %v, want no job recorded", err)
+	}
+}

@@ -36,3 +36,11 @@ type Phases interface {
 type MemoryEstimator interface {
 	EstimateMemory(configJSON []byte) (bytes int64, parts string, err error)
 }
+
+// DataChecker is what Phases may also implement: whether a job's data can
+// be opened from here (its folder listed, its packed index read, its
+// bucket reached with the credentials the leader has). The leader refuses
+// at submit a job whose data cannot, with the error naming the location.
+type DataChecker interface {
+	CheckData(ctx context.Context, configJSON []byte) error
+}

@@ -227,6 +227,11 @@ func (n *Node) submit(ctx context.Context, configJSON []byte) (string, error) {
 	if err := n.admit(canon); err != nil {
 		return "", err
 	}
+	if dc, ok := n.cfg.Phases.(DataChecker); ok {
+		if err := dc.CheckData(ctx, canon); err != nil {
+			return "", fmt.Errorf("submit job: %w: its data: %w", client.ErrBadJob, err)
+		}
+	}
 	now := time.Now()
 	jb := Job{
 		ID:           fmt.Sprintf("job-%s-%d", digest[:8], now.Unix()),

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/whorl-ml/whorl/bucket"
+	"github.com/whorl-ml/whorl/coordinator/client"
 	"github.com/whorl-ml/whorl/internal/s3test"
 	"github.com/whorl-ml/whorl/shard"
 	"github.com/whorl-ml/whorl/worker"
@@ -103,5 +104,31 @@ func TestS3GoneMidTrainingStopsTheWorker(t *testing.T) {
 		t.Logf("worker stopped: %v", err)
 	case <-time.After(2 * time.Minute):
 		t.Fatal("the worker kept going without its store")
+	}
+}
+
+// TestSubmitRefusesUnreachableData: against a real S3 server, a job whose
+// bucket does not exist, or whose credentials the server rejects, is
+// refused at submit with the URL named; nothing trains.
+func TestSubmitRefusesUnreachableData(t *testing.T) {
+	srv := s3test.Start(t)
+	u := srv.Bucket(t, "there", "x")
+	_, cl := startCoordinators(t, 1)
+	c := tinyJob(t, tinyDataDir(t, 2, 4), 1)
+	for _, tc := range []struct{ name, url, secret string }{
+		{"missing bucket", srv.URL("nosuchbucket", "x"), srv.SecretKey},
+		{"rejected credentials", u, "wrong"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Setenv("AWS_SECRET_ACCESS_KEY", tc.secret)
+			c.Data.Dir = tc.url
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			_, err := cl.SubmitJob(ctx, c.JSON())
+			if !errors.Is(err, client.ErrBadJob) || !strings.Contains(err.Error(), tc.url) {
+				t.Fatalf("submit: %v, want ErrBadJob naming %s", err, tc.url)
+			}
+			t.Logf("refused: %v", err)
+		})
 	}
 }

@@ -1,6 +1,7 @@
 package experiment
 
 import (
+	"context"
 	"fmt"
 	"strings"
 
@@ -109,4 +110,21 @@ func (r *Runner) EstimateMemory(configJSON []byte) (int64, string, error) {
 		return 0, "", err
 	}
 	return TotalBytes(parts), FormatParts(parts), nil
+}
+
+// CheckData opens the job's data and closes it again: a class folder is
+// listed, a packed dataset's index read through its store (a bucket
+// reached with this process's credentials). The coordinator's leader calls
+// it at submit (coordinator.DataChecker), so a missing bucket or rejected
+// credentials are refused there, naming the URL, not at the first step.
+func (r *Runner) CheckData(ctx context.Context, configJSON []byte) error {
+	c, err := job.Parse(configJSON)
+	if err != nil {
+		return err
+	}
+	o, err := shard.OpenOrigin(ctx, c.Data.Dir)
+	if err != nil {
+		return err
+	}
+	return o.Close()
 }

@@ -100,6 +100,15 @@ func (p AllCores) Baseline(ctx context.Context, configJSON []byte) ([]byte, erro
 	return p.Phases.Baseline(ctx, configJSON)
 }
 
+// CheckData passes the submit-time data check on to the phases that have
+// one (coordinator.DataChecker).
+func (p AllCores) CheckData(ctx context.Context, configJSON []byte) error {
+	if dc, ok := p.Phases.(coordinator.DataChecker); ok {
+		return dc.CheckData(ctx, configJSON)
+	}
+	return nil
+}
+
 // FineTune runs the fine-tuning phase with every core.
 func (p AllCores) FineTune(ctx context.Context, configJSON, pretrained, baselineJSON []byte, pretext []job.EpochStat) ([]byte, error) {
 	defer model.SetThreads(model.SetThreads(runtime.GOMAXPROCS(0)))
