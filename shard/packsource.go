@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -94,9 +95,11 @@ func (s *PackedSource) fetchRun(ctx context.Context, i int, items []Item, out []
 	first, last := s.index.Images[i], s.index.Images[i+len(items)-1]
 	shard := s.index.Shards[first.Shard].Name
 	b, err := s.store.ReadRange(ctx, shard, first.Offset, last.Offset+last.Size-first.Offset)
+	if err != nil && !errors.Is(err, ErrStore) { // a store's own errors name it already
+		err = fmt.Errorf("%w: %s: %w", ErrStore, s.store.URL(), err)
+	}
 	if err != nil {
-		return fmt.Errorf("%w: read %s (%s bytes [%d, %d)) from %s: %w", ErrStore,
-			first.Path, shard, first.Offset, last.Offset+last.Size, s.store.URL(), err)
+		return fmt.Errorf("read %s: %w", first.Path, err)
 	}
 	for k := range items {
 		im := s.index.Images[i+k]
