@@ -7,7 +7,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"hash"
 	"io"
 	"path"
 	"strconv"
@@ -102,22 +101,8 @@ type packer struct {
 	x      *Index
 	out    io.WriteCloser // the open shard (nil: none)
 	cancel context.CancelFunc
-	cw     *countWriter
+	cw     *digest // what the open shard has been given
 	tw     *tar.Writer
-}
-
-// countWriter counts and hashes what passes to w.
-type countWriter struct {
-	w io.Writer
-	n int64
-	h hash.Hash
-}
-
-func (c *countWriter) Write(b []byte) (int, error) {
-	n, err := c.w.Write(b)
-	c.n += int64(n)
-	c.h.Write(b[:n])
-	return n, err
 }
 
 // add appends one image (and its class member) to the open shard,
@@ -170,8 +155,8 @@ func (p *packer) openShard(ctx context.Context) error {
 	}
 	p.cancel = cancel
 	p.x.Shards = append(p.x.Shards, IndexShard{Name: name})
-	p.out, p.cw = w, &countWriter{w: w, h: sha256.New()}
-	p.tw = tar.NewWriter(p.cw)
+	p.out, p.cw = w, newDigest()
+	p.tw = tar.NewWriter(io.MultiWriter(w, p.cw))
 	return nil
 }
 
@@ -190,7 +175,7 @@ func (p *packer) closeShard() error {
 	if err != nil {
 		return fmt.Errorf("write shard %s: %w", s.Name, err)
 	}
-	s.Bytes, s.SHA256 = p.cw.n, hex.EncodeToString(p.cw.h.Sum(nil))
+	s.Bytes, s.SHA256 = p.cw.n, p.cw.hex()
 	p.tw, p.out, p.cw = nil, nil, nil
 	return nil
 }

@@ -2,9 +2,11 @@ package shard
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"hash"
 	"path"
 	"strings"
 )
@@ -177,3 +179,20 @@ func isDigest(s string) bool {
 	_, err := hex.DecodeString(s)
 	return err == nil
 }
+
+// digest counts and hashes (SHA-256) the bytes written to it: a shard as
+// Pack writes it (io.MultiWriter) or VerifyPack reads it (io.TeeReader).
+type digest struct {
+	n int64
+	h hash.Hash
+}
+
+func newDigest() *digest { return &digest{h: sha256.New()} }
+
+func (d *digest) Write(b []byte) (int, error) {
+	d.n += int64(len(b))
+	return d.h.Write(b)
+}
+
+// hex is the lowercase hex digest of everything written.
+func (d *digest) hex() string { return hex.EncodeToString(d.h.Sum(nil)) }

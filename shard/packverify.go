@@ -7,7 +7,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"hash"
 	"io"
 	"strconv"
 )
@@ -74,20 +73,6 @@ type shardVerifier struct {
 	problems []PackProblem
 }
 
-// countReader counts and hashes what is read from r.
-type countReader struct {
-	r io.Reader
-	n int64
-	h hash.Hash
-}
-
-func (c *countReader) Read(b []byte) (int, error) {
-	n, err := c.r.Read(b)
-	c.n += int64(n)
-	c.h.Write(b[:n])
-	return n, err
-}
-
 func (v *shardVerifier) add(off int64, path, format string, args ...any) {
 	v.problems = append(v.problems, PackProblem{Shard: v.shard.Name, Offset: off, Path: path, Detail: fmt.Sprintf(format, args...)})
 }
@@ -100,8 +85,9 @@ func (v *shardVerifier) run(ctx context.Context, store Store) error {
 		return ctx.Err()
 	}
 	defer r.Close()
-	cr := &countReader{r: r, h: sha256.New()}
-	tr := tar.NewReader(cr)
+	cr := newDigest()
+	tee := io.TeeReader(r, cr)
+	tr := tar.NewReader(tee)
 	for {
 		h, err := tr.Next()
 		if errors.Is(err, io.EOF) {
@@ -116,14 +102,14 @@ func (v *shardVerifier) run(ctx context.Context, store Store) error {
 			break
 		}
 	}
-	if _, err := io.Copy(io.Discard, cr); err != nil { // the tail after the end blocks
+	if _, err := io.Copy(io.Discard, tee); err != nil { // the tail after the end blocks
 		v.add(cr.n, "", "read: %v", err)
 	}
 	for ; v.next < 2*len(v.want); v.next += 2 {
 		im := v.want[v.next/2]
 		v.add(im.Offset, im.Path, "missing: the index lists key %s here", im.Key)
 	}
-	if sum := hex.EncodeToString(cr.h.Sum(nil)); cr.n != v.shard.Bytes || sum != v.shard.SHA256 {
+	if sum := cr.hex(); cr.n != v.shard.Bytes || sum != v.shard.SHA256 {
 		v.add(0, "", "%d bytes with sha256 %s, the index says %d bytes with %s", cr.n, sum, v.shard.Bytes, v.shard.SHA256)
 	}
 	return ctx.Err()
