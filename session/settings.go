@@ -199,17 +199,10 @@ func (s Settings) checkSeeds() error {
 			return fmt.Errorf("--seeds: %d is given twice", seed)
 		}
 	}
-	if s.JobFile == "" {
-		return nil
+	if set, err := s.jobFileSets("seed"); err != nil || !set {
+		return err
 	}
-	b, err := os.ReadFile(s.JobFile)
-	if err != nil {
-		return fmt.Errorf("read --job-config: %w", err)
-	}
-	if set, err := job.SetKeys(b); err == nil && set["seed"] {
-		return fmt.Errorf("--seeds and seed in --job-config %s: drop the key, the sweep sets the seed", s.JobFile)
-	}
-	return nil
+	return fmt.Errorf("--seeds and seed in --job-config %s: drop the key, the sweep sets the seed", s.JobFile)
 }
 
 // checkModes refuses --modes with --mode or a job file's mode, an unknown
@@ -226,15 +219,23 @@ func (s Settings) checkModes() error {
 			return fmt.Errorf("--modes: %s is given twice", m)
 		}
 	}
+	if set, err := s.jobFileSets("mode"); err != nil || !set {
+		return err
+	}
+	return fmt.Errorf("--modes and mode in --job-config %s: drop the key, --modes sets the mode", s.JobFile)
+}
+
+// jobFileSets reports whether the --job-config file sets the top-level
+// key (false without a file, or when the file does not parse: the job's
+// own check names that).
+func (s Settings) jobFileSets(key string) (bool, error) {
 	if s.JobFile == "" {
-		return nil
+		return false, nil
 	}
 	b, err := os.ReadFile(s.JobFile)
 	if err != nil {
-		return fmt.Errorf("read --job-config: %w", err)
+		return false, fmt.Errorf("read --job-config: %w", err)
 	}
-	if set, err := job.SetKeys(b); err == nil && set["mode"] {
-		return fmt.Errorf("--modes and mode in --job-config %s: drop the key, --modes sets the mode", s.JobFile)
-	}
-	return nil
+	set, err := job.SetKeys(b)
+	return err == nil && set[key], nil
 }

@@ -167,7 +167,7 @@ var errNotHeld = errors.New("image not held")
 // as the coordinator does (its manifest, which lists any image left out,
 // differs): the caller then loads the data whole.
 func (f *netFactory) stream(ctx context.Context, cfg job.Config, key, manifest string) *streamSource {
-	if f.cacheBytes == 0 {
+	if f.cacheBytes == 0 || cfg.Data.Dir == "" { // the embedded set is not packed: do not unpack it twice
 		return nil
 	}
 	if s := f.streams[key]; s != nil {
