@@ -34,8 +34,8 @@ type netFactory struct {
 
 	mu      sync.Mutex
 	data    map[string]*job.Data     // by config digest
-	streams map[string]*streamSource // by config digest
-	cache   *streamSource            // the coordinator-fed source (DataCoordinator)
+	streams map[string]*shard.Stream // by config digest
+	cache   *shard.Stream            // the coordinator-fed source (DataCoordinator)
 }
 
 // NewReplica builds the replica of the assignment's job.
@@ -59,8 +59,9 @@ func (f *netFactory) source(ctx context.Context, cfg job.Config, manifest string
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.mode == DataCoordinator {
-		if f.cache == nil || f.cache.size != cfg.Data.Stored() {
-			f.cache = newStreamSource(nil, nil, coordSource{fetch: f.fetch}, cfg.Data.Stored(), f.coordCache(), f.ahead, f.threads)
+		if f.cache == nil || f.cache.Size() != cfg.Data.Stored() {
+			f.cache = shard.NewStream(shard.StreamConfig{Source: coordSource{fetch: f.fetch}, Size: cfg.Data.Stored(),
+				CacheBytes: f.coordCache(), ReadAhead: f.ahead, Threads: f.threads})
 		}
 		return f.cache, nil
 	}
@@ -92,7 +93,8 @@ func (f *netFactory) source(ctx context.Context, cfg job.Config, manifest string
 // localSource serves images of a dataset loaded in full.
 type localSource struct{ set *shard.Dataset }
 
-func (s localSource) images(_ context.Context, ids []int) (*shard.Dataset, []int, error) {
+// Images serves the ids from the whole set.
+func (s localSource) Images(_ context.Context, ids []int) (*shard.Dataset, []int, error) {
 	for _, id := range ids {
 		if id < 0 || id >= s.set.Len() {
 			return nil, nil, fmt.Errorf("image id %d out of range 0..%d", id, s.set.Len()-1)
@@ -139,34 +141,11 @@ func (f *netFactory) coordCache() int64 {
 	return f.cacheBytes
 }
 
-// stepDataset copies the images of a step's ids (at of each: its item and
-// pixels, or false when it has none) into a dataset of the step, image k
-// at index k.
-func stepDataset(ids []int, size int, classes []string, at func(id int) (shard.Item, []uint8, bool)) (*shard.Dataset, []int, error) {
-	pix := make([]uint8, 0, size*size*3*len(ids))
-	items := make([]shard.Item, len(ids))
-	idx := make([]int, len(ids))
-	for k, id := range ids {
-		it, px, ok := at(id)
-		if !ok {
-			return nil, nil, fmt.Errorf("image %d (%s) is not held: %w", id, it.Path, errNotHeld)
-		}
-		pix = append(pix, px...)
-		items[k], idx[k] = it, k
-	}
-	d, err := shard.NewDataset(classes, items, size, pix)
-	return d, idx, err
-}
-
-// errNotHeld marks an image a source no longer (or never) held when its
-// step came.
-var errNotHeld = errors.New("image not held")
-
 // stream returns a streaming source of the job's packed dataset, or nil
 // when the data is not packed or its catalogue does not number the images
 // as the coordinator does (its manifest, which lists any image left out,
 // differs): the caller then loads the data whole.
-func (f *netFactory) stream(ctx context.Context, cfg job.Config, key, manifest string) *streamSource {
+func (f *netFactory) stream(ctx context.Context, cfg job.Config, key, manifest string) *shard.Stream {
 	if f.cacheBytes == 0 || cfg.Data.Dir == "" { // the embedded set is not packed: do not unpack it twice
 		return nil
 	}
@@ -187,12 +166,13 @@ func (f *netFactory) stream(ctx context.Context, cfg job.Config, key, manifest s
 			"data", cfg.Data.Dir, "catalogue", cat.Data.ManifestDigest[:12], "job", manifest[:min(12, len(manifest))])
 		return nil
 	}
-	s := newStreamSource(cat.Data.Set.Classes, cat.Data.Set.Items, cat.Data.Source, cfg.Data.Stored(), f.cacheBytes, f.ahead, f.threads)
+	s := shard.NewStream(shard.StreamConfig{Classes: cat.Data.Set.Classes, Items: cat.Data.Set.Items, Source: cat.Data.Source,
+		Size: cfg.Data.Stored(), CacheBytes: f.cacheBytes, ReadAhead: f.ahead, Threads: f.threads})
 	if f.streams == nil {
-		f.streams = map[string]*streamSource{}
+		f.streams = map[string]*shard.Stream{}
 	}
 	f.streams[key] = s
-	f.logger().Info("streaming the packed dataset", "data", cfg.Data.Dir, "images", len(s.items),
+	f.logger().Info("streaming the packed dataset", "data", cfg.Data.Dir, "images", s.Len(),
 		"cache_bytes", f.cacheBytes, "read_ahead_steps", f.ahead)
 	return s
 }

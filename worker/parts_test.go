@@ -61,10 +61,10 @@ func TestRemoteSourceMatchesLocal(t *testing.T) {
 		t.Fatal(err)
 	}
 	f := &fetcher{set: d.Set, src: src}
-	r := newStreamSource(nil, nil, coordSource{fetch: f}, c.Data.ImageSize, DefaultImageCache, 0, 2)
+	r := shard.NewStream(shard.StreamConfig{Source: coordSource{fetch: f}, Size: c.Data.ImageSize, CacheBytes: DefaultImageCache, Threads: 2})
 	ids := []int{d.Split.Train[3], d.Split.Train[0], d.Split.Train[7]}
 	for range 2 {
-		got, idx, err := r.images(context.Background(), ids)
+		got, idx, err := r.Images(context.Background(), ids)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -88,7 +88,7 @@ func TestLocalSourceChecksManifest(t *testing.T) {
 	if _, err := f.source(context.Background(), c, "0123"); !errors.Is(err, ErrManifest) {
 		t.Fatalf("other manifest: %v, want ErrManifest", err)
 	}
-	if _, _, err := (localSource{set: d.Set}).images(context.Background(), []int{d.Set.Len()}); err == nil {
+	if _, _, err := (localSource{set: d.Set}).Images(context.Background(), []int{d.Set.Len()}); err == nil {
 		t.Error("an id past the dataset was accepted")
 	}
 }

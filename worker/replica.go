@@ -24,10 +24,10 @@ type netReplica struct {
 // imageSource gives the decoded images of a step: a dataset and the indices
 // of ids in it.
 type imageSource interface {
-	images(ctx context.Context, ids []int) (*shard.Dataset, []int, error)
+	Images(ctx context.Context, ids []int) (*shard.Dataset, []int, error)
 }
 
-// prefetcher is an imageSource that reads ahead: it is told the image ids
+// prefetcher is an imageSource that reads ahead (a *shard.Stream): it is told the image ids
 // of the steps after the current one.
 type prefetcher interface {
 	Prefetch(next [][]int)
@@ -87,7 +87,7 @@ func (r *netReplica) SetOptState(s []float32) error {
 // workers) with BatchNorm synchronised through c and the gradients
 // observed by sink. The statistic is this rank's part's.
 func (r *netReplica) ComputeGrads(ctx context.Context, c Collective, sink GradSink, w StepWork, epoch int, scale float32) (job.StepStat, error) {
-	d, idx, err := r.src.images(ctx, append(w.IDs[:len(w.IDs):len(w.IDs)], w.LabeledIDs...))
+	d, idx, err := r.src.Images(ctx, append(w.IDs[:len(w.IDs):len(w.IDs)], w.LabeledIDs...))
 	if err != nil {
 		return job.StepStat{}, fmt.Errorf("images of step %d: %w", w.Step, err)
 	}

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/whorl-ml/whorl/job"
+	"github.com/whorl-ml/whorl/shard"
 )
 
 // BenchmarkStreamLoader is the streaming loader's rate: the embedded
@@ -23,13 +24,14 @@ func BenchmarkStreamLoader(b *testing.B) {
 	b.ResetTimer()
 	images := 0
 	for b.Loop() {
-		s := newStreamSource(cat.Data.Set.Classes, cat.Data.Set.Items, cat.Data.Source, 32, MinImageCache, 0, 2)
+		s := shard.NewStream(shard.StreamConfig{Classes: cat.Data.Set.Classes, Items: cat.Data.Set.Items, Source: cat.Data.Source,
+			Size: 32, CacheBytes: MinImageCache, Threads: 2})
 		for a := 0; a+32 <= n; a += 32 {
 			ids := make([]int, 32)
 			for k := range ids {
 				ids[k] = a + k
 			}
-			if _, _, err := s.images(context.Background(), ids); err != nil {
+			if _, _, err := s.Images(context.Background(), ids); err != nil {
 				b.Fatal(err)
 			}
 			images += 32
@@ -65,7 +67,8 @@ func BenchmarkPretrainStep(b *testing.B) {
 	}{
 		{"in-memory", func() imageSource { return localSource{set: d.Set} }},
 		{"streamed", func() imageSource {
-			return newStreamSource(cat.Data.Set.Classes, cat.Data.Set.Items, cat.Data.Source, 32, 8*32*32*32*3, 2, 2)
+			return shard.NewStream(shard.StreamConfig{Classes: cat.Data.Set.Classes, Items: cat.Data.Set.Items, Source: cat.Data.Source,
+				Size: 32, CacheBytes: 8 * 32 * 32 * 32 * 3, ReadAhead: 2, Threads: 2})
 		}},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
