@@ -256,14 +256,10 @@ func RecalibrateBN(ctx context.Context, n *model.Net, d *job.Data) error {
 	return n.RecalibrateBN(ctx, func(yield func([]float32, int) error) error {
 		var x []float32
 		var labels []int
-		for a := 0; a < len(idx); a += evalBatch {
-			part := idx[a:min(a+evalBatch, len(idx))]
-			x, labels = shard.ClassBatch(d.Set, part, d.Norm, job.EvalAugment(n.Config().InputSize), nil, x, labels)
-			if err := yield(x, len(part)); err != nil {
-				return err
-			}
-		}
-		return nil
+		return eachBatch(ctx, d, idx, evalBatch, func(set *shard.Dataset, at, _ []int) error {
+			x, labels = shard.ClassBatch(set, at, d.Norm, job.EvalAugment(n.Config().InputSize), nil, x, labels)
+			return yield(x, len(at))
+		})
 	})
 }
 
@@ -272,7 +268,7 @@ func RecalibrateBN(ctx context.Context, n *model.Net, d *job.Data) error {
 // grids of at most dims values (job.EvalConfig.ProbeDims) when dims > 0.
 func poolFeatures(ctx context.Context, n *model.Net, d *job.Data, idx []int, dims int) (pooledSet, error) {
 	set := pooledSet{blocks: make([]matrix, n.NumBlocks())}
-	err := evalClassBatches(n, d, idx, func(x []float32, labels []int) error {
+	err := evalClassBatches(ctx, n, d, idx, func(x []float32, labels []int) error {
 		var feats [][]float32
 		var err error
 		if dims > 0 {

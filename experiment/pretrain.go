@@ -144,6 +144,7 @@ func (r *pretrainRun) epoch(ctx context.Context) (job.EpochStat, error) {
 			return job.EpochStat{}, fmt.Errorf("pretrain epoch %d step %d: %w", st.Epoch+1, st.Step+1, err)
 		}
 		t0 := time.Now()
+		r.prefetch(plan, st.Epoch, st.Step)
 		ss, err := r.step(ctx, plan.Batch(st.Step))
 		if err != nil {
 			return job.EpochStat{}, fmt.Errorf("pretrain epoch %d step %d: %w", st.Epoch+1, st.Step+1, err)
@@ -169,20 +170,43 @@ func (r *pretrainRun) epoch(ctx context.Context) (job.EpochStat, error) {
 // assigns them to the workers).
 func (r *pretrainRun) step(ctx context.Context, ids []int) (job.StepStat, error) {
 	st := r.st
-	b := recipe.StepBatch{Epoch: st.Epoch, Step: st.Step, Set: r.d.Set, Idx: ids, IDs: ids, Share: 1, LabeledShare: 1}
+	b := recipe.StepBatch{Epoch: st.Epoch, Step: st.Step, IDs: ids, Share: 1, LabeledShare: 1}
 	if r.c.IsJoint() {
-		b.LabeledIDs = job.LabeledBatch(r.d.LabeledTrain, r.c.Seed, st.Epoch, st.Step, r.steps, r.c.Joint.LabeledBatch)
-		b.LabeledIdx, b.Classes = b.LabeledIDs, make([]int, len(b.LabeledIDs))
+		b.LabeledIDs = r.labeled(st.Epoch, st.Step)
+		b.Classes = make([]int, len(b.LabeledIDs))
 		for k, id := range b.LabeledIDs {
 			b.Classes[k] = r.d.Set.Items[id].Class
 		}
 	}
+	set, idx, err := r.d.Images(ctx, append(ids[:len(ids):len(ids)], b.LabeledIDs...))
+	if err != nil {
+		return job.StepStat{}, fmt.Errorf("images: %w", err)
+	}
+	b.Set, b.Idx, b.LabeledIdx = set, idx[:len(ids)], idx[len(ids):]
 	ss, err := r.trainer.Grads(ctx, b)
 	if err != nil {
 		return job.StepStat{}, err
 	}
 	r.trainer.Apply(st.Epoch, st.Step, r.steps)
 	return ss, nil
+}
+
+// labeled is the joint mode's labeled images of a step.
+func (r *pretrainRun) labeled(epoch, step int) []int {
+	return job.LabeledBatch(r.d.LabeledTrain, r.c.Seed, epoch, step, r.steps, r.c.Joint.LabeledBatch)
+}
+
+// prefetch names the images of the steps after step to streamed data.
+func (r *pretrainRun) prefetch(plan job.Epoch, epoch, step int) {
+	var next [][]int
+	for s := step + 1; s < min(step+1+prefetchRequests, r.steps); s++ {
+		ids := plan.Batch(s)
+		if r.c.IsJoint() {
+			ids = append(ids[:len(ids):len(ids)], r.labeled(epoch, s)...)
+		}
+		next = append(next, ids)
+	}
+	r.d.Prefetch(next)
 }
 
 // checkpoint saves the position after the step just done every

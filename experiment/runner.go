@@ -60,6 +60,10 @@ type Runner struct {
 	Cluster ClusterInfo
 	// Progress, if set, receives training progress.
 	Progress func(Event)
+	// Images sizes how the phases read the job's images: they are not held
+	// in memory but read through a cache of Images.CacheBytes
+	// (job.OpenData). The zero value is job.DefaultStreamConfig.
+	Images job.StreamConfig
 
 	mu       sync.Mutex
 	data     map[string]*job.Data
@@ -99,7 +103,11 @@ func (r *Runner) load(ctx context.Context, c job.Config) (*job.Data, error) {
 	if d != nil {
 		return d, nil
 	}
-	d, err := job.LoadData(ctx, c)
+	sc := r.Images
+	if sc == (job.StreamConfig{}) {
+		sc = job.DefaultStreamConfig()
+	}
+	d, err := job.OpenData(ctx, c, sc)
 	if err != nil {
 		return nil, err
 	}

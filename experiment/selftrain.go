@@ -152,7 +152,7 @@ func staged(progress func(Event), r int) func(Event) {
 func Probabilities(ctx context.Context, n *model.Net, d *job.Data, idx []int) ([]float64, error) {
 	k, side := len(d.Set.Classes), n.Config().InputSize
 	out := make([]float64, 0, len(idx)*k)
-	err := evalClassBatches(n, d, idx, func(x []float32, labels []int) error {
+	err := evalClassBatches(ctx, n, d, idx, func(x []float32, labels []int) error {
 		plain, err := n.Forward(ctx, x, len(labels))
 		if err != nil {
 			return err

@@ -164,8 +164,13 @@ func (r *supervisedRun) epoch(ctx context.Context, e int, rng *rand.Rand) (job.E
 	var correct, seen int
 	start := time.Now()
 	for st := range r.steps {
-		part := r.idx[st*r.s.Batch : min((st+1)*r.s.Batch, len(r.idx))]
-		r.x, r.labels = shard.ClassBatch(r.d.Set, part, r.d.Norm, r.aug, rng, r.x, r.labels)
+		part := r.batch(st)
+		r.prefetch(st)
+		set, at, err := r.d.Images(ctx, part)
+		if err != nil {
+			return job.EpochStat{}, fmt.Errorf("%s epoch %d step %d: images: %w", r.phase.Label(), e+1, st+1, err)
+		}
+		r.x, r.labels = shard.ClassBatch(set, at, r.d.Norm, r.aug, rng, r.x, r.labels)
 		for k, id := range part {
 			if c, ok := r.pseudo[id]; ok {
 				r.labels[k] = c
@@ -197,6 +202,20 @@ func (r *supervisedRun) epoch(ctx context.Context, e int, rng *rand.Rand) (job.E
 	}
 	r.report(Event{Epoch: e + 1, Step: r.steps, Loss: es.Loss, Accuracy: es.Accuracy, EpochDone: true})
 	return es, nil
+}
+
+// batch is the images of step st of the current epoch's order.
+func (r *supervisedRun) batch(st int) []int {
+	return r.idx[st*r.s.Batch : min((st+1)*r.s.Batch, len(r.idx))]
+}
+
+// prefetch names the images of the steps after st to streamed data.
+func (r *supervisedRun) prefetch(st int) {
+	var next [][]int
+	for s := st + 1; s < min(st+1+prefetchRequests, r.steps); s++ {
+		next = append(next, r.batch(s))
+	}
+	r.d.Prefetch(next)
 }
 
 // trainStep runs forward and backward on the batch of images part (in
@@ -233,7 +252,7 @@ func (r *supervisedRun) report(e Event) {
 func Classify(ctx context.Context, n *model.Net, d *job.Data, idx []int) (Confusion, error) {
 	k := len(d.Set.Classes)
 	conf := NewConfusion(k)
-	err := evalClassBatches(n, d, idx, func(x []float32, labels []int) error {
+	err := evalClassBatches(ctx, n, d, idx, func(x []float32, labels []int) error {
 		logits, err := n.Forward(ctx, x, len(labels))
 		if err != nil {
 			return err
@@ -254,20 +273,16 @@ func Classify(ctx context.Context, n *model.Net, d *job.Data, idx []int) (Confus
 // evalClassBatches puts n in evaluation mode (restored on return) and hands
 // fn images idx, unaugmented, in batches of evalBatch with their labels
 // (valid until the next call).
-func evalClassBatches(n *model.Net, d *job.Data, idx []int, fn func(x []float32, labels []int) error) error {
+func evalClassBatches(ctx context.Context, n *model.Net, d *job.Data, idx []int, fn func(x []float32, labels []int) error) error {
 	wasTraining := n.Training()
 	n.SetTraining(false)
 	defer n.SetTraining(wasTraining)
 	var x []float32
 	var labels []int
-	for a := 0; a < len(idx); a += evalBatch {
-		part := idx[a:min(a+evalBatch, len(idx))]
-		x, labels = shard.ClassBatch(d.Set, part, d.Norm, job.EvalAugment(n.Config().InputSize), nil, x, labels)
-		if err := fn(x, labels); err != nil {
-			return err
-		}
-	}
-	return nil
+	return eachBatch(ctx, d, idx, evalBatch, func(set *shard.Dataset, at, _ []int) error {
+		x, labels = shard.ClassBatch(set, at, d.Norm, job.EvalAugment(n.Config().InputSize), nil, x, labels)
+		return fn(x, labels)
+	})
 }
 
 // RotationAccuracy is the pretext accuracy of a 4-output network on images
@@ -306,9 +321,8 @@ func rotationCounts(ctx context.Context, n *model.Net, d *job.Data, idx []int, o
 	defer n.SetTraining(wasTraining)
 	var x []float32
 	var labels []int
-	for a := 0; a < len(idx); a += evalBatch / shard.Rotations {
-		part := idx[a:min(a+evalBatch/shard.Rotations, len(idx))]
-		x, labels = shard.RotationBatch(d.Set, part, d.Norm, job.EvalAugment(n.Config().InputSize), nil, x, labels)
+	return eachBatch(ctx, d, idx, evalBatch/shard.Rotations, func(set *shard.Dataset, at, part []int) error {
+		x, labels = shard.RotationBatch(set, at, d.Norm, job.EvalAugment(n.Config().InputSize), nil, x, labels)
 		logits, err := n.Forward(ctx, x, len(labels))
 		if err != nil {
 			return fmt.Errorf("rotation accuracy: %w", err)
@@ -320,8 +334,8 @@ func rotationCounts(ctx context.Context, n *model.Net, d *job.Data, idx []int, o
 			}
 			total[c]++
 		}
-	}
-	return nil
+		return nil
+	})
 }
 
 // argmax is the index of v's largest value (the first of equals).

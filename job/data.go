@@ -16,9 +16,11 @@ import (
 	"github.com/whorl-ml/whorl/shard"
 )
 
-// Data is a job's prepared data: the decoded images, the split (with the
+// Data is a job's prepared data: the images, the split (with the
 // validation part of the labeled set held out) and the normaliser, all
-// deterministic from the Config.
+// deterministic from the Config. Read pixels with Images: LoadData holds
+// them all in Set; OpenData holds none (Set is a catalogue) and reads them
+// through Stream.
 type Data struct {
 	Set   *shard.Dataset
 	Split shard.Split
@@ -31,6 +33,9 @@ type Data struct {
 	ManifestDigest string
 	// Source serves the original file bytes of the images.
 	Source shard.Source
+	// Stream reads the images of data opened with OpenData (nil when
+	// loaded whole).
+	Stream *shard.Stream
 	// Skipped are the unreadable image files left out, sorted by path.
 	Skipped []shard.Skipped
 	// Seed is the job seed the split was made with.

@@ -16,29 +16,60 @@ type Normalizer struct {
 
 // ComputeNormalizer measures the per-channel mean and standard deviation of
 // the images idx (normally the training split). A channel with zero spread
-// gets Std 1, so normalising never divides by zero.
+// gets Std 1, so normalising never divides by zero. It is the Normalizer of
+// the images' ChannelSums added up, so a scan that keeps only the sums
+// (Scan) gives the same one, bit for bit.
 func ComputeNormalizer(d *Dataset, idx []int) Normalizer {
-	var sum, sq [3]float64
-	var n float64
+	var s ChannelSums
 	for _, i := range idx {
-		px := d.Image(i)
-		for p := 0; p < len(px); p += 3 {
-			for c := range 3 {
-				v := float64(px[p+c]) / 255
-				sum[c] += v
-				sq[c] += v * v
-			}
-		}
-		n += float64(len(px) / 3)
+		s.Add(SumChannels(d.Image(i)))
 	}
+	return s.Normalizer()
+}
+
+// ChannelSums are the per-channel sums of pixel values and of their
+// squares over some images, and their number of pixels: exact integers, so
+// they add up in any order to the same figures.
+type ChannelSums struct {
+	Sum, Sq [3]uint64
+	Pixels  uint64
+}
+
+// SumChannels returns the ChannelSums of HWC RGB pixels.
+func SumChannels(px []uint8) ChannelSums {
+	var s ChannelSums
+	for p := 0; p+2 < len(px); p += 3 {
+		for c := range 3 {
+			v := uint64(px[p+c])
+			s.Sum[c] += v
+			s.Sq[c] += v * v
+		}
+	}
+	s.Pixels = uint64(len(px) / 3)
+	return s
+}
+
+// Add adds o's sums to s.
+func (s *ChannelSums) Add(o ChannelSums) {
+	for c := range 3 {
+		s.Sum[c] += o.Sum[c]
+		s.Sq[c] += o.Sq[c]
+	}
+	s.Pixels += o.Pixels
+}
+
+// Normalizer is the mean and standard deviation on the [0, 1] scale the
+// sums give (Std 1 for a channel without spread, and for no pixels).
+func (s ChannelSums) Normalizer() Normalizer {
 	nz := Normalizer{Std: [3]float32{1, 1, 1}}
-	if n == 0 {
+	if s.Pixels == 0 {
 		return nz
 	}
+	n := float64(s.Pixels)
 	for c := range 3 {
-		mean := sum[c] / n
+		mean := float64(s.Sum[c]) / (255 * n)
 		nz.Mean[c] = float32(mean)
-		if v := sq[c]/n - mean*mean; v > 1e-12 {
+		if v := float64(s.Sq[c])/(255*255*n) - mean*mean; v > 1e-12 {
 			nz.Std[c] = float32(math.Sqrt(v))
 		}
 	}

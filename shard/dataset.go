@@ -12,7 +12,9 @@ type Item struct {
 }
 
 // Dataset is a decoded image set held in memory: every image is Size x
-// Size x 3 uint8, HWC, RGB. Items are sorted by class, then path.
+// Size x 3 uint8, HWC, RGB. Items are sorted by class, then path. A
+// Dataset of Size 0 holds no pixels, only the items (a catalogue, from
+// ScanOrigin or a packed index): its images are read through a Stream.
 type Dataset struct {
 	// Classes are the class names, sorted.
 	Classes []string
@@ -46,6 +48,9 @@ func (d *Dataset) Len() int { return len(d.Items) }
 // Image returns image i as Size*Size*3 HWC RGB bytes; the slice aliases the
 // dataset's storage and must not be modified.
 func (d *Dataset) Image(i int) []uint8 {
+	if d.Size == 0 {
+		panic("shard: Image of a dataset without pixels (a catalogue): read its images through a Stream")
+	}
 	n := d.Size * d.Size * 3
 	return d.pix[i*n : (i+1)*n : (i+1)*n]
 }

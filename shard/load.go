@@ -69,28 +69,50 @@ func originName(loc string) string {
 
 // LoadOrigin decodes the images of an opened origin (cfg.Dir is not used).
 func LoadOrigin(ctx context.Context, cfg LoadConfig, o *Origin) (*Dataset, *Report, error) {
+	d, _, rep, err := decodeOrigin(ctx, cfg, o, true)
+	return d, rep, err
+}
+
+// ScanOrigin reads and decodes every image of an opened origin as
+// LoadOrigin does (the same checks, skips, errors and report) but keeps no
+// pixels: the Dataset holds the images kept and no pixels (a catalogue:
+// read them through a Stream), and sums[i] are image i's ChannelSums (for
+// the Normalizer). Its memory does not grow with the number of images
+// beyond their items.
+func ScanOrigin(ctx context.Context, cfg LoadConfig, o *Origin) (d *Dataset, sums []ChannelSums, rep *Report, err error) {
+	return decodeOrigin(ctx, cfg, o, false)
+}
+
+// decodeOrigin is LoadOrigin (keep) or ScanOrigin.
+func decodeOrigin(ctx context.Context, cfg LoadConfig, o *Origin, keep bool) (*Dataset, []ChannelSums, *Report, error) {
 	if cfg.Strict && len(o.Skipped) > 0 {
-		return nil, nil, fmt.Errorf("load %s: %w: %s: %s", o.Name, ErrBadImage, o.Skipped[0].Path, o.Skipped[0].Reason)
+		return nil, nil, nil, fmt.Errorf("load %s: %w: %s: %s", o.Name, ErrBadImage, o.Skipped[0].Path, o.Skipped[0].Reason)
 	}
-	d, rep, err := LoadSource(ctx, cfg, o.Source, o.Classes, o.Items)
+	d, sums, rep, err := decodeSource(ctx, cfg, o.Source, o.Classes, o.Items, keep)
 	if err != nil && o.Name == "embedded" {
-		return nil, nil, embeddedHint(err)
+		return nil, nil, nil, embeddedHint(err)
 	}
 	if err != nil {
-		return nil, nil, fmt.Errorf("load %s: %w", o.Name, err)
+		return nil, nil, nil, fmt.Errorf("load %s: %w", o.Name, err)
 	}
 	rep.Source, rep.Ignored = o.Name, o.Ignored
 	rep.Skipped = append(slices.Clone(o.Skipped), rep.Skipped...)
 	sortSkipped(rep.Skipped)
-	return d, rep, nil
+	return d, sums, rep, nil
 }
 
 // LoadSource decodes the given items from src (cfg.Dir is not used). Items
 // whose SHA256 is set are checked against their bytes. Every class must keep
 // at least one image.
 func LoadSource(ctx context.Context, cfg LoadConfig, src Source, classes []string, items []Item) (*Dataset, *Report, error) {
+	d, _, rep, err := decodeSource(ctx, cfg, src, classes, items, true)
+	return d, rep, err
+}
+
+// decodeSource is LoadSource, keeping the pixels or only their sums.
+func decodeSource(ctx context.Context, cfg LoadConfig, src Source, classes []string, items []Item, keep bool) (*Dataset, []ChannelSums, *Report, error) {
 	if err := cfg.Validate(); err != nil {
-		return nil, nil, fmt.Errorf("load: %w", err)
+		return nil, nil, nil, fmt.Errorf("load: %w", err)
 	}
 	workers := cfg.Workers
 	if workers == 0 {
@@ -105,19 +127,23 @@ func LoadSource(ctx context.Context, cfg LoadConfig, src Source, classes []strin
 		}
 		return items[i].Path < items[j].Path
 	})
-	dec := &decoder{cfg: cfg, src: src, items: items,
-		pix: make([]uint8, len(items)*cfg.Size*cfg.Size*3), reasons: make([]string, len(items)),
+	dec := &decoder{cfg: cfg, src: src, items: items, reasons: make([]string, len(items)),
 		bytes: make([]int64, len(items)), short: make([]int, len(items))}
+	if keep {
+		dec.pix = make([]uint8, len(items)*cfg.Size*cfg.Size*3)
+	} else {
+		dec.sums = make([]ChannelSums, len(items))
+	}
 	if err := dec.run(ctx, workers); err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	rep := &Report{Classes: classes, Workers: workers}
-	d, err := dec.compact(classes, rep)
+	d, sums, err := dec.compact(classes, rep)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	rep.Decode = time.Since(start)
-	return d, rep, nil
+	return d, sums, rep, nil
 }
 
 // decoder is the state shared by the decoding goroutines; each writes only
@@ -126,8 +152,9 @@ type decoder struct {
 	cfg     LoadConfig
 	src     Source
 	items   []Item
-	pix     []uint8
-	reasons []string // "" = decoded
+	pix     []uint8       // the pixels kept (nil when scanning)
+	sums    []ChannelSums // when scanning: each image's sums
+	reasons []string      // "" = decoded
 	bytes   []int64
 	short   []int // shorter side of each decoded image, in pixels
 }
@@ -170,10 +197,19 @@ func (dec *decoder) chunk(ctx context.Context, a, b int) error {
 		return fmt.Errorf("fetch images %d..%d: source returned %d results for %d items", a, b-1, len(blobs), b-a)
 	}
 	n := dec.cfg.Size * dec.cfg.Size * 3
+	var scratch []uint8
+	if dec.pix == nil {
+		scratch = make([]uint8, n)
+	}
 	for k, blob := range blobs {
 		i := a + k
 		err := blob.Err
-		if err == nil {
+		if err == nil && scratch != nil {
+			dec.bytes[i] = int64(len(blob.Data))
+			if err = dec.decodeOne(i, blob.Data, scratch); err == nil {
+				dec.sums[i] = SumChannels(scratch)
+			}
+		} else if err == nil {
 			dec.bytes[i] = int64(len(blob.Data))
 			err = dec.decodeOne(i, blob.Data, dec.pix[i*n:(i+1)*n])
 		} else {
@@ -218,8 +254,9 @@ func checkSize(size int, sides []int) error {
 		"so the data cannot give %d px: pass a size of at most %d, or data with larger photos", size, median, larger, len(sides), size, size, median)
 }
 
-// compact drops the bad items, moving pixels down, and fills the report.
-func (dec *decoder) compact(classes []string, rep *Report) (*Dataset, error) {
+// compact drops the bad items, moving pixels (or sums) down, and fills the
+// report.
+func (dec *decoder) compact(classes []string, rep *Report) (*Dataset, []ChannelSums, error) {
 	n := dec.cfg.Size * dec.cfg.Size * 3
 	kept := 0
 	rep.Counts = make([]int, len(classes))
@@ -232,17 +269,26 @@ func (dec *decoder) compact(classes []string, rep *Report) (*Dataset, error) {
 		rep.Bytes += dec.bytes[i]
 		rep.Counts[it.Class]++
 		sides = append(sides, dec.short[i])
-		copy(dec.pix[kept*n:(kept+1)*n], dec.pix[i*n:(i+1)*n])
+		if dec.pix != nil {
+			copy(dec.pix[kept*n:(kept+1)*n], dec.pix[i*n:(i+1)*n])
+		} else {
+			dec.sums[kept] = dec.sums[i]
+		}
 		dec.items[kept] = it
 		kept++
 	}
 	for c, cnt := range rep.Counts {
 		if cnt == 0 {
-			return nil, errorf(ErrLayout, "class %s: none of its images could be used", classes[c])
+			return nil, nil, errorf(ErrLayout, "class %s: none of its images could be used", classes[c])
 		}
 	}
 	if err := checkSize(dec.cfg.Size, sides); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return NewDataset(classes, dec.items[:kept], dec.cfg.Size, dec.pix[:kept*n:kept*n])
+	if dec.pix == nil {
+		d, err := NewDataset(classes, dec.items[:kept], 0, nil)
+		return d, dec.sums[:kept:kept], err
+	}
+	d, err := NewDataset(classes, dec.items[:kept], dec.cfg.Size, dec.pix[:kept*n:kept*n])
+	return d, nil, err
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -214,4 +215,48 @@ func TestLoadRefusesSizeTheDataCannotGive(t *testing.T) {
 	if _, _, err := Load(context.Background(), emb); err == nil || !strings.Contains(err.Error(), "embedded set (stored at 48 px") {
 		t.Errorf("embedded at %d px: %v, want a refusal naming the stored size", emb.Size, err)
 	}
+}
+
+// TestScanMatchesLoad: scanning keeps no pixels but the same items, skips
+// and report as loading, and sums that give the loaded set's Normalizer
+// bit for bit.
+func TestScanMatchesLoad(t *testing.T) {
+	dir := makeFolder(t, []string{"daisy", "rose"}, 6)
+	writeFile(t, dir, "rose/broken.jpg", []byte("not a photo"))
+	ctx := context.Background()
+	cfg := DefaultLoadConfig()
+	cfg.Dir, cfg.Size = dir, 16
+	whole, wrep, err := Load(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o, err := OpenOrigin(ctx, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer o.Close()
+	cat, sums, srep, err := ScanOrigin(ctx, cfg, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(cat.Items, whole.Items) || cat.Size != 0 || len(sums) != len(whole.Items) {
+		t.Fatalf("scan: %d items (size %d, %d sums), load: %d", len(cat.Items), cat.Size, len(sums), len(whole.Items))
+	}
+	if len(srep.Skipped) != 1 || !slices.Equal(srep.Skipped, wrep.Skipped) || srep.Bytes != wrep.Bytes {
+		t.Fatalf("scan report %+v, load report %+v", srep, wrep)
+	}
+	idx := []int{0, 2, 3, 7, 10}
+	var s ChannelSums
+	for _, i := range idx {
+		s.Add(sums[i])
+	}
+	if got, want := s.Normalizer(), ComputeNormalizer(whole, idx); got != want {
+		t.Fatalf("normaliser from the scan's sums %+v, from the pixels %+v", got, want)
+	}
+	defer func() {
+		if recover() == nil {
+			t.Error("Image of a catalogue did not panic")
+		}
+	}()
+	cat.Image(0)
 }

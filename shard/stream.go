@@ -12,6 +12,12 @@ import (
 	"golang.org/x/sync/errgroup"
 )
 
+// Defaults of a Stream's cache and read-ahead for the roles that stream.
+const (
+	DefaultCacheBytes = 256 << 20
+	DefaultReadAhead  = 2
+)
+
 // StreamConfig configures a Stream.
 type StreamConfig struct {
 	// Classes and Items are the images an id indexes. With Items nil, an id

@@ -10,6 +10,7 @@ import (
 	"github.com/whorl-ml/whorl/cluster"
 	"github.com/whorl-ml/whorl/internal/tlsfiles"
 	"github.com/whorl-ml/whorl/internal/validate"
+	"github.com/whorl-ml/whorl/shard"
 )
 
 // Bounds checked by Config.Validate.
@@ -21,7 +22,7 @@ const (
 	MaxThreads                 = 1024
 	// DefaultImageCache, MinImageCache and MaxImageCache bound
 	// Config.ImageCache; MaxReadAhead bounds Config.ReadAhead.
-	DefaultImageCache = 256 << 20
+	DefaultImageCache = shard.DefaultCacheBytes
 	MinImageCache     = 4 << 20
 	MaxImageCache     = 1 << 40
 	MaxReadAhead      = 64
@@ -117,7 +118,7 @@ func DefaultConfig() Config {
 		RingTimeout:    30 * time.Second,
 		LeaveTimeout:   5 * time.Second,
 		ImageCache:     DefaultImageCache,
-		ReadAhead:      2,
+		ReadAhead:      shard.DefaultReadAhead,
 	}
 }
 
