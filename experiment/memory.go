@@ -3,6 +3,7 @@ package experiment
 import (
 	"context"
 	"fmt"
+	"math"
 	"strings"
 
 	"github.com/whorl-ml/whorl/internal/bytesize"
@@ -19,6 +20,10 @@ type MemoryPart struct {
 	Bytes int64
 }
 
+// itemBytes is what the catalogue holds per photo: its item (path, digest,
+// class) and, for a packed set, its index entry (shard, offset, size).
+const itemBytes = 400
+
 // runtimeBytes is the fixed part of a coordinator's memory beside a job's
 // phases: the Go runtime, raft's log cache and the gRPC servers.
 const runtimeBytes = 128 << 20
@@ -27,8 +32,10 @@ const runtimeBytes = 128 << 20
 // runs for cfg (the supervised baseline, fine-tuning, the evaluations and
 // the frozen-feature probes; pretraining runs on the workers), as terms
 // that add up to the peak:
-//   - the photos decoded at data's stored side (3 bytes a pixel), counted
-//     in the data folder (or the embedded set) without decoding;
+//   - the catalogue of the photos (itemBytes a photo), counted in the data
+//     folder, the packed index or the embedded set without decoding;
+//   - the decoded-photo cache the phases read through (job.OpenData): the
+//     photos at data's stored side (3 bytes a pixel), at most cacheBytes;
 //   - the supervised network being trained: weights, gradients, the
 //     optimiser's state (2 per weight for Adam, 1 for SGD with momentum),
 //     BatchNorm state, and its workspace (activations, scratch, caches,
@@ -37,16 +44,18 @@ const runtimeBytes = 128 << 20
 //     (model.MeasureFootprint);
 //   - two more networks' weights held at once (the pretrained and the
 //     baseline network while fine-tuning and probing);
-//   - the probes' features of every photo for one network (each block's
-//     pooled features, or eval.probe_dims of them);
+//   - the probes' features of the labeled and test photos for one network
+//     (each block's pooled features, or eval.probe_dims of them);
 //   - the runtime, raft, gRPC and GEMM's packing buffers (a fixed 128 MiB).
 //
 // Nothing is built or decoded: it costs a listing of the data folder.
-func EstimateMemory(cfg job.Config) ([]MemoryPart, error) {
-	images, err := shard.CountImages(cfg.Data.Dir)
+func EstimateMemory(cfg job.Config, cacheBytes int64) ([]MemoryPart, error) {
+	o, err := shard.OpenOrigin(context.Background(), cfg.Data.Dir)
 	if err != nil {
 		return nil, fmt.Errorf("estimate memory: count the photos: %w", err)
 	}
+	images, classes := len(o.Items), len(o.Classes)
+	o.Close()
 	batch := max(cfg.Supervised.Batch, evalBatch)
 	n, err := recipe.Footprint(cfg, 5, batch)
 	if err != nil {
@@ -70,14 +79,26 @@ func EstimateMemory(cfg job.Config) ([]MemoryPart, error) {
 			features += int64(d)
 		}
 	}
+	decoded := int64(images) * 3 * side * side
 	return []MemoryPart{
-		{fmt.Sprintf("%d photos at %d px", images, side), int64(images) * 3 * side * side},
+		{fmt.Sprintf("catalogue of %d photos", images), int64(images) * itemBytes},
+		{fmt.Sprintf("decoded-photo cache (%d photos at %d px: %s)", images, side, bytesize.Human(decoded)), min(decoded, cacheBytes)},
 		{fmt.Sprintf("training %s at batch %d", cfg.Model.Name, batch),
 			weights + int64(n.Params)*4*(1+opt) + n.Workspace + int64(batch)*3*int64(cfg.Data.ImageSize*cfg.Data.ImageSize)*4},
 		{"two more networks' weights", 2 * weights},
-		{"probe features", int64(images) * features * 4},
+		{"probe features", int64(probed(cfg.Split, images, classes)) * features * 4},
 		{"runtime, raft and gRPC", runtimeBytes},
 	}, nil
+}
+
+// probed is about how many photos the probes see: the test photos and the
+// labeled ones.
+func probed(s job.SplitConfig, images, classes int) int {
+	test := int(math.Ceil(s.TestFraction * float64(images)))
+	if s.TestPerClass > 0 {
+		test = min(images, s.TestPerClass*classes)
+	}
+	return test + int(math.Ceil(s.LabeledFraction*float64(images-test)))
 }
 
 // TotalBytes is the sum of the parts.
@@ -105,7 +126,7 @@ func (r *Runner) EstimateMemory(configJSON []byte) (int64, string, error) {
 	if err != nil {
 		return 0, "", err
 	}
-	parts, err := EstimateMemory(cfg)
+	parts, err := EstimateMemory(cfg, r.streamConfig().CacheBytes)
 	if err != nil {
 		return 0, "", err
 	}

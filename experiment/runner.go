@@ -103,11 +103,7 @@ func (r *Runner) load(ctx context.Context, c job.Config) (*job.Data, error) {
 	if d != nil {
 		return d, nil
 	}
-	sc := r.Images
-	if sc == (job.StreamConfig{}) {
-		sc = job.DefaultStreamConfig()
-	}
-	d, err := job.OpenData(ctx, c, sc)
+	d, err := job.OpenData(ctx, c, r.streamConfig())
 	if err != nil {
 		return nil, err
 	}
@@ -118,6 +114,14 @@ func (r *Runner) load(ctx context.Context, c job.Config) (*job.Data, error) {
 	}
 	r.data[key] = d
 	return d, nil
+}
+
+// streamConfig is r.Images, or the default.
+func (r *Runner) streamConfig() job.StreamConfig {
+	if r.Images == (job.StreamConfig{}) {
+		return job.DefaultStreamConfig()
+	}
+	return r.Images
 }
 
 // Prepare loads the data and split of the job and writes the manifest and

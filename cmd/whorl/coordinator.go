@@ -14,6 +14,8 @@ import (
 	"github.com/whorl-ml/whorl/internal/cliflag"
 	"github.com/whorl-ml/whorl/internal/memlimit"
 	"github.com/whorl-ml/whorl/internal/tlsfiles"
+	"github.com/whorl-ml/whorl/job"
+	"github.com/whorl-ml/whorl/worker"
 )
 
 func init() { register(newCoordinatorCmd, newSubmitCmd, newStatusCmd) }
@@ -26,10 +28,11 @@ type coordinatorOptions struct {
 	tls               tlsfiles.Files
 	snapshotThreshold int
 	jobMemory         string
+	images            job.StreamConfig
 }
 
 func newCoordinatorCmd() *cobra.Command {
-	o := coordinatorOptions{cfg: coordinator.DefaultConfig()}
+	o := coordinatorOptions{cfg: coordinator.DefaultConfig(), images: job.DefaultStreamConfig()}
 	host, _ := os.Hostname()
 	cmd := &cobra.Command{
 		Use:   "coordinator",
@@ -48,11 +51,14 @@ Service NAME: with --id coordinator-K the peers are coordinator-0..N-1.NAME
 only when it has no raft state.
 
 The leader runs the job: pending -> pretraining (workers) -> baseline ->
-finetuning -> evaluating -> done, writing the report to --out.
+finetuning -> evaluating -> done, writing the report to --out. It does not
+hold the job's photos: it decodes each once at the start (to check it and
+measure the normaliser) and reads them again as the phases need them, through
+a cache of --image-cache bytes.
 
 Admission: the leader refuses at submit a job whose estimated peak memory for
-the phases it runs (the photos, the supervised network and its workspace, the
-probes' features) exceeds --job-memory-limit, naming the estimate and its
+the phases it runs (the photos' catalogue and cache, the supervised network and
+its workspace, the probes' features) exceeds --job-memory-limit, naming the estimate and its
 parts. "auto" takes GOMEMLIMIT when set (the manifests set it to the
 container's memory limit), else the cgroup's memory limit (v2 memory.max or v1
 memory.limit_in_bytes), else admits all.`,
@@ -84,6 +90,8 @@ memory.limit_in_bytes), else admits all.`,
 	cliflag.IntRange(f, &o.snapshotThreshold, "snapshot-threshold", int(c.SnapshotThreshold), 16, 1<<20, "raft log entries between snapshots")
 	f.StringVar(&o.out, "out", "whorl-out", "folder of the job report, plots and manifest (written by the leader)")
 	f.StringVar(&o.jobMemory, "job-memory-limit", "auto", `refuse jobs estimated to need more memory on the leader: a size (4GiB), "auto" (GOMEMLIMIT, else the cgroup's memory limit) or "off"`)
+	cliflag.ByteSize(f, &o.images.CacheBytes, "image-cache", o.images.CacheBytes, worker.MinImageCache, worker.MaxImageCache, "decoded photos the leader's phases keep")
+	cliflag.IntRange(f, &o.images.ReadAhead, "read-ahead", o.images.ReadAhead, 0, worker.MaxReadAhead, "batches of photos the leader's phases read ahead")
 	tlsFlags(f, &o.tls, "PEM certificate")
 	insecureFlag(f, &c.Insecure)
 	return cmd
@@ -110,7 +118,7 @@ func runCoordinator(ctx context.Context, logw io.Writer, o coordinatorOptions) e
 	if err := os.MkdirAll(o.out, 0o755); err != nil {
 		return fmt.Errorf("create --out: %w", err)
 	}
-	c.Phases = &experiment.Runner{OutDir: o.out}
+	c.Phases = &experiment.Runner{OutDir: o.out, Images: o.images}
 	limit, from, err := memlimit.Resolve("--job-memory-limit", o.jobMemory)
 	if err != nil {
 		return err
