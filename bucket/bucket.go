@@ -37,8 +37,9 @@ var errNoBucket = errors.New("the bucket does not exist")
 
 // Options set how a Bucket is opened and how its reads are retried.
 type Options struct {
-	// Create makes a missing local folder (file://) instead of refusing
-	// it; object stores need their bucket to exist.
+	// Create makes a missing local folder (file://) or S3 bucket instead
+	// of refusing it (what a packer writing a new data set wants); a
+	// gs:// bucket must exist.
 	Create bool
 	// Attempts is how many times a read is tried (1 = no retry).
 	Attempts int
@@ -78,46 +79,63 @@ func Open(ctx context.Context, rawURL string, opts Options) (*Bucket, error) {
 	if err := opts.Validate(); err != nil {
 		return nil, err
 	}
-	b, err := openBlob(ctx, rawURL, opts.Create)
+	b, mk, err := openBlob(ctx, rawURL, opts.Create)
 	if err != nil {
 		return nil, fmt.Errorf("%w: open %s: %w", shard.ErrStore, rawURL, err)
 	}
 	bk := &Bucket{b: b, url: rawURL, opts: opts}
-	if err := bk.retry(ctx, "check", func(ctx context.Context) error {
-		ok, err := b.IsAccessible(ctx)
-		if err == nil && !ok {
-			err = errNoBucket
+	err = bk.check(ctx)
+	if errors.Is(err, errNoBucket) && mk != nil {
+		if err = bk.retry(ctx, "create bucket", mk); err == nil {
+			err = bk.check(ctx)
 		}
-		return err
-	}); err != nil {
+	}
+	if err != nil {
 		b.Close()
 		return nil, err
 	}
 	return bk, nil
 }
 
-// openBlob opens the gocloud bucket of a whorl URL, under its prefix.
-func openBlob(ctx context.Context, raw string, create bool) (*blob.Bucket, error) {
+// check asks the store whether the bucket is there and may be read.
+func (b *Bucket) check(ctx context.Context) error {
+	return b.retry(ctx, "check", func(ctx context.Context) error {
+		ok, err := b.b.IsAccessible(ctx)
+		if err == nil && !ok {
+			err = errNoBucket
+		}
+		return err
+	})
+}
+
+// openBlob opens the gocloud bucket of a whorl URL, under its prefix;
+// with create, mk makes a missing S3 bucket (nil for other schemes, and
+// without create).
+func openBlob(ctx context.Context, raw string, create bool) (b *blob.Bucket, mk func(context.Context) error, err error) {
 	g, err := gocloudURL(raw, create)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	u, err := url.Parse(g)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %s: %v", ErrConfig, raw, err)
+		return nil, nil, fmt.Errorf("%w: %s: %v", ErrConfig, raw, err)
 	}
 	if u.Scheme != "s3" {
-		return blob.OpenBucket(ctx, g)
+		b, err = blob.OpenBucket(ctx, g)
+		return b, nil, err
 	}
 	q := u.Query()
 	prefix := q.Get("prefix")
 	q.Del("prefix")
 	u.RawQuery = q.Encode()
-	b, err := openS3(ctx, u)
-	if err != nil || prefix == "" {
-		return b, err
+	b, mk, err = openS3(ctx, u)
+	if !create {
+		mk = nil
 	}
-	return blob.PrefixedBucket(b, prefix), nil
+	if err != nil || prefix == "" {
+		return b, mk, err
+	}
+	return blob.PrefixedBucket(b, prefix), mk, nil
 }
 
 // gocloudURL turns whorl's URL form (the path after the bucket is a

@@ -11,6 +11,9 @@
 //   - gs://bucket/prefix: Google Cloud Storage, with Application Default
 //     Credentials.
 //
+// Options.Create makes a missing folder or S3 bucket (`whorl data pack`
+// opens its --out so); otherwise a missing bucket is refused.
+//
 // Reads are retried with a bounded exponential backoff (Options) when the
 // store may recover (unreachable, timed out, throttled, internal errors),
 // never when it will not (missing object, denied access, bad request); the

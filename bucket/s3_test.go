@@ -102,6 +102,34 @@ func TestS3RefusesBadCredentialsAndMissingBucket(t *testing.T) {
 	}
 }
 
+// TestS3CreateMakesTheBucket: Options.Create (what `whorl data pack`
+// opens its --out with) makes a missing bucket, which then opens without
+// it; opening with Create again finds the bucket there; without Create a
+// missing bucket is still refused.
+func TestS3CreateMakesTheBucket(t *testing.T) {
+	srv := s3test.Start(t)
+	srv.Env(t)
+	ctx := context.Background()
+	create := DefaultOptions()
+	create.Create = true
+	u := srv.URL("made-by-pack", "sets/a")
+	for i := range 2 {
+		b, err := Open(ctx, u, create)
+		if err != nil {
+			t.Fatalf("open %d with Create: %v", i, err)
+		}
+		b.Close()
+	}
+	b, err := Open(ctx, u, DefaultOptions())
+	if err != nil {
+		t.Fatalf("open after Create: %v", err)
+	}
+	b.Close()
+	if _, err := Open(ctx, srv.URL("still-missing", ""), DefaultOptions()); err == nil || !strings.Contains(err.Error(), "does not exist") {
+		t.Errorf("missing bucket without Create: %v", err)
+	}
+}
+
 // TestS3RetriesThenNamesTheStore: a proxy in front of the server answers
 // 503 to the first requests; a read passes through them. With the server
 // killed, a read gives up after its attempts, naming the URL and range.
