@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"errors"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -14,6 +15,8 @@ import (
 // packOptions are the flags of `whorl data pack`.
 type packOptions struct {
 	src, out string
+	embedded bool
+	wait     time.Duration
 	cfg      shard.PackConfig
 	asJSON   bool
 }
@@ -30,18 +33,26 @@ with one range request. --out is a folder, file:///abs/folder, s3://bucket/prefi
 (any S3-compatible store: endpoint, region and credentials as the AWS SDK takes
 them, e.g. AWS_ENDPOINT_URL_S3, AWS_REGION, AWS_ACCESS_KEY_ID,
 AWS_SECRET_ACCESS_KEY; or ?endpoint=...&use_path_style=true) or gs://bucket/prefix.
+A missing folder or S3 bucket is created.
 The index is written last, so an interrupted pack is never read as a whole one.
-Any --data accepts the result.`,
+Any --data accepts the result. --embedded packs the photos built into the binary
+(what --data "" trains on) instead of a folder: the same photos under the same
+paths, so the packed set splits and trains as the embedded one does.`,
 		Example: `  whorl data pack --src ../shared/data/flowers --out /data/flowers-packed
+  whorl data pack --embedded --out file:///tmp/embedded-packed
   AWS_ENDPOINT_URL_S3=http://127.0.0.1:8333 whorl data pack --src photos --out 's3://datasets/flowers?use_path_style=true'`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			st, err := openOut(cmd, o.out)
+			st, err := openOut(cmd, o.out, o.wait)
 			if err != nil {
 				return err
 			}
 			defer st.Close()
-			_, rep, err := shard.Pack(cmd.Context(), o.src, st, o.cfg)
+			pack := func() (*shard.Index, *shard.PackReport, error) { return shard.Pack(cmd.Context(), o.src, st, o.cfg) }
+			if o.embedded {
+				pack = func() (*shard.Index, *shard.PackReport, error) { return shard.PackEmbedded(cmd.Context(), st, o.cfg) }
+			}
+			_, rep, err := pack()
 			if err != nil {
 				return err
 			}
@@ -54,21 +65,30 @@ Any --data accepts the result.`,
 	}
 	f := cmd.Flags()
 	f.StringVar(&o.src, "src", "", "class folder to pack (one sub-folder per class)")
+	f.BoolVar(&o.embedded, "embedded", false, "pack the embedded photo set (what --data \"\" trains on) instead of --src")
 	f.StringVar(&o.out, "out", "", "where the shards and index go: a folder or a file://, s3:// or gs:// URL")
 	cliflag.ByteSize(f, &o.cfg.ShardBytes, "shard-size", shard.DefaultShardBytes, shard.MinShardBytes, shard.MaxShardBytes, "size a shard grows to before the next starts")
+	cliflag.DurationRange(f, &o.wait, "wait", 0, 0, 3*time.Minute, "keep trying an object store that does not answer yet for about this long (one started beside the packer, as in docker-compose.yaml); 0: the usual few seconds of retries")
 	f.BoolVar(&o.asJSON, "json", false, "print the report as JSON")
-	_ = cmd.MarkFlagRequired("src")
+	cmd.MarkFlagsOneRequired("src", "embedded")
+	cmd.MarkFlagsMutuallyExclusive("src", "embedded")
 	_ = cmd.MarkFlagRequired("out")
 	return cmd
 }
 
-// openOut opens where pack writes, creating a folder.
-func openOut(cmd *cobra.Command, out string) (shard.Store, error) {
+// openOut opens where pack writes, creating a folder or bucket; wait
+// stretches the store's retries (of what may pass: no answer, 5xx) over
+// about that long, at most 2 s apart.
+func openOut(cmd *cobra.Command, out string, wait time.Duration) (shard.Store, error) {
 	if !shard.IsURL(out) {
 		return shard.DirStore(out), nil
 	}
 	opts := bucket.DefaultOptions()
 	opts.Create = true
+	if wait > 0 {
+		opts.MaxBackoff = 2 * time.Second
+		opts.Attempts = min(100, opts.Attempts+int(wait/opts.MaxBackoff))
+	}
 	return bucket.Open(cmd.Context(), out, opts)
 }
 

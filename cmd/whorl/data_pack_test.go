@@ -48,3 +48,33 @@ func TestDataPackVerifyInspect(t *testing.T) {
 		t.Fatalf("verify of a damaged shard: %v\n%s", err, got)
 	}
 }
+
+// TestDataPackEmbedded packs the embedded set (what a container, which has
+// no photo folder, fills a bucket with) and inspects it by URL as the
+// embedded set itself: the same photos, classes and split. --embedded and
+// --src are one choice, one of them required.
+func TestDataPackEmbedded(t *testing.T) {
+	url := "file://" + filepath.Join(t.TempDir(), "packed")
+	got, err := runWhorl(t, "data", "pack", "--embedded", "--out", url, "--shard-size", "2MiB")
+	if err != nil || !strings.Contains(got, "packed 3480 images") || !strings.Contains(got, "into 6 shards at "+url) {
+		t.Fatalf("pack --embedded: %v\n%s", err, got)
+	}
+	embedded, err := runWhorl(t, "data", "inspect", "--size", "8")
+	if err != nil {
+		t.Fatal(err)
+	}
+	packed, err := runWhorl(t, "data", "inspect", "--data", url, "--size", "8")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"3480 images in 5 classes", "dandelion               888", "split (seed 1): train 2784 (labeled 279, unlabeled 2505), test 696"} {
+		if !strings.Contains(embedded, want) || !strings.Contains(packed, want) {
+			t.Errorf("inspect lacks %q:\nembedded:\n%s\npacked:\n%s", want, embedded, packed)
+		}
+	}
+	for _, args := range [][]string{{"--out", url}, {"--embedded", "--src", t.TempDir(), "--out", url}} {
+		if got, err := runWhorl(t, append([]string{"data", "pack"}, args...)...); err == nil || !strings.Contains(err.Error()+got, "[src embedded]") {
+			t.Errorf("pack %v: %v\n%s, want the flags' group named", args, err, got)
+		}
+	}
+}
