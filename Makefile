@@ -85,11 +85,20 @@ clean: ## remove build outputs
 IMAGE        ?= whorl:dev
 KIND_CLUSTER ?= whorl
 
-.PHONY: image kind-up kind-e2e k8s-verify
+WEED_IMAGE   ?= whorl-weed:dev
+
+.PHONY: image image-weed kind-up kind-e2e k8s-verify
 
 image: build ## build the container image $(IMAGE): bin/whorl FROM scratch (pulls nothing; needs a Docker engine)
 	rm -rf bin/rootfs && mkdir -p bin/rootfs/tmp bin/rootfs/var/lib/whorl && chmod 1777 bin/rootfs/tmp
 	docker build --build-arg VERSION=$(VERSION) --build-arg COMMIT=$(COMMIT) -t $(IMAGE) .
+
+image-weed: ## build $(WEED_IMAGE): SeaweedFS's static weed (internal/s3test/build-seaweedfs.sh) FROM scratch, the S3 server of compose's s3 profile and k8s/overlays/s3
+	@weed=$$(internal/s3test/build-seaweedfs.sh | tail -n 1) && \
+	  rm -rf bin/weed-image && mkdir -p bin/weed-image/rootfs/tmp bin/weed-image/rootfs/data && chmod 1777 bin/weed-image/rootfs/tmp && \
+	  cp "$$weed" bin/weed-image/weed && \
+	  ver=$$(basename "$$(dirname "$$(dirname "$$weed")")") && \
+	  docker build --build-arg SEAWEEDFS_VERSION="$${ver#seaweedfs-}" -f k8s/seaweedfs/Dockerfile -t $(WEED_IMAGE) bin/weed-image
 
 kind-up: ## create the kind cluster of k8s/kind/cluster.yaml (needs Docker and kind)
 	@kind get clusters 2>/dev/null | grep -qx '$(KIND_CLUSTER)' || kind create cluster --name $(KIND_CLUSTER) --config k8s/kind/cluster.yaml

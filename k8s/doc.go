@@ -2,8 +2,10 @@
 // base/ (the coordinator StatefulSet with its headless Service, client
 // Service and PodDisruptionBudget, the elastic worker Deployment, the submit
 // Job, the ConfigMap with the whorl flags and the job, NetworkPolicies) and
-// the overlays kind (small, local image) and production (5 coordinators,
-// more workers). kind/cluster.yaml is the local cluster for `make kind-up`.
+// the overlays kind (small, local image), production (5 coordinators,
+// more workers) and s3 (kind with the job's photos packed into a SeaweedFS
+// server it deploys, seaweedfs/Dockerfile's image; docker-compose.yaml's s3
+// profile is its twin). kind/cluster.yaml is the local cluster for `make kind-up`.
 //
 // The package has no Go API: its tests render every overlay with kustomize's
 // krusty, decode each object strictly with client-go's scheme, and check the

@@ -53,15 +53,16 @@ type flagInfo struct {
 // to its type and default.
 type commandFlags map[string]flagInfo
 
-// helpFlags runs `whorl <cmd> --help` and parses the flags; ok is false when
-// the binary has no such command.
+// helpFlags runs `whorl <cmd> --help` and parses the flags; cmd may be a
+// command and its subcommand ("data pack"); ok is false when the binary
+// has no such command.
 func helpFlags(t *testing.T, cmd string) (commandFlags, bool) {
 	t.Helper()
 	bin, err := whorlBinary()
 	if err != nil {
 		t.Fatal(err)
 	}
-	out, err := exec.Command(bin, cmd, "--help").CombinedOutput()
+	out, err := exec.Command(bin, append(strings.Fields(cmd), "--help")...).CombinedOutput()
 	if strings.Contains(string(out), fmt.Sprintf("unknown command %q", cmd)) {
 		return nil, false
 	}
@@ -261,7 +262,9 @@ type workload struct {
 	service  string
 }
 
-// workloads lists the pod templates of the rendered objects.
+// workloads lists the pod templates of the rendered objects that run
+// whorl (app.kubernetes.io/name: whorl; not, say, the s3 overlay's
+// SeaweedFS server).
 func workloads(objs []object) []workload {
 	var out []workload
 	for _, o := range objs {
@@ -274,6 +277,9 @@ func workloads(objs []object) []workload {
 		case *batchv1.Job:
 			w.pod = v.Spec.Template
 		default:
+			continue
+		}
+		if w.pod.Labels["app.kubernetes.io/name"] != "whorl" {
 			continue
 		}
 		out = append(out, w)

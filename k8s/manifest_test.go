@@ -21,10 +21,12 @@ import (
 var want = map[string]struct {
 	coordinators, workers int32
 	image, preset         string
-	tls                   bool // mutual TLS with one cert-manager identity per pod (checkTLS)
+	tls                   bool   // mutual TLS with one cert-manager identity per pod (checkTLS)
+	data                  string // the job's data.dir ("" the embedded set; checkS3 for s3://)
 }{
 	"kind":       {coordinators: 3, workers: 3, image: "whorl:dev", preset: job.PresetQuick},
 	"production": {coordinators: 5, workers: 8, image: "ghcr.io/whorl-ml/whorl:latest", preset: job.PresetPaper, tls: true},
+	"s3":         {coordinators: 3, workers: 3, image: "whorl:dev", preset: job.PresetQuick, data: "s3://whorl-datasets/embedded"},
 }
 
 func TestStrictDecodeRejectsBadManifests(t *testing.T) {
@@ -75,7 +77,10 @@ func TestOverlays(t *testing.T) {
 			}
 			checkServices(t, objs)
 			checkNetworkPolicies(t, objs)
-			checkJob(t, objs, w.preset)
+			checkJob(t, objs, w.preset, w.data)
+			if strings.HasPrefix(w.data, "s3://") {
+				checkS3(t, objs, w.data)
+			}
 		})
 	}
 }
@@ -124,7 +129,8 @@ func checkPod(t *testing.T, what string, tpl corev1.PodTemplateSpec, long bool, 
 	if spec.AutomountServiceAccountToken == nil || *spec.AutomountServiceAccountToken {
 		t.Errorf("%s: whorl does not use the Kubernetes API; automountServiceAccountToken must be false", what)
 	}
-	for _, c := range spec.Containers {
+	for i, c := range append(append([]corev1.Container{}, spec.InitContainers...), spec.Containers...) {
+		init := i < len(spec.InitContainers)
 		sc := c.SecurityContext
 		if sc == nil || sc.ReadOnlyRootFilesystem == nil || !*sc.ReadOnlyRootFilesystem ||
 			sc.AllowPrivilegeEscalation == nil || *sc.AllowPrivilegeEscalation ||
@@ -142,7 +148,7 @@ func checkPod(t *testing.T, what string, tpl corev1.PodTemplateSpec, long bool, 
 		if c.Image != image {
 			t.Errorf("%s/%s: image %q, want %q", what, c.Name, c.Image, image)
 		}
-		if long {
+		if long && !init {
 			checkProbes(t, what, c)
 			checkScrape(t, what, tpl.Annotations, c)
 		}
@@ -266,8 +272,9 @@ func checkNetworkPolicies(t *testing.T, objs []object) {
 	}
 }
 
-// checkJob wants the submitted job configuration to be valid.
-func checkJob(t *testing.T, objs []object, preset string) {
+// checkJob wants the submitted job configuration to be valid: the preset
+// as it is, but for its data.dir.
+func checkJob(t *testing.T, objs []object, preset, data string) {
 	t.Helper()
 	cm := find[*corev1.ConfigMap](t, objs, "ConfigMap", configMapName(t, objs))
 	c, err := job.Parse([]byte(cm.Data["job.json"]))
@@ -277,7 +284,9 @@ func checkJob(t *testing.T, objs []object, preset string) {
 	if c.Preset != preset {
 		t.Errorf("job.json preset %q, want %q", c.Preset, preset)
 	}
-	if want, _ := job.Preset(preset); !bytes.Equal(c.JSON(), want.JSON()) {
+	want, _ := job.Preset(preset)
+	want.Data.Dir = data
+	if !bytes.Equal(c.JSON(), want.JSON()) {
 		t.Errorf("ConfigMap %s job.json is not the %s preset (a job on Kubernetes would differ from whorl run's):\n got %s\nwant %s",
 			cm.Name, preset, c.JSON(), want.JSON())
 	}

@@ -36,7 +36,13 @@ func TestImage(t *testing.T) {
 // epochs pretraining epochs (about 8 s each with 2 workers on 2 cores).
 func tinyJob(t *testing.T, epochs int) string {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(root, "k8s", "base", "job.json"))
+	return tinyJobOf(t, filepath.Join(root, "k8s", "base", "job.json"), epochs)
+}
+
+// tinyJobOf is tinyJob of another job file.
+func tinyJobOf(t *testing.T, src string, epochs int) string {
+	t.Helper()
+	b, err := os.ReadFile(src)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -72,10 +72,11 @@ func must(t *testing.T, name string, args ...string) string {
 
 // project is one compose project started for a test and removed after it.
 type project struct {
-	t       *testing.T
-	name    string
-	compose []string
-	env     []string
+	t        *testing.T
+	name     string
+	compose  []string
+	env      []string
+	profiles []string // compose profiles enabled for every command
 }
 
 // workerServices are the compose file's workers, each its own identity.
@@ -86,11 +87,27 @@ var workerServices = []string{"worker-0", "worker-1"}
 // everything it made is removed at cleanup.
 func startProject(t *testing.T, compose []string, job string) *project {
 	t.Helper()
+	return startProfiles(t, compose, []string{"WHORL_JOB=" + job}, nil)
+}
+
+// startProfiles brings the compose cluster up with the profiles enabled,
+// the variables env set, and upArgs after `up -d`.
+func startProfiles(t *testing.T, compose, env, profiles []string, upArgs ...string) *project {
+	t.Helper()
 	p := &project{t: t, name: fmt.Sprintf("whorle2e%d", os.Getpid()), compose: compose,
-		env: append(os.Environ(), "WHORL_IMAGE="+image, "WHORL_JOB="+job)}
+		env: append(append(os.Environ(), "WHORL_IMAGE="+image), env...), profiles: profiles}
 	t.Cleanup(p.remove)
-	p.compose1("up", "-d")
+	p.compose1(append([]string{"up", "-d"}, upArgs...)...)
 	return p
+}
+
+// base is the compose command's arguments before a subcommand.
+func (p *project) base() []string {
+	out := append(append([]string{}, p.compose[1:]...), "-p", p.name, "-f", filepath.Join(root, "docker-compose.yaml"))
+	for _, pr := range p.profiles {
+		out = append(out, "--profile", pr)
+	}
+	return out
 }
 
 // workers are the project's worker containers, one per service.
@@ -106,7 +123,7 @@ func (p *project) workers() []string {
 // compose1 runs a compose subcommand of the project.
 func (p *project) compose1(args ...string) string {
 	p.t.Helper()
-	full := append(append(append([]string{}, p.compose[1:]...), "-p", p.name, "-f", filepath.Join(root, "docker-compose.yaml")), args...)
+	full := append(p.base(), args...)
 	cmd := exec.Command(p.compose[0], full...)
 	cmd.Env, cmd.Dir = p.env, root
 	out, err := cmd.CombinedOutput()
@@ -121,15 +138,14 @@ func (p *project) compose1(args ...string) string {
 // test failed.
 func (p *project) remove() {
 	if p.t.Failed() {
-		for _, svc := range append([]string{"certs", "submit", "whorl-coordinator-0"}, workerServices...) {
+		for _, svc := range append([]string{"certs", "submit", "whorl-coordinator-0", "whorl-s3", "s3-pack", "s3-submit"}, workerServices...) {
 			for _, c := range p.containers(svc) {
 				out, _ := exec.Command("docker", "logs", "--tail", "30", c).CombinedOutput()
 				p.t.Logf("--- %s:\n%s", c, out)
 			}
 		}
 	}
-	full := append(append([]string{}, p.compose[1:]...), "-p", p.name, "-f", filepath.Join(root, "docker-compose.yaml"),
-		"down", "-v", "--remove-orphans", "-t", "5")
+	full := append(p.base(), "down", "-v", "--remove-orphans", "-t", "5")
 	cmd := exec.Command(p.compose[0], full...)
 	cmd.Env, cmd.Dir = p.env, root
 	if out, err := cmd.CombinedOutput(); err != nil {
