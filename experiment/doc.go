@@ -23,6 +23,11 @@
 //     and the report (report.json, report.md, curves.png, confusion.png,
 //     probes.png).
 //
+// Every phase reads its images a batch at a time through job.Data.Images
+// (eachBatch), naming the next batches for streamed data to read ahead:
+// Runner opens a job's data with job.OpenData, so its memory holds a
+// bounded cache of decoded photos, not the data set.
+//
 // The job configuration, its data and the epoch plan are package job's.
 // experiment imports job, model and shard, and the coordinator's proto
 // package for one type, pb.Phase (its progress events name the phase as

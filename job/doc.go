@@ -20,6 +20,11 @@
 //     which the coordinator assigns and the single-process loop follows;
 //   - the self-training stage's settings (SelfTrainConfig), which both
 //     arms follow alike;
+//   - the job's data (Data): LoadData decodes it whole; OpenData gives the
+//     same split, manifest and normaliser without holding the pixels (the
+//     coordinator's phases read them through Data.Images and a bounded
+//     cache); OpenCatalogue numbers a packed set's images from its index
+//     alone (a streaming worker);
 //   - the pretraining checkpoint's metadata keys and EpochStat, and
 //     Prepared, the job's data as the coordinator hands it to workers.
 //

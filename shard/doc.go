@@ -31,6 +31,13 @@
 // reads each image with a range request and checks its digest. The layout
 // is in DESIGN.md.
 //
+// Data larger than memory is not decoded into a Dataset: ScanOrigin checks
+// and decodes every image once as Load would, keeping only its items and
+// each image's exact ChannelSums (for the Normalizer), and a Stream then
+// reads the images a request names from the Source, decodes them in
+// parallel, reads the next requests ahead and keeps a cache bounded in
+// bytes. A Dataset of Size 0 is such a catalogue: items without pixels.
+//
 // With LoadConfig.Dir empty, Load uses the embedded set: the 3,480 CC BY 2.0
 // photos of the flowers data set credited in EmbeddedLicense, stored as
 // 48x48 JPEGs and rebuilt reproducibly by `make dataset`.
