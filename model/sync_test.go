@@ -207,3 +207,35 @@ func TestColCacheIsTransparent(t *testing.T) {
 		t.Fatal("the im2col cache changes the result")
 	}
 }
+
+// TestSetIm2colCache: a cap shrinks the workspace of networks built after it (to the count
+// without the cache at 0), a negative cap restores the default, and the previous cap is
+// returned.
+func TestSetIm2colCache(t *testing.T) {
+	cfg := Config{Arch: ArchSmall, Blocks: 3, Width: 16, InputSize: 32, Classes: 4}
+	measure := func() int64 {
+		f, err := MeasureFootprint(cfg, 64)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return f.Workspace
+	}
+	full := measure()
+	defer SetIm2colCache(SetIm2colCache(0))
+	none := measure()
+	if none >= full {
+		t.Fatalf("workspace with no im2col cache %d, with the default %d: want less", none, full)
+	}
+	if prev := SetIm2colCache(-1); prev != 0 {
+		t.Errorf("previous cap %d, want 0", prev)
+	}
+	if got := measure(); got != full {
+		t.Errorf("workspace after removing the cap %d, want %d", got, full)
+	}
+	if prev := SetIm2colCache(1 << 20); prev != -1 {
+		t.Errorf("previous cap %d, want -1 (none)", prev)
+	}
+	if got := measure(); got < none || got > full {
+		t.Errorf("workspace with a 1 MiB cap %d, want within [%d, %d]", got, none, full)
+	}
+}

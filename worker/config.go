@@ -10,6 +10,7 @@ import (
 	"github.com/whorl-ml/whorl/cluster"
 	"github.com/whorl-ml/whorl/internal/tlsfiles"
 	"github.com/whorl-ml/whorl/internal/validate"
+	"github.com/whorl-ml/whorl/model"
 	"github.com/whorl-ml/whorl/shard"
 )
 
@@ -96,6 +97,10 @@ type Config struct {
 	// ReadAhead is how many steps of images a streaming worker fetches and
 	// decodes while the current step trains.
 	ReadAhead int
+	// Im2colCache caps the im2col matrices the network's workspace keeps
+	// from forward for backward (model.SetIm2colCache): less memory, slower
+	// steps, the same weights. Default model.DefaultIm2colCache (no cap).
+	Im2colCache int64
 	// Logger receives structured logs (nil: slog.Default()).
 	Logger *slog.Logger
 }
@@ -119,6 +124,7 @@ func DefaultConfig() Config {
 		LeaveTimeout:   5 * time.Second,
 		ImageCache:     DefaultImageCache,
 		ReadAhead:      shard.DefaultReadAhead,
+		Im2colCache:    model.DefaultIm2colCache,
 	}
 }
 
@@ -146,6 +152,7 @@ func (c Config) Validate() error {
 	validate.InRange(p, "Threads", c.Threads, 0, MaxThreads)
 	validate.InRange(p, "ImageCache", c.ImageCache, MinImageCache, MaxImageCache)
 	validate.InRange(p, "ReadAhead", c.ReadAhead, 0, MaxReadAhead)
+	validate.InRange(p, "Im2colCache", c.Im2colCache, 0, model.DefaultIm2colCache)
 	if err := c.TLS.Validate(); err != nil {
 		p.Wrap("TLS", err)
 	}

@@ -47,6 +47,7 @@ func (f *netFactory) NewReplica(ctx context.Context, a Assignment) (Replica, err
 	if f.threads > 0 {
 		model.SetThreads(f.threads)
 	}
+
 	src, err := f.source(ctx, cfg, a.ManifestDigest)
 	if err != nil {
 		return nil, err

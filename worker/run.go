@@ -22,6 +22,7 @@ import (
 	"github.com/whorl-ml/whorl/internal/identity"
 	"github.com/whorl-ml/whorl/internal/rpcguard"
 	"github.com/whorl-ml/whorl/internal/tlsfiles"
+	"github.com/whorl-ml/whorl/model"
 )
 
 // ringJob names the ring collectives of this worker's service (the
@@ -126,6 +127,9 @@ func (w *Worker) runClient(ctx context.Context, svc *cluster.Service, listenAddr
 	advertise := w.cfg.Advertise
 	if advertise == "" {
 		advertise = defaultAdvertise(listenAddr, net.InterfaceAddrs)
+	}
+	if w.cfg.Im2colCache < model.DefaultIm2colCache { // process-wide, as the thread count
+		model.SetIm2colCache(w.cfg.Im2colCache)
 	}
 	w.log.Info("worker serving", "listen", listenAddr, "advertise", advertise, "coordinators", w.cfg.Coordinators,
 		"data", w.cfg.Data, "dir", w.cfg.DataDir, "tls", w.cfg.TLS.Enabled())

@@ -15,6 +15,7 @@ import (
 	"github.com/whorl-ml/whorl/internal/memlimit"
 	"github.com/whorl-ml/whorl/internal/tlsfiles"
 	"github.com/whorl-ml/whorl/job"
+	"github.com/whorl-ml/whorl/model"
 	"github.com/whorl-ml/whorl/worker"
 )
 
@@ -29,10 +30,11 @@ type coordinatorOptions struct {
 	snapshotThreshold int
 	jobMemory         string
 	images            job.StreamConfig
+	im2col            int64
 }
 
 func newCoordinatorCmd() *cobra.Command {
-	o := coordinatorOptions{cfg: coordinator.DefaultConfig(), images: job.DefaultStreamConfig()}
+	o := coordinatorOptions{cfg: coordinator.DefaultConfig(), images: job.DefaultStreamConfig(), im2col: model.DefaultIm2colCache}
 	host, _ := os.Hostname()
 	cmd := &cobra.Command{
 		Use:   "coordinator",
@@ -92,6 +94,7 @@ memory.limit_in_bytes), else admits all.`,
 	f.StringVar(&o.jobMemory, "job-memory-limit", "auto", `refuse jobs estimated to need more memory on the leader: a size (4GiB), "auto" (GOMEMLIMIT, else the cgroup's memory limit) or "off"`)
 	cliflag.ByteSize(f, &o.images.CacheBytes, "image-cache", o.images.CacheBytes, worker.MinImageCache, worker.MaxImageCache, "decoded photos the leader's phases keep")
 	cliflag.IntRange(f, &o.images.ReadAhead, "read-ahead", o.images.ReadAhead, 0, worker.MaxReadAhead, "batches of photos the leader's phases read ahead")
+	cliflag.ByteSize(f, &o.im2col, "im2col-cache", o.im2col, 0, model.DefaultIm2colCache, "im2col matrices the leader's networks keep from forward for backward: less is less memory and slower phases, the same results")
 	tlsFlags(f, &o.tls, "PEM certificate")
 	insecureFlag(f, &c.Insecure)
 	return cmd
@@ -119,6 +122,9 @@ func runCoordinator(ctx context.Context, logw io.Writer, o coordinatorOptions) e
 		return fmt.Errorf("create --out: %w", err)
 	}
 	c.Phases = &experiment.Runner{OutDir: o.out, Images: o.images}
+	if o.im2col < model.DefaultIm2colCache {
+		model.SetIm2colCache(o.im2col)
+	}
 	limit, from, err := memlimit.Resolve("--job-memory-limit", o.jobMemory)
 	if err != nil {
 		return err

@@ -12,6 +12,7 @@ import (
 
 	"github.com/whorl-ml/whorl/cluster"
 	"github.com/whorl-ml/whorl/internal/cliflag"
+	"github.com/whorl-ml/whorl/model"
 	"github.com/whorl-ml/whorl/worker"
 )
 
@@ -68,6 +69,7 @@ the coordinator, so the worker needs no volume.`,
 	f.StringVar(&c.DataDir, "data", "", `class folder, or packed data set (folder or file://, s3://, gs:// URL) ("" = the job's data)`)
 	cliflag.ByteSize(f, &c.ImageCache, "image-cache", c.ImageCache, worker.MinImageCache, worker.MaxImageCache, "decoded images kept of a streamed packed data set")
 	cliflag.IntRange(f, &c.ReadAhead, "read-ahead", c.ReadAhead, 0, worker.MaxReadAhead, "steps of images a streaming worker reads ahead")
+	cliflag.ByteSize(f, &c.Im2colCache, "im2col-cache", c.Im2colCache, 0, model.DefaultIm2colCache, "im2col matrices the network keeps from forward for backward: less is less memory and slower steps, the same weights")
 	cliflag.DurationRange(f, &c.Heartbeat, "heartbeat", c.Heartbeat, worker.MinHeartbeat, worker.MaxHeartbeat, "lease renewal interval (the coordinator may ask for less)")
 	cliflag.DurationRange(f, &c.AssignmentWait, "assignment-wait", c.AssignmentWait, worker.MinWait, worker.MaxWait, "bound of one long poll for a new assignment")
 	cliflag.DurationRange(f, &c.RingTimeout, "ring-timeout", c.RingTimeout, worker.MinRing, worker.MaxRing, "deadline of one ring collective (covers the slowest rank's compute)")
