@@ -67,31 +67,7 @@ func Pack(ctx context.Context, src string, dst Store, cfg PackConfig) (*Index, *
 	if err != nil {
 		return nil, nil, fmt.Errorf("pack %s: %w", src, err)
 	}
-	p := &packer{cfg: cfg, dst: dst, x: &Index{Format: PackFormat, Classes: l.classes}}
-	rep := &PackReport{Ignored: l.ignored, Skipped: l.skipped}
-	files := FolderSource{Dir: src}
-	for _, it := range l.items {
-		blobs, err := files.Fetch(ctx, []Item{it})
-		if err != nil {
-			return nil, nil, fmt.Errorf("pack %s: %w", src, err)
-		}
-		if blobs[0].Err != nil {
-			rep.Skipped = append(rep.Skipped, Skipped{Path: it.Path, Reason: blobs[0].Err.Error()})
-			continue
-		}
-		if err := p.add(ctx, it, blobs[0].Data); err != nil {
-			p.abort()
-			return nil, nil, fmt.Errorf("pack %s into %s: %w", src, dst.URL(), err)
-		}
-		rep.Images++
-		rep.Bytes += int64(len(blobs[0].Data))
-	}
-	if err := p.finish(ctx); err != nil {
-		return nil, nil, fmt.Errorf("pack %s into %s: %w", src, dst.URL(), err)
-	}
-	sortSkipped(rep.Skipped)
-	rep.Shards = len(p.x.Shards)
-	return p.x, rep, nil
+	return packListing(ctx, src, l, FolderSource{Dir: src}, dst, cfg)
 }
 
 // packer is Pack's state: the index so far and the open shard.
