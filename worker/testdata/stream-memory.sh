@@ -4,6 +4,7 @@
 # steps it prints the worker's and the coordinator's peak RSS and stops both.
 #
 #   worker/testdata/stream-memory.sh WHORL_BINARY DATA [STEPS]
+#   WORKER_FLAGS="--im2col-cache 0 --image-cache 32MiB" WORKER_GOMEMLIMIT=900MiB worker/testdata/stream-memory.sh ...
 #
 # DATA is a class folder (loaded whole) or a packed set (streamed). The 30-times set was made with
 #   python3 -c '...os.symlink(photo, f"{dst}/{class}/r{k:02d}_{name}") for k in range(30)...'
@@ -15,7 +16,8 @@ trap 'kill $WP $CP 2>/dev/null; wait 2>/dev/null; rm -rf "$tmp"' EXIT
 printf '{"data":{"dir":"%s","image_size":64,"store_size":64},"pretrain":{"epochs":1}}\n' "$D" > "$tmp/job.json"
 "$W" coordinator --id c0 --data-dir "$tmp/c0" --out "$tmp/out" --raft-addr 127.0.0.1:7400 --grpc-addr 127.0.0.1:7401 > "$tmp/c0.log" 2>&1 &
 CP=$!
-"$W" worker --id w0 --coordinator 127.0.0.1:7401 --listen 127.0.0.1:7410 > "$tmp/w0.log" 2>&1 &
+# shellcheck disable=SC2086 # WORKER_FLAGS is a list of flags
+GOMEMLIMIT="${WORKER_GOMEMLIMIT:-off}" "$W" worker --id w0 --coordinator 127.0.0.1:7401 --listen 127.0.0.1:7410 ${WORKER_FLAGS:-} > "$tmp/w0.log" 2>&1 &
 WP=$!
 sleep 2
 "$W" submit --coordinator 127.0.0.1:7401 --preset quick --job "$tmp/job.json" > /dev/null || exit 1
