@@ -47,6 +47,20 @@ type Data struct {
 // Data's Source keeps serving the images' bytes, so a packed dataset's store
 // stays open while the Data is used.
 func LoadData(ctx context.Context, c Config) (*Data, error) {
+	d, err := openData(ctx, c, func(lc shard.LoadConfig, o *shard.Origin) (*shard.Dataset, *shard.Report, error) {
+		return shard.LoadOrigin(ctx, lc, o)
+	})
+	if err != nil {
+		return nil, err
+	}
+	d.Norm = shard.ComputeNormalizer(d.Set, d.Split.Train)
+	return d, nil
+}
+
+// openData opens the data c describes, decodes it with decode (the whole
+// load, or a scan that keeps no pixels), checks what it skipped and splits
+// what it kept. The Data's Source keeps the origin open.
+func openData(ctx context.Context, c Config, decode func(shard.LoadConfig, *shard.Origin) (*shard.Dataset, *shard.Report, error)) (*Data, error) {
 	lc := shard.DefaultLoadConfig()
 	lc.Dir, lc.Size = c.Data.Dir, c.Data.Stored()
 	if err := lc.Validate(); err != nil {
@@ -56,7 +70,7 @@ func LoadData(ctx context.Context, c Config) (*Data, error) {
 	if err != nil {
 		return nil, fmt.Errorf("prepare data: open %s: %w", dataName(c.Data.Dir), err)
 	}
-	set, rep, err := shard.LoadOrigin(ctx, lc, o)
+	set, rep, err := decode(lc, o)
 	if err == nil {
 		err = checkSkipped(c.Data, set.Len(), rep.Skipped)
 	}
@@ -69,7 +83,6 @@ func LoadData(ctx context.Context, c Config) (*Data, error) {
 		return nil, fmt.Errorf("prepare data: %w", err)
 	}
 	d.Source = o.Source
-	d.Norm = shard.ComputeNormalizer(set, d.Split.Train)
 	return d, nil
 }
 

@@ -31,35 +31,22 @@ func DefaultStreamConfig() StreamConfig {
 // asks for it (Data.Images), through a bounded cache. So the memory of a
 // role that opens its data this way does not grow with the data set.
 func OpenData(ctx context.Context, c Config, s StreamConfig) (*Data, error) {
-	lc := shard.DefaultLoadConfig()
-	lc.Dir, lc.Size = c.Data.Dir, c.Data.Stored()
-	if err := lc.Validate(); err != nil {
-		return nil, fmt.Errorf("prepare data: %w", err)
-	}
-	o, err := shard.OpenOrigin(ctx, c.Data.Dir)
+	var sums []shard.ChannelSums
+	d, err := openData(ctx, c, func(lc shard.LoadConfig, o *shard.Origin) (*shard.Dataset, *shard.Report, error) {
+		set, ss, rep, err := shard.ScanOrigin(ctx, lc, o)
+		sums = ss
+		return set, rep, err
+	})
 	if err != nil {
-		return nil, fmt.Errorf("prepare data: open %s: %w", dataName(c.Data.Dir), err)
-	}
-	set, sums, rep, err := shard.ScanOrigin(ctx, lc, o)
-	if err == nil {
-		err = checkSkipped(c.Data, set.Len(), rep.Skipped)
-	}
-	var d *Data
-	if err == nil {
-		d, err = splitData(c, set, rep.Skipped)
-	}
-	if err != nil {
-		o.Close()
-		return nil, fmt.Errorf("prepare data: %w", err)
+		return nil, err
 	}
 	var total shard.ChannelSums
 	for _, i := range d.Split.Train {
 		total.Add(sums[i])
 	}
 	d.Norm = total.Normalizer()
-	d.Source = o.Source
-	d.Stream = shard.NewStream(shard.StreamConfig{Classes: set.Classes, Items: set.Items, Source: o.Source,
-		Size: lc.Size, CacheBytes: s.CacheBytes, ReadAhead: s.ReadAhead, Threads: s.Threads})
+	d.Stream = shard.NewStream(shard.StreamConfig{Classes: d.Set.Classes, Items: d.Set.Items, Source: d.Source,
+		Size: c.Data.Stored(), CacheBytes: s.CacheBytes, ReadAhead: s.ReadAhead, Threads: s.Threads})
 	return d, nil
 }
 
