@@ -21,19 +21,7 @@ func TestDataPackVerifyInspect(t *testing.T) {
 	if got, err := runWhorl(t, "data", "verify", url); err != nil || !strings.Contains(got, "0 problems") {
 		t.Fatalf("verify: %v\n%s", err, got)
 	}
-	folder, err := runWhorl(t, "data", "inspect", "--data", src, "--size", "8")
-	if err != nil {
-		t.Fatal(err)
-	}
-	packed, err := runWhorl(t, "data", "inspect", "--data", url, "--size", "8")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, want := range []string{"6 images in 2 classes", "empty.png", "train"} {
-		if !strings.Contains(folder, want) || !strings.Contains(packed, want) {
-			t.Errorf("inspect lacks %q:\nfolder:\n%s\npacked:\n%s", want, folder, packed)
-		}
-	}
+	inspectSame(t, src, url, "6 images in 2 classes", "empty.png", "train")
 	shards, _ := filepath.Glob(filepath.Join(out, "shard-*.tar"))
 	if len(shards) < 2 {
 		t.Fatalf("shards %v: want several of 2 KiB", shards)
@@ -59,22 +47,34 @@ func TestDataPackEmbedded(t *testing.T) {
 	if err != nil || !strings.Contains(got, "packed 3480 images") || !strings.Contains(got, "into 6 shards at "+url) {
 		t.Fatalf("pack --embedded: %v\n%s", err, got)
 	}
-	embedded, err := runWhorl(t, "data", "inspect", "--size", "8")
-	if err != nil {
-		t.Fatal(err)
-	}
-	packed, err := runWhorl(t, "data", "inspect", "--data", url, "--size", "8")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, want := range []string{"3480 images in 5 classes", "dandelion               888", "split (seed 1): train 2784 (labeled 279, unlabeled 2505), test 696"} {
-		if !strings.Contains(embedded, want) || !strings.Contains(packed, want) {
-			t.Errorf("inspect lacks %q:\nembedded:\n%s\npacked:\n%s", want, embedded, packed)
-		}
-	}
+	inspectSame(t, "", url, "3480 images in 5 classes", "dandelion               888",
+		"split (seed 1): train 2784 (labeled 279, unlabeled 2505), test 696")
 	for _, args := range [][]string{{"--out", url}, {"--embedded", "--src", t.TempDir(), "--out", url}} {
 		if got, err := runWhorl(t, append([]string{"data", "pack"}, args...)...); err == nil || !strings.Contains(err.Error()+got, "[src embedded]") {
 			t.Errorf("pack %v: %v\n%s, want the flags' group named", args, err, got)
+		}
+	}
+}
+
+// inspectSame runs `whorl data inspect` on data a ("" = the embedded set)
+// and on b, and wants every one of wants in both outputs.
+func inspectSame(t *testing.T, a, b string, wants ...string) {
+	t.Helper()
+	var outs [2]string
+	for k, data := range []string{a, b} {
+		args := []string{"data", "inspect", "--size", "8"}
+		if data != "" {
+			args = append(args, "--data", data)
+		}
+		out, err := runWhorl(t, args...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		outs[k] = out
+	}
+	for _, want := range wants {
+		if !strings.Contains(outs[0], want) || !strings.Contains(outs[1], want) {
+			t.Errorf("inspect lacks %q:\n%s:\n%s\n%s:\n%s", want, a, outs[0], b, outs[1])
 		}
 	}
 }
