@@ -15,34 +15,65 @@ import (
 // Write writes data to path atomically with permissions perm. Its errors
 // name path and the step that failed; on error path is unchanged and no
 // temporary file is left behind.
-func Write(path string, data []byte, perm os.FileMode) (err error) {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
+func Write(path string, data []byte, perm os.FileMode) error {
+	p, err := Create(path, perm)
 	if err != nil {
+		return err
+	}
+	if _, err := p.Write(data); err != nil {
+		p.Abort()
 		return fmt.Errorf("write %s: %w", path, err)
 	}
+	return p.Commit()
+}
+
+// Pending is a file being written atomically (for bytes that arrive as a
+// stream): write to its File, then Commit, or Abort to discard it. Until
+// Commit returns, path is unchanged.
+type Pending struct {
+	*os.File
+	path string
+	perm os.FileMode
+}
+
+// Create starts writing path atomically with permissions perm: a temporary
+// file in path's directory.
+func Create(path string, perm os.FileMode) (*Pending, error) {
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return nil, fmt.Errorf("write %s: %w", path, err)
+	}
+	return &Pending{File: f, path: path, perm: perm}, nil
+}
+
+// Commit syncs the temporary file, renames it over the target and syncs the
+// directory; on error the temporary file is removed and the target is
+// unchanged.
+func (p *Pending) Commit() (err error) {
 	defer func() {
 		if err != nil {
-			f.Close()
-			os.Remove(f.Name())
+			p.Abort()
 		}
 	}()
-	if _, err := f.Write(data); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
+	if err := p.Chmod(p.perm); err != nil {
+		return fmt.Errorf("write %s: chmod: %w", p.path, err)
 	}
-	if err := f.Chmod(perm); err != nil {
-		return fmt.Errorf("write %s: chmod: %w", path, err)
+	if err := p.Sync(); err != nil {
+		return fmt.Errorf("write %s: sync: %w", p.path, err)
 	}
-	if err := f.Sync(); err != nil {
-		return fmt.Errorf("write %s: sync: %w", path, err)
+	if err := p.Close(); err != nil {
+		return fmt.Errorf("write %s: close: %w", p.path, err)
 	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("write %s: close: %w", path, err)
+	if err := os.Rename(p.Name(), p.path); err != nil {
+		return fmt.Errorf("write %s: rename: %w", p.path, err)
 	}
-	if err := os.Rename(f.Name(), path); err != nil {
-		return fmt.Errorf("write %s: rename: %w", path, err)
-	}
-	return SyncDir(dir)
+	return SyncDir(filepath.Dir(p.path))
+}
+
+// Abort discards the temporary file.
+func (p *Pending) Abort() {
+	p.Close()
+	os.Remove(p.Name())
 }
 
 // SyncDir flushes a directory's entries (a rename into it) to disk.
