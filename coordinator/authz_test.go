@@ -219,8 +219,8 @@ func TestPutBlobBounded(t *testing.T) {
 		errHas   string
 	}{
 		{"more than declared", 1 << 20, 48, "more than the 1048576 bytes declared"},
-		{"declared above the maximum", 64 << 20, 1, "not in 1..4194304"},
-		{"declared zero", 0, 1, "not in 1..4194304"},
+		{"declared above the maximum", 64 << 20, 1, "not in 0..4194304"},
+		{"declared zero", 0, 1, "more than the 0 bytes declared"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)

@@ -174,7 +174,9 @@ type SetPhase struct {
 	Reason   string          `json:"reason,omitempty"`
 	Baseline json.RawMessage `json:"baseline,omitempty"`
 	Report   json.RawMessage `json:"report,omitempty"`
-	Time     time.Time       `json:"time"`
+	// Artifacts are the result files stored with fine-tuning's result.
+	Artifacts []Artifact `json:"artifacts,omitempty"`
+	Time      time.Time  `json:"time"`
 }
 
 func (*SetPhase) kind() string { return "phase" }
@@ -188,6 +190,9 @@ func (c *SetPhase) apply(s *State) (Result, error) {
 		return s.result(), fmt.Errorf("set phase of job %s to %s: phase is %s, not %s: %w",
 			j.ID, c.To, j.Phase, c.From, client.ErrWrongPhase)
 	}
+	if err := checkArtifacts(c.Artifacts); err != nil {
+		return s.result(), fmt.Errorf("set phase of job %s to %s: %w: %w", j.ID, c.To, client.ErrBadRequest, err)
+	}
 	j.Phase = c.To
 	if c.To == PhaseFailed {
 		j.FailureReason = c.Reason
@@ -197,6 +202,9 @@ func (c *SetPhase) apply(s *State) (Result, error) {
 	}
 	if c.Report != nil {
 		j.ReportJSON = c.Report
+	}
+	if c.Artifacts != nil {
+		j.Artifacts = c.Artifacts
 	}
 	if c.To.Terminal() {
 		j.FinishedAt = c.Time
@@ -217,14 +225,21 @@ func (c *Announce) apply(s *State) (Result, error) {
 	return s.result(), nil
 }
 
-// keepDigests returns the checkpoint digests whose blobs must be kept.
+// keepDigests returns the digests whose blobs must be kept (and fetched by
+// a node that lacks them): the current job's last checkpoints and its
+// result artifacts. A new job's submission drops the previous job's, which
+// are pruned once older than blobGrace.
 func (s *State) keepDigests() []string {
 	if s.Job == nil {
 		return nil
 	}
 	keep := slices.Clone(s.Job.Checkpoints)
-	if s.Job.Checkpoint != nil && !slices.Contains(keep, s.Job.Checkpoint.Digest) {
+	if s.Job.Checkpoint != nil {
 		keep = append(keep, s.Job.Checkpoint.Digest)
 	}
-	return keep
+	for _, a := range s.Job.Artifacts {
+		keep = append(keep, a.Digest)
+	}
+	slices.Sort(keep)
+	return slices.Compact(keep)
 }

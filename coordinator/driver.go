@@ -42,6 +42,7 @@ func (d *driver) run(ctx context.Context) {
 // state so no lock is held while a phase runs).
 type jobView struct {
 	id, digest   string
+	ckptSize     int64
 	phase        Phase
 	config       json.RawMessage
 	baseline     json.RawMessage
@@ -65,7 +66,7 @@ func (d *driver) view() (jobView, bool) {
 			waitingSince: j.WaitingSince, pretrainDone: j.PretrainDone(), finalCkpt: j.FinalCheckpoint(),
 			epochs: j.Params.Epochs, history: epochStats(j.History)}
 		if j.Checkpoint != nil {
-			v.digest = j.Checkpoint.Digest
+			v.digest, v.ckptSize = j.Checkpoint.Digest, j.Checkpoint.Size
 		}
 	})
 	return v, ok
@@ -90,7 +91,11 @@ func (d *driver) step(ctx context.Context) error {
 	case PhaseFinetuning:
 		return d.runPhase(ctx, v, PhaseEvaluating, func(ctx context.Context) (*SetPhase, error) {
 			res, err := d.fineTune(ctx, v)
-			return &SetPhase{Report: res}, err
+			if err != nil {
+				return nil, err
+			}
+			arts, err := d.n.storeResults(ctx, v, res) // the files this FineTune wrote, here
+			return &SetPhase{Report: res, Artifacts: arts}, err
 		})
 	case PhaseEvaluating:
 		return d.runPhase(ctx, v, PhaseDone, func(context.Context) (*SetPhase, error) {

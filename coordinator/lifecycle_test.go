@@ -114,7 +114,8 @@ func experimentSeed(t *testing.T) uint64 {
 // TestJobLifecycle runs a whole job on one embedded node with a worker
 // driven by the Client: pretraining with checkpoints, then baseline,
 // fine-tuning (given the committed checkpoint's bytes) and evaluation,
-// ending done with the results; images are served by id.
+// ending done with the results (and no artifacts: these Phases list no
+// result files); images are served by id.
 func TestJobLifecycle(t *testing.T) {
 	c := newCluster(t, 1, nil)
 	c.waitLeader(10 * time.Second)
@@ -136,8 +137,9 @@ func TestJobLifecycle(t *testing.T) {
 	})
 	r, _ := cl.FetchResults(ctx, "")
 	if !strings.Contains(string(r.GetReportJson()), `"pretrained_bytes":`+jsonInt(len(final))) ||
-		r.GetPretrained().GetEpoch() != 2 || string(r.GetBaselineJson()) != `{"accuracy":0.4}` {
-		t.Fatalf("results: report %s, pretrained %v, baseline %s", r.GetReportJson(), r.GetPretrained(), r.GetBaselineJson())
+		r.GetPretrained().GetEpoch() != 2 || string(r.GetBaselineJson()) != `{"accuracy":0.4}` || len(r.GetArtifacts()) != 0 {
+		t.Fatalf("results: report %s, pretrained %v, baseline %s, artifacts %v (want none: the Phases list no files)",
+			r.GetReportJson(), r.GetPretrained(), r.GetBaselineJson(), r.GetArtifacts())
 	}
 }
 

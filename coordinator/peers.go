@@ -180,8 +180,9 @@ func (n *Node) peerAddrs() map[string]string {
 // and its replication take before the digest commits.
 const blobGrace = 10 * time.Minute
 
-// repairBlobs fetches the committed checkpoint blobs this node lacks and
-// prunes blobs no longer referenced.
+// repairBlobs fetches the committed blobs this node lacks (the current
+// job's checkpoints and result artifacts) and prunes blobs no longer
+// referenced.
 func (n *Node) repairBlobs(ctx context.Context) {
 	var keep []string
 	n.fsm.View(func(s *State) { keep = s.keepDigests() })
@@ -213,8 +214,8 @@ func (s *peerServer) PutBlob(stream grpc.ClientStreamingServer[pb.PutBlobRequest
 	if hdr == nil || !blobstore.ValidDigest(hdr.GetDigest()) {
 		return client.Status(fmt.Errorf("put blob: first message must be a header with a sha256 digest: %w", client.ErrBadCheckpoint))
 	}
-	if size := int64(hdr.GetSize()); size <= 0 || size > s.n.cfg.MaxCheckpointBytes {
-		return client.Status(fmt.Errorf("put blob %s: size %d not in 1..%d: %w", hdr.GetDigest(), size, s.n.cfg.MaxCheckpointBytes, client.ErrBadCheckpoint))
+	if size := int64(hdr.GetSize()); size < 0 || size > s.n.cfg.MaxCheckpointBytes { // 0: an empty result file
+		return client.Status(fmt.Errorf("put blob %s: size %d not in 0..%d: %w", hdr.GetDigest(), size, s.n.cfg.MaxCheckpointBytes, client.ErrBadCheckpoint))
 	}
 	if s.n.blobs.Has(hdr.GetDigest()) {
 		return stream.SendAndClose(&pb.PutBlobResponse{})

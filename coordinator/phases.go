@@ -44,3 +44,16 @@ type MemoryEstimator interface {
 type DataChecker interface {
 	CheckData(ctx context.Context, configJSON []byte) error
 }
+
+// ResultLister is what Phases may also implement: the result files that
+// the FineTune call which returned reportJSON (and the earlier phases of
+// the same job) wrote on this coordinator, as artifact name (a plain file
+// name) to path. The leader stores each as a blob on a quorum and commits
+// the list with fine-tuning's result (Job.Artifacts), so that any
+// coordinator serves them after the job; without it (or with no files) a
+// job has no artifacts. It must list only this job's files, never a stale
+// one of an earlier job in the same folder. (A map of plain strings, so
+// that experiment.Runner implements it without linking this package.)
+type ResultLister interface {
+	ResultFiles(configJSON, reportJSON []byte) (map[string]string, error)
+}

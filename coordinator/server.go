@@ -203,6 +203,7 @@ func (s *coordinatorServer) FetchResults(_ context.Context, req *pb.FetchResults
 		resp = &pb.FetchResultsResponse{
 			JobId: j.ID, Phase: phasePB[j.Phase], FailureReason: j.FailureReason,
 			BaselineJson: slices.Clone(j.BaselineJSON), ReportJson: slices.Clone(j.ReportJSON),
+			Artifacts: artifactsPB(j.Artifacts),
 		}
 		if j.FinalCheckpoint() {
 			resp.Pretrained = checkpointPB(j.Checkpoint)

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/whorl-ml/whorl/coordinator/blobstore"
 	"github.com/whorl-ml/whorl/coordinator/client"
 	"github.com/whorl-ml/whorl/job"
 )
@@ -111,7 +112,35 @@ type Job struct {
 
 	BaselineJSON json.RawMessage `json:"baseline,omitempty"`
 	ReportJSON   json.RawMessage `json:"report,omitempty"`
-	FinishedAt   time.Time       `json:"finished_at,omitzero"`
+	// Artifacts are the job's result files, stored as blobs on a quorum
+	// before fine-tuning's result commits (kept for this job only: see
+	// keepDigests).
+	Artifacts  []Artifact `json:"artifacts,omitempty"`
+	FinishedAt time.Time  `json:"finished_at,omitzero"`
+}
+
+// Artifact is one result file of a job: its base name and the digest and
+// size of its blob.
+type Artifact struct {
+	Name   string `json:"name"`
+	Digest string `json:"digest"`
+	Size   int64  `json:"size"`
+}
+
+// checkArtifacts refuses a list with a name that is not a plain file name,
+// a name twice, a digest that is not a sha256 or a negative size.
+func checkArtifacts(as []Artifact) error {
+	seen := map[string]bool{}
+	for i, a := range as {
+		if err := client.CheckArtifactName(a.Name); err != nil {
+			return fmt.Errorf("artifacts[%d]: %w", i, err)
+		}
+		if seen[a.Name] || !blobstore.ValidDigest(a.Digest) || a.Size < 0 {
+			return fmt.Errorf("artifacts[%d] %q (digest %q, %d bytes): a name twice, not a sha256 digest or a negative size", i, a.Name, a.Digest, a.Size)
+		}
+		seen[a.Name] = true
+	}
+	return nil
 }
 
 // JobParams are the few numbers of the experiment config the coordinator

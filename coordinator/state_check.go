@@ -65,7 +65,8 @@ func (j *Job) check() error {
 	return j.checkCheckpoints()
 }
 
-// checkCheckpoints: digests are sha256 hex, positions non-negative.
+// checkCheckpoints: digests are sha256 hex, positions non-negative;
+// artifacts are plain file names, each once.
 func (j *Job) checkCheckpoints() error {
 	if c := j.Checkpoint; c != nil && (!blobstore.ValidDigest(c.Digest) || c.Epoch < 0 || c.Step < 0 || c.Size < 0) {
 		return fmt.Errorf("%w: job %s: checkpoint %+v", ErrBadState, j.ID, *c)
@@ -74,6 +75,9 @@ func (j *Job) checkCheckpoints() error {
 		if !blobstore.ValidDigest(d) {
 			return fmt.Errorf("%w: job %s: checkpoints[%d] = %q is not a sha256 digest", ErrBadState, j.ID, i, d)
 		}
+	}
+	if err := checkArtifacts(j.Artifacts); err != nil {
+		return fmt.Errorf("%w: job %s: %w", ErrBadState, j.ID, err)
 	}
 	return nil
 }

@@ -8,6 +8,7 @@ import (
 	"image"
 	"image/color"
 	"image/png"
+	"maps"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -109,6 +110,12 @@ func TestRunLocalWritesReport(t *testing.T) {
 	}
 	checkPredictMeta(t, pre.Meta, 4)
 	checkFrozen(t, rep, c.Model.Blocks())
+	files, err := r.ResultFiles(c.JSON(), b)
+	want := []string{FileBaseline, FileBaselineCk, FileConfig, FileConfusion, FileCurves, FileFinetuned, FileManifest,
+		FilePretrained, FileProbes, FileReport, FileReportMD}
+	if got := slices.Sorted(maps.Keys(files)); err != nil || !slices.Equal(got, want) {
+		t.Errorf("result files %v, %v; want %v (not %s)", got, err, want, FileResume)
+	}
 }
 
 // checkFrozen checks the frozen-feature evaluations of a report: the three

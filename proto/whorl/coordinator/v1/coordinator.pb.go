@@ -2412,6 +2412,11 @@ type FetchResultsResponse struct {
 	BaselineJson  []byte                 `protobuf:"bytes,4,opt,name=baseline_json,json=baselineJson,proto3" json:"baseline_json,omitempty"`
 	ReportJson    []byte                 `protobuf:"bytes,5,opt,name=report_json,json=reportJson,proto3" json:"report_json,omitempty"`
 	Pretrained    *Checkpoint            `protobuf:"bytes,6,opt,name=pretrained,proto3" json:"pretrained,omitempty"`
+	// artifacts are the job's result files (report, plots, configuration,
+	// manifest, checkpoints), stored as blobs on a quorum of coordinators when
+	// fine-tuning ended; empty until then, and for a coordinator that writes
+	// no result files. Fetch each with FetchCheckpoint(digest).
+	Artifacts     []*Artifact `protobuf:"bytes,7,rep,name=artifacts,proto3" json:"artifacts,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2488,6 +2493,76 @@ func (x *FetchResultsResponse) GetPretrained() *Checkpoint {
 	return nil
 }
 
+func (x *FetchResultsResponse) GetArtifacts() []*Artifact {
+	if x != nil {
+		return x.Artifacts
+	}
+	return nil
+}
+
+// Artifact is one result file of a job, stored as a content-addressed blob.
+type Artifact struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// name is the file's base name (no directory, no separator).
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// digest is the hex SHA-256 of the file's bytes (its blob's name).
+	Digest        string `protobuf:"bytes,2,opt,name=digest,proto3" json:"digest,omitempty"`
+	Size          uint64 `protobuf:"varint,3,opt,name=size,proto3" json:"size,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Artifact) Reset() {
+	*x = Artifact{}
+	mi := &file_whorl_coordinator_v1_coordinator_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Artifact) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Artifact) ProtoMessage() {}
+
+func (x *Artifact) ProtoReflect() protoreflect.Message {
+	mi := &file_whorl_coordinator_v1_coordinator_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Artifact.ProtoReflect.Descriptor instead.
+func (*Artifact) Descriptor() ([]byte, []int) {
+	return file_whorl_coordinator_v1_coordinator_proto_rawDescGZIP(), []int{30}
+}
+
+func (x *Artifact) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *Artifact) GetDigest() string {
+	if x != nil {
+		return x.Digest
+	}
+	return ""
+}
+
+func (x *Artifact) GetSize() uint64 {
+	if x != nil {
+		return x.Size
+	}
+	return 0
+}
+
 type CancelJobRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// job_id is the job to cancel ("" = the current one).
@@ -2498,7 +2573,7 @@ type CancelJobRequest struct {
 
 func (x *CancelJobRequest) Reset() {
 	*x = CancelJobRequest{}
-	mi := &file_whorl_coordinator_v1_coordinator_proto_msgTypes[30]
+	mi := &file_whorl_coordinator_v1_coordinator_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2510,7 +2585,7 @@ func (x *CancelJobRequest) String() string {
 func (*CancelJobRequest) ProtoMessage() {}
 
 func (x *CancelJobRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_whorl_coordinator_v1_coordinator_proto_msgTypes[30]
+	mi := &file_whorl_coordinator_v1_coordinator_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2523,7 +2598,7 @@ func (x *CancelJobRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelJobRequest.ProtoReflect.Descriptor instead.
 func (*CancelJobRequest) Descriptor() ([]byte, []int) {
-	return file_whorl_coordinator_v1_coordinator_proto_rawDescGZIP(), []int{30}
+	return file_whorl_coordinator_v1_coordinator_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *CancelJobRequest) GetJobId() string {
@@ -2544,7 +2619,7 @@ type CancelJobResponse struct {
 
 func (x *CancelJobResponse) Reset() {
 	*x = CancelJobResponse{}
-	mi := &file_whorl_coordinator_v1_coordinator_proto_msgTypes[31]
+	mi := &file_whorl_coordinator_v1_coordinator_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2556,7 +2631,7 @@ func (x *CancelJobResponse) String() string {
 func (*CancelJobResponse) ProtoMessage() {}
 
 func (x *CancelJobResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_whorl_coordinator_v1_coordinator_proto_msgTypes[31]
+	mi := &file_whorl_coordinator_v1_coordinator_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2569,7 +2644,7 @@ func (x *CancelJobResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelJobResponse.ProtoReflect.Descriptor instead.
 func (*CancelJobResponse) Descriptor() ([]byte, []int) {
-	return file_whorl_coordinator_v1_coordinator_proto_rawDescGZIP(), []int{31}
+	return file_whorl_coordinator_v1_coordinator_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *CancelJobResponse) GetJobId() string {
@@ -2803,7 +2878,7 @@ const file_whorl_coordinator_v1_coordinator_proto_rawDesc = "" +
 	"class_loss\x18\x05 \x01(\x02R\tclassLoss\x12%\n" +
 	"\x0eclass_accuracy\x18\x06 \x01(\x02R\rclassAccuracy\",\n" +
 	"\x13FetchResultsRequest\x12\x15\n" +
-	"\x06job_id\x18\x01 \x01(\tR\x05jobId\"\x8f\x02\n" +
+	"\x06job_id\x18\x01 \x01(\tR\x05jobId\"\xcd\x02\n" +
 	"\x14FetchResultsResponse\x12\x15\n" +
 	"\x06job_id\x18\x01 \x01(\tR\x05jobId\x121\n" +
 	"\x05phase\x18\x02 \x01(\x0e2\x1b.whorl.coordinator.v1.PhaseR\x05phase\x12%\n" +
@@ -2813,7 +2888,12 @@ const file_whorl_coordinator_v1_coordinator_proto_rawDesc = "" +
 	"reportJson\x12@\n" +
 	"\n" +
 	"pretrained\x18\x06 \x01(\v2 .whorl.coordinator.v1.CheckpointR\n" +
-	"pretrained\")\n" +
+	"pretrained\x12<\n" +
+	"\tartifacts\x18\a \x03(\v2\x1e.whorl.coordinator.v1.ArtifactR\tartifacts\"J\n" +
+	"\bArtifact\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x16\n" +
+	"\x06digest\x18\x02 \x01(\tR\x06digest\x12\x12\n" +
+	"\x04size\x18\x03 \x01(\x04R\x04size\")\n" +
 	"\x10CancelJobRequest\x12\x15\n" +
 	"\x06job_id\x18\x01 \x01(\tR\x05jobId\"]\n" +
 	"\x11CancelJobResponse\x12\x15\n" +
@@ -2856,7 +2936,7 @@ func file_whorl_coordinator_v1_coordinator_proto_rawDescGZIP() []byte {
 }
 
 var file_whorl_coordinator_v1_coordinator_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_whorl_coordinator_v1_coordinator_proto_msgTypes = make([]protoimpl.MessageInfo, 32)
+var file_whorl_coordinator_v1_coordinator_proto_msgTypes = make([]protoimpl.MessageInfo, 33)
 var file_whorl_coordinator_v1_coordinator_proto_goTypes = []any{
 	(Phase)(0),                       // 0: whorl.coordinator.v1.Phase
 	(*JobSpec)(nil),                  // 1: whorl.coordinator.v1.JobSpec
@@ -2889,72 +2969,74 @@ var file_whorl_coordinator_v1_coordinator_proto_goTypes = []any{
 	(*EpochMetrics)(nil),             // 28: whorl.coordinator.v1.EpochMetrics
 	(*FetchResultsRequest)(nil),      // 29: whorl.coordinator.v1.FetchResultsRequest
 	(*FetchResultsResponse)(nil),     // 30: whorl.coordinator.v1.FetchResultsResponse
-	(*CancelJobRequest)(nil),         // 31: whorl.coordinator.v1.CancelJobRequest
-	(*CancelJobResponse)(nil),        // 32: whorl.coordinator.v1.CancelJobResponse
-	(*durationpb.Duration)(nil),      // 33: google.protobuf.Duration
-	(*timestamppb.Timestamp)(nil),    // 34: google.protobuf.Timestamp
+	(*Artifact)(nil),                 // 31: whorl.coordinator.v1.Artifact
+	(*CancelJobRequest)(nil),         // 32: whorl.coordinator.v1.CancelJobRequest
+	(*CancelJobResponse)(nil),        // 33: whorl.coordinator.v1.CancelJobResponse
+	(*durationpb.Duration)(nil),      // 34: google.protobuf.Duration
+	(*timestamppb.Timestamp)(nil),    // 35: google.protobuf.Timestamp
 }
 var file_whorl_coordinator_v1_coordinator_proto_depIdxs = []int32{
-	33, // 0: whorl.coordinator.v1.RegisterWorkerResponse.heartbeat_interval:type_name -> google.protobuf.Duration
-	33, // 1: whorl.coordinator.v1.RegisterWorkerResponse.lease:type_name -> google.protobuf.Duration
+	34, // 0: whorl.coordinator.v1.RegisterWorkerResponse.heartbeat_interval:type_name -> google.protobuf.Duration
+	34, // 1: whorl.coordinator.v1.RegisterWorkerResponse.lease:type_name -> google.protobuf.Duration
 	0,  // 2: whorl.coordinator.v1.HeartbeatResponse.phase:type_name -> whorl.coordinator.v1.Phase
 	0,  // 3: whorl.coordinator.v1.GetAssignmentRequest.known_phase:type_name -> whorl.coordinator.v1.Phase
-	33, // 4: whorl.coordinator.v1.GetAssignmentRequest.wait:type_name -> google.protobuf.Duration
+	34, // 4: whorl.coordinator.v1.GetAssignmentRequest.wait:type_name -> google.protobuf.Duration
 	0,  // 5: whorl.coordinator.v1.GetAssignmentResponse.phase:type_name -> whorl.coordinator.v1.Phase
 	9,  // 6: whorl.coordinator.v1.GetAssignmentResponse.steps:type_name -> whorl.coordinator.v1.StepShard
 	10, // 7: whorl.coordinator.v1.GetAssignmentResponse.restore:type_name -> whorl.coordinator.v1.Checkpoint
 	10, // 8: whorl.coordinator.v1.GetAssignmentResponse.latest:type_name -> whorl.coordinator.v1.Checkpoint
-	33, // 9: whorl.coordinator.v1.ReportProgressRequest.step_time:type_name -> google.protobuf.Duration
-	33, // 10: whorl.coordinator.v1.ReportProgressRequest.allreduce_wait:type_name -> google.protobuf.Duration
+	34, // 9: whorl.coordinator.v1.ReportProgressRequest.step_time:type_name -> google.protobuf.Duration
+	34, // 10: whorl.coordinator.v1.ReportProgressRequest.allreduce_wait:type_name -> google.protobuf.Duration
 	26, // 11: whorl.coordinator.v1.CheckpointHeader.last_step:type_name -> whorl.coordinator.v1.StepMetrics
 	14, // 12: whorl.coordinator.v1.CommitCheckpointRequest.header:type_name -> whorl.coordinator.v1.CheckpointHeader
 	10, // 13: whorl.coordinator.v1.CommitCheckpointResponse.checkpoint:type_name -> whorl.coordinator.v1.Checkpoint
 	10, // 14: whorl.coordinator.v1.FetchCheckpointResponse.info:type_name -> whorl.coordinator.v1.Checkpoint
 	1,  // 15: whorl.coordinator.v1.SubmitJobRequest.spec:type_name -> whorl.coordinator.v1.JobSpec
-	34, // 16: whorl.coordinator.v1.WorkerStatus.last_heartbeat:type_name -> google.protobuf.Timestamp
-	33, // 17: whorl.coordinator.v1.WorkerStatus.step_time:type_name -> google.protobuf.Duration
-	33, // 18: whorl.coordinator.v1.WorkerStatus.allreduce_wait:type_name -> google.protobuf.Duration
-	33, // 19: whorl.coordinator.v1.StepMetrics.step_time:type_name -> google.protobuf.Duration
-	34, // 20: whorl.coordinator.v1.StepMetrics.time:type_name -> google.protobuf.Timestamp
+	35, // 16: whorl.coordinator.v1.WorkerStatus.last_heartbeat:type_name -> google.protobuf.Timestamp
+	34, // 17: whorl.coordinator.v1.WorkerStatus.step_time:type_name -> google.protobuf.Duration
+	34, // 18: whorl.coordinator.v1.WorkerStatus.allreduce_wait:type_name -> google.protobuf.Duration
+	34, // 19: whorl.coordinator.v1.StepMetrics.step_time:type_name -> google.protobuf.Duration
+	35, // 20: whorl.coordinator.v1.StepMetrics.time:type_name -> google.protobuf.Timestamp
 	0,  // 21: whorl.coordinator.v1.JobStatusResponse.phase:type_name -> whorl.coordinator.v1.Phase
 	24, // 22: whorl.coordinator.v1.JobStatusResponse.workers:type_name -> whorl.coordinator.v1.WorkerStatus
 	10, // 23: whorl.coordinator.v1.JobStatusResponse.latest_checkpoint:type_name -> whorl.coordinator.v1.Checkpoint
 	25, // 24: whorl.coordinator.v1.JobStatusResponse.coordinators:type_name -> whorl.coordinator.v1.CoordinatorInfo
 	26, // 25: whorl.coordinator.v1.JobStatusResponse.recent:type_name -> whorl.coordinator.v1.StepMetrics
-	34, // 26: whorl.coordinator.v1.JobStatusResponse.waiting_since:type_name -> google.protobuf.Timestamp
+	35, // 26: whorl.coordinator.v1.JobStatusResponse.waiting_since:type_name -> google.protobuf.Timestamp
 	28, // 27: whorl.coordinator.v1.JobStatusResponse.pretext_history:type_name -> whorl.coordinator.v1.EpochMetrics
 	0,  // 28: whorl.coordinator.v1.FetchResultsResponse.phase:type_name -> whorl.coordinator.v1.Phase
 	10, // 29: whorl.coordinator.v1.FetchResultsResponse.pretrained:type_name -> whorl.coordinator.v1.Checkpoint
-	0,  // 30: whorl.coordinator.v1.CancelJobResponse.phase:type_name -> whorl.coordinator.v1.Phase
-	2,  // 31: whorl.coordinator.v1.CoordinatorService.RegisterWorker:input_type -> whorl.coordinator.v1.RegisterWorkerRequest
-	4,  // 32: whorl.coordinator.v1.CoordinatorService.Heartbeat:input_type -> whorl.coordinator.v1.HeartbeatRequest
-	6,  // 33: whorl.coordinator.v1.CoordinatorService.LeaveWorker:input_type -> whorl.coordinator.v1.LeaveWorkerRequest
-	8,  // 34: whorl.coordinator.v1.CoordinatorService.GetAssignment:input_type -> whorl.coordinator.v1.GetAssignmentRequest
-	12, // 35: whorl.coordinator.v1.CoordinatorService.ReportProgress:input_type -> whorl.coordinator.v1.ReportProgressRequest
-	15, // 36: whorl.coordinator.v1.CoordinatorService.CommitCheckpoint:input_type -> whorl.coordinator.v1.CommitCheckpointRequest
-	17, // 37: whorl.coordinator.v1.CoordinatorService.FetchCheckpoint:input_type -> whorl.coordinator.v1.FetchCheckpointRequest
-	19, // 38: whorl.coordinator.v1.CoordinatorService.FetchImages:input_type -> whorl.coordinator.v1.FetchImagesRequest
-	21, // 39: whorl.coordinator.v1.CoordinatorService.SubmitJob:input_type -> whorl.coordinator.v1.SubmitJobRequest
-	23, // 40: whorl.coordinator.v1.CoordinatorService.JobStatus:input_type -> whorl.coordinator.v1.JobStatusRequest
-	29, // 41: whorl.coordinator.v1.CoordinatorService.FetchResults:input_type -> whorl.coordinator.v1.FetchResultsRequest
-	31, // 42: whorl.coordinator.v1.CoordinatorService.CancelJob:input_type -> whorl.coordinator.v1.CancelJobRequest
-	3,  // 43: whorl.coordinator.v1.CoordinatorService.RegisterWorker:output_type -> whorl.coordinator.v1.RegisterWorkerResponse
-	5,  // 44: whorl.coordinator.v1.CoordinatorService.Heartbeat:output_type -> whorl.coordinator.v1.HeartbeatResponse
-	7,  // 45: whorl.coordinator.v1.CoordinatorService.LeaveWorker:output_type -> whorl.coordinator.v1.LeaveWorkerResponse
-	11, // 46: whorl.coordinator.v1.CoordinatorService.GetAssignment:output_type -> whorl.coordinator.v1.GetAssignmentResponse
-	13, // 47: whorl.coordinator.v1.CoordinatorService.ReportProgress:output_type -> whorl.coordinator.v1.ReportProgressResponse
-	16, // 48: whorl.coordinator.v1.CoordinatorService.CommitCheckpoint:output_type -> whorl.coordinator.v1.CommitCheckpointResponse
-	18, // 49: whorl.coordinator.v1.CoordinatorService.FetchCheckpoint:output_type -> whorl.coordinator.v1.FetchCheckpointResponse
-	20, // 50: whorl.coordinator.v1.CoordinatorService.FetchImages:output_type -> whorl.coordinator.v1.FetchImagesResponse
-	22, // 51: whorl.coordinator.v1.CoordinatorService.SubmitJob:output_type -> whorl.coordinator.v1.SubmitJobResponse
-	27, // 52: whorl.coordinator.v1.CoordinatorService.JobStatus:output_type -> whorl.coordinator.v1.JobStatusResponse
-	30, // 53: whorl.coordinator.v1.CoordinatorService.FetchResults:output_type -> whorl.coordinator.v1.FetchResultsResponse
-	32, // 54: whorl.coordinator.v1.CoordinatorService.CancelJob:output_type -> whorl.coordinator.v1.CancelJobResponse
-	43, // [43:55] is the sub-list for method output_type
-	31, // [31:43] is the sub-list for method input_type
-	31, // [31:31] is the sub-list for extension type_name
-	31, // [31:31] is the sub-list for extension extendee
-	0,  // [0:31] is the sub-list for field type_name
+	31, // 30: whorl.coordinator.v1.FetchResultsResponse.artifacts:type_name -> whorl.coordinator.v1.Artifact
+	0,  // 31: whorl.coordinator.v1.CancelJobResponse.phase:type_name -> whorl.coordinator.v1.Phase
+	2,  // 32: whorl.coordinator.v1.CoordinatorService.RegisterWorker:input_type -> whorl.coordinator.v1.RegisterWorkerRequest
+	4,  // 33: whorl.coordinator.v1.CoordinatorService.Heartbeat:input_type -> whorl.coordinator.v1.HeartbeatRequest
+	6,  // 34: whorl.coordinator.v1.CoordinatorService.LeaveWorker:input_type -> whorl.coordinator.v1.LeaveWorkerRequest
+	8,  // 35: whorl.coordinator.v1.CoordinatorService.GetAssignment:input_type -> whorl.coordinator.v1.GetAssignmentRequest
+	12, // 36: whorl.coordinator.v1.CoordinatorService.ReportProgress:input_type -> whorl.coordinator.v1.ReportProgressRequest
+	15, // 37: whorl.coordinator.v1.CoordinatorService.CommitCheckpoint:input_type -> whorl.coordinator.v1.CommitCheckpointRequest
+	17, // 38: whorl.coordinator.v1.CoordinatorService.FetchCheckpoint:input_type -> whorl.coordinator.v1.FetchCheckpointRequest
+	19, // 39: whorl.coordinator.v1.CoordinatorService.FetchImages:input_type -> whorl.coordinator.v1.FetchImagesRequest
+	21, // 40: whorl.coordinator.v1.CoordinatorService.SubmitJob:input_type -> whorl.coordinator.v1.SubmitJobRequest
+	23, // 41: whorl.coordinator.v1.CoordinatorService.JobStatus:input_type -> whorl.coordinator.v1.JobStatusRequest
+	29, // 42: whorl.coordinator.v1.CoordinatorService.FetchResults:input_type -> whorl.coordinator.v1.FetchResultsRequest
+	32, // 43: whorl.coordinator.v1.CoordinatorService.CancelJob:input_type -> whorl.coordinator.v1.CancelJobRequest
+	3,  // 44: whorl.coordinator.v1.CoordinatorService.RegisterWorker:output_type -> whorl.coordinator.v1.RegisterWorkerResponse
+	5,  // 45: whorl.coordinator.v1.CoordinatorService.Heartbeat:output_type -> whorl.coordinator.v1.HeartbeatResponse
+	7,  // 46: whorl.coordinator.v1.CoordinatorService.LeaveWorker:output_type -> whorl.coordinator.v1.LeaveWorkerResponse
+	11, // 47: whorl.coordinator.v1.CoordinatorService.GetAssignment:output_type -> whorl.coordinator.v1.GetAssignmentResponse
+	13, // 48: whorl.coordinator.v1.CoordinatorService.ReportProgress:output_type -> whorl.coordinator.v1.ReportProgressResponse
+	16, // 49: whorl.coordinator.v1.CoordinatorService.CommitCheckpoint:output_type -> whorl.coordinator.v1.CommitCheckpointResponse
+	18, // 50: whorl.coordinator.v1.CoordinatorService.FetchCheckpoint:output_type -> whorl.coordinator.v1.FetchCheckpointResponse
+	20, // 51: whorl.coordinator.v1.CoordinatorService.FetchImages:output_type -> whorl.coordinator.v1.FetchImagesResponse
+	22, // 52: whorl.coordinator.v1.CoordinatorService.SubmitJob:output_type -> whorl.coordinator.v1.SubmitJobResponse
+	27, // 53: whorl.coordinator.v1.CoordinatorService.JobStatus:output_type -> whorl.coordinator.v1.JobStatusResponse
+	30, // 54: whorl.coordinator.v1.CoordinatorService.FetchResults:output_type -> whorl.coordinator.v1.FetchResultsResponse
+	33, // 55: whorl.coordinator.v1.CoordinatorService.CancelJob:output_type -> whorl.coordinator.v1.CancelJobResponse
+	44, // [44:56] is the sub-list for method output_type
+	32, // [32:44] is the sub-list for method input_type
+	32, // [32:32] is the sub-list for extension type_name
+	32, // [32:32] is the sub-list for extension extendee
+	0,  // [0:32] is the sub-list for field type_name
 }
 
 func init() { file_whorl_coordinator_v1_coordinator_proto_init() }
@@ -2976,7 +3058,7 @@ func file_whorl_coordinator_v1_coordinator_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_whorl_coordinator_v1_coordinator_proto_rawDesc), len(file_whorl_coordinator_v1_coordinator_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   32,
+			NumMessages:   33,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

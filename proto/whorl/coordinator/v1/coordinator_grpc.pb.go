@@ -74,7 +74,8 @@ type CoordinatorServiceClient interface {
 	CommitCheckpoint(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[CommitCheckpointRequest, CommitCheckpointResponse], error)
 	// FetchCheckpoint streams a checkpoint by digest (empty: the latest
 	// committed one): an info message, then chunks. Served by any coordinator
-	// that holds the blob.
+	// that holds the blob. Any stored blob is served by its digest, such as a
+	// result artifact named in FetchResultsResponse.artifacts.
 	FetchCheckpoint(ctx context.Context, in *FetchCheckpointRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[FetchCheckpointResponse], error)
 	// FetchImages streams the original file bytes of images by id, for
 	// workers that cannot read the dataset themselves.
@@ -83,7 +84,9 @@ type CoordinatorServiceClient interface {
 	SubmitJob(ctx context.Context, in *SubmitJobRequest, opts ...grpc.CallOption) (*SubmitJobResponse, error)
 	// JobStatus reports the phase, progress, workers, leader and stragglers.
 	JobStatus(ctx context.Context, in *JobStatusRequest, opts ...grpc.CallOption) (*JobStatusResponse, error)
-	// FetchResults returns the phase results of a job.
+	// FetchResults returns the phase results of a job and, once it is done,
+	// its result files (artifacts), each downloadable by digest with
+	// FetchCheckpoint. Only the current (last) job is known.
 	FetchResults(ctx context.Context, in *FetchResultsRequest, opts ...grpc.CallOption) (*FetchResultsResponse, error)
 	// CancelJob ends the running job (phase failed, reason "cancelled by
 	// <caller>"): its workers go idle, a phase in flight on the leader is
@@ -269,7 +272,8 @@ type CoordinatorServiceServer interface {
 	CommitCheckpoint(grpc.ClientStreamingServer[CommitCheckpointRequest, CommitCheckpointResponse]) error
 	// FetchCheckpoint streams a checkpoint by digest (empty: the latest
 	// committed one): an info message, then chunks. Served by any coordinator
-	// that holds the blob.
+	// that holds the blob. Any stored blob is served by its digest, such as a
+	// result artifact named in FetchResultsResponse.artifacts.
 	FetchCheckpoint(*FetchCheckpointRequest, grpc.ServerStreamingServer[FetchCheckpointResponse]) error
 	// FetchImages streams the original file bytes of images by id, for
 	// workers that cannot read the dataset themselves.
@@ -278,7 +282,9 @@ type CoordinatorServiceServer interface {
 	SubmitJob(context.Context, *SubmitJobRequest) (*SubmitJobResponse, error)
 	// JobStatus reports the phase, progress, workers, leader and stragglers.
 	JobStatus(context.Context, *JobStatusRequest) (*JobStatusResponse, error)
-	// FetchResults returns the phase results of a job.
+	// FetchResults returns the phase results of a job and, once it is done,
+	// its result files (artifacts), each downloadable by digest with
+	// FetchCheckpoint. Only the current (last) job is known.
 	FetchResults(context.Context, *FetchResultsRequest) (*FetchResultsResponse, error)
 	// CancelJob ends the running job (phase failed, reason "cancelled by
 	// <caller>"): its workers go idle, a phase in flight on the leader is
