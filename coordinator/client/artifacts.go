@@ -142,3 +142,20 @@ func rewind(f *os.File) error {
 	}
 	return nil
 }
+
+// CheckArtifacts refuses a list of artifacts with a name that is not a
+// plain file name (CheckArtifactName) or that is there twice (two files
+// written over one another).
+func CheckArtifacts(as []*pb.Artifact) error {
+	seen := map[string]bool{}
+	for _, a := range as {
+		if err := CheckArtifactName(a.GetName()); err != nil {
+			return err
+		}
+		if seen[a.GetName()] {
+			return fmt.Errorf("artifact name %q is listed twice: %w", a.GetName(), ErrBadArtifact)
+		}
+		seen[a.GetName()] = true
+	}
+	return nil
+}
