@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"slices"
+	"strings"
 	"time"
 
 	"google.golang.org/grpc"
@@ -235,7 +236,7 @@ func (n *Node) submit(ctx context.Context, configJSON []byte) (string, error) {
 	}
 	now := time.Now()
 	jb := Job{
-		ID:           fmt.Sprintf("job-%s-%d", digest[:8], now.Unix()),
+		ID:           n.newJobID(digest, now),
 		ConfigJSON:   canon,
 		ConfigSHA256: digest,
 		SubmittedAt:  now,
@@ -257,6 +258,20 @@ func (n *Node) submit(ctx context.Context, configJSON []byte) (string, error) {
 	}
 	n.log.Info("job submitted", "job", jb.ID, "config_sha256", jb.ConfigSHA256)
 	return jb.ID, nil
+}
+
+// newJobID names a new job by its config digest and submission second,
+// unlike the last job's id: the same configuration submitted again within
+// the second its predecessor was (resubmitted after a cancel) gets the
+// raft index as a suffix.
+func (n *Node) newJobID(digest string, now time.Time) string {
+	id := fmt.Sprintf("job-%s-%d", digest[:8], now.Unix())
+	n.fsm.View(func(s *State) {
+		if s.Job != nil && strings.HasPrefix(s.Job.ID, id) {
+			id = fmt.Sprintf("%s-%d", id, s.Index)
+		}
+	})
+	return id
 }
 
 // admit refuses a job whose estimated peak memory on the leader exceeds

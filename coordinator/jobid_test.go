@@ -1,0 +1,39 @@
+package coordinator
+
+import (
+	"context"
+	"testing"
+	"time"
+)
+
+// TestResubmitAfterCancelGetsNewID: the same configuration cancelled and
+// submitted again within the same second is a new job with its own id (a
+// WhorlJob suspended and resumed at once does this), not its predecessor's.
+func TestResubmitAfterCancelGetsNewID(t *testing.T) {
+	phases := &fakePhases{n: 40, blockBaseline: true, inBaseline: make(chan struct{})}
+	c := newCluster(t, 1, func(cfg *Config) { cfg.Phases = phases })
+	c.waitLeader(10 * time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cl, _ := dialTest(c.addrs())
+	defer cl.Close()
+	cfg := testConfig(t, 1, 16, 100)
+	var ids []string
+	for range 3 {
+		id, err := cl.SubmitJob(ctx, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := cl.CancelJob(ctx, id); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, id)
+	}
+	if ids[0] == ids[1] || ids[1] == ids[2] {
+		t.Fatalf("ids %v: a resubmission took its predecessor's id", ids)
+	}
+	r, err := cl.FetchResults(ctx, ids[2])
+	if err != nil || r.GetJobId() != ids[2] {
+		t.Fatalf("FetchResults(%s) = %v, %v", ids[2], r, err)
+	}
+}
