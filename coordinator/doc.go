@@ -12,7 +12,9 @@
 // state machine is tested without raft. Checkpoint blobs never go
 // through the raft log: they are stored content-addressed on each
 // coordinator's disk and replicated to a quorum before their digest is
-// committed (see DESIGN.md).
+// committed (see DESIGN.md); so are a finished job's result files
+// (results.go: Job.Artifacts, listed by Phases that implement
+// ResultLister).
 //
 // Node (New, Run) owns raft, the gRPC server, the metrics server, the
 // leader-only goroutines (lease timer, job driver) and the blob copies that
@@ -30,8 +32,8 @@
 //
 // Files: state.go and commands*.go are the replicated state machine;
 // fsm.go and raft.go the raft glue; server.go, assign.go, checkpoint.go,
-// images.go, status.go and peers.go the gRPC services; leader.go, leases.go
-// and driver.go the leader's duties; local*.go the in-process cluster;
+// images.go, status.go and peers.go the gRPC services; leader.go, leases.go,
+// driver.go and results.go the leader's duties; local*.go the in-process cluster;
 // package blobstore the checkpoint store; doctor.go `whorl doctor`'s check of a data
 // dir, whose parsers of bbolt's and raft's formats are package storecheck's.
 package coordinator
