@@ -117,8 +117,10 @@ type EvalConfig struct {
 	// KNN classifies by the KNNK nearest labeled training images in cosine
 	// similarity, votes weighted exp(similarity/KNNTemperature) (the
 	// DINO and solo-learn protocol).
-	KNN            bool    `json:"knn"`
-	KNNK           int     `json:"knn_k,omitempty"`
+	KNN bool `json:"knn"`
+	// KNNK is kNN's number of neighbours (DefaultKNNK).
+	KNNK int `json:"knn_k,omitempty"`
+	// KNNTemperature scales kNN's vote weights (DefaultKNNTemperature).
 	KNNTemperature float64 `json:"knn_temperature,omitempty"`
 	// ProbeFolds, when positive, chooses each probe's L2 penalty by
 	// stratified ProbeFolds-fold cross-validation over every labeled image
@@ -289,10 +291,14 @@ type AugmentConfig struct {
 // JitterConfig is a colour jitter: each strength s draws a factor uniform in
 // [max(0, 1-s), 1+s]; the jitter applies to an image with probability Prob.
 type JitterConfig struct {
+	// Brightness is the strength of the brightness factor.
 	Brightness float64 `json:"brightness"`
-	Contrast   float64 `json:"contrast"`
+	// Contrast is the strength of the contrast factor.
+	Contrast float64 `json:"contrast"`
+	// Saturation is the strength of the saturation factor.
 	Saturation float64 `json:"saturation"`
-	Prob       float64 `json:"prob"`
+	// Prob is the probability that the jitter applies to an image.
+	Prob float64 `json:"prob"`
 }
 
 // DefaultCropRatio is torchvision's RandomResizedCrop aspect-ratio range.
@@ -322,13 +328,19 @@ type PretrainConfig struct {
 	GlobalBatch int `json:"global_batch"`
 	// Optimizer is "sgd" (uses Momentum and Nesterov; the default when
 	// empty) or "adam" (β 0.9, 0.999; WeightDecay as L2).
-	Optimizer    string         `json:"optimizer,omitempty"`
-	LR           float64        `json:"lr"`
-	Momentum     float64        `json:"momentum"`
-	WeightDecay  float64        `json:"weight_decay"`
-	Nesterov     bool           `json:"nesterov"`
-	Schedule     ScheduleConfig `json:"schedule"`
-	Augmentation AugmentConfig  `json:"augmentation"`
+	Optimizer string `json:"optimizer,omitempty"`
+	// LR is the peak learning rate (for GlobalBatch images per step).
+	LR float64 `json:"lr"`
+	// Momentum is SGD's momentum.
+	Momentum float64 `json:"momentum"`
+	// WeightDecay is the L2 penalty on the weights.
+	WeightDecay float64 `json:"weight_decay"`
+	// Nesterov makes SGD's momentum Nesterov's.
+	Nesterov bool `json:"nesterov"`
+	// Schedule is the learning rate over the epochs.
+	Schedule ScheduleConfig `json:"schedule"`
+	// Augmentation is applied to each image before it is rotated.
+	Augmentation AugmentConfig `json:"augmentation"`
 	// GradBucketMiB is the size of the gradient buckets the workers sum
 	// while backward still runs (PyTorch DDP's bucket_cap_mb; the presets
 	// use DefaultGradBucketMiB): each bucket
@@ -407,17 +419,24 @@ func (pc PretrainConfig) GradBucketElems() int { return pc.GradBucketMiB << 20 /
 // SupervisedConfig is the recipe of the baseline and of the fine-tuning:
 // both use it unchanged, so the comparison is fair.
 type SupervisedConfig struct {
+	// Epochs over the labeled training images.
 	Epochs int `json:"epochs"`
 	// Batch is the number of labeled images per step.
 	Batch int `json:"batch"`
 	// Optimizer is "adam" or "sgd" (SGD uses Momentum and Nesterov).
-	Optimizer    string         `json:"optimizer"`
-	LR           float64        `json:"lr"`
-	Momentum     float64        `json:"momentum"`
-	Nesterov     bool           `json:"nesterov"`
-	WeightDecay  float64        `json:"weight_decay"`
-	Schedule     ScheduleConfig `json:"schedule"`
-	Augmentation AugmentConfig  `json:"augmentation"`
+	Optimizer string `json:"optimizer"`
+	// LR is the peak learning rate.
+	LR float64 `json:"lr"`
+	// Momentum is SGD's momentum (Adam's first beta is fixed at 0.9).
+	Momentum float64 `json:"momentum"`
+	// Nesterov makes SGD's momentum Nesterov's.
+	Nesterov bool `json:"nesterov"`
+	// WeightDecay is the L2 penalty on the weights.
+	WeightDecay float64 `json:"weight_decay"`
+	// Schedule is the learning rate over the epochs.
+	Schedule ScheduleConfig `json:"schedule"`
+	// Augmentation is applied to each labeled image.
+	Augmentation AugmentConfig `json:"augmentation"`
 	// FreezeBlocks keeps the first FreezeBlocks feature blocks of the
 	// pretrained network fixed while fine-tuning (0 = fine-tune all
 	// layers). The baseline trains every layer.

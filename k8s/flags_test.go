@@ -321,6 +321,9 @@ func checkCommand(t *testing.T, e errorf, objs []object, r container, flags comm
 		wantPort(t, e, r, flags, "metrics-addr", "metrics")
 		wantService(t, e, objs, r, flags, "coordinator")
 		checkGrace(t, e, r, flags)
+	case "operator":
+		wantPort(t, e, r, flags, "health-addr", "health")
+		wantPort(t, e, r, flags, "metrics-addr", "metrics")
 	case "submit", "status":
 		wantService(t, e, objs, r, flags, "coordinator")
 		if job := value(r, flags, "job"); job != "" {

@@ -8,6 +8,7 @@ import (
 	"sort"
 	"testing"
 
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/serializer"
 	"k8s.io/client-go/kubernetes/scheme"
@@ -64,7 +65,20 @@ func render(dir string) ([][]byte, error) {
 
 // strictDecoder decodes with client-go's scheme and fails on unknown or
 // duplicate fields; wrong types fail in any mode.
-var strictDecoder = serializer.NewCodecFactory(scheme.Scheme, serializer.EnableStrict).UniversalDeserializer()
+var strictDecoder = serializer.NewCodecFactory(manifestScheme(), serializer.EnableStrict).UniversalDeserializer()
+
+// manifestScheme is client-go's scheme with the CRD kind (the WhorlJob's
+// CustomResourceDefinition is part of the base).
+func manifestScheme() *runtime.Scheme {
+	s := runtime.NewScheme()
+	if err := scheme.AddToScheme(s); err != nil {
+		panic(err)
+	}
+	if err := apiextensionsv1.AddToScheme(s); err != nil {
+		panic(err)
+	}
+	return s
+}
 
 // decodeStrict decodes one object strictly.
 func decodeStrict(raw []byte) (object, error) {

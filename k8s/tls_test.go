@@ -17,12 +17,12 @@ const tlsDir = "/var/run/whorl/tls"
 const csiDriver = "csi.cert-manager.io"
 
 // roleOf is the SPIFFE role of each checked pod template.
-var roleOf = map[string]string{"coordinator": "coordinator", "worker": "worker", "submit": "client"}
+var roleOf = map[string]string{"coordinator": "coordinator", "worker": "worker", "submit": "client", "operator": "client"}
 
 // checkTLS checks a pod template's transport security: with tls, the
 // container reads tls.crt, tls.key and ca.crt from a cert-manager CSI
 // volume at tlsDir that issues the pod's own SPIFFE ID (spiffe://whorl/
-// <role>/${POD_NAME}, the submit Job a fixed client name) from the
+// <role>/${POD_NAME}, the submit Job and the operator a fixed client name) from the
 // Issuer of cert-manager/issuer.yaml, readable by the pod's user, and
 // nothing asks for plaintext; without it, no certificate is configured.
 func checkTLS(t *testing.T, what string, tpl corev1.PodTemplateSpec, tls bool) {
@@ -58,8 +58,8 @@ func checkTLS(t *testing.T, what string, tpl corev1.PodTemplateSpec, tls bool) {
 		t.Fatalf("%s: no %s volume mounted at %s", what, csiDriver, tlsDir)
 	}
 	name := "${POD_NAME}"
-	if what == "submit" {
-		name = "submit"
+	if what == "submit" || what == "operator" {
+		name = what // one identity, not one per pod
 	}
 	a := csi.VolumeAttributes
 	want := map[string]string{
