@@ -28,6 +28,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	crclient "sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
+	"sigs.k8s.io/yaml"
 )
 
 // kubeBinDir finds the kube-apiserver and kubectl that
@@ -500,6 +501,12 @@ func TestWhorlJobValidation(t *testing.T) {
 			t.Errorf("%s: create = %v, want a refusal naming %q", tc.name, err, tc.want)
 		}
 	}
+	example := readExample(t)
+	example.Spec.Suspend = true // accepted by the API and the operator, not run here
+	s.create(example)
+	if held := s.waitFor(example.Name, "suspended", phaseIs(v1alpha1.PhaseSuspended)); held.Status.JobID != "" {
+		t.Fatalf("example: %+v", held.Status)
+	}
 	bad := s.newJob("out-of-range")
 	bad.Spec.Job.Raw = []byte(`{"data":{"image_size":4}}`)
 	s.create(bad)
@@ -510,6 +517,23 @@ func TestWhorlJobValidation(t *testing.T) {
 	if c := findCondition(failed, v1alpha1.ConditionFailed); c == nil || c.Reason != "InvalidJob" {
 		t.Fatalf("Failed condition = %+v, want reason InvalidJob", c)
 	}
+}
+
+// readExample decodes k8s/examples/whorljob.yaml strictly.
+func readExample(t *testing.T) *v1alpha1.WhorlJob {
+	t.Helper()
+	b, err := os.ReadFile("../k8s/examples/whorljob.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wj v1alpha1.WhorlJob
+	if err := yaml.UnmarshalStrict(b, &wj); err != nil {
+		t.Fatalf("k8s/examples/whorljob.yaml: %v", err)
+	}
+	if _, err := JobConfig(wj.Spec); err != nil {
+		t.Fatalf("k8s/examples/whorljob.yaml: %v", err)
+	}
+	return &wj
 }
 
 func findCondition(wj *v1alpha1.WhorlJob, typ string) *metav1.Condition {
