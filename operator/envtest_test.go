@@ -289,6 +289,20 @@ func (s *suite) replicas() int32 {
 	return *d.Spec.Replicas
 }
 
+// scaleWorkers sets the worker Deployment's replicas, as kubectl scale.
+func (s *suite) scaleWorkers(n int32) {
+	s.t.Helper()
+	var d appsv1.Deployment
+	if err := s.c.Get(context.Background(), crclient.ObjectKey{Namespace: s.ns, Name: DefaultWorkerDeployment}, &d); err != nil {
+		s.t.Fatal(err)
+	}
+	patch := crclient.MergeFrom(d.DeepCopy())
+	d.Spec.Replicas = &n
+	if err := s.c.Patch(context.Background(), &d, patch); err != nil {
+		s.t.Fatal(err)
+	}
+}
+
 // waitReplicas waits for the worker Deployment's replicas.
 func (s *suite) waitReplicas(want int32) {
 	s.t.Helper()
@@ -344,6 +358,13 @@ func TestWhorlJobQueue(t *testing.T) {
 	if q.Status.QueuePosition != 1 || !strings.Contains(q.Status.Message, "first") {
 		t.Fatalf("queued status: position %d, message %q; want 1, naming first", q.Status.QueuePosition, q.Status.Message)
 	}
+	s.waitReplicas(3)
+	s.scaleWorkers(2) // by hand, within the range: kept
+	time.Sleep(time.Second)
+	if got := s.replicas(); got != 2 {
+		t.Fatalf("workers scaled by hand to 2 within the range [0, 3]: the operator set %d", got)
+	}
+	s.scaleWorkers(7) // beyond the range: back to its max
 	s.waitReplicas(3)
 	s.phases.release <- struct{}{}
 	done := s.waitFor("first", "succeeds", phaseIs(v1alpha1.PhaseSucceeded))

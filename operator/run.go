@@ -104,7 +104,7 @@ func (r *Reconciler) follow(ctx context.Context, wj *v1alpha1.WhorlJob) (reconci
 		return reconcile.Result{RequeueAfter: r.cfg.Poll}, nil
 	}
 	name, lo, hi := workerDeployment(wj)
-	if d, err := r.scale(ctx, wj.Namespace, name, hi); err == nil {
+	if d, err := r.clamp(ctx, wj.Namespace, name, lo, hi); err == nil {
 		wj.Status.ReadyWorkers = d.Status.ReadyReplicas
 		r.workersAvailable(wj, d.Status.ReadyReplicas, lo)
 	}

@@ -69,8 +69,10 @@ type CoordinatorRef struct {
 // WorkerRange is the worker Deployment and its size while the job runs.
 type WorkerRange struct {
 	// Deployment is the workers' Deployment in the WhorlJob's namespace;
-	// the operator sets its replicas to Max while a job of the group runs
-	// and to 0 when the group's queue is empty.
+	// the operator sets its replicas to Max when a job of the group
+	// starts, keeps them within [Min, Max] while it runs (scaling by hand
+	// inside the range stays) and sets them to 0 when the group's queue is
+	// empty.
 	Deployment string `json:"deployment,omitempty"`
 	// Min is the number of ready workers the job waits for before it is
 	// submitted; while it runs, fewer ready workers than Min is reported
