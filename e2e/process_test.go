@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/whorl-ml/whorl/coordinator/client"
+	"github.com/whorl-ml/whorl/experiment"
 	pb "github.com/whorl-ml/whorl/proto/whorl/coordinator/v1"
 )
 
@@ -227,7 +228,8 @@ func leaderName(t *testing.T, c *client.Client) string {
 // real binary: kill -9 of a worker mid-run (the survivors must train again
 // within 5 s: default heartbeat 1 s and lease 3 s), the worker restarted
 // (it rejoins), SIGTERM of another worker (it leaves at once), kill -9 of
-// the raft leader; the job completes.
+// the raft leader; the job completes, and `whorl fetch` downloads its
+// results from the coordinators (checkFetch).
 func TestProcessesSurviveKills(t *testing.T) {
 	dir := tinyDataDir(t, 5, 16)
 	p := newProcs(t)
@@ -276,6 +278,35 @@ func TestProcessesSurviveKills(t *testing.T) {
 	t.Logf("kill -9 of leader %s at %s", leader, describe(before))
 	waitUntil(t, 5*time.Minute, "job done", phaseIs(t, client, pb.Phase_PHASE_DONE))
 	t.Logf("done: %s", describe(status(t, client)))
+	checkFetch(t, p, coords, filepath.Join(p.dir, "out-"+leaderName(t, client)))
+}
+
+// checkFetch runs `whorl fetch` against the coordinators and wants the
+// fine-tuned network byte-identical to the one in the --out of the leader
+// that fine-tuned (the current one: the job's only leader change came
+// during pretraining), and every fetched file that --out holds too.
+func checkFetch(t *testing.T, p *procs, coords []string, leaderOut string) {
+	t.Helper()
+	dst := t.TempDir()
+	out, err := exec.Command(p.bin, "fetch", "--coordinator", strings.Join(coords, ","), "--out", dst).CombinedOutput()
+	if err != nil {
+		t.Fatalf("whorl fetch: %v\n%s", err, out)
+	}
+	t.Logf("whorl fetch:\n%s", out)
+	got, err := os.ReadFile(filepath.Join(dst, experiment.FileFinetuned))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want, err := os.ReadFile(filepath.Join(leaderOut, experiment.FileFinetuned)); err != nil || !bytes.Equal(got, want) {
+		t.Errorf("fetched %s (%d bytes) differs from the leader's --out copy (%d bytes, %v)", experiment.FileFinetuned, len(got), len(want), err)
+	}
+	entries, _ := os.ReadDir(dst)
+	for _, e := range entries {
+		fetched, _ := os.ReadFile(filepath.Join(dst, e.Name()))
+		if want, err := os.ReadFile(filepath.Join(leaderOut, e.Name())); err == nil && !bytes.Equal(fetched, want) {
+			t.Errorf("fetched %s differs from the leader's --out copy", e.Name())
+		}
+	}
 }
 
 // checkDuplicateID starts a second process with worker id w0 while w0
