@@ -4,8 +4,13 @@
 #
 #   K8S_VERSION   Kubernetes release (default v1.34.4)
 #   WHORL_CACHE   cache root (default /var/cache/whorl, else $HOME/.cache/whorl)
+#   K8S_COMMANDS  the commands of k8s.io/kubernetes/cmd to build (default
+#                 "kube-apiserver kubectl"; k8s/node/up.sh adds kubelet,
+#                 kube-controller-manager, kube-scheduler and kube-proxy).
+#                 Those missing from the cache are compiled by one go build
+#                 run, sharing its compile work; those present are kept.
 #
-# Prints the directory that holds the two binaries on its last line.
+# Prints the directory that holds the binaries on its last line.
 set -euo pipefail
 
 K8S_VERSION=${K8S_VERSION:-v1.34.4}
@@ -19,8 +24,17 @@ if [ -z "${WHORL_CACHE:-}" ]; then
 fi
 out=$WHORL_CACHE/kubernetes-$K8S_VERSION
 go=${GO:-go}
+read -r -a commands <<<"${K8S_COMMANDS:-kube-apiserver kubectl}"
 
-if [ -x "$out/bin/kube-apiserver" ] && [ -x "$out/bin/kubectl" ]; then
+# missing lists the commands not yet in the cache.
+missing() {
+  local c
+  for c in "${commands[@]}"; do
+    [ -x "$out/bin/$c" ] || echo "$c"
+  done
+}
+
+if [ -z "$(missing)" ]; then
   echo "$out/bin"
   exit 0
 fi
@@ -28,7 +42,8 @@ fi
 mkdir -p "$out"
 exec 9>"$out/.lock"
 flock 9
-if [ -x "$out/bin/kube-apiserver" ] && [ -x "$out/bin/kubectl" ]; then
+build=$(missing)
+if [ -z "$build" ]; then
   echo "$out/bin"
   exit 0
 fi
@@ -55,11 +70,17 @@ for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
   ldflags="$ldflags -X $pkg.gitVersion=$K8S_VERSION -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor -X $pkg.gitTreeState=clean"
 done
 mkdir -p "$out/bin"
-for cmd in kube-apiserver kubectl; do
-  echo "build-apiserver: building $cmd $K8S_VERSION (several minutes on 2 cores)" >&2
-  GOFLAGS=-mod=mod GOWORK=off CGO_ENABLED=0 "$go" build -trimpath -ldflags "$ldflags" -o "$out/bin/$cmd.tmp" "./cmd/$cmd"
-  mv "$out/bin/$cmd.tmp" "$out/bin/$cmd"
+pkgs=()
+for cmd in $build; do pkgs+=("./cmd/$cmd"); done
+echo "build-apiserver: building $(echo $build) $K8S_VERSION (several minutes on 2 cores)" >&2
+# One go build of every missing command: -o names a directory, one binary each.
+rm -rf "$out/bin/.new"
+mkdir -p "$out/bin/.new"
+GOFLAGS=-mod=mod GOWORK=off CGO_ENABLED=0 "$go" build -trimpath -ldflags "$ldflags" -o "$out/bin/.new/" "${pkgs[@]}"
+for cmd in $build; do
+  mv "$out/bin/.new/$cmd" "$out/bin/$cmd"
 done
+rmdir "$out/bin/.new"
 cd /
 rm -rf "$src"
 echo "$out/bin"
