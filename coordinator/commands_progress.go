@@ -190,6 +190,9 @@ func (c *SetPhase) apply(s *State) (Result, error) {
 		return s.result(), fmt.Errorf("set phase of job %s to %s: phase is %s, not %s: %w",
 			j.ID, c.To, j.Phase, c.From, client.ErrWrongPhase)
 	}
+	if !slices.Contains(phases, c.To) {
+		return s.result(), fmt.Errorf("set phase of job %s to %q: not a phase: %w", j.ID, c.To, client.ErrBadRequest)
+	}
 	if err := checkArtifacts(c.Artifacts); err != nil {
 		return s.result(), fmt.Errorf("set phase of job %s to %s: %w: %w", j.ID, c.To, client.ErrBadRequest, err)
 	}

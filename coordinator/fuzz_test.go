@@ -21,6 +21,8 @@ func FuzzApplyEntry(f *testing.F) {
 		&RemoveWorkers{IDs: []string{"a"}},
 		&RegisterWorker{ID: "b", RingAddr: "b:1"},
 		&SetPhase{JobID: "j1", From: PhasePretraining, To: PhaseFailed},
+		&SetPhase{JobID: "j1", From: PhasePretraining, To: PhaseBaseline, Artifacts: []Artifact{{Name: "report.json", Digest: digestOf("r"), Size: 1}}},
+		&SetPhase{JobID: "j1", From: PhasePretraining, To: PhaseBaseline, Artifacts: []Artifact{{Name: "../x", Digest: digestOf("r")}}},
 		&StartPretraining{JobID: "j1", TrainIDs: []int{1}},
 	} {
 		b, _ := EncodeCommand(c)
@@ -28,6 +30,7 @@ func FuzzApplyEntry(f *testing.F) {
 	}
 	f.Add([]byte(`{"k":"step","d":{"job_id":"j1","generation":2,"epoch":-5,"step":-1}}`))
 	f.Add([]byte(`{"k":"checkpoint","d":{"job_id":"j1","generation":99,"checkpoint":{"epoch":1e9}}}`))
+	f.Add([]byte(`{"k":"phase","d":{"from":"pretraining"}}`)) // no phase to go to
 	f.Fuzz(func(t *testing.T, entry []byte) {
 		s := NewState()
 		mustApply(t, s, &SubmitJob{Job: testJob(20, 8, 2)})

@@ -112,7 +112,15 @@ func TestResultArtifacts(t *testing.T) {
 		t.Errorf("copies of each artifact when the job is done: %v, want a quorum (2 of 3)", held)
 	}
 	eventually(t, 10*time.Second, "every node to hold every artifact", func() bool { return slices.Min(nodesHolding(c, arts)) == 3 })
-	for i := range c.size() {
+	eventually(t, 10*time.Second, "every node to apply the artifacts", func() bool {
+		for i := range c.size() {
+			if j := c.node(i).State().Job; j == nil || len(j.Artifacts) != len(arts) {
+				return false
+			}
+		}
+		return true
+	})
+	for i := range c.size() { // with no grace: only the state protects them
 		n := c.node(i)
 		if err := n.blobs.Prune(n.State().keepDigests(), 0); err != nil {
 			t.Fatal(err)
