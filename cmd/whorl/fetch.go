@@ -48,7 +48,7 @@ link.`,
 		Example: `  whorl fetch --coordinator 127.0.0.1:7401 --out results
   whorl fetch --coordinator c0:7401,c1:7401,c2:7401 --job job-1a2b3c4d-1765000000 --out results \
     --tls-cert admin.pem --tls-key admin-key.pem --tls-ca ca.pem
-  whorl predict --checkpoint results/finetuned.safetensors photo.jpg`,
+  whorl predict --checkpoint results/finetuned.safetensors --image rose.jpg`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runFetch(cmd.Context(), cmd.OutOrStdout(), o)
