@@ -108,3 +108,17 @@ kind-e2e: image kind-up ## deploy the kind overlay with the image, run the job, 
 
 k8s-verify: ## kubectl apply --dry-run=server of every overlay against a real kube-apiserver (built from the Go module proxy, cached in /var/cache/whorl)
 	k8s/verify/dry-run.sh
+
+# --- a real one-node Kubernetes on this machine (k8s/node; root, Docker, containerd) ---
+.PHONY: k8s-node-up k8s-node-down k8s-node-test
+
+k8s-node-up: image ## start a one-node Kubernetes here (k8s/node/up.sh: control plane, kubelet, containerd, CoreDNS built from the Go module proxy; $(IMAGE) imported); prints its kubeconfig
+	WHORL_NODE_IMAGES=$(IMAGE) k8s/node/up.sh
+
+k8s-node-down: ## stop the node of k8s-node-up and remove everything it made (k8s/node/down.sh)
+	k8s/node/down.sh
+
+k8s-node-test: image ## start the node, run e2e/k8snode on it (k8s/overlays/node, a job through pod deletions), stop the node
+	@set -o pipefail; kc=$$(WHORL_NODE_IMAGES=$(IMAGE) k8s/node/up.sh | tail -n 1) || exit 1; \
+	  trap 'k8s/node/down.sh' EXIT; \
+	  WHORL_K8S_NODE=$$kc $(GO) test -count=1 -timeout 45m -v ./e2e/k8snode

@@ -27,6 +27,7 @@ var want = map[string]struct {
 	"kind":       {coordinators: 3, workers: 3, image: "whorl:dev", preset: job.PresetQuick},
 	"production": {coordinators: 5, workers: 8, image: "ghcr.io/whorl-ml/whorl:latest", preset: job.PresetPaper, tls: true},
 	"s3":         {coordinators: 3, workers: 3, image: "whorl:dev", preset: job.PresetQuick, data: "s3://whorl-datasets/embedded"},
+	"node":       {coordinators: 3, workers: 2, image: "whorl:dev", preset: job.PresetQuick},
 }
 
 func TestStrictDecodeRejectsBadManifests(t *testing.T) {
