@@ -51,11 +51,11 @@ func TestJobThroughPodDeletions(t *testing.T) {
 	if len(workers) != 2 {
 		t.Fatalf("worker pods %v, want 2", workers)
 	}
-	f.run("delete worker pod "+workers[0], func() {
+	f.run("delete worker pod "+workers[0], workers[0], func() {
 		c.must("-n", ns, "delete", "pod", workers[0], "--wait=false")
 	})
 	old := f.last.LeaderID
-	if resumed := f.run("delete the raft leader's pod "+old, func() {
+	if resumed := f.run("delete the raft leader's pod "+old, "", func() {
 		c.must("-n", ns, "delete", "pod", old, "--wait=false")
 	}); resumed.LeaderID == old {
 		t.Errorf("%s still leads after its pod was deleted", old)
@@ -220,18 +220,26 @@ func (f *faults) wait(what string, d time.Duration, steps int) time.Duration {
 	})
 }
 
-// run injects a fault, waits for progress to move again, then for both
-// workers registered and steps of that generation (so that the next fault
-// does not meet a worker that lacks the current weights). It returns the
-// status at which progress moved again.
-func (f *faults) run(what string, inject func()) status {
+// run injects a fault, waits for progress to move again, then for two
+// workers registered, gone (a deleted worker pod's id, its pod name) not
+// among them, and steps of that generation (so that the next fault does not
+// meet a worker that lacks the current weights). It returns the status at
+// which progress moved again.
+func (f *faults) run(what, gone string, inject func()) status {
 	f.t.Helper()
 	f.t.Logf("fault: %s (progress %d)", what, f.best)
 	inject()
 	took := f.wait(what, 3*time.Minute, 3)
 	resumed := f.last
 	f.resumes = append(f.resumes, fmt.Sprintf("%-50s progress again after %v (leader %s)", what, took.Round(100*time.Millisecond), resumed.LeaderID))
-	f.waitFor("both workers registered after: "+what, 3*time.Minute, func(s status) bool { return len(s.Workers) == 2 })
+	f.waitFor("two workers registered after: "+what, 3*time.Minute, func(s status) bool {
+		for _, w := range s.Workers {
+			if w.WorkerID == gone {
+				return false
+			}
+		}
+		return len(s.Workers) == 2
+	})
 	f.wait("after: "+what, 3*time.Minute, 3)
 	return resumed
 }

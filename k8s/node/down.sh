@@ -106,6 +106,9 @@ if [ -f "$W/host-paths-created" ]; then
     esac
   done <"$W/host-paths-created"
 fi
+# The sandbox image's tag in Docker, if up.sh stopped between its build and
+# its removal.
+docker image rm whorl-pause:dev >/dev/null 2>&1
 # The kubelet's symlinks into the work dir, when /var/log/containers was there.
 find /var/log/containers -maxdepth 1 -type l -lname "$W/*" -delete 2>/dev/null
 
