@@ -21,6 +21,7 @@ var operatorRules = map[string][]string{
 	"whorl-ml.github.io/whorljobs/finalizers": {"get", "update", "patch"},
 	"apps/deployments":                        {"get", "list", "watch", "patch"},
 	"events.k8s.io/events":                    {"create", "patch"},
+	"/events":                                 {"create", "patch"},
 	"coordination.k8s.io/leases":              {"get", "list", "watch", "create", "update", "patch"},
 }
 
