@@ -87,6 +87,9 @@ type Reconciler struct {
 	// operator first saw it, for the ETA.
 	mu    sync.Mutex
 	rates map[string]mark
+	// rings keeps, per job id, the ring's members at the last poll, for
+	// the WorkerLost event.
+	rings map[string][]string
 }
 
 // mark is a pretraining progress seen at a time.
@@ -103,7 +106,7 @@ func NewReconciler(c Config) (*Reconciler, error) {
 	if c.Now == nil {
 		c.Now = time.Now
 	}
-	return &Reconciler{cfg: c, coords: &coordinators{dial: c.Dial}, rates: map[string]mark{}}, nil
+	return &Reconciler{cfg: c, coords: &coordinators{dial: c.Dial}, rates: map[string]mark{}, rings: map[string][]string{}}, nil
 }
 
 // Close closes the coordinator clients.
@@ -275,5 +278,6 @@ func setCondition(wj *v1alpha1.WhorlJob, typ string, status bool, reason, msg st
 func (r *Reconciler) forget(jobID string) {
 	r.mu.Lock()
 	delete(r.rates, jobID)
+	delete(r.rings, jobID)
 	r.mu.Unlock()
 }

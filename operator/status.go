@@ -3,6 +3,8 @@ package operator
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/whorl-ml/whorl/operator/v1alpha1"
@@ -29,19 +31,20 @@ func (r *Reconciler) observe(wj *v1alpha1.WhorlJob, st *pb.JobStatusResponse) {
 		r.cfg.Events.Eventf(wj, nil, eventNormal, string(p), "Watch", "job %s entered %s", s.JobID, st.GetPhase().Label())
 		s.Phase = p
 	}
-	workers := int32(0)
+	var ring []string
 	for _, w := range st.GetWorkers() {
 		if w.GetRank() >= 0 {
-			workers++
+			ring = append(ring, w.GetWorkerId())
 		}
 	}
+	workers := int32(len(ring))
 	if s.Leader != "" && st.GetLeaderId() != "" && st.GetLeaderId() != s.Leader {
 		r.cfg.Events.Eventf(wj, nil, eventWarning, "LeaderChanged", "Watch",
 			"raft leader %s -> %s; job %s goes on", s.Leader, st.GetLeaderId(), s.JobID)
 	}
-	if s.Phase == v1alpha1.PhasePretraining && s.Generation != 0 && workers < s.Workers {
+	if lost := r.lostMembers(s.JobID, ring, st.GetPhase() == pb.Phase_PHASE_PRETRAINING); len(lost) > 0 {
 		r.cfg.Events.Eventf(wj, nil, eventWarning, "WorkerLost", "Watch",
-			"the ring went from %d to %d workers (generation %d -> %d); pretraining goes on", s.Workers, workers, s.Generation, st.GetGeneration())
+			"worker %s left the ring (now %d workers, generation %d); pretraining goes on", strings.Join(lost, ", "), workers, st.GetGeneration())
 	}
 	if st.GetLeaderId() != "" {
 		s.Leader = st.GetLeaderId()
@@ -52,6 +55,27 @@ func (r *Reconciler) observe(wj *v1alpha1.WhorlJob, st *pb.JobStatusResponse) {
 	if st.GetWaitingSince() != nil {
 		s.Message += fmt.Sprintf(", waiting for workers since %s", st.GetWaitingSince().AsTime().Format(time.RFC3339))
 	}
+}
+
+// lostMembers returns the ring members of the job's last poll that are not
+// in ring now (a worker lost, even when a replacement joined between two
+// polls), and remembers ring; only while pretraining, when the ring trains.
+func (r *Reconciler) lostMembers(jobID string, ring []string, pretraining bool) []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	prev := r.rings[jobID]
+	if !pretraining {
+		delete(r.rings, jobID)
+		return nil
+	}
+	r.rings[jobID] = ring
+	var lost []string
+	for _, id := range prev {
+		if !slices.Contains(ring, id) {
+			lost = append(lost, id)
+		}
+	}
+	return lost
 }
 
 // progress sets the epoch, step, progress and ETA of pretraining.

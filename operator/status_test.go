@@ -83,7 +83,7 @@ func raw(s string) *apiextensionsv1.JSON { return &apiextensionsv1.JSON{Raw: []b
 // polls.
 func TestProgressAndETA(t *testing.T) {
 	now := time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)
-	r := &Reconciler{cfg: Config{Now: func() time.Time { return now }, Events: nopEvents{}}, rates: map[string]mark{}}
+	r := &Reconciler{cfg: Config{Now: func() time.Time { return now }, Events: nopEvents{}}, rates: map[string]mark{}, rings: map[string][]string{}}
 	wj := &v1alpha1.WhorlJob{Status: v1alpha1.WhorlJobStatus{JobID: "j", Phase: v1alpha1.PhasePretraining}}
 	st := &pb.JobStatusResponse{JobId: "j", Phase: pb.Phase_PHASE_PRETRAINING, Epoch: 0, TotalEpochs: 4, NextStep: 5, TotalSteps: 10, LeaderId: "c0"}
 	r.observe(wj, st)
@@ -107,21 +107,23 @@ func TestProgressAndETA(t *testing.T) {
 // Warning event.
 func TestObserveFaultEvents(t *testing.T) {
 	ev := &recordEvents{}
-	r := &Reconciler{cfg: Config{Now: time.Now, Events: ev}, rates: map[string]mark{}}
+	r := &Reconciler{cfg: Config{Now: time.Now, Events: ev}, rates: map[string]mark{}, rings: map[string][]string{}}
 	wj := &v1alpha1.WhorlJob{Status: v1alpha1.WhorlJobStatus{JobID: "j"}}
-	ranks := func(n int) []*pb.WorkerStatus {
+	ring := func(ids ...string) []*pb.WorkerStatus {
 		var ws []*pb.WorkerStatus
-		for i := range n {
-			ws = append(ws, &pb.WorkerStatus{Rank: int32(i)})
+		for i, id := range ids {
+			ws = append(ws, &pb.WorkerStatus{WorkerId: id, Rank: int32(i)})
 		}
-		return append(ws, &pb.WorkerStatus{Rank: -1})
+		return append(ws, &pb.WorkerStatus{WorkerId: "idle", Rank: -1})
 	}
-	r.observe(wj, &pb.JobStatusResponse{Phase: pb.Phase_PHASE_PRETRAINING, LeaderId: "c0", Generation: 3, Workers: ranks(3)})
-	r.observe(wj, &pb.JobStatusResponse{Phase: pb.Phase_PHASE_PRETRAINING, LeaderId: "c1", Generation: 4, Workers: ranks(2)})
-	if got := strings.Join(ev.reasons, " "); got != "Pretraining LeaderChanged WorkerLost" {
-		t.Fatalf("events %q, want Pretraining LeaderChanged WorkerLost", got)
+	r.observe(wj, &pb.JobStatusResponse{Phase: pb.Phase_PHASE_PRETRAINING, LeaderId: "c0", Generation: 3, Workers: ring("a", "b", "c")})
+	r.observe(wj, &pb.JobStatusResponse{Phase: pb.Phase_PHASE_PRETRAINING, LeaderId: "c1", Generation: 4, Workers: ring("a", "b")})
+	// b replaced by d between two polls: the ring's size is the same, b is lost.
+	r.observe(wj, &pb.JobStatusResponse{Phase: pb.Phase_PHASE_PRETRAINING, LeaderId: "c1", Generation: 6, Workers: ring("a", "d")})
+	if got := strings.Join(ev.reasons, " "); got != "Pretraining LeaderChanged WorkerLost WorkerLost" {
+		t.Fatalf("events %q, want Pretraining LeaderChanged WorkerLost WorkerLost", got)
 	}
-	if wj.Status.Workers != 2 || wj.Status.Leader != "c1" || wj.Status.Generation != 4 {
+	if wj.Status.Workers != 2 || wj.Status.Leader != "c1" || wj.Status.Generation != 6 {
 		t.Fatalf("status %+v", wj.Status)
 	}
 }
