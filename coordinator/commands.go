@@ -89,12 +89,27 @@ func (s *State) currentJob(id string) (*Job, error) {
 	return s.Job, nil
 }
 
+// finishedJob returns History's record of job id.
+func (s *State) finishedJob(id string) (*JobRecord, bool) {
+	for i := range s.History {
+		if s.History[i].ID == id {
+			return &s.History[i], true
+		}
+	}
+	return nil, false
+}
+
 // SubmitJob starts a new job in phase pending. While a job runs, a
 // submission of the same configuration (equal ConfigSHA256) is a no-op whose
 // result names the running job, so a client that retries a submission whose
-// answer it lost gets its job; any other submission is refused.
+// answer it lost gets its job; any other submission is refused. The
+// finished job it replaces moves to the front of State.History, which then
+// keeps the newest Keep records: the proposer's Config.KeepJobs, carried in
+// the entry so every node keeps the same ones whatever its own
+// configuration (0, as in entries written before the field: none).
 type SubmitJob struct {
-	Job Job `json:"job"`
+	Job  Job `json:"job"`
+	Keep int `json:"keep,omitempty"`
 }
 
 func (*SubmitJob) kind() string { return "submit" }
@@ -106,6 +121,16 @@ func (c *SubmitJob) apply(s *State) (Result, error) {
 		}
 		return s.result(), fmt.Errorf("submit job %s: job %s is %s: %w", c.Job.ID, s.Job.ID, s.Job.Phase, client.ErrJobRunning)
 	}
+	if c.Keep < 0 || c.Keep > MaxKeepJobs {
+		return s.result(), fmt.Errorf("submit job %s: keep %d finished jobs, not in 0..%d: %w", c.Job.ID, c.Keep, MaxKeepJobs, client.ErrBadRequest)
+	}
+	if s.Job != nil {
+		s.History = slices.Insert(s.History, 0, s.Job.summary())
+	}
+	// A record under the new job's id (an id reused, as before job ids got
+	// their raft index suffix) is shadowed by it: dropped.
+	s.History = slices.DeleteFunc(s.History, func(r JobRecord) bool { return r.ID == c.Job.ID })
+	s.History = slices.Clip(s.History[:min(len(s.History), c.Keep)])
 	j := c.Job
 	j.Phase = PhasePending
 	s.Job = &j

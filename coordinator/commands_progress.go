@@ -230,18 +230,25 @@ func (c *Announce) apply(s *State) (Result, error) {
 
 // keepDigests returns the digests whose blobs must be kept (and fetched by
 // a node that lacks them): the current job's last checkpoints and its
-// result artifacts. A new job's submission drops the previous job's, which
-// are pruned once older than blobGrace.
+// result artifacts, and the artifacts of the finished jobs in History. A
+// job's blobs are freed when it drops out of History (at once for its
+// checkpoints, when the next submission replaces it) and pruned once older
+// than blobGrace.
 func (s *State) keepDigests() []string {
-	if s.Job == nil {
-		return nil
+	var keep []string
+	if j := s.Job; j != nil {
+		keep = slices.Clone(j.Checkpoints)
+		if j.Checkpoint != nil {
+			keep = append(keep, j.Checkpoint.Digest)
+		}
+		for _, a := range j.Artifacts {
+			keep = append(keep, a.Digest)
+		}
 	}
-	keep := slices.Clone(s.Job.Checkpoints)
-	if s.Job.Checkpoint != nil {
-		keep = append(keep, s.Job.Checkpoint.Digest)
-	}
-	for _, a := range s.Job.Artifacts {
-		keep = append(keep, a.Digest)
+	for _, r := range s.History {
+		for _, a := range r.Artifacts {
+			keep = append(keep, a.Digest)
+		}
 	}
 	slices.Sort(keep)
 	return slices.Compact(keep)

@@ -74,6 +74,10 @@ type Config struct {
 	// MaxWorkers bounds the registered workers (the lease table and the
 	// ring): a new worker id beyond it is refused (ResourceExhausted).
 	MaxWorkers int
+	// KeepJobs is how many finished jobs' results (report, artifacts and
+	// their blobs) the state keeps besides the current job's, newest first
+	// (State.History); 0 keeps none. The leader puts it in each SubmitJob.
+	KeepJobs int
 	// MaxStreams bounds the concurrent calls of one client connection on
 	// the gRPC port (grpc.MaxConcurrentStreams).
 	MaxStreams int
@@ -102,7 +106,8 @@ type Config struct {
 }
 
 // DefaultConfig returns the defaults: heartbeat 1 s, lease 3 s, workers
-// awaited 10 min, long polls of 10 s, stragglers at 1.5x the median.
+// awaited 10 min, long polls of 10 s, stragglers at 1.5x the median, the
+// results of 8 finished jobs kept.
 func DefaultConfig() Config {
 	return Config{
 		RaftAddr:           "127.0.0.1:7400",
@@ -118,9 +123,15 @@ func DefaultConfig() Config {
 		SnapshotInterval:   30 * time.Second,
 		MaxCheckpointBytes: 1 << 30,
 		MaxWorkers:         256,
+		KeepJobs:           8,
 		MaxStreams:         128,
 	}
 }
+
+// MaxKeepJobs bounds Config.KeepJobs: each finished job kept costs its
+// report in every snapshot and its result files on every coordinator's
+// disk.
+const MaxKeepJobs = 1000
 
 // Raft timing floors (hashicorp/raft refuses less; the leader lease is half
 // the heartbeat timeout, and raft wants at least 5ms of it).
@@ -200,6 +211,7 @@ func (c Config) validateTimings(p *validate.Problems) {
 	}
 	validate.InRange(p, "MaxWorkers", c.MaxWorkers, 1, 1<<16)
 	validate.InRange(p, "MaxStreams", c.MaxStreams, 8, 1<<16)
+	validate.InRange(p, "KeepJobs", c.KeepJobs, 0, MaxKeepJobs)
 }
 
 // validateRaft checks the raft timings as hashicorp/raft will (on the

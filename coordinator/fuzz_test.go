@@ -24,6 +24,7 @@ func FuzzApplyEntry(f *testing.F) {
 		&SetPhase{JobID: "j1", From: PhasePretraining, To: PhaseBaseline, Artifacts: []Artifact{{Name: "report.json", Digest: digestOf("r"), Size: 1}}},
 		&SetPhase{JobID: "j1", From: PhasePretraining, To: PhaseBaseline, Artifacts: []Artifact{{Name: "../x", Digest: digestOf("r")}}},
 		&StartPretraining{JobID: "j1", TrainIDs: []int{1}},
+		&SubmitJob{Job: testJob(20, 8, 2), Keep: 2},
 	} {
 		b, _ := EncodeCommand(c)
 		f.Add(b)
@@ -69,6 +70,8 @@ func FuzzRestore(f *testing.F) {
 	}
 	good, _ := json.Marshal(s)
 	f.Add(good)
+	f.Add([]byte(`{"job":{"id":"j2","phase":"pending","params":{"epochs":1,"global_batch":8}},"history":[{"id":"j1","phase":"done",` +
+		`"artifacts":[{"name":"report.json","digest":"` + digestOf("r") + `","size":1}],"pretrained":{"digest":"` + digestOf("r") + `"}}]}`))
 	f.Add([]byte(`{"workers":{"a":null},"ring":["a"]}`))
 	f.Add([]byte(`{"workers":{},"ring":["ghost"]}`))
 	f.Add([]byte(`{"job":{"id":"j","phase":"pretraining","params":{"epochs":1,"global_batch":0}}}`))

@@ -4,11 +4,14 @@ import (
 	"context"
 	"testing"
 	"time"
+
+	pb "github.com/whorl-ml/whorl/proto/whorl/coordinator/v1"
 )
 
 // TestResubmitAfterCancelGetsNewID: the same configuration cancelled and
 // submitted again within the same second is a new job with its own id (a
-// WhorlJob suspended and resumed at once does this), not its predecessor's.
+// WhorlJob suspended and resumed at once does this), not its predecessor's,
+// and each one's results are kept.
 func TestResubmitAfterCancelGetsNewID(t *testing.T) {
 	phases := &fakePhases{n: 40, blockBaseline: true, inBaseline: make(chan struct{})}
 	c := newCluster(t, 1, func(cfg *Config) { cfg.Phases = phases })
@@ -32,8 +35,10 @@ func TestResubmitAfterCancelGetsNewID(t *testing.T) {
 	if ids[0] == ids[1] || ids[1] == ids[2] {
 		t.Fatalf("ids %v: a resubmission took its predecessor's id", ids)
 	}
-	r, err := cl.FetchResults(ctx, ids[2])
-	if err != nil || r.GetJobId() != ids[2] {
-		t.Fatalf("FetchResults(%s) = %v, %v", ids[2], r, err)
+	for _, id := range ids { // the current job and the finished ones in History
+		r, err := cl.FetchResults(ctx, id)
+		if err != nil || r.GetJobId() != id || r.GetPhase() != pb.Phase_PHASE_FAILED {
+			t.Fatalf("FetchResults(%s) = %v, %v", id, r, err)
+		}
 	}
 }

@@ -189,19 +189,25 @@ func (n *Node) requireRead(op string) error {
 
 // FetchResults returns the phase results as the ready leader holds them
 // (another node's applied state may lag, as for JobStatus; clients follow
-// the leader).
+// the leader): the current job's, or a finished earlier job's from
+// State.History.
 func (s *coordinatorServer) FetchResults(_ context.Context, req *pb.FetchResultsRequest) (*pb.FetchResultsResponse, error) {
 	if err := s.n.requireRead("fetch results"); err != nil {
 		return nil, client.Status(err)
 	}
 	var resp *pb.FetchResultsResponse
 	var err error
-	s.n.fsm.View(func(st *State) {
-		var j *Job
-		if j, err = st.currentJob(req.GetJobId()); err != nil {
-			return
-		}
-		resp = &pb.FetchResultsResponse{
+	s.n.fsm.View(func(st *State) { resp, err = st.results(req.GetJobId(), s.n.cfg.KeepJobs) })
+	return resp, client.Status(err)
+}
+
+// results answers FetchResults for job id ("" = the current job) from the
+// current job or History; keep (this node's KeepJobs) is named when the
+// job is in neither.
+func (s *State) results(id string, keep int) (*pb.FetchResultsResponse, error) {
+	j, err := s.currentJob(id)
+	if err == nil {
+		resp := &pb.FetchResultsResponse{
 			JobId: j.ID, Phase: phasePB[j.Phase], FailureReason: j.FailureReason,
 			BaselineJson: slices.Clone(j.BaselineJSON), ReportJson: slices.Clone(j.ReportJSON),
 			Artifacts: artifactsPB(j.Artifacts),
@@ -209,8 +215,21 @@ func (s *coordinatorServer) FetchResults(_ context.Context, req *pb.FetchResults
 		if j.FinalCheckpoint() {
 			resp.Pretrained = checkpointPB(j.Checkpoint)
 		}
-	})
-	return resp, client.Status(err)
+		return resp, nil
+	}
+	if id == "" {
+		return nil, fmt.Errorf("fetch results: %w", err)
+	}
+	r, ok := s.finishedJob(id)
+	if !ok {
+		return nil, fmt.Errorf("fetch results of job %q: %w: the coordinators keep the current job and the last %d finished ones (KeepJobs, whorl coordinator --keep-jobs)",
+			id, client.ErrNoJob, keep)
+	}
+	return &pb.FetchResultsResponse{
+		JobId: r.ID, Phase: phasePB[r.Phase], FailureReason: r.FailureReason,
+		BaselineJson: slices.Clone(r.BaselineJSON), ReportJson: slices.Clone(r.ReportJSON),
+		Artifacts: artifactsPB(r.Artifacts), Pretrained: checkpointPB(r.Pretrained),
+	}, nil
 }
 
 // submit validates a job config and proposes the job.
@@ -248,7 +267,7 @@ func (n *Node) submit(ctx context.Context, configJSON []byte) (string, error) {
 	if cfg.IsJoint() {
 		jb.Params.LabeledBatch = cfg.Joint.LabeledBatch
 	}
-	res, err := n.propose(ctx, &SubmitJob{Job: jb})
+	res, err := n.propose(ctx, &SubmitJob{Job: jb, Keep: n.cfg.KeepJobs})
 	if err != nil {
 		return "", err
 	}
@@ -261,13 +280,17 @@ func (n *Node) submit(ctx context.Context, configJSON []byte) (string, error) {
 }
 
 // newJobID names a new job by its config digest and submission second,
-// unlike the last job's id: the same configuration submitted again within
-// the second its predecessor was (resubmitted after a cancel) gets the
-// raft index as a suffix.
+// unlike the last job's id and History's: the same configuration submitted
+// again within the second its predecessor was (resubmitted after a cancel)
+// gets the raft index as a suffix.
 func (n *Node) newJobID(digest string, now time.Time) string {
 	id := fmt.Sprintf("job-%s-%d", digest[:8], now.Unix())
 	n.fsm.View(func(s *State) {
-		if s.Job != nil && strings.HasPrefix(s.Job.ID, id) {
+		taken := s.Job != nil && strings.HasPrefix(s.Job.ID, id)
+		for _, r := range s.History {
+			taken = taken || strings.HasPrefix(r.ID, id)
+		}
+		if taken {
 			id = fmt.Sprintf("%s-%d", id, s.Index)
 		}
 	})

@@ -41,6 +41,10 @@ const checkpointHistory = 3
 type State struct {
 	// Job is the current (or last) job; nil before the first submission.
 	Job *Job `json:"job,omitempty"`
+	// History holds the results of the finished jobs that earlier
+	// submissions replaced, newest first, at most the Keep of the last
+	// SubmitJob (Config.KeepJobs); their artifacts' blobs are kept.
+	History []JobRecord `json:"history,omitempty"`
 	// Workers are the registered workers by id.
 	Workers map[string]*WorkerInfo `json:"workers"`
 	// Generation is the ring generation; it changes with the membership.
@@ -117,6 +121,37 @@ type Job struct {
 	// keepDigests).
 	Artifacts  []Artifact `json:"artifacts,omitempty"`
 	FinishedAt time.Time  `json:"finished_at,omitzero"`
+}
+
+// JobRecord is what History keeps of a finished job: its outcome and
+// results, without its data, progress or metrics.
+type JobRecord struct {
+	ID            string          `json:"id"`
+	Phase         Phase           `json:"phase"`
+	FailureReason string          `json:"failure_reason,omitempty"`
+	SubmittedAt   time.Time       `json:"submitted_at"`
+	FinishedAt    time.Time       `json:"finished_at,omitzero"`
+	ConfigSHA256  string          `json:"config_sha256"`
+	BaselineJSON  json.RawMessage `json:"baseline,omitempty"`
+	ReportJSON    json.RawMessage `json:"report,omitempty"`
+	Artifacts     []Artifact      `json:"artifacts,omitempty"`
+	// Pretrained is the final pretraining checkpoint when it is among the
+	// artifacts (PretrainedArtifact), whose blob History keeps.
+	Pretrained *Checkpoint `json:"pretrained,omitempty"`
+}
+
+// summary returns the job's JobRecord.
+func (j *Job) summary() JobRecord {
+	r := JobRecord{
+		ID: j.ID, Phase: j.Phase, FailureReason: j.FailureReason, SubmittedAt: j.SubmittedAt, FinishedAt: j.FinishedAt,
+		ConfigSHA256: j.ConfigSHA256, BaselineJSON: j.BaselineJSON, ReportJSON: j.ReportJSON, Artifacts: j.Artifacts,
+	}
+	if j.FinalCheckpoint() && slices.ContainsFunc(j.Artifacts, func(a Artifact) bool { return a.Digest == j.Checkpoint.Digest }) {
+		ck := *j.Checkpoint
+		ck.Ahead = nil
+		r.Pretrained = &ck
+	}
+	return r
 }
 
 // Artifact is one result file of a job: its base name and the digest and

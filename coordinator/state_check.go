@@ -17,6 +17,9 @@ func (s *State) Check() error {
 	if err := s.checkMembers(); err != nil {
 		return err
 	}
+	if err := s.checkHistory(); err != nil {
+		return err
+	}
 	if s.Job == nil {
 		return nil
 	}
@@ -78,6 +81,34 @@ func (j *Job) checkCheckpoints() error {
 	}
 	if err := checkArtifacts(j.Artifacts); err != nil {
 		return fmt.Errorf("%w: job %s: %w", ErrBadState, j.ID, err)
+	}
+	return nil
+}
+
+// checkHistory: at most MaxKeepJobs records of finished jobs, each id once
+// and not the current job's, artifacts as a job's, a pretrained checkpoint
+// that is among them.
+func (s *State) checkHistory() error {
+	if len(s.History) > MaxKeepJobs {
+		return fmt.Errorf("%w: history of %d jobs, at most %d", ErrBadState, len(s.History), MaxKeepJobs)
+	}
+	seen := map[string]bool{}
+	if s.Job != nil {
+		seen[s.Job.ID] = true
+	}
+	for i, r := range s.History {
+		switch {
+		case r.ID == "" || seen[r.ID]:
+			return fmt.Errorf("%w: history[%d]: id %q empty or there twice", ErrBadState, i, r.ID)
+		case !r.Phase.Terminal():
+			return fmt.Errorf("%w: history[%d] job %s: phase %q, not done or failed", ErrBadState, i, r.ID, r.Phase)
+		case r.Pretrained != nil && !slices.ContainsFunc(r.Artifacts, func(a Artifact) bool { return a.Digest == r.Pretrained.Digest }):
+			return fmt.Errorf("%w: history[%d] job %s: pretrained checkpoint %q is not among its artifacts", ErrBadState, i, r.ID, r.Pretrained.Digest)
+		}
+		if err := checkArtifacts(r.Artifacts); err != nil {
+			return fmt.Errorf("%w: history[%d] job %s: %w", ErrBadState, i, r.ID, err)
+		}
+		seen[r.ID] = true
 	}
 	return nil
 }

@@ -89,6 +89,7 @@ memory.limit_in_bytes), else admits all.`,
 	cliflag.DurationRange(f, &c.Lease, "lease", c.Lease, 200*time.Millisecond, 10*time.Minute, "worker lease (>= 2x --heartbeat)")
 	cliflag.DurationRange(f, &c.WorkerWait, "worker-wait", c.WorkerWait, time.Second, 24*time.Hour, "how long pretraining waits with no workers before the job fails")
 	cliflag.FloatRange(f, &c.StragglerFactor, "straggler-factor", c.StragglerFactor, 1.05, 100, "name ranks slower than the median compute time by this factor")
+	cliflag.IntRange(f, &c.KeepJobs, "keep-jobs", c.KeepJobs, 0, coordinator.MaxKeepJobs, "finished jobs whose results (report, files) are kept besides the current job's, for whorl fetch --job")
 	cliflag.IntRange(f, &o.snapshotThreshold, "snapshot-threshold", int(c.SnapshotThreshold), 16, 1<<20, "raft log entries between snapshots")
 	f.StringVar(&o.out, "out", "whorl-out", "folder of the job report, plots and manifest (written by the leader)")
 	f.StringVar(&o.jobMemory, "job-memory-limit", "auto", `refuse jobs estimated to need more memory on the leader: a size (4GiB), "auto" (GOMEMLIMIT, else the cgroup's memory limit) or "off"`)

@@ -41,8 +41,10 @@ only when it matches (a mismatch names the file and both digests and leaves
 nothing); a file already in --out with the right digest is kept, so a rerun
 resumes. A job that is not done is refused, naming its phase or why it failed.
 
-The coordinators keep the results of the current (last) job only: submitting a
-new job drops the previous job's files, which are deleted about ten minutes later.
+The coordinators keep the results of the current job and of the last finished
+jobs before it (8 by default: whorl coordinator --keep-jobs), so --job fetches
+an earlier job's while later ones run; a job older than those is dropped when the
+next job is submitted, and its files are deleted about ten minutes later.
 --timeout bounds each file's download too: raise it for large files over a slow
 link.`,
 		Example: `  whorl fetch --coordinator 127.0.0.1:7401 --out results
@@ -55,7 +57,7 @@ link.`,
 		},
 	}
 	o.client.flags(cmd.Flags())
-	cmd.Flags().StringVar(&o.job, "job", "", `job id whose results to fetch ("" = the current job)`)
+	cmd.Flags().StringVar(&o.job, "job", "", `job id whose results to fetch: the current job or one of the last finished ones ("" = the current job)`)
 	cmd.Flags().StringVar(&o.out, "out", "", "folder to download into (created when missing)")
 	_ = cmd.MarkFlagRequired("out")
 	return cmd
@@ -69,9 +71,9 @@ func runFetch(ctx context.Context, w io.Writer, o fetchOptions) error {
 	defer cl.Close()
 	r, err := cl.FetchResults(ctx, o.job)
 	if errors.Is(err, client.ErrNoJob) && o.job != "" {
-		return fmt.Errorf("fetch results of job %s: %w; the coordinators keep the results of the current (last) job only: "+
-			"submitting a new job drops the previous job's, whose files are deleted about ten minutes later "+
-			"(the --out folder of the coordinator that led it may still hold them)", o.job, err)
+		return fmt.Errorf("fetch results of job %s: %w; a job that is not the current one nor among the last finished ones the "+
+			"coordinators keep (whorl coordinator --keep-jobs) has had its files deleted, or will about ten minutes after it "+
+			"dropped out (the --out folder of the coordinator that led it may still hold them)", o.job, err)
 	}
 	if err != nil {
 		return fmt.Errorf("fetch results: %w", err)

@@ -29,8 +29,8 @@ import (
 // writing into its --out) with a real worker, then: `whorl fetch`
 // downloads every result file, each byte-identical to the coordinator's
 // --out copy; a rerun keeps them all; a damaged file is fetched again; a
-// job that is not done and a job that is no longer the current one are
-// refused with what to do.
+// job that is not done is refused; once the next job runs, --job fetches
+// the finished one still, and a job not kept is refused with what to do.
 func TestFetchCommand(t *testing.T) {
 	coordOut := t.TempDir()
 	lc, cl, id := finishedJob(t, coordOut)
@@ -58,7 +58,7 @@ func TestFetchCommand(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	c := tinyFetchJob(t)
-	c.Seed++ // another job, waiting for a worker in pretraining
+	c.Pretrain.Epochs++ // another job on the same data and split (the manifest in --out), waiting for a worker in pretraining
 	if _, err := cl.SubmitJob(ctx, c.JSON()); err != nil {
 		t.Fatal(err)
 	}
@@ -66,9 +66,14 @@ func TestFetchCommand(t *testing.T) {
 		!strings.Contains(err.Error(), "not done") {
 		t.Errorf("fetch of a running job = %v, want a refusal naming its phase", err)
 	}
-	if _, err := runWhorl(t, "fetch", "--coordinator", addr, "--out", t.TempDir(), "--job", id); err == nil ||
-		!strings.Contains(err.Error(), "current (last) job only") {
-		t.Errorf("fetch of the previous job = %v, want a refusal saying only the last job's results are kept", err)
+	older := filepath.Join(t.TempDir(), "older")
+	if out, err := runWhorl(t, "fetch", "--coordinator", addr, "--out", older, "--job", id); err != nil {
+		t.Fatalf("fetch of the previous job while the next runs: %v\n%s", err, out)
+	}
+	checkFetched(t, older, dst) // the first fetch's copy: the running job rewrote --out's config.json
+	if _, err := runWhorl(t, "fetch", "--coordinator", addr, "--out", t.TempDir(), "--job", "job-00000000-1"); err == nil ||
+		!strings.Contains(err.Error(), "the last 8 finished") || !strings.Contains(err.Error(), "--keep-jobs") {
+		t.Errorf("fetch of a job not kept = %v, want a refusal naming the 8 finished jobs kept and --keep-jobs", err)
 	}
 }
 
