@@ -2,9 +2,10 @@
 // with raft-boltdb and a file snapshot store) whose replicated state holds the
 // job, its phase, worker membership with leases, the ring generation, the
 // per-epoch step plan and progress, the latest consistent checkpoint and the
-// results; a gRPC server (proto/whorl/coordinator/v1) that workers, `whorl
-// submit` and `whorl status` talk to; and the job driver that the leader runs
-// to move a job through its phases.
+// results, and the results of the last finished jobs (State.History); a
+// gRPC server (proto/whorl/coordinator/v1) that workers, `whorl submit` and
+// `whorl status` talk to; and the job driver that the leader runs to move a
+// job through its phases.
 //
 // The FSM is a thin adapter (fsm.go) over the plain State type (state.go):
 // every replicated change is a small typed Command whose apply method

@@ -181,8 +181,8 @@ func (n *Node) peerAddrs() map[string]string {
 const blobGrace = 10 * time.Minute
 
 // repairBlobs fetches the committed blobs this node lacks (the current
-// job's checkpoints and result artifacts) and prunes blobs no longer
-// referenced.
+// job's checkpoints and result artifacts, History's artifacts) and prunes
+// blobs no longer referenced.
 func (n *Node) repairBlobs(ctx context.Context) {
 	var keep []string
 	n.fsm.View(func(s *State) { keep = s.keepDigests() })

@@ -117,8 +117,8 @@ type Job struct {
 	BaselineJSON json.RawMessage `json:"baseline,omitempty"`
 	ReportJSON   json.RawMessage `json:"report,omitempty"`
 	// Artifacts are the job's result files, stored as blobs on a quorum
-	// before fine-tuning's result commits (kept for this job only: see
-	// keepDigests).
+	// before fine-tuning's result commits (kept while the job is current
+	// or in State.History: see keepDigests).
 	Artifacts  []Artifact `json:"artifacts,omitempty"`
 	FinishedAt time.Time  `json:"finished_at,omitzero"`
 }

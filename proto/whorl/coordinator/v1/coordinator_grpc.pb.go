@@ -86,7 +86,8 @@ type CoordinatorServiceClient interface {
 	JobStatus(ctx context.Context, in *JobStatusRequest, opts ...grpc.CallOption) (*JobStatusResponse, error)
 	// FetchResults returns the phase results of a job and, once it is done,
 	// its result files (artifacts), each downloadable by digest with
-	// FetchCheckpoint. Only the current (last) job is known.
+	// FetchCheckpoint. The current job and the last finished ones the
+	// coordinator keeps (State.History, its --keep-jobs) are known.
 	FetchResults(ctx context.Context, in *FetchResultsRequest, opts ...grpc.CallOption) (*FetchResultsResponse, error)
 	// CancelJob ends the running job (phase failed, reason "cancelled by
 	// <caller>"): its workers go idle, a phase in flight on the leader is
@@ -284,7 +285,8 @@ type CoordinatorServiceServer interface {
 	JobStatus(context.Context, *JobStatusRequest) (*JobStatusResponse, error)
 	// FetchResults returns the phase results of a job and, once it is done,
 	// its result files (artifacts), each downloadable by digest with
-	// FetchCheckpoint. Only the current (last) job is known.
+	// FetchCheckpoint. The current job and the last finished ones the
+	// coordinator keeps (State.History, its --keep-jobs) are known.
 	FetchResults(context.Context, *FetchResultsRequest) (*FetchResultsResponse, error)
 	// CancelJob ends the running job (phase failed, reason "cancelled by
 	// <caller>"): its workers go idle, a phase in flight on the leader is
