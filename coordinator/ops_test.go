@@ -72,6 +72,8 @@ func TestConfigValidate(t *testing.T) {
 		{"RaftHeartbeatTimeout", func(c *Config) { c.RaftHeartbeatTimeout = 2 * time.Second }}, // above raft's default election timeout
 		{"RaftHeartbeatTimeout", func(c *Config) { c.RaftHeartbeatTimeout = time.Millisecond }},
 		{"SnapshotInterval", func(c *Config) { c.SnapshotInterval = time.Microsecond }},
+		{"KeepJobs", func(c *Config) { c.KeepJobs = -1 }},
+		{"KeepJobs", func(c *Config) { c.KeepJobs = MaxKeepJobs + 1 }},
 		{"GRPCAddr = 0.0.0.0:7401 is not a loopback address", func(c *Config) { c.GRPCAddr = "0.0.0.0:7401" }},
 		{"RaftAddr = 10.1.2.3:7400 is not a loopback address", func(c *Config) { c.RaftAddr = "10.1.2.3:7400" }},
 	} {
