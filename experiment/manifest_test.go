@@ -71,3 +71,39 @@ func TestTestPerClassSplit(t *testing.T) {
 		t.Errorf("test split %d images, per class %v; want 5 of each of 3 classes", len(d.Split.Test), per)
 	}
 }
+
+// TestPrepareNextJobInSharedFolder: a coordinator's runner (Jobs) starts
+// the manifest over for a job of another configuration (another split), keeps
+// and checks it for the same job prepared again (a new leader), while
+// whorl run's runner refuses the other split in the same folder.
+func TestPrepareNextJobInSharedFolder(t *testing.T) {
+	dir := writeImageFolder(t, 3, 8)
+	first, next := tinyConfig(dir), tinyConfig(dir)
+	next.Seed++ // another split
+	ctx := context.Background()
+	out := t.TempDir()
+	coord := &Runner{OutDir: out, Jobs: true}
+	for _, c := range []job.Config{first, next, next} {
+		if _, err := coord.Prepare(ctx, c.JSON()); err != nil {
+			t.Fatalf("coordinator's runner, job of seed %d: %v", c.Seed, err)
+		}
+	}
+	path := filepath.Join(out, FileManifest)
+	good, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, []byte(strings.Replace(string(good), "class0/00.png", "class0/99.png", 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := coord.Prepare(ctx, next.JSON()); !errors.Is(err, shard.ErrManifest) {
+		t.Fatalf("the same job prepared again over another manifest: %v, want ErrManifest", err)
+	}
+	run := t.TempDir()
+	if _, err := (&Runner{OutDir: run}).Prepare(ctx, first.JSON()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := (&Runner{OutDir: run}).Prepare(ctx, next.JSON()); !errors.Is(err, shard.ErrManifest) {
+		t.Fatalf("whorl run's runner, another split in the same folder: %v, want ErrManifest", err)
+	}
+}

@@ -60,6 +60,13 @@ type Runner struct {
 	Cluster ClusterInfo
 	// Progress, if set, receives training progress.
 	Progress func(Event)
+	// Jobs says OutDir is a coordinator's, which successive jobs share: a
+	// job whose configuration differs from the folder's config.json starts
+	// the folder's manifest over (the job before it is finished; its files
+	// are the coordinators' result blobs). Without it (whorl run), a
+	// manifest of other images or another split is refused, as a rerun in
+	// the wrong folder.
+	Jobs bool
 	// Images sizes how the phases read the job's images: they are not held
 	// in memory but read through a cache of Images.CacheBytes
 	// (job.OpenData). The zero value is job.DefaultStreamConfig.
@@ -144,6 +151,11 @@ func (r *Runner) Prepare(ctx context.Context, configJSON []byte) (job.Prepared, 
 		if err := os.MkdirAll(r.OutDir, 0o755); err != nil {
 			return job.Prepared{}, fmt.Errorf("prepare: %w", err)
 		}
+		if r.Jobs && !sameConfig(filepath.Join(r.OutDir, FileConfig), c) {
+			if err := os.Remove(filepath.Join(r.OutDir, FileManifest)); err != nil && !errors.Is(err, os.ErrNotExist) {
+				return job.Prepared{}, fmt.Errorf("prepare: a new job in %s: %w", r.OutDir, err)
+			}
+		}
 		if err := keepManifest(filepath.Join(r.OutDir, FileManifest), d); err != nil {
 			return job.Prepared{}, fmt.Errorf("prepare: %w", err)
 		}
@@ -163,6 +175,20 @@ func (r *Runner) Prepare(ctx context.Context, configJSON []byte) (job.Prepared, 
 		}
 	}
 	return p, nil
+}
+
+// sameConfig reports whether the configuration file at path is c (by
+// job.Digest); a missing or unreadable file is not.
+func sameConfig(path string, c job.Config) bool {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return false
+	}
+	var old job.Config
+	if err := json.Unmarshal(b, &old); err != nil {
+		return false
+	}
+	return job.Digest(old) == job.Digest(c)
 }
 
 // keepManifest writes d's manifest to path unless the file is there: a run

@@ -122,7 +122,7 @@ func runCoordinator(ctx context.Context, logw io.Writer, o coordinatorOptions) e
 	if err := os.MkdirAll(o.out, 0o755); err != nil {
 		return fmt.Errorf("create --out: %w", err)
 	}
-	c.Phases = &experiment.Runner{OutDir: o.out, Images: o.images}
+	c.Phases = &experiment.Runner{OutDir: o.out, Jobs: true, Images: o.images}
 	if o.im2col < model.DefaultIm2colCache {
 		model.SetIm2colCache(o.im2col)
 	}
