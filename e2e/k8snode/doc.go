@@ -22,6 +22,10 @@
 //	the job ends with a report            the submit Job completes; its log holds the report;
 //	                                      status phase PHASE_DONE
 //
+// TestWhorlJobsOnNode does the same through the WhorlJob operator (its own
+// table: the queue, kubectl get whorljobs, whorl fetch and torchvision,
+// cancel by deletion, workers scaled to zero).
+//
 // WHORL_K8S_NODE selects the node: a kubeconfig path of a running node;
 // "start" to start one with k8s/node/up.sh (after `make image`) and stop it
 // with down.sh when the suite ends; "require" for the node up.sh leaves at

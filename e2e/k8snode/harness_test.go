@@ -158,13 +158,15 @@ func (c *cluster) dump() {
 
 // status is the part of `whorl status --json` the suite reads.
 type status struct {
-	Phase      string `json:"phase"`
-	Epoch      int    `json:"epoch"`
-	NextStep   int    `json:"nextStep"`
-	TotalSteps int    `json:"totalSteps"`
-	Generation string `json:"generation"`
-	LeaderID   string `json:"leaderId"`
-	Workers    []struct {
+	JobID         string `json:"jobId"`
+	FailureReason string `json:"failureReason"`
+	Phase         string `json:"phase"`
+	Epoch         int    `json:"epoch"`
+	NextStep      int    `json:"nextStep"`
+	TotalSteps    int    `json:"totalSteps"`
+	Generation    string `json:"generation"`
+	LeaderID      string `json:"leaderId"`
+	Workers       []struct {
 		WorkerID string `json:"workerId"`
 	} `json:"workers"`
 }

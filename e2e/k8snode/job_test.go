@@ -46,20 +46,7 @@ func TestJobThroughPodDeletions(t *testing.T) {
 
 	f := &faults{c: c, t: t}
 	f.wait("pretraining under way", 5*time.Minute, 10)
-	workers := strings.Fields(c.must("-n", ns, "get", "pods", "-l", "app.kubernetes.io/component=worker",
-		"-o", "jsonpath={.items[*].metadata.name}"))
-	if len(workers) != 2 {
-		t.Fatalf("worker pods %v, want 2", workers)
-	}
-	f.run("delete worker pod "+workers[0], workers[0], func() {
-		c.must("-n", ns, "delete", "pod", workers[0], "--wait=false")
-	})
-	old := f.last.LeaderID
-	if resumed := f.run("delete the raft leader's pod "+old, "", func() {
-		c.must("-n", ns, "delete", "pod", old, "--wait=false")
-	}); resumed.LeaderID == old {
-		t.Errorf("%s still leads after its pod was deleted", old)
-	}
+	f.podDeletions()
 	c.mustWait(5*time.Minute, "-n", ns, "rollout", "status", "statefulset/whorl-coordinator")
 
 	c.waitJob(20 * time.Minute)
@@ -218,6 +205,27 @@ func (f *faults) wait(what string, d time.Duration, steps int) time.Duration {
 		}
 		return s.Phase == "PHASE_PRETRAINING" && s.progress() >= from+steps
 	})
+}
+
+// podDeletions deletes one of the two worker pods, then the raft leader's
+// pod, each while the job pretrains, waiting for progress after each.
+func (f *faults) podDeletions() {
+	f.t.Helper()
+	c := f.c
+	workers := strings.Fields(c.must("-n", ns, "get", "pods", "-l", "app.kubernetes.io/component=worker",
+		"-o", "jsonpath={.items[*].metadata.name}"))
+	if len(workers) != 2 {
+		f.t.Fatalf("worker pods %v, want 2", workers)
+	}
+	f.run("delete worker pod "+workers[0], workers[0], func() {
+		c.must("-n", ns, "delete", "pod", workers[0], "--wait=false")
+	})
+	old := f.last.LeaderID
+	if resumed := f.run("delete the raft leader's pod "+old, "", func() {
+		c.must("-n", ns, "delete", "pod", old, "--wait=false")
+	}); resumed.LeaderID == old {
+		f.t.Errorf("%s still leads after its pod was deleted", old)
+	}
 }
 
 // run injects a fault, waits for progress to move again, then for two
