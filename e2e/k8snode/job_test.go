@@ -112,7 +112,8 @@ configMapGenerator:
 // available again, emptied (the node is this machine: their paths are here).
 func (c *cluster) reset() {
 	c.t.Helper()
-	c.must("delete", "namespace", ns, "--ignore-not-found", "--wait=true", "--timeout=3m")
+	c.deleteWhorlJobs()
+	c.must("delete", "namespace", ns, "--ignore-not-found", "--wait=true", "--timeout=100s")
 	out := c.must("get", "pv", "-o", `jsonpath={range .items[?(@.status.phase=="Released")]}{.metadata.name} {.spec.local.path}{"\n"}{end}`)
 	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
 		name, path, ok := strings.Cut(line, " ")
@@ -129,6 +130,23 @@ func (c *cluster) reset() {
 			}
 		}
 		c.must("patch", "pv", name, "--type", "json", "-p", `[{"op":"remove","path":"/spec/claimRef"}]`)
+	}
+}
+
+// deleteWhorlJobs deletes the namespace's WhorlJobs while the operator still
+// runs, so it removes their finalizers: a namespace deleted with them and
+// the operator at once waits for ever. Finalizers still there after a
+// minute (no operator) are dropped. No WhorlJob CRD: nothing to do.
+func (c *cluster) deleteWhorlJobs() {
+	if _, err := c.run("get", "crd", "whorljobs.whorl-ml.github.io"); err != nil {
+		return
+	}
+	if _, err := c.run("-n", ns, "delete", "whorljobs", "--all", "--ignore-not-found", "--timeout=60s"); err == nil {
+		return
+	}
+	names, _ := c.run("-n", ns, "get", "whorljobs", "-o", "jsonpath={.items[*].metadata.name}")
+	for _, name := range strings.Fields(names) {
+		_, _ = c.run("-n", ns, "patch", "whorljob", name, "--type=merge", "-p", `{"metadata":{"finalizers":null}}`)
 	}
 }
 
