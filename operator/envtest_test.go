@@ -140,6 +140,7 @@ func startSuite(t *testing.T) *suite {
 	}
 	cfg, err := s.env.Start()
 	if err != nil {
+		_ = s.env.Stop() // what it started before the failure (a CRD refused, say)
 		t.Fatalf("start envtest (kube-apiserver and etcd): %v", err)
 	}
 	t.Cleanup(func() {
