@@ -142,27 +142,27 @@ func (r *Reconciler) scaleIdle(ctx context.Context, wj *v1alpha1.WhorlJob) error
 // job runs: an operator may scale the workers by hand inside the range
 // (the ring re-forms), and the operator does not undo it.
 func (r *Reconciler) clamp(ctx context.Context, ns, name string, lo, hi int32) (*appsv1.Deployment, error) {
-	var d appsv1.Deployment
-	if err := r.cfg.Client.Get(ctx, types.NamespacedName{Namespace: ns, Name: name}, &d); err != nil {
-		return nil, fmt.Errorf("worker Deployment %s/%s: %w", ns, name, err)
-	}
-	n := int32(1)
-	if d.Spec.Replicas != nil {
-		n = *d.Spec.Replicas
-	}
-	if n >= lo && n <= hi {
-		return &d, nil
-	}
-	return r.scale(ctx, ns, name, min(max(n, lo), hi))
+	return r.setReplicas(ctx, ns, name, func(n int32) int32 { return min(max(n, lo), hi) })
 }
 
 // scale sets the worker Deployment's replicas and returns it.
 func (r *Reconciler) scale(ctx context.Context, ns, name string, replicas int32) (*appsv1.Deployment, error) {
+	return r.setReplicas(ctx, ns, name, func(int32) int32 { return replicas })
+}
+
+// setReplicas reads the worker Deployment, patches its replicas to
+// want(current) when they differ, and returns it.
+func (r *Reconciler) setReplicas(ctx context.Context, ns, name string, want func(int32) int32) (*appsv1.Deployment, error) {
 	var d appsv1.Deployment
 	if err := r.cfg.Client.Get(ctx, types.NamespacedName{Namespace: ns, Name: name}, &d); err != nil {
 		return nil, fmt.Errorf("worker Deployment %s/%s: %w", ns, name, err)
 	}
-	if d.Spec.Replicas != nil && *d.Spec.Replicas == replicas {
+	n := int32(1) // the API's default
+	if d.Spec.Replicas != nil {
+		n = *d.Spec.Replicas
+	}
+	replicas := want(n)
+	if d.Spec.Replicas != nil && n == replicas {
 		return &d, nil
 	}
 	patch := crclient.MergeFrom(d.DeepCopy())

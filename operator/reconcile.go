@@ -148,12 +148,13 @@ func (r *Reconciler) step(ctx context.Context, wj *v1alpha1.WhorlJob) (reconcile
 		return r.suspend(ctx, wj)
 	}
 	setCondition(wj, v1alpha1.ConditionSuspended, false, "NotSuspended", "spec.suspend is false")
-	if _, err := JobConfig(wj.Spec); err != nil {
+	cfg, err := JobConfig(wj.Spec)
+	if err != nil {
 		r.finish(wj, v1alpha1.PhaseFailed, "InvalidJob", err.Error())
 		return reconcile.Result{}, r.scaleIdle(ctx, wj)
 	}
 	if wj.Status.JobID == "" {
-		return r.start(ctx, wj)
+		return r.start(ctx, wj, cfg)
 	}
 	return r.follow(ctx, wj)
 }

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/whorl-ml/whorl/coordinator/client"
+	"github.com/whorl-ml/whorl/job"
 	"github.com/whorl-ml/whorl/operator/v1alpha1"
 	pb "github.com/whorl-ml/whorl/proto/whorl/coordinator/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -15,7 +16,7 @@ import (
 
 // start submits the WhorlJob when it heads its group's queue and enough
 // workers are ready.
-func (r *Reconciler) start(ctx context.Context, wj *v1alpha1.WhorlJob) (reconcile.Result, error) {
+func (r *Reconciler) start(ctx context.Context, wj *v1alpha1.WhorlJob, cfg job.Config) (reconcile.Result, error) {
 	group, err := r.group(ctx, wj)
 	if err != nil {
 		return reconcile.Result{}, err
@@ -36,7 +37,7 @@ func (r *Reconciler) start(ctx context.Context, wj *v1alpha1.WhorlJob) (reconcil
 		r.queued(wj, 0, fmt.Sprintf("waiting for %d ready workers of Deployment %s (%d ready)", lo, name, d.Status.ReadyReplicas))
 		return reconcile.Result{RequeueAfter: r.cfg.Poll}, nil
 	}
-	return r.submit(ctx, wj)
+	return r.submit(ctx, wj, cfg)
 }
 
 // queued shows the WhorlJob waiting, with why.
@@ -60,12 +61,9 @@ func (r *Reconciler) workersAvailable(wj *v1alpha1.WhorlJob, ready, lo int32) bo
 	return ok
 }
 
-// submit sends the job to the coordinators.
-func (r *Reconciler) submit(ctx context.Context, wj *v1alpha1.WhorlJob) (reconcile.Result, error) {
-	cfg, err := JobConfig(wj.Spec)
-	if err != nil {
-		return reconcile.Result{}, err // checked by step
-	}
+// submit sends the job (cfg, its spec's configuration) to the
+// coordinators.
+func (r *Reconciler) submit(ctx context.Context, wj *v1alpha1.WhorlJob, cfg job.Config) (reconcile.Result, error) {
 	addr := coordinatorAddr(wj)
 	cl, err := r.coords.get(addr)
 	if err != nil {
