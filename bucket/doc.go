@@ -14,6 +14,9 @@
 // Options.Create makes a missing folder or S3 bucket (`whorl data pack`
 // opens its --out so); otherwise a missing bucket is refused.
 //
+// PutFile and PutBytes write whole objects with their Content-MD5 (the
+// operator copies a WhorlJob's results so, into spec.results).
+//
 // Reads are retried with a bounded exponential backoff (Options) when the
 // store may recover (unreachable, timed out, throttled, internal errors),
 // never when it will not (missing object, denied access, bad request); the

@@ -93,6 +93,31 @@ func checkOperatorPod(t *testing.T, tpl corev1.PodTemplateSpec, image string) {
 			t.Errorf("operator: want an HTTP %s probe on the container port health", kind)
 		}
 	}
+	checkOperatorResults(t, spec, c)
+}
+
+// checkOperatorResults wants spec.results' way out: --scratch on a
+// size-limited emptyDir (the root filesystem is read-only) and the
+// credentials from the optional Secret whorl-results.
+func checkOperatorResults(t *testing.T, spec corev1.PodSpec, c corev1.Container) {
+	t.Helper()
+	i := slices.Index(c.Args, "--scratch")
+	if i < 0 || i+1 >= len(c.Args) {
+		t.Fatalf("operator: no --scratch in %v", c.Args)
+	}
+	mi := slices.IndexFunc(c.VolumeMounts, func(m corev1.VolumeMount) bool { return m.MountPath == c.Args[i+1] })
+	if mi < 0 {
+		t.Fatalf("operator: --scratch %s is not a mounted volume (the root filesystem is read-only)", c.Args[i+1])
+	}
+	vi := slices.IndexFunc(spec.Volumes, func(v corev1.Volume) bool { return v.Name == c.VolumeMounts[mi].Name })
+	if vi < 0 || spec.Volumes[vi].EmptyDir == nil || spec.Volumes[vi].EmptyDir.SizeLimit == nil {
+		t.Errorf("operator: --scratch's volume %s should be an emptyDir with a sizeLimit", c.VolumeMounts[mi].Name)
+	}
+	if !slices.ContainsFunc(c.EnvFrom, func(e corev1.EnvFromSource) bool {
+		return e.SecretRef != nil && e.SecretRef.Name == "whorl-results" && e.SecretRef.Optional != nil && *e.SecretRef.Optional
+	}) {
+		t.Error("operator: want envFrom the optional Secret whorl-results (spec.results' credentials)")
+	}
 }
 
 // checkRBAC wants one Role and one RoleBinding, the operator's, and no

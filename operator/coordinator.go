@@ -15,6 +15,9 @@ type Coordinator interface {
 	JobStatus(ctx context.Context) (*pb.JobStatusResponse, error)
 	FetchResults(ctx context.Context, jobID string) (*pb.FetchResultsResponse, error)
 	CancelJob(ctx context.Context, jobID string) (*pb.CancelJobResponse, error)
+	// DownloadArtifact writes one of a job's result files into dir,
+	// checked against its digest and size (for spec.results).
+	DownloadArtifact(ctx context.Context, dir string, a *pb.Artifact) (bool, error)
 	Close() error
 }
 

@@ -28,6 +28,11 @@ const (
 	DefaultMaxWorkers         = 2
 )
 
+// ResultsURLPattern is the form of spec.results.url the API accepts: an
+// s3:// or gs:// bucket with an optional prefix and parameters, or an
+// absolute file:// folder.
+const ResultsURLPattern = `^((s3|gs)://[a-z0-9][a-z0-9._-]*(/[^?#]*)?(\?[^#]*)?|file:///[^?#]*)$`
+
 // bounds are the schema's constraints beyond the Go types, by JSON path
 // below the WhorlJob; the controller checks the job's keys again with
 // job.Validate, which names the bound of every key.
@@ -66,6 +71,10 @@ var bounds = map[string]func(*apiextensionsv1.JSONSchemaProps){
 		s.Minimum, s.Maximum = ptr[float64](1), ptr[float64](1024)
 	},
 	"spec.ttlSecondsAfterFinished": func(s *apiextensionsv1.JSONSchemaProps) { s.Minimum = ptr[float64](0) },
+	"spec.results":                 func(s *apiextensionsv1.JSONSchemaProps) { s.Required = []string{"url"} },
+	"spec.results.url": func(s *apiextensionsv1.JSONSchemaProps) {
+		s.Pattern = ResultsURLPattern
+	},
 	"spec.job": func(s *apiextensionsv1.JSONSchemaProps) {
 		s.Description = "Job holds the keys of the experiment configuration laid over the preset, as in report.json's \"config\" and whorl submit --job: a key left out keeps the preset's value. The operator validates the result with the coordinator's own rules (job.Validate) and names the key it refuses."
 	},

@@ -87,7 +87,12 @@ type gatedPhases struct {
 	release chan struct{}
 	mu      sync.Mutex
 	entered int
+	// files are the result files every job lists (ResultLister).
+	files map[string]string
 }
+
+// ResultFiles lists the suite's result files as every job's.
+func (p *gatedPhases) ResultFiles(_, _ []byte) (map[string]string, error) { return p.files, nil }
 
 func (p *gatedPhases) Prepare(context.Context, []byte) (job.Prepared, error) {
 	ids := make([]int, 16)
@@ -132,7 +137,7 @@ func (coordClient) Close() error { return nil } // the suite closes it
 func startSuite(t *testing.T) *suite {
 	assets := envAssets(t)
 	ctrl.SetLogger(logr.FromSlogHandler(slog.NewTextHandler(io.Discard, nil)))
-	s := &suite{t: t, ns: "whorl", phases: &gatedPhases{release: make(chan struct{})}}
+	s := &suite{t: t, ns: "whorl", phases: &gatedPhases{release: make(chan struct{}), files: resultFiles(t)}}
 	s.env = &envtest.Environment{
 		CRDDirectoryPaths:     []string{crdFile},
 		ErrorIfCRDPathMissing: true,
@@ -507,6 +512,8 @@ func TestWhorlJobValidation(t *testing.T) {
 		{"wrong-type", `{"job":{"pretrain":{"epochs":"ten"}}}`, "spec.job.pretrain.epochs"},
 		{"max-below-min", `{"workers":{"min":3,"max":2}}`, "workers.max must be at least workers.min"},
 		{"bad-preset", `{"preset":"huge"}`, "spec.preset"},
+		{"bad-results", `{"results":{"url":"http://example.com/results"}}`, "spec.results.url"},
+		{"no-results-url", `{"results":{}}`, "spec.results.url"},
 	} {
 		u := &unstructured.Unstructured{}
 		var spec map[string]any

@@ -101,6 +101,9 @@ func (r *Reconciler) SetupWithManager(mgr manager.Manager, name string) error {
 	if name == "" {
 		name = "whorljob"
 	}
+	if err := mgr.Add(r.exports); err != nil {
+		return err
+	}
 	return builder.ControllerManagedBy(mgr).
 		Named(name).
 		Watches(&v1alpha1.WhorlJob{}, handler.EnqueueRequestsFromMapFunc(r.groupRequests)).

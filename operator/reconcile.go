@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"sync"
 	"time"
 
@@ -55,6 +56,12 @@ type Config struct {
 	QueuePoll time.Duration
 	// Now is the clock (time.Now when nil).
 	Now func() time.Time
+	// OpenResults opens a WhorlJob's spec.results destination (the
+	// bucket package's s3://, gs:// and file:// when nil).
+	OpenResults OpenResults
+	// Scratch is the folder a job's files pass through on their way to
+	// spec.results, one at a time (os.TempDir() when empty).
+	Scratch string
 }
 
 // DefaultConfig returns the polling intervals the operator runs with.
@@ -90,6 +97,8 @@ type Reconciler struct {
 	// rings keeps, per job id, the ring's members at the last poll, for
 	// the WorkerLost event.
 	rings map[string][]string
+	// exports copies succeeded jobs' files to their spec.results.
+	exports *exports
 }
 
 // mark is a pretraining progress seen at a time.
@@ -106,7 +115,16 @@ func NewReconciler(c Config) (*Reconciler, error) {
 	if c.Now == nil {
 		c.Now = time.Now
 	}
-	return &Reconciler{cfg: c, coords: &coordinators{dial: c.Dial}, rates: map[string]mark{}, rings: map[string][]string{}}, nil
+	if c.OpenResults == nil {
+		c.OpenResults = openBucket
+	}
+	if c.Scratch == "" {
+		c.Scratch = os.TempDir()
+	}
+	return &Reconciler{
+		cfg: c, coords: &coordinators{dial: c.Dial}, rates: map[string]mark{}, rings: map[string][]string{},
+		exports: &exports{scratch: c.Scratch, open: c.OpenResults, now: c.Now},
+	}, nil
 }
 
 // Close closes the coordinator clients.
@@ -169,6 +187,9 @@ func (r *Reconciler) finished(ctx context.Context, wj *v1alpha1.WhorlJob) (recon
 	if err := r.scaleIdle(ctx, wj); err != nil {
 		return reconcile.Result{}, err
 	}
+	if res, pending := r.exportPending(wj); pending {
+		return res, nil // the time to live waits for the copy
+	}
 	ttl := wj.Spec.TTLSecondsAfterFinished
 	if ttl == nil || wj.Status.CompletionTime == nil {
 		return reconcile.Result{}, nil
@@ -219,6 +240,7 @@ func (r *Reconciler) finalize(ctx context.Context, wj *v1alpha1.WhorlJob) (recon
 			r.cfg.Events.Eventf(wj, nil, eventNormal, "Cancelled", "Cancel", "deleted: cancelled job %s on the coordinators", wj.Status.JobID)
 		}
 	}
+	r.exports.forget(wj.Status.JobID) // a copy to spec.results stops with its WhorlJob
 	controllerutil.RemoveFinalizer(wj, Finalizer)
 	if err := r.cfg.Client.Update(ctx, wj); crclient.IgnoreNotFound(err) != nil {
 		return reconcile.Result{}, fmt.Errorf("remove finalizer of WhorlJob %s/%s: %w", wj.Namespace, wj.Name, err)

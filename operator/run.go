@@ -26,6 +26,10 @@ func (r *Reconciler) start(ctx context.Context, wj *v1alpha1.WhorlJob, cfg job.C
 			len(before), coordinatorAddr(wj), before[0]))
 		return reconcile.Result{RequeueAfter: r.cfg.QueuePoll}, nil
 	}
+	if err := r.checkResults(ctx, wj); err != nil {
+		r.queued(wj, 0, err.Error()+" (the job waits until its results can be delivered)")
+		return reconcile.Result{RequeueAfter: r.cfg.QueuePoll}, nil
+	}
 	name, lo, hi := workerDeployment(wj)
 	d, err := r.scale(ctx, wj.Namespace, name, hi)
 	if err != nil {

@@ -28,6 +28,7 @@ type operatorOptions struct {
 	leaderElect                 bool
 	poll, queuePoll, rpcTimeout time.Duration
 	logFormat                   string
+	scratch                     string
 	tls                         tlsfiles.Files
 }
 
@@ -51,7 +52,11 @@ the WhorlJob's status: kubectl get whorljobs shows the phase, epoch, progress,
 ETA, workers and, at the end, the gain. Events record every phase change and
 every fault the coordinators survived (a new raft leader, a worker lost).
 Deleting or suspending (spec.suspend) a running WhorlJob cancels its job on the
-coordinators; ttlSecondsAfterFinished deletes a finished one.
+coordinators; ttlSecondsAfterFinished deletes a finished one. With spec.results,
+a succeeded job's files are copied to an s3://, gs:// or file:// folder
+(<url>/<job id>/, with SHA256SUMS last), each passing through --scratch; the
+credentials are the operator's own (AWS_* variables, Google's Application
+Default Credentials).
 
 It dials the coordinators with its own identity (--tls-*: an identity of role
 client may submit and cancel), reads the cluster with in-cluster credentials or
@@ -74,6 +79,7 @@ whorl-operator acts.`,
 	cliflag.DurationRange(f, &o.queuePoll, "queue-poll", def.QueuePoll, time.Second, time.Hour, "how often a queued job looks at its queue again (besides every change of its group)")
 	cliflag.DurationRange(f, &o.rpcTimeout, "timeout", 30*time.Second, time.Second, time.Hour, "give up a call to the coordinators after this long (leader elections are retried)")
 	cliflag.Enum(f, &o.logFormat, "log-format", "text", []string{"text", "json"}, "log format")
+	f.StringVar(&o.scratch, "scratch", "", `folder a job's files pass through, one at a time, on their way to spec.results ("" = the system's temporary folder)`)
 	tlsFlags(f, &o.tls, "PEM client certificate")
 	return cmd
 }
@@ -91,7 +97,7 @@ func runOperator(ctx context.Context, logw io.Writer, o operatorOptions) error {
 		return err
 	}
 	rc := operator.DefaultConfig()
-	rc.Poll, rc.QueuePoll = o.poll, o.queuePoll
+	rc.Poll, rc.QueuePoll, rc.Scratch = o.poll, o.queuePoll, o.scratch
 	log.Info("whorl operator", "namespace", o.namespace, "leader_elect", o.leaderElect, "tls", o.tls.Enabled())
 	return operator.Run(ctx, operator.Options{
 		Rest: rest, Namespace: o.namespace, MetricsAddr: o.metricsAddr, HealthAddr: o.healthAddr,

@@ -70,6 +70,10 @@ func (s *WhorlJobSpec) DeepCopyInto(out *WhorlJobSpec) {
 		v := *s.TTLSecondsAfterFinished
 		out.TTLSecondsAfterFinished = &v
 	}
+	if s.Results != nil {
+		r := *s.Results
+		out.Results = &r
+	}
 }
 
 // DeepCopyInto copies s into out.

@@ -51,6 +51,26 @@ type WhorlJobSpec struct {
 	// TTLSecondsAfterFinished deletes the WhorlJob this long after it
 	// finished (succeeded, failed or cancelled); unset keeps it.
 	TTLSecondsAfterFinished *int32 `json:"ttlSecondsAfterFinished,omitempty"`
+	// Results is where the operator copies the job's files once it
+	// succeeded; unset leaves them on the coordinators (status.fetch).
+	Results *ResultsDestination `json:"results,omitempty"`
+}
+
+// ResultsDestination is an object store folder a succeeded job's files
+// are copied into.
+type ResultsDestination struct {
+	// URL is the folder: s3://bucket/prefix (Amazon S3, or an
+	// S3-compatible server with ?endpoint=URL&use_path_style=true),
+	// gs://bucket/prefix, or file:///path on a volume the operator
+	// mounts. The files of job ID go under <url>/<ID>/, with a SHA256SUMS
+	// written last (sha256sum -c checks them). The credentials are the
+	// operator's own: the AWS_* variables of its environment (the
+	// optional Secret whorl-results in k8s/base) or Google's Application
+	// Default Credentials. The operator checks the folder is reachable
+	// before it submits the job, which waits queued until it is; the
+	// WhorlJob's time to live waits until the copy is done or can no
+	// longer be (condition ResultsExported); deleting it stops the copy.
+	URL string `json:"url"`
 }
 
 // CoordinatorRef names a coordinator group by its Service in the
@@ -121,6 +141,10 @@ const (
 	// ConditionWorkersAvailable is whether at least spec.workers.min
 	// workers are ready.
 	ConditionWorkersAvailable = "WorkersAvailable"
+	// ConditionResultsExported is whether a succeeded job's files are
+	// all in spec.results (False while they are copied, with the reason
+	// Exporting, Retrying or Failed).
+	ConditionResultsExported = "ResultsExported"
 )
 
 // WhorlJobStatus is the job as the operator last saw it on the
@@ -174,12 +198,16 @@ type WhorlJobStatus struct {
 	// Fetch is the command that downloads the job's report, plots and
 	// checkpoints, verified by digest.
 	Fetch string `json:"fetch,omitempty"`
+	// ResultsURL is the folder spec.results' copy of the job's files is
+	// in, once it is complete (<spec.results.url>/<jobID>/, without the
+	// URL's parameters).
+	ResultsURL string `json:"resultsURL,omitempty"`
 	// StartTime is when the job was submitted.
 	StartTime *metav1.Time `json:"startTime,omitempty"`
 	// CompletionTime is when the job finished.
 	CompletionTime *metav1.Time `json:"completionTime,omitempty"`
-	// Conditions are Submitted, Running, Succeeded, Failed, Suspended and
-	// WorkersAvailable.
+	// Conditions are Submitted, Running, Succeeded, Failed, Suspended,
+	// WorkersAvailable and ResultsExported.
 	Conditions []metav1.Condition `json:"conditions,omitempty"`
 }
 
