@@ -28,6 +28,11 @@ import (
 //	                                        32 px, fine-tuned without pretraining: a ResNet
 //	                                        pretraining is too slow for 2 cores) loads strictly
 //	                                        into torchvision (rotnet.py load)
+//	spec.results copies them to a bucket    second's results go to a real S3 server (SeaweedFS)
+//	                                        on the node's address, with the operator's
+//	                                        credentials from the Secret whorl-results; every
+//	                                        object equals whorl fetch's file, SHA256SUMS lists
+//	                                        them (skipped without weed; WHORL_S3=require fails)
 //	deleting a running WhorlJob cancels it  third deleted while it trains: the coordinators'
 //	                                        job fails "cancelled by ..."
 //	the workers go to zero when idle        the worker Deployment's replicas end at 0
@@ -46,14 +51,16 @@ func TestWhorlJobsOnNode(t *testing.T) {
 			t.Logf("--- operator log (tail)\n%s", out)
 		}
 	})
-	c.must("apply", "-k", operatorOverlay(t))
+	store := resultsStore(t) // spec.results' destination, nil without weed
+	c.must("apply", "-k", operatorOverlay(t, store))
 	c.mustWait(5*time.Minute, "-n", ns, "rollout", "status", "deployment/whorl-operator")
 	c.mustWait(5*time.Minute, "-n", ns, "rollout", "status", "statefulset/whorl-coordinator")
 	t.Logf("coordinators and operator ready %v after apply", time.Since(start).Round(time.Second))
 
 	c.applyJob(t, "first", `{"preset":"quick","job":{"seed":1,"data":{"image_size":16},"pretrain":{"epochs":12},"supervised":{"epochs":2}},"workers":{"min":2,"max":2}}`)
 	time.Sleep(1100 * time.Millisecond) // creation order is to the second
-	c.applyJob(t, "second", `{"preset":"quick","job":{"seed":2,"model":{"name":"resnet18","stem":"small"},"pretrain":{"epochs":0},"supervised":{"epochs":1},"eval":{"linear_probes":false,"knn":false,"probe_folds":0,"knn_k":0,"knn_temperature":0}},"workers":{"min":2,"max":2}}`)
+	c.applyJob(t, "second", `{"preset":"quick","job":{"seed":2,"model":{"name":"resnet18","stem":"small"},"pretrain":{"epochs":0},"supervised":{"epochs":1},"eval":{"linear_probes":false,"knn":false,"probe_folds":0,"knn_k":0,"knn_temperature":0}},"workers":{"min":2,"max":2}`+
+		store.resultsSpec()+`}`)
 
 	f := &faults{c: c, t: t}
 	f.wait("first pretrains", 5*time.Minute, 10)
@@ -81,6 +88,7 @@ func TestWhorlJobsOnNode(t *testing.T) {
 	}
 	dir := c.fetch(t, second.Status.JobID)
 	loadInTorchvision(t, filepath.Join(dir, "finetuned.safetensors"), "resnet18-small")
+	store.checkCopy(t, c, "second", second.Status.JobID, dir)
 
 	c.applyJob(t, "third", `{"preset":"quick","job":{"seed":3,"data":{"image_size":16},"pretrain":{"epochs":50}},"workers":{"min":2,"max":2}}`)
 	third := c.waitWhorlJob(t, "third", "Pretraining", 5*time.Minute)
@@ -100,9 +108,10 @@ func TestWhorlJobsOnNode(t *testing.T) {
 }
 
 // operatorOverlay is k8s/overlays/node without the submit Job (the
-// WhorlJobs submit), with no workers until a WhorlJob scales them and 2 GiB
-// for each coordinator.
-func operatorOverlay(t *testing.T) string {
+// WhorlJobs submit), with no workers until a WhorlJob scales them, 2 GiB
+// for each coordinator, and the Secret whorl-results with store's
+// credentials (when there is a store).
+func operatorOverlay(t *testing.T, store *resultsServer) string {
 	t.Helper()
 	dir := t.TempDir()
 	base, err := filepath.Rel(dir, filepath.Join(root, "k8s", "overlays", "node"))
@@ -132,7 +141,7 @@ patches:
       kind: Job
       metadata:
         name: whorl-submit
-`, base)
+`, base) + store.secretGenerator()
 	if err := os.WriteFile(filepath.Join(dir, "kustomization.yaml"), []byte(k), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -152,6 +161,10 @@ type whorlJob struct {
 		Result         struct {
 			Baseline, FineTuned, Gain string
 		} `json:"result"`
+		ResultsURL string `json:"resultsURL"`
+		Conditions []struct {
+			Type, Status, Reason, Message string
+		} `json:"conditions"`
 	} `json:"status"`
 }
 

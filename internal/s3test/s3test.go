@@ -40,10 +40,27 @@ type Server struct {
 	done chan error
 }
 
-// Binary finds weed: $WHORL_WEED, then build-seaweedfs.sh's cache, then
-// PATH. It skips t without one, or fails it when WHORL_S3=require.
+// Binary finds weed (Lookup). It skips t without one, or fails it when
+// WHORL_S3=require.
 func Binary(t testing.TB) string {
 	t.Helper()
+	if p := Lookup(); p != "" {
+		return p
+	}
+	msg := Missing
+	if os.Getenv("WHORL_S3") == "require" {
+		t.Fatal(msg + " (WHORL_S3=require)")
+	}
+	t.Skip(msg)
+	return ""
+}
+
+// Missing says what is missing when Lookup finds no weed.
+const Missing = "no SeaweedFS weed binary (WHORL_WEED, the build cache, PATH): run internal/s3test/build-seaweedfs.sh to build it from the Go module proxy"
+
+// Lookup finds weed: $WHORL_WEED, then build-seaweedfs.sh's cache, then
+// PATH; "" when there is none.
+func Lookup() string {
 	if p := os.Getenv("WHORL_WEED"); p != "" {
 		return p
 	}
@@ -56,11 +73,6 @@ func Binary(t testing.TB) string {
 	if p, err := exec.LookPath("weed"); err == nil {
 		return p
 	}
-	msg := "no SeaweedFS weed binary (WHORL_WEED, the build cache, PATH): run internal/s3test/build-seaweedfs.sh to build it from the Go module proxy"
-	if os.Getenv("WHORL_S3") == "require" {
-		t.Fatal(msg + " (WHORL_S3=require)")
-	}
-	t.Skip(msg)
 	return ""
 }
 
@@ -73,9 +85,16 @@ func cacheRoots() []string {
 	return []string{"/var/cache/whorl", filepath.Join(home, ".cache", "whorl")}
 }
 
-// Start starts a server for t, stopped when t ends, and waits until its
-// S3 endpoint answers.
+// Start starts a server for t on loopback, stopped when t ends, and waits
+// until its S3 endpoint answers.
 func Start(t testing.TB) *Server {
+	t.Helper()
+	return StartOn(t, "127.0.0.1")
+}
+
+// StartOn is Start with the server on ip, a local address (the one-node
+// Kubernetes's node address, say, which its pods reach).
+func StartOn(t testing.TB, ip string) *Server {
 	t.Helper()
 	bin := Binary(t)
 	dir := t.TempDir()
@@ -86,8 +105,8 @@ func Start(t testing.TB) *Server {
 		t.Fatal(err)
 	}
 	p := freePorts(t, 8)
-	s.Endpoint = "http://127.0.0.1:" + p[6]
-	args := []string{"server", "-dir=" + filepath.Join(dir, "data"), "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
+	s.Endpoint = "http://" + net.JoinHostPort(ip, p[6])
+	args := []string{"server", "-dir=" + filepath.Join(dir, "data"), "-ip=" + ip, "-ip.bind=" + ip,
 		"-master.port=" + p[0], "-master.port.grpc=" + p[1], "-master.telemetry=false", "-master.volumeSizeLimitMB=64",
 		"-volume.port=" + p[2], "-volume.port.grpc=" + p[3], "-volume.max=16",
 		"-filer.port=" + p[4], "-filer.port.grpc=" + p[5], "-filer.localSocket=" + filepath.Join(dir, "filer.sock"),
