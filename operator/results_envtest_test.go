@@ -44,9 +44,21 @@ func resultsExported(wj *v1alpha1.WhorlJob) bool {
 	return metaTrue(wj, v1alpha1.ConditionResultsExported)
 }
 
-// checkCopy compares a job's copied files, read by read, with the suite's
-// result files and its SHA256SUMS with their digests.
+// checkCopy checks a job's copy (checkFiles) and its condition and Event.
 func (s *suite) checkCopy(wj *v1alpha1.WhorlJob, read func(name string) ([]byte, error)) {
+	s.t.Helper()
+	s.checkFiles(read)
+	if c := findCondition(wj, v1alpha1.ConditionResultsExported); c == nil || c.Reason != reasonExported {
+		s.t.Errorf("ResultsExported = %+v, want reason %s", c, reasonExported)
+	}
+	if !slices.Contains(s.events(wj.Name), "ResultsExported") {
+		s.t.Errorf("events of %s: %v, want ResultsExported", wj.Name, s.events(wj.Name))
+	}
+}
+
+// checkFiles compares a job's copied files, read by read, with the suite's
+// result files and its SHA256SUMS with their digests.
+func (s *suite) checkFiles(read func(name string) ([]byte, error)) {
 	s.t.Helper()
 	var want []string
 	for name, path := range s.phases.files {
@@ -69,12 +81,6 @@ func (s *suite) checkCopy(wj *v1alpha1.WhorlJob, read func(name string) ([]byte,
 		if !strings.Contains(string(sums), line+"\n") {
 			s.t.Errorf("%s lacks %q:\n%s", SumsFile, line, sums)
 		}
-	}
-	if c := findCondition(wj, v1alpha1.ConditionResultsExported); c == nil || c.Reason != reasonExported {
-		s.t.Errorf("ResultsExported = %+v, want reason %s", c, reasonExported)
-	}
-	if !slices.Contains(s.events(wj.Name), "ResultsExported") {
-		s.t.Errorf("events of %s: %v, want ResultsExported", wj.Name, s.events(wj.Name))
 	}
 }
 
@@ -118,7 +124,7 @@ func TestWhorlJobResultsFolder(t *testing.T) {
 	if done.Status.ResultsURL != "file://"+folder+"/" {
 		t.Errorf("resultsURL = %q, want file://%s/", done.Status.ResultsURL, folder)
 	}
-	s.checkCopy(done, func(name string) ([]byte, error) { return os.ReadFile(filepath.Join(folder, name)) })
+	s.checkCopy(done, readFolder(folder))
 
 	// A second job whose copy fails (its destination turned into a file
 	// while it ran) retries, and its time to live waits until the copy
@@ -158,7 +164,7 @@ func TestWhorlJobResultsFolder(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.waitGone("retried", 30*time.Second)
-	s.checkCopyFiles(filepath.Join(blocked, running.Status.JobID))
+	s.checkFiles(readFolder(filepath.Join(blocked, running.Status.JobID)))
 }
 
 // waitGone waits until a WhorlJob is deleted.
@@ -176,19 +182,9 @@ func (s *suite) waitGone(name string, limit time.Duration) {
 	}
 }
 
-// checkCopyFiles checks a copied folder's files against the suite's.
-func (s *suite) checkCopyFiles(folder string) {
-	s.t.Helper()
-	for name, path := range s.phases.files {
-		want, _ := os.ReadFile(path)
-		got, err := os.ReadFile(filepath.Join(folder, name))
-		if err != nil || !bytes.Equal(got, want) {
-			s.t.Fatalf("copy of %s in %s: %d bytes (%v), want %d", name, folder, len(got), err, len(want))
-		}
-	}
-	if _, err := os.Stat(filepath.Join(folder, SumsFile)); err != nil {
-		s.t.Fatalf("no %s: %v", SumsFile, err)
-	}
+// readFolder reads a copy's files from a folder.
+func readFolder(folder string) func(string) ([]byte, error) {
+	return func(name string) ([]byte, error) { return os.ReadFile(filepath.Join(folder, name)) }
 }
 
 // TestWhorlJobResultsS3 copies a job's files into a real S3-compatible
